@@ -1,0 +1,220 @@
+import assert from "node:assert/strict";
+import { silentLogger } from "../log/logger.ts";
+import type { BroadcastSource } from "./broadcast.ts";
+import type { Group } from "./group.ts";
+import { type AnnounceEvent, Origin } from "./origin.ts";
+import type { Track, TrackConsumer } from "./track.ts";
+
+/** A source that records upstream subscriptions and lets the test feed them. */
+class FakeSource implements BroadcastSource {
+  readonly label: string;
+  readonly hops: number[];
+  subscribes = 0;
+  cancels = 0;
+  displacedBy: string | null = null;
+  readonly tracks: Track[] = [];
+  constructor(label: string, hops: number[] = []) {
+    this.label = label;
+    this.hops = hops;
+  }
+  subscribe(track: Track) {
+    this.subscribes++;
+    this.tracks.push(track);
+    queueMicrotask(() => track.ready());
+    return { cancel: () => this.cancels++ };
+  }
+  displaced(by: string) {
+    this.displacedBy = by;
+  }
+}
+
+class Collect implements TrackConsumer {
+  groups: Group[] = [];
+  closed: number | null | undefined = undefined;
+  onGroup(g: Group) {
+    this.groups.push(g);
+  }
+  onClose(code: number | null) {
+    this.closed = code;
+  }
+}
+
+const frame = (n: number) => new Uint8Array([1, n]);
+
+function origin(opts: Partial<{ lingerMs: number; warmMs: number; groupTtlMs: number; cap: number }> = {}) {
+  return new Origin({
+    logger: silentLogger(),
+    lingerMs: opts.lingerMs ?? 50,
+    warmMs: opts.warmMs ?? 30,
+    groupTtlMs: opts.groupTtlMs ?? 1000,
+    cacheCapacityBytes: opts.cap,
+  });
+}
+
+const tick = (ms = 0) => new Promise((r) => setTimeout(r, ms));
+
+Deno.test("one upstream subscription for many subscribers; cancelled after the warm period", async () => {
+  const o = origin();
+  const src = new FakeSource("pub");
+  const pub = o.publish("room/demo", src);
+  const handles = [1, 2, 3].map(() => o.acquireTrack("room/demo", "video", 1)!);
+  assert.equal(src.subscribes, 1, "dedup: one upstream");
+  assert.ok(await handles[0].track.whenReady());
+  for (const h of handles) h.release();
+  assert.equal(src.cancels, 0, "kept warm right after the last viewer left");
+  // A viewer returning within the warm period reuses the upstream.
+  const again = o.acquireTrack("room/demo", "video", 1)!;
+  assert.equal(src.subscribes, 1);
+  again.release();
+  await tick(60);
+  assert.equal(src.cancels, 1, "upstream cancelled after the warm period");
+  assert.equal(o.stats().tracks, 0);
+  pub.end(false);
+  o.close();
+});
+
+Deno.test("late joiner gets the latest group only; newer groups fan out", async () => {
+  const o = origin();
+  const src = new FakeSource("pub");
+  o.publish("a", src);
+  const h = o.acquireTrack("a", "t", 0)!;
+  await h.track.whenReady();
+  const g1 = h.track.startGroup(1);
+  g1.append(frame(1));
+  g1.finish();
+  const g2 = h.track.startGroup(2);
+  g2.append(frame(2));
+  const late = new Collect();
+  h.track.attach(late);
+  assert.deepEqual(late.groups.map((g) => g.sequence), [2]);
+  h.track.startGroup(3);
+  assert.deepEqual(late.groups.map((g) => g.sequence), [2, 3]);
+  h.release();
+  o.close();
+});
+
+Deno.test("announcements: initial set, live updates, prefix filtering", () => {
+  const o = origin();
+  o.publish("x/one", new FakeSource("1"));
+  const events: AnnounceEvent[] = [];
+  const w = o.watch("x", (e) => events.push(e));
+  assert.deepEqual(w.initial.map((e) => e.path), ["x/one"]);
+  const p2 = o.publish("x/two", new FakeSource("2"));
+  o.publish("xy/other", new FakeSource("3"));
+  p2.end(false);
+  assert.deepEqual(events.map((e) => `${e.active ? "+" : "-"}${e.path}`), ["+x/two", "-x/two"]);
+  w.stop();
+  o.close();
+});
+
+Deno.test("abrupt loss lingers; a returning publisher splices in without re-announcing", async () => {
+  const o = origin({ lingerMs: 80 });
+  const first = new FakeSource("first");
+  const events: string[] = [];
+  o.watch("", (e) => events.push(`${e.active ? "+" : "-"}${e.path}`));
+  const p1 = o.publish("live", first);
+  const h = o.acquireTrack("live", "t", 0)!;
+  await h.track.whenReady();
+  const c = new Collect();
+  h.track.attach(c);
+  p1.end(true);
+  assert.deepEqual(o.list(""), ["live"], "still announced while lingering");
+  const second = new FakeSource("second");
+  o.publish("live", second);
+  assert.equal(second.subscribes, 1, "the track re-subscribed on the returning publisher");
+  assert.equal(c.closed, undefined, "subscriber kept its subscription");
+  await tick(120);
+  assert.deepEqual(events, ["+live"], "no ended/active flap");
+  h.release();
+  o.close();
+});
+
+Deno.test("abrupt loss without return: unannounced after the linger, tracks end cleanly", async () => {
+  const o = origin({ lingerMs: 40 });
+  const p = o.publish("gone", new FakeSource("s"));
+  const h = o.acquireTrack("gone", "t", 0)!;
+  await h.track.whenReady();
+  const c = new Collect();
+  h.track.attach(c);
+  p.end(true);
+  await tick(80);
+  assert.deepEqual(o.list(""), []);
+  assert.equal(c.closed, null, "FIN, not reset");
+  h.release();
+  o.close();
+});
+
+Deno.test("newest publisher wins; the displaced one is told and reclaims when the newcomer leaves", async () => {
+  const o = origin();
+  const events: string[] = [];
+  o.watch("", (e) => events.push(`${e.active ? "+" : "-"}${e.path}`));
+  const a = new FakeSource("a");
+  const b = new FakeSource("b");
+  o.publish("p", a);
+  const h = o.acquireTrack("p", "t", 0)!;
+  await h.track.whenReady();
+  const c = new Collect();
+  h.track.attach(c);
+  const pb = o.publish("p", b);
+  assert.equal(a.displacedBy, "b");
+  assert.equal(c.closed, null, "subscribers of the old broadcast are ended");
+  assert.equal(a.cancels, 1, "the displaced publisher's upstream is cancelled");
+  pb.end(false);
+  assert.deepEqual(events, ["+p", "-p", "+p", "-p", "+p"]);
+  assert.equal(o.get("p")?.active, a);
+  h.release();
+  o.close();
+});
+
+Deno.test("routes to the same origin merge: fewer hops preferred, no flapping", () => {
+  const o = origin();
+  const events: string[] = [];
+  o.watch("", (e) => events.push(`${e.active ? "+" : "-"}${e.path}`));
+  const far = new FakeSource("far", [7, 8]);
+  const near = new FakeSource("near", [7]);
+  const pFar = o.publish("m", far);
+  o.publish("m", near);
+  assert.equal(o.get("m")?.active, near);
+  pFar.end(true);
+  assert.deepEqual(events, ["+m"]);
+  o.close();
+});
+
+Deno.test("cache: non-latest groups expire by age even without writes; byte budget evicts oldest", async () => {
+  const o = origin({ groupTtlMs: 30, cap: 1_000_000 });
+  o.publish("c", new FakeSource("s"));
+  const h = o.acquireTrack("c", "t", 0)!;
+  await h.track.whenReady();
+  for (let i = 0; i < 3; i++) {
+    const g = h.track.startGroup(i);
+    g.append(new Uint8Array(100));
+    g.finish();
+  }
+  assert.equal(h.track.groups.length, 3);
+  await tick(50);
+  o.sweep(Date.now());
+  assert.deepEqual(h.track.groups.map((g) => g.sequence), [2], "only the latest survives");
+  assert.equal(o.stats().cacheBytes, 100);
+
+  const tight = origin({ groupTtlMs: 60_000, cap: 250 });
+  tight.publish("c", new FakeSource("s"));
+  const t = tight.acquireTrack("c", "t", 0)!;
+  await t.track.whenReady();
+  for (let i = 0; i < 5; i++) t.track.startGroup(i).append(new Uint8Array(100));
+  tight.sweep(Date.now());
+  assert.ok(tight.stats().cacheBytes <= 250, `over budget: ${tight.stats().cacheBytes}`);
+  assert.equal(t.track.latest?.sequence, 4, "latest never evicted");
+  h.release();
+  t.release();
+  o.close();
+  tight.close();
+});
+
+Deno.test("waitFor resolves when the path is announced, or undefined after the wait", async () => {
+  const o = origin();
+  const waiting = o.waitFor("soon", 500);
+  setTimeout(() => o.publish("soon", new FakeSource("s")), 20);
+  assert.equal((await waiting)?.path, "soon");
+  assert.equal(await o.waitFor("never", 30), undefined);
+  o.close();
+});

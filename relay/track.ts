@@ -1,0 +1,226 @@
+/**
+ * A track inside the relay: the group cache of one (broadcast, track) pair, fed by at most one
+ * upstream subscription and read by any number of downstream consumers (deduplication).
+ *
+ * @module
+ */
+
+import { Group } from "./group.ts";
+
+/** Reset code: cancelled / normal. */
+export const CODE_CANCEL = 0;
+/** Reset code: group expired. */
+export const CODE_OLD = 2;
+/** Reset code: not found. */
+export const CODE_NOT_FOUND = 13;
+/** Reset code: the subscriber fell behind the cached frames. */
+export const CODE_LAGGED = 26;
+/** Reset code: evicted from the cache under memory pressure. */
+export const CODE_EVICTED = 31;
+
+/** A downstream reader of a track (a subscriber session, `/fetch`, a cluster link). */
+export interface TrackConsumer {
+  /** A new group began (or, at attach, the latest cached group). */
+  onGroup(group: Group): void;
+  /** The track ended: `code` null = clean end (FIN), else the reset code to forward. */
+  onClose(code: number | null): void;
+}
+
+/** A live upstream feed for a track, created by a {@link TrackSourceLink}. */
+export interface UpstreamSubscription {
+  /** Stop pulling (FIN the upstream subscribe stream). Idempotent. */
+  cancel(): void;
+  /** Forward a changed aggregate priority (lite-03+). Optional. */
+  update?(priority: number): void;
+}
+
+/** Opens upstream subscriptions; implemented by whatever publishes the broadcast. */
+export interface TrackSourceLink {
+  /**
+   * Start feeding `track` from upstream. The source calls `track.ready()` once the upstream
+   * accepted (SUBSCRIBE_OK), `track.startGroup()` / `Group.append()` for data and
+   * `track.upstreamEnded()` when the upstream subscription ends.
+   */
+  subscribe(track: Track, priority: number): UpstreamSubscription;
+}
+
+/** Track lifecycle. */
+export type TrackState = "pending" | "live" | "closed";
+
+/** Cache policy shared by all tracks (owned by the origin). */
+export interface TrackCachePolicy {
+  /** How long non-latest groups stay cached. */
+  groupTtlMs: number;
+  /** Called with the byte delta of every cache change (global budget). */
+  onBytes(delta: number): void;
+}
+
+/** One track's cache and fan-out. */
+export class Track {
+  /** Absolute broadcast path. */
+  readonly broadcast: string;
+  /** Track name. */
+  readonly name: string;
+  /** Cached groups, oldest first (arrival order). */
+  readonly groups: Group[] = [];
+  /** The newest group by sequence number (never evicted while the track lives). */
+  latest: Group | null = null;
+  /** Lifecycle state. */
+  state: TrackState = "pending";
+  /** The reset code when the track closed with an error (null = clean). */
+  closeCode: number | null = null;
+  /** Current consumers. */
+  readonly consumers = new Set<TrackConsumer>();
+  /** The upstream subscription feeding it, if any. */
+  upstream: UpstreamSubscription | null = null;
+  /** Priority requested upstream. */
+  priority = 0;
+  /** Counters for metrics. */
+  groupsIn = 0;
+  /** Frames received from upstream. */
+  framesIn = 0;
+  /** Bytes received from upstream. */
+  bytesIn = 0;
+
+  readonly #policy: TrackCachePolicy;
+  #readyWaiters: Array<(ok: boolean) => void> = [];
+  readonly #onBytes: (delta: number) => void;
+
+  constructor(broadcast: string, name: string, policy: TrackCachePolicy) {
+    this.broadcast = broadcast;
+    this.name = name;
+    this.#policy = policy;
+    this.#onBytes = (delta) => policy.onBytes(delta);
+  }
+
+  /** Resolves true once the track is live, false if it closed first. */
+  whenReady(): Promise<boolean> {
+    if (this.state === "live") return Promise.resolve(true);
+    if (this.state === "closed") return Promise.resolve(false);
+    return new Promise((resolve) => this.#readyWaiters.push(resolve));
+  }
+
+  #settleReady(ok: boolean): void {
+    const waiters = this.#readyWaiters;
+    this.#readyWaiters = [];
+    for (const w of waiters) w(ok);
+  }
+
+  /** Upstream accepted the subscription. */
+  ready(): void {
+    if (this.state !== "pending") return;
+    this.state = "live";
+    this.#settleReady(true);
+  }
+
+  /**
+   * A new upstream subscription begins (first one, or a splice onto a returning publisher): its
+   * sequence numbers are a new space, so the old cache is dropped.
+   */
+  restart(): void {
+    for (const g of this.groups) g.release(CODE_CANCEL);
+    this.groups.length = 0;
+    this.latest = null;
+  }
+
+  /** Start a new group from upstream and fan it out. Returns the group to append frames to. */
+  startGroup(sequence: number): Group {
+    const group = new Group(sequence, this.#onBytes);
+    this.groupsIn++;
+    this.groups.push(group);
+    if (!this.latest || sequence >= this.latest.sequence) {
+      this.latest = group;
+    }
+    for (const c of this.consumers) c.onGroup(group);
+    this.expire(Date.now());
+    return group;
+  }
+
+  /** Count one upstream frame (bytes include its size prefix). */
+  countFrame(bytes: number): void {
+    this.framesIn++;
+    this.bytesIn += bytes;
+  }
+
+  /** Attach a consumer; a late joiner immediately gets the latest group. */
+  attach(consumer: TrackConsumer): void {
+    this.consumers.add(consumer);
+    if (this.state === "closed") {
+      this.consumers.delete(consumer);
+      consumer.onClose(this.closeCode);
+      return;
+    }
+    if (this.latest && this.latest.state !== "aborted") consumer.onGroup(this.latest);
+  }
+
+  /** Detach a consumer. */
+  detach(consumer: TrackConsumer): void {
+    this.consumers.delete(consumer);
+  }
+
+  /**
+   * Upstream ended. `code` null = clean end (publisher finished the track), a number = reset code.
+   * With `linger` the track stays open waiting for a new upstream (publisher lost abruptly).
+   */
+  upstreamEnded(code: number | null, linger = false): void {
+    this.upstream = null;
+    for (const g of this.groups) if (g.state === "open") g.abort(code ?? CODE_CANCEL);
+    if (linger && this.state !== "closed") return;
+    this.close(code);
+  }
+
+  /** Close the track for every consumer and drop its cache. */
+  close(code: number | null): void {
+    if (this.state === "closed") return;
+    this.state = "closed";
+    this.closeCode = code;
+    this.#settleReady(false);
+    const up = this.upstream;
+    this.upstream = null;
+    up?.cancel();
+    const consumers = [...this.consumers];
+    this.consumers.clear();
+    for (const c of consumers) c.onClose(code);
+    for (const g of this.groups) g.release(code ?? CODE_CANCEL);
+    this.groups.length = 0;
+    this.latest = null;
+  }
+
+  /** Drop non-latest groups older than the TTL. Returns bytes released. */
+  expire(nowMs: number): number {
+    let released = 0;
+    const ttl = this.#policy.groupTtlMs;
+    while (this.groups.length > 0) {
+      const g = this.groups[0];
+      if (g === this.latest || nowMs - g.createdAtMs < ttl) break;
+      this.groups.shift();
+      released += g.bytes;
+      g.release(CODE_OLD);
+    }
+    // Groups behind a still-fresh one can be old too when arrival order differs from age; rare.
+    return released;
+  }
+
+  /** Evict the oldest non-latest group (cache pressure). Returns bytes released (0 if none). */
+  evictOldest(): number {
+    const g = this.groups[0];
+    if (!g || g === this.latest) return 0;
+    this.groups.shift();
+    const bytes = g.bytes;
+    g.release(CODE_EVICTED);
+    return bytes;
+  }
+
+  /** Cached bytes of this track. */
+  get cachedBytes(): number {
+    let n = 0;
+    for (const g of this.groups) n += g.bytes;
+    return n;
+  }
+
+  /** Find a cached group by sequence. */
+  findGroup(sequence: number): Group | undefined {
+    for (let i = this.groups.length - 1; i >= 0; i--) if (this.groups[i].sequence === sequence) return this.groups[i];
+    return undefined;
+  }
+}

@@ -1,0 +1,74 @@
+/**
+ * What every part of one moq-lite session shares: the transport, the negotiated version, the
+ * scope, the relay and the limits.
+ *
+ * @module
+ */
+
+import type { LimitsConfig } from "../config/types.ts";
+import type { Logger } from "../log/logger.ts";
+import type { Origin } from "../relay/origin.ts";
+import type { RelayStats } from "../relay/stats.ts";
+import type { TransportSession } from "../transport/types.ts";
+import type { Version } from "./messages.ts";
+import type { SessionScope } from "./scope.ts";
+
+/** Session close / stream reset codes (shared/spec/protocol.md §9). */
+export const Code = {
+  Cancel: 0,
+  Old: 2,
+  Timeout: 3,
+  Decode: 5,
+  Unauthorized: 6,
+  Version: 9,
+  UnexpectedStream: 10,
+  Bounds: 11,
+  Duplicate: 12,
+  NotFound: 13,
+  ProtocolViolation: 15,
+  Unexpected: 16,
+  Unsupported: 17,
+  Closed: 25,
+} as const;
+
+/** Raised inside a session for a peer's protocol error; closes the session with `code`. */
+export class ProtocolError extends Error {
+  readonly code: number;
+  constructor(code: number, message: string) {
+    super(message);
+    this.name = "ProtocolError";
+    this.code = code;
+  }
+}
+
+/** Default limits when the config does not say. */
+export const DEFAULT_LIMITS: LimitsConfig = {
+  maxBroadcastsPerSession: 256,
+  maxSubscriptionsPerSession: 1024,
+  maxStreamsPerSession: 10_000,
+  subscriberQueueBytes: 4 * 1024 * 1024,
+  subscribeWaitMs: 2_000,
+  warmMs: 5_000,
+  drainTimeoutMs: 10_000,
+};
+
+/** Largest frame the relay accepts. */
+export const MAX_FRAME_BYTES = 32 * 1024 * 1024;
+
+/** Shared state of one session. */
+export interface SessionContext {
+  readonly id: number;
+  readonly transport: TransportSession;
+  readonly version: Version;
+  readonly scope: SessionScope;
+  readonly origin: Origin;
+  readonly stats: RelayStats;
+  readonly log: Logger;
+  readonly limits: LimitsConfig;
+  /** This relay's origin id (lite-04 hop id). */
+  readonly originId: number;
+  /** Aborted when the session ends. */
+  readonly signal: AbortSignal;
+  /** Close the whole session. */
+  fail(code: number, reason: string): void;
+}

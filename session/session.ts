@@ -1,0 +1,349 @@
+/**
+ * One moq-lite session over any transport: version negotiation (ALPN / subprotocol, or the legacy
+ * CLIENT_SETUP that `@moq/lite` 0.2.2 sends over WebSocket), stream dispatch, lifetime, token
+ * expiry and clean versus abrupt close. The same class serves accepted clients and the relay's own
+ * outbound cluster links (`role: "client"`).
+ *
+ * @module
+ */
+
+import type { SessionGrant } from "../auth/types.ts";
+import type { LimitsConfig } from "../config/types.ts";
+import type { Logger } from "../log/logger.ts";
+import type { Origin } from "../relay/origin.ts";
+import type { RelayStats } from "../relay/stats.ts";
+import type { BidiStream, CloseInfo, RecvStream, TransportSession } from "../transport/types.ts";
+import { serveAnnounce } from "./announce.ts";
+import { Code, DEFAULT_LIMITS, ProtocolError, type SessionContext } from "./context.ts";
+import { Ingest } from "./ingest.ts";
+import {
+  BidiType,
+  decodeAnnounceInterest,
+  decodeClientSetup,
+  decodeServerSetup,
+  decodeSessionInfo,
+  decodeSubscribe,
+  encodeClientSetup,
+  encodeGoaway,
+  encodeServerSetup,
+  encodeStreamType,
+  isLegacy,
+  MAX_MESSAGE_BYTES,
+  Version,
+  versionName,
+} from "./messages.ts";
+import { BodyReader, BoundsError, DecodeError, StreamReader } from "./reader.ts";
+import { SessionScope } from "./scope.ts";
+import { serveSubscribe, SubscriptionRegistry } from "./subscribe.ts";
+
+/** How long a lite-03/04 session waits for a possible legacy SETUP before opening its own streams. */
+export const SETUP_GRACE_MS = 250;
+/** How long a legacy session may take to send CLIENT_SETUP. */
+export const SETUP_TIMEOUT_MS = 10_000;
+
+/** Options for {@link MoqSession}. */
+export interface MoqSessionOptions {
+  /** A number for logs. */
+  id: number;
+  transport: TransportSession;
+  grant: SessionGrant;
+  origin: Origin;
+  stats: RelayStats;
+  logger: Logger;
+  limits?: LimitsConfig;
+  /** This relay's origin id (lite-04 hop id); 0 = none. */
+  originId?: number;
+  /** `server` for accepted sessions, `client` for sessions the relay dialed. */
+  role?: "server" | "client";
+  /** Versions enabled for legacy SETUP (default lite-02 and lite-01). */
+  legacyVersions?: Version[];
+}
+
+/** One running moq-lite session. */
+export class MoqSession {
+  readonly id: number;
+  readonly transport: TransportSession;
+  readonly #opts: MoqSessionOptions;
+  readonly #log: Logger;
+  readonly #abort = new AbortController();
+  #version: Version | null = null;
+  #ctx: SessionContext | null = null;
+  #ingest: Ingest | null = null;
+  readonly #subs = new SubscriptionRegistry();
+  #sessionStreamSeen = false;
+  #started = false;
+  #closeInfo: CloseInfo | null = null;
+  readonly #done: Promise<CloseInfo>;
+  #expiryTimer: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(options: MoqSessionOptions) {
+    this.#opts = options;
+    this.id = options.id;
+    this.transport = options.transport;
+    this.#log = options.logger.child("session", { session: options.id });
+    this.#done = this.#run();
+  }
+
+  /** The negotiated version, once known. */
+  get version(): Version | null {
+    return this.#version;
+  }
+
+  /** Resolves when the session is over. */
+  get done(): Promise<CloseInfo> {
+    return this.#done;
+  }
+
+  /** Close the session with a code and reason. */
+  close(code: number, reason: string): void {
+    this.transport.close(code, reason);
+  }
+
+  /**
+   * Ask the peer to go away (graceful shutdown). lite-04 gets a GOAWAY stream; every version then
+   * keeps running until {@link close}.
+   */
+  async goaway(uri = ""): Promise<void> {
+    if (this.#version !== Version.Lite04 || this.transport.kind === "websocket" && !this.#started) return;
+    try {
+      const s = await this.transport.openBidi();
+      await s.send.write(encodeStreamType(BidiType.Goaway));
+      await s.send.write(encodeGoaway(uri));
+      await s.send.close();
+    } catch {
+      // the session is going anyway
+    }
+  }
+
+  #settle(version: Version): SessionContext {
+    if (this.#ctx) return this.#ctx;
+    const o = this.#opts;
+    this.#version = version;
+    const log = this.#log.with({ version: versionName(version) });
+    this.#ctx = {
+      id: o.id,
+      transport: o.transport,
+      version,
+      scope: new SessionScope(o.grant),
+      origin: o.origin,
+      stats: o.stats,
+      log,
+      limits: o.limits ?? DEFAULT_LIMITS,
+      originId: o.originId ?? 0,
+      signal: this.#abort.signal,
+      fail: (code, reason) => this.#fail(code, reason),
+    };
+    o.stats.sessionOpened(o.transport.kind, versionName(version));
+    log.info("negotiated version", { transport: o.transport.kind, root: o.grant.root || "/" });
+    return this.#ctx;
+  }
+
+  /** Start the relay-initiated side once the version is known. */
+  #start(): void {
+    if (this.#started || !this.#ctx) return;
+    this.#started = true;
+    this.#ingest = new Ingest(this.#ctx);
+    if (this.#ctx.scope.publish.length > 0) this.#ingest.start();
+  }
+
+  #fail(code: number, reason: string): void {
+    if (this.#abort.signal.aborted) return;
+    this.#log.warn("closing session on protocol error", { code, reason, peer: this.transport.peer });
+    this.#opts.stats.sessionErrors++;
+    this.transport.close(code, reason);
+  }
+
+  async #run(): Promise<CloseInfo> {
+    const t = this.transport;
+    const o = this.#opts;
+    const expires = o.grant.expiresAtMs;
+    if (expires !== undefined) {
+      const ms = Math.max(0, expires - Date.now());
+      // setTimeout caps at 2^31-1 ms; re-arm for far expiries.
+      const arm = (left: number) => {
+        this.#expiryTimer = setTimeout(() => {
+          const rest = expires - Date.now();
+          if (rest > 0) arm(rest);
+          else {
+            this.#log.info("credential expired; closing session", { peer: t.peer });
+            t.close(Code.Unauthorized, "token expired");
+          }
+        }, Math.min(left, 2_000_000_000));
+      };
+      arm(ms);
+    }
+    let graceTimer: ReturnType<typeof setTimeout> | undefined;
+    if (t.protocol === "moq-lite-04" || t.protocol === "moq-lite-03") {
+      this.#settle(t.protocol === "moq-lite-04" ? Version.Lite04 : Version.Lite03);
+      if (o.role === "client") this.#start();
+      else graceTimer = setTimeout(() => this.#start(), SETUP_GRACE_MS);
+    } else if (o.role === "client") {
+      this.#clientSetup().catch((err) => this.#handleError(err));
+    } else {
+      graceTimer = setTimeout(() => {
+        if (!this.#ctx) this.#fail(Code.Timeout, "no CLIENT_SETUP received");
+      }, SETUP_TIMEOUT_MS);
+    }
+
+    const bidiLoop = (async () => {
+      for (;;) {
+        const s = await t.acceptBidi();
+        if (!s) return;
+        this.#bidi(s).catch((err) => this.#handleError(err));
+      }
+    })();
+    const uniLoop = (async () => {
+      for (;;) {
+        const s = await t.acceptUni();
+        if (!s) return;
+        this.#uni(s).catch((err) => this.#handleError(err));
+      }
+    })();
+    const info = await t.closed;
+    clearTimeout(graceTimer);
+    clearTimeout(this.#expiryTimer);
+    this.#closeInfo = info;
+    this.#abort.abort();
+    const clean = !info.abrupt && info.code === 0;
+    this.#ingest?.close(!clean);
+    await Promise.allSettled([bidiLoop, uniLoop]);
+    if (this.#version !== null) o.stats.sessionClosed(t.kind, versionName(this.#version));
+    this.#log.info("session closed", {
+      peer: t.peer,
+      code: info.code,
+      reason: info.reason,
+      by: info.remote ? "peer" : "relay",
+      abrupt: info.abrupt,
+    });
+    return info;
+  }
+
+  #handleError(err: unknown): void {
+    if (this.#abort.signal.aborted) return;
+    if (err instanceof ProtocolError) this.#fail(err.code, err.message);
+    else if (err instanceof DecodeError) this.#fail(Code.Decode, err.message);
+    else if (err instanceof BoundsError) this.#fail(Code.Bounds, err.message);
+    else if (err instanceof Error && err.name === "PathError") this.#fail(Code.Bounds, err.message);
+    else this.#log.debug("stream ended with error", { error: String(err) });
+  }
+
+  /** Legacy SETUP as the dialing side. */
+  async #clientSetup(): Promise<void> {
+    const versions = this.#opts.legacyVersions ?? [Version.Lite02, Version.Lite01];
+    const s = await this.transport.openBidi();
+    await s.send.write(encodeClientSetup(versions));
+    const reader = new StreamReader(s.recv);
+    const type = await reader.varint();
+    if (type !== 0x21) throw new ProtocolError(Code.Unexpected, `expected SERVER_SETUP, got type ${type}`);
+    const len = (await reader.u8() << 8) | await reader.u8();
+    const version = decodeServerSetup(new BodyReader(await reader.exact(len)));
+    if (!versions.includes(version)) throw new ProtocolError(Code.Version, `peer selected unknown version ${version}`);
+    this.#settle(version);
+    this.#start();
+    await this.#sessionStream(s, reader);
+  }
+
+  async #bidi(stream: BidiStream): Promise<void> {
+    const reader = new StreamReader(stream.recv);
+    const type = await reader.varint();
+    if (type === BidiType.ClientSetup) {
+      await this.#serverSetup(stream, reader);
+      return;
+    }
+    // Any other first stream settles a lite-03/04 session without SETUP.
+    if (!this.#ctx) {
+      throw new ProtocolError(Code.ProtocolViolation, `expected CLIENT_SETUP, got stream type ${type}`);
+    }
+    this.#start();
+    const ctx = this.#ctx;
+    switch (type) {
+      case BidiType.Announce: {
+        const interest = decodeAnnounceInterest(ctx.version, await reader.message(MAX_MESSAGE_BYTES));
+        await serveAnnounce(ctx, stream, reader, interest);
+        return;
+      }
+      case BidiType.Subscribe: {
+        const msg = decodeSubscribe(ctx.version, await reader.message(MAX_MESSAGE_BYTES));
+        await serveSubscribe(ctx, stream, reader, msg, this.#subs);
+        return;
+      }
+      case BidiType.Probe: {
+        if (isLegacy(ctx.version)) break;
+        // Keep it open and silent: the relay has no bandwidth estimate to report. Never reset it.
+        while (!(await reader.done())) await reader.exact(1);
+        await stream.send.close();
+        return;
+      }
+      case BidiType.Goaway: {
+        if (ctx.version !== Version.Lite04) break;
+        ctx.log.info("peer sent GOAWAY");
+        await stream.send.close();
+        return;
+      }
+      case BidiType.Fetch:
+        stream.send.reset(Code.Unsupported);
+        stream.recv.stop(Code.Unsupported);
+        return;
+      case BidiType.Session:
+        stream.send.reset(Code.UnexpectedStream);
+        stream.recv.stop(Code.UnexpectedStream);
+        return;
+    }
+    ctx.log.debug("unknown bidirectional stream type", { type });
+    stream.send.reset(Code.UnexpectedStream);
+    stream.recv.stop(Code.UnexpectedStream);
+  }
+
+  async #serverSetup(stream: BidiStream, reader: StreamReader): Promise<void> {
+    if (this.#sessionStreamSeen || this.#started) {
+      throw new ProtocolError(Code.ProtocolViolation, "CLIENT_SETUP sent twice or after other streams");
+    }
+    this.#sessionStreamSeen = true;
+    const len = (await reader.u8() << 8) | await reader.u8();
+    const setup = decodeClientSetup(new BodyReader(await reader.exact(len)));
+    const supported = this.#opts.legacyVersions ?? [Version.Lite02, Version.Lite01];
+    const chosen = setup.versions.find((v) => supported.includes(v));
+    if (chosen === undefined) {
+      throw new ProtocolError(
+        Code.Version,
+        `no common version: client offered ${setup.versions.map((v) => "0x" + v.toString(16)).join(", ")}`,
+      );
+    }
+    // §4.4: a legacy SETUP wins even when a lite-03/04 protocol was selected.
+    if (this.#ctx && this.#ctx.version !== chosen) {
+      this.#ctx = null;
+      this.#opts.stats.sessionClosed(this.transport.kind, versionName(this.#version!));
+    }
+    await stream.send.write(encodeServerSetup(chosen));
+    this.#settle(chosen);
+    this.#start();
+    await this.#sessionStream(stream, reader);
+  }
+
+  /** The 01/02 session stream: SESSION_INFO until FIN; its end ends the session. */
+  async #sessionStream(stream: BidiStream, reader: StreamReader): Promise<void> {
+    try {
+      while (!(await reader.done())) decodeSessionInfo(await reader.message(MAX_MESSAGE_BYTES));
+      this.transport.close(Code.Cancel, "session stream finished");
+    } catch (err) {
+      if (err instanceof DecodeError || err instanceof BoundsError) throw err;
+      this.transport.close(Code.Cancel, "session stream ended");
+    }
+    void stream;
+  }
+
+  async #uni(stream: RecvStream): Promise<void> {
+    const reader = new StreamReader(stream);
+    if (!this.#ctx || !this.#ingest) {
+      // Data before the session is set up: we subscribed to nothing yet.
+      stream.stop(Code.Cancel);
+      return;
+    }
+    await this.#ingest.group(stream, reader);
+  }
+
+  /** How the session ended, once it has. */
+  get closeInfo(): CloseInfo | null {
+    return this.#closeInfo;
+  }
+}

@@ -1,0 +1,300 @@
+/**
+ * Serving a Subscribe stream the peer opened: resolve the track through the origin (one upstream
+ * subscription however many subscribers), answer SUBSCRIBE_OK once the upstream is live, then send
+ * one GROUP stream per group, latest first for a late joiner.
+ *
+ * Each subscriber has a bounded backlog: when it falls behind by more than
+ * `limits.subscriberQueueBytes`, its oldest groups are reset (code 2 `old`) so it never stalls the
+ * publisher or other subscribers and never makes memory grow without bound. Frames are the cached
+ * encoded buffers, written as-is: no per-subscriber copy.
+ *
+ * @module
+ */
+
+import type { Group } from "../relay/group.ts";
+import type { TrackHandle } from "../relay/origin.ts";
+import type { TrackConsumer } from "../relay/track.ts";
+import type { BidiStream, SendStream } from "../transport/types.ts";
+import { Code, type SessionContext } from "./context.ts";
+import { decodeSubscribeFields, encodeGroupHeader, encodeSubscribeOk, isLegacy, type Subscribe } from "./messages.ts";
+import type { StreamReader } from "./reader.ts";
+
+/** Most group streams one subscription keeps in flight; older ones are reset beyond that. */
+export const MAX_GROUPS_IN_FLIGHT = 16;
+
+/** Per-session bookkeeping of downstream subscriptions (ids must be unique, count is capped). */
+export class SubscriptionRegistry {
+  readonly ids = new Set<bigint>();
+}
+
+class GroupPump {
+  readonly group: Group;
+  stream: SendStream | null = null;
+  sentBytes = 0;
+  cancelled = false;
+  cancelCode = 0;
+
+  constructor(group: Group) {
+    this.group = group;
+  }
+
+  /** Bytes of this group the subscriber still has to receive. */
+  backlog(): number {
+    return this.group.totalBytes - this.sentBytes + (this.stream?.bufferedBytes ?? 0);
+  }
+
+  cancel(code: number): void {
+    if (this.cancelled) return;
+    this.cancelled = true;
+    this.cancelCode = code;
+    this.stream?.reset(code);
+  }
+}
+
+/** One downstream subscription: a consumer of a relay track writing to one session. */
+class Downstream implements TrackConsumer {
+  readonly #ctx: SessionContext;
+  readonly #id: bigint;
+  readonly #startGroup: number | undefined;
+  readonly #pumps: GroupPump[] = [];
+  #closed = false;
+  /** Set when the track ended: null = clean. */
+  #trackEnd: { code: number | null } | null = null;
+  #onIdle: (() => void) | null = null;
+
+  constructor(ctx: SessionContext, id: bigint, startGroup: number | undefined) {
+    this.#ctx = ctx;
+    this.#id = id;
+    this.#startGroup = startGroup;
+  }
+
+  get trackEnd(): { code: number | null } | null {
+    return this.#trackEnd;
+  }
+
+  onGroup(group: Group): void {
+    if (this.#closed) return;
+    if (this.#startGroup !== undefined && group.sequence < this.#startGroup) return;
+    for (const p of this.#pumps) if (p.group === group) return;
+    this.#enforceBudget();
+    const pump = new GroupPump(group);
+    this.#pumps.push(pump);
+    this.#run(pump).finally(() => {
+      const i = this.#pumps.indexOf(pump);
+      if (i >= 0) this.#pumps.splice(i, 1);
+      if (this.#pumps.length === 0) this.#onIdle?.();
+    });
+  }
+
+  onClose(code: number | null): void {
+    this.#trackEnd = { code };
+    if (this.#pumps.length === 0) this.#onIdle?.();
+  }
+
+  /** Resolves when the track ended and every group in flight is finished. */
+  drained(): Promise<void> {
+    return new Promise((resolve) => {
+      this.#onIdle = () => {
+        if (this.#trackEnd && this.#pumps.length === 0) resolve();
+      };
+      this.#onIdle();
+    });
+  }
+
+  /** Drop the oldest groups while the backlog exceeds the budget (never the newest). */
+  #enforceBudget(): void {
+    const limit = this.#ctx.limits.subscriberQueueBytes;
+    while (this.#pumps.length >= MAX_GROUPS_IN_FLIGHT) this.#drop(this.#pumps[0]);
+    let total = 0;
+    for (const p of this.#pumps) total += p.backlog();
+    let i = 0;
+    while (total > limit && i < this.#pumps.length) {
+      const p = this.#pumps[i++];
+      total -= p.backlog();
+      this.#drop(p);
+    }
+  }
+
+  #drop(p: GroupPump): void {
+    if (p.cancelled) return;
+    p.cancel(Code.Old);
+    this.#ctx.stats.groupsDropped++;
+    const i = this.#pumps.indexOf(p);
+    if (i >= 0) this.#pumps.splice(i, 1);
+  }
+
+  async #run(pump: GroupPump): Promise<void> {
+    const ctx = this.#ctx;
+    const group = pump.group;
+    try {
+      const stream = await ctx.transport.openUni();
+      pump.stream = stream;
+      if (pump.cancelled) {
+        stream.reset(pump.cancelCode);
+        return;
+      }
+      stream.stopped.then((code) => {
+        if (code >= 0) pump.cancel(code);
+      });
+      await stream.write(encodeGroupHeader({ subscribeId: this.#id, sequence: group.sequence }));
+      ctx.stats.groupsOut++;
+      // Start from the first cached frame.
+      let next = group.dropped;
+      pump.sentBytes = group.totalBytes - group.bytes;
+      for (;;) {
+        if (pump.cancelled) return;
+        while (next < group.frameCount) {
+          if (next < group.dropped) {
+            stream.reset(26); // lagged: the frames it needed were dropped
+            return;
+          }
+          const frame = group.frames[next - group.dropped];
+          next++;
+          pump.sentBytes += frame.length;
+          await stream.write(frame);
+          ctx.stats.framesOut++;
+          ctx.stats.bytesOut += frame.length;
+          if (pump.cancelled) return;
+        }
+        if (group.state === "done") {
+          await stream.close();
+          return;
+        }
+        if (group.state === "aborted") {
+          stream.reset(group.abortCode);
+          return;
+        }
+        await group.changed();
+      }
+    } catch (err) {
+      pump.stream?.reset(Code.Cancel);
+      if (!ctx.signal.aborted) ctx.log.trace("group stream failed", { sequence: group.sequence, error: String(err) });
+    }
+  }
+
+  /** Unsubscribe: cancel every group in flight. */
+  close(code: number): void {
+    this.#closed = true;
+    for (const p of [...this.#pumps]) p.cancel(code);
+    this.#pumps.length = 0;
+  }
+}
+
+/**
+ * Serve one SUBSCRIBE until the subscriber leaves, the track ends or the session ends.
+ */
+export async function serveSubscribe(
+  ctx: SessionContext,
+  stream: BidiStream,
+  reader: StreamReader,
+  msg: Subscribe,
+  registry: SubscriptionRegistry,
+): Promise<void> {
+  const path = ctx.scope.absolute(msg.broadcast);
+  const log = ctx.log;
+  if (registry.ids.has(msg.id)) {
+    log.warn("duplicate subscribe id", { id: msg.id });
+    stream.send.reset(Code.Duplicate);
+    stream.recv.stop(Code.Duplicate);
+    return;
+  }
+  if (registry.ids.size >= ctx.limits.maxSubscriptionsPerSession) {
+    log.warn("subscription quota exceeded", { limit: ctx.limits.maxSubscriptionsPerSession, path });
+    stream.send.reset(Code.Bounds);
+    stream.recv.stop(Code.Bounds);
+    return;
+  }
+  if (!ctx.scope.canSubscribe(path)) {
+    log.debug("subscribe outside scope", { path, track: msg.track });
+    stream.send.reset(Code.NotFound);
+    stream.recv.stop(Code.NotFound);
+    return;
+  }
+  registry.ids.add(msg.id);
+  ctx.stats.subscriptionsOpened++;
+  let handle: TrackHandle | undefined;
+  let downstream: Downstream | undefined;
+  // The subscriber leaves by FIN/reset on its side, or STOP_SENDING on ours.
+  let leftResolve!: () => void;
+  const left = new Promise<void>((resolve) => (leftResolve = resolve));
+  const onAbort = () => leftResolve();
+  ctx.signal.addEventListener("abort", onAbort, { once: true });
+  stream.send.stopped.then((code) => {
+    if (code >= 0) leftResolve();
+  });
+  const reading = (async () => {
+    try {
+      while (!(await reader.done())) {
+        const m = await reader.message(1024);
+        if (isLegacy(ctx.version)) continue; // 01/02 define no update; ignore
+        const update = decodeSubscribeFields(m, "SUBSCRIBE_UPDATE");
+        if (handle && update.priority > handle.track.priority) handle.track.upstream?.update?.(update.priority);
+      }
+    } catch (err) {
+      log.trace("subscribe stream read ended", { error: String(err) });
+    }
+    leftResolve();
+  })();
+
+  try {
+    const broadcast = await Promise.race([
+      ctx.origin.waitFor(path, ctx.limits.subscribeWaitMs, ctx.signal),
+      left.then(() => undefined),
+    ]);
+    if (!broadcast) {
+      stream.send.reset(Code.NotFound);
+      return;
+    }
+    handle = ctx.origin.acquireTrack(path, msg.track, msg.priority);
+    if (!handle) {
+      stream.send.reset(Code.NotFound);
+      return;
+    }
+    const track = handle.track;
+    const ready = await Promise.race([track.whenReady(), left.then(() => null)]);
+    if (ready === null) {
+      await stream.send.close();
+      return;
+    }
+    if (!ready) {
+      const code = track.closeCode;
+      if (code === null) await stream.send.close();
+      else stream.send.reset(code === 0 ? Code.NotFound : code);
+      return;
+    }
+    await stream.send.write(encodeSubscribeOk(ctx.version, {
+      priority: msg.priority,
+      ordered: false,
+      maxLatencyMs: 0,
+    }));
+    downstream = new Downstream(ctx, msg.id, msg.startGroup);
+    if (msg.startGroup !== undefined) {
+      for (const g of track.groups) if (g.sequence >= msg.startGroup && g !== track.latest) downstream.onGroup(g);
+    }
+    track.attach(downstream);
+    const ended = await Promise.race([downstream.drained().then(() => true), left.then(() => false)]);
+    if (ended) {
+      const code = downstream.trackEnd?.code ?? null;
+      if (code === null) await stream.send.close();
+      else stream.send.reset(code);
+    } else {
+      downstream.close(Code.Cancel);
+      await stream.send.close();
+    }
+  } catch (err) {
+    log.debug("subscription failed", { path, track: msg.track, error: String(err) });
+    stream.send.reset(Code.Cancel);
+  } finally {
+    ctx.signal.removeEventListener("abort", onAbort);
+    if (downstream) {
+      downstream.close(Code.Cancel);
+      handle?.track.detach(downstream);
+    }
+    handle?.release();
+    registry.ids.delete(msg.id);
+    ctx.stats.subscriptionsClosed++;
+    stream.recv.stop(Code.Cancel);
+    leftResolve();
+    void reading;
+  }
+}

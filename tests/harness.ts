@@ -1,0 +1,199 @@
+/**
+ * End-to-end test harness: starts a real relay process (`deno run -A main.ts <config>`) on free
+ * loopback ports, waits until it serves, and stops it. Also loads the real `@moq/lite` 0.2.2
+ * client forced onto WebSocket.
+ *
+ * @module
+ */
+
+const ROOT = new URL("../", import.meta.url);
+const MAIN = new URL("../main.ts", import.meta.url).pathname;
+
+/** A free TCP port on 127.0.0.1 that is also free on UDP (best effort). */
+export function freePort(): number {
+  for (let i = 0; i < 50; i++) {
+    const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const port = (l.addr as Deno.NetAddr).port;
+    l.close();
+    try {
+      const u = Deno.listenDatagram({ hostname: "127.0.0.1", port, transport: "udp" });
+      u.close();
+      return port;
+    } catch {
+      // taken on UDP: try another
+    }
+  }
+  throw new Error("no free port found");
+}
+
+/** Options for {@link startRelay}. */
+export interface RelayOptions {
+  /** Extra TOML appended to the generated config (sections must not repeat generated ones). */
+  toml?: string;
+  /** `[auth]` section body; default `public = "anon"`. */
+  auth?: string;
+  /** Extra `[server]` keys. */
+  server?: string;
+  /** Extra environment. */
+  env?: Record<string, string>;
+  /** Extra CLI args. */
+  args?: string[];
+  /** Enable the internal listener. */
+  internal?: boolean;
+  /** Use this port (QUIC/UDP and HTTP/TCP). */
+  port?: number;
+  /** Log filter (default "warn"). */
+  log?: string;
+}
+
+/** A running relay process. */
+export class RelayProcess {
+  readonly port: number;
+  readonly internalPort: number | undefined;
+  readonly dir: string;
+  readonly child: Deno.ChildProcess;
+  readonly #stderr: string[] = [];
+  readonly #stderrDone: Promise<void>;
+
+  constructor(port: number, internalPort: number | undefined, dir: string, child: Deno.ChildProcess) {
+    this.port = port;
+    this.internalPort = internalPort;
+    this.dir = dir;
+    this.child = child;
+    this.#stderrDone = (async () => {
+      const decoder = new TextDecoder();
+      let partial = "";
+      for await (const chunk of child.stderr) {
+        partial += decoder.decode(chunk, { stream: true });
+        const lines = partial.split("\n");
+        partial = lines.pop() ?? "";
+        this.#stderr.push(...lines);
+        if (Deno.env.get("RELAY_LOG")) for (const l of lines) console.error(`[relay:${port}] ${l}`);
+      }
+      if (partial) this.#stderr.push(partial);
+    })();
+  }
+
+  /** `http://127.0.0.1:<port>` (web listener). */
+  get httpUrl(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  /** `http://127.0.0.1:<internal port>`. */
+  get internalUrl(): string {
+    return `http://127.0.0.1:${this.internalPort}`;
+  }
+
+  /** Log lines so far. */
+  get logs(): string[] {
+    return this.#stderr;
+  }
+
+  /** Wait until a log line matches. */
+  async waitForLog(pattern: RegExp, timeoutMs = 10_000): Promise<string> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      const hit = this.#stderr.find((l) => pattern.test(l));
+      if (hit) return hit;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    throw new Error(`no log line matched ${pattern} within ${timeoutMs} ms; logs:\n${this.#stderr.join("\n")}`);
+  }
+
+  /** Send a signal and wait for exit. */
+  async stop(signal: Deno.Signal = "SIGTERM"): Promise<Deno.CommandStatus> {
+    try {
+      this.child.kill(signal);
+    } catch {
+      // already gone
+    }
+    const status = await this.child.status;
+    await this.#stderrDone;
+    try {
+      await Deno.remove(this.dir, { recursive: true });
+    } catch {
+      // ignore
+    }
+    return status;
+  }
+}
+
+/** Start a relay with a generated config and wait until `/health` answers. */
+export async function startRelay(options: RelayOptions = {}): Promise<RelayProcess> {
+  const port = options.port ?? freePort();
+  const internalPort = options.internal ? freePort() : undefined;
+  const dir = await Deno.makeTempDir({ prefix: "moq-relay-test-" });
+  const toml = [
+    `[log]`,
+    `level = "info"`,
+    `[server]`,
+    `bind = "127.0.0.1:${port}"`,
+    options.server ?? "",
+    `[server.tls]`,
+    `generate = ["localhost", "127.0.0.1"]`,
+    `[web.http]`,
+    `listen = "127.0.0.1:${port}"`,
+    internalPort ? `[internal]\nlisten = "127.0.0.1:${internalPort}"` : "",
+    `[auth]`,
+    options.auth ?? `public = "anon"`,
+    options.toml ?? "",
+  ].join("\n");
+  const configPath = `${dir}/relay.toml`;
+  await Deno.writeTextFile(configPath, toml);
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", MAIN, configPath, ...(options.args ?? [])],
+    cwd: ROOT.pathname,
+    env: { RUST_LOG: options.log ?? "info", NO_COLOR: "1", ...(options.env ?? {}) },
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  const relay = new RelayProcess(port, internalPort, dir, child);
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    try {
+      const res = await fetch(`${relay.httpUrl}/health`);
+      await res.body?.cancel();
+      if (res.ok) return relay;
+    } catch {
+      // not up yet
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  await relay.stop("SIGKILL");
+  throw new Error(`relay did not start within 30 s; logs:\n${relay.logs.join("\n")}`);
+}
+
+/** The `@moq/lite` 0.2.2 module, loaded with the WebTransport global removed (forces WebSocket). */
+export type Moq = typeof import("@moq/lite");
+
+let moqModule: Promise<Moq> | undefined;
+
+/** Load `@moq/lite` forced onto WebSocket (deletes Deno's client WebTransport global first). */
+export function loadMoq(): Promise<Moq> {
+  if (!moqModule) {
+    Reflect.deleteProperty(globalThis, "WebTransport");
+    moqModule = import("@moq/lite");
+  }
+  return moqModule;
+}
+
+/** Resolve `promise`, or throw after `ms` with `what` in the message. */
+export async function within<T>(ms: number, what: string, promise: Promise<T>): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Sleep. */
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
