@@ -1,0 +1,55 @@
+/**
+ * Helpers shared by the auth tests (not part of the relay).
+ *
+ * @module
+ */
+
+import { CompactSign } from "jose";
+import { encodeBase64Url, importSignKey, type Jwk } from "./jwk.ts";
+import type { TokenIo } from "./token_cli.ts";
+
+/** A {@link TokenIo} that records output and serves fixed stdin. */
+export function captureIo(stdin = ""): { io: TokenIo; out: () => string; err: () => string } {
+  let out = "";
+  let err = "";
+  return {
+    io: {
+      stdout: (text) => void (out += text),
+      stderr: (text) => void (err += text),
+      stdin: () => Promise.resolve(stdin),
+    },
+    out: () => out,
+    err: () => err,
+  };
+}
+
+/** Sign an arbitrary header and payload (object or raw text) with a key, for crafting bad tokens. */
+export async function signRaw(key: Jwk, header: Record<string, unknown>, payload: unknown): Promise<string> {
+  const bytes = new TextEncoder().encode(typeof payload === "string" ? payload : JSON.stringify(payload));
+  const cryptoKey = await importSignKey(key, "test");
+  return await new CompactSign(bytes).setProtectedHeader({ alg: key.alg, ...header }).sign(cryptoKey);
+}
+
+/** base64url of a JSON value (for hand-built token segments). */
+export function b64json(value: unknown): string {
+  return encodeBase64Url(new TextEncoder().encode(typeof value === "string" ? value : JSON.stringify(value)));
+}
+
+/** Run `fn` with a fresh temporary directory that is removed afterwards. */
+export async function withTempDir<T>(fn: (dir: string) => Promise<T>): Promise<T> {
+  const dir = await Deno.makeTempDir({ prefix: "moq-auth-test-" });
+  try {
+    return await fn(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+/** Resolve when `predicate` holds, polling every 10 ms; reject after `timeoutMs`. */
+export async function waitFor(predicate: () => boolean | Promise<boolean>, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await predicate())) {
+    if (Date.now() > deadline) throw new Error("condition not met in time");
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
