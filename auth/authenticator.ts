@@ -170,7 +170,9 @@ export class JwtAuthenticator implements Authenticator {
       ...access,
       // Sessions end at `exp`; a token accepted only thanks to the clock-skew leeway (exp already
       // past here) gets the rest of the leeway instead of being closed at once.
-      expiresAtMs: claims.exp === undefined ? undefined : claims.exp * 1000 > this.#now()
+      expiresAtMs: claims.exp === undefined
+        ? undefined
+        : claims.exp * 1000 > this.#now()
         ? Math.floor(claims.exp * 1000)
         : Math.floor((claims.exp + leeway) * 1000),
       internal: grantsInternal(claims),

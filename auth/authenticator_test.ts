@@ -134,7 +134,10 @@ Deno.test("the reserved .internal namespace needs the full cluster token, an exp
   await withKeyAuth(key, {}, async (auth) => {
     const all = await auth.authenticate(url("/", await signToken(key, { put: [""], get: [""] })), "quic");
     assert.equal(all.internal, true);
-    const demo = await auth.authenticate(url("/", await signToken(key, { put: ["demo"], get: [""] })), "quic");
+    const demo = await auth.authenticate(
+      url("/", await signToken(key, { put: ["demo"], get: [""] })),
+      "quic",
+    );
     assert.equal(demo.internal, false);
     const cluster = await signRaw(key, {}, { put: [""], get: [""], cluster: true });
     assert.equal((await auth.authenticate(url("/", cluster), "quic")).internal, true);

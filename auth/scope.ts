@@ -161,7 +161,10 @@ export function grantsInternal(grants: Grants & { cluster?: boolean }): boolean 
   const root = normalizePath(grants.root);
   // Upstream's cluster credential (`root="" put=[""] get=[""]`): full access to everything,
   // so it may see and write the reserved namespace too.
-  if (root === "" && grants.put.some((g) => normalizePath(g) === "") && grants.get.some((g) => normalizePath(g) === "")) {
+  if (
+    root === "" && grants.put.some((g) => normalizePath(g) === "") &&
+    grants.get.some((g) => normalizePath(g) === "")
+  ) {
     return true;
   }
   return [...grants.put, ...grants.get].some((grant) =>

@@ -146,7 +146,11 @@ export class Logger {
     if (!this.#filter.enabled(this.target, level)) return;
     let line = `${new Date().toISOString()} ${level.toUpperCase().padStart(5)} ${this.target}: ${message}`;
     for (const [key, value] of Object.entries(this.#fields)) line += ` ${key}=${formatValue(value)}`;
-    if (fields) for (const [key, value] of Object.entries(fields)) line += ` ${key}=${formatValue(value)}`;
+    if (fields) {
+      for (const [key, value] of Object.entries(fields)) {
+        line += ` ${key}=${formatValue(value)}`;
+      }
+    }
     this.#sink(line);
   }
 

@@ -277,7 +277,9 @@ export class Origin {
     if (this.#broadcasts.get(b.path) !== b) return;
     if (b.active !== source) return; // a standby or alternate route left: nothing visible
     // Prefer another route to the same publisher (fewest hops), then the newest standby.
-    const routes = b.sources.filter((s) => sameOrigin(s, source)).sort((x, y) => x.hops.length - y.hops.length);
+    const routes = b.sources.filter((s) => sameOrigin(s, source)).sort((x, y) =>
+      x.hops.length - y.hops.length
+    );
     if (routes.length > 0) {
       this.#switchRoute(b, routes[0]);
       return;

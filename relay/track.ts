@@ -220,7 +220,9 @@ export class Track {
 
   /** Find a cached group by sequence. */
   findGroup(sequence: number): Group | undefined {
-    for (let i = this.groups.length - 1; i >= 0; i--) if (this.groups[i].sequence === sequence) return this.groups[i];
+    for (let i = this.groups.length - 1; i >= 0; i--) {
+      if (this.groups[i].sequence === sequence) return this.groups[i];
+    }
     return undefined;
   }
 }

@@ -57,7 +57,9 @@ export async function serveAnnounce(
   };
 
   const watch = ctx.origin.watch(prefix, onEvent);
-  const hopsFor = (hops: number[]) => (sendHops && ctx.originId !== 0 ? [...hops, ctx.originId] : sendHops ? hops : []);
+  const hopsFor = (
+    hops: number[],
+  ) => (sendHops && ctx.originId !== 0 ? [...hops, ctx.originId] : sendHops ? hops : []);
   const suffixOf = (path: string) => stripPrefix(path, prefix);
   let finished = false;
   const stopped = () => finished || ctx.signal.aborted;
@@ -82,7 +84,9 @@ export async function serveAnnounce(
       await stream.send.write(encodeAnnounceInit(initial.map((e) => suffixOf(e.path))));
     } else {
       for (const e of initial) {
-        await stream.send.write(encodeAnnounce(ctx.version, { active: true, suffix: suffixOf(e.path), hops: hopsFor(e.hops) }));
+        await stream.send.write(
+          encodeAnnounce(ctx.version, { active: true, suffix: suffixOf(e.path), hops: hopsFor(e.hops) }),
+        );
       }
     }
     for (const e of initial) known.add(e.path);

@@ -188,7 +188,9 @@ export class Ingest {
         await reader.message(MAX_MESSAGE_BYTES);
       } else {
         const type = await reader.varint();
-        if (type !== 0) throw new ProtocolError(Code.Unexpected, "first subscribe response is not SUBSCRIBE_OK");
+        if (type !== 0) {
+          throw new ProtocolError(Code.Unexpected, "first subscribe response is not SUBSCRIBE_OK");
+        }
         decodeSubscribeFields(await reader.message(MAX_MESSAGE_BYTES), "SUBSCRIBE_OK");
       }
       if (this.#subs.get(id) === track && !cancelled) track.ready();
@@ -268,7 +270,9 @@ export class Ingest {
       group.finish();
     } catch (err) {
       group.abort(err instanceof StreamResetError ? err.code : Code.Cancel);
-      if (err instanceof StreamResetError || (err instanceof Error && err.name === "SessionClosedError")) return;
+      if (err instanceof StreamResetError || (err instanceof Error && err.name === "SessionClosedError")) {
+        return;
+      }
       throw err;
     }
   }

@@ -90,10 +90,13 @@ Deno.test("ANNOUNCE_INTEREST / INIT / ANNOUNCE match the observed bytes", () => 
     const hops = v === Version.Lite04 ? [7, 300] : v === Version.Lite03 ? [0, 0] : [];
     const m = { active: true, suffix: "a/b", hops };
     assert.deepEqual(decodeAnnounce(v, body(encodeAnnounce(v, m))), m);
-    assert.deepEqual(decodeAnnounceInterest(v, body(encodeAnnounceInterest(v, { prefix: "x", excludeHop: 0 }))), {
-      prefix: "x",
-      excludeHop: 0,
-    });
+    assert.deepEqual(
+      decodeAnnounceInterest(v, body(encodeAnnounceInterest(v, { prefix: "x", excludeHop: 0 }))),
+      {
+        prefix: "x",
+        excludeHop: 0,
+      },
+    );
   }
   assert.deepEqual(decodeAnnounceInit(body(encodeAnnounceInit(["a", "b/c"]))), ["a", "b/c"]);
 });
@@ -120,7 +123,14 @@ Deno.test("SUBSCRIBE encodes as captured and round-trips in every version", () =
     toHex(encodeSubscribe(Version.Lite04, sub)),
     "11 00 04 64 65 6d 6f 05 76 69 64 65 6f 02 00 00 00 00",
   );
-  const full: Subscribe = { ...sub, id: (1n << 62n) - 1n, ordered: true, maxLatencyMs: 500, startGroup: 0, endGroup: 9 };
+  const full: Subscribe = {
+    ...sub,
+    id: (1n << 62n) - 1n,
+    ordered: true,
+    maxLatencyMs: 500,
+    startGroup: 0,
+    endGroup: 9,
+  };
   assert.deepEqual(decodeSubscribe(Version.Lite04, body(encodeSubscribe(Version.Lite04, full))), full);
   assert.deepEqual(decodeSubscribe(Version.Lite01, body(encodeSubscribe(Version.Lite01, sub))), {
     ...sub,
@@ -161,7 +171,10 @@ Deno.test("GROUP header matches the capture and rejects trailing data", () => {
 Deno.test("PROBE per version", () => {
   assert.equal(toHex(encodeProbe(Version.Lite04, 1_000_000, 25)), "05 80 0f 42 40 19");
   assert.equal(toHex(encodeProbe(Version.Lite03, 1_000_000, 25)), "04 80 0f 42 40");
-  assert.deepEqual(decodeProbe(Version.Lite04, body(encodeProbe(Version.Lite04, 5, 6))), { bitrate: 5, rttMs: 6 });
+  assert.deepEqual(decodeProbe(Version.Lite04, body(encodeProbe(Version.Lite04, 5, 6))), {
+    bitrate: 5,
+    rttMs: 6,
+  });
 });
 
 /** A RecvStream over fixed chunks, for StreamReader tests. */

@@ -237,7 +237,9 @@ export class MoqSession {
     if (type !== 0x21) throw new ProtocolError(Code.Unexpected, `expected SERVER_SETUP, got type ${type}`);
     const len = (await reader.u8() << 8) | await reader.u8();
     const version = decodeServerSetup(new BodyReader(await reader.exact(len)));
-    if (!versions.includes(version)) throw new ProtocolError(Code.Version, `peer selected unknown version ${version}`);
+    if (!versions.includes(version)) {
+      throw new ProtocolError(Code.Version, `peer selected unknown version ${version}`);
+    }
     this.#settle(version);
     this.#start();
     await this.#sessionStream(s, reader);

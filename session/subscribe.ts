@@ -16,7 +16,13 @@ import type { TrackHandle } from "../relay/origin.ts";
 import type { TrackConsumer } from "../relay/track.ts";
 import type { BidiStream, SendStream } from "../transport/types.ts";
 import { Code, type SessionContext } from "./context.ts";
-import { decodeSubscribeFields, encodeGroupHeader, encodeSubscribeOk, isLegacy, type Subscribe } from "./messages.ts";
+import {
+  decodeSubscribeFields,
+  encodeGroupHeader,
+  encodeSubscribeOk,
+  isLegacy,
+  type Subscribe,
+} from "./messages.ts";
 import type { StreamReader } from "./reader.ts";
 
 /** Most group streams one subscription keeps in flight; older ones are reset beyond that. */
@@ -168,7 +174,9 @@ class Downstream implements TrackConsumer {
       }
     } catch (err) {
       pump.stream?.reset(Code.Cancel);
-      if (!ctx.signal.aborted) ctx.log.trace("group stream failed", { sequence: group.sequence, error: String(err) });
+      if (!ctx.signal.aborted) {
+        ctx.log.trace("group stream failed", { sequence: group.sequence, error: String(err) });
+      }
     }
   }
 
@@ -228,7 +236,9 @@ export async function serveSubscribe(
         const m = await reader.message(1024);
         if (isLegacy(ctx.version)) continue; // 01/02 define no update; ignore
         const update = decodeSubscribeFields(m, "SUBSCRIBE_UPDATE");
-        if (handle && update.priority > handle.track.priority) handle.track.upstream?.update?.(update.priority);
+        if (handle && update.priority > handle.track.priority) {
+          handle.track.upstream?.update?.(update.priority);
+        }
       }
     } catch (err) {
       log.trace("subscribe stream read ended", { error: String(err) });
@@ -269,7 +279,9 @@ export async function serveSubscribe(
     }));
     downstream = new Downstream(ctx, msg.id, msg.startGroup);
     if (msg.startGroup !== undefined) {
-      for (const g of track.groups) if (g.sequence >= msg.startGroup && g !== track.latest) downstream.onGroup(g);
+      for (const g of track.groups) {
+        if (g.sequence >= msg.startGroup && g !== track.latest) downstream.onGroup(g);
+      }
     }
     track.attach(downstream);
     const ended = await Promise.race([downstream.drained().then(() => true), left.then(() => false)]);

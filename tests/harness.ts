@@ -68,7 +68,7 @@ export class RelayProcess {
         const lines = partial.split("\n");
         partial = lines.pop() ?? "";
         this.#stderr.push(...lines);
-        if (Deno.env.get("RELAY_LOG")) for (const l of lines) console.error(`[relay:${port}] ${l}`);
+        if (Deno.env.get("RELAY_LOG")) { for (const l of lines) console.error(`[relay:${port}] ${l}`); }
       }
       if (partial) this.#stderr.push(partial);
     })();
@@ -97,7 +97,9 @@ export class RelayProcess {
       if (hit) return hit;
       await new Promise((r) => setTimeout(r, 50));
     }
-    throw new Error(`no log line matched ${pattern} within ${timeoutMs} ms; logs:\n${this.#stderr.join("\n")}`);
+    throw new Error(
+      `no log line matched ${pattern} within ${timeoutMs} ms; logs:\n${this.#stderr.join("\n")}`,
+    );
   }
 
   /** Send a signal and wait for exit. */

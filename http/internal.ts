@@ -1,0 +1,69 @@
+/**
+ * The internal listener's request handler (shared/spec/relay.md §4.2; plain HTTP, no auth, off
+ * unless configured): `/health`, `/metrics` (Prometheus text format) and `/nodes` (cluster view).
+ *
+ * @module
+ */
+
+import type { Logger } from "../log/logger.ts";
+import type { Origin } from "../relay/origin.ts";
+import type { RelayStats } from "../relay/stats.ts";
+import { METRICS_CONTENT_TYPE, renderRelayMetrics } from "./metrics.ts";
+import { errorResponse, methodNotAllowed, textResponse } from "./responses.ts";
+
+/** What the internal handler needs from the relay. */
+export interface InternalContext {
+  origin: Origin;
+  stats: RelayStats;
+  logger: Logger;
+  /** True while the relay shuts down (`/health` answers 503). */
+  draining(): boolean;
+  /** Authentication refusals by reason (e.g. `JwtAuthenticator.authFailures`). */
+  authFailures?: () => ReadonlyMap<string, number>;
+  /** The cluster view for `/nodes` (JSON-serialisable entries); absent = no cluster. */
+  nodes?: () => unknown[];
+}
+
+/** Build the internal listener's handler. */
+export function createInternalHandler(
+  ctx: InternalContext,
+): (req: Request, info: Deno.ServeHandlerInfo) => Promise<Response> {
+  const log = ctx.logger.target === "http" ? ctx.logger : ctx.logger.child("http");
+  const handle = (req: Request): Response => {
+    const path = new URL(req.url).pathname;
+    if (path !== "/health" && path !== "/metrics" && path !== "/nodes") {
+      return errorResponse(404, `not found: ${path.slice(0, 128)} (try /health, /metrics or /nodes)`);
+    }
+    if (req.method !== "GET" && req.method !== "HEAD") return methodNotAllowed(req.method);
+    const head = req.method === "HEAD";
+    if (path === "/health") {
+      return ctx.draining() ? textResponse(503, "draining\n", head) : textResponse(200, "ok\n", head);
+    }
+    if (path === "/metrics") {
+      const body = renderRelayMetrics({
+        stats: ctx.stats,
+        origin: ctx.origin.stats(),
+        cacheCapacityBytes: ctx.origin.cacheCapacityBytes,
+        authFailures: ctx.authFailures?.(),
+        draining: ctx.draining(),
+      });
+      return new Response(head ? null : body, {
+        status: 200,
+        headers: { "content-type": METRICS_CONTENT_TYPE },
+      });
+    }
+    const body = JSON.stringify({ nodes: ctx.nodes?.() ?? [] });
+    return new Response(head ? null : body, {
+      status: 200,
+      headers: { "content-type": "application/json" },
+    });
+  };
+  return (req) => {
+    try {
+      return Promise.resolve(handle(req));
+    } catch (e) {
+      log.warn("internal request failed", { error: e instanceof Error ? e.message : String(e) });
+      return Promise.resolve(errorResponse(500, "internal error"));
+    }
+  };
+}

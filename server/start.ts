@@ -1,0 +1,197 @@
+/**
+ * Start a relay from a normalised configuration: authentication, TLS, the relay core, the QUIC
+ * listener, the web and internal listeners and the cluster. Everything is bound before the relay
+ * reports ready (relay.md §8 item 12); any bind or file error is a {@link StartupError}.
+ *
+ * @module
+ */
+
+import { JwtAuthenticator } from "../auth/authenticator.ts";
+import { KeyError } from "../auth/jwk.ts";
+import type { SessionGrant } from "../auth/types.ts";
+import type { RelayConfig } from "../config/types.ts";
+import { createInternalHandler } from "../http/internal.ts";
+import { ListenError, serveHttp } from "../http/serve.ts";
+import { createWebHandler } from "../http/web.ts";
+import type { Logger } from "../log/logger.ts";
+import { acceptWebSocket } from "../transport/websocket/upgrade.ts";
+import { RelayCore } from "./relay_server.ts";
+import { startQuic } from "./quic_listener.ts";
+import { loadCertificates, type ServedCertificates } from "./certificates.ts";
+import { startCluster } from "../cluster/cluster.ts";
+import { resolveOriginId } from "../cluster/origin_id.ts";
+
+/** A fatal start-up problem (printed as one `Error:` line, exit 1). */
+export class StartupError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "StartupError";
+  }
+}
+
+/** A running relay. */
+export interface RunningRelay {
+  readonly core: RelayCore;
+  /** Bound addresses by listener name. */
+  readonly addresses: Record<string, string>;
+  /** Graceful drain, then stop every listener. */
+  shutdown(): Promise<void>;
+  /** Stop at once. */
+  stopNow(): void;
+  /** Rejects never; resolves with an error when a subsystem dies (the process should exit 1). */
+  readonly fatal: Promise<Error>;
+}
+
+function split(hostPort: string): { hostname: string; port: number } {
+  const m = /^\[?([^\]]*)\]?:(\d+)$/.exec(hostPort.trim());
+  if (!m) throw new StartupError(`invalid listen address "${hostPort}": expected host:port`);
+  const hostname = m[1] === "::" ? "[::]" : m[1];
+  return { hostname: hostname.replace(/^\[|\]$/g, "") || "0.0.0.0", port: Number(m[2]) };
+}
+
+/** Start everything; throws {@link StartupError} for anything fatal. */
+export async function startRelay(config: RelayConfig, logger: Logger): Promise<RunningRelay> {
+  const stopAll = new AbortController();
+  const fatal = Promise.withResolvers<Error>();
+  const addresses: Record<string, string> = {};
+
+  let auth: JwtAuthenticator;
+  try {
+    auth = await JwtAuthenticator.create(config.auth, logger, stopAll.signal);
+  } catch (err) {
+    if (err instanceof KeyError) throw new StartupError(err.message, { cause: err });
+    throw err;
+  }
+  const originId = await resolveOriginId(config);
+  logger.child("cluster").info("cluster initialized", {
+    origin_id: originId,
+    configured: config.cluster.id !== undefined,
+  });
+  const core = new RelayCore({ config, logger, auth, originId });
+
+  let certs: ServedCertificates = { hashes: () => [], quic: undefined };
+  if (config.server.bind) {
+    try {
+      certs = await loadCertificates(config, logger, stopAll.signal);
+    } catch (err) {
+      stopAll.abort();
+      throw new StartupError((err as Error).message, { cause: err });
+    }
+  }
+
+  const accept = (transport: Parameters<RelayCore["accept"]>[0], grant: SessionGrant) =>
+    core.accept(transport, grant);
+  const webSocket = (req: Request, grant: SessionGrant, info: Deno.ServeHandlerInfo) => {
+    const addr = info.remoteAddr as Deno.NetAddr;
+    const result = acceptWebSocket(req, {
+      logger,
+      peer: `${addr.hostname}:${addr.port}`,
+      versions: config.server.versions.length > 0 ? config.server.versions : undefined,
+      maxStreams: config.limits.maxStreamsPerSession,
+    });
+    if ("error" in result) return result.error;
+    result.session.then((t) => accept(t, grant), (err) => {
+      core.stats.connectionErrors++;
+      logger.child("websocket").debug("websocket session failed to open", { error: String(err) });
+    });
+    return result.response;
+  };
+
+  const listeners: Promise<void>[] = [];
+  try {
+    if (config.server.bind) {
+      const quic = await startQuic({ config, logger, core, certs, signal: stopAll.signal });
+      addresses.quic = quic.address;
+      listeners.push(quic.finished);
+    }
+    const webHandler = createWebHandler({
+      origin: core.origin,
+      stats: core.stats,
+      auth,
+      logger,
+      certificateHashes: () => certs.hashes(),
+      draining: () => core.draining,
+      webSocket: config.web.ws ? webSocket : undefined,
+    });
+    if (config.web.http) {
+      const { hostname, port } = split(config.web.http.listen);
+      const s = await serveHttp({ hostname, port, handler: webHandler, signal: stopAll.signal, logger });
+      addresses.http = `${s.addr.hostname}:${s.addr.port}`;
+      listeners.push(s.finished);
+      logger.child("http").info("listening", {
+        addr: addresses.http,
+        transport: "tcp",
+        serves: "http+websocket",
+      });
+    }
+    if (config.web.https) {
+      const { hostname, port } = split(config.web.https.listen);
+      const cert = await Deno.readTextFile(config.web.https.cert[0]);
+      const key = await Deno.readTextFile(config.web.https.key[0]);
+      const s = await serveHttp({
+        hostname,
+        port,
+        handler: webHandler,
+        signal: stopAll.signal,
+        logger,
+        cert,
+        key,
+      });
+      addresses.https = `${s.addr.hostname}:${s.addr.port}`;
+      listeners.push(s.finished);
+      logger.child("http").info("listening", {
+        addr: addresses.https,
+        transport: "tcp+tls",
+        serves: "https+wss",
+      });
+    }
+    const cluster = startCluster({ config, logger, core, signal: stopAll.signal });
+    if (config.internal) {
+      const { hostname, port } = split(config.internal.listen);
+      const s = await serveHttp({
+        hostname,
+        port,
+        signal: stopAll.signal,
+        logger,
+        handler: createInternalHandler({
+          origin: core.origin,
+          stats: core.stats,
+          logger,
+          draining: () => core.draining,
+          authFailures: () => auth.authFailures,
+          nodes: () => cluster.nodes(),
+        }),
+      });
+      addresses.internal = `${s.addr.hostname}:${s.addr.port}`;
+      listeners.push(s.finished);
+      logger.child("http").info("listening", {
+        addr: addresses.internal,
+        transport: "tcp",
+        serves: "internal",
+      });
+    }
+  } catch (err) {
+    stopAll.abort();
+    core.stopNow();
+    if (err instanceof ListenError || err instanceof StartupError) {
+      throw new StartupError(err.message, { cause: err });
+    }
+    throw err;
+  }
+  logger.info("relay ready", { ...addresses, certificate_sha256: certs.hashes()[0] ?? "-" });
+
+  return {
+    core,
+    addresses,
+    fatal: fatal.promise,
+    async shutdown() {
+      await core.drain(config.limits.drainTimeoutMs);
+      stopAll.abort();
+      await Promise.race([Promise.allSettled(listeners), new Promise((r) => setTimeout(r, 1_000))]);
+    },
+    stopNow() {
+      core.stopNow();
+      stopAll.abort();
+    },
+  };
+}

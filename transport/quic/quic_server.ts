@@ -1,0 +1,401 @@
+/**
+ * The QUIC listener: one UDP port serving raw QUIC moq-lite (ALPN `moq-lite-04`, `moq-lite-03`,
+ * `moql`) and WebTransport over HTTP/3 (ALPN `h3`), on `Deno.QuicEndpoint`.
+ *
+ * Sessions are authorised before anything is answered: WebTransport refusals are HTTP statuses on
+ * the CONNECT, raw QUIC refusals close the connection with the refusal's close code. Each
+ * connection and stream runs in its own task and every error is caught, so garbage from one peer
+ * never blocks the accept loop or costs other peers their sessions.
+ *
+ * @module
+ */
+
+import type { Logger } from "../../log/logger.ts";
+import type { NegotiatedProtocol, TransportKind, TransportSession } from "../types.ts";
+import { H3Connection } from "../webtransport/h3_connection.ts";
+import { H3_ERROR } from "../webtransport/h3.ts";
+import { settleWithin } from "../webtransport/session.ts";
+import { errorMessage } from "./errors.ts";
+import { type AuthorizeDecision, type AuthorizeHook, isAuthorized, type SessionHook } from "./hooks.ts";
+import { formatAddr, QuicTransportSession } from "./quic_session.ts";
+
+/** The ALPN for HTTP/3 (WebTransport). */
+export const ALPN_H3 = "h3";
+/** The legacy raw-QUIC ALPN (version chosen by SETUP). */
+export const ALPN_MOQL = "moql";
+/** Relay default for concurrent incoming streams of each direction (upstream relay: 10 000). */
+export const DEFAULT_MAX_STREAMS = 10_000;
+/** Default keep-alive interval (relay.md `[server.quic] keep_alive`). */
+export const DEFAULT_KEEP_ALIVE_MS = 5_000;
+/** Default idle timeout (relay.md `[server.quic] idle_timeout`). */
+export const DEFAULT_IDLE_TIMEOUT_MS = 30_000;
+/** How long shutdown waits for sessions to close gracefully before closing connections. */
+export const DEFAULT_SHUTDOWN_GRACE_MS = 1_000;
+/** Close code and reason used on shutdown. */
+export const SHUTDOWN_CLOSE_CODE = 0;
+/** Reason sent on shutdown. */
+export const SHUTDOWN_REASON = "server shutdown";
+
+/** A certificate chain and key in PEM. */
+export interface PemPair {
+  certPem: string;
+  keyPem: string;
+}
+
+/** Options for {@link QuicServer}. */
+export interface QuicServerOptions {
+  /** `host:port`; `[::]:443` is dual-stack; a DNS name is resolved by Deno. */
+  bind: string;
+  /** Certificates; Deno's listener takes one, so the first is served (a warning names the rest). */
+  certificates: readonly PemPair[];
+  logger: Logger;
+  /** Called before a session is answered (WebTransport) or any stream is accepted (raw QUIC). */
+  authorize: AuthorizeHook;
+  /** Receives every accepted session. */
+  onSession: SessionHook;
+  /** Enabled moq-lite versions selectable by ALPN / `wt-protocol` (default both, 04 preferred). */
+  protocols?: readonly NegotiatedProtocol[];
+  /** Concurrent incoming streams per direction (default {@link DEFAULT_MAX_STREAMS}). */
+  maxStreams?: number;
+  /** Keep-alive interval in ms; 0 disables (default {@link DEFAULT_KEEP_ALIVE_MS}). */
+  keepAliveMs?: number;
+  /** Idle timeout in ms (default {@link DEFAULT_IDLE_TIMEOUT_MS}). */
+  idleTimeoutMs?: number;
+  /** Close HTTP/3 connections that send no CONNECT within this time (default 10 s). */
+  connectTimeoutMs?: number;
+  /** Grace period for session closes on shutdown (default {@link DEFAULT_SHUTDOWN_GRACE_MS}). */
+  shutdownGraceMs?: number;
+  /** Congestion controller (`low-latency` = BBR, `throughput` = Cubic). */
+  congestionControl?: "throughput" | "low-latency" | "default";
+  /** Aborting stops the listener and closes every connection with code 0 "server shutdown". */
+  signal?: AbortSignal;
+}
+
+/** Raised when the QUIC listener cannot start (address in use, bad address, bad certificate). */
+export class QuicListenError extends Error {
+  /** The address that was asked for. */
+  readonly address: string;
+  constructor(address: string, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "QuicListenError";
+    this.address = address;
+  }
+}
+
+/** Split `host:port` (`[::]:443`, `0.0.0.0:4443`, `relay.example:443`). Throws {@link QuicListenError}. */
+export function parseHostPort(text: string): { hostname: string; port: number } {
+  const match = /^\[([^\]]+)\]:(\d+)$/.exec(text) ?? /^([^:\[\]]+):(\d+)$/.exec(text);
+  if (!match) {
+    throw new QuicListenError(
+      text,
+      `invalid QUIC bind address "${text}": expected host:port, e.g. [::]:443 or 0.0.0.0:4443`,
+    );
+  }
+  const port = Number(match[2]);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new QuicListenError(text, `invalid port in QUIC bind address "${text}"`);
+  }
+  return { hostname: match[1], port };
+}
+
+/** The ALPN list offered, in preference order: enabled moq-lite versions, `moql`, `h3`. */
+export function serverAlpns(protocols: readonly NegotiatedProtocol[]): string[] {
+  const versions = (["moq-lite-04", "moq-lite-03"] as const).filter((p) => protocols.includes(p));
+  return [...versions, ALPN_MOQL, ALPN_H3];
+}
+
+interface Tracked {
+  conn: Deno.QuicConn;
+  h3?: H3Connection;
+  session?: QuicTransportSession;
+}
+
+/** A running QUIC listener. Create it with `new QuicServer(options)`; it starts accepting at once. */
+export class QuicServer {
+  /** The bound address (the OS-chosen port when `bind` asked for port 0). */
+  readonly addr: { hostname: string; port: number };
+  readonly #options: QuicServerOptions;
+  readonly #logger: Logger;
+  readonly #endpoint: Deno.QuicEndpoint;
+  readonly #listener: Deno.QuicListener;
+  readonly #protocols: readonly NegotiatedProtocol[];
+  readonly #defaultHost: string;
+  readonly #connections = new Set<Tracked>();
+  readonly #tasks = new Set<Promise<void>>();
+  readonly #closed: Promise<void>;
+  readonly #stop = Promise.withResolvers<void>();
+  #stopping = false;
+
+  /** Bind and start accepting. Throws {@link QuicListenError} (address in use, invalid address, bad certificate). */
+  constructor(options: QuicServerOptions) {
+    this.#options = options;
+    this.#logger = options.logger.child("quic");
+    this.#protocols = (options.protocols ?? ["moq-lite-04", "moq-lite-03"]).filter((p) => p !== "");
+    const { hostname, port } = parseHostPort(options.bind);
+    const certificate = options.certificates[0];
+    if (!certificate) {
+      throw new QuicListenError(
+        options.bind,
+        `no TLS certificate for the QUIC listener on ${options.bind}; set [server.tls]`,
+      );
+    }
+    if (options.certificates.length > 1) {
+      this.#logger.warn(
+        "Deno's QUIC listener takes a single certificate: serving the first, ignoring the others (no SNI selection)",
+        { ignored: options.certificates.length - 1 },
+      );
+    }
+    try {
+      this.#endpoint = new Deno.QuicEndpoint({ hostname, port });
+    } catch (error) {
+      const hint = error instanceof Deno.errors.AddrInUse
+        ? "the UDP port is already in use; stop the other process or choose another [server] bind"
+        : error instanceof Deno.errors.AddrNotAvailable
+        ? "the address is not available on this host"
+        : "check [server] bind";
+      throw new QuicListenError(
+        options.bind,
+        `cannot bind the QUIC listener on ${options.bind}: ${errorMessage(error)}; ${hint}`,
+        { cause: error },
+      );
+    }
+    const maxStreams = options.maxStreams ?? DEFAULT_MAX_STREAMS;
+    const keepAlive = options.keepAliveMs ?? DEFAULT_KEEP_ALIVE_MS;
+    try {
+      this.#listener = this.#endpoint.listen({
+        alpnProtocols: serverAlpns(this.#protocols),
+        cert: certificate.certPem,
+        key: certificate.keyPem,
+        maxConcurrentBidirectionalStreams: maxStreams,
+        maxConcurrentUnidirectionalStreams: maxStreams,
+        keepAliveInterval: keepAlive > 0 ? keepAlive : undefined,
+        maxIdleTimeout: options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
+        congestionControl: options.congestionControl,
+      });
+    } catch (error) {
+      this.#endpoint.close();
+      throw new QuicListenError(
+        options.bind,
+        `cannot start the QUIC listener on ${options.bind}: ${
+          errorMessage(error)
+        }; check [server.tls] cert and key`,
+        { cause: error },
+      );
+    }
+    const bound = this.#endpoint.addr;
+    this.addr = { hostname: bound.hostname, port: bound.port };
+    this.#defaultHost = hostname === "::" || hostname === "0.0.0.0" || hostname === ""
+      ? "localhost"
+      : hostname;
+    this.#logger.info("QUIC listening", {
+      addr: formatAddr(this.addr),
+      alpn: serverAlpns(this.#protocols).join(","),
+    });
+    const acceptLoop = this.#acceptLoop();
+    this.#closed = this.#stop.promise.then(() => this.#shutdown(acceptLoop));
+    if (options.signal) {
+      if (options.signal.aborted) this.#stop.resolve();
+      else options.signal.addEventListener("abort", () => this.#stop.resolve(), { once: true });
+    }
+  }
+
+  /** `host:port` actually bound. */
+  get address(): string {
+    return formatAddr(this.addr);
+  }
+
+  /** Live connections (raw QUIC and HTTP/3). */
+  get connectionCount(): number {
+    return this.#connections.size;
+  }
+
+  /** Resolves once the listener has stopped and every connection is closed. */
+  get closed(): Promise<void> {
+    return this.#closed;
+  }
+
+  /** Stop listening and close every connection (code 0 "server shutdown"); resolves when done. */
+  close(): Promise<void> {
+    this.#stop.resolve();
+    return this.#closed;
+  }
+
+  #spawn(task: Promise<void>): void {
+    const tracked = task.catch((error) => {
+      this.#logger.warn("QUIC connection task failed", { error: errorMessage(error) });
+    });
+    this.#tasks.add(tracked);
+    tracked.finally(() => this.#tasks.delete(tracked));
+  }
+
+  async #acceptLoop(): Promise<void> {
+    const stopped = this.#stop.promise.then(() => null);
+    while (!this.#stopping) {
+      let incoming: Deno.QuicIncoming | null;
+      const next = this.#listener.incoming();
+      try {
+        incoming = await Promise.race([next, stopped]);
+      } catch (error) {
+        if (this.#stopping || error instanceof Deno.errors.BadResource) break;
+        this.#logger.warn("accepting a QUIC connection failed", { error: errorMessage(error) });
+        continue;
+      }
+      if (incoming === null) {
+        // Shutting down: refuse a connection that may still arrive on the abandoned call.
+        next.then((late) => late.refuse(), () => {});
+        break;
+      }
+      // Never touch incoming.remoteAddr before accept(): it consumes the pending connection.
+      this.#spawn(this.#handleIncoming(incoming));
+    }
+  }
+
+  async #handleIncoming(incoming: Deno.QuicIncoming): Promise<void> {
+    let conn: Deno.QuicConn;
+    try {
+      conn = await incoming.accept();
+    } catch (error) {
+      this.#logger.debug("QUIC handshake failed", { error: errorMessage(error) });
+      return;
+    }
+    const tracked: Tracked = { conn };
+    this.#connections.add(tracked);
+    const done = conn.closed.then(() => {}, () => {});
+    try {
+      if (this.#stopping) {
+        conn.close({ closeCode: SHUTDOWN_CLOSE_CODE, reason: SHUTDOWN_REASON });
+        return;
+      }
+      let peer = "unknown";
+      try {
+        peer = formatAddr(conn.remoteAddr);
+      } catch {
+        // gone already
+      }
+      const alpn = conn.protocol ?? "";
+      if (alpn === ALPN_H3) {
+        await this.#serveH3(conn, tracked, peer);
+      } else {
+        await this.#serveRawQuic(conn, tracked, peer, alpn);
+      }
+    } catch (error) {
+      this.#logger.warn("QUIC connection failed", { error: errorMessage(error) });
+      try {
+        conn.close({ closeCode: 0, reason: "internal error" });
+      } catch {
+        // already closed
+      }
+    } finally {
+      await done;
+      this.#connections.delete(tracked);
+    }
+  }
+
+  async #serveH3(conn: Deno.QuicConn, tracked: Tracked, peer: string): Promise<void> {
+    const h3 = new H3Connection(conn, {
+      logger: this.#logger.child("webtransport"),
+      peer,
+      protocols: this.#protocols,
+      connectTimeoutMs: this.#options.connectTimeoutMs,
+      authorize: (url) => this.#authorize(url, "webtransport", peer),
+      onSession: (session) => this.#deliver(session),
+    });
+    tracked.h3 = h3;
+    await h3.run();
+  }
+
+  async #serveRawQuic(conn: Deno.QuicConn, tracked: Tracked, peer: string, alpn: string): Promise<void> {
+    if (!["moq-lite-04", "moq-lite-03", ALPN_MOQL].includes(alpn)) {
+      conn.close({ closeCode: 0, reason: `unsupported ALPN ${alpn}` });
+      return;
+    }
+    const host = conn.serverName || this.#defaultHost;
+    let url: URL;
+    try {
+      url = new URL(`moql://${host.includes(":") && !host.startsWith("[") ? `[${host}]` : host}/`);
+    } catch {
+      url = new URL(`moql://${this.#defaultHost}/`);
+    }
+    const decision = await this.#authorize(url, "quic", peer);
+    if (!isAuthorized(decision)) {
+      try {
+        conn.close({ closeCode: decision.closeCode, reason: decision.reason });
+      } catch {
+        // already closed
+      }
+      return;
+    }
+    if (this.#stopping) {
+      conn.close({ closeCode: SHUTDOWN_CLOSE_CODE, reason: SHUTDOWN_REASON });
+      return;
+    }
+    const session = new QuicTransportSession(conn, { logger: this.#logger.child("quic.session"), url });
+    tracked.session = session;
+    this.#logger.debug("raw QUIC session accepted", { peer, alpn, protocol: session.protocol || "(none)" });
+    this.#deliver(session);
+    await session.closed;
+  }
+
+  async #authorize(url: URL, kind: TransportKind, peer: string): Promise<AuthorizeDecision> {
+    try {
+      const decision = await this.#options.authorize(url, kind);
+      if (!isAuthorized(decision)) {
+        this.#logger.info("session refused", {
+          peer,
+          transport: kind,
+          path: url.pathname,
+          status: decision.status,
+          code: decision.closeCode,
+          reason: decision.reason,
+        });
+      }
+      return decision;
+    } catch (error) {
+      this.#logger.warn("authorization hook failed", { peer, error: errorMessage(error) });
+      return { status: 500, closeCode: H3_ERROR.INTERNAL_ERROR, reason: "authorization failed" };
+    }
+  }
+
+  #deliver(session: TransportSession): void {
+    try {
+      this.#options.onSession(session);
+    } catch (error) {
+      this.#logger.warn("session hook failed", { error: errorMessage(error) });
+      session.close(0, "internal error");
+    }
+  }
+
+  async #shutdown(acceptLoop: Promise<void>): Promise<void> {
+    this.#stopping = true;
+    try {
+      this.#listener.stop();
+    } catch {
+      // already stopped
+    }
+    await acceptLoop;
+    for (const tracked of this.#connections) {
+      if (tracked.h3) tracked.h3.shutdown(SHUTDOWN_CLOSE_CODE, SHUTDOWN_REASON);
+      else if (tracked.session) tracked.session.close(SHUTDOWN_CLOSE_CODE, SHUTDOWN_REASON);
+      else tracked.conn.close({ closeCode: SHUTDOWN_CLOSE_CODE, reason: SHUTDOWN_REASON });
+    }
+    const all = () => Promise.allSettled([...this.#tasks]);
+    await settleWithin(all(), this.#options.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS);
+    for (const tracked of this.#connections) {
+      if (tracked.h3) tracked.h3.abort(H3_ERROR.NO_ERROR, SHUTDOWN_REASON);
+      else {
+        try {
+          tracked.conn.close({ closeCode: SHUTDOWN_CLOSE_CODE, reason: SHUTDOWN_REASON });
+        } catch {
+          // already closed
+        }
+      }
+    }
+    try {
+      this.#endpoint.close({ closeCode: SHUTDOWN_CLOSE_CODE, reason: SHUTDOWN_REASON });
+    } catch {
+      // already closed
+    }
+    while (this.#tasks.size > 0) await all();
+    this.#logger.info("QUIC listener stopped", { addr: this.address });
+  }
+}

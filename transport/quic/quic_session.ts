@@ -1,0 +1,225 @@
+/**
+ * A raw QUIC connection (ALPN `moq-lite-04`, `moq-lite-03` or `moql`) as a {@link TransportSession}.
+ *
+ * @module
+ */
+
+import type { Logger } from "../../log/logger.ts";
+import { SessionClosedError } from "../types.ts";
+import type {
+  BidiStream,
+  CloseInfo,
+  NegotiatedProtocol,
+  RecvStream,
+  SendStream,
+  TransportSession,
+} from "../types.ts";
+import { classifyQuicError, errorMessage } from "./errors.ts";
+import { QuicRecvHalf, QuicSendHalf, type StreamOwner, StreamRegistry, type Terminable } from "./streams.ts";
+
+/** The moq-lite ALPNs raw QUIC serves, and what each negotiates. */
+export const RAW_QUIC_ALPNS: Readonly<Record<string, NegotiatedProtocol>> = {
+  "moq-lite-04": "moq-lite-04",
+  "moq-lite-03": "moq-lite-03",
+  "moql": "",
+};
+
+/** The negotiated protocol for an ALPN (`moql` and unknown → `""`). */
+export function protocolFromAlpn(alpn: string | undefined | null): NegotiatedProtocol {
+  return (alpn && RAW_QUIC_ALPNS[alpn]) || "";
+}
+
+/** Format a Deno address as `host:port` (IPv6 in brackets). */
+export function formatAddr(addr: { hostname: string; port: number } | undefined | null): string {
+  if (!addr) return "unknown";
+  return addr.hostname.includes(":") ? `[${addr.hostname}]:${addr.port}` : `${addr.hostname}:${addr.port}`;
+}
+
+/** Options for {@link QuicTransportSession}. */
+export interface QuicSessionOptions {
+  logger: Logger;
+  /** The session URL (`moql://<sni or host>/` on the server, the dialed URL on a client). */
+  url: URL;
+  /** Override the protocol (default: from `conn.protocol`). */
+  protocol?: NegotiatedProtocol;
+  /** Called once the connection is fully gone (e.g. to close a client endpoint). */
+  onClosed?: (info: CloseInfo) => void;
+}
+
+/** A raw QUIC connection carrying one moq-lite session. */
+export class QuicTransportSession implements TransportSession, StreamOwner {
+  readonly kind = "quic" as const;
+  readonly protocol: NegotiatedProtocol;
+  readonly url: URL;
+  readonly peer: string;
+  readonly #conn: Deno.QuicConn;
+  readonly #logger: Logger;
+  readonly #streams = new StreamRegistry();
+  readonly #closed = Promise.withResolvers<CloseInfo>();
+  #bidiReader: ReadableStreamDefaultReader<Deno.QuicBidirectionalStream> | null = null;
+  #uniReader: ReadableStreamDefaultReader<Deno.QuicReceiveStream> | null = null;
+  #info: CloseInfo | null = null;
+  #localClose: { code: number; reason: string } | null = null;
+
+  constructor(conn: Deno.QuicConn, options: QuicSessionOptions) {
+    this.#conn = conn;
+    this.url = options.url;
+    this.protocol = options.protocol ?? protocolFromAlpn(conn.protocol);
+    let peer = "unknown";
+    try {
+      peer = formatAddr(conn.remoteAddr);
+    } catch {
+      // the connection may already be gone
+    }
+    this.peer = peer;
+    this.#logger = options.logger.with({ peer: this.peer });
+    const onClosed = options.onClosed;
+    // conn.closed rejects on idle timeout and transport errors: always handled here.
+    conn.closed.then(
+      (info) => {
+        if (this.#localClose) {
+          this.#finish({
+            code: this.#localClose.code,
+            reason: this.#localClose.reason,
+            remote: false,
+            abrupt: false,
+          });
+        } else {
+          this.#finish({ code: info.closeCode, reason: info.reason, remote: true, abrupt: false });
+        }
+      },
+      (error) => {
+        this.#finish({
+          code: this.#localClose?.code ?? 0,
+          reason: this.#localClose?.reason ?? errorMessage(error),
+          remote: this.#localClose === null,
+          abrupt: this.#localClose === null,
+        });
+      },
+    ).finally(() => {
+      if (onClosed && this.#info) {
+        try {
+          onClosed(this.#info);
+        } catch (error) {
+          this.#logger.warn("session close hook failed", { error: errorMessage(error) });
+        }
+      }
+    });
+  }
+
+  get closed(): Promise<CloseInfo> {
+    return this.#closed.promise;
+  }
+
+  // ---- StreamOwner ----
+  get isClosed(): boolean {
+    return this.#info !== null;
+  }
+  mapCode(wireCode: number): number {
+    return wireCode;
+  }
+  track(stream: Terminable): void {
+    this.#streams.add(stream);
+  }
+  untrack(stream: Terminable): void {
+    this.#streams.delete(stream);
+  }
+
+  async openBidi(): Promise<BidiStream> {
+    if (this.#info) throw new SessionClosedError();
+    let bidi: Deno.QuicBidirectionalStream;
+    try {
+      bidi = await this.#conn.createBidirectionalStream({ waitUntilAvailable: true });
+    } catch (error) {
+      throw this.#openError(error);
+    }
+    if (this.#info) {
+      bidi.writable.abort().catch(() => {});
+      bidi.readable.cancel().catch(() => {});
+      throw new SessionClosedError();
+    }
+    return { send: new QuicSendHalf(bidi.writable, this), recv: new QuicRecvHalf(bidi.readable, this) };
+  }
+
+  async openUni(): Promise<SendStream> {
+    if (this.#info) throw new SessionClosedError();
+    let stream: Deno.QuicSendStream;
+    try {
+      stream = await this.#conn.createUnidirectionalStream({ waitUntilAvailable: true });
+    } catch (error) {
+      throw this.#openError(error);
+    }
+    if (this.#info) {
+      stream.abort().catch(() => {});
+      throw new SessionClosedError();
+    }
+    return new QuicSendHalf(stream, this);
+  }
+
+  async acceptBidi(): Promise<BidiStream | null> {
+    if (this.#info) return null;
+    try {
+      this.#bidiReader ??= this.#conn.incomingBidirectionalStreams.getReader();
+      const { done, value } = await this.#bidiReader.read();
+      if (done || this.#info) {
+        value?.writable.abort().catch(() => {});
+        value?.readable.cancel().catch(() => {});
+        return null;
+      }
+      return { send: new QuicSendHalf(value.writable, this), recv: new QuicRecvHalf(value.readable, this) };
+    } catch (error) {
+      this.#logger.debug("accepting a bidi stream failed", { error: errorMessage(error) });
+      return null;
+    }
+  }
+
+  async acceptUni(): Promise<RecvStream | null> {
+    if (this.#info) return null;
+    try {
+      this.#uniReader ??= this.#conn.incomingUnidirectionalStreams.getReader();
+      const { done, value } = await this.#uniReader.read();
+      if (done || this.#info) {
+        value?.cancel().catch(() => {});
+        return null;
+      }
+      return new QuicRecvHalf(value, this);
+    } catch (error) {
+      this.#logger.debug("accepting a uni stream failed", { error: errorMessage(error) });
+      return null;
+    }
+  }
+
+  close(code: number, reason: string): void {
+    if (this.#info || this.#localClose) return;
+    this.#localClose = { code, reason };
+    try {
+      this.#conn.close({ closeCode: code, reason });
+    } catch (error) {
+      this.#logger.debug("closing the QUIC connection failed", { error: errorMessage(error) });
+    }
+    this.#finish({ code, reason, remote: false, abrupt: false });
+  }
+
+  #openError(error: unknown): Error {
+    const info = classifyQuicError(error);
+    if (this.#info || info.kind === "lost" || info.kind === "gone") {
+      return new SessionClosedError(`cannot open a stream: ${info.message}`);
+    }
+    return error instanceof Error ? error : new Error(info.message);
+  }
+
+  #finish(info: CloseInfo): void {
+    if (this.#info) return;
+    this.#info = info;
+    this.#logger.debug("QUIC session closed", {
+      code: info.code,
+      reason: info.reason,
+      remote: info.remote,
+      abrupt: info.abrupt,
+    });
+    this.#streams.terminateAll();
+    this.#bidiReader?.cancel().catch(() => {});
+    this.#uniReader?.cancel().catch(() => {});
+    this.#closed.resolve(info);
+  }
+}

@@ -1,0 +1,343 @@
+/**
+ * {@link SendStream} / {@link RecvStream} adapters over Deno's QUIC stream halves, shared by raw
+ * QUIC and WebTransport sessions.
+ *
+ * Deno 2.9.6 facts these adapters absorb:
+ * - `writer.write()` settles once quinn accepted the bytes within the stream's flow-control window
+ *   (about 1.2 MB was accepted while the peer did not read); everything beyond waits in the
+ *   WritableStream's own unbounded JS queue. Awaiting `write()` is therefore real backpressure and
+ *   {@link QuicSendHalf.bufferedBytes} counts the bytes whose write has not settled yet.
+ * - `writer.abort()` reaches the peer as a clean FIN: no RESET_STREAM, no codes.
+ * - `reader.cancel()` sends STOP_SENDING with code 0: the application code is lost.
+ * - Reset/stop codes exist only in error messages (see {@link classifyQuicError}).
+ * - A send stream nobody references is garbage-collected and FINs: the adapters keep the Deno
+ *   stream objects, and sessions keep live adapters.
+ *
+ * @module
+ */
+
+import { SessionClosedError, StreamResetError } from "../types.ts";
+import type { RecvStream, SendStream } from "../types.ts";
+import { classifyQuicError } from "./errors.ts";
+
+/** Raised by {@link SendStream.write} once the peer sent STOP_SENDING for the stream. */
+export class StreamStoppedError extends Error {
+  /** The application error code the peer sent (0 when the transport cannot carry one). */
+  readonly code: number;
+  constructor(code: number, message = `the peer stopped reading this stream (STOP_SENDING code ${code})`) {
+    super(message);
+    this.name = "StreamStoppedError";
+    this.code = code;
+  }
+}
+
+/** Raised when a stream is used after it was closed or reset locally. */
+export class StreamClosedError extends Error {
+  constructor(message = "the stream is already closed") {
+    super(message);
+    this.name = "StreamClosedError";
+  }
+}
+
+/** Something that can be ended when its session ends. */
+export interface Terminable {
+  /** End the stream because the session is gone. Never throws. */
+  terminate(): void;
+}
+
+/** What a stream adapter needs from its session. */
+export interface StreamOwner {
+  /** True once the session is closed. */
+  readonly isClosed: boolean;
+  /** Translate a wire error code (RESET_STREAM / STOP_SENDING) into the application's code. */
+  mapCode(wireCode: number): number;
+  /** Track a live stream (terminated when the session closes). */
+  track(stream: Terminable): void;
+  /** Stop tracking a finished stream. */
+  untrack(stream: Terminable): void;
+}
+
+function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.byteLength + b.byteLength);
+  out.set(a, 0);
+  out.set(b, a.byteLength);
+  return out;
+}
+
+/** The sending half of a Deno QUIC stream as a {@link SendStream}. */
+export class QuicSendHalf implements SendStream, Terminable {
+  /** The QUIC stream id (read at creation: Deno's getter throws once the stream is closed). */
+  readonly id: bigint | undefined;
+  readonly #stream: WritableStream<Uint8Array>;
+  readonly #writer: WritableStreamDefaultWriter<Uint8Array>;
+  readonly #owner: StreamOwner;
+  #prefix: Uint8Array | null;
+  #buffered = 0;
+  #state: "open" | "closing" | "done" = "open";
+  #failure: Error | null = null;
+  readonly #stopped = Promise.withResolvers<number>();
+
+  /**
+   * @param stream the Deno send stream
+   * @param owner the session
+   * @param prefix bytes sent before the first payload (the WebTransport stream header), in the same write
+   */
+  constructor(
+    stream: Deno.QuicSendStream | WritableStream<Uint8Array>,
+    owner: StreamOwner,
+    prefix?: Uint8Array,
+  ) {
+    this.#stream = stream;
+    let id: bigint | undefined;
+    try {
+      id = (stream as Deno.QuicSendStream).id;
+    } catch {
+      id = undefined;
+    }
+    this.id = id;
+    this.#writer = stream.getWriter();
+    this.#owner = owner;
+    this.#prefix = prefix && prefix.byteLength > 0 ? prefix : null;
+    owner.track(this);
+  }
+
+  get stopped(): Promise<number> {
+    return this.#stopped.promise;
+  }
+
+  get bufferedBytes(): number {
+    return this.#buffered;
+  }
+
+  /** The underlying Deno stream (kept referenced so it is not garbage-collected). */
+  get raw(): WritableStream<Uint8Array> {
+    return this.#stream;
+  }
+
+  write(data: Uint8Array): Promise<void> {
+    if (this.#state !== "open") return Promise.reject(this.#closedError());
+    let chunk = data;
+    if (this.#prefix) {
+      chunk = concat(this.#prefix, data);
+      this.#prefix = null;
+    }
+    const size = chunk.byteLength;
+    this.#buffered += size;
+    return this.#writer.write(chunk).then(
+      () => {
+        this.#buffered -= size;
+      },
+      (error) => {
+        this.#buffered -= size;
+        throw this.#fail(error);
+      },
+    );
+  }
+
+  async close(): Promise<void> {
+    if (this.#state !== "open") return;
+    this.#state = "closing";
+    try {
+      if (this.#prefix) {
+        const prefix = this.#prefix;
+        this.#prefix = null;
+        await this.#writer.write(prefix);
+      }
+      await this.#writer.close();
+    } catch (error) {
+      this.#fail(error);
+    } finally {
+      this.#finish(-1);
+    }
+  }
+
+  reset(_code: number): void {
+    // Deno 2.9.6 cannot send RESET_STREAM: abort() ends the stream with a FIN.
+    if (this.#state === "done") return;
+    this.#failure ??= new StreamClosedError("the stream was reset locally");
+    this.#finish(-1);
+    this.#writer.abort().catch(() => {});
+  }
+
+  terminate(): void {
+    if (this.#state === "done") return;
+    this.#failure ??= new SessionClosedError();
+    this.#finish(-1);
+    this.#writer.abort().catch(() => {});
+  }
+
+  #closedError(): Error {
+    if (this.#failure) return this.#failure;
+    if (this.#owner.isClosed) return new SessionClosedError();
+    return new StreamClosedError();
+  }
+
+  /** Record a write/close failure and return the error to surface. */
+  #fail(error: unknown): Error {
+    if (this.#failure) return this.#failure;
+    const info = classifyQuicError(error);
+    if (info.kind === "stopped") {
+      const code = this.#owner.mapCode(info.code);
+      this.#failure = new StreamStoppedError(code);
+      this.#finish(code);
+    } else if (this.#owner.isClosed || info.kind === "lost" || info.kind === "gone") {
+      this.#failure = new SessionClosedError(
+        this.#owner.isClosed ? undefined : `the connection is gone: ${info.message}`,
+      );
+      this.#finish(-1);
+    } else {
+      this.#failure = error instanceof Error ? error : new Error(info.message);
+      this.#finish(-1);
+    }
+    return this.#failure;
+  }
+
+  #finish(stoppedCode: number): void {
+    if (this.#state === "done") return;
+    this.#state = "done";
+    this.#prefix = null;
+    this.#stopped.resolve(stoppedCode);
+    this.#owner.untrack(this);
+  }
+}
+
+/** The receiving half of a Deno QUIC stream as a {@link RecvStream}. */
+export class QuicRecvHalf implements RecvStream, Terminable {
+  /** The QUIC stream id, when known. */
+  readonly id: bigint | undefined;
+  readonly #stream: ReadableStream<Uint8Array>;
+  readonly #reader: ReadableStreamDefaultReader<Uint8Array>;
+  readonly #owner: StreamOwner;
+  readonly #pending: Uint8Array[];
+  #state: "open" | "fin" | "stopped" | "failed" = "open";
+  #failure: Error | null = null;
+  #terminated = false;
+
+  /**
+   * @param stream the Deno receive stream
+   * @param owner the session
+   * @param reader an already acquired reader of `stream` (when a header was read from it)
+   * @param pending bytes already read from `stream` that belong to the payload
+   * @param id the stream id, when it was read earlier
+   */
+  constructor(
+    stream: ReadableStream<Uint8Array>,
+    owner: StreamOwner,
+    reader?: ReadableStreamDefaultReader<Uint8Array>,
+    pending: Uint8Array[] = [],
+    id?: bigint,
+  ) {
+    this.#stream = stream;
+    if (id === undefined) {
+      try {
+        id = (stream as Deno.QuicReceiveStream).id;
+      } catch {
+        id = undefined;
+      }
+    }
+    this.id = id;
+    this.#reader = reader ?? stream.getReader();
+    this.#owner = owner;
+    this.#pending = pending.filter((chunk) => chunk.byteLength > 0);
+    owner.track(this);
+  }
+
+  /** The underlying Deno stream. */
+  get raw(): ReadableStream<Uint8Array> {
+    return this.#stream;
+  }
+
+  async read(): Promise<Uint8Array | null> {
+    if (this.#pending.length > 0) return this.#pending.shift()!;
+    while (true) {
+      if (this.#state === "fin" || this.#state === "stopped") return null;
+      if (this.#state === "failed") throw this.#failure!;
+      let result: ReadableStreamReadResult<Uint8Array>;
+      try {
+        result = await this.#reader.read();
+      } catch (error) {
+        throw this.#fail(error);
+      }
+      if (result.done) {
+        if (this.#terminated) throw this.#fail(new SessionClosedError());
+        if (this.#state === "open") {
+          this.#state = "fin";
+          this.#owner.untrack(this);
+        }
+        return null;
+      }
+      if (result.value.byteLength > 0) return result.value;
+    }
+  }
+
+  stop(_code: number): void {
+    // Deno 2.9.6 sends STOP_SENDING with code 0 whatever the application asked for.
+    if (this.#state !== "open") return;
+    this.#state = "stopped";
+    this.#pending.length = 0;
+    this.#owner.untrack(this);
+    this.#reader.cancel().catch(() => {});
+  }
+
+  terminate(): void {
+    if (this.#state !== "open") return;
+    this.#terminated = true;
+    this.#pending.length = 0;
+    this.#fail(new SessionClosedError());
+    this.#reader.cancel().catch(() => {});
+  }
+
+  #fail(error: unknown): Error {
+    if (this.#state === "failed") return this.#failure!;
+    if (this.#state === "stopped") return new StreamClosedError("the stream was stopped locally");
+    const info = classifyQuicError(error);
+    let failure: Error;
+    if (error instanceof SessionClosedError) failure = error;
+    else if (info.kind === "reset") failure = new StreamResetError(this.#owner.mapCode(info.code));
+    else if (this.#owner.isClosed || info.kind === "lost" || info.kind === "gone") {
+      failure = new SessionClosedError(
+        this.#owner.isClosed ? undefined : `the connection is gone: ${info.message}`,
+      );
+    } else failure = error instanceof Error ? error : new Error(info.message);
+    this.#state = "failed";
+    this.#failure = failure;
+    this.#owner.untrack(this);
+    return failure;
+  }
+}
+
+/**
+ * A tracking set for a session's live streams, implementing the {@link StreamOwner} bookkeeping.
+ * `terminateAll` ends every live stream (used when the session closes).
+ */
+export class StreamRegistry {
+  readonly #live = new Set<Terminable>();
+
+  /** Track a stream. */
+  add(stream: Terminable): void {
+    this.#live.add(stream);
+  }
+
+  /** Forget a stream. */
+  delete(stream: Terminable): void {
+    this.#live.delete(stream);
+  }
+
+  /** How many streams are live. */
+  get size(): number {
+    return this.#live.size;
+  }
+
+  /** End every live stream. */
+  terminateAll(): void {
+    const streams = [...this.#live];
+    this.#live.clear();
+    for (const stream of streams) {
+      try {
+        stream.terminate();
+      } catch {
+        // terminate never throws; belt and braces.
+      }
+    }
+  }
+}

@@ -1,0 +1,229 @@
+/**
+ * Test helpers for the WebSocket transport: a real `Deno.serve` relay on 127.0.0.1 (port 0) that
+ * accepts sessions with {@link acceptWebSocket}, and a raw frame-level WebSocket client.
+ *
+ * @module
+ */
+
+import { silentLogger } from "../../log/logger.ts";
+import type { TransportSession } from "../types.ts";
+import { decodeFrames, encodeFrame, type Frame, type Framing } from "./framing.ts";
+import { interpretSelectedSubprotocol } from "./subprotocol.ts";
+import { acceptWebSocket, type AcceptWebSocketOptions } from "./upgrade.ts";
+
+/** Reject with a named error if `promise` does not settle within `ms`. Clears its timer. */
+export async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Sleep without leaking a timer past the promise. */
+export function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** A relay-side test server. */
+export interface TestRelay {
+  /** `ws://127.0.0.1:<port>/room?jwt=t` */
+  url: string;
+  port: number;
+  /** The next accepted session. */
+  nextSession(): Promise<TransportSession>;
+  /** Every accepted session so far. */
+  sessions: TransportSession[];
+  /** Close every session and stop the server. */
+  close(): Promise<void>;
+}
+
+/** Start a `Deno.serve` on 127.0.0.1:0 that upgrades every request with {@link acceptWebSocket}. */
+export function startRelay(options: Partial<AcceptWebSocketOptions> = {}): TestRelay {
+  const sessions: TransportSession[] = [];
+  const pending: TransportSession[] = [];
+  const waiters: Array<(session: TransportSession) => void> = [];
+  const sessionPromises: Promise<unknown>[] = [];
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (request, info) => {
+    const result = acceptWebSocket(request, {
+      logger: silentLogger(),
+      peer: `${info.remoteAddr.hostname}:${info.remoteAddr.port}`,
+      ...options,
+    });
+    if ("error" in result) return result.error;
+    sessionPromises.push(result.session.then((session) => {
+      sessions.push(session);
+      const waiter = waiters.shift();
+      if (waiter) waiter(session);
+      else pending.push(session);
+    }, () => {}));
+    return result.response;
+  });
+  const port = server.addr.port;
+  return {
+    url: `ws://127.0.0.1:${port}/room?jwt=t`,
+    port,
+    sessions,
+    nextSession() {
+      const session = pending.shift();
+      if (session) return Promise.resolve(session);
+      return withTimeout(new Promise((resolve) => waiters.push(resolve)), 5000, "a session to be accepted");
+    },
+    async close() {
+      await Promise.all(sessionPromises);
+      for (const session of sessions) session.close(0, "test over");
+      await Promise.all(sessions.map((session) => session.closed));
+      await server.shutdown();
+    },
+  };
+}
+
+/** A frame-level WebSocket client that logs every frame it receives. */
+export class RawClient {
+  readonly ws: WebSocket;
+  /** Known once the socket is open. */
+  framing: Framing = "webtransport";
+  /** Every frame received, in order. */
+  readonly frames: Frame[] = [];
+  /** Every raw message received, in order. */
+  readonly messages: Uint8Array[] = [];
+  /** Resolves with the WebSocket close event. */
+  readonly closed: Promise<CloseEvent>;
+  #waiters: Array<() => void> = [];
+  decodeError: Error | null = null;
+
+  private constructor(ws: WebSocket) {
+    this.ws = ws;
+    ws.addEventListener("open", () => this.framing = interpretSelectedSubprotocol(ws.protocol).framing);
+    this.closed = new Promise((resolve) => ws.addEventListener("close", resolve, { once: true }));
+    ws.addEventListener("message", (event) => {
+      if (!(event.data instanceof ArrayBuffer)) return;
+      const bytes = new Uint8Array(event.data);
+      this.messages.push(bytes);
+      try {
+        this.frames.push(...decodeFrames(bytes, this.framing));
+      } catch (error) {
+        this.decodeError = error as Error;
+      }
+      this.#wake();
+    });
+    ws.addEventListener("close", () => this.#wake());
+  }
+
+  /** Connect and wait for the socket to open. */
+  static async connect(url: string, protocols: string[] = ["qmux-00", "webtransport"]): Promise<RawClient> {
+    const ws = new WebSocket(url, protocols);
+    ws.binaryType = "arraybuffer";
+    // Listen before the socket opens: the relay may send its first frame right away.
+    const client = new RawClient(ws);
+    await withTimeout(
+      new Promise<void>((resolve, reject) => {
+        ws.addEventListener("open", () => resolve(), { once: true });
+        ws.addEventListener("error", () => reject(new Error("websocket failed to open")), { once: true });
+      }),
+      5000,
+      "the WebSocket to open",
+    );
+    return client;
+  }
+
+  #wake(): void {
+    const waiters = this.#waiters;
+    this.#waiters = [];
+    for (const wake of waiters) wake();
+  }
+
+  /** Send one frame as one message. */
+  send(frame: Frame): void {
+    this.ws.send(encodeFrame(frame, this.framing));
+  }
+
+  /** Send raw bytes or text. */
+  sendRaw(data: Uint8Array | string): void {
+    this.ws.send(data);
+  }
+
+  /** Wait until a received frame matches `predicate` (searching the whole log); returns it. */
+  async until(predicate: (frame: Frame) => boolean, what: string, ms = 5000): Promise<Frame> {
+    const deadline = Date.now() + ms;
+    while (true) {
+      const found = this.frames.find(predicate);
+      if (found) return found;
+      if (this.ws.readyState === WebSocket.CLOSED) throw new Error(`socket closed while waiting for ${what}`);
+      const remaining = deadline - Date.now();
+      if (remaining <= 0) throw new Error(`timed out waiting for ${what}`);
+      await withTimeout(new Promise<void>((resolve) => this.#waiters.push(resolve)), remaining, what).catch(
+        () => {},
+      );
+    }
+  }
+
+  /** STREAM frames received for `id`. */
+  streamFrames(id: number): Array<Extract<Frame, { type: "stream" }>> {
+    return this.frames.filter((frame): frame is Extract<Frame, { type: "stream" }> =>
+      frame.type === "stream" && frame.id === id
+    );
+  }
+
+  /** Concatenated payload received on `id`. */
+  streamData(id: number): Uint8Array {
+    const parts = this.streamFrames(id).map((frame) => frame.data);
+    const out = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0));
+    let offset = 0;
+    for (const part of parts) {
+      out.set(part, offset);
+      offset += part.length;
+    }
+    return out;
+  }
+
+  /** Wait for FIN on `id` and return the stream's bytes. */
+  async readStream(id: number, ms = 5000): Promise<Uint8Array> {
+    await this.until(
+      (frame) => frame.type === "stream" && frame.id === id && frame.fin,
+      `FIN on stream ${id}`,
+      ms,
+    );
+    return this.streamData(id);
+  }
+
+  /** Close the socket (without an application close) and wait for it. */
+  async close(): Promise<CloseEvent> {
+    if (this.ws.readyState !== WebSocket.CLOSED) this.ws.close();
+    return await this.closed;
+  }
+}
+
+/** Deterministic test bytes. */
+export function pattern(length: number, seed = 1): Uint8Array {
+  const out = new Uint8Array(length);
+  let x = seed;
+  for (let i = 0; i < length; i++) {
+    x = (x * 1103515245 + 12345) >>> 0;
+    out[i] = x >>> 24;
+  }
+  return out;
+}
+
+/** Read a RecvStream to its end and concatenate. */
+export async function readAll(recv: { read(): Promise<Uint8Array | null> }): Promise<Uint8Array> {
+  const parts: Uint8Array[] = [];
+  let total = 0;
+  while (true) {
+    const chunk = await recv.read();
+    if (chunk === null) break;
+    parts.push(chunk);
+    total += chunk.length;
+  }
+  const out = new Uint8Array(total);
+  let offset = 0;
+  for (const part of parts) {
+    out.set(part, offset);
+    offset += part.length;
+  }
+  return out;
+}

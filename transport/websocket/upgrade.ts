@@ -1,0 +1,257 @@
+/**
+ * Accepting (relay side) and dialing (cluster side) MoQ WebSocket sessions.
+ *
+ * Keep-alive: `Deno.upgradeWebSocket`'s `idleTimeout` (seconds) sends a WebSocket Ping after half
+ * the timeout without any received frame, and closes the socket (code 1001, "No response from ping
+ * frame.") once the full timeout passes without any frame; Pongs count as traffic (verified with a
+ * raw client on Deno 2.9.6). JavaScript cannot send Pings itself, so this is the only way to probe
+ * an idle but healthy peer; {@link acceptWebSocket} exposes it as `idleTimeoutMs` (default 30 s:
+ * Ping after 15 s of silence, close after 30 s). Dialed sockets have no such probe (Deno's client
+ * WebSocket cannot ping); the remote relay pings us and our socket answers automatically.
+ *
+ * @module
+ */
+
+import type { Logger } from "../../log/logger.ts";
+import type { TransportSession } from "../types.ts";
+import type { Framing } from "./framing.ts";
+import {
+  CLIENT_OFFER,
+  interpretSelectedSubprotocol,
+  parseSubprotocolHeader,
+  selectSubprotocol,
+} from "./subprotocol.ts";
+import { WebSocketSession, type WebSocketSessionLimits } from "./websocket_session.ts";
+
+/** Default silence after which an accepted socket is closed (a Ping is sent after half of it). */
+export const IDLE_TIMEOUT_MS = 30_000;
+/** Default time a dial may take until the socket is open. */
+export const DIAL_TIMEOUT_MS = 10_000;
+
+/** Raised (through the `session` promise) when an upgraded socket closes before it opened. */
+export class WebSocketOpenError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "WebSocketOpenError";
+  }
+}
+
+/** Raised by {@link dialWebSocket} when the connection cannot be established. */
+export class WebSocketDialError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "WebSocketDialError";
+  }
+}
+
+function hasToken(value: string | null, token: string): boolean {
+  if (!value) return false;
+  return value.split(",").some((part) => part.trim().toLowerCase() === token);
+}
+
+/** Whether `request` is a WebSocket upgrade (GET, `Upgrade: websocket`, `Connection: upgrade`, a key). */
+export function isWebSocketUpgrade(request: Request): boolean {
+  return request.method === "GET" &&
+    hasToken(request.headers.get("upgrade"), "websocket") &&
+    hasToken(request.headers.get("connection"), "upgrade") &&
+    request.headers.has("sec-websocket-key");
+}
+
+/** Options of {@link acceptWebSocket}. */
+export interface AcceptWebSocketOptions extends WebSocketSessionLimits {
+  logger: Logger;
+  /** Enabled version names; disables `*.moq-lite-04` / `*.moq-lite-03` when absent. */
+  versions?: string[];
+  /** Enabled framings (default both); mainly for tests that need `qmux-00` against a 0.2.2 offer. */
+  framings?: readonly Framing[];
+  /** Concurrently open peer streams before the session is closed (alias of `maxOpenStreams`). */
+  maxStreams?: number;
+  /** Silence before the socket is closed (a Ping goes out after half); 0 disables. Default 30 s. */
+  idleTimeoutMs?: number;
+  /** The peer address as `host:port`, for logs. */
+  peer: string;
+}
+
+function badRequest(reason: string): Response {
+  return new Response(reason + "\n", {
+    status: 400,
+    headers: { "content-type": "text/plain; charset=utf-8" },
+  });
+}
+
+/**
+ * Upgrade `request` (call only after authentication passed). Returns the 101 response to send
+ * and a promise of the session, which resolves once the socket is open and rejects with
+ * {@link WebSocketOpenError} if the socket goes away first (the caller must handle that). Returns
+ * `{ error }` with a 400 response naming the problem when the request is not a valid upgrade or
+ * offers only unsupported subprotocols.
+ */
+export function acceptWebSocket(
+  request: Request,
+  options: AcceptWebSocketOptions,
+): { response: Response; session: Promise<TransportSession> } | { error: Response } {
+  if (!isWebSocketUpgrade(request)) {
+    return { error: badRequest("not a WebSocket upgrade request (expected GET with Upgrade: websocket)") };
+  }
+  const offered = parseSubprotocolHeader(request.headers.get("sec-websocket-protocol"));
+  const choice = selectSubprotocol(offered, options.versions, options.framings);
+  if (!choice) {
+    return {
+      error: badRequest(
+        `no supported WebSocket subprotocol offered (got "${offered.join(", ")}"; ` +
+          `supported: webtransport, qmux-00, optionally suffixed with .moq-lite-04 or .moq-lite-03)`,
+      ),
+    };
+  }
+  const idleTimeoutMs = options.idleTimeoutMs ?? IDLE_TIMEOUT_MS;
+  let upgraded: { socket: WebSocket; response: Response };
+  try {
+    upgraded = Deno.upgradeWebSocket(request, {
+      protocol: choice.header,
+      idleTimeout: idleTimeoutMs / 1000,
+    });
+  } catch (error) {
+    return {
+      error: badRequest(`invalid WebSocket upgrade: ${error instanceof Error ? error.message : error}`),
+    };
+  }
+  const { socket, response } = upgraded;
+  socket.binaryType = "arraybuffer";
+  const url = new URL(request.url);
+  const session = new Promise<TransportSession>((resolve, reject) => {
+    const cleanup = () => {
+      socket.removeEventListener("open", onOpen);
+      socket.removeEventListener("close", onClose);
+      socket.removeEventListener("error", onClose);
+    };
+    const onOpen = () => {
+      cleanup();
+      try {
+        resolve(
+          new WebSocketSession({
+            ...options,
+            maxOpenStreams: options.maxOpenStreams ?? options.maxStreams,
+            socket,
+            framing: choice.framing,
+            protocol: choice.protocol,
+            url,
+            peer: options.peer,
+            role: "server",
+            logger: options.logger,
+          }),
+        );
+      } catch (error) {
+        reject(error);
+      }
+    };
+    const onClose = () => {
+      cleanup();
+      reject(new WebSocketOpenError(`the WebSocket from ${options.peer} closed before it opened`));
+    };
+    socket.addEventListener("open", onOpen);
+    socket.addEventListener("close", onClose);
+    socket.addEventListener("error", onClose);
+  });
+  options.logger.child("websocket", { peer: options.peer }).debug("websocket upgrade accepted", {
+    subprotocol: choice.header ?? "",
+    framing: choice.framing,
+  });
+  return { response, session };
+}
+
+/** Options of {@link dialWebSocket}. */
+export interface DialWebSocketOptions extends WebSocketSessionLimits {
+  logger: Logger;
+  /** Aborting cancels the dial; after it connected, aborting closes the session with code 0. */
+  signal?: AbortSignal;
+  /** Give up when the socket is not open after this long (default 10 s). */
+  timeoutMs?: number;
+  /** Subprotocols to offer (default `webtransport.moq-lite-04, webtransport.moq-lite-03, webtransport`). */
+  protocols?: readonly string[];
+}
+
+/**
+ * Dial a MoQ WebSocket (used by clustering). `http(s):` URLs are mapped to `ws(s):`; path and
+ * query are kept. Resolves once the socket is open; the session's framing and protocol follow the
+ * subprotocol the server picked. Rejects with {@link WebSocketDialError}.
+ */
+export function dialWebSocket(url: URL, options: DialWebSocketOptions): Promise<TransportSession> {
+  const target = new URL(url);
+  if (target.protocol === "http:") target.protocol = "ws:";
+  else if (target.protocol === "https:") target.protocol = "wss:";
+  if (target.protocol !== "ws:" && target.protocol !== "wss:") {
+    return Promise.reject(new WebSocketDialError(`cannot dial ${url.href}: use an http(s) or ws(s) URL`));
+  }
+  const signal = options.signal;
+  if (signal?.aborted) return Promise.reject(new WebSocketDialError(`dial to ${target.href} aborted`));
+  const protocols = [...(options.protocols ?? CLIENT_OFFER)];
+  let socket: WebSocket;
+  try {
+    socket = new WebSocket(target, protocols);
+  } catch (error) {
+    return Promise.reject(
+      new WebSocketDialError(`cannot dial ${target.href}: ${error instanceof Error ? error.message : error}`),
+    );
+  }
+  socket.binaryType = "arraybuffer";
+  const timeoutMs = options.timeoutMs ?? DIAL_TIMEOUT_MS;
+  return new Promise<TransportSession>((resolve, reject) => {
+    const cleanup = () => {
+      clearTimeout(timer);
+      socket.removeEventListener("open", onOpen);
+      socket.removeEventListener("close", onFail);
+      socket.removeEventListener("error", onFail);
+      signal?.removeEventListener("abort", onAbort);
+    };
+    const fail = (message: string) => {
+      cleanup();
+      try {
+        socket.close();
+      } catch {
+        // Already closing.
+      }
+      reject(new WebSocketDialError(message));
+    };
+    const onFail = (event: Event) => {
+      const detail = event instanceof ErrorEvent && event.message ? `: ${event.message}` : "";
+      fail(`cannot connect to ${target.href}${detail}`);
+    };
+    const onAbort = () => fail(`dial to ${target.href} aborted`);
+    const timer = setTimeout(() => fail(`dial to ${target.href} timed out after ${timeoutMs} ms`), timeoutMs);
+    const onOpen = () => {
+      cleanup();
+      const selected = socket.protocol;
+      if (selected !== "" && !protocols.includes(selected)) {
+        fail(`server ${target.href} selected subprotocol "${selected}", which was not offered`);
+        return;
+      }
+      const { framing, protocol } = interpretSelectedSubprotocol(selected);
+      let session: WebSocketSession;
+      try {
+        session = new WebSocketSession({
+          ...options,
+          socket,
+          framing,
+          protocol,
+          url,
+          peer: target.host,
+          role: "client",
+          logger: options.logger,
+        });
+      } catch (error) {
+        reject(error);
+        return;
+      }
+      if (signal) {
+        const onSessionAbort = () => session.close(0, "aborted");
+        signal.addEventListener("abort", onSessionAbort, { once: true });
+        session.closed.then(() => signal.removeEventListener("abort", onSessionAbort));
+      }
+      resolve(session);
+    };
+    socket.addEventListener("open", onOpen);
+    socket.addEventListener("close", onFail);
+    socket.addEventListener("error", onFail);
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
+}

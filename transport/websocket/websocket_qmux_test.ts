@@ -1,0 +1,327 @@
+import assert from "node:assert/strict";
+import { silentLogger } from "../../log/logger.ts";
+import type { TransportSession } from "../types.ts";
+import type { Frame, TransportParameters } from "./framing.ts";
+import { delay, pattern, RawClient, readAll, startRelay, withTimeout } from "./test_support.ts";
+import { dialWebSocket } from "./upgrade.ts";
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+const CLIENT_PARAMS: TransportParameters = {
+  initialMaxData: 1_048_576,
+  initialMaxStreamDataBidiLocal: 262_144,
+  initialMaxStreamDataBidiRemote: 262_144,
+  initialMaxStreamDataUni: 262_144,
+  initialMaxStreamsBidi: 100,
+  initialMaxStreamsUni: 100,
+};
+
+async function connectQmux(url: string, params: TransportParameters = CLIENT_PARAMS): Promise<RawClient> {
+  const client = await RawClient.connect(url, ["qmux-00"]);
+  assert.equal(client.framing, "qmux-00");
+  client.send({ type: "transport_parameters", params });
+  return client;
+}
+
+function maxOf(client: RawClient, predicate: (frame: Frame) => number | undefined): number {
+  let best = -1;
+  for (const frame of client.frames) {
+    const value = predicate(frame);
+    if (value !== undefined && value > best) best = value;
+  }
+  return best;
+}
+
+Deno.test("qmux-00: the relay's first message is QX_TRANSPORT_PARAMETERS (§11.2 bytes with limit 100)", async () => {
+  const relay = startRelay({ maxStreamsBidi: 100, maxStreamsUni: 100 });
+  const client = await connectQmux(relay.url);
+  try {
+    await client.until((f) => f.type === "transport_parameters", "transport parameters");
+    const hex = [...client.messages[0]].map((b) => b.toString(16).padStart(2, "0")).join(" ");
+    assert.equal(
+      hex,
+      "ff 51 53 30 0d 0a 0d 0a 20 04 04 80 10 00 00 05 04 80 04 00 00 06 04 80 04 00 00 " +
+        "07 04 80 04 00 00 08 02 40 64 09 02 40 64",
+    );
+  } finally {
+    await client.close();
+    await relay.close();
+  }
+  const defaults = startRelay();
+  const other = await connectQmux(defaults.url);
+  try {
+    const frame = await other.until((f) => f.type === "transport_parameters", "transport parameters");
+    assert.deepEqual(frame, {
+      type: "transport_parameters",
+      params: { ...CLIENT_PARAMS, initialMaxStreamsBidi: 1000, initialMaxStreamsUni: 1000 },
+    });
+  } finally {
+    await other.close();
+    await defaults.close();
+  }
+});
+
+Deno.test("qmux-00: the relay respects the peer's stream, connection and stream-count limits", async () => {
+  const relay = startRelay();
+  const client = await connectQmux(relay.url, {
+    initialMaxData: 40_000,
+    initialMaxStreamDataBidiLocal: 30_000,
+    initialMaxStreamDataBidiRemote: 30_000,
+    initialMaxStreamDataUni: 30_000,
+    initialMaxStreamsBidi: 1,
+    initialMaxStreamsUni: 1,
+  });
+  try {
+    const session = await relay.nextSession();
+    const uni = await session.openUni();
+    const data = pattern(100_000, 9);
+    let resolved = false;
+    const written = uni.write(data).then(() => resolved = true);
+
+    await client.until((f) => f.type === "stream_data_blocked" && f.id === 3, "STREAM_DATA_BLOCKED");
+    await delay(50);
+    assert.equal(client.streamData(3).length, 30_000);
+    assert.equal(uni.bufferedBytes, 70_000);
+    assert.equal(resolved, false, "write() must wait for credit");
+
+    client.send({ type: "max_stream_data", id: 3, max: 500_000 });
+    await client.until((f) => f.type === "data_blocked" && f.limit === 40_000, "DATA_BLOCKED 40000");
+    await delay(50);
+    assert.equal(client.streamData(3).length, 40_000);
+    assert.equal(resolved, false);
+
+    client.send({ type: "max_data", max: 1_000_000 });
+    await withTimeout(written, 2000, "write after credit");
+    assert.equal(uni.bufferedBytes, 0);
+    await uni.close();
+    assert.deepEqual(await client.readStream(3), data);
+
+    // Stream count: one uni stream allowed, so the next open waits for MAX_STREAMS.
+    let opened = false;
+    const second = session.openUni().then((s) => {
+      opened = true;
+      return s;
+    });
+    await client.until(
+      (f) => f.type === "streams_blocked" && !f.bidi && f.limit === 1,
+      "STREAMS_BLOCKED uni",
+    );
+    assert.equal(opened, false);
+    client.send({ type: "max_streams", bidi: false, max: 2 });
+    const next = await withTimeout(second, 2000, "second uni stream");
+    await next.write(enc.encode("second"));
+    await next.close();
+    assert.equal(dec.decode(await client.readStream(7)), "second");
+  } finally {
+    await client.close();
+    await relay.close();
+  }
+});
+
+/** A flow-controlled raw sender for one stream: waits for MAX_DATA / MAX_STREAM_DATA as needed. */
+async function sendWithCredit(client: RawClient, id: number, data: Uint8Array): Promise<void> {
+  const serverParams = (await client.until((f) => f.type === "transport_parameters", "params")) as Extract<
+    Frame,
+    { type: "transport_parameters" }
+  >;
+  let offset = 0;
+  while (offset < data.length) {
+    const connMax = Math.max(
+      serverParams.params.initialMaxData,
+      maxOf(client, (f) => f.type === "max_data" ? f.max : undefined),
+    );
+    const streamMax = Math.max(
+      serverParams.params.initialMaxStreamDataUni,
+      maxOf(client, (f) => f.type === "max_stream_data" && f.id === id ? f.max : undefined),
+    );
+    const credit = Math.min(connMax, streamMax) - offset; // one stream: connection total == offset
+    if (credit <= 0) {
+      await client.until(
+        (f) =>
+          (f.type === "max_data" && f.max > offset) ||
+          (f.type === "max_stream_data" && f.id === id && f.max > offset),
+        `credit beyond ${offset}`,
+      );
+      continue;
+    }
+    const end = Math.min(data.length, offset + Math.min(credit, 16_000));
+    client.send({ type: "stream", id, data: data.subarray(offset, end), fin: end === data.length });
+    offset = end;
+  }
+}
+
+Deno.test("qmux-00: the relay grants MAX_STREAM_DATA / MAX_DATA as it reads (1.5 MiB upload)", async () => {
+  const relay = startRelay();
+  const client = await connectQmux(relay.url);
+  try {
+    const session = await relay.nextSession();
+    const data = pattern(1_572_864, 11);
+    const upload = sendWithCredit(client, 2, data);
+    const uni = (await session.acceptUni())!;
+    assert.deepEqual(await readAll(uni), data);
+    await upload;
+    assert.ok(maxOf(client, (f) => f.type === "max_data" ? f.max : undefined) >= data.length);
+    assert.ok(
+      maxOf(client, (f) => f.type === "max_stream_data" && f.id === 2 ? f.max : undefined) >= data.length,
+    );
+  } finally {
+    await client.close();
+    await relay.close();
+  }
+});
+
+Deno.test("qmux-00: a peer exceeding the stream window is closed with code 15", async () => {
+  const relay = startRelay();
+  const client = await connectQmux(relay.url);
+  const session = await relay.nextSession();
+  const data = pattern(262_145);
+  for (let offset = 0; offset < data.length; offset += 16_000) {
+    client.send({
+      type: "stream",
+      id: 2,
+      data: data.subarray(offset, Math.min(offset + 16_000, data.length)),
+      fin: false,
+    });
+  }
+  const info = await withTimeout(session.closed, 2000, "close");
+  assert.equal(info.code, 15);
+  assert.match(info.reason, /flow control error: peer sent 262145 bytes on stream 2, limit 262144/);
+  const frame = await client.until((f) => f.type === "close", "APPLICATION_CLOSE");
+  assert.ok(frame.type === "close" && frame.code === 15 && frame.application);
+  await client.closed;
+  await relay.close();
+});
+
+Deno.test("qmux-00: stream limits are enforced and raised as peer streams finish", async () => {
+  const relay = startRelay({ maxStreamsUni: 4 });
+  const client = await connectQmux(relay.url);
+  try {
+    const session = await relay.nextSession();
+    for (let i = 0; i < 12; i++) {
+      if (i >= 4) {
+        await client.until((f) => f.type === "max_streams" && !f.bidi && f.max > i, `MAX_STREAMS_UNI > ${i}`);
+      }
+      client.send({ type: "stream", id: 2 + 4 * i, data: enc.encode(`n${i}`), fin: true });
+      assert.equal(dec.decode(await readAll((await session.acceptUni())!)), `n${i}`);
+    }
+  } finally {
+    await client.close();
+    await relay.close();
+  }
+
+  const strict = startRelay({ maxStreamsBidi: 2 });
+  const bad = await connectQmux(strict.url);
+  const session = await strict.nextSession();
+  bad.send({ type: "stream", id: 8, data: enc.encode("x"), fin: false }); // bidi index 2
+  const info = await withTimeout(session.closed, 2000, "close");
+  assert.equal(info.code, 15);
+  assert.match(info.reason, /stream limit exceeded: peer opened bidi stream index 2 but the limit is 2/);
+  await bad.closed;
+  await strict.close();
+});
+
+Deno.test("qmux-00: a first frame other than transport parameters is a protocol violation", async () => {
+  const relay = startRelay();
+  const client = await RawClient.connect(relay.url, ["qmux-00"]);
+  const session = await relay.nextSession();
+  client.send({ type: "stream", id: 0, data: enc.encode("x"), fin: false });
+  const info = await withTimeout(session.closed, 2000, "close");
+  assert.equal(info.code, 15);
+  assert.match(info.reason, /expected QX_TRANSPORT_PARAMETERS/);
+  await client.closed;
+  await relay.close();
+});
+
+Deno.test("qmux-00: STOP_SENDING → RESET_STREAM carries the final size; peer close is clean", async () => {
+  const relay = startRelay();
+  const client = await connectQmux(relay.url);
+  const session = await relay.nextSession();
+  const bidi = await session.openBidi();
+  await bidi.send.write(enc.encode("12345"));
+  await client.until((f) => f.type === "stream" && f.id === 1, "data on 1");
+  client.send({ type: "stop_sending", id: 1, code: 3 });
+  assert.equal(await bidi.send.stopped, 3);
+  const reset = await client.until((f) => f.type === "reset_stream", "RESET_STREAM");
+  assert.deepEqual(reset, { type: "reset_stream", id: 1, code: 3, finalSize: 5 });
+  client.send({ type: "close", code: 0, reason: "", application: true });
+  assert.deepEqual(await withTimeout(session.closed, 2000, "close"), {
+    code: 0,
+    reason: "",
+    remote: true,
+    abrupt: false,
+  });
+  await client.closed;
+  await relay.close();
+});
+
+async function dialQmux(url: string, maxStreamsUni?: number): Promise<{ client: TransportSession }> {
+  const client = await dialWebSocket(new URL(url), {
+    logger: silentLogger(),
+    protocols: ["qmux-00.moq-lite-04"],
+    maxStreamsUni,
+  });
+  return { client };
+}
+
+Deno.test("qmux-00: relay-to-relay flow control with 1.5 MiB each way and 150 streams each way", async () => {
+  const relay = startRelay({ maxStreamsUni: 20, maxStreamsBidi: 20 });
+  const { client } = await dialQmux(relay.url, 10);
+  try {
+    const server = await relay.nextSession();
+    assert.equal(client.protocol, "moq-lite-04");
+
+    // 1.5 MiB on one bidi stream each way.
+    const up = pattern(1_572_864, 21);
+    const down = pattern(1_572_864, 22);
+    const bidi = await client.openBidi();
+    const sending = bidi.send.write(up).then(() => bidi.send.close());
+    const accepted = (await server.acceptBidi())!;
+    const [received] = await Promise.all([
+      readAll(accepted.recv),
+      accepted.send.write(down).then(() => accepted.send.close()),
+    ]);
+    assert.deepEqual(received, up);
+    assert.deepEqual(await readAll(bidi.recv), down);
+    await sending;
+
+    // 150 uni streams each way, with stream-count limits of 20 (relay) and 10 (client).
+    const COUNT = 150;
+    const clientSends = (async () => {
+      for (let i = 0; i < COUNT; i++) {
+        const s = await client.openUni();
+        await s.write(enc.encode(`c${i}`));
+        await s.close();
+      }
+    })();
+    const serverSends = (async () => {
+      for (let i = 0; i < COUNT; i++) {
+        const s = await server.openUni();
+        await s.write(enc.encode(`s${i}`));
+        await s.close();
+      }
+    })();
+    const serverGot: string[] = [];
+    const clientGot: string[] = [];
+    await Promise.all([
+      clientSends,
+      serverSends,
+      (async () => {
+        for (let i = 0; i < COUNT; i++) {
+          serverGot.push(dec.decode(await readAll((await server.acceptUni())!)));
+        }
+      })(),
+      (async () => {
+        for (let i = 0; i < COUNT; i++) {
+          clientGot.push(dec.decode(await readAll((await client.acceptUni())!)));
+        }
+      })(),
+    ]);
+    assert.deepEqual(serverGot.sort(), Array.from({ length: COUNT }, (_, i) => `c${i}`).sort());
+    assert.deepEqual(clientGot.sort(), Array.from({ length: COUNT }, (_, i) => `s${i}`).sort());
+  } finally {
+    client.close(0, "");
+    await client.closed;
+    await relay.close();
+  }
+});

@@ -1,0 +1,481 @@
+/**
+ * The server side of an HTTP/3 connection (ALPN `h3`) that serves WebTransport only, written on
+ * Deno's raw QUIC API (webtransport.md §4): control stream + SETTINGS, the peer's control and
+ * QPACK streams, extended CONNECT requests (authorised before they are answered), and dispatch of
+ * WebTransport streams to their sessions.
+ *
+ * Every stream is handled in its own task; no stream's read waits on another's (Chromium opens
+ * QPACK streams that never carry a byte). Every error is caught and logged.
+ *
+ * @module
+ */
+
+import type { Logger } from "../../log/logger.ts";
+import type { NegotiatedProtocol } from "../types.ts";
+import { errorMessage } from "../quic/errors.ts";
+import { type AuthorizeDecision, isAuthorized } from "../quic/hooks.ts";
+import { QuicRecvHalf, QuicSendHalf } from "../quic/streams.ts";
+import { BufferedReader } from "./buffered_reader.ts";
+import {
+  encodeConnectResponse,
+  selectSubprotocol,
+  validateConnect,
+  WEBTRANSPORT_SUBPROTOCOLS,
+} from "./connect.ts";
+import {
+  controlStreamPreamble,
+  FRAME,
+  H3_ERROR,
+  parseSettings,
+  readFrameHeader,
+  RESERVED_H2_FRAMES,
+  UNI_STREAM,
+  WEBTRANSPORT_BIDI_SIGNAL,
+} from "./h3.ts";
+import { decodeFieldSection, type HeaderField } from "./qpack.ts";
+import { isFrameUnexpectedOnRequest, settleWithin, WebTransportSession } from "./session.ts";
+
+/** Largest HEADERS payload decoded (responses to bigger ones are 431). */
+export const MAX_HEADERS_BYTES = 16 * 1024;
+/** Largest SETTINGS payload accepted on the peer's control stream. */
+const MAX_SETTINGS_BYTES = 4096;
+/** A connection that has not produced a session within this time is closed. */
+export const CONNECT_TIMEOUT_MS = 10_000;
+/** After refusing a CONNECT on a connection with no session, close it after this delay. */
+export const REJECT_CLOSE_DELAY_MS = 500;
+
+/** Options for {@link H3Connection}. */
+export interface H3ConnectionOptions {
+  logger: Logger;
+  /** `host:port` of the peer, for logs and sessions. */
+  peer: string;
+  /** The subprotocols `wt-protocol` may select (subset of `moq-lite-04`, `moq-lite-03`), in preference order. */
+  protocols?: readonly NegotiatedProtocol[];
+  /** Decide on a CONNECT before it is answered. Throwing = HTTP 500. */
+  authorize: (url: URL) => Promise<AuthorizeDecision>;
+  /** Receives each accepted session (after its 200 went out). */
+  onSession: (session: WebTransportSession) => void;
+  /** Close the connection when no CONNECT arrived within this time (default {@link CONNECT_TIMEOUT_MS}). */
+  connectTimeoutMs?: number;
+}
+
+/** One HTTP/3 connection serving WebTransport sessions. */
+export class H3Connection {
+  readonly #conn: Deno.QuicConn;
+  readonly #logger: Logger;
+  readonly #options: H3ConnectionOptions;
+  readonly #protocols: readonly NegotiatedProtocol[];
+  readonly #sessions = new Map<number, WebTransportSession>();
+  readonly #pending = new Map<number, Promise<WebTransportSession | null>>();
+  readonly #tasks = new Set<Promise<void>>();
+  readonly #timers = new Set<ReturnType<typeof setTimeout>>();
+  /** Our control stream: referenced for the whole connection (a GC'd send stream FINs, fatal in HTTP/3). */
+  #control: { stream: Deno.QuicSendStream; writer: WritableStreamDefaultWriter<Uint8Array> } | null = null;
+  #peerControlSeen = false;
+  #everHadSession = false;
+  #closing = false;
+  #gone = false;
+
+  constructor(conn: Deno.QuicConn, options: H3ConnectionOptions) {
+    this.#conn = conn;
+    this.#options = options;
+    this.#protocols = options.protocols ?? WEBTRANSPORT_SUBPROTOCOLS;
+    this.#logger = options.logger.with({ peer: options.peer });
+  }
+
+  /** Live sessions on this connection. */
+  get sessionCount(): number {
+    return this.#sessions.size;
+  }
+
+  /**
+   * Serve the connection until it is closed; resolves once every task of it has finished.
+   * Never rejects.
+   */
+  async run(): Promise<void> {
+    const closed = this.#conn.closed.then(
+      (info) => `closed with code ${info.closeCode}${info.reason ? ` (${info.reason})` : ""}`,
+      (error) => `lost: ${errorMessage(error)}`,
+    );
+    this.#spawn(this.#openControlStream());
+    this.#spawn(this.#acceptUni());
+    this.#spawn(this.#acceptBidi());
+    this.#after(this.#options.connectTimeoutMs ?? CONNECT_TIMEOUT_MS, () => {
+      if (!this.#everHadSession && this.#pending.size === 0) {
+        this.#logger.debug("no WebTransport CONNECT in time; closing the connection");
+        this.#closeConnection(H3_ERROR.NO_ERROR, "no WebTransport session");
+      }
+    });
+    const reason = await closed;
+    this.#gone = true;
+    this.#logger.debug("HTTP/3 connection ended", { reason });
+    for (const timer of this.#timers) clearTimeout(timer);
+    this.#timers.clear();
+    for (const session of [...this.#sessions.values()]) session.connectionLost(`QUIC connection ${reason}`);
+    while (this.#tasks.size > 0) await Promise.allSettled([...this.#tasks]);
+  }
+
+  /**
+   * Close every session with `code`/`reason` (CLOSE capsule + FIN) and then the connection. Used
+   * for server shutdown; the caller may force {@link H3Connection.abort} after a grace period.
+   */
+  shutdown(code: number, reason: string): void {
+    this.#closing = true;
+    if (this.#sessions.size === 0) {
+      this.#closeConnection(H3_ERROR.NO_ERROR, reason);
+      return;
+    }
+    for (const session of [...this.#sessions.values()]) session.close(code, reason);
+  }
+
+  /** Close the QUIC connection now. */
+  abort(code: number = H3_ERROR.NO_ERROR, reason = ""): void {
+    this.#closeConnection(code, reason);
+  }
+
+  // ---- tasks -------------------------------------------------------------------------------------
+
+  #spawn(task: Promise<void>): void {
+    const tracked = task.catch((error) => {
+      this.#logger.debug("HTTP/3 task failed", { error: errorMessage(error) });
+    });
+    this.#tasks.add(tracked);
+    tracked.finally(() => this.#tasks.delete(tracked));
+  }
+
+  #after(ms: number, fn: () => void): void {
+    if (this.#gone) return;
+    const timer = setTimeout(() => {
+      this.#timers.delete(timer);
+      fn();
+    }, ms);
+    this.#timers.add(timer);
+  }
+
+  #closeConnection(code: number, reason: string): void {
+    if (this.#gone) return;
+    try {
+      this.#conn.close({ closeCode: code, reason });
+    } catch (error) {
+      this.#logger.debug("closing the HTTP/3 connection failed", { error: errorMessage(error) });
+    }
+  }
+
+  /** A connection error (RFC 9114 §8): close with an HTTP/3 code. Logged at debug: it is the peer's fault. */
+  #connectionError(code: number, reason: string): void {
+    this.#logger.debug("HTTP/3 connection error", { code: `0x${code.toString(16)}`, reason });
+    this.#closeConnection(code, reason);
+  }
+
+  // ---- control stream ----------------------------------------------------------------------------
+
+  async #openControlStream(): Promise<void> {
+    const stream = await this.#conn.createUnidirectionalStream({ waitUntilAvailable: true });
+    const writer = stream.getWriter();
+    this.#control = { stream, writer };
+    await writer.write(controlStreamPreamble());
+  }
+
+  async #readControlStream(reader: BufferedReader): Promise<void> {
+    if (this.#peerControlSeen) {
+      this.#connectionError(H3_ERROR.STREAM_CREATION_ERROR, "second control stream");
+      return;
+    }
+    this.#peerControlSeen = true;
+    const first = await readFrameHeader(reader);
+    if (first === null) {
+      this.#connectionError(H3_ERROR.CLOSED_CRITICAL_STREAM, "control stream closed");
+      return;
+    }
+    if (first.type !== FRAME.SETTINGS) {
+      this.#connectionError(H3_ERROR.MISSING_SETTINGS, "control stream does not start with SETTINGS");
+      return;
+    }
+    if (first.length > MAX_SETTINGS_BYTES) {
+      this.#connectionError(H3_ERROR.EXCESSIVE_LOAD, "SETTINGS too large");
+      return;
+    }
+    try {
+      const settings = parseSettings(await reader.readBytes(first.length));
+      if (this.#logger.enabled("trace")) {
+        const text = [...settings].map(([id, value]) => `0x${id.toString(16)}=${value}`).join(",");
+        this.#logger.trace("peer SETTINGS", { settings: text });
+      }
+    } catch (error) {
+      this.#connectionError(H3_ERROR.SETTINGS_ERROR, errorMessage(error));
+      return;
+    }
+    while (true) {
+      const header = await readFrameHeader(reader);
+      if (header === null) {
+        if (!this.#gone) this.#connectionError(H3_ERROR.CLOSED_CRITICAL_STREAM, "control stream closed");
+        return;
+      }
+      if (
+        header.type === FRAME.SETTINGS || header.type === FRAME.DATA || header.type === FRAME.HEADERS ||
+        header.type === FRAME.PUSH_PROMISE || RESERVED_H2_FRAMES.has(header.type)
+      ) {
+        this.#connectionError(
+          H3_ERROR.FRAME_UNEXPECTED,
+          `frame 0x${header.type.toString(16)} on the control stream`,
+        );
+        return;
+      }
+      if (header.type === FRAME.GOAWAY) this.#logger.debug("peer sent GOAWAY");
+      await reader.skip(header.length);
+    }
+  }
+
+  // ---- unidirectional streams --------------------------------------------------------------------
+
+  async #acceptUni(): Promise<void> {
+    const reader = this.#conn.incomingUnidirectionalStreams.getReader();
+    try {
+      while (true) {
+        const { done, value } = await reader.read();
+        if (done) return;
+        this.#spawn(this.#handleUni(value));
+      }
+    } catch (error) {
+      if (!this.#gone) this.#logger.debug("accepting uni streams ended", { error: errorMessage(error) });
+    }
+  }
+
+  async #handleUni(stream: Deno.QuicReceiveStream): Promise<void> {
+    let id: bigint | undefined;
+    try {
+      id = stream.id;
+    } catch {
+      id = undefined;
+    }
+    const reader = stream.getReader();
+    const buffered = new BufferedReader(reader);
+    let handedOver = false;
+    try {
+      const type = await buffered.readVarint();
+      if (type === null) return;
+      switch (type) {
+        case UNI_STREAM.CONTROL:
+          await this.#readControlStream(buffered);
+          return;
+        case UNI_STREAM.QPACK_ENCODER:
+        case UNI_STREAM.QPACK_DECODER:
+          // With a table capacity of 0 there is nothing to learn from these: drain them.
+          while (await buffered.readSome(64 * 1024)) { /* discard */ }
+          return;
+        case UNI_STREAM.WEBTRANSPORT: {
+          const sessionId = await buffered.readVarint();
+          if (sessionId === null) return;
+          const session = await this.#lookupSession(sessionId);
+          if (!session) {
+            this.#logger.debug("uni stream for an unknown WebTransport session", { session: sessionId });
+            return;
+          }
+          session.deliverUni(new QuicRecvHalf(stream, session, reader, buffered.takeBuffered(), id));
+          handedOver = true;
+          return;
+        }
+        default:
+          // Push streams (never from a client), GREASE and unknown types: stop reading.
+          this.#logger.trace("ignoring uni stream", { type });
+          return;
+      }
+    } catch (error) {
+      if (!this.#gone) this.#logger.debug("uni stream failed", { error: errorMessage(error) });
+    } finally {
+      if (!handedOver) reader.cancel().catch(() => {});
+    }
+  }
+
+  // ---- bidirectional streams ---------------------------------------------------------------------
+
+  async #acceptBidi(): Promise<void> {
+    const reader = this.#conn.incomingBidirectionalStreams.getReader();
+    try {
+      while (true) {
+        const { done, value } = await reader.read();
+        if (done) return;
+        this.#spawn(this.#handleBidi(value));
+      }
+    } catch (error) {
+      if (!this.#gone) this.#logger.debug("accepting bidi streams ended", { error: errorMessage(error) });
+    }
+  }
+
+  async #handleBidi(bidi: Deno.QuicBidirectionalStream): Promise<void> {
+    let id: bigint | undefined;
+    try {
+      id = bidi.readable.id;
+    } catch {
+      id = undefined;
+    }
+    const reader = bidi.readable.getReader();
+    const buffered = new BufferedReader(reader);
+    let handedOver = false;
+    try {
+      const first = await buffered.readVarint();
+      if (first === null) return;
+      if (first === WEBTRANSPORT_BIDI_SIGNAL) {
+        const sessionId = await buffered.readVarint();
+        if (sessionId === null) return;
+        const session = await this.#lookupSession(sessionId);
+        if (!session) {
+          this.#logger.debug("bidi stream for an unknown WebTransport session", { session: sessionId });
+          return;
+        }
+        session.deliverBidi(
+          new QuicSendHalf(bidi.writable, session),
+          new QuicRecvHalf(bidi.readable, session, reader, buffered.takeBuffered(), id),
+        );
+        handedOver = true;
+        return;
+      }
+      if (id === undefined) return;
+      handedOver = await this.#handleRequest(bidi, buffered, first, Number(id));
+    } catch (error) {
+      if (!this.#gone) this.#logger.debug("bidi stream failed", { error: errorMessage(error) });
+    } finally {
+      if (!handedOver) {
+        reader.cancel().catch(() => {});
+        bidi.writable.abort().catch(() => {});
+      }
+    }
+  }
+
+  async #lookupSession(sessionId: number): Promise<WebTransportSession | null> {
+    const session = this.#sessions.get(sessionId);
+    if (session) return session.isClosed ? null : session;
+    const pending = this.#pending.get(sessionId);
+    if (!pending) return null;
+    const resolved = await pending;
+    return resolved && !resolved.isClosed ? resolved : null;
+  }
+
+  /**
+   * Serve one request stream. Returns true when the stream now belongs to a session (or was
+   * answered and finished here), false when the caller should drop it.
+   */
+  async #handleRequest(
+    bidi: Deno.QuicBidirectionalStream,
+    reader: BufferedReader,
+    firstType: number,
+    streamId: number,
+  ): Promise<boolean> {
+    // Skip unknown and GREASE frames before HEADERS; anything else first is a protocol error.
+    let header = await readFrameHeader(reader, firstType);
+    while (header !== null && header.type !== FRAME.HEADERS) {
+      if (header.type === FRAME.DATA || isFrameUnexpectedOnRequest(header.type)) {
+        this.#connectionError(
+          H3_ERROR.FRAME_UNEXPECTED,
+          `frame 0x${header.type.toString(16)} before HEADERS`,
+        );
+        return false;
+      }
+      await reader.skip(header.length);
+      header = await readFrameHeader(reader);
+    }
+    if (header === null) return false;
+    const writer = bidi.writable.getWriter();
+    if (header.length > MAX_HEADERS_BYTES) {
+      await this.#refuse(writer, 431, `request headers of ${header.length} bytes`);
+      return false;
+    }
+    let fields: HeaderField[];
+    try {
+      fields = decodeFieldSection(await reader.readBytes(header.length));
+    } catch (error) {
+      this.#connectionError(H3_ERROR.QPACK_DECOMPRESSION_FAILED, errorMessage(error));
+      return false;
+    }
+    const validation = validateConnect(fields);
+    if (!validation.ok) {
+      await this.#refuse(writer, validation.status, validation.reason);
+      return false;
+    }
+    const request = validation.request;
+    const protocol = selectSubprotocol(request.offeredProtocols, this.#protocols);
+    const pending = Promise.withResolvers<WebTransportSession | null>();
+    this.#pending.set(streamId, pending.promise);
+    try {
+      let decision: AuthorizeDecision;
+      try {
+        decision = await this.#options.authorize(request.url);
+      } catch (error) {
+        this.#logger.warn("authorising a WebTransport session failed", { error: errorMessage(error) });
+        decision = { status: 500, closeCode: H3_ERROR.INTERNAL_ERROR, reason: "authorization failed" };
+      }
+      if (this.#gone) return false;
+      if (this.#closing) decision = { status: 503, closeCode: 0, reason: "server shutting down" };
+      if (!isAuthorized(decision)) {
+        const status = Number.isInteger(decision.status) && decision.status >= 200 && decision.status <= 599
+          ? decision.status
+          : 500;
+        await this.#refuse(writer, status, decision.reason, request.url);
+        return false;
+      }
+      const session = new WebTransportSession({
+        conn: this.#conn,
+        id: streamId,
+        url: request.url,
+        protocol,
+        peer: this.#options.peer,
+        logger: this.#logger,
+        connectStream: bidi,
+        connectWriter: writer,
+        onEnded: (ended) => this.#sessionEnded(ended),
+      });
+      this.#sessions.set(streamId, session);
+      this.#everHadSession = true;
+      try {
+        await writer.write(encodeConnectResponse(200, protocol));
+      } catch (error) {
+        session.connectionLost(`writing the CONNECT response failed: ${errorMessage(error)}`);
+        return true;
+      }
+      pending.resolve(session);
+      this.#pending.delete(streamId);
+      this.#logger.debug("WebTransport session accepted", {
+        url: `${request.url.origin}${request.url.pathname}`,
+        protocol: protocol || "(none)",
+      });
+      try {
+        this.#options.onSession(session);
+      } catch (error) {
+        this.#logger.warn("the session hook failed", { error: errorMessage(error) });
+      }
+      await session.run(reader);
+      return true;
+    } finally {
+      if (this.#pending.get(streamId) === pending.promise) this.#pending.delete(streamId);
+      pending.resolve(null);
+    }
+  }
+
+  /** Answer a request with an error status and FIN; close the connection soon if it serves nothing else. */
+  async #refuse(writer: WritableStreamDefaultWriter<Uint8Array>, status: number, reason: string, url?: URL) {
+    this.#logger.debug("refusing a WebTransport CONNECT", {
+      status,
+      reason,
+      url: url ? `${url.origin}${url.pathname}` : undefined,
+    });
+    try {
+      await writer.write(encodeConnectResponse(status));
+      await settleWithin(writer.close(), 1000);
+    } catch (error) {
+      this.#logger.debug("writing the refusal failed", { error: errorMessage(error) });
+    }
+    this.#after(REJECT_CLOSE_DELAY_MS, () => {
+      if (this.#sessions.size === 0 && this.#pending.size === 0) this.#closeConnection(H3_ERROR.NO_ERROR, "");
+    });
+  }
+
+  #sessionEnded(session: WebTransportSession): void {
+    if (this.#sessions.get(session.id) === session) this.#sessions.delete(session.id);
+    if (this.#sessions.size === 0 && this.#pending.size === 0) this.#closeConnection(H3_ERROR.NO_ERROR, "");
+  }
+
+  /** Keep the control stream referenced (diagnostics; also documents why the field exists). */
+  get controlStream(): Deno.QuicSendStream | null {
+    return this.#control?.stream ?? null;
+  }
+}

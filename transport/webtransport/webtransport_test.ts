@@ -1,0 +1,450 @@
+import assert from "node:assert/strict";
+import { SessionClosedError } from "../types.ts";
+import type { TransportSession } from "../types.ts";
+import { hexBytes, patternBytes, readAll, sleep, startTestServer, within } from "../quic/testing.ts";
+import { StreamStoppedError } from "../quic/streams.ts";
+import { chromiumConnect, RawH3Client, readFrame, streamHeader } from "./raw_h3_client.ts";
+import { encodeCapsule, encodeCloseSessionData } from "./capsule.ts";
+import { encodeFrame, FRAME, H3_ERROR } from "./h3.ts";
+import { encodeVarint } from "./varint.ts";
+import type { BufferedReader } from "./buffered_reader.ts";
+
+const hex = (bytes: Uint8Array) => Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join(" ");
+const ascii = (text: string) => new TextEncoder().encode(text);
+const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
+
+/** Read a BufferedReader to its end. */
+async function drain(reader: BufferedReader): Promise<Uint8Array> {
+  const chunks: number[] = [];
+  while (true) {
+    const chunk = await reader.readSome(1 << 20);
+    if (!chunk) break;
+    chunks.push(...chunk);
+  }
+  return Uint8Array.from(chunks);
+}
+
+/** Connect a raw client, check the server's control stream, send SETTINGS and a Chromium CONNECT. */
+async function handshake(port: number, sha256Hex: string, path: string, protocols?: string) {
+  const client = await RawH3Client.connect(port, hexBytes(sha256Hex));
+  const control = (await within(client.uni.next(), 5000, "no server control stream"))!;
+  assert.equal(control.id, 3n);
+  assert.equal(hex(await control.reader.readBytes(17)), "00 04 0e 08 01 33 01 80 ff d2 77 01 ab 60 37 42 01");
+  await client.sendSettings();
+  const connect = await client.openConnect(chromiumConnect(`127.0.0.1:${port}`, path, protocols));
+  const response = (await within(readFrame(connect.reader), 5000, "no CONNECT response"))!;
+  return { client, control, connect, response };
+}
+
+Deno.test("webtransport: Chromium-shaped handshake and streams, byte for byte", async () => {
+  const t = await startTestServer();
+  try {
+    const { client, control, connect, response } = await handshake(
+      t.port,
+      t.cert.sha256Hex,
+      "/basic?jwt=abc",
+      '"moq-lite-04", "moq-lite-03"',
+    );
+    assert.equal(connect.id, 0n);
+    assert.equal(response.type, FRAME.HEADERS);
+    assert.equal(
+      hex(encodeFrame(response.type, response.payload)),
+      "01 1e 00 00 d9 27 04 " + hex(ascii("wt-protocol")) + " 0d " + hex(ascii('"moq-lite-04"')),
+    );
+    const session = (await within(t.sessions.next(), 5000, "no session"))!;
+    assert.equal(session.kind, "webtransport");
+    assert.equal(session.protocol, "moq-lite-04");
+    assert.equal(session.url.href, `https://127.0.0.1:${t.port}/basic?jwt=abc`);
+    assert.match(session.peer, /^127\.0\.0\.1:\d+$/);
+    assert.deepEqual(t.authorized.map((a) => [a.url.href, a.kind]), [[session.url.href, "webtransport"]]);
+
+    // Chromium sends a GREASE capsule in a DATA frame right after the 200.
+    const greaseCapsule = encodeCapsule(0x29 * 3 + 0x17, patternBytes(17));
+    await connect.writer.write(encodeFrame(FRAME.DATA, greaseCapsule));
+
+    // Browser uni stream: header and payload in one write, FIN.
+    const uniWriter = await client.openUni(Uint8Array.from([...streamHeader("uni", 0), ...ascii("hello")]));
+    await uniWriter.close();
+    assert.equal(text(await readAll((await within(session.acceptUni(), 5000, "no uni"))!)), "hello");
+
+    // Browser uni stream with the header split over several writes.
+    const split = await client.openUni(Uint8Array.of(0x40));
+    await sleep(20);
+    await split.write(Uint8Array.of(0x54));
+    await sleep(20);
+    await split.write(Uint8Array.from([0x00, ...ascii("split")]));
+    await split.close();
+    assert.equal(text(await readAll((await session.acceptUni())!)), "split");
+
+    // Browser bidi: echo with FIN both ways.
+    const bidi = await client.openBidi(Uint8Array.from([...streamHeader("bidi", 0), ...ascii("ping")]));
+    const serverBidi = (await within(session.acceptBidi(), 5000, "no bidi"))!;
+    assert.equal(text((await serverBidi.recv.read())!), "ping");
+    await bidi.writer.close();
+    assert.equal(await serverBidi.recv.read(), null);
+    await serverBidi.send.write(ascii("pong"));
+    await serverBidi.send.close();
+    assert.equal(text(await drain(bidi.reader)), "pong");
+
+    // Server uni: 100 000 bytes behind the `40 54 00` header.
+    const big = patternBytes(100_000, 3);
+    const serverUni = await session.openUni();
+    await serverUni.write(big);
+    await serverUni.close();
+    const clientUni = (await within(client.uni.next(), 5000, "no server uni"))!;
+    assert.equal(clientUni.id % 4n, 3n);
+    const uniBytes = await drain(clientUni.reader);
+    assert.equal(hex(uniBytes.subarray(0, 3)), "40 54 00");
+    assert.deepEqual(uniBytes.subarray(3), big);
+
+    // Server bidi: `40 41 00` + payload; the browser replies and FINs.
+    const serverOpened = await session.openBidi();
+    await serverOpened.send.write(ascii("srv"));
+    const clientBidi = (await within(client.bidi.next(), 5000, "no server bidi"))!;
+    assert.equal(clientBidi.id % 4n, 1n);
+    assert.equal(hex(await clientBidi.reader.readBytes(6)), "40 41 00 " + hex(ascii("srv")));
+    await clientBidi.writer.write(ascii("cli"));
+    await clientBidi.writer.close();
+    assert.equal(text(await readAll(serverOpened.recv)), "cli");
+
+    // STOP_SENDING from the browser reaches the server's writer.
+    const stopped = await session.openUni();
+    await stopped.write(ascii("x"));
+    const clientStopped = (await client.uni.next())!;
+    await clientStopped.reader.readBytes(4);
+    await clientStopped.reader.reader.cancel();
+    let stopError: unknown = null;
+    for (let i = 0; i < 50 && !stopError; i++) {
+      await stopped.write(new Uint8Array(1000)).catch((e) => (stopError = e));
+      await sleep(10);
+    }
+    assert.ok(stopError instanceof StreamStoppedError, String(stopError));
+
+    // Browser closes: CLOSE capsule (as Chromium writes it) + FIN.
+    const pendingAccept = session.acceptUni();
+    await connect.writer.write(encodeCloseSessionData(1234, "browser done"));
+    await connect.writer.close();
+    assert.deepEqual(await within(session.closed, 5000, "session not closed"), {
+      code: 1234,
+      reason: "browser done",
+      remote: true,
+      abrupt: false,
+    });
+    assert.equal(await pendingAccept, null);
+    await assert.rejects(session.openUni(), SessionClosedError);
+    // The server FINs its CONNECT side and closes the QUIC connection with H3_NO_ERROR.
+    assert.equal(await within(readFrame(connect.reader), 5000, "no CONNECT FIN"), null);
+    const closed = await within(client.conn.closed, 5000, "connection not closed");
+    assert.equal(closed.closeCode, H3_ERROR.NO_ERROR);
+    assert.equal(control.reader.buffered, 0);
+    await client.close();
+  } finally {
+    await t.close();
+  }
+});
+
+Deno.test("webtransport: server close sends the CLOSE capsule in DATA, FIN, then closes QUIC", async () => {
+  const t = await startTestServer();
+  try {
+    const { client, connect } = await handshake(t.port, t.cert.sha256Hex, "/close");
+    const session = (await t.sessions.next())!;
+    // A server stream that is open when the session closes gets terminated.
+    const serverBidi = await session.openBidi();
+    await serverBidi.send.write(ascii("open"));
+    const pendingRead = serverBidi.recv.read();
+    session.close(4242, "server says bye");
+    assert.deepEqual(await session.closed, { code: 4242, reason: "server says bye", remote: false, abrupt: false });
+    await assert.rejects(pendingRead, SessionClosedError);
+    const frame = (await within(readFrame(connect.reader), 5000, "no capsule"))!;
+    assert.equal(
+      hex(encodeFrame(frame.type, frame.payload)),
+      hex(encodeCloseSessionData(4242, "server says bye")),
+    );
+    assert.equal(hex(encodeFrame(frame.type, frame.payload).subarray(0, 9)), "00 16 68 43 13 00 00 10 92");
+    assert.equal(await readFrame(connect.reader), null); // FIN
+    const started = Date.now();
+    await connect.writer.close(); // the browser FINs 1–4 ms later
+    const closed = await within(client.conn.closed, 5000, "connection not closed");
+    assert.equal(closed.closeCode, H3_ERROR.NO_ERROR);
+    assert.ok(Date.now() - started < 1500, "the server should close soon after the peer's FIN");
+    await client.close();
+  } finally {
+    await t.close();
+  }
+});
+
+Deno.test("webtransport: refusals are HTTP statuses, decided before the answer", async () => {
+  const statuses: Record<string, number> = { "/unauth": 401, "/forbidden": 403, "/missing": 404 };
+  const t = await startTestServer({
+    authorize: (url) => {
+      if (url.pathname === "/throws") return Promise.reject(new Error("boom"));
+      const status = statuses[url.pathname];
+      return Promise.resolve(status ? { status, closeCode: 6, reason: "no" } : { ok: true });
+    },
+  });
+  try {
+    const expected: Record<string, string> = {
+      "/unauth": "01 08 00 00 5f 09 03 34 30 31",
+      "/forbidden": "01 04 00 00 ff 05",
+      "/missing": "01 03 00 00 db",
+      "/throws": "01 04 00 00 ff 08",
+    };
+    for (const [path, bytes] of Object.entries(expected)) {
+      const { client, connect, response } = await handshake(t.port, t.cert.sha256Hex, path);
+      assert.equal(hex(encodeFrame(response.type, response.payload)), bytes, path);
+      assert.equal(await readFrame(connect.reader), null, `${path}: FIN after the refusal`);
+      // A connection with nothing else to serve is closed shortly after.
+      assert.equal((await within(client.conn.closed, 5000, `${path}: not closed`)).closeCode, H3_ERROR.NO_ERROR);
+      await client.close();
+    }
+    assert.equal(t.sessions.size, 0);
+    // A malformed CONNECT (plain GET) is a 405 without asking authorize.
+    const before = t.authorized.length;
+    const client = await RawH3Client.connect(t.port, hexBytes(t.cert.sha256Hex));
+    await client.sendSettings();
+    const get = await client.openConnect(Uint8Array.from([0x00, 0x00, 0xd1, 0xd7, 0xc1, 0x50, 0x01, 0x61]));
+    const response = (await readFrame(get.reader))!;
+    assert.equal(hex(encodeFrame(response.type, response.payload)), "01 08 00 00 5f 09 03 34 30 35");
+    assert.equal(t.authorized.length, before);
+    await client.close();
+  } finally {
+    await t.close();
+  }
+});
+
+Deno.test("webtransport: subprotocol selection follows the client's order among enabled versions", async () => {
+  const cases: Array<{ offer?: string; enabled?: Array<"moq-lite-04" | "moq-lite-03">; expect: string }> = [
+    { offer: '"moq-lite-03"', expect: "moq-lite-03" },
+    { offer: '"moq-lite-03", "moq-lite-04"', expect: "moq-lite-03" },
+    { offer: '"moq-lite-04", "moq-lite-03", "moql", "moqt-17", "moqt-16", "moqt-15"', expect: "moq-lite-04" },
+    { offer: '"moq-lite-04", "moq-lite-03"', enabled: ["moq-lite-03"], expect: "moq-lite-03" },
+    { offer: '"moql", "moqt-17"', expect: "" },
+    { offer: "moq-lite-04", expect: "" }, // a bare token is not an sf-string
+    { expect: "" },
+  ];
+  for (const c of cases) {
+    const t = await startTestServer({ protocols: c.enabled });
+    try {
+      const { client, response } = await handshake(t.port, t.cert.sha256Hex, "/p", c.offer);
+      const session = (await t.sessions.next())!;
+      assert.equal(session.protocol, c.expect, JSON.stringify(c));
+      const expectedBytes = c.expect
+        ? "00 00 d9 27 04 " + hex(ascii("wt-protocol")) + " 0d " + hex(ascii(`"${c.expect}"`))
+        : "00 00 d9";
+      assert.equal(hex(response.payload), expectedBytes, JSON.stringify(c));
+      session.close(0, "");
+      await client.conn.closed.catch(() => {});
+      await client.close();
+    } finally {
+      await t.close();
+    }
+  }
+});
+
+Deno.test("webtransport: Deno's WebTransport client works against the server", async () => {
+  const t = await startTestServer();
+  try {
+    const wt = new WebTransport(`https://127.0.0.1:${t.port}/deno?jwt=1`, {
+      serverCertificateHashes: [{ algorithm: "sha-256", value: hexBytes(t.cert.sha256Hex) }],
+    });
+    await within(wt.ready, 5000, "WebTransport not ready");
+    const session = (await t.sessions.next())!;
+    assert.equal(session.url.pathname, "/deno");
+    assert.equal(session.url.search, "?jwt=1");
+    assert.equal(session.protocol, ""); // Deno's client offers no protocols
+
+    // client bidi echo
+    const bidi = await wt.createBidirectionalStream();
+    const writer = bidi.writable.getWriter();
+    await writer.write(ascii("deno ping"));
+    await writer.close();
+    const serverBidi = (await session.acceptBidi())!;
+    assert.equal(text(await readAll(serverBidi.recv)), "deno ping");
+    await serverBidi.send.write(ascii("deno pong"));
+    await serverBidi.send.close();
+    const replies: Uint8Array[] = [];
+    for await (const chunk of bidi.readable) replies.push(chunk);
+    assert.equal(replies.map(text).join(""), "deno pong");
+
+    // server uni → client
+    const serverUni = await session.openUni();
+    await serverUni.write(ascii("to deno"));
+    await serverUni.close();
+    const uniReader = wt.incomingUnidirectionalStreams.getReader();
+    const incoming = (await uniReader.read()).value!;
+    const parts: Uint8Array[] = [];
+    for await (const chunk of incoming) parts.push(chunk);
+    assert.equal(parts.map(text).join(""), "to deno");
+    uniReader.releaseLock();
+
+    // client uni → server
+    const clientUni = await wt.createUnidirectionalStream();
+    const uniWriter = clientUni.getWriter();
+    await uniWriter.write(ascii("from deno"));
+    await uniWriter.close();
+    assert.equal(text(await readAll((await session.acceptUni())!)), "from deno");
+
+    wt.close({ closeCode: 77, reason: "deno done" });
+    assert.deepEqual(await within(session.closed, 5000, "not closed"), {
+      code: 77,
+      reason: "deno done",
+      remote: true,
+      abrupt: false,
+    });
+    await wt.closed.catch(() => {});
+  } finally {
+    await t.close();
+  }
+});
+
+Deno.test("webtransport: Deno's client sees the server's close code and reason", async () => {
+  const t = await startTestServer();
+  try {
+    const wt = new WebTransport(`https://127.0.0.1:${t.port}/close`, {
+      serverCertificateHashes: [{ algorithm: "sha-256", value: hexBytes(t.cert.sha256Hex) }],
+    });
+    await wt.ready;
+    const session = (await t.sessions.next())!;
+    session.close(4242, "server says bye");
+    const info = await within(wt.closed, 5000, "client not closed");
+    assert.equal(info.closeCode, 4242);
+    assert.equal(info.reason, "server says bye");
+  } finally {
+    await t.close();
+  }
+});
+
+Deno.test("webtransport: protocol errors close only the offending connection", async () => {
+  const t = await startTestServer();
+  try {
+    // Control stream that does not start with SETTINGS → H3_MISSING_SETTINGS.
+    const noSettings = await RawH3Client.connect(t.port, hexBytes(t.cert.sha256Hex));
+    const writer = await noSettings.openUni(Uint8Array.from([0x00, ...encodeFrame(FRAME.GOAWAY, Uint8Array.of(0))]));
+    assert.equal((await within(noSettings.conn.closed, 5000, "not closed")).closeCode, H3_ERROR.MISSING_SETTINGS);
+    await writer.close().catch(() => {});
+    await noSettings.close();
+
+    // DATA before HEADERS on a request stream → H3_FRAME_UNEXPECTED.
+    const dataFirst = await RawH3Client.connect(t.port, hexBytes(t.cert.sha256Hex));
+    await dataFirst.sendSettings();
+    await dataFirst.openBidi(encodeFrame(FRAME.DATA, Uint8Array.of(1, 2, 3)));
+    assert.equal((await within(dataFirst.conn.closed, 5000, "not closed")).closeCode, H3_ERROR.FRAME_UNEXPECTED);
+    await dataFirst.close();
+
+    // A Huffman string with bad padding → QPACK_DECOMPRESSION_FAILED.
+    const badQpack = await RawH3Client.connect(t.port, hexBytes(t.cert.sha256Hex));
+    await badQpack.sendSettings();
+    await badQpack.openConnect(Uint8Array.of(0x00, 0x00, 0x50, 0x81, 0x00));
+    assert.equal(
+      (await within(badQpack.conn.closed, 5000, "not closed")).closeCode,
+      H3_ERROR.QPACK_DECOMPRESSION_FAILED,
+    );
+    await badQpack.close();
+
+    // A stream for an unknown session is dropped; the connection and its real session live on.
+    const { client, connect } = await handshake(t.port, t.cert.sha256Hex, "/ok");
+    const session = (await t.sessions.next())!;
+    const stray = await client.openUni(Uint8Array.from([...streamHeader("uni", 4), 1, 2, 3]));
+    await stray.close().catch(() => {});
+    const good = await client.openUni(Uint8Array.from([...streamHeader("uni", 0), 9]));
+    await good.close();
+    assert.deepEqual(await readAll((await session.acceptUni())!), Uint8Array.of(9));
+    await connect.writer.write(encodeCloseSessionData(0, ""));
+    await connect.writer.close();
+    assert.equal((await session.closed).abrupt, false);
+    await client.conn.closed.catch(() => {});
+    await client.close();
+  } finally {
+    await t.close();
+  }
+});
+
+Deno.test("garbage: random bytes, stalled streams and 200 dropped connections leave the server serving", async () => {
+  const t = await startTestServer({ connectTimeoutMs: 500, idleTimeoutMs: 2000 });
+  try {
+    const sha = hexBytes(t.cert.sha256Hex);
+    // Random bytes on bidi and uni streams of h3 connections.
+    for (let seed = 1; seed <= 8; seed++) {
+      const client = await RawH3Client.connect(t.port, sha);
+      if (seed % 2 === 0) await client.sendSettings();
+      const bidi = await client.openBidi(patternBytes(3000, seed));
+      await bidi.writer.close().catch(() => {});
+      const uni = await client.openUni(patternBytes(500, seed + 100));
+      await uni.close().catch(() => {});
+      await within(client.conn.closed, 5000, `h3 garbage connection ${seed} never closed`).catch(() => {});
+      await client.close();
+    }
+    // Random bytes on a bidi stream of a moql connection: the session gets the bytes, nothing breaks.
+    const moql = await RawH3Client.connect(t.port, sha, "moql");
+    const garbage = patternBytes(5000, 42);
+    const moqlStream = await moql.openBidi(garbage);
+    await moqlStream.writer.close();
+    const moqlSession = (await within(t.sessions.next(), 5000, "no moql session"))!;
+    assert.equal(moqlSession.protocol, "");
+    assert.deepEqual(await readAll((await moqlSession.acceptBidi())!.recv), garbage);
+    moqlSession.close(0, "");
+    await moql.close();
+
+    // A request stream that never ends: the connection is closed by the CONNECT deadline.
+    const stalled = await RawH3Client.connect(t.port, sha);
+    await stalled.sendSettings();
+    await stalled.openBidi(Uint8Array.of(0x01));
+    // UDP garbage at the port.
+    const udp = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+    for (let i = 0; i < 20; i++) {
+      await udp.send(patternBytes(1200, i + 7), { transport: "udp", hostname: "127.0.0.1", port: t.port });
+    }
+    udp.close();
+
+    // 200 connections opened and dropped, 20 at a time, h3 and moq ALPNs, some mid-stream.
+    for (let batch = 0; batch < 10; batch++) {
+      await Promise.all(Array.from({ length: 20 }, async (_, i) => {
+        const alpn = i % 2 === 0 ? "h3" : "moq-lite-04";
+        const endpoint = new Deno.QuicEndpoint({ hostname: "127.0.0.1", port: 0 });
+        try {
+          const conn = await Deno.connectQuic({
+            endpoint,
+            hostname: "127.0.0.1",
+            port: t.port,
+            alpnProtocols: [alpn],
+            serverCertificateHashes: [{ algorithm: "sha-256", value: sha }],
+          } as Deno.ConnectQuicOptions<false>);
+          if (i % 3 === 0) {
+            const stream = await conn.createBidirectionalStream();
+            const w = stream.writable.getWriter();
+            await w.write(patternBytes(100, i)).catch(() => {});
+          }
+          if (i % 4 === 0) conn.close({ closeCode: 1, reason: "bye" });
+        } finally {
+          endpoint.close(); // drops whatever is left
+        }
+      }));
+    }
+    assert.equal((await within(stalled.conn.closed, 5000, "stalled connection not closed")).closeCode, H3_ERROR.NO_ERROR);
+    await stalled.close();
+    // Drain the raw QUIC sessions the dropped connections produced.
+    const drained: TransportSession[] = [];
+    while (t.sessions.size > 0) drained.push((await t.sessions.next())!);
+    assert.ok(drained.length > 0 && drained.every((s) => s.kind === "quic"));
+    await Promise.all(drained.map((s) => within(s.closed, 5000, "dropped session never closed")));
+
+    // A new good WebTransport connection is served.
+    const { client, connect, response } = await handshake(t.port, t.cert.sha256Hex, "/after", '"moq-lite-04"');
+    assert.equal(response.type, FRAME.HEADERS);
+    const session = (await within(t.sessions.next(), 5000, "no session after garbage"))!;
+    assert.equal(session.protocol, "moq-lite-04");
+    const uni = await client.openUni(Uint8Array.from([...streamHeader("uni", 0), ...encodeVarint(5)]));
+    await uni.close();
+    assert.deepEqual(await readAll((await session.acceptUni())!), Uint8Array.of(5));
+    session.close(0, "done");
+    await readFrame(connect.reader);
+    await connect.writer.close();
+    await client.conn.closed.catch(() => {});
+    await client.close();
+    // Every dropped connection is eventually reaped.
+    for (let i = 0; i < 100 && t.server.connectionCount > 0; i++) await sleep(50);
+    assert.equal(t.server.connectionCount, 0);
+  } finally {
+    await t.close();
+  }
+});
