@@ -92,8 +92,8 @@ export class RelayCore {
       transport: transport.kind,
       peer: transport.peer,
       root: grant.root || "/",
-      publish: grant.publish.join(",") || "-",
-      subscribe: grant.subscribe.join(",") || "-",
+      publish: grant.publish.length === 0 ? "-" : grant.publish.map((p) => p === "" ? "/" : p).join(","),
+      subscribe: grant.subscribe.length === 0 ? "-" : grant.subscribe.map((p) => p === "" ? "/" : p).join(","),
     });
     this.#sessions.add(session);
     session.done.finally(() => this.#sessions.delete(session));

@@ -16,7 +16,7 @@ import { createWebHandler } from "../http/web.ts";
 import type { Logger } from "../log/logger.ts";
 import { acceptWebSocket } from "../transport/websocket/upgrade.ts";
 import { RelayCore } from "./relay_server.ts";
-import { startQuic } from "./quic_listener.ts";
+import { QuicStartError, startQuic } from "./quic_listener.ts";
 import { loadCertificates, type ServedCertificates } from "./certificates.ts";
 import { startCluster } from "../cluster/cluster.ts";
 import { resolveOriginId } from "../cluster/origin_id.ts";
@@ -145,7 +145,7 @@ export async function startRelay(config: RelayConfig, logger: Logger): Promise<R
         serves: "https+wss",
       });
     }
-    const cluster = startCluster({ config, logger, core, signal: stopAll.signal });
+    const cluster = await startCluster({ config, logger, core, signal: stopAll.signal });
     if (config.internal) {
       const { hostname, port } = split(config.internal.listen);
       const s = await serveHttp({

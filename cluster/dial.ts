@@ -1,0 +1,41 @@
+/**
+ * Dial a cluster peer by URL scheme: `https://` → raw QUIC (ALPN moq-lite-04) with normal
+ * certificate verification (or `[client.tls]` pins / `disable_verify`); `http://` → raw QUIC pinned
+ * to the peer's `/certificate.sha256` (development, like upstream and `@moq/lite`); `ws://` /
+ * `wss://` → WebSocket.
+ *
+ * @module
+ */
+
+import type { ClientConfig } from "../config/types.ts";
+import type { Logger } from "../log/logger.ts";
+import { dialQuic } from "../transport/quic/dial.ts";
+import type { TransportSession } from "../transport/types.ts";
+import { dialWebSocket } from "../transport/websocket/upgrade.ts";
+
+/** Options for {@link dialPeer}. */
+export interface DialPeerOptions {
+  logger: Logger;
+  client: ClientConfig;
+  signal: AbortSignal;
+}
+
+/** Dial `url` (may carry `?jwt=`). */
+export async function dialPeer(url: URL, options: DialPeerOptions): Promise<TransportSession> {
+  const { client, logger, signal } = options;
+  const timeoutMs = client.timeoutMs;
+  if (url.protocol === "ws:" || url.protocol === "wss:") {
+    return await dialWebSocket(url, { logger, signal, timeoutMs: timeoutMs || undefined });
+  }
+  const caCerts: string[] = [];
+  for (const path of client.tls.root) caCerts.push(await Deno.readTextFile(path));
+  return await dialQuic(url, {
+    logger,
+    signal,
+    timeoutMs,
+    caCerts,
+    certificateSha256: client.tls.fingerprint,
+    // http:// is the development form: pin whatever the peer serves at /certificate.sha256.
+    disableVerify: client.tls.disableVerify || url.protocol === "http:",
+  });
+}
