@@ -126,26 +126,24 @@ async function sendWithCredit(client: RawClient, id: number, data: Uint8Array): 
     { type: "transport_parameters" }
   >;
   let offset = 0;
+  // One stream only, so the connection total equals the stream offset.
+  const credit = () =>
+    Math.min(
+      Math.max(
+        serverParams.params.initialMaxData,
+        maxOf(client, (f) => f.type === "max_data" ? f.max : undefined),
+      ),
+      Math.max(
+        serverParams.params.initialMaxStreamDataUni,
+        maxOf(client, (f) => f.type === "max_stream_data" && f.id === id ? f.max : undefined),
+      ),
+    ) - offset;
   while (offset < data.length) {
-    const connMax = Math.max(
-      serverParams.params.initialMaxData,
-      maxOf(client, (f) => f.type === "max_data" ? f.max : undefined),
-    );
-    const streamMax = Math.max(
-      serverParams.params.initialMaxStreamDataUni,
-      maxOf(client, (f) => f.type === "max_stream_data" && f.id === id ? f.max : undefined),
-    );
-    const credit = Math.min(connMax, streamMax) - offset; // one stream: connection total == offset
-    if (credit <= 0) {
-      await client.until(
-        (f) =>
-          (f.type === "max_data" && f.max > offset) ||
-          (f.type === "max_stream_data" && f.id === id && f.max > offset),
-        `credit beyond ${offset}`,
-      );
+    if (credit() <= 0) {
+      await client.until(() => credit() > 0, `credit beyond ${offset}`);
       continue;
     }
-    const end = Math.min(data.length, offset + Math.min(credit, 16_000));
+    const end = Math.min(data.length, offset + Math.min(credit(), 16_000));
     client.send({ type: "stream", id, data: data.subarray(offset, end), fin: end === data.length });
     offset = end;
   }
@@ -277,13 +275,15 @@ Deno.test("qmux-00: relay-to-relay flow control with 1.5 MiB each way and 150 st
     const bidi = await client.openBidi();
     const sending = bidi.send.write(up).then(() => bidi.send.close());
     const accepted = (await server.acceptBidi())!;
-    const [received] = await Promise.all([
+    // Both sides read while they write: the windows (1 MiB / 256 KiB) are smaller than the data.
+    const [received, , echoed] = await Promise.all([
       readAll(accepted.recv),
       accepted.send.write(down).then(() => accepted.send.close()),
+      readAll(bidi.recv),
+      sending,
     ]);
     assert.deepEqual(received, up);
-    assert.deepEqual(await readAll(bidi.recv), down);
-    await sending;
+    assert.deepEqual(echoed, down);
 
     // 150 uni streams each way, with stream-count limits of 20 (relay) and 10 (client).
     const COUNT = 150;
@@ -322,6 +322,26 @@ Deno.test("qmux-00: relay-to-relay flow control with 1.5 MiB each way and 150 st
   } finally {
     client.close(0, "");
     await client.closed;
+    await relay.close();
+  }
+});
+
+Deno.test("qmux-00: a stream reset before its first frame uses no id and returns its stream credit", async () => {
+  const relay = startRelay();
+  const client = await connectQmux(relay.url, { ...CLIENT_PARAMS, initialMaxStreamsUni: 1 });
+  try {
+    const session = await relay.nextSession();
+    const unsent = await session.openUni();
+    await unsent.write(new Uint8Array(0)); // empty writes put nothing on the wire
+    unsent.reset(5);
+    assert.equal(await unsent.stopped, -1);
+    const next = await withTimeout(session.openUni(), 1000, "stream credit to come back");
+    await next.write(enc.encode("first on the wire"));
+    await next.close();
+    assert.equal(dec.decode(await client.readStream(3)), "first on the wire");
+    assert.ok(!client.frames.some((f) => f.type === "reset_stream"), "no RESET for a stream never sent");
+  } finally {
+    await client.close();
     await relay.close();
   }
 });

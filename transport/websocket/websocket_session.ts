@@ -131,7 +131,8 @@ interface Waiter<T> {
 
 /** Per-stream state; the send/recv handles handed to the application close over it. */
 class StreamState {
-  readonly id: number;
+  /** The wire id; -1 for a stream we opened that has not sent its first frame yet. */
+  id: number;
   readonly dir: Dir;
   readonly local: boolean;
   readonly canSend: boolean;
@@ -148,6 +149,8 @@ class StreamState {
   recvConsumed = 0;
   recvState: "open" | "fin" | "reset" | "stopped" = "open";
   resetCode = 0;
+  /** STOP_SENDING requested before this (local) stream had a wire id; sent after its first frame. */
+  pendingStopCode: number | undefined;
   readWaiters: Array<Waiter<Uint8Array | null>> = [];
 
   // Send half.
@@ -165,9 +168,9 @@ class StreamState {
   readonly stopped: Promise<number>;
   resolveStopped: (code: number) => void;
 
-  constructor(id: number, local: boolean, accepted: boolean) {
+  constructor(id: number, dir: Dir, local: boolean, accepted: boolean) {
     this.id = id;
-    this.dir = (id & 2) === 0 ? "bidi" : "uni";
+    this.dir = dir;
     this.local = local;
     this.canSend = this.dir === "bidi" || local;
     this.canRecv = this.dir === "bidi" || !local;
@@ -225,6 +228,13 @@ export class WebSocketSession implements TransportSession {
 
   readonly #streams = new Map<number, StreamState>();
   readonly #nextLocalIndex: Record<Dir, number> = { bidi: 0, uni: 0 };
+  /**
+   * Streams we opened that have not sent a frame yet. Their wire id is assigned on the first frame,
+   * so a stream reset before sending anything never consumes an id: the peer never sees a gap it
+   * could not account for (0.0.6 would otherwise lose one unit of MAX_STREAMS credit per gap).
+   */
+  readonly #unsentLocal = new Set<StreamState>();
+  readonly #unsentLocalCount: Record<Dir, number> = { bidi: 0, uni: 0 };
   readonly #nextPeerIndex: Record<Dir, number> = { bidi: 0, uni: 0 };
   /** Peer stream ids below the next index that have not been seen yet (peers open out of order). */
   readonly #peerGaps = new Set<number>();
@@ -249,7 +259,7 @@ export class WebSocketSession implements TransportSession {
   readonly #streamsBlockedReportedAt: Record<Dir, number> = { bidi: -1, uni: -1 };
   readonly #localMaxStreams: Record<Dir, number>;
   readonly #peerRetired: Record<Dir, number> = { bidi: 0, uni: 0 };
-  readonly #openWaiters: Record<Dir, Array<Waiter<number>>> = { bidi: [], uni: [] };
+  readonly #openWaiters: Record<Dir, Array<Waiter<void>>> = { bidi: [], uni: [] };
 
   // Send scheduling.
   readonly #ready = new Set<StreamState>();
@@ -315,15 +325,15 @@ export class WebSocketSession implements TransportSession {
 
   /** Open a bidirectional stream (waits for the peer's stream credit in `qmux-00`). */
   async openBidi(): Promise<BidiStream> {
-    const index = await this.#takeStreamCredit("bidi");
-    const state = this.#createLocal(index, "bidi");
+    await this.#takeStreamCredit("bidi");
+    const state = this.#createLocal("bidi");
     return { send: this.#sendHandle(state), recv: this.#recvHandle(state) };
   }
 
   /** Open a unidirectional stream (waits for the peer's stream credit in `qmux-00`). */
   async openUni(): Promise<SendStream> {
-    const index = await this.#takeStreamCredit("uni");
-    return this.#sendHandle(this.#createLocal(index, "uni"));
+    await this.#takeStreamCredit("uni");
+    return this.#sendHandle(this.#createLocal("uni"));
   }
 
   /** The next bidirectional stream the peer opened, or `null` once closed. */
@@ -375,11 +385,11 @@ export class WebSocketSession implements TransportSession {
       return Promise.reject(
         state.stopCode >= 0
           ? new StreamStoppedError(state.stopCode)
-          : new StreamNotWritableError(`stream ${state.id} was reset; write on a new stream`),
+          : new StreamNotWritableError("the stream was reset; write on a new stream"),
       );
     }
     if (state.finQueued || state.sendState !== "open") {
-      return Promise.reject(new StreamNotWritableError(`stream ${state.id} is already finished`));
+      return Promise.reject(new StreamNotWritableError("the stream is already finished"));
     }
     if (data.length === 0) return Promise.resolve();
     state.queue.push(data);
@@ -406,20 +416,36 @@ export class WebSocketSession implements TransportSession {
 
   #reset(state: StreamState, code: number): void {
     if (this.#closeInfo || state.sendState !== "open") return;
-    this.#sendFrame({ type: "reset_stream", id: state.id, code, finalSize: state.sentOffset });
-    this.#abandonSend(state, new StreamNotWritableError(`stream ${state.id} was reset with code ${code}`));
+    if (state.id >= 0) {
+      this.#sendFrame({ type: "reset_stream", id: state.id, code, finalSize: state.sentOffset });
+    }
+    // Pending writes resolve (their bytes are discarded): the caller asked for the reset itself.
+    this.#abandonSend(state, null);
+    if (state.id < 0) {
+      // Never on the wire: give the stream credit back instead of burning an id.
+      this.#unsentLocal.delete(state);
+      this.#unsentLocalCount[state.dir]--;
+      state.recvState = state.recvState === "open" ? "stopped" : state.recvState;
+      for (const waiter of state.readWaiters) waiter.resolve(null);
+      state.readWaiters = [];
+      this.#wakeOpenWaiters(state.dir);
+      return;
+    }
     this.#maybeRelease(state);
   }
 
-  /** Mark the send half reset: drop queued bytes, fail writers, settle close() and `stopped`. */
-  #abandonSend(state: StreamState, error: Error, stopCode = -1): void {
+  /** Mark the send half reset: drop queued bytes, settle writers (reject with `error`), close() and `stopped`. */
+  #abandonSend(state: StreamState, error: Error | null, stopCode = -1): void {
     state.sendState = "reset";
     state.stopCode = stopCode;
     state.queue = [];
     state.queuedBytes = 0;
     this.#ready.delete(state);
     this.#connBlocked.delete(state);
-    for (const waiter of state.writeWaiters) waiter.reject(error);
+    for (const waiter of state.writeWaiters) {
+      if (error) waiter.reject(error);
+      else waiter.resolve();
+    }
     state.writeWaiters = [];
     for (const resolve of state.finWaiters) resolve();
     state.finWaiters = [];
@@ -448,7 +474,9 @@ export class WebSocketSession implements TransportSession {
   #stop(state: StreamState, code: number): void {
     if (!state.canRecv) return;
     this.#discardUnread(state);
-    if (state.recvState === "open" && !this.#closeInfo) {
+    if (state.recvState === "open" && !this.#closeInfo && state.id < 0) {
+      state.pendingStopCode = code;
+    } else if (state.recvState === "open" && !this.#closeInfo) {
       this.#sendFrame({ type: "stop_sending", id: state.id, code });
     }
     if (state.recvState === "open" || state.recvState === "fin") state.recvState = "stopped";
@@ -465,25 +493,40 @@ export class WebSocketSession implements TransportSession {
     return index * 4 + (dir === "uni" ? 2 : 0) + serverBit;
   }
 
-  #createLocal(index: number, dir: Dir): StreamState {
-    const state = new StreamState(this.#streamId(index, dir, true), true, true);
+  /** A stream we open; its stream credit was already reserved by {@link #takeStreamCredit}. */
+  #createLocal(dir: Dir): StreamState {
+    const state = new StreamState(-1, dir, true, true);
     if (this.#qmux) {
       const params = this.#peerParams!;
       state.sendMax = dir === "bidi" ? params.initialMaxStreamDataBidiRemote : params.initialMaxStreamDataUni;
       state.recvWindow = INITIAL_MAX_STREAM_DATA_BYTES;
       state.recvMax = dir === "bidi" ? INITIAL_MAX_STREAM_DATA_BYTES : 0;
     }
-    this.#streams.set(state.id, state);
+    this.#unsentLocal.add(state);
     return state;
   }
 
-  #takeStreamCredit(dir: Dir): Promise<number> {
+  /** Give a local stream its wire id (on its first frame). */
+  #assignId(state: StreamState): void {
+    state.id = this.#streamId(this.#nextLocalIndex[state.dir]++, state.dir, true);
+    this.#unsentLocal.delete(state);
+    this.#unsentLocalCount[state.dir]--;
+    this.#streams.set(state.id, state);
+  }
+
+  #hasStreamCredit(dir: Dir): boolean {
+    return this.#nextLocalIndex[dir] + this.#unsentLocalCount[dir] < this.#peerMaxStreams[dir];
+  }
+
+  /** Reserve one unit of the peer's stream credit (waits in `qmux-00` until MAX_STREAMS allows). */
+  #takeStreamCredit(dir: Dir): Promise<void> {
     if (this.#closeInfo) return Promise.reject(new SessionClosedError());
     const waiters = this.#openWaiters[dir];
-    if (waiters.length === 0 && this.#nextLocalIndex[dir] < this.#peerMaxStreams[dir]) {
-      return Promise.resolve(this.#nextLocalIndex[dir]++);
+    if (waiters.length === 0 && this.#hasStreamCredit(dir)) {
+      this.#unsentLocalCount[dir]++;
+      return Promise.resolve();
     }
-    const { promise, resolve, reject } = Promise.withResolvers<number>();
+    const { promise, resolve, reject } = Promise.withResolvers<void>();
     waiters.push({ resolve, reject });
     const limit = this.#peerMaxStreams[dir];
     if (this.#qmux && this.#peerParams && this.#streamsBlockedReportedAt[dir] !== limit) {
@@ -495,8 +538,9 @@ export class WebSocketSession implements TransportSession {
 
   #wakeOpenWaiters(dir: Dir): void {
     const waiters = this.#openWaiters[dir];
-    while (waiters.length > 0 && this.#nextLocalIndex[dir] < this.#peerMaxStreams[dir]) {
-      waiters.shift()!.resolve(this.#nextLocalIndex[dir]++);
+    while (waiters.length > 0 && this.#hasStreamCredit(dir)) {
+      this.#unsentLocalCount[dir]++;
+      waiters.shift()!.resolve();
     }
   }
 
@@ -550,7 +594,7 @@ export class WebSocketSession implements TransportSession {
         `too many concurrently open peer streams (limit ${this.#maxOpenStreams})`,
       );
     }
-    const state = new StreamState(id, false, false);
+    const state = new StreamState(id, dir, false, false);
     if (this.#qmux) {
       state.recvWindow = INITIAL_MAX_STREAM_DATA_BYTES;
       state.recvMax = INITIAL_MAX_STREAM_DATA_BYTES;
@@ -672,7 +716,12 @@ export class WebSocketSession implements TransportSession {
       const data = this.#take(state, length);
       const fin = state.finQueued && state.queuedBytes === 0;
       if (length === 0 && !fin) continue;
+      const first = state.id < 0;
+      if (first) this.#assignId(state);
       this.#sendFrame({ type: "stream", id: state.id, data, fin });
+      if (first && state.pendingStopCode !== undefined) {
+        this.#sendFrame({ type: "stop_sending", id: state.id, code: state.pendingStopCode });
+      }
       state.sentOffset += length;
       this.#connSent += length;
       while (state.writeWaiters.length > 0 && state.writeWaiters[0].end <= state.sentOffset) {
@@ -994,7 +1043,7 @@ export class WebSocketSession implements TransportSession {
     const closedError = new SessionClosedError(
       `the WebSocket session is closed (code ${info.code}${info.reason ? `: ${info.reason}` : ""})`,
     );
-    for (const state of this.#streams.values()) {
+    for (const state of [...this.#streams.values(), ...this.#unsentLocal]) {
       if (state.sendState === "open") {
         state.sendState = "reset";
         state.queue = [];
@@ -1012,6 +1061,7 @@ export class WebSocketSession implements TransportSession {
       }
     }
     this.#streams.clear();
+    this.#unsentLocal.clear();
     this.#ready.clear();
     this.#connBlocked.clear();
     for (const dir of ["bidi", "uni"] as const) {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { SessionClosedError, StreamResetError } from "../types.ts";
-import { type Frame, MAX_STREAM_PAYLOAD_BYTES } from "./framing.ts";
+import type { Frame } from "./framing.ts";
 import { delay, pattern, RawClient, readAll, startRelay, withTimeout } from "./test_support.ts";
 import { StreamStoppedError } from "./websocket_session.ts";
 
@@ -45,8 +45,8 @@ Deno.test("webtransport: a client bidi stream echoes 150 KB byte-exact, chunked 
     const echoed = await client.readStream(0);
     assert.deepEqual(echoed, data);
     const sizes = client.streamFrames(0).map((frame) => frame.data.length);
-    assert.ok(sizes.every((size) => size <= MAX_STREAM_PAYLOAD_BYTES), `frame sizes ${sizes}`);
-    assert.ok(sizes.includes(MAX_STREAM_PAYLOAD_BYTES), "large writes use full 16 360-byte frames");
+    assert.ok(sizes.every((size) => size <= 16_360), `frame sizes ${sizes}`);
+    assert.ok(sizes.includes(16_360), "large writes use full 16 360-byte frames");
     // Exactly one frame per message: every message decoded to exactly one frame.
     assert.equal(client.messages.length, client.frames.length);
   } finally {
@@ -338,6 +338,29 @@ Deno.test("webtransport: streams share the socket round-robin", async () => {
     const order = client.frames.filter((f) => f.type === "stream").map((f) => (f as { id: number }).id);
     // Interleaved: stream 7 starts long before stream 3 finishes.
     assert.ok(order.indexOf(7) < order.lastIndexOf(3), `order ${order.join(",")}`);
+  } finally {
+    await client.close();
+    await relay.close();
+  }
+});
+
+Deno.test("webtransport: local reset discards queued bytes and settles pending writes", async () => {
+  const relay = startRelay({ socketBufferBytes: 1 });
+  const client = await RawClient.connect(relay.url);
+  try {
+    const session = await relay.nextSession();
+    const uni = await session.openUni();
+    const first = uni.write(pattern(100_000));
+    assert.ok(uni.bufferedBytes > 0);
+    uni.reset(13);
+    await withTimeout(first, 1000, "pending write to settle");
+    assert.equal(uni.bufferedBytes, 0);
+    assert.equal(await uni.stopped, -1);
+    await assert.rejects(uni.write(enc.encode("x")), /reset/);
+    const reset = await client.until((f) => f.type === "reset_stream", "RESET_STREAM");
+    assert.deepEqual(reset, { type: "reset_stream", id: 3, code: 13, finalSize: 0 });
+    await delay(20);
+    assert.ok(client.streamData(3).length < 100_000, "queued bytes were discarded");
   } finally {
     await client.close();
     await relay.close();
