@@ -1,15 +1,18 @@
 /**
- * Dial a cluster peer by URL scheme: `https://` → raw QUIC (ALPN moq-lite-04) with normal
- * certificate verification (or `[client.tls]` pins / `disable_verify`); `http://` → raw QUIC pinned
- * to the peer's `/certificate.sha256` (development, like upstream and `@moq/lite`); `ws://` /
- * `wss://` → WebSocket.
+ * Dial a cluster peer by URL scheme: `https://` → WebTransport over QUIC (our own HTTP/3 client,
+ * `wt-protocol` moq-lite-04) with normal certificate verification (or `[client.tls]` pins /
+ * `disable_verify`); `http://` → the same, pinned to the peer's `/certificate.sha256`
+ * (development, like upstream and `@moq/lite`); `ws://` / `wss://` → WebSocket.
+ *
+ * WebTransport rather than raw QUIC because raw QUIC (lite-03/04) carries no URL: the peer could
+ * see neither the path nor the `?jwt=` cluster credential.
  *
  * @module
  */
 
 import type { ClientConfig } from "../config/types.ts";
 import type { Logger } from "../log/logger.ts";
-import { dialQuic } from "../transport/quic/dial.ts";
+import { dialWebTransport } from "../transport/webtransport/client.ts";
 import type { TransportSession } from "../transport/types.ts";
 import { dialWebSocket } from "../transport/websocket/upgrade.ts";
 
@@ -29,7 +32,7 @@ export async function dialPeer(url: URL, options: DialPeerOptions): Promise<Tran
   }
   const caCerts: string[] = [];
   for (const path of client.tls.root) caCerts.push(await Deno.readTextFile(path));
-  return await dialQuic(url, {
+  return await dialWebTransport(url, {
     logger,
     signal,
     timeoutMs,

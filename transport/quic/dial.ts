@@ -89,18 +89,31 @@ export async function fetchCertificateFingerprint(
   return pin;
 }
 
+/** A connected QUIC connection and the endpoint created for it (close both when done). */
+export interface DialedConnection {
+  conn: Deno.QuicConn;
+  endpoint: Deno.QuicEndpoint;
+}
+
 /**
- * Dial a relay over raw QUIC and return the session (kind `"quic"`, protocol from the negotiated
- * ALPN). `url`: `https://`, `moql://` or `moqt://` host and port (443 by default); `http://` means
- * dev mode and implies `disableVerify`. Throws {@link DialError}.
+ * Connect a QUIC connection to `url` offering `alpns`, with the verification, timeout and abort
+ * rules of {@link DialOptions}. Shared by {@link dialQuic} and the WebTransport client. Throws
+ * {@link DialError}.
  */
-export async function dialQuic(url: URL, options: DialOptions): Promise<TransportSession> {
+export async function connectQuicTo(
+  url: URL,
+  alpns: readonly string[],
+  options: DialOptions,
+): Promise<DialedConnection> {
   if (!["https:", "http:", "moql:", "moqt:", "moq:"].includes(url.protocol)) {
     throw new DialError(url, `cannot dial ${url}: expected an https://, http://, moql:// or moqt:// URL`);
   }
   const hostname = stripBrackets(url.hostname);
   const port = url.port ? Number(url.port) : 443;
   if (!hostname) throw new DialError(url, `cannot dial ${url}: no host`);
+  if (typeof Deno.QuicEndpoint !== "function") {
+    throw new DialError(url, `cannot dial ${url}: Deno's QUIC API is unstable; run with --unstable-net`);
+  }
   const pins: Uint8Array<ArrayBuffer>[] = [];
   for (const text of options.certificateSha256 ?? []) {
     const pin = parseFingerprint(text);
@@ -126,7 +139,6 @@ export async function dialQuic(url: URL, options: DialOptions): Promise<Transpor
       );
     }
   }
-  const logger = options.logger.with({ url: `${url.protocol}//${url.host}` });
   const endpoint = new Deno.QuicEndpoint({ hostname: hostname.includes(":") ? "::" : "0.0.0.0", port: 0 });
   const timeoutMs = options.timeoutMs ?? DEFAULT_DIAL_TIMEOUT_MS;
   const keepAlive = options.keepAliveMs ?? 5_000;
@@ -144,7 +156,6 @@ export async function dialQuic(url: URL, options: DialOptions): Promise<Transpor
   options.signal?.addEventListener("abort", onAbort, { once: true });
   if (options.signal?.aborted) cancel("dial aborted");
   if (timeoutMs > 0) timer = setTimeout(() => cancel(`dial timed out after ${timeoutMs} ms`), timeoutMs);
-  let conn: Deno.QuicConn;
   try {
     if (abortReason) throw new Error(abortReason);
     const connectOptions = {
@@ -152,7 +163,7 @@ export async function dialQuic(url: URL, options: DialOptions): Promise<Transpor
       hostname,
       port,
       serverName: options.serverName,
-      alpnProtocols: [...(options.alpns ?? DEFAULT_DIAL_ALPNS)],
+      alpnProtocols: [...alpns],
       caCerts: options.caCerts ? [...options.caCerts] : undefined,
       serverCertificateHashes: pins.length > 0
         ? pins.map((value) => ({ algorithm: "sha-256", value }))
@@ -160,20 +171,31 @@ export async function dialQuic(url: URL, options: DialOptions): Promise<Transpor
       keepAliveInterval: keepAlive > 0 ? keepAlive : undefined,
       maxIdleTimeout: options.idleTimeoutMs ?? 30_000,
     };
-    conn = await Deno.connectQuic(connectOptions as Deno.ConnectQuicOptions<false>);
+    const conn = await Deno.connectQuic(connectOptions as Deno.ConnectQuicOptions<false>);
+    return { conn, endpoint };
   } catch (error) {
     cancel("dial failed");
     const why = abortReason && abortReason !== "dial failed" ? abortReason : errorMessage(error);
     const hint = /UnknownIssuer|certificate/i.test(why)
       ? "; the certificate is not trusted: pin its fingerprint, add its CA with [client.tls] root, or set disable_verify"
       : /peer doesn't support any known protocol/i.test(why)
-      ? "; the peer offers none of the ALPNs " + (options.alpns ?? DEFAULT_DIAL_ALPNS).join(",")
+      ? "; the peer offers none of the ALPNs " + alpns.join(",")
       : "";
     throw new DialError(url, `cannot dial ${url}: ${why}${hint}`, { cause: error });
   } finally {
     clearTimeout(timer);
     options.signal?.removeEventListener("abort", onAbort);
   }
+}
+
+/**
+ * Dial a relay over raw QUIC and return the session (kind `"quic"`, protocol from the negotiated
+ * ALPN). `url`: `https://`, `moql://` or `moqt://` host and port (443 by default); `http://` means
+ * dev mode and implies `disableVerify`. Throws {@link DialError}.
+ */
+export async function dialQuic(url: URL, options: DialOptions): Promise<TransportSession> {
+  const { conn, endpoint } = await connectQuicTo(url, options.alpns ?? DEFAULT_DIAL_ALPNS, options);
+  const logger = options.logger.with({ url: `${url.protocol}//${url.host}` });
   logger.debug("QUIC dial connected", { alpn: conn.protocol ?? "" });
   return new QuicTransportSession(conn, {
     logger,

@@ -132,6 +132,13 @@ export class QuicServer {
     this.#logger = options.logger.child("quic");
     this.#protocols = (options.protocols ?? ["moq-lite-04", "moq-lite-03"]).filter((p) => p !== "");
     const { hostname, port } = parseHostPort(options.bind);
+    if (typeof Deno.QuicEndpoint !== "function") {
+      throw new QuicListenError(
+        options.bind,
+        `cannot start the QUIC listener on ${options.bind}: Deno's QUIC API is unstable; run with --unstable-net ` +
+          `(or "unstable": ["net"] in deno.json)`,
+      );
+    }
     const certificate = options.certificates[0];
     if (!certificate) {
       throw new QuicListenError(
@@ -229,20 +236,18 @@ export class QuicServer {
   }
 
   async #acceptLoop(): Promise<void> {
-    const stopped = this.#stop.promise.then(() => null);
     while (!this.#stopping) {
-      let incoming: Deno.QuicIncoming | null;
-      const next = this.#listener.incoming();
+      let incoming: Deno.QuicIncoming;
       try {
-        incoming = await Promise.race([next, stopped]);
+        // A pending incoming() survives listener.stop(); endpoint.close() (end of shutdown) ends it.
+        incoming = await this.#listener.incoming();
       } catch (error) {
         if (this.#stopping || error instanceof Deno.errors.BadResource) break;
         this.#logger.warn("accepting a QUIC connection failed", { error: errorMessage(error) });
         continue;
       }
-      if (incoming === null) {
-        // Shutting down: refuse a connection that may still arrive on the abandoned call.
-        next.then((late) => late.refuse(), () => {});
+      if (this.#stopping) {
+        incoming.refuse();
         break;
       }
       // Never touch incoming.remoteAddr before accept(): it consumes the pending connection.
@@ -372,7 +377,6 @@ export class QuicServer {
     } catch {
       // already stopped
     }
-    await acceptLoop;
     for (const tracked of this.#connections) {
       if (tracked.h3) tracked.h3.shutdown(SHUTDOWN_CLOSE_CODE, SHUTDOWN_REASON);
       else if (tracked.session) tracked.session.close(SHUTDOWN_CLOSE_CODE, SHUTDOWN_REASON);
@@ -395,6 +399,7 @@ export class QuicServer {
     } catch {
       // already closed
     }
+    await acceptLoop;
     while (this.#tasks.size > 0) await all();
     this.#logger.info("QUIC listener stopped", { addr: this.address });
   }

@@ -3,10 +3,12 @@
  * QUIC and WebTransport sessions.
  *
  * Deno 2.9.6 facts these adapters absorb:
- * - `writer.write()` settles once quinn accepted the bytes within the stream's flow-control window
- *   (about 1.2 MB was accepted while the peer did not read); everything beyond waits in the
- *   WritableStream's own unbounded JS queue. Awaiting `write()` is therefore real backpressure and
- *   {@link QuicSendHalf.bufferedBytes} counts the bytes whose write has not settled yet.
+ * - `writer.write()` settles once quinn accepted the bytes within the stream's flow-control window:
+ *   1.25 MB per stream settled while the peer did not read (20 streams: 24.9 MB; no connection-wide
+ *   cap seen). Everything beyond waits in the WritableStream's own unbounded JS queue
+ *   (`desiredSize` goes negative, high-water mark 1 chunk). Awaiting `write()` is therefore real
+ *   backpressure, and {@link QuicSendHalf.bufferedBytes} counts the bytes whose write has not
+ *   settled yet.
  * - `writer.abort()` reaches the peer as a clean FIN: no RESET_STREAM, no codes.
  * - `reader.cancel()` sends STOP_SENDING with code 0: the application code is lost.
  * - Reset/stop codes exist only in error messages (see {@link classifyQuicError}).
@@ -115,7 +117,11 @@ export class QuicSendHalf implements SendStream, Terminable {
   }
 
   write(data: Uint8Array): Promise<void> {
-    if (this.#state !== "open") return Promise.reject(this.#closedError());
+    if (this.#state !== "open") {
+      const rejected = Promise.reject(this.#closedError());
+      rejected.catch(() => {});
+      return rejected;
+    }
     let chunk = data;
     if (this.#prefix) {
       chunk = concat(this.#prefix, data);
@@ -123,7 +129,7 @@ export class QuicSendHalf implements SendStream, Terminable {
     }
     const size = chunk.byteLength;
     this.#buffered += size;
-    return this.#writer.write(chunk).then(
+    const result = this.#writer.write(chunk).then(
       () => {
         this.#buffered -= size;
       },
@@ -132,6 +138,10 @@ export class QuicSendHalf implements SendStream, Terminable {
         throw this.#fail(error);
       },
     );
+    // A fire-and-forget write that fails must not become an unhandled rejection (it would end the
+    // process); callers that await still get the error, and `stopped` reports STOP_SENDING.
+    result.catch(() => {});
+    return result;
   }
 
   async close(): Promise<void> {

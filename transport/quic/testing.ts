@@ -5,7 +5,7 @@
  * @module
  */
 
-import { silentLogger } from "../../log/logger.ts";
+import { createLogger, LogFilter, silentLogger } from "../../log/logger.ts";
 import type { Logger } from "../../log/logger.ts";
 import type { NegotiatedProtocol, RecvStream, TransportKind, TransportSession } from "../types.ts";
 import { generateSelfSignedCertificate, type SelfSignedCertificate } from "../tls/self_signed.ts";
@@ -37,7 +37,10 @@ export interface TestServerOptions {
   shutdownGraceMs?: number;
 }
 
-/** Start a {@link QuicServer} on 127.0.0.1 with an OS-chosen port and a fresh certificate. */
+/**
+ * Start a {@link QuicServer} on 127.0.0.1 with an OS-chosen port and a fresh certificate.
+ * Silent by default; set `TRANSPORT_TEST_LOG=debug` (a log filter) to see the server's log.
+ */
 export async function startTestServer(options: TestServerOptions = {}): Promise<TestServer> {
   const cert = await generateSelfSignedCertificate(["localhost", "127.0.0.1"]);
   const sessions = new AsyncQueue<TransportSession>();
@@ -45,7 +48,10 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   const server = new QuicServer({
     bind: "127.0.0.1:0",
     certificates: [{ certPem: cert.certPem, keyPem: cert.keyPem }],
-    logger: options.logger ?? silentLogger(),
+    logger: options.logger ??
+      (Deno.env.get("TRANSPORT_TEST_LOG")
+        ? createLogger(LogFilter.parse(Deno.env.get("TRANSPORT_TEST_LOG")!))
+        : silentLogger()),
     protocols: options.protocols,
     connectTimeoutMs: options.connectTimeoutMs,
     idleTimeoutMs: options.idleTimeoutMs,

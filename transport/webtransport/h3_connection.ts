@@ -33,6 +33,7 @@ import {
   WEBTRANSPORT_BIDI_SIGNAL,
 } from "./h3.ts";
 import { decodeFieldSection, type HeaderField } from "./qpack.ts";
+import { http3ToWebtransport } from "./error_codes.ts";
 import { isFrameUnexpectedOnRequest, settleWithin, WebTransportSession } from "./session.ts";
 
 /** Largest HEADERS payload decoded (responses to bigger ones are 431). */
@@ -43,6 +44,44 @@ const MAX_SETTINGS_BYTES = 4096;
 export const CONNECT_TIMEOUT_MS = 10_000;
 /** After refusing a CONNECT on a connection with no session, close it after this delay. */
 export const REJECT_CLOSE_DELAY_MS = 500;
+
+/** How the QUIC connection under a session ended, as the session reports it. */
+export interface ConnectionEnding {
+  code: number;
+  reason: string;
+  abrupt: boolean;
+  /** False when this side closed the connection (default true). */
+  remote?: boolean;
+}
+
+const LOCAL_CLOSE: ConnectionEnding = {
+  code: 0,
+  reason: "connection closed locally",
+  abrupt: true,
+  remote: false,
+};
+
+/**
+ * Interpret a QUIC CONNECTION_CLOSE from the peer for the sessions on it (none sent a CLOSE capsule):
+ * H3_NO_ERROR is a clean close with code 0; other HTTP/3 and QPACK error codes (0x100–0x3ff) are
+ * abrupt; a code in the WebTransport range carries that application code; any other code is taken
+ * as the application's own (Deno 2.9.6's WebTransport client closes this way: `wt.close({closeCode:
+ * 77})` arrives as CONNECTION_CLOSE 77, with no capsule).
+ */
+export function peerConnectionClose(closeCode: number, reason: string): ConnectionEnding {
+  if (closeCode === H3_ERROR.NO_ERROR) return { code: 0, reason, abrupt: false };
+  const mapped = http3ToWebtransport(closeCode);
+  if (mapped !== null) return { code: mapped, reason, abrupt: false };
+  if (closeCode >= 0x100 && closeCode <= 0x3ff) {
+    return {
+      code: 0,
+      reason: `HTTP/3 error 0x${closeCode.toString(16)}${reason ? `: ${reason}` : ""}`,
+      abrupt: true,
+    };
+  }
+  if (closeCode > 0xffffffff) return { code: 0, reason: `QUIC close code ${closeCode}`, abrupt: true };
+  return { code: closeCode, reason, abrupt: false };
+}
 
 /** Options for {@link H3Connection}. */
 export interface H3ConnectionOptions {
@@ -75,6 +114,7 @@ export class H3Connection {
   #everHadSession = false;
   #closing = false;
   #gone = false;
+  #closedLocally = false;
 
   constructor(conn: Deno.QuicConn, options: H3ConnectionOptions) {
     this.#conn = conn;
@@ -94,8 +134,8 @@ export class H3Connection {
    */
   async run(): Promise<void> {
     const closed = this.#conn.closed.then(
-      (info) => `closed with code ${info.closeCode}${info.reason ? ` (${info.reason})` : ""}`,
-      (error) => `lost: ${errorMessage(error)}`,
+      (info) => this.#closedLocally ? LOCAL_CLOSE : peerConnectionClose(info.closeCode, info.reason),
+      (error) => ({ code: 0, reason: `QUIC connection lost: ${errorMessage(error)}`, abrupt: true }),
     );
     this.#spawn(this.#openControlStream());
     this.#spawn(this.#acceptUni());
@@ -106,12 +146,16 @@ export class H3Connection {
         this.#closeConnection(H3_ERROR.NO_ERROR, "no WebTransport session");
       }
     });
-    const reason = await closed;
+    const ending = await closed;
     this.#gone = true;
-    this.#logger.debug("HTTP/3 connection ended", { reason });
+    this.#logger.debug("HTTP/3 connection ended", {
+      code: ending.code,
+      reason: ending.reason,
+      abrupt: ending.abrupt,
+    });
     for (const timer of this.#timers) clearTimeout(timer);
     this.#timers.clear();
-    for (const session of [...this.#sessions.values()]) session.connectionLost(`QUIC connection ${reason}`);
+    for (const session of [...this.#sessions.values()]) session.connectionClosed(ending);
     while (this.#tasks.size > 0) await Promise.allSettled([...this.#tasks]);
   }
 
@@ -154,6 +198,7 @@ export class H3Connection {
 
   #closeConnection(code: number, reason: string): void {
     if (this.#gone) return;
+    this.#closedLocally = true;
     try {
       this.#conn.close({ closeCode: code, reason });
     } catch (error) {
@@ -429,7 +474,11 @@ export class H3Connection {
       try {
         await writer.write(encodeConnectResponse(200, protocol));
       } catch (error) {
-        session.connectionLost(`writing the CONNECT response failed: ${errorMessage(error)}`);
+        session.connectionClosed({
+          code: 0,
+          reason: `writing the CONNECT response failed: ${errorMessage(error)}`,
+          abrupt: true,
+        });
         return true;
       }
       pending.resolve(session);
@@ -471,7 +520,12 @@ export class H3Connection {
 
   #sessionEnded(session: WebTransportSession): void {
     if (this.#sessions.get(session.id) === session) this.#sessions.delete(session.id);
-    if (this.#sessions.size === 0 && this.#pending.size === 0) this.#closeConnection(H3_ERROR.NO_ERROR, "");
+    if (this.#sessions.size === 0 && this.#pending.size === 0) {
+      // Browsers take the code and reason from the CLOSE capsule; clients that ignore capsules
+      // (Deno's WebTransport) at least get our reason with H3_NO_ERROR.
+      const info = session.closeInfo;
+      this.#closeConnection(H3_ERROR.NO_ERROR, info && !info.remote ? info.reason : "");
+    }
   }
 
   /** Keep the control stream referenced (diagnostics; also documents why the field exists). */

@@ -70,22 +70,37 @@ export function isFrameUnexpectedOnRequest(type: number): boolean {
   return FRAME_UNEXPECTED_ON_REQUEST.has(type);
 }
 
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
+/** Resolve after `ms`, or at once when `signal` aborts (the timer is cleared). */
+function delay(ms: number, signal?: AbortSignal): Promise<void> {
+  return settleWithin(new Promise<never>(() => {}), ms, signal);
 }
 
-/** Resolve when `promise` settles or after `ms`, whichever is first; clears its timer. */
-export async function settleWithin(promise: Promise<unknown>, ms: number): Promise<void> {
+/**
+ * Resolve when `promise` settles, after `ms`, or when `signal` aborts, whichever is first; never
+ * rejects and always clears its timer.
+ */
+export async function settleWithin(
+  promise: Promise<unknown>,
+  ms: number,
+  signal?: AbortSignal,
+): Promise<void> {
+  if (signal?.aborted) return;
   let timer: ReturnType<typeof setTimeout> | undefined;
+  let onAbort: (() => void) | undefined;
   try {
     await Promise.race([
       promise.then(() => {}, () => {}),
       new Promise<void>((resolve) => {
         timer = setTimeout(resolve, ms);
+        if (signal) {
+          onAbort = () => resolve();
+          signal.addEventListener("abort", onAbort, { once: true });
+        }
       }),
     ]);
   } finally {
     clearTimeout(timer);
+    if (onAbort) signal?.removeEventListener("abort", onAbort);
   }
 }
 
@@ -111,6 +126,8 @@ export class WebTransportSession implements TransportSession, StreamOwner {
   readonly #bidiHeader: Uint8Array;
   #info: CloseInfo | null = null;
   #ended = false;
+  /** Aborted when the session is completely finished: cuts the close sequence's waits short. */
+  readonly #endController = new AbortController();
   #ourFinSent = false;
   #reader: BufferedReader | null = null;
 
@@ -131,6 +148,11 @@ export class WebTransportSession implements TransportSession, StreamOwner {
 
   get closed(): Promise<CloseInfo> {
     return this.#closed.promise;
+  }
+
+  /** How the session ended, once it has (`null` while open). */
+  get closeInfo(): CloseInfo | null {
+    return this.#info;
   }
 
   /** The CONNECT stream (exposed for diagnostics). */
@@ -281,8 +303,15 @@ export class WebTransportSession implements TransportSession, StreamOwner {
   }
 
   /** The QUIC connection is gone: end the session (called by the connection). */
-  connectionLost(reason: string): void {
-    if (!this.#info) this.#finish({ code: 0, reason, remote: true, abrupt: true });
+  connectionClosed(ending: { code: number; reason: string; abrupt: boolean; remote?: boolean }): void {
+    if (!this.#info) {
+      this.#finish({
+        code: ending.code,
+        reason: ending.reason,
+        remote: ending.remote ?? true,
+        abrupt: ending.abrupt,
+      });
+    }
     this.#peerFin.resolve();
     this.#end();
   }
@@ -302,8 +331,11 @@ export class WebTransportSession implements TransportSession, StreamOwner {
   }
 
   async #afterRemoteClose(): Promise<void> {
+    const signal = this.#endController.signal;
     await this.#sendFin();
-    await settleWithin(this.#peerFin.promise, PEER_FIN_TIMEOUT_MS + 100);
+    await settleWithin(this.#peerFin.promise, PEER_FIN_TIMEOUT_MS + 100, signal);
+    // Let our FIN reach the peer before the connection goes.
+    await delay(CLOSE_LINGER_MS, signal);
     this.#end();
   }
 
@@ -313,9 +345,10 @@ export class WebTransportSession implements TransportSession, StreamOwner {
     } catch (error) {
       this.#logger.debug("writing the CLOSE capsule failed", { error: errorMessage(error) });
     }
+    const signal = this.#endController.signal;
     await this.#sendFin();
-    await settleWithin(this.#peerFin.promise, PEER_FIN_TIMEOUT_MS);
-    await delay(CLOSE_LINGER_MS);
+    await settleWithin(this.#peerFin.promise, PEER_FIN_TIMEOUT_MS, signal);
+    await delay(CLOSE_LINGER_MS, signal);
     // The peer did not FIN in time: stop reading the CONNECT stream.
     this.#reader?.reader.cancel().catch(() => {});
     this.#end();
@@ -325,7 +358,7 @@ export class WebTransportSession implements TransportSession, StreamOwner {
     if (this.#ourFinSent) return;
     this.#ourFinSent = true;
     try {
-      await settleWithin(this.#connectWriter.close(), PEER_FIN_TIMEOUT_MS);
+      await settleWithin(this.#connectWriter.close(), PEER_FIN_TIMEOUT_MS, this.#endController.signal);
     } catch {
       // the connection is gone
     }
@@ -352,6 +385,8 @@ export class WebTransportSession implements TransportSession, StreamOwner {
   #end(): void {
     if (this.#ended) return;
     this.#ended = true;
+    this.#endController.abort();
+    this.#reader?.reader.cancel().catch(() => {});
     try {
       this.#onEnded(this);
     } catch (error) {
