@@ -19,6 +19,9 @@ import { ConfigError, loadConfig } from "./config/load.ts";
 import { createLogger, LogFilter } from "./log/logger.ts";
 import { startRelay, StartupError } from "./server/start.ts";
 
+/** How long past `[limits] drain_timeout` a shutdown may run before the process exits anyway. */
+export const SHUTDOWN_OVERRUN_MS = 3_000;
+
 function fatal(message: string): number {
   console.error(`Error: ${message}`);
   return 1;
@@ -63,33 +66,49 @@ export async function main(args: string[]): Promise<number> {
     relay = await startRelay(config, logger);
   } catch (err) {
     if (err instanceof StartupError || err instanceof ConfigError) return fatal(err.message);
-    throw err;
+    // Anything else that stops the start (a listener's own error type) is still fatal, not a crash.
+    logger.debug("start-up failed", { stack: err instanceof Error ? err.stack ?? "" : "" });
+    return fatal(err instanceof Error ? err.message : String(err));
   }
 
   const stop = Promise.withResolvers<number>();
-  let signals = 0;
+  let received = 0;
+  let overdue: ReturnType<typeof setTimeout> | undefined;
   const onSignal = (name: Deno.Signal) => {
-    signals++;
-    if (signals > 1) {
-      logger.warn("second signal: exiting now", { signal: name });
+    received++;
+    if (received > 1) {
+      logger.warn("second signal: exiting now without draining", { signal: name });
       relay.stopNow();
       stop.resolve(0);
       return;
     }
-    logger.info("shutting down", { signal: name, drain_timeout_ms: config.limits.drainTimeoutMs });
-    relay.shutdown().then(() => stop.resolve(0), () => stop.resolve(1));
+    const drainTimeoutMs = config.limits.drainTimeoutMs;
+    logger.info("shutting down: draining (send the signal again to exit at once)", {
+      signal: name,
+      drain_timeout_ms: drainTimeoutMs,
+    });
+    relay.shutdown().then(() => stop.resolve(0), (err) => {
+      logger.error("shutdown failed", { error: err instanceof Error ? err.message : String(err) });
+      stop.resolve(1);
+    });
+    // Belt and braces: never outlive the drain timeout by more than the listener grace.
+    overdue = setTimeout(() => {
+      logger.error("drain did not finish in time: exiting", { drain_timeout_ms: drainTimeoutMs });
+      relay.stopNow();
+      stop.resolve(1);
+    }, drainTimeoutMs + SHUTDOWN_OVERRUN_MS);
   };
-  const sigint = () => onSignal("SIGINT");
-  const sigterm = () => onSignal("SIGTERM");
-  Deno.addSignalListener("SIGINT", sigint);
-  Deno.addSignalListener("SIGTERM", sigterm);
+  // SIGTERM does not exist on Windows (only SIGINT and SIGBREAK can be listened to there).
+  const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT", "SIGBREAK"] : ["SIGINT", "SIGTERM"];
+  const handlers = signals.map((name) => [name, () => onSignal(name)] as const);
+  for (const [name, handler] of handlers) Deno.addSignalListener(name, handler);
   relay.fatal.then((err) => {
     logger.error("fatal error", { error: err.message });
     stop.resolve(1);
   });
   const code = await stop.promise;
-  Deno.removeSignalListener("SIGINT", sigint);
-  Deno.removeSignalListener("SIGTERM", sigterm);
+  clearTimeout(overdue);
+  for (const [name, handler] of handlers) Deno.removeSignalListener(name, handler);
   logger.info("exited", { code });
   return code;
 }

@@ -92,6 +92,14 @@ export async function startQuic(options: QuicListenerOptions): Promise<{ address
     if (err instanceof QuicListenError) throw new QuicStartError(err.message, { cause: err });
     throw err;
   }
+  const unsubscribe = certs.onRenew((renewal) => {
+    try {
+      server.updateCertificate(renewal.quic);
+    } catch (err) {
+      log.error("could not present the renewed certificate", { error: String(err) });
+    }
+  });
+  options.signal.addEventListener("abort", unsubscribe, { once: true });
   log.info("listening", {
     addr: server.address,
     transport: "udp",

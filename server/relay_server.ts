@@ -9,6 +9,7 @@
 import type { Authenticator, SessionGrant } from "../auth/types.ts";
 import type { RelayConfig } from "../config/types.ts";
 import type { Logger } from "../log/logger.ts";
+import type { Group } from "../relay/group.ts";
 import { Origin } from "../relay/origin.ts";
 import { RelayStats } from "../relay/stats.ts";
 import { DEFAULT_LIMITS } from "../session/context.ts";
@@ -17,6 +18,10 @@ import type { TransportSession } from "../transport/types.ts";
 
 /** Close code sent to sessions at shutdown. */
 export const SHUTDOWN_CLOSE_CODE = 0;
+/** How often the drain re-checks in-flight groups and subscriptions. */
+export const DRAIN_POLL_MS = 20;
+/** Least time closed sessions get to finish their close handshake, even past the drain deadline. */
+export const SESSION_CLOSE_GRACE_MS = 100;
 
 /** What the relay core needs from its surroundings. */
 export interface RelayCoreOptions {
@@ -42,6 +47,7 @@ export class RelayCore {
   readonly #abort = new AbortController();
   #nextId = 1;
   #draining = false;
+  #drain: Promise<void> | undefined;
 
   constructor(options: RelayCoreOptions) {
     this.config = options.config;
@@ -93,7 +99,9 @@ export class RelayCore {
       peer: transport.peer,
       root: grant.root || "/",
       publish: grant.publish.length === 0 ? "-" : grant.publish.map((p) => p === "" ? "/" : p).join(","),
-      subscribe: grant.subscribe.length === 0 ? "-" : grant.subscribe.map((p) => p === "" ? "/" : p).join(","),
+      subscribe: grant.subscribe.length === 0
+        ? "-"
+        : grant.subscribe.map((p) => p === "" ? "/" : p).join(","),
     });
     this.#sessions.add(session);
     session.done.finally(() => this.#sessions.delete(session));
@@ -101,23 +109,95 @@ export class RelayCore {
     return session;
   }
 
+  /** Downstream subscriptions still open (their group streams may still be flushing). */
+  get activeSubscriptions(): number {
+    return this.stats.subscriptionsOpened - this.stats.subscriptionsClosed;
+  }
+
+  /** Groups publishers are still sending (open in the origin's cache), right now. */
+  openGroups(): Group[] {
+    const open: Group[] = [];
+    for (const path of this.origin.list("")) {
+      const broadcast = this.origin.get(path);
+      if (!broadcast) continue;
+      for (const track of broadcast.tracks.values()) {
+        for (const group of track.groups) if (group.state === "open") open.push(group);
+      }
+    }
+    return open;
+  }
+
   /**
-   * Graceful drain: GOAWAY to lite-04 sessions, wait for sessions to leave (up to `timeoutMs`),
-   * then close the rest with code 0 and stop the origin.
+   * Graceful drain (relay.md §7, §8 item 11), bounded by `timeoutMs` overall:
+   *
+   * 1. {@link draining} turns true: `/health` answers 503, new sessions are refused (closed with
+   *    code 0 at once, WebSocket upgrades get 503);
+   * 2. lite-04 sessions get a GOAWAY (a client may move and leave on its own);
+   * 3. the groups publishers were sending when the drain began may finish;
+   * 4. every broadcast ends cleanly, so subscribers see their tracks finish (not fail) and their
+   *    announcements end; their last group streams get to flush;
+   * 5. every session still open is closed with code 0 (`server shutdown`): on WebSocket an
+   *    APPLICATION_CLOSE code 0 then close 1000;
+   * 6. the origin stops.
+   *
+   * Calling it again returns the same drain.
    */
-  async drain(timeoutMs: number): Promise<void> {
-    if (this.#draining) return;
+  drain(timeoutMs: number): Promise<void> {
+    this.#drain ??= this.#runDrain(timeoutMs);
+    return this.#drain;
+  }
+
+  async #runDrain(timeoutMs: number): Promise<void> {
     this.#draining = true;
+    const deadline = Date.now() + Math.max(0, timeoutMs);
+    const log = this.#log;
     const sessions = [...this.#sessions];
-    this.#log.info("draining", { sessions: sessions.length, timeout_ms: timeoutMs });
-    await Promise.allSettled(sessions.map((s) => s.goaway()));
-    // In-flight groups get a short moment; then every session is closed cleanly.
-    const settle = Math.min(timeoutMs, 500);
-    await new Promise((r) => setTimeout(r, settle));
-    for (const s of this.#sessions) s.close(SHUTDOWN_CLOSE_CODE, "server shutdown");
-    const deadline = new Promise((r) => setTimeout(r, Math.max(0, timeoutMs - settle)));
-    await Promise.race([Promise.allSettled([...this.#sessions].map((s) => s.done)), deadline]);
+    const inFlight = this.openGroups();
+    log.info("draining", {
+      sessions: sessions.length,
+      groups_in_flight: inFlight.length,
+      timeout_ms: timeoutMs,
+    });
+    await this.#until(deadline, Promise.allSettled(sessions.map((s) => s.goaway())));
+    const groupsDone = await this.#poll(
+      deadline,
+      () => this.#sessions.size === 0 || inFlight.every((g) => g.state !== "open"),
+    );
+    this.origin.close();
+    const flushed = await this.#poll(
+      deadline,
+      () => this.#sessions.size === 0 || this.activeSubscriptions <= 0,
+    );
+    const left = [...this.#sessions];
+    for (const s of left) s.close(SHUTDOWN_CLOSE_CODE, "server shutdown");
+    const closeWait = Math.max(SESSION_CLOSE_GRACE_MS, deadline - Date.now());
+    await this.#until(Date.now() + closeWait, Promise.allSettled(left.map((s) => s.done)));
+    log.info("drained", {
+      in_flight_groups_finished: groupsDone,
+      subscriptions_flushed: flushed,
+      closed_sessions: left.length,
+    });
     this.#abort.abort();
+  }
+
+  /** Resolve when `promise` settles or at `deadline`, whichever comes first. */
+  async #until(deadline: number, promise: Promise<unknown>): Promise<void> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      promise,
+      new Promise<void>((resolve) => (timer = setTimeout(resolve, Math.max(0, deadline - Date.now())))),
+    ]);
+    clearTimeout(timer);
+  }
+
+  /** Poll `done` every {@link DRAIN_POLL_MS} until it is true (true) or `deadline` passes (false). */
+  async #poll(deadline: number, done: () => boolean): Promise<boolean> {
+    while (!done()) {
+      const rest = deadline - Date.now();
+      if (rest <= 0) return false;
+      await new Promise((resolve) => setTimeout(resolve, Math.min(DRAIN_POLL_MS, rest)));
+    }
+    return true;
   }
 
   /** Stop at once (second signal). */

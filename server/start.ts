@@ -12,12 +12,13 @@ import type { SessionGrant } from "../auth/types.ts";
 import type { RelayConfig } from "../config/types.ts";
 import { createInternalHandler } from "../http/internal.ts";
 import { ListenError, serveHttp } from "../http/serve.ts";
+import { errorResponse } from "../http/responses.ts";
 import { createWebHandler } from "../http/web.ts";
 import type { Logger } from "../log/logger.ts";
 import { acceptWebSocket } from "../transport/websocket/upgrade.ts";
 import { RelayCore } from "./relay_server.ts";
 import { QuicStartError, startQuic } from "./quic_listener.ts";
-import { loadCertificates, type ServedCertificates } from "./certificates.ts";
+import { loadCertificates, noCertificates, type ServedCertificates } from "./certificates.ts";
 import { startCluster } from "../cluster/cluster.ts";
 import { resolveOriginId } from "../cluster/origin_id.ts";
 
@@ -28,6 +29,9 @@ export class StartupError extends Error {
     this.name = "StartupError";
   }
 }
+
+/** After the drain, how long the listeners get to stop before shutdown resolves anyway. */
+export const LISTENER_STOP_GRACE_MS = 1_000;
 
 /** A running relay. */
 export interface RunningRelay {
@@ -69,7 +73,7 @@ export async function startRelay(config: RelayConfig, logger: Logger): Promise<R
   });
   const core = new RelayCore({ config, logger, auth, originId });
 
-  let certs: ServedCertificates = { hashes: () => [], quic: undefined };
+  let certs: ServedCertificates = noCertificates();
   if (config.server.bind) {
     try {
       certs = await loadCertificates(config, logger, stopAll.signal);
@@ -82,6 +86,8 @@ export async function startRelay(config: RelayConfig, logger: Logger): Promise<R
   const accept = (transport: Parameters<RelayCore["accept"]>[0], grant: SessionGrant) =>
     core.accept(transport, grant);
   const webSocket = (req: Request, grant: SessionGrant, info: Deno.ServeHandlerInfo) => {
+    // Draining: refuse new sessions before upgrading (a load balancer retries elsewhere).
+    if (core.draining) return errorResponse(503, "service unavailable: the relay is shutting down");
     const addr = info.remoteAddr as Deno.NetAddr;
     const result = acceptWebSocket(req, {
       logger,
@@ -173,7 +179,7 @@ export async function startRelay(config: RelayConfig, logger: Logger): Promise<R
   } catch (err) {
     stopAll.abort();
     core.stopNow();
-    if (err instanceof ListenError || err instanceof StartupError) {
+    if (err instanceof ListenError || err instanceof StartupError || err instanceof QuicStartError) {
       throw new StartupError(err.message, { cause: err });
     }
     throw err;
@@ -187,7 +193,12 @@ export async function startRelay(config: RelayConfig, logger: Logger): Promise<R
     async shutdown() {
       await core.drain(config.limits.drainTimeoutMs);
       stopAll.abort();
-      await Promise.race([Promise.allSettled(listeners), new Promise((r) => setTimeout(r, 1_000))]);
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        Promise.allSettled(listeners),
+        new Promise((resolve) => (timer = setTimeout(resolve, LISTENER_STOP_GRACE_MS))),
+      ]);
+      clearTimeout(timer);
     },
     stopNow() {
       core.stopNow();

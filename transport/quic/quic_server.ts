@@ -118,6 +118,7 @@ export class QuicServer {
   readonly #logger: Logger;
   readonly #endpoint: Deno.QuicEndpoint;
   readonly #listener: Deno.QuicListener;
+  readonly #renewed: Deno.QuicListener[] = [];
   readonly #protocols: readonly NegotiatedProtocol[];
   readonly #defaultHost: string;
   readonly #connections = new Set<Tracked>();
@@ -207,6 +208,28 @@ export class QuicServer {
   }
 
   /** `host:port` actually bound. */
+  /**
+   * Present a new certificate to new connections (existing ones keep theirs). Deno lets an
+   * endpoint `listen()` again with a new TLS config: it replaces the server config while the
+   * original listener keeps receiving the incoming connections. The extra listener is kept
+   * referenced for the endpoint's lifetime.
+   */
+  updateCertificate(certificate: PemPair): void {
+    const maxStreams = this.#options.maxStreams ?? DEFAULT_MAX_STREAMS;
+    const keepAlive = this.#options.keepAliveMs ?? DEFAULT_KEEP_ALIVE_MS;
+    this.#renewed.push(this.#endpoint.listen({
+      alpnProtocols: serverAlpns(this.#protocols),
+      cert: certificate.certPem,
+      key: certificate.keyPem,
+      maxConcurrentBidirectionalStreams: maxStreams,
+      maxConcurrentUnidirectionalStreams: maxStreams,
+      keepAliveInterval: keepAlive > 0 ? keepAlive : undefined,
+      maxIdleTimeout: this.#options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
+      congestionControl: this.#options.congestionControl,
+    }));
+    this.#logger.info("QUIC certificate renewed for new connections", { addr: formatAddr(this.addr) });
+  }
+
   get address(): string {
     return formatAddr(this.addr);
   }
