@@ -44,7 +44,9 @@ function enabledProtocols(config: RelayConfig): NegotiatedProtocol[] {
 }
 
 /** Start the QUIC listener on `[server] bind`. */
-export async function startQuic(options: QuicListenerOptions): Promise<{ address: string; finished: Promise<void> }> {
+export async function startQuic(
+  options: QuicListenerOptions,
+): Promise<{ address: string; finished: Promise<void> }> {
   const { config, core, logger, certs } = options;
   const pair = certs.quic;
   if (!config.server.bind || !pair) throw new QuicStartError("no QUIC bind address or certificate");
@@ -54,7 +56,9 @@ export async function startQuic(options: QuicListenerOptions): Promise<{ address
       await core.auth.authenticate(url, authTransport(kind));
       return { ok: true };
     } catch (err) {
-      if (err instanceof AuthError) return { status: err.status, closeCode: err.closeCode, reason: err.message };
+      if (err instanceof AuthError) {
+        return { status: err.status, closeCode: err.closeCode, reason: err.message };
+      }
       log.error("authentication failed unexpectedly", { error: String(err) });
       return { status: 500, closeCode: 6, reason: "internal error" };
     }
