@@ -16,7 +16,7 @@
 import { runTokenCommand } from "./auth/token_cli.ts";
 import { parseCommand } from "./config/cli.ts";
 import { ConfigError, loadConfig } from "./config/load.ts";
-import { createLogger, LogFilter } from "./log/logger.ts";
+import { createLogger, LogFilter, type Logger } from "./log/logger.ts";
 import { startRelay, StartupError } from "./server/start.ts";
 
 /** How long past `[limits] drain_timeout` a shutdown may run before the process exits anyway. */
@@ -25,6 +25,25 @@ export const SHUTDOWN_OVERRUN_MS = 3_000;
 function fatal(message: string): number {
   console.error(`Error: ${message}`);
   return 1;
+}
+
+/**
+ * A last line of defence for a long-running server: an error that escaped every handler is logged
+ * (it is a bug) instead of taking down every other session with the process.
+ */
+function installCrashGuard(logger: Logger): void {
+  const log = logger.child("main");
+  globalThis.addEventListener("unhandledrejection", (event) => {
+    event.preventDefault();
+    const reason = event.reason instanceof Error
+      ? event.reason.stack ?? event.reason.message
+      : String(event.reason);
+    log.error("unhandled promise rejection (please report this bug)", { error: reason });
+  });
+  globalThis.addEventListener("error", (event) => {
+    event.preventDefault();
+    log.error("uncaught exception (please report this bug)", { error: String(event.error ?? event.message) });
+  });
 }
 
 /** Run the command line; resolves with the process exit code. */
@@ -53,6 +72,7 @@ export async function main(args: string[]): Promise<number> {
     return fatal(`RUST_LOG: ${(err as Error).message}`);
   }
   const logger = createLogger(filter);
+  installCrashGuard(logger);
   for (const w of warnings) logger.child("config").warn(w);
   if (development) {
     logger.info("no configuration given: running the embedded development default", {
