@@ -44,6 +44,14 @@ const MAX_SETTINGS_BYTES = 4096;
 export const CONNECT_TIMEOUT_MS = 10_000;
 /** After refusing a CONNECT on a connection with no session, close it after this delay. */
 export const REJECT_CLOSE_DELAY_MS = 500;
+/**
+ * After refusing a CONNECT, read the rest of the request (up to this long) before stopping it:
+ * Chromium reports an immediate STOP_SENDING (Deno can only send code 0) as
+ * `net::ERR_QUIC_PROTOCOL_ERROR` instead of the refusal, hiding the real cause from developers.
+ */
+export const REFUSAL_DRAIN_MS = 1_000;
+/** Most request bytes read (and discarded) after a refusal. */
+const REFUSAL_DRAIN_MAX_BYTES = 64 * 1024;
 
 /** How the QUIC connection under a session ended, as the session reports it. */
 export interface ConnectionEnding {
@@ -422,7 +430,7 @@ export class H3Connection {
     if (header === null) return false;
     const writer = bidi.writable.getWriter();
     if (header.length > MAX_HEADERS_BYTES) {
-      await this.#refuse(writer, 431, `request headers of ${header.length} bytes`);
+      await this.#refuse(writer, 431, `request headers of ${header.length} bytes`, undefined, reader);
       return false;
     }
     let fields: HeaderField[];
@@ -434,7 +442,7 @@ export class H3Connection {
     }
     const validation = validateConnect(fields);
     if (!validation.ok) {
-      await this.#refuse(writer, validation.status, validation.reason);
+      await this.#refuse(writer, validation.status, validation.reason, undefined, reader);
       return false;
     }
     const request = validation.request;
@@ -455,7 +463,7 @@ export class H3Connection {
         const status = Number.isInteger(decision.status) && decision.status >= 200 && decision.status <= 599
           ? decision.status
           : 500;
-        await this.#refuse(writer, status, decision.reason, request.url);
+        await this.#refuse(writer, status, decision.reason, request.url, reader);
         return false;
       }
       const session = new WebTransportSession({
@@ -500,8 +508,17 @@ export class H3Connection {
     }
   }
 
-  /** Answer a request with an error status and FIN; close the connection soon if it serves nothing else. */
-  async #refuse(writer: WritableStreamDefaultWriter<Uint8Array>, status: number, reason: string, url?: URL) {
+  /**
+   * Answer a request with an error status and FIN, then read what is left of the request for a
+   * moment (see {@link REFUSAL_DRAIN_MS}); close the connection soon if it serves nothing else.
+   */
+  async #refuse(
+    writer: WritableStreamDefaultWriter<Uint8Array>,
+    status: number,
+    reason: string,
+    url?: URL,
+    request?: BufferedReader,
+  ) {
     this.#logger.debug("refusing a WebTransport CONNECT", {
       status,
       reason,
@@ -513,6 +530,7 @@ export class H3Connection {
     } catch (error) {
       this.#logger.debug("writing the refusal failed", { error: errorMessage(error) });
     }
+    if (request) await settleWithin(drainRequest(request), REFUSAL_DRAIN_MS);
     this.#after(REJECT_CLOSE_DELAY_MS, () => {
       if (this.#sessions.size === 0 && this.#pending.size === 0) this.#closeConnection(H3_ERROR.NO_ERROR, "");
     });
@@ -531,5 +549,15 @@ export class H3Connection {
   /** Keep the control stream referenced (diagnostics; also documents why the field exists). */
   get controlStream(): Deno.QuicSendStream | null {
     return this.#control?.stream ?? null;
+  }
+}
+
+/** Read and discard a refused request's remaining bytes until its FIN (bounded). */
+async function drainRequest(request: BufferedReader): Promise<void> {
+  let read = 0;
+  while (read < REFUSAL_DRAIN_MAX_BYTES) {
+    const chunk = await request.readSome(REFUSAL_DRAIN_MAX_BYTES - read);
+    if (chunk === null) return;
+    read += chunk.length;
   }
 }

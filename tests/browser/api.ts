@@ -1,0 +1,44 @@
+/**
+ * The API the browser test page exposes as `globalThis.moqTest` (see `page.ts`). Everything that
+ * crosses `page.evaluate` is plain JSON: byte payloads travel as base64.
+ *
+ * @module
+ */
+
+/** What `connect` learned about the connection. */
+export interface ConnectInfo {
+  /** Handle for later calls. */
+  id: number;
+  /** `Established.version` as `@moq/lite` reports it (e.g. `moq-lite-04`). */
+  version: string;
+  /** WebTransport sessions the page created during this connect (URL and `wt.protocol`). */
+  webtransports: { url: string; protocol: string }[];
+}
+
+/** One group read in the page. */
+export interface PageGroup {
+  sequence: number;
+  /** Frame payloads, base64. */
+  frames: string[];
+}
+
+/** `globalThis.moqTest` in the test page. */
+export interface MoqTestApi {
+  /**
+   * `Moq.Connection.connect(url)` with WebSocket disabled, so only WebTransport can succeed; rejects
+   * after `timeoutMs` (a refused WebTransport never settles in 0.2.2).
+   */
+  connect(url: string, timeoutMs: number): Promise<ConnectInfo>;
+  /** Publish a broadcast on a connection; returns a publisher handle. */
+  publish(connection: number, path: string): number;
+  /** Wait for the n-th (1-based) track request of a publisher; returns a track handle and its name. */
+  request(publisher: number, n: number, timeoutMs: number): Promise<{ track: number; name: string }>;
+  /** Write one group of frames (base64) to a track; returns its sequence. */
+  writeGroup(track: number, frames: string[]): number;
+  /** Subscribe to `path`/`name`; returns a track handle. */
+  subscribe(connection: number, path: string, name: string): number;
+  /** Read the next group (arrival order) with all its frames; `null` when the track ended. */
+  readGroup(track: number, timeoutMs: number): Promise<PageGroup | null>;
+  /** Close a connection. */
+  close(connection: number): void;
+}

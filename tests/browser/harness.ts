@@ -1,0 +1,177 @@
+/**
+ * Real-browser harness for tests/browser_test.ts: makes sure Debian's `chromium` is installed
+ * (installs it with apt when missing), launches it headless through `playwright-core` with the
+ * flags proven in shared/spec/webtransport.md §14, serves the bundled test page from a loopback
+ * `Deno.serve` (loopback http is a secure context, so WebTransport is available) and records the
+ * page console for failure reports.
+ *
+ * @module
+ */
+
+import { type BrowserContext, chromium, type Page } from "playwright-core";
+import { buildPage, PAGE_HTML } from "./build.ts";
+import type { MoqTestApi } from "./api.ts";
+
+/** Where Debian's chromium package puts the browser (`MOQ_TEST_CHROMIUM` overrides it). */
+export const CHROMIUM_PATH = Deno.env.get("MOQ_TEST_CHROMIUM") || "/usr/bin/chromium";
+/** Longest an apt-get step may take before the install counts as failed. */
+export const APT_TIMEOUT_MS = 600_000;
+/** Chromium flags from webtransport.md §14 (QUIC stays enabled). */
+export const CHROMIUM_ARGS: readonly string[] = [
+  "--headless=new",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+];
+
+/** Raised when Chromium is not installed and installing it failed. */
+export class ChromiumMissingError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "ChromiumMissingError";
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function run(cmd: string, args: string[]): Promise<{ ok: boolean; output: string }> {
+  try {
+    const out = await new Deno.Command(cmd, {
+      args,
+      env: { DEBIAN_FRONTEND: "noninteractive" },
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+      signal: AbortSignal.timeout(APT_TIMEOUT_MS),
+    }).output();
+    const decoder = new TextDecoder();
+    return {
+      ok: out.success,
+      output: (decoder.decode(out.stdout) + decoder.decode(out.stderr)).slice(-2000),
+    };
+  } catch (error) {
+    return { ok: false, output: String(error) };
+  }
+}
+
+/**
+ * Return the Chromium binary, installing Debian's `chromium` package with apt when it is missing.
+ * Throws {@link ChromiumMissingError} (never skips) when it cannot be had.
+ */
+export async function ensureChromium(): Promise<string> {
+  if (await exists(CHROMIUM_PATH)) return CHROMIUM_PATH;
+  console.error(`${CHROMIUM_PATH} not found: installing chromium with apt-get`);
+  const update = await run("apt-get", ["update", "-qq"]);
+  const install = update.ok
+    ? await run("apt-get", ["install", "-y", "-qq", "chromium"])
+    : { ok: false, output: "" };
+  if (await exists(CHROMIUM_PATH)) return CHROMIUM_PATH;
+  const status = (r: { ok: boolean }) => (r.ok ? "succeeded" : "FAILED");
+  throw new ChromiumMissingError(
+    `the real-browser tests need Chromium at ${CHROMIUM_PATH}; it is missing and installing it did not ` +
+      `provide it (apt-get update ${status(update)}, apt-get install chromium ${
+        update.ok ? status(install) : "not run"
+      }). Install it as root: apt-get update && apt-get install -y chromium\n` +
+      `apt-get update output: ${update.output || "(none)"}\napt-get install output: ${
+        install.output || "(none)"
+      }`,
+  );
+}
+
+/** A launched Chromium with the test page loaded. */
+export class BrowserSession {
+  readonly context: BrowserContext;
+  readonly page: Page;
+  /** Every console line and page error, in order. */
+  readonly console: string[];
+  readonly #server: Deno.HttpServer;
+  readonly #userDataDir: string;
+
+  private constructor(
+    context: BrowserContext,
+    page: Page,
+    consoleLines: string[],
+    server: Deno.HttpServer,
+    userDataDir: string,
+  ) {
+    this.context = context;
+    this.page = page;
+    this.console = consoleLines;
+    this.#server = server;
+    this.#userDataDir = userDataDir;
+  }
+
+  /** Build the page, serve it on 127.0.0.1, launch Chromium and open the page. */
+  static async launch(): Promise<BrowserSession> {
+    const executablePath = await ensureChromium();
+    const bundle = await buildPage();
+    const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, (req) => {
+      const path = new URL(req.url).pathname;
+      if (path === "/") return new Response(PAGE_HTML, { headers: { "content-type": "text/html" } });
+      if (path === "/page.js") {
+        return new Response(bundle, { headers: { "content-type": "text/javascript" } });
+      }
+      if (path === "/favicon.ico") return new Response(null, { status: 204 });
+      return new Response("not found", { status: 404 });
+    });
+    const userDataDir = await Deno.makeTempDir({ prefix: "moq-chromium-" });
+    let context: BrowserContext | undefined;
+    try {
+      context = await chromium.launchPersistentContext(userDataDir, {
+        executablePath,
+        headless: false, // --headless=new below, as proven in webtransport.md §14
+        args: [...CHROMIUM_ARGS],
+      });
+      const page = context.pages()[0] ?? await context.newPage();
+      const lines: string[] = [];
+      page.on("console", (m) => lines.push(`[console.${m.type()}] ${m.text()}`));
+      page.on("pageerror", (e) => lines.push(`[pageerror] ${e.message}`));
+      const session = new BrowserSession(context, page, lines, server, userDataDir);
+      await page.goto(`http://127.0.0.1:${server.addr.port}/`);
+      await page.waitForFunction(() => "moqTest" in globalThis, undefined, { timeout: 10_000 });
+      const secure = await page.evaluate(() =>
+        (globalThis as unknown as { isSecureContext: boolean }).isSecureContext &&
+        typeof WebTransport === "function"
+      );
+      if (!secure) throw new Error("the test page is not a secure context with WebTransport");
+      return session;
+    } catch (error) {
+      await context?.close().catch(() => {});
+      await server.shutdown();
+      await Deno.remove(userDataDir, { recursive: true }).catch(() => {});
+      throw error;
+    }
+  }
+
+  /** Call `globalThis.moqTest[method](...args)` in the page. */
+  call<K extends keyof MoqTestApi>(
+    method: K,
+    ...args: Parameters<MoqTestApi[K]>
+  ): Promise<Awaited<ReturnType<MoqTestApi[K]>>> {
+    return this.page.evaluate(
+      ({ method, args }) => {
+        const api =
+          (globalThis as unknown as { moqTest: Record<string, (...a: unknown[]) => unknown> }).moqTest;
+        return api[method](...args);
+      },
+      { method, args: args as unknown[] },
+    ) as Promise<Awaited<ReturnType<MoqTestApi[K]>>>;
+  }
+
+  /** Close the browser, the page server and the profile directory. */
+  async close(): Promise<void> {
+    await this.context.close().catch(() => {});
+    await this.#server.shutdown();
+    await Deno.remove(this.#userDataDir, { recursive: true }).catch(() => {});
+  }
+}

@@ -1,0 +1,159 @@
+/**
+ * The browser side of tests/browser_test.ts: bundles the real `@moq/lite` 0.2.2 for Chromium and
+ * exposes a small handle-based API as `globalThis.moqTest` ({@link MoqTestApi}), driven from Deno
+ * through `page.evaluate`. Built by `build.ts` into `dist/page.js`.
+ *
+ * @module
+ */
+
+import * as Moq from "@moq/lite";
+import type { ConnectInfo, MoqTestApi, PageGroup } from "./api.ts";
+
+type Connection = Awaited<ReturnType<typeof Moq.Connection.connect>>;
+type Track = InstanceType<typeof Moq.Track>;
+type Broadcast = InstanceType<typeof Moq.Broadcast>;
+
+/** Every WebTransport the page creates, so a test can see which transport and protocol were used. */
+const created: { url: string; wt: WebTransport }[] = [];
+const NativeWebTransport = globalThis.WebTransport;
+if (NativeWebTransport) {
+  globalThis.WebTransport = class extends NativeWebTransport {
+    constructor(url: string | URL, options?: WebTransportOptions) {
+      super(url, options);
+      created.push({ url: String(url), wt: this });
+    }
+  };
+}
+
+const connections = new Map<number, Connection>();
+const tracks = new Map<number, Track>();
+const publishers = new Map<number, { broadcast: Broadcast; requests: Track[] }>();
+let nextHandle = 1;
+
+function toBase64(bytes: Uint8Array): string {
+  let text = "";
+  for (let i = 0; i < bytes.length; i += 0x8000) {
+    text += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  }
+  return btoa(text);
+}
+
+function fromBase64(text: string): Uint8Array {
+  const raw = atob(text);
+  const out = new Uint8Array(raw.length);
+  for (let i = 0; i < raw.length; i++) out[i] = raw.charCodeAt(i);
+  return out;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+async function within<T>(ms: number, what: string, promise: Promise<T>): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`page: timed out after ${ms} ms: ${what}`)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function get<T>(map: Map<number, T>, handle: number, what: string): T {
+  const value = map.get(handle);
+  if (value === undefined) throw new Error(`page: no ${what} with handle ${handle}`);
+  return value;
+}
+
+const api: MoqTestApi = {
+  async connect(url: string, timeoutMs: number): Promise<ConnectInfo> {
+    const before = created.length;
+    const connection = await within(
+      timeoutMs,
+      `connect to ${url} over WebTransport`,
+      Moq.Connection.connect(new URL(url), { websocket: { enabled: false } }),
+    );
+    const id = nextHandle++;
+    connections.set(id, connection);
+    const webtransports = created.slice(before).map((c) => ({
+      url: c.url,
+      protocol: String((c.wt as WebTransport & { protocol?: string }).protocol ?? ""),
+    }));
+    return { id, version: connection.version, webtransports };
+  },
+
+  publish(connection: number, path: string): number {
+    const broadcast = new Moq.Broadcast();
+    get(connections, connection, "connection").publish(Moq.Path.from(path), broadcast);
+    const id = nextHandle++;
+    const entry = { broadcast, requests: [] as Track[] };
+    publishers.set(id, entry);
+    (async () => {
+      for (;;) {
+        const request = await broadcast.requested();
+        if (!request) return;
+        entry.requests.push(request.track);
+      }
+    })();
+    return id;
+  },
+
+  async request(publisher: number, n: number, timeoutMs: number): Promise<{ track: number; name: string }> {
+    const entry = get(publishers, publisher, "publisher");
+    const deadline = Date.now() + timeoutMs;
+    while (entry.requests.length < n) {
+      if (Date.now() > deadline) {
+        throw new Error(`page: publisher saw ${entry.requests.length} track requests, wanted ${n}`);
+      }
+      await sleep(20);
+    }
+    const track = entry.requests[n - 1];
+    const id = nextHandle++;
+    tracks.set(id, track);
+    return { track: id, name: track.name };
+  },
+
+  writeGroup(track: number, frames: string[]): number {
+    const group = get(tracks, track, "track").appendGroup();
+    for (const f of frames) group.writeFrame(fromBase64(f));
+    group.close();
+    return group.sequence;
+  },
+
+  subscribe(connection: number, path: string, name: string): number {
+    const track = get(connections, connection, "connection").consume(Moq.Path.from(path)).subscribe(name, 0);
+    const id = nextHandle++;
+    tracks.set(id, track);
+    return id;
+  },
+
+  readGroup(track: number, timeoutMs: number): Promise<PageGroup | null> {
+    const t = get(tracks, track, "track");
+    return within(
+      timeoutMs,
+      "read a group",
+      (async () => {
+        const group = await t.recvGroup();
+        if (!group) return null;
+        const frames: string[] = [];
+        for (;;) {
+          const frame = await group.readFrame();
+          if (!frame) break;
+          frames.push(toBase64(frame));
+        }
+        return { sequence: group.sequence, frames };
+      })(),
+    );
+  },
+
+  close(connection: number): void {
+    get(connections, connection, "connection").close();
+    connections.delete(connection);
+  },
+};
+
+(globalThis as unknown as { moqTest: MoqTestApi }).moqTest = api;

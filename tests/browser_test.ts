@@ -1,0 +1,186 @@
+/**
+ * Real-browser end-to-end tests: headless Chromium (Debian `chromium`, driven by `playwright-core`)
+ * runs the real `@moq/lite` 0.2.2, bundled for the browser, against a relay process. The page
+ * connects to `http://127.0.0.1:<port>/anon`: the client fetches `/certificate.sha256`, then opens
+ * WebTransport with `serverCertificateHashes`; the relay's HTTP/3 layer answers
+ * `wt-protocol: "moq-lite-04"` and the browser speaks lite-04 (protocol.md §16 item 18). WebSocket
+ * is disabled in the page, so a pass cannot come from the fallback.
+ *
+ * If Chromium is missing the harness installs it with apt; if that fails these tests FAIL.
+ */
+
+import assert from "node:assert/strict";
+import { type RelayProcess, sleep, startRelay } from "./harness.ts";
+import { connect, payload, publish, readGroup, subscribe, writeGroup } from "./moq.ts";
+import { BrowserSession } from "./browser/harness.ts";
+import type { ConnectInfo } from "./browser/api.ts";
+
+const STEP_TIMEOUT_MS = 10_000;
+
+function toBase64(bytes: Uint8Array): string {
+  let text = "";
+  for (let i = 0; i < bytes.length; i += 0x8000) {
+    text += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  }
+  return btoa(text);
+}
+
+function fromBase64(text: string): Uint8Array {
+  return Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
+}
+
+/** Frames of group `g`: an empty frame, a small one and ones spanning many QUIC packets. */
+function groupFrames(g: number): Uint8Array[] {
+  return [new Uint8Array(0), payload(17 + g, g), payload(20_000 + g * 3_001, 50 + g), payload(1, 90 + g)];
+}
+
+/** Run `fn` with a fresh relay (public `anon`) and Chromium; logs and console are printed on failure. */
+function browserE2e(name: string, fn: (relay: RelayProcess, browser: BrowserSession) => Promise<void>) {
+  // Chromium, the page server and the relay child outlive single awaits; all are closed explicitly.
+  Deno.test({ name, sanitizeOps: false, sanitizeResources: false }, async () => {
+    const relay = await startRelay();
+    let browser: BrowserSession | undefined;
+    try {
+      browser = await BrowserSession.launch();
+      await fn(relay, browser);
+    } catch (error) {
+      console.error(`--- page console ---\n${browser?.console.join("\n") ?? "(browser not started)"}`);
+      console.error(`--- relay log ---\n${relay.logs.join("\n")}`);
+      throw error;
+    } finally {
+      await browser?.close();
+      await relay.stop("SIGKILL");
+    }
+  });
+}
+
+/** Connect the page to the relay and check it really used WebTransport with lite-04. */
+async function browserConnect(relay: RelayProcess, browser: BrowserSession): Promise<ConnectInfo> {
+  const info = await browser.call("connect", `${relay.httpUrl}/anon`, STEP_TIMEOUT_MS);
+  assert.equal(info.version, "moq-lite-04", "@moq/lite negotiated lite-04");
+  assert.equal(info.webtransports.length, 1, "the page opened exactly one WebTransport");
+  assert.equal(info.webtransports[0].url, `https://127.0.0.1:${relay.port}/anon`);
+  assert.equal(info.webtransports[0].protocol, "moq-lite-04", "wt.protocol from the relay's wt-protocol");
+  return info;
+}
+
+/** Relay log lines of sessions that negotiated a version over `transport`. */
+function sessionsOver(relay: RelayProcess, transport: string): string[] {
+  return relay.logs.filter((l) => /negotiated version/.test(l) && l.includes(`transport=${transport}`));
+}
+
+browserE2e("browser: Chromium publishes and subscribes through the relay over WebTransport", async (
+  relay,
+  browser,
+) => {
+  const pub = await browserConnect(relay, browser);
+  const sub = await browserConnect(relay, browser);
+  const publisher = await browser.call("publish", pub.id, "browser/cam");
+  const track = await browser.call("subscribe", sub.id, "browser/cam", "video");
+  const upstream = await browser.call("request", publisher, 1, STEP_TIMEOUT_MS);
+  assert.equal(upstream.name, "video");
+  const sent: Uint8Array[][] = [];
+  for (let g = 0; g < 5; g++) {
+    const frames = groupFrames(g);
+    sent.push(frames);
+    assert.equal(await browser.call("writeGroup", upstream.track, frames.map(toBase64)), g);
+    await sleep(20);
+  }
+  for (let g = 0; g < 5; g++) {
+    const got = await browser.call("readGroup", track, STEP_TIMEOUT_MS);
+    assert.ok(got, `group ${g} arrived`);
+    assert.equal(got.sequence, g);
+    assert.deepEqual(got.frames.map(fromBase64), sent[g], `group ${g} byte-exact`);
+  }
+  // The relay saw two WebTransport sessions speaking lite-04, and no WebSocket at all.
+  const wt = sessionsOver(relay, "webtransport");
+  assert.equal(wt.length, 2, `two WebTransport sessions, got:\n${wt.join("\n")}`);
+  for (const line of wt) assert.match(line, /version=moq-lite-04/);
+  assert.equal(sessionsOver(relay, "websocket").length, 0);
+  assert.equal(browser.console.filter((l) => /connected via WebTransport/.test(l)).length, 2);
+  assert.ok(!browser.console.some((l) => /connected via WebSocket/.test(l)));
+  await browser.call("close", pub.id);
+  await browser.call("close", sub.id);
+});
+
+browserE2e("cross-transport: Deno WebSocket publisher → Chromium WebTransport subscriber", async (
+  relay,
+  browser,
+) => {
+  const pubConn = await connect(relay.port, "anon");
+  try {
+    const pub = await publish(pubConn, "deno/cam");
+    const sub = await browserConnect(relay, browser);
+    const track = await browser.call("subscribe", sub.id, "deno/cam", "video");
+    const upstream = await pub.request();
+    assert.equal(upstream.name, "video");
+    const sent: Uint8Array[][] = [];
+    for (let g = 0; g < 5; g++) {
+      const frames = groupFrames(g);
+      sent.push(frames);
+      assert.equal(writeGroup(upstream, frames), g);
+      await sleep(20);
+    }
+    for (let g = 0; g < 5; g++) {
+      const got = await browser.call("readGroup", track, STEP_TIMEOUT_MS);
+      assert.ok(got, `group ${g} arrived in the browser`);
+      assert.equal(got.sequence, g);
+      assert.deepEqual(got.frames.map(fromBase64), sent[g], `group ${g} byte-exact`);
+    }
+    assert.equal(sessionsOver(relay, "websocket").length, 1, "the publisher came over WebSocket");
+    const wt = sessionsOver(relay, "webtransport");
+    assert.equal(wt.length, 1, "the subscriber came over WebTransport");
+    assert.match(wt[0], /version=moq-lite-04/);
+    await browser.call("close", sub.id);
+  } finally {
+    pubConn.close();
+  }
+});
+
+browserE2e("cross-transport: Chromium WebTransport publisher → Deno WebSocket subscriber", async (
+  relay,
+  browser,
+) => {
+  const pub = await browserConnect(relay, browser);
+  const publisher = await browser.call("publish", pub.id, "chromium/cam");
+  const subConn = await connect(relay.port, "anon");
+  try {
+    const track = await subscribe(subConn, "chromium/cam", "audio");
+    const upstream = await browser.call("request", publisher, 1, STEP_TIMEOUT_MS);
+    assert.equal(upstream.name, "audio");
+    const sent: Uint8Array[][] = [];
+    for (let g = 0; g < 3; g++) {
+      const frames = groupFrames(g);
+      sent.push(frames);
+      await browser.call("writeGroup", upstream.track, frames.map(toBase64));
+      await sleep(20);
+    }
+    for (let g = 0; g < 3; g++) {
+      const got = await readGroup(track);
+      assert.ok(got, `group ${g} arrived over WebSocket`);
+      assert.equal(got.sequence, g);
+      assert.deepEqual(got.frames, sent[g], `group ${g} byte-exact`);
+    }
+  } finally {
+    subConn.close();
+  }
+  await browser.call("close", pub.id);
+});
+
+browserE2e("browser: a refused CONNECT (401) fails fast and Chromium reports an HTTP refusal", async (
+  relay,
+  browser,
+) => {
+  const started = Date.now();
+  await assert.rejects(browser.call("connect", `${relay.httpUrl}/private`, STEP_TIMEOUT_MS));
+  assert.ok(Date.now() - started < STEP_TIMEOUT_MS / 2, "the refusal is answered, not timed out");
+  await relay.waitForLog(/session refused.*transport=webtransport.*status=401/);
+  // Chromium's only explanation is a console line (webtransport.md §7): it must name the HTTP
+  // refusal, not a QUIC protocol error (which an early STOP_SENDING on the CONNECT stream causes).
+  const line = browser.console.find((l) => l.includes(`https://127.0.0.1:${relay.port}/private`));
+  assert.ok(line, `a console line about the refused URL; console:\n${browser.console.join("\n")}`);
+  assert.match(line, /ERR_METHOD_NOT_SUPPORTED/);
+  // The page still connects where access is public.
+  const ok = await browserConnect(relay, browser);
+  await browser.call("close", ok.id);
+});
