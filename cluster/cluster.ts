@@ -9,7 +9,10 @@
  * advertised node whose canonical URL sorts after its own (so each pair links once).
  *
  * Reconnects use capped exponential backoff (1 s doubling to 10 s, 50–100 % jitter, reset after a
- * session lasted ≥ 10 s); a departed gossip node is forgotten at once (relay.md §8 item 30).
+ * session lasted ≥ 10 s). A peer that refuses our credential (HTTP 401/403, or close code 6) keeps
+ * doubling up to a one-minute ceiling instead of being hammered every 10 s, and a departed gossip
+ * node is forgotten as soon as its advertisement ends (relay.md §8 item 30). A gossip node already
+ * linked to us directly (it dialed us) is not dialed back.
  *
  * @module
  */
@@ -18,28 +21,36 @@ import type { SessionGrant } from "../auth/types.ts";
 import type { RelayConfig } from "../config/types.ts";
 import type { Logger } from "../log/logger.ts";
 import type { BroadcastSource } from "../relay/broadcast.ts";
+import type { AnnounceEvent } from "../relay/origin.ts";
 import type { RelayCore } from "../server/relay_server.ts";
 import type { TransportSession } from "../transport/types.ts";
+import { WebTransportRefusedError } from "../transport/webtransport/client.ts";
+import { Backoff } from "./backoff.ts";
 import { dialPeer } from "./dial.ts";
 import { nodeFromPath, nodePath, ORIGINS_PREFIX, parsePeerUrl, type PeerUrl } from "./peer_url.ts";
 
-/** First reconnect delay. */
-export const BACKOFF_INITIAL_MS = 1_000;
-/** Reconnect delay ceiling. */
-export const BACKOFF_MAX_MS = 10_000;
-/** A session that lasted this long resets the backoff. */
-export const BACKOFF_RESET_AFTER_MS = 10_000;
+/** Session close code for "unauthorized" (protocol.md §9). */
+const CODE_UNAUTHORIZED = 6;
 
-/** One peer as `/nodes` shows it. */
+/**
+ * One peer as `/nodes` shows it. `state`: `connecting` (dialing), `connected`, `backoff` (waiting
+ * to redial after a failure or disconnect), `rejected` (the peer refused our credential; waiting
+ * on the longer ceiling), `stopped`, or `advertised` (a gossip node we do not dial: it dials us).
+ */
 export interface NodeInfo {
   node: string;
+  /** The peer's origin id (decimal), when its gossip advertisement is known. */
   origin_id: string | null;
   source: "config" | "gossip";
-  state: "connecting" | "connected" | "backoff" | "stopped";
-  direction: "outbound";
+  state: "connecting" | "connected" | "backoff" | "rejected" | "stopped" | "advertised";
+  /** `outbound` for links we dial; null for advertised nodes we leave to dial us. */
+  direction: "outbound" | null;
   last_error: string | null;
   connected_since: string | null;
+  /** Dial attempts so far. */
   attempts: number;
+  /** When the next dial is due (backoff / rejected), else null. */
+  retry_at: string | null;
 }
 
 /** A running cluster. */
@@ -63,6 +74,7 @@ class PeerLink {
   state: NodeInfo["state"] = "connecting";
   lastError: string | null = null;
   connectedSince: number | null = null;
+  retryAt: number | null = null;
   attempts = 0;
   readonly #stop = new AbortController();
   readonly #options: ClusterOptions;
@@ -70,13 +82,19 @@ class PeerLink {
   readonly #token: string | undefined;
   #transport: TransportSession | null = null;
 
-  constructor(peer: PeerUrl, source: "config" | "gossip", token: string | undefined, options: ClusterOptions) {
+  constructor(
+    peer: PeerUrl,
+    source: "config" | "gossip",
+    token: string | undefined,
+    options: ClusterOptions,
+  ) {
     this.peer = peer;
     this.source = source;
     this.#token = peer.token ?? token;
     this.#options = options;
     this.#log = options.logger.child("cluster", { peer: peer.canonical });
-    options.signal.addEventListener("abort", () => this.stop(), { once: true });
+    // Removed with the link (a forgotten gossip peer leaves no listener behind).
+    options.signal.addEventListener("abort", () => this.stop(), { once: true, signal: this.#stop.signal });
   }
 
   stop(): void {
@@ -85,36 +103,45 @@ class PeerLink {
     this.#transport?.close(0, "peer removed");
   }
 
-  info(): NodeInfo {
+  info(originId: number | undefined): NodeInfo {
     return {
       node: this.peer.canonical,
-      origin_id: null,
+      origin_id: originId === undefined ? null : String(originId),
       source: this.source,
       state: this.state,
       direction: "outbound",
       last_error: this.lastError,
       connected_since: this.connectedSince === null ? null : new Date(this.connectedSince).toISOString(),
       attempts: this.attempts,
+      retry_at: this.retryAt === null ? null : new Date(this.retryAt).toISOString(),
     };
   }
 
   async run(): Promise<void> {
     const { config, core } = this.#options;
     const signal = this.#stop.signal;
-    let backoff = BACKOFF_INITIAL_MS;
+    const backoff = new Backoff();
     while (!signal.aborted) {
       this.attempts++;
       this.state = "connecting";
+      this.retryAt = null;
       this.#log.info("dialing cluster peer", { attempt: this.attempts });
-      const started = Date.now();
+      let lasted = 0;
+      let rejected = false;
       try {
         const url = new URL(this.peer.dial.href);
         if (this.#token) url.searchParams.set("jwt", this.#token);
         const transport = await dialPeer(url, {
           logger: this.#options.logger,
           client: config.client,
+          quic: config.server.quic,
           signal,
         });
+        if (signal.aborted) {
+          // Removed while the dial was finishing: do not start a session nobody will stop.
+          transport.close(0, "peer removed");
+          break;
+        }
         this.#transport = transport;
         const grant: SessionGrant = {
           root: "",
@@ -124,28 +151,35 @@ class PeerLink {
           anonymous: false,
         };
         const session = core.accept(transport, grant, "client");
+        const connectedAt = Date.now();
         this.state = "connected";
-        this.connectedSince = Date.now();
+        this.connectedSince = connectedAt;
         this.lastError = null;
         this.#log.info("cluster peer connected");
         const info = await session.done;
+        lasted = Date.now() - connectedAt;
         this.#transport = null;
         this.connectedSince = null;
         if (signal.aborted) break;
+        rejected = info.code === CODE_UNAUTHORIZED && info.remote === true;
         this.lastError = `session closed: code ${info.code}${info.reason ? ` (${info.reason})` : ""}`;
         this.#log.warn("cluster peer disconnected", { code: info.code, reason: info.reason });
       } catch (err) {
         if (signal.aborted) break;
+        rejected = err instanceof WebTransportRefusedError && (err.status === 401 || err.status === 403);
         this.lastError = err instanceof Error ? err.message : String(err);
-        this.#log.warn("cluster dial failed", { error: this.lastError });
+        this.#log.warn(rejected ? "cluster peer refused our credential" : "cluster dial failed", {
+          error: this.lastError,
+          attempt: this.attempts,
+        });
       }
-      if (Date.now() - started >= BACKOFF_RESET_AFTER_MS) backoff = BACKOFF_INITIAL_MS;
-      const delay = backoff * (0.5 + Math.random() * 0.5);
-      backoff = Math.min(backoff * 2, BACKOFF_MAX_MS);
-      this.state = "backoff";
+      const delay = backoff.next({ lastedMs: lasted, rejected });
+      this.state = rejected ? "rejected" : "backoff";
+      this.retryAt = Date.now() + delay;
       await sleep(delay, signal);
     }
     this.state = "stopped";
+    this.retryAt = null;
   }
 }
 
@@ -201,28 +235,59 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
     log.info("advertising cluster node", { node: self });
     const pub = core.origin.publish(nodePath(self), advertisement("gossip"));
     signal.addEventListener("abort", () => pub.end(false), { once: true });
-    // Only relays that dial anyway (or are told to mesh) follow the gossip; the smaller URL dials.
-    const watch = core.origin.watch(ORIGINS_PREFIX, (e) => {
+    // The smaller URL dials. An advertisement that reached us in one hop came straight from the
+    // node, over a link it dialed: dialing back would only duplicate that link.
+    const discovered = (e: AnnounceEvent) => {
       const node = nodeFromPath(e.path);
-      if (!node || node === self) return;
-      if (e.active) {
-        if (node > self) add(parsePeerUrl(node), "gossip");
-      } else {
-        const link = links.get(node);
-        if (link && link.source === "gossip") {
-          log.info("gossip node departed; forgetting it", { node });
-          link.stop();
-          links.delete(node);
-        }
+      if (!node || node === self || node < self || e.hops.length === 1) return;
+      add(parsePeerUrl(node), "gossip");
+    };
+    const watch = core.origin.watch(ORIGINS_PREFIX, (e) => {
+      if (e.active) return discovered(e);
+      const node = nodeFromPath(e.path);
+      const link = node === undefined ? undefined : links.get(node);
+      if (node !== undefined && link && link.source === "gossip") {
+        log.info("gossip node departed; forgetting it", { node });
+        link.stop();
+        links.delete(node);
       }
     });
-    for (const e of watch.initial) {
-      const node = nodeFromPath(e.path);
-      if (node && node !== self && node > self) add(parsePeerUrl(node), "gossip");
-    }
+    for (const e of watch.initial) discovered(e);
     signal.addEventListener("abort", () => watch.stop(), { once: true });
   } else if (links.size === 0) {
     log.info("no cluster peers configured; running standalone");
   }
-  return { nodes: () => [...links.values()].map((l) => l.info()) };
+
+  /** Advertised nodes (canonical URL → origin id), from the gossip broadcasts we know. */
+  const advertised = () => {
+    const out = new Map<string, number | undefined>();
+    for (const path of core.origin.list(ORIGINS_PREFIX)) {
+      const node = nodeFromPath(path);
+      if (node === undefined || node === self) continue;
+      const hops = core.origin.get(path)?.hops ?? [];
+      out.set(node, hops[0] || undefined);
+    }
+    return out;
+  };
+  return {
+    nodes: () => {
+      const ads = advertised();
+      const out = [...links.values()].map((l) => l.info(ads.get(l.peer.canonical)));
+      for (const [node, id] of ads) {
+        if (links.has(node)) continue;
+        out.push({
+          node,
+          origin_id: id === undefined ? null : String(id),
+          source: "gossip",
+          state: "advertised",
+          direction: null,
+          last_error: null,
+          connected_since: null,
+          attempts: 0,
+          retry_at: null,
+        });
+      }
+      return out;
+    },
+  };
 }

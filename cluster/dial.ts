@@ -10,7 +10,7 @@
  * @module
  */
 
-import type { ClientConfig } from "../config/types.ts";
+import type { ClientConfig, RelayConfig } from "../config/types.ts";
 import type { Logger } from "../log/logger.ts";
 import { dialWebTransport } from "../transport/webtransport/client.ts";
 import type { TransportSession } from "../transport/types.ts";
@@ -20,6 +20,11 @@ import { dialWebSocket } from "../transport/websocket/upgrade.ts";
 export interface DialPeerOptions {
   logger: Logger;
   client: ClientConfig;
+  /**
+   * The relay's own QUIC keep-alive / idle timeout (`[server.quic]`), applied to its outbound
+   * links too, so a dead peer is noticed as fast as a dead client.
+   */
+  quic?: Pick<RelayConfig["server"]["quic"], "keepAliveMs" | "idleTimeoutMs">;
   signal: AbortSignal;
 }
 
@@ -38,6 +43,8 @@ export async function dialPeer(url: URL, options: DialPeerOptions): Promise<Tran
     timeoutMs,
     caCerts,
     certificateSha256: client.tls.fingerprint,
+    keepAliveMs: options.quic?.keepAliveMs,
+    idleTimeoutMs: options.quic?.idleTimeoutMs,
     // http:// is the development form: pin whatever the peer serves at /certificate.sha256.
     disableVerify: client.tls.disableVerify || url.protocol === "http:",
   });

@@ -38,6 +38,21 @@ export interface AnnounceEvent {
   active: boolean;
   /** Hop chain (for `active`). */
   hops: number[];
+  /**
+   * Set on a seamless route change of a live broadcast (the active source changed to another
+   * route of the same publisher, so the hop chain may differ). Only delivered to listeners that
+   * asked for route changes ({@link WatchOptions.routes}); announcements are not repeated.
+   */
+  reroute?: boolean;
+}
+
+/** Options of {@link Origin.watch}. */
+export interface WatchOptions {
+  /**
+   * Also deliver route changes (`active` events with `reroute: true`). Cluster peers need them:
+   * a route whose new chain contains the peer must be withdrawn from it (split horizon).
+   */
+  routes?: boolean;
 }
 
 /** Receives announcements under a prefix. */
@@ -68,7 +83,7 @@ export interface OriginStats {
 /** The process-wide origin tree. */
 export class Origin {
   readonly #broadcasts = new Map<string, Broadcast>();
-  readonly #listeners = new Map<AnnounceListener, string>();
+  readonly #listeners = new Map<AnnounceListener, { prefix: string; routes: boolean }>();
   readonly #log: Logger;
   readonly lingerMs: number;
   readonly groupTtlMs: number;
@@ -171,18 +186,22 @@ export class Origin {
    * Watch announcements under `prefix`. Returns the current set (as active events) and a stop
    * function; later changes are delivered to `listener` synchronously.
    */
-  watch(prefix: string, listener: AnnounceListener): { initial: AnnounceEvent[]; stop: () => void } {
+  watch(
+    prefix: string,
+    listener: AnnounceListener,
+    options: WatchOptions = {},
+  ): { initial: AnnounceEvent[]; stop: () => void } {
     const initial: AnnounceEvent[] = [];
     for (const b of this.#broadcasts.values()) {
       if (hasPrefix(b.path, prefix)) initial.push({ path: b.path, active: true, hops: b.hops });
     }
-    this.#listeners.set(listener, prefix);
+    this.#listeners.set(listener, { prefix, routes: options.routes ?? false });
     return { initial, stop: () => this.#listeners.delete(listener) };
   }
 
   #emit(event: AnnounceEvent): void {
-    for (const [listener, prefix] of this.#listeners) {
-      if (!hasPrefix(event.path, prefix)) continue;
+    for (const [listener, { prefix, routes }] of this.#listeners) {
+      if (!hasPrefix(event.path, prefix) || (event.reroute && !routes)) continue;
       try {
         listener(event);
       } catch (err) {
@@ -241,7 +260,10 @@ export class Origin {
     this.#replace(b, source);
   }
 
-  /** Seamless route change: same announcement, tracks re-subscribe on the new source. */
+  /**
+   * Seamless route change: same announcement, tracks re-subscribe on the new source. Route
+   * listeners (cluster peers) are told, so a peer on the new chain stops being offered the path.
+   */
   #switchRoute(b: Broadcast, source: BroadcastSource): void {
     b.active = source;
     b.hops = source.hops;
@@ -252,6 +274,7 @@ export class Origin {
       t.restart();
       t.upstream = source.subscribe(t, t.priority);
     }
+    this.#emit({ path: b.path, active: true, hops: b.hops, reroute: true });
   }
 
   /** Visible replacement: ended + active, tracks end and must be re-subscribed. */
@@ -335,7 +358,7 @@ export class Origin {
       };
       const onAbort = () => done(undefined);
       const timer = setTimeout(() => done(undefined), waitMs);
-      this.#listeners.set(listener, path);
+      this.#listeners.set(listener, { prefix: path, routes: false });
       signal?.addEventListener("abort", onAbort, { once: true });
     });
   }

@@ -180,6 +180,22 @@ Deno.test("routes to the same origin merge: fewer hops preferred, no flapping", 
   o.close();
 });
 
+Deno.test("route changes reach only listeners that ask for them (cluster split horizon)", () => {
+  const o = origin();
+  const plain: string[] = [];
+  const routes: string[] = [];
+  const show = (e: AnnounceEvent) =>
+    `${e.active ? "+" : "-"}${e.reroute ? "~" : ""}${e.path}:${e.hops.join(".")}`;
+  o.watch("", (e) => plain.push(show(e)));
+  o.watch("", (e) => routes.push(show(e)), { routes: true });
+  const direct = o.publish("r", new FakeSource("direct", [7]));
+  o.publish("r", new FakeSource("via 9", [7, 9]));
+  direct.end(true);
+  assert.deepEqual(plain, ["+r:7"], "clients see no route change");
+  assert.deepEqual(routes, ["+r:7", "+~r:7.9"], "peers learn the new chain");
+  o.close();
+});
+
 Deno.test("cache: non-latest groups expire by age even without writes; byte budget evicts oldest", async () => {
   const o = origin({ groupTtlMs: 30, cap: 1_000_000 });
   o.publish("c", new FakeSource("s"));

@@ -39,9 +39,21 @@ export async function serveAnnounce(
   const pending = new Map<string, Pending>();
   const waker: { wake: (() => void) | null } = { wake: null };
   const onEvent = (e: AnnounceEvent) => {
-    if (e.active && !visible(e)) return;
+    let active = e.active;
+    if (active && !visible(e)) {
+      // Split horizon (relay.md §6.2): a route change onto a chain that contains this peer
+      // withdraws the path from it (a stale route back through us would keep a ghost alive).
+      if (!e.reroute) return;
+      active = false;
+    }
     const p = pending.get(e.path);
-    if (e.active) {
+    if (active && e.reroute) {
+      // Still visible after a route change: the peer keeps what it knows (lite-04 cannot update a
+      // chain without an ended/active flap); an unsent withdrawal is cancelled.
+      if (p?.active) p.hops = e.hops;
+      else if (known.has(e.path)) pending.delete(e.path);
+      else pending.set(e.path, { active: true, hops: e.hops, replaced: false });
+    } else if (active) {
       const replaced = (p !== undefined && !p.active) || (p === undefined && known.has(e.path)) ||
         (p?.replaced ?? false);
       pending.set(e.path, { active: true, hops: e.hops, replaced });
@@ -56,7 +68,7 @@ export async function serveAnnounce(
     waker.wake?.();
   };
 
-  const watch = ctx.origin.watch(prefix, onEvent);
+  const watch = ctx.origin.watch(prefix, onEvent, { routes: sendHops });
   const hopsFor = (
     hops: number[],
   ) => (sendHops && ctx.originId !== 0 ? [...hops, ctx.originId] : sendHops ? hops : []);
@@ -80,6 +92,9 @@ export async function serveAnnounce(
 
   try {
     const initial = watch.initial.filter(visible);
+    // Known before the writes: an ended (or a withdrawal) arriving while the initial set is being
+    // written must still reach the peer afterwards, not cancel out.
+    for (const e of initial) known.add(e.path);
     if (isLegacy(ctx.version)) {
       await stream.send.write(encodeAnnounceInit(initial.map((e) => suffixOf(e.path))));
     } else {
@@ -89,7 +104,6 @@ export async function serveAnnounce(
         );
       }
     }
-    for (const e of initial) known.add(e.path);
     // Drop pending updates that the initial set already reflects.
     for (const e of initial) {
       const p = pending.get(e.path);

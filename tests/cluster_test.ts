@@ -1,0 +1,531 @@
+/**
+ * Cluster scenarios against real relay processes on loopback (shared/spec/relay.md §6): relays
+ * dial each other over WebTransport (`http://` peers pinned by `/certificate.sha256`) with a
+ * shared cluster credential; clients are the real `@moq/lite` 0.2.2 over WebSocket.
+ *
+ * - a chain A←B←C: byte-exact delivery, one track request for viewers on B and C, clean ends
+ *   and republishing;
+ * - a full mesh grown by gossip from one seed: no loops or echo, shortest route, forged
+ *   advertisements ignored, `.internal` invisible, withdrawal when the publisher's relay dies,
+ *   departed gossip peers forgotten;
+ * - a diamond: kill the relay carrying the route, the viewer recovers over the other link;
+ * - a peer that refuses our credential is backed off, `/nodes` shows why;
+ * - restart: peers reconnect, the origin id is stable;
+ * - latency through 1, 2 and 3 relays (printed, not asserted).
+ *
+ * Relays run with a 3 s QUIC idle timeout (1 s keep-alive) so a killed relay is noticed quickly.
+ */
+
+import assert from "node:assert/strict";
+import { parseKeyText } from "../auth/jwk.ts";
+import type { NodeInfo } from "../cluster/cluster.ts";
+import { runTokenCommand, signToken, type TokenIo } from "../auth/token_cli.ts";
+import { parseMetrics, sampleValue } from "../http/metrics_parse.ts";
+import { freePort, type RelayProcess, sleep, startRelay, within } from "./harness.ts";
+import {
+  connect,
+  eventually,
+  payload,
+  publish,
+  readGroup,
+  subscribe,
+  watchAnnounced,
+  writeGroup,
+} from "./moq.ts";
+
+// ---------------------------------------------------------------------------------------------
+// A cluster of relay processes sharing one signing key and one cluster credential
+// ---------------------------------------------------------------------------------------------
+
+const quietIo: TokenIo = { stdout: () => {}, stderr: () => {}, stdin: () => Promise.resolve("") };
+
+interface ClusterKit {
+  dir: string;
+  /** `[auth]` body: the shared key, everything public (except `.internal`). */
+  auth: string;
+  /** The cluster credential file (`root="" put=[""] get=[""]`). */
+  tokenFile: string;
+  relays: RelayProcess[];
+}
+
+async function makeKit(): Promise<ClusterKit> {
+  const dir = await Deno.makeTempDir({ prefix: "moq-cluster-e2e-" });
+  const keyPath = `${dir}/cluster.jwk`;
+  const code = await runTokenCommand(["generate", "--algorithm", "HS256", "--out", keyPath], quietIo);
+  assert.equal(code, 0, "token generate");
+  const key = parseKeyText(await Deno.readTextFile(keyPath), keyPath);
+  const tokenFile = `${dir}/cluster.jwt`;
+  await Deno.writeTextFile(tokenFile, await signToken(key, { root: "", put: [""], get: [""] }));
+  return { dir, auth: `key = "${keyPath}"\npublic = ""`, tokenFile, relays: [] };
+}
+
+interface NodeOptions {
+  port?: number;
+  id?: number;
+  connect?: number[];
+  mesh?: boolean;
+  /** Put the cluster credential inline (`?jwt=` on each peer URL) instead of `cluster.token`. */
+  inlineJwt?: string;
+}
+
+/**
+ * A port free on TCP and UDP below Linux's ephemeral range (32768+). The harness's `freePort`
+ * picks from the ephemeral range, where the outbound QUIC sockets of dialing relays (and of
+ * other tests) may grab it before the relay binds; peers must know a node's port in advance.
+ */
+function clusterPort(): number {
+  for (let i = 0; i < 200; i++) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    try {
+      const tcp = Deno.listen({ hostname: "127.0.0.1", port });
+      tcp.close();
+      const udp = Deno.listenDatagram({ hostname: "127.0.0.1", port, transport: "udp" });
+      udp.close();
+      return port;
+    } catch {
+      // taken: try another
+    }
+  }
+  return freePort();
+}
+
+function peerUrl(port: number): string {
+  return `http://127.0.0.1:${port}/`;
+}
+
+async function startNode(kit: ClusterKit, options: NodeOptions = {}): Promise<RelayProcess> {
+  const port = options.port ?? clusterPort();
+  const query = options.inlineJwt ? `?jwt=${options.inlineJwt}` : "";
+  const lines = [
+    `[cluster]`,
+    `connect = [${(options.connect ?? []).map((p) => `"${peerUrl(p)}${query}"`).join(", ")}]`,
+    options.inlineJwt ? "" : `token = "${kit.tokenFile}"`,
+  ];
+  if (options.id !== undefined) lines.push(`id = ${options.id}`);
+  if (options.mesh) lines.push(`node = "${peerUrl(port)}"`, `mesh = true`);
+  // http:// peers are pinned by their /certificate.sha256: no [client.tls] needed.
+  // The internal listener's port too is picked outside the ephemeral range (see clusterPort).
+  const internalPort = clusterPort();
+  lines.push(`[internal]`, `listen = "127.0.0.1:${internalPort}"`);
+  const relay = await startRelay({
+    port,
+    auth: kit.auth,
+    server: `quic.idle_timeout = "3s"\nquic.keep_alive = "1s"`,
+    toml: lines.join("\n"),
+  });
+  kit.relays.push(relay);
+  internalUrls.set(relay, `http://127.0.0.1:${internalPort}`);
+  // The harness polls /health on the web listener, which binds before the internal one.
+  await relay.waitForLog(/relay ready/);
+  return relay;
+}
+
+/** Internal listener URL of each relay started by {@link startNode}. */
+const internalUrls = new WeakMap<RelayProcess, string>();
+
+function internalUrl(relay: RelayProcess): string {
+  const url = internalUrls.get(relay);
+  assert.ok(url, "relay started without an internal listener");
+  return url;
+}
+
+async function nodes(relay: RelayProcess): Promise<NodeInfo[]> {
+  const res = await fetch(`${internalUrl(relay)}/nodes`);
+  assert.equal(res.status, 200);
+  return (await res.json()).nodes as NodeInfo[];
+}
+
+async function waitConnected(relay: RelayProcess, ports: number[], timeoutMs = 10_000): Promise<void> {
+  const want = ports.map(peerUrl);
+  const deadline = Date.now() + timeoutMs;
+  let last: NodeInfo[] = [];
+  while (Date.now() < deadline) {
+    last = await nodes(relay);
+    if (want.every((u) => last.some((n) => n.node === u && n.state === "connected"))) return;
+    await sleep(100);
+  }
+  throw new Error(`relay :${relay.port} not connected to ${want.join(", ")}: ${JSON.stringify(last)}`);
+}
+
+/** Print a measured figure (`@moq/lite`'s console is silenced by tests/moq.ts). */
+function report(line: string): void {
+  Deno.stderr.writeSync(new TextEncoder().encode(`${line}\n`));
+}
+
+/** Poll an async check until it holds. */
+async function until(what: string, check: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for: ${what}`);
+    await sleep(100);
+  }
+}
+
+async function metric(
+  relay: RelayProcess,
+  name: string,
+  labels: Record<string, string> = {},
+): Promise<number> {
+  const res = await fetch(`${internalUrl(relay)}/metrics`);
+  const families = parseMetrics(await res.text());
+  return sampleValue(families, name, labels) ?? 0;
+}
+
+function clusterTest(name: string, fn: (kit: ClusterKit) => Promise<void>) {
+  Deno.test({ name, sanitizeOps: false, sanitizeResources: false }, async () => {
+    const kit = await makeKit();
+    try {
+      await fn(kit);
+    } finally {
+      await Promise.all(kit.relays.map((r) => r.stop("SIGKILL")));
+      await Deno.remove(kit.dir, { recursive: true }).catch(() => {});
+    }
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scenarios
+// ---------------------------------------------------------------------------------------------
+
+clusterTest("chain A←B←C: byte-exact delivery, one track request for viewers on B and C", async (kit) => {
+  const a = await startNode(kit, { id: 1 });
+  const b = await startNode(kit, { id: 2, connect: [a.port] });
+  const c = await startNode(kit, { id: 3, connect: [b.port] });
+  await waitConnected(b, [a.port]);
+  await waitConnected(c, [b.port]);
+
+  const pubConn = await connect(a.port, "");
+  const pub = await publish(pubConn, "chain/cam");
+  const viewerC = await connect(c.port, "");
+  const events = await watchAnnounced(viewerC, "");
+  await eventually("C sees the broadcast", () => events.includes("+chain/cam"));
+  const trackC = await subscribe(viewerC, "chain/cam", "video");
+  const viewerB = await connect(b.port, "");
+  const trackB = await subscribe(viewerB, "chain/cam", "video");
+  const upstream = await pub.request();
+  await sleep(300); // both viewers' subscriptions settle before the publisher writes
+  const sent: Uint8Array[][] = [];
+  for (let g = 0; g < 4; g++) {
+    const frames = [0, 1, 2].map((f) => payload(100 + g * 3000 + f * 5000, g * 10 + f));
+    sent.push(frames);
+    writeGroup(upstream, frames);
+    await sleep(20);
+  }
+  for (const [name, track] of [["C", trackC], ["B", trackB]] as const) {
+    for (let g = 0; g < 4; g++) {
+      const got = await readGroup(track);
+      assert.ok(got, `${name}: group ${g} arrived`);
+      assert.equal(got.sequence, g);
+      assert.equal(got.frames.length, 3);
+      for (let f = 0; f < 3; f++) {
+        assert.deepEqual(got.frames[f], sent[g][f], `${name}: group ${g} frame ${f} byte-exact`);
+      }
+    }
+  }
+  assert.equal(pub.requests.length, 1, "the publisher saw exactly one track request");
+  assert.equal(
+    await metric(b, "moq_relay_upstream_subscriptions"),
+    1,
+    "B: one upstream for its viewer and C",
+  );
+  assert.equal(await metric(c, "moq_relay_upstream_subscriptions"), 1, "C: one upstream");
+  assert.deepEqual(events, ["+chain/cam"], "C's viewer saw one active and no echo");
+  // A clean unannounce on A is gone from C promptly (no linger); republishing the same path is
+  // routable on C each time.
+  let current = pub;
+  for (let round = 1; round <= 3; round++) {
+    current.broadcast.close();
+    await eventually(
+      `C sees end #${round}`,
+      () => events.filter((e) => e === "-chain/cam").length === round,
+      3_000,
+    );
+    current = await publish(pubConn, "chain/cam");
+    await eventually(
+      `C sees active #${round + 1}`,
+      () => events.filter((e) => e === "+chain/cam").length === round + 1,
+    );
+    const again = await subscribe(viewerC, "chain/cam", "video");
+    writeGroup(await current.request(), [payload(64, round)]);
+    assert.deepEqual((await readGroup(again))?.frames[0], payload(64, round), `republish #${round} routable`);
+    again.close();
+  }
+  for (const conn of [pubConn, viewerB, viewerC]) conn.close();
+});
+
+clusterTest(
+  "full mesh from one seed via gossip: no loops, shortest route, withdrawal, forgetting",
+  async (kit) => {
+    const seed = await startNode(kit, { id: 10, mesh: true });
+    const b = await startNode(kit, { id: 11, mesh: true, connect: [seed.port] });
+    const c = await startNode(kit, { id: 12, mesh: true, connect: [seed.port] });
+    // B and C find each other through the seed's gossip; the smaller URL dials the larger.
+    const [low, high] = peerUrl(b.port) < peerUrl(c.port) ? [b, c] : [c, b];
+    await waitConnected(low, [seed.port, high.port]);
+    const lowNodes = await nodes(low);
+    assert.equal(lowNodes.find((n) => n.node === peerUrl(high.port))?.source, "gossip");
+    assert.equal(lowNodes.find((n) => n.node === peerUrl(high.port))?.origin_id, high === b ? "11" : "12");
+    // The larger URL leaves the link to the smaller one; the seed dials nobody (both dialed it).
+    assert.ok(!(await nodes(high)).some((n) => n.node === peerUrl(low.port) && n.direction === "outbound"));
+    assert.ok((await nodes(seed)).every((n) => n.direction === null), "the seed only lists advertised nodes");
+
+    // Nobody without the cluster credential can forge a gossip advertisement.
+    const forger = await connect(seed.port, "");
+    const forgedNode = "http://127.0.0.1:9/";
+    await publish(forger, `.internal/origins/${forgedNode}`);
+
+    const pubConn = await connect(high.port, "");
+    const pub = await publish(pubConn, "mesh/x");
+    const viewers = await Promise.all([seed, low, high].map((r) => connect(r.port, "")));
+    const events = await Promise.all(viewers.map((v) => watchAnnounced(v, "")));
+    await eventually("every node sees mesh/x", () => events.every((e) => e.includes("+mesh/x")));
+    const counts = await Promise.all([seed, low, high].map((r) => metric(r, "moq_relay_broadcasts")));
+    // Shortest route: the seed pulls straight from high, not through low.
+    const track = await subscribe(viewers[0], "mesh/x", "t");
+    const upstream = await pub.request();
+    writeGroup(upstream, [payload(500, 7)]);
+    assert.deepEqual((await readGroup(track))?.frames[0], payload(500, 7));
+    assert.equal(await metric(low, "moq_relay_upstream_subscriptions"), 0, "no detour through low");
+    await sleep(1_500);
+    for (const e of events) assert.deepEqual(e, ["+mesh/x"], "one active each, no .internal paths, no flap");
+    // mesh/x plus the three advertisements: the count stays put (no echo, no loop).
+    assert.deepEqual(
+      await Promise.all([seed, low, high].map((r) => metric(r, "moq_relay_broadcasts"))),
+      counts,
+    );
+    assert.deepEqual(counts, [4, 4, 4]);
+    for (const r of [seed, low, high]) {
+      assert.ok(!(await nodes(r)).some((n) => n.node === forgedNode), "a forged advertisement is ignored");
+      const listed = await (await fetch(`${r.httpUrl}/announced/`)).text();
+      assert.equal(listed.trim(), "mesh/x", "anonymous /announced lists no .internal path");
+    }
+
+    // Kill the publisher's relay: the route is withdrawn everywhere (after the 5 s linger), and the
+    // gossip link to it is forgotten rather than redialed.
+    const killedAt = Date.now();
+    await high.stop("SIGKILL");
+    await eventually(
+      "mesh/x withdrawn on seed and low",
+      () => events[0].includes("-mesh/x") && events[1].includes("-mesh/x"),
+      15_000,
+    );
+    const withdrawnMs = Date.now() - killedAt;
+    await until(
+      "low forgets high",
+      async () => (await nodes(low)).every((n) => n.node !== peerUrl(high.port)),
+    );
+    report(`mesh: route withdrawn ${withdrawnMs} ms after the kill (3 s idle timeout + 5 s linger)`);
+    assert.deepEqual(events[0], ["+mesh/x", "-mesh/x"]);
+    assert.deepEqual(events[1], ["+mesh/x", "-mesh/x"]);
+    for (const conn of [...viewers, pubConn, forger]) {
+      conn.close();
+    }
+  },
+);
+
+clusterTest(
+  "diamond: kill the relay carrying the route; the viewer recovers over the redundant link",
+  async (kit) => {
+    const a = await startNode(kit, { id: 21 });
+    const b = await startNode(kit, { id: 22, connect: [a.port] });
+    const d = await startNode(kit, { id: 24, connect: [a.port] });
+    const c = await startNode(kit, { id: 23, connect: [b.port, d.port] });
+    await Promise.all([
+      waitConnected(b, [a.port]),
+      waitConnected(d, [a.port]),
+      waitConnected(c, [b.port, d.port]),
+    ]);
+
+    const pubConn = await connect(a.port, "");
+    const pub = await publish(pubConn, "diamond/x");
+    const viewer = await connect(c.port, "");
+    const events = await watchAnnounced(viewer, "");
+    await eventually("C sees the broadcast", () => events.includes("+diamond/x"));
+    const track = await subscribe(viewer, "diamond/x", "t");
+    const upstream = await pub.request();
+    let written = 0;
+    const writeErrors: string[] = [];
+    const writer = setInterval(() => {
+      try {
+        writeGroup(upstream, [payload(200, written++)]);
+      } catch (err) {
+        writeErrors.push(String(err));
+      }
+    }, 50);
+    try {
+      const first = await readGroup(track);
+      assert.ok(first, "the first group arrived");
+      // Both routes are two hops long; the one learned first carries the subscription.
+      const viaB = await metric(b, "moq_relay_upstream_subscriptions");
+      const viaD = await metric(d, "moq_relay_upstream_subscriptions");
+      assert.equal(viaB + viaD, 1, "exactly one of B and D carries the track");
+      const [victim, survivor] = viaB > 0 ? [b, d] : [d, b];
+      await victim.stop("SIGKILL");
+      const killedAt = Date.now();
+      const writtenAtKill = written;
+      let last = first.sequence;
+      for (;;) {
+        const got = await readGroup(track, 10_000);
+        assert.ok(got, "the viewer's subscription survived");
+        assert.ok(got.sequence > last, `groups keep increasing (${got.sequence} after ${last})`);
+        assert.deepEqual(got.frames[0], payload(200, got.sequence), "byte-exact after the switch");
+        last = got.sequence;
+        if (got.sequence > writtenAtKill + 2) break;
+      }
+      const recoveryMs = Date.now() - killedAt;
+      report(
+        `diamond: viewer on C recovered ${recoveryMs} ms after the kill (QUIC idle timeout 3 s, counted from the first unanswered 1 s keep-alive)`,
+      );
+      assert.ok(recoveryMs < 8_000, `recovered within a few seconds (${recoveryMs} ms)`);
+      assert.equal(
+        await metric(survivor, "moq_relay_upstream_subscriptions"),
+        1,
+        "the other route took over",
+      );
+      assert.deepEqual(events, ["+diamond/x"], "no ended/active flap for the viewer");
+      assert.equal(pub.requests.length, 1, "the publisher was not disturbed");
+      assert.deepEqual(writeErrors, [], "the publisher's track stayed open");
+    } finally {
+      clearInterval(writer);
+    }
+    // Publisher first, then let the last groups land: `@moq/qmux` 0.0.6 throws an uncaught error
+    // when a group stream arrives at a connection it already closed.
+    pubConn.close();
+    await sleep(200);
+    viewer.close();
+  },
+);
+
+clusterTest("a peer that refuses our credential is backed off; /nodes shows state and error", async (kit) => {
+  // A relay with a key of its own and no public access: our cluster token means nothing to it.
+  const other = await makeKit();
+  try {
+    const strict = await startRelay({
+      port: clusterPort(),
+      auth: other.auth.replace(/\npublic = ""/, ""),
+    });
+    kit.relays.push(strict);
+    const dialer = await startNode(kit, { connect: [strict.port] });
+    const url = peerUrl(strict.port);
+    await until("the first refusal", async () => (await nodes(dialer)).some((n) => n.state === "rejected"));
+    await sleep(6_000);
+    const [info] = (await nodes(dialer)).filter((n) => n.node === url);
+    assert.ok(info, "the peer is listed");
+    assert.ok(["rejected", "connecting"].includes(info.state), `state ${info.state}`);
+    assert.match(info.last_error ?? "", /HTTP 401/);
+    // 1 s, 2 s, 4 s … with 50–100 % jitter: 3 or 4 attempts in ~6 s (not one every second).
+    assert.ok(info.attempts >= 3 && info.attempts <= 5, `${info.attempts} attempts`);
+    const dials = dialer.logs.filter((l) => /dialing cluster peer/.test(l)).map((l) =>
+      Date.parse(l.split(/\s+/)[0])
+    );
+    const gaps = dials.slice(1).map((t, i) => t - dials[i]);
+    for (let i = 1; i < gaps.length; i++) {
+      assert.ok(gaps[i] >= gaps[i - 1] - 50, `the delay grows: ${gaps.join(", ")} ms`);
+    }
+    const spanS = ((Date.now() - dials[0]) / 1000).toFixed(1);
+    report(`refusing peer: ${info.attempts} attempts in ${spanS} s, gaps ${gaps.join(", ")} ms`);
+    assert.ok(
+      info.state !== "rejected" || Date.parse(info.retry_at ?? "") > Date.now(),
+      "a retry is scheduled",
+    );
+  } finally {
+    await Deno.remove(other.dir, { recursive: true }).catch(() => {});
+  }
+});
+
+clusterTest(
+  "restart a relay: its peers reconnect and routes work again; its origin id is stable",
+  async (kit) => {
+    const a = await startNode(kit, {}); // no cluster.id: derived from the node identity
+    const b = await startNode(kit, { id: 32, connect: [a.port] });
+    const jwt = (await Deno.readTextFile(kit.tokenFile)).trim();
+    const c = await startNode(kit, { id: 33, connect: [a.port], inlineJwt: jwt });
+    await Promise.all([waitConnected(b, [a.port]), waitConnected(c, [a.port])]);
+    assert.ok(!JSON.stringify(await nodes(c)).includes(jwt), "/nodes never shows the inline token");
+    const idBefore = /origin_id=(\d+)/.exec(await a.waitForLog(/cluster initialized/))?.[1];
+    assert.ok(idBefore);
+
+    await a.stop("SIGKILL");
+    const restartedAt = Date.now();
+    const a2 = await startNode(kit, { port: a.port });
+    const idAfter = /origin_id=(\d+)/.exec(await a2.waitForLog(/cluster initialized/))?.[1];
+    assert.equal(idAfter, idBefore, "the same origin id after a restart");
+    await until("B and C reconnected", async () => {
+      const all = [...await nodes(b), ...await nodes(c)];
+      return all.length === 2 && all.every((n) => n.state === "connected" && n.attempts >= 2);
+    }, 15_000);
+    assert.ok(!c.logs.some((l) => l.includes(jwt)), "the inline token is never logged");
+    report(`restart: both peers reconnected ${Date.now() - restartedAt} ms after the restart`);
+
+    // B → restarted A → C.
+    const pubConn = await connect(b.port, "");
+    const pub = await publish(pubConn, "restart/x");
+    const viewer = await connect(c.port, "");
+    const events = await watchAnnounced(viewer, "");
+    await eventually("C sees B's broadcast through A", () => events.includes("+restart/x"));
+    const track = await subscribe(viewer, "restart/x", "t");
+    writeGroup(await pub.request(), [payload(1234, 5)]);
+    assert.deepEqual((await readGroup(track))?.frames[0], payload(1234, 5));
+    viewer.close();
+    pubConn.close();
+  },
+);
+
+clusterTest("latency: publish → receive through 1 relay and a 3-relay chain (p50 printed)", async (kit) => {
+  const a = await startNode(kit, { id: 41 });
+  const b = await startNode(kit, { id: 42, connect: [a.port] });
+  const c = await startNode(kit, { id: 43, connect: [b.port] });
+  await Promise.all([waitConnected(b, [a.port]), waitConnected(c, [b.port])]);
+  const pubConn = await connect(a.port, "");
+  const pub = await publish(pubConn, "lat/x");
+  const relays = [a, b, c];
+  const conns = await Promise.all(relays.map((r) => connect(r.port, "")));
+  for (const conn of conns) {
+    const events = await watchAnnounced(conn, "");
+    await eventually("announced", () => events.includes("+lat/x"));
+  }
+  const tracks = await Promise.all(conns.map((conn) => subscribe(conn, "lat/x", "t")));
+  const upstream = await pub.request();
+  const FRAMES = 50;
+  const stamped = (i: number) => {
+    const frame = payload(1024, i);
+    new DataView(frame.buffer).setFloat64(0, performance.now());
+    return frame;
+  };
+  // Warm up until every viewer receives, then measure FRAMES groups of one 1 KiB frame each.
+  let seq = 0;
+  for (;;) {
+    writeGroup(upstream, [stamped(seq++)]);
+    await sleep(20);
+    const firsts = await Promise.all(tracks.map((t) => readGroup(t, 5_000)));
+    if (firsts.every((g) => g !== undefined)) break;
+  }
+  const start = seq;
+  const latencies: number[][] = tracks.map(() => []);
+  const readers = tracks.map(async (track, i) => {
+    while (latencies[i].length < FRAMES) {
+      const got = await readGroup(track, 5_000);
+      if (!got) return;
+      if (got.sequence < start) continue;
+      const sentAt = new DataView(got.frames[0].buffer, got.frames[0].byteOffset).getFloat64(0);
+      latencies[i].push(performance.now() - sentAt);
+    }
+  });
+  for (let i = 0; i < FRAMES; i++) {
+    writeGroup(upstream, [stamped(seq++)]);
+    await sleep(20);
+  }
+  await within(10_000, "all frames measured", Promise.all(readers));
+  const p = (xs: number[], q: number) => [...xs].sort((x, y) => x - y)[Math.floor(q * (xs.length - 1))];
+  const names = ["1 relay (A)", "2 relays (A→B)", "3 relays (A→B→C)"];
+  for (let i = 0; i < 3; i++) {
+    assert.equal(latencies[i].length, FRAMES, `${names[i]}: every frame arrived`);
+    report(
+      `latency ${names[i]}: p50 ${p(latencies[i], 0.5).toFixed(2)} ms, p90 ${
+        p(latencies[i], 0.9).toFixed(2)
+      } ms` +
+        ` (${FRAMES} frames of 1 KiB, WebSocket clients, WebTransport cluster links)`,
+    );
+  }
+  for (const conn of [...conns, pubConn]) conn.close();
+});
