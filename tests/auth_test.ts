@@ -22,7 +22,12 @@ import {
   watchAnnounced,
   writeGroup,
 } from "./moq.ts";
-import { RawWebSocket, type UpgradeResult } from "./raw_ws.ts";
+import {
+  LEGACY_CLIENT_SETUP as CLIENT_SETUP,
+  RawWebSocket,
+  streamFrame,
+  type UpgradeResult,
+} from "./raw_ws.ts";
 import { runTokenCommand, type SignClaims, signToken, type TokenIo } from "../auth/token_cli.ts";
 import { encodeBase64Url, importSignKey, type Jwk, parseKeyText } from "../auth/jwk.ts";
 
@@ -200,41 +205,6 @@ async function logLineAfter(relay: RelayProcess, from: number, pattern: RegExp):
   return relay.logs.slice(from).find((l) => pattern.test(l))!;
 }
 
-/** Legacy CLIENT_SETUP (lite-02, lite-01) as `@moq/lite` 0.2.2 sends it. */
-const CLIENT_SETUP = new Uint8Array([
-  0x20,
-  0x00,
-  0x12,
-  0x02,
-  0xc0,
-  0,
-  0,
-  0,
-  0xff,
-  0x0d,
-  0xad,
-  0x02,
-  0xc0,
-  0,
-  0,
-  0,
-  0xff,
-  0x0d,
-  0xad,
-  0x01,
-  0x00,
-]);
-
-/** A `webtransport`-framing STREAM frame (ids < 64). */
-function streamFrame(id: number, data: Uint8Array): Uint8Array {
-  const out = new Uint8Array(2 + data.length);
-  out[0] = 0x08;
-  out[1] = id;
-  out.set(data, 2);
-  return out;
-}
-
-/** Publish `alice` at `/demo` with a publish-only token and return the publisher and its connection. */
 async function publishAlice(ctx: AuthContext) {
   const conn = await dial(ctx.relay, "demo", await ctx.token({ root: "demo", put: ["alice"] }));
   const pub = await publish(conn, "alice");

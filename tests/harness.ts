@@ -199,3 +199,22 @@ export async function within<T>(ms: number, what: string, promise: Promise<T>): 
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
+
+/**
+ * An end-to-end test with its own relay process (killed afterwards). Client libraries keep
+ * timers alive between steps, so Deno's op/resource sanitizers are off.
+ */
+export function e2e(
+  name: string,
+  fn: (relay: RelayProcess) => Promise<void>,
+  options: RelayOptions = {},
+): void {
+  Deno.test({ name, sanitizeOps: false, sanitizeResources: false }, async () => {
+    const relay = await startRelay(options);
+    try {
+      await fn(relay);
+    } finally {
+      await relay.stop("SIGKILL");
+    }
+  });
+}

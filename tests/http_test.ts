@@ -6,26 +6,10 @@
  */
 
 import assert from "node:assert/strict";
-import { type RelayProcess, sleep, startRelay, within } from "./harness.ts";
+import { e2e, type RelayProcess, sleep, within } from "./harness.ts";
 import { connect, payload, publish, readGroup, subscribe, writeGroup } from "./moq.ts";
 import { RawWebSocket } from "./raw_ws.ts";
 import { type ParsedFamily, parseMetrics, sampleValue } from "../http/metrics_parse.ts";
-
-/** End-to-end tests keep client timers alive between steps: no op/resource sanitizers. */
-function e2e(
-  name: string,
-  fn: (relay: RelayProcess) => Promise<void>,
-  options: Parameters<typeof startRelay>[0] = {},
-) {
-  Deno.test({ name, sanitizeOps: false, sanitizeResources: false }, async () => {
-    const relay = await startRelay(options);
-    try {
-      await fn(relay);
-    } finally {
-      await relay.stop("SIGKILL");
-    }
-  });
-}
 
 /** A finished HTTP exchange: status, headers and the whole body as bytes. */
 interface Answer {

@@ -17,7 +17,7 @@ import { generateSelfSignedCertificate, SELF_SIGNED_LIFETIME_MS } from "../trans
 import { RawClient } from "../transport/websocket/test_support.ts";
 import { freePort, RelayProcess, sleep, startRelay, within } from "./harness.ts";
 import { connect, payload, publish, readGroup, subscribe, writeGroup } from "./moq.ts";
-import { RawWebSocket } from "./raw_ws.ts";
+import { LEGACY_CLIENT_SETUP, RawWebSocket, streamFrame } from "./raw_ws.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
@@ -212,29 +212,7 @@ e2e("SIGTERM: a raw legacy WebSocket session gets APPLICATION_CLOSE 0, then clos
   try {
     const raw = await RawWebSocket.connect(relay.port, "/anon", ["webtransport"]);
     assert.ok(raw instanceof RawWebSocket);
-    // Legacy CLIENT_SETUP (lite-02, lite-01) on stream 0, as @moq/lite 0.2.2 sends it.
-    const setup = [
-      0x20,
-      0x00,
-      0x12,
-      0x02,
-      0xc0,
-      0,
-      0,
-      0,
-      0xff,
-      0x0d,
-      0xad,
-      0x02,
-      0xc0,
-      0,
-      0,
-      0,
-      0xff,
-      0x0d,
-      0xad,
-    ];
-    await raw.send(new Uint8Array([0x08, 0x00, ...setup, 0x01, 0x00]));
+    await raw.send(streamFrame(0, LEGACY_CLIENT_SETUP));
     const reply = await raw.receive();
     assert.equal(reply?.payload[0], 0x08, "SERVER_SETUP on stream 0");
     const { promise: exit, resolve } = Promise.withResolvers<{ code: number; elapsedMs: number }>();

@@ -9,6 +9,48 @@
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 
+/** Legacy CLIENT_SETUP (lite-02, lite-01, no parameters) as `@moq/lite` 0.2.2 sends it. */
+export const LEGACY_CLIENT_SETUP: Uint8Array = new Uint8Array([
+  0x20,
+  0x00,
+  0x12,
+  0x02, // type, u16 length 18, 2 versions
+  0xc0,
+  0,
+  0,
+  0,
+  0xff,
+  0x0d,
+  0xad,
+  0x02, // moq-lite-02
+  0xc0,
+  0,
+  0,
+  0,
+  0xff,
+  0x0d,
+  0xad,
+  0x01, // moq-lite-01
+  0x00, // no parameters
+]);
+
+/** A `webtransport`-framing STREAM frame (stream ids < 64). */
+export function streamFrame(id: number, data: Uint8Array, fin = false): Uint8Array {
+  const out = new Uint8Array(2 + data.length);
+  out[0] = fin ? 0x09 : 0x08;
+  out[1] = id;
+  out.set(data, 2);
+  return out;
+}
+
+/** A lite-02 Subscribe stream opening: type 0x02 + SUBSCRIBE (short names, id < 64). */
+export function subscribeLite02(id: number, broadcast: string, track: string): Uint8Array {
+  const b = enc.encode(broadcast);
+  const t = enc.encode(track);
+  const body = [id, b.length, ...b, t.length, ...t, 0];
+  return new Uint8Array([0x02, body.length, ...body]);
+}
+
 /** The HTTP response to an upgrade attempt. */
 export interface UpgradeResult {
   status: number;

@@ -4,7 +4,7 @@
  */
 
 import assert from "node:assert/strict";
-import { type RelayProcess, sleep, startRelay, within } from "./harness.ts";
+import { e2e, sleep, within } from "./harness.ts";
 import {
   connect,
   eventually,
@@ -15,24 +15,8 @@ import {
   watchAnnounced,
   writeGroup,
 } from "./moq.ts";
-import { RawWebSocket } from "./raw_ws.ts";
+import { LEGACY_CLIENT_SETUP as CLIENT_SETUP, RawWebSocket, streamFrame, subscribeLite02 } from "./raw_ws.ts";
 import { parseMetrics, sampleValue } from "../http/metrics_parse.ts";
-
-/** End-to-end tests keep client timers alive between steps: no op/resource sanitizers. */
-function e2e(
-  name: string,
-  fn: (relay: RelayProcess) => Promise<void>,
-  options: Parameters<typeof startRelay>[0] = {},
-) {
-  Deno.test({ name, sanitizeOps: false, sanitizeResources: false }, async () => {
-    const relay = await startRelay(options);
-    try {
-      await fn(relay);
-    } finally {
-      await relay.stop("SIGKILL");
-    }
-  });
-}
 
 e2e("pub/sub: several groups of several frames arrive byte-exact", async (relay) => {
   const pubConn = await connect(relay.port, "anon");
@@ -137,46 +121,6 @@ e2e("fan-out: 20 subscribers each receive every group", async (relay) => {
   assert.equal(pub.requests.length, 1);
   for (const c of [pubConn, ...viewers]) c.close();
 });
-
-/** Legacy CLIENT_SETUP (lite-02, lite-01) as `@moq/lite` 0.2.2 sends it. */
-const CLIENT_SETUP = new Uint8Array([
-  0x20,
-  0x00,
-  0x12,
-  0x02,
-  0xc0,
-  0,
-  0,
-  0,
-  0xff,
-  0x0d,
-  0xad,
-  0x02,
-  0xc0,
-  0,
-  0,
-  0,
-  0xff,
-  0x0d,
-  0xad,
-  0x01,
-  0x00,
-]);
-
-function streamFrame(id: number, data: Uint8Array, fin = false): Uint8Array {
-  const out = new Uint8Array(2 + data.length);
-  out[0] = fin ? 0x09 : 0x08;
-  out[1] = id; // ids < 64 in these tests
-  out.set(data, 2);
-  return out;
-}
-
-function subscribeLite02(id: number, broadcast: string, track: string): Uint8Array {
-  const b = new TextEncoder().encode(broadcast);
-  const t = new TextEncoder().encode(track);
-  const body = [id, b.length, ...b, t.length, ...t, 0];
-  return new Uint8Array([0x02, body.length, ...body]);
-}
 
 e2e("a subscriber that stops reading does not delay the others", async (relay) => {
   const pubConn = await connect(relay.port, "anon");
