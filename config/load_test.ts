@@ -96,7 +96,7 @@ const PRECEDENCE: PrecedenceCase[] = [
     env: { MOQ_SERVER_QUIC_MAX_STREAMS: "12" },
     flag: ["--server-quic-max-streams=13"],
     read: (r) => r.config.server.quic.maxStreams,
-    values: { default: 10000, file: 11, env: 12, flag: 13 },
+    values: { default: 1024, file: 11, env: 12, flag: 13 },
   },
   {
     name: "log.level (TOML not clobbered by the flag default)",

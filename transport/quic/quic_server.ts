@@ -23,8 +23,11 @@ import { formatAddr, QuicTransportSession } from "./quic_session.ts";
 export const ALPN_H3 = "h3";
 /** The legacy raw-QUIC ALPN (version chosen by SETUP). */
 export const ALPN_MOQL = "moql";
-/** Relay default for concurrent incoming streams of each direction (upstream relay: 10 000). */
-export const DEFAULT_MAX_STREAMS = 10_000;
+/**
+ * Default concurrent incoming streams of each direction (upstream relay: 10 000; Deno's QUIC stack
+ * reserves memory per allowed stream, so the library default 1 024 is used).
+ */
+export const DEFAULT_MAX_STREAMS = 1_024;
 /** Default keep-alive interval (relay.md `[server.quic] keep_alive`). */
 export const DEFAULT_KEEP_ALIVE_MS = 5_000;
 /** Default idle timeout (relay.md `[server.quic] idle_timeout`). */
