@@ -14,10 +14,18 @@
  * - Reset/stop codes exist only in error messages (see {@link classifyQuicError}).
  * - A send stream nobody references is garbage-collected and FINs: the adapters keep the Deno
  *   stream objects, and sessions keep live adapters.
+ * - A connection's native state (≈ 1.1 MB with 10 000 concurrent streams per direction, ≈ 160 KB
+ *   with 1 000: quinn sizes its stream tables by the limit) is freed only when V8 collects the JS
+ *   connection object, and V8 does not count that memory: a bare server accepting and closing
+ *   ~250 connections/s grew by 3 GB in 12 s and never shrank; the relay under the churn benchmark
+ *   (max_streams 1 000) was at 1.1 GB after a minute and still growing. {@link NativeMemoryReclaimer}
+ *   forces a (rate-limited) collection after sessions close: the same run plateaus at ~0.4 GB.
  *
  * @module
  */
 
+import v8 from "node:v8";
+import vm from "node:vm";
 import { SessionClosedError, StreamResetError } from "../types.ts";
 import type { RecvStream, SendStream } from "../types.ts";
 import { classifyQuicError } from "./errors.ts";
@@ -211,7 +219,16 @@ export class QuicSendHalf implements SendStream, Terminable {
   }
 }
 
-/** The receiving half of a Deno QUIC stream as a {@link RecvStream}. */
+/** Chunks up to this size are handed over as compact copies when their buffer is much larger. */
+export const COMPACT_CHUNK_MAX_BYTES = 4 * 1024;
+
+/**
+ * The receiving half of a Deno QUIC stream as a {@link RecvStream}.
+ *
+ * Deno reads into a fresh 64 KiB buffer each time and returns a view of the filled part, so a
+ * 30-byte SUBSCRIBE kept by its parser would pin 64 KiB for the life of the subscription: small
+ * chunks (≤ {@link COMPACT_CHUNK_MAX_BYTES}) in a buffer at least four times larger are copied out.
+ */
 export class QuicRecvHalf implements RecvStream, Terminable {
   /** The QUIC stream id, when known. */
   readonly id: bigint | undefined;
@@ -276,7 +293,12 @@ export class QuicRecvHalf implements RecvStream, Terminable {
         }
         return null;
       }
-      if (result.value.byteLength > 0) return result.value;
+      const chunk = result.value;
+      if (chunk.byteLength === 0) continue;
+      if (chunk.byteLength <= COMPACT_CHUNK_MAX_BYTES && chunk.buffer.byteLength >= 4 * chunk.byteLength) {
+        return chunk.slice();
+      }
+      return chunk;
     }
   }
 
@@ -316,12 +338,103 @@ export class QuicRecvHalf implements RecvStream, Terminable {
   }
 }
 
+/** Delay between a session closing and the collection that frees its native memory. */
+export const RECLAIM_DELAY_MS = 1_000;
+/** A collection may take at most 1/this of the time between collections. */
+export const RECLAIM_BUDGET_FACTOR = 100;
+
+/**
+ * Returns a function that runs a full V8 garbage collection, or null if the runtime refuses.
+ * (`--expose-gc` set at run time through `node:v8`, `gc` taken from a fresh `node:vm` context.)
+ */
+export function exposeGarbageCollector(): (() => void) | null {
+  try {
+    v8.setFlagsFromString("--expose-gc");
+    const gc: unknown = vm.runInNewContext("gc");
+    return typeof gc === "function" ? () => gc() : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Options of {@link NativeMemoryReclaimer}. */
+export interface ReclaimerOptions {
+  /** Provides the collection function (default {@link exposeGarbageCollector}); null disables. */
+  collector?: () => (() => void) | null;
+  /** Delay after a close (default {@link RECLAIM_DELAY_MS}); also the shortest interval. */
+  delayMs?: number;
+}
+
+/**
+ * Frees the native memory of closed QUIC connections and streams, which Deno releases only when V8
+ * garbage-collects their JS objects (see the module notes). After a session closes it schedules
+ * one full collection {@link RECLAIM_DELAY_MS} later (an unref'd timer: it never keeps the process
+ * alive), and one more if further sessions closed meanwhile (they may not have been unreachable
+ * yet). Collections are at least the delay apart and take at most 1/{@link RECLAIM_BUDGET_FACTOR}
+ * of the time (a slow collection pushes the next one back). Nothing runs while no session closes.
+ */
+export class NativeMemoryReclaimer {
+  readonly #collector: () => (() => void) | null;
+  readonly #delayMs: number;
+  #collect: (() => void) | null | undefined;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #closedSinceArmed = 0;
+  #nextAllowedMs = 0;
+  /** Collections run so far. */
+  collections = 0;
+
+  constructor(options: ReclaimerOptions = {}) {
+    this.#collector = options.collector ?? exposeGarbageCollector;
+    this.#delayMs = options.delayMs ?? RECLAIM_DELAY_MS;
+  }
+
+  /** A session (connection) closed: its native memory should be reclaimed soon. */
+  connectionClosed(): void {
+    if (this.#collect === undefined) this.#collect = this.#collector();
+    if (this.#collect === null) return;
+    this.#closedSinceArmed++;
+    if (this.#timer === undefined) this.#arm();
+  }
+
+  #arm(): void {
+    this.#closedSinceArmed = 0;
+    const wait = Math.max(this.#delayMs, this.#nextAllowedMs - performance.now());
+    const timer = setTimeout(() => this.#run(), wait);
+    Deno.unrefTimer(timer);
+    this.#timer = timer;
+  }
+
+  #run(): void {
+    this.#timer = undefined;
+    const start = performance.now();
+    try {
+      this.#collect!();
+    } catch {
+      // A failed collection only delays reclaiming.
+    }
+    const end = performance.now();
+    this.collections++;
+    this.#nextAllowedMs = end + Math.max(this.#delayMs, (end - start) * RECLAIM_BUDGET_FACTOR);
+    if (this.#closedSinceArmed > 0) this.#arm();
+  }
+}
+
+/** The process-wide reclaimer every {@link StreamRegistry} reports to by default. */
+export const processReclaimer: NativeMemoryReclaimer = new NativeMemoryReclaimer();
+
 /**
  * A tracking set for a session's live streams, implementing the {@link StreamOwner} bookkeeping.
- * `terminateAll` ends every live stream (used when the session closes).
+ * `terminateAll` ends every live stream (used when the session closes) and tells the
+ * {@link NativeMemoryReclaimer} that a connection's native memory can be reclaimed.
  */
 export class StreamRegistry {
   readonly #live = new Set<Terminable>();
+  readonly #reclaimer: NativeMemoryReclaimer | null;
+
+  /** @param reclaimer told when the session ends (default {@link processReclaimer}; null: none) */
+  constructor(reclaimer: NativeMemoryReclaimer | null = processReclaimer) {
+    this.#reclaimer = reclaimer;
+  }
 
   /** Track a stream. */
   add(stream: Terminable): void {
@@ -338,7 +451,7 @@ export class StreamRegistry {
     return this.#live.size;
   }
 
-  /** End every live stream. */
+  /** End every live stream (the session is over). */
   terminateAll(): void {
     const streams = [...this.#live];
     this.#live.clear();
@@ -349,5 +462,6 @@ export class StreamRegistry {
         // terminate never throws; belt and braces.
       }
     }
+    this.#reclaimer?.connectionClosed();
   }
 }

@@ -27,11 +27,13 @@ import {
   StreamResetError,
   type TransportSession,
 } from "../types.ts";
+import { putVarint } from "../../session/varint.ts";
 import {
   decodeFrames,
   encodeFrame,
   type Frame,
   FrameDecodeError,
+  FrameType,
   type Framing,
   MAX_STREAM_PAYLOAD_BYTES,
   type TransportParameters,
@@ -60,6 +62,17 @@ export const INITIAL_MAX_DATA_BYTES = 1_048_576;
 export const INITIAL_MAX_STREAM_DATA_BYTES = 262_144;
 
 const MAX_WS_CLOSE_REASON_BYTES = 123;
+
+/** Largest STREAM frame header: type byte, 8-byte id varint, 8-byte length varint. */
+const MAX_STREAM_HEADER_BYTES = 17;
+
+/**
+ * Encode buffer for outgoing STREAM frames, shared by every session. It is only ever used
+ * synchronously between filling and `socket.send()`, and Deno's `send()` copies a view's bytes
+ * before returning (`op_ws_send_binary` → `to_vec`), so reusing it is safe and saves one
+ * allocation + zero-fill + GC per message on the fan-out hot path.
+ */
+const STREAM_SCRATCH = new Uint8Array(MAX_STREAM_HEADER_BYTES + MAX_STREAM_PAYLOAD_BYTES);
 
 /** Resource limits of one WebSocket session. */
 export interface WebSocketSessionLimits {
@@ -713,12 +726,11 @@ export class WebSocketSession implements TransportSession {
         }
         length = Math.min(length, streamCredit, connCredit);
       }
-      const data = this.#take(state, length);
-      const fin = state.finQueued && state.queuedBytes === 0;
+      const fin = state.finQueued && state.queuedBytes === length;
       if (length === 0 && !fin) continue;
       const first = state.id < 0;
       if (first) this.#assignId(state);
-      this.#sendFrame({ type: "stream", id: state.id, data, fin });
+      this.#sendStream(state, length, fin);
       if (first && state.pendingStopCode !== undefined) {
         this.#sendFrame({ type: "stop_sending", id: state.id, code: state.pendingStopCode });
       }
@@ -739,30 +751,43 @@ export class WebSocketSession implements TransportSession {
     }
   }
 
-  /** Remove `length` bytes from the front of the stream's queue (a view when possible). */
-  #take(state: StreamState, length: number): Uint8Array {
-    if (length === 0) return new Uint8Array(0);
+  /**
+   * Send one STREAM frame carrying the next `length` queued bytes of `state` (≤
+   * {@link MAX_STREAM_PAYLOAD_BYTES}), encoded straight into {@link STREAM_SCRATCH}: the queued
+   * chunks are copied once, whatever their boundaries, and no buffer is allocated.
+   */
+  #sendStream(state: StreamState, length: number, fin: boolean): void {
+    const out = STREAM_SCRATCH;
+    let pos: number;
+    if (this.#qmux) {
+      // 0.0.6 ignores OFF and always sends LEN without OFF; do the same.
+      out[0] = FrameType.STREAM | FrameType.STREAM_LEN_BIT | (fin ? FrameType.STREAM_FIN_BIT : 0);
+      pos = putVarint(out, putVarint(out, 1, state.id), length);
+    } else {
+      out[0] = FrameType.STREAM | (fin ? FrameType.STREAM_FIN_BIT : 0);
+      pos = putVarint(out, 1, state.id);
+    }
     state.queuedBytes -= length;
-    const first = state.queue[0];
-    if (first.length > length) {
-      state.queue[0] = first.subarray(length);
-      return first.subarray(0, length);
-    }
-    if (first.length === length) {
-      state.queue.shift();
-      return first;
-    }
-    const out = new Uint8Array(length);
-    let filled = 0;
-    while (filled < length) {
+    let left = length;
+    while (left > 0) {
       const head = state.queue[0];
-      const part = Math.min(head.length, length - filled);
-      out.set(head.subarray(0, part), filled);
-      filled += part;
-      if (part === head.length) state.queue.shift();
-      else state.queue[0] = head.subarray(part);
+      if (head.length <= left) {
+        out.set(head, pos);
+        pos += head.length;
+        left -= head.length;
+        state.queue.shift();
+      } else {
+        out.set(head.subarray(0, left), pos);
+        pos += left;
+        state.queue[0] = head.subarray(left);
+        left = 0;
+      }
     }
-    return out;
+    try {
+      this.#socket.send(out.subarray(0, pos));
+    } catch (error) {
+      this.#lost(`WebSocket send failed: ${error instanceof Error ? error.message : String(error)}`);
+    }
   }
 
   #sendFrame(frame: Frame): void {

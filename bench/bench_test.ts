@@ -1,0 +1,89 @@
+import assert from "node:assert/strict";
+import { encodeGroupHeader } from "../session/messages.ts";
+import { parseOptions } from "./main.ts";
+import {
+  encodeStampedFrame,
+  FRAMES_PER_GROUP,
+  frameSize,
+  KEY_FRAME_BYTES,
+  MAX_DELTA_FRAME_BYTES,
+  MIN_DELTA_FRAME_BYTES,
+  nominalBytesPerSecond,
+} from "./media.ts";
+import { GroupScanError, GroupScanner } from "./scan.ts";
+import { median, percentile, readRssBytes } from "./stats.ts";
+
+function concat(parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
+Deno.test("frame sizes are media-like: a key frame, then deltas in range, ~1 MiB/s nominal", () => {
+  for (let g = 0; g < 4; g++) {
+    assert.equal(frameSize(g, 0), KEY_FRAME_BYTES);
+    for (let i = 1; i < FRAMES_PER_GROUP; i++) {
+      const size = frameSize(g, i);
+      assert.ok(size >= MIN_DELTA_FRAME_BYTES && size <= MAX_DELTA_FRAME_BYTES, `frame ${g}/${i}: ${size}`);
+    }
+  }
+  const rate = nominalBytesPerSecond() / (1024 * 1024);
+  assert.ok(rate > 0.8 && rate < 1.3, `nominal rate ${rate} MiB/s`);
+});
+
+Deno.test("the scanner parses a GROUP stream split at every possible byte boundary", () => {
+  const frames = [encodeStampedFrame(8, 1000.5), encodeStampedFrame(300, 2000.25), encodeStampedFrame(70, 3)];
+  const stream = concat([encodeGroupHeader({ subscribeId: 7n, sequence: 42 }), ...frames]);
+  for (let cut = 1; cut < stream.length; cut++) {
+    const scanner = new GroupScanner();
+    const seen: Array<[number, number]> = [];
+    scanner.push(stream.subarray(0, cut), (size, stamp) => seen.push([size, stamp]));
+    scanner.push(stream.subarray(cut), (size, stamp) => seen.push([size, stamp]));
+    assert.deepEqual(seen, [[8, 1000.5], [300, 2000.25], [70, 3]], `cut at ${cut}`);
+    assert.equal(scanner.sequence, 42);
+    assert.equal(scanner.subscribeId, 7);
+    assert.ok(scanner.atBoundary);
+  }
+});
+
+Deno.test("the scanner reports a stream cut inside a frame and rejects a wrong stream type", () => {
+  const stream = concat([encodeGroupHeader({ subscribeId: 0n, sequence: 1 }), encodeStampedFrame(100, 5)]);
+  const scanner = new GroupScanner();
+  let frames = 0;
+  scanner.push(stream.subarray(0, stream.length - 10), () => frames++);
+  assert.equal(frames, 0);
+  assert.equal(scanner.atBoundary, false);
+  assert.throws(() => new GroupScanner().push(Uint8Array.of(1, 2, 3), () => {}), GroupScanError);
+});
+
+Deno.test("median and percentile use nearest rank", () => {
+  assert.equal(median([3, 1, 2]), 2);
+  assert.equal(percentile([1, 2, 3, 4, 5, 6, 7, 8, 9, 10], 99), 10);
+  assert.equal(percentile([1, 2, 3, 4, 5, 6, 7, 8, 9, 10], 50), 5);
+  assert.ok(Number.isNaN(median([])));
+});
+
+Deno.test("RSS of this process is read from /proc", () => {
+  const rss = readRssBytes(Deno.pid);
+  assert.ok(rss > 10 * 1024 * 1024 && rss < 8 * 1024 ** 3, `rss ${rss}`);
+});
+
+Deno.test("options: defaults and flags", () => {
+  const d = parseOptions([]);
+  assert.equal(d.runs, 3);
+  assert.equal(d.subscribers, 50);
+  assert.equal(d.churnMs, 60_000);
+  assert.equal(d.only, null);
+  assert.equal(d.cpuProfDir, null);
+  const o = parseOptions(["--runs=1", "--only=fanout,churn", "--churn-seconds=300", "--cpu-prof=/tmp/p"]);
+  assert.equal(o.runs, 1);
+  assert.deepEqual([...o.only!], ["fanout", "churn"]);
+  assert.equal(o.churnMs, 300_000);
+  assert.equal(o.cpuProfDir, "/tmp/p");
+  assert.throws(() => parseOptions(["--runs=zero"]), /--runs/);
+  assert.throws(() => parseOptions(["--transports=udp"]), /udp/);
+});

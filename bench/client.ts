@@ -1,0 +1,319 @@
+/**
+ * A lean moq-lite 04 client for the benchmarks, over the project's own transports (`dialQuic`,
+ * `dialWebSocket`) and codec (`session/messages.ts`): a {@link BenchPublisher} that answers the
+ * relay's ANNOUNCE_INTEREST and SUBSCRIBE and writes GROUP streams, and a {@link BenchSubscriber}
+ * that subscribes and counts what arrives. It does as little as possible per byte so that the
+ * client side is not what limits a benchmark.
+ *
+ * Both also speak to the raw fan-out baselines (`mode: "raw"`): there the publisher just opens
+ * GROUP streams (subscribe id 0) and subscribers just accept them; the bytes are identical.
+ *
+ * @module
+ */
+
+import { silentLogger } from "../log/logger.ts";
+import {
+  BidiType,
+  decodeAnnounceInterest,
+  decodeSubscribe,
+  decodeSubscribeFields,
+  encodeAnnounce,
+  encodeGroupHeader,
+  encodeStreamType,
+  encodeSubscribe,
+  encodeSubscribeOk,
+  MAX_MESSAGE_BYTES,
+  Version,
+} from "../session/messages.ts";
+import { StreamReader } from "../session/reader.ts";
+import { dialQuic } from "../transport/quic/dial.ts";
+import type { BidiStream, RecvStream, SendStream, TransportSession } from "../transport/types.ts";
+import { dialWebSocket } from "../transport/websocket/upgrade.ts";
+import { encodeStampedFrame, nowMs } from "./media.ts";
+import { GroupScanner } from "./scan.ts";
+
+/** Which transport a benchmark client uses. */
+export type TransportName = "quic" | "websocket";
+
+/** `relay`: full moq-lite handshakes. `raw`: the baseline servers (GROUP streams only). */
+export type ServerMode = "relay" | "raw";
+
+/** Where to connect. */
+export interface Target {
+  transport: TransportName;
+  port: number;
+  /** Hex SHA-256 of the server certificate (QUIC). */
+  pin?: string;
+  mode: ServerMode;
+}
+
+const VERSION = Version.Lite04;
+
+/** Connect one session to `target` (moq-lite-04 over raw QUIC, or `webtransport.moq-lite-04` WS). */
+export function connect(target: Target): Promise<TransportSession> {
+  const logger = silentLogger();
+  if (target.transport === "quic") {
+    return dialQuic(new URL(`https://127.0.0.1:${target.port}/`), {
+      logger,
+      alpns: ["moq-lite-04"],
+      certificateSha256: target.pin ? [target.pin] : undefined,
+      timeoutMs: 20_000,
+    });
+  }
+  return dialWebSocket(new URL(`http://127.0.0.1:${target.port}/`), {
+    logger,
+    protocols: ["webtransport.moq-lite-04"],
+    timeoutMs: 20_000,
+  });
+}
+
+/** Split a broadcast path into the announce prefix the relay asks for and our suffix. */
+function suffixUnder(prefix: string, path: string): string | null {
+  if (prefix === "") return path;
+  if (path === prefix) return "";
+  if (path.startsWith(prefix + "/")) return path.slice(prefix.length + 1);
+  return null;
+}
+
+/**
+ * The publishing side. In `relay` mode it answers ANNOUNCE_INTEREST with its broadcast and accepts
+ * SUBSCRIBE for any track (the relay deduplicates: one upstream subscription). In `raw` mode it is
+ * always "subscribed" with id 0.
+ */
+export class BenchPublisher {
+  readonly session: TransportSession;
+  readonly #mode: ServerMode;
+  readonly #path: string;
+  /** The active upstream subscription id, or null. */
+  subscribeId: bigint | null = null;
+  /** Subscriptions received so far (relay mode). */
+  subscriptions = 0;
+  readonly #announced = Promise.withResolvers<void>();
+  #subscribedWaiters: Array<() => void> = [];
+  readonly #control: BidiStream[] = [];
+
+  constructor(session: TransportSession, mode: ServerMode, path: string) {
+    this.session = session;
+    this.#mode = mode;
+    this.#path = path;
+    if (mode === "raw") {
+      this.subscribeId = 0n;
+      this.#announced.resolve();
+    } else {
+      this.#acceptLoop().catch(() => {});
+    }
+  }
+
+  /** Resolves once the relay learned about the broadcast. */
+  get announced(): Promise<void> {
+    return this.#announced.promise;
+  }
+
+  /** Resolves once an upstream subscription is active. */
+  subscribed(): Promise<void> {
+    if (this.subscribeId !== null) return Promise.resolve();
+    return new Promise((resolve) => this.#subscribedWaiters.push(resolve));
+  }
+
+  async #acceptLoop(): Promise<void> {
+    for (;;) {
+      const stream = await this.session.acceptBidi();
+      if (!stream) return;
+      this.#control.push(stream);
+      this.#serve(stream).catch(() => {});
+    }
+  }
+
+  async #serve(stream: BidiStream): Promise<void> {
+    const reader = new StreamReader(stream.recv);
+    const type = await reader.varint();
+    if (type === BidiType.Announce) {
+      const interest = decodeAnnounceInterest(VERSION, await reader.message(MAX_MESSAGE_BYTES));
+      const suffix = suffixUnder(interest.prefix, this.#path);
+      if (suffix !== null) {
+        await stream.send.write(encodeAnnounce(VERSION, { active: true, suffix, hops: [] }));
+        this.#announced.resolve();
+      }
+      // Keep the stream open: the broadcast stays announced until the session ends.
+      while (!(await reader.done())) await reader.exact(1);
+      return;
+    }
+    if (type === BidiType.Subscribe) {
+      const msg = decodeSubscribe(VERSION, await reader.message(MAX_MESSAGE_BYTES));
+      await stream.send.write(
+        encodeSubscribeOk(VERSION, { priority: msg.priority, ordered: true, maxLatencyMs: 0 }),
+      );
+      this.subscribeId = msg.id;
+      this.subscriptions++;
+      for (const w of this.#subscribedWaiters.splice(0)) w();
+      try {
+        while (!(await reader.done())) await reader.message(MAX_MESSAGE_BYTES); // SUBSCRIBE_UPDATE
+      } finally {
+        if (this.subscribeId === msg.id) this.subscribeId = null;
+        await stream.send.close();
+      }
+      return;
+    }
+    stream.send.reset(0);
+    stream.recv.stop(0);
+  }
+
+  /** Open the GROUP stream for `sequence`, or null when nobody is subscribed. */
+  async openGroup(sequence: number): Promise<SendStream | null> {
+    const id = this.subscribeId;
+    if (id === null) return null;
+    const send = await this.session.openUni();
+    await send.write(encodeGroupHeader({ subscribeId: id, sequence }));
+    return send;
+  }
+
+  /** Write one stamped frame of `payloadBytes`. */
+  writeFrame(send: SendStream, payloadBytes: number): Promise<void> {
+    return send.write(encodeStampedFrame(payloadBytes));
+  }
+
+  /** Close the session. */
+  close(): void {
+    this.session.close(0, "bench over");
+  }
+}
+
+/** Options of {@link BenchSubscriber}. */
+export interface SubscriberOptions {
+  mode: ServerMode;
+  /** Broadcast path (relay mode). */
+  path: string;
+  /** Track name (relay mode). */
+  track: string;
+  /** Subscribe id to use. */
+  id?: bigint;
+  /** Read at most this many bytes per second (a slow reader); 0 = as fast as possible. */
+  readBytesPerSecond?: number;
+}
+
+/** A subscriber that counts delivered bytes, frames, groups and (optionally) frame latencies. */
+export class BenchSubscriber {
+  readonly session: TransportSession;
+  readonly #options: SubscriberOptions;
+  /** Bytes received on GROUP streams (headers and frame prefixes included). */
+  bytes = 0;
+  /** Complete frames received. */
+  frames = 0;
+  /** GROUP streams that ended (FIN or reset). */
+  groupsEnded = 0;
+  /** GROUP streams that ended cleanly after a whole frame. */
+  groupsComplete = 0;
+  /** Highest sequence of a GROUP stream that ended (-1 before any). */
+  lastEndedSequence = -1;
+  /** Malformed streams seen. */
+  errors = 0;
+  /** When set, every complete frame's latency (ms) is appended. */
+  latencies: number[] | null = null;
+  /** Called whenever a group stream ended. */
+  onGroupEnd: ((sequence: number) => void) | null = null;
+  #subscribe: BidiStream | null = null;
+  #firstFrame: Array<() => void> = [];
+  #throttleUntilMs = 0;
+
+  constructor(session: TransportSession, options: SubscriberOptions) {
+    this.session = session;
+    this.#options = options;
+    this.#uniLoop().catch(() => {});
+    if (options.mode === "relay") this.#bidiLoop().catch(() => {});
+  }
+
+  /** Subscribe (relay mode; raw mode needs nothing). Resolves once SUBSCRIBE_OK arrived. */
+  async subscribe(): Promise<void> {
+    if (this.#options.mode === "raw") return;
+    const stream = await this.session.openBidi();
+    this.#subscribe = stream;
+    await stream.send.write(encodeStreamType(BidiType.Subscribe));
+    await stream.send.write(encodeSubscribe(VERSION, {
+      id: this.#options.id ?? 0n,
+      broadcast: this.#options.path,
+      track: this.#options.track,
+      priority: 0,
+      ordered: false,
+      maxLatencyMs: 0,
+    }));
+    const reader = new StreamReader(stream.recv);
+    const type = await reader.varint();
+    if (type !== 0) throw new Error(`first subscribe response has type ${type}, expected SUBSCRIBE_OK`);
+    decodeSubscribeFields(await reader.message(MAX_MESSAGE_BYTES), "SUBSCRIBE_OK");
+    // Watch the stream end (track end / refusal) without blocking.
+    (async () => {
+      while (!(await reader.done())) await reader.exact(1);
+    })().catch(() => {});
+  }
+
+  /** Resolves at the next complete frame. */
+  nextFrame(): Promise<void> {
+    return new Promise((resolve) => this.#firstFrame.push(resolve));
+  }
+
+  /** Close the session. */
+  close(): void {
+    this.session.close(0, "bench over");
+  }
+
+  /** The relay opens an Announce stream to sessions that may publish: hold it open silently. */
+  async #bidiLoop(): Promise<void> {
+    for (;;) {
+      const stream = await this.session.acceptBidi();
+      if (!stream) return;
+      (async () => {
+        while ((await stream.recv.read()) !== null) { /* ignore */ }
+      })().catch(() => {});
+    }
+  }
+
+  async #uniLoop(): Promise<void> {
+    for (;;) {
+      const stream = await this.session.acceptUni();
+      if (!stream) return;
+      this.#group(stream).catch(() => {});
+    }
+  }
+
+  async #group(stream: RecvStream): Promise<void> {
+    const scanner = new GroupScanner();
+    const onFrame = (_size: number, stamp: number) => {
+      this.frames++;
+      if (this.latencies && !Number.isNaN(stamp)) this.latencies.push(nowMs() - stamp);
+      if (this.#firstFrame.length > 0) { for (const w of this.#firstFrame.splice(0)) w(); }
+    };
+    const rate = this.#options.readBytesPerSecond ?? 0;
+    let clean = false;
+    try {
+      for (;;) {
+        const chunk = await stream.read();
+        if (chunk === null) {
+          clean = scanner.atBoundary;
+          break;
+        }
+        this.bytes += chunk.length;
+        scanner.push(chunk, onFrame);
+        if (rate > 0) await this.#throttle(chunk.length, rate);
+      }
+    } catch (error) {
+      if (error instanceof Error && error.name === "GroupScanError") {
+        this.errors++;
+        stream.stop(0);
+      }
+    } finally {
+      this.groupsEnded++;
+      if (clean) this.groupsComplete++;
+      if (scanner.sequence > this.lastEndedSequence) this.lastEndedSequence = scanner.sequence;
+      this.onGroupEnd?.(scanner.sequence);
+    }
+  }
+
+  /** Sleep so that reads across all group streams stay under `rate` bytes/s. */
+  async #throttle(bytes: number, rate: number): Promise<void> {
+    const now = performance.now();
+    const start = Math.max(now, this.#throttleUntilMs);
+    this.#throttleUntilMs = start + (bytes / rate) * 1000;
+    const wait = this.#throttleUntilMs - now;
+    if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+  }
+}

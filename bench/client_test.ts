@@ -1,0 +1,70 @@
+import assert from "node:assert/strict";
+import { BenchPublisher, BenchSubscriber, connect, type Target } from "./client.ts";
+import { type ServerProcess, startBenchRelay, startRawQuic, startRawWs } from "./procs.ts";
+
+const PATH = "anon/test";
+
+async function until(what: string, check: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** Publish one group of three frames to two subscribers through `server` and check what arrives. */
+async function roundTrip(server: ServerProcess, target: Target): Promise<void> {
+  const pub = new BenchPublisher(await connect(target), target.mode, PATH);
+  const subs: BenchSubscriber[] = [];
+  try {
+    await pub.announced;
+    for (let i = 0; i < 2; i++) {
+      const sub = new BenchSubscriber(await connect(target), {
+        mode: target.mode,
+        path: PATH,
+        track: "video",
+      });
+      sub.latencies = [];
+      await sub.subscribe();
+      subs.push(sub);
+    }
+    await pub.subscribed();
+    const send = await pub.openGroup(5);
+    assert.ok(send, "publisher has a subscription");
+    for (const size of [100, 40_000, 8]) await pub.writeFrame(send, size);
+    await send.close();
+    await until("both subscribers got the group", () => subs.every((s) => s.groupsComplete === 1));
+    for (const s of subs) {
+      assert.equal(s.frames, 3);
+      assert.equal(s.lastEndedSequence, 5);
+      assert.equal(s.errors, 0);
+      assert.equal(s.latencies!.length, 3);
+      assert.ok(s.latencies!.every((l) => l >= 0 && l < 5_000), `latencies ${s.latencies}`);
+    }
+  } finally {
+    pub.close();
+    for (const s of subs) s.close();
+    await Promise.all([pub.session.closed, ...subs.map((s) => s.session.closed)]);
+    await server.stop();
+  }
+}
+
+Deno.test("bench client: relay over QUIC delivers a group to every subscriber", async () => {
+  const relay = await startBenchRelay();
+  await roundTrip(relay, { transport: "quic", port: relay.quicPort, pin: relay.pin, mode: "relay" });
+});
+
+Deno.test("bench client: relay over WebSocket delivers a group to every subscriber", async () => {
+  const relay = await startBenchRelay();
+  await roundTrip(relay, { transport: "websocket", port: relay.wsPort, mode: "relay" });
+});
+
+Deno.test("raw QUIC baseline forwards the publisher's bytes to every subscriber", async () => {
+  const raw = await startRawQuic();
+  await roundTrip(raw, { transport: "quic", port: raw.quicPort, pin: raw.pin, mode: "raw" });
+});
+
+Deno.test("raw WebSocket baseline forwards the publisher's bytes to every subscriber", async () => {
+  const raw = await startRawWs();
+  await roundTrip(raw, { transport: "websocket", port: raw.wsPort, mode: "raw" });
+});

@@ -1,0 +1,30 @@
+/**
+ * Diagnostic relay entry for the benchmarks: runs `main.ts` unchanged, and every
+ * `BENCH_DIAG_INTERVAL_MS` (default 1000) prints `diag {rss, heapUsed, external}` to stderr;
+ * with `BENCH_FORCE_GC=1` it first forces a full V8 garbage collection (through `node:v8`), which
+ * tells memory held by unreachable JS objects (and the native state they own, like Deno QUIC
+ * connections) apart from memory that is really retained.
+ *
+ * Used by `deno task bench --relay-diag` / `--relay-gc`; never in production.
+ *
+ * @module
+ */
+
+import v8 from "node:v8";
+import vm from "node:vm";
+import { main } from "../main.ts";
+
+const intervalMs = Number(Deno.env.get("BENCH_DIAG_INTERVAL_MS") ?? 1000);
+let collect: (() => void) | null = null;
+if (Deno.env.get("BENCH_FORCE_GC") === "1") {
+  v8.setFlagsFromString("--expose-gc");
+  collect = vm.runInNewContext("gc") as () => void;
+}
+const timer = setInterval(() => {
+  collect?.();
+  const m = Deno.memoryUsage();
+  console.error(`diag ${JSON.stringify({ rss: m.rss, heapUsed: m.heapUsed, external: m.external })}`);
+}, intervalMs);
+Deno.unrefTimer(timer);
+
+Deno.exit(await main(Deno.args));

@@ -1,0 +1,141 @@
+/**
+ * An incremental parser of one moq-lite GROUP stream (`u8 0x00`, `msg{subscribe_id, sequence}`,
+ * then `vi53 size` + payload frames until FIN) that works on whatever chunks the transport hands
+ * over, without copying payloads: only the varints, the header and the first
+ * {@link STAMP_BYTES} bytes of each payload are looked at.
+ *
+ * @module
+ */
+
+import { STAMP_BYTES } from "./media.ts";
+
+/** Raised on a malformed GROUP stream. */
+export class GroupScanError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "GroupScanError";
+  }
+}
+
+const TYPE = 0;
+const HEADER_SIZE = 1;
+const HEADER = 2;
+const FRAME_SIZE = 3;
+const PAYLOAD = 4;
+
+/** Called for every complete frame: its payload size and the stamp in its first bytes (NaN if short). */
+export type FrameCallback = (payloadBytes: number, stampMs: number) => void;
+
+/** Parses one GROUP stream chunk by chunk. */
+export class GroupScanner {
+  /** The group sequence, once the header was read (-1 before). */
+  sequence = -1;
+  /** The subscribe id of the header (-1 before). */
+  subscribeId = -1;
+  /** Complete frames seen. */
+  frames = 0;
+  #phase = TYPE;
+  #varNeed = 0;
+  #varGot = 0;
+  #varValue = 0;
+  #header: number[] = [];
+  #headerLeft = 0;
+  #frameSize = 0;
+  #frameLeft = 0;
+  readonly #stamp = new Uint8Array(STAMP_BYTES);
+  readonly #stampView = new DataView(this.#stamp.buffer);
+  #stampFill = 0;
+
+  /** True when the stream may end here (between frames, after the header). */
+  get atBoundary(): boolean {
+    return this.#phase === FRAME_SIZE && this.#varNeed === 0;
+  }
+
+  /** Feed the next chunk; `onFrame` runs for each frame completed inside it. */
+  push(chunk: Uint8Array, onFrame: FrameCallback): void {
+    const n = chunk.length;
+    let i = 0;
+    while (i < n) {
+      switch (this.#phase) {
+        case TYPE: {
+          const type = chunk[i++];
+          if (type !== 0) throw new GroupScanError(`unknown unidirectional stream type ${type}`);
+          this.#phase = HEADER_SIZE;
+          this.#varNeed = 0;
+          break;
+        }
+        case HEADER_SIZE:
+        case FRAME_SIZE: {
+          const b = chunk[i++];
+          if (this.#varNeed === 0) {
+            this.#varNeed = 1 << (b >> 6);
+            this.#varGot = 1;
+            this.#varValue = b & 0x3f;
+          } else {
+            this.#varValue = this.#varValue * 256 + b;
+            this.#varGot++;
+          }
+          if (this.#varGot < this.#varNeed) break;
+          this.#varNeed = 0;
+          if (this.#phase === HEADER_SIZE) {
+            if (this.#varValue === 0 || this.#varValue > 64) {
+              throw new GroupScanError(`GROUP header of ${this.#varValue} bytes`);
+            }
+            this.#headerLeft = this.#varValue;
+            this.#header = [];
+            this.#phase = HEADER;
+          } else {
+            this.#frameSize = this.#varValue;
+            this.#frameLeft = this.#varValue;
+            this.#stampFill = 0;
+            if (this.#frameLeft === 0) {
+              this.frames++;
+              onFrame(0, NaN);
+            } else {
+              this.#phase = PAYLOAD;
+            }
+          }
+          break;
+        }
+        case HEADER: {
+          this.#header.push(chunk[i++]);
+          if (--this.#headerLeft > 0) break;
+          const [id, next] = readVarint(this.#header, 0);
+          const [seq, end] = readVarint(this.#header, next);
+          if (end !== this.#header.length) throw new GroupScanError("GROUP header has trailing bytes");
+          this.subscribeId = id;
+          this.sequence = seq;
+          this.#phase = FRAME_SIZE;
+          break;
+        }
+        case PAYLOAD: {
+          const take = Math.min(this.#frameLeft, n - i);
+          while (
+            this.#stampFill < STAMP_BYTES && this.#stampFill < this.#frameSize - this.#frameLeft + take
+          ) {
+            const offset = this.#stampFill - (this.#frameSize - this.#frameLeft);
+            this.#stamp[this.#stampFill++] = chunk[i + offset];
+          }
+          i += take;
+          this.#frameLeft -= take;
+          if (this.#frameLeft === 0) {
+            this.frames++;
+            const stamp = this.#stampFill === STAMP_BYTES ? this.#stampView.getFloat64(0) : NaN;
+            this.#phase = FRAME_SIZE;
+            onFrame(this.#frameSize, stamp);
+          }
+          break;
+        }
+      }
+    }
+  }
+}
+
+function readVarint(bytes: number[], at: number): [number, number] {
+  if (at >= bytes.length) throw new GroupScanError("GROUP header ends inside a varint");
+  const size = 1 << (bytes[at] >> 6);
+  if (at + size > bytes.length) throw new GroupScanError("GROUP header ends inside a varint");
+  let value = bytes[at] & 0x3f;
+  for (let k = 1; k < size; k++) value = value * 256 + bytes[at + k];
+  return [value, at + size];
+}
