@@ -25,6 +25,7 @@ export class BoundsError extends Error {
 }
 
 const textDecoder = new TextDecoder("utf-8", { fatal: true });
+const EMPTY = new Uint8Array(0);
 
 /** Parses one message body held in memory. Every read checks bounds. */
 export class BodyReader {
@@ -114,7 +115,7 @@ export class BodyReader {
 /** Buffers a {@link RecvStream} and reads moq-lite primitives from it. */
 export class StreamReader {
   readonly #stream: RecvStream;
-  #chunk: Uint8Array = new Uint8Array(0);
+  #chunk: Uint8Array = EMPTY;
   #pos = 0;
   #ended = false;
 
@@ -134,6 +135,11 @@ export class StreamReader {
   /** Pull one more chunk; false at FIN. */
   async #fill(): Promise<boolean> {
     if (this.#ended) return false;
+    // Let go of a fully consumed chunk while waiting: an idle stream must not pin its last buffer.
+    if (this.#available === 0) {
+      this.#chunk = EMPTY;
+      this.#pos = 0;
+    }
     const next = await this.#stream.read();
     if (next === null) {
       this.#ended = true;
