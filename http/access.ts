@@ -9,6 +9,7 @@
 import { type Authenticator, AuthError, type SessionGrant } from "../auth/types.ts";
 import { checkedPath, normalizePath, PathError } from "../relay/path.ts";
 import { SessionScope } from "../session/scope.ts";
+import { errorResponse } from "./responses.ts";
 
 /** Raised for a request path that cannot name a broadcast (answered with 400). */
 export class BadPathError extends Error {
@@ -89,4 +90,28 @@ export async function authenticatePath(
 export function authFailureReason(err: AuthError): string {
   if (err.status === 401 || err.status === 403) return `unauthorized: ${err.message}`;
   return `authentication failed: ${err.message}`;
+}
+
+/**
+ * Authenticate a subscriber-side HTTP request (`/announced`, `/fetch`) for `path`: the access, or
+ * the error response to send (the AuthError's status, or 401 when the credential may not
+ * subscribe here at all).
+ */
+export async function authorizeSubscriber(
+  auth: Authenticator,
+  url: URL,
+  path: string,
+  head: boolean,
+): Promise<RequestAccess | Response> {
+  let access: RequestAccess;
+  try {
+    access = await authenticatePath(auth, url, path);
+  } catch (e) {
+    if (e instanceof AuthError) return errorResponse(e.status, authFailureReason(e), head);
+    throw e;
+  }
+  if (access.grant.subscribe.length === 0) {
+    return errorResponse(401, "unauthorized: this credential may not subscribe here", head);
+  }
+  return access;
 }

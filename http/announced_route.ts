@@ -10,16 +10,10 @@
  * @module
  */
 
-import { type Authenticator, AuthError } from "../auth/types.ts";
+import type { Authenticator } from "../auth/types.ts";
 import type { Origin } from "../relay/origin.ts";
 import { stripPrefix } from "../relay/path.ts";
-import {
-  authenticatePath,
-  authFailureReason,
-  BadPathError,
-  decodeSegments,
-  segmentsToPath,
-} from "./access.ts";
+import { authorizeSubscriber, BadPathError, decodeSegments, segmentsToPath } from "./access.ts";
 import { errorResponse, textResponse } from "./responses.ts";
 
 /** The largest page `?limit=` may ask for. */
@@ -71,16 +65,8 @@ export async function serveAnnounced(
   }
   const after = url.searchParams.get("after") ?? undefined;
 
-  let access;
-  try {
-    access = await authenticatePath(ctx.auth, url, prefix);
-  } catch (e) {
-    if (e instanceof AuthError) return errorResponse(e.status, authFailureReason(e), head);
-    throw e;
-  }
-  if (access.grant.subscribe.length === 0) {
-    return errorResponse(401, "unauthorized: this credential may not subscribe here", head);
-  }
+  const access = await authorizeSubscriber(ctx.auth, url, prefix, head);
+  if (access instanceof Response) return access;
   const absolute = access.path;
   const visible = ctx.origin.list(absolute)
     .filter((p) => access.scope.canSubscribe(p))

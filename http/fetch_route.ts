@@ -9,18 +9,12 @@
  * @module
  */
 
-import { type Authenticator, AuthError } from "../auth/types.ts";
+import type { Authenticator } from "../auth/types.ts";
 import type { Logger } from "../log/logger.ts";
 import type { Group } from "../relay/group.ts";
 import type { Origin, TrackHandle } from "../relay/origin.ts";
 import type { Track, TrackConsumer } from "../relay/track.ts";
-import {
-  authenticatePath,
-  authFailureReason,
-  BadPathError,
-  decodeSegments,
-  segmentsToPath,
-} from "./access.ts";
+import { authorizeSubscriber, BadPathError, decodeSegments, segmentsToPath } from "./access.ts";
 import { CORS_HEADERS, errorResponse } from "./responses.ts";
 
 /** Default lookup and inactivity deadline of `/fetch`. */
@@ -137,16 +131,8 @@ export async function serveFetch(
   const selector = parseGroupSelector(url.searchParams.get("group"));
   if (!selector) return errorResponse(400, "bad request: group must be 'latest' or a group number", head);
 
-  let access;
-  try {
-    access = await authenticatePath(ctx.auth, url, broadcast);
-  } catch (e) {
-    if (e instanceof AuthError) return errorResponse(e.status, authFailureReason(e), head);
-    throw e;
-  }
-  if (access.grant.subscribe.length === 0) {
-    return errorResponse(401, "unauthorized: this credential may not subscribe here", head);
-  }
+  const access = await authorizeSubscriber(ctx.auth, url, broadcast, head);
+  if (access instanceof Response) return access;
   if (!access.scope.canSubscribe(access.path)) {
     return errorResponse(403, `forbidden: this credential may not subscribe to "${access.path}"`, head);
   }
