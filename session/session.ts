@@ -104,7 +104,9 @@ export class MoqSession {
    * keeps running until {@link close}.
    */
   async goaway(uri = ""): Promise<void> {
-    if (this.#version !== Version.Lite04 || this.transport.kind === "websocket" && !this.#started) return;
+    // GOAWAY exists in lite-04 only; a session still inside its SETUP grace period may yet turn
+    // out to be legacy (§4.4), so it gets none.
+    if (this.#version !== Version.Lite04 || !this.#started) return;
     try {
       const s = await this.transport.openBidi();
       await s.send.write(encodeStreamType(BidiType.Goaway));
