@@ -5,7 +5,6 @@
  */
 
 import type { Logger } from "../../log/logger.ts";
-import { SessionClosedError } from "../types.ts";
 import type {
   BidiStream,
   CloseInfo,
@@ -14,8 +13,16 @@ import type {
   SendStream,
   TransportSession,
 } from "../types.ts";
-import { classifyQuicError, errorMessage } from "./errors.ts";
-import { QuicRecvHalf, QuicSendHalf, type StreamOwner, StreamRegistry, type Terminable } from "./streams.ts";
+import { errorMessage } from "./errors.ts";
+import {
+  openBidiStream,
+  openUniStream,
+  QuicRecvHalf,
+  QuicSendHalf,
+  type StreamOwner,
+  StreamRegistry,
+  type Terminable,
+} from "./streams.ts";
 
 /** The moq-lite ALPNs raw QUIC serves, and what each negotiates. */
 export const RAW_QUIC_ALPNS: Readonly<Record<string, NegotiatedProtocol>> = {
@@ -125,35 +132,12 @@ export class QuicTransportSession implements TransportSession, StreamOwner {
     this.#streams.delete(stream);
   }
 
-  async openBidi(): Promise<BidiStream> {
-    if (this.#info) throw new SessionClosedError();
-    let bidi: Deno.QuicBidirectionalStream;
-    try {
-      bidi = await this.#conn.createBidirectionalStream({ waitUntilAvailable: true });
-    } catch (error) {
-      throw this.#openError(error);
-    }
-    if (this.#info) {
-      bidi.writable.abort().catch(() => {});
-      bidi.readable.cancel().catch(() => {});
-      throw new SessionClosedError();
-    }
-    return { send: new QuicSendHalf(bidi.writable, this), recv: new QuicRecvHalf(bidi.readable, this) };
+  openBidi(): Promise<BidiStream> {
+    return openBidiStream(this.#conn, this);
   }
 
-  async openUni(): Promise<SendStream> {
-    if (this.#info) throw new SessionClosedError();
-    let stream: Deno.QuicSendStream;
-    try {
-      stream = await this.#conn.createUnidirectionalStream({ waitUntilAvailable: true });
-    } catch (error) {
-      throw this.#openError(error);
-    }
-    if (this.#info) {
-      stream.abort().catch(() => {});
-      throw new SessionClosedError();
-    }
-    return new QuicSendHalf(stream, this);
+  openUni(): Promise<SendStream> {
+    return openUniStream(this.#conn, this);
   }
 
   async acceptBidi(): Promise<BidiStream | null> {
@@ -198,14 +182,6 @@ export class QuicTransportSession implements TransportSession, StreamOwner {
       this.#logger.debug("closing the QUIC connection failed", { error: errorMessage(error) });
     }
     this.#finish({ code, reason, remote: false, abrupt: false });
-  }
-
-  #openError(error: unknown): Error {
-    const info = classifyQuicError(error);
-    if (this.#info || info.kind === "lost" || info.kind === "gone") {
-      return new SessionClosedError(`cannot open a stream: ${info.message}`);
-    }
-    return error instanceof Error ? error : new Error(info.message);
   }
 
   #finish(info: CloseInfo): void {

@@ -27,7 +27,7 @@
 import v8 from "node:v8";
 import vm from "node:vm";
 import { SessionClosedError, StreamResetError } from "../types.ts";
-import type { RecvStream, SendStream } from "../types.ts";
+import type { BidiStream, RecvStream, SendStream } from "../types.ts";
 import { classifyQuicError } from "./errors.ts";
 
 /** Raised by {@link SendStream.write} once the peer sent STOP_SENDING for the stream. */
@@ -464,4 +464,61 @@ export class StreamRegistry {
     }
     this.#reclaimer?.connectionClosed();
   }
+}
+
+/** The error to throw when opening a stream failed: SessionClosedError once the connection is gone. */
+function openError(error: unknown, closed: boolean): Error {
+  const info = classifyQuicError(error);
+  if (closed || info.kind === "lost" || info.kind === "gone") {
+    return new SessionClosedError(`cannot open a stream: ${info.message}`);
+  }
+  return error instanceof Error ? error : new Error(info.message);
+}
+
+/**
+ * Open a bidirectional stream on `conn` for `owner` (waiting for stream credit). `prefix` goes out
+ * with the first write (the WebTransport stream header). Throws {@link SessionClosedError} once
+ * the owner is closed, also when it closed while the stream was being opened.
+ */
+export async function openBidiStream(
+  conn: Deno.QuicConn,
+  owner: StreamOwner,
+  prefix?: Uint8Array,
+): Promise<BidiStream> {
+  if (owner.isClosed) throw new SessionClosedError();
+  let bidi: Deno.QuicBidirectionalStream;
+  try {
+    bidi = await conn.createBidirectionalStream({ waitUntilAvailable: true });
+  } catch (error) {
+    throw openError(error, owner.isClosed);
+  }
+  if (owner.isClosed) {
+    bidi.writable.abort().catch(() => {});
+    bidi.readable.cancel().catch(() => {});
+    throw new SessionClosedError();
+  }
+  return {
+    send: new QuicSendHalf(bidi.writable, owner, prefix),
+    recv: new QuicRecvHalf(bidi.readable, owner),
+  };
+}
+
+/** Open a unidirectional stream on `conn` for `owner`; see {@link openBidiStream}. */
+export async function openUniStream(
+  conn: Deno.QuicConn,
+  owner: StreamOwner,
+  prefix?: Uint8Array,
+): Promise<SendStream> {
+  if (owner.isClosed) throw new SessionClosedError();
+  let stream: Deno.QuicSendStream;
+  try {
+    stream = await conn.createUnidirectionalStream({ waitUntilAvailable: true });
+  } catch (error) {
+    throw openError(error, owner.isClosed);
+  }
+  if (owner.isClosed) {
+    stream.abort().catch(() => {});
+    throw new SessionClosedError();
+  }
+  return new QuicSendHalf(stream, owner, prefix);
 }

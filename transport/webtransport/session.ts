@@ -12,7 +12,6 @@
  */
 
 import type { Logger } from "../../log/logger.ts";
-import { SessionClosedError } from "../types.ts";
 import type {
   BidiStream,
   CloseInfo,
@@ -22,7 +21,14 @@ import type {
   TransportSession,
 } from "../types.ts";
 import { classifyQuicError, errorMessage } from "../quic/errors.ts";
-import { QuicRecvHalf, QuicSendHalf, StreamRegistry, type Terminable } from "../quic/streams.ts";
+import {
+  openBidiStream,
+  openUniStream,
+  QuicRecvHalf,
+  QuicSendHalf,
+  StreamRegistry,
+  type Terminable,
+} from "../quic/streams.ts";
 import type { StreamOwner } from "../quic/streams.ts";
 import { AsyncQueue } from "./async_queue.ts";
 import type { BufferedReader } from "./buffered_reader.ts";
@@ -174,38 +180,12 @@ export class WebTransportSession implements TransportSession, StreamOwner {
     this.#streams.delete(stream);
   }
 
-  async openBidi(): Promise<BidiStream> {
-    if (this.#info) throw new SessionClosedError();
-    let bidi: Deno.QuicBidirectionalStream;
-    try {
-      bidi = await this.#conn.createBidirectionalStream({ waitUntilAvailable: true });
-    } catch (error) {
-      throw this.#openError(error);
-    }
-    if (this.#info) {
-      bidi.writable.abort().catch(() => {});
-      bidi.readable.cancel().catch(() => {});
-      throw new SessionClosedError();
-    }
-    return {
-      send: new QuicSendHalf(bidi.writable, this, this.#bidiHeader),
-      recv: new QuicRecvHalf(bidi.readable, this),
-    };
+  openBidi(): Promise<BidiStream> {
+    return openBidiStream(this.#conn, this, this.#bidiHeader);
   }
 
-  async openUni(): Promise<SendStream> {
-    if (this.#info) throw new SessionClosedError();
-    let stream: Deno.QuicSendStream;
-    try {
-      stream = await this.#conn.createUnidirectionalStream({ waitUntilAvailable: true });
-    } catch (error) {
-      throw this.#openError(error);
-    }
-    if (this.#info) {
-      stream.abort().catch(() => {});
-      throw new SessionClosedError();
-    }
-    return new QuicSendHalf(stream, this, this.#uniHeader);
+  openUni(): Promise<SendStream> {
+    return openUniStream(this.#conn, this, this.#uniHeader);
   }
 
   acceptBidi(): Promise<BidiStream | null> {
@@ -314,14 +294,6 @@ export class WebTransportSession implements TransportSession, StreamOwner {
     }
     this.#peerFin.resolve();
     this.#end();
-  }
-
-  #openError(error: unknown): Error {
-    const info = classifyQuicError(error);
-    if (this.#info || info.kind === "lost" || info.kind === "gone") {
-      return new SessionClosedError(`cannot open a stream: ${info.message}`);
-    }
-    return error instanceof Error ? error : new Error(info.message);
   }
 
   #remoteClose(info: CloseInfo): void {
