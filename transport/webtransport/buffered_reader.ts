@@ -113,3 +113,26 @@ export class BufferedReader {
     return rest.byteLength > 0 ? [rest] : [];
   }
 }
+
+/** A peer-opened stream prepared for header parsing: its id (read while it still exists), a locked reader and a buffer over it. */
+export interface IncomingStream {
+  /** The QUIC stream id, or undefined when the resource was already gone. */
+  id: bigint | undefined;
+  reader: ReadableStreamDefaultReader<Uint8Array>;
+  buffered: BufferedReader;
+}
+
+/**
+ * Prepare a peer-opened receive stream for reading its HTTP/3 / WebTransport header. The id is read
+ * first: Deno throws on `id` once the stream resource is gone.
+ */
+export function incomingStream(stream: Deno.QuicReceiveStream): IncomingStream {
+  let id: bigint | undefined;
+  try {
+    id = stream.id;
+  } catch {
+    id = undefined;
+  }
+  const reader = stream.getReader();
+  return { id, reader, buffered: new BufferedReader(reader) };
+}

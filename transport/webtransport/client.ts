@@ -14,7 +14,7 @@ import { errorMessage } from "../quic/errors.ts";
 import { connectQuicTo, DEFAULT_DIAL_TIMEOUT_MS, DialError, type DialOptions } from "../quic/dial.ts";
 import { formatAddr } from "../quic/quic_session.ts";
 import { QuicRecvHalf, QuicSendHalf } from "../quic/streams.ts";
-import { BufferedReader } from "./buffered_reader.ts";
+import { BufferedReader, incomingStream } from "./buffered_reader.ts";
 import { WEBTRANSPORT_SUBPROTOCOLS } from "./connect.ts";
 import { peerConnectionClose } from "./h3_connection.ts";
 import {
@@ -171,14 +171,7 @@ class H3Client {
   }
 
   async #handleUni(stream: Deno.QuicReceiveStream): Promise<void> {
-    let id: bigint | undefined;
-    try {
-      id = stream.id;
-    } catch {
-      id = undefined;
-    }
-    const reader = stream.getReader();
-    const buffered = new BufferedReader(reader);
+    const { id, reader, buffered } = incomingStream(stream);
     let handedOver = false;
     try {
       const type = await buffered.readVarint();
@@ -206,14 +199,7 @@ class H3Client {
   }
 
   async #handleBidi(bidi: Deno.QuicBidirectionalStream): Promise<void> {
-    let id: bigint | undefined;
-    try {
-      id = bidi.readable.id;
-    } catch {
-      id = undefined;
-    }
-    const reader = bidi.readable.getReader();
-    const buffered = new BufferedReader(reader);
+    const { id, reader, buffered } = incomingStream(bidi.readable);
     let handedOver = false;
     try {
       if (await buffered.readVarint() !== WEBTRANSPORT_BIDI_SIGNAL) return; // servers open no requests

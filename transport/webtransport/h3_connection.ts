@@ -15,7 +15,7 @@ import type { NegotiatedProtocol } from "../types.ts";
 import { errorMessage } from "../quic/errors.ts";
 import { type AuthorizeDecision, isAuthorized } from "../quic/hooks.ts";
 import { QuicRecvHalf, QuicSendHalf } from "../quic/streams.ts";
-import { BufferedReader } from "./buffered_reader.ts";
+import { BufferedReader, incomingStream } from "./buffered_reader.ts";
 import {
   encodeConnectResponse,
   selectSubprotocol,
@@ -295,14 +295,7 @@ export class H3Connection {
   }
 
   async #handleUni(stream: Deno.QuicReceiveStream): Promise<void> {
-    let id: bigint | undefined;
-    try {
-      id = stream.id;
-    } catch {
-      id = undefined;
-    }
-    const reader = stream.getReader();
-    const buffered = new BufferedReader(reader);
+    const { id, reader, buffered } = incomingStream(stream);
     let handedOver = false;
     try {
       const type = await buffered.readVarint();
@@ -356,14 +349,7 @@ export class H3Connection {
   }
 
   async #handleBidi(bidi: Deno.QuicBidirectionalStream): Promise<void> {
-    let id: bigint | undefined;
-    try {
-      id = bidi.readable.id;
-    } catch {
-      id = undefined;
-    }
-    const reader = bidi.readable.getReader();
-    const buffered = new BufferedReader(reader);
+    const { id, reader, buffered } = incomingStream(bidi.readable);
     let handedOver = false;
     try {
       const first = await buffered.readVarint();
