@@ -10,7 +10,9 @@ import type { Logger } from "../log/logger.ts";
 import type { Origin } from "../relay/origin.ts";
 import type { RelayStats } from "../relay/stats.ts";
 import type { TransportSession } from "../transport/types.ts";
+import { PathError } from "../relay/path.ts";
 import type { Version } from "./messages.ts";
+import { BoundsError, DecodeError } from "./reader.ts";
 import type { SessionScope } from "./scope.ts";
 
 /** Session close / stream reset codes (shared/spec/protocol.md §9). */
@@ -39,6 +41,18 @@ export class ProtocolError extends Error {
     this.name = "ProtocolError";
     this.code = code;
   }
+}
+
+/**
+ * The session close code for a peer's bad input (protocol violation, malformed or oversize
+ * data, unusable path), or null when the error is not the peer's fault (stream reset, session
+ * gone) and only the stream ends.
+ */
+export function peerErrorCode(err: unknown): number | null {
+  if (err instanceof ProtocolError) return err.code;
+  if (err instanceof DecodeError) return Code.Decode;
+  if (err instanceof BoundsError || err instanceof PathError) return Code.Bounds;
+  return null;
 }
 
 /** Default limits when the config does not say. */

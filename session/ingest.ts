@@ -8,11 +8,11 @@
 
 import type { BroadcastSource } from "../relay/broadcast.ts";
 import type { Publication } from "../relay/origin.ts";
-import { checkedPath, joinPath, MAX_PATH_SEGMENTS, PathError, stripPrefix } from "../relay/path.ts";
+import { checkedPath, joinPath, MAX_PATH_SEGMENTS, stripPrefix } from "../relay/path.ts";
 import type { Track, UpstreamSubscription } from "../relay/track.ts";
 import type { BidiStream, RecvStream } from "../transport/types.ts";
 import { StreamResetError } from "../transport/types.ts";
-import { Code, MAX_FRAME_BYTES, ProtocolError, type SessionContext } from "./context.ts";
+import { Code, MAX_FRAME_BYTES, peerErrorCode, ProtocolError, type SessionContext } from "./context.ts";
 import {
   BidiType,
   decodeAnnounce,
@@ -70,10 +70,8 @@ export class Ingest {
 
   #fail(err: unknown): void {
     if (this.#ctx.signal.aborted) return;
-    if (err instanceof ProtocolError) this.#ctx.fail(err.code, err.message);
-    else if (err instanceof PathError) this.#ctx.fail(Code.Bounds, err.message);
-    else if (err instanceof Error && (err.name === "DecodeError")) this.#ctx.fail(Code.Decode, err.message);
-    else if (err instanceof Error && (err.name === "BoundsError")) this.#ctx.fail(Code.Bounds, err.message);
+    const code = peerErrorCode(err);
+    if (code !== null) this.#ctx.fail(code, (err as Error).message);
     else this.#ctx.log.debug("announce interest ended", { error: String(err) });
   }
 

@@ -14,7 +14,7 @@ import type { Origin } from "../relay/origin.ts";
 import type { RelayStats } from "../relay/stats.ts";
 import type { BidiStream, CloseInfo, RecvStream, TransportSession } from "../transport/types.ts";
 import { serveAnnounce } from "./announce.ts";
-import { Code, DEFAULT_LIMITS, ProtocolError, type SessionContext } from "./context.ts";
+import { Code, DEFAULT_LIMITS, peerErrorCode, ProtocolError, type SessionContext } from "./context.ts";
 import { Ingest } from "./ingest.ts";
 import {
   BidiType,
@@ -222,10 +222,8 @@ export class MoqSession {
 
   #handleError(err: unknown): void {
     if (this.#abort.signal.aborted) return;
-    if (err instanceof ProtocolError) this.#fail(err.code, err.message);
-    else if (err instanceof DecodeError) this.#fail(Code.Decode, err.message);
-    else if (err instanceof BoundsError) this.#fail(Code.Bounds, err.message);
-    else if (err instanceof Error && err.name === "PathError") this.#fail(Code.Bounds, err.message);
+    const code = peerErrorCode(err);
+    if (code !== null) this.#fail(code, (err as Error).message);
     else this.#log.debug("stream ended with error", { error: String(err) });
   }
 
