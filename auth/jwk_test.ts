@@ -15,10 +15,9 @@ const SECRET = "jvS2B_SKkvhtObaiKg9n2vq_Iqdus-nVCVVYBWf0BQA";
 const HS = { alg: "HS256", key_ops: ["verify", "sign"], kty: "oct", k: SECRET, kid: "d55b1f13e6bda281" };
 
 function b64(text: string, variant: "url" | "url-padded" | "std"): string {
-  const std = btoa(text);
-  if (variant === "std") return std;
-  const url = std.replaceAll("+", "-").replaceAll("/", "_");
-  return variant === "url" ? url.replace(/=+$/, "") : url;
+  const bytes = new TextEncoder().encode(text);
+  if (variant === "std") return bytes.toBase64();
+  return bytes.toBase64({ alphabet: "base64url", omitPadding: variant === "url" });
 }
 
 Deno.test("key files: JSON and base64url/padded/standard base64 of it are all accepted", () => {
