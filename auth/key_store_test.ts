@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { cacheTtlMs, KEY_CACHE_TTL_MS, KeyStore, type KeyStoreOptions } from "./key_store.ts";
+import { KeyStore, type KeyStoreOptions } from "./key_store.ts";
+import { cacheTtlMs, KEY_CACHE_TTL_MS } from "./key_remote.ts";
 import { encodeKey, KeyError } from "./jwk.ts";
 import { generateKey } from "./token_cli.ts";
 import { AuthError, type AuthFailureReason } from "./types.ts";
