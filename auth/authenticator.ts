@@ -19,9 +19,10 @@ import { KeyStore, type KeyStoreOptions } from "./key_store.ts";
 import {
   connectionPath,
   domainPrefix,
-  grantsInternal,
   hasPublicAccess,
+  isClusterCredential,
   scopeGrants,
+  scopeInternalSubscribe,
   scopePublic,
 } from "./scope.ts";
 import { CLOCK_LEEWAY_SECONDS, decodeTokenHeader, verifyToken } from "./verify.ts";
@@ -164,6 +165,7 @@ export class JwtAuthenticator implements Authenticator {
       nowMs: this.#now(),
     });
     const access = scopeGrants(path, claims);
+    const internalSubscribe = scopeInternalSubscribe(path, claims);
     const leeway = this.#options.leewaySeconds ?? CLOCK_LEEWAY_SECONDS;
     return {
       root: path,
@@ -175,7 +177,8 @@ export class JwtAuthenticator implements Authenticator {
         : claims.exp * 1000 > this.#now()
         ? Math.floor(claims.exp * 1000)
         : Math.floor((claims.exp + leeway) * 1000),
-      internal: grantsInternal(claims),
+      ...(internalSubscribe.length > 0 ? { internalSubscribe } : {}),
+      internal: isClusterCredential(claims),
       anonymous: false,
     };
   }

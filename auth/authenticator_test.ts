@@ -129,7 +129,7 @@ Deno.test("refusals carry the reason for every bad credential", async () => {
   });
 });
 
-Deno.test("the reserved .internal namespace needs the full cluster token, an explicit grant or cluster: true", async () => {
+Deno.test("only the full cluster token is the cluster credential (internal)", async () => {
   const key = await generateKey("EdDSA", "k");
   await withKeyAuth(key, {}, async (auth) => {
     const all = await auth.authenticate(url("/", await signToken(key, { put: [""], get: [""] })), "quic");
@@ -139,10 +139,16 @@ Deno.test("the reserved .internal namespace needs the full cluster token, an exp
       "quic",
     );
     assert.equal(demo.internal, false);
-    const cluster = await signRaw(key, {}, { put: [""], get: [""], cluster: true });
-    assert.equal((await auth.authenticate(url("/", cluster), "quic")).internal, true);
-    const explicit = await signToken(key, { get: [".internal/origins"] });
-    assert.equal((await auth.authenticate(url("/", explicit), "quic")).internal, true);
+    const putAll = await signToken(key, { put: [""], get: ["demo"] });
+    assert.equal((await auth.authenticate(url("/", putAll), "quic")).internal, false);
+    // The legacy `cluster` claim is ignored (docs/relay.md §2.4).
+    const legacy = await signRaw(key, {}, { put: [""], get: ["demo"], cluster: true });
+    assert.equal((await auth.authenticate(url("/", legacy), "quic")).internal, false);
+    const explicit = await signToken(key, { put: [".internal/origins"], get: [".internal/origins"] });
+    const explicitGrant = await auth.authenticate(url("/", explicit), "quic");
+    assert.equal(explicitGrant.internal, false);
+    assert.deepEqual(explicitGrant.internalSubscribe, [".internal/origins"], "subscribe unlocked per prefix");
+    assert.equal(all.internalSubscribe, undefined);
   });
 });
 

@@ -39,8 +39,6 @@ export interface TokenClaims {
   exp?: number;
   iat?: number;
   nbf?: number;
-  /** Legacy upstream cluster marker (ignored upstream; used here for the `.internal/` namespace). */
-  cluster: boolean;
   /** The payload carries pre-2025 `pub`/`sub`/`path` claims (which grant nothing). */
   legacy: boolean;
 }
@@ -131,7 +129,6 @@ export function parseClaims(payload: unknown): TokenClaims {
     exp: timeClaim(payload.exp, "exp"),
     iat: timeClaim(payload.iat, "iat"),
     nbf: timeClaim(payload.nbf, "nbf"),
-    cluster: payload.cluster === true,
     legacy: ["pub", "sub", "path"].some((name) => name in payload),
   };
   return claims;
