@@ -1,6 +1,6 @@
 /**
  * The relay's {@link Authenticator}: `?jwt=` tokens verified against the configured keys, or
- * anonymous public access, scoped to the connection path (shared/spec/relay.md §2).
+ * anonymous public access, scoped to the connection path (docs/relay.md §2).
  *
  * @module
  */

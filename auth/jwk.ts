@@ -1,5 +1,5 @@
 /**
- * JSON Web Keys in upstream moq-token's format (shared/spec/relay.md §2.2, §2.3): parsing and
+ * JSON Web Keys in upstream moq-token's format (docs/relay.md §2.2, §2.3): parsing and
  * validation of key files, serialisation for the token tool, and import into WebCrypto.
  *
  * A key file holds either the JWK JSON object or base64url (no padding) of it; padded and standard

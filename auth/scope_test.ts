@@ -25,7 +25,7 @@ function reasonOf(fn: () => unknown): AuthFailureReason {
 
 const DEMO: Grants = { root: "demo", put: ["my-stream"], get: [""] };
 
-// relay.md §2.9 worked examples 1–10 (token rows).
+// docs/relay.md §2.9 worked examples 1–10 (token rows).
 const TOKEN_CASES: Array<{ n: number; grants: Grants; url: string; want: ScopedAccess | AuthFailureReason }> =
   [
     { n: 1, grants: DEMO, url: "/demo", want: { publish: ["my-stream"], subscribe: [""] } },
@@ -76,7 +76,7 @@ const TOKEN_CASES: Array<{ n: number; grants: Grants; url: string; want: ScopedA
     },
   ];
 
-Deno.test("scopeGrants follows relay.md §2.5 on the worked examples of §2.9", () => {
+Deno.test("scopeGrants follows docs/relay.md §2.5 on the worked examples of §2.9", () => {
   for (const c of TOKEN_CASES) {
     const path = connectionPath(new URL(`https://relay.example${c.url}`).pathname);
     if (typeof c.want === "string") {
@@ -114,7 +114,7 @@ const PUBLIC_CASES: Array<{ n: number; access: PublicAccess; url: string; want: 
     { n: 113, access: { publish: [], subscribe: [] }, url: "/", want: undefined },
   ];
 
-Deno.test("scopePublic follows relay.md §2.6 (examples 11-14)", () => {
+Deno.test("scopePublic follows docs/relay.md §2.6 (examples 11-14)", () => {
   for (const c of PUBLIC_CASES) {
     const path = connectionPath(c.url);
     assert.deepEqual(scopePublic(path, c.access), c.want, `example ${c.n} ${c.url}`);

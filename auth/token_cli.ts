@@ -1,6 +1,6 @@
 /**
  * `moq-relay token …`: generate keys, sign and verify tokens, interchangeable with upstream's Rust
- * `moq-token` (shared/spec/relay.md §2.10). Flags follow the Rust CLI; `generate --key` is accepted
+ * `moq-token` (docs/relay.md §2.10). Flags follow the Rust CLI; `generate --key` is accepted
  * as an alias of `--out` (JS CLI), `--json` writes keys as JSON instead of base64url, and `verify`
  * prints the claims as JSON.
  *

@@ -1,6 +1,6 @@
 /**
  * What authentication decides for one session or HTTP request: its root and the prefixes it may
- * publish and subscribe, relative to that root (shared/spec/relay.md §2.5).
+ * publish and subscribe, relative to that root (docs/relay.md §2.5).
  *
  * @module
  */

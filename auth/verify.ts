@@ -1,7 +1,7 @@
 /**
- * Compact JWT verification with upstream's claim rules (shared/spec/relay.md §2.4) plus a clock
+ * Compact JWT verification with upstream's claim rules (docs/relay.md §2.4) plus a clock
  * leeway for `exp`/`nbf` (§8 item 24). The signature is checked with `jose.compactVerify` restricted
- * to the key's algorithm; every claim is checked here (protocol.md §16 item 13).
+ * to the key's algorithm; every claim is checked here (docs/protocol.md §16 item 13).
  *
  * @module
  */
