@@ -3,7 +3,7 @@ import { JwtAuthenticator, tokenFromUrl } from "./authenticator.ts";
 import { encodeKey, type Jwk } from "./jwk.ts";
 import { generateKey, signToken } from "./token_cli.ts";
 import { AuthError, type AuthFailureReason, type SessionGrant } from "./types.ts";
-import { signRaw, withTempDir } from "./test_helpers.ts";
+import { b64json, signRaw, withTempDir } from "./test_helpers.ts";
 import type { AuthConfig } from "../config/types.ts";
 import { LogFilter, Logger, silentLogger } from "../log/logger.ts";
 
@@ -235,5 +235,41 @@ Deno.test("key rotation: a rewritten key file is used without a restart", async 
     } finally {
       await auth.close();
     }
+  });
+});
+
+Deno.test("bad tokens: neither log lines nor error messages carry the token or what it smuggles", async () => {
+  const key = await generateKey("HS256", "k");
+  const other = await generateKey("HS256", "k");
+  const MARK = "SMUGGLEDSECRET";
+  const good = await signToken(key, { put: ["demo"] });
+  const [header, payload, signature] = good.split(".");
+  const tokens = [
+    `${header}.${payload}.${signature.slice(0, -4)}`, // truncated signature
+    `${header}.${payload}.${signature}${MARK}`,
+    `${header}.${b64json({ put: [""], note: MARK })}.${signature}`, // tampered payload
+    `${b64json(`{"alg":"HS256","${MARK}"`)}.${payload}.${signature}`, // header not JSON
+    `${header}.${b64json(`{"put":"${MARK}`)}.${signature}`,
+    await signRaw(key, {}, `{"put":["${MARK}"`), // signed, payload not JSON
+    `${b64json({ alg: "HS256", crit: [MARK], [MARK]: true })}.${payload}.${signature}`, // unknown crit
+    `${b64json({ alg: "HS256", b64: false, crit: ["b64"] })}.${payload}.${signature}`,
+    await signRaw(other, {}, { put: [""], note: MARK }), // wrong key
+    `${b64json({ alg: `HS256${MARK}` })}.${payload}.${signature}`, // alg mismatch
+    `${b64json({ alg: MARK })}.${payload}.${signature}`,
+    `${MARK}.${MARK}.${MARK}`,
+    `${MARK}${MARK}`,
+  ];
+  await withKeyAuth(key, {}, async (auth, lines) => {
+    for (const token of tokens) {
+      const error = await failure(auth.authenticate(url("/demo", token), "websocket"));
+      const secretParts = [token, MARK, ...token.split(".").filter((s) => s.length >= 8)];
+      for (const part of secretParts) {
+        assert.ok(!error.message.includes(part), `error "${error.message}" carries ${part.slice(0, 20)}`);
+      }
+      for (const line of lines) {
+        for (const part of secretParts) assert.ok(!line.includes(part), `log line carries it: ${line}`);
+      }
+    }
+    assert.equal(lines.filter((l) => l.includes("authentication failed")).length, tokens.length);
   });
 });

@@ -143,7 +143,9 @@ export function decodeKeyText(text: string, source: string): unknown {
   try {
     return JSON.parse(json);
   } catch (e) {
-    throw new KeyError(source, `not valid JSON (${e instanceof Error ? e.message : String(e)})`);
+    // The parser's message quotes the text around the error, i.e. key material: keep only where.
+    const at = e instanceof Error ? /at position \d+/.exec(e.message)?.[0] : undefined;
+    throw new KeyError(source, `not valid JSON${at ? ` (${at})` : ""}`);
   }
 }
 

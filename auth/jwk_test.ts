@@ -124,3 +124,20 @@ Deno.test("encodeKey writes base64url of compact JSON in upstream member order",
   const json = new TextDecoder().decode(decodeBase64Flexible(encoded)!);
   assert.equal(json, JSON.stringify(HS));
 });
+
+Deno.test("a key file that is almost JSON: the error names where, never the key material", () => {
+  const broken = [
+    `{"alg":"HS256","k":"${SECRET}" "kid":"x"}`,
+    `{"alg":"HS256","k":${SECRET}}`, // unquoted: the parser quotes the whole text in its message
+    `${SECRET}`,
+    b64(`{"alg":"HS256","k":"${SECRET}"`, "url"),
+  ];
+  for (const text of broken) {
+    assert.throws(() => parseKeyText(text, "/etc/moq/root.jwk"), (e: unknown) => {
+      assert.ok(e instanceof KeyError, String(e));
+      assert.match(e.message, /root\.jwk/);
+      assert.ok(!e.message.includes(SECRET) && !e.message.includes(SECRET.slice(0, 8)), e.message);
+      return true;
+    });
+  }
+});

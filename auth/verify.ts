@@ -8,7 +8,7 @@
 
 import { compactVerify, errors } from "jose";
 import { AuthError } from "./types.ts";
-import { decodeBase64UrlStrict, type Jwk, type KeyScope, scopeAllows } from "./jwk.ts";
+import { decodeBase64UrlStrict, isAlgorithm, type Jwk, type KeyScope, scopeAllows } from "./jwk.ts";
 
 /** Clock-skew allowance applied to `exp` and `nbf`, in seconds. */
 export const CLOCK_LEEWAY_SECONDS = 5;
@@ -181,7 +181,9 @@ export async function verifyToken(
   if (header.alg !== key.jwk.alg) {
     throw new AuthError(
       "alg_mismatch",
-      `token alg ${JSON.stringify(header.alg.slice(0, 16))} does not match the key's alg ${key.jwk.alg}`,
+      `token alg ${
+        isAlgorithm(header.alg) ? header.alg : "(unsupported)"
+      } does not match the key's alg ${key.jwk.alg}`,
     );
   }
   const [, payloadSegment, signatureSegment] = splitToken(token);
@@ -195,10 +197,14 @@ export async function verifyToken(
     if (e instanceof errors.JWSSignatureVerificationFailed) {
       throw new AuthError("bad_signature", "token signature does not verify with the configured key");
     }
-    if (e instanceof errors.JWSInvalid) {
-      throw new AuthError("malformed", `token is not a valid JWS (${e.message})`);
+    // The verifier's own messages may quote header members the client chose: never pass them on.
+    if (e instanceof errors.JOSENotSupported) {
+      throw new AuthError("malformed", "token uses an unsupported JWS feature (crit or b64 header)");
     }
-    throw new AuthError("bad_signature", `token rejected (${e instanceof Error ? e.message : String(e)})`);
+    if (e instanceof errors.JWSInvalid) {
+      throw new AuthError("malformed", "token is not a valid JWS: check its header and segments");
+    }
+    throw new AuthError("bad_signature", "token rejected by the signature verifier");
   }
   let payload: unknown;
   try {
