@@ -15,7 +15,8 @@ import {
   type AuthTransport,
   type SessionGrant,
 } from "./types.ts";
-import { KeyStore, type KeyStoreOptions } from "./key_store.ts";
+import { KeyStore } from "./key_store.ts";
+import type { KeyStoreOptions } from "./key_source.ts";
 import {
   connectionPath,
   domainPrefix,

@@ -16,9 +16,6 @@ import { DirKeySource } from "./key_dir.ts";
 import { RemoteKeySource } from "./key_remote.ts";
 import type { VerifyingKey } from "./verify.ts";
 
-export type { KeyStoreOptions } from "./key_source.ts";
-export { loadKeyText } from "./key_source.ts";
-
 /** A `key`/`key_dir` value that names an HTTP(S) URL (anything else is a local path). */
 function remoteUrl(value: string): URL | undefined {
   try {

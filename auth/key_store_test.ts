@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { KeyStore, type KeyStoreOptions } from "./key_store.ts";
+import { KeyStore } from "./key_store.ts";
+import type { KeyStoreOptions } from "./key_source.ts";
 import { encodeKey, KeyError } from "./jwk.ts";
 import { generateKey } from "./token_cli.ts";
 import { AuthError, type AuthFailureReason } from "./types.ts";

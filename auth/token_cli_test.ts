@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { generateKey, runTokenCommand, signToken } from "./token_cli.ts";
 import { ALGORITHMS, decodeBase64Flexible, parseKeyText } from "./jwk.ts";
-import { loadKeyText } from "./key_store.ts";
+import { loadKeyText } from "./key_source.ts";
 import { verifyToken } from "./verify.ts";
 import { captureIo, withTempDir } from "./test_helpers.ts";
 

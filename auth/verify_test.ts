@@ -8,7 +8,7 @@ import {
   verifyToken,
 } from "./verify.ts";
 import { decodeBase64Flexible, encodeKey, type Jwk, parseKeyText } from "./jwk.ts";
-import { loadKeyText } from "./key_store.ts";
+import { loadKeyText } from "./key_source.ts";
 import { generateKey, signToken } from "./token_cli.ts";
 import { AuthError, type AuthFailureReason } from "./types.ts";
 import { b64json, signRaw } from "./test_helpers.ts";
