@@ -8,7 +8,7 @@
  */
 
 import assert from "node:assert/strict";
-import { startRelay, within } from "./harness.ts";
+import { sleep, startRelay, within } from "./harness.ts";
 import { RawWebSocket } from "./raw_ws.ts";
 import { generateKey, signToken } from "../auth/token_cli.ts";
 import { encodeKey } from "../auth/jwk.ts";
@@ -32,12 +32,14 @@ Deno.test({
   sanitizeResources: false,
 }, async () => {
   const good = await generateKey("ES256", "good");
-  const goodBody = encodeKey(good);
+  const late = await generateKey("ES256", "late");
+  const bodies = new Map([["/keys/good.jwk", encodeKey(good)], ["/keys/late.jwk", encodeKey(late)]]);
   const hits = { good: 0, unknown: 0 };
   const keyServer = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, (req) => {
-    if (new URL(req.url).pathname === "/keys/good.jwk") {
+    const body = bodies.get(new URL(req.url).pathname);
+    if (body !== undefined) {
       hits.good++;
-      return new Response(goodBody, { headers: { "cache-control": "max-age=3600" } });
+      return new Response(body, { headers: { "cache-control": "max-age=3600" } });
     }
     hits.unknown++;
     return new Response("no such key", { status: 404, headers: { "cache-control": "no-cache" } });
@@ -77,6 +79,15 @@ Deno.test({
 
     assert.equal(await upgrade(relay.port, `/demo?jwt=${goodToken}`), 101, "the good token still connects");
     assert.equal(hits.good, 1, "its key was neither evicted nor refetched");
+    // The throttle is brief: a kid first seen after the flood is looked up once the bucket refills.
+    await sleep(2 * KEY_MISS_FETCH_REFILL_MS);
+    const lateToken = await signToken(late, { root: "", get: ["demo"] });
+    assert.equal(
+      await upgrade(relay.port, `/demo?jwt=${lateToken}`),
+      101,
+      "a new kid connects after the flood",
+    );
+    assert.equal(hits.good, 2);
     const leaked = relay.logs.filter((l) => tokens.slice(0, 20).some((t) => l.includes(t)));
     assert.deepEqual(leaked, [], "no log line carries a token");
   } finally {
