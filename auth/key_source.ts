@@ -21,7 +21,9 @@ export interface KeyStoreOptions {
   onReload?: (source: string, ok: boolean) => void;
   /** Force mtime polling instead of the file-system watcher. */
   poll?: boolean;
+  /** Polling interval in ms (default `KEY_POLL_INTERVAL_MS`, auth/key_watch.ts). */
   pollIntervalMs?: number;
+  /** Timeout of one key fetch in ms (default `KEY_FETCH_TIMEOUT_MS`, auth/key_remote.ts). */
   fetchTimeoutMs?: number;
   /** Current time in ms (default `Date.now`). */
   now?: () => number;
