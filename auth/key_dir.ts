@@ -1,7 +1,8 @@
 /**
  * `[auth] key_dir` naming a local directory of `{kid}.jwk` files (docs/relay.md §2.2): each kid is
- * loaded on first use and cached (hits, misses and invalid files alike, bounded), and reloaded or
- * forgotten when its file changes; a bad file is reported but never fatal.
+ * loaded on first use and cached, and reloaded or forgotten when its file changes; a bad file is
+ * reported but never fatal. Misses (no file, invalid file) are cached apart from keys, both
+ * bounded, so a flood of made-up kids cannot evict the keys in use.
  *
  * @module
  */
@@ -16,6 +17,7 @@ import {
   type KeyStoreOptions,
   loadKeyText,
   MAX_CACHED_KIDS,
+  MAX_CACHED_MISSES,
   readError,
   rememberBounded,
   requireKid,
@@ -28,13 +30,16 @@ type DirEntry =
   | { kind: "key"; key: VerifyingKey; text: string; signature: string | null }
   | { kind: "missing" }
   | { kind: "invalid"; error: string; signature: string | null };
+type KeyEntry = Extract<DirEntry, { kind: "key" }>;
+type MissEntry = Exclude<DirEntry, KeyEntry>;
 
 /** `[auth] key_dir` = a local directory of `{kid}.jwk` files, loaded lazily and cached. */
 export class DirKeySource implements KeySource {
   readonly #dir: string;
   readonly #logger: Logger;
   readonly #options: KeyStoreOptions;
-  readonly #cache = new Map<string, DirEntry>();
+  readonly #keys = new Map<string, KeyEntry>();
+  readonly #misses = new Map<string, MissEntry>();
   readonly #pending = new Map<string, Promise<DirEntry>>();
   #watch?: DirWatch;
   #tasks = new Set<Promise<void>>();
@@ -91,7 +96,13 @@ export class DirKeySource implements KeySource {
   }
 
   #remember(kid: string, entry: DirEntry): void {
-    rememberBounded(this.#cache, kid, entry, MAX_CACHED_KIDS);
+    if (entry.kind === "key") {
+      this.#misses.delete(kid);
+      rememberBounded(this.#keys, kid, entry, MAX_CACHED_KIDS);
+    } else {
+      this.#keys.delete(kid);
+      rememberBounded(this.#misses, kid, entry, MAX_CACHED_MISSES);
+    }
   }
 
   async #load(kid: string): Promise<DirEntry> {
@@ -114,7 +125,7 @@ export class DirKeySource implements KeySource {
   /** The key in `{dir}/{kid}.jwk` (cached; misses too, until the directory changes). */
   async resolve(tokenKid: string | undefined): Promise<VerifyingKey> {
     const kid = requireKid(tokenKid);
-    let entry = this.#cache.get(kid);
+    let entry: DirEntry | undefined = this.#keys.get(kid) ?? this.#misses.get(kid);
     if (entry === undefined) {
       let pending = this.#pending.get(kid);
       if (pending === undefined) {
@@ -143,50 +154,47 @@ export class DirKeySource implements KeySource {
       return;
     }
     const kid = name.slice(0, -4);
-    const entry = this.#cache.get(kid);
-    if (entry === undefined) return;
-    if (entry.kind !== "key") {
-      this.#cache.delete(kid);
-      return;
-    }
-    this.#track(this.#reload(kid, entry));
+    // A miss is simply forgotten (the next lookup reads the file); a key is reloaded in place.
+    if (this.#misses.delete(kid)) return;
+    const entry = this.#keys.get(kid);
+    if (entry !== undefined) this.#track(this.#reload(kid, entry));
   }
 
-  async #reload(kid: string, previous: DirEntry & { kind: "key" }): Promise<void> {
+  async #reload(kid: string, previous: KeyEntry): Promise<void> {
     await new Promise((resolve) => setTimeout(resolve, KEY_RELOAD_DEBOUNCE_MS));
-    if (this.#closed || this.#cache.get(kid) !== previous) return;
+    if (this.#closed || this.#keys.get(kid) !== previous) return;
     const loaded = await this.#load(kid);
-    if (this.#closed || this.#cache.get(kid) !== previous) return;
+    if (this.#closed || this.#keys.get(kid) !== previous) return;
     if (loaded.kind === "key" && loaded.text === previous.text) {
       previous.signature = loaded.signature;
       return;
     }
     let ok = true;
     if (loaded.kind === "missing") {
-      this.#cache.delete(kid);
+      this.#keys.delete(kid);
       this.#logger.info("auth key removed from key_dir", { kid });
     } else if (loaded.kind === "invalid") {
       ok = false;
       previous.signature = loaded.signature;
       this.#logger.warn("auth key reload failed; keeping the previous key", { kid, err: loaded.error });
     } else {
-      this.#cache.set(kid, loaded);
+      this.#keys.set(kid, loaded);
       this.#logger.info("auth key reloaded", { kid, alg: loaded.key.jwk.alg });
     }
     this.#options.onReload?.(this.#file(kid), ok);
   }
 
   async #poll(): Promise<void> {
-    for (const [kid, entry] of [...this.#cache]) {
+    for (const [kid, miss] of [...this.#misses]) {
       const signature = await statSignature(this.#file(kid));
       if (this.#closed) return;
-      if (entry.kind === "missing") {
-        if (signature !== null) this.#cache.delete(kid);
-      } else if (entry.kind === "invalid") {
-        if (signature !== entry.signature) this.#cache.delete(kid);
-      } else if (signature !== entry.signature) {
-        await this.#reload(kid, entry);
-      }
+      const changed = miss.kind === "missing" ? signature !== null : signature !== miss.signature;
+      if (changed && this.#misses.get(kid) === miss) this.#misses.delete(kid);
+    }
+    for (const [kid, entry] of [...this.#keys]) {
+      const signature = await statSignature(this.#file(kid));
+      if (this.#closed) return;
+      if (signature !== entry.signature) await this.#reload(kid, entry);
     }
   }
 

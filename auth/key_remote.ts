@@ -22,6 +22,7 @@ import {
   type KeySource,
   type KeyStoreOptions,
   MAX_CACHED_KIDS,
+  MAX_CACHED_MISSES,
   rememberBounded,
   requireKid,
 } from "./key_source.ts";
@@ -35,8 +36,6 @@ export const KEY_CACHE_TTL_MS = 60_000;
 export const KEY_CACHE_MAX_TTL_MS = 3_600_000;
 /** The shortest time a miss (404 or unusable key) is cached, even under `no-cache`. */
 export const KEY_MISS_MIN_TTL_MS = 30_000;
-/** Most misses remembered (separately from good keys, so misses never evict them). */
-export const MAX_CACHED_MISSES = 1024;
 /** Fetches of kids with no cached key allowed back to back. */
 export const KEY_MISS_FETCH_BURST = 10;
 /** One more fetch of an uncached kid is allowed per this interval. */

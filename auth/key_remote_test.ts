@@ -7,8 +7,8 @@ import {
   KEY_MISS_FETCH_REFILL_MS,
   KEY_MISS_MIN_TTL_MS,
   loggableUrl,
-  MAX_CACHED_MISSES,
 } from "./key_remote.ts";
+import { MAX_CACHED_MISSES } from "./key_source.ts";
 import { encodeKey } from "./jwk.ts";
 import { generateKey } from "./token_cli.ts";
 import { AuthError, type AuthFailureReason } from "./types.ts";

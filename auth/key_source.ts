@@ -12,8 +12,10 @@ import type { VerifyingKey } from "./verify.ts";
 
 /** Debounce between a file-system event and the reload it triggers. */
 export const KEY_RELOAD_DEBOUNCE_MS = 50;
-/** Most kids kept in a key_dir cache (local: hits, misses and invalid files; remote: good keys). */
+/** Most keys kept in a key_dir cache. */
 export const MAX_CACHED_KIDS = 1024;
+/** Most misses (no key, or an unusable one) kept in a key_dir cache, apart from the keys. */
+export const MAX_CACHED_MISSES = 1024;
 
 /** Tuning knobs (tests). */
 export interface KeyStoreOptions {

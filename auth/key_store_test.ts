@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { KeyStore } from "./key_store.ts";
-import type { KeyStoreOptions } from "./key_source.ts";
+import { type KeyStoreOptions, MAX_CACHED_MISSES } from "./key_source.ts";
 import { encodeKey, KeyError } from "./jwk.ts";
 import { generateKey } from "./token_cli.ts";
 import { AuthError, type AuthFailureReason } from "./types.ts";
@@ -156,6 +156,22 @@ Deno.test("key_dir: lazy per-kid files, unknown kids, invalid files, additions a
         store.resolve("b").then(() => false, (e) => e instanceof AuthError && e.reason === "unknown_kid")
       );
       assert.ok(reloads.some((r) => r.endsWith("a.jwk:true")), reloads.join(" "));
+    } finally {
+      await store.close();
+    }
+  });
+});
+
+Deno.test("key_dir: misses are cached apart from keys and never evict them", async () => {
+  await withTempDir(async (dir) => {
+    await Deno.writeTextFile(`${dir}/a.jwk`, encodeKey(await generateKey("HS256", "a")));
+    const store = await KeyStore.create({ keyDir: dir }, silentLogger(), undefined, { poll: true });
+    try {
+      const before = await store.resolve("a");
+      for (let i = 0; i < MAX_CACHED_MISSES + 100; i++) {
+        assert.equal(await reason(store.resolve(`random${i}`)), "unknown_kid");
+      }
+      assert.equal(await store.resolve("a"), before, "the same cached key, not a reload");
     } finally {
       await store.close();
     }
