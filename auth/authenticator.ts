@@ -1,6 +1,6 @@
 /**
  * The relay's {@link Authenticator}: `?jwt=` tokens verified against the configured keys, or
- * anonymous public access, scoped to the connection path (shared/spec/relay.md §2).
+ * anonymous public access, scoped to the connection path (docs/relay.md §2).
  *
  * @module
  */
@@ -15,13 +15,15 @@ import {
   type AuthTransport,
   type SessionGrant,
 } from "./types.ts";
-import { KeyStore, type KeyStoreOptions } from "./key_store.ts";
+import { KeyStore } from "./key_store.ts";
+import type { KeyStoreOptions } from "./key_source.ts";
 import {
   connectionPath,
   domainPrefix,
-  grantsInternal,
   hasPublicAccess,
+  isClusterCredential,
   scopeGrants,
+  scopeInternalSubscribe,
   scopePublic,
 } from "./scope.ts";
 import { CLOCK_LEEWAY_SECONDS, decodeTokenHeader, verifyToken } from "./verify.ts";
@@ -164,6 +166,7 @@ export class JwtAuthenticator implements Authenticator {
       nowMs: this.#now(),
     });
     const access = scopeGrants(path, claims);
+    const internalSubscribe = scopeInternalSubscribe(path, claims);
     const leeway = this.#options.leewaySeconds ?? CLOCK_LEEWAY_SECONDS;
     return {
       root: path,
@@ -175,7 +178,8 @@ export class JwtAuthenticator implements Authenticator {
         : claims.exp * 1000 > this.#now()
         ? Math.floor(claims.exp * 1000)
         : Math.floor((claims.exp + leeway) * 1000),
-      internal: grantsInternal(claims),
+      ...(internalSubscribe.length > 0 ? { internalSubscribe } : {}),
+      internal: isClusterCredential(claims),
       anonymous: false,
     };
   }

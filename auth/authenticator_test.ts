@@ -3,7 +3,7 @@ import { JwtAuthenticator, tokenFromUrl } from "./authenticator.ts";
 import { encodeKey, type Jwk } from "./jwk.ts";
 import { generateKey, signToken } from "./token_cli.ts";
 import { AuthError, type AuthFailureReason, type SessionGrant } from "./types.ts";
-import { signRaw, withTempDir } from "./test_helpers.ts";
+import { b64json, signRaw, withTempDir } from "./test_helpers.ts";
 import type { AuthConfig } from "../config/types.ts";
 import { LogFilter, Logger, silentLogger } from "../log/logger.ts";
 
@@ -129,7 +129,7 @@ Deno.test("refusals carry the reason for every bad credential", async () => {
   });
 });
 
-Deno.test("the reserved .internal namespace needs the full cluster token, an explicit grant or cluster: true", async () => {
+Deno.test("only the full cluster token is the cluster credential (internal)", async () => {
   const key = await generateKey("EdDSA", "k");
   await withKeyAuth(key, {}, async (auth) => {
     const all = await auth.authenticate(url("/", await signToken(key, { put: [""], get: [""] })), "quic");
@@ -139,10 +139,16 @@ Deno.test("the reserved .internal namespace needs the full cluster token, an exp
       "quic",
     );
     assert.equal(demo.internal, false);
-    const cluster = await signRaw(key, {}, { put: [""], get: [""], cluster: true });
-    assert.equal((await auth.authenticate(url("/", cluster), "quic")).internal, true);
-    const explicit = await signToken(key, { get: [".internal/origins"] });
-    assert.equal((await auth.authenticate(url("/", explicit), "quic")).internal, true);
+    const putAll = await signToken(key, { put: [""], get: ["demo"] });
+    assert.equal((await auth.authenticate(url("/", putAll), "quic")).internal, false);
+    // The legacy `cluster` claim is ignored (docs/relay.md §2.4).
+    const legacy = await signRaw(key, {}, { put: [""], get: ["demo"], cluster: true });
+    assert.equal((await auth.authenticate(url("/", legacy), "quic")).internal, false);
+    const explicit = await signToken(key, { put: [".internal/origins"], get: [".internal/origins"] });
+    const explicitGrant = await auth.authenticate(url("/", explicit), "quic");
+    assert.equal(explicitGrant.internal, false);
+    assert.deepEqual(explicitGrant.internalSubscribe, [".internal/origins"], "subscribe unlocked per prefix");
+    assert.equal(all.internalSubscribe, undefined);
   });
 });
 
@@ -229,5 +235,41 @@ Deno.test("key rotation: a rewritten key file is used without a restart", async 
     } finally {
       await auth.close();
     }
+  });
+});
+
+Deno.test("bad tokens: neither log lines nor error messages carry the token or what it smuggles", async () => {
+  const key = await generateKey("HS256", "k");
+  const other = await generateKey("HS256", "k");
+  const MARK = "SMUGGLEDSECRET";
+  const good = await signToken(key, { put: ["demo"] });
+  const [header, payload, signature] = good.split(".");
+  const tokens = [
+    `${header}.${payload}.${signature.slice(0, -4)}`, // truncated signature
+    `${header}.${payload}.${signature}${MARK}`,
+    `${header}.${b64json({ put: [""], note: MARK })}.${signature}`, // tampered payload
+    `${b64json(`{"alg":"HS256","${MARK}"`)}.${payload}.${signature}`, // header not JSON
+    `${header}.${b64json(`{"put":"${MARK}`)}.${signature}`,
+    await signRaw(key, {}, `{"put":["${MARK}"`), // signed, payload not JSON
+    `${b64json({ alg: "HS256", crit: [MARK], [MARK]: true })}.${payload}.${signature}`, // unknown crit
+    `${b64json({ alg: "HS256", b64: false, crit: ["b64"] })}.${payload}.${signature}`,
+    await signRaw(other, {}, { put: [""], note: MARK }), // wrong key
+    `${b64json({ alg: `HS256${MARK}` })}.${payload}.${signature}`, // alg mismatch
+    `${b64json({ alg: MARK })}.${payload}.${signature}`,
+    `${MARK}.${MARK}.${MARK}`,
+    `${MARK}${MARK}`,
+  ];
+  await withKeyAuth(key, {}, async (auth, lines) => {
+    for (const token of tokens) {
+      const error = await failure(auth.authenticate(url("/demo", token), "websocket"));
+      const secretParts = [token, MARK, ...token.split(".").filter((s) => s.length >= 8)];
+      for (const part of secretParts) {
+        assert.ok(!error.message.includes(part), `error "${error.message}" carries ${part.slice(0, 20)}`);
+      }
+      for (const line of lines) {
+        for (const part of secretParts) assert.ok(!line.includes(part), `log line carries it: ${line}`);
+      }
+    }
+    assert.equal(lines.filter((l) => l.includes("authentication failed")).length, tokens.length);
   });
 });

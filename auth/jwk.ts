@@ -1,5 +1,5 @@
 /**
- * JSON Web Keys in upstream moq-token's format (shared/spec/relay.md §2.2, §2.3): parsing and
+ * JSON Web Keys in upstream moq-token's format (docs/relay.md §2.2, §2.3): parsing and
  * validation of key files, serialisation for the token tool, and import into WebCrypto.
  *
  * A key file holds either the JWK JSON object or base64url (no padding) of it; padded and standard
@@ -97,34 +97,24 @@ export function isAlgorithm(alg: unknown): alg is Algorithm {
  * text is not base64 at all.
  */
 export function decodeBase64Flexible(text: string): Uint8Array<ArrayBuffer> | null {
-  let s = text.trim();
-  if (s === "") return new Uint8Array(0);
-  s = s.replace(/=+$/, "").replaceAll("+", "-").replaceAll("/", "_");
-  if (!/^[A-Za-z0-9_-]*$/.test(s) || s.length % 4 === 1) return null;
-  const std = s.replaceAll("-", "+").replaceAll("_", "/") + "===".slice((s.length + 3) % 4);
-  try {
-    const binary = atob(std);
-    const bytes = new Uint8Array(binary.length);
-    for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
-    return bytes;
-  } catch {
-    return null;
-  }
+  const s = text.trim().replace(/=+$/, "").replaceAll("+", "-").replaceAll("/", "_");
+  return decodeBase64UrlStrict(s);
 }
 
 /** Encode bytes as base64url without padding. */
 export function encodeBase64Url(bytes: Uint8Array): string {
-  let binary = "";
-  for (let i = 0; i < bytes.length; i += 0x8000) {
-    binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-  }
-  return btoa(binary).replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "");
+  return bytes.toBase64({ alphabet: "base64url", omitPadding: true });
 }
 
 /** Decode strict base64url without padding (JWS segments). Returns `null` when invalid. */
 export function decodeBase64UrlStrict(text: string): Uint8Array<ArrayBuffer> | null {
-  if (!/^[A-Za-z0-9_-]*$/.test(text) || text.length % 4 === 1) return null;
-  return decodeBase64Flexible(text);
+  // The built-in decoder skips ASCII whitespace and accepts padding; a JWS segment may hold neither.
+  if (!/^[A-Za-z0-9_-]*$/.test(text)) return null;
+  try {
+    return Uint8Array.fromBase64(text, { alphabet: "base64url" });
+  } catch {
+    return null;
+  }
 }
 
 /**
@@ -153,7 +143,9 @@ export function decodeKeyText(text: string, source: string): unknown {
   try {
     return JSON.parse(json);
   } catch (e) {
-    throw new KeyError(source, `not valid JSON (${e instanceof Error ? e.message : String(e)})`);
+    // The parser's message quotes the text around the error, i.e. key material: keep only where.
+    const at = e instanceof Error ? /at position \d+/.exec(e.message)?.[0] : undefined;
+    throw new KeyError(source, `not valid JSON${at ? ` (${at})` : ""}`);
   }
 }
 

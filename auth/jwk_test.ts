@@ -15,10 +15,9 @@ const SECRET = "jvS2B_SKkvhtObaiKg9n2vq_Iqdus-nVCVVYBWf0BQA";
 const HS = { alg: "HS256", key_ops: ["verify", "sign"], kty: "oct", k: SECRET, kid: "d55b1f13e6bda281" };
 
 function b64(text: string, variant: "url" | "url-padded" | "std"): string {
-  const std = btoa(text);
-  if (variant === "std") return std;
-  const url = std.replaceAll("+", "-").replaceAll("/", "_");
-  return variant === "url" ? url.replace(/=+$/, "") : url;
+  const bytes = new TextEncoder().encode(text);
+  if (variant === "std") return bytes.toBase64();
+  return bytes.toBase64({ alphabet: "base64url", omitPadding: variant === "url" });
 }
 
 Deno.test("key files: JSON and base64url/padded/standard base64 of it are all accepted", () => {
@@ -36,7 +35,7 @@ Deno.test("key files: JSON and base64url/padded/standard base64 of it are all ac
 });
 
 Deno.test("key members: kty defaults to oct, key_ops to sign+verify; material canonicalised", () => {
-  const padded = btoa(String.fromCharCode(...decodeBase64Flexible(SECRET)!)); // standard, padded
+  const padded = decodeBase64Flexible(SECRET)!.toBase64(); // standard, padded
   const key = parseKeyText(JSON.stringify({ alg: "HS384", k: padded }), "legacy.jwk");
   assert.equal(key.kty, "oct");
   assert.deepEqual(key.keyOps, ["sign", "verify"]);
@@ -124,4 +123,21 @@ Deno.test("encodeKey writes base64url of compact JSON in upstream member order",
   assert.match(encoded, /^[A-Za-z0-9_-]+$/);
   const json = new TextDecoder().decode(decodeBase64Flexible(encoded)!);
   assert.equal(json, JSON.stringify(HS));
+});
+
+Deno.test("a key file that is almost JSON: the error names where, never the key material", () => {
+  const broken = [
+    `{"alg":"HS256","k":"${SECRET}" "kid":"x"}`,
+    `{"alg":"HS256","k":${SECRET}}`, // unquoted: the parser quotes the whole text in its message
+    `${SECRET}`,
+    b64(`{"alg":"HS256","k":"${SECRET}"`, "url"),
+  ];
+  for (const text of broken) {
+    assert.throws(() => parseKeyText(text, "/etc/moq/root.jwk"), (e: unknown) => {
+      assert.ok(e instanceof KeyError, String(e));
+      assert.match(e.message, /root\.jwk/);
+      assert.ok(!e.message.includes(SECRET) && !e.message.includes(SECRET.slice(0, 8)), e.message);
+      return true;
+    });
+  }
 });

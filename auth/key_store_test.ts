@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { cacheTtlMs, KEY_CACHE_TTL_MS, KeyStore, type KeyStoreOptions } from "./key_store.ts";
+import { KeyStore } from "./key_store.ts";
+import { type KeyStoreOptions, MAX_CACHED_MISSES } from "./key_source.ts";
 import { encodeKey, KeyError } from "./jwk.ts";
 import { generateKey } from "./token_cli.ts";
 import { AuthError, type AuthFailureReason } from "./types.ts";
@@ -161,6 +162,22 @@ Deno.test("key_dir: lazy per-kid files, unknown kids, invalid files, additions a
   });
 });
 
+Deno.test("key_dir: misses are cached apart from keys and never evict them", async () => {
+  await withTempDir(async (dir) => {
+    await Deno.writeTextFile(`${dir}/a.jwk`, encodeKey(await generateKey("HS256", "a")));
+    const store = await KeyStore.create({ keyDir: dir }, silentLogger(), undefined, { poll: true });
+    try {
+      const before = await store.resolve("a");
+      for (let i = 0; i < MAX_CACHED_MISSES + 100; i++) {
+        assert.equal(await reason(store.resolve(`random${i}`)), "unknown_kid");
+      }
+      assert.equal(await store.resolve("a"), before, "the same cached key, not a reload");
+    } finally {
+      await store.close();
+    }
+  });
+});
+
 Deno.test("aborting the signal closes watchers", async () => {
   await withTempDir(async (dir) => {
     await Deno.writeTextFile(`${dir}/k.jwk`, encodeKey(await generateKey("HS256")));
@@ -170,109 +187,4 @@ Deno.test("aborting the signal closes watchers", async () => {
     await store.close(); // resolves once the watcher loop has ended
     assert.equal(await reason(store.resolve(undefined)), "key_unavailable");
   });
-});
-
-Deno.test("cacheTtlMs reads Cache-Control", () => {
-  assert.equal(cacheTtlMs(null), KEY_CACHE_TTL_MS);
-  assert.equal(cacheTtlMs("public, max-age=120"), 120_000);
-  assert.equal(cacheTtlMs("no-store"), 0);
-  assert.equal(cacheTtlMs("no-cache, max-age=5"), 0);
-  assert.equal(cacheTtlMs("max-age=99999999"), 3_600_000);
-});
-
-Deno.test("remote keys: fetched once, cached by max-age, revalidated by ETag, stale on outage", async () => {
-  const key = await generateKey("ES256", "remote");
-  const body = encodeKey(key);
-  const hits: string[] = [];
-  let mode: "ok" | "fail" = "ok";
-  const server = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen: () => {} }, (req) => {
-    const url = new URL(req.url);
-    hits.push(`${url.pathname} ${req.headers.get("if-none-match") ?? ""}`);
-    if (mode === "fail") return new Response("down", { status: 503 });
-    if (url.pathname === "/keys/remote.jwk" || url.pathname === "/single.jwk") {
-      if (req.headers.get("if-none-match") === '"v1"') return new Response(null, { status: 304 });
-      return new Response(body, { headers: { "cache-control": "max-age=60", etag: '"v1"' } });
-    }
-    if (url.pathname === "/keys/html.jwk") return new Response("<html>", { status: 200 });
-    if (url.pathname === "/keys/weak.jwk") return new Response('{"alg":"HS256","k":"c2hvcnQ"}');
-    return new Response("not found", { status: 404 });
-  });
-  const base = `http://127.0.0.1:${server.addr.port}`;
-  let now = 1_000_000;
-  const options = { now: () => now };
-  const dirStore = await KeyStore.create({ keyDir: `${base}/keys` }, silentLogger(), undefined, options);
-  const single = await KeyStore.create({ key: `${base}/single.jwk` }, silentLogger(), undefined, options);
-  try {
-    assert.equal((await dirStore.resolve("remote")).jwk.kid, "remote");
-    assert.equal((await dirStore.resolve("remote")).jwk.kid, "remote");
-    assert.deepEqual(hits, ["/keys/remote.jwk "]);
-
-    assert.equal(await reason(dirStore.resolve("nope")), "unknown_kid");
-    assert.equal(await reason(dirStore.resolve(undefined)), "unknown_kid");
-    const html = await dirStore.resolve("html").then(() => undefined, (e) => e);
-    assert.ok(html instanceof AuthError);
-    assert.equal(html.reason, "key_unavailable");
-    assert.equal(html.status, 502);
-    assert.equal(html.closeCode, 566);
-
-    // A JSON answer that is not a usable key is a credential failure (401), cached like a key.
-    assert.equal(await reason(dirStore.resolve("weak")), "no_key");
-    assert.equal(await reason(dirStore.resolve("weak")), "no_key");
-    assert.equal(hits.filter((h) => h.startsWith("/keys/weak.jwk")).length, 1);
-
-    now += 61_000;
-    assert.equal((await dirStore.resolve("remote")).jwk.kid, "remote");
-    assert.equal(hits.at(-1), '/keys/remote.jwk "v1"');
-
-    now += 61_000;
-    mode = "fail";
-    assert.equal((await dirStore.resolve("remote")).jwk.kid, "remote", "stale key used during an outage");
-    const fresh = await dirStore.resolve("other").then(() => undefined, (e) => e);
-    assert.equal(fresh?.reason, "key_unavailable");
-
-    mode = "ok";
-    assert.equal((await single.resolve("whatever")).jwk.kid, "remote");
-  } finally {
-    await dirStore.close();
-    await single.close();
-    await server.shutdown();
-  }
-});
-
-Deno.test("remote key server unreachable: key_unavailable (502 / close 566)", async () => {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  listener.close();
-  const store = await KeyStore.create({ key: `http://127.0.0.1:${port}/k.jwk` }, silentLogger());
-  try {
-    const error = await store.resolve(undefined).then(() => undefined, (e) => e);
-    assert.ok(error instanceof AuthError);
-    assert.equal(error.reason, "key_unavailable");
-    assert.equal(error.closeCode, 566);
-  } finally {
-    await store.close();
-  }
-});
-
-Deno.test("remote key fetch times out", async () => {
-  const { promise: release, resolve } = Promise.withResolvers<void>();
-  const server = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen: () => {} }, async () => {
-    await release;
-    return new Response("late");
-  });
-  const store = await KeyStore.create(
-    { key: `http://127.0.0.1:${server.addr.port}/k.jwk` },
-    silentLogger(),
-    undefined,
-    { fetchTimeoutMs: 100 },
-  );
-  try {
-    const started = Date.now();
-    assert.equal(await reason(store.resolve(undefined)), "key_unavailable");
-    assert.ok(Date.now() - started < 5000);
-  } finally {
-    resolve();
-    await store.close();
-    await server.shutdown();
-  }
 });

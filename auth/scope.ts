@@ -1,7 +1,15 @@
 /**
- * Scoping credentials to the connection path (shared/spec/relay.md §2.5), anonymous public access
- * (§2.6), subdomain routing (§2.8 `auth.domains`), connection-path safety, and the reserved
- * `.internal/` namespace (§8 items 1, 2).
+ * Scoping credentials to the connection path (docs/relay.md §2.5), anonymous public access
+ * (§2.6), subdomain routing (§2.8 `auth.domains`), connection-path safety, the reserved
+ * `.internal/` namespace (§8 items 1, 2), and a session's absolute view of the origin tree
+ * ({@link SessionScope}) that sessions and HTTP routes check every path against.
+ *
+ * `.internal/` is unlocked per prefix, not per credential: only the cluster credential
+ * ({@link isClusterCredential}) reaches into it through wide grants such as `""`, and only it may
+ * publish there (`.internal/origins/…` drives gossip dialing). Any other credential may only
+ * subscribe, and only under token grants that themselves name a path inside `.internal` (the
+ * connection path does not count: a session rooted at `/.internal` with `get=[""]` sees nothing
+ * there).
  *
  * @module
  */
@@ -16,10 +24,15 @@ import {
   stripPrefix,
 } from "../relay/path.ts";
 import type { PublicAccess } from "../config/types.ts";
-import { AuthError } from "./types.ts";
+import { AuthError, type SessionGrant } from "./types.ts";
 
-/** The reserved namespace for relay-to-relay state. */
+/** The reserved top-level namespace for relay-to-relay state (cluster gossip lives below it). */
 export const INTERNAL_PREFIX = ".internal";
+
+/** Whether a normalised absolute path is inside the reserved namespace. */
+export function isInternalPath(path: string): boolean {
+  return hasPrefix(path, INTERNAL_PREFIX);
+}
 
 /** Grants as they appear in a token: prefixes relative to `root`. */
 export interface Grants {
@@ -108,18 +121,7 @@ function scopeList(grants: readonly string[], extra: string, suffix: string): st
  * when nothing is left at this path.
  */
 export function scopeGrants(path: string, grants: Grants): ScopedAccess {
-  const root = normalizePath(grants.root);
-  let suffix: string;
-  let extra: string;
-  if (hasPrefix(path, root)) {
-    suffix = stripPrefix(path, root);
-    extra = "";
-  } else if (hasPrefix(root, path)) {
-    suffix = "";
-    extra = stripPrefix(root, path);
-  } else {
-    throw new AuthError("root_mismatch", `token root "${root}" does not cover the connection path`);
-  }
+  const { suffix, extra } = anchor(path, grants.root);
   const access = {
     publish: scopeList(grants.put, extra, suffix),
     subscribe: scopeList(grants.get, extra, suffix),
@@ -128,6 +130,27 @@ export function scopeGrants(path: string, grants: Grants): ScopedAccess {
     throw new AuthError("no_access", "the token grants nothing at this path");
   }
   return access;
+}
+
+/**
+ * The part of {@link scopeGrants}' subscribe list that comes from `get` grants naming a path inside
+ * `.internal` (absolute: root + grant), relative to `path`: what a non-cluster credential may see
+ * of the reserved namespace. Call after {@link scopeGrants} accepted the grants.
+ */
+export function scopeInternalSubscribe(path: string, grants: Grants): string[] {
+  const root = normalizePath(grants.root);
+  const inside = grants.get.filter((g) => isInternalPath(joinPath(root, normalizePath(g))));
+  if (inside.length === 0) return [];
+  const { suffix, extra } = anchor(path, root);
+  return scopeList(inside, extra, suffix);
+}
+
+/** How token grants relate to the connection path `path` (§2.5 step 1). */
+function anchor(path: string, tokenRoot: string): { suffix: string; extra: string } {
+  const root = normalizePath(tokenRoot);
+  if (hasPrefix(path, root)) return { suffix: stripPrefix(path, root), extra: "" };
+  if (hasPrefix(root, path)) return { suffix: "", extra: stripPrefix(root, path) };
+  throw new AuthError("root_mismatch", `token root "${root}" does not cover the connection path`);
 }
 
 /** Whether any configured public prefix applies at `path` (overlaps it in either direction). */
@@ -151,23 +174,61 @@ export function hasPublicAccess(access: PublicAccess): boolean {
 }
 
 /**
- * Whether token grants may use the reserved `.internal/` namespace: only when the token carries
- * `"cluster": true` or explicitly grants a prefix inside `.internal` (root + grant starting with
- * the `.internal` segment), or grants the whole tree in both directions (upstream's cluster token
- * `root="" put=[""] get=[""]`). Anonymous access never is.
+ * Whether token grants are the cluster credential: upstream's cluster token `root="" put=[""]
+ * get=[""]` (docs/relay.md §2.9 example 10), the one credential whose grants reach into
+ * `.internal/` and that may publish there. The legacy `cluster` claim is ignored (docs/relay.md
+ * §2.4), and an explicit `.internal` grant does not make a credential the cluster's.
  */
-export function grantsInternal(grants: Grants & { cluster?: boolean }): boolean {
-  if (grants.cluster === true) return true;
-  const root = normalizePath(grants.root);
-  // Upstream's cluster credential (`root="" put=[""] get=[""]`): full access to everything,
-  // so it may see and write the reserved namespace too.
-  if (
-    root === "" && grants.put.some((g) => normalizePath(g) === "") &&
-    grants.get.some((g) => normalizePath(g) === "")
-  ) {
-    return true;
+export function isClusterCredential(grants: Grants): boolean {
+  return normalizePath(grants.root) === "" && grants.put.some((g) => normalizePath(g) === "") &&
+    grants.get.some((g) => normalizePath(g) === "");
+}
+
+/**
+ * A session's view of the origin tree: its root and the absolute prefixes it may publish and
+ * subscribe under, derived from its {@link SessionGrant}, with the `.internal` rules above.
+ */
+export class SessionScope {
+  /** The session root (absolute). */
+  readonly root: string;
+  /** Absolute publish prefixes. */
+  readonly publish: string[];
+  /** Absolute subscribe prefixes. */
+  readonly subscribe: string[];
+  /** Absolute subscribe prefixes that reach into `.internal` (from grants naming it). */
+  readonly internalSubscribe: string[];
+  /** The cluster credential: its prefixes reach into `.internal`, and it may publish there. */
+  readonly internal: boolean;
+
+  constructor(grant: SessionGrant) {
+    this.root = normalizePath(grant.root);
+    this.publish = grant.publish.map((p) => joinPath(this.root, normalizePath(p)));
+    this.subscribe = grant.subscribe.map((p) => joinPath(this.root, normalizePath(p)));
+    this.internalSubscribe = (grant.internalSubscribe ?? []).map((p) =>
+      joinPath(this.root, normalizePath(p))
+    );
+    this.internal = grant.internal;
   }
-  return [...grants.put, ...grants.get].some((grant) =>
-    hasPrefix(joinPath(root, normalizePath(grant)), INTERNAL_PREFIX)
-  );
+
+  /** Absolute path of a wire path (relative to the root). */
+  absolute(wirePath: string): string {
+    return joinPath(this.root, normalizePath(wirePath));
+  }
+
+  /**
+   * May this session subscribe to / see the absolute path? Inside `.internal` only the cluster
+   * credential's prefixes, or those from grants naming a path inside `.internal`, apply.
+   */
+  canSubscribe(path: string): boolean {
+    const prefixes = !this.internal && isInternalPath(path) ? this.internalSubscribe : this.subscribe;
+    for (const s of prefixes) if (hasPrefix(path, s)) return true;
+    return false;
+  }
+
+  /** May this session publish the absolute path? Never inside `.internal` unless it is the cluster. */
+  canPublish(path: string): boolean {
+    if (!this.internal && isInternalPath(path)) return false;
+    for (const p of this.publish) if (hasPrefix(path, p)) return true;
+    return false;
+  }
 }

@@ -3,10 +3,12 @@ import {
   connectionPath,
   domainPrefix,
   type Grants,
-  grantsInternal,
+  isClusterCredential,
   type ScopedAccess,
   scopeGrants,
+  scopeInternalSubscribe,
   scopePublic,
+  SessionScope,
 } from "./scope.ts";
 import { AuthError, type AuthFailureReason } from "./types.ts";
 import type { PublicAccess } from "../config/types.ts";
@@ -23,7 +25,7 @@ function reasonOf(fn: () => unknown): AuthFailureReason {
 
 const DEMO: Grants = { root: "demo", put: ["my-stream"], get: [""] };
 
-// relay.md §2.9 worked examples 1–10 (token rows).
+// docs/relay.md §2.9 worked examples 1–10 (token rows).
 const TOKEN_CASES: Array<{ n: number; grants: Grants; url: string; want: ScopedAccess | AuthFailureReason }> =
   [
     { n: 1, grants: DEMO, url: "/demo", want: { publish: ["my-stream"], subscribe: [""] } },
@@ -74,7 +76,7 @@ const TOKEN_CASES: Array<{ n: number; grants: Grants; url: string; want: ScopedA
     },
   ];
 
-Deno.test("scopeGrants follows relay.md §2.5 on the worked examples of §2.9", () => {
+Deno.test("scopeGrants follows docs/relay.md §2.5 on the worked examples of §2.9", () => {
   for (const c of TOKEN_CASES) {
     const path = connectionPath(new URL(`https://relay.example${c.url}`).pathname);
     if (typeof c.want === "string") {
@@ -112,7 +114,7 @@ const PUBLIC_CASES: Array<{ n: number; access: PublicAccess; url: string; want: 
     { n: 113, access: { publish: [], subscribe: [] }, url: "/", want: undefined },
   ];
 
-Deno.test("scopePublic follows relay.md §2.6 (examples 11-14)", () => {
+Deno.test("scopePublic follows docs/relay.md §2.6 (examples 11-14)", () => {
   for (const c of PUBLIC_CASES) {
     const path = connectionPath(c.url);
     assert.deepEqual(scopePublic(path, c.access), c.want, `example ${c.n} ${c.url}`);
@@ -147,15 +149,80 @@ Deno.test("connection paths: dot segments refused, encodings never decoded", () 
   assert.equal(connectionPath("/" + Array(32).fill("a").join("/")).split("/").length, 32);
 });
 
-Deno.test("grantsInternal: explicit .internal grants, cluster: true, or the full cluster token", () => {
-  assert.equal(grantsInternal({ root: "", put: [""], get: [""] }), true, "upstream's cluster token");
-  assert.equal(grantsInternal({ root: "", put: [""], get: [] }), false, "publish-only root token");
-  assert.equal(grantsInternal({ root: "", put: ["demo"], get: [""] }), false);
-  assert.equal(grantsInternal({ root: "", put: [""], get: [""], cluster: true }), true);
-  assert.equal(grantsInternal({ root: "", put: [], get: [".internal"] }), true);
-  assert.equal(grantsInternal({ root: ".internal", put: ["origins"], get: [] }), true);
-  assert.equal(grantsInternal({ root: "", put: [".internalx"], get: [] }), false);
-  assert.equal(grantsInternal({ root: "demo", put: [".internal"], get: [] }), false);
+Deno.test("isClusterCredential: only the full cluster token, whatever other claims say", () => {
+  assert.equal(isClusterCredential({ root: "", put: [""], get: [""] }), true, "upstream's cluster token");
+  assert.equal(isClusterCredential({ root: "/", put: ["/"], get: ["", "demo"] }), true);
+  assert.equal(isClusterCredential({ root: "", put: [""], get: [] }), false, "publish-only root token");
+  assert.equal(isClusterCredential({ root: "", put: [""], get: ["demo"] }), false);
+  assert.equal(isClusterCredential({ root: "", put: ["demo"], get: [""] }), false);
+  assert.equal(isClusterCredential({ root: "", put: [".internal"], get: [".internal"] }), false);
+  assert.equal(isClusterCredential({ root: ".internal", put: [""], get: [""] }), false);
+  assert.equal(isClusterCredential({ root: "demo", put: [""], get: [""] }), false);
+});
+
+function scope(
+  publish: string[],
+  subscribe: string[],
+  internal = false,
+  root = "",
+  internalSubscribe?: string[],
+) {
+  return new SessionScope({ root, publish, subscribe, internalSubscribe, internal, anonymous: false });
+}
+
+Deno.test("scopeInternalSubscribe keeps only get grants naming a path inside .internal", () => {
+  const grants = { root: "", put: [""], get: ["", ".internal/stats", ".internalx"] };
+  assert.deepEqual(scopeInternalSubscribe("", grants), [".internal/stats"]);
+  assert.deepEqual(scopeInternalSubscribe(".internal", grants), ["stats"]);
+  assert.deepEqual(scopeInternalSubscribe(".internal/stats/a", grants), [""]);
+  assert.deepEqual(scopeInternalSubscribe(".internal/origins", grants), []);
+  assert.deepEqual(scopeInternalSubscribe("", { root: ".internal", put: [], get: ["origins"] }), [
+    ".internal/origins",
+  ]);
+  assert.deepEqual(scopeInternalSubscribe("", { root: "", put: [".internal"], get: [] }), []);
+});
+
+Deno.test("SessionScope: .internal is unlocked per prefix; only the cluster credential publishes there", () => {
+  const cluster = scope([""], [""], true);
+  assert.equal(cluster.canPublish(".internal/origins/https:/a"), true);
+  assert.equal(cluster.canSubscribe(".internal/origins/https:/a"), true);
+  assert.equal(cluster.canPublish("demo/x"), true);
+
+  // put covers everything, but this is not the cluster credential.
+  const wide = scope([""], ["demo"]);
+  assert.equal(wide.canPublish(".internal/origins/https:/evil"), false);
+  assert.equal(wide.canPublish(".internal"), false);
+  assert.equal(wide.canPublish("demo/x"), true);
+  assert.equal(wide.canPublish(".internalx/y"), true, "segment-aware");
+
+  // Explicit .internal grants: subscribe under exactly that prefix, publish nowhere inside.
+  const explicit = scope([".internal", ".internal/origins"], [".internal/stats", ""], false, "", [
+    ".internal/stats",
+  ]);
+  assert.equal(explicit.canPublish(".internal/origins/https:/evil"), false);
+  assert.equal(explicit.canPublish(".internal/x"), false);
+  assert.equal(explicit.canSubscribe(".internal/stats/a"), true);
+  assert.equal(explicit.canSubscribe(".internal/origins/a"), false, 'the "" grant does not reach in');
+  assert.equal(explicit.canSubscribe("demo/a"), true);
+
+  // Rooted inside .internal by the connection path alone: nothing there is unlocked.
+  const rooted = scope([""], [""], false, ".internal");
+  assert.equal(rooted.canPublish(".internal/origins/x"), false);
+  assert.equal(rooted.canSubscribe(".internal/origins/x"), false);
+  // Rooted there with a grant naming it: subscribe only.
+  const named = scope(["origins"], ["origins"], false, ".internal", ["origins"]);
+  assert.equal(named.canPublish(".internal/origins/x"), false);
+  assert.equal(named.canSubscribe(".internal/origins/x"), true);
+
+  const anonymous = new SessionScope({
+    root: "",
+    publish: [""],
+    subscribe: [""],
+    internal: false,
+    anonymous: true,
+  });
+  assert.equal(anonymous.canSubscribe(".internal/origins/x"), false);
+  assert.equal(anonymous.canPublish(".internal/origins/x"), false);
 });
 
 Deno.test("domainPrefix maps subdomains to reversed path labels", () => {

@@ -1,6 +1,6 @@
 /**
  * `moq-relay token …`: generate keys, sign and verify tokens, interchangeable with upstream's Rust
- * `moq-token` (shared/spec/relay.md §2.10). Flags follow the Rust CLI; `generate --key` is accepted
+ * `moq-token` (docs/relay.md §2.10). Flags follow the Rust CLI; `generate --key` is accepted
  * as an alias of `--out` (JS CLI), `--json` writes keys as JSON instead of base64url, and `verify`
  * prints the claims as JSON.
  *
@@ -104,7 +104,11 @@ function parseFlags(command: string, args: string[], specs: Record<string, FlagS
   const flags: ParsedFlags = new Map();
   for (let i = 0; i < args.length; i++) {
     const arg = args[i];
-    if (!arg.startsWith("--")) throw new UsageError(`${command}: unexpected argument "${arg}"`);
+    if (!arg.startsWith("--")) {
+      // A stray argument may be a token or key pasted in the wrong place: show only its start.
+      const shown = arg.length > 16 ? `${arg.slice(0, 8)}…` : arg;
+      throw new UsageError(`${command}: unexpected argument "${shown}" (options start with --)`);
+    }
     const eq = arg.indexOf("=");
     const flag = eq < 0 ? arg.slice(2) : arg.slice(2, eq);
     const spec = specs[flag];

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { generateKey, runTokenCommand, signToken } from "./token_cli.ts";
 import { ALGORITHMS, decodeBase64Flexible, parseKeyText } from "./jwk.ts";
-import { loadKeyText } from "./key_store.ts";
+import { loadKeyText } from "./key_source.ts";
 import { verifyToken } from "./verify.ts";
 import { captureIo, withTempDir } from "./test_helpers.ts";
 
@@ -217,6 +217,12 @@ Deno.test("usage errors exit 2 and name the problem", async () => {
     assert.equal(result.code, 2, args.join(" "));
     assert.match(result.err, pattern, args.join(" "));
   }
+  // A token pasted where no argument belongs is not echoed back.
+  const token = "eyJhbGciOiJIUzI1NiJ9.eyJwdXQiOlsiIl19.c2VjcmV0c2lnbmF0dXJlc2VjcmV0c2lnbmF0dXJl";
+  const stray = await run(["verify", token]);
+  assert.equal(stray.code, 2);
+  assert.match(stray.err, /unexpected argument/);
+  assert.ok(!stray.err.includes(token.split(".")[1]) && !stray.err.includes(token.split(".")[2]), stray.err);
   const help = await run(["--help"]);
   assert.equal(help.code, 0);
   assert.match(help.out, /generate/);

@@ -1,6 +1,6 @@
 /**
  * What authentication decides for one session or HTTP request: its root and the prefixes it may
- * publish and subscribe, relative to that root (shared/spec/relay.md §2.5).
+ * publish and subscribe, relative to that root (docs/relay.md §2.5).
  *
  * @module
  */
@@ -18,7 +18,17 @@ export interface SessionGrant {
   subscribe: string[];
   /** Unix time in milliseconds at which the credential expires (undefined = never). */
   expiresAtMs?: number;
-  /** True when the credential may use the reserved `.internal/` namespace (cluster credential). */
+  /**
+   * Subscribe prefixes (relative to `root`, like {@link SessionGrant.subscribe}) that come from
+   * token grants naming a path inside `.internal/`: for a non-cluster credential only these reach
+   * into the reserved namespace. Absent = none.
+   */
+  internalSubscribe?: string[];
+  /**
+   * True for the cluster credential: its grants reach into the reserved `.internal/` namespace and
+   * it may publish there. Other credentials see `.internal/` only through grants naming a path
+   * inside it, and never publish there (auth/scope.ts).
+   */
   internal: boolean;
   /** True when the grant came from anonymous public access rather than a token. */
   anonymous: boolean;

@@ -1,14 +1,14 @@
 /**
- * Compact JWT verification with upstream's claim rules (shared/spec/relay.md §2.4) plus a clock
+ * Compact JWT verification with upstream's claim rules (docs/relay.md §2.4) plus a clock
  * leeway for `exp`/`nbf` (§8 item 24). The signature is checked with `jose.compactVerify` restricted
- * to the key's algorithm; every claim is checked here (protocol.md §16 item 13).
+ * to the key's algorithm; every claim is checked here (docs/protocol.md §16 item 13).
  *
  * @module
  */
 
 import { compactVerify, errors } from "jose";
 import { AuthError } from "./types.ts";
-import { decodeBase64UrlStrict, type Jwk, type KeyScope, scopeAllows } from "./jwk.ts";
+import { decodeBase64UrlStrict, isAlgorithm, type Jwk, type KeyScope, scopeAllows } from "./jwk.ts";
 
 /** Clock-skew allowance applied to `exp` and `nbf`, in seconds. */
 export const CLOCK_LEEWAY_SECONDS = 5;
@@ -39,8 +39,6 @@ export interface TokenClaims {
   exp?: number;
   iat?: number;
   nbf?: number;
-  /** Legacy upstream cluster marker (ignored upstream; used here for the `.internal/` namespace). */
-  cluster: boolean;
   /** The payload carries pre-2025 `pub`/`sub`/`path` claims (which grant nothing). */
   legacy: boolean;
 }
@@ -131,7 +129,6 @@ export function parseClaims(payload: unknown): TokenClaims {
     exp: timeClaim(payload.exp, "exp"),
     iat: timeClaim(payload.iat, "iat"),
     nbf: timeClaim(payload.nbf, "nbf"),
-    cluster: payload.cluster === true,
     legacy: ["pub", "sub", "path"].some((name) => name in payload),
   };
   return claims;
@@ -184,7 +181,9 @@ export async function verifyToken(
   if (header.alg !== key.jwk.alg) {
     throw new AuthError(
       "alg_mismatch",
-      `token alg ${JSON.stringify(header.alg.slice(0, 16))} does not match the key's alg ${key.jwk.alg}`,
+      `token alg ${
+        isAlgorithm(header.alg) ? header.alg : "(unsupported)"
+      } does not match the key's alg ${key.jwk.alg}`,
     );
   }
   const [, payloadSegment, signatureSegment] = splitToken(token);
@@ -198,10 +197,14 @@ export async function verifyToken(
     if (e instanceof errors.JWSSignatureVerificationFailed) {
       throw new AuthError("bad_signature", "token signature does not verify with the configured key");
     }
-    if (e instanceof errors.JWSInvalid) {
-      throw new AuthError("malformed", `token is not a valid JWS (${e.message})`);
+    // The verifier's own messages may quote header members the client chose: never pass them on.
+    if (e instanceof errors.JOSENotSupported) {
+      throw new AuthError("malformed", "token uses an unsupported JWS feature (crit or b64 header)");
     }
-    throw new AuthError("bad_signature", `token rejected (${e instanceof Error ? e.message : String(e)})`);
+    if (e instanceof errors.JWSInvalid) {
+      throw new AuthError("malformed", "token is not a valid JWS: check its header and segments");
+    }
+    throw new AuthError("bad_signature", "token rejected by the signature verifier");
   }
   let payload: unknown;
   try {

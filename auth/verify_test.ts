@@ -8,7 +8,7 @@ import {
   verifyToken,
 } from "./verify.ts";
 import { decodeBase64Flexible, encodeKey, type Jwk, parseKeyText } from "./jwk.ts";
-import { loadKeyText } from "./key_store.ts";
+import { loadKeyText } from "./key_source.ts";
 import { generateKey, signToken } from "./token_cli.ts";
 import { AuthError, type AuthFailureReason } from "./types.ts";
 import { b64json, signRaw } from "./test_helpers.ts";
@@ -53,7 +53,6 @@ Deno.test("verifyToken accepts a good token and returns typed claims", async () 
     exp: undefined,
     iat: 1,
     nbf: undefined,
-    cluster: false,
     legacy: false,
   });
 });
@@ -213,7 +212,7 @@ Deno.test("a key's scope bounds the token's grants", async () => {
   // An empty scope list denies that role entirely.
   const subOnly = parseKeyText(JSON.stringify({ ...JSON.parse(HS_KEY), scope: { get: ["x"] } }), "s");
   assert.throws(
-    () => checkClaims({ root: "", put: ["x"], get: [], cluster: false, legacy: false }, subOnly.scope),
+    () => checkClaims({ root: "", put: ["x"], get: [], legacy: false }, subOnly.scope),
     /scope/,
   );
 });

@@ -6,6 +6,8 @@
  * @module
  */
 
+import { INTERNAL_PREFIX } from "../auth/scope.ts";
+
 /** Raised for a peer URL that cannot be dialed. */
 export class PeerUrlError extends Error {
   constructor(message: string) {
@@ -15,7 +17,7 @@ export class PeerUrlError extends Error {
 }
 
 /** The gossip prefix: every mesh node publishes an empty broadcast below it. */
-export const ORIGINS_PREFIX = ".internal/origins";
+export const ORIGINS_PREFIX = `${INTERNAL_PREFIX}/origins`;
 
 const DEFAULT_PORTS: Record<string, string> = { "https:": "443", "http:": "80", "wss:": "443", "ws:": "80" };
 

@@ -8,7 +8,7 @@
 
 import { type Authenticator, AuthError, type SessionGrant } from "../auth/types.ts";
 import { checkedPath, normalizePath, PathError } from "../relay/path.ts";
-import { SessionScope } from "../session/scope.ts";
+import { SessionScope } from "../auth/scope.ts";
 import { errorResponse } from "./responses.ts";
 
 /** Raised for a request path that cannot name a broadcast (answered with 400). */

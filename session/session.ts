@@ -33,7 +33,7 @@ import {
   versionName,
 } from "./messages.ts";
 import { BodyReader, BoundsError, DecodeError, StreamReader } from "./reader.ts";
-import { SessionScope } from "./scope.ts";
+import { SessionScope } from "../auth/scope.ts";
 import { serveSubscribe, SubscriptionRegistry } from "./subscribe.ts";
 
 /** How long a lite-03/04 session waits for a possible legacy SETUP before opening its own streams. */

@@ -1,11 +1,11 @@
 /**
  * End-to-end tests of authentication against a real relay process with the real `@moq/lite` 0.2.2
- * client and a raw WebSocket client (shared/spec/relay.md §2, §8 items 1, 2, 24, 25; protocol.md
+ * client and a raw WebSocket client (docs/relay.md §2, §8 items 1, 2, 24, 25; docs/protocol.md
  * §16 items 1, 13, 14): scoped publish/subscribe tokens, other roots, anonymous public access,
  * refused tokens at the WebSocket upgrade, mid-session expiry, the reserved `.internal` namespace,
  * HTTP endpoints and the `token` subcommand.
  *
- * `@moq/lite` 0.2.2's `connect()` never settles after a 401 (protocol.md §16 item 1), so every
+ * `@moq/lite` 0.2.2's `connect()` never settles after a 401 (docs/protocol.md §16 item 1), so every
  * refusal is checked with {@link RawWebSocket} and the client only dials URLs that must succeed.
  */
 
@@ -333,7 +333,7 @@ authTest("a subscribe-only session cannot publish, nor a publish-only one outsid
 authTest("anonymous access works under the public prefix only", async (ctx) => {
   const pubConn = await dial(ctx.relay, "anon");
   const viewer = await dial(ctx.relay, "anon");
-  const rootViewer = await dial(ctx.relay, ""); // public "anon" overlaps "/" (relay.md §2.9 #11)
+  const rootViewer = await dial(ctx.relay, ""); // public "anon" overlaps "/" (docs/relay.md §2.9 #11)
   const events = await watchAnnounced(rootViewer, "");
   const pub = await publish(pubConn, "cam");
   const track = await subscribe(viewer, "cam", "video");
@@ -564,27 +564,35 @@ authTest("a session is closed with code 6 when its token expires", async (ctx) =
 // 7. A token sent to a public-only relay falls back to public access
 // ---------------------------------------------------------------------------------------------
 
-authTest("public-only relay: a token is ignored and public access applies (relay.md §8 #25)", async (ctx) => {
-  const { relay } = ctx;
-  assert.equal(await upgrade(relay, "/anon?jwt=garbage"), 101, "/anon?jwt=garbage is accepted");
-  const pubConn = await dial(relay, "anon", "garbage");
-  const viewer = await dial(relay, "anon", "also.not.valid");
-  const pub = await publish(pubConn, "x");
-  const track = await subscribe(viewer, "x", "t");
-  const upstream = await pub.request();
-  writeGroup(upstream, [payload(777, 7)]);
-  assert.deepEqual((await readGroup(track))?.frames, [payload(777, 7)], "data flows with ignored tokens");
-  const listed = await httpGet(relay, "/announced/anon?jwt=garbage");
-  assert.deepEqual(listed, { status: 200, body: "x" });
-  assert.equal((await refusedUpgrade(relay, "/demo?jwt=garbage")).status, 401, "outside public: still 401");
-  assert.equal((await httpGet(relay, "/announced/demo?jwt=garbage")).status, 401);
-  // A well-formed, signed token is not trusted either: the relay has no key to check it.
-  const signed = await ctx.token({ root: "demo", put: [""], get: [""] });
-  assert.equal((await refusedUpgrade(relay, `/demo?jwt=${signed}`)).status, 401, "signed token, no key: 401");
-  assert.equal(await upgrade(relay, `/anon?jwt=${signed}`), 101, "but public access still applies");
-  pubConn.close();
-  viewer.close();
-}, { keys: "none" });
+authTest(
+  "public-only relay: a token is ignored and public access applies (docs/relay.md §8 #25)",
+  async (ctx) => {
+    const { relay } = ctx;
+    assert.equal(await upgrade(relay, "/anon?jwt=garbage"), 101, "/anon?jwt=garbage is accepted");
+    const pubConn = await dial(relay, "anon", "garbage");
+    const viewer = await dial(relay, "anon", "also.not.valid");
+    const pub = await publish(pubConn, "x");
+    const track = await subscribe(viewer, "x", "t");
+    const upstream = await pub.request();
+    writeGroup(upstream, [payload(777, 7)]);
+    assert.deepEqual((await readGroup(track))?.frames, [payload(777, 7)], "data flows with ignored tokens");
+    const listed = await httpGet(relay, "/announced/anon?jwt=garbage");
+    assert.deepEqual(listed, { status: 200, body: "x" });
+    assert.equal((await refusedUpgrade(relay, "/demo?jwt=garbage")).status, 401, "outside public: still 401");
+    assert.equal((await httpGet(relay, "/announced/demo?jwt=garbage")).status, 401);
+    // A well-formed, signed token is not trusted either: the relay has no key to check it.
+    const signed = await ctx.token({ root: "demo", put: [""], get: [""] });
+    assert.equal(
+      (await refusedUpgrade(relay, `/demo?jwt=${signed}`)).status,
+      401,
+      "signed token, no key: 401",
+    );
+    assert.equal(await upgrade(relay, `/anon?jwt=${signed}`), 101, "but public access still applies");
+    pubConn.close();
+    viewer.close();
+  },
+  { keys: "none" },
+);
 
 // ---------------------------------------------------------------------------------------------
 // 8. The reserved .internal namespace
@@ -649,6 +657,49 @@ authTest("everything public: anonymous clients cannot publish or list .internal"
   );
   for (const c of [witness, sneaky, sneakyAtInternal, viewer]) c?.close();
 }, { keys: "file", public: `public = ""` });
+
+authTest(
+  "only the cluster credential announces under .internal/origins; explicit grants only read",
+  async (ctx) => {
+    const { relay } = ctx;
+    const witness = await dial(relay, "", await ctx.token({ root: "", put: [""], get: [""] }));
+    const witnessEvents = await watchAnnounced(witness, ".internal");
+    await publish(witness, ".internal/origins/https:/legit.example");
+
+    // Each may publish everything (put = "" or .internal), none is the cluster credential.
+    const forgers: Array<[string, string]> = [
+      ["", await ctx.token({ root: "", put: [""], get: ["demo"] })],
+      ["", await ctx.token({ root: "", put: [""], get: [".internal/stats"] })],
+      ["", await ctx.token({ root: "", put: [".internal"], get: [".internal"] })],
+      [".internal/origins", await ctx.token({ root: ".internal/origins", put: [""] })],
+    ];
+    const conns = [witness];
+    for (const [path, token] of forgers) {
+      const conn = await dial(relay, path, token);
+      conns.push(conn);
+      const wire = path === ""
+        ? `.internal/origins/https:/forged-${conns.length}.example`
+        : `https:/forged-${conns.length}.example`;
+      await publish(conn, wire);
+      await publish(conn, path === "" ? `.internal/other-${conns.length}` : `x-${conns.length}`);
+    }
+    // A grant naming .internal unlocks reading it, per prefix: it sees the cluster's advertisement.
+    const reader = await dial(relay, "", await ctx.token({ root: "", get: [".internal/origins"] }));
+    conns.push(reader);
+    const readerEvents = await watchAnnounced(reader, "");
+    await eventually("the witness sees the legitimate advertisement", () => witnessEvents.length > 0);
+    await eventually("the .internal/origins reader sees it too", () => readerEvents.length > 0);
+    await sleep(1_000);
+    assert.deepEqual(
+      witnessEvents,
+      ["+.internal/origins/https:/legit.example"],
+      "no forged .internal broadcast",
+    );
+    assert.deepEqual(readerEvents, ["+.internal/origins/https:/legit.example"]);
+    for (const c of conns) c.close();
+  },
+  { keys: "file", public: `public = ""` },
+);
 
 // ---------------------------------------------------------------------------------------------
 // 9. HTTP endpoints follow the same rules
