@@ -9,8 +9,9 @@
  * @module
  */
 
+import { formatDuration } from "./duration.ts";
 import { ConfigError } from "./errors.ts";
-import { KEY_BY_FLAG, type KeyDef, KEYS, META_FLAGS, tableOf } from "./keys.ts";
+import { KEY_BY_FLAG, type KeyDef, KEYS, MAX_TIMER_MS, META_FLAGS, tableOf } from "./keys.ts";
 import { didYouMean, type Layer } from "./settings.ts";
 import { PROGRAM_NAME, VERSION } from "./version.ts";
 
@@ -245,7 +246,7 @@ export function helpText(): string {
     "",
     "Precedence: flag > environment variable > config file > default. List flags are repeatable;",
     'those marked "A[,A…]" also split on commas. Booleans: --web-ws or --web-ws=false. Durations: 500ms, 5s,',
-    "1h 30m, 0. Sizes: 512MB, 8GiB, 25%.",
+    "1h 30m, 0 (at most 24d 20h 31m 23s 647ms, the longest timer). Sizes: 512MB, 8GiB, 25%.",
     "",
     "General:",
   ];
@@ -263,6 +264,7 @@ export function helpText(): string {
     const facts = [`toml ${def.path}`];
     if (def.env.length > 0) facts.push(`env ${def.env.join(", ")}`);
     if (def.defaultText !== undefined) facts.push(`default ${def.defaultText}`);
+    if (def.maxMs !== undefined && def.maxMs < MAX_TIMER_MS) facts.push(`max ${formatDuration(def.maxMs)}`);
     lines.push(`      [${facts.join("; ")}]`);
   }
   lines.push("", "Upstream options accepted for compatibility but not supported (ignored with a warning):");

@@ -6,8 +6,9 @@
  * @module
  */
 
-import { DurationError, type DurationOptions, parseDuration } from "./duration.ts";
+import { DurationError, type DurationOptions, formatDuration, parseDuration } from "./duration.ts";
 import { ConfigError } from "./errors.ts";
+import { KEY_BY_PATH, MAX_TIMER_MS } from "./keys.ts";
 import { describeSource, type Layer, type Setting, showValue } from "./settings.ts";
 import { parseSize, SizeError } from "./size.ts";
 
@@ -129,7 +130,11 @@ export class SettingsReader {
     return Number(value);
   }
 
-  /** A duration in milliseconds, or undefined when unset. */
+  /**
+   * A duration in milliseconds, or undefined when unset. Longer than the key's maximum
+   * (`KeyDef.maxMs`, never above {@link MAX_TIMER_MS}) is an error naming the key and the
+   * maximum: a timer given more than 2^31−1 ms fires at once instead.
+   */
   duration(path: string, options: DurationOptions = {}): number | undefined {
     const setting = this.#settings.get(path);
     if (setting === undefined) return undefined;
@@ -150,6 +155,13 @@ export class SettingsReader {
       }
     } else {
       return this.expected(path, DURATION_FORM);
+    }
+    const max = Math.min(KEY_BY_PATH.get(path)?.maxMs ?? MAX_TIMER_MS, MAX_TIMER_MS);
+    if (ms > max) {
+      this.fail(
+        path,
+        `${showValue(value)} is too long for ${path}: the maximum is ${formatDuration(max)} (${max} ms)`,
+      );
     }
     return ms;
   }
