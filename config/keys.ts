@@ -272,8 +272,19 @@ export const KEYS: readonly KeyDef[] = [
     metavar: "IP:PORT",
     defaultText: "disabled",
   }),
-  key("web.https.cert", "list", "PEM certificate chain file(s) for HTTPS", { comma: true, metavar: "FILE" }),
-  key("web.https.key", "list", "PEM private key file(s) for HTTPS", { comma: true, metavar: "FILE" }),
+  key(
+    "web.https.cert",
+    "list",
+    "PEM certificate chain file for HTTPS (only the first of several is served)",
+    {
+      comma: true,
+      metavar: "FILE",
+    },
+  ),
+  key("web.https.key", "list", "PEM private key file for HTTPS, paired with --web-https-cert", {
+    comma: true,
+    metavar: "FILE",
+  }),
   ignored("web.https.root", "list", "CA file(s) for optional mTLS on HTTPS", {
     comma: true,
     metavar: "FILE",

@@ -33,6 +33,14 @@ export function buildWeb(reader: SettingsReader, config: RelayConfig, warnings: 
           `${listen} needs a certificate: set ${cert} and web.https.key (--web-https-cert/--web-https-key)`,
       );
     }
+    if (httpsCert.length > 1) {
+      // Deno.serve takes one certificate + key and has no SNI selection, so the rest would be
+      // silently unused.
+      warnings.push(
+        `${reader.where("web.https.cert")}: ${httpsCert.length} certificates given but the HTTPS listener ` +
+          `serves only the first ("${httpsCert[0]}"); the others are ignored (one certificate per listener)`,
+      );
+    }
     config.web.https = { listen: httpsListen, cert: httpsCert, key: httpsKey, root: httpsRoot };
   } else if (httpsCert.length > 0) {
     warnings.push(`${reader.where("web.https.cert")}: ignored because web.https.listen is not set`);
