@@ -6,10 +6,14 @@
  * draining. Every duration key now has a maximum, checked at start-up: the relay refuses to
  * start with one `Error:` line naming the key and the maximum, whichever layer (flag,
  * environment variable, TOML file) gave the value.
+ *
+ * Several `[web.https]` certificates used to be accepted while only the first was served, without
+ * a word: the relay now says so in one warning at start-up.
  */
 
 import assert from "node:assert/strict";
-import { freePort, sleep } from "./harness.ts";
+import { generateSelfSignedCertificate } from "../transport/tls/self_signed.ts";
+import { freePort, sleep, startRelay } from "./harness.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
@@ -123,4 +127,53 @@ Deno.test("drain_timeout = 30d in relay.toml: refused at start-up", async () => 
     await runToExit({ toml: `[limits]\ndrain_timeout = "30d"` }),
     "relay.toml: limits.drain_timeout",
   );
+});
+
+Deno.test({
+  name:
+    "[web.https] with two certificates: one start-up warning, and the first certificate is the one served",
+  sanitizeOps: false,
+  sanitizeResources: false,
+}, async () => {
+  const dir = await Deno.makeTempDir({ prefix: "moq-relay-https-certs-" });
+  const first = await generateSelfSignedCertificate(["127.0.0.1"]);
+  const second = await generateSelfSignedCertificate(["127.0.0.1"]);
+  for (const [name, cert] of [["a", first], ["b", second]] as const) {
+    await Deno.writeTextFile(`${dir}/${name}.pem`, cert.certPem);
+    await Deno.writeTextFile(`${dir}/${name}.key`, cert.keyPem);
+  }
+  const httpsPort = freePort();
+  const relay = await startRelay({
+    toml: [
+      `[web.https]`,
+      `listen = "127.0.0.1:${httpsPort}"`,
+      `cert = ["${dir}/a.pem", "${dir}/b.pem"]`,
+      `key = ["${dir}/a.key", "${dir}/b.key"]`,
+    ].join("\n"),
+  });
+  try {
+    const warnings = relay.logs.filter((line) => /WARN/.test(line) && line.includes("web.https.cert"));
+    assert.equal(warnings.length, 1, relay.logs.join("\n"));
+    assert.match(warnings[0], /only the first/);
+    assert.ok(warnings[0].includes(`${dir}/a.pem`), warnings[0]);
+    assert.ok(!warnings[0].includes(".key"), "key file names stay out of the log");
+
+    const trusting = async (cert: string): Promise<boolean> => {
+      const client = Deno.createHttpClient({ caCerts: [cert] });
+      try {
+        const res = await fetch(`https://127.0.0.1:${httpsPort}/health`, { client });
+        await res.body?.cancel();
+        return res.ok;
+      } catch {
+        return false;
+      } finally {
+        client.close();
+      }
+    };
+    assert.equal(await trusting(first.certPem), true, "the first certificate is served");
+    assert.equal(await trusting(second.certPem), false, "the second is not");
+  } finally {
+    await relay.stop("SIGKILL");
+    await Deno.remove(dir, { recursive: true });
+  }
 });
