@@ -9,8 +9,10 @@
  * @module
  */
 
+import { parseArgs } from "node:util";
+import { formatDuration } from "./duration.ts";
 import { ConfigError } from "./errors.ts";
-import { KEY_BY_FLAG, type KeyDef, KEYS, META_FLAGS, tableOf } from "./keys.ts";
+import { KEY_BY_FLAG, type KeyDef, KEYS, MAX_TIMER_MS, META_FLAGS, tableOf } from "./keys.ts";
 import { didYouMean, type Layer } from "./settings.ts";
 import { PROGRAM_NAME, VERSION } from "./version.ts";
 
@@ -70,44 +72,62 @@ function splitList(def: KeyDef, value: string): string[] {
 
 const META_FLAG_NAMES = new Set(META_FLAGS.flatMap((meta) => meta.flags));
 
+/** Flags that name the config file (the positional FILE does the same). */
+const FILE_FLAGS: readonly string[] = ["config", "file"];
+
+/**
+ * What `parseArgs` needs to know to tokenize: which flags take a value (`string`) and which do
+ * not (`boolean`, also written `--flag=false`). Repeats, aliases and conversion are handled on
+ * the tokens, so every flag is declared once, without `multiple`.
+ */
+const FLAG_OPTIONS: Record<string, { type: "string" | "boolean" }> = Object.fromEntries([
+  ...[...KEY_BY_FLAG].map(([flag, def]) => [flag, { type: isBoolKind(def) ? "boolean" : "string" }] as const),
+  ...FILE_FLAGS.map((flag) => [flag, { type: "string" }] as const),
+]);
+
 /**
  * Parse relay flags into raw values (no conversion yet). Throws {@link ConfigError} for an unknown
  * flag, a missing value, a bad boolean, a scalar flag given twice, or more than one config file.
+ *
+ * Tokenizing is `node:util` `parseArgs` (non-strict, with tokens): it splits `--flag=value`,
+ * takes the next argument as a value, ends flags at `--` and tells short options apart. Its
+ * strict mode cannot be used: it rejects `--flag=false` for booleans, and its error wording
+ * (unknown options, missing values) is not this relay's, so those checks are done here.
  */
 export function parseFlags(args: string[]): ParsedFlags {
+  const { tokens } = parseArgs({
+    args,
+    options: FLAG_OPTIONS,
+    strict: false,
+    allowPositionals: true,
+    tokens: true,
+  });
   const values: Layer = new Map();
   const files: Array<{ file: string; from: string }> = [];
-  let flagsDone = false;
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i];
-    if (flagsDone || arg === "-" || !arg.startsWith("-")) {
-      files.push({ file: arg, from: "positional FILE" });
+  for (const token of tokens) {
+    if (token.kind === "option-terminator") continue;
+    if (token.kind === "positional") {
+      files.push({ file: token.value, from: "positional FILE" });
       continue;
     }
-    if (arg === "--") {
-      flagsDone = true;
-      continue;
-    }
-    if (!arg.startsWith("--")) {
-      throw new ConfigError(`unknown option ${arg}: only long flags (--name) are accepted; run with --help`, {
-        key: arg,
+    const raw = args[token.index];
+    if (!raw.startsWith("--")) {
+      throw new ConfigError(`unknown option ${raw}: only long flags (--name) are accepted; run with --help`, {
+        key: raw,
       });
     }
-    const eq = arg.indexOf("=");
-    const name = eq < 0 ? arg.slice(2) : arg.slice(2, eq);
-    const inline = eq < 0 ? undefined : arg.slice(eq + 1);
+    const name = token.name;
     const takeValue = (): string => {
-      if (inline !== undefined) return inline;
-      const next = args[i + 1];
-      if (next === undefined || (next.startsWith("--") && next.length > 2)) {
+      const value = token.value;
+      // parseArgs takes the next argument even when it is another flag: that is a missing value.
+      if (value === undefined || (!token.inlineValue && value.startsWith("--") && value.length > 2)) {
         throw new ConfigError(`--${name} needs a value: write --${name} VALUE or --${name}=VALUE`, {
           key: name,
         });
       }
-      i++;
-      return next;
+      return value;
     };
-    if (name === "config" || name === "file") {
+    if (FILE_FLAGS.includes(name)) {
       files.push({ file: takeValue(), from: `--${name}` });
       continue;
     }
@@ -118,13 +138,12 @@ export function parseFlags(args: string[]): ParsedFlags {
     }
     const source = { kind: "flag" as const, name };
     if (isBoolKind(def)) {
+      const inline = token.value;
       const value = inline === undefined ? true : parseBool(inline);
       if (value === undefined) {
         throw new ConfigError(
           `--${name}: expected true or false (--${name} or --${name}=false), got "${inline}"`,
-          {
-            key: def.path,
-          },
+          { key: def.path },
         );
       }
       setOnce(values, def, { value, source });
@@ -245,7 +264,7 @@ export function helpText(): string {
     "",
     "Precedence: flag > environment variable > config file > default. List flags are repeatable;",
     'those marked "A[,A…]" also split on commas. Booleans: --web-ws or --web-ws=false. Durations: 500ms, 5s,',
-    "1h 30m, 0. Sizes: 512MB, 8GiB, 25%.",
+    "1h 30m, 0 (at most 24d 20h 31m 23s 647ms, the longest timer). Sizes: 512MB, 8GiB, 25%.",
     "",
     "General:",
   ];
@@ -263,6 +282,7 @@ export function helpText(): string {
     const facts = [`toml ${def.path}`];
     if (def.env.length > 0) facts.push(`env ${def.env.join(", ")}`);
     if (def.defaultText !== undefined) facts.push(`default ${def.defaultText}`);
+    if (def.maxMs !== undefined && def.maxMs < MAX_TIMER_MS) facts.push(`max ${formatDuration(def.maxMs)}`);
     lines.push(`      [${facts.join("; ")}]`);
   }
   lines.push("", "Upstream options accepted for compatibility but not supported (ignored with a warning):");

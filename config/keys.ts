@@ -61,9 +61,25 @@ export interface KeyDef {
   metavar: string;
   /** One-line description. */
   help: string;
+  /**
+   * Longest accepted value in milliseconds (`duration` / `seconds` keys only; the loader rejects
+   * anything longer). Default {@link MAX_TIMER_MS}.
+   */
+  maxMs?: number;
 }
 
 // ---- Defaults (used by the loader and by --help) ----
+
+/**
+ * The longest delay a JavaScript timer honours: `setTimeout` fires at once for anything above
+ * 2^31−1 ms (about 24.8 days), so every duration key is capped at this (or less).
+ */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+/**
+ * Maximum `[limits] drain_timeout`: a day. The shutdown watchdog adds a few seconds of overrun to
+ * it, which must stay below {@link MAX_TIMER_MS} too.
+ */
+export const MAX_DRAIN_TIMEOUT_MS = 24 * 60 * 60 * 1000;
 
 /** Default UDP bind of the QUIC listener. */
 export const DEFAULT_SERVER_BIND = "[::]:443";
@@ -146,6 +162,7 @@ function key(path: string, kind: KeyKind, help: string, extra: Extra = {}): KeyD
     aliases: [],
     supported: true,
     metavar: METAVAR[kind],
+    maxMs: kind === "duration" || kind === "seconds" ? MAX_TIMER_MS : undefined,
     ...extra,
   };
 }
@@ -255,8 +272,19 @@ export const KEYS: readonly KeyDef[] = [
     metavar: "IP:PORT",
     defaultText: "disabled",
   }),
-  key("web.https.cert", "list", "PEM certificate chain file(s) for HTTPS", { comma: true, metavar: "FILE" }),
-  key("web.https.key", "list", "PEM private key file(s) for HTTPS", { comma: true, metavar: "FILE" }),
+  key(
+    "web.https.cert",
+    "list",
+    "PEM certificate chain file for HTTPS (only the first of several is served)",
+    {
+      comma: true,
+      metavar: "FILE",
+    },
+  ),
+  key("web.https.key", "list", "PEM private key file for HTTPS, paired with --web-https-cert", {
+    comma: true,
+    metavar: "FILE",
+  }),
   ignored("web.https.root", "list", "CA file(s) for optional mTLS on HTTPS", {
     comma: true,
     metavar: "FILE",
@@ -394,6 +422,7 @@ export const KEYS: readonly KeyDef[] = [
   }),
   key("limits.drain_timeout", "duration", "graceful shutdown: time in-flight groups get before exit", {
     defaultText: ms(DEFAULT_DRAIN_TIMEOUT_MS),
+    maxMs: MAX_DRAIN_TIMEOUT_MS,
   }),
 ];
 
