@@ -12,7 +12,8 @@
  * @module
  */
 
-import { putVarint, varintSize } from "../../session/varint.ts";
+import { getVarint, getVarint62, putVarint, varintLength, varintSize } from "../../codec/varint.ts";
+import { truncateUtf8 } from "../../codec/utf8.ts";
 
 /** The frame layout negotiated through the WebSocket subprotocol. */
 export type Framing = "webtransport" | "qmux-00";
@@ -94,7 +95,6 @@ export class FrameEncodeError extends Error {
 /** Longest close reason we put on the wire (longer reasons are cut at a UTF-8 boundary). */
 export const MAX_CLOSE_REASON_BYTES = 1024;
 
-const textEncoder = new TextEncoder();
 const textDecoder = new TextDecoder();
 
 /** Bounds-checked reader over one WebSocket message. */
@@ -112,7 +112,7 @@ class Cursor {
   /** Length of the varint at the cursor, or throws if it is cut off. */
   #size(what: string): number {
     if (this.pos >= this.buf.length) throw new FrameDecodeError(`frame truncated: missing ${what}`);
-    const size = 1 << (this.buf[this.pos] >> 6);
+    const size = varintLength(this.buf[this.pos]);
     if (this.pos + size > this.buf.length) throw new FrameDecodeError(`frame truncated inside ${what}`);
     return size;
   }
@@ -120,8 +120,7 @@ class Cursor {
   /** A varint that must fit in 53 bits (ids, codes, lengths). */
   varint(what: string): number {
     const size = this.#size(what);
-    let value = this.buf[this.pos] & 0x3f;
-    for (let i = 1; i < size; i++) value = value * 256 + this.buf[this.pos + i];
+    const value = getVarint(this.buf, this.pos);
     if (!Number.isSafeInteger(value)) throw new FrameDecodeError(`${what} is larger than 2^53-1`);
     this.pos += size;
     return value;
@@ -130,8 +129,7 @@ class Cursor {
   /** A varint used as a limit or offset: values above 2^53−1 become 2^53−1 (effectively unlimited). */
   limit(what: string): number {
     const size = this.#size(what);
-    let value = this.buf[this.pos] & 0x3f;
-    for (let i = 1; i < size; i++) value = value * 256 + this.buf[this.pos + i];
+    const value = getVarint(this.buf, this.pos);
     this.pos += size;
     return Math.min(value, Number.MAX_SAFE_INTEGER);
   }
@@ -139,8 +137,7 @@ class Cursor {
   /** A varint as a bigint (frame types). */
   varint62(what: string): bigint {
     const size = this.#size(what);
-    let value = BigInt(this.buf[this.pos] & 0x3f);
-    for (let i = 1; i < size; i++) value = (value << 8n) | BigInt(this.buf[this.pos + i]);
+    const value = getVarint62(this.buf, this.pos);
     this.pos += size;
     return value;
   }
@@ -167,11 +164,7 @@ function hex(value: number | bigint): string {
 
 /** Cut `reason` to at most {@link MAX_CLOSE_REASON_BYTES} UTF-8 bytes without splitting a character. */
 function reasonBytes(reason: string): Uint8Array {
-  const bytes = textEncoder.encode(reason);
-  if (bytes.length <= MAX_CLOSE_REASON_BYTES) return bytes;
-  let end = MAX_CLOSE_REASON_BYTES;
-  while (end > 0 && (bytes[end] & 0xc0) === 0x80) end--;
-  return bytes.subarray(0, end);
+  return truncateUtf8(reason, MAX_CLOSE_REASON_BYTES);
 }
 
 /** Encode varint fields after a type prefix into one exact-size message. */
@@ -377,7 +370,7 @@ function decodeTransportParameters(body: Uint8Array): TransportParameters {
 /** Decode one qmux-00 frame at the cursor; `null` for types that are ignored (DATAGRAM, unknown). */
 function decodeQmuxFrame(cur: Cursor): Frame | null {
   const first = cur.buf[cur.pos];
-  if (first >> 6 === 3) {
+  if (varintLength(first) === 8) {
     const type = cur.varint62("frame type");
     if (type !== QX_TRANSPORT_PARAMETERS_TYPE) {
       throw new FrameDecodeError(`unknown 8-byte frame type ${hex(type)}: cannot tell where it ends`);

@@ -27,7 +27,8 @@ import {
   StreamResetError,
   type TransportSession,
 } from "../types.ts";
-import { putVarint } from "../../session/varint.ts";
+import { putVarint } from "../../codec/varint.ts";
+import { truncateUtf8String } from "../../codec/utf8.ts";
 import {
   decodeFrames,
   encodeFrame,
@@ -203,14 +204,6 @@ class StreamState {
   get recvFinished(): boolean {
     return this.recvState !== "open";
   }
-}
-
-function truncateUtf8(text: string, maxBytes: number): string {
-  const bytes = new TextEncoder().encode(text);
-  if (bytes.length <= maxBytes) return text;
-  let end = maxBytes;
-  while (end > 0 && (bytes[end] & 0xc0) === 0x80) end--;
-  return new TextDecoder().decode(bytes.subarray(0, end));
 }
 
 /**
@@ -1050,7 +1043,7 @@ export class WebSocketSession implements TransportSession {
   #closeSocket(reason: string): void {
     try {
       if (this.#socket.readyState === WebSocket.OPEN || this.#socket.readyState === WebSocket.CONNECTING) {
-        this.#socket.close(1000, truncateUtf8(reason, MAX_WS_CLOSE_REASON_BYTES));
+        this.#socket.close(1000, truncateUtf8String(reason, MAX_WS_CLOSE_REASON_BYTES));
       }
     } catch (error) {
       this.#log.debug("closing the WebSocket failed", { error: String(error) });

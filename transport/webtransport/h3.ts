@@ -6,7 +6,7 @@
  */
 
 import { BufferedReader } from "./buffered_reader.ts";
-import { decodeVarint, encodeVarint } from "./varint.ts";
+import { decodeVarint, encodeVarint } from "../../codec/varint.ts";
 
 /** HTTP/3 frame types used here (RFC 9114 §7.2). */
 export const FRAME = {

@@ -35,7 +35,7 @@ import type { BufferedReader } from "./buffered_reader.ts";
 import { CapsuleParser, encodeCloseSessionData } from "./capsule.ts";
 import { http3ToWebtransport } from "./error_codes.ts";
 import { FRAME, readFrameHeader, RESERVED_H2_FRAMES, UNI_STREAM, WEBTRANSPORT_BIDI_SIGNAL } from "./h3.ts";
-import { encodeVarint } from "./varint.ts";
+import { encodeVarint } from "../../codec/varint.ts";
 
 /** How long to wait for the peer's CONNECT FIN after our CLOSE capsule + FIN. */
 export const PEER_FIN_TIMEOUT_MS = 2000;

@@ -6,7 +6,7 @@ import { StreamStoppedError } from "../quic/streams.ts";
 import { chromiumConnect, RawH3Client, readFrame, streamHeader } from "./raw_h3_client.ts";
 import { encodeCapsule, encodeCloseSessionData } from "./capsule.ts";
 import { encodeFrame, FRAME, H3_ERROR } from "./h3.ts";
-import { encodeVarint } from "./varint.ts";
+import { encodeVarint } from "../../codec/varint.ts";
 import type { BufferedReader } from "./buffered_reader.ts";
 
 const hex = (bytes: Uint8Array) => Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join(" ");
