@@ -18,6 +18,7 @@ import { settleWithin } from "../webtransport/session.ts";
 import { errorMessage } from "./errors.ts";
 import { type AuthorizeDecision, type AuthorizeHook, isAuthorized, type SessionHook } from "./hooks.ts";
 import { formatAddr, QuicTransportSession } from "./quic_session.ts";
+import { parseHostPort } from "../../util/host_port.ts";
 
 /** The ALPN for HTTP/3 (WebTransport). */
 export const ALPN_H3 = "h3";
@@ -85,20 +86,16 @@ export class QuicListenError extends Error {
   }
 }
 
-/** Split `host:port` (`[::]:443`, `0.0.0.0:4443`, `relay.example:443`). Throws {@link QuicListenError}. */
-export function parseHostPort(text: string): { hostname: string; port: number } {
-  const match = /^\[([^\]]+)\]:(\d+)$/.exec(text) ?? /^([^:\[\]]+):(\d+)$/.exec(text);
-  if (!match) {
+/** Parse a QUIC bind address (`[::]:443`, `0.0.0.0:4443`, `relay.example:443`). Throws {@link QuicListenError}. */
+export function parseBindAddress(text: string): { hostname: string; port: number } {
+  const parsed = parseHostPort(text);
+  if (parsed === undefined) {
     throw new QuicListenError(
       text,
-      `invalid QUIC bind address "${text}": expected host:port, e.g. [::]:443 or 0.0.0.0:4443`,
+      `invalid QUIC bind address "${text}": expected host:port with a port from 0 to 65535, e.g. [::]:443 or 0.0.0.0:4443`,
     );
   }
-  const port = Number(match[2]);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    throw new QuicListenError(text, `invalid port in QUIC bind address "${text}"`);
-  }
-  return { hostname: match[1], port };
+  return { hostname: parsed.host, port: parsed.port };
 }
 
 /** The ALPN list offered, in preference order: enabled moq-lite versions, `moql`, `h3`. */
@@ -135,7 +132,7 @@ export class QuicServer {
     this.#options = options;
     this.#logger = options.logger.child("quic");
     this.#protocols = (options.protocols ?? ["moq-lite-04", "moq-lite-03"]).filter((p) => p !== "");
-    const { hostname, port } = parseHostPort(options.bind);
+    const { hostname, port } = parseBindAddress(options.bind);
     if (typeof Deno.QuicEndpoint !== "function") {
       throw new QuicListenError(
         options.bind,

@@ -25,6 +25,7 @@ import {
   type SendStream,
   SessionClosedError,
   StreamResetError,
+  StreamStoppedError,
   type TransportSession,
 } from "../types.ts";
 import { putVarint } from "../../codec/varint.ts";
@@ -105,17 +106,6 @@ export interface WebSocketSessionOptions extends WebSocketSessionLimits {
   role: "server" | "client";
   /** Logger (a `websocket` child is derived from it). */
   logger: Logger;
-}
-
-/** Raised by `write()` once the peer sent STOP_SENDING for the stream. */
-export class StreamStoppedError extends Error {
-  /** The code the peer sent in STOP_SENDING. */
-  readonly code: number;
-  constructor(code: number, message = `stream stopped by peer with code ${code}`) {
-    super(message);
-    this.name = "StreamStoppedError";
-    this.code = code;
-  }
 }
 
 /** Raised by `write()` after the stream was finished or reset locally. */

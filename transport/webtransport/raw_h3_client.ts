@@ -7,7 +7,7 @@
  */
 
 import { BufferedReader } from "./buffered_reader.ts";
-import { AsyncQueue } from "./async_queue.ts";
+import { AsyncQueue } from "../../util/async_queue.ts";
 import { encodeFrame, encodeSettings, FRAME } from "./h3.ts";
 import { encodeVarint } from "../../codec/varint.ts";
 import { huffmanEncode } from "./huffman.ts";

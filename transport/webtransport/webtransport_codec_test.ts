@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { decodeVarint, encodeVarint } from "../../codec/varint.ts";
+import { encodeVarint } from "../../codec/varint.ts";
 import { huffmanCode, huffmanDecode, huffmanEncode, HuffmanError } from "./huffman.ts";
 import { decodeFieldSection, encodeFieldSection, QpackError } from "./qpack.ts";
 import { parseList, parseStringList, serializeString } from "./structured_fields.ts";
