@@ -1,6 +1,7 @@
 /**
- * The QUIC listener: one UDP port serving raw QUIC moq-lite (ALPN `moq-lite-04`, `moq-lite-03`,
- * `moql`) and WebTransport over HTTP/3 (ALPN `h3`), on `Deno.QuicEndpoint`.
+ * The QUIC listener and ALPN router, above both `quic/` and `webtransport/` (which never import it):
+ * one UDP port serving raw QUIC moq-lite (ALPN `moq-lite-04`, `moq-lite-03`, `moql`) and WebTransport
+ * over HTTP/3 (ALPN `h3`), on `Deno.QuicEndpoint`.
  *
  * Sessions are authorised before anything is answered: WebTransport refusals are HTTP statuses on
  * the CONNECT, raw QUIC refusals close the connection with the refusal's close code. Each
@@ -10,15 +11,15 @@
  * @module
  */
 
-import type { Logger } from "../../log/logger.ts";
-import type { NegotiatedProtocol, TransportKind, TransportSession } from "../types.ts";
-import { H3Connection } from "../webtransport/h3_connection.ts";
-import { H3_ERROR } from "../webtransport/h3.ts";
-import { settleWithin } from "../webtransport/session.ts";
-import { errorMessage } from "./errors.ts";
-import { type AuthorizeDecision, type AuthorizeHook, isAuthorized, type SessionHook } from "./hooks.ts";
-import { formatAddr, QuicTransportSession } from "./quic_session.ts";
-import { parseHostPort } from "../../util/host_port.ts";
+import type { Logger } from "../log/logger.ts";
+import type { NegotiatedProtocol, TransportKind, TransportSession } from "./types.ts";
+import { H3Connection } from "./webtransport/h3_connection.ts";
+import { H3_ERROR } from "./webtransport/h3.ts";
+import { settleWithin } from "./webtransport/session.ts";
+import { errorMessage } from "./quic/errors.ts";
+import { type AuthorizeDecision, type AuthorizeHook, isAuthorized, type SessionHook } from "./quic/hooks.ts";
+import { formatAddr, QuicTransportSession } from "./quic/quic_session.ts";
+import { parseHostPort } from "../util/host_port.ts";
 
 /** The ALPN for HTTP/3 (WebTransport). */
 export const ALPN_H3 = "h3";

@@ -1,10 +1,9 @@
 import assert from "node:assert/strict";
-import { silentLogger } from "../../log/logger.ts";
-import { SessionClosedError } from "../types.ts";
-import type { TransportSession } from "../types.ts";
-import { DialError, dialQuic, parseFingerprint } from "./dial.ts";
-import { parseBindAddress, QuicListenError, QuicServer, serverAlpns } from "./quic_server.ts";
-import { StreamStoppedError } from "../types.ts";
+import { silentLogger } from "../log/logger.ts";
+import { SessionClosedError, StreamStoppedError } from "./types.ts";
+import type { TransportSession } from "./types.ts";
+import { DialError, dialQuic, parseFingerprint } from "./quic/dial.ts";
+import { parseBindAddress, QuicListenError, QuicServer, serverAlpns } from "./server.ts";
 import { patternBytes, readAll, sleep, startTestServer, within } from "./testing.ts";
 
 const logger = silentLogger();
