@@ -40,6 +40,7 @@ import {
   MAX_STREAM_PAYLOAD_BYTES,
   type TransportParameters,
 } from "./framing.ts";
+import { type Dir, PeerStreamIds, streamDir, StreamIdGapError, streamIndex } from "./stream_ids.ts";
 
 /** Session close code for a peer that broke the framing rules (protocol.md §9). */
 export const CLOSE_CODE_PROTOCOL_VIOLATION = 15;
@@ -125,8 +126,6 @@ class PeerError extends Error {
     this.code = code;
   }
 }
-
-type Dir = "bidi" | "uni";
 
 interface Waiter<T> {
   resolve: (value: T) => void;
@@ -231,9 +230,8 @@ export class WebSocketSession implements TransportSession {
    */
   readonly #unsentLocal = new Set<StreamState>();
   readonly #unsentLocalCount: Record<Dir, number> = { bidi: 0, uni: 0 };
-  readonly #nextPeerIndex: Record<Dir, number> = { bidi: 0, uni: 0 };
-  /** Peer stream ids below the next index that have not been seen yet (peers open out of order). */
-  readonly #peerGaps = new Set<number>();
+  /** Which peer stream ids were used; skipped ids are ranges, their total capped (maxOpenStreams). */
+  readonly #peerIds: PeerStreamIds;
   #peerOpenStreams = 0;
   #unreadBytes = 0;
 
@@ -276,6 +274,7 @@ export class WebSocketSession implements TransportSession {
     this.#isServer = options.role === "server";
     this.#log = options.logger.child("websocket", { peer: options.peer });
     this.#maxOpenStreams = options.maxOpenStreams ?? DEFAULT_MAX_OPEN_STREAMS;
+    this.#peerIds = new PeerStreamIds(this.#maxOpenStreams);
     this.#maxUnreadBytes = options.maxUnreadBytes ?? DEFAULT_MAX_UNREAD_BYTES;
     this.#socketBufferBytes = options.socketBufferBytes ?? SOCKET_BUFFER_LIMIT_BYTES;
     this.#initialMaxStreams = {
@@ -559,31 +558,18 @@ export class WebSocketSession implements TransportSession {
     if (existing) return existing;
     const local = ((id & 1) === 1) === this.#isServer;
     if (local) return undefined; // ours: never opened, or finished and forgotten
-    const dir: Dir = (id & 2) === 0 ? "bidi" : "uni";
-    const index = Math.floor(id / 4);
-    const next = this.#nextPeerIndex[dir];
-    if (index < next) {
-      if (!this.#peerGaps.has(id)) return undefined; // finished and forgotten
-      if (!create) return undefined;
-      this.#peerGaps.delete(id);
-    } else {
-      if (!create) return undefined;
-      if (this.#qmux && index >= this.#localMaxStreams[dir]) {
-        throw new PeerError(
-          CLOSE_CODE_PROTOCOL_VIOLATION,
-          `stream limit exceeded: peer opened ${dir} stream index ${index} but the limit is ` +
-            this.#localMaxStreams[dir],
-        );
-      }
-      if (index - next > this.#maxOpenStreams) {
-        throw new PeerError(
-          CLOSE_CODE_BOUNDS_EXCEEDED,
-          `peer ${dir} stream id ${id} skips ${index - next} ids (more than ${this.#maxOpenStreams})`,
-        );
-      }
-      for (let i = next; i < index; i++) this.#peerGaps.add(i * 4 + (id & 3));
-      this.#nextPeerIndex[dir] = index + 1;
+    const dir = streamDir(id);
+    const index = streamIndex(id);
+    if (!this.#peerIds.isUnused(dir, index)) return undefined; // finished and forgotten
+    if (!create) return undefined;
+    if (this.#qmux && index >= this.#localMaxStreams[dir]) {
+      throw new PeerError(
+        CLOSE_CODE_PROTOCOL_VIOLATION,
+        `stream limit exceeded: peer opened ${dir} stream index ${index} but the limit is ` +
+          this.#localMaxStreams[dir],
+      );
     }
+    this.#peerIds.use(dir, index);
     if (this.#peerOpenStreams >= this.#maxOpenStreams) {
       throw new PeerError(
         CLOSE_CODE_BOUNDS_EXCEEDED,
@@ -626,7 +612,7 @@ export class WebSocketSession implements TransportSession {
     const target = initial + this.#peerRetired[dir];
     const advertised = this.#localMaxStreams[dir];
     const batch = Math.max(1, Math.floor(initial / 4));
-    if (target - advertised >= batch || advertised - this.#nextPeerIndex[dir] < batch) {
+    if (target - advertised >= batch || advertised - this.#peerIds.next(dir) < batch) {
       this.#localMaxStreams[dir] = target;
       this.#sendFrame({ type: "max_streams", bidi: dir === "bidi", max: target });
     }
@@ -803,6 +789,8 @@ export class WebSocketSession implements TransportSession {
       if (this.#closeInfo) return;
       if (error instanceof PeerError) {
         this.#violation(error.code, error.message);
+      } else if (error instanceof StreamIdGapError) {
+        this.#violation(CLOSE_CODE_BOUNDS_EXCEEDED, error.message);
       } else if (error instanceof FrameDecodeError) {
         this.#violation(CLOSE_CODE_PROTOCOL_VIOLATION, `malformed frame: ${error.message}`);
       } else {
@@ -963,13 +951,9 @@ export class WebSocketSession implements TransportSession {
   #lookupForResetOnly(id: number): Dir | null {
     const local = ((id & 1) === 1) === this.#isServer;
     if (local) return null;
-    const dir: Dir = (id & 2) === 0 ? "bidi" : "uni";
-    const index = Math.floor(id / 4);
-    const next = this.#nextPeerIndex[dir];
-    if (index < next) {
-      if (!this.#peerGaps.delete(id)) return null;
-      return dir;
-    }
+    const dir = streamDir(id);
+    const index = streamIndex(id);
+    if (!this.#peerIds.isUnused(dir, index)) return null;
     if (this.#qmux && index >= this.#localMaxStreams[dir]) {
       throw new PeerError(
         CLOSE_CODE_PROTOCOL_VIOLATION,
@@ -978,11 +962,7 @@ export class WebSocketSession implements TransportSession {
         }`,
       );
     }
-    if (index - next > this.#maxOpenStreams) {
-      throw new PeerError(CLOSE_CODE_BOUNDS_EXCEEDED, `peer ${dir} stream id ${id} skips too many ids`);
-    }
-    for (let i = next; i < index; i++) this.#peerGaps.add(i * 4 + (id & 3));
-    this.#nextPeerIndex[dir] = index + 1;
+    this.#peerIds.use(dir, index);
     return dir;
   }
 
