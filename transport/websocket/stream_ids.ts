@@ -166,3 +166,41 @@ export class PeerStreamIds {
     return true;
   }
 }
+
+/**
+ * Ids of the streams we open. Stream credit is reserved when a stream is created, but its wire id
+ * is only assigned on its first frame, so a stream reset before sending anything never consumes an
+ * id: the peer never sees a gap it could not account for (`@moq/qmux` 0.0.6 would otherwise lose
+ * one unit of MAX_STREAMS credit per gap).
+ */
+export class LocalStreamIds {
+  readonly #server: boolean;
+  readonly #next: Record<Dir, number> = { bidi: 0, uni: 0 };
+  readonly #reserved: Record<Dir, number> = { bidi: 0, uni: 0 };
+
+  /** `server`: whether we are the server end (odd stream ids). */
+  constructor(server: boolean) {
+    this.#server = server;
+  }
+
+  /** Ids of `dir` assigned or reserved so far (what counts against the peer's MAX_STREAMS). */
+  used(dir: Dir): number {
+    return this.#next[dir] + this.#reserved[dir];
+  }
+
+  /** Reserve one id of `dir` for a stream that has not sent yet. */
+  reserve(dir: Dir): void {
+    this.#reserved[dir]++;
+  }
+
+  /** Give back a reservation (the stream was reset before its first frame). */
+  release(dir: Dir): void {
+    this.#reserved[dir]--;
+  }
+
+  /** Turn a reservation of `dir` into the next wire id. */
+  assign(dir: Dir): number {
+    this.#reserved[dir]--;
+    return streamId(this.#next[dir]++, dir, this.#server);
+  }
+}
