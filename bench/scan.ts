@@ -39,6 +39,7 @@ export class GroupScanner {
   #varNeed = 0;
   #varGot = 0;
   #varValue = 0;
+  readonly #varBytes = new Uint8Array(8);
   #header: number[] = [];
   #headerLeft = 0;
   #frameSize = 0;
@@ -70,13 +71,11 @@ export class GroupScanner {
           const b = chunk[i++];
           if (this.#varNeed === 0) {
             this.#varNeed = varintLength(b);
-            this.#varGot = 1;
-            this.#varValue = b & 0x3f;
-          } else {
-            this.#varValue = this.#varValue * 256 + b;
-            this.#varGot++;
+            this.#varGot = 0;
           }
+          this.#varBytes[this.#varGot++] = b;
           if (this.#varGot < this.#varNeed) break;
+          this.#varValue = getVarint(this.#varBytes, 0); // its first byte gives the length
           this.#varNeed = 0;
           if (this.#phase === HEADER_SIZE) {
             if (this.#varValue === 0 || this.#varValue > 64) {

@@ -11,6 +11,7 @@ import assert from "node:assert/strict";
 import { e2e, sleep, within } from "./harness.ts";
 import { connect, payload, publish, readGroup, subscribe, writeGroup } from "./moq.ts";
 import { RawWebSocket } from "./raw_ws.ts";
+import { encodeVarint } from "../codec/varint.ts";
 
 /** RESET_STREAM frames the attacker sends. */
 const ATTACK_FRAMES = 1_200;
@@ -30,16 +31,9 @@ async function rssMiB(pid: number): Promise<number> {
   return Number(match[1]) / 1024;
 }
 
-/** A QUIC varint of up to 4 bytes (the ids here stay below 2^30). */
-function varint4(value: number): number[] {
-  if (value < 0x40) return [value];
-  if (value < 0x4000) return [0x40 | (value >> 8), value & 0xff];
-  return [0x80 | (value >>> 24), (value >>> 16) & 0xff, (value >>> 8) & 0xff, value & 0xff];
-}
-
 /** `webtransport`-framing RESET_STREAM (type 0x04, stream id, error code). */
 function resetStream(id: number, code: number): Uint8Array {
-  return Uint8Array.from([0x04, ...varint4(id), ...varint4(code)]);
+  return Uint8Array.from([0x04, ...encodeVarint(id), ...encodeVarint(code)]);
 }
 
 e2e(
