@@ -30,9 +30,9 @@ export const ALPN_MOQL = "moql";
  * reserves memory per allowed stream, so the library default 1 024 is used).
  */
 export const DEFAULT_MAX_STREAMS = 1_024;
-/** Default keep-alive interval (relay.md `[server.quic] keep_alive`). */
+/** Default keep-alive interval (docs/relay.md `[server.quic] keep_alive`). */
 export const DEFAULT_KEEP_ALIVE_MS = 5_000;
-/** Default idle timeout (relay.md `[server.quic] idle_timeout`). */
+/** Default idle timeout (docs/relay.md `[server.quic] idle_timeout`). */
 export const DEFAULT_IDLE_TIMEOUT_MS = 30_000;
 /** How long shutdown waits for sessions to close gracefully before closing connections. */
 export const DEFAULT_SHUTDOWN_GRACE_MS = 1_000;

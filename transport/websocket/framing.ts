@@ -1,5 +1,5 @@
 /**
- * Frame codecs for the two WebSocket framings `@moq/qmux` 0.0.6 speaks (protocol.md §3.4–3.5):
+ * Frame codecs for the two WebSocket framings `@moq/qmux` 0.0.6 speaks (docs/protocol.md §3.4–3.5):
  *
  * - `webtransport`: a raw type byte (`0x08`/`0x09` STREAM, `0x04` RESET_STREAM, `0x05` STOP_SENDING,
  *   `0x1d` APPLICATION_CLOSE), no flow control;

@@ -173,7 +173,7 @@ Deno.test("@moq/qmux 0.0.6 client sees the relay's close", async () => {
     const server = await relay.nextSession();
     server.close(7, "bye");
     const info = await withTimeout(client.closed, 2000, "client closed");
-    // 0.2.2 applications only see the WebSocket close code (protocol.md §14 item 18).
+    // 0.2.2 applications only see the WebSocket close code (docs/protocol.md §14 item 18).
     assert.equal(info.closeCode, 1000);
   } finally {
     await sleep(10);

@@ -3,7 +3,7 @@
  * connection, as a {@link TransportSession}. Created by {@link H3Connection} once the CONNECT is
  * authorised and answered.
  *
- * Close sequence (webtransport.md §8): locally, DATA(CLOSE_WEBTRANSPORT_SESSION) → FIN → wait for
+ * Close sequence (docs/webtransport.md §8): locally, DATA(CLOSE_WEBTRANSPORT_SESSION) → FIN → wait for
  * the peer's CONNECT FIN (≤ 2 s) → 100 ms → the connection closes QUIC with H3_NO_ERROR. When the
  * peer closes (capsule or FIN), every stream of the session is ended here, our side of the CONNECT
  * stream gets a FIN and the QUIC connection is closed (browsers leave all of that open).

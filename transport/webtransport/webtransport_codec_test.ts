@@ -89,7 +89,7 @@ Deno.test("qpack: decodes Deno's own client CONNECT (plain strings) and rejects 
   assert.throws(() => decodeFieldSection(fromHex("00 00 50 ff ff ff ff ff ff 0f")), QpackError); // absurd length
 });
 
-Deno.test("connect responses are byte-exact (webtransport.md §7)", () => {
+Deno.test("connect responses are byte-exact (docs/webtransport.md §7)", () => {
   const wtProtocol = Array.from(ascii("wt-protocol"), (b) => b.toString(16).padStart(2, "0")).join(" ");
   const value = Array.from(ascii('"moq-lite-04"'), (b) => b.toString(16).padStart(2, "0")).join(" ");
   assert.equal(
@@ -165,7 +165,7 @@ Deno.test("structured fields: wt-available-protocols lists", () => {
 });
 
 Deno.test("capsules: CLOSE bytes, spanning frames, GREASE skipped, limits", () => {
-  // wt.close({closeCode: 1234, reason: "browser done"}) as Chromium sends it (webtransport.md §8).
+  // wt.close({closeCode: 1234, reason: "browser done"}) as Chromium sends it (docs/webtransport.md §8).
   const close = encodeCloseSessionData(1234, "browser done");
   assert.equal(hex(close), "00 13 68 43 10 00 00 04 d2 " + hex(ascii("browser done")));
   assert.equal(hex(encodeCloseSessionData(0, "")), "00 07 68 43 04 00 00 00 00");
@@ -195,7 +195,7 @@ Deno.test("capsules: CLOSE bytes, spanning frames, GREASE skipped, limits", () =
 
 Deno.test("error codes: WebTransport ↔ HTTP/3 mapping", () => {
   assert.equal(webtransportToHttp3(0), WT_ERROR_FIRST);
-  assert.equal(webtransportToHttp3(7), 91141958510818); // observed from Chromium, webtransport.md §11
+  assert.equal(webtransportToHttp3(7), 91141958510818); // observed from Chromium, docs/webtransport.md §11
   assert.equal(webtransportToHttp3(9), 91141958510820);
   assert.equal(webtransportToHttp3(0xffffffff), WT_ERROR_LAST);
   assert.equal(http3ToWebtransport(91141958510818), 7);
