@@ -25,13 +25,20 @@ export class BoundsError extends Error {
 
 const textDecoder = new TextDecoder("utf-8", { fatal: true });
 
-/** Parses one message body held in memory. Every read checks bounds; nothing is copied. */
+/**
+ * Parses one message body (or frame) held in memory. Every read checks bounds; nothing is copied.
+ * Errors name the unit (`message`, `frame`) and the field being read, e.g. "frame truncated inside
+ * stream id".
+ */
 export class BodyReader {
   readonly #buf: Uint8Array;
+  readonly #unit: string;
   #pos = 0;
 
-  constructor(buf: Uint8Array) {
+  /** Read `buf`; `unit` names it in error messages. */
+  constructor(buf: Uint8Array, unit = "message") {
     this.#buf = buf;
+    this.#unit = unit;
   }
 
   /** Bytes not read yet. */
@@ -44,33 +51,46 @@ export class BodyReader {
     return this.#pos;
   }
 
-  #varintSize(): number {
-    if (this.#pos >= this.#buf.length) throw new DecodeError("message ends inside a varint");
+  #varintSize(what: string): number {
+    if (this.#pos >= this.#buf.length) throw new DecodeError(`${this.#unit} truncated: missing ${what}`);
     const size = varintLength(this.#buf[this.#pos]);
-    if (this.#pos + size > this.#buf.length) throw new DecodeError("message ends inside a varint");
+    if (this.#pos + size > this.#buf.length) throw new DecodeError(`${this.#unit} truncated inside ${what}`);
     return size;
   }
 
-  /** A varint that must fit in 53 bits. */
-  varint(): number {
-    const size = this.#varintSize();
+  /** A varint that must fit in 53 bits (ids, lengths, sequences). */
+  varint(what = "a varint"): number {
+    const size = this.#varintSize(what);
     const value = getVarint(this.#buf, this.#pos);
-    if (!Number.isSafeInteger(value)) throw new DecodeError("varint larger than 2^53-1");
+    if (!Number.isSafeInteger(value)) throw new DecodeError(`${what} is larger than 2^53-1`);
     this.#pos += size;
     return value;
   }
 
+  /** A varint used as a limit or offset: values above 2^53 − 1 become 2^53 − 1 (effectively unlimited). */
+  clampedVarint(what = "a varint"): number {
+    const size = this.#varintSize(what);
+    const value = getVarint(this.#buf, this.#pos);
+    this.#pos += size;
+    return Math.min(value, Number.MAX_SAFE_INTEGER);
+  }
+
   /** A varint as a bigint (full 62 bits). */
-  varint62(): bigint {
-    const size = this.#varintSize();
+  varint62(what = "a varint"): bigint {
+    const size = this.#varintSize(what);
     const value = getVarint62(this.#buf, this.#pos);
     this.#pos += size;
     return value;
   }
 
+  /** The next byte without consuming it, or undefined at the end. */
+  peekU8(): number | undefined {
+    return this.#pos < this.#buf.length ? this.#buf[this.#pos] : undefined;
+  }
+
   /** One raw byte. */
-  u8(): number {
-    if (this.#pos >= this.#buf.length) throw new DecodeError("message ends before a byte field");
+  u8(what = "a byte field"): number {
+    if (this.#pos >= this.#buf.length) throw new DecodeError(`${this.#unit} truncated: missing ${what}`);
     return this.#buf[this.#pos++];
   }
 
@@ -87,8 +107,10 @@ export class BodyReader {
   }
 
   /** `n` raw bytes (a view). */
-  bytes(n: number): Uint8Array {
-    if (n > this.remaining) throw new DecodeError(`field of ${n} bytes runs past the end of the message`);
+  bytes(n: number, what = "a field"): Uint8Array {
+    if (n > this.remaining) {
+      throw new DecodeError(`${this.#unit} truncated: ${what} needs ${n} bytes, ${this.remaining} left`);
+    }
     const out = this.#buf.subarray(this.#pos, this.#pos + n);
     this.#pos += n;
     return out;

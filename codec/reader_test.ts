@@ -29,16 +29,17 @@ Deno.test("BodyReader reads what Writer wrote", () => {
 
 Deno.test("BodyReader raises DecodeError on truncation and bad values", () => {
   assert.throws(() => new BodyReader(Uint8Array.of()).varint(), DecodeError);
-  assert.throws(() => new BodyReader(Uint8Array.of(0x40)).varint(), /ends inside a varint/);
+  assert.throws(() => new BodyReader(Uint8Array.of(0x40)).varint(), /message truncated inside a varint/);
   assert.throws(() => new BodyReader(Uint8Array.of(0x80, 1, 2)).varint62(), DecodeError);
   assert.throws(() => new BodyReader(Uint8Array.of()).u8(), DecodeError);
   assert.throws(() => new BodyReader(Uint8Array.of(2)).bool(), /invalid bool/);
-  assert.throws(() => new BodyReader(Uint8Array.of(1, 2)).bytes(3), /runs past the end/);
+  assert.throws(() => new BodyReader(Uint8Array.of(1, 2)).bytes(3), /a field needs 3 bytes, 2 left/);
   assert.throws(() => new BodyReader(Uint8Array.of(2, 0xc3, 0x28)).string(), /not valid UTF-8/);
   assert.throws(() => new BodyReader(Uint8Array.of(1)).end("SETUP"), /SETUP has 1 trailing bytes/);
   // An 8-byte varint above 2^53-1 does not fit the number form.
   const big = new Writer().varint62(1n << 60n).finish();
   assert.throws(() => new BodyReader(big).varint(), /larger than 2\^53-1/);
+  assert.equal(new BodyReader(big).clampedVarint(), Number.MAX_SAFE_INTEGER);
 });
 
 Deno.test("BodyReader rejects strings over the limit with BoundsError before reading them", () => {
@@ -51,4 +52,23 @@ Deno.test("BodyReader never reads past a subarray's end", () => {
   const r = new BodyReader(backing.subarray(0, 1));
   assert.equal(r.varint(), 0x25);
   assert.throws(() => r.u8(), DecodeError);
+});
+
+Deno.test("BodyReader errors name the unit and the field", () => {
+  assert.throws(
+    () => new BodyReader(Uint8Array.of(), "frame").varint("stream id"),
+    /frame truncated: missing stream id/,
+  );
+  assert.throws(
+    () => new BodyReader(Uint8Array.of(0x40), "frame").varint("stream id"),
+    /frame truncated inside stream id/,
+  );
+  assert.throws(
+    () => new BodyReader(Uint8Array.of(1), "frame").bytes(5, "stream data"),
+    /stream data needs 5 bytes, 1 left/,
+  );
+  const r = new BodyReader(Uint8Array.of(7));
+  assert.equal(r.peekU8(), 7);
+  assert.equal(r.u8(), 7);
+  assert.equal(r.peekU8(), undefined);
 });
