@@ -25,7 +25,7 @@ import {
   MAX_MESSAGE_BYTES,
   Version,
 } from "../session/messages.ts";
-import { StreamReader } from "../session/reader.ts";
+import { StreamReader } from "../transport/stream_reader.ts";
 import { dialQuic } from "../transport/quic/dial.ts";
 import type { BidiStream, RecvStream, SendStream, TransportSession } from "../transport/types.ts";
 import { dialWebSocket } from "../transport/websocket/upgrade.ts";

@@ -23,6 +23,7 @@ import { type ServerMode, type Target, type TransportName } from "./client.ts";
 import { nominalBytesPerSecond } from "./media.ts";
 import { type ServerProcess, startBenchRelay, startRawQuic, startRawWs, WorkerProcess } from "./procs.ts";
 import { median, mibPerSecond, percentile, readCpuMs, readRssBytes } from "./stats.ts";
+import { sleep } from "../util/sleep.ts";
 
 /** Broadcast path every benchmark publishes (inside the relay's anonymous `anon/` prefix). */
 export const BROADCAST = "anon/bench";
@@ -99,10 +100,6 @@ export function parseOptions(args: string[]): BenchOptions {
       return t;
     }),
   };
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 function log(message: string): void {

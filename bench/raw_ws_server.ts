@@ -10,6 +10,7 @@
  *
  * @module
  */
+import { varintLength } from "../codec/varint.ts";
 
 /** Subprotocol selected (what the bench client offers). */
 export const SUBPROTOCOL = "webtransport.moq-lite-04";
@@ -27,7 +28,7 @@ function onMessage(socket: WebSocket, event: MessageEvent): void {
   const type = bytes[0];
   if (type !== STREAM && type !== STREAM_FIN) return; // closes, resets: not forwarded
   subscribers.delete(socket); // it publishes
-  const idBytes = 1 << (bytes[1] >> 6);
+  const idBytes = varintLength(bytes[1]);
   bytes[idBytes] |= 1; // client-initiated id → server-initiated id
   for (const s of subscribers) {
     try {

@@ -7,6 +7,7 @@
  * @module
  */
 
+import { getVarint, varintLength, VarintTruncatedError } from "../codec/varint.ts";
 import { STAMP_BYTES } from "./media.ts";
 
 /** Raised on a malformed GROUP stream. */
@@ -38,6 +39,7 @@ export class GroupScanner {
   #varNeed = 0;
   #varGot = 0;
   #varValue = 0;
+  readonly #varBytes = new Uint8Array(8);
   #header: number[] = [];
   #headerLeft = 0;
   #frameSize = 0;
@@ -68,14 +70,12 @@ export class GroupScanner {
         case FRAME_SIZE: {
           const b = chunk[i++];
           if (this.#varNeed === 0) {
-            this.#varNeed = 1 << (b >> 6);
-            this.#varGot = 1;
-            this.#varValue = b & 0x3f;
-          } else {
-            this.#varValue = this.#varValue * 256 + b;
-            this.#varGot++;
+            this.#varNeed = varintLength(b);
+            this.#varGot = 0;
           }
+          this.#varBytes[this.#varGot++] = b;
           if (this.#varGot < this.#varNeed) break;
+          this.#varValue = getVarint(this.#varBytes, 0); // its first byte gives the length
           this.#varNeed = 0;
           if (this.#phase === HEADER_SIZE) {
             if (this.#varValue === 0 || this.#varValue > 64) {
@@ -100,8 +100,9 @@ export class GroupScanner {
         case HEADER: {
           this.#header.push(chunk[i++]);
           if (--this.#headerLeft > 0) break;
-          const [id, next] = readVarint(this.#header, 0);
-          const [seq, end] = readVarint(this.#header, next);
+          const header = Uint8Array.from(this.#header);
+          const [id, next] = readVarint(header, 0);
+          const [seq, end] = readVarint(header, next);
           if (end !== this.#header.length) throw new GroupScanError("GROUP header has trailing bytes");
           this.subscribeId = id;
           this.sequence = seq;
@@ -131,11 +132,11 @@ export class GroupScanner {
   }
 }
 
-function readVarint(bytes: number[], at: number): [number, number] {
-  if (at >= bytes.length) throw new GroupScanError("GROUP header ends inside a varint");
-  const size = 1 << (bytes[at] >> 6);
-  if (at + size > bytes.length) throw new GroupScanError("GROUP header ends inside a varint");
-  let value = bytes[at] & 0x3f;
-  for (let k = 1; k < size; k++) value = value * 256 + bytes[at + k];
-  return [value, at + size];
+function readVarint(bytes: Uint8Array, at: number): [number, number] {
+  try {
+    return [getVarint(bytes, at), at + varintLength(bytes[at])];
+  } catch (err) {
+    if (err instanceof VarintTruncatedError) throw new GroupScanError("GROUP header ends inside a varint");
+    throw err;
+  }
 }

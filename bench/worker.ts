@@ -13,6 +13,7 @@
 import type { TransportSession } from "../transport/types.ts";
 import { BenchPublisher, BenchSubscriber, connect, type Target } from "./client.ts";
 import { FRAMES_PER_GROUP, FRAMES_PER_SECOND, frameSize } from "./media.ts";
+import { sleep } from "../util/sleep.ts";
 
 /** What a worker process does. */
 export type WorkerSpec =
@@ -54,10 +55,6 @@ async function* lines(stream: ReadableStream<Uint8Array>): AsyncGenerator<string
     partial = parts.pop() ?? "";
     for (const line of parts) if (line.trim()) yield line;
   }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 /** Run `task` over `items` with at most `limit` in flight; returns the failures. */

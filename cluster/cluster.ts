@@ -28,6 +28,7 @@ import { WebTransportRefusedError } from "../transport/webtransport/client.ts";
 import { Backoff } from "./backoff.ts";
 import { dialPeer } from "./dial.ts";
 import { nodeFromPath, nodePath, ORIGINS_PREFIX, parsePeerUrl, type PeerUrl } from "./peer_url.ts";
+import { sleep } from "../util/sleep.ts";
 
 /** Session close code for "unauthorized" (protocol.md §9). */
 const CODE_UNAUTHORIZED = 6;
@@ -181,19 +182,6 @@ class PeerLink {
     this.state = "stopped";
     this.retryAt = null;
   }
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    }
-    signal.addEventListener("abort", done, { once: true });
-  });
 }
 
 /** An announce-only broadcast: the gossip advertisement carries no tracks. */

@@ -10,6 +10,7 @@
  */
 
 import type { Authenticator } from "../auth/types.ts";
+import { getVarint, varintLength } from "../codec/varint.ts";
 import type { Logger } from "../log/logger.ts";
 import type { Group } from "../relay/group.ts";
 import type { Origin, TrackHandle } from "../relay/origin.ts";
@@ -57,10 +58,9 @@ export function parseGroupSelector(value: string | null): GroupSelector | undefi
  */
 export function framePayload(encoded: Uint8Array): Uint8Array | undefined {
   if (encoded.length === 0) return undefined;
-  const prefix = 1 << (encoded[0] >> 6);
+  const prefix = varintLength(encoded[0]);
   if (encoded.length < prefix) return undefined;
-  let size = encoded[0] & 0x3f;
-  for (let i = 1; i < prefix; i++) size = size * 256 + encoded[i];
+  const size = getVarint(encoded, 0);
   if (size !== encoded.length - prefix) return undefined;
   return encoded.subarray(prefix);
 }

@@ -11,7 +11,7 @@ import type { BroadcastSource } from "../relay/broadcast.ts";
 import { Origin } from "../relay/origin.ts";
 import { normalizePath } from "../relay/path.ts";
 import type { Track, UpstreamSubscription } from "../relay/track.ts";
-import { encodeVarint } from "../session/varint.ts";
+import { encodeVarint } from "../codec/varint.ts";
 import { type HttpHandler, serveHttp } from "./serve.ts";
 
 /** Encode one frame as the group cache stores it: `vi size` + payload. */

@@ -11,7 +11,7 @@ import { AuthError, type AuthTransport } from "../auth/types.ts";
 import type { RelayConfig } from "../config/types.ts";
 import type { Logger } from "../log/logger.ts";
 import type { AuthorizeDecision } from "../transport/quic/hooks.ts";
-import { QuicListenError, QuicServer } from "../transport/quic/quic_server.ts";
+import { QuicListenError, QuicServer } from "../transport/server.ts";
 import type { NegotiatedProtocol, TransportKind, TransportSession } from "../transport/types.ts";
 import type { ServedCertificates } from "./certificates.ts";
 import type { RelayCore } from "./relay_server.ts";

@@ -21,6 +21,7 @@ import { QuicStartError, startQuic } from "./quic_listener.ts";
 import { loadCertificates, noCertificates, type ServedCertificates } from "./certificates.ts";
 import { startCluster } from "../cluster/cluster.ts";
 import { resolveOriginId } from "../cluster/origin_id.ts";
+import { parseHostPort } from "../util/host_port.ts";
 
 /** A fatal start-up problem (printed as one `Error:` line, exit 1). */
 export class StartupError extends Error {
@@ -47,10 +48,13 @@ export interface RunningRelay {
 }
 
 function split(hostPort: string): { hostname: string; port: number } {
-  const m = /^\[?([^\]]*)\]?:(\d+)$/.exec(hostPort.trim());
-  if (!m) throw new StartupError(`invalid listen address "${hostPort}": expected host:port`);
-  const hostname = m[1] === "::" ? "[::]" : m[1];
-  return { hostname: hostname.replace(/^\[|\]$/g, "") || "0.0.0.0", port: Number(m[2]) };
+  const parsed = parseHostPort(hostPort.trim());
+  if (parsed === undefined) {
+    throw new StartupError(
+      `invalid listen address "${hostPort}": expected host:port, e.g. [::]:443 or 0.0.0.0:80`,
+    );
+  }
+  return { hostname: parsed.host, port: parsed.port };
 }
 
 /** Start everything; throws {@link StartupError} for anything fatal. */

@@ -10,7 +10,7 @@ import { stripPrefix } from "../relay/path.ts";
 import type { BidiStream } from "../transport/types.ts";
 import type { SessionContext } from "./context.ts";
 import { type AnnounceInterest, encodeAnnounce, encodeAnnounceInit, isLegacy } from "./messages.ts";
-import type { StreamReader } from "./reader.ts";
+import type { StreamReader } from "../transport/stream_reader.ts";
 
 interface Pending {
   active: boolean;

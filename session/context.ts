@@ -12,7 +12,7 @@ import type { RelayStats } from "../relay/stats.ts";
 import type { TransportSession } from "../transport/types.ts";
 import { PathError } from "../relay/path.ts";
 import type { Version } from "./messages.ts";
-import { BoundsError, DecodeError } from "./reader.ts";
+import { BoundsError, DecodeError } from "../codec/reader.ts";
 import type { SessionScope } from "../auth/scope.ts";
 
 /** Session close / stream reset codes (shared/spec/protocol.md §9). */

@@ -29,7 +29,7 @@ import {
   UNI_GROUP,
   Version,
 } from "./messages.ts";
-import { StreamReader } from "./reader.ts";
+import { StreamReader } from "../transport/stream_reader.ts";
 
 /** Most hops a broadcast may have travelled. */
 export const MAX_HOP_COUNT = 32;

@@ -5,8 +5,8 @@
  * @module
  */
 
-import { BodyReader, BoundsError, DecodeError } from "./reader.ts";
-import { Writer } from "./varint.ts";
+import { BodyReader, BoundsError, DecodeError } from "../codec/reader.ts";
+import { Writer } from "../codec/writer.ts";
 
 /** moq-lite draft versions. */
 export enum Version {

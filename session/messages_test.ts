@@ -19,8 +19,10 @@ import {
   type Subscribe,
   Version,
 } from "./messages.ts";
-import { BodyReader, BoundsError, DecodeError, StreamReader } from "./reader.ts";
-import { encodeVarint, Writer } from "./varint.ts";
+import { BodyReader, BoundsError, DecodeError } from "../codec/reader.ts";
+import { StreamReader } from "../transport/stream_reader.ts";
+import { encodeVarint } from "../codec/varint.ts";
+import { Writer } from "../codec/writer.ts";
 import type { RecvStream } from "../transport/types.ts";
 
 const hex = (s: string) => new Uint8Array(s.trim().split(/\s+/).map((b) => parseInt(b, 16)));

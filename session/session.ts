@@ -32,7 +32,8 @@ import {
   Version,
   versionName,
 } from "./messages.ts";
-import { BodyReader, BoundsError, DecodeError, StreamReader } from "./reader.ts";
+import { BodyReader, BoundsError, DecodeError } from "../codec/reader.ts";
+import { StreamReader } from "../transport/stream_reader.ts";
 import { SessionScope } from "../auth/scope.ts";
 import { serveSubscribe, SubscriptionRegistry } from "./subscribe.ts";
 

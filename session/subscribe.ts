@@ -23,7 +23,7 @@ import {
   isLegacy,
   type Subscribe,
 } from "./messages.ts";
-import type { StreamReader } from "./reader.ts";
+import type { StreamReader } from "../transport/stream_reader.ts";
 
 /** Most group streams one subscription keeps in flight; older ones are reset beyond that. */
 export const MAX_GROUPS_IN_FLIGHT = 16;

@@ -195,10 +195,7 @@ export async function within<T>(ms: number, what: string, promise: Promise<T>): 
   }
 }
 
-/** Sleep. */
-export function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
+export { sleep } from "../util/sleep.ts";
 
 /**
  * An end-to-end test with its own relay process (killed afterwards). Client libraries keep

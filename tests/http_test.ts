@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import { e2e, type RelayProcess, sleep, within } from "./harness.ts";
 import { connect, payload, publish, readGroup, subscribe, writeGroup } from "./moq.ts";
 import { RawWebSocket } from "./raw_ws.ts";
+import { varintSize } from "../codec/varint.ts";
 import { type ParsedFamily, parseMetrics, sampleValue } from "../http/metrics_parse.ts";
 
 /** A finished HTTP exchange: status, headers and the whole body as bytes. */
@@ -42,14 +43,6 @@ function assertBytes(actual: Uint8Array, expected: Uint8Array, what: string): vo
   assert.equal(actual.length, expected.length, `${what}: length`);
   const at = actual.findIndex((b, i) => b !== expected[i]);
   assert.equal(at, -1, `${what}: first differing byte at offset ${at}`);
-}
-
-/** Size of the QUIC varint that encodes `n` (the frame size prefix). */
-function varintSize(n: number): number {
-  if (n < 0x40) return 1;
-  if (n < 0x4000) return 2;
-  if (n < 0x4000_0000) return 4;
-  return 8;
 }
 
 /** Read and strictly parse the internal `/metrics` page. */

@@ -33,8 +33,8 @@ import {
   type Subscribe,
   Version,
 } from "../session/messages.ts";
-import { StreamReader } from "../session/reader.ts";
-import { encodeVarint } from "../session/varint.ts";
+import { StreamReader } from "../transport/stream_reader.ts";
+import { encodeVarint } from "../codec/varint.ts";
 
 const V = Version.Lite04;
 const STEP_TIMEOUT_MS = 10_000;

@@ -30,6 +30,17 @@ export class StreamResetError extends Error {
   }
 }
 
+/** Raised by {@link SendStream.write} once the peer sent STOP_SENDING for the stream. */
+export class StreamStoppedError extends Error {
+  /** The application error code the peer sent (0 when the transport cannot carry one). */
+  readonly code: number;
+  constructor(code: number, message = `the peer stopped reading this stream (STOP_SENDING code ${code})`) {
+    super(message);
+    this.name = "StreamStoppedError";
+    this.code = code;
+  }
+}
+
 /** Raised by stream operations once the whole session is gone. */
 export class SessionClosedError extends Error {
   constructor(message = "the session is closed") {

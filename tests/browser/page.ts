@@ -8,6 +8,7 @@
 
 import * as Moq from "@moq/lite";
 import type { ConnectInfo, MoqTestApi, PageGroup } from "./api.ts";
+import { sleep } from "../../util/sleep.ts";
 
 type Connection = Awaited<ReturnType<typeof Moq.Connection.connect>>;
 type Track = InstanceType<typeof Moq.Track>;
@@ -43,10 +44,6 @@ function fromBase64(text: string): Uint8Array {
   const out = new Uint8Array(raw.length);
   for (let i = 0; i < raw.length; i++) out[i] = raw.charCodeAt(i);
   return out;
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 async function within<T>(ms: number, what: string, promise: Promise<T>): Promise<T> {

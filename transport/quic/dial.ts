@@ -21,7 +21,7 @@ import { QuicTransportSession } from "./quic_session.ts";
 
 /** Default ALPNs offered by a dial, in preference order. */
 export const DEFAULT_DIAL_ALPNS: readonly string[] = ["moq-lite-04"];
-/** Default dial + handshake timeout (relay.md `[client] timeout`). */
+/** Default dial + handshake timeout (docs/relay.md `[client] timeout`). */
 export const DEFAULT_DIAL_TIMEOUT_MS = 30_000;
 /** Timeout of the `/certificate.sha256` fetch used to emulate `disableVerify`. */
 export const FINGERPRINT_FETCH_TIMEOUT_MS = 5_000;

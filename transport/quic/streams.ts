@@ -26,20 +26,9 @@
 
 import v8 from "node:v8";
 import vm from "node:vm";
-import { SessionClosedError, StreamResetError } from "../types.ts";
+import { SessionClosedError, StreamResetError, StreamStoppedError } from "../types.ts";
 import type { BidiStream, RecvStream, SendStream } from "../types.ts";
 import { classifyQuicError } from "./errors.ts";
-
-/** Raised by {@link SendStream.write} once the peer sent STOP_SENDING for the stream. */
-export class StreamStoppedError extends Error {
-  /** The application error code the peer sent (0 when the transport cannot carry one). */
-  readonly code: number;
-  constructor(code: number, message = `the peer stopped reading this stream (STOP_SENDING code ${code})`) {
-    super(message);
-    this.name = "StreamStoppedError";
-    this.code = code;
-  }
-}
 
 /** Raised when a stream is used after it was closed or reset locally. */
 export class StreamClosedError extends Error {

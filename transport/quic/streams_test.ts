@@ -1,9 +1,6 @@
 import assert from "node:assert/strict";
 import { exposeGarbageCollector, NativeMemoryReclaimer, StreamRegistry } from "./streams.ts";
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
+import { sleep } from "../../util/sleep.ts";
 
 async function until(what: string, check: () => boolean, timeoutMs = 2_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;

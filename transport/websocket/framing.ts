@@ -1,5 +1,5 @@
 /**
- * Frame codecs for the two WebSocket framings `@moq/qmux` 0.0.6 speaks (protocol.md §3.4–3.5):
+ * Frame codecs for the two WebSocket framings `@moq/qmux` 0.0.6 speaks (docs/protocol.md §3.4–3.5):
  *
  * - `webtransport`: a raw type byte (`0x08`/`0x09` STREAM, `0x04` RESET_STREAM, `0x05` STOP_SENDING,
  *   `0x1d` APPLICATION_CLOSE), no flow control;
@@ -12,7 +12,9 @@
  * @module
  */
 
-import { putVarint, varintSize } from "../../session/varint.ts";
+import { BodyReader, DecodeError } from "../../codec/reader.ts";
+import { putVarint, varintLength, varintSize } from "../../codec/varint.ts";
+import { truncateUtf8 } from "../../codec/utf8.ts";
 
 /** The frame layout negotiated through the WebSocket subprotocol. */
 export type Framing = "webtransport" | "qmux-00";
@@ -94,72 +96,7 @@ export class FrameEncodeError extends Error {
 /** Longest close reason we put on the wire (longer reasons are cut at a UTF-8 boundary). */
 export const MAX_CLOSE_REASON_BYTES = 1024;
 
-const textEncoder = new TextEncoder();
 const textDecoder = new TextDecoder();
-
-/** Bounds-checked reader over one WebSocket message. */
-class Cursor {
-  readonly buf: Uint8Array;
-  pos = 0;
-  constructor(buf: Uint8Array) {
-    this.buf = buf;
-  }
-
-  get remaining(): number {
-    return this.buf.length - this.pos;
-  }
-
-  /** Length of the varint at the cursor, or throws if it is cut off. */
-  #size(what: string): number {
-    if (this.pos >= this.buf.length) throw new FrameDecodeError(`frame truncated: missing ${what}`);
-    const size = 1 << (this.buf[this.pos] >> 6);
-    if (this.pos + size > this.buf.length) throw new FrameDecodeError(`frame truncated inside ${what}`);
-    return size;
-  }
-
-  /** A varint that must fit in 53 bits (ids, codes, lengths). */
-  varint(what: string): number {
-    const size = this.#size(what);
-    let value = this.buf[this.pos] & 0x3f;
-    for (let i = 1; i < size; i++) value = value * 256 + this.buf[this.pos + i];
-    if (!Number.isSafeInteger(value)) throw new FrameDecodeError(`${what} is larger than 2^53-1`);
-    this.pos += size;
-    return value;
-  }
-
-  /** A varint used as a limit or offset: values above 2^53−1 become 2^53−1 (effectively unlimited). */
-  limit(what: string): number {
-    const size = this.#size(what);
-    let value = this.buf[this.pos] & 0x3f;
-    for (let i = 1; i < size; i++) value = value * 256 + this.buf[this.pos + i];
-    this.pos += size;
-    return Math.min(value, Number.MAX_SAFE_INTEGER);
-  }
-
-  /** A varint as a bigint (frame types). */
-  varint62(what: string): bigint {
-    const size = this.#size(what);
-    let value = BigInt(this.buf[this.pos] & 0x3f);
-    for (let i = 1; i < size; i++) value = (value << 8n) | BigInt(this.buf[this.pos + i]);
-    this.pos += size;
-    return value;
-  }
-
-  bytes(length: number, what: string): Uint8Array {
-    if (length > this.remaining) {
-      throw new FrameDecodeError(`frame truncated: ${what} needs ${length} bytes, ${this.remaining} left`);
-    }
-    const out = this.buf.subarray(this.pos, this.pos + length);
-    this.pos += length;
-    return out;
-  }
-
-  rest(): Uint8Array {
-    const out = this.buf.subarray(this.pos);
-    this.pos = this.buf.length;
-    return out;
-  }
-}
 
 function hex(value: number | bigint): string {
   return "0x" + value.toString(16);
@@ -167,11 +104,7 @@ function hex(value: number | bigint): string {
 
 /** Cut `reason` to at most {@link MAX_CLOSE_REASON_BYTES} UTF-8 bytes without splitting a character. */
 function reasonBytes(reason: string): Uint8Array {
-  const bytes = textEncoder.encode(reason);
-  if (bytes.length <= MAX_CLOSE_REASON_BYTES) return bytes;
-  let end = MAX_CLOSE_REASON_BYTES;
-  while (end > 0 && (bytes[end] & 0xc0) === 0x80) end--;
-  return bytes.subarray(0, end);
+  return truncateUtf8(reason, MAX_CLOSE_REASON_BYTES);
 }
 
 /** Encode varint fields after a type prefix into one exact-size message. */
@@ -288,9 +221,8 @@ function decodeReason(bytes: Uint8Array): string {
 }
 
 function decodeWebTransport(message: Uint8Array): Frame {
-  const cur = new Cursor(message);
-  const type = message[0];
-  cur.pos = 1;
+  const cur = new BodyReader(message, "frame");
+  const type = cur.u8("frame type");
   let frame: Frame;
   switch (type) {
     case FrameType.STREAM:
@@ -307,15 +239,15 @@ function decodeWebTransport(message: Uint8Array): Frame {
       frame = {
         type: "reset_stream",
         id: cur.varint("stream id"),
-        code: cur.limit("error code"),
+        code: cur.clampedVarint("error code"),
         finalSize: 0,
       };
       break;
     case FrameType.STOP_SENDING:
-      frame = { type: "stop_sending", id: cur.varint("stream id"), code: cur.limit("error code") };
+      frame = { type: "stop_sending", id: cur.varint("stream id"), code: cur.clampedVarint("error code") };
       break;
     case FrameType.APPLICATION_CLOSE: {
-      const code = cur.limit("close code");
+      const code = cur.clampedVarint("close code");
       return { type: "close", code, reason: decodeReason(cur.rest()), application: true };
     }
     default:
@@ -336,15 +268,15 @@ function decodeTransportParameters(body: Uint8Array): TransportParameters {
     initialMaxStreamsBidi: 0,
     initialMaxStreamsUni: 0,
   };
-  const cur = new Cursor(body);
+  const cur = new BodyReader(body, "frame");
   while (cur.remaining > 0) {
     const id = cur.varint62("transport parameter id");
     const length = cur.varint("transport parameter length");
     const value = cur.bytes(length, `transport parameter ${hex(id)}`);
     if (id < 0x04n || id > 0x09n) continue; // unknown parameters are skipped
     if (length === 0) continue;
-    const inner = new Cursor(value);
-    const parsed = inner.limit(`transport parameter ${hex(id)} value`);
+    const inner = new BodyReader(value, "frame");
+    const parsed = inner.clampedVarint(`transport parameter ${hex(id)} value`);
     if (inner.remaining > 0) {
       throw new FrameDecodeError(
         `transport parameter ${hex(id)} has ${inner.remaining} bytes after its value`,
@@ -375,9 +307,8 @@ function decodeTransportParameters(body: Uint8Array): TransportParameters {
 }
 
 /** Decode one qmux-00 frame at the cursor; `null` for types that are ignored (DATAGRAM, unknown). */
-function decodeQmuxFrame(cur: Cursor): Frame | null {
-  const first = cur.buf[cur.pos];
-  if (first >> 6 === 3) {
+function decodeQmuxFrame(cur: BodyReader): Frame | null {
+  if (varintLength(cur.peekU8()!) === 8) {
     const type = cur.varint62("frame type");
     if (type !== QX_TRANSPORT_PARAMETERS_TYPE) {
       throw new FrameDecodeError(`unknown 8-byte frame type ${hex(type)}: cannot tell where it ends`);
@@ -404,41 +335,45 @@ function decodeQmuxFrame(cur: Cursor): Frame | null {
       return {
         type: "reset_stream",
         id: cur.varint("stream id"),
-        code: cur.limit("error code"),
-        finalSize: cur.limit("final size"),
+        code: cur.clampedVarint("error code"),
+        finalSize: cur.clampedVarint("final size"),
       };
     case FrameType.STOP_SENDING:
-      return { type: "stop_sending", id: cur.varint("stream id"), code: cur.limit("error code") };
+      return { type: "stop_sending", id: cur.varint("stream id"), code: cur.clampedVarint("error code") };
     case FrameType.MAX_DATA:
-      return { type: "max_data", max: cur.limit("maximum data") };
+      return { type: "max_data", max: cur.clampedVarint("maximum data") };
     case FrameType.MAX_STREAM_DATA:
-      return { type: "max_stream_data", id: cur.varint("stream id"), max: cur.limit("maximum stream data") };
+      return {
+        type: "max_stream_data",
+        id: cur.varint("stream id"),
+        max: cur.clampedVarint("maximum stream data"),
+      };
     case FrameType.MAX_STREAMS_BIDI:
     case FrameType.MAX_STREAMS_UNI:
       return {
         type: "max_streams",
         bidi: type === FrameType.MAX_STREAMS_BIDI,
-        max: cur.limit("maximum streams"),
+        max: cur.clampedVarint("maximum streams"),
       };
     case FrameType.DATA_BLOCKED:
-      return { type: "data_blocked", limit: cur.limit("data limit") };
+      return { type: "data_blocked", limit: cur.clampedVarint("data limit") };
     case FrameType.STREAM_DATA_BLOCKED:
       return {
         type: "stream_data_blocked",
         id: cur.varint("stream id"),
-        limit: cur.limit("stream data limit"),
+        limit: cur.clampedVarint("stream data limit"),
       };
     case FrameType.STREAMS_BLOCKED_BIDI:
     case FrameType.STREAMS_BLOCKED_UNI:
       return {
         type: "streams_blocked",
         bidi: type === FrameType.STREAMS_BLOCKED_BIDI,
-        limit: cur.limit("stream limit"),
+        limit: cur.clampedVarint("stream limit"),
       };
     case FrameType.CONNECTION_CLOSE:
     case FrameType.APPLICATION_CLOSE: {
-      const code = cur.limit("close code");
-      cur.limit("frame type field");
+      const code = cur.clampedVarint("close code");
+      cur.clampedVarint("frame type field");
       const reason = decodeReason(cur.bytes(cur.varint("reason length"), "close reason"));
       return { type: "close", code, reason, application: type === FrameType.APPLICATION_CLOSE };
     }
@@ -462,12 +397,18 @@ function decodeQmuxFrame(cur: Cursor): Frame | null {
  */
 export function decodeFrames(message: Uint8Array, framing: Framing): Frame[] {
   if (message.length === 0) throw new FrameDecodeError("empty WebSocket message (expected one frame)");
-  if (framing === "webtransport") return [decodeWebTransport(message)];
-  const cur = new Cursor(message);
-  const frames: Frame[] = [];
-  while (cur.remaining > 0) {
-    const frame = decodeQmuxFrame(cur);
-    if (frame) frames.push(frame);
+  try {
+    if (framing === "webtransport") return [decodeWebTransport(message)];
+    const cur = new BodyReader(message, "frame");
+    const frames: Frame[] = [];
+    while (cur.remaining > 0) {
+      const frame = decodeQmuxFrame(cur);
+      if (frame) frames.push(frame);
+    }
+    return frames;
+  } catch (error) {
+    // A truncated or oversized field, reported by the codec's reader.
+    if (error instanceof DecodeError) throw new FrameDecodeError(error.message);
+    throw error;
   }
-  return frames;
 }

@@ -21,7 +21,7 @@ function roundTrip(frame: Frame, framing: Framing): Frame {
   return frames[0];
 }
 
-Deno.test("webtransport framing: observed bytes of protocol.md §11.1 and §11.7", () => {
+Deno.test("webtransport framing: observed bytes of docs/protocol.md §11.1 and §11.7", () => {
   assert.deepEqual(
     encodeFrame(
       { type: "stream", id: 0, data: hex("21 00 09 c0 00 00 00 ff 0d ad 02 00"), fin: false },
@@ -60,7 +60,7 @@ Deno.test("webtransport framing: round trips of every frame", () => {
   for (const frame of frames) assert.deepEqual(roundTrip(frame, "webtransport"), frame);
 });
 
-Deno.test("qmux-00 framing: transport parameters match protocol.md §11.2 byte for byte", () => {
+Deno.test("qmux-00 framing: transport parameters match docs/protocol.md §11.2 byte for byte", () => {
   const expected = hex(
     "ff 51 53 30 0d 0a 0d 0a 20 04 04 80 10 00 00 05 04 80 04 00 00 06 04 80 04 00 00" +
       "07 04 80 04 00 00 08 02 40 64 09 02 40 64",

@@ -8,7 +8,8 @@ import assert from "node:assert/strict";
 import QmuxSession from "npm:@moq/qmux@0.0.6";
 import type { TransportSession } from "../types.ts";
 import type { Framing } from "./framing.ts";
-import { delay, pattern, readAll, startRelay, withTimeout } from "./test_support.ts";
+import { pattern, readAll, startRelay, withTimeout } from "./test_support.ts";
+import { sleep } from "../../util/sleep.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -52,7 +53,7 @@ async function closeClient(client: QmuxSession, server: TransportSession): Promi
   client.close({ closeCode: 0, reason: "" });
   const info = await withTimeout(server.closed, 2000, "the relay to see the client close");
   assert.deepEqual(info, { code: 0, reason: "", remote: true, abrupt: false });
-  await delay(150);
+  await sleep(150);
 }
 
 for (const framing of ["webtransport", "qmux-00"] as Framing[]) {
@@ -97,7 +98,7 @@ for (const framing of ["webtransport", "qmux-00"] as Framing[]) {
       await closeClient(client, server);
     } finally {
       client.close();
-      await delay(150);
+      await sleep(150);
       await relay.close();
     }
   });
@@ -159,7 +160,7 @@ Deno.test("@moq/qmux 0.0.6 client ↔ relay (qmux-00): 1.5 MiB down, 150 streams
     await closeClient(client, server);
   } finally {
     client.close();
-    await delay(150);
+    await sleep(150);
     await relay.close();
   }
 });
@@ -172,10 +173,10 @@ Deno.test("@moq/qmux 0.0.6 client sees the relay's close", async () => {
     const server = await relay.nextSession();
     server.close(7, "bye");
     const info = await withTimeout(client.closed, 2000, "client closed");
-    // 0.2.2 applications only see the WebSocket close code (protocol.md §14 item 18).
+    // 0.2.2 applications only see the WebSocket close code (docs/protocol.md §14 item 18).
     assert.equal(info.closeCode, 1000);
   } finally {
-    await delay(10);
+    await sleep(10);
     await relay.close();
   }
 });

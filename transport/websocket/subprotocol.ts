@@ -1,5 +1,5 @@
 /**
- * WebSocket subprotocol selection (protocol.md §3.3 and §16 item 6).
+ * WebSocket subprotocol selection (docs/protocol.md §3.3 and §16 item 6).
  *
  * The relay prefers, first match wins: `webtransport.moq-lite-04`, `webtransport.moq-lite-03`,
  * `qmux-00.moq-lite-04`, `qmux-00.moq-lite-03`, `webtransport`, `qmux-00`. No offer at all means

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { interpretSelectedSubprotocol, parseSubprotocolHeader, selectSubprotocol } from "./subprotocol.ts";
 
-Deno.test("selectSubprotocol: relay preference table of protocol.md §16 item 6", () => {
+Deno.test("selectSubprotocol: relay preference table of docs/protocol.md §16 item 6", () => {
   const cases: Array<[string[], ReturnType<typeof selectSubprotocol>]> = [
     [[], { framing: "webtransport", protocol: "" }],
     [["qmux-00", "webtransport"], { header: "webtransport", framing: "webtransport", protocol: "" }],

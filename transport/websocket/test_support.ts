@@ -24,11 +24,6 @@ export async function withTimeout<T>(promise: Promise<T>, ms: number, what: stri
   }
 }
 
-/** Sleep without leaking a timer past the promise. */
-export function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
 /** A relay-side test server. */
 export interface TestRelay {
   /** `ws://127.0.0.1:<port>/room?jwt=t` */

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { silentLogger } from "../../log/logger.ts";
-import { delay, pattern, readAll, startRelay, withTimeout } from "./test_support.ts";
+import { pattern, readAll, startRelay, withTimeout } from "./test_support.ts";
 import { acceptWebSocket, dialWebSocket, isWebSocketUpgrade, WebSocketDialError } from "./upgrade.ts";
+import { sleep } from "../../util/sleep.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -116,8 +117,8 @@ Deno.test("keep-alive: an idle peer that answers pings stays connected", async (
   const client = await dialWebSocket(new URL(relay.url), { logger: silentLogger() });
   try {
     const server = await session;
-    await delay(2500);
-    const outcome = await Promise.race([server.closed.then(() => "closed"), delay(10).then(() => "open")]);
+    await sleep(2500);
+    const outcome = await Promise.race([server.closed.then(() => "closed"), sleep(10).then(() => "open")]);
     assert.equal(outcome, "open");
   } finally {
     client.close(0, "done");

@@ -2,8 +2,9 @@ import assert from "node:assert/strict";
 import { silentLogger } from "../../log/logger.ts";
 import type { TransportSession } from "../types.ts";
 import type { Frame, TransportParameters } from "./framing.ts";
-import { delay, pattern, RawClient, readAll, startRelay, withTimeout } from "./test_support.ts";
+import { pattern, RawClient, readAll, startRelay, withTimeout } from "./test_support.ts";
 import { dialWebSocket } from "./upgrade.ts";
+import { sleep } from "../../util/sleep.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -80,14 +81,14 @@ Deno.test("qmux-00: the relay respects the peer's stream, connection and stream-
     const written = uni.write(data).then(() => resolved = true);
 
     await client.until((f) => f.type === "stream_data_blocked" && f.id === 3, "STREAM_DATA_BLOCKED");
-    await delay(50);
+    await sleep(50);
     assert.equal(client.streamData(3).length, 30_000);
     assert.equal(uni.bufferedBytes, 70_000);
     assert.equal(resolved, false, "write() must wait for credit");
 
     client.send({ type: "max_stream_data", id: 3, max: 500_000 });
     await client.until((f) => f.type === "data_blocked" && f.limit === 40_000, "DATA_BLOCKED 40000");
-    await delay(50);
+    await sleep(50);
     assert.equal(client.streamData(3).length, 40_000);
     assert.equal(resolved, false);
 

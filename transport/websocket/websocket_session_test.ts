@@ -1,8 +1,9 @@
 import assert from "node:assert/strict";
 import { SessionClosedError, StreamResetError } from "../types.ts";
 import type { Frame } from "./framing.ts";
-import { delay, pattern, RawClient, readAll, startRelay, withTimeout } from "./test_support.ts";
-import { StreamStoppedError } from "./websocket_session.ts";
+import { pattern, RawClient, readAll, startRelay, withTimeout } from "./test_support.ts";
+import { StreamStoppedError } from "../types.ts";
+import { sleep } from "../../util/sleep.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -145,7 +146,7 @@ Deno.test("webtransport: peer RESET_STREAM rejects reads with its code; unknown 
     const bidi = (await session.acceptBidi())!;
     assert.equal(dec.decode(await readAll(bidi.recv)), "ping");
     // The reset-only uni stream 1002 and the late data on 2 never surfaced as new streams.
-    const more = await Promise.race([session.acceptUni(), delay(100).then(() => "none")]);
+    const more = await Promise.race([session.acceptUni(), sleep(100).then(() => "none")]);
     assert.equal(more, "none");
   } finally {
     await client.close();
@@ -283,7 +284,7 @@ Deno.test("webtransport: finished streams free their slot in the concurrent-stre
       const uni = (await session.acceptUni())!;
       assert.equal(dec.decode(await readAll(uni)), `u${i}`);
     }
-    const outcome = await Promise.race([session.closed.then(() => "closed"), delay(50).then(() => "open")]);
+    const outcome = await Promise.race([session.closed.then(() => "closed"), sleep(50).then(() => "open")]);
     assert.equal(outcome, "open");
   } finally {
     await client.close();
@@ -359,7 +360,7 @@ Deno.test("webtransport: local reset discards queued bytes and settles pending w
     await assert.rejects(uni.write(enc.encode("x")), /reset/);
     const reset = await client.until((f) => f.type === "reset_stream", "RESET_STREAM");
     assert.deepEqual(reset, { type: "reset_stream", id: 3, code: 13, finalSize: 0 });
-    await delay(20);
+    await sleep(20);
     assert.ok(client.streamData(3).length < 100_000, "queued bytes were discarded");
   } finally {
     await client.close();

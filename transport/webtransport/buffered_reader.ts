@@ -5,7 +5,7 @@
  * @module
  */
 
-import { decodeVarint } from "./varint.ts";
+import { getVarint, varintLength } from "../../codec/varint.ts";
 
 /** Raised when a stream ends in the middle of a value. */
 export class TruncatedStreamError extends Error {
@@ -69,11 +69,11 @@ export class BufferedReader {
    */
   async readVarint(): Promise<number | null> {
     if (!(await this.fill(1))) return null;
-    const length = 1 << (this.#buffer[0] >> 6);
+    const length = varintLength(this.#buffer[0]);
     if (!(await this.fill(length))) throw new TruncatedStreamError();
-    const decoded = decodeVarint(this.#buffer, 0)!;
-    this.#buffer = this.#buffer.subarray(decoded.length);
-    return decoded.value;
+    const value = getVarint(this.#buffer, 0);
+    this.#buffer = this.#buffer.subarray(length);
+    return value;
   }
 
   /** Read exactly `n` bytes; throws {@link TruncatedStreamError} if the stream ends first. */

@@ -6,7 +6,8 @@
  * @module
  */
 
-import { decodeVarint, encodeVarint } from "./varint.ts";
+import { decodeVarint, encodeVarint } from "../../codec/varint.ts";
+import { truncateUtf8 } from "../../codec/utf8.ts";
 import { encodeFrame, FRAME } from "./h3.ts";
 
 /** Capsule types. */
@@ -35,15 +36,6 @@ export type Capsule =
 
 const KNOWN = new Set<number>([CAPSULE.CLOSE_WEBTRANSPORT_SESSION, CAPSULE.DRAIN_WEBTRANSPORT_SESSION]);
 const utf8 = new TextDecoder();
-
-/** Truncate a string to at most `maxBytes` of UTF-8 without splitting a character. */
-export function truncateUtf8(text: string, maxBytes: number): Uint8Array {
-  const bytes = new TextEncoder().encode(text);
-  if (bytes.byteLength <= maxBytes) return bytes;
-  let end = maxBytes;
-  while (end > 0 && (bytes[end] & 0xc0) === 0x80) end--;
-  return bytes.slice(0, end);
-}
 
 /** Encode a capsule: type, length, payload. */
 export function encodeCapsule(type: number, payload: Uint8Array): Uint8Array {

@@ -1,6 +1,6 @@
 /**
  * The WebTransport extended CONNECT (RFC 9220 + draft-ietf-webtrans-http3): request validation,
- * subprotocol selection and response encoding (webtransport.md §6–§7).
+ * subprotocol selection and response encoding (docs/webtransport.md §6–§7).
  *
  * @module
  */
@@ -110,7 +110,7 @@ export function selectSubprotocol(
 
 /**
  * The HEADERS frame answering a CONNECT: `:status` (indexed when the static table has it) and, for a
- * selected subprotocol, `wt-protocol: "<protocol>"` as a plain literal (webtransport.md §7).
+ * selected subprotocol, `wt-protocol: "<protocol>"` as a plain literal (docs/webtransport.md §7).
  */
 export function encodeConnectResponse(status: number, protocol: NegotiatedProtocol = ""): Uint8Array {
   const fields: HeaderField[] = [[":status", String(status)]];

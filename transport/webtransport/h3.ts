@@ -6,7 +6,7 @@
  */
 
 import { BufferedReader } from "./buffered_reader.ts";
-import { decodeVarint, encodeVarint } from "./varint.ts";
+import { decodeVarint, encodeVarint } from "../../codec/varint.ts";
 
 /** HTTP/3 frame types used here (RFC 9114 §7.2). */
 export const FRAME = {
@@ -123,7 +123,7 @@ export function parseSettings(payload: Uint8Array): Map<number, number> {
 }
 
 /**
- * The server's SETTINGS, exactly the 14-byte set proven with Chromium 156 (webtransport.md §5):
+ * The server's SETTINGS, exactly the 14-byte set proven with Chromium 156 (docs/webtransport.md §5):
  * ENABLE_CONNECT_PROTOCOL, H3_DATAGRAM (RFC and draft-04 ids) and ENABLE_WEBTRANSPORT (draft-02).
  * No QPACK table capacity (= 0), so peers never use the dynamic table.
  */

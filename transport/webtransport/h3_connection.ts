@@ -1,6 +1,6 @@
 /**
  * The server side of an HTTP/3 connection (ALPN `h3`) that serves WebTransport only, written on
- * Deno's raw QUIC API (webtransport.md §4): control stream + SETTINGS, the peer's control and
+ * Deno's raw QUIC API (docs/webtransport.md §4): control stream + SETTINGS, the peer's control and
  * QPACK streams, extended CONNECT requests (authorised before they are answered), and dispatch of
  * WebTransport streams to their sessions.
  *

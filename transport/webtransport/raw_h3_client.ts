@@ -1,19 +1,19 @@
 /**
  * A byte-level HTTP/3 WebTransport client for tests: it speaks exactly what the test writes, so
- * tests can replay Chromium's shapes (webtransport.md) and check the server's bytes. Not used in
+ * tests can replay Chromium's shapes (docs/webtransport.md) and check the server's bytes. Not used in
  * production.
  *
  * @module
  */
 
 import { BufferedReader } from "./buffered_reader.ts";
-import { AsyncQueue } from "./async_queue.ts";
+import { AsyncQueue } from "../../util/async_queue.ts";
 import { encodeFrame, encodeSettings, FRAME } from "./h3.ts";
-import { encodeVarint } from "./varint.ts";
+import { encodeVarint } from "../../codec/varint.ts";
 import { huffmanEncode } from "./huffman.ts";
 import { encodePrefixInt } from "./qpack.ts";
 
-/** Chromium 156's SETTINGS (webtransport.md §5), plus one GREASE id. */
+/** Chromium 156's SETTINGS (docs/webtransport.md §5), plus one GREASE id. */
 export const CHROMIUM_SETTINGS: ReadonlyArray<readonly [number, number]> = [
   [0x01, 65536],
   [0x06, 16384],
@@ -154,7 +154,7 @@ export async function readFrame(
 }
 
 /**
- * A CONNECT field section encoded the way Chromium 156 encodes it (webtransport.md §6): indexed
+ * A CONNECT field section encoded the way Chromium 156 encodes it (docs/webtransport.md §6): indexed
  * `:scheme`/`:method`, Huffman values with static name references, Huffman literal names.
  */
 export function chromiumConnect(authority: string, path: string, protocols?: string): Uint8Array {

@@ -3,7 +3,7 @@
  * connection, as a {@link TransportSession}. Created by {@link H3Connection} once the CONNECT is
  * authorised and answered.
  *
- * Close sequence (webtransport.md §8): locally, DATA(CLOSE_WEBTRANSPORT_SESSION) → FIN → wait for
+ * Close sequence (docs/webtransport.md §8): locally, DATA(CLOSE_WEBTRANSPORT_SESSION) → FIN → wait for
  * the peer's CONNECT FIN (≤ 2 s) → 100 ms → the connection closes QUIC with H3_NO_ERROR. When the
  * peer closes (capsule or FIN), every stream of the session is ended here, our side of the CONNECT
  * stream gets a FIN and the QUIC connection is closed (browsers leave all of that open).
@@ -30,12 +30,13 @@ import {
   type Terminable,
 } from "../quic/streams.ts";
 import type { StreamOwner } from "../quic/streams.ts";
-import { AsyncQueue } from "./async_queue.ts";
+import { AsyncQueue } from "../../util/async_queue.ts";
 import type { BufferedReader } from "./buffered_reader.ts";
 import { CapsuleParser, encodeCloseSessionData } from "./capsule.ts";
 import { http3ToWebtransport } from "./error_codes.ts";
 import { FRAME, readFrameHeader, RESERVED_H2_FRAMES, UNI_STREAM, WEBTRANSPORT_BIDI_SIGNAL } from "./h3.ts";
-import { encodeVarint } from "./varint.ts";
+import { encodeVarint } from "../../codec/varint.ts";
+import { sleep } from "../../util/sleep.ts";
 
 /** How long to wait for the peer's CONNECT FIN after our CLOSE capsule + FIN. */
 export const PEER_FIN_TIMEOUT_MS = 2000;
@@ -74,11 +75,6 @@ const FRAME_UNEXPECTED_ON_REQUEST: ReadonlySet<number> = new Set([
 /** Whether a frame type is a protocol error on a request (CONNECT) stream. */
 export function isFrameUnexpectedOnRequest(type: number): boolean {
   return FRAME_UNEXPECTED_ON_REQUEST.has(type);
-}
-
-/** Resolve after `ms`, or at once when `signal` aborts (the timer is cleared). */
-function delay(ms: number, signal?: AbortSignal): Promise<void> {
-  return settleWithin(new Promise<never>(() => {}), ms, signal);
 }
 
 /**
@@ -307,7 +303,7 @@ export class WebTransportSession implements TransportSession, StreamOwner {
     await this.#sendFin();
     await settleWithin(this.#peerFin.promise, PEER_FIN_TIMEOUT_MS + 100, signal);
     // Let our FIN reach the peer before the connection goes.
-    await delay(CLOSE_LINGER_MS, signal);
+    await sleep(CLOSE_LINGER_MS, signal);
     this.#end();
   }
 
@@ -320,7 +316,7 @@ export class WebTransportSession implements TransportSession, StreamOwner {
     const signal = this.#endController.signal;
     await this.#sendFin();
     await settleWithin(this.#peerFin.promise, PEER_FIN_TIMEOUT_MS, signal);
-    await delay(CLOSE_LINGER_MS, signal);
+    await sleep(CLOSE_LINGER_MS, signal);
     // The peer did not FIN in time: stop reading the CONNECT stream.
     this.#reader?.reader.cancel().catch(() => {});
     this.#end();

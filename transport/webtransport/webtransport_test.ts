@@ -1,12 +1,12 @@
 import assert from "node:assert/strict";
 import { SessionClosedError } from "../types.ts";
 import type { TransportSession } from "../types.ts";
-import { hexBytes, patternBytes, readAll, sleep, startTestServer, within } from "../quic/testing.ts";
-import { StreamStoppedError } from "../quic/streams.ts";
+import { hexBytes, patternBytes, readAll, sleep, startTestServer, within } from "../testing.ts";
+import { StreamStoppedError } from "../types.ts";
 import { chromiumConnect, RawH3Client, readFrame, streamHeader } from "./raw_h3_client.ts";
 import { encodeCapsule, encodeCloseSessionData } from "./capsule.ts";
 import { encodeFrame, FRAME, H3_ERROR } from "./h3.ts";
-import { encodeVarint } from "./varint.ts";
+import { encodeVarint } from "../../codec/varint.ts";
 import type { BufferedReader } from "./buffered_reader.ts";
 
 const hex = (bytes: Uint8Array) => Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join(" ");

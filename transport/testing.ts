@@ -5,13 +5,13 @@
  * @module
  */
 
-import { createLogger, LogFilter, silentLogger } from "../../log/logger.ts";
-import type { Logger } from "../../log/logger.ts";
-import type { NegotiatedProtocol, RecvStream, TransportKind, TransportSession } from "../types.ts";
-import { generateSelfSignedCertificate, type SelfSignedCertificate } from "../tls/self_signed.ts";
-import { AsyncQueue } from "../webtransport/async_queue.ts";
-import type { AuthorizeDecision } from "./hooks.ts";
-import { QuicServer } from "./quic_server.ts";
+import { createLogger, LogFilter, silentLogger } from "../log/logger.ts";
+import type { Logger } from "../log/logger.ts";
+import type { NegotiatedProtocol, RecvStream, TransportKind, TransportSession } from "./types.ts";
+import { generateSelfSignedCertificate, type SelfSignedCertificate } from "./tls/self_signed.ts";
+import { AsyncQueue } from "../util/async_queue.ts";
+import type { AuthorizeDecision } from "./quic/hooks.ts";
+import { QuicServer } from "./server.ts";
 
 /** A running test server. */
 export interface TestServer {
@@ -115,10 +115,7 @@ export function patternBytes(length: number, seed = 1): Uint8Array {
   return out;
 }
 
-/** Resolve after `ms`. */
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
+export { sleep } from "../util/sleep.ts";
 
 /** Race a promise against a timeout that rejects with `message`; the timer is always cleared. */
 export async function within<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {

@@ -1,6 +1,7 @@
 /**
- * The QUIC listener: one UDP port serving raw QUIC moq-lite (ALPN `moq-lite-04`, `moq-lite-03`,
- * `moql`) and WebTransport over HTTP/3 (ALPN `h3`), on `Deno.QuicEndpoint`.
+ * The QUIC listener and ALPN router, above both `quic/` and `webtransport/` (which never import it):
+ * one UDP port serving raw QUIC moq-lite (ALPN `moq-lite-04`, `moq-lite-03`, `moql`) and WebTransport
+ * over HTTP/3 (ALPN `h3`), on `Deno.QuicEndpoint`.
  *
  * Sessions are authorised before anything is answered: WebTransport refusals are HTTP statuses on
  * the CONNECT, raw QUIC refusals close the connection with the refusal's close code. Each
@@ -10,14 +11,15 @@
  * @module
  */
 
-import type { Logger } from "../../log/logger.ts";
-import type { NegotiatedProtocol, TransportKind, TransportSession } from "../types.ts";
-import { H3Connection } from "../webtransport/h3_connection.ts";
-import { H3_ERROR } from "../webtransport/h3.ts";
-import { settleWithin } from "../webtransport/session.ts";
-import { errorMessage } from "./errors.ts";
-import { type AuthorizeDecision, type AuthorizeHook, isAuthorized, type SessionHook } from "./hooks.ts";
-import { formatAddr, QuicTransportSession } from "./quic_session.ts";
+import type { Logger } from "../log/logger.ts";
+import type { NegotiatedProtocol, TransportKind, TransportSession } from "./types.ts";
+import { H3Connection } from "./webtransport/h3_connection.ts";
+import { H3_ERROR } from "./webtransport/h3.ts";
+import { settleWithin } from "./webtransport/session.ts";
+import { errorMessage } from "./quic/errors.ts";
+import { type AuthorizeDecision, type AuthorizeHook, isAuthorized, type SessionHook } from "./quic/hooks.ts";
+import { formatAddr, QuicTransportSession } from "./quic/quic_session.ts";
+import { parseHostPort } from "../util/host_port.ts";
 
 /** The ALPN for HTTP/3 (WebTransport). */
 export const ALPN_H3 = "h3";
@@ -28,9 +30,9 @@ export const ALPN_MOQL = "moql";
  * reserves memory per allowed stream, so the library default 1 024 is used).
  */
 export const DEFAULT_MAX_STREAMS = 1_024;
-/** Default keep-alive interval (relay.md `[server.quic] keep_alive`). */
+/** Default keep-alive interval (docs/relay.md `[server.quic] keep_alive`). */
 export const DEFAULT_KEEP_ALIVE_MS = 5_000;
-/** Default idle timeout (relay.md `[server.quic] idle_timeout`). */
+/** Default idle timeout (docs/relay.md `[server.quic] idle_timeout`). */
 export const DEFAULT_IDLE_TIMEOUT_MS = 30_000;
 /** How long shutdown waits for sessions to close gracefully before closing connections. */
 export const DEFAULT_SHUTDOWN_GRACE_MS = 1_000;
@@ -85,20 +87,16 @@ export class QuicListenError extends Error {
   }
 }
 
-/** Split `host:port` (`[::]:443`, `0.0.0.0:4443`, `relay.example:443`). Throws {@link QuicListenError}. */
-export function parseHostPort(text: string): { hostname: string; port: number } {
-  const match = /^\[([^\]]+)\]:(\d+)$/.exec(text) ?? /^([^:\[\]]+):(\d+)$/.exec(text);
-  if (!match) {
+/** Parse a QUIC bind address (`[::]:443`, `0.0.0.0:4443`, `relay.example:443`). Throws {@link QuicListenError}. */
+export function parseBindAddress(text: string): { hostname: string; port: number } {
+  const parsed = parseHostPort(text);
+  if (parsed === undefined) {
     throw new QuicListenError(
       text,
-      `invalid QUIC bind address "${text}": expected host:port, e.g. [::]:443 or 0.0.0.0:4443`,
+      `invalid QUIC bind address "${text}": expected host:port with a port from 0 to 65535, e.g. [::]:443 or 0.0.0.0:4443`,
     );
   }
-  const port = Number(match[2]);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    throw new QuicListenError(text, `invalid port in QUIC bind address "${text}"`);
-  }
-  return { hostname: match[1], port };
+  return { hostname: parsed.host, port: parsed.port };
 }
 
 /** The ALPN list offered, in preference order: enabled moq-lite versions, `moql`, `h3`. */
@@ -135,7 +133,7 @@ export class QuicServer {
     this.#options = options;
     this.#logger = options.logger.child("quic");
     this.#protocols = (options.protocols ?? ["moq-lite-04", "moq-lite-03"]).filter((p) => p !== "");
-    const { hostname, port } = parseHostPort(options.bind);
+    const { hostname, port } = parseBindAddress(options.bind);
     if (typeof Deno.QuicEndpoint !== "function") {
       throw new QuicListenError(
         options.bind,

@@ -1,10 +1,9 @@
 import assert from "node:assert/strict";
-import { silentLogger } from "../../log/logger.ts";
-import { SessionClosedError } from "../types.ts";
-import type { TransportSession } from "../types.ts";
-import { DialError, dialQuic, parseFingerprint } from "./dial.ts";
-import { parseHostPort, QuicListenError, QuicServer, serverAlpns } from "./quic_server.ts";
-import { StreamStoppedError } from "./streams.ts";
+import { silentLogger } from "../log/logger.ts";
+import { SessionClosedError, StreamStoppedError } from "./types.ts";
+import type { TransportSession } from "./types.ts";
+import { DialError, dialQuic, parseFingerprint } from "./quic/dial.ts";
+import { parseBindAddress, QuicListenError, QuicServer, serverAlpns } from "./server.ts";
 import { patternBytes, readAll, sleep, startTestServer, within } from "./testing.ts";
 
 const logger = silentLogger();
@@ -297,9 +296,9 @@ Deno.test("quic server: bind errors name the address; helpers", async () => {
     assert.equal(error.address, `127.0.0.1:${t.port}`);
     assert.ok(error.message.includes(`127.0.0.1:${t.port}`));
     assert.match(error.message, /already in use/);
-    assert.throws(() => parseHostPort("localhost"), QuicListenError);
-    assert.deepEqual(parseHostPort("[::]:443"), { hostname: "::", port: 443 });
-    assert.deepEqual(parseHostPort("relay.example:4443"), { hostname: "relay.example", port: 4443 });
+    assert.throws(() => parseBindAddress("localhost"), QuicListenError);
+    assert.deepEqual(parseBindAddress("[::]:443"), { hostname: "::", port: 443 });
+    assert.deepEqual(parseBindAddress("relay.example:4443"), { hostname: "relay.example", port: 4443 });
     assert.deepEqual(serverAlpns(["moq-lite-03"]), ["moq-lite-03", "moql", "h3"]);
     assert.deepEqual(serverAlpns(["moq-lite-04", "moq-lite-03"]), [
       "moq-lite-04",

@@ -1,0 +1,166 @@
+/**
+ * {@link StreamReader} buffers a transport {@link RecvStream} and reads varints, size-prefixed
+ * messages and frames from it, using the byte codec in `codec/`.
+ *
+ * A size on the wire is only a claim: buffers grow with the bytes that actually arrived (doubling,
+ * capped at the declared size), so a peer cannot make the reader allocate a large buffer by
+ * declaring a large size and then sending nothing.
+ *
+ * @module
+ */
+
+import { BodyReader, BoundsError, DecodeError } from "../codec/reader.ts";
+import { getVarint, putVarint, varintLength, varintSize } from "../codec/varint.ts";
+import type { RecvStream } from "./types.ts";
+
+const EMPTY = new Uint8Array(0);
+
+/** The first buffer a long read allocates before any more bytes have arrived. */
+export const INITIAL_READ_BUFFER_BYTES = 16 * 1024;
+
+/** Buffers a {@link RecvStream} and reads moq-lite primitives from it. */
+export class StreamReader {
+  readonly #stream: RecvStream;
+  #chunk: Uint8Array = EMPTY;
+  #pos = 0;
+  #ended = false;
+
+  constructor(stream: RecvStream) {
+    this.#stream = stream;
+  }
+
+  /** The underlying stream. */
+  get stream(): RecvStream {
+    return this.#stream;
+  }
+
+  get #available(): number {
+    return this.#chunk.length - this.#pos;
+  }
+
+  /** Pull one more chunk; false at FIN. */
+  async #fill(): Promise<boolean> {
+    if (this.#ended) return false;
+    // Let go of a fully consumed chunk while waiting: an idle stream must not pin its last buffer.
+    if (this.#available === 0) {
+      this.#chunk = EMPTY;
+      this.#pos = 0;
+    }
+    const next = await this.#stream.read();
+    if (next === null) {
+      this.#ended = true;
+      return false;
+    }
+    if (this.#available === 0) {
+      this.#chunk = next;
+      this.#pos = 0;
+    } else {
+      // Only short fields (a varint split across chunks) get here: long reads copy out chunk by chunk.
+      const joined = new Uint8Array(this.#available + next.length);
+      joined.set(this.#chunk.subarray(this.#pos));
+      joined.set(next, this.#available);
+      this.#chunk = joined;
+      this.#pos = 0;
+    }
+    return true;
+  }
+
+  /** True when the stream ended (FIN) with nothing left buffered. */
+  async done(): Promise<boolean> {
+    while (this.#available === 0) {
+      if (!(await this.#fill())) return true;
+    }
+    return false;
+  }
+
+  async #need(n: number, what: string): Promise<void> {
+    while (this.#available < n) {
+      if (!(await this.#fill())) throw new DecodeError(`stream ended inside ${what}`);
+    }
+  }
+
+  /** One raw byte. */
+  async u8(): Promise<number> {
+    await this.#need(1, "a byte field");
+    return this.#chunk[this.#pos++];
+  }
+
+  /** A varint that must fit in 53 bits. */
+  async varint(): Promise<number> {
+    await this.#need(1, "a varint");
+    const size = varintLength(this.#chunk[this.#pos]);
+    await this.#need(size, "a varint");
+    const value = getVarint(this.#chunk, this.#pos);
+    if (!Number.isSafeInteger(value)) throw new DecodeError("varint larger than 2^53-1");
+    this.#pos += size;
+    return value;
+  }
+
+  /**
+   * Copy the next `total - filled` bytes into `out` (starting at `filled`), growing `out` with what
+   * arrives, never past `total`. Returns the exact-size buffer.
+   */
+  async #readInto(
+    out: Uint8Array,
+    filled: number,
+    total: number,
+    what: (filled: number) => string,
+  ): Promise<Uint8Array> {
+    while (filled < total) {
+      if (this.#available === 0 && !(await this.#fill())) {
+        throw new DecodeError(`stream ended ${what(filled)}`);
+      }
+      const take = Math.min(this.#available, total - filled);
+      if (filled + take > out.length) {
+        const grown = new Uint8Array(Math.min(total, Math.max(out.length * 2, filled + take)));
+        grown.set(out.subarray(0, filled));
+        out = grown;
+      }
+      out.set(this.#chunk.subarray(this.#pos, this.#pos + take), filled);
+      this.#pos += take;
+      filled += take;
+    }
+    return out;
+  }
+
+  /** Exactly `n` bytes (a view of one received chunk, or a copy grown as bytes arrive). */
+  async exact(n: number): Promise<Uint8Array> {
+    if (this.#available >= n) {
+      const out = this.#chunk.subarray(this.#pos, this.#pos + n);
+      this.#pos += n;
+      return out;
+    }
+    const out = new Uint8Array(Math.min(n, Math.max(INITIAL_READ_BUFFER_BYTES, this.#available)));
+    return await this.#readInto(out, 0, n, (filled) => `after ${filled} of ${n} bytes`);
+  }
+
+  /** A size-prefixed message body, at most `maxBytes`. */
+  async message(maxBytes: number): Promise<BodyReader> {
+    const size = await this.varint();
+    if (size > maxBytes) throw new BoundsError(`message of ${size} bytes exceeds the ${maxBytes}-byte limit`);
+    return new BodyReader(await this.exact(size));
+  }
+
+  /**
+   * One frame (`vi53 size` + payload) returned ENCODED, size prefix included, in a buffer of its own,
+   * so it can be forwarded to every subscriber without another copy. `null` at a clean FIN between
+   * frames.
+   */
+  async frame(maxBytes: number): Promise<Uint8Array | null> {
+    if (await this.done()) return null;
+    const size = await this.varint();
+    if (size > maxBytes) throw new BoundsError(`frame of ${size} bytes exceeds the ${maxBytes}-byte limit`);
+    const prefix = varintSize(size);
+    const total = prefix + size;
+    const out = new Uint8Array(
+      Math.min(total, Math.max(INITIAL_READ_BUFFER_BYTES, prefix + this.#available)),
+    );
+    putVarint(out, 0, size);
+    return await this.#readInto(
+      out,
+      prefix,
+      total,
+      (filled) => `inside a frame (${filled - prefix} of ${size} bytes)`,
+    );
+  }
+}

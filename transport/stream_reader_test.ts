@@ -1,0 +1,106 @@
+import assert from "node:assert/strict";
+import { BoundsError, DecodeError } from "../codec/reader.ts";
+import { encodeVarint } from "../codec/varint.ts";
+import { Writer } from "../codec/writer.ts";
+import { INITIAL_READ_BUFFER_BYTES, StreamReader } from "./stream_reader.ts";
+import type { RecvStream } from "./types.ts";
+
+/** A receive stream that yields `bytes` in chunks of `chunkSize`, then FIN. */
+function chunked(bytes: Uint8Array, chunkSize: number): RecvStream & { reads: number } {
+  let pos = 0;
+  const stream = {
+    reads: 0,
+    read(): Promise<Uint8Array | null> {
+      stream.reads++;
+      if (pos >= bytes.length) return Promise.resolve(null);
+      const chunk = bytes.slice(pos, pos + chunkSize);
+      pos += chunk.length;
+      return Promise.resolve(chunk);
+    },
+    stop(): void {},
+  };
+  return stream;
+}
+
+function pattern(size: number, seed: number): Uint8Array {
+  return Uint8Array.from({ length: size }, (_, i) => (i * 31 + seed) & 0xff);
+}
+
+Deno.test("StreamReader reassembles frames and messages across every chunk size", async () => {
+  const big = pattern(3 * INITIAL_READ_BUFFER_BYTES + 17, 1); // grows the buffer several times
+  const small = pattern(70, 2);
+  const wire = new Writer()
+    .varint(small.length).bytes(small)
+    .varint(big.length).bytes(big)
+    .varint(3).bytes(Uint8Array.of(0x25, 0x40, 0x25)) // a message: two varints
+    .finish();
+  for (const chunkSize of [1, 2, 7, 1000, wire.length]) {
+    const reader = new StreamReader(chunked(wire, chunkSize));
+    const first = await reader.frame(1 << 20);
+    assert.deepEqual(
+      first,
+      Uint8Array.from([...encodeVarint(small.length), ...small]),
+      `chunks of ${chunkSize}`,
+    );
+    const second = await reader.frame(1 << 20);
+    assert.ok(second);
+    assert.equal(second.length, encodeVarint(big.length).length + big.length, "exact-size buffer");
+    assert.deepEqual(second.subarray(encodeVarint(big.length).length), big);
+    const message = await reader.message(16);
+    assert.equal(message.varint(), 0x25);
+    assert.equal(message.varint(), 0x25);
+    message.end("test message");
+    assert.equal(await reader.frame(1 << 20), null, "clean FIN between frames");
+  }
+});
+
+Deno.test("StreamReader rejects a declared size over the limit before reading the payload", async () => {
+  const stream = chunked(new Writer().varint(1 << 30).finish(), 64);
+  const reader = new StreamReader(stream);
+  await assert.rejects(reader.frame(1 << 20), BoundsError);
+  assert.equal(stream.reads, 1, "only the size prefix was read");
+  await assert.rejects(
+    new StreamReader(chunked(encodeVarint(100), 64)).message(10),
+    /exceeds the 10-byte limit/,
+  );
+});
+
+Deno.test("StreamReader reports a stream that ends inside a frame, message or varint", async () => {
+  const cut = new Writer().varint(1 << 20).bytes(pattern(1000, 3)).finish();
+  await assert.rejects(
+    new StreamReader(chunked(cut, 100)).frame(1 << 21),
+    /stream ended inside a frame \(1000 of 1048576 bytes\)/,
+  );
+  await assert.rejects(new StreamReader(chunked(cut, 100)).exact(5000), /after 1004 of 5000 bytes/);
+  await assert.rejects(new StreamReader(chunked(Uint8Array.of(0x80, 1), 1)).varint(), DecodeError);
+});
+
+Deno.test("a declared frame size costs nothing until its bytes arrive", async () => {
+  const READERS = 200;
+  const DECLARED_BYTES = 1 << 20; // 200 MiB in total if allocated up front
+  const before = Deno.memoryUsage().external;
+  const pending: Promise<unknown>[] = [];
+  const release: Array<() => void> = [];
+  for (let i = 0; i < READERS; i++) {
+    const { promise: hang, resolve } = Promise.withResolvers<Uint8Array | null>();
+    release.push(() => resolve(null));
+    let sent = false;
+    const stream: RecvStream = {
+      read: () => {
+        if (sent) return hang; // the peer goes quiet after the size prefix and 10 bytes
+        sent = true;
+        return Promise.resolve(new Writer().varint(DECLARED_BYTES).bytes(pattern(10, i)).finish());
+      },
+      stop: () => {},
+    };
+    pending.push(new StreamReader(stream).frame(DECLARED_BYTES).catch((e) => e));
+  }
+  await new Promise((resolve) => setTimeout(resolve, 0));
+  const grownMiB = (Deno.memoryUsage().external - before) / (1 << 20);
+  for (const r of release) r();
+  for (const outcome of await Promise.all(pending)) assert.ok(outcome instanceof DecodeError);
+  assert.ok(
+    grownMiB < 20,
+    `${READERS} stalled 1 MiB frames grew external memory by ${grownMiB.toFixed(1)} MiB`,
+  );
+});
