@@ -8,7 +8,7 @@
  * @module
  */
 
-import { type BrowserContext, chromium, type Page } from "playwright-core";
+import { type BrowserContext, chromium, type Page } from "npm:playwright-core@1.65.1";
 import { buildPage, PAGE_HTML } from "./build.ts";
 import type { MoqTestApi } from "./api.ts";
 
