@@ -255,10 +255,19 @@ function ownBytes(bytes: Uint8Array): Bytes {
   return new Uint8Array(bytes);
 }
 
-/** Decode a whole DER value with `parse`, turning every library failure into a {@link DerError}. */
-function decodeDer<T>(der: Uint8Array, what: string, parse: (bytes: Bytes) => T): T {
+/**
+ * Decode `der` as exactly one ASN.1 value (no trailing bytes) and build it with `make`, turning
+ * every failure into a {@link DerError} naming `what`.
+ */
+function decodeDer<T>(der: Uint8Array, what: string, make: (schema: asn1js.AsnType) => T): T {
+  const bytes = ownBytes(der);
+  const asn1 = asn1js.fromBER(bytes);
+  if (asn1.offset === -1) throw new DerError(`malformed ${what}: ${asn1.result.error || "invalid BER"}`);
+  if (asn1.offset !== bytes.byteLength) {
+    throw new DerError(`malformed ${what}: ${bytes.byteLength - asn1.offset} bytes after its end`);
+  }
   try {
-    return parse(ownBytes(der));
+    return make(asn1.result);
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error);
     throw new DerError(`malformed ${what}: ${reason}`);
@@ -275,7 +284,7 @@ function parameterOid(algorithm: pkijs.AlgorithmIdentifier): string | undefined 
 export function subjectPublicKeyInfo(
   certDer: Uint8Array,
 ): { spki: Uint8Array; algorithm: string; parameter?: string } {
-  const cert = decodeDer(certDer, "certificate", (bytes) => pkijs.Certificate.fromBER(bytes));
+  const cert = decodeDer(certDer, "certificate", (schema) => new pkijs.Certificate({ schema }));
   const info = cert.subjectPublicKeyInfo;
   return {
     spki: new Uint8Array(info.toSchema().toBER()),
@@ -295,11 +304,11 @@ function toPkcs8(key: PemBlock): { pkcs8: Uint8Array; algorithm: string; paramet
       }).toSchema().toBER(),
     );
   if (key.label === "RSA PRIVATE KEY") {
-    decodeDer(key.der, "RSA private key", (bytes) => pkijs.RSAPrivateKey.fromBER(bytes));
+    decodeDer(key.der, "RSA private key", (schema) => new pkijs.RSAPrivateKey({ schema }));
     return { pkcs8: wrap(OID_RSA, new asn1js.Null()), algorithm: OID_RSA };
   }
   if (key.label === "EC PRIVATE KEY") {
-    const ec = decodeDer(key.der, "EC private key", (bytes) => pkijs.ECPrivateKey.fromBER(bytes));
+    const ec = decodeDer(key.der, "EC private key", (schema) => new pkijs.ECPrivateKey({ schema }));
     const curve = ec.namedCurve;
     if (!curve) throw new DerError("EC key without curve parameters");
     return {
@@ -308,7 +317,7 @@ function toPkcs8(key: PemBlock): { pkcs8: Uint8Array; algorithm: string; paramet
       parameter: curve,
     };
   }
-  const info = decodeDer(key.der, "private key", (bytes) => pkijs.PrivateKeyInfo.fromBER(bytes));
+  const info = decodeDer(key.der, "private key", (schema) => new pkijs.PrivateKeyInfo({ schema }));
   return {
     pkcs8: key.der,
     algorithm: info.privateKeyAlgorithm.algorithmId,

@@ -64,6 +64,7 @@ Deno.test("pem: a malformed or truncated certificate is a bad-certificate error 
       ["garbage", Uint8Array.of(1, 2, 3, 4, 5, 6, 7, 8)],
       ["truncated", good.der.subarray(0, good.der.byteLength - 10)],
       ["wrong-structure", Uint8Array.of(0x30, 0x03, 0x02, 0x01, 0x05)],
+      ["trailing-bytes", Uint8Array.from([...good.der, 0x05, 0x00])],
     ];
     for (const [name, der] of cases) {
       const path = `${dir}/${name}.crt`;
