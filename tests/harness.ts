@@ -167,7 +167,7 @@ export async function startRelay(options: RelayOptions = {}): Promise<RelayProce
 }
 
 /** The `@moq/lite` 0.2.2 module, loaded with the WebTransport global removed (forces WebSocket). */
-export type Moq = typeof import("npm:@moq/lite@0.2.2");
+export type Moq = typeof import("./moq_lite.ts");
 
 let moqModule: Promise<Moq> | undefined;
 
@@ -175,7 +175,7 @@ let moqModule: Promise<Moq> | undefined;
 export function loadMoq(): Promise<Moq> {
   if (!moqModule) {
     Reflect.deleteProperty(globalThis, "WebTransport");
-    moqModule = import("npm:@moq/lite@0.2.2");
+    moqModule = import("./moq_lite.ts");
   }
   return moqModule;
 }

@@ -8,6 +8,8 @@
  * @module
  */
 
+// Test-only, pinned here rather than in deno.json "imports" (deno task start would fetch it).
+// deno-lint-ignore no-import-prefix
 import { type BrowserContext, chromium, type Page } from "npm:playwright-core@1.65.1";
 import { buildPage, PAGE_HTML } from "./build.ts";
 import type { MoqTestApi } from "./api.ts";

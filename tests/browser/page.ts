@@ -6,7 +6,7 @@
  * @module
  */
 
-import * as Moq from "npm:@moq/lite@0.2.2";
+import * as Moq from "../moq_lite.ts";
 import type { ConnectInfo, MoqTestApi, PageGroup } from "./api.ts";
 
 type Connection = Awaited<ReturnType<typeof Moq.Connection.connect>>;
