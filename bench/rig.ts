@@ -187,7 +187,9 @@ export class Rig {
         const rateOf = ((bytesB[i] ?? 0) - (bytesA[i] ?? 0)) / seconds;
         (slow[i] ? slowPerSubscriber : perSubscriber).push(rateOf);
       }
-      for (const l of b.latencies as number[]) latencies.push(l);
+      // A worker of slow subscribers only: its latencies measure its own throttling, not the relay.
+      const slowOnly = slow.length > 0 && slow.every((isSlow) => isSlow);
+      if (!slowOnly) { for (const l of b.latencies as number[]) latencies.push(l); }
       errors += b.errors as number;
     }
     await sleep(500);
@@ -223,6 +225,7 @@ export interface PhaseResult {
   perSubscriberMin: number;
   /** Received bytes/s of each slow subscriber. */
   slowPerSubscriber: number[];
+  /** Publish → receive latency of the (fast) subscribers. */
   latencyP50Ms: number;
   latencyP99Ms: number;
   latencySamples: number;
