@@ -51,6 +51,6 @@ HEALTHCHECK --interval=10s --timeout=5s --start-period=15s --retries=3 \
     CMD ["deno", "eval", "const r = await fetch(Deno.env.get('RELAY_HEALTH_URL')); await r.body?.cancel(); Deno.exit(r.ok ? 0 : 1);"]
 
 # The image's entrypoint (tini + docker-entrypoint.sh) forwards SIGTERM so the relay drains and
-# exits 0. `docker run … moq-relay-deno run -A --cached-only main.ts --help` shows every flag.
+# exits 0. `docker run … moq-relay-deno run -A --cached-only --lock=deno.lock main.ts --help` shows every flag.
 STOPSIGNAL SIGTERM
 CMD ["run", "-A", "--cached-only", "--lock=deno.lock", "main.ts", "/etc/moq-relay/relay.toml"]
