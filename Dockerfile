@@ -33,14 +33,13 @@ RUN mkdir -p /etc/moq-relay && printf '%s\n' \
 # Never run as root.
 USER deno
 
-# Dependencies in their own layer: only rebuilt when deno.json or deno.lock change. deno.json has
-# "lock": false (so test runs never add test-only packages to deno.lock): pass the runtime lock here.
+# Dependencies in their own layer: only rebuilt when deno.json or deno.lock change.
 COPY --chown=deno:deno deno.json deno.lock ./
-RUN deno install --lock=deno.lock --frozen
+RUN deno install
 
 # The sources, then make sure everything main.ts imports is cached (no network at run time).
 COPY --chown=deno:deno . .
-RUN deno cache --lock=deno.lock --frozen main.ts
+RUN deno cache main.ts
 
 # QUIC (WebTransport + raw QUIC) on UDP, HTTP endpoints + WebSocket on TCP, same port number.
 EXPOSE 4443/udp 4443/tcp
@@ -51,6 +50,6 @@ HEALTHCHECK --interval=10s --timeout=5s --start-period=15s --retries=3 \
     CMD ["deno", "eval", "const r = await fetch(Deno.env.get('RELAY_HEALTH_URL')); await r.body?.cancel(); Deno.exit(r.ok ? 0 : 1);"]
 
 # The image's entrypoint (tini + docker-entrypoint.sh) forwards SIGTERM so the relay drains and
-# exits 0. `docker run … moq-relay-deno run -A --cached-only --lock=deno.lock main.ts --help` shows every flag.
+# exits 0. `docker run … moq-relay-deno run -A --cached-only main.ts --help` shows every flag.
 STOPSIGNAL SIGTERM
-CMD ["run", "-A", "--cached-only", "--lock=deno.lock", "main.ts", "/etc/moq-relay/relay.toml"]
+CMD ["run", "-A", "--cached-only", "main.ts", "/etc/moq-relay/relay.toml"]
