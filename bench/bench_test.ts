@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { encodeGroupHeader } from "../session/messages.ts";
-import { parseOptions } from "./main.ts";
+import { parseOptions } from "./options.ts";
 import {
   encodeStampedFrame,
   FRAMES_PER_GROUP,

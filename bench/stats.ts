@@ -55,3 +55,8 @@ export function readCpuMs(pid: number): number {
 export function mibPerSecond(bytesPerSecond: number): string {
   return (bytesPerSecond / (1024 * 1024)).toFixed(1);
 }
+
+/** Format bytes as whole MiB (`"42 MiB"`). */
+export function formatMiB(bytes: number): string {
+  return `${(bytes / 1048576).toFixed(0)} MiB`;
+}

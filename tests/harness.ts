@@ -167,7 +167,7 @@ export async function startRelay(options: RelayOptions = {}): Promise<RelayProce
 }
 
 /** The `@moq/lite` 0.2.2 module, loaded with the WebTransport global removed (forces WebSocket). */
-export type Moq = typeof import("@moq/lite");
+export type Moq = typeof import("./moq_lite.ts");
 
 let moqModule: Promise<Moq> | undefined;
 
@@ -175,7 +175,7 @@ let moqModule: Promise<Moq> | undefined;
 export function loadMoq(): Promise<Moq> {
   if (!moqModule) {
     Reflect.deleteProperty(globalThis, "WebTransport");
-    moqModule = import("@moq/lite");
+    moqModule = import("./moq_lite.ts");
   }
   return moqModule;
 }

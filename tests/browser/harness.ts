@@ -8,7 +8,9 @@
  * @module
  */
 
-import { type BrowserContext, chromium, type Page } from "playwright-core";
+// Test-only, pinned here rather than in deno.json "imports" (deno task start would fetch it).
+// deno-lint-ignore no-import-prefix
+import { type BrowserContext, chromium, type Page } from "npm:playwright-core@1.65.1";
 import { buildPage, PAGE_HTML } from "./build.ts";
 import type { MoqTestApi } from "./api.ts";
 

@@ -6,16 +6,16 @@
  * @module
  */
 
-import {
-  contentOf,
-  decodeOid,
-  type DerElement,
-  DerError,
-  readChildren,
-  readElement,
-  sequence,
-} from "./der.ts";
-import { derNull, octetString, oid, smallInteger } from "./der.ts";
+import * as asn1js from "asn1js";
+import * as pkijs from "pkijs";
+
+/** Raised when PEM text or the DER inside it is malformed. */
+export class DerError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "DerError";
+  }
+}
 
 /** One `-----BEGIN <label>-----` block. */
 export interface PemBlock {
@@ -248,55 +248,81 @@ const OID_ED25519 = "1.3.101.112";
 const OID_P256 = "1.2.840.10045.3.1.7";
 const OID_P384 = "1.3.132.0.34";
 
-function child(bytes: Uint8Array, element: DerElement, index: number): DerElement {
-  const children = readChildren(bytes, element);
-  if (index >= children.length) throw new DerError("missing DER field");
-  return children[index];
+/** Bytes backed by a plain `ArrayBuffer` (what WebCrypto and asn1js accept). */
+type Bytes = Uint8Array<ArrayBuffer>;
+
+function ownBytes(bytes: Uint8Array): Bytes {
+  return new Uint8Array(bytes);
+}
+
+/**
+ * Decode `der` as exactly one ASN.1 value (no trailing bytes) and build it with `make`, turning
+ * every failure into a {@link DerError} naming `what`.
+ */
+function decodeDer<T>(der: Uint8Array, what: string, make: (schema: asn1js.AsnType) => T): T {
+  const bytes = ownBytes(der);
+  const asn1 = asn1js.fromBER(bytes);
+  if (asn1.offset === -1) throw new DerError(`malformed ${what}: ${asn1.result.error || "invalid BER"}`);
+  if (asn1.offset !== bytes.byteLength) {
+    throw new DerError(`malformed ${what}: ${bytes.byteLength - asn1.offset} bytes after its end`);
+  }
+  try {
+    return make(asn1.result);
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new DerError(`malformed ${what}: ${reason}`);
+  }
+}
+
+/** The OID in an AlgorithmIdentifier's parameters, when they are one (named curves). */
+function parameterOid(algorithm: pkijs.AlgorithmIdentifier): string | undefined {
+  const params = algorithm.algorithmParams;
+  return params instanceof asn1js.ObjectIdentifier ? params.valueBlock.toString() : undefined;
 }
 
 /** The DER SubjectPublicKeyInfo of a certificate, with its algorithm OID and parameter OID. */
 export function subjectPublicKeyInfo(
   certDer: Uint8Array,
 ): { spki: Uint8Array; algorithm: string; parameter?: string } {
-  const cert = readElement(certDer, 0);
-  if (cert.tag !== 0x30 || cert.end !== certDer.byteLength) throw new DerError("not a DER certificate");
-  const tbs = child(certDer, cert, 0);
-  const fields = readChildren(certDer, tbs);
-  const offset = fields[0]?.tag === 0xa0 ? 1 : 0;
-  const spkiElement = fields[offset + 5];
-  if (!spkiElement || spkiElement.tag !== 0x30) throw new DerError("certificate has no SubjectPublicKeyInfo");
-  const algorithmId = child(certDer, spkiElement, 0);
-  const parts = readChildren(certDer, algorithmId);
-  const algorithm = decodeOid(contentOf(certDer, parts[0]));
-  const parameter = parts[1]?.tag === 0x06 ? decodeOid(contentOf(certDer, parts[1])) : undefined;
-  return { spki: certDer.slice(spkiElement.start, spkiElement.end), algorithm, parameter };
+  const cert = decodeDer(certDer, "certificate", (schema) => new pkijs.Certificate({ schema }));
+  const info = cert.subjectPublicKeyInfo;
+  return {
+    spki: new Uint8Array(info.toSchema().toBER()),
+    algorithm: info.algorithm.algorithmId,
+    parameter: parameterOid(info.algorithm),
+  };
 }
 
 /** Normalise a private key to PKCS#8 DER plus its algorithm (SEC1 and PKCS#1 keys are wrapped). */
 function toPkcs8(key: PemBlock): { pkcs8: Uint8Array; algorithm: string; parameter?: string } {
-  const der = key.der;
-  const top = readElement(der, 0);
+  const wrap = (algorithmId: string, algorithmParams: asn1js.AsnType) =>
+    new Uint8Array(
+      new pkijs.PrivateKeyInfo({
+        version: 0,
+        privateKeyAlgorithm: new pkijs.AlgorithmIdentifier({ algorithmId, algorithmParams }),
+        privateKey: new asn1js.OctetString({ valueHex: ownBytes(key.der) }),
+      }).toSchema().toBER(),
+    );
   if (key.label === "RSA PRIVATE KEY") {
-    return {
-      pkcs8: sequence(smallInteger(0), sequence(oid(OID_RSA), derNull()), octetString(der)),
-      algorithm: OID_RSA,
-    };
+    decodeDer(key.der, "RSA private key", (schema) => new pkijs.RSAPrivateKey({ schema }));
+    return { pkcs8: wrap(OID_RSA, new asn1js.Null()), algorithm: OID_RSA };
   }
   if (key.label === "EC PRIVATE KEY") {
-    const params = readChildren(der, top).find((element) => element.tag === 0xa0);
-    if (!params) throw new DerError("EC key without curve parameters");
-    const curve = decodeOid(contentOf(der, child(der, params, 0)));
+    const ec = decodeDer(key.der, "EC private key", (schema) => new pkijs.ECPrivateKey({ schema }));
+    const curve = ec.namedCurve;
+    if (!curve) throw new DerError("EC key without curve parameters");
     return {
-      pkcs8: sequence(smallInteger(0), sequence(oid(OID_EC), oid(curve)), octetString(der)),
+      pkcs8: wrap(OID_EC, new asn1js.ObjectIdentifier({ value: curve })),
       algorithm: OID_EC,
       parameter: curve,
     };
   }
-  const algorithmId = child(der, top, 1);
-  const parts = readChildren(der, algorithmId);
-  const algorithm = decodeOid(contentOf(der, parts[0]));
-  const parameter = parts[1]?.tag === 0x06 ? decodeOid(contentOf(der, parts[1])) : undefined;
-  return { pkcs8: der, algorithm, parameter };
+  const info = decodeDer(key.der, "private key", (schema) => new pkijs.PrivateKeyInfo({ schema }));
+  return {
+    pkcs8: key.der,
+    algorithm: info.privateKeyAlgorithm.algorithmId,
+    parameter: parameterOid(info.privateKeyAlgorithm),
+  };
 }
 
 type SignAlgorithm = {

@@ -1,25 +1,13 @@
 /**
- * Self-signed development certificates, generated in code (WebCrypto ECDSA P-256 + a small X.509
- * writer): what `[server.tls] generate` needs and what browsers accept through
+ * Self-signed development certificates, generated in code (WebCrypto ECDSA P-256, X.509 encoded
+ * and signed with `pkijs`): what `[server.tls] generate` needs and what browsers accept through
  * `serverCertificateHashes` (ECDSA, X.509v3, at most 14 days of validity).
  *
  * @module
  */
 
-import {
-  bitString,
-  boolean,
-  explicit,
-  implicitPrimitive,
-  octetString,
-  oid,
-  sequence,
-  set,
-  smallInteger,
-  unsignedInteger,
-  utf8String,
-  x509Time,
-} from "./der.ts";
+import * as asn1js from "asn1js";
+import * as pkijs from "pkijs";
 import { parseIpLiteral } from "./ip.ts";
 import { pemEncode, sha256Hex } from "./pem.ts";
 
@@ -62,51 +50,67 @@ export class CertificateNameError extends Error {
   }
 }
 
-const OID_EC_PUBLIC_KEY_SIGNATURE = "1.2.840.10045.4.3.2"; // ecdsa-with-SHA256
 const OID_COMMON_NAME = "2.5.4.3";
-const OID_BASIC_CONSTRAINTS = "2.5.29.19";
-const OID_KEY_USAGE = "2.5.29.15";
-const OID_EXT_KEY_USAGE = "2.5.29.37";
-const OID_SUBJECT_ALT_NAME = "2.5.29.17";
-const OID_SUBJECT_KEY_IDENTIFIER = "2.5.29.14";
 const OID_SERVER_AUTH = "1.3.6.1.5.5.7.3.1";
 const OID_CLIENT_AUTH = "1.3.6.1.5.5.7.3.2";
+/** GeneralName choices (RFC 5280 §4.2.1.6). */
+const GENERAL_NAME_DNS = 2;
+const GENERAL_NAME_IP = 7;
+/** keyUsage digitalSignature = bit 0: `0x80` with 7 unused bits (RFC 5280 §4.2.1.3). */
+const KEY_USAGE_DIGITAL_SIGNATURE = Uint8Array.of(0x80);
+const KEY_USAGE_UNUSED_BITS = 7;
 
 const DNS_NAME_PATTERN =
   /^(\*\.)?[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$/;
 
-function extension(id: string, critical: boolean, value: Uint8Array): Uint8Array {
-  return critical
-    ? sequence(oid(id), boolean(true), octetString(value))
-    : sequence(oid(id), octetString(value));
+function extension(extnID: string, critical: boolean, value: { toBER(): ArrayBuffer }): pkijs.Extension {
+  return new pkijs.Extension({ extnID, critical, extnValue: value.toBER() });
 }
 
-/** Encode the SAN list: IP literals → iPAddress [7], everything else → dNSName [2]. */
-function subjectAltNames(names: string[]): Uint8Array {
+/** The SAN list: IP literals → iPAddress, everything else → dNSName (lowercase, no trailing dot). */
+function subjectAltNames(names: string[]): pkijs.GeneralNames {
   const entries = names.map((name) => {
     const ip = parseIpLiteral(name);
-    if (ip) return implicitPrimitive(7, ip);
+    if (ip) {
+      return new pkijs.GeneralName({
+        type: GENERAL_NAME_IP,
+        value: new asn1js.OctetString({ valueHex: ip }),
+      });
+    }
     if (name.length > 253 || !DNS_NAME_PATTERN.test(name)) {
       throw new CertificateNameError(
         `"${name}" is neither an IP address nor a valid DNS name; fix [server.tls] generate`,
       );
     }
-    return implicitPrimitive(2, new TextEncoder().encode(name.replace(/\.$/, "").toLowerCase()));
+    return new pkijs.GeneralName({ type: GENERAL_NAME_DNS, value: name.replace(/\.$/, "").toLowerCase() });
   });
-  return sequence(...entries);
+  return new pkijs.GeneralNames({ names: entries });
 }
 
-/** Convert a WebCrypto ECDSA signature (r‖s, IEEE P1363) to DER `Ecdsa-Sig-Value`. */
-export function p1363ToDer(signature: Uint8Array): Uint8Array {
-  const half = signature.byteLength / 2;
-  return sequence(unsignedInteger(signature.subarray(0, half)), unsignedInteger(signature.subarray(half)));
+/** An X.509 Time: UTCTime for years 1950–2049, GeneralizedTime otherwise (RFC 5280 §4.1.2.5). */
+function x509Time(ms: number): pkijs.Time {
+  const value = new Date(ms);
+  const year = value.getUTCFullYear();
+  const type = year >= 1950 && year < 2050 ? pkijs.TimeType.UTCTime : pkijs.TimeType.GeneralizedTime;
+  return new pkijs.Time({ type, value });
+}
+
+function commonName(text: string): pkijs.RelativeDistinguishedNames {
+  return new pkijs.RelativeDistinguishedNames({
+    typesAndValues: [
+      new pkijs.AttributeTypeAndValue({
+        type: OID_COMMON_NAME,
+        value: new asn1js.Utf8String({ value: text }),
+      }),
+    ],
+  });
 }
 
 /**
  * Generate a fresh ECDSA P-256 key and a self-signed certificate for `names` (IP literals become
  * IP SANs, anything else DNS SANs; empty → `localhost`). basicConstraints CA:FALSE (critical),
  * keyUsage digitalSignature (critical), extKeyUsage serverAuth+clientAuth, validity from now − 1 day
- * to now + 13 days.
+ * to now + 13 days. Throws {@link CertificateNameError} for a name that is neither IP nor DNS.
  */
 export async function generateSelfSignedCertificate(
   names: string[],
@@ -124,7 +128,7 @@ export async function generateSelfSignedCertificate(
   const pkcs8 = new Uint8Array(await crypto.subtle.exportKey("pkcs8", keyPair.privateKey));
   // Subject key identifier: SHA-1 is conventional, but any unique value is allowed (RFC 5280 §4.2.1.2).
   const rawPublicKey = spki.subarray(spki.byteLength - 65);
-  const keyId = new Uint8Array(await crypto.subtle.digest("SHA-256", rawPublicKey)).subarray(0, 20);
+  const keyId = new Uint8Array(await crypto.subtle.digest("SHA-256", rawPublicKey)).slice(0, 20);
 
   const now = options.nowMs ?? Date.now();
   const notBeforeMs = Math.floor((now - SELF_SIGNED_BACKDATE_MS) / 1000) * 1000;
@@ -133,30 +137,32 @@ export async function generateSelfSignedCertificate(
   const serial = crypto.getRandomValues(new Uint8Array(16));
   serial[0] = (serial[0] & 0x7f) | 0x01; // positive and not zero-led: exactly 16 content bytes
 
-  const name = sequence(set(sequence(oid(OID_COMMON_NAME), utf8String(sanNames[0]))));
-  const signatureAlgorithm = sequence(oid(OID_EC_PUBLIC_KEY_SIGNATURE));
-  const extensions = sequence(
-    extension(OID_BASIC_CONSTRAINTS, true, sequence()),
-    // digitalSignature = bit 0 → 0x80 with 7 unused bits.
-    extension(OID_KEY_USAGE, true, bitString(Uint8Array.of(0x80), 7)),
-    extension(OID_EXT_KEY_USAGE, false, sequence(oid(OID_SERVER_AUTH), oid(OID_CLIENT_AUTH))),
-    extension(OID_SUBJECT_KEY_IDENTIFIER, false, octetString(keyId)),
-    extension(OID_SUBJECT_ALT_NAME, false, sans),
-  );
-  const tbs = sequence(
-    explicit(0, smallInteger(2)), // v3
-    unsignedInteger(serial),
-    signatureAlgorithm,
-    name,
-    sequence(x509Time(notBeforeMs), x509Time(notAfterMs)),
-    name,
-    spki,
-    explicit(3, extensions),
-  );
-  const signature = new Uint8Array(
-    await crypto.subtle.sign({ name: "ECDSA", hash: "SHA-256" }, keyPair.privateKey, tbs),
-  );
-  const der = sequence(tbs, signatureAlgorithm, bitString(p1363ToDer(signature)));
+  const certificate = new pkijs.Certificate({
+    version: 2, // v3
+    serialNumber: new asn1js.Integer({ valueHex: serial }),
+    issuer: commonName(sanNames[0]),
+    subject: commonName(sanNames[0]),
+    notBefore: x509Time(notBeforeMs),
+    notAfter: x509Time(notAfterMs),
+    extensions: [
+      extension(pkijs.id_BasicConstraints, true, new pkijs.BasicConstraints({ cA: false }).toSchema()),
+      extension(
+        pkijs.id_KeyUsage,
+        true,
+        new asn1js.BitString({ valueHex: KEY_USAGE_DIGITAL_SIGNATURE, unusedBits: KEY_USAGE_UNUSED_BITS }),
+      ),
+      extension(
+        pkijs.id_ExtKeyUsage,
+        false,
+        new pkijs.ExtKeyUsage({ keyPurposes: [OID_SERVER_AUTH, OID_CLIENT_AUTH] }).toSchema(),
+      ),
+      extension(pkijs.id_SubjectKeyIdentifier, false, new asn1js.OctetString({ valueHex: keyId })),
+      extension(pkijs.id_SubjectAltName, false, sans.toSchema()),
+    ],
+  });
+  await certificate.subjectPublicKeyInfo.importKey(keyPair.publicKey);
+  await certificate.sign(keyPair.privateKey, "SHA-256");
+  const der = new Uint8Array(certificate.toSchema(true).toBER());
   return {
     certPem: pemEncode("CERTIFICATE", der),
     keyPem: pemEncode("PRIVATE KEY", pkcs8),

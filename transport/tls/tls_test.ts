@@ -13,7 +13,6 @@ import {
   TlsFileError,
 } from "./pem.ts";
 import { parseIpLiteral } from "./ip.ts";
-import { decodeOid, oid, readElement } from "./der.ts";
 
 async function openssl(
   args: string[],
@@ -56,11 +55,28 @@ Deno.test("ip literals parse to SAN bytes", () => {
   assert.equal(parseIpLiteral("1:2:3:4:5:6:7:8:9"), null);
 });
 
-Deno.test("der: OIDs round-trip", () => {
-  for (const text of ["1.2.840.10045.2.1", "2.5.29.17", "1.3.6.1.5.5.7.3.1", "2.999.3"]) {
-    const encoded = oid(text);
-    const element = readElement(encoded, 0);
-    assert.equal(decodeOid(encoded.subarray(element.contentStart)), text);
+Deno.test("pem: a malformed or truncated certificate is a bad-certificate error naming the file", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const good = await generateSelfSignedCertificate(["localhost"]);
+    await Deno.writeTextFile(`${dir}/good.key`, good.keyPem);
+    const cases: [string, Uint8Array][] = [
+      ["garbage", Uint8Array.of(1, 2, 3, 4, 5, 6, 7, 8)],
+      ["truncated", good.der.subarray(0, good.der.byteLength - 10)],
+      ["wrong-structure", Uint8Array.of(0x30, 0x03, 0x02, 0x01, 0x05)],
+      ["trailing-bytes", Uint8Array.from([...good.der, 0x05, 0x00])],
+    ];
+    for (const [name, der] of cases) {
+      const path = `${dir}/${name}.crt`;
+      await Deno.writeTextFile(path, good.certPem + pemEncode("CERTIFICATE", der));
+      const error = await loadTlsCertificate(path, `${dir}/good.key`).then(() => null, (e) => e);
+      assert.ok(error instanceof TlsFileError, `${name}: expected TlsFileError, got ${error}`);
+      assert.equal(error.problem, "bad-certificate", name);
+      assert.equal(error.path, path);
+      assert.match(error.message, /malformed certificate/);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
   }
 });
 

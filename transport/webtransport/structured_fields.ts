@@ -1,119 +1,37 @@
 /**
  * The RFC 8941 structured-field subset WebTransport subprotocol negotiation uses: a List whose
- * members are sf-strings (`wt-available-protocols`), and one sf-string (`wt-protocol`).
+ * members are sf-strings (`wt-available-protocols`), and one sf-string (`wt-protocol`). Parsing and
+ * serialising are done by the `structured-headers` package (RFC 8941 / RFC 9651).
  *
  * @module
  */
 
-/** A List member: its bare value (strings unquoted; tokens, numbers and the rest as text) and kind. */
+import { parseList as parseSfList, serializeString as serializeSfString, Token } from "structured-headers";
+
+/** A List member: its kind and bare value (strings unquoted, tokens as text, `""` for anything else). */
 export interface ListMember {
   kind: "string" | "token" | "other";
   value: string;
 }
 
-function isOws(c: string): boolean {
-  return c === " " || c === "\t";
-}
-
 /**
- * Parse an RFC 8941 List. Parameters are skipped; inner lists become `other`. Returns `null` when
- * the text is not a valid List (the caller then treats it as "nothing offered").
+ * Parse an RFC 8941 List. Parameters are dropped; members that are neither strings nor tokens
+ * become `other`.
+ * Returns `null` when the text is not a valid List (the caller then treats it as "nothing offered").
  */
 export function parseList(text: string): ListMember[] | null {
-  const members: ListMember[] = [];
-  let i = 0;
-  const n = text.length;
-  const skipSp = () => {
-    while (i < n && text[i] === " ") i++;
-  };
-  const skipOws = () => {
-    while (i < n && isOws(text[i])) i++;
-  };
-  const parseString = (): string | null => {
-    // at '"'
-    i++;
-    let out = "";
-    while (i < n) {
-      const c = text[i++];
-      if (c === "\\") {
-        if (i >= n) return null;
-        const next = text[i++];
-        if (next !== '"' && next !== "\\") return null;
-        out += next;
-      } else if (c === '"') {
-        return out;
-      } else {
-        const code = c.charCodeAt(0);
-        if (code < 0x20 || code > 0x7e) return null;
-        out += c;
-      }
-    }
+  let list: ReturnType<typeof parseSfList>;
+  try {
+    list = parseSfList(text);
+  } catch {
     return null;
-  };
-  const parseBareItem = (): ListMember | null => {
-    if (i >= n) return null;
-    const c = text[i];
-    if (c === '"') {
-      const value = parseString();
-      return value === null ? null : { kind: "string", value };
-    }
-    if (/[A-Za-z*]/.test(c)) {
-      const start = i;
-      while (i < n && /[A-Za-z0-9!#$%&'*+\-.^_`|~:/]/.test(text[i])) i++;
-      return { kind: "token", value: text.slice(start, i) };
-    }
-    if (/[-0-9?:@]/.test(c)) {
-      // numbers, booleans, byte sequences (":base64:"), dates: not subprotocols; keep their text.
-      const start = i;
-      while (i < n && !/[;,\s]/.test(text[i])) i++;
-      return { kind: "other", value: text.slice(start, i) };
-    }
-    return null;
-  };
-  const skipParameters = (): boolean => {
-    while (i < n && text[i] === ";") {
-      i++;
-      skipSp();
-      const start = i;
-      while (i < n && /[a-z0-9_\-.*]/.test(text[i])) i++;
-      if (i === start) return false;
-      if (text[i] === "=") {
-        i++;
-        if (!parseBareItem()) return false;
-      }
-    }
-    return true;
-  };
-  skipSp();
-  if (i >= n) return members;
-  while (i < n) {
-    let member: ListMember | null;
-    if (text[i] === "(") {
-      // inner list: skip to the closing parenthesis
-      i++;
-      while (i < n && text[i] !== ")") {
-        skipSp();
-        if (text[i] === ")") break;
-        if (!parseBareItem()) return null;
-        if (!skipParameters()) return null;
-      }
-      if (text[i] !== ")") return null;
-      i++;
-      member = { kind: "other", value: "" };
-    } else {
-      member = parseBareItem();
-    }
-    if (!member) return null;
-    if (!skipParameters()) return null;
-    members.push(member);
-    skipOws();
-    if (i >= n) return members;
-    if (text[i] !== ",") return null;
-    i++;
-    skipOws();
-    if (i >= n) return null; // trailing comma
   }
-  return members;
+  return list.map(([item]): ListMember => {
+    if (typeof item === "string") return { kind: "string", value: item };
+    if (item instanceof Token) return { kind: "token", value: item.toString() };
+    // inner lists, numbers, booleans, byte sequences, dates, display strings: not subprotocols.
+    return { kind: "other", value: "" };
+  });
 }
 
 /** The sf-strings of a List header value, in order (non-strings ignored; invalid List → `[]`). */
@@ -123,13 +41,12 @@ export function parseStringList(text: string): string[] {
   return members.filter((member) => member.kind === "string").map((member) => member.value);
 }
 
-/** Serialise an sf-string (`"moq-lite-04"`); throws for characters an sf-string cannot carry. */
+/** Serialise an sf-string (`"moq-lite-04"`); throws `RangeError` for characters an sf-string cannot carry. */
 export function serializeString(value: string): string {
-  let out = '"';
-  for (const c of value) {
-    const code = c.charCodeAt(0);
-    if (code < 0x20 || code > 0x7e) throw new RangeError(`"${value}" cannot be an sf-string`);
-    out += c === '"' || c === "\\" ? `\\${c}` : c;
+  try {
+    return serializeSfString(value);
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new RangeError(`"${value}" cannot be an sf-string (${reason}); use printable ASCII only`);
   }
-  return out + '"';
 }

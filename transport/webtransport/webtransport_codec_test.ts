@@ -159,9 +159,19 @@ Deno.test("structured fields: wt-available-protocols lists", () => {
   assert.deepEqual(parseStringList('"unterminated'), []);
   assert.deepEqual(parseStringList('"a",'), []);
   assert.deepEqual(parseStringList('"a" "b"'), []);
+  assert.deepEqual(parseStringList('  "a" ,\t"b"  '), ["a", "b"]);
+  assert.deepEqual(parseList('?1, :AQI=:, 1.5, "x";a=?0, (1 2);b, %"f%c3%bc"')?.map((m) => m.kind), [
+    "other",
+    "other",
+    "other",
+    "string",
+    "other",
+    "other",
+  ]);
   assert.equal(serializeString("moq-lite-04"), '"moq-lite-04"');
   assert.equal(serializeString('a"b\\'), '"a\\"b\\\\"');
   assert.throws(() => serializeString("é"), RangeError);
+  assert.throws(() => serializeString("a\u0007"), RangeError);
 });
 
 Deno.test("capsules: CLOSE bytes, spanning frames, GREASE skipped, limits", () => {

@@ -1,0 +1,271 @@
+/**
+ * The benchmark report: machine description, summary table (relay ÷ baseline per figure, against
+ * its target) and per-run details, as markdown.
+ *
+ * @module
+ */
+
+import type { BenchOptions } from "./options.ts";
+import type { ChurnResult } from "./scenarios/churn.ts";
+import type { FanoutRun } from "./scenarios/fanout.ts";
+import type { MemoryRun } from "./scenarios/memory.ts";
+import type { SlowRun } from "./scenarios/slow.ts";
+import { formatMiB, median, mibPerSecond } from "./stats.ts";
+
+const BENCH_DIR = new URL("./", import.meta.url).pathname;
+
+/** Description of the machine the numbers come from. */
+export interface MachineInfo {
+  cpus: number;
+  cpuModel: string;
+  memoryBytes: number;
+  deno: string;
+  v8: string;
+  os: string;
+  commit: string;
+  date: string;
+}
+
+/** Describe this machine and the commit under test. */
+export async function machineInfo(): Promise<MachineInfo> {
+  const cpuinfo = await Deno.readTextFile("/proc/cpuinfo").catch(() => "");
+  const meminfo = await Deno.readTextFile("/proc/meminfo").catch(() => "");
+  let commit = "unknown";
+  try {
+    const out = await new Deno.Command("git", { args: ["rev-parse", "--short", "HEAD"], cwd: BENCH_DIR })
+      .output();
+    const status = await new Deno.Command("git", { args: ["status", "--porcelain"], cwd: BENCH_DIR })
+      .output();
+    commit = new TextDecoder().decode(out.stdout).trim() +
+      (new TextDecoder().decode(status.stdout).trim() ? " (with uncommitted changes)" : "");
+  } catch {
+    // no git
+  }
+  return {
+    cpus: navigator.hardwareConcurrency,
+    cpuModel: /^model name\s*:\s*(.+)$/m.exec(cpuinfo)?.[1] ?? "unknown",
+    memoryBytes: Number(/^MemTotal:\s+(\d+) kB$/m.exec(meminfo)?.[1] ?? 0) * 1024,
+    deno: Deno.version.deno,
+    v8: Deno.version.v8,
+    os: `${Deno.build.os} ${Deno.osRelease()} ${Deno.build.arch}`,
+    commit,
+    date: new Date().toISOString(),
+  };
+}
+
+/** One row of the summary table. */
+export interface SummaryRow {
+  figure: string;
+  relay: string;
+  baseline: string;
+  ratio: number | null;
+  target: string;
+  met: boolean | null;
+}
+
+const mib = (b: number) => `${mibPerSecond(b)} MiB/s`;
+const ms = (v: number) => `${v.toFixed(1)} ms`;
+const kib = (b: number) => `${(b / 1024).toFixed(1)} KiB`;
+const mb = formatMiB;
+
+/** The summary table: every figure as relay vs. baseline, ratio and target. */
+export function summarize(
+  subscribers: number,
+  fan: FanoutRun[],
+  mem: MemoryRun[],
+  ch: ChurnResult | null,
+  sl: SlowRun[],
+): SummaryRow[] {
+  const rows: SummaryRow[] = [];
+  for (const transport of ["quic", "websocket"] as const) {
+    const relay = fan.filter((r) => r.transport === transport && r.kind === "relay");
+    const raw = fan.filter((r) => r.transport === transport && r.kind === "raw");
+    if (relay.length === 0 || raw.length === 0) continue;
+    const label = transport === "quic" ? "QUIC" : "WebSocket";
+    const m = (runs: FanoutRun[], f: (r: FanoutRun) => number) => median(runs.map(f));
+    const satRelay = m(relay, (r) => r.saturated.deliveredBytesPerSecond);
+    const satRaw = m(raw, (r) => r.saturated.deliveredBytesPerSecond);
+    rows.push({
+      figure: `Fan-out saturated, ${label}: 1 → ${subscribers} subscribers, closed loop, delivered`,
+      relay: mib(satRelay),
+      baseline: mib(satRaw),
+      ratio: satRelay / satRaw,
+      target: "≥ 0.8",
+      met: satRelay / satRaw >= 0.8,
+    });
+    const efficiency = (r: FanoutRun) =>
+      r.saturated.deliveredBytesPerSecond / (r.saturated.serverCpuPercent / 100);
+    const effRelay = m(relay, efficiency), effRaw = m(raw, efficiency);
+    rows.push({
+      figure: `Fan-out saturated, ${label}: delivered per CPU-second of the server`,
+      relay: `${mibPerSecond(effRelay)} MiB`,
+      baseline: `${mibPerSecond(effRaw)} MiB`,
+      ratio: effRelay / effRaw,
+      target: "(report)",
+      met: null,
+    });
+    const nomRelay = m(relay, (r) => r.nominal.deliveredBytesPerSecond);
+    const nomRaw = m(raw, (r) => r.nominal.deliveredBytesPerSecond);
+    rows.push({
+      figure: `Fan-out at the nominal rate (~1 MiB/s per subscriber), ${label}, delivered`,
+      relay: mib(nomRelay),
+      baseline: mib(nomRaw),
+      ratio: nomRelay / nomRaw,
+      target: "≥ 0.8",
+      met: nomRelay / nomRaw >= 0.8,
+    });
+    const p50Relay = m(relay, (r) => r.nominal.latencyP50Ms), p50Raw = m(raw, (r) => r.nominal.latencyP50Ms);
+    const p99Relay = m(relay, (r) => r.nominal.latencyP99Ms), p99Raw = m(raw, (r) => r.nominal.latencyP99Ms);
+    rows.push({
+      figure: `Latency p50, ${label} (nominal rate)`,
+      relay: ms(p50Relay),
+      baseline: ms(p50Raw),
+      ratio: p50Relay / p50Raw,
+      target: "(report)",
+      met: null,
+    });
+    rows.push({
+      figure: `Latency p99, ${label} (nominal rate)`,
+      relay: ms(p99Relay),
+      baseline: ms(p99Raw),
+      ratio: p99Relay / p99Raw,
+      target: "(report)",
+      met: null,
+    });
+  }
+  const bare = median(mem.filter((r) => r.kind === "bare-quic").map((r) => r.perSessionBytes));
+  for (const kind of ["relay-idle", "relay-subscribed"] as const) {
+    const runs = mem.filter((r) => r.kind === kind);
+    if (runs.length === 0 || Number.isNaN(bare)) continue;
+    const per = median(runs.map((r) => r.perSessionBytes));
+    rows.push({
+      figure: kind === "relay-idle"
+        ? `Memory per idle session (${runs[0].sessions} sessions) vs. bare QUIC connection`
+        : `Memory per subscriber, ${runs[0].sessions} on one track, vs. bare QUIC connection`,
+      relay: kib(per),
+      baseline: kib(bare),
+      ratio: per / bare,
+      target: kind === "relay-idle" ? "≤ 2" : "(report)",
+      met: kind === "relay-idle" ? per / bare <= 2 : null,
+    });
+  }
+  if (ch) {
+    rows.push({
+      figure: `Churn ${(ch.durationMs / 1000).toFixed(0)} s (${ch.cycles} cycles): RSS start → middle → end`,
+      relay: `${mb(ch.rssStartBytes)} → ${mb(ch.rssMiddleBytes)} → ${mb(ch.rssEndBytes)}`,
+      baseline: "-",
+      ratio: 1 + ch.growthMiddleToEnd,
+      target: "< 1.10 (middle→end)",
+      met: ch.growthMiddleToEnd < 0.1,
+    });
+  }
+  const without = sl.filter((r) => !r.withSlow), withSlow = sl.filter((r) => r.withSlow);
+  if (without.length > 0 && withSlow.length > 0) {
+    const a = median(withSlow.map((r) => r.phase.perSubscriberMedian));
+    const b = median(without.map((r) => r.phase.perSubscriberMedian));
+    rows.push({
+      figure: "Slow subscriber: fast subscribers' throughput, with vs. without one 1/10-rate reader",
+      relay: `${mib(a)} each`,
+      baseline: `${mib(b)} each`,
+      ratio: a / b,
+      target: "≥ 0.9",
+      met: a / b >= 0.9,
+    });
+    const first = median(withSlow.map((r) => r.rssSamples[0]));
+    const mid = median(withSlow.map((r) => r.rssSamples[Math.floor(r.rssSamples.length / 2)]));
+    const last = median(withSlow.map((r) => r.rssSamples[r.rssSamples.length - 1]));
+    const ref = median(without.map((r) => r.rssSamples[r.rssSamples.length - 1]));
+    rows.push({
+      figure: "Slow subscriber: relay RSS start → middle → end (with) vs. end (without)",
+      relay: `${mb(first)} → ${mb(mid)} → ${mb(last)}`,
+      baseline: mb(ref),
+      ratio: last / ref,
+      target: "flat",
+      met: null,
+    });
+  }
+  return rows;
+}
+
+/** The markdown report (RESULTS.md). */
+export function markdown(
+  machine: MachineInfo,
+  options: BenchOptions,
+  rows: SummaryRow[],
+  details: string[],
+): string {
+  const lines = [
+    "# Benchmark results",
+    "",
+    "Generated by `deno task bench` (bench/main.ts); method in bench/README.md. Each figure is a median",
+    `over ${options.runs} runs; every ratio is relay ÷ a baseline measured in the same run.`,
+    "",
+    "## Machine",
+    "",
+    `- CPU: ${machine.cpuModel}, ${machine.cpus} cores (nproc)`,
+    `- Memory: ${(machine.memoryBytes / 1024 ** 3).toFixed(1)} GiB`,
+    `- OS: ${machine.os}`,
+    `- Deno ${machine.deno} (V8 ${machine.v8})`,
+    `- Commit: ${machine.commit}; run at ${machine.date}`,
+    `- Load: ${options.subscribers} subscribers, ${options.measureMs / 1000} s windows, ` +
+    `${options.sessions} sessions for memory, churn ${options.churnMs / 1000} s. The machine is shared; ` +
+    "clients, relay and baselines all run on it.",
+    "",
+    "## Summary",
+    "",
+    "| Figure | Relay | Baseline | Ratio | Target | Met |",
+    "| --- | --- | --- | --- | --- | --- |",
+    ...rows.map((r) =>
+      `| ${r.figure} | ${r.relay} | ${r.baseline} | ${
+        r.ratio === null ? "-" : r.ratio.toFixed(2)
+      } | ${r.target} | ${r.met === null ? "-" : r.met ? "yes" : "no"} |`
+    ),
+    "",
+    "## Details",
+    "",
+    ...details,
+    "",
+  ];
+  return lines.join("\n");
+}
+
+/** Per-run fan-out table. */
+export function fanoutDetails(fan: FanoutRun[]): string[] {
+  if (fan.length === 0) return [];
+  const out = [
+    "Fan-out runs (delivered = sum over subscribers; CPU = server process, % of one core):",
+    "",
+    "| Transport | Server | Nominal MiB/s | p50 ms | p99 ms | CPU % | Saturated MiB/s | CPU % | RSS MiB |",
+    "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+  ];
+  for (const r of fan) {
+    out.push(
+      `| ${r.transport} | ${r.kind} | ${mibPerSecond(r.nominal.deliveredBytesPerSecond)} | ${
+        r.nominal.latencyP50Ms.toFixed(1)
+      } | ${r.nominal.latencyP99Ms.toFixed(1)} | ${r.nominal.serverCpuPercent.toFixed(0)} | ${
+        mibPerSecond(r.saturated.deliveredBytesPerSecond)
+      } | ${r.saturated.serverCpuPercent.toFixed(0)} | ${
+        (r.saturated.serverRssBytes / 1048576).toFixed(0)
+      } |`,
+    );
+  }
+  out.push("");
+  return out;
+}
+
+/** Per-run memory table. */
+export function memoryDetails(mem: MemoryRun[]): string[] {
+  if (mem.length === 0) return [];
+  return [
+    "Memory runs (RSS of the server process before and after the sessions connected):",
+    "",
+    "| Kind | Sessions | Before MiB | After MiB | KiB/session |",
+    "| --- | --- | --- | --- | --- |",
+    ...mem.map((m) =>
+      `| ${m.kind} | ${m.sessions} | ${(m.rssBeforeBytes / 1048576).toFixed(0)} | ${
+        (m.rssAfterBytes / 1048576).toFixed(0)
+      } | ${(m.perSessionBytes / 1024).toFixed(1)} |`
+    ),
+    "",
+  ];
+}
