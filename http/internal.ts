@@ -6,6 +6,7 @@
  */
 
 import type { Logger } from "../log/logger.ts";
+import { redactSecrets } from "../log/redact.ts";
 import type { Origin } from "../relay/origin.ts";
 import type { RelayStats } from "../relay/stats.ts";
 import { METRICS_CONTENT_TYPE, renderRelayMetrics } from "./metrics.ts";
@@ -52,7 +53,8 @@ export function createInternalHandler(
         headers: { "content-type": METRICS_CONTENT_TYPE },
       });
     }
-    const body = JSON.stringify({ nodes: ctx.nodes?.() ?? [] });
+    // Node errors may quote dialed URLs: no credential is ever served (unauthenticated listener).
+    const body = redactSecrets(JSON.stringify({ nodes: ctx.nodes?.() ?? [] }));
     return new Response(head ? null : body, {
       status: 200,
       headers: { "content-type": "application/json" },

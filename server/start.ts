@@ -151,7 +151,7 @@ export async function startRelay(config: RelayConfig, logger: Logger): Promise<R
         serves: "https+wss",
       });
     }
-    const cluster = await startCluster({ config, logger, core, signal: stopAll.signal });
+    const cluster = await startCluster({ config, logger, host: core, signal: stopAll.signal });
     if (config.internal) {
       const { hostname, port } = split(config.internal.listen);
       const s = await serveHttp({
