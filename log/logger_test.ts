@@ -23,8 +23,8 @@ Deno.test("log lines keep the RUST_LOG-style format: time, padded level, target,
   logger.child("relay", { session: 7 }).info("session accepted", { root: "/", note: "two words", e: "" });
   logger.child("quic").warn("x");
   assert.match(lines[0], LINE);
-  assert.match(lines[0], /  INFO relay: session accepted session=7 root=\/ note="two words" e=""$/);
-  assert.match(lines[1], /  WARN quic: x$/);
+  assert.match(lines[0], / {2}INFO relay: session accepted session=7 root=\/ note="two words" e=""$/);
+  assert.match(lines[1], / {2}WARN quic: x$/);
 });
 
 Deno.test("filters follow RUST_LOG syntax; bad levels name the accepted ones", () => {
@@ -68,7 +68,7 @@ Deno.test("repeated WARN lines per peer are rate-limited and summarised", () => 
   assert.match(summary, LINE);
   assert.match(
     summary,
-    /  WARN session: suppressed 90 similar lines message="bad frame" peer=10\.0\.0\.1:5000$/,
+    / {2}WARN session: suppressed 90 similar lines message="bad frame" peer=10\.0\.0\.1:5000$/,
   );
   assert.match(lines.at(-1)!, /bad frame peer=10\.0\.0\.1:5000 n=100$/, "the new window passes again");
   // A window that ends with no new line is summarised by a sweep (run by a timer, or flush()).
