@@ -1,12 +1,18 @@
 /**
- * `Deno.serve` wrapped for the relay's listeners: resolves only once the socket is bound (so the
- * relay reports ready after every bind, shared/spec/relay.md §8 item 12) and turns a bind failure
- * into a {@link ListenError} that names the address.
+ * The relay's HTTP listeners: resolves only once the socket is bound (so the relay reports ready
+ * after every bind, docs/relay.md §8 item 12) and turns a bind failure into a {@link ListenError}
+ * that names the address.
+ *
+ * Hardening (project issue 13): the public TCP socket is accepted here, not by `Deno.serve`
+ * (which has no header-read deadline): a per-IP connection cap, a deadline for the first
+ * request's headers (slow-loris), and a header size cap, before the bytes reach a loopback
+ * `Deno.serve`. Later requests on a kept-alive connection are bounded by the per-IP cap only.
  *
  * @module
  */
 
 import type { Logger } from "../log/logger.ts";
+import { MAX_CONNECTIONS_PER_IP, PeerCounter } from "./peer_count.ts";
 
 /** A request handler as `Deno.serve` calls it. */
 export type HttpHandler = (req: Request, info: Deno.ServeHandlerInfo) => Response | Promise<Response>;
@@ -65,51 +71,299 @@ function bindAdvice(err: unknown, tls: boolean): string {
   return tls ? `${message} (check the PEM certificate chain and private key)` : message;
 }
 
+/** Request headers (and a TLS handshake) must arrive within this time after a TCP accept. */
+export const HEADERS_DEADLINE_MS = 10_000;
+/** Request headers larger than this close the connection before they reach the HTTP server. */
+export const MAX_REQUEST_HEADER_BYTES = 64 * 1024;
+/** Copy buffer per direction of one connection. */
+const PUMP_BUFFER_BYTES = 16 * 1024;
+/** Pause after a failed `accept()` (e.g. out of file descriptors) before the next one. */
+const ACCEPT_RETRY_MS = 100;
+/** Consecutive failed `accept()`s after which the listener is considered dead. */
+const MAX_ACCEPT_FAILURES = 100;
+
+/** Raised when a listener's accept loop dies (the relay must restart). */
+export class ListenerDiedError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "ListenerDiedError";
+  }
+}
+
+const HEADER_END = [13, 10, 13, 10];
+
+/** Tracks how far `\r\n\r\n` has been matched across chunks. */
+function scanHeaderEnd(chunk: Uint8Array, matched: number): { matched: number; endAt: number } {
+  for (let i = 0; i < chunk.length; i++) {
+    const b = chunk[i];
+    if (b === HEADER_END[matched]) matched++;
+    else matched = b === 13 ? 1 : 0;
+    if (matched === 4) return { matched, endAt: i + 1 };
+  }
+  return { matched, endAt: -1 };
+}
+
+function closeQuietly(c: Deno.Conn): void {
+  try {
+    c.close();
+  } catch {
+    // already closed
+  }
+}
+
+/**
+ * The TCP front of an HTTP listener. `Deno.serve` has no header-read deadline and no per-peer
+ * cap, so the public socket is ours: each accepted connection takes a per-IP slot (past
+ * {@link MAX_CONNECTIONS_PER_IP} it is closed at once), is relayed byte for byte to a loopback
+ * `Deno.serve`, and is closed unless its first request's headers (and, for HTTPS, the TLS
+ * handshake) complete within {@link HEADERS_DEADLINE_MS}. The handler sees the real peer address.
+ */
+class ConnectionGate {
+  readonly #listener: Deno.Listener;
+  readonly #inner: Deno.NetAddr;
+  readonly #log: Logger;
+  readonly #perIp: PeerCounter;
+  readonly #deadlineMs: number;
+  readonly #signal: AbortSignal;
+  /** Inner connection's local port → the real peer. */
+  readonly #peers = new Map<number, Deno.NetAddr>();
+  readonly #open = new Set<Deno.Conn>();
+
+  constructor(
+    listener: Deno.Listener,
+    inner: Deno.NetAddr,
+    options: { logger: Logger; signal: AbortSignal; maxPerIp: number; deadlineMs: number },
+  ) {
+    this.#listener = listener;
+    this.#inner = inner;
+    this.#log = options.logger;
+    this.#signal = options.signal;
+    this.#perIp = new PeerCounter(options.maxPerIp);
+    this.#deadlineMs = options.deadlineMs;
+  }
+
+  /** The real peer behind a connection the inner server accepted. */
+  peerOf(innerRemote: Deno.NetAddr): Deno.NetAddr | undefined {
+    return this.#peers.get(innerRemote.port);
+  }
+
+  /** Close every relayed connection (after the inner server stopped). */
+  closeAll(): void {
+    for (const c of this.#open) closeQuietly(c);
+  }
+
+  /** Accept until the signal aborts (resolves) or the socket dies (rejects). */
+  async run(): Promise<void> {
+    let failures = 0;
+    while (!this.#signal.aborted) {
+      let conn: Deno.Conn;
+      try {
+        conn = await this.#listener.accept();
+        failures = 0;
+      } catch (err) {
+        if (this.#signal.aborted) return;
+        if (err instanceof Deno.errors.BadResource || ++failures >= MAX_ACCEPT_FAILURES) {
+          throw new ListenerDiedError(`the TCP listener stopped accepting: ${errorText(err)}`, {
+            cause: err,
+          });
+        }
+        this.#log.warn("accepting a TCP connection failed", { error: errorText(err) });
+        await new Promise((r) => setTimeout(r, ACCEPT_RETRY_MS));
+        continue;
+      }
+      this.#handle(conn).catch((err) =>
+        this.#log.debug("connection relay failed", { error: errorText(err) })
+      );
+    }
+  }
+
+  async #handle(client: Deno.Conn): Promise<void> {
+    const peer = client.remoteAddr as Deno.NetAddr;
+    const ip = peer.hostname;
+    if (!this.#perIp.acquire(ip)) {
+      this.#log.warn("too many connections from one address: closing", {
+        peer: ip,
+        max: MAX_CONNECTIONS_PER_IP,
+      });
+      closeQuietly(client);
+      return;
+    }
+    this.#open.add(client);
+    let inner: Deno.TcpConn | undefined;
+    let key = -1;
+    const deadline = setTimeout(() => {
+      this.#log.debug("request headers not received in time: closing", {
+        peer: formatAddress(peer.hostname, peer.port),
+        deadline_ms: this.#deadlineMs,
+      });
+      closeQuietly(client);
+      if (inner) closeQuietly(inner);
+    }, this.#deadlineMs);
+    try {
+      inner = await Deno.connect({ hostname: this.#inner.hostname, port: this.#inner.port });
+      key = (inner.localAddr as Deno.NetAddr).port;
+      this.#peers.set(key, peer);
+      await Promise.all([
+        this.#pump(client, inner, false, () => clearTimeout(deadline)),
+        // The server ending its side ends the connection (no lingering half-open client).
+        this.#pump(inner, client, true),
+      ]);
+    } finally {
+      clearTimeout(deadline);
+      if (key >= 0) this.#peers.delete(key);
+      closeQuietly(client);
+      if (inner) closeQuietly(inner);
+      this.#open.delete(client);
+      this.#perIp.release(ip);
+    }
+  }
+
+  /**
+   * Copy `from` → `to` until EOF (then half-close `to`, or close both with `closeOnEnd`) or an
+   * error (then close both). With
+   * `headersDone`, the first request's header block is watched: it is called once the block
+   * ends; a block over {@link MAX_REQUEST_HEADER_BYTES} closes the connection.
+   */
+  async #pump(from: Deno.Conn, to: Deno.Conn, closeOnEnd: boolean, headersDone?: () => void): Promise<void> {
+    const buf = new Uint8Array(PUMP_BUFFER_BYTES);
+    let watching = headersDone !== undefined;
+    let matched = 0;
+    let headerBytes = 0;
+    try {
+      for (;;) {
+        const n = await from.read(buf);
+        if (n === null) break;
+        const chunk = buf.subarray(0, n);
+        if (watching) {
+          const scan = scanHeaderEnd(chunk, matched);
+          matched = scan.matched;
+          headerBytes += scan.endAt < 0 ? n : scan.endAt;
+          if (headerBytes > MAX_REQUEST_HEADER_BYTES) throw new Error("request headers too large");
+          if (scan.endAt >= 0) {
+            watching = false;
+            headersDone!();
+          }
+        }
+        let off = 0;
+        while (off < n) off += await to.write(chunk.subarray(off));
+      }
+      if (closeOnEnd) {
+        closeQuietly(from);
+        closeQuietly(to);
+        return;
+      }
+      try {
+        await to.closeWrite();
+      } catch {
+        // already closed
+      }
+    } catch {
+      closeQuietly(from);
+      closeQuietly(to);
+    }
+  }
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** Options of {@link serveHttp} beyond the address and handler. */
+export interface ServeLimits {
+  /** Header deadline (default {@link HEADERS_DEADLINE_MS}). */
+  headersDeadlineMs?: number;
+  /** Concurrent connections per IP address (default {@link MAX_CONNECTIONS_PER_IP}). */
+  maxConnectionsPerIp?: number;
+}
+
 /**
  * Bind and serve. Resolves once the socket is listening; rejects with {@link ListenError} if it
- * cannot bind. A handler that throws gets a 500 (logged), never a crashed process.
+ * cannot bind. A handler that throws gets a 500 (logged), never a crashed process. `finished`
+ * resolves after the signal aborted and everything stopped; it rejects with
+ * {@link ListenerDiedError} if the socket dies while the relay runs.
  */
-export function serveHttp(options: ServeHttpOptions): Promise<HttpListener> {
+export async function serveHttp(options: ServeHttpOptions & ServeLimits): Promise<HttpListener> {
   const address = formatAddress(options.hostname, options.port);
   const log = options.logger;
+  const tls = options.cert !== undefined || options.key !== undefined;
   if ((options.cert === undefined) !== (options.key === undefined)) {
-    return Promise.reject(
-      new ListenError(address, `cannot listen on ${address}: HTTPS needs both a certificate and a key`),
-    );
+    throw new ListenError(address, `cannot listen on ${address}: HTTPS needs both a certificate and a key`);
   }
-  const base = {
-    hostname: options.hostname,
-    port: options.port,
-    signal: options.signal,
-    onListen: () => {},
-    onError: (err: unknown) => {
-      log.warn("http handler failed", { error: err instanceof Error ? err.message : String(err) });
-      return new Response("internal error\n", {
-        status: 500,
-        headers: { "content-type": "text/plain; charset=utf-8", "access-control-allow-origin": "*" },
-      });
-    },
-  };
-  let server: Deno.HttpServer<Deno.NetAddr>;
+  let listener: Deno.Listener;
   try {
-    server = options.cert !== undefined && options.key !== undefined
-      ? Deno.serve({ ...base, cert: options.cert, key: options.key }, options.handler)
-      : Deno.serve(base, options.handler);
+    listener = options.cert !== undefined && options.key !== undefined
+      ? Deno.listenTls({
+        hostname: options.hostname,
+        port: options.port,
+        cert: options.cert,
+        key: options.key,
+      })
+      : Deno.listen({ hostname: options.hostname, port: options.port });
   } catch (err) {
-    return Promise.reject(
-      new ListenError(
-        address,
-        `cannot listen on ${address} (tcp): ${bindAdvice(err, options.cert !== undefined)}`,
-        {
-          cause: err,
-        },
-      ),
-    );
+    throw new ListenError(address, `cannot listen on ${address} (tcp): ${bindAdvice(err, tls)}`, {
+      cause: err,
+    });
   }
-  const addr = server.addr;
-  log.debug("http listening", {
-    addr: formatAddress(addr.hostname, addr.port),
-    tls: options.cert !== undefined,
+  const innerStop = new AbortController();
+  let gate: ConnectionGate | undefined;
+  const handler: HttpHandler = (req, info) => {
+    const real = info.remoteAddr.transport === "tcp" ? gate?.peerOf(info.remoteAddr) : undefined;
+    return options.handler(req, real ? { ...info, remoteAddr: real } : info);
+  };
+  let inner: Deno.HttpServer<Deno.NetAddr>;
+  try {
+    inner = Deno.serve({
+      hostname: "127.0.0.1",
+      port: 0,
+      signal: innerStop.signal,
+      onListen: () => {},
+      onError: (err: unknown) => {
+        log.warn("http handler failed", { error: errorText(err) });
+        return new Response("internal error\n", {
+          status: 500,
+          headers: { "content-type": "text/plain; charset=utf-8", "access-control-allow-origin": "*" },
+        });
+      },
+    }, handler);
+  } catch (err) {
+    listener.close();
+    throw new ListenError(address, `cannot start the HTTP server for ${address}: ${errorText(err)}`, {
+      cause: err,
+    });
+  }
+  gate = new ConnectionGate(listener, inner.addr, {
+    logger: log,
+    signal: options.signal,
+    maxPerIp: options.maxConnectionsPerIp ?? MAX_CONNECTIONS_PER_IP,
+    deadlineMs: options.headersDeadlineMs ?? HEADERS_DEADLINE_MS,
   });
-  return Promise.resolve({ addr, finished: server.finished });
+  const stop = () => {
+    try {
+      listener.close();
+    } catch {
+      // already closed
+    }
+    innerStop.abort();
+  };
+  options.signal.addEventListener("abort", stop, { once: true });
+  if (options.signal.aborted) stop();
+  const running = gate.run();
+  const finished = (async () => {
+    let died: unknown;
+    try {
+      await running;
+    } catch (err) {
+      died = err;
+      stop();
+    }
+    await inner.finished;
+    gate.closeAll();
+    if (died !== undefined) throw died;
+  })();
+  // Unobserved until someone awaits it: never an unhandled rejection.
+  finished.catch(() => {});
+  const addr = listener.addr as Deno.NetAddr;
+  log.debug("http listening", { addr: formatAddress(addr.hostname, addr.port), tls });
+  await Promise.resolve();
+  return { addr, finished };
 }
