@@ -305,10 +305,11 @@ export async function serveHttp(options: ServeHttpOptions & ServeLimits): Promis
     });
   }
   const innerStop = new AbortController();
-  let gate: ConnectionGate | undefined;
+  /** Set once the gate exists (the inner server must bind first; no request arrives before). */
+  const front: { gate?: ConnectionGate } = {};
   const handler: HttpHandler = (req, info) => {
-    const real = info.remoteAddr.transport === "tcp" ? gate?.peerOf(info.remoteAddr) : undefined;
-    return options.handler(req, real ? { ...info, remoteAddr: real } : info);
+    const real = info.remoteAddr.transport === "tcp" ? front.gate?.peerOf(info.remoteAddr) : undefined;
+    return options.handler(req, real ? { remoteAddr: real, completed: info.completed } : info);
   };
   let inner: Deno.HttpServer<Deno.NetAddr>;
   try {
@@ -331,12 +332,13 @@ export async function serveHttp(options: ServeHttpOptions & ServeLimits): Promis
       cause: err,
     });
   }
-  gate = new ConnectionGate(listener, inner.addr, {
+  const gate = new ConnectionGate(listener, inner.addr, {
     logger: log,
     signal: options.signal,
     maxPerIp: options.maxConnectionsPerIp ?? MAX_CONNECTIONS_PER_IP,
     deadlineMs: options.headersDeadlineMs ?? HEADERS_DEADLINE_MS,
   });
+  front.gate = gate;
   const stop = () => {
     try {
       listener.close();
