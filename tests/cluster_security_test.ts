@@ -127,7 +127,10 @@ Deno.test({
     await relay.waitForLog(/not dialing gossip node|dialing cluster peer/, 10_000).catch(() => "");
     await sleep(3_000);
     const got = ws.received() + other.received();
-    assert.ok(!got.includes(signatureOf(kit.token)), `the cluster token reached the attacker:\n${got.slice(0, 400)}`);
+    assert.ok(
+      !got.includes(signatureOf(kit.token)),
+      `the cluster token reached the attacker:\n${got.slice(0, 400)}`,
+    );
     assert.equal(ws.connections(), 0, "the ws:// gossip target was dialed");
     assert.equal(other.connections(), 0, "the non-allow-listed gossip target was dialed");
     const nodes = JSON.parse(await fetchText(`${relay.internalUrl}/nodes`)).nodes as {
@@ -175,7 +178,9 @@ Deno.test({
     await sleep(3_500);
     const secret = signatureOf(kit.token);
     const endpoints = await allEndpoints(relay);
-    const nodes = JSON.parse(await fetchText(`${relay.internalUrl}/nodes`)).nodes as { last_error: string | null }[];
+    const nodes = JSON.parse(await fetchText(`${relay.internalUrl}/nodes`)).nodes as {
+      last_error: string | null;
+    }[];
     assert.ok(nodes.some((n) => n.last_error !== null), `some dial failed: ${JSON.stringify(nodes)}`);
     assert.ok(!endpoints.includes(secret), `an endpoint served the token:\n${endpoints.slice(0, 2000)}`);
     assert.ok(!endpoints.includes(kit.token));
