@@ -10,7 +10,7 @@ import { redactSecrets } from "../log/redact.ts";
 import type { Origin } from "../relay/origin.ts";
 import type { RelayStats } from "../relay/stats.ts";
 import { METRICS_CONTENT_TYPE, renderRelayMetrics } from "./metrics.ts";
-import { errorResponse, methodNotAllowed, textResponse } from "./responses.ts";
+import { errorResponse, healthResponse, methodNotAllowed } from "./responses.ts";
 
 /** What the internal handler needs from the relay. */
 export interface InternalContext {
@@ -19,6 +19,8 @@ export interface InternalContext {
   logger: Logger;
   /** True while the relay shuts down (`/health` answers 503). */
   draining(): boolean;
+  /** Why the relay is unhealthy (a listener died), or undefined: `/health` answers 503 with it. */
+  unhealthy?(): string | undefined;
   /** Authentication refusals by reason (e.g. `JwtAuthenticator.authFailures`). */
   authFailures?: () => ReadonlyMap<string, number>;
   /** The cluster view for `/nodes` (JSON-serialisable entries); absent = no cluster. */
@@ -38,7 +40,7 @@ export function createInternalHandler(
     if (req.method !== "GET" && req.method !== "HEAD") return methodNotAllowed(req.method);
     const head = req.method === "HEAD";
     if (path === "/health") {
-      return ctx.draining() ? textResponse(503, "draining\n", head) : textResponse(200, "ok\n", head);
+      return healthResponse(ctx, head);
     }
     if (path === "/metrics") {
       const body = renderRelayMetrics({

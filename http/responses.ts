@@ -91,3 +91,14 @@ export function landingPage(head = false): Response {
     headers: { ...CORS_HEADERS, "content-type": "text/html; charset=utf-8" },
   });
 }
+
+/** `/health`: 503 `draining` while shutting down, 503 `unhealthy: …` when a listener died, else 200 `ok`. */
+export function healthResponse(
+  state: { draining(): boolean; unhealthy?(): string | undefined },
+  head = false,
+): Response {
+  if (state.draining()) return textResponse(503, "draining\n", head);
+  const why = state.unhealthy?.();
+  if (why !== undefined) return errorResponse(503, `unhealthy: ${why}`, head);
+  return textResponse(200, "ok\n", head);
+}
