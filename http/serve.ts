@@ -79,6 +79,10 @@ export const MAX_REQUEST_HEADER_BYTES = 64 * 1024;
 const PUMP_BUFFER_BYTES = 16 * 1024;
 /** Pause after a failed `accept()` (e.g. out of file descriptors) before the next one. */
 const ACCEPT_RETRY_MS = 100;
+/** After the server ended a connection, how long the client may take to close its side. */
+const CLOSE_LINGER_MS = 2_000;
+/** On shutdown, how long relayed connections get to forward their last bytes. */
+const SHUTDOWN_FLUSH_MS = 500;
 /** Consecutive failed `accept()`s after which the listener is considered dead. */
 const MAX_ACCEPT_FAILURES = 100;
 
@@ -128,6 +132,8 @@ class ConnectionGate {
   /** Inner connection's local port → the real peer. */
   readonly #peers = new Map<number, Deno.NetAddr>();
   readonly #open = new Set<Deno.Conn>();
+  /** Relay tasks of the open connections. */
+  readonly #tasks = new Set<Promise<void>>();
 
   constructor(
     listener: Deno.Listener,
@@ -147,8 +153,17 @@ class ConnectionGate {
     return this.#peers.get(innerRemote.port);
   }
 
-  /** Close every relayed connection (after the inner server stopped). */
-  closeAll(): void {
+  /**
+   * After the inner server stopped: give relayed connections up to `graceMs` to forward their
+   * last bytes (a session's final close frames) and close, then close what is left.
+   */
+  async closeAll(graceMs: number): Promise<void> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      Promise.allSettled([...this.#tasks]),
+      new Promise((resolve) => (timer = setTimeout(resolve, graceMs))),
+    ]);
+    clearTimeout(timer);
     for (const c of this.#open) closeQuietly(c);
   }
 
@@ -171,9 +186,11 @@ class ConnectionGate {
         await new Promise((r) => setTimeout(r, ACCEPT_RETRY_MS));
         continue;
       }
-      this.#handle(conn).catch((err) =>
+      const task = this.#handle(conn).catch((err) =>
         this.#log.debug("connection relay failed", { error: errorText(err) })
       );
+      this.#tasks.add(task);
+      task.finally(() => this.#tasks.delete(task));
     }
   }
 
@@ -199,17 +216,27 @@ class ConnectionGate {
       closeQuietly(client);
       if (inner) closeQuietly(inner);
     }, this.#deadlineMs);
+    let linger: ReturnType<typeof setTimeout> | undefined;
     try {
       inner = await Deno.connect({ hostname: this.#inner.hostname, port: this.#inner.port });
       key = (inner.localAddr as Deno.NetAddr).port;
       this.#peers.set(key, peer);
+      const server = inner;
       await Promise.all([
-        this.#pump(client, inner, false, () => clearTimeout(deadline)),
-        // The server ending its side ends the connection (no lingering half-open client).
-        this.#pump(inner, client, true),
+        this.#pump(client, server, () => clearTimeout(deadline)),
+        // The server finished its side: FIN the client after everything was forwarded, read what
+        // the client still sends (closing over unread bytes would RST away the last response),
+        // and close for good after a short linger.
+        this.#pump(server, client).then(() => {
+          linger = setTimeout(() => {
+            closeQuietly(client);
+            closeQuietly(server);
+          }, CLOSE_LINGER_MS);
+        }),
       ]);
     } finally {
       clearTimeout(deadline);
+      clearTimeout(linger);
       if (key >= 0) this.#peers.delete(key);
       closeQuietly(client);
       if (inner) closeQuietly(inner);
@@ -219,20 +246,22 @@ class ConnectionGate {
   }
 
   /**
-   * Copy `from` → `to` until EOF (then half-close `to`, or close both with `closeOnEnd`) or an
-   * error (then close both). With
-   * `headersDone`, the first request's header block is watched: it is called once the block
-   * ends; a block over {@link MAX_REQUEST_HEADER_BYTES} closes the connection.
+   * Copy `from` → `to` until `from` ends (then half-close `to`). A failed write stops forwarding
+   * but keeps reading `from` until it ends (its close is then clean, not a reset); a failed read
+   * closes both. With `headersDone`, the first request's header block is watched: it is called
+   * once the block ends; a block over {@link MAX_REQUEST_HEADER_BYTES} closes the connection.
    */
-  async #pump(from: Deno.Conn, to: Deno.Conn, closeOnEnd: boolean, headersDone?: () => void): Promise<void> {
+  async #pump(from: Deno.Conn, to: Deno.Conn, headersDone?: () => void): Promise<void> {
     const buf = new Uint8Array(PUMP_BUFFER_BYTES);
     let watching = headersDone !== undefined;
     let matched = 0;
     let headerBytes = 0;
+    let forwarding = true;
     try {
       for (;;) {
         const n = await from.read(buf);
         if (n === null) break;
+        if (!forwarding) continue;
         const chunk = buf.subarray(0, n);
         if (watching) {
           const scan = scanHeaderEnd(chunk, matched);
@@ -244,13 +273,12 @@ class ConnectionGate {
             headersDone!();
           }
         }
-        let off = 0;
-        while (off < n) off += await to.write(chunk.subarray(off));
-      }
-      if (closeOnEnd) {
-        closeQuietly(from);
-        closeQuietly(to);
-        return;
+        try {
+          let off = 0;
+          while (off < n) off += await to.write(chunk.subarray(off));
+        } catch {
+          forwarding = false;
+        }
       }
       try {
         await to.closeWrite();
@@ -359,7 +387,7 @@ export async function serveHttp(options: ServeHttpOptions & ServeLimits): Promis
       stop();
     }
     await inner.finished;
-    gate.closeAll();
+    await gate.closeAll(SHUTDOWN_FLUSH_MS);
     if (died !== undefined) throw died;
   })();
   // Unobserved until someone awaits it: never an unhandled rejection.
