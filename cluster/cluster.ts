@@ -278,7 +278,19 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
     link.run().catch((err) => log.error("cluster link failed", { peer: peer.canonical, error: String(err) }));
   };
 
-  for (const url of config.cluster.connect) add(parsePeerUrl(url), "config");
+  for (const url of config.cluster.connect) {
+    const peer = parsePeerUrl(url);
+    const scheme = peer.dial.protocol;
+    if ((peer.token ?? token) && (scheme === "ws:" || scheme === "http:")) {
+      log.warn("this cluster peer gets the cluster credential without a verified certificate", {
+        peer: peer.canonical,
+        hint: scheme === "ws:"
+          ? "ws:// is clear text: use wss:// outside development"
+          : "http:// pins whatever certificate the peer serves: use https:// outside development",
+      });
+    }
+    add(peer, "config");
+  }
 
   if (config.cluster.mesh && config.cluster.node && self) {
     log.info("advertising cluster node", { node: self });
