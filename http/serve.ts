@@ -4,15 +4,17 @@
  * that names the address.
  *
  * Hardening (project issue 13): the public TCP socket is accepted here, not by `Deno.serve`
- * (which has no header-read deadline): a per-IP connection cap, a deadline for the first
- * request's headers (slow-loris), and a header size cap, before the bytes reach a loopback
- * `Deno.serve`. Later requests on a kept-alive connection are bounded by the per-IP cap only.
+ * (which has no header-read deadline): a per-IP connection cap, a deadline for every request's
+ * header block (slow-loris), a header size cap and a keep-alive idle timeout
+ * ({@link RequestWatcher}), before the bytes reach a loopback `Deno.serve`. A request with a body
+ * or an upgrade (WebSocket) makes its connection opaque: only the per-IP cap bounds it then.
  *
  * @module
  */
 
 import type { Logger } from "../log/logger.ts";
 import { MAX_CONNECTIONS_PER_IP, PeerCounter } from "./peer_count.ts";
+import { RequestWatcher } from "./request_watch.ts";
 
 /** A request handler as `Deno.serve` calls it. */
 export type HttpHandler = (req: Request, info: Deno.ServeHandlerInfo) => Response | Promise<Response>;
@@ -73,6 +75,11 @@ function bindAdvice(err: unknown, tls: boolean): string {
 
 /** Request headers (and a TLS handshake) must arrive within this time after a TCP accept. */
 export const HEADERS_DEADLINE_MS = 10_000;
+/**
+ * A kept-alive connection with no traffic either way between requests for this long is closed
+ * (longer than the `/fetch` body inactivity deadline, so a waiting response is never cut).
+ */
+export const KEEPALIVE_IDLE_MS = 60_000;
 /** Request headers larger than this close the connection before they reach the HTTP server. */
 export const MAX_REQUEST_HEADER_BYTES = 64 * 1024;
 /** Copy buffer per direction of one connection. */
@@ -94,19 +101,6 @@ export class ListenerDiedError extends Error {
   }
 }
 
-const HEADER_END = [13, 10, 13, 10];
-
-/** Tracks how far `\r\n\r\n` has been matched across chunks. */
-function scanHeaderEnd(chunk: Uint8Array, matched: number): { matched: number; endAt: number } {
-  for (let i = 0; i < chunk.length; i++) {
-    const b = chunk[i];
-    if (b === HEADER_END[matched]) matched++;
-    else matched = b === 13 ? 1 : 0;
-    if (matched === 4) return { matched, endAt: i + 1 };
-  }
-  return { matched, endAt: -1 };
-}
-
 function closeQuietly(c: Deno.Conn): void {
   try {
     c.close();
@@ -119,8 +113,9 @@ function closeQuietly(c: Deno.Conn): void {
  * The TCP front of an HTTP listener. `Deno.serve` has no header-read deadline and no per-peer
  * cap, so the public socket is ours: each accepted connection takes a per-IP slot (past
  * {@link MAX_CONNECTIONS_PER_IP} it is closed at once), is relayed byte for byte to a loopback
- * `Deno.serve`, and is closed unless its first request's headers (and, for HTTPS, the TLS
- * handshake) complete within {@link HEADERS_DEADLINE_MS}. The handler sees the real peer address.
+ * `Deno.serve`, and is closed unless each request's headers (the first one's including, for
+ * HTTPS, the TLS handshake) complete within {@link HEADERS_DEADLINE_MS} of its first byte, or when
+ * it idles between requests for {@link KEEPALIVE_IDLE_MS}. The handler sees the real peer address.
  */
 class ConnectionGate {
   readonly #listener: Deno.Listener;
@@ -128,6 +123,7 @@ class ConnectionGate {
   readonly #log: Logger;
   readonly #perIp: PeerCounter;
   readonly #deadlineMs: number;
+  readonly #idleMs: number;
   readonly #signal: AbortSignal;
   /** Inner connection's local port → the real peer. */
   readonly #peers = new Map<number, Deno.NetAddr>();
@@ -138,7 +134,7 @@ class ConnectionGate {
   constructor(
     listener: Deno.Listener,
     inner: Deno.NetAddr,
-    options: { logger: Logger; signal: AbortSignal; maxPerIp: number; deadlineMs: number },
+    options: { logger: Logger; signal: AbortSignal; maxPerIp: number; deadlineMs: number; idleMs: number },
   ) {
     this.#listener = listener;
     this.#inner = inner;
@@ -146,6 +142,7 @@ class ConnectionGate {
     this.#signal = options.signal;
     this.#perIp = new PeerCounter(options.maxPerIp);
     this.#deadlineMs = options.deadlineMs;
+    this.#idleMs = options.idleMs;
   }
 
   /** The real peer behind a connection the inner server accepted. */
@@ -208,14 +205,21 @@ class ConnectionGate {
     this.#open.add(client);
     let inner: Deno.TcpConn | undefined;
     let key = -1;
-    const deadline = setTimeout(() => {
-      this.#log.debug("request headers not received in time: closing", {
-        peer: formatAddress(peer.hostname, peer.port),
-        deadline_ms: this.#deadlineMs,
-      });
+    const watcher = new RequestWatcher({
+      headersDeadlineMs: this.#deadlineMs,
+      idleMs: this.#idleMs,
+      maxHeaderBytes: MAX_REQUEST_HEADER_BYTES,
+    }, (why) => {
+      this.#log.debug(
+        why === "headers" ? "request headers not received in time: closing" : "idle connection: closing",
+        {
+          peer: formatAddress(peer.hostname, peer.port),
+          deadline_ms: why === "headers" ? this.#deadlineMs : this.#idleMs,
+        },
+      );
       closeQuietly(client);
       if (inner) closeQuietly(inner);
-    }, this.#deadlineMs);
+    });
     let linger: ReturnType<typeof setTimeout> | undefined;
     try {
       inner = await Deno.connect({ hostname: this.#inner.hostname, port: this.#inner.port });
@@ -223,11 +227,11 @@ class ConnectionGate {
       this.#peers.set(key, peer);
       const server = inner;
       await Promise.all([
-        this.#pump(client, server, () => clearTimeout(deadline)),
+        this.#pump(client, server, watcher),
         // The server finished its side: FIN the client after everything was forwarded, read what
         // the client still sends (closing over unread bytes would RST away the last response),
         // and close for good after a short linger.
-        this.#pump(server, client).then(() => {
+        this.#pump(server, client, watcher, true).then(() => {
           linger = setTimeout(() => {
             closeQuietly(client);
             closeQuietly(server);
@@ -235,7 +239,7 @@ class ConnectionGate {
         }),
       ]);
     } finally {
-      clearTimeout(deadline);
+      watcher.stop();
       clearTimeout(linger);
       if (key >= 0) this.#peers.delete(key);
       closeQuietly(client);
@@ -248,14 +252,11 @@ class ConnectionGate {
   /**
    * Copy `from` → `to` until `from` ends (then half-close `to`). A failed write stops forwarding
    * but keeps reading `from` until it ends (its close is then clean, not a reset); a failed read
-   * closes both. With `headersDone`, the first request's header block is watched: it is called
-   * once the block ends; a block over {@link MAX_REQUEST_HEADER_BYTES} closes the connection.
+   * closes both. Client bytes go through the {@link RequestWatcher} (deadlines, header size);
+   * server bytes only tell it the connection is active.
    */
-  async #pump(from: Deno.Conn, to: Deno.Conn, headersDone?: () => void): Promise<void> {
+  async #pump(from: Deno.Conn, to: Deno.Conn, watcher: RequestWatcher, fromServer = false): Promise<void> {
     const buf = new Uint8Array(PUMP_BUFFER_BYTES);
-    let watching = headersDone !== undefined;
-    let matched = 0;
-    let headerBytes = 0;
     let forwarding = true;
     try {
       for (;;) {
@@ -263,15 +264,9 @@ class ConnectionGate {
         if (n === null) break;
         if (!forwarding) continue;
         const chunk = buf.subarray(0, n);
-        if (watching) {
-          const scan = scanHeaderEnd(chunk, matched);
-          matched = scan.matched;
-          headerBytes += scan.endAt < 0 ? n : scan.endAt;
-          if (headerBytes > MAX_REQUEST_HEADER_BYTES) throw new Error("request headers too large");
-          if (scan.endAt >= 0) {
-            watching = false;
-            headersDone!();
-          }
+        if (fromServer) watcher.serverActivity();
+        else if (!watcher.opaque && watcher.clientBytes(chunk) === "too-large") {
+          throw new Error("request headers too large");
         }
         try {
           let off = 0;
@@ -300,6 +295,8 @@ function errorText(err: unknown): string {
 export interface ServeLimits {
   /** Header deadline (default {@link HEADERS_DEADLINE_MS}). */
   headersDeadlineMs?: number;
+  /** Kept-alive connection idle timeout (default {@link KEEPALIVE_IDLE_MS}). */
+  idleMs?: number;
   /** Concurrent connections per IP address (default {@link MAX_CONNECTIONS_PER_IP}). */
   maxConnectionsPerIp?: number;
 }
@@ -365,6 +362,7 @@ export async function serveHttp(options: ServeHttpOptions & ServeLimits): Promis
     signal: options.signal,
     maxPerIp: options.maxConnectionsPerIp ?? MAX_CONNECTIONS_PER_IP,
     deadlineMs: options.headersDeadlineMs ?? HEADERS_DEADLINE_MS,
+    idleMs: options.idleMs ?? KEEPALIVE_IDLE_MS,
   });
   front.gate = gate;
   const stop = () => {

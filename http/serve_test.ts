@@ -152,3 +152,33 @@ Deno.test({
   abort.abort();
   await listener.finished;
 });
+
+Deno.test({
+  name: "serve: a slow second request on a kept-alive connection is closed too",
+  sanitizeOps: false,
+  sanitizeResources: false,
+}, async () => {
+  const abort = new AbortController();
+  const listener = await serveHttp({
+    hostname: "127.0.0.1",
+    port: 0,
+    handler: () => new Response("ok"),
+    signal: abort.signal,
+    logger: silentLogger(),
+    headersDeadlineMs: 300,
+  });
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
+  await conn.write(new TextEncoder().encode("GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+  const buf = new Uint8Array(1024);
+  const n = await conn.read(buf);
+  assert.match(new TextDecoder().decode(buf.subarray(0, n ?? 0)), /^HTTP\/1\.1 200/);
+  await new Promise((r) => setTimeout(r, 400)); // idle between requests is not the header deadline
+  await conn.write(new TextEncoder().encode("GET / HTTP/1.1\r\nHo"));
+  const t0 = Date.now();
+  const result = await readUntilClosed(conn, 3_000);
+  assert.ok(result.closed, "the slow second request is still open");
+  assert.ok(Date.now() - t0 < 2_000);
+  conn.close();
+  abort.abort();
+  await listener.finished;
+});
