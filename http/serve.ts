@@ -90,7 +90,10 @@ const ACCEPT_RETRY_MS = 100;
 const CLOSE_LINGER_MS = 2_000;
 /** On shutdown, how long relayed connections get to forward their last bytes. */
 const SHUTDOWN_FLUSH_MS = 500;
-/** Consecutive failed `accept()`s after which the listener is considered dead. */
+/**
+ * Consecutive failed `accept()`s (other than running out of file descriptors) after which the
+ * listener is considered dead.
+ */
 const MAX_ACCEPT_FAILURES = 100;
 
 /** Raised when a listener's accept loop dies (the relay must restart). */
@@ -174,7 +177,9 @@ class ConnectionGate {
         failures = 0;
       } catch (err) {
         if (this.#signal.aborted) return;
-        if (err instanceof Deno.errors.BadResource || ++failures >= MAX_ACCEPT_FAILURES) {
+        // Out of file descriptors is load (peers can cause it), not a dead socket: wait it out.
+        const exhausted = /too many open files|os error 2[34]\b/i.test(errorText(err));
+        if (err instanceof Deno.errors.BadResource || (!exhausted && ++failures >= MAX_ACCEPT_FAILURES)) {
           throw new ListenerDiedError(`the TCP listener stopped accepting: ${errorText(err)}`, {
             cause: err,
           });
