@@ -224,7 +224,8 @@ interface RateEntry {
 
 /**
  * Rate limit for repeated `WARN` lines a peer can trigger: at most {@link WARN_BURST} lines with
- * the same target, message and `peer` field per {@link WARN_WINDOW_MS}; the rest are counted and
+ * the same target, message, `peer` field (and `reason` field, which names a distinct kind of
+ * event) per {@link WARN_WINDOW_MS}; the rest are counted and
  * summarised as one `suppressed K similar lines` line when the window ends. Shared by a root
  * logger and all its children.
  */
@@ -381,7 +382,10 @@ export class Logger {
     if (!shared.filter.enabled(this.target, level)) return;
     if (level === "warn") {
       const peer = fields?.peer ?? this.#fields.peer;
-      if (!shared.limiter.admit(this.target, message, peer == null ? undefined : String(peer))) return;
+      // A `reason` field names a distinct kind of event (e.g. each authentication refusal reason).
+      const reason = fields?.reason ?? this.#fields.reason;
+      const kind = reason == null ? message : `${message} (reason=${reason})`;
+      if (!shared.limiter.admit(this.target, kind, peer == null ? undefined : String(peer))) return;
     }
     let line = `${new Date().toISOString()} ${level.toUpperCase().padStart(5)} ${this.target}: ${message}`;
     for (const [key, value] of Object.entries(this.#fields)) line += ` ${key}=${formatValue(value)}`;

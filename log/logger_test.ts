@@ -147,3 +147,11 @@ Deno.test("createLogger without a sink writes to stderr through the buffered wri
   logger.info("nothing");
   logger.flush();
 });
+
+Deno.test("WARN lines with different `reason` fields are limited separately", () => {
+  const { logger, lines } = capture("info", new WarnRateLimiter({ now: () => 0 }));
+  for (const reason of ["expired", "bad_signature", "unknown_kid"]) {
+    for (let i = 0; i < WARN_BURST + 5; i++) logger.warn("authentication failed", { reason });
+  }
+  assert.equal(lines.length, 3 * WARN_BURST);
+});
