@@ -5,6 +5,8 @@
  * @module
  */
 
+import { redactSecrets } from "../log/redact.ts";
+
 /** Headers added to every web response. */
 export const CORS_HEADERS: Readonly<Record<string, string>> = {
   "access-control-allow-origin": "*",
@@ -42,9 +44,9 @@ export function textResponse(
   });
 }
 
-/** An error with a one-line reason (a trailing newline is added). */
+/** An error with a one-line reason (a trailing newline is added; secrets are redacted). */
 export function errorResponse(status: number, reason: string, head = false): Response {
-  const line = reason.replace(/[\r\n]+/g, " ").trim();
+  const line = redactSecrets(reason.replace(/[\r\n]+/g, " ").trim());
   return textResponse(status, `${line}\n`, head);
 }
 

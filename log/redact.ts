@@ -10,7 +10,8 @@
 /** What a masked secret is replaced with. */
 export const REDACTED = "[redacted]";
 
-const QUERY_SECRET = /([?&;](?:jwt|token|access_token|auth)=)[^&#\s"'<>]*/gi;
+/** A secret query value: everything up to the next separator (`&`, `#`, space, quote, `:`, `,`, `;`, `)`). */
+const QUERY_SECRET = /([?&;](?:jwt|token|access_token|auth)=)[^&#\s"'<>:,;)]*/gi;
 const AUTH_HEADER = /(authorization\s*[:=]\s*)(?:(bearer|basic)\s+)?[^\s,;"']+/gi;
 const BEARER = /(\bbearer\s+)[A-Za-z0-9._~+/=-]+/gi;
 const JWT_SHAPE = /\beyJ[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]*/g;
