@@ -13,7 +13,7 @@ import type { Logger } from "../log/logger.ts";
 import type { AuthorizeDecision } from "../transport/quic/hooks.ts";
 import { QuicListenError, QuicServer } from "../transport/quic/quic_server.ts";
 import type { NegotiatedProtocol, TransportKind, TransportSession } from "../transport/types.ts";
-import { ipOf, MAX_CONNECTIONS_PER_IP, PeerCounter } from "../http/peer_count.ts";
+import { CODE_BOUNDS_EXCEEDED, SessionAdmission } from "./admission.ts";
 import type { ServedCertificates } from "./certificates.ts";
 import type { RelayCore } from "./relay_server.ts";
 
@@ -25,14 +25,6 @@ export interface QuicListenerOptions {
   certs: ServedCertificates;
   signal: AbortSignal;
 }
-
-/**
- * WebTransport sessions one HTTP/3 connection may carry at once: each CONNECT stream makes a
- * session with its own per-session quotas, so without a cap one connection multiplies them.
- */
-export const MAX_SESSIONS_PER_CONNECTION = 4;
-/** Close code for a session over a per-connection or per-address cap ("bounds exceeded"). */
-export const CODE_BOUNDS_EXCEEDED = 11;
 
 /** Raised when the QUIC listener cannot start. */
 export class QuicStartError extends Error {
@@ -72,28 +64,18 @@ export async function startQuic(
       return { status: 500, closeCode: 6, reason: "internal error" };
     }
   };
-  // Live sessions per QUIC connection (its peer `ip:port`) and per IP address.
-  const perConnection = new PeerCounter(MAX_SESSIONS_PER_CONNECTION);
-  const perIp = new PeerCounter(MAX_CONNECTIONS_PER_IP);
+  const admission = new SessionAdmission();
   const admit = (session: TransportSession): boolean => {
-    const ip = ipOf(session.peer);
-    if (!perIp.acquire(ip)) {
-      log.warn("too many QUIC sessions from one address: closing", { peer: ip, max: MAX_CONNECTIONS_PER_IP });
-      return false;
-    }
-    if (!perConnection.acquire(session.peer)) {
-      perIp.release(ip);
-      log.warn("too many WebTransport sessions on one connection: closing", {
-        peer: session.peer,
-        max: MAX_SESSIONS_PER_CONNECTION,
-      });
-      return false;
-    }
-    session.closed.finally(() => {
-      perConnection.release(session.peer);
-      perIp.release(ip);
-    });
-    return true;
+    const refused = admission.admit(session);
+    if (refused === undefined) return true;
+    const { perConnection, perAddress } = admission.limits;
+    log.warn(
+      refused === "per-connection"
+        ? "too many WebTransport sessions on one connection: closing"
+        : "too many QUIC sessions from one address: closing",
+      { peer: session.peer, max: refused === "per-connection" ? perConnection : perAddress },
+    );
+    return false;
   };
   const onSession = (session: TransportSession) => {
     if (core.draining) {

@@ -5,7 +5,7 @@
  */
 
 import assert from "node:assert/strict";
-import { MAX_SESSIONS_PER_CONNECTION } from "../server/quic_listener.ts";
+import { MAX_SESSIONS_PER_CONNECTION } from "../server/admission.ts";
 import { chromiumConnect, RawH3Client, readFrame } from "../transport/webtransport/raw_h3_client.ts";
 import { e2e, sleep, within } from "./harness.ts";
 
