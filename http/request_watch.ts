@@ -3,7 +3,8 @@
  * request's header block must complete within a deadline from its first byte, and a kept-alive
  * connection with no traffic either way for an idle timeout is closed. Once a request carries a
  * body or asks for an upgrade (WebSocket), the connection is opaque and no longer watched (the
- * per-address cap still bounds it).
+ * per-address cap still bounds it). For HTTPS the bytes are encrypted: only the first request is
+ * watched, its deadline ending when the server reports the request ({@link RequestWatcher.requestArrived}).
  *
  * @module
  */
@@ -80,6 +81,15 @@ export class RequestWatcher {
     }
     if (this.#mode === "headers") this.#header += this.#decoder.decode(chunk.subarray(start)).toLowerCase();
     return "ok";
+  }
+
+  /**
+   * The HTTP server received a complete request on this connection (its handler ran). For
+   * encrypted connections, whose bytes cannot be parsed, this ends the header deadline and the
+   * connection is no longer watched.
+   */
+  requestArrived(): void {
+    if (this.#mode === "headers") this.stop();
   }
 
   /** Stop every timer (the connection ended). */

@@ -127,9 +127,10 @@ class ConnectionGate {
   readonly #perIp: PeerCounter;
   readonly #deadlineMs: number;
   readonly #idleMs: number;
+  readonly #encrypted: boolean;
   readonly #signal: AbortSignal;
   /** Inner connection's local port → the real peer. */
-  readonly #peers = new Map<number, Deno.NetAddr>();
+  readonly #peers = new Map<number, { peer: Deno.NetAddr; watcher: RequestWatcher }>();
   readonly #open = new Set<Deno.Conn>();
   /** Relay tasks of the open connections. */
   readonly #tasks = new Set<Promise<void>>();
@@ -137,7 +138,15 @@ class ConnectionGate {
   constructor(
     listener: Deno.Listener,
     inner: Deno.NetAddr,
-    options: { logger: Logger; signal: AbortSignal; maxPerIp: number; deadlineMs: number; idleMs: number },
+    options: {
+      logger: Logger;
+      signal: AbortSignal;
+      maxPerIp: number;
+      deadlineMs: number;
+      idleMs: number;
+      /** The relayed bytes are TLS: not parsed, only the first request is watched. */
+      encrypted: boolean;
+    },
   ) {
     this.#listener = listener;
     this.#inner = inner;
@@ -146,11 +155,17 @@ class ConnectionGate {
     this.#perIp = new PeerCounter(options.maxPerIp);
     this.#deadlineMs = options.deadlineMs;
     this.#idleMs = options.idleMs;
+    this.#encrypted = options.encrypted;
   }
 
   /** The real peer behind a connection the inner server accepted. */
   peerOf(innerRemote: Deno.NetAddr): Deno.NetAddr | undefined {
-    return this.#peers.get(innerRemote.port);
+    return this.#peers.get(innerRemote.port)?.peer;
+  }
+
+  /** The inner server received a complete request on a relayed connection. */
+  requestArrived(innerRemote: Deno.NetAddr): void {
+    this.#peers.get(innerRemote.port)?.watcher.requestArrived();
   }
 
   /**
@@ -229,7 +244,7 @@ class ConnectionGate {
     try {
       inner = await Deno.connect({ hostname: this.#inner.hostname, port: this.#inner.port });
       key = (inner.localAddr as Deno.NetAddr).port;
-      this.#peers.set(key, peer);
+      this.#peers.set(key, { peer, watcher });
       const server = inner;
       await Promise.all([
         this.#pump(client, server, watcher),
@@ -270,7 +285,7 @@ class ConnectionGate {
         if (!forwarding) continue;
         const chunk = buf.subarray(0, n);
         if (fromServer) watcher.serverActivity();
-        else if (!watcher.opaque && watcher.clientBytes(chunk) === "too-large") {
+        else if (!this.#encrypted && !watcher.opaque && watcher.clientBytes(chunk) === "too-large") {
           throw new Error("request headers too large");
         }
         try {
@@ -319,16 +334,11 @@ export async function serveHttp(options: ServeHttpOptions & ServeLimits): Promis
   if ((options.cert === undefined) !== (options.key === undefined)) {
     throw new ListenError(address, `cannot listen on ${address}: HTTPS needs both a certificate and a key`);
   }
+  // The public socket is plain TCP even for HTTPS: the loopback server terminates TLS (closing a
+  // Deno TLS connection whose handshake never started does not close its socket).
   let listener: Deno.Listener;
   try {
-    listener = options.cert !== undefined && options.key !== undefined
-      ? Deno.listenTls({
-        hostname: options.hostname,
-        port: options.port,
-        cert: options.cert,
-        key: options.key,
-      })
-      : Deno.listen({ hostname: options.hostname, port: options.port });
+    listener = Deno.listen({ hostname: options.hostname, port: options.port });
   } catch (err) {
     throw new ListenError(address, `cannot listen on ${address} (tcp): ${bindAdvice(err, tls)}`, {
       cause: err,
@@ -338,27 +348,32 @@ export async function serveHttp(options: ServeHttpOptions & ServeLimits): Promis
   /** Set once the gate exists (the inner server must bind first; no request arrives before). */
   const front: { gate?: ConnectionGate } = {};
   const handler: HttpHandler = (req, info) => {
-    const real = info.remoteAddr.transport === "tcp" ? front.gate?.peerOf(info.remoteAddr) : undefined;
+    const innerRemote = info.remoteAddr.transport === "tcp" ? info.remoteAddr : undefined;
+    if (innerRemote) front.gate?.requestArrived(innerRemote);
+    const real = innerRemote ? front.gate?.peerOf(innerRemote) : undefined;
     return options.handler(req, real ? { remoteAddr: real, completed: info.completed } : info);
+  };
+  const base = {
+    hostname: "127.0.0.1",
+    port: 0,
+    signal: innerStop.signal,
+    onListen: () => {},
+    onError: (err: unknown) => {
+      log.warn("http handler failed", { error: errorText(err) });
+      return new Response("internal error\n", {
+        status: 500,
+        headers: { "content-type": "text/plain; charset=utf-8", "access-control-allow-origin": "*" },
+      });
+    },
   };
   let inner: Deno.HttpServer<Deno.NetAddr>;
   try {
-    inner = Deno.serve({
-      hostname: "127.0.0.1",
-      port: 0,
-      signal: innerStop.signal,
-      onListen: () => {},
-      onError: (err: unknown) => {
-        log.warn("http handler failed", { error: errorText(err) });
-        return new Response("internal error\n", {
-          status: 500,
-          headers: { "content-type": "text/plain; charset=utf-8", "access-control-allow-origin": "*" },
-        });
-      },
-    }, handler);
+    inner = options.cert !== undefined && options.key !== undefined
+      ? Deno.serve({ ...base, cert: options.cert, key: options.key }, handler)
+      : Deno.serve(base, handler);
   } catch (err) {
     listener.close();
-    throw new ListenError(address, `cannot start the HTTP server for ${address}: ${errorText(err)}`, {
+    throw new ListenError(address, `cannot listen on ${address} (tcp): ${bindAdvice(err, tls)}`, {
       cause: err,
     });
   }
@@ -368,6 +383,7 @@ export async function serveHttp(options: ServeHttpOptions & ServeLimits): Promis
     maxPerIp: options.maxConnectionsPerIp ?? MAX_CONNECTIONS_PER_IP,
     deadlineMs: options.headersDeadlineMs ?? HEADERS_DEADLINE_MS,
     idleMs: options.idleMs ?? KEEPALIVE_IDLE_MS,
+    encrypted: tls,
   });
   front.gate = gate;
   const stop = () => {

@@ -182,3 +182,48 @@ Deno.test({
   abort.abort();
   await listener.finished;
 });
+
+Deno.test({
+  name: "serve: HTTPS goes through the same gate (TLS handshake within the header deadline)",
+  sanitizeOps: false,
+  sanitizeResources: false,
+}, async () => {
+  const { generateSelfSignedCertificate } = await import("../transport/tls/self_signed.ts");
+  const cert = await generateSelfSignedCertificate(["localhost", "127.0.0.1"]);
+  const abort = new AbortController();
+  const listener = await serveHttp({
+    hostname: "127.0.0.1",
+    port: 0,
+    handler: (req) => new Response(`secure ${new URL(req.url).pathname}`),
+    signal: abort.signal,
+    logger: silentLogger(),
+    cert: cert.certPem,
+    key: cert.keyPem,
+    headersDeadlineMs: 300,
+  });
+  const client = Deno.createHttpClient({ caCerts: [cert.certPem] });
+  try {
+    const res = await fetch(`https://localhost:${listener.addr.port}/x`, { client });
+    assert.equal(await res.text(), "secure /x");
+    // A peer that never starts the TLS handshake is closed by the deadline.
+    const idle = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
+    assert.ok((await readUntilClosed(idle, 3_000)).closed, "a silent TLS peer stays open");
+    idle.close();
+    // A peer that completes the handshake but dribbles its request headers is closed too.
+    const slow = await Deno.connectTls({
+      hostname: "localhost",
+      port: listener.addr.port,
+      caCerts: [cert.certPem],
+    });
+    await slow.handshake();
+    await slow.write(new TextEncoder().encode("GET / HTTP/1.1\r\nHost: localhost\r\n"));
+    const t0 = Date.now();
+    assert.ok((await readUntilClosed(slow, 3_000)).closed, "a slow TLS request stays open");
+    assert.ok(Date.now() - t0 < 2_000);
+    slow.close();
+  } finally {
+    client.close();
+    abort.abort();
+    await listener.finished;
+  }
+});
