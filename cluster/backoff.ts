@@ -1,7 +1,7 @@
 /**
- * Reconnect backoff for cluster links (shared/spec/relay.md §6.4): start at 1 s, double up to a
+ * Reconnect backoff for cluster links (docs/relay.md §6.4): start at 1 s, double up to a
  * 10 s ceiling, sleep a random 50–100 % of the current delay, and start over only after a session
- * lasted at least 10 s. Beyond upstream (relay.md §8 item 30): a peer that refused our credential
+ * lasted at least 10 s. Beyond upstream (docs/relay.md §8 item 30): a peer that refused our credential
  * keeps doubling up to a one-minute ceiling instead of being redialed every 10 s forever.
  *
  * @module

@@ -11,8 +11,12 @@
  * Reconnects use capped exponential backoff (1 s doubling to 10 s, 50–100 % jitter, reset after a
  * session lasted ≥ 10 s). A peer that refuses our credential (HTTP 401/403, or close code 6) keeps
  * doubling up to a one-minute ceiling instead of being hammered every 10 s, and a departed gossip
- * node is forgotten as soon as its advertisement ends (relay.md §8 item 30). A gossip node already
+ * node is forgotten as soon as its advertisement ends (docs/relay.md §8 item 30). A gossip node already
  * linked to us directly (it dialed us) is not dialed back.
+ *
+ * Gossip targets are dialed with the cluster credential only when {@link GossipPolicy} allows it
+ * (allow-listed scheme and host, never `ws://`, verified TLS); refused ones are listed in `/nodes`
+ * as `advertised` with the reason in `last_error`. Every stored error is redacted (no `?jwt=`).
  *
  * @module
  */
@@ -20,17 +24,21 @@
 import type { SessionGrant } from "../auth/types.ts";
 import type { RelayConfig } from "../config/types.ts";
 import type { Logger } from "../log/logger.ts";
+import { redactedError, redactSecrets } from "../log/redact.ts";
 import type { BroadcastSource } from "../relay/broadcast.ts";
-import type { AnnounceEvent } from "../relay/origin.ts";
-import type { RelayCore } from "../server/relay_server.ts";
-import type { TransportSession } from "../transport/types.ts";
+import type { AnnounceEvent, Origin } from "../relay/origin.ts";
+import type { CloseInfo, TransportSession } from "../transport/types.ts";
 import { WebTransportRefusedError } from "../transport/webtransport/client.ts";
 import { Backoff } from "./backoff.ts";
 import { dialPeer } from "./dial.ts";
+import { GossipPolicy } from "./gossip_policy.ts";
 import { nodeFromPath, nodePath, ORIGINS_PREFIX, parsePeerUrl, type PeerUrl } from "./peer_url.ts";
 import { sleep } from "../util/sleep.ts";
 
-/** Session close code for "unauthorized" (protocol.md §9). */
+/** Refused gossip targets remembered for `/nodes` (oldest forgotten first). */
+export const MAX_REFUSED_TRACKED = 256;
+
+/** Session close code for "unauthorized" (docs/protocol.md §9). */
 const CODE_UNAUTHORIZED = 6;
 
 /**
@@ -60,11 +68,29 @@ export interface Cluster {
   nodes(): NodeInfo[];
 }
 
+/** A session the host runs on a cluster link; the cluster only waits for its end. */
+export interface ClusterSession {
+  /** Settles when the session ends. */
+  readonly done: Promise<CloseInfo>;
+}
+
+/**
+ * What the cluster needs from the relay that hosts it: the origin tree (gossip advertisements,
+ * the `/nodes` view) and a way to run a moq-lite session on a dialed link. The server passes its
+ * relay core in; the cluster never depends on the server.
+ */
+export interface ClusterHost {
+  /** The relay's origin tree. */
+  readonly origin: Origin;
+  /** Run a moq-lite session, as the client side, on a dialed and authenticated link. */
+  accept(transport: TransportSession, grant: SessionGrant, role: "client"): ClusterSession;
+}
+
 /** Options for {@link startCluster}. */
 export interface ClusterOptions {
   config: RelayConfig;
   logger: Logger;
-  core: RelayCore;
+  host: ClusterHost;
   signal: AbortSignal;
 }
 
@@ -119,7 +145,7 @@ class PeerLink {
   }
 
   async run(): Promise<void> {
-    const { config, core } = this.#options;
+    const { config, host } = this.#options;
     const signal = this.#stop.signal;
     const backoff = new Backoff();
     while (!signal.aborted) {
@@ -151,7 +177,7 @@ class PeerLink {
           internal: true,
           anonymous: false,
         };
-        const session = core.accept(transport, grant, "client");
+        const session = host.accept(transport, grant, "client");
         const connectedAt = Date.now();
         this.state = "connected";
         this.connectedSince = connectedAt;
@@ -163,12 +189,15 @@ class PeerLink {
         this.connectedSince = null;
         if (signal.aborted) break;
         rejected = info.code === CODE_UNAUTHORIZED && info.remote === true;
-        this.lastError = `session closed: code ${info.code}${info.reason ? ` (${info.reason})` : ""}`;
-        this.#log.warn("cluster peer disconnected", { code: info.code, reason: info.reason });
+        this.lastError = redactSecrets(
+          `session closed: code ${info.code}${info.reason ? ` (${info.reason})` : ""}`,
+        );
+        this.#log.warn("cluster peer disconnected", { code: info.code, reason: this.lastError });
       } catch (err) {
         if (signal.aborted) break;
         rejected = err instanceof WebTransportRefusedError && (err.status === 401 || err.status === 403);
-        this.lastError = err instanceof Error ? err.message : String(err);
+        // Dial errors may carry the dialed URL, `?jwt=` included: stored and served redacted.
+        this.lastError = redactedError(err);
         this.#log.warn(rejected ? "cluster peer refused our credential" : "cluster dial failed", {
           error: this.lastError,
           attempt: this.attempts,
@@ -204,24 +233,56 @@ async function readClusterToken(config: RelayConfig): Promise<string | undefined
 
 /** Start dialing the configured peers and, with `mesh`, gossip. */
 export async function startCluster(options: ClusterOptions): Promise<Cluster> {
-  const { config, core, signal } = options;
+  const { config, host, signal } = options;
   const log = options.logger.child("cluster");
   const links = new Map<string, PeerLink>();
   const token = await readClusterToken(config);
   const self = config.cluster.node ? parsePeerUrl(config.cluster.node).canonical : undefined;
 
+  const policy = new GossipPolicy(config);
+  /** Gossip targets refused by the policy (canonical URL → why), for `/nodes` and one log line each. */
+  const refused = new Map<string, string>();
   const add = (peer: PeerUrl, source: "config" | "gossip") => {
     if (links.has(peer.canonical) || peer.canonical === self) return;
+    if (source === "gossip") {
+      const why = policy.refusal(peer);
+      if (why !== undefined) {
+        if (!refused.has(peer.canonical)) {
+          if (refused.size >= MAX_REFUSED_TRACKED) refused.delete(refused.keys().next().value!);
+          refused.set(peer.canonical, why);
+          log.warn(
+            "not dialing gossip node: the cluster credential goes only to allow-listed, verified peers",
+            {
+              node: peer.canonical,
+              reason: why,
+            },
+          );
+        }
+        return;
+      }
+    }
     const link = new PeerLink(peer, source, token, options);
     links.set(peer.canonical, link);
     link.run().catch((err) => log.error("cluster link failed", { peer: peer.canonical, error: String(err) }));
   };
 
-  for (const url of config.cluster.connect) add(parsePeerUrl(url), "config");
+  for (const url of config.cluster.connect) {
+    const peer = parsePeerUrl(url);
+    const scheme = peer.dial.protocol;
+    if ((peer.token ?? token) && (scheme === "ws:" || scheme === "http:")) {
+      log.warn("this cluster peer gets the cluster credential without a verified certificate", {
+        peer: peer.canonical,
+        hint: scheme === "ws:"
+          ? "ws:// is clear text: use wss:// outside development"
+          : "http:// pins whatever certificate the peer serves: use https:// outside development",
+      });
+    }
+    add(peer, "config");
+  }
 
   if (config.cluster.mesh && config.cluster.node && self) {
     log.info("advertising cluster node", { node: self });
-    const pub = core.origin.publish(nodePath(self), advertisement("gossip"));
+    const pub = host.origin.publish(nodePath(self), advertisement("gossip"));
     signal.addEventListener("abort", () => pub.end(false), { once: true });
     // The smaller URL dials. An advertisement that reached us in one hop came straight from the
     // node, over a link it dialed: dialing back would only duplicate that link.
@@ -230,10 +291,11 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
       if (!node || node === self || node < self || e.hops.length === 1) return;
       add(parsePeerUrl(node), "gossip");
     };
-    const watch = core.origin.watch(ORIGINS_PREFIX, (e) => {
+    const watch = host.origin.watch(ORIGINS_PREFIX, (e) => {
       if (e.active) return discovered(e);
       const node = nodeFromPath(e.path);
       const link = node === undefined ? undefined : links.get(node);
+      if (node !== undefined) refused.delete(node);
       if (node !== undefined && link && link.source === "gossip") {
         log.info("gossip node departed; forgetting it", { node });
         link.stop();
@@ -249,10 +311,10 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   /** Advertised nodes (canonical URL → origin id), from the gossip broadcasts we know. */
   const advertised = () => {
     const out = new Map<string, number | undefined>();
-    for (const path of core.origin.list(ORIGINS_PREFIX)) {
+    for (const path of host.origin.list(ORIGINS_PREFIX)) {
       const node = nodeFromPath(path);
       if (node === undefined || node === self) continue;
-      const hops = core.origin.get(path)?.hops ?? [];
+      const hops = host.origin.get(path)?.hops ?? [];
       out.set(node, hops[0] || undefined);
     }
     return out;
@@ -269,7 +331,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
           source: "gossip",
           state: "advertised",
           direction: null,
-          last_error: null,
+          last_error: refused.has(node) ? `not dialed: ${refused.get(node)}` : null,
           connected_since: null,
           attempts: 0,
           retry_at: null,

@@ -1,7 +1,7 @@
 /**
  * This relay's origin id: the hop id it stamps on announcements to cluster peers. `[cluster] id`
  * when set; otherwise derived from the node identity (`[cluster] node`, else host name and listen
- * addresses), so it is stable across restarts (relay.md §8 item 29). Always 1 ≤ id < 2^53.
+ * addresses), so it is stable across restarts (docs/relay.md §8 item 29). Always 1 ≤ id < 2^53.
  *
  * @module
  */

@@ -7,6 +7,7 @@
  */
 
 import { INTERNAL_PREFIX } from "../auth/scope.ts";
+import { redactSecrets } from "../log/redact.ts";
 
 /** Raised for a peer URL that cannot be dialed. */
 export class PeerUrlError extends Error {
@@ -31,11 +32,6 @@ export interface PeerUrl {
   token?: string;
 }
 
-/** `text` with any `jwt=` value hidden: error messages end up in logs. */
-function redacted(text: string): string {
-  return text.replace(/([?&]jwt=)[^&#]*/gi, "$1…");
-}
-
 /** Parse and canonicalise a peer URL (a bare `host[:port]` means `https://host[:port]/`). */
 export function parsePeerUrl(text: string): PeerUrl {
   let raw = text.trim();
@@ -44,11 +40,13 @@ export function parsePeerUrl(text: string): PeerUrl {
   try {
     url = new URL(raw);
   } catch {
-    throw new PeerUrlError(`invalid cluster peer URL "${redacted(text)}": expected https://host:port/`);
+    throw new PeerUrlError(`invalid cluster peer URL "${redactSecrets(text)}": expected https://host:port/`);
   }
   if (!(url.protocol in DEFAULT_PORTS)) {
     throw new PeerUrlError(
-      `unsupported scheme in cluster peer URL "${redacted(text)}": use https://, http://, wss:// or ws://`,
+      `unsupported scheme in cluster peer URL "${
+        redactSecrets(text)
+      }": use https://, http://, wss:// or ws://`,
     );
   }
   const token = url.searchParams.getAll("jwt").filter((t) => t !== "").pop();

@@ -6,10 +6,11 @@
  */
 
 import type { Logger } from "../log/logger.ts";
+import { redactSecrets } from "../log/redact.ts";
 import type { Origin } from "../relay/origin.ts";
 import type { RelayStats } from "../relay/stats.ts";
 import { METRICS_CONTENT_TYPE, renderRelayMetrics } from "./metrics.ts";
-import { errorResponse, methodNotAllowed, textResponse } from "./responses.ts";
+import { errorResponse, healthResponse, methodNotAllowed } from "./responses.ts";
 
 /** What the internal handler needs from the relay. */
 export interface InternalContext {
@@ -18,6 +19,8 @@ export interface InternalContext {
   logger: Logger;
   /** True while the relay shuts down (`/health` answers 503). */
   draining(): boolean;
+  /** Why the relay is unhealthy (a listener died), or undefined: `/health` answers 503 with it. */
+  unhealthy?(): string | undefined;
   /** Authentication refusals by reason (e.g. `JwtAuthenticator.authFailures`). */
   authFailures?: () => ReadonlyMap<string, number>;
   /** The cluster view for `/nodes` (JSON-serialisable entries); absent = no cluster. */
@@ -37,7 +40,7 @@ export function createInternalHandler(
     if (req.method !== "GET" && req.method !== "HEAD") return methodNotAllowed(req.method);
     const head = req.method === "HEAD";
     if (path === "/health") {
-      return ctx.draining() ? textResponse(503, "draining\n", head) : textResponse(200, "ok\n", head);
+      return healthResponse(ctx, head);
     }
     if (path === "/metrics") {
       const body = renderRelayMetrics({
@@ -52,7 +55,8 @@ export function createInternalHandler(
         headers: { "content-type": METRICS_CONTENT_TYPE },
       });
     }
-    const body = JSON.stringify({ nodes: ctx.nodes?.() ?? [] });
+    // Node errors may quote dialed URLs: no credential is ever served (unauthenticated listener).
+    const body = redactSecrets(JSON.stringify({ nodes: ctx.nodes?.() ?? [] }));
     return new Response(head ? null : body, {
       status: 200,
       headers: { "content-type": "application/json" },

@@ -110,3 +110,17 @@ Deno.test("internal: /metrics validates and its counters follow RelayStats and t
     publication.end(false);
   }, { authFailures: () => failures });
 });
+
+Deno.test("internal: /nodes never serves a credential; /health is 503 when a listener died", async () => {
+  const leaked = "cannot dial wss://peer/?jwt=eyJhbGciOi.eyJyb290Ijo.c2ln: connection refused";
+  let unhealthy: string | undefined;
+  await withInternal(async ({ base }) => {
+    const body = await (await fetch(`${base}/nodes`)).text();
+    assert.ok(!body.includes("eyJ"), body);
+    assert.match(body, /jwt=\[redacted\]: connection refused/);
+    unhealthy = "quic listener down";
+    const res = await fetch(`${base}/health`);
+    assert.equal(res.status, 503);
+    assert.equal(await res.text(), "unhealthy: quic listener down\n");
+  }, { nodes: () => [{ node: "wss://peer/", last_error: leaked }], unhealthy: () => unhealthy });
+});

@@ -5,6 +5,8 @@
  * @module
  */
 
+import { redactSecrets } from "../log/redact.ts";
+
 /** Headers added to every web response. */
 export const CORS_HEADERS: Readonly<Record<string, string>> = {
   "access-control-allow-origin": "*",
@@ -42,9 +44,9 @@ export function textResponse(
   });
 }
 
-/** An error with a one-line reason (a trailing newline is added). */
+/** An error with a one-line reason (a trailing newline is added; secrets are redacted). */
 export function errorResponse(status: number, reason: string, head = false): Response {
-  const line = reason.replace(/[\r\n]+/g, " ").trim();
+  const line = redactSecrets(reason.replace(/[\r\n]+/g, " ").trim());
   return textResponse(status, `${line}\n`, head);
 }
 
@@ -90,4 +92,15 @@ export function landingPage(head = false): Response {
     status: 404,
     headers: { ...CORS_HEADERS, "content-type": "text/html; charset=utf-8" },
   });
+}
+
+/** `/health`: 503 `draining` while shutting down, 503 `unhealthy: …` when a listener died, else 200 `ok`. */
+export function healthResponse(
+  state: { draining(): boolean; unhealthy?(): string | undefined },
+  head = false,
+): Response {
+  if (state.draining()) return textResponse(503, "draining\n", head);
+  const why = state.unhealthy?.();
+  if (why !== undefined) return errorResponse(503, `unhealthy: ${why}`, head);
+  return textResponse(200, "ok\n", head);
 }

@@ -1,12 +1,20 @@
 /**
- * `Deno.serve` wrapped for the relay's listeners: resolves only once the socket is bound (so the
- * relay reports ready after every bind, shared/spec/relay.md §8 item 12) and turns a bind failure
- * into a {@link ListenError} that names the address.
+ * The relay's HTTP listeners: resolves only once the socket is bound (so the relay reports ready
+ * after every bind, docs/relay.md §8 item 12) and turns a bind failure into a {@link ListenError}
+ * that names the address.
+ *
+ * Hardening (project issue 13): the public TCP socket is accepted here, not by `Deno.serve`
+ * (which has no header-read deadline): a per-IP connection cap, a deadline for every request's
+ * header block (slow-loris), a header size cap and a keep-alive idle timeout
+ * ({@link RequestWatcher}), before the bytes reach a loopback `Deno.serve`. A request with a body
+ * or an upgrade (WebSocket) makes its connection opaque: only the per-IP cap bounds it then.
  *
  * @module
  */
 
 import type { Logger } from "../log/logger.ts";
+import { MAX_CONNECTIONS_PER_IP, PeerCounter } from "./peer_count.ts";
+import { RequestWatcher } from "./request_watch.ts";
 
 /** A request handler as `Deno.serve` calls it. */
 export type HttpHandler = (req: Request, info: Deno.ServeHandlerInfo) => Response | Promise<Response>;
@@ -65,51 +73,346 @@ function bindAdvice(err: unknown, tls: boolean): string {
   return tls ? `${message} (check the PEM certificate chain and private key)` : message;
 }
 
+/** Request headers (and a TLS handshake) must arrive within this time after a TCP accept. */
+export const HEADERS_DEADLINE_MS = 10_000;
+/**
+ * A kept-alive connection with no traffic either way between requests for this long is closed
+ * (longer than the `/fetch` body inactivity deadline, so a waiting response is never cut).
+ */
+export const KEEPALIVE_IDLE_MS = 60_000;
+/** Request headers larger than this close the connection before they reach the HTTP server. */
+export const MAX_REQUEST_HEADER_BYTES = 64 * 1024;
+/** Copy buffer per direction of one connection. */
+const PUMP_BUFFER_BYTES = 16 * 1024;
+/** Pause after a failed `accept()` (e.g. out of file descriptors) before the next one. */
+const ACCEPT_RETRY_MS = 100;
+/** After the server ended a connection, how long the client may take to close its side. */
+const CLOSE_LINGER_MS = 2_000;
+/** On shutdown, how long relayed connections get to forward their last bytes. */
+const SHUTDOWN_FLUSH_MS = 500;
+/**
+ * Consecutive failed `accept()`s (other than running out of file descriptors) after which the
+ * listener is considered dead.
+ */
+const MAX_ACCEPT_FAILURES = 100;
+
+/** Raised when a listener's accept loop dies (the relay must restart). */
+export class ListenerDiedError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "ListenerDiedError";
+  }
+}
+
+function closeQuietly(c: Deno.Conn): void {
+  try {
+    c.close();
+  } catch {
+    // already closed
+  }
+}
+
+/**
+ * The TCP front of an HTTP listener. `Deno.serve` has no header-read deadline and no per-peer
+ * cap, so the public socket is ours: each accepted connection takes a per-IP slot (past
+ * {@link MAX_CONNECTIONS_PER_IP} it is closed at once), is relayed byte for byte to a loopback
+ * `Deno.serve`, and is closed unless each request's headers (the first one's including, for
+ * HTTPS, the TLS handshake) complete within {@link HEADERS_DEADLINE_MS} of its first byte, or when
+ * it idles between requests for {@link KEEPALIVE_IDLE_MS}. The handler sees the real peer address.
+ */
+class ConnectionGate {
+  readonly #listener: Deno.Listener;
+  readonly #inner: Deno.NetAddr;
+  readonly #log: Logger;
+  readonly #perIp: PeerCounter;
+  readonly #deadlineMs: number;
+  readonly #idleMs: number;
+  readonly #encrypted: boolean;
+  readonly #signal: AbortSignal;
+  /** Inner connection's local port → the real peer. */
+  readonly #peers = new Map<number, { peer: Deno.NetAddr; watcher: RequestWatcher }>();
+  readonly #open = new Set<Deno.Conn>();
+  /** Relay tasks of the open connections. */
+  readonly #tasks = new Set<Promise<void>>();
+
+  constructor(
+    listener: Deno.Listener,
+    inner: Deno.NetAddr,
+    options: {
+      logger: Logger;
+      signal: AbortSignal;
+      maxPerIp: number;
+      deadlineMs: number;
+      idleMs: number;
+      /** The relayed bytes are TLS: not parsed, only the first request is watched. */
+      encrypted: boolean;
+    },
+  ) {
+    this.#listener = listener;
+    this.#inner = inner;
+    this.#log = options.logger;
+    this.#signal = options.signal;
+    this.#perIp = new PeerCounter(options.maxPerIp);
+    this.#deadlineMs = options.deadlineMs;
+    this.#idleMs = options.idleMs;
+    this.#encrypted = options.encrypted;
+  }
+
+  /** The real peer behind a connection the inner server accepted. */
+  peerOf(innerRemote: Deno.NetAddr): Deno.NetAddr | undefined {
+    return this.#peers.get(innerRemote.port)?.peer;
+  }
+
+  /** The inner server received a complete request on a relayed connection. */
+  requestArrived(innerRemote: Deno.NetAddr): void {
+    this.#peers.get(innerRemote.port)?.watcher.requestArrived();
+  }
+
+  /**
+   * After the inner server stopped: give relayed connections up to `graceMs` to forward their
+   * last bytes (a session's final close frames) and close, then close what is left.
+   */
+  async closeAll(graceMs: number): Promise<void> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      Promise.allSettled([...this.#tasks]),
+      new Promise((resolve) => (timer = setTimeout(resolve, graceMs))),
+    ]);
+    clearTimeout(timer);
+    for (const c of this.#open) closeQuietly(c);
+  }
+
+  /** Accept until the signal aborts (resolves) or the socket dies (rejects). */
+  async run(): Promise<void> {
+    let failures = 0;
+    while (!this.#signal.aborted) {
+      let conn: Deno.Conn;
+      try {
+        conn = await this.#listener.accept();
+        failures = 0;
+      } catch (err) {
+        if (this.#signal.aborted) return;
+        // Out of file descriptors is load (peers can cause it), not a dead socket: wait it out.
+        const exhausted = /too many open files|os error 2[34]\b/i.test(errorText(err));
+        if (err instanceof Deno.errors.BadResource || (!exhausted && ++failures >= MAX_ACCEPT_FAILURES)) {
+          throw new ListenerDiedError(`the TCP listener stopped accepting: ${errorText(err)}`, {
+            cause: err,
+          });
+        }
+        this.#log.warn("accepting a TCP connection failed", { error: errorText(err) });
+        await new Promise((r) => setTimeout(r, ACCEPT_RETRY_MS));
+        continue;
+      }
+      const task = this.#handle(conn).catch((err) =>
+        this.#log.debug("connection relay failed", { error: errorText(err) })
+      );
+      this.#tasks.add(task);
+      task.finally(() => this.#tasks.delete(task));
+    }
+  }
+
+  async #handle(client: Deno.Conn): Promise<void> {
+    const peer = client.remoteAddr as Deno.NetAddr;
+    const ip = peer.hostname;
+    if (!this.#perIp.acquire(ip)) {
+      this.#log.warn("too many connections from one address: closing", {
+        peer: ip,
+        max: MAX_CONNECTIONS_PER_IP,
+      });
+      closeQuietly(client);
+      return;
+    }
+    this.#open.add(client);
+    let inner: Deno.TcpConn | undefined;
+    let key = -1;
+    const watcher = new RequestWatcher({
+      headersDeadlineMs: this.#deadlineMs,
+      idleMs: this.#idleMs,
+      maxHeaderBytes: MAX_REQUEST_HEADER_BYTES,
+    }, (why) => {
+      this.#log.debug(
+        why === "headers" ? "request headers not received in time: closing" : "idle connection: closing",
+        {
+          peer: formatAddress(peer.hostname, peer.port),
+          deadline_ms: why === "headers" ? this.#deadlineMs : this.#idleMs,
+        },
+      );
+      closeQuietly(client);
+      if (inner) closeQuietly(inner);
+    });
+    let linger: ReturnType<typeof setTimeout> | undefined;
+    try {
+      inner = await Deno.connect({ hostname: this.#inner.hostname, port: this.#inner.port });
+      key = (inner.localAddr as Deno.NetAddr).port;
+      this.#peers.set(key, { peer, watcher });
+      const server = inner;
+      await Promise.all([
+        this.#pump(client, server, watcher),
+        // The server finished its side: FIN the client after everything was forwarded, read what
+        // the client still sends (closing over unread bytes would RST away the last response),
+        // and close for good after a short linger.
+        this.#pump(server, client, watcher, true).then(() => {
+          linger = setTimeout(() => {
+            closeQuietly(client);
+            closeQuietly(server);
+          }, CLOSE_LINGER_MS);
+        }),
+      ]);
+    } finally {
+      watcher.stop();
+      clearTimeout(linger);
+      if (key >= 0) this.#peers.delete(key);
+      closeQuietly(client);
+      if (inner) closeQuietly(inner);
+      this.#open.delete(client);
+      this.#perIp.release(ip);
+    }
+  }
+
+  /**
+   * Copy `from` → `to` until `from` ends (then half-close `to`). A failed write stops forwarding
+   * but keeps reading `from` until it ends (its close is then clean, not a reset); a failed read
+   * closes both. Client bytes go through the {@link RequestWatcher} (deadlines, header size);
+   * server bytes only tell it the connection is active.
+   */
+  async #pump(from: Deno.Conn, to: Deno.Conn, watcher: RequestWatcher, fromServer = false): Promise<void> {
+    const buf = new Uint8Array(PUMP_BUFFER_BYTES);
+    let forwarding = true;
+    try {
+      for (;;) {
+        const n = await from.read(buf);
+        if (n === null) break;
+        if (!forwarding) continue;
+        const chunk = buf.subarray(0, n);
+        if (fromServer) watcher.serverActivity();
+        else if (!this.#encrypted && !watcher.opaque && watcher.clientBytes(chunk) === "too-large") {
+          throw new Error("request headers too large");
+        }
+        try {
+          let off = 0;
+          while (off < n) off += await to.write(chunk.subarray(off));
+        } catch {
+          forwarding = false;
+        }
+      }
+      try {
+        await to.closeWrite();
+      } catch {
+        // already closed
+      }
+    } catch {
+      closeQuietly(from);
+      closeQuietly(to);
+    }
+  }
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** Options of {@link serveHttp} beyond the address and handler. */
+export interface ServeLimits {
+  /** Header deadline (default {@link HEADERS_DEADLINE_MS}). */
+  headersDeadlineMs?: number;
+  /** Kept-alive connection idle timeout (default {@link KEEPALIVE_IDLE_MS}). */
+  idleMs?: number;
+  /** Concurrent connections per IP address (default {@link MAX_CONNECTIONS_PER_IP}). */
+  maxConnectionsPerIp?: number;
+}
+
 /**
  * Bind and serve. Resolves once the socket is listening; rejects with {@link ListenError} if it
- * cannot bind. A handler that throws gets a 500 (logged), never a crashed process.
+ * cannot bind. A handler that throws gets a 500 (logged), never a crashed process. `finished`
+ * resolves after the signal aborted and everything stopped; it rejects with
+ * {@link ListenerDiedError} if the socket dies while the relay runs.
  */
-export function serveHttp(options: ServeHttpOptions): Promise<HttpListener> {
+export async function serveHttp(options: ServeHttpOptions & ServeLimits): Promise<HttpListener> {
   const address = formatAddress(options.hostname, options.port);
   const log = options.logger;
+  const tls = options.cert !== undefined || options.key !== undefined;
   if ((options.cert === undefined) !== (options.key === undefined)) {
-    return Promise.reject(
-      new ListenError(address, `cannot listen on ${address}: HTTPS needs both a certificate and a key`),
-    );
+    throw new ListenError(address, `cannot listen on ${address}: HTTPS needs both a certificate and a key`);
   }
+  // The public socket is plain TCP even for HTTPS: the loopback server terminates TLS (closing a
+  // Deno TLS connection whose handshake never started does not close its socket).
+  let listener: Deno.Listener;
+  try {
+    listener = Deno.listen({ hostname: options.hostname, port: options.port });
+  } catch (err) {
+    throw new ListenError(address, `cannot listen on ${address} (tcp): ${bindAdvice(err, tls)}`, {
+      cause: err,
+    });
+  }
+  const innerStop = new AbortController();
+  /** Set once the gate exists (the inner server must bind first; no request arrives before). */
+  const front: { gate?: ConnectionGate } = {};
+  const handler: HttpHandler = (req, info) => {
+    const innerRemote = info.remoteAddr.transport === "tcp" ? info.remoteAddr : undefined;
+    if (innerRemote) front.gate?.requestArrived(innerRemote);
+    const real = innerRemote ? front.gate?.peerOf(innerRemote) : undefined;
+    return options.handler(req, real ? { remoteAddr: real, completed: info.completed } : info);
+  };
   const base = {
-    hostname: options.hostname,
-    port: options.port,
-    signal: options.signal,
+    hostname: "127.0.0.1",
+    port: 0,
+    signal: innerStop.signal,
     onListen: () => {},
     onError: (err: unknown) => {
-      log.warn("http handler failed", { error: err instanceof Error ? err.message : String(err) });
+      log.warn("http handler failed", { error: errorText(err) });
       return new Response("internal error\n", {
         status: 500,
         headers: { "content-type": "text/plain; charset=utf-8", "access-control-allow-origin": "*" },
       });
     },
   };
-  let server: Deno.HttpServer<Deno.NetAddr>;
+  let inner: Deno.HttpServer<Deno.NetAddr>;
   try {
-    server = options.cert !== undefined && options.key !== undefined
-      ? Deno.serve({ ...base, cert: options.cert, key: options.key }, options.handler)
-      : Deno.serve(base, options.handler);
+    inner = options.cert !== undefined && options.key !== undefined
+      ? Deno.serve({ ...base, cert: options.cert, key: options.key }, handler)
+      : Deno.serve(base, handler);
   } catch (err) {
-    return Promise.reject(
-      new ListenError(
-        address,
-        `cannot listen on ${address} (tcp): ${bindAdvice(err, options.cert !== undefined)}`,
-        {
-          cause: err,
-        },
-      ),
-    );
+    listener.close();
+    throw new ListenError(address, `cannot listen on ${address} (tcp): ${bindAdvice(err, tls)}`, {
+      cause: err,
+    });
   }
-  const addr = server.addr;
-  log.debug("http listening", {
-    addr: formatAddress(addr.hostname, addr.port),
-    tls: options.cert !== undefined,
+  const gate = new ConnectionGate(listener, inner.addr, {
+    logger: log,
+    signal: options.signal,
+    maxPerIp: options.maxConnectionsPerIp ?? MAX_CONNECTIONS_PER_IP,
+    deadlineMs: options.headersDeadlineMs ?? HEADERS_DEADLINE_MS,
+    idleMs: options.idleMs ?? KEEPALIVE_IDLE_MS,
+    encrypted: tls,
   });
-  return Promise.resolve({ addr, finished: server.finished });
+  front.gate = gate;
+  const stop = () => {
+    try {
+      listener.close();
+    } catch {
+      // already closed
+    }
+    innerStop.abort();
+  };
+  options.signal.addEventListener("abort", stop, { once: true });
+  if (options.signal.aborted) stop();
+  const running = gate.run();
+  const finished = (async () => {
+    let died: unknown;
+    try {
+      await running;
+    } catch (err) {
+      died = err;
+      stop();
+    }
+    await inner.finished;
+    await gate.closeAll(SHUTDOWN_FLUSH_MS);
+    if (died !== undefined) throw died;
+  })();
+  // Unobserved until someone awaits it: never an unhandled rejection.
+  finished.catch(() => {});
+  const addr = listener.addr as Deno.NetAddr;
+  log.debug("http listening", { addr: formatAddress(addr.hostname, addr.port), tls });
+  await Promise.resolve();
+  return { addr, finished };
 }

@@ -21,6 +21,7 @@ import { serveAnnounced } from "./announced_route.ts";
 import { DEFAULT_FETCH_TIMEOUT_MS, serveFetch } from "./fetch_route.ts";
 import {
   errorResponse,
+  healthResponse,
   landingPage,
   methodNotAllowed,
   preflightResponse,
@@ -38,6 +39,8 @@ export interface WebContext {
   certificateHashes(): string[];
   /** True while the relay shuts down (`/health` answers 503). */
   draining(): boolean;
+  /** Why the relay is unhealthy (a listener died), or undefined: `/health` answers 503 with it. */
+  unhealthy?(): string | undefined;
   /**
    * Accept an authenticated WebSocket upgrade (absent when `web.ws = false`: upgrades then get the
    * landing page). Throwing answers 400.
@@ -143,7 +146,7 @@ export function createWebHandler(ctx: WebContext): WebHandler {
     const head = req.method === "HEAD";
     switch (r.kind) {
       case "health":
-        return ctx.draining() ? textResponse(503, "draining\n", head) : textResponse(200, "ok\n", head);
+        return healthResponse(ctx, head);
       case "certificate":
         return certificates(ctx, r.all, head);
       case "announced":

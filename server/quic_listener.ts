@@ -13,6 +13,7 @@ import type { Logger } from "../log/logger.ts";
 import type { AuthorizeDecision } from "../transport/quic/hooks.ts";
 import { QuicListenError, QuicServer } from "../transport/server.ts";
 import type { NegotiatedProtocol, TransportKind, TransportSession } from "../transport/types.ts";
+import { CODE_BOUNDS_EXCEEDED, SessionAdmission } from "./admission.ts";
 import type { ServedCertificates } from "./certificates.ts";
 import type { RelayCore } from "./relay_server.ts";
 
@@ -63,9 +64,27 @@ export async function startQuic(
       return { status: 500, closeCode: 6, reason: "internal error" };
     }
   };
+  const admission = new SessionAdmission();
+  const admit = (session: TransportSession): boolean => {
+    const refused = admission.admit(session);
+    if (refused === undefined) return true;
+    const { perConnection, perAddress } = admission.limits;
+    log.warn(
+      refused === "per-connection"
+        ? "too many WebTransport sessions on one connection: closing"
+        : "too many QUIC sessions from one address: closing",
+      { peer: session.peer, max: refused === "per-connection" ? perConnection : perAddress },
+    );
+    return false;
+  };
   const onSession = (session: TransportSession) => {
     if (core.draining) {
       session.close(0, "server shutdown");
+      return;
+    }
+    if (!admit(session)) {
+      core.stats.connectionErrors++;
+      session.close(CODE_BOUNDS_EXCEEDED, "too many sessions");
       return;
     }
     // The grant is resolved again here (the hook above only decides accept/refuse); a token that

@@ -19,6 +19,7 @@ import { acceptWebSocket } from "../transport/websocket/upgrade.ts";
 import { RelayCore } from "./relay_server.ts";
 import { QuicStartError, startQuic } from "./quic_listener.ts";
 import { loadCertificates, noCertificates, type ServedCertificates } from "./certificates.ts";
+import { ListenerSupervisor } from "./supervisor.ts";
 import { startCluster } from "../cluster/cluster.ts";
 import { resolveOriginId } from "../cluster/origin_id.ts";
 import { parseHostPort } from "../util/host_port.ts";
@@ -43,7 +44,10 @@ export interface RunningRelay {
   shutdown(): Promise<void>;
   /** Stop at once. */
   stopNow(): void;
-  /** Rejects never; resolves with an error when a subsystem dies (the process should exit 1). */
+  /**
+   * Rejects never; resolves with an error when a listener dies while the relay runs (`/health`
+   * then answers 503; the process should log it and exit 1).
+   */
   readonly fatal: Promise<Error>;
 }
 
@@ -60,7 +64,7 @@ function split(hostPort: string): { hostname: string; port: number } {
 /** Start everything; throws {@link StartupError} for anything fatal. */
 export async function startRelay(config: RelayConfig, logger: Logger): Promise<RunningRelay> {
   const stopAll = new AbortController();
-  const fatal = Promise.withResolvers<Error>();
+  const supervisor = new ListenerSupervisor(stopAll.signal, logger);
   const addresses: Record<string, string> = {};
 
   let auth: JwtAuthenticator;
@@ -113,6 +117,7 @@ export async function startRelay(config: RelayConfig, logger: Logger): Promise<R
       const quic = await startQuic({ config, logger, core, certs, signal: stopAll.signal });
       addresses.quic = quic.address;
       listeners.push(quic.finished);
+      supervisor.watch("quic", quic.finished);
     }
     const webHandler = createWebHandler({
       origin: core.origin,
@@ -121,6 +126,7 @@ export async function startRelay(config: RelayConfig, logger: Logger): Promise<R
       logger,
       certificateHashes: () => certs.hashes(),
       draining: () => core.draining,
+      unhealthy: () => supervisor.unhealthy,
       webSocket: config.web.ws ? webSocket : undefined,
     });
     if (config.web.http) {
@@ -128,6 +134,7 @@ export async function startRelay(config: RelayConfig, logger: Logger): Promise<R
       const s = await serveHttp({ hostname, port, handler: webHandler, signal: stopAll.signal, logger });
       addresses.http = `${s.addr.hostname}:${s.addr.port}`;
       listeners.push(s.finished);
+      supervisor.watch("http", s.finished);
       logger.child("http").info("listening", {
         addr: addresses.http,
         transport: "tcp",
@@ -149,13 +156,14 @@ export async function startRelay(config: RelayConfig, logger: Logger): Promise<R
       });
       addresses.https = `${s.addr.hostname}:${s.addr.port}`;
       listeners.push(s.finished);
+      supervisor.watch("https", s.finished);
       logger.child("http").info("listening", {
         addr: addresses.https,
         transport: "tcp+tls",
         serves: "https+wss",
       });
     }
-    const cluster = await startCluster({ config, logger, core, signal: stopAll.signal });
+    const cluster = await startCluster({ config, logger, host: core, signal: stopAll.signal });
     if (config.internal) {
       const { hostname, port } = split(config.internal.listen);
       const s = await serveHttp({
@@ -168,12 +176,14 @@ export async function startRelay(config: RelayConfig, logger: Logger): Promise<R
           stats: core.stats,
           logger,
           draining: () => core.draining,
+          unhealthy: () => supervisor.unhealthy,
           authFailures: () => auth.authFailures,
           nodes: () => cluster.nodes(),
         }),
       });
       addresses.internal = `${s.addr.hostname}:${s.addr.port}`;
       listeners.push(s.finished);
+      supervisor.watch("internal", s.finished);
       logger.child("http").info("listening", {
         addr: addresses.internal,
         transport: "tcp",
@@ -193,7 +203,7 @@ export async function startRelay(config: RelayConfig, logger: Logger): Promise<R
   return {
     core,
     addresses,
-    fatal: fatal.promise,
+    fatal: supervisor.fatal,
     async shutdown() {
       await core.drain(config.limits.drainTimeoutMs);
       stopAll.abort();

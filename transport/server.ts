@@ -201,7 +201,9 @@ export class QuicServer {
       alpn: serverAlpns(this.#protocols).join(","),
     });
     const acceptLoop = this.#acceptLoop();
-    this.#closed = this.#stop.promise.then(() => this.#shutdown(acceptLoop));
+    // An accept loop that ends on its own (the endpoint died) shuts the server down too, so
+    // `closed` settles and the relay notices a dead listener.
+    this.#closed = Promise.race([this.#stop.promise, acceptLoop]).then(() => this.#shutdown(acceptLoop));
     if (options.signal) {
       if (options.signal.aborted) this.#stop.resolve();
       else options.signal.addEventListener("abort", () => this.#stop.resolve(), { once: true });
