@@ -107,24 +107,32 @@ class Downstream implements TrackConsumer {
     });
   }
 
-  /** Drop the oldest groups while the backlog exceeds the budget (never the newest). */
+  /**
+   * Make room for one more group: drop the oldest groups while too many are in flight or the
+   * backlog exceeds the budget. Every iteration removes one pump, so the loops always end.
+   */
   #enforceBudget(): void {
     const limit = this.#ctx.limits.subscriberQueueBytes;
     while (this.#pumps.length >= MAX_GROUPS_IN_FLIGHT) this.#drop(this.#pumps[0]);
     let total = 0;
     for (const p of this.#pumps) total += p.backlog();
-    let i = 0;
-    while (total > limit && i < this.#pumps.length) {
-      const p = this.#pumps[i++];
+    while (total > limit && this.#pumps.length > 0) {
+      const p = this.#pumps[0];
       total -= p.backlog();
       this.#drop(p);
     }
   }
 
+  /** Take `p` out of the in-flight list (always) and reset its stream if it still runs. */
   #drop(p: GroupPump): void {
+    this.#forget(p);
     if (p.cancelled) return;
     p.cancel(Code.Old);
     this.#ctx.stats.groupsDropped++;
+  }
+
+  /** Remove `p` from the in-flight list; a pump the peer stopped no longer counts. */
+  #forget(p: GroupPump): void {
     const i = this.#pumps.indexOf(p);
     if (i >= 0) this.#pumps.splice(i, 1);
   }
@@ -140,7 +148,9 @@ class Downstream implements TrackConsumer {
         return;
       }
       stream.stopped.then((code) => {
-        if (code >= 0) pump.cancel(code);
+        if (code < 0) return;
+        pump.cancel(code);
+        this.#forget(pump);
       });
       await stream.write(encodeGroupHeader({ subscribeId: this.#id, sequence: group.sequence }));
       ctx.stats.groupsOut++;
