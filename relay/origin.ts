@@ -142,7 +142,8 @@ export class Origin {
           victim = t;
         }
       }
-      if (!victim || victim.evictOldest() === 0) break;
+      // Progress is counted in groups, not bytes: an empty group is evicted like any other.
+      if (!victim || !victim.evictOldest()) break;
       this.#groupsEvicted++;
     }
   }

@@ -201,14 +201,16 @@ export class Track {
     return released;
   }
 
-  /** Evict the oldest non-latest group (cache pressure). Returns bytes released (0 if none). */
-  evictOldest(): number {
+  /**
+   * Evict the oldest non-latest group (cache pressure). Returns whether a group was evicted (an
+   * empty one counts: callers loop on groups, not bytes).
+   */
+  evictOldest(): boolean {
     const g = this.groups[0];
-    if (!g || g === this.latest) return 0;
+    if (!g || g === this.latest) return false;
     this.groups.shift();
-    const bytes = g.bytes;
     g.release(CODE_EVICTED);
-    return bytes;
+    return true;
   }
 
   /** Cached bytes of this track. */

@@ -9,6 +9,24 @@ import { e2e, type RelayOptions, sleep, within } from "./harness.ts";
 import { Guard } from "./guard.ts";
 import { eventually } from "./moq.ts";
 import { encodeFrame, RawMoqPeer } from "./raw_moq.ts";
+import { parseMetrics, sampleValue } from "../http/metrics_parse.ts";
+import type { RelayProcess } from "./harness.ts";
+
+async function metric(relay: RelayProcess, name: string): Promise<number> {
+  const text = await (await fetch(`${relay.internalUrl}/metrics`)).text();
+  return sampleValue(parseMetrics(text), name);
+}
+
+/** A raw publisher of `suffix` and a raw subscriber of its track `t` that reads nothing. */
+async function rawPair(relay: RelayProcess, suffix: string) {
+  const pub = await RawMoqPeer.connect(relay.port);
+  await pub.announce(suffix);
+  const sub = await RawMoqPeer.connect(relay.port);
+  const subscribing = sub.subscribe(1n, suffix, "t");
+  const up = await pub.request();
+  await within(5_000, "SUBSCRIBE_OK", subscribing);
+  return { pub, sub, id: up.msg.id };
+}
 
 const ATTACK: RelayOptions = { internal: true, log: "warn" };
 /** RSS bound for attacks that should cost the relay next to nothing. */
@@ -39,3 +57,26 @@ e2e("attack: STOP_SENDING the oldest of 16 open groups, then a 17th group (budge
   pub.close();
   sub.close();
 }, ATTACK);
+
+e2e("attack: an empty group first in the cache does not stop eviction", async (relay) => {
+  // 120 MiB pass through; garbage collection lags, so RSS may reach twice the cache size.
+  const guard = await Guard.start(relay, 320);
+  const { pub, sub, id } = await rawPair(relay, "evict");
+  // Every big group comes after an empty one: each empty group used to end a sweep early.
+  const big = new Uint8Array(1024 * 1024);
+  for (let i = 0; i < 120; i++) {
+    const empty = await pub.openGroup(id, 2 * i);
+    await empty.close();
+    const s = await pub.openGroup(id, 2 * i + 1);
+    await s.write(encodeFrame(big));
+    await s.close();
+    if (i % 10 === 0) await sleep(50);
+  }
+  await sleep(1_500); // a sweep (every second) runs after the last group
+  const cached = await metric(relay, "moq_relay_cache_bytes");
+  console.error(`cache after 120 MiB through an 8 MiB cache: ${(cached / 1048576).toFixed(1)} MiB`);
+  assert.ok(cached <= 10 * 1024 * 1024, `cache holds ${cached} bytes, budget 8 MiB (+ the latest group)`);
+  await guard.verify();
+  pub.close();
+  sub.close();
+}, { ...ATTACK, toml: `[cache]\ncapacity = "8MiB"\nduration = "60s"` });
