@@ -30,10 +30,12 @@ export async function serveAnnounce(
   interest: AnnounceInterest,
 ): Promise<void> {
   const prefix = ctx.scope.absolute(interest.prefix);
-  const sendHops = interest.excludeHop !== 0; // only relays state their id; 0.2.2 gets no hop ids
+  // Only relays state their id, and only a cluster member (internal credential) is trusted with
+  // route state: anyone else gets no hop ids and no split-horizon filtering.
+  const excludeHop = ctx.scope.internal ? interest.excludeHop : 0;
+  const sendHops = excludeHop !== 0;
   const visible = (e: AnnounceEvent) =>
-    ctx.scope.canSubscribe(e.path) &&
-    !(interest.excludeHop !== 0 && e.hops.includes(interest.excludeHop));
+    ctx.scope.canSubscribe(e.path) && !(excludeHop !== 0 && e.hops.includes(excludeHop));
 
   const known = new Set<string>();
   const pending = new Map<string, Pending>();

@@ -108,9 +108,13 @@ export class Ingest {
     }
   }
 
-  #announce(base: string, suffix: string, hops: number[], mine: Set<string>): void {
+  #announce(base: string, suffix: string, wireHops: number[], mine: Set<string>): void {
     const ctx = this.#ctx;
     const path = checkedPath(joinPath(base, checkedPath(suffix)));
+    // Hop ids are cluster routing state: only a cluster member (internal credential) may state
+    // them. From anyone else they could fake a route to another publisher's broadcast or make a
+    // peer drop a path as a loop, so they are ignored.
+    const hops = ctx.scope.internal ? wireHops : [];
     if (!ctx.scope.canPublish(path)) {
       ctx.log.warn("announce outside publish scope ignored", { path });
       return;

@@ -80,3 +80,28 @@ e2e("attack: an empty group first in the cache does not stop eviction", async (r
   pub.close();
   sub.close();
 }, { ...ATTACK, toml: `[cache]\ncapacity = "8MiB"\nduration = "60s"` });
+
+e2e("attack: hop ids from a plain (non-cluster) publisher are not trusted", async (relay) => {
+  const guard = await Guard.start(relay, SMALL_RSS_MIB);
+  const watcher = await RawMoqPeer.connect(relay.port);
+  const { events } = await watcher.interest("");
+  // 1. A chain holding this relay's own id (4242) used to be dropped as a loop.
+  const spoofer = await RawMoqPeer.connect(relay.port);
+  await spoofer.announce("spoof", [4242]);
+  await eventually("the spoofed broadcast is announced", () => events.includes("+spoof"), 5_000);
+  // 2. A forged chain with the same first hop as another publisher's used to count as a second
+  //    route to that publisher: silently attached, nothing announced, taking over on its loss.
+  const victim = await RawMoqPeer.connect(relay.port);
+  await victim.announce("room", [5]);
+  await eventually("the victim's broadcast is announced", () => events.includes("+room"), 5_000);
+  const forger = await RawMoqPeer.connect(relay.port);
+  await forger.announce("room", [5, 6]);
+  await eventually(
+    "a second plain publisher of the path replaces the first visibly",
+    () => events.filter((e) => e.endsWith("room")).length >= 3,
+    5_000,
+  );
+  assert.deepEqual(events.filter((e) => e.endsWith("room")), ["+room", "-room", "+room"]);
+  await guard.verify();
+  for (const p of [watcher, spoofer, victim, forger]) p.close();
+}, { ...ATTACK, toml: `[cluster]\nid = 4242` });
