@@ -72,6 +72,10 @@ export class MoqSession {
   readonly #subs = new SubscriptionRegistry();
   #sessionStreamSeen = false;
   #started = false;
+  /** Bidi streams accepted before the start whose type has not been read yet. */
+  #untypedStreams = 0;
+  /** A CLIENT_SETUP is being read: the version is not decided until it is complete. */
+  #setupPending = false;
   #closeInfo: CloseInfo | null = null;
   readonly #done: Promise<CloseInfo>;
   #expiryTimer: ReturnType<typeof setTimeout> | undefined;
@@ -148,6 +152,16 @@ export class MoqSession {
     if (this.#ctx.scope.publish.length > 0) this.#ingest.start();
   }
 
+  /**
+   * The SETUP grace period ended. Start as lite-03/04 only when no decision is half-way: a stream
+   * whose type is still unread, or a CLIENT_SETUP still arriving, decides when it is complete
+   * (the stream path starts the session then).
+   */
+  #graceOver(): void {
+    if (this.#setupPending || this.#untypedStreams > 0) return;
+    this.#start();
+  }
+
   #fail(code: number, reason: string): void {
     if (this.#abort.signal.aborted) return;
     this.#log.warn("closing session on protocol error", { code, reason, peer: this.transport.peer });
@@ -178,7 +192,7 @@ export class MoqSession {
     if (t.protocol === "moq-lite-04" || t.protocol === "moq-lite-03") {
       this.#settle(t.protocol === "moq-lite-04" ? Version.Lite04 : Version.Lite03);
       if (o.role === "client") this.#start();
-      else graceTimer = setTimeout(() => this.#start(), SETUP_GRACE_MS);
+      else graceTimer = setTimeout(() => this.#graceOver(), SETUP_GRACE_MS);
     } else if (o.role === "client") {
       this.#clientSetup().catch((err) => this.#handleError(err));
     } else {
@@ -247,7 +261,14 @@ export class MoqSession {
 
   async #bidi(stream: BidiStream): Promise<void> {
     const reader = new StreamReader(stream.recv);
-    const type = await reader.varint();
+    const early = !this.#started;
+    if (early) this.#untypedStreams++;
+    let type: number;
+    try {
+      type = await reader.varint();
+    } finally {
+      if (early) this.#untypedStreams--;
+    }
     if (type === BidiType.ClientSetup) {
       await this.#serverSetup(stream, reader);
       return;
@@ -301,8 +322,16 @@ export class MoqSession {
       throw new ProtocolError(Code.ProtocolViolation, "CLIENT_SETUP sent twice or after other streams");
     }
     this.#sessionStreamSeen = true;
-    const len = (await reader.u8() << 8) | await reader.u8();
-    const setup = decodeClientSetup(new BodyReader(await reader.exact(len)));
+    this.#setupPending = true;
+    let setup;
+    try {
+      const len = (await reader.u8() << 8) | await reader.u8();
+      setup = decodeClientSetup(new BodyReader(await reader.exact(len)));
+    } catch (err) {
+      if (peerErrorCode(err) !== null) throw err;
+      // Reset or lost mid-SETUP: the version can never be decided, so the session cannot go on.
+      throw new ProtocolError(Code.ProtocolViolation, `CLIENT_SETUP incomplete: ${(err as Error).message}`);
+    }
     const supported = this.#opts.legacyVersions ?? [Version.Lite02, Version.Lite01];
     const chosen = setup.versions.find((v) => supported.includes(v));
     if (chosen === undefined) {
