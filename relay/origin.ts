@@ -67,6 +67,8 @@ export interface Publication {
 /** A reference to a track held by one subscriber; call `release` exactly once. */
 export interface TrackHandle {
   readonly track: Track;
+  /** True when this acquisition created the track (and opened its upstream subscription). */
+  readonly created: boolean;
   release(): void;
 }
 
@@ -84,6 +86,8 @@ export interface OriginStats {
 export class Origin {
   readonly #broadcasts = new Map<string, Broadcast>();
   readonly #listeners = new Map<AnnounceListener, { prefix: string; routes: boolean }>();
+  /** {@link waitFor} callers by exact path: an announcement visits only its own path's waiters. */
+  readonly #waiters = new Map<string, Set<() => void>>();
   readonly #log: Logger;
   readonly lingerMs: number;
   readonly groupTtlMs: number;
@@ -171,6 +175,12 @@ export class Origin {
   // -------------------------------------------------------------------------------------------
   // Announcements
 
+  /** Whether `path` has an open track `name` (a subscription to it opens nothing upstream). */
+  hasTrack(path: string, name: string): boolean {
+    const t = this.#broadcasts.get(path)?.tracks.get(name);
+    return t !== undefined && t.state !== "closed";
+  }
+
   /** Live (or lingering) broadcast paths under `prefix`, sorted. */
   list(prefix: string): string[] {
     const out: string[] = [];
@@ -201,6 +211,10 @@ export class Origin {
   }
 
   #emit(event: AnnounceEvent): void {
+    if (event.active && !event.reroute) {
+      const waiters = this.#waiters.get(event.path);
+      if (waiters) { for (const w of [...waiters]) w(); }
+    }
     for (const [listener, { prefix, routes }] of this.#listeners) {
       if (!hasPrefix(event.path, prefix) || (event.reroute && !routes)) continue;
       try {
@@ -348,18 +362,20 @@ export class Origin {
     const b = this.#broadcasts.get(path);
     if (b || waitMs <= 0 || signal?.aborted) return Promise.resolve(b);
     return new Promise((resolve) => {
+      let waiters = this.#waiters.get(path);
+      if (!waiters) this.#waiters.set(path, waiters = new Set());
+      const set = waiters;
       const done = (value: Broadcast | undefined) => {
         clearTimeout(timer);
-        this.#listeners.delete(listener);
+        set.delete(announced);
+        if (set.size === 0 && this.#waiters.get(path) === set) this.#waiters.delete(path);
         signal?.removeEventListener("abort", onAbort);
         resolve(value);
       };
-      const listener: AnnounceListener = (e) => {
-        if (e.active && e.path === path) done(this.#broadcasts.get(path));
-      };
+      const announced = () => done(this.#broadcasts.get(path));
       const onAbort = () => done(undefined);
       const timer = setTimeout(() => done(undefined), waitMs);
-      this.#listeners.set(listener, { prefix: path, routes: false });
+      set.add(announced);
       signal?.addEventListener("abort", onAbort, { once: true });
     });
   }
@@ -373,6 +389,7 @@ export class Origin {
     const b = this.#broadcasts.get(path);
     if (!b) return undefined;
     let track = b.tracks.get(name);
+    const created = !track || track.state === "closed";
     if (!track || track.state === "closed") {
       track = new Track(path, name, this.#policy);
       track.priority = priority;
@@ -393,6 +410,7 @@ export class Origin {
     let released = false;
     return {
       track: t,
+      created,
       release: () => {
         if (released) return;
         released = true;
@@ -416,7 +434,9 @@ export class Origin {
       b.tracks.delete(name);
       track.close(null);
     };
-    if (this.warmMs <= 0 || track.state === "closed") {
+    // Only a track the publisher accepted stays warm: one still pending (never answered) closes
+    // with its last subscriber, so subscribe-and-leave cannot pile up upstream subscriptions.
+    if (this.warmMs <= 0 || track.state !== "live") {
       finish();
       return;
     }

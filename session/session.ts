@@ -38,6 +38,11 @@ import { serveSubscribe, SubscriptionRegistry } from "./subscribe.ts";
 
 /** How long a lite-03/04 session waits for a possible legacy SETUP before opening its own streams. */
 export const SETUP_GRACE_MS = 250;
+/**
+ * Most ANNOUNCE_INTEREST streams one session may hold open. Each one is an origin listener visited
+ * on every announcement; beyond this the stream is reset with code 11 (bounds exceeded).
+ */
+export const MAX_ANNOUNCE_INTERESTS_PER_SESSION = 64;
 /** How long a legacy session may take to send CLIENT_SETUP. */
 export const SETUP_TIMEOUT_MS = 10_000;
 
@@ -74,6 +79,9 @@ export class MoqSession {
   #started = false;
   /** Bidi streams accepted before the start whose type has not been read yet. */
   #untypedStreams = 0;
+  /** Announce interest streams being served. */
+  #interests = 0;
+  #interestCapWarned = false;
   /** A CLIENT_SETUP is being read: the version is not decided until it is complete. */
   #setupPending = false;
   #closeInfo: CloseInfo | null = null;
@@ -282,7 +290,24 @@ export class MoqSession {
     switch (type) {
       case BidiType.Announce: {
         const interest = decodeAnnounceInterest(ctx.version, await reader.message(MAX_MESSAGE_BYTES));
-        await serveAnnounce(ctx, stream, reader, interest);
+        if (this.#interests >= MAX_ANNOUNCE_INTERESTS_PER_SESSION) {
+          if (!this.#interestCapWarned) {
+            this.#interestCapWarned = true;
+            ctx.log.warn("too many announce interest streams; resetting extra ones with code 11", {
+              limit: MAX_ANNOUNCE_INTERESTS_PER_SESSION,
+              peer: this.transport.peer,
+            });
+          }
+          stream.send.reset(Code.Bounds);
+          stream.recv.stop(Code.Bounds);
+          return;
+        }
+        this.#interests++;
+        try {
+          await serveAnnounce(ctx, stream, reader, interest);
+        } finally {
+          this.#interests--;
+        }
         return;
       }
       case BidiType.Subscribe: {

@@ -13,7 +13,7 @@
 
 import type { Group } from "../relay/group.ts";
 import type { TrackHandle } from "../relay/origin.ts";
-import type { TrackConsumer } from "../relay/track.ts";
+import type { Track, TrackConsumer } from "../relay/track.ts";
 import type { BidiStream, SendStream } from "../transport/types.ts";
 import { Code, type SessionContext } from "./context.ts";
 import {
@@ -28,9 +28,26 @@ import type { StreamReader } from "./reader.ts";
 /** Most group streams one subscription keeps in flight; older ones are reset beyond that. */
 export const MAX_GROUPS_IN_FLIGHT = 16;
 
+/**
+ * Most distinct tracks one (non-cluster) session's subscriptions may have opened upstream and
+ * that are still open (pending, live or warm). Each is an upstream SUBSCRIBE toward a publisher;
+ * subscribing to a track someone else already opened costs nothing and is not counted.
+ */
+export const MAX_UPSTREAM_TRACKS_PER_SESSION = 128;
+
 /** Per-session bookkeeping of downstream subscriptions (ids must be unique, count is capped). */
 export class SubscriptionRegistry {
   readonly ids = new Set<bigint>();
+  /** Tracks this session's subscriptions created (opened upstream), pruned once closed. */
+  readonly created = new Set<Track>();
+  /** The upstream quota was already reported for this session (one warn line, not one per reset). */
+  quotaWarned = false;
+
+  /** Tracks this session opened upstream that are still open. */
+  openCreated(): number {
+    for (const t of this.created) if (t.state === "closed") this.created.delete(t);
+    return this.created.size;
+  }
 }
 
 class GroupPump {
@@ -265,11 +282,26 @@ export async function serveSubscribe(
       stream.send.reset(Code.NotFound);
       return;
     }
+    if (
+      !ctx.scope.internal && !ctx.origin.hasTrack(path, msg.track) &&
+      registry.openCreated() >= MAX_UPSTREAM_TRACKS_PER_SESSION
+    ) {
+      if (!registry.quotaWarned) {
+        registry.quotaWarned = true;
+        log.warn("upstream track quota exceeded; extra subscriptions reset with code 11", {
+          limit: MAX_UPSTREAM_TRACKS_PER_SESSION,
+          path,
+        });
+      }
+      stream.send.reset(Code.Bounds);
+      return;
+    }
     handle = ctx.origin.acquireTrack(path, msg.track, msg.priority);
     if (!handle) {
       stream.send.reset(Code.NotFound);
       return;
     }
+    if (handle.created) registry.created.add(handle.track);
     const track = handle.track;
     const ready = await Promise.race([track.whenReady(), left.then(() => null)]);
     if (ready === null) {

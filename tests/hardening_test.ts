@@ -105,3 +105,103 @@ e2e("attack: hop ids from a plain (non-cluster) publisher are not trusted", asyn
   await guard.verify();
   for (const p of [watcher, spoofer, victim, forger]) p.close();
 }, { ...ATTACK, toml: `[cluster]\nid = 4242` });
+
+/** The reset code of a stream's receive side (null on FIN). */
+async function resetCode(recv: { read(): Promise<Uint8Array | null> }, ms = 5_000): Promise<number | null> {
+  return await within(
+    ms,
+    "the stream to end",
+    (async () => {
+      try {
+        while ((await recv.read()) !== null) { /* drain */ }
+        return null;
+      } catch (err) {
+        return (err as { code?: number }).code ?? -1;
+      }
+    })(),
+  );
+}
+
+e2e("attack: thousands of announce interest streams on one session", async (relay) => {
+  const guard = await Guard.start(relay, SMALL_RSS_MIB);
+  const watcher = await RawMoqPeer.connect(relay.port);
+  const streams = [];
+  for (let i = 0; i < 3_000; i++) streams.push((await watcher.interest("")).stream);
+  assert.equal(await resetCode(streams[2_999].recv), 11, "an interest beyond the cap is reset with code 11");
+  const pub = await RawMoqPeer.connect(relay.port);
+  for (let i = 0; i < 30; i++) {
+    await pub.announce(`churn${i}`);
+    await pub.unannounce(`churn${i}`);
+  }
+  await guard.verify();
+  const lines = relay.logs.filter((l) => /too many announce interest streams/.test(l));
+  assert.equal(lines.length, 1, "one warn line per session, not one per stream");
+  pub.close();
+  watcher.close();
+}, ATTACK);
+
+e2e("attack: SUBSCRIBE to hundreds of random track names", async (relay) => {
+  const guard = await Guard.start(relay, SMALL_RSS_MIB);
+  const pub = await RawMoqPeer.connect(relay.port);
+  pub.autoAccept = false; // a publisher that never answers: every track stays pending upstream
+  await pub.announce("victim");
+  const sub = await RawMoqPeer.connect(relay.port);
+  await sleep(300);
+  const streams = [];
+  for (let i = 0; i < 400; i++) streams.push(await sub.subscribeNoWait(BigInt(i), "victim", `random-${i}`));
+  assert.equal(await resetCode(streams[399].recv), 11, "a subscription beyond the upstream quota is reset");
+  await sleep(500);
+  assert.ok(pub.requests.length <= 128, `${pub.requests.length} SUBSCRIBEs reached the publisher (cap 128)`);
+  // Leaving a pending track closes it upstream at once (no warm period for unanswered tracks).
+  await streams[0].send.close();
+  const first = pub.requests.find((r) => r.msg.track === "random-0")!;
+  assert.equal(await resetCode(first.stream.recv), null, "the abandoned pending track is closed upstream");
+  // A track the publisher answers not-found is not kept open: asking again asks the publisher again.
+  const again = pub.requests.find((r) => r.msg.track === "random-1")!;
+  again.stream.send.reset(13);
+  assert.equal(await resetCode(streams[1].recv), 13, "not-found reaches the subscriber");
+  const before = pub.requests.length;
+  await sub.subscribeNoWait(1000n, "victim", "random-1");
+  await eventually("a fresh SUBSCRIBE for the not-found track", () => pub.requests.length > before, 5_000);
+  await guard.verify();
+  pub.close();
+  sub.close();
+}, ATTACK);
+
+e2e("attack: /fetch of random track names from one client", async (relay) => {
+  const guard = await Guard.start(relay, SMALL_RSS_MIB);
+  const pub = await RawMoqPeer.connect(relay.port);
+  pub.autoAccept = false;
+  await pub.announce("victim");
+  await sleep(300);
+  const statuses = await Promise.all(Array.from({ length: 100 }, async (_, i) => {
+    try {
+      const res = await fetch(`${relay.httpUrl}/fetch/anon/victim/r${i}`, {
+        signal: AbortSignal.timeout(2_000),
+      });
+      await res.body?.cancel();
+      return res.status;
+    } catch {
+      return 0; // still waiting for the publisher when the client gave up
+    }
+  }));
+  const limited = statuses.filter((s) => s === 429).length;
+  assert.ok(limited >= 80, `${limited} of 100 concurrent /fetch were refused with 429`);
+  assert.ok(pub.requests.length <= 16, `${pub.requests.length} SUBSCRIBEs reached the publisher (cap 16)`);
+  // A publisher that answers: each track stays warm after the request, so the count of tracks a
+  // client opened is capped too.
+  pub.autoAccept = true;
+  for (const r of pub.requests) await pub.accept(r.stream).catch(() => {});
+  const before = pub.requests.length;
+  let refused = 0;
+  for (let i = 0; i < 60; i++) {
+    const res = await fetch(`${relay.httpUrl}/fetch/anon/victim/seq${i}?group=0`);
+    await res.body?.cancel();
+    if (res.status === 429) refused++;
+  }
+  const opened = pub.requests.length - before;
+  assert.ok(opened <= 32, `${opened} tracks opened upstream by sequential /fetch (cap 32)`);
+  assert.ok(refused >= 28, `${refused} sequential /fetch refused once the client's tracks were at the cap`);
+  await guard.verify();
+  pub.close();
+}, ATTACK);
