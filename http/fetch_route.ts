@@ -324,9 +324,9 @@ function groupBody(
     pull: async (controller) => {
       while (!done) {
         if (next < group.dropped) return fail(controller, "client too slow: frames left the cache");
-        const index = next - group.dropped;
-        if (index < group.frames.length) {
-          const payload = framePayload(group.frames[index]);
+        const frame = group.frame(next);
+        if (frame !== undefined) {
+          const payload = framePayload(frame);
           next++;
           if (!payload) return fail(controller, "corrupt frame in cache");
           if (payload.length === 0) continue;

@@ -1,3 +1,4 @@
+import { frameCost, GROUP_OVERHEAD_BYTES } from "./group.ts";
 import assert from "node:assert/strict";
 import { silentLogger } from "../log/logger.ts";
 import type { BroadcastSource } from "./broadcast.ts";
@@ -210,15 +211,20 @@ Deno.test("cache: non-latest groups expire by age even without writes; byte budg
   await tick(50);
   o.sweep(Date.now());
   assert.deepEqual(h.track.groups.map((g) => g.sequence), [2], "only the latest survives");
-  assert.equal(o.stats().cacheBytes, 100);
+  const oneGroup = frameCost(100) + GROUP_OVERHEAD_BYTES;
+  assert.equal(
+    o.stats().cacheBytes,
+    oneGroup,
+    "a group costs its frames with overhead, plus its own overhead",
+  );
 
-  const tight = origin({ groupTtlMs: 60_000, cap: 250 });
+  const tight = origin({ groupTtlMs: 60_000, cap: 2 * oneGroup + 10 });
   tight.publish("c", new FakeSource("s"));
   const t = tight.acquireTrack("c", "t", 0)!;
   await t.track.whenReady();
   for (let i = 0; i < 5; i++) t.track.startGroup(i).append(new Uint8Array(100));
   tight.sweep(Date.now());
-  assert.ok(tight.stats().cacheBytes <= 250, `over budget: ${tight.stats().cacheBytes}`);
+  assert.ok(tight.stats().cacheBytes <= 2 * oneGroup + 10, `over budget: ${tight.stats().cacheBytes}`);
   assert.equal(t.track.latest?.sequence, 4, "latest never evicted");
   h.release();
   t.release();

@@ -31,6 +31,18 @@ import {
 } from "./messages.ts";
 import { StreamReader } from "./reader.ts";
 
+/**
+ * Frames one GROUP stream may ingest back to back before it yields to the event loop. Buffered
+ * input is read through already-resolved promises (microtasks), so without a yield a backlog of
+ * tiny frames would run as one task and starve timers, `/health` and every other session.
+ */
+export const FRAMES_PER_YIELD = 1024;
+
+/** Resolve on a later macrotask (after pending I/O and timers had their turn). */
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 0));
+}
+
 /** Most hops a broadcast may have travelled. */
 export const MAX_HOP_COUNT = 32;
 
@@ -261,9 +273,10 @@ export class Ingest {
     const group = track.startGroup(header.sequence);
     ctx.stats.groupsIn++;
     try {
-      for (;;) {
+      for (let n = 1;; n++) {
         const frame = await reader.frame(MAX_FRAME_BYTES);
         if (frame === null) break;
+        if (n % FRAMES_PER_YIELD === 0) await yieldToEventLoop();
         group.append(frame);
         track.countFrame(frame.length);
         ctx.stats.framesIn++;

@@ -3,7 +3,8 @@
  * subscription however many subscribers), answer SUBSCRIBE_OK once the upstream is live, then send
  * one GROUP stream per group, latest first for a late joiner.
  *
- * Each subscriber has a bounded backlog: when it falls behind by more than
+ * Each subscriber has a bounded backlog, counted in what memory costs (frames with their per-frame
+ * overhead, each stream in flight, transport queues): when it falls behind by more than
  * `limits.subscriberQueueBytes`, its oldest groups are reset (code 2 `old`) so it never stalls the
  * publisher or other subscribers and never makes memory grow without bound. Frames are the cached
  * encoded buffers, written as-is: no per-subscriber copy.
@@ -11,7 +12,7 @@
  * @module
  */
 
-import type { Group } from "../relay/group.ts";
+import { frameCost, type Group } from "../relay/group.ts";
 import type { TrackHandle } from "../relay/origin.ts";
 import type { Track, TrackConsumer } from "../relay/track.ts";
 import type { BidiStream, SendStream } from "../transport/types.ts";
@@ -24,6 +25,9 @@ import {
   type Subscribe,
 } from "./messages.ts";
 import type { StreamReader } from "./reader.ts";
+
+/** What one group stream in flight costs a subscriber's budget beyond its frames (pump and stream state). */
+export const GROUP_STREAM_OVERHEAD_BYTES = 2048;
 
 /** Most group streams one subscription keeps in flight; older ones are reset beyond that. */
 export const MAX_GROUPS_IN_FLIGHT = 16;
@@ -61,9 +65,13 @@ class GroupPump {
     this.group = group;
   }
 
-  /** Bytes of this group the subscriber still has to receive. */
+  /**
+   * What this group stream costs until the subscriber has it: the stream itself, the frames not
+   * written yet (their cache cost) and the bytes queued in the transport.
+   */
   backlog(): number {
-    return this.group.totalBytes - this.sentBytes + (this.stream?.bufferedBytes ?? 0);
+    return GROUP_STREAM_OVERHEAD_BYTES + this.group.totalBytes - this.sentBytes +
+      (this.stream?.bufferedBytes ?? 0);
   }
 
   cancel(code: number): void {
@@ -177,13 +185,13 @@ class Downstream implements TrackConsumer {
       for (;;) {
         if (pump.cancelled) return;
         while (next < group.frameCount) {
-          if (next < group.dropped) {
+          const frame = group.frame(next);
+          if (frame === undefined) {
             stream.reset(26); // lagged: the frames it needed were dropped
             return;
           }
-          const frame = group.frames[next - group.dropped];
           next++;
-          pump.sentBytes += frame.length;
+          pump.sentBytes += frameCost(frame.length);
           await stream.write(frame);
           ctx.stats.framesOut++;
           ctx.stats.bytesOut += frame.length;

@@ -205,3 +205,20 @@ e2e("attack: /fetch of random track names from one client", async (relay) => {
   await guard.verify();
   pub.close();
 }, ATTACK);
+
+e2e("attack: hundreds of thousands of zero-length frames in open groups", async (relay) => {
+  const guard = await Guard.start(relay, 250);
+  const { pub, sub, id } = await rawPair(relay, "tiny");
+  // 8 open groups × 100 000 frames of 0 bytes (1 byte each on the wire): 800 KB sent.
+  const batch = new Uint8Array(10_000); // 10 000 zero-length frames
+  const groups = [];
+  for (let seq = 0; seq < 8; seq++) {
+    const s = await pub.openGroup(id, seq);
+    groups.push(s);
+    for (let i = 0; i < 10; i++) await s.write(batch);
+  }
+  await sleep(1_500);
+  await guard.verify();
+  pub.close();
+  sub.close();
+}, ATTACK);
