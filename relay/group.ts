@@ -34,6 +34,12 @@ export function frameCost(encodedBytes: number): number {
   return encodedBytes + FRAME_OVERHEAD_BYTES;
 }
 
+/**
+ * Told of every change of a group's cached cost (`cost`, what the budget counts) and of its
+ * cached encoded bytes (`bytes`, what the frames hold).
+ */
+export type GroupBudget = (cost: number, bytes: number) => void;
+
 /** A group's lifecycle. */
 export type GroupState = "open" | "done" | "aborted";
 
@@ -47,6 +53,8 @@ export class Group {
   dropped = 0;
   /** Cost of the cached frames ({@link frameCost} each), the group overhead excluded. */
   bytes = 0;
+  /** Encoded bytes of the cached frames (what the frames themselves hold, without overhead). */
+  encodedBytes = 0;
   /** Cost of every frame ever appended, dropped ones included (readers compare with what they sent). */
   totalBytes = 0;
   /** Current state. */
@@ -59,17 +67,17 @@ export class Group {
   #head = 0;
   #chunk: Uint8Array | null = null;
   #chunkUsed = 0;
-  /** Called with the cost delta whenever the cached cost changes (the cache's budget). */
-  readonly #onBytes: (delta: number) => void;
+  /** Called with the cost and encoded-byte deltas whenever the cache changes (the cache's budget). */
+  readonly #onBytes: GroupBudget;
   #released = false;
   #wake: (() => void) | null = null;
   #changed: Promise<void> | null = null;
 
-  constructor(sequence: number, onBytes: (delta: number) => void = () => {}) {
+  constructor(sequence: number, onBytes: GroupBudget = () => {}) {
     this.sequence = sequence;
     this.createdAtMs = Date.now();
     this.#onBytes = onBytes;
-    onBytes(GROUP_OVERHEAD_BYTES);
+    onBytes(GROUP_OVERHEAD_BYTES, 0);
   }
 
   /** Total frames ever appended. */
@@ -132,6 +140,8 @@ export class Group {
     this.bytes += cost;
     this.totalBytes += cost;
     let delta = cost;
+    let encodedDelta = stored.length;
+    this.encodedBytes += stored.length;
     // Each iteration drops one frame, and at least one (the newest) always stays.
     while (
       (this.bytes > MAX_GROUP_CACHE_BYTES || this.cachedFrames > MAX_GROUP_FRAMES) && this.cachedFrames > 1
@@ -143,13 +153,15 @@ export class Group {
       const oldCost = frameCost(old.length);
       this.bytes -= oldCost;
       delta -= oldCost;
+      this.encodedBytes -= old.length;
+      encodedDelta -= old.length;
     }
     // Amortised O(1): compact the list once the dropped prefix is half of it.
     if (this.#head > 1024 && this.#head * 2 > this.#frames.length) {
       this.#frames = this.#frames.slice(this.#head);
       this.#head = 0;
     }
-    if (!this.#released) this.#onBytes(delta);
+    if (!this.#released) this.#onBytes(delta, encodedDelta);
     this.#notify();
   }
 
@@ -179,6 +191,6 @@ export class Group {
     this.abort(code);
     if (this.#released) return;
     this.#released = true;
-    this.#onBytes(-(this.bytes + GROUP_OVERHEAD_BYTES));
+    this.#onBytes(-(this.bytes + GROUP_OVERHEAD_BYTES), -this.encodedBytes);
   }
 }

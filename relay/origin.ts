@@ -77,7 +77,10 @@ export interface OriginStats {
   broadcasts: number;
   tracks: number;
   upstreamSubscriptions: number;
+  /** Encoded bytes of the cached frames. */
   cacheBytes: number;
+  /** What the cache costs against its budget (frames with per-frame and per-group overhead). */
+  cacheCostBytes?: number;
   cacheGroups: number;
   groupsEvicted: number;
 }
@@ -93,7 +96,10 @@ export class Origin {
   readonly groupTtlMs: number;
   readonly warmMs: number;
   readonly cacheCapacityBytes: number;
+  /** Cache cost (what the budget counts). */
   #cacheBytes = 0;
+  /** Encoded bytes of cached frames (for metrics). */
+  #cacheEncodedBytes = 0;
   #groupsEvicted = 0;
   #sweeper: ReturnType<typeof setInterval> | undefined;
   readonly #policy;
@@ -106,8 +112,9 @@ export class Origin {
     this.cacheCapacityBytes = options.cacheCapacityBytes ?? DEFAULT_CACHE_CAPACITY_BYTES;
     this.#policy = {
       groupTtlMs: this.groupTtlMs,
-      onBytes: (delta: number) => {
-        this.#cacheBytes += delta;
+      onBytes: (cost: number, bytes: number) => {
+        this.#cacheBytes += cost;
+        this.#cacheEncodedBytes += bytes;
       },
     };
   }
@@ -166,7 +173,8 @@ export class Origin {
       broadcasts: this.#broadcasts.size,
       tracks,
       upstreamSubscriptions: upstream,
-      cacheBytes: this.#cacheBytes,
+      cacheBytes: this.#cacheEncodedBytes,
+      cacheCostBytes: this.#cacheBytes,
       cacheGroups: groups,
       groupsEvicted: this.#groupsEvicted,
     };
