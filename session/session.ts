@@ -84,6 +84,8 @@ export class MoqSession {
   #interestCapWarned = false;
   /** A CLIENT_SETUP is being read: the version is not decided until it is complete. */
   #setupPending = false;
+  /** The SETUP grace period has ended (a held start happens once the pending input resolves). */
+  #graceExpired = false;
   #closeInfo: CloseInfo | null = null;
   readonly #done: Promise<CloseInfo>;
   #expiryTimer: ReturnType<typeof setTimeout> | undefined;
@@ -166,6 +168,7 @@ export class MoqSession {
    * (the stream path starts the session then).
    */
   #graceOver(): void {
+    this.#graceExpired = true;
     if (this.#setupPending || this.#untypedStreams > 0) return;
     this.#start();
   }
@@ -275,7 +278,11 @@ export class MoqSession {
     try {
       type = await reader.varint();
     } finally {
-      if (early) this.#untypedStreams--;
+      if (early) {
+        this.#untypedStreams--;
+        // A stream that failed before its type held the start: release it.
+        if (this.#graceExpired && !this.#started) queueMicrotask(() => this.#graceOver());
+      }
     }
     if (type === BidiType.ClientSetup) {
       await this.#serverSetup(stream, reader);

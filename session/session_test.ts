@@ -100,3 +100,13 @@ Deno.test("a CLIENT_SETUP reset half-way closes the session with a protocol viol
   const info = await session.done;
   assert.equal(info.code, 15);
 });
+
+Deno.test("a first stream reset before its type byte does not keep the session from starting", async () => {
+  const { client, session } = start();
+  const s = await client.openBidi();
+  await sleep(SETUP_GRACE_MS + 100);
+  s.send.reset(0);
+  await expectInterest(client, Version.Lite04);
+  client.close(0, "done");
+  await session.done;
+});
