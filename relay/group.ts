@@ -118,7 +118,11 @@ export class Group {
     const n = encoded.length;
     let chunk = this.#chunk;
     if (chunk === null || chunk.length - this.#chunkUsed < n) {
-      const size = Math.min(FRAME_CHUNK_MAX_BYTES, Math.max(FRAME_CHUNK_MIN_BYTES, (chunk?.length ?? 0) * 2));
+      // Doubling from the previous chunk, never smaller than the frame (n ≤ SMALL_FRAME_BYTES).
+      const size = Math.max(
+        n,
+        Math.min(FRAME_CHUNK_MAX_BYTES, Math.max(FRAME_CHUNK_MIN_BYTES, (chunk?.length ?? 0) * 2)),
+      );
       chunk = this.#chunk = new Uint8Array(size);
       this.#chunkUsed = 0;
     }

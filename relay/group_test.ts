@@ -43,6 +43,13 @@ Deno.test("small frames are copied into shared chunks; large frames are kept as 
   const large = new Uint8Array(SMALL_FRAME_BYTES + 1);
   group.append(large);
   assert.equal(group.frame(2), large, "a large frame is not copied");
+  // Any small size fits, also as the first frame of a fresh chunk (larger than the first chunk).
+  const { group: fresh } = budgeted();
+  for (const n of [SMALL_FRAME_BYTES, 3, SMALL_FRAME_BYTES - 1, 700, SMALL_FRAME_BYTES]) {
+    const f = new Uint8Array(n).fill(n & 0xff);
+    fresh.append(f);
+    assert.deepEqual(fresh.frame(fresh.frameCount - 1), f, `a ${n}-byte frame is stored intact`);
+  }
   // Chunks stay bounded however many small frames arrive.
   for (let i = 0; i < 2_000; i++) group.append(new Uint8Array(100));
   assert.ok(group.frame(2_002)!.buffer.byteLength <= FRAME_CHUNK_MAX_BYTES);

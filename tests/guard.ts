@@ -38,7 +38,7 @@ export class Guard {
   readonly relay: RelayProcess;
   readonly rssLimitMiB: number;
   readonly failures: string[] = [];
-  /** Witness groups that did not arrive (reset or timed out), for the report. */
+  /** Witness groups that did not arrive (reset or timed out). */
   readonly lost: string[] = [];
   maxRssMiB = 0;
   maxHealthMs = 0;
@@ -80,9 +80,11 @@ export class Guard {
         try {
           got = await readGroup(track, 2_000);
         } catch (err) {
-          // A live group may be reset (the client library or the relay gives up on a late group);
-          // that is not corruption. Progress is asserted in verify().
-          if (!g.#stop) g.lost.push((err as Error).message);
+          // Every witness group must arrive: the pair is light and never falls behind.
+          if (!g.#stop) {
+            g.lost.push((err as Error).message);
+            g.failures.push(`witness group lost: ${(err as Error).message}`);
+          }
           await sleep(TICK_MS);
           continue;
         }
