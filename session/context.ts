@@ -66,6 +66,19 @@ export const DEFAULT_LIMITS: LimitsConfig = {
   drainTimeoutMs: 10_000,
 };
 
+/**
+ * Frames one GROUP stream may move back to back (read from a publisher, or written to a
+ * subscriber) before it yields to the event loop. Buffered input and accepted writes continue
+ * through already-resolved promises (microtasks), so without a yield a flood of tiny frames would
+ * run as one task and starve timers, `/health` and every other session.
+ */
+export const FRAMES_PER_YIELD = 1024;
+
+/** Resolve on a later macrotask (after pending I/O and timers had their turn). */
+export function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 0));
+}
+
 /** Largest frame the relay accepts. */
 export const MAX_FRAME_BYTES = 32 * 1024 * 1024;
 

@@ -12,7 +12,15 @@ import { checkedPath, joinPath, MAX_PATH_SEGMENTS, stripPrefix } from "../relay/
 import type { Track, UpstreamSubscription } from "../relay/track.ts";
 import type { BidiStream, RecvStream } from "../transport/types.ts";
 import { StreamResetError } from "../transport/types.ts";
-import { Code, MAX_FRAME_BYTES, peerErrorCode, ProtocolError, type SessionContext } from "./context.ts";
+import {
+  Code,
+  FRAMES_PER_YIELD,
+  MAX_FRAME_BYTES,
+  peerErrorCode,
+  ProtocolError,
+  type SessionContext,
+  yieldToEventLoop,
+} from "./context.ts";
 import {
   BidiType,
   decodeAnnounce,
@@ -30,18 +38,6 @@ import {
   Version,
 } from "./messages.ts";
 import { StreamReader } from "./reader.ts";
-
-/**
- * Frames one GROUP stream may ingest back to back before it yields to the event loop. Buffered
- * input is read through already-resolved promises (microtasks), so without a yield a backlog of
- * tiny frames would run as one task and starve timers, `/health` and every other session.
- */
-export const FRAMES_PER_YIELD = 1024;
-
-/** Resolve on a later macrotask (after pending I/O and timers had their turn). */
-function yieldToEventLoop(): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, 0));
-}
 
 /** Most hops a broadcast may have travelled. */
 export const MAX_HOP_COUNT = 32;

@@ -16,7 +16,7 @@ import { frameCost, type Group } from "../relay/group.ts";
 import type { TrackHandle } from "../relay/origin.ts";
 import type { Track, TrackConsumer } from "../relay/track.ts";
 import type { BidiStream, SendStream } from "../transport/types.ts";
-import { Code, type SessionContext } from "./context.ts";
+import { Code, FRAMES_PER_YIELD, type SessionContext, yieldToEventLoop } from "./context.ts";
 import {
   decodeSubscribeFields,
   encodeGroupHeader,
@@ -193,6 +193,7 @@ class Downstream implements TrackConsumer {
           next++;
           pump.sentBytes += frameCost(frame.length);
           await stream.write(frame);
+          if (next % FRAMES_PER_YIELD === 0) await yieldToEventLoop();
           ctx.stats.framesOut++;
           ctx.stats.bytesOut += frame.length;
           if (pump.cancelled) return;
