@@ -44,7 +44,7 @@ export class SubscriptionRegistry {
   readonly ids = new Set<bigint>();
   /** Tracks this session's subscriptions created (opened upstream), pruned once closed. */
   readonly created = new Set<Track>();
-  /** The upstream quota was already reported for this session (one warn line, not one per reset). */
+  /** A quota was already reported for this session (one warn line, not one per reset). */
   quotaWarned = false;
 
   /** Tracks this session opened upstream that are still open. */
@@ -243,7 +243,13 @@ export async function serveSubscribe(
     return;
   }
   if (registry.ids.size >= ctx.limits.maxSubscriptionsPerSession) {
-    log.warn("subscription quota exceeded", { limit: ctx.limits.maxSubscriptionsPerSession, path });
+    if (!registry.quotaWarned) {
+      registry.quotaWarned = true;
+      log.warn("subscription quota exceeded; extra subscriptions reset with code 11", {
+        limit: ctx.limits.maxSubscriptionsPerSession,
+        path,
+      });
+    }
     stream.send.reset(Code.Bounds);
     stream.recv.stop(Code.Bounds);
     return;
