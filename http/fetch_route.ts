@@ -31,9 +31,13 @@ export const MAX_CONCURRENT_FETCHES_PER_IP = 16;
  */
 export const MAX_FETCH_UPSTREAM_TRACKS_PER_IP = 32;
 
+/** Tracked `/fetch` clients beyond which every idle entry is pruned at once. */
+const FETCH_CLIENTS_PRUNE_AT = 4096;
+
 /** Per-client-IP accounting of `/fetch`: requests in progress and tracks opened upstream. */
 export class FetchLimiter {
   readonly #clients = new Map<string, { active: number; created: Set<Track> }>();
+  #pruneAt = FETCH_CLIENTS_PRUNE_AT;
 
   #entry(ip: string): { active: number; created: Set<Track> } {
     let e = this.#clients.get(ip);
@@ -50,6 +54,13 @@ export class FetchLimiter {
 
   /** Admit one request from `ip`: a release function (call once), or undefined when at the cap. */
   enter(ip: string): (() => void) | undefined {
+    // Entries of clients gone quiet are pruned when they return; many distinct clients (address
+    // rotation) trigger a full prune, so the map only holds clients with live requests or tracks.
+    // The threshold doubles with what survives, keeping the prunes amortised O(1) per request.
+    if (this.#clients.size >= this.#pruneAt) {
+      for (const key of [...this.#clients.keys()]) this.#prune(key);
+      this.#pruneAt = Math.max(FETCH_CLIENTS_PRUNE_AT, 2 * this.#clients.size);
+    }
     const e = this.#entry(ip);
     if (e.active >= MAX_CONCURRENT_FETCHES_PER_IP) return undefined;
     e.active++;

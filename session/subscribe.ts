@@ -316,7 +316,7 @@ export async function serveSubscribe(
       stream.send.reset(Code.NotFound);
       return;
     }
-    if (handle.created) registry.created.add(handle.track);
+    if (handle.created && !ctx.scope.internal) registry.created.add(handle.track);
     const track = handle.track;
     const ready = await Promise.race([track.whenReady(), left.then(() => null)]);
     if (ready === null) {
