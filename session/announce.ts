@@ -8,7 +8,7 @@
 import type { AnnounceEvent } from "../relay/origin.ts";
 import { stripPrefix } from "../relay/path.ts";
 import type { BidiStream } from "../transport/types.ts";
-import type { SessionContext } from "./context.ts";
+import { discardRest, type SessionContext } from "./context.ts";
 import { type AnnounceInterest, encodeAnnounce, encodeAnnounceInit, isLegacy } from "./messages.ts";
 import type { StreamReader } from "./reader.ts";
 
@@ -81,10 +81,7 @@ export async function serveAnnounce(
   // The peer FINs (or resets) its side to stop; we then FIN ours.
   const peerDone = (async () => {
     try {
-      while (!(await reader.done())) {
-        // Nothing is expected after the interest; skip whatever comes.
-        await reader.exact(1);
-      }
+      await discardRest(reader); // nothing is expected after the interest; skip whatever comes
     } catch {
       // reset or session loss: same outcome
     }

@@ -12,7 +12,7 @@ import type { RelayStats } from "../relay/stats.ts";
 import type { TransportSession } from "../transport/types.ts";
 import { PathError } from "../relay/path.ts";
 import type { Version } from "./messages.ts";
-import { BoundsError, DecodeError } from "./reader.ts";
+import { BoundsError, DecodeError, type StreamReader } from "./reader.ts";
 import type { SessionScope } from "./scope.ts";
 
 /** Session close / stream reset codes (shared/spec/protocol.md §9). */
@@ -74,9 +74,25 @@ export const DEFAULT_LIMITS: LimitsConfig = {
  */
 export const FRAMES_PER_YIELD = 1024;
 
+/** Control messages one stream may have handled back to back before it yields (as above). */
+export const MESSAGES_PER_YIELD = 1024;
+
 /** Resolve on a later macrotask (after pending I/O and timers had their turn). */
 export function yieldToEventLoop(): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, 0));
+}
+
+/**
+ * Read and drop whatever a peer still sends on a stream, until its FIN (or reset, which throws).
+ * Whole chunks are dropped at a time: skipping byte by byte would let megabytes of junk run as
+ * millions of microtasks in one task and starve the event loop.
+ */
+export async function discardRest(reader: StreamReader): Promise<void> {
+  if (await reader.done()) return;
+  // What the reader still buffers is dropped with it; the rest goes straight from the stream.
+  while ((await reader.stream.read()) !== null) {
+    // discard
+  }
 }
 
 /** Largest frame the relay accepts. */

@@ -16,6 +16,7 @@ import {
   Code,
   FRAMES_PER_YIELD,
   MAX_FRAME_BYTES,
+  MESSAGES_PER_YIELD,
   peerErrorCode,
   ProtocolError,
   type SessionContext,
@@ -99,7 +100,8 @@ export class Ingest {
         const init = decodeAnnounceInit(await reader.message(MAX_MESSAGE_BYTES));
         for (const suffix of init) this.#announce(base, suffix, [], mine);
       }
-      while (!(await reader.done())) {
+      for (let n = 1; !(await reader.done()); n++) {
+        if (n % MESSAGES_PER_YIELD === 0) await yieldToEventLoop();
         const msg = decodeAnnounce(ctx.version, await reader.message(MAX_MESSAGE_BYTES));
         if (msg.active) this.#announce(base, msg.suffix, msg.hops, mine);
         else this.#unannounce(base, msg.suffix, mine);
@@ -205,7 +207,8 @@ export class Ingest {
       }
       if (this.#subs.get(id) === track && !cancelled) track.ready();
       // Then DROP messages (ignored) until FIN or reset.
-      while (!(await reader.done())) {
+      for (let n = 1; !(await reader.done()); n++) {
+        if (n % MESSAGES_PER_YIELD === 0) await yieldToEventLoop();
         const type = await reader.varint();
         const body = await reader.message(MAX_MESSAGE_BYTES);
         if (type === 1) decodeSubscribeDrop(body);

@@ -14,7 +14,16 @@ import type { Origin } from "../relay/origin.ts";
 import type { RelayStats } from "../relay/stats.ts";
 import type { BidiStream, CloseInfo, RecvStream, TransportSession } from "../transport/types.ts";
 import { serveAnnounce } from "./announce.ts";
-import { Code, DEFAULT_LIMITS, peerErrorCode, ProtocolError, type SessionContext } from "./context.ts";
+import {
+  Code,
+  DEFAULT_LIMITS,
+  discardRest,
+  MESSAGES_PER_YIELD,
+  peerErrorCode,
+  ProtocolError,
+  type SessionContext,
+  yieldToEventLoop,
+} from "./context.ts";
 import { Ingest } from "./ingest.ts";
 import {
   BidiType,
@@ -325,7 +334,7 @@ export class MoqSession {
       case BidiType.Probe: {
         if (isLegacy(ctx.version)) break;
         // Keep it open and silent: the relay has no bandwidth estimate to report. Never reset it.
-        while (!(await reader.done())) await reader.exact(1);
+        await discardRest(reader);
         await stream.send.close();
         return;
       }
@@ -386,7 +395,10 @@ export class MoqSession {
   /** The 01/02 session stream: SESSION_INFO until FIN; its end ends the session. */
   async #sessionStream(stream: BidiStream, reader: StreamReader): Promise<void> {
     try {
-      while (!(await reader.done())) decodeSessionInfo(await reader.message(MAX_MESSAGE_BYTES));
+      for (let n = 1; !(await reader.done()); n++) {
+        if (n % MESSAGES_PER_YIELD === 0) await yieldToEventLoop();
+        decodeSessionInfo(await reader.message(MAX_MESSAGE_BYTES));
+      }
       this.transport.close(Code.Cancel, "session stream finished");
     } catch (err) {
       if (err instanceof DecodeError || err instanceof BoundsError) throw err;

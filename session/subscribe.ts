@@ -16,7 +16,13 @@ import { frameCost, type Group } from "../relay/group.ts";
 import type { TrackHandle } from "../relay/origin.ts";
 import type { Track, TrackConsumer } from "../relay/track.ts";
 import type { BidiStream, SendStream } from "../transport/types.ts";
-import { Code, FRAMES_PER_YIELD, type SessionContext, yieldToEventLoop } from "./context.ts";
+import {
+  Code,
+  FRAMES_PER_YIELD,
+  MESSAGES_PER_YIELD,
+  type SessionContext,
+  yieldToEventLoop,
+} from "./context.ts";
 import {
   decodeSubscribeFields,
   encodeGroupHeader,
@@ -274,7 +280,8 @@ export async function serveSubscribe(
   });
   const reading = (async () => {
     try {
-      while (!(await reader.done())) {
+      for (let n = 1; !(await reader.done()); n++) {
+        if (n % MESSAGES_PER_YIELD === 0) await yieldToEventLoop();
         const m = await reader.message(1024);
         if (isLegacy(ctx.version)) continue; // 01/02 define no update; ignore
         const update = decodeSubscribeFields(m, "SUBSCRIBE_UPDATE");

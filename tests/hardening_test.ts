@@ -222,3 +222,25 @@ e2e("attack: hundreds of thousands of zero-length frames in open groups", async 
   pub.close();
   sub.close();
 }, ATTACK);
+
+e2e("attack: megabytes of junk after an interest, on a probe stream, and as SUBSCRIBE_UPDATEs", async (relay) => {
+  const guard = await Guard.start(relay, SMALL_RSS_MIB);
+  const peer = await RawMoqPeer.connect(relay.port);
+  const { stream } = await peer.interest("");
+  const junk = new Uint8Array(16_000).fill(0xaa);
+  for (let i = 0; i < 500; i++) await stream.send.write(junk); // 8 MB the relay must skip
+  const probe = await peer.transport.openBidi();
+  await probe.send.write(new Uint8Array([0x04])); // PROBE stream type
+  for (let i = 0; i < 500; i++) await probe.send.write(junk);
+  // 1.3 million SUBSCRIBE_UPDATEs (6 bytes each) on one subscription.
+  const pub = await RawMoqPeer.connect(relay.port);
+  await pub.announce("upd");
+  const sub = await peer.subscribe(1n, "upd", "t");
+  const update = new Uint8Array([5, 0, 0, 0, 0, 0]);
+  const updates = new Uint8Array(16_002);
+  for (let i = 0; i < updates.length; i += 6) updates.set(update, i);
+  for (let i = 0; i < 500; i++) await sub.stream.send.write(updates);
+  await guard.verify();
+  pub.close();
+  peer.close();
+}, ATTACK);
