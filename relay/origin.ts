@@ -133,7 +133,11 @@ export class Origin {
     for (const b of [...this.#broadcasts.values()]) this.#remove(b);
   }
 
-  /** Expire old groups on every track and enforce the byte budget. */
+  /**
+   * Expire old groups on every track and enforce the budget: evict the stalest non-latest groups
+   * across all tracks, oldest first. One sorted pass (O(G log G)) rather than a scan of every track
+   * per eviction; each step evicts one group, so the loop ends however small the groups are.
+   */
   sweep(nowMs: number): void {
     const tracks: Track[] = [];
     for (const b of this.#broadcasts.values()) {
@@ -142,20 +146,17 @@ export class Origin {
         tracks.push(t);
       }
     }
-    while (this.#cacheBytes > this.cacheCapacityBytes) {
-      // Evict the stalest non-latest group across all tracks.
-      let victim: Track | null = null;
-      let oldest = Infinity;
-      for (const t of tracks) {
-        const g = t.groups[0];
-        if (g && g !== t.latest && g.createdAtMs < oldest) {
-          oldest = g.createdAtMs;
-          victim = t;
-        }
-      }
-      // Progress is counted in groups, not bytes: an empty group is evicted like any other.
-      if (!victim || !victim.evictOldest()) break;
-      this.#groupsEvicted++;
+    if (this.#cacheBytes <= this.cacheCapacityBytes) return;
+    const candidates: { track: Track; createdAtMs: number }[] = [];
+    for (const t of tracks) {
+      for (const g of t.groups) if (g !== t.latest) candidates.push({ track: t, createdAtMs: g.createdAtMs });
+    }
+    candidates.sort((a, b) => a.createdAtMs - b.createdAtMs);
+    for (const c of candidates) {
+      if (this.#cacheBytes <= this.cacheCapacityBytes) break;
+      // A track's groups are in arrival order, so its stalest candidate is at its front (a group
+      // may be skipped if it became the latest; evictOldest never takes the latest).
+      if (c.track.evictOldest()) this.#groupsEvicted++;
     }
   }
 
