@@ -63,7 +63,7 @@ export class Group {
   abortCode = 0;
 
   /** Cached frames; `#frames[#head + i]` is frame number `dropped + i`. */
-  #frames: Uint8Array[] = [];
+  #frames: (Uint8Array | undefined)[] = [];
   #head = 0;
   #chunk: Uint8Array | null = null;
   #chunkUsed = 0;
@@ -150,8 +150,8 @@ export class Group {
     while (
       (this.bytes > MAX_GROUP_CACHE_BYTES || this.cachedFrames > MAX_GROUP_FRAMES) && this.cachedFrames > 1
     ) {
-      const old = this.#frames[this.#head];
-      this.#frames[this.#head] = undefined as unknown as Uint8Array; // let it go now
+      const old = this.#frames[this.#head]!;
+      this.#frames[this.#head] = undefined; // let it go now
       this.#head++;
       this.dropped++;
       const oldCost = frameCost(old.length);
