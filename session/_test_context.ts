@@ -13,7 +13,7 @@ import { Origin } from "../relay/origin.ts";
 import { RelayStats } from "../relay/stats.ts";
 import type { Track, UpstreamSubscription } from "../relay/track.ts";
 import { type MemoryTransport, memoryTransportPair } from "./_test_streams.ts";
-import { DEFAULT_LIMITS, type SessionContext } from "./context.ts";
+import { DEFAULT_LIMITS, type SessionContext, SessionWarnings } from "./context.ts";
 import { Version } from "./messages.ts";
 import { SessionScope } from "./scope.ts";
 
@@ -65,6 +65,7 @@ export function testContext(options: TestContextOptions = {}): TestContext {
     limits: { ...DEFAULT_LIMITS, ...options.limits },
     originId: options.originId ?? 0,
     signal: abort.signal,
+    warnings: new SessionWarnings(),
     fail: (code) => {
       failures.push(code);
       relay.close(code, "test failure");

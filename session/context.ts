@@ -6,7 +6,7 @@
  */
 
 import type { LimitsConfig } from "../config/types.ts";
-import type { Logger } from "../log/logger.ts";
+import type { LogFields, Logger } from "../log/logger.ts";
 import type { Origin } from "../relay/origin.ts";
 import type { RelayStats } from "../relay/stats.ts";
 import type { TransportSession } from "../transport/types.ts";
@@ -95,6 +95,24 @@ export async function discardRest(reader: StreamReader): Promise<void> {
   }
 }
 
+/**
+ * Per-session warnings a peer can trigger at will (quota hits, ignored announcements): each kind is
+ * logged at warn level once per session, then at debug level, so a peer cannot flood the log.
+ */
+export class SessionWarnings {
+  readonly #seen = new Set<string>();
+
+  /** Warn about `kind` (its first occurrence in this session) or note it at debug level. */
+  warn(log: Logger, kind: string, message: string, fields?: LogFields): void {
+    if (this.#seen.has(kind)) {
+      log.debug(message, fields);
+      return;
+    }
+    this.#seen.add(kind);
+    log.warn(`${message} (further ones in this session are logged at debug level)`, fields);
+  }
+}
+
 /** Largest frame the relay accepts. */
 export const MAX_FRAME_BYTES = 32 * 1024 * 1024;
 
@@ -114,4 +132,6 @@ export interface SessionContext {
   readonly signal: AbortSignal;
   /** Close the whole session. */
   fail(code: number, reason: string): void;
+  /** Warnings a peer can repeat at will, logged once per session. */
+  readonly warnings: SessionWarnings;
 }

@@ -126,7 +126,7 @@ export class Ingest {
     // peer drop a path as a loop, so they are ignored.
     const hops = ctx.scope.internal ? wireHops : [];
     if (!ctx.scope.canPublish(path)) {
-      ctx.log.warn("announce outside publish scope ignored", { path });
+      ctx.warnings.warn(ctx.log, "announce-scope", "announce outside publish scope ignored", { path });
       return;
     }
     if (ctx.originId !== 0 && hops.includes(ctx.originId)) {
@@ -141,7 +141,7 @@ export class Ingest {
       throw new ProtocolError(Code.Duplicate, `broadcast "${path}" announced twice without an end`);
     }
     if (this.#publications.size >= ctx.limits.maxBroadcastsPerSession) {
-      ctx.log.warn("broadcast quota exceeded; announce ignored", {
+      ctx.warnings.warn(ctx.log, "broadcast-quota", "broadcast quota exceeded; announce ignored", {
         path,
         limit: ctx.limits.maxBroadcastsPerSession,
       });

@@ -22,6 +22,7 @@ import {
   peerErrorCode,
   ProtocolError,
   type SessionContext,
+  SessionWarnings,
   yieldToEventLoop,
 } from "./context.ts";
 import { Ingest } from "./ingest.ts";
@@ -90,7 +91,7 @@ export class MoqSession {
   #untypedStreams = 0;
   /** Announce interest streams being served. */
   #interests = 0;
-  #interestCapWarned = false;
+  readonly #warnings = new SessionWarnings();
   /** A CLIENT_SETUP is being read: the version is not decided until it is complete. */
   #setupPending = false;
   /** The SETUP grace period has ended (a held start happens once the pending input resolves). */
@@ -157,6 +158,7 @@ export class MoqSession {
       originId: o.originId ?? 0,
       signal: this.#abort.signal,
       fail: (code, reason) => this.#fail(code, reason),
+      warnings: this.#warnings,
     };
     o.stats.sessionOpened(o.transport.kind, versionName(version));
     log.info("negotiated version", { transport: o.transport.kind, root: o.grant.root || "/" });
@@ -307,13 +309,10 @@ export class MoqSession {
       case BidiType.Announce: {
         const interest = decodeAnnounceInterest(ctx.version, await reader.message(MAX_MESSAGE_BYTES));
         if (this.#interests >= MAX_ANNOUNCE_INTERESTS_PER_SESSION) {
-          if (!this.#interestCapWarned) {
-            this.#interestCapWarned = true;
-            ctx.log.warn("too many announce interest streams; resetting extra ones with code 11", {
-              limit: MAX_ANNOUNCE_INTERESTS_PER_SESSION,
-              peer: this.transport.peer,
-            });
-          }
+          ctx.warnings.warn(ctx.log, "interests", "too many announce interest streams; reset with code 11", {
+            limit: MAX_ANNOUNCE_INTERESTS_PER_SESSION,
+            peer: this.transport.peer,
+          });
           stream.send.reset(Code.Bounds);
           stream.recv.stop(Code.Bounds);
           return;

@@ -50,8 +50,6 @@ export class SubscriptionRegistry {
   readonly ids = new Set<bigint>();
   /** Tracks this session's subscriptions created (opened upstream), pruned once closed. */
   readonly created = new Set<Track>();
-  /** A quota was already reported for this session (one warn line, not one per reset). */
-  quotaWarned = false;
 
   /** Tracks this session opened upstream that are still open. */
   openCreated(): number {
@@ -243,19 +241,16 @@ export async function serveSubscribe(
   const path = ctx.scope.absolute(msg.broadcast);
   const log = ctx.log;
   if (registry.ids.has(msg.id)) {
-    log.warn("duplicate subscribe id", { id: msg.id });
+    ctx.warnings.warn(log, "duplicate-id", "duplicate subscribe id; reset with code 12", { id: msg.id });
     stream.send.reset(Code.Duplicate);
     stream.recv.stop(Code.Duplicate);
     return;
   }
   if (registry.ids.size >= ctx.limits.maxSubscriptionsPerSession) {
-    if (!registry.quotaWarned) {
-      registry.quotaWarned = true;
-      log.warn("subscription quota exceeded; extra subscriptions reset with code 11", {
-        limit: ctx.limits.maxSubscriptionsPerSession,
-        path,
-      });
-    }
+    ctx.warnings.warn(log, "subscription-quota", "subscription quota exceeded; reset with code 11", {
+      limit: ctx.limits.maxSubscriptionsPerSession,
+      path,
+    });
     stream.send.reset(Code.Bounds);
     stream.recv.stop(Code.Bounds);
     return;
@@ -308,13 +303,10 @@ export async function serveSubscribe(
       !ctx.scope.internal && !ctx.origin.hasTrack(path, msg.track) &&
       registry.openCreated() >= MAX_UPSTREAM_TRACKS_PER_SESSION
     ) {
-      if (!registry.quotaWarned) {
-        registry.quotaWarned = true;
-        log.warn("upstream track quota exceeded; extra subscriptions reset with code 11", {
-          limit: MAX_UPSTREAM_TRACKS_PER_SESSION,
-          path,
-        });
-      }
+      ctx.warnings.warn(log, "upstream-quota", "upstream track quota exceeded; reset with code 11", {
+        limit: MAX_UPSTREAM_TRACKS_PER_SESSION,
+        path,
+      });
       stream.send.reset(Code.Bounds);
       return;
     }
