@@ -237,3 +237,31 @@ Deno.test("waitFor resolves when the path is announced, or undefined after the w
   assert.equal(await o.waitFor("never", 30), undefined);
   o.close();
 });
+
+Deno.test("a track the publisher never answered closes with its last subscriber (no warm period)", async () => {
+  const o = origin({ warmMs: 10_000 });
+  const silent = new FakeSource("silent");
+  silent.subscribe = (track: Track) => {
+    silent.subscribes++;
+    silent.tracks.push(track);
+    return { cancel: () => silent.cancels++ };
+  };
+  o.publish("p", silent);
+  const h = o.acquireTrack("p", "never", 0)!;
+  assert.equal(h.created, true);
+  assert.equal(o.hasTrack("p", "never"), true);
+  const again = o.acquireTrack("p", "never", 0)!;
+  assert.equal(again.created, false, "a second subscriber opens nothing upstream");
+  again.release();
+  h.release();
+  assert.equal(o.hasTrack("p", "never"), false, "closed at once, not kept warm");
+  assert.equal(silent.cancels, 1, "the upstream subscription was cancelled");
+  // A live track still stays warm.
+  const live = o.publish("q", new FakeSource("live"));
+  const l = o.acquireTrack("q", "t", 0)!;
+  await l.track.whenReady();
+  l.release();
+  assert.equal(o.hasTrack("q", "t"), true, "a live track stays warm");
+  live.end(false);
+  o.close();
+});
