@@ -223,7 +223,7 @@ e2e("attack: hundreds of thousands of zero-length frames in open groups", async 
   sub.close();
 }, ATTACK);
 
-e2e("attack: megabytes of junk after an interest, on a probe stream, and as SUBSCRIBE_UPDATEs", async (relay) => {
+e2e("attack: megabytes of junk after an interest, on a probe stream, as SUBSCRIBE_UPDATEs", async (relay) => {
   const guard = await Guard.start(relay, SMALL_RSS_MIB);
   const peer = await RawMoqPeer.connect(relay.port);
   const { stream } = await peer.interest("");
