@@ -24,6 +24,73 @@ export const DEFAULT_FETCH_TIMEOUT_MS = 30_000;
 /** Subscriber priority `/fetch` asks for upstream (lowest). */
 export const FETCH_PRIORITY = 0;
 
+/** Most `/fetch` requests one client IP may have in progress at once (beyond: 429). */
+export const MAX_CONCURRENT_FETCHES_PER_IP = 16;
+/**
+ * Most tracks `/fetch` requests of one client IP may have opened upstream that are still open
+ * (each is a SUBSCRIBE toward a publisher; a track already open costs nothing). Beyond: 429.
+ */
+export const MAX_FETCH_UPSTREAM_TRACKS_PER_IP = 32;
+
+/** Tracked `/fetch` clients beyond which every idle entry is pruned at once. */
+const FETCH_CLIENTS_PRUNE_AT = 4096;
+
+/** Per-client-IP accounting of `/fetch`: requests in progress and tracks opened upstream. */
+export class FetchLimiter {
+  readonly #clients = new Map<string, { active: number; created: Set<Track> }>();
+  #pruneAt = FETCH_CLIENTS_PRUNE_AT;
+
+  #entry(ip: string): { active: number; created: Set<Track> } {
+    let e = this.#clients.get(ip);
+    if (!e) this.#clients.set(ip, e = { active: 0, created: new Set() });
+    return e;
+  }
+
+  #prune(ip: string): void {
+    const e = this.#clients.get(ip);
+    if (!e) return;
+    for (const t of e.created) if (t.state === "closed") e.created.delete(t);
+    if (e.active === 0 && e.created.size === 0) this.#clients.delete(ip);
+  }
+
+  /** Admit one request from `ip`: a release function (call once), or undefined when at the cap. */
+  enter(ip: string): (() => void) | undefined {
+    // Entries of clients gone quiet are pruned when they return; many distinct clients (address
+    // rotation) trigger a full prune, so the map only holds clients with live requests or tracks.
+    // The threshold doubles with what survives, keeping the prunes amortised O(1) per request.
+    if (this.#clients.size >= this.#pruneAt) {
+      for (const key of [...this.#clients.keys()]) this.#prune(key);
+      this.#pruneAt = Math.max(FETCH_CLIENTS_PRUNE_AT, 2 * this.#clients.size);
+    }
+    const e = this.#entry(ip);
+    if (e.active >= MAX_CONCURRENT_FETCHES_PER_IP) return undefined;
+    e.active++;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      e.active--;
+      this.#prune(ip);
+    };
+  }
+
+  /** Whether `ip` may open one more track upstream. */
+  mayOpen(ip: string): boolean {
+    this.#prune(ip);
+    return (this.#clients.get(ip)?.created.size ?? 0) < MAX_FETCH_UPSTREAM_TRACKS_PER_IP;
+  }
+
+  /** Count a track that a request of `ip` opened upstream (until it closes). */
+  opened(ip: string, track: Track): void {
+    this.#entry(ip).created.add(track);
+  }
+
+  /** Client IPs tracked right now (for tests). */
+  get size(): number {
+    return this.#clients.size;
+  }
+}
+
 /** What the `/fetch` route needs. */
 export interface FetchRouteContext {
   origin: Origin;
@@ -31,6 +98,8 @@ export interface FetchRouteContext {
   logger: Logger;
   /** Lookup deadline, and the longest pause between frames while streaming. */
   fetchTimeoutMs: number;
+  /** Per-client quotas; created on first use when absent (one per context, not global). */
+  limiter?: FetchLimiter;
 }
 
 /** The body of a `/fetch` response was aborted mid-stream. */
@@ -137,6 +206,41 @@ export async function serveFetch(
     return errorResponse(403, `forbidden: this credential may not subscribe to "${access.path}"`, head);
   }
   const path = access.path;
+  const limiter = ctx.limiter ??= new FetchLimiter();
+  const ip = info.remoteAddr.transport === "tcp" || info.remoteAddr.transport === "udp"
+    ? (info.remoteAddr as Deno.NetAddr).hostname
+    : "local";
+  const leave = limiter.enter(ip);
+  if (!leave) {
+    return errorResponse(
+      429,
+      `too many requests: at most ${MAX_CONCURRENT_FETCHES_PER_IP} /fetch in progress per client`,
+      head,
+    );
+  }
+  let owned = false; // true once the body owns `leave`
+  try {
+    const response = await lookup(ctx, req, path, trackName, selector, head, info, limiter, ip, leave);
+    owned = response.status === 200 && !head && response.body !== null;
+    return response;
+  } finally {
+    if (!owned) leave();
+  }
+}
+
+/** The lookup part of {@link serveFetch}: broadcast, track, group; then the body. */
+async function lookup(
+  ctx: FetchRouteContext,
+  req: Request,
+  path: string,
+  trackName: string,
+  selector: GroupSelector,
+  head: boolean,
+  info: Deno.ServeHandlerInfo,
+  limiter: FetchLimiter,
+  ip: string,
+  leave: () => void,
+): Promise<Response> {
   const timeoutMs = ctx.fetchTimeoutMs;
   const deadline = Date.now() + timeoutMs;
   const remaining = () => Math.max(0, deadline - Date.now());
@@ -145,8 +249,16 @@ export async function serveFetch(
   if (req.signal.aborted) return errorResponse(499, "client closed the request", head);
   if (!found) return errorResponse(504, `timeout: broadcast "${path}" not live after ${timeoutMs} ms`, head);
 
+  if (!ctx.origin.hasTrack(path, trackName) && !limiter.mayOpen(ip)) {
+    return errorResponse(
+      429,
+      `too many requests: at most ${MAX_FETCH_UPSTREAM_TRACKS_PER_IP} tracks opened by /fetch per client`,
+      head,
+    );
+  }
   const handle = ctx.origin.acquireTrack(path, trackName, FETCH_PRIORITY);
   if (!handle) return errorResponse(404, `not found: broadcast "${path}" ended`, head);
+  if (handle.created) limiter.opened(ip, handle.track);
   let handed = false; // true once the body owns the handle
   try {
     const ready = await race(handle.track.whenReady(), remaining(), req.signal);
@@ -181,7 +293,7 @@ export async function serveFetch(
     };
     if (head) return new Response(null, { status: 200, headers });
     handed = true;
-    const body = groupBody(group, handle, timeoutMs, info, ctx.logger);
+    const body = groupBody(group, handle, timeoutMs, info, ctx.logger, leave);
     return new Response(body, { status: 200, headers });
   } finally {
     if (!handed) handle.release();
@@ -199,6 +311,7 @@ function groupBody(
   inactivityMs: number,
   info: Deno.ServeHandlerInfo,
   logger: Logger,
+  leave: () => void,
 ): ReadableStream<Uint8Array> {
   const stop = new AbortController();
   let done = false;
@@ -207,6 +320,7 @@ function groupBody(
     done = true;
     stop.abort();
     handle.release();
+    leave();
   };
   // Settles when the response was delivered, or rejects when the client left mid-body. (Not
   // `request.signal`: Deno also aborts it after successful responses.)
@@ -221,9 +335,9 @@ function groupBody(
     pull: async (controller) => {
       while (!done) {
         if (next < group.dropped) return fail(controller, "client too slow: frames left the cache");
-        const index = next - group.dropped;
-        if (index < group.frames.length) {
-          const payload = framePayload(group.frames[index]);
+        const frame = group.frame(next);
+        if (frame !== undefined) {
+          const payload = framePayload(frame);
           next++;
           if (!payload) return fail(controller, "corrupt frame in cache");
           if (payload.length === 0) continue;

@@ -2,14 +2,43 @@
  * One group of a track: an ordered list of frames, shared by every subscriber.
  *
  * Frames are stored ENCODED (`vi53 size` + payload, exactly as they go on a GROUP stream), so a
- * subscriber forwards the very same `Uint8Array` the publisher's bytes were read into: one buffer
- * per frame for all subscribers, no per-subscriber copy.
+ * subscriber forwards the very same `Uint8Array` the publisher's bytes were stored in: one buffer
+ * per frame for all subscribers, no per-subscriber copy or allocation.
+ *
+ * Budgets count what memory really costs, not only payload: every cached frame is charged
+ * {@link FRAME_OVERHEAD_BYTES} on top of its bytes and every group {@link GROUP_OVERHEAD_BYTES}, so
+ * zero-length frames (one byte on the wire) cannot make a "32 MiB" group hold millions of objects.
+ * Small frames are copied into shared chunk buffers and kept as views into them (a view costs a
+ * small object; a buffer of its own costs a backing store), and a group caches at most
+ * {@link MAX_GROUP_FRAMES} frames.
  *
  * @module
  */
 
-/** Most bytes of frames cached per group; beyond that the oldest frames are dropped. */
+/** Most bytes (cost: encoded bytes plus per-frame overhead) cached per group; oldest frames go first. */
 export const MAX_GROUP_CACHE_BYTES = 32 * 1024 * 1024;
+/** Most frames cached per group; beyond that the oldest frames are dropped. */
+export const MAX_GROUP_FRAMES = 32_768;
+/** What one cached frame costs beyond its bytes: the view object and its slot in the frame list. */
+export const FRAME_OVERHEAD_BYTES = 128;
+/** What one group costs beyond its frames: the group object, its frame list and waiters. */
+export const GROUP_OVERHEAD_BYTES = 1024;
+/** Frames up to this many encoded bytes are copied into a shared chunk instead of kept alone. */
+export const SMALL_FRAME_BYTES = 1024;
+/** Largest shared chunk for small frames (chunks start small and double). */
+export const FRAME_CHUNK_MAX_BYTES = 64 * 1024;
+const FRAME_CHUNK_MIN_BYTES = 512;
+
+/** The budget cost of one cached frame of `encodedBytes`. */
+export function frameCost(encodedBytes: number): number {
+  return encodedBytes + FRAME_OVERHEAD_BYTES;
+}
+
+/**
+ * Told of every change of a group's cached cost (`cost`, what the budget counts) and of its
+ * cached encoded bytes (`bytes`, what the frames hold).
+ */
+export type GroupBudget = (cost: number, bytes: number) => void;
 
 /** A group's lifecycle. */
 export type GroupState = "open" | "done" | "aborted";
@@ -20,32 +49,51 @@ export class Group {
   readonly sequence: number;
   /** When the group was created (ms since epoch, `Date.now()`), for cache expiry. */
   readonly createdAtMs: number;
-  /** Frames still cached; `frames[i]` is frame number `i + dropped`. */
-  readonly frames: Uint8Array[] = [];
-  /** How many leading frames were dropped to stay under {@link MAX_GROUP_CACHE_BYTES}. */
+  /** How many leading frames were dropped to stay under the group's budgets. */
   dropped = 0;
-  /** Bytes of cached frames (encoded). */
+  /** Cost of the cached frames ({@link frameCost} each), the group overhead excluded. */
   bytes = 0;
-  /** Bytes ever appended, dropped frames included (readers compare it with what they sent). */
+  /** Encoded bytes of the cached frames (what the frames themselves hold, without overhead). */
+  encodedBytes = 0;
+  /** Cost of every frame ever appended, dropped ones included (readers compare with what they sent). */
   totalBytes = 0;
-  /** Total frames ever appended. */
-  get frameCount(): number {
-    return this.dropped + this.frames.length;
-  }
   /** Current state. */
   state: GroupState = "open";
   /** The reset code when aborted. */
   abortCode = 0;
-  /** Called with the byte delta whenever cached bytes change (the cache's budget). */
-  readonly #onBytes: (delta: number) => void;
 
+  /** Cached frames; `#frames[#head + i]` is frame number `dropped + i`. */
+  #frames: (Uint8Array | undefined)[] = [];
+  #head = 0;
+  #chunk: Uint8Array | null = null;
+  #chunkUsed = 0;
+  /** Called with the cost and encoded-byte deltas whenever the cache changes (the cache's budget). */
+  readonly #onBytes: GroupBudget;
+  #released = false;
   #wake: (() => void) | null = null;
   #changed: Promise<void> | null = null;
 
-  constructor(sequence: number, onBytes: (delta: number) => void = () => {}) {
+  constructor(sequence: number, onBytes: GroupBudget = () => {}) {
     this.sequence = sequence;
     this.createdAtMs = Date.now();
     this.#onBytes = onBytes;
+    onBytes(GROUP_OVERHEAD_BYTES, 0);
+  }
+
+  /** Total frames ever appended. */
+  get frameCount(): number {
+    return this.dropped + this.#frames.length - this.#head;
+  }
+
+  /** Frames still cached. */
+  get cachedFrames(): number {
+    return this.#frames.length - this.#head;
+  }
+
+  /** Encoded frame number `n` (counting from the group's first frame), or undefined if not cached. */
+  frame(n: number): Uint8Array | undefined {
+    if (n < this.dropped) return undefined;
+    return this.#frames[this.#head + n - this.dropped];
   }
 
   /**
@@ -65,20 +113,59 @@ export class Group {
     wake?.();
   }
 
-  /** Append one encoded frame. Ignored once the group is no longer open. */
+  /** Keep a small frame in a shared chunk; returns the view that stands for it. */
+  #compact(encoded: Uint8Array): Uint8Array {
+    const n = encoded.length;
+    let chunk = this.#chunk;
+    if (chunk === null || chunk.length - this.#chunkUsed < n) {
+      // Doubling from the previous chunk, never smaller than the frame (n ≤ SMALL_FRAME_BYTES).
+      const size = Math.max(
+        n,
+        Math.min(FRAME_CHUNK_MAX_BYTES, Math.max(FRAME_CHUNK_MIN_BYTES, (chunk?.length ?? 0) * 2)),
+      );
+      chunk = this.#chunk = new Uint8Array(size);
+      this.#chunkUsed = 0;
+    }
+    const view = chunk.subarray(this.#chunkUsed, this.#chunkUsed + n);
+    view.set(encoded);
+    this.#chunkUsed += n;
+    return view;
+  }
+
+  /**
+   * Append one encoded frame. Ignored once the group is no longer open. Small frames are copied
+   * (the caller may reuse `encodedFrame`); larger ones are kept as given (the caller must not).
+   */
   append(encodedFrame: Uint8Array): void {
     if (this.state !== "open") return;
-    this.frames.push(encodedFrame);
-    this.bytes += encodedFrame.length;
-    this.totalBytes += encodedFrame.length;
-    let delta = encodedFrame.length;
-    while (this.bytes > MAX_GROUP_CACHE_BYTES && this.frames.length > 1) {
-      const old = this.frames.shift()!;
-      this.bytes -= old.length;
-      delta -= old.length;
+    const stored = encodedFrame.length <= SMALL_FRAME_BYTES ? this.#compact(encodedFrame) : encodedFrame;
+    this.#frames.push(stored);
+    const cost = frameCost(stored.length);
+    this.bytes += cost;
+    this.totalBytes += cost;
+    let delta = cost;
+    let encodedDelta = stored.length;
+    this.encodedBytes += stored.length;
+    // Each iteration drops one frame, and at least one (the newest) always stays.
+    while (
+      (this.bytes > MAX_GROUP_CACHE_BYTES || this.cachedFrames > MAX_GROUP_FRAMES) && this.cachedFrames > 1
+    ) {
+      const old = this.#frames[this.#head]!;
+      this.#frames[this.#head] = undefined; // let it go now
+      this.#head++;
       this.dropped++;
+      const oldCost = frameCost(old.length);
+      this.bytes -= oldCost;
+      delta -= oldCost;
+      this.encodedBytes -= old.length;
+      encodedDelta -= old.length;
     }
-    if (!this.#released) this.#onBytes(delta);
+    // Amortised O(1): compact the list once the dropped prefix is half of it.
+    if (this.#head > 1024 && this.#head * 2 > this.#frames.length) {
+      this.#frames = this.#frames.slice(this.#head);
+      this.#head = 0;
+    }
+    if (!this.#released) this.#onBytes(delta, encodedDelta);
     this.#notify();
   }
 
@@ -86,6 +173,7 @@ export class Group {
   finish(): void {
     if (this.state !== "open") return;
     this.state = "done";
+    this.#chunk = null; // no more appends: the last chunk's free tail is not needed
     this.#notify();
   }
 
@@ -94,20 +182,19 @@ export class Group {
     if (this.state !== "open") return;
     this.state = "aborted";
     this.abortCode = code;
+    this.#chunk = null;
     this.#notify();
   }
 
-  #released = false;
-
   /**
    * The cache lets go of this group (expiry, eviction, track end): an open group is aborted and its
-   * bytes leave the budget. Readers still holding it may finish reading a complete group; the
+   * cost leaves the budget. Readers still holding it may finish reading a complete group; the
    * frames are freed when the last reader drops it.
    */
   release(code: number): void {
     this.abort(code);
     if (this.#released) return;
     this.#released = true;
-    this.#onBytes(-this.bytes);
+    this.#onBytes(-(this.bytes + GROUP_OVERHEAD_BYTES), -this.encodedBytes);
   }
 }

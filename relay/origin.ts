@@ -67,6 +67,8 @@ export interface Publication {
 /** A reference to a track held by one subscriber; call `release` exactly once. */
 export interface TrackHandle {
   readonly track: Track;
+  /** True when this acquisition created the track (and opened its upstream subscription). */
+  readonly created: boolean;
   release(): void;
 }
 
@@ -75,7 +77,10 @@ export interface OriginStats {
   broadcasts: number;
   tracks: number;
   upstreamSubscriptions: number;
+  /** Encoded bytes of the cached frames. */
   cacheBytes: number;
+  /** What the cache costs against its budget (frames with per-frame and per-group overhead). */
+  cacheCostBytes?: number;
   cacheGroups: number;
   groupsEvicted: number;
 }
@@ -84,12 +89,17 @@ export interface OriginStats {
 export class Origin {
   readonly #broadcasts = new Map<string, Broadcast>();
   readonly #listeners = new Map<AnnounceListener, { prefix: string; routes: boolean }>();
+  /** {@link waitFor} callers by exact path: an announcement visits only its own path's waiters. */
+  readonly #waiters = new Map<string, Set<() => void>>();
   readonly #log: Logger;
   readonly lingerMs: number;
   readonly groupTtlMs: number;
   readonly warmMs: number;
   readonly cacheCapacityBytes: number;
+  /** Cache cost (what the budget counts). */
   #cacheBytes = 0;
+  /** Encoded bytes of cached frames (for metrics). */
+  #cacheEncodedBytes = 0;
   #groupsEvicted = 0;
   #sweeper: ReturnType<typeof setInterval> | undefined;
   readonly #policy;
@@ -102,8 +112,9 @@ export class Origin {
     this.cacheCapacityBytes = options.cacheCapacityBytes ?? DEFAULT_CACHE_CAPACITY_BYTES;
     this.#policy = {
       groupTtlMs: this.groupTtlMs,
-      onBytes: (delta: number) => {
-        this.#cacheBytes += delta;
+      onBytes: (cost: number, bytes: number) => {
+        this.#cacheBytes += cost;
+        this.#cacheEncodedBytes += bytes;
       },
     };
   }
@@ -122,7 +133,11 @@ export class Origin {
     for (const b of [...this.#broadcasts.values()]) this.#remove(b);
   }
 
-  /** Expire old groups on every track and enforce the byte budget. */
+  /**
+   * Expire old groups on every track and enforce the budget: evict the stalest non-latest groups
+   * across all tracks, oldest first. One sorted pass (O(G log G)) rather than a scan of every track
+   * per eviction; each step evicts one group, so the loop ends however small the groups are.
+   */
   sweep(nowMs: number): void {
     const tracks: Track[] = [];
     for (const b of this.#broadcasts.values()) {
@@ -131,19 +146,17 @@ export class Origin {
         tracks.push(t);
       }
     }
-    while (this.#cacheBytes > this.cacheCapacityBytes) {
-      // Evict the stalest non-latest group across all tracks.
-      let victim: Track | null = null;
-      let oldest = Infinity;
-      for (const t of tracks) {
-        const g = t.groups[0];
-        if (g && g !== t.latest && g.createdAtMs < oldest) {
-          oldest = g.createdAtMs;
-          victim = t;
-        }
-      }
-      if (!victim || victim.evictOldest() === 0) break;
-      this.#groupsEvicted++;
+    if (this.#cacheBytes <= this.cacheCapacityBytes) return;
+    const candidates: { track: Track; createdAtMs: number }[] = [];
+    for (const t of tracks) {
+      for (const g of t.groups) if (g !== t.latest) candidates.push({ track: t, createdAtMs: g.createdAtMs });
+    }
+    candidates.sort((a, b) => a.createdAtMs - b.createdAtMs);
+    for (const c of candidates) {
+      if (this.#cacheBytes <= this.cacheCapacityBytes) break;
+      // A track's groups are in arrival order, so its stalest candidate is at its front (a group
+      // may be skipped if it became the latest; evictOldest never takes the latest).
+      if (c.track.evictOldest()) this.#groupsEvicted++;
     }
   }
 
@@ -161,7 +174,8 @@ export class Origin {
       broadcasts: this.#broadcasts.size,
       tracks,
       upstreamSubscriptions: upstream,
-      cacheBytes: this.#cacheBytes,
+      cacheBytes: this.#cacheEncodedBytes,
+      cacheCostBytes: this.#cacheBytes,
       cacheGroups: groups,
       groupsEvicted: this.#groupsEvicted,
     };
@@ -169,6 +183,12 @@ export class Origin {
 
   // -------------------------------------------------------------------------------------------
   // Announcements
+
+  /** Whether `path` has an open track `name` (a subscription to it opens nothing upstream). */
+  hasTrack(path: string, name: string): boolean {
+    const t = this.#broadcasts.get(path)?.tracks.get(name);
+    return t !== undefined && t.state !== "closed";
+  }
 
   /** Live (or lingering) broadcast paths under `prefix`, sorted. */
   list(prefix: string): string[] {
@@ -200,6 +220,10 @@ export class Origin {
   }
 
   #emit(event: AnnounceEvent): void {
+    if (event.active && !event.reroute) {
+      const waiters = this.#waiters.get(event.path);
+      if (waiters) { for (const w of [...waiters]) w(); }
+    }
     for (const [listener, { prefix, routes }] of this.#listeners) {
       if (!hasPrefix(event.path, prefix) || (event.reroute && !routes)) continue;
       try {
@@ -347,18 +371,20 @@ export class Origin {
     const b = this.#broadcasts.get(path);
     if (b || waitMs <= 0 || signal?.aborted) return Promise.resolve(b);
     return new Promise((resolve) => {
+      let waiters = this.#waiters.get(path);
+      if (!waiters) this.#waiters.set(path, waiters = new Set());
+      const set = waiters;
       const done = (value: Broadcast | undefined) => {
         clearTimeout(timer);
-        this.#listeners.delete(listener);
+        set.delete(announced);
+        if (set.size === 0 && this.#waiters.get(path) === set) this.#waiters.delete(path);
         signal?.removeEventListener("abort", onAbort);
         resolve(value);
       };
-      const listener: AnnounceListener = (e) => {
-        if (e.active && e.path === path) done(this.#broadcasts.get(path));
-      };
+      const announced = () => done(this.#broadcasts.get(path));
       const onAbort = () => done(undefined);
       const timer = setTimeout(() => done(undefined), waitMs);
-      this.#listeners.set(listener, { prefix: path, routes: false });
+      set.add(announced);
       signal?.addEventListener("abort", onAbort, { once: true });
     });
   }
@@ -372,6 +398,7 @@ export class Origin {
     const b = this.#broadcasts.get(path);
     if (!b) return undefined;
     let track = b.tracks.get(name);
+    const created = !track || track.state === "closed";
     if (!track || track.state === "closed") {
       track = new Track(path, name, this.#policy);
       track.priority = priority;
@@ -392,6 +419,7 @@ export class Origin {
     let released = false;
     return {
       track: t,
+      created,
       release: () => {
         if (released) return;
         released = true;
@@ -415,7 +443,9 @@ export class Origin {
       b.tracks.delete(name);
       track.close(null);
     };
-    if (this.warmMs <= 0 || track.state === "closed") {
+    // Only a track the publisher accepted stays warm: one still pending (never answered) closes
+    // with its last subscriber, so subscribe-and-leave cannot pile up upstream subscriptions.
+    if (this.warmMs <= 0 || track.state !== "live") {
       finish();
       return;
     }

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { silentLogger } from "../log/logger.ts";
 import type { BroadcastSource } from "./broadcast.ts";
-import type { Group } from "./group.ts";
+import { frameCost, type Group, GROUP_OVERHEAD_BYTES } from "./group.ts";
 import { type AnnounceEvent, Origin } from "./origin.ts";
 import type { Track, TrackConsumer } from "./track.ts";
 
@@ -210,15 +210,18 @@ Deno.test("cache: non-latest groups expire by age even without writes; byte budg
   await tick(50);
   o.sweep(Date.now());
   assert.deepEqual(h.track.groups.map((g) => g.sequence), [2], "only the latest survives");
-  assert.equal(o.stats().cacheBytes, 100);
+  const oneGroup = frameCost(100) + GROUP_OVERHEAD_BYTES;
+  assert.equal(o.stats().cacheCostBytes, oneGroup, "a group costs its frames with overhead, plus its own");
+  assert.equal(o.stats().cacheBytes, 100, "the metric counts the frames' bytes");
 
-  const tight = origin({ groupTtlMs: 60_000, cap: 250 });
+  const tight = origin({ groupTtlMs: 60_000, cap: 2 * oneGroup + 10 });
   tight.publish("c", new FakeSource("s"));
   const t = tight.acquireTrack("c", "t", 0)!;
   await t.track.whenReady();
   for (let i = 0; i < 5; i++) t.track.startGroup(i).append(new Uint8Array(100));
   tight.sweep(Date.now());
-  assert.ok(tight.stats().cacheBytes <= 250, `over budget: ${tight.stats().cacheBytes}`);
+  const cost = tight.stats().cacheCostBytes ?? Infinity;
+  assert.ok(cost <= 2 * oneGroup + 10, `over budget: ${cost}`);
   assert.equal(t.track.latest?.sequence, 4, "latest never evicted");
   h.release();
   t.release();
@@ -232,5 +235,33 @@ Deno.test("waitFor resolves when the path is announced, or undefined after the w
   setTimeout(() => o.publish("soon", new FakeSource("s")), 20);
   assert.equal((await waiting)?.path, "soon");
   assert.equal(await o.waitFor("never", 30), undefined);
+  o.close();
+});
+
+Deno.test("a track the publisher never answered closes with its last subscriber (no warm period)", async () => {
+  const o = origin({ warmMs: 10_000 });
+  const silent = new FakeSource("silent");
+  silent.subscribe = (track: Track) => {
+    silent.subscribes++;
+    silent.tracks.push(track);
+    return { cancel: () => silent.cancels++ };
+  };
+  o.publish("p", silent);
+  const h = o.acquireTrack("p", "never", 0)!;
+  assert.equal(h.created, true);
+  assert.equal(o.hasTrack("p", "never"), true);
+  const again = o.acquireTrack("p", "never", 0)!;
+  assert.equal(again.created, false, "a second subscriber opens nothing upstream");
+  again.release();
+  h.release();
+  assert.equal(o.hasTrack("p", "never"), false, "closed at once, not kept warm");
+  assert.equal(silent.cancels, 1, "the upstream subscription was cancelled");
+  // A live track still stays warm.
+  const live = o.publish("q", new FakeSource("live"));
+  const l = o.acquireTrack("q", "t", 0)!;
+  await l.track.whenReady();
+  l.release();
+  assert.equal(o.hasTrack("q", "t"), true, "a live track stays warm");
+  live.end(false);
   o.close();
 });

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { Group } from "./group.ts";
+import { Group, type GroupBudget } from "./group.ts";
 
 /** Reset code: cancelled / normal. */
 export const CODE_CANCEL = 0;
@@ -51,8 +51,8 @@ export type TrackState = "pending" | "live" | "closed";
 export interface TrackCachePolicy {
   /** How long non-latest groups stay cached. */
   groupTtlMs: number;
-  /** Called with the byte delta of every cache change (global budget). */
-  onBytes(delta: number): void;
+  /** Called with the cost and encoded-byte deltas of every cache change (global budget). */
+  onBytes(cost: number, bytes: number): void;
 }
 
 /** One track's cache and fan-out. */
@@ -84,13 +84,13 @@ export class Track {
 
   readonly #policy: TrackCachePolicy;
   #readyWaiters: Array<(ok: boolean) => void> = [];
-  readonly #onBytes: (delta: number) => void;
+  readonly #onBytes: GroupBudget;
 
   constructor(broadcast: string, name: string, policy: TrackCachePolicy) {
     this.broadcast = broadcast;
     this.name = name;
     this.#policy = policy;
-    this.#onBytes = (delta) => policy.onBytes(delta);
+    this.#onBytes = (cost, bytes) => policy.onBytes(cost, bytes);
   }
 
   /** Resolves true once the track is live, false if it closed first. */
@@ -186,7 +186,7 @@ export class Track {
     this.latest = null;
   }
 
-  /** Drop non-latest groups older than the TTL. Returns bytes released. */
+  /** Drop non-latest groups older than the TTL. Returns the cost released. */
   expire(nowMs: number): number {
     let released = 0;
     const ttl = this.#policy.groupTtlMs;
@@ -201,17 +201,19 @@ export class Track {
     return released;
   }
 
-  /** Evict the oldest non-latest group (cache pressure). Returns bytes released (0 if none). */
-  evictOldest(): number {
+  /**
+   * Evict the oldest non-latest group (cache pressure). Returns whether a group was evicted (an
+   * empty one counts: callers loop on groups, not bytes).
+   */
+  evictOldest(): boolean {
     const g = this.groups[0];
-    if (!g || g === this.latest) return 0;
+    if (!g || g === this.latest) return false;
     this.groups.shift();
-    const bytes = g.bytes;
     g.release(CODE_EVICTED);
-    return bytes;
+    return true;
   }
 
-  /** Cached bytes of this track. */
+  /** Cost of this track's cached frames. */
   get cachedBytes(): number {
     let n = 0;
     for (const g of this.groups) n += g.bytes;

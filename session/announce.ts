@@ -8,7 +8,7 @@
 import type { AnnounceEvent } from "../relay/origin.ts";
 import { stripPrefix } from "../relay/path.ts";
 import type { BidiStream } from "../transport/types.ts";
-import type { SessionContext } from "./context.ts";
+import { discardRest, type SessionContext } from "./context.ts";
 import { type AnnounceInterest, encodeAnnounce, encodeAnnounceInit, isLegacy } from "./messages.ts";
 import type { StreamReader } from "../transport/stream_reader.ts";
 
@@ -30,10 +30,12 @@ export async function serveAnnounce(
   interest: AnnounceInterest,
 ): Promise<void> {
   const prefix = ctx.scope.absolute(interest.prefix);
-  const sendHops = interest.excludeHop !== 0; // only relays state their id; 0.2.2 gets no hop ids
+  // Only relays state their id, and only a cluster member (internal credential) is trusted with
+  // route state: anyone else gets no hop ids and no split-horizon filtering.
+  const excludeHop = ctx.scope.internal ? interest.excludeHop : 0;
+  const sendHops = excludeHop !== 0;
   const visible = (e: AnnounceEvent) =>
-    ctx.scope.canSubscribe(e.path) &&
-    !(interest.excludeHop !== 0 && e.hops.includes(interest.excludeHop));
+    ctx.scope.canSubscribe(e.path) && !(excludeHop !== 0 && e.hops.includes(excludeHop));
 
   const known = new Set<string>();
   const pending = new Map<string, Pending>();
@@ -79,10 +81,7 @@ export async function serveAnnounce(
   // The peer FINs (or resets) its side to stop; we then FIN ours.
   const peerDone = (async () => {
     try {
-      while (!(await reader.done())) {
-        // Nothing is expected after the interest; skip whatever comes.
-        await reader.exact(1);
-      }
+      await discardRest(reader); // nothing is expected after the interest; skip whatever comes
     } catch {
       // reset or session loss: same outcome
     }

@@ -6,13 +6,14 @@
  */
 
 import type { LimitsConfig } from "../config/types.ts";
-import type { Logger } from "../log/logger.ts";
+import type { LogFields, Logger } from "../log/logger.ts";
 import type { Origin } from "../relay/origin.ts";
 import type { RelayStats } from "../relay/stats.ts";
 import type { TransportSession } from "../transport/types.ts";
 import { PathError } from "../relay/path.ts";
 import type { Version } from "./messages.ts";
 import { BoundsError, DecodeError } from "../codec/reader.ts";
+import type { StreamReader } from "../transport/stream_reader.ts";
 import type { SessionScope } from "../auth/scope.ts";
 
 /** Session close / stream reset codes (shared/spec/protocol.md §9). */
@@ -66,6 +67,53 @@ export const DEFAULT_LIMITS: LimitsConfig = {
   drainTimeoutMs: 10_000,
 };
 
+/**
+ * Frames one GROUP stream may move back to back (read from a publisher, or written to a
+ * subscriber) before it yields to the event loop. Buffered input and accepted writes continue
+ * through already-resolved promises (microtasks), so without a yield a flood of tiny frames would
+ * run as one task and starve timers, `/health` and every other session.
+ */
+export const FRAMES_PER_YIELD = 1024;
+
+/** Control messages one stream may have handled back to back before it yields (as above). */
+export const MESSAGES_PER_YIELD = 1024;
+
+/** Resolve on a later macrotask (after pending I/O and timers had their turn). */
+export function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 0));
+}
+
+/**
+ * Read and drop whatever a peer still sends on a stream, until its FIN (or reset, which throws).
+ * Whole chunks are dropped at a time: skipping byte by byte would let megabytes of junk run as
+ * millions of microtasks in one task and starve the event loop.
+ */
+export async function discardRest(reader: StreamReader): Promise<void> {
+  if (await reader.done()) return;
+  // What the reader still buffers is dropped with it; the rest goes straight from the stream.
+  while ((await reader.stream.read()) !== null) {
+    // discard
+  }
+}
+
+/**
+ * Per-session warnings a peer can trigger at will (quota hits, ignored announcements): each kind is
+ * logged at warn level once per session, then at debug level, so a peer cannot flood the log.
+ */
+export class SessionWarnings {
+  readonly #seen = new Set<string>();
+
+  /** Warn about `kind` (its first occurrence in this session) or note it at debug level. */
+  warn(log: Logger, kind: string, message: string, fields?: LogFields): void {
+    if (this.#seen.has(kind)) {
+      log.debug(message, fields);
+      return;
+    }
+    this.#seen.add(kind);
+    log.warn(`${message} (further ones in this session are logged at debug level)`, fields);
+  }
+}
+
 /** Largest frame the relay accepts. */
 export const MAX_FRAME_BYTES = 32 * 1024 * 1024;
 
@@ -85,4 +133,6 @@ export interface SessionContext {
   readonly signal: AbortSignal;
   /** Close the whole session. */
   fail(code: number, reason: string): void;
+  /** Warnings a peer can repeat at will, logged once per session. */
+  readonly warnings: SessionWarnings;
 }

@@ -12,7 +12,16 @@ import { checkedPath, joinPath, MAX_PATH_SEGMENTS, stripPrefix } from "../relay/
 import type { Track, UpstreamSubscription } from "../relay/track.ts";
 import type { BidiStream, RecvStream } from "../transport/types.ts";
 import { StreamResetError } from "../transport/types.ts";
-import { Code, MAX_FRAME_BYTES, peerErrorCode, ProtocolError, type SessionContext } from "./context.ts";
+import {
+  Code,
+  FRAMES_PER_YIELD,
+  MAX_FRAME_BYTES,
+  MESSAGES_PER_YIELD,
+  peerErrorCode,
+  ProtocolError,
+  type SessionContext,
+  yieldToEventLoop,
+} from "./context.ts";
 import {
   BidiType,
   decodeAnnounce,
@@ -91,7 +100,8 @@ export class Ingest {
         const init = decodeAnnounceInit(await reader.message(MAX_MESSAGE_BYTES));
         for (const suffix of init) this.#announce(base, suffix, [], mine);
       }
-      while (!(await reader.done())) {
+      for (let n = 1; !(await reader.done()); n++) {
+        if (n % MESSAGES_PER_YIELD === 0) await yieldToEventLoop();
         const msg = decodeAnnounce(ctx.version, await reader.message(MAX_MESSAGE_BYTES));
         if (msg.active) this.#announce(base, msg.suffix, msg.hops, mine);
         else this.#unannounce(base, msg.suffix, mine);
@@ -108,11 +118,15 @@ export class Ingest {
     }
   }
 
-  #announce(base: string, suffix: string, hops: number[], mine: Set<string>): void {
+  #announce(base: string, suffix: string, wireHops: number[], mine: Set<string>): void {
     const ctx = this.#ctx;
     const path = checkedPath(joinPath(base, checkedPath(suffix)));
+    // Hop ids are cluster routing state: only a cluster member (internal credential) may state
+    // them. From anyone else they could fake a route to another publisher's broadcast or make a
+    // peer drop a path as a loop, so they are ignored.
+    const hops = ctx.scope.internal ? wireHops : [];
     if (!ctx.scope.canPublish(path)) {
-      ctx.log.warn("announce outside publish scope ignored", { path });
+      ctx.warnings.warn(ctx.log, "announce-scope", "announce outside publish scope ignored", { path });
       return;
     }
     if (ctx.originId !== 0 && hops.includes(ctx.originId)) {
@@ -127,7 +141,7 @@ export class Ingest {
       throw new ProtocolError(Code.Duplicate, `broadcast "${path}" announced twice without an end`);
     }
     if (this.#publications.size >= ctx.limits.maxBroadcastsPerSession) {
-      ctx.log.warn("broadcast quota exceeded; announce ignored", {
+      ctx.warnings.warn(ctx.log, "broadcast-quota", "broadcast quota exceeded; announce ignored", {
         path,
         limit: ctx.limits.maxBroadcastsPerSession,
       });
@@ -193,7 +207,8 @@ export class Ingest {
       }
       if (this.#subs.get(id) === track && !cancelled) track.ready();
       // Then DROP messages (ignored) until FIN or reset.
-      while (!(await reader.done())) {
+      for (let n = 1; !(await reader.done()); n++) {
+        if (n % MESSAGES_PER_YIELD === 0) await yieldToEventLoop();
         const type = await reader.varint();
         const body = await reader.message(MAX_MESSAGE_BYTES);
         if (type === 1) decodeSubscribeDrop(body);
@@ -257,9 +272,10 @@ export class Ingest {
     const group = track.startGroup(header.sequence);
     ctx.stats.groupsIn++;
     try {
-      for (;;) {
+      for (let n = 1;; n++) {
         const frame = await reader.frame(MAX_FRAME_BYTES);
         if (frame === null) break;
+        if (n % FRAMES_PER_YIELD === 0) await yieldToEventLoop();
         group.append(frame);
         track.countFrame(frame.length);
         ctx.stats.framesIn++;

@@ -14,7 +14,17 @@ import type { Origin } from "../relay/origin.ts";
 import type { RelayStats } from "../relay/stats.ts";
 import type { BidiStream, CloseInfo, RecvStream, TransportSession } from "../transport/types.ts";
 import { serveAnnounce } from "./announce.ts";
-import { Code, DEFAULT_LIMITS, peerErrorCode, ProtocolError, type SessionContext } from "./context.ts";
+import {
+  Code,
+  DEFAULT_LIMITS,
+  discardRest,
+  MESSAGES_PER_YIELD,
+  peerErrorCode,
+  ProtocolError,
+  type SessionContext,
+  SessionWarnings,
+  yieldToEventLoop,
+} from "./context.ts";
 import { Ingest } from "./ingest.ts";
 import {
   BidiType,
@@ -39,6 +49,11 @@ import { serveSubscribe, SubscriptionRegistry } from "./subscribe.ts";
 
 /** How long a lite-03/04 session waits for a possible legacy SETUP before opening its own streams. */
 export const SETUP_GRACE_MS = 250;
+/**
+ * Most ANNOUNCE_INTEREST streams one session may hold open. Each one is an origin listener visited
+ * on every announcement; beyond this the stream is reset with code 11 (bounds exceeded).
+ */
+export const MAX_ANNOUNCE_INTERESTS_PER_SESSION = 64;
 /** How long a legacy session may take to send CLIENT_SETUP. */
 export const SETUP_TIMEOUT_MS = 10_000;
 
@@ -73,6 +88,15 @@ export class MoqSession {
   readonly #subs = new SubscriptionRegistry();
   #sessionStreamSeen = false;
   #started = false;
+  /** Bidi streams accepted before the start whose type has not been read yet. */
+  #untypedStreams = 0;
+  /** Announce interest streams being served. */
+  #interests = 0;
+  readonly #warnings = new SessionWarnings();
+  /** A CLIENT_SETUP is being read: the version is not decided until it is complete. */
+  #setupPending = false;
+  /** The SETUP grace period has ended (a held start happens once the pending input resolves). */
+  #graceExpired = false;
   #closeInfo: CloseInfo | null = null;
   readonly #done: Promise<CloseInfo>;
   #expiryTimer: ReturnType<typeof setTimeout> | undefined;
@@ -135,6 +159,7 @@ export class MoqSession {
       originId: o.originId ?? 0,
       signal: this.#abort.signal,
       fail: (code, reason) => this.#fail(code, reason),
+      warnings: this.#warnings,
     };
     o.stats.sessionOpened(o.transport.kind, versionName(version));
     log.info("negotiated version", { transport: o.transport.kind, root: o.grant.root || "/" });
@@ -147,6 +172,17 @@ export class MoqSession {
     this.#started = true;
     this.#ingest = new Ingest(this.#ctx);
     if (this.#ctx.scope.publish.length > 0) this.#ingest.start();
+  }
+
+  /**
+   * The SETUP grace period ended. Start as lite-03/04 only when no decision is half-way: a stream
+   * whose type is still unread, or a CLIENT_SETUP still arriving, decides when it is complete
+   * (the stream path starts the session then).
+   */
+  #graceOver(): void {
+    this.#graceExpired = true;
+    if (this.#setupPending || this.#untypedStreams > 0) return;
+    this.#start();
   }
 
   #fail(code: number, reason: string): void {
@@ -179,7 +215,7 @@ export class MoqSession {
     if (t.protocol === "moq-lite-04" || t.protocol === "moq-lite-03") {
       this.#settle(t.protocol === "moq-lite-04" ? Version.Lite04 : Version.Lite03);
       if (o.role === "client") this.#start();
-      else graceTimer = setTimeout(() => this.#start(), SETUP_GRACE_MS);
+      else graceTimer = setTimeout(() => this.#graceOver(), SETUP_GRACE_MS);
     } else if (o.role === "client") {
       this.#clientSetup().catch((err) => this.#handleError(err));
     } else {
@@ -248,7 +284,18 @@ export class MoqSession {
 
   async #bidi(stream: BidiStream): Promise<void> {
     const reader = new StreamReader(stream.recv);
-    const type = await reader.varint();
+    const early = !this.#started;
+    if (early) this.#untypedStreams++;
+    let type: number;
+    try {
+      type = await reader.varint();
+    } finally {
+      if (early) {
+        this.#untypedStreams--;
+        // A stream that failed before its type held the start: release it.
+        if (this.#graceExpired && !this.#started) queueMicrotask(() => this.#graceOver());
+      }
+    }
     if (type === BidiType.ClientSetup) {
       await this.#serverSetup(stream, reader);
       return;
@@ -262,7 +309,21 @@ export class MoqSession {
     switch (type) {
       case BidiType.Announce: {
         const interest = decodeAnnounceInterest(ctx.version, await reader.message(MAX_MESSAGE_BYTES));
-        await serveAnnounce(ctx, stream, reader, interest);
+        if (this.#interests >= MAX_ANNOUNCE_INTERESTS_PER_SESSION) {
+          ctx.warnings.warn(ctx.log, "interests", "too many announce interest streams; reset with code 11", {
+            limit: MAX_ANNOUNCE_INTERESTS_PER_SESSION,
+            peer: this.transport.peer,
+          });
+          stream.send.reset(Code.Bounds);
+          stream.recv.stop(Code.Bounds);
+          return;
+        }
+        this.#interests++;
+        try {
+          await serveAnnounce(ctx, stream, reader, interest);
+        } finally {
+          this.#interests--;
+        }
         return;
       }
       case BidiType.Subscribe: {
@@ -273,7 +334,7 @@ export class MoqSession {
       case BidiType.Probe: {
         if (isLegacy(ctx.version)) break;
         // Keep it open and silent: the relay has no bandwidth estimate to report. Never reset it.
-        while (!(await reader.done())) await reader.exact(1);
+        await discardRest(reader);
         await stream.send.close();
         return;
       }
@@ -302,8 +363,16 @@ export class MoqSession {
       throw new ProtocolError(Code.ProtocolViolation, "CLIENT_SETUP sent twice or after other streams");
     }
     this.#sessionStreamSeen = true;
-    const len = (await reader.u8() << 8) | await reader.u8();
-    const setup = decodeClientSetup(new BodyReader(await reader.exact(len)));
+    this.#setupPending = true;
+    let setup;
+    try {
+      const len = (await reader.u8() << 8) | await reader.u8();
+      setup = decodeClientSetup(new BodyReader(await reader.exact(len)));
+    } catch (err) {
+      if (peerErrorCode(err) !== null) throw err;
+      // Reset or lost mid-SETUP: the version can never be decided, so the session cannot go on.
+      throw new ProtocolError(Code.ProtocolViolation, `CLIENT_SETUP incomplete: ${(err as Error).message}`);
+    }
     const supported = this.#opts.legacyVersions ?? [Version.Lite02, Version.Lite01];
     const chosen = setup.versions.find((v) => supported.includes(v));
     if (chosen === undefined) {
@@ -326,7 +395,10 @@ export class MoqSession {
   /** The 01/02 session stream: SESSION_INFO until FIN; its end ends the session. */
   async #sessionStream(stream: BidiStream, reader: StreamReader): Promise<void> {
     try {
-      while (!(await reader.done())) decodeSessionInfo(await reader.message(MAX_MESSAGE_BYTES));
+      for (let n = 1; !(await reader.done()); n++) {
+        if (n % MESSAGES_PER_YIELD === 0) await yieldToEventLoop();
+        decodeSessionInfo(await reader.message(MAX_MESSAGE_BYTES));
+      }
       this.transport.close(Code.Cancel, "session stream finished");
     } catch (err) {
       if (err instanceof DecodeError || err instanceof BoundsError) throw err;

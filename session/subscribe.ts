@@ -3,7 +3,8 @@
  * subscription however many subscribers), answer SUBSCRIBE_OK once the upstream is live, then send
  * one GROUP stream per group, latest first for a late joiner.
  *
- * Each subscriber has a bounded backlog: when it falls behind by more than
+ * Each subscriber has a bounded backlog, counted in what memory costs (frames with their per-frame
+ * overhead, each stream in flight, transport queues): when it falls behind by more than
  * `limits.subscriberQueueBytes`, its oldest groups are reset (code 2 `old`) so it never stalls the
  * publisher or other subscribers and never makes memory grow without bound. Frames are the cached
  * encoded buffers, written as-is: no per-subscriber copy.
@@ -11,11 +12,17 @@
  * @module
  */
 
-import type { Group } from "../relay/group.ts";
+import { frameCost, type Group } from "../relay/group.ts";
 import type { TrackHandle } from "../relay/origin.ts";
-import type { TrackConsumer } from "../relay/track.ts";
+import type { Track, TrackConsumer } from "../relay/track.ts";
 import type { BidiStream, SendStream } from "../transport/types.ts";
-import { Code, type SessionContext } from "./context.ts";
+import {
+  Code,
+  FRAMES_PER_YIELD,
+  MESSAGES_PER_YIELD,
+  type SessionContext,
+  yieldToEventLoop,
+} from "./context.ts";
 import {
   decodeSubscribeFields,
   encodeGroupHeader,
@@ -25,12 +32,30 @@ import {
 } from "./messages.ts";
 import type { StreamReader } from "../transport/stream_reader.ts";
 
+/** What one group stream in flight costs a subscriber's budget beyond its frames (pump and stream state). */
+export const GROUP_STREAM_OVERHEAD_BYTES = 2048;
+
 /** Most group streams one subscription keeps in flight; older ones are reset beyond that. */
 export const MAX_GROUPS_IN_FLIGHT = 16;
+
+/**
+ * Most distinct tracks one (non-cluster) session's subscriptions may have opened upstream and
+ * that are still open (pending, live or warm). Each is an upstream SUBSCRIBE toward a publisher;
+ * subscribing to a track someone else already opened costs nothing and is not counted.
+ */
+export const MAX_UPSTREAM_TRACKS_PER_SESSION = 128;
 
 /** Per-session bookkeeping of downstream subscriptions (ids must be unique, count is capped). */
 export class SubscriptionRegistry {
   readonly ids = new Set<bigint>();
+  /** Tracks this session's subscriptions created (opened upstream), pruned once closed. */
+  readonly created = new Set<Track>();
+
+  /** Tracks this session opened upstream that are still open. */
+  openCreated(): number {
+    for (const t of this.created) if (t.state === "closed") this.created.delete(t);
+    return this.created.size;
+  }
 }
 
 class GroupPump {
@@ -44,9 +69,13 @@ class GroupPump {
     this.group = group;
   }
 
-  /** Bytes of this group the subscriber still has to receive. */
+  /**
+   * What this group stream costs until the subscriber has it: the stream itself, the frames not
+   * written yet (their cache cost) and the bytes queued in the transport.
+   */
   backlog(): number {
-    return this.group.totalBytes - this.sentBytes + (this.stream?.bufferedBytes ?? 0);
+    return GROUP_STREAM_OVERHEAD_BYTES + this.group.totalBytes - this.sentBytes +
+      (this.stream?.bufferedBytes ?? 0);
   }
 
   cancel(code: number): void {
@@ -107,24 +136,32 @@ class Downstream implements TrackConsumer {
     });
   }
 
-  /** Drop the oldest groups while the backlog exceeds the budget (never the newest). */
+  /**
+   * Make room for one more group: drop the oldest groups while too many are in flight or the
+   * backlog exceeds the budget. Every iteration removes one pump, so the loops always end.
+   */
   #enforceBudget(): void {
     const limit = this.#ctx.limits.subscriberQueueBytes;
     while (this.#pumps.length >= MAX_GROUPS_IN_FLIGHT) this.#drop(this.#pumps[0]);
     let total = 0;
     for (const p of this.#pumps) total += p.backlog();
-    let i = 0;
-    while (total > limit && i < this.#pumps.length) {
-      const p = this.#pumps[i++];
+    while (total > limit && this.#pumps.length > 0) {
+      const p = this.#pumps[0];
       total -= p.backlog();
       this.#drop(p);
     }
   }
 
+  /** Take `p` out of the in-flight list (always) and reset its stream if it still runs. */
   #drop(p: GroupPump): void {
+    this.#forget(p);
     if (p.cancelled) return;
     p.cancel(Code.Old);
     this.#ctx.stats.groupsDropped++;
+  }
+
+  /** Remove `p` from the in-flight list; a pump the peer stopped no longer counts. */
+  #forget(p: GroupPump): void {
     const i = this.#pumps.indexOf(p);
     if (i >= 0) this.#pumps.splice(i, 1);
   }
@@ -140,7 +177,9 @@ class Downstream implements TrackConsumer {
         return;
       }
       stream.stopped.then((code) => {
-        if (code >= 0) pump.cancel(code);
+        if (code < 0) return;
+        pump.cancel(code);
+        this.#forget(pump);
       });
       await stream.write(encodeGroupHeader({ subscribeId: this.#id, sequence: group.sequence }));
       ctx.stats.groupsOut++;
@@ -150,14 +189,15 @@ class Downstream implements TrackConsumer {
       for (;;) {
         if (pump.cancelled) return;
         while (next < group.frameCount) {
-          if (next < group.dropped) {
+          const frame = group.frame(next);
+          if (frame === undefined) {
             stream.reset(26); // lagged: the frames it needed were dropped
             return;
           }
-          const frame = group.frames[next - group.dropped];
           next++;
-          pump.sentBytes += frame.length;
+          pump.sentBytes += frameCost(frame.length);
           await stream.write(frame);
+          if (next % FRAMES_PER_YIELD === 0) await yieldToEventLoop();
           ctx.stats.framesOut++;
           ctx.stats.bytesOut += frame.length;
           if (pump.cancelled) return;
@@ -201,13 +241,16 @@ export async function serveSubscribe(
   const path = ctx.scope.absolute(msg.broadcast);
   const log = ctx.log;
   if (registry.ids.has(msg.id)) {
-    log.warn("duplicate subscribe id", { id: msg.id });
+    ctx.warnings.warn(log, "duplicate-id", "duplicate subscribe id; reset with code 12", { id: msg.id });
     stream.send.reset(Code.Duplicate);
     stream.recv.stop(Code.Duplicate);
     return;
   }
   if (registry.ids.size >= ctx.limits.maxSubscriptionsPerSession) {
-    log.warn("subscription quota exceeded", { limit: ctx.limits.maxSubscriptionsPerSession, path });
+    ctx.warnings.warn(log, "subscription-quota", "subscription quota exceeded; reset with code 11", {
+      limit: ctx.limits.maxSubscriptionsPerSession,
+      path,
+    });
     stream.send.reset(Code.Bounds);
     stream.recv.stop(Code.Bounds);
     return;
@@ -232,7 +275,8 @@ export async function serveSubscribe(
   });
   const reading = (async () => {
     try {
-      while (!(await reader.done())) {
+      for (let n = 1; !(await reader.done()); n++) {
+        if (n % MESSAGES_PER_YIELD === 0) await yieldToEventLoop();
         const m = await reader.message(1024);
         if (isLegacy(ctx.version)) continue; // 01/02 define no update; ignore
         const update = decodeSubscribeFields(m, "SUBSCRIBE_UPDATE");
@@ -255,11 +299,23 @@ export async function serveSubscribe(
       stream.send.reset(Code.NotFound);
       return;
     }
+    if (
+      !ctx.scope.internal && !ctx.origin.hasTrack(path, msg.track) &&
+      registry.openCreated() >= MAX_UPSTREAM_TRACKS_PER_SESSION
+    ) {
+      ctx.warnings.warn(log, "upstream-quota", "upstream track quota exceeded; reset with code 11", {
+        limit: MAX_UPSTREAM_TRACKS_PER_SESSION,
+        path,
+      });
+      stream.send.reset(Code.Bounds);
+      return;
+    }
     handle = ctx.origin.acquireTrack(path, msg.track, msg.priority);
     if (!handle) {
       stream.send.reset(Code.NotFound);
       return;
     }
+    if (handle.created && !ctx.scope.internal) registry.created.add(handle.track);
     const track = handle.track;
     const ready = await Promise.race([track.whenReady(), left.then(() => null)]);
     if (ready === null) {

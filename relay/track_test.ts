@@ -1,0 +1,102 @@
+import assert from "node:assert/strict";
+import { frameCost, type Group, GROUP_OVERHEAD_BYTES } from "./group.ts";
+import { CODE_EVICTED, CODE_OLD, Track, type TrackConsumer } from "./track.ts";
+
+class Collect implements TrackConsumer {
+  groups: Group[] = [];
+  closed: number | null | undefined = undefined;
+  onGroup(g: Group) {
+    this.groups.push(g);
+  }
+  onClose(code: number | null) {
+    this.closed = code;
+  }
+}
+
+function track(ttlMs = 60_000): { track: Track; cached: () => number } {
+  let bytes = 0;
+  const t = new Track("b", "t", { groupTtlMs: ttlMs, onBytes: (cost) => (bytes += cost) });
+  return { track: t, cached: () => bytes };
+}
+
+Deno.test("track: groups fan out to every consumer; a late consumer starts at the latest group", () => {
+  const { track: t } = track();
+  const a = new Collect();
+  t.attach(a);
+  t.ready();
+  t.startGroup(0);
+  t.startGroup(2);
+  t.startGroup(1); // out of order: not the latest
+  assert.deepEqual(a.groups.map((g) => g.sequence), [0, 2, 1]);
+  assert.equal(t.latest?.sequence, 2);
+  const late = new Collect();
+  t.attach(late);
+  assert.deepEqual(late.groups.map((g) => g.sequence), [2]);
+  t.latest!.abort(5);
+  const later = new Collect();
+  t.attach(later);
+  assert.deepEqual(later.groups, [], "an aborted latest group is not offered");
+  t.detach(a);
+  t.startGroup(3);
+  assert.equal(a.groups.length, 3, "a detached consumer gets nothing more");
+});
+
+Deno.test("track: non-latest groups expire by age; eviction makes progress on empty groups", () => {
+  const { track: t, cached } = track(1_000);
+  const g0 = t.startGroup(0); // empty group
+  const g1 = t.startGroup(1);
+  g1.append(new Uint8Array(10));
+  assert.equal(cached(), 2 * GROUP_OVERHEAD_BYTES + frameCost(10));
+  t.expire(Date.now() + 2_000);
+  assert.deepEqual(t.groups.map((g) => g.sequence), [1], "the latest group never expires");
+  assert.equal(g0.state, "aborted");
+  assert.equal(g0.abortCode, CODE_OLD);
+  const { track: u } = track();
+  u.startGroup(0); // empty
+  u.startGroup(1);
+  assert.equal(u.evictOldest(), true, "an empty group is evicted (and counted) like any other");
+  assert.equal(u.evictOldest(), false, "the latest group is never evicted");
+  assert.equal(u.groups.length, 1);
+  const { track: w } = track();
+  const victim = w.startGroup(0);
+  w.startGroup(1);
+  w.evictOldest();
+  assert.equal(victim.abortCode, CODE_EVICTED);
+});
+
+Deno.test("track: close ends consumers, aborts open groups and returns the whole budget", () => {
+  const { track: t, cached } = track();
+  const c = new Collect();
+  t.attach(c);
+  const g = t.startGroup(0);
+  g.append(new Uint8Array(100));
+  t.startGroup(1).append(new Uint8Array([0]));
+  t.close(13);
+  assert.equal(c.closed, 13);
+  assert.equal(g.state, "aborted");
+  assert.equal(cached(), 0);
+  assert.equal(t.groups.length, 0);
+  const after = new Collect();
+  t.attach(after);
+  assert.equal(after.closed, 13, "attaching to a closed track ends at once");
+});
+
+Deno.test("track: a lost upstream with linger aborts open groups but keeps the track", async () => {
+  const { track: t } = track();
+  const c = new Collect();
+  t.attach(c);
+  t.ready();
+  const open = t.startGroup(0);
+  const done = t.startGroup(1);
+  done.finish();
+  t.upstreamEnded(0, true);
+  assert.equal(open.state, "aborted");
+  assert.equal(done.state, "done");
+  assert.equal(t.state, "live");
+  assert.equal(c.closed, undefined);
+  assert.equal(await t.whenReady(), true);
+  t.upstreamEnded(null);
+  assert.equal(t.state, "closed");
+  assert.equal(c.closed, null, "a clean end is forwarded as null");
+  assert.equal(await t.whenReady(), false);
+});
