@@ -14,12 +14,18 @@ type Track = InstanceType<Moq["Track"]>;
  * `@moq/lite` 0.2.2 surfaces a relay's reset of one group stream (code 2 `old`, sent to a
  * subscriber that fell behind) and ordinary connection ends as unhandled rejections inside the
  * library. Browsers only log those; the Deno test runner would fail the file. They are protocol
- * events, not test failures: swallow exactly those.
+ * events, not test failures: swallow exactly those. `@moq/qmux` 0.0.6 also rejects (unhandled) when
+ * the relay opens a stream on a connection the test just closed ("The stream controller cannot close
+ * or enqueue"): a client-library race, not a relay fault.
  */
 function tolerateClientStreamErrors(): void {
   globalThis.addEventListener("unhandledrejection", (e) => {
     const message = e.reason instanceof Error ? e.reason.message : String(e.reason);
-    if (/RESET_STREAM|STOP_SENDING|WebSocket|closed/i.test(message)) e.preventDefault();
+    if (
+      /RESET_STREAM|STOP_SENDING|WebSocket|closed|stream controller cannot close or enqueue/i.test(message)
+    ) {
+      e.preventDefault();
+    }
   });
 }
 

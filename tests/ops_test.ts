@@ -99,15 +99,6 @@ async function terminate(relay: RelayProcess): Promise<{ code: number; elapsedMs
   return { code: status.code, elapsedMs: Date.now() - started };
 }
 
-/**
- * `@moq/qmux` 0.0.6 rejects (unhandled) when the relay opens a stream on a connection the test just
- * closed ("The stream controller cannot close or enqueue"): a client-library race, not a relay fault.
- */
-globalThis.addEventListener("unhandledrejection", (e) => {
-  const message = e.reason instanceof Error ? e.reason.message : String(e.reason);
-  if (/stream controller cannot close or enqueue/.test(message)) e.preventDefault();
-});
-
 /** End-to-end tests keep client timers alive between steps: no op/resource sanitizers. */
 function e2e(name: string, fn: () => Promise<void>) {
   Deno.test({ name, sanitizeOps: false, sanitizeResources: false }, fn);
