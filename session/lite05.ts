@@ -654,6 +654,19 @@ export function decodeSubscribeResponse05(type: number, r: BodyReader): Subscrib
   }
 }
 
+/**
+ * Read the next subscribe response from a Subscribe stream, or `null` at a clean FIN between
+ * responses. The type is checked before the length is read, so an unknown type fails at once.
+ */
+export async function readSubscribeResponse05(
+  reader: StreamReader,
+  maxBytes = MAX_MESSAGE_BYTES,
+): Promise<SubscribeResponse05 | null> {
+  if (await reader.done()) return null;
+  const type = parseSubscribeResponseType(await reader.varint());
+  return decodeSubscribeResponse05(type, await reader.message(maxBytes));
+}
+
 // ---------------------------------------------------------------------------------------------
 // Group stream and frames
 

@@ -54,6 +54,7 @@ import {
   ProbeLevel,
   readFrame05,
   readSetupStream,
+  readSubscribeResponse05,
   receivedHops,
   Role,
   SecondSetupError,
@@ -476,4 +477,24 @@ Deno.test("track, fetch, group, datagram: truncated, trailing and oversize forms
     encodeDatagram05({ subscribeId: 1n, sequence: 1, timestamp: 0n, payload: new Uint8Array(1197) }).length,
     1200,
   );
+});
+
+Deno.test("subscribe stream: responses read one by one until FIN; an unknown type fails before its body", async () => {
+  const all = new Writer()
+    .bytes(encodeSubscribeResponse05({ type: "start", group: 3 }))
+    .bytes(encodeSubscribeResponse05({ type: "drop", start: 3, end: 4, error: 26 }))
+    .bytes(encodeSubscribeResponse05({ type: "end", group: 9 }))
+    .finish();
+  const r = new StreamReader(bytewise(all));
+  assert.deepEqual(await readSubscribeResponse05(r), { type: "start", group: 3 });
+  assert.deepEqual(await readSubscribeResponse05(r), { type: "drop", start: 3, end: 4, error: 26 });
+  assert.deepEqual(await readSubscribeResponse05(r), { type: "end", group: 9 });
+  assert.equal(await readSubscribeResponse05(r), null);
+  // Type 5 with a length the stream never delivers: rejected on the type alone.
+  await assert.rejects(
+    readSubscribeResponse05(new StreamReader(chunks(hex("05 44 00")))),
+    UnknownResponseTypeError,
+  );
+  await assert.rejects(readSubscribeResponse05(new StreamReader(chunks(hex("00 44 00"))), 100), BoundsError);
+  await assert.rejects(readSubscribeResponse05(new StreamReader(chunks(hex("00 02 2a")))), DecodeError);
 });
