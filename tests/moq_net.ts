@@ -1,0 +1,177 @@
+/**
+ * The `@moq/net` 0.3.4 client's own moq-lite message classes, pinned in one place, for codec
+ * cross-checks. Test-only: it stays out of deno.json "imports" and deno.lock (tests/deps_test.ts).
+ *
+ * The package exports only its high-level API, so the lite message classes (`lite/index.js`) and
+ * the byte Reader/Writer (`stream.js`) are loaded by file URL next to its resolved entry point.
+ * The interfaces below type the part of that surface the tests use (the package ships `.d.ts`
+ * files, but a type import cannot name a path its `exports` map hides).
+ *
+ * @module
+ */
+
+// deno-lint-ignore no-import-prefix
+import "npm:@moq/net@0.3.4";
+
+/** `@moq/net`'s stream Writer: async varint/byte writers over a WritableStream. */
+export interface NetWriter {
+  close(): void;
+  readonly closed: Promise<void>;
+}
+
+/** `@moq/net`'s stream Reader over a fixed buffer (EOF after it). */
+export interface NetReader {
+  done(): Promise<boolean>;
+}
+
+/** A message the client encodes with an optional version. */
+interface Encodes {
+  encode(w: NetWriter, version?: number): Promise<void>;
+}
+
+/** The `@moq/net` 0.3.4 `lite/` message classes the tests use. */
+export interface NetLite {
+  Version: { DRAFT_04: number; DRAFT_05: number };
+  StreamId: Record<string, number>;
+  DataType: { Group: number; Setup: number };
+  Setup: {
+    new (p: { probe?: number; path?: string; role?: number; origin?: bigint }): Encodes;
+    decode(r: NetReader, v: number): Promise<{ probe: number; path?: string; role: number; origin?: bigint }>;
+  };
+  AnnounceRequest: {
+    new (prefix: string, excludeHop: bigint): Encodes;
+    decode(r: NetReader, v: number): Promise<{ prefix: string; excludeHop: bigint }>;
+  };
+  AnnounceOk: {
+    new (origin: bigint, active: number): Encodes;
+    decode(r: NetReader, v: number): Promise<{ origin: bigint; active: number }>;
+  };
+  encodeAnnounceBroadcast(
+    w: NetWriter,
+    msg: { status: "active" | "ended"; suffix: string; hops?: bigint[] },
+    v: number,
+  ): Promise<void>;
+  decodeAnnounceBroadcast(
+    r: NetReader,
+    v: number,
+  ): Promise<{ status: string; suffix: string; hops?: bigint[] }>;
+  Track: {
+    new (broadcast: string, track: string): Encodes;
+    decode(r: NetReader, v: number): Promise<{ broadcast: string; track: string }>;
+  };
+  TrackInfo: {
+    new (p: { priority: number; ordered: boolean; latencyMax: number; timescale: number }): Encodes;
+    decode(
+      r: NetReader,
+      v: number,
+    ): Promise<{ priority: number; ordered: boolean; latencyMax: number; timescale: number }>;
+  };
+  Subscribe: {
+    new (p: NetSubscribe): Encodes;
+    decode(r: NetReader, v: number): Promise<NetSubscribe>;
+  };
+  SubscribeUpdate: {
+    new (p: NetSubscribeUpdate): Encodes;
+    decode(r: NetReader, v: number): Promise<NetSubscribeUpdate>;
+  };
+  SubscribeStart: new (group: number) => Encodes;
+  SubscribeEnd: new (group: number) => Encodes;
+  SubscribeDrop: new (p: { start: number; end: number; error: number }) => Encodes;
+  encodeSubscribeResponse(w: NetWriter, resp: Record<string, Encodes>, v: number): Promise<void>;
+  decodeSubscribeResponse(r: NetReader, v: number): Promise<NetSubscribeResponse>;
+  Group: {
+    new (subscribe: bigint, sequence: number): Encodes;
+    decode(r: NetReader): Promise<{ subscribe: bigint; sequence: number }>;
+  };
+  Fetch: {
+    new (broadcast: string, track: string, priority: number, group: number): Encodes;
+    decode(
+      r: NetReader,
+      v: number,
+    ): Promise<{ broadcast: string; track: string; priority: number; group: number }>;
+  };
+  Probe: {
+    new (p: { bitrate?: number; rtt?: number }): Encodes;
+    decode(r: NetReader, v: number): Promise<{ bitrate?: number; rtt?: number }>;
+  };
+  Goaway: {
+    new (uri: string): Encodes;
+    decode(r: NetReader, v: number): Promise<{ uri: string }>;
+  };
+  Datagram: {
+    new (
+      subscribe: bigint,
+      sequence: number,
+      timestamp: number,
+      payload: Uint8Array,
+    ): { encode(): Uint8Array };
+    decode(
+      data: Uint8Array,
+    ): Promise<{ subscribe: bigint; sequence: number; timestamp: number; payload: Uint8Array }>;
+  };
+}
+
+/** SUBSCRIBE as `@moq/net` models it. */
+export interface NetSubscribe {
+  id: bigint;
+  broadcast: string;
+  track: string;
+  priority: number;
+  ordered: boolean;
+  maxLatency: number;
+  startGroup?: number;
+  endGroup?: number;
+}
+
+/** SUBSCRIBE_UPDATE as `@moq/net` models it. */
+export interface NetSubscribeUpdate {
+  priority: number;
+  ordered: boolean;
+  maxLatency: number;
+  startGroup?: number;
+  endGroup?: number;
+}
+
+/** A decoded lite-05 subscribe response. */
+export interface NetSubscribeResponse {
+  start?: { group: number };
+  end?: { group: number };
+  drop?: { start: number; end: number; error: number };
+}
+
+interface NetStreamModule {
+  Writer: new (stream: WritableStream<Uint8Array>) => NetWriter;
+  Reader: new (stream: undefined, buffer: Uint8Array) => NetReader;
+}
+
+const ENTRY = import.meta.resolve("npm:@moq/net@0.3.4");
+
+/** The `@moq/net` 0.3.4 lite message classes. */
+export const Lite: NetLite = (await import(new URL("./lite/index.js", ENTRY).href)) as NetLite;
+const streams = (await import(new URL("./stream.js", ENTRY).href)) as NetStreamModule;
+
+/** Run `@moq/net`'s encoder `f` and return the bytes it wrote. */
+export async function netEncode(f: (w: NetWriter) => Promise<void>): Promise<Uint8Array> {
+  const parts: Uint8Array[] = [];
+  const w = new streams.Writer(
+    new WritableStream<Uint8Array>({ write: (chunk) => void parts.push(chunk.slice()) }),
+  );
+  await f(w);
+  w.close();
+  await w.closed;
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let offset = 0;
+  for (const p of parts) {
+    out.set(p, offset);
+    offset += p.length;
+  }
+  return out;
+}
+
+/** Run `@moq/net`'s decoder `f` over `bytes`; rejects unless it consumed every byte. */
+export async function netDecode<T>(bytes: Uint8Array, f: (r: NetReader) => Promise<T>): Promise<T> {
+  const r = new streams.Reader(undefined, bytes);
+  const value = await f(r);
+  if (!(await r.done())) throw new Error("@moq/net left bytes unread");
+  return value;
+}
