@@ -3,7 +3,7 @@ import { JwtAuthenticator, tokenFromUrl } from "./authenticator.ts";
 import { encodeKey, type Jwk } from "./jwk.ts";
 import { generateKey, signToken } from "./token_cli.ts";
 import { AuthError, type AuthFailureReason, type SessionGrant } from "./types.ts";
-import { b64json, signRaw, withTempDir } from "./test_helpers.ts";
+import { b64json, signRaw, withTempDir } from "../testing/auth.ts";
 import type { AuthConfig } from "../config/types.ts";
 import { LogFilter, Logger, silentLogger } from "../log/logger.ts";
 

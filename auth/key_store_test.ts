@@ -5,7 +5,7 @@ import { encodeKey, KeyError } from "./jwk.ts";
 import { generateKey } from "./token_cli.ts";
 import { AuthError, type AuthFailureReason } from "./types.ts";
 import { silentLogger } from "../log/logger.ts";
-import { waitFor, withTempDir } from "./test_helpers.ts";
+import { waitFor, withTempDir } from "../testing/auth.ts";
 
 async function reason(promise: Promise<unknown>): Promise<AuthFailureReason> {
   try {

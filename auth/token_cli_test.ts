@@ -3,7 +3,7 @@ import { generateKey, runTokenCommand, signToken } from "./token_cli.ts";
 import { ALGORITHMS, decodeBase64Flexible, parseKeyText } from "./jwk.ts";
 import { loadKeyText } from "./key_source.ts";
 import { verifyToken } from "./verify.ts";
-import { captureIo, withTempDir } from "./test_helpers.ts";
+import { captureIo, withTempDir } from "../testing/auth.ts";
 
 const VECTOR_KEY =
   '{"alg":"HS256","key_ops":["verify","sign"],"kty":"oct","k":"jvS2B_SKkvhtObaiKg9n2vq_Iqdus-nVCVVYBWf0BQA","kid":"d55b1f13e6bda281"}';

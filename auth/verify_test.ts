@@ -11,7 +11,7 @@ import { decodeBase64Flexible, encodeKey, type Jwk, parseKeyText } from "./jwk.t
 import { loadKeyText } from "./key_source.ts";
 import { generateKey, signToken } from "./token_cli.ts";
 import { AuthError, type AuthFailureReason } from "./types.ts";
-import { b64json, signRaw } from "./test_helpers.ts";
+import { b64json, signRaw } from "../testing/auth.ts";
 
 const NOW_MS = 1_800_000_000_000;
 const NOW = NOW_MS / 1000;

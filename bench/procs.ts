@@ -7,7 +7,7 @@
  */
 
 import { fetchCertificateFingerprint } from "../transport/quic/dial.ts";
-import { freePort, RelayProcess } from "../tests/harness.ts";
+import { freePort, RelayProcess } from "../testing/harness.ts";
 import type { WorkerCommand, WorkerSpec } from "./worker.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;

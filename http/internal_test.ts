@@ -2,8 +2,8 @@ import assert from "node:assert/strict";
 import { silentLogger } from "../log/logger.ts";
 import { RelayStats } from "../relay/stats.ts";
 import { createInternalHandler, type InternalContext } from "./internal.ts";
-import { parseMetrics, sampleValue } from "./metrics_parse.ts";
-import { encodeFrame, startServer, testOrigin, TestSource } from "./test_helpers.ts";
+import { parseMetrics, sampleValue } from "../testing/metrics.ts";
+import { encodeFrame, startServer, testOrigin, TestSource } from "../testing/http.ts";
 
 async function withInternal(
   fn: (

@@ -13,7 +13,7 @@ import {
   TestServer,
   TestSource,
   until,
-} from "./test_helpers.ts";
+} from "../testing/http.ts";
 import { createWebHandler, type WebContext } from "./web.ts";
 
 interface Env {

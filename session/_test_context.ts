@@ -12,7 +12,7 @@ import type { BroadcastSource } from "../relay/broadcast.ts";
 import { Origin } from "../relay/origin.ts";
 import { RelayStats } from "../relay/stats.ts";
 import type { Track, UpstreamSubscription } from "../relay/track.ts";
-import { type MemoryTransport, memoryTransportPair } from "./_test_streams.ts";
+import { type MemoryTransport, memoryTransportPair } from "../testing/streams.ts";
 import { DEFAULT_LIMITS, type SessionContext, SessionWarnings } from "./context.ts";
 import { Version } from "./messages.ts";
 import { SessionScope } from "../auth/scope.ts";

@@ -8,7 +8,7 @@ import { silentLogger } from "../log/logger.ts";
 import { Origin } from "../relay/origin.ts";
 import { RelayStats } from "../relay/stats.ts";
 import type { SessionGrant } from "../auth/types.ts";
-import { memoryTransportPair } from "./_test_streams.ts";
+import { memoryTransportPair } from "../testing/streams.ts";
 import {
   BidiType,
   decodeAnnounceInterest,

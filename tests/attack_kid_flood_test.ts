@@ -8,8 +8,8 @@
  */
 
 import assert from "node:assert/strict";
-import { sleep, startRelay, within } from "./harness.ts";
-import { RawWebSocket } from "./raw_ws.ts";
+import { sleep, startRelay, within } from "../testing/harness.ts";
+import { RawWebSocket } from "../testing/raw_ws.ts";
 import { generateKey, signToken } from "../auth/token_cli.ts";
 import { encodeKey } from "../auth/jwk.ts";
 import { KEY_MISS_FETCH_BURST, KEY_MISS_FETCH_REFILL_MS } from "../auth/key_remote.ts";

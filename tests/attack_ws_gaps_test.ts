@@ -8,9 +8,9 @@
  */
 
 import assert from "node:assert/strict";
-import { e2e, sleep, within } from "./harness.ts";
-import { connect, payload, publish, readGroup, subscribe, writeGroup } from "./moq.ts";
-import { RawWebSocket } from "./raw_ws.ts";
+import { e2e, sleep, within } from "../testing/harness.ts";
+import { connect, payload, publish, readGroup, subscribe, writeGroup } from "../testing/moq.ts";
+import { RawWebSocket } from "../testing/raw_ws.ts";
 import { encodeVarint } from "../codec/varint.ts";
 
 /** RESET_STREAM frames the attacker sends. */

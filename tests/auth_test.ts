@@ -11,7 +11,7 @@
 
 import assert from "node:assert/strict";
 import { CompactSign } from "jose";
-import { type RelayOptions, type RelayProcess, sleep, startRelay, within } from "./harness.ts";
+import { type RelayOptions, type RelayProcess, sleep, startRelay, within } from "../testing/harness.ts";
 import {
   connect,
   eventually,
@@ -21,13 +21,13 @@ import {
   subscribe,
   watchAnnounced,
   writeGroup,
-} from "./moq.ts";
+} from "../testing/moq.ts";
 import {
   LEGACY_CLIENT_SETUP as CLIENT_SETUP,
   RawWebSocket,
   streamFrame,
   type UpgradeResult,
-} from "./raw_ws.ts";
+} from "../testing/raw_ws.ts";
 import { runTokenCommand, type SignClaims, signToken, type TokenIo } from "../auth/token_cli.ts";
 import { encodeBase64Url, importSignKey, type Jwk, parseKeyText } from "../auth/jwk.ts";
 

@@ -10,8 +10,8 @@
  */
 
 import assert from "node:assert/strict";
-import { type RelayProcess, sleep, startRelay } from "./harness.ts";
-import { connect, payload, publish, readGroup, subscribe, writeGroup } from "./moq.ts";
+import { type RelayProcess, sleep, startRelay } from "../testing/harness.ts";
+import { connect, payload, publish, readGroup, subscribe, writeGroup } from "../testing/moq.ts";
 import { BrowserSession } from "./browser/harness.ts";
 import type { ConnectInfo } from "./browser/api.ts";
 

@@ -20,8 +20,8 @@ import assert from "node:assert/strict";
 import { parseKeyText } from "../auth/jwk.ts";
 import type { NodeInfo } from "../cluster/cluster.ts";
 import { runTokenCommand, signToken, type TokenIo } from "../auth/token_cli.ts";
-import { parseMetrics, sampleValue } from "../http/metrics_parse.ts";
-import { freePort, type RelayProcess, sleep, startRelay, within } from "./harness.ts";
+import { parseMetrics, sampleValue } from "../testing/metrics.ts";
+import { freePort, type RelayProcess, sleep, startRelay, within } from "../testing/harness.ts";
 import {
   connect,
   eventually,
@@ -31,7 +31,7 @@ import {
   subscribe,
   watchAnnounced,
   writeGroup,
-} from "./moq.ts";
+} from "../testing/moq.ts";
 
 // ---------------------------------------------------------------------------------------------
 // A cluster of relay processes sharing one signing key and one cluster credential
@@ -147,7 +147,7 @@ async function waitConnected(relay: RelayProcess, ports: number[], timeoutMs = 1
   throw new Error(`relay :${relay.port} not connected to ${want.join(", ")}: ${JSON.stringify(last)}`);
 }
 
-/** Print a measured figure (`@moq/lite`'s console is silenced by tests/moq.ts). */
+/** Print a measured figure (`@moq/lite`'s console is silenced by testing/moq.ts). */
 function report(line: string): void {
   Deno.stderr.writeSync(new TextEncoder().encode(`${line}\n`));
 }

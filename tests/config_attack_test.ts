@@ -13,7 +13,7 @@
 
 import assert from "node:assert/strict";
 import { generateSelfSignedCertificate } from "../transport/tls/self_signed.ts";
-import { freePort, sleep, startRelay } from "./harness.ts";
+import { freePort, sleep, startRelay } from "../testing/harness.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const MAIN = new URL("../main.ts", import.meta.url).pathname;

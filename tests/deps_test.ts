@@ -2,7 +2,7 @@
  * Runtime versus test dependencies: `deno task start` and `deno task compile` install every npm
  * package named in deno.json "imports" and in deno.lock, so both may hold only what main.ts uses.
  * Test-only packages (`@moq/lite`, `playwright-core`, …) are imported with a full pinned `npm:`
- * specifier, each in one module (tests/moq_lite.ts, tests/browser/harness.ts), and locked in
+ * specifier, each in one module (testing/moq_lite.ts, tests/browser/harness.ts), and locked in
  * deno.test.lock by `deno task test`.
  */
 
@@ -54,7 +54,7 @@ Deno.test("deps: deno.json imports and deno.lock hold only the packages main.ts 
       runtime.includes(target),
       `deno.json imports ${target} but main.ts never uses it; deno task start would download it. ` +
         `Import a test-only package with a full pinned "npm:name@x.y.z" specifier instead, in one module ` +
-        `(see tests/moq_lite.ts)`,
+        `(see testing/moq_lite.ts)`,
     );
   }
   for (const specifier of runtime) {

@@ -5,12 +5,12 @@
  */
 
 import assert from "node:assert/strict";
-import { e2e, type RelayOptions, sleep, within } from "./harness.ts";
-import { Guard } from "./guard.ts";
-import { eventually } from "./moq.ts";
-import { encodeFrame, RawMoqPeer } from "./raw_moq.ts";
-import { parseMetrics, sampleValue } from "../http/metrics_parse.ts";
-import type { RelayProcess } from "./harness.ts";
+import { e2e, type RelayOptions, sleep, within } from "../testing/harness.ts";
+import { Guard } from "../testing/guard.ts";
+import { eventually } from "../testing/moq.ts";
+import { encodeFrame, RawMoqPeer } from "../testing/raw_moq.ts";
+import { parseMetrics, sampleValue } from "../testing/metrics.ts";
+import type { RelayProcess } from "../testing/harness.ts";
 
 async function metric(relay: RelayProcess, name: string): Promise<number> {
   const text = await (await fetch(`${relay.internalUrl}/metrics`)).text();

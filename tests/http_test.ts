@@ -6,11 +6,11 @@
  */
 
 import assert from "node:assert/strict";
-import { e2e, type RelayProcess, sleep, within } from "./harness.ts";
-import { connect, payload, publish, readGroup, subscribe, writeGroup } from "./moq.ts";
-import { RawWebSocket } from "./raw_ws.ts";
+import { e2e, type RelayProcess, sleep, within } from "../testing/harness.ts";
+import { connect, payload, publish, readGroup, subscribe, writeGroup } from "../testing/moq.ts";
+import { RawWebSocket } from "../testing/raw_ws.ts";
 import { varintSize } from "../codec/varint.ts";
-import { type ParsedFamily, parseMetrics, sampleValue } from "../http/metrics_parse.ts";
+import { type ParsedFamily, parseMetrics, sampleValue } from "../testing/metrics.ts";
 
 /** A finished HTTP exchange: status, headers and the whole body as bytes. */
 interface Answer {

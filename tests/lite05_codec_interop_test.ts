@@ -44,7 +44,7 @@ import {
   takeMessage,
   UniType05,
 } from "../session/lite05.ts";
-import { Lite, netDecode, netEncode } from "./moq_net.ts";
+import { Lite, netDecode, netEncode } from "../testing/moq_net.ts";
 
 const V5 = Lite.Version.DRAFT_05;
 const toHex = (b: Uint8Array) => [...b].map((x) => x.toString(16).padStart(2, "0")).join(" ");

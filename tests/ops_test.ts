@@ -14,10 +14,10 @@ import { silentLogger } from "../log/logger.ts";
 import { RelayStats } from "../relay/stats.ts";
 import { type CertificateRenewal, loadCertificates } from "../server/certificates.ts";
 import { generateSelfSignedCertificate, SELF_SIGNED_LIFETIME_MS } from "../transport/tls/self_signed.ts";
-import { RawClient } from "../transport/websocket/test_support.ts";
-import { freePort, RelayProcess, sleep, startRelay, within } from "./harness.ts";
-import { connect, payload, publish, readGroup, subscribe, writeGroup } from "./moq.ts";
-import { LEGACY_CLIENT_SETUP, RawWebSocket, streamFrame } from "./raw_ws.ts";
+import { RawClient } from "../testing/websocket.ts";
+import { freePort, RelayProcess, sleep, startRelay, within } from "../testing/harness.ts";
+import { connect, payload, publish, readGroup, subscribe, writeGroup } from "../testing/moq.ts";
+import { LEGACY_CLIENT_SETUP, RawWebSocket, streamFrame } from "../testing/raw_ws.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
@@ -665,7 +665,8 @@ Deno.test(".dockerignore keeps every module main.ts loads and drops tests and se
   }
   for (
     const p of [
-      "tests/harness.ts",
+      "tests/auth_test.ts",
+      "testing/harness.ts",
       "config/cli_test.ts",
       ".git/HEAD",
       "root.jwk",

@@ -10,8 +10,8 @@
  */
 
 import assert from "node:assert/strict";
-import { type RelayProcess, sleep, startRelay, within } from "./harness.ts";
-import { connect, payload, readGroup, subscribe } from "./moq.ts";
+import { type RelayProcess, sleep, startRelay, within } from "../testing/harness.ts";
+import { connect, payload, readGroup, subscribe } from "../testing/moq.ts";
 import { connectQuicTo, dialQuic, fetchCertificateFingerprint } from "../transport/quic/dial.ts";
 import { dialWebTransport } from "../transport/webtransport/client.ts";
 import type { BidiStream, CloseInfo, RecvStream, TransportSession } from "../transport/types.ts";

@@ -4,7 +4,7 @@
  */
 
 import assert from "node:assert/strict";
-import { e2e, sleep, within } from "./harness.ts";
+import { e2e, sleep, within } from "../testing/harness.ts";
 import {
   connect,
   eventually,
@@ -14,9 +14,9 @@ import {
   subscribe,
   watchAnnounced,
   writeGroup,
-} from "./moq.ts";
-import { LEGACY_CLIENT_SETUP as CLIENT_SETUP, RawWebSocket, streamFrame, subscribeLite02 } from "./raw_ws.ts";
-import { parseMetrics, sampleValue } from "../http/metrics_parse.ts";
+} from "../testing/moq.ts";
+import { LEGACY_CLIENT_SETUP as CLIENT_SETUP, RawWebSocket, streamFrame, subscribeLite02 } from "../testing/raw_ws.ts";
+import { parseMetrics, sampleValue } from "../testing/metrics.ts";
 
 e2e("pub/sub: several groups of several frames arrive byte-exact", async (relay) => {
   const pubConn = await connect(relay.port, "anon");

@@ -7,8 +7,8 @@
 
 import assert from "node:assert/strict";
 import { HEADERS_DEADLINE_MS } from "../http/serve.ts";
-import { e2e, sleep } from "./harness.ts";
-import { connect, payload, publish, readGroup, subscribe, writeGroup } from "./moq.ts";
+import { e2e, sleep } from "../testing/harness.ts";
+import { connect, payload, publish, readGroup, subscribe, writeGroup } from "../testing/moq.ts";
 
 const ATTACKERS = 300;
 const DRIBBLE_MS = 2_000;
@@ -105,7 +105,7 @@ e2e(
   { auth: `public = "anon"` },
 );
 
-/** Print a measured figure (`@moq/lite`'s console is silenced by tests/moq.ts). */
+/** Print a measured figure (`@moq/lite`'s console is silenced by testing/moq.ts). */
 function report(line: string): void {
   Deno.stderr.writeSync(new TextEncoder().encode(`${line}\n`));
 }

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { silentLogger } from "../log/logger.ts";
 import { generateSelfSignedCertificate } from "./tls/self_signed.ts";
 import { dialQuic } from "./quic/dial.ts";
-import { startTestServer } from "./testing.ts";
+import { startTestServer } from "../testing/quic.ts";
 
 Deno.test("a renewed certificate is presented to new connections; old sessions keep theirs", async () => {
   const t = await startTestServer();

@@ -4,7 +4,7 @@ import { SessionClosedError, StreamStoppedError } from "./types.ts";
 import type { TransportSession } from "./types.ts";
 import { DialError, dialQuic, parseFingerprint } from "./quic/dial.ts";
 import { parseBindAddress, QuicListenError, QuicServer, serverAlpns } from "./server.ts";
-import { patternBytes, readAll, sleep, startTestServer, within } from "./testing.ts";
+import { patternBytes, readAll, sleep, startTestServer, within } from "../testing/quic.ts";
 
 const logger = silentLogger();
 

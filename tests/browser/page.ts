@@ -6,7 +6,7 @@
  * @module
  */
 
-import * as Moq from "../moq_lite.ts";
+import * as Moq from "../../testing/moq_lite.ts";
 import type { ConnectInfo, MoqTestApi, PageGroup } from "./api.ts";
 import { sleep } from "../../util/sleep.ts";
 

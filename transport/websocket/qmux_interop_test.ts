@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import QmuxSession from "npm:@moq/qmux@0.0.6";
 import type { TransportSession } from "../types.ts";
 import type { Framing } from "./framing.ts";
-import { pattern, readAll, startRelay, withTimeout } from "./test_support.ts";
+import { pattern, readAll, startRelay, withTimeout } from "../../testing/websocket.ts";
 import { sleep } from "../../util/sleep.ts";
 
 const enc = new TextEncoder();

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { silentLogger } from "../../log/logger.ts";
-import { pattern, readAll, startRelay, withTimeout } from "./test_support.ts";
+import { pattern, readAll, startRelay, withTimeout } from "../../testing/websocket.ts";
 import { acceptWebSocket, dialWebSocket, isWebSocketUpgrade, WebSocketDialError } from "./upgrade.ts";
 import { sleep } from "../../util/sleep.ts";
 

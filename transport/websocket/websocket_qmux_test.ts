@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { silentLogger } from "../../log/logger.ts";
 import type { TransportSession } from "../types.ts";
 import type { Frame, TransportParameters } from "./framing.ts";
-import { pattern, RawClient, readAll, startRelay, withTimeout } from "./test_support.ts";
+import { pattern, RawClient, readAll, startRelay, withTimeout } from "../../testing/websocket.ts";
 import { dialWebSocket } from "./upgrade.ts";
 import { sleep } from "../../util/sleep.ts";
 

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { SessionClosedError, StreamResetError } from "../types.ts";
 import type { Frame } from "./framing.ts";
-import { pattern, RawClient, readAll, startRelay, withTimeout } from "./test_support.ts";
+import { pattern, RawClient, readAll, startRelay, withTimeout } from "../../testing/websocket.ts";
 import { StreamStoppedError } from "../types.ts";
 import { sleep } from "../../util/sleep.ts";
 

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { silentLogger } from "../../log/logger.ts";
-import { patternBytes, readAll, startTestServer, within } from "../testing.ts";
+import { patternBytes, readAll, startTestServer, within } from "../../testing/quic.ts";
 import { dialWebTransport, WebTransportRefusedError } from "./client.ts";
 
 const logger = silentLogger();

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { SessionClosedError } from "../types.ts";
 import type { TransportSession } from "../types.ts";
-import { hexBytes, patternBytes, readAll, sleep, startTestServer, within } from "../testing.ts";
+import { hexBytes, patternBytes, readAll, sleep, startTestServer, within } from "../../testing/quic.ts";
 import { StreamStoppedError } from "../types.ts";
 import { chromiumConnect, RawH3Client, readFrame, streamHeader } from "./raw_h3_client.ts";
 import { encodeCapsule, encodeCloseSessionData } from "./capsule.ts";

@@ -7,11 +7,11 @@
 
 import { createLogger, LogFilter, silentLogger } from "../log/logger.ts";
 import type { Logger } from "../log/logger.ts";
-import type { NegotiatedProtocol, RecvStream, TransportKind, TransportSession } from "./types.ts";
-import { generateSelfSignedCertificate, type SelfSignedCertificate } from "./tls/self_signed.ts";
+import type { NegotiatedProtocol, RecvStream, TransportKind, TransportSession } from "../transport/types.ts";
+import { generateSelfSignedCertificate, type SelfSignedCertificate } from "../transport/tls/self_signed.ts";
 import { AsyncQueue } from "../util/async_queue.ts";
-import type { AuthorizeDecision } from "./quic/hooks.ts";
-import { QuicServer } from "./server.ts";
+import type { AuthorizeDecision } from "../transport/quic/hooks.ts";
+import { QuicServer } from "../transport/server.ts";
 
 /** A running test server. */
 export interface TestServer {

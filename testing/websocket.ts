@@ -5,11 +5,11 @@
  * @module
  */
 
-import { silentLogger } from "../../log/logger.ts";
-import type { TransportSession } from "../types.ts";
-import { decodeFrames, encodeFrame, type Frame, type Framing } from "./framing.ts";
-import { interpretSelectedSubprotocol } from "./subprotocol.ts";
-import { acceptWebSocket, type AcceptWebSocketOptions } from "./upgrade.ts";
+import { silentLogger } from "../log/logger.ts";
+import type { TransportSession } from "../transport/types.ts";
+import { decodeFrames, encodeFrame, type Frame, type Framing } from "../transport/websocket/framing.ts";
+import { interpretSelectedSubprotocol } from "../transport/websocket/subprotocol.ts";
+import { acceptWebSocket, type AcceptWebSocketOptions } from "../transport/websocket/upgrade.ts";
 
 /** Reject with a named error if `promise` does not settle within `ms`. Clears its timer. */
 export async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {

@@ -12,7 +12,7 @@ import { Origin } from "../relay/origin.ts";
 import { normalizePath } from "../relay/path.ts";
 import type { Track, UpstreamSubscription } from "../relay/track.ts";
 import { encodeVarint } from "../codec/varint.ts";
-import { type HttpHandler, serveHttp } from "./serve.ts";
+import { type HttpHandler, serveHttp } from "../http/serve.ts";
 
 /** Encode one frame as the group cache stores it: `vi size` + payload. */
 export function encodeFrame(payload: Uint8Array): Uint8Array {
