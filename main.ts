@@ -13,11 +13,10 @@
  * @module
  */
 
-import { runTokenCommand } from "./auth/token_cli.ts";
-import { parseCommand } from "./config/cli.ts";
-import { ConfigError, loadConfig } from "./config/load.ts";
-import { createLogger, LogFilter, type Logger } from "./log/logger.ts";
-import { startRelay, StartupError } from "./server/start.ts";
+import { runTokenCommand } from "./auth/mod.ts";
+import { ConfigError, loadConfig, parseCommand } from "./config/mod.ts";
+import { createLogger, LogFilter, type Logger } from "./log/mod.ts";
+import { startRelay, StartupError } from "./server/mod.ts";
 
 /** How long past `[limits] drain_timeout` a shutdown may run before the process exits anyway. */
 export const SHUTDOWN_OVERRUN_MS = 3_000;

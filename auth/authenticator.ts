@@ -5,9 +5,9 @@
  * @module
  */
 
-import type { AuthConfig } from "../config/types.ts";
-import type { Logger } from "../log/logger.ts";
-import { checkedPath, joinPath, PathError } from "../relay/path.ts";
+import type { AuthConfig } from "../config/mod.ts";
+import type { Logger } from "../log/mod.ts";
+import { checkedPath, joinPath, PathError } from "../relay/mod.ts";
 import {
   type Authenticator,
   AuthError,
@@ -15,8 +15,8 @@ import {
   type AuthTransport,
   type SessionGrant,
 } from "./types.ts";
-import { KeyStore } from "./key_store.ts";
-import type { KeyStoreOptions } from "./key_source.ts";
+import { KeyStore } from "./_key_store.ts";
+import type { KeyStoreOptions } from "./_key_source.ts";
 import {
   connectionPath,
   domainPrefix,
@@ -26,7 +26,7 @@ import {
   scopeInternalSubscribe,
   scopePublic,
 } from "./scope.ts";
-import { CLOCK_LEEWAY_SECONDS, decodeTokenHeader, verifyToken } from "./verify.ts";
+import { CLOCK_LEEWAY_SECONDS, decodeTokenHeader, verifyToken } from "./_verify.ts";
 
 /** Options beyond the configuration (tests, tuning). */
 export interface AuthenticatorOptions extends KeyStoreOptions {

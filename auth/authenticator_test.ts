@@ -3,9 +3,9 @@ import { JwtAuthenticator, tokenFromUrl } from "./authenticator.ts";
 import { encodeKey, type Jwk } from "./jwk.ts";
 import { generateKey, signToken } from "./token_cli.ts";
 import { AuthError, type AuthFailureReason, type SessionGrant } from "./types.ts";
-import { b64json, signRaw, withTempDir } from "../testing/auth.ts";
-import type { AuthConfig } from "../config/types.ts";
-import { LogFilter, Logger, silentLogger } from "../log/logger.ts";
+import { b64json, signRaw, withTempDir } from "../testing/mod.ts";
+import type { AuthConfig } from "../config/mod.ts";
+import { LogFilter, Logger, silentLogger } from "../log/mod.ts";
 
 function config(partial: Partial<AuthConfig> = {}): AuthConfig {
   return { public: { publish: [], subscribe: [] }, domains: [], ...partial };

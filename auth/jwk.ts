@@ -10,7 +10,7 @@
  */
 
 import { importJWK } from "jose";
-import { hasPrefix, joinPath, normalizePath } from "../relay/path.ts";
+import { hasPrefix, joinPath, normalizePath } from "../relay/mod.ts";
 
 /** Every signature algorithm a key may name, in upstream's order. */
 export const ALGORITHMS = [

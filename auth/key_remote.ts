@@ -14,7 +14,7 @@
  * @module
  */
 
-import type { Logger } from "../log/logger.ts";
+import type { Logger } from "../log/mod.ts";
 import { AuthError } from "./types.ts";
 import { decodeKeyText, importVerifyKey, parseKeyObject } from "./jwk.ts";
 import {
@@ -25,8 +25,8 @@ import {
   MAX_CACHED_MISSES,
   rememberBounded,
   requireKid,
-} from "./key_source.ts";
-import type { VerifyingKey } from "./verify.ts";
+} from "./_key_source.ts";
+import type { VerifyingKey } from "./_verify.ts";
 
 /** Timeout for one key fetch. */
 export const KEY_FETCH_TIMEOUT_MS = 10_000;

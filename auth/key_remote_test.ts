@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { KeyStore } from "./key_store.ts";
+import { KeyStore } from "./_key_store.ts";
 import {
   cacheTtlMs,
   KEY_CACHE_TTL_MS,
@@ -8,11 +8,11 @@ import {
   KEY_MISS_MIN_TTL_MS,
   loggableUrl,
 } from "./key_remote.ts";
-import { MAX_CACHED_MISSES } from "./key_source.ts";
+import { MAX_CACHED_MISSES } from "./_key_source.ts";
 import { encodeKey } from "./jwk.ts";
 import { generateKey } from "./token_cli.ts";
 import { AuthError, type AuthFailureReason } from "./types.ts";
-import { silentLogger } from "../log/logger.ts";
+import { silentLogger } from "../log/mod.ts";
 
 /** A real key server on loopback: `good.jwk` is a key cached for an hour; anything else 404 `no-cache`. */
 async function keyServer() {

@@ -9,8 +9,8 @@ import assert from "node:assert/strict";
 import * as moqToken from "npm:@moq/token@0.2.3";
 import { runTokenCommand } from "./token_cli.ts";
 import { JwtAuthenticator } from "./authenticator.ts";
-import { captureIo, withTempDir } from "../testing/auth.ts";
-import { silentLogger } from "../log/logger.ts";
+import { captureIo, withTempDir } from "../testing/mod.ts";
+import { silentLogger } from "../log/mod.ts";
 
 const ALGS = ["HS256", "ES256", "EdDSA", "PS256"] as const;
 

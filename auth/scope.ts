@@ -22,8 +22,8 @@ import {
   overlaps,
   PathError,
   stripPrefix,
-} from "../relay/path.ts";
-import type { PublicAccess } from "../config/types.ts";
+} from "../relay/mod.ts";
+import type { PublicAccess } from "../config/mod.ts";
 import { AuthError, type SessionGrant } from "./types.ts";
 
 /** The reserved top-level namespace for relay-to-relay state (cluster gossip lives below it). */

@@ -11,7 +11,7 @@ import {
   SessionScope,
 } from "./scope.ts";
 import { AuthError, type AuthFailureReason } from "./types.ts";
-import type { PublicAccess } from "../config/types.ts";
+import type { PublicAccess } from "../config/mod.ts";
 
 function reasonOf(fn: () => unknown): AuthFailureReason {
   try {

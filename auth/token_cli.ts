@@ -26,7 +26,7 @@ import {
   publicKey,
   scopeAllows,
 } from "./jwk.ts";
-import { verifyToken } from "./verify.ts";
+import { verifyToken } from "./_verify.ts";
 import { AuthError } from "./types.ts";
 
 /** Where the command reads and writes. */

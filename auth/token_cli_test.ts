@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { generateKey, runTokenCommand, signToken } from "./token_cli.ts";
 import { ALGORITHMS, decodeBase64Flexible, parseKeyText } from "./jwk.ts";
-import { loadKeyText } from "./key_source.ts";
-import { verifyToken } from "./verify.ts";
-import { captureIo, withTempDir } from "../testing/auth.ts";
+import { loadKeyText } from "./_key_source.ts";
+import { verifyToken } from "./_verify.ts";
+import { captureIo, withTempDir } from "../testing/mod.ts";
 
 const VECTOR_KEY =
   '{"alg":"HS256","key_ops":["verify","sign"],"kty":"oct","k":"jvS2B_SKkvhtObaiKg9n2vq_Iqdus-nVCVVYBWf0BQA","kid":"d55b1f13e6bda281"}';

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { encodeGroupHeader } from "../session/messages.ts";
+import { encodeGroupHeader } from "../session/mod.ts";
 import { parseOptions } from "./options.ts";
 import {
   encodeStampedFrame,

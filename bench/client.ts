@@ -11,7 +11,7 @@
  * @module
  */
 
-import { silentLogger } from "../log/logger.ts";
+import { silentLogger } from "../log/mod.ts";
 import {
   BidiType,
   decodeAnnounceInterest,
@@ -24,11 +24,16 @@ import {
   encodeSubscribeOk,
   MAX_MESSAGE_BYTES,
   Version,
-} from "../session/messages.ts";
-import { StreamReader } from "../transport/stream_reader.ts";
-import { dialQuic } from "../transport/quic/dial.ts";
-import type { BidiStream, RecvStream, SendStream, TransportSession } from "../transport/types.ts";
-import { dialWebSocket } from "../transport/websocket/upgrade.ts";
+} from "../session/mod.ts";
+import {
+  type BidiStream,
+  dialQuic,
+  dialWebSocket,
+  type RecvStream,
+  type SendStream,
+  StreamReader,
+  type TransportSession,
+} from "../transport/mod.ts";
 import { encodeStampedFrame, nowMs } from "./media.ts";
 import { GroupScanner } from "./scan.ts";
 

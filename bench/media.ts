@@ -7,7 +7,7 @@
  * @module
  */
 
-import { putVarint, varintSize } from "../codec/varint.ts";
+import { putVarint, varintSize } from "../codec/mod.ts";
 
 /** Frames per group (one group ≈ one second of video). */
 export const FRAMES_PER_GROUP = 30;

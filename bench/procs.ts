@@ -6,8 +6,8 @@
  * @module
  */
 
-import { fetchCertificateFingerprint } from "../transport/quic/dial.ts";
-import { freePort, RelayProcess } from "../testing/harness.ts";
+import { fetchCertificateFingerprint } from "../transport/mod.ts";
+import { freePort, RelayProcess } from "../testing/mod.ts";
 import type { WorkerCommand, WorkerSpec } from "./worker.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;

@@ -17,8 +17,8 @@ import {
   DEFAULT_QUIC_IDLE_TIMEOUT_MS,
   DEFAULT_QUIC_KEEP_ALIVE_MS,
   DEFAULT_QUIC_MAX_STREAMS,
-} from "../config/keys.ts";
-import { generateSelfSignedCertificate } from "../transport/tls/self_signed.ts";
+} from "../config/mod.ts";
+import { generateSelfSignedCertificate } from "../transport/mod.ts";
 
 /**
  * Concurrent streams per direction: the relay's default, so a bare connection reserves exactly

@@ -10,7 +10,7 @@
  *
  * @module
  */
-import { varintLength } from "../codec/varint.ts";
+import { varintLength } from "../codec/mod.ts";
 
 /** Subprotocol selected (what the bench client offers). */
 export const SUBPROTOCOL = "webtransport.moq-lite-04";

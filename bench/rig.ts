@@ -9,7 +9,7 @@ import type { ServerMode, Target, TransportName } from "./client.ts";
 import type { BenchOptions } from "./options.ts";
 import { type ServerProcess, startBenchRelay, startRawQuic, startRawWs, WorkerProcess } from "./procs.ts";
 import { formatMiB, median, percentile, readCpuMs, readRssBytes } from "./stats.ts";
-import { sleep } from "../util/sleep.ts";
+import { sleep } from "../util/mod.ts";
 
 export { sleep };
 

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { getVarint, varintLength, VarintTruncatedError } from "../codec/varint.ts";
+import { getVarint, varintLength, VarintTruncatedError } from "../codec/mod.ts";
 import { STAMP_BYTES } from "./media.ts";
 
 /** Raised on a malformed GROUP stream. */

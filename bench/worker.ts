@@ -10,10 +10,10 @@
  * @module
  */
 
-import type { TransportSession } from "../transport/types.ts";
+import type { TransportSession } from "../transport/mod.ts";
 import { BenchPublisher, BenchSubscriber, connect, type Target } from "./client.ts";
 import { FRAMES_PER_GROUP, FRAMES_PER_SECOND, frameSize } from "./media.ts";
-import { sleep } from "../util/sleep.ts";
+import { sleep } from "../util/mod.ts";
 
 /** What a worker process does. */
 export type WorkerSpec =

@@ -21,19 +21,16 @@
  * @module
  */
 
-import type { SessionGrant } from "../auth/types.ts";
-import type { RelayConfig } from "../config/types.ts";
-import type { Logger } from "../log/logger.ts";
-import { redactedError, redactSecrets } from "../log/redact.ts";
-import type { BroadcastSource } from "../relay/broadcast.ts";
-import type { AnnounceEvent, Origin } from "../relay/origin.ts";
-import type { CloseInfo, TransportSession } from "../transport/types.ts";
-import { WebTransportRefusedError } from "../transport/webtransport/client.ts";
-import { Backoff } from "./backoff.ts";
-import { dialPeer } from "./dial.ts";
-import { GossipPolicy } from "./gossip_policy.ts";
-import { nodeFromPath, nodePath, ORIGINS_PREFIX, parsePeerUrl, type PeerUrl } from "./peer_url.ts";
-import { sleep } from "../util/sleep.ts";
+import type { SessionGrant } from "../auth/mod.ts";
+import type { RelayConfig } from "../config/mod.ts";
+import { type Logger, redactedError, redactSecrets } from "../log/mod.ts";
+import type { AnnounceEvent, BroadcastSource, Origin } from "../relay/mod.ts";
+import { type CloseInfo, type TransportSession, WebTransportRefusedError } from "../transport/mod.ts";
+import { Backoff } from "./_backoff.ts";
+import { dialPeer } from "./_dial.ts";
+import { GossipPolicy } from "./_gossip_policy.ts";
+import { nodeFromPath, nodePath, ORIGINS_PREFIX, parsePeerUrl, type PeerUrl } from "./_peer_url.ts";
+import { sleep } from "../util/mod.ts";
 
 /** Refused gossip targets remembered for `/nodes` (oldest forgotten first). */
 export const MAX_REFUSED_TRACKED = 256;

@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { RelayConfig } from "../config/types.ts";
+import type { RelayConfig } from "../config/mod.ts";
 
 const FNV_OFFSET = 0xcbf29ce484222325n;
 const FNV_PRIME = 0x100000001b3n;

@@ -10,10 +10,10 @@
  */
 
 import { parseArgs } from "node:util";
-import { formatDuration } from "./duration.ts";
-import { ConfigError } from "./errors.ts";
+import { formatDuration } from "./_duration.ts";
+import { ConfigError } from "./_errors.ts";
 import { KEY_BY_FLAG, type KeyDef, KEYS, MAX_TIMER_MS, META_FLAGS, tableOf } from "./keys.ts";
-import { didYouMean, type Layer } from "./settings.ts";
+import { didYouMean, type Layer } from "./_settings.ts";
 import { PROGRAM_NAME, VERSION } from "./version.ts";
 
 /** What the process was asked to do. */

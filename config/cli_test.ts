@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { helpText, parseBool, parseCommand, parseFlags, readEnv } from "./cli.ts";
-import { ConfigError } from "./errors.ts";
+import { ConfigError } from "./_errors.ts";
 import { KEY_BY_FLAG, KEYS, META_FLAGS } from "./keys.ts";
 import { VERSION } from "./version.ts";
 

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { parseFlags } from "./cli.ts";
-import { ConfigError } from "./errors.ts";
+import { ConfigError } from "./_errors.ts";
 
 /** The error message of `parseFlags(args)`, or undefined when it parses. */
 function errorOf(args: string[]): string | undefined {

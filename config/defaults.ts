@@ -21,7 +21,7 @@ import {
   DEFAULT_WARM_MS,
 } from "./keys.ts";
 
-/** Default per-session limits (`[limits]`, relay.md §8 item 21). */
+/** Default per-session limits (`[limits]`, docs/relay.md §8 item 21). */
 export function defaultLimits(): LimitsConfig {
   return {
     maxBroadcastsPerSession: DEFAULT_MAX_BROADCASTS_PER_SESSION,

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { helpText } from "./cli.ts";
-import { formatDuration } from "./duration.ts";
+import { formatDuration } from "./_duration.ts";
 import { KEYS, MAX_DRAIN_TIMEOUT_MS, MAX_TIMER_MS } from "./keys.ts";
 import { ConfigError, loadConfig, type LoadResult } from "./load.ts";
 import type { RelayConfig } from "./types.ts";

@@ -4,14 +4,14 @@
  * reader, the TOML schema (`toml.ts`) and `--help` are all derived from {@link KEYS}, so they
  * cannot drift apart.
  *
- * Naming rule (relay.md §1.3): flag = `--` + path with `.`/`_` → `-`; env = `MOQ_` + path
+ * Naming rule (docs/relay.md §1.3): flag = `--` + path with `.`/`_` → `-`; env = `MOQ_` + path
  * upper-cased with `.`/`-` → `_`. Exceptions are spelled out in the table.
  *
  * @module
  */
 
-import { formatDuration } from "./duration.ts";
-import { formatSize } from "./size.ts";
+import { formatDuration } from "./_duration.ts";
+import { formatSize } from "./_size.ts";
 
 /** The value kind of a key: decides TOML type checks, flag syntax and conversion. */
 export type KeyKind =

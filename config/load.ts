@@ -13,22 +13,22 @@
  * @module
  */
 
-import { LogFilter, LogFilterError } from "../log/logger.ts";
-import { buildConfig } from "./build.ts";
+import { LogFilter, LogFilterError } from "../log/mod.ts";
+import { buildConfig } from "./_build.ts";
 import { parseFlags, readEnv } from "./cli.ts";
 import { defaultDevConfig } from "./defaults.ts";
-import { ConfigError } from "./errors.ts";
-import { checkFiles, defaultStat, type FileInfo, fsReason } from "./file_checks.ts";
-import { mergeLayers, onlyLogSettings } from "./merge.ts";
-import { SettingsReader } from "./reader.ts";
-import { readLogLevel } from "./section_log.ts";
-import type { Layer } from "./settings.ts";
-import { parseTomlText, tomlLayer } from "./toml.ts";
+import { ConfigError } from "./_errors.ts";
+import { checkFiles, defaultStat, type FileInfo, fsReason } from "./_file_checks.ts";
+import { mergeLayers, onlyLogSettings } from "./_merge.ts";
+import { SettingsReader } from "./_reader.ts";
+import { readLogLevel } from "./_section_log.ts";
+import type { Layer } from "./_settings.ts";
+import { parseTomlText, tomlLayer } from "./_toml.ts";
 import type { RelayConfig } from "./types.ts";
 
-export { ConfigError } from "./errors.ts";
+export { ConfigError } from "./_errors.ts";
 export { defaultDevConfig } from "./defaults.ts";
-export type { FileInfo } from "./file_checks.ts";
+export type { FileInfo } from "./_file_checks.ts";
 
 /** Injection points for tests (defaults use the real file system). */
 export interface LoadOptions {

@@ -537,7 +537,7 @@ headroom = "10%"
 });
 
 // ---------------------------------------------------------------------------------------------
-// Fatal cases of relay.md §1.5
+// Fatal cases of docs/relay.md §1.5
 
 Deno.test("fatal: unreadable file, TOML syntax and type errors", async () => {
   const missing = await rejects(

@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { LogLevel } from "../log/logger.ts";
+import type { LogLevel } from "../log/mod.ts";
 
 /** TLS material for the QUIC listener. */
 export interface TlsConfig {
@@ -43,7 +43,7 @@ export interface WebConfig {
   https?: { listen: string; cert: string[]; key: string[]; root: string[] };
 }
 
-/** Anonymous access (relay.md §2.6); absolute prefixes. */
+/** Anonymous access (docs/relay.md §2.6); absolute prefixes. */
 export interface PublicAccess {
   subscribe: string[];
   publish: string[];
@@ -102,7 +102,7 @@ export interface CacheConfig {
   durationMs?: number;
 }
 
-/** Per-session quotas (beyond upstream, relay.md §8 item 21). */
+/** Per-session quotas (beyond upstream, docs/relay.md §8 item 21). */
 export interface LimitsConfig {
   /** Broadcasts one session may publish at once. */
   maxBroadcastsPerSession: number;

@@ -1,14 +1,12 @@
 /**
- * The internal listener's request handler (shared/spec/relay.md §4.2; plain HTTP, no auth, off
+ * The internal listener's request handler (docs/relay.md §4.2; plain HTTP, no auth, off
  * unless configured): `/health`, `/metrics` (Prometheus text format) and `/nodes` (cluster view).
  *
  * @module
  */
 
-import type { Logger } from "../log/logger.ts";
-import { redactSecrets } from "../log/redact.ts";
-import type { Origin } from "../relay/origin.ts";
-import type { RelayStats } from "../relay/stats.ts";
+import { type Logger, redactSecrets } from "../log/mod.ts";
+import type { Origin, RelayStats } from "../relay/mod.ts";
 import { METRICS_CONTENT_TYPE, renderRelayMetrics } from "./metrics.ts";
 import { errorResponse, healthResponse, methodNotAllowed } from "./responses.ts";
 

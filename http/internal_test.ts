@@ -1,9 +1,15 @@
 import assert from "node:assert/strict";
-import { silentLogger } from "../log/logger.ts";
-import { RelayStats } from "../relay/stats.ts";
+import { silentLogger } from "../log/mod.ts";
+import { RelayStats } from "../relay/mod.ts";
 import { createInternalHandler, type InternalContext } from "./internal.ts";
-import { parseMetrics, sampleValue } from "../testing/metrics.ts";
-import { encodeFrame, startServer, testOrigin, TestSource } from "../testing/http.ts";
+import {
+  encodeFrame,
+  parseMetrics,
+  sampleValue,
+  startServer,
+  testOrigin,
+  TestSource,
+} from "../testing/mod.ts";
 
 async function withInternal(
   fn: (

@@ -1,17 +1,16 @@
 /**
  * The `/metrics` page: relay counters rendered in the Prometheus text exposition format 0.0.4
- * (shared/spec/relay.md §4.2). Every family has `# HELP` and `# TYPE` lines, counters end in
+ * (docs/relay.md §4.2). Every family has `# HELP` and `# TYPE` lines, counters end in
  * `_total`, label values are escaped, and families and samples are sorted so the output is stable.
  *
- * Traffic counters are always collected (relay.md §8 item 9: upstream leaves them empty unless
+ * Traffic counters are always collected (docs/relay.md §8 item 9: upstream leaves them empty unless
  * `[stats] enabled`).
  *
  * @module
  */
 
-import type { AuthFailureReason } from "../auth/types.ts";
-import type { OriginStats } from "../relay/origin.ts";
-import type { RelayStats } from "../relay/stats.ts";
+import type { AuthFailureReason } from "../auth/mod.ts";
+import type { OriginStats, RelayStats } from "../relay/mod.ts";
 
 /** The `Content-Type` of the metrics page. */
 export const METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import { RelayStats } from "../relay/stats.ts";
+import { RelayStats } from "../relay/mod.ts";
 import { escapeLabelValue, formatMetrics, MetricsFormatError, renderRelayMetrics } from "./metrics.ts";
-import { MetricsParseError, parseMetrics, sampleValue } from "../testing/metrics.ts";
+import { MetricsParseError, parseMetrics, sampleValue } from "../testing/mod.ts";
 
 const ORIGIN_STATS = {
   broadcasts: 2,

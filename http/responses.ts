@@ -1,11 +1,11 @@
 /**
  * Small response builders shared by the web and internal listeners: one-line text errors, CORS
- * headers (shared/spec/relay.md §4.1), the preflight answer and the landing page.
+ * headers (docs/relay.md §4.1), the preflight answer and the landing page.
  *
  * @module
  */
 
-import { redactSecrets } from "../log/redact.ts";
+import { redactSecrets } from "../log/mod.ts";
 
 /** Headers added to every web response. */
 export const CORS_HEADERS: Readonly<Record<string, string>> = {

@@ -12,9 +12,9 @@
  * @module
  */
 
-import type { Logger } from "../log/logger.ts";
+import type { Logger } from "../log/mod.ts";
 import { MAX_CONNECTIONS_PER_IP, PeerCounter } from "./peer_count.ts";
-import { RequestWatcher } from "./request_watch.ts";
+import { RequestWatcher } from "./_request_watch.ts";
 
 /** A request handler as `Deno.serve` calls it. */
 export type HttpHandler = (req: Request, info: Deno.ServeHandlerInfo) => Response | Promise<Response>;

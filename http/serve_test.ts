@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { silentLogger } from "../log/logger.ts";
+import { silentLogger } from "../log/mod.ts";
 import { formatAddress, ListenError, serveHttp } from "./serve.ts";
 
 Deno.test("serve: resolves once bound on an OS-chosen port and stops when the signal aborts", async () => {
@@ -188,7 +188,7 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
 }, async () => {
-  const { generateSelfSignedCertificate } = await import("../transport/tls/self_signed.ts");
+  const { generateSelfSignedCertificate } = await import("../transport/mod.ts");
   const cert = await generateSelfSignedCertificate(["localhost", "127.0.0.1"]);
   const abort = new AbortController();
   const listener = await serveHttp({

@@ -1,5 +1,5 @@
 /**
- * The public web listener's request handler (shared/spec/relay.md §4.1, §5): `/health`,
+ * The public web listener's request handler (docs/relay.md §4.1, §5): `/health`,
  * `/certificate.sha256`, `/announced`, `/fetch`, WebSocket upgrades on every other path, CORS
  * preflights, and a 404 landing page for the rest. Every response carries
  * `Access-Control-Allow-Origin: *`.
@@ -7,18 +7,17 @@
  * `/certificate.sha256` answers exactly one lowercase hex hash with no newline: `@moq/lite` 0.2.2
  * reads the whole body as one hex string (its `Hex.toBytes` rejects any extra character). Every
  * served certificate is listed, one hash per line (each line ends in `\n`, first line = the
- * first certificate), at `/certificates.sha256` and `/certificate.sha256?all` (relay.md §8 item 7).
+ * first certificate), at `/certificates.sha256` and `/certificate.sha256?all` (docs/relay.md §8 item 7).
  *
  * @module
  */
 
-import { type Authenticator, AuthError, type SessionGrant } from "../auth/types.ts";
-import type { Logger } from "../log/logger.ts";
-import type { Origin } from "../relay/origin.ts";
-import type { RelayStats } from "../relay/stats.ts";
-import { authFailureReason } from "./access.ts";
-import { serveAnnounced } from "./announced_route.ts";
-import { DEFAULT_FETCH_TIMEOUT_MS, serveFetch } from "./fetch_route.ts";
+import { type Authenticator, AuthError, type SessionGrant } from "../auth/mod.ts";
+import type { Logger } from "../log/mod.ts";
+import type { Origin, RelayStats } from "../relay/mod.ts";
+import { authFailureReason } from "./_access.ts";
+import { serveAnnounced } from "./_announced_route.ts";
+import { DEFAULT_FETCH_TIMEOUT_MS, serveFetch } from "./_fetch_route.ts";
 import {
   errorResponse,
   healthResponse,

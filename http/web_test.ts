@@ -1,8 +1,6 @@
 import assert from "node:assert/strict";
-import { silentLogger } from "../log/logger.ts";
-import type { Origin } from "../relay/origin.ts";
-import { RelayStats } from "../relay/stats.ts";
-import type { Track } from "../relay/track.ts";
+import { silentLogger } from "../log/mod.ts";
+import { type Origin, RelayStats, type Track } from "../relay/mod.ts";
 import {
   concat,
   encodeFrame,
@@ -13,7 +11,7 @@ import {
   TestServer,
   TestSource,
   until,
-} from "../testing/http.ts";
+} from "../testing/mod.ts";
 import { createWebHandler, type WebContext } from "./web.ts";
 
 interface Env {
@@ -234,7 +232,7 @@ Deno.test("web: /fetch bad requests, missing groups and refused tracks", async (
       "anon/refused",
       new TestSource((track) => {
         track.ready();
-        track.upstreamEnded(0); // protocol.md §16 item 3: OK, then reset before any group
+        track.upstreamEnded(0); // docs/protocol.md §16 item 3: OK, then reset before any group
       }),
     );
     origin.publish("anon/closed", new TestSource((track) => track.close(13)));

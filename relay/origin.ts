@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { Logger } from "../log/logger.ts";
+import type { Logger } from "../log/mod.ts";
 import { Broadcast, type BroadcastSource, sameOrigin } from "./broadcast.ts";
 import { hasPrefix } from "./path.ts";
 import { CODE_CANCEL, Track } from "./track.ts";
@@ -364,7 +364,7 @@ export class Origin {
   // Subscribing
 
   /**
-   * Wait up to `waitMs` for `path` to be announced (relay.md §8 item 20). Resolves the broadcast,
+   * Wait up to `waitMs` for `path` to be announced (docs/relay.md §8 item 20). Resolves the broadcast,
    * or undefined on timeout / abort.
    */
   waitFor(path: string, waitMs: number, signal?: AbortSignal): Promise<Broadcast | undefined> {

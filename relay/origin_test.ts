@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { silentLogger } from "../log/logger.ts";
+import { silentLogger } from "../log/mod.ts";
 import type { BroadcastSource } from "./broadcast.ts";
 import { frameCost, type Group, GROUP_OVERHEAD_BYTES } from "./group.ts";
 import { type AnnounceEvent, Origin } from "./origin.ts";

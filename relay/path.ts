@@ -1,6 +1,6 @@
 /**
  * Broadcast paths: `/`-separated, normalised (no empty segments, no leading or trailing `/`),
- * with segment-aware prefix matching. `""` is the root. See shared/spec/relay.md §0.
+ * with segment-aware prefix matching. `""` is the root. See docs/relay.md §0.
  *
  * @module
  */

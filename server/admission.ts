@@ -7,8 +7,8 @@
  * @module
  */
 
-import { ipOf, MAX_CONNECTIONS_PER_IP, PeerCounter } from "../http/peer_count.ts";
-import type { CloseInfo } from "../transport/types.ts";
+import { ipOf, MAX_CONNECTIONS_PER_IP, PeerCounter } from "../http/mod.ts";
+import type { CloseInfo } from "../transport/mod.ts";
 
 /** WebTransport sessions one HTTP/3 connection may carry at once. */
 export const MAX_SESSIONS_PER_CONNECTION = 4;

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import type { CloseInfo } from "../transport/types.ts";
+import type { CloseInfo } from "../transport/mod.ts";
 import { type AdmittedSession, SessionAdmission } from "./admission.ts";
 
 /** A session stand-in: only its peer and its end matter to admission. */

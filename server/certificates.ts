@@ -3,7 +3,7 @@
  * `generate`, a self-signed development certificate (ECDSA P-256, CA:FALSE, 14-day span) that
  * browsers accept through `serverCertificateHashes`. Its hash is what `/certificate.sha256` serves.
  *
- * The generated certificate is renewed before it expires, without a restart (relay.md §8 item 6):
+ * The generated certificate is renewed before it expires, without a restart (docs/relay.md §8 item 6):
  * {@link RENEW_BEFORE_EXPIRY_MS} before its `notAfter` a fresh pair replaces it, `quic`, `all` and
  * `hashes()` switch to the new pair, and every {@link ServedCertificates.onRenew} listener is told so
  * the QUIC listener can present the new certificate to new connections (existing ones keep theirs).
@@ -11,10 +11,9 @@
  * @module
  */
 
-import type { RelayConfig } from "../config/types.ts";
-import type { Logger } from "../log/logger.ts";
-import { loadTlsCertificate } from "../transport/tls/pem.ts";
-import { DAY_MS, generateSelfSignedCertificate } from "../transport/tls/self_signed.ts";
+import type { RelayConfig } from "../config/mod.ts";
+import type { Logger } from "../log/mod.ts";
+import { DAY_MS, generateSelfSignedCertificate, loadTlsCertificate } from "../transport/mod.ts";
 
 /** How long before its `notAfter` the generated certificate is replaced (it lives 13 days ahead). */
 export const RENEW_BEFORE_EXPIRY_MS = 2 * DAY_MS;

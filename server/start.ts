@@ -1,28 +1,28 @@
 /**
  * Start a relay from a normalised configuration: authentication, TLS, the relay core, the QUIC
  * listener, the web and internal listeners and the cluster. Everything is bound before the relay
- * reports ready (relay.md §8 item 12); any bind or file error is a {@link StartupError}.
+ * reports ready (docs/relay.md §8 item 12); any bind or file error is a {@link StartupError}.
  *
  * @module
  */
 
-import { JwtAuthenticator } from "../auth/authenticator.ts";
-import { KeyError } from "../auth/jwk.ts";
-import type { SessionGrant } from "../auth/types.ts";
-import type { RelayConfig } from "../config/types.ts";
-import { createInternalHandler } from "../http/internal.ts";
-import { ListenError, serveHttp } from "../http/serve.ts";
-import { errorResponse } from "../http/responses.ts";
-import { createWebHandler } from "../http/web.ts";
-import type { Logger } from "../log/logger.ts";
-import { acceptWebSocket } from "../transport/websocket/upgrade.ts";
-import { RelayCore } from "./relay_server.ts";
-import { QuicStartError, startQuic } from "./quic_listener.ts";
+import { JwtAuthenticator, KeyError, type SessionGrant } from "../auth/mod.ts";
+import type { RelayConfig } from "../config/mod.ts";
+import {
+  createInternalHandler,
+  createWebHandler,
+  errorResponse,
+  ListenError,
+  serveHttp,
+} from "../http/mod.ts";
+import type { Logger } from "../log/mod.ts";
+import { acceptWebSocket } from "../transport/mod.ts";
+import { RelayCore } from "./_relay_server.ts";
+import { QuicStartError, startQuic } from "./_quic_listener.ts";
 import { loadCertificates, noCertificates, type ServedCertificates } from "./certificates.ts";
-import { ListenerSupervisor } from "./supervisor.ts";
-import { startCluster } from "../cluster/cluster.ts";
-import { resolveOriginId } from "../cluster/origin_id.ts";
-import { parseHostPort } from "../util/host_port.ts";
+import { ListenerSupervisor } from "./_supervisor.ts";
+import { resolveOriginId, startCluster } from "../cluster/mod.ts";
+import { parseHostPort } from "../util/mod.ts";
 
 /** A fatal start-up problem (printed as one `Error:` line, exit 1). */
 export class StartupError extends Error {

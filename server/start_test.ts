@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { loadConfig } from "../config/load.ts";
-import { LogFilter, Logger } from "../log/logger.ts";
+import { loadConfig } from "../config/mod.ts";
+import { LogFilter, Logger } from "../log/mod.ts";
 import { startRelay, StartupError } from "./start.ts";
 
 function freeTcpPort(): number {

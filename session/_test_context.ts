@@ -5,17 +5,19 @@
  * @module
  */
 
-import type { SessionGrant } from "../auth/types.ts";
-import type { LimitsConfig } from "../config/types.ts";
-import { silentLogger } from "../log/logger.ts";
-import type { BroadcastSource } from "../relay/broadcast.ts";
-import { Origin } from "../relay/origin.ts";
-import { RelayStats } from "../relay/stats.ts";
-import type { Track, UpstreamSubscription } from "../relay/track.ts";
-import { type MemoryTransport, memoryTransportPair } from "../testing/streams.ts";
+import { type SessionGrant, SessionScope } from "../auth/mod.ts";
+import type { LimitsConfig } from "../config/mod.ts";
+import { silentLogger } from "../log/mod.ts";
+import {
+  type BroadcastSource,
+  Origin,
+  RelayStats,
+  type Track,
+  type UpstreamSubscription,
+} from "../relay/mod.ts";
+import { type MemoryTransport, memoryTransportPair } from "../testing/mod.ts";
 import { DEFAULT_LIMITS, type SessionContext, SessionWarnings } from "./context.ts";
 import { Version } from "./messages.ts";
-import { SessionScope } from "../auth/scope.ts";
 
 /** Options of {@link testContext}. */
 export interface TestContextOptions {

@@ -5,18 +5,15 @@
  * @module
  */
 
-import type { LimitsConfig } from "../config/types.ts";
-import type { LogFields, Logger } from "../log/logger.ts";
-import type { Origin } from "../relay/origin.ts";
-import type { RelayStats } from "../relay/stats.ts";
-import type { TransportSession } from "../transport/types.ts";
-import { PathError } from "../relay/path.ts";
+import type { LimitsConfig } from "../config/mod.ts";
+import type { LogFields, Logger } from "../log/mod.ts";
+import { type Origin, PathError, type RelayStats } from "../relay/mod.ts";
+import type { StreamReader, TransportSession } from "../transport/mod.ts";
 import type { Version } from "./messages.ts";
-import { BoundsError, DecodeError } from "../codec/reader.ts";
-import type { StreamReader } from "../transport/stream_reader.ts";
-import type { SessionScope } from "../auth/scope.ts";
+import { BoundsError, DecodeError } from "../codec/mod.ts";
+import type { SessionScope } from "../auth/mod.ts";
 
-/** Session close / stream reset codes (shared/spec/protocol.md §9). */
+/** Session close / stream reset codes (docs/protocol.md §9). */
 export const Code = {
   Cancel: 0,
   Old: 2,

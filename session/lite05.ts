@@ -18,10 +18,8 @@
  * @module
  */
 
-import { BodyReader, BoundsError, DecodeError } from "../codec/reader.ts";
-import { varintLength } from "../codec/varint.ts";
-import { Writer } from "../codec/writer.ts";
-import type { StreamReader } from "../transport/stream_reader.ts";
+import { BodyReader, BoundsError, DecodeError, varintLength, Writer } from "../codec/mod.ts";
+import type { StreamReader } from "../transport/mod.ts";
 import {
   decodeGoaway,
   decodeGroupHeader,

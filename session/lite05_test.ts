@@ -1,8 +1,6 @@
 import assert from "node:assert/strict";
-import { BodyReader, BoundsError, DecodeError } from "../codec/reader.ts";
-import { Writer } from "../codec/writer.ts";
-import { StreamReader } from "../transport/stream_reader.ts";
-import type { RecvStream } from "../transport/types.ts";
+import { BodyReader, BoundsError, DecodeError, Writer } from "../codec/mod.ts";
+import { type RecvStream, StreamReader } from "../transport/mod.ts";
 import {
   type AnnounceBroadcast,
   AnnounceStatusError,

@@ -1,12 +1,11 @@
 /**
- * moq-lite 01–04 control messages: layouts per version (shared/spec/protocol.md §4, §7).
+ * moq-lite 01–04 control messages: layouts per version (docs/protocol.md §4, §7).
  * Encoders return complete size-prefixed messages; decoders take a {@link BodyReader} over one body.
  *
  * @module
  */
 
-import { BodyReader, BoundsError, DecodeError } from "../codec/reader.ts";
-import { Writer } from "../codec/writer.ts";
+import { BodyReader, BoundsError, DecodeError, Writer } from "../codec/mod.ts";
 
 /** moq-lite draft versions. */
 export enum Version {

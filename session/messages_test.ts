@@ -19,11 +19,8 @@ import {
   type Subscribe,
   Version,
 } from "./messages.ts";
-import { BodyReader, BoundsError, DecodeError } from "../codec/reader.ts";
-import { StreamReader } from "../transport/stream_reader.ts";
-import { encodeVarint } from "../codec/varint.ts";
-import { Writer } from "../codec/writer.ts";
-import type { RecvStream } from "../transport/types.ts";
+import { BodyReader, BoundsError, DecodeError, encodeVarint, Writer } from "../codec/mod.ts";
+import { type RecvStream, StreamReader } from "../transport/mod.ts";
 
 const hex = (s: string) => new Uint8Array(s.trim().split(/\s+/).map((b) => parseInt(b, 16)));
 const toHex = (b: Uint8Array) => [...b].map((x) => x.toString(16).padStart(2, "0")).join(" ");

@@ -7,13 +7,18 @@
  * @module
  */
 
-import type { SessionGrant } from "../auth/types.ts";
-import type { LimitsConfig } from "../config/types.ts";
-import type { Logger } from "../log/logger.ts";
-import type { Origin } from "../relay/origin.ts";
-import type { RelayStats } from "../relay/stats.ts";
-import type { BidiStream, CloseInfo, RecvStream, TransportSession } from "../transport/types.ts";
-import { serveAnnounce } from "./announce.ts";
+import { type SessionGrant, SessionScope } from "../auth/mod.ts";
+import type { LimitsConfig } from "../config/mod.ts";
+import type { Logger } from "../log/mod.ts";
+import type { Origin, RelayStats } from "../relay/mod.ts";
+import {
+  type BidiStream,
+  type CloseInfo,
+  type RecvStream,
+  StreamReader,
+  type TransportSession,
+} from "../transport/mod.ts";
+import { serveAnnounce } from "./_announce.ts";
 import {
   Code,
   DEFAULT_LIMITS,
@@ -25,7 +30,7 @@ import {
   SessionWarnings,
   yieldToEventLoop,
 } from "./context.ts";
-import { Ingest } from "./ingest.ts";
+import { Ingest } from "./_ingest.ts";
 import {
   BidiType,
   decodeAnnounceInterest,
@@ -42,10 +47,8 @@ import {
   Version,
   versionName,
 } from "./messages.ts";
-import { BodyReader, BoundsError, DecodeError } from "../codec/reader.ts";
-import { StreamReader } from "../transport/stream_reader.ts";
-import { SessionScope } from "../auth/scope.ts";
-import { serveSubscribe, SubscriptionRegistry } from "./subscribe.ts";
+import { BodyReader, BoundsError, DecodeError } from "../codec/mod.ts";
+import { serveSubscribe, SubscriptionRegistry } from "./_subscribe.ts";
 
 /** How long a lite-03/04 session waits for a possible legacy SETUP before opening its own streams. */
 export const SETUP_GRACE_MS = 250;

@@ -4,11 +4,10 @@
  */
 
 import assert from "node:assert/strict";
-import { silentLogger } from "../log/logger.ts";
-import { Origin } from "../relay/origin.ts";
-import { RelayStats } from "../relay/stats.ts";
-import type { SessionGrant } from "../auth/types.ts";
-import { memoryTransportPair } from "../testing/streams.ts";
+import { silentLogger } from "../log/mod.ts";
+import { Origin, RelayStats } from "../relay/mod.ts";
+import type { SessionGrant } from "../auth/mod.ts";
+import { memoryTransportPair } from "../testing/mod.ts";
 import {
   BidiType,
   decodeAnnounceInterest,
@@ -16,8 +15,8 @@ import {
   encodeClientSetup,
   Version,
 } from "./messages.ts";
-import { BodyReader } from "../codec/reader.ts";
-import { StreamReader } from "../transport/stream_reader.ts";
+import { BodyReader } from "../codec/mod.ts";
+import { StreamReader } from "../transport/mod.ts";
 import { MoqSession, SETUP_GRACE_MS } from "./session.ts";
 
 const GRANT: SessionGrant = { root: "", publish: [""], subscribe: [""], internal: false, anonymous: true };

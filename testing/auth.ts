@@ -5,8 +5,7 @@
  */
 
 import { CompactSign } from "jose";
-import { encodeBase64Url, importSignKey, type Jwk } from "../auth/jwk.ts";
-import type { TokenIo } from "../auth/token_cli.ts";
+import { encodeBase64Url, importSignKey, type Jwk, type TokenIo } from "../auth/mod.ts";
 
 /** A {@link TokenIo} that records output and serves fixed stdin. */
 export function captureIo(stdin = ""): { io: TokenIo; out: () => string; err: () => string } {

@@ -195,7 +195,7 @@ export async function within<T>(ms: number, what: string, promise: Promise<T>): 
   }
 }
 
-export { sleep } from "../util/sleep.ts";
+export { sleep } from "../util/mod.ts";
 
 /**
  * An end-to-end test with its own relay process (killed afterwards). Client libraries keep

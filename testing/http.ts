@@ -5,41 +5,16 @@
  * @module
  */
 
-import { type Authenticator, AuthError, type AuthTransport, type SessionGrant } from "../auth/types.ts";
-import { silentLogger } from "../log/logger.ts";
-import type { BroadcastSource } from "../relay/broadcast.ts";
-import { Origin } from "../relay/origin.ts";
-import { normalizePath } from "../relay/path.ts";
-import type { Track, UpstreamSubscription } from "../relay/track.ts";
-import { encodeVarint } from "../codec/varint.ts";
-import { type HttpHandler, serveHttp } from "../http/serve.ts";
-
-/** Encode one frame as the group cache stores it: `vi size` + payload. */
-export function encodeFrame(payload: Uint8Array): Uint8Array {
-  const prefix = encodeVarint(payload.length);
-  const out = new Uint8Array(prefix.length + payload.length);
-  out.set(prefix, 0);
-  out.set(payload, prefix.length);
-  return out;
-}
-
-/** `n` bytes of a recognisable pattern starting at `seed`. */
-export function pattern(n: number, seed: number): Uint8Array {
-  const out = new Uint8Array(n);
-  for (let i = 0; i < n; i++) out[i] = (seed + i * 7) & 0xff;
-  return out;
-}
-
-/** Concatenate byte arrays. */
-export function concat(parts: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let offset = 0;
-  for (const p of parts) {
-    out.set(p, offset);
-    offset += p.length;
-  }
-  return out;
-}
+import { type Authenticator, AuthError, type AuthTransport, type SessionGrant } from "../auth/mod.ts";
+import { silentLogger } from "../log/mod.ts";
+import {
+  type BroadcastSource,
+  normalizePath,
+  Origin,
+  type Track,
+  type UpstreamSubscription,
+} from "../relay/mod.ts";
+import { type HttpHandler, serveHttp } from "../http/mod.ts";
 
 /**
  * Stub authenticator. Root = the URL path. Tokens: none ⇒ public subscribe-all except under

@@ -39,7 +39,7 @@ function quietClientConsole(): void {
   console.info = noop;
   console.warn = noop;
   const error = console.error;
-  // "fatal error running connection undefined" on every ordinary close (protocol.md §16 item 17).
+  // "fatal error running connection undefined" on every ordinary close (docs/protocol.md §16 item 17).
   console.error = (...args: unknown[]) => {
     if (typeof args[0] === "string" && args[0].startsWith("fatal error running connection")) return;
     error(...args);

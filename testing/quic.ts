@@ -5,16 +5,20 @@
  * @module
  */
 
-import { createLogger, LogFilter, silentLogger } from "../log/logger.ts";
-import type { Logger } from "../log/logger.ts";
-import type { NegotiatedProtocol, RecvStream, TransportKind, TransportSession } from "../transport/types.ts";
-import { generateSelfSignedCertificate, type SelfSignedCertificate } from "../transport/tls/self_signed.ts";
-import { AsyncQueue } from "../util/async_queue.ts";
-import type { AuthorizeDecision } from "../transport/quic/hooks.ts";
-import { QuicServer } from "../transport/server.ts";
+import { createLogger, LogFilter, type Logger, silentLogger } from "../log/mod.ts";
+import {
+  type AuthorizeDecision,
+  generateSelfSignedCertificate,
+  type NegotiatedProtocol,
+  QuicServer,
+  type SelfSignedCertificate,
+  type TransportKind,
+  type TransportSession,
+} from "../transport/mod.ts";
+import { AsyncQueue } from "../util/mod.ts";
 
 /** A running test server. */
-export interface TestServer {
+export interface QuicTestServer {
   server: QuicServer;
   cert: SelfSignedCertificate;
   port: number;
@@ -27,7 +31,7 @@ export interface TestServer {
 }
 
 /** Options for {@link startTestServer}. */
-export interface TestServerOptions {
+export interface QuicTestServerOptions {
   authorize?: (url: URL, kind: TransportKind) => Promise<AuthorizeDecision>;
   protocols?: readonly NegotiatedProtocol[];
   logger?: Logger;
@@ -41,7 +45,7 @@ export interface TestServerOptions {
  * Start a {@link QuicServer} on 127.0.0.1 with an OS-chosen port and a fresh certificate.
  * Silent by default; set `TRANSPORT_TEST_LOG=debug` (a log filter) to see the server's log.
  */
-export async function startTestServer(options: TestServerOptions = {}): Promise<TestServer> {
+export async function startTestServer(options: QuicTestServerOptions = {}): Promise<QuicTestServer> {
   const cert = await generateSelfSignedCertificate(["localhost", "127.0.0.1"]);
   const sessions = new AsyncQueue<TransportSession>();
   const authorized: Array<{ url: URL; kind: TransportKind }> = [];
@@ -83,25 +87,6 @@ export function hexBytes(hex: string): Uint8Array<ArrayBuffer> {
   return new Uint8Array(hex.match(/../g)!.map((byte) => parseInt(byte, 16)));
 }
 
-/** Read a stream to its end and concatenate. */
-export async function readAll(stream: RecvStream): Promise<Uint8Array> {
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  while (true) {
-    const chunk = await stream.read();
-    if (chunk === null) break;
-    chunks.push(chunk);
-    total += chunk.byteLength;
-  }
-  const out = new Uint8Array(total);
-  let offset = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return out;
-}
-
 /** Deterministic pseudo-random bytes (xorshift) for byte-exact transfer checks. */
 export function patternBytes(length: number, seed = 1): Uint8Array {
   const out = new Uint8Array(length);
@@ -115,19 +100,4 @@ export function patternBytes(length: number, seed = 1): Uint8Array {
   return out;
 }
 
-export { sleep } from "../util/sleep.ts";
-
-/** Race a promise against a timeout that rejects with `message`; the timer is always cleared. */
-export async function within<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    return await Promise.race([
-      promise,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(message)), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
+export { sleep } from "../util/mod.ts";

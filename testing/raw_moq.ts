@@ -7,7 +7,7 @@
  * @module
  */
 
-import { silentLogger } from "../log/logger.ts";
+import { silentLogger } from "../log/mod.ts";
 import {
   BidiType,
   decodeAnnounce,
@@ -20,11 +20,16 @@ import {
   encodeSubscribeOk,
   type Subscribe,
   Version,
-} from "../session/messages.ts";
-import { StreamReader } from "../transport/stream_reader.ts";
-import { Writer } from "../codec/writer.ts";
-import type { BidiStream, RecvStream, SendStream, TransportSession } from "../transport/types.ts";
-import { dialWebSocket } from "../transport/websocket/upgrade.ts";
+} from "../session/mod.ts";
+import {
+  type BidiStream,
+  dialWebSocket,
+  type RecvStream,
+  type SendStream,
+  StreamReader,
+  type TransportSession,
+} from "../transport/mod.ts";
+import { Writer } from "../codec/mod.ts";
 
 const V = Version.Lite04;
 

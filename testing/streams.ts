@@ -16,7 +16,7 @@ import {
   SessionClosedError,
   StreamResetError,
   type TransportSession,
-} from "../transport/types.ts";
+} from "../transport/mod.ts";
 
 /** Options of {@link memoryTransportPair}. */
 export interface MemoryPairOptions {

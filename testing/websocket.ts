@@ -5,11 +5,17 @@
  * @module
  */
 
-import { silentLogger } from "../log/logger.ts";
-import type { TransportSession } from "../transport/types.ts";
-import { decodeFrames, encodeFrame, type Frame, type Framing } from "../transport/websocket/framing.ts";
-import { interpretSelectedSubprotocol } from "../transport/websocket/subprotocol.ts";
-import { acceptWebSocket, type AcceptWebSocketOptions } from "../transport/websocket/upgrade.ts";
+import { silentLogger } from "../log/mod.ts";
+import {
+  acceptWebSocket,
+  type AcceptWebSocketOptions,
+  decodeFrames,
+  encodeFrame,
+  type Frame,
+  type Framing,
+  interpretSelectedSubprotocol,
+  type TransportSession,
+} from "../transport/mod.ts";
 
 /** Reject with a named error if `promise` does not settle within `ms`. Clears its timer. */
 export async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
@@ -38,7 +44,7 @@ export interface TestRelay {
 }
 
 /** Start a `Deno.serve` on 127.0.0.1:0 that upgrades every request with {@link acceptWebSocket}. */
-export function startRelay(options: Partial<AcceptWebSocketOptions> = {}): TestRelay {
+export function startWebSocketServer(options: Partial<AcceptWebSocketOptions> = {}): TestRelay {
   const sessions: TransportSession[] = [];
   const pending: TransportSession[] = [];
   const waiters: Array<(session: TransportSession) => void> = [];
@@ -191,34 +197,4 @@ export class RawClient {
     if (this.ws.readyState !== WebSocket.CLOSED) this.ws.close();
     return await this.closed;
   }
-}
-
-/** Deterministic test bytes. */
-export function pattern(length: number, seed = 1): Uint8Array {
-  const out = new Uint8Array(length);
-  let x = seed;
-  for (let i = 0; i < length; i++) {
-    x = (x * 1103515245 + 12345) >>> 0;
-    out[i] = x >>> 24;
-  }
-  return out;
-}
-
-/** Read a RecvStream to its end and concatenate. */
-export async function readAll(recv: { read(): Promise<Uint8Array | null> }): Promise<Uint8Array> {
-  const parts: Uint8Array[] = [];
-  let total = 0;
-  while (true) {
-    const chunk = await recv.read();
-    if (chunk === null) break;
-    parts.push(chunk);
-    total += chunk.length;
-  }
-  const out = new Uint8Array(total);
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
 }

@@ -8,11 +8,14 @@
  */
 
 import assert from "node:assert/strict";
-import { sleep, startRelay, within } from "../testing/harness.ts";
-import { RawWebSocket } from "../testing/raw_ws.ts";
-import { generateKey, signToken } from "../auth/token_cli.ts";
-import { encodeKey } from "../auth/jwk.ts";
-import { KEY_MISS_FETCH_BURST, KEY_MISS_FETCH_REFILL_MS } from "../auth/key_remote.ts";
+import { RawWebSocket, sleep, startRelay, within } from "../testing/mod.ts";
+import {
+  encodeKey,
+  generateKey,
+  KEY_MISS_FETCH_BURST,
+  KEY_MISS_FETCH_REFILL_MS,
+  signToken,
+} from "../auth/mod.ts";
 
 const CONNECTIONS = 500;
 const CONCURRENCY = 50;

@@ -8,10 +8,19 @@
  */
 
 import assert from "node:assert/strict";
-import { e2e, sleep, within } from "../testing/harness.ts";
-import { connect, payload, publish, readGroup, subscribe, writeGroup } from "../testing/moq.ts";
-import { RawWebSocket } from "../testing/raw_ws.ts";
-import { encodeVarint } from "../codec/varint.ts";
+import {
+  connect,
+  e2e,
+  payload,
+  publish,
+  RawWebSocket,
+  readGroup,
+  sleep,
+  subscribe,
+  within,
+  writeGroup,
+} from "../testing/mod.ts";
+import { encodeVarint } from "../codec/mod.ts";
 
 /** RESET_STREAM frames the attacker sends. */
 const ATTACK_FRAMES = 1_200;

@@ -11,25 +11,35 @@
 
 import assert from "node:assert/strict";
 import { CompactSign } from "jose";
-import { type RelayOptions, type RelayProcess, sleep, startRelay, within } from "../testing/harness.ts";
 import {
   connect,
   eventually,
+  LEGACY_CLIENT_SETUP as CLIENT_SETUP,
   payload,
   publish,
-  readGroup,
-  subscribe,
-  watchAnnounced,
-  writeGroup,
-} from "../testing/moq.ts";
-import {
-  LEGACY_CLIENT_SETUP as CLIENT_SETUP,
   RawWebSocket,
+  readGroup,
+  type RelayOptions,
+  type RelayProcess,
+  sleep,
+  startRelay,
   streamFrame,
+  subscribe,
   type UpgradeResult,
-} from "../testing/raw_ws.ts";
-import { runTokenCommand, type SignClaims, signToken, type TokenIo } from "../auth/token_cli.ts";
-import { encodeBase64Url, importSignKey, type Jwk, parseKeyText } from "../auth/jwk.ts";
+  watchAnnounced,
+  within,
+  writeGroup,
+} from "../testing/mod.ts";
+import {
+  encodeBase64Url,
+  importSignKey,
+  type Jwk,
+  parseKeyText,
+  runTokenCommand,
+  type SignClaims,
+  signToken,
+  type TokenIo,
+} from "../auth/mod.ts";
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
 const ROOT = new URL("../", import.meta.url).pathname;

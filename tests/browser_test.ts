@@ -3,15 +3,24 @@
  * runs the real `@moq/lite` 0.2.2, bundled for the browser, against a relay process. The page
  * connects to `http://127.0.0.1:<port>/anon`: the client fetches `/certificate.sha256`, then opens
  * WebTransport with `serverCertificateHashes`; the relay's HTTP/3 layer answers
- * `wt-protocol: "moq-lite-04"` and the browser speaks lite-04 (protocol.md §16 item 18). WebSocket
+ * `wt-protocol: "moq-lite-04"` and the browser speaks lite-04 (docs/protocol.md §16 item 18). WebSocket
  * is disabled in the page, so a pass cannot come from the fallback.
  *
  * If Chromium is missing the harness installs it with apt; if that fails these tests FAIL.
  */
 
 import assert from "node:assert/strict";
-import { type RelayProcess, sleep, startRelay } from "../testing/harness.ts";
-import { connect, payload, publish, readGroup, subscribe, writeGroup } from "../testing/moq.ts";
+import {
+  connect,
+  payload,
+  publish,
+  readGroup,
+  type RelayProcess,
+  sleep,
+  startRelay,
+  subscribe,
+  writeGroup,
+} from "../testing/mod.ts";
 import { BrowserSession } from "./browser/harness.ts";
 import type { ConnectInfo } from "./browser/api.ts";
 
@@ -175,7 +184,7 @@ browserE2e("browser: a refused CONNECT (401) fails fast and Chromium reports an 
   await assert.rejects(browser.call("connect", `${relay.httpUrl}/private`, STEP_TIMEOUT_MS));
   assert.ok(Date.now() - started < STEP_TIMEOUT_MS / 2, "the refusal is answered, not timed out");
   await relay.waitForLog(/session refused.*transport=webtransport.*status=401/);
-  // Chromium's only explanation is a console line (webtransport.md §7): it must name the HTTP
+  // Chromium's only explanation is a console line (docs/webtransport.md §7): it must name the HTTP
   // refusal, not a QUIC protocol error (which an early STOP_SENDING on the CONNECT stream causes).
   const line = browser.console.find((l) => l.includes(`https://127.0.0.1:${relay.port}/private`));
   assert.ok(line, `a console line about the refused URL; console:\n${browser.console.join("\n")}`);

@@ -9,10 +9,8 @@
  */
 
 import assert from "node:assert/strict";
-import { parseKeyText } from "../auth/jwk.ts";
-import { runTokenCommand, signToken, type TokenIo } from "../auth/token_cli.ts";
-import { freePort, type RelayProcess, sleep, startRelay } from "../testing/harness.ts";
-import { connect, publish } from "../testing/moq.ts";
+import { parseKeyText, runTokenCommand, signToken, type TokenIo } from "../auth/mod.ts";
+import { connect, freePort, publish, type RelayProcess, sleep, startRelay } from "../testing/mod.ts";
 
 const quietIo: TokenIo = { stdout: () => {}, stderr: () => {}, stdin: () => Promise.resolve("") };
 

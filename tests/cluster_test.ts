@@ -1,5 +1,5 @@
 /**
- * Cluster scenarios against real relay processes on loopback (shared/spec/relay.md §6): relays
+ * Cluster scenarios against real relay processes on loopback (docs/relay.md §6): relays
  * dial each other over WebTransport (`http://` peers pinned by `/certificate.sha256`) with a
  * shared cluster credential; clients are the real `@moq/lite` 0.2.2 over WebSocket.
  *
@@ -17,21 +17,25 @@
  */
 
 import assert from "node:assert/strict";
-import { parseKeyText } from "../auth/jwk.ts";
-import type { NodeInfo } from "../cluster/cluster.ts";
-import { runTokenCommand, signToken, type TokenIo } from "../auth/token_cli.ts";
-import { parseMetrics, sampleValue } from "../testing/metrics.ts";
-import { freePort, type RelayProcess, sleep, startRelay, within } from "../testing/harness.ts";
+import { parseKeyText, runTokenCommand, signToken, type TokenIo } from "../auth/mod.ts";
+import type { NodeInfo } from "../cluster/mod.ts";
 import {
   connect,
   eventually,
+  freePort,
+  parseMetrics,
   payload,
   publish,
   readGroup,
+  type RelayProcess,
+  sampleValue,
+  sleep,
+  startRelay,
   subscribe,
   watchAnnounced,
+  within,
   writeGroup,
-} from "../testing/moq.ts";
+} from "../testing/mod.ts";
 
 // ---------------------------------------------------------------------------------------------
 // A cluster of relay processes sharing one signing key and one cluster credential

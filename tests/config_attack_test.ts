@@ -12,8 +12,8 @@
  */
 
 import assert from "node:assert/strict";
-import { generateSelfSignedCertificate } from "../transport/tls/self_signed.ts";
-import { freePort, sleep, startRelay } from "../testing/harness.ts";
+import { generateSelfSignedCertificate } from "../transport/mod.ts";
+import { freePort, sleep, startRelay } from "../testing/mod.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const MAIN = new URL("../main.ts", import.meta.url).pathname;

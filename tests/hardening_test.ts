@@ -5,12 +5,19 @@
  */
 
 import assert from "node:assert/strict";
-import { e2e, type RelayOptions, sleep, within } from "../testing/harness.ts";
-import { Guard } from "../testing/guard.ts";
-import { eventually } from "../testing/moq.ts";
-import { encodeFrame, RawMoqPeer } from "../testing/raw_moq.ts";
-import { parseMetrics, sampleValue } from "../testing/metrics.ts";
-import type { RelayProcess } from "../testing/harness.ts";
+import {
+  e2e,
+  encodeFrame,
+  eventually,
+  Guard,
+  parseMetrics,
+  RawMoqPeer,
+  type RelayOptions,
+  type RelayProcess,
+  sampleValue,
+  sleep,
+  within,
+} from "../testing/mod.ts";
 
 async function metric(relay: RelayProcess, name: string): Promise<number> {
   const text = await (await fetch(`${relay.internalUrl}/metrics`)).text();

@@ -1,16 +1,28 @@
 /**
- * End-to-end tests of the relay's HTTP side against a real relay process (shared/spec/relay.md §4):
+ * End-to-end tests of the relay's HTTP side against a real relay process (docs/relay.md §4):
  * `/fetch`, `/announced`, `/certificate.sha256`, CORS/HEAD/landing page on the web listener, and
  * `/health`, `/nodes`, `/metrics` on the internal listener, with traffic driven by the real
  * `@moq/lite` 0.2.2 client over WebSocket.
  */
 
 import assert from "node:assert/strict";
-import { e2e, type RelayProcess, sleep, within } from "../testing/harness.ts";
-import { connect, payload, publish, readGroup, subscribe, writeGroup } from "../testing/moq.ts";
-import { RawWebSocket } from "../testing/raw_ws.ts";
-import { varintSize } from "../codec/varint.ts";
-import { type ParsedFamily, parseMetrics, sampleValue } from "../testing/metrics.ts";
+import {
+  connect,
+  e2e,
+  type ParsedFamily,
+  parseMetrics,
+  payload,
+  publish,
+  RawWebSocket,
+  readGroup,
+  type RelayProcess,
+  sampleValue,
+  sleep,
+  subscribe,
+  within,
+  writeGroup,
+} from "../testing/mod.ts";
+import { varintSize } from "../codec/mod.ts";
 
 /** A finished HTTP exchange: status, headers and the whole body as bytes. */
 interface Answer {

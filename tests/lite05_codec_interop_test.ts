@@ -5,7 +5,7 @@
  */
 
 import assert from "node:assert/strict";
-import { BodyReader } from "../codec/reader.ts";
+import { BodyReader } from "../codec/mod.ts";
 import {
   BidiType05,
   decodeAnnounceBroadcast,
@@ -43,7 +43,7 @@ import {
   type SubscribeResponse05,
   takeMessage,
   UniType05,
-} from "../session/lite05.ts";
+} from "../session/mod.ts";
 import { Lite, netDecode, netEncode } from "../testing/moq_net.ts";
 
 const V5 = Lite.Version.DRAFT_05;

@@ -6,18 +6,29 @@
  */
 
 import assert from "node:assert/strict";
-import { baseConfig } from "../config/defaults.ts";
-import { KEYS, META_FLAGS } from "../config/keys.ts";
-import { PROGRAM_NAME, VERSION } from "../config/version.ts";
-import { relayMetricFamilies } from "../http/metrics.ts";
-import { silentLogger } from "../log/logger.ts";
-import { RelayStats } from "../relay/stats.ts";
-import { type CertificateRenewal, loadCertificates } from "../server/certificates.ts";
-import { generateSelfSignedCertificate, SELF_SIGNED_LIFETIME_MS } from "../transport/tls/self_signed.ts";
-import { RawClient } from "../testing/websocket.ts";
-import { freePort, RelayProcess, sleep, startRelay, within } from "../testing/harness.ts";
-import { connect, payload, publish, readGroup, subscribe, writeGroup } from "../testing/moq.ts";
-import { LEGACY_CLIENT_SETUP, RawWebSocket, streamFrame } from "../testing/raw_ws.ts";
+import { baseConfig, KEYS, META_FLAGS, PROGRAM_NAME, VERSION } from "../config/mod.ts";
+import { relayMetricFamilies } from "../http/mod.ts";
+import { silentLogger } from "../log/mod.ts";
+import { RelayStats } from "../relay/mod.ts";
+import { type CertificateRenewal, loadCertificates } from "../server/mod.ts";
+import { generateSelfSignedCertificate, SELF_SIGNED_LIFETIME_MS } from "../transport/mod.ts";
+import {
+  connect,
+  freePort,
+  LEGACY_CLIENT_SETUP,
+  payload,
+  publish,
+  RawClient,
+  RawWebSocket,
+  readGroup,
+  RelayProcess,
+  sleep,
+  startRelay,
+  streamFrame,
+  subscribe,
+  within,
+  writeGroup,
+} from "../testing/mod.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const MAIN = new URL("../main.ts", import.meta.url).pathname;

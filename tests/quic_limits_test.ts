@@ -5,9 +5,9 @@
  */
 
 import assert from "node:assert/strict";
-import { MAX_SESSIONS_PER_CONNECTION } from "../server/admission.ts";
-import { chromiumConnect, RawH3Client, readFrame } from "../transport/webtransport/raw_h3_client.ts";
-import { e2e, sleep, within } from "../testing/harness.ts";
+import { MAX_SESSIONS_PER_CONNECTION } from "../server/mod.ts";
+import { chromiumConnect, RawH3Client, readFrame } from "../transport/mod.ts";
+import { e2e, sleep, within } from "../testing/mod.ts";
 
 function hexBytes(hex: string): Uint8Array<ArrayBuffer> {
   return Uint8Array.from(hex.match(/../g)!.map((b) => parseInt(b, 16)));

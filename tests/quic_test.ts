@@ -10,12 +10,28 @@
  */
 
 import assert from "node:assert/strict";
-import { type RelayProcess, sleep, startRelay, within } from "../testing/harness.ts";
-import { connect, payload, readGroup, subscribe } from "../testing/moq.ts";
-import { connectQuicTo, dialQuic, fetchCertificateFingerprint } from "../transport/quic/dial.ts";
-import { dialWebTransport } from "../transport/webtransport/client.ts";
-import type { BidiStream, CloseInfo, RecvStream, TransportSession } from "../transport/types.ts";
-import { silentLogger } from "../log/logger.ts";
+import {
+  connect,
+  payload,
+  readGroup,
+  type RelayProcess,
+  sleep,
+  startRelay,
+  subscribe,
+  within,
+} from "../testing/mod.ts";
+import {
+  type BidiStream,
+  type CloseInfo,
+  connectQuicTo,
+  dialQuic,
+  dialWebTransport,
+  fetchCertificateFingerprint,
+  type RecvStream,
+  StreamReader,
+  type TransportSession,
+} from "../transport/mod.ts";
+import { silentLogger } from "../log/mod.ts";
 import {
   BidiType,
   decodeAnnounce,
@@ -32,9 +48,8 @@ import {
   MAX_MESSAGE_BYTES,
   type Subscribe,
   Version,
-} from "../session/messages.ts";
-import { StreamReader } from "../transport/stream_reader.ts";
-import { encodeVarint } from "../codec/varint.ts";
+} from "../session/mod.ts";
+import { encodeVarint } from "../codec/mod.ts";
 
 const V = Version.Lite04;
 const STEP_TIMEOUT_MS = 10_000;

@@ -4,19 +4,25 @@
  */
 
 import assert from "node:assert/strict";
-import { e2e, sleep, within } from "../testing/harness.ts";
 import {
   connect,
+  e2e,
   eventually,
+  LEGACY_CLIENT_SETUP as CLIENT_SETUP,
+  parseMetrics,
   payload,
   publish,
+  RawWebSocket,
   readGroup,
+  sampleValue,
+  sleep,
+  streamFrame,
   subscribe,
+  subscribeLite02,
   watchAnnounced,
+  within,
   writeGroup,
-} from "../testing/moq.ts";
-import { LEGACY_CLIENT_SETUP as CLIENT_SETUP, RawWebSocket, streamFrame, subscribeLite02 } from "../testing/raw_ws.ts";
-import { parseMetrics, sampleValue } from "../testing/metrics.ts";
+} from "../testing/mod.ts";
 
 e2e("pub/sub: several groups of several frames arrive byte-exact", async (relay) => {
   const pubConn = await connect(relay.port, "anon");

@@ -6,9 +6,8 @@
  */
 
 import assert from "node:assert/strict";
-import { HEADERS_DEADLINE_MS } from "../http/serve.ts";
-import { e2e, sleep } from "../testing/harness.ts";
-import { connect, payload, publish, readGroup, subscribe, writeGroup } from "../testing/moq.ts";
+import { HEADERS_DEADLINE_MS } from "../http/mod.ts";
+import { connect, e2e, payload, publish, readGroup, sleep, subscribe, writeGroup } from "../testing/mod.ts";
 
 const ATTACKERS = 300;
 const DRIBBLE_MS = 2_000;

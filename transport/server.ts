@@ -11,15 +11,19 @@
  * @module
  */
 
-import type { Logger } from "../log/logger.ts";
+import type { Logger } from "../log/mod.ts";
 import type { NegotiatedProtocol, TransportKind, TransportSession } from "./types.ts";
-import { H3Connection } from "./webtransport/h3_connection.ts";
-import { H3_ERROR } from "./webtransport/h3.ts";
-import { settleWithin } from "./webtransport/session.ts";
-import { errorMessage } from "./quic/errors.ts";
-import { type AuthorizeDecision, type AuthorizeHook, isAuthorized, type SessionHook } from "./quic/hooks.ts";
-import { formatAddr, QuicTransportSession } from "./quic/quic_session.ts";
-import { parseHostPort } from "../util/host_port.ts";
+import { H3_ERROR, H3Connection, settleWithin } from "./webtransport/mod.ts";
+import {
+  type AuthorizeDecision,
+  type AuthorizeHook,
+  errorMessage,
+  formatAddr,
+  isAuthorized,
+  QuicTransportSession,
+  type SessionHook,
+} from "./quic/mod.ts";
+import { parseHostPort } from "../util/mod.ts";
 
 /** The ALPN for HTTP/3 (WebTransport). */
 export const ALPN_H3 = "h3";

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
-import { silentLogger } from "../log/logger.ts";
-import { generateSelfSignedCertificate } from "./tls/self_signed.ts";
-import { dialQuic } from "./quic/dial.ts";
-import { startTestServer } from "../testing/quic.ts";
+import { silentLogger } from "../log/mod.ts";
+import { generateSelfSignedCertificate } from "./tls/mod.ts";
+import { dialQuic } from "./quic/mod.ts";
+import { startTestServer } from "../testing/mod.ts";
 
 Deno.test("a renewed certificate is presented to new connections; old sessions keep theirs", async () => {
   const t = await startTestServer();

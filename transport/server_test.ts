@@ -1,10 +1,9 @@
 import assert from "node:assert/strict";
-import { silentLogger } from "../log/logger.ts";
-import { SessionClosedError, StreamStoppedError } from "./types.ts";
-import type { TransportSession } from "./types.ts";
-import { DialError, dialQuic, parseFingerprint } from "./quic/dial.ts";
+import { silentLogger } from "../log/mod.ts";
+import { SessionClosedError, StreamStoppedError, type TransportSession } from "./types.ts";
+import { DialError, dialQuic, parseFingerprint } from "./quic/mod.ts";
 import { parseBindAddress, QuicListenError, QuicServer, serverAlpns } from "./server.ts";
-import { patternBytes, readAll, sleep, startTestServer, within } from "../testing/quic.ts";
+import { patternBytes, readAll, sleep, startTestServer, within } from "../testing/mod.ts";
 
 const logger = silentLogger();
 
@@ -21,7 +20,7 @@ Deno.test("raw QUIC: ALPN selects the protocol; streams both ways; byte-exact 1 
   const t = await startTestServer();
   try {
     const client = await dialTest(t.port, t.cert.sha256Hex);
-    const server = (await within(t.sessions.next(), 5000, "no server session"))!;
+    const server = (await within(5000, "no server session", t.sessions.next()))!;
     assert.equal(client.kind, "quic");
     assert.equal(server.kind, "quic");
     assert.equal(client.protocol, "moq-lite-04");
@@ -109,7 +108,7 @@ Deno.test("raw QUIC: ALPN selects the protocol; streams both ways; byte-exact 1 
     const readPromise = serverPending.recv.read();
     const acceptPromise = server.acceptUni();
     client.close(42, "client bye");
-    const serverClosed = await within(server.closed, 5000, "server session not closed");
+    const serverClosed = await within(5000, "server session not closed", server.closed);
     assert.deepEqual(serverClosed, { code: 42, reason: "client bye", remote: true, abrupt: false });
     assert.deepEqual(await client.closed, { code: 42, reason: "client bye", remote: false, abrupt: false });
     await assert.rejects(readPromise, SessionClosedError);
@@ -151,7 +150,7 @@ Deno.test("raw QUIC: moql ALPN negotiates no protocol; moq-lite-03; refusal clos
       certificateSha256: [t.cert.sha256Hex],
       serverName: "refused.test",
     });
-    const info = await within(refused.closed, 5000, "refused session not closed");
+    const info = await within(5000, "refused session not closed", refused.closed);
     assert.deepEqual(info, { code: 6, reason: "unauthorized", remote: true, abrupt: false });
     assert.equal(t.authorized.at(-1)!.url.href, "moql://refused.test/");
   } finally {
@@ -164,7 +163,7 @@ Deno.test("raw QUIC: server shutdown closes sessions with code 0 'server shutdow
   const client = await dialTest(t.port, t.cert.sha256Hex);
   const server = (await t.sessions.next())!;
   await t.close();
-  assert.deepEqual(await within(client.closed, 5000, "client not closed"), {
+  assert.deepEqual(await within(5000, "client not closed", client.closed), {
     code: 0,
     reason: "server shutdown",
     remote: true,
@@ -184,11 +183,11 @@ Deno.test("raw QUIC: idle timeout is an abrupt close", async () => {
       idleTimeoutMs: 400,
     });
     const server = (await t.sessions.next())!;
-    const info = await within(server.closed, 5000, "no idle timeout");
+    const info = await within(5000, "no idle timeout", server.closed);
     assert.equal(info.abrupt, true);
     assert.equal(info.remote, true);
     assert.match(info.reason, /timed out/);
-    assert.equal((await within(client.closed, 5000, "client no idle timeout")).abrupt, true);
+    assert.equal((await within(5000, "client no idle timeout", client.closed)).abrupt, true);
   } finally {
     await t.close();
   }
@@ -344,7 +343,7 @@ Deno.test("quic server: an AbortSignal stops it", async () => {
   });
   const client = await dialTest(server.addr.port, t.cert.sha256Hex);
   ac.abort();
-  await within(server.closed, 5000, "server did not stop");
+  await within(5000, "server did not stop", server.closed);
   assert.equal((await client.closed).reason, "server shutdown");
 });
 

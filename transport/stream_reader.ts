@@ -9,8 +9,15 @@
  * @module
  */
 
-import { BodyReader, BoundsError, DecodeError } from "../codec/reader.ts";
-import { getVarint, putVarint, varintLength, varintSize } from "../codec/varint.ts";
+import {
+  BodyReader,
+  BoundsError,
+  DecodeError,
+  getVarint,
+  putVarint,
+  varintLength,
+  varintSize,
+} from "../codec/mod.ts";
 import type { RecvStream } from "./types.ts";
 
 const EMPTY = new Uint8Array(0);

@@ -1,7 +1,5 @@
 import assert from "node:assert/strict";
-import { BoundsError, DecodeError } from "../codec/reader.ts";
-import { encodeVarint } from "../codec/varint.ts";
-import { Writer } from "../codec/writer.ts";
+import { BoundsError, DecodeError, encodeVarint, Writer } from "../codec/mod.ts";
 import { INITIAL_READ_BUFFER_BYTES, StreamReader } from "./stream_reader.ts";
 import type { RecvStream } from "./types.ts";
 

@@ -1,7 +1,7 @@
 /**
  * Real-browser harness for tests/browser_test.ts: makes sure Debian's `chromium` is installed
  * (installs it with apt when missing), launches it headless through `playwright-core` with the
- * flags proven in shared/spec/webtransport.md §14, serves the bundled test page from a loopback
+ * flags proven in docs/webtransport.md §14, serves the bundled test page from a loopback
  * `Deno.serve` (loopback http is a secure context, so WebTransport is available) and records the
  * page console for failure reports.
  *
@@ -18,7 +18,7 @@ import type { MoqTestApi } from "./api.ts";
 export const CHROMIUM_PATH = Deno.env.get("MOQ_TEST_CHROMIUM") || "/usr/bin/chromium";
 /** Longest an apt-get step may take before the install counts as failed. */
 export const APT_TIMEOUT_MS = 600_000;
-/** Chromium flags from webtransport.md §14 (QUIC stays enabled). */
+/** Chromium flags from docs/webtransport.md §14 (QUIC stays enabled). */
 export const CHROMIUM_ARGS: readonly string[] = [
   "--headless=new",
   "--no-sandbox",
@@ -131,7 +131,7 @@ export class BrowserSession {
     try {
       context = await chromium.launchPersistentContext(userDataDir, {
         executablePath,
-        headless: false, // --headless=new below, as proven in webtransport.md §14
+        headless: false, // --headless=new below, as proven in docs/webtransport.md §14
         args: [...CHROMIUM_ARGS],
       });
       const page = context.pages()[0] ?? await context.newPage();

@@ -8,7 +8,7 @@
 
 import * as Moq from "../../testing/moq_lite.ts";
 import type { ConnectInfo, MoqTestApi, PageGroup } from "./api.ts";
-import { sleep } from "../../util/sleep.ts";
+import { sleep } from "../../util/mod.ts";
 
 type Connection = Awaited<ReturnType<typeof Moq.Connection.connect>>;
 type Track = InstanceType<typeof Moq.Track>;

@@ -14,7 +14,7 @@
  * @module
  */
 
-import type { Logger } from "../../log/logger.ts";
+import type { Logger } from "../../log/mod.ts";
 import type { TransportSession } from "../types.ts";
 import { errorMessage } from "./errors.ts";
 import { QuicTransportSession } from "./quic_session.ts";

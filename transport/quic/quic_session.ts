@@ -4,7 +4,7 @@
  * @module
  */
 
-import type { Logger } from "../../log/logger.ts";
+import type { Logger } from "../../log/mod.ts";
 import type {
   BidiStream,
   CloseInfo,

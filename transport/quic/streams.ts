@@ -26,8 +26,14 @@
 
 import v8 from "node:v8";
 import vm from "node:vm";
-import { SessionClosedError, StreamResetError, StreamStoppedError } from "../types.ts";
-import type { BidiStream, RecvStream, SendStream } from "../types.ts";
+import {
+  type BidiStream,
+  type RecvStream,
+  type SendStream,
+  SessionClosedError,
+  StreamResetError,
+  StreamStoppedError,
+} from "../types.ts";
 import { classifyQuicError } from "./errors.ts";
 
 /** Raised when a stream is used after it was closed or reset locally. */

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { exposeGarbageCollector, NativeMemoryReclaimer, StreamRegistry } from "./streams.ts";
-import { sleep } from "../../util/sleep.ts";
+import { sleep } from "../../util/mod.ts";
 
 async function until(what: string, check: () => boolean, timeoutMs = 2_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;

@@ -8,7 +8,7 @@
 
 import * as asn1js from "asn1js";
 import * as pkijs from "pkijs";
-import { parseIpLiteral } from "./ip.ts";
+import { parseIpLiteral } from "./_ip.ts";
 import { pemEncode, sha256Hex } from "./pem.ts";
 
 /** One day in milliseconds. */

@@ -12,7 +12,7 @@ import {
   pemEncode,
   TlsFileError,
 } from "./pem.ts";
-import { parseIpLiteral } from "./ip.ts";
+import { parseIpLiteral } from "./_ip.ts";
 
 async function openssl(
   args: string[],

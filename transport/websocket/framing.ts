@@ -12,9 +12,14 @@
  * @module
  */
 
-import { BodyReader, DecodeError } from "../../codec/reader.ts";
-import { putVarint, varintLength, varintSize } from "../../codec/varint.ts";
-import { truncateUtf8 } from "../../codec/utf8.ts";
+import {
+  BodyReader,
+  DecodeError,
+  putVarint,
+  truncateUtf8,
+  varintLength,
+  varintSize,
+} from "../../codec/mod.ts";
 
 /** The frame layout negotiated through the WebSocket subprotocol. */
 export type Framing = "webtransport" | "qmux-00";

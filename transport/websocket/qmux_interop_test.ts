@@ -8,8 +8,8 @@ import assert from "node:assert/strict";
 import QmuxSession from "npm:@moq/qmux@0.0.6";
 import type { TransportSession } from "../types.ts";
 import type { Framing } from "./framing.ts";
-import { pattern, readAll, startRelay, withTimeout } from "../../testing/websocket.ts";
-import { sleep } from "../../util/sleep.ts";
+import { pattern, readAll, startWebSocketServer, withTimeout } from "../../testing/mod.ts";
+import { sleep } from "../../util/mod.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -58,7 +58,7 @@ async function closeClient(client: QmuxSession, server: TransportSession): Promi
 
 for (const framing of ["webtransport", "qmux-00"] as Framing[]) {
   Deno.test(`@moq/qmux 0.0.6 client ↔ relay session (${framing}): bidi echo and relay-opened streams`, async () => {
-    const relay = startRelay({ framings: [framing] });
+    const relay = startWebSocketServer({ framings: [framing] });
     const client = new QmuxSession(relay.url);
     try {
       await withTimeout(client.ready, 5000, "client ready");
@@ -105,7 +105,7 @@ for (const framing of ["webtransport", "qmux-00"] as Framing[]) {
 }
 
 Deno.test("@moq/qmux 0.0.6 client ↔ relay (qmux-00): 1.5 MiB down, 150 streams each way under stream limits", async () => {
-  const relay = startRelay({ framings: ["qmux-00"], maxStreamsUni: 50 });
+  const relay = startWebSocketServer({ framings: ["qmux-00"], maxStreamsUni: 50 });
   const client = new QmuxSession(relay.url);
   try {
     await withTimeout(client.ready, 5000, "client ready");
@@ -166,7 +166,7 @@ Deno.test("@moq/qmux 0.0.6 client ↔ relay (qmux-00): 1.5 MiB down, 150 streams
 });
 
 Deno.test("@moq/qmux 0.0.6 client sees the relay's close", async () => {
-  const relay = startRelay();
+  const relay = startWebSocketServer();
   const client = new QmuxSession(relay.url);
   try {
     await withTimeout(client.ready, 5000, "client ready");

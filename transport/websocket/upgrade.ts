@@ -12,7 +12,7 @@
  * @module
  */
 
-import type { Logger } from "../../log/logger.ts";
+import type { Logger } from "../../log/mod.ts";
 import type { TransportSession } from "../types.ts";
 import type { Framing } from "./framing.ts";
 import {
@@ -21,7 +21,7 @@ import {
   parseSubprotocolHeader,
   selectSubprotocol,
 } from "./subprotocol.ts";
-import { WebSocketSession, type WebSocketSessionLimits } from "./websocket_session.ts";
+import { WebSocketSession, type WebSocketSessionLimits } from "./_websocket_session.ts";
 
 /** Default silence after which an accepted socket is closed (a Ping is sent after half of it). */
 export const IDLE_TIMEOUT_MS = 30_000;

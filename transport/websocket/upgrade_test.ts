@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
-import { silentLogger } from "../../log/logger.ts";
-import { pattern, readAll, startRelay, withTimeout } from "../../testing/websocket.ts";
+import { silentLogger } from "../../log/mod.ts";
+import { pattern, readAll, startWebSocketServer, withTimeout } from "../../testing/mod.ts";
 import { acceptWebSocket, dialWebSocket, isWebSocketUpgrade, WebSocketDialError } from "./upgrade.ts";
-import { sleep } from "../../util/sleep.ts";
+import { sleep } from "../../util/mod.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -58,7 +58,7 @@ Deno.test("acceptWebSocket answers 400 with a one-line reason for unusable reque
 });
 
 Deno.test("acceptWebSocket answers the selected subprotocol in the 101 response", async () => {
-  const relay = startRelay({ versions: ["moq-lite-03", "moq-lite-02"] });
+  const relay = startWebSocketServer({ versions: ["moq-lite-03", "moq-lite-02"] });
   const ws = new WebSocket(relay.url, [
     "qmux-00",
     "webtransport",
@@ -94,7 +94,7 @@ async function rawUpgrade(port: number): Promise<Deno.TcpConn> {
 }
 
 Deno.test("keep-alive: a silent peer that never answers pings is closed abruptly after idleTimeoutMs", async () => {
-  const relay = startRelay({ idleTimeoutMs: 1000 });
+  const relay = startWebSocketServer({ idleTimeoutMs: 1000 });
   const conn = await rawUpgrade(relay.port);
   try {
     const session = await relay.nextSession();
@@ -112,7 +112,7 @@ Deno.test("keep-alive: a silent peer that never answers pings is closed abruptly
 });
 
 Deno.test("keep-alive: an idle peer that answers pings stays connected", async () => {
-  const relay = startRelay({ idleTimeoutMs: 1000 });
+  const relay = startWebSocketServer({ idleTimeoutMs: 1000 });
   const session = (async () => await relay.nextSession())();
   const client = await dialWebSocket(new URL(relay.url), { logger: silentLogger() });
   try {
@@ -128,7 +128,7 @@ Deno.test("keep-alive: an idle peer that answers pings stays connected", async (
 });
 
 Deno.test("dialWebSocket ↔ acceptWebSocket: webtransport.moq-lite-04, streams both ways, client parity", async () => {
-  const relay = startRelay();
+  const relay = startWebSocketServer();
   const client = await dialWebSocket(new URL(relay.url.replace("ws:", "http:")), { logger: silentLogger() });
   try {
     const server = await relay.nextSession();
@@ -219,7 +219,7 @@ Deno.test("dialWebSocket: refused, aborted and timed-out dials reject with WebSo
 });
 
 Deno.test("dialWebSocket: aborting the signal after connecting closes the session with code 0", async () => {
-  const relay = startRelay();
+  const relay = startWebSocketServer();
   const controller = new AbortController();
   const client = await dialWebSocket(new URL(relay.url), {
     logger: silentLogger(),

@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
-import { silentLogger } from "../../log/logger.ts";
+import { silentLogger } from "../../log/mod.ts";
 import type { TransportSession } from "../types.ts";
 import type { Frame, TransportParameters } from "./framing.ts";
-import { pattern, RawClient, readAll, startRelay, withTimeout } from "../../testing/websocket.ts";
+import { pattern, RawClient, readAll, startWebSocketServer, withTimeout } from "../../testing/mod.ts";
 import { dialWebSocket } from "./upgrade.ts";
-import { sleep } from "../../util/sleep.ts";
+import { sleep } from "../../util/mod.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -35,7 +35,7 @@ function maxOf(client: RawClient, predicate: (frame: Frame) => number | undefine
 }
 
 Deno.test("qmux-00: the relay's first message is QX_TRANSPORT_PARAMETERS (§11.2 bytes with limit 100)", async () => {
-  const relay = startRelay({ maxStreamsBidi: 100, maxStreamsUni: 100 });
+  const relay = startWebSocketServer({ maxStreamsBidi: 100, maxStreamsUni: 100 });
   const client = await connectQmux(relay.url);
   try {
     await client.until((f) => f.type === "transport_parameters", "transport parameters");
@@ -49,7 +49,7 @@ Deno.test("qmux-00: the relay's first message is QX_TRANSPORT_PARAMETERS (§11.2
     await client.close();
     await relay.close();
   }
-  const defaults = startRelay();
+  const defaults = startWebSocketServer();
   const other = await connectQmux(defaults.url);
   try {
     const frame = await other.until((f) => f.type === "transport_parameters", "transport parameters");
@@ -64,7 +64,7 @@ Deno.test("qmux-00: the relay's first message is QX_TRANSPORT_PARAMETERS (§11.2
 });
 
 Deno.test("qmux-00: the relay respects the peer's stream, connection and stream-count limits", async () => {
-  const relay = startRelay();
+  const relay = startWebSocketServer();
   const client = await connectQmux(relay.url, {
     initialMaxData: 40_000,
     initialMaxStreamDataBidiLocal: 30_000,
@@ -151,7 +151,7 @@ async function sendWithCredit(client: RawClient, id: number, data: Uint8Array): 
 }
 
 Deno.test("qmux-00: the relay grants MAX_STREAM_DATA / MAX_DATA as it reads (1.5 MiB upload)", async () => {
-  const relay = startRelay();
+  const relay = startWebSocketServer();
   const client = await connectQmux(relay.url);
   try {
     const session = await relay.nextSession();
@@ -171,7 +171,7 @@ Deno.test("qmux-00: the relay grants MAX_STREAM_DATA / MAX_DATA as it reads (1.5
 });
 
 Deno.test("qmux-00: a peer exceeding the stream window is closed with code 15", async () => {
-  const relay = startRelay();
+  const relay = startWebSocketServer();
   const client = await connectQmux(relay.url);
   const session = await relay.nextSession();
   const data = pattern(262_145);
@@ -193,7 +193,7 @@ Deno.test("qmux-00: a peer exceeding the stream window is closed with code 15", 
 });
 
 Deno.test("qmux-00: stream limits are enforced and raised as peer streams finish", async () => {
-  const relay = startRelay({ maxStreamsUni: 4 });
+  const relay = startWebSocketServer({ maxStreamsUni: 4 });
   const client = await connectQmux(relay.url);
   try {
     const session = await relay.nextSession();
@@ -209,7 +209,7 @@ Deno.test("qmux-00: stream limits are enforced and raised as peer streams finish
     await relay.close();
   }
 
-  const strict = startRelay({ maxStreamsBidi: 2 });
+  const strict = startWebSocketServer({ maxStreamsBidi: 2 });
   const bad = await connectQmux(strict.url);
   const session = await strict.nextSession();
   bad.send({ type: "stream", id: 8, data: enc.encode("x"), fin: false }); // bidi index 2
@@ -221,7 +221,7 @@ Deno.test("qmux-00: stream limits are enforced and raised as peer streams finish
 });
 
 Deno.test("qmux-00: a first frame other than transport parameters is a protocol violation", async () => {
-  const relay = startRelay();
+  const relay = startWebSocketServer();
   const client = await RawClient.connect(relay.url, ["qmux-00"]);
   const session = await relay.nextSession();
   client.send({ type: "stream", id: 0, data: enc.encode("x"), fin: false });
@@ -233,7 +233,7 @@ Deno.test("qmux-00: a first frame other than transport parameters is a protocol 
 });
 
 Deno.test("qmux-00: STOP_SENDING → RESET_STREAM carries the final size; peer close is clean", async () => {
-  const relay = startRelay();
+  const relay = startWebSocketServer();
   const client = await connectQmux(relay.url);
   const session = await relay.nextSession();
   const bidi = await session.openBidi();
@@ -264,7 +264,7 @@ async function dialQmux(url: string, maxStreamsUni?: number): Promise<{ client: 
 }
 
 Deno.test("qmux-00: relay-to-relay flow control with 1.5 MiB each way and 150 streams each way", async () => {
-  const relay = startRelay({ maxStreamsUni: 20, maxStreamsBidi: 20 });
+  const relay = startWebSocketServer({ maxStreamsUni: 20, maxStreamsBidi: 20 });
   const { client } = await dialQmux(relay.url, 10);
   try {
     const server = await relay.nextSession();
@@ -328,7 +328,7 @@ Deno.test("qmux-00: relay-to-relay flow control with 1.5 MiB each way and 150 st
 });
 
 Deno.test("qmux-00: a stream reset before its first frame uses no id and returns its stream credit", async () => {
-  const relay = startRelay();
+  const relay = startWebSocketServer();
   const client = await connectQmux(relay.url, { ...CLIENT_PARAMS, initialMaxStreamsUni: 1 });
   try {
     const session = await relay.nextSession();

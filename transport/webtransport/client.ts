@@ -10,16 +10,22 @@
  */
 
 import type { NegotiatedProtocol } from "../types.ts";
-import { errorMessage } from "../quic/errors.ts";
-import { connectQuicTo, DEFAULT_DIAL_TIMEOUT_MS, DialError, type DialOptions } from "../quic/dial.ts";
-import { formatAddr } from "../quic/quic_session.ts";
-import { QuicRecvHalf, QuicSendHalf } from "../quic/streams.ts";
-import { BufferedReader, incomingStream } from "./buffered_reader.ts";
-import { WEBTRANSPORT_SUBPROTOCOLS } from "./connect.ts";
+import {
+  connectQuicTo,
+  DEFAULT_DIAL_TIMEOUT_MS,
+  DialError,
+  type DialOptions,
+  errorMessage,
+  formatAddr,
+  QuicRecvHalf,
+  QuicSendHalf,
+} from "../quic/mod.ts";
+import { BufferedReader, incomingStream } from "./_buffered_reader.ts";
+import { WEBTRANSPORT_SUBPROTOCOLS } from "./_connect.ts";
 import { peerConnectionClose } from "./h3_connection.ts";
 import {
   controlStreamPreamble,
-  encodeFrame,
+  encodeH3Frame,
   FRAME,
   H3_ERROR,
   parseSettings,
@@ -28,8 +34,8 @@ import {
   UNI_STREAM,
   WEBTRANSPORT_BIDI_SIGNAL,
 } from "./h3.ts";
-import { decodeFieldSection, encodeFieldSection } from "./qpack.ts";
-import { parseList, serializeString } from "./structured_fields.ts";
+import { decodeFieldSection, encodeFieldSection } from "./_qpack.ts";
+import { parseList, serializeString } from "./_structured_fields.ts";
 import { WebTransportSession } from "./session.ts";
 
 /** The client's SETTINGS (what Chromium 156 sends, minus its QPACK table and GREASE). */
@@ -249,7 +255,7 @@ class H3Client {
     const bidi = await this.#conn.createBidirectionalStream({ waitUntilAvailable: true });
     const streamId = Number(bidi.readable.id);
     const writer = bidi.writable.getWriter();
-    await writer.write(encodeFrame(FRAME.HEADERS, encodeFieldSection(fields)));
+    await writer.write(encodeH3Frame(FRAME.HEADERS, encodeFieldSection(fields)));
     const reader = new BufferedReader(bidi.readable.getReader());
     const response = await timeoutPromise(this.#readResponse(reader), budget, "no CONNECT response in time");
     const status = Number(response.get(":status"));

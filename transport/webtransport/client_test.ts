@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { silentLogger } from "../../log/logger.ts";
-import { patternBytes, readAll, startTestServer, within } from "../../testing/quic.ts";
+import { silentLogger } from "../../log/mod.ts";
+import { patternBytes, readAll, startTestServer, within } from "../../testing/mod.ts";
 import { dialWebTransport, WebTransportRefusedError } from "./client.ts";
 
 const logger = silentLogger();
@@ -15,7 +15,7 @@ Deno.test("webtransport client ↔ server: subprotocol, URL with jwt, streams, c
   try {
     const url = new URL(`https://127.0.0.1:${t.port}/room/a?jwt=abc.def`);
     const client = await dialWebTransport(url, { logger, certificateSha256: [t.cert.sha256Hex] });
-    const server = (await within(t.sessions.next(), 5000, "no server session"))!;
+    const server = (await within(5000, "no server session", t.sessions.next()))!;
     assert.equal(client.kind, "webtransport");
     assert.equal(client.protocol, "moq-lite-04");
     assert.equal(server.protocol, "moq-lite-04");
@@ -31,7 +31,7 @@ Deno.test("webtransport client ↔ server: subprotocol, URL with jwt, streams, c
       }
       await bidi.send.close();
     })();
-    const accepted = (await within(server.acceptBidi(), 5000, "no bidi"))!;
+    const accepted = (await within(5000, "no bidi", server.acceptBidi()))!;
     assert.deepEqual(await readAll(accepted.recv), payload);
     await sending;
     await accepted.send.write(payload);
@@ -42,18 +42,18 @@ Deno.test("webtransport client ↔ server: subprotocol, URL with jwt, streams, c
     const su = await server.openUni();
     await su.write(Uint8Array.of(1, 2));
     await su.close();
-    assert.deepEqual(await readAll((await within(client.acceptUni(), 5000, "no uni"))!), Uint8Array.of(1, 2));
+    assert.deepEqual(await readAll((await within(5000, "no uni", client.acceptUni()))!), Uint8Array.of(1, 2));
     const cu = await client.openUni();
     await cu.write(Uint8Array.of(3));
     await cu.close();
     assert.deepEqual(await readAll((await server.acceptUni())!), Uint8Array.of(3));
     const sb = await server.openBidi();
     await sb.send.write(Uint8Array.of(4));
-    const cb = (await within(client.acceptBidi(), 5000, "no server bidi"))!;
+    const cb = (await within(5000, "no server bidi", client.acceptBidi()))!;
     assert.deepEqual(await cb.recv.read(), Uint8Array.of(4));
 
     client.close(1234, "client done");
-    assert.deepEqual(await within(server.closed, 5000, "server not closed"), {
+    assert.deepEqual(await within(5000, "server not closed", server.closed), {
       code: 1234,
       reason: "client done",
       remote: true,
@@ -76,7 +76,7 @@ Deno.test("webtransport client ↔ server: subprotocol, URL with jwt, streams, c
     assert.equal(legacy.protocol, "");
     assert.equal(legacyServer.protocol, "");
     legacyServer.close(7, "bye");
-    assert.deepEqual(await within(legacy.closed, 5000, "client not closed"), {
+    assert.deepEqual(await within(5000, "client not closed", legacy.closed), {
       code: 7,
       reason: "bye",
       remote: true,

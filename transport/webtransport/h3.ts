@@ -5,8 +5,8 @@
  * @module
  */
 
-import { BufferedReader } from "./buffered_reader.ts";
-import { decodeVarint, encodeVarint } from "../../codec/varint.ts";
+import { BufferedReader } from "./_buffered_reader.ts";
+import { decodeVarint, encodeVarint } from "../../codec/mod.ts";
 
 /** HTTP/3 frame types used here (RFC 9114 §7.2). */
 export const FRAME = {
@@ -73,7 +73,7 @@ export function isGreaseFrameType(type: number): boolean {
 }
 
 /** Encode one HTTP/3 frame: type, length, payload. */
-export function encodeFrame(type: number, payload: Uint8Array): Uint8Array {
+export function encodeH3Frame(type: number, payload: Uint8Array): Uint8Array {
   const typeBytes = encodeVarint(type);
   const lengthBytes = encodeVarint(payload.byteLength);
   const out = new Uint8Array(typeBytes.byteLength + lengthBytes.byteLength + payload.byteLength);
@@ -136,7 +136,7 @@ export const SERVER_SETTINGS: ReadonlyArray<readonly [number, number]> = [
 
 /** The bytes the server writes on its control stream: stream type CONTROL + SETTINGS (17 bytes). */
 export function controlStreamPreamble(settings = SERVER_SETTINGS): Uint8Array {
-  const frame = encodeFrame(FRAME.SETTINGS, encodeSettings(settings));
+  const frame = encodeH3Frame(FRAME.SETTINGS, encodeSettings(settings));
   const out = new Uint8Array(1 + frame.byteLength);
   out[0] = UNI_STREAM.CONTROL;
   out.set(frame, 1);

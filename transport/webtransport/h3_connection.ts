@@ -10,18 +10,22 @@
  * @module
  */
 
-import type { Logger } from "../../log/logger.ts";
+import type { Logger } from "../../log/mod.ts";
 import type { NegotiatedProtocol } from "../types.ts";
-import { errorMessage } from "../quic/errors.ts";
-import { type AuthorizeDecision, isAuthorized } from "../quic/hooks.ts";
-import { QuicRecvHalf, QuicSendHalf } from "../quic/streams.ts";
-import { BufferedReader, incomingStream } from "./buffered_reader.ts";
+import {
+  type AuthorizeDecision,
+  errorMessage,
+  isAuthorized,
+  QuicRecvHalf,
+  QuicSendHalf,
+} from "../quic/mod.ts";
+import { BufferedReader, incomingStream } from "./_buffered_reader.ts";
 import {
   encodeConnectResponse,
   selectSubprotocol,
   validateConnect,
   WEBTRANSPORT_SUBPROTOCOLS,
-} from "./connect.ts";
+} from "./_connect.ts";
 import {
   controlStreamPreamble,
   FRAME,
@@ -32,8 +36,8 @@ import {
   UNI_STREAM,
   WEBTRANSPORT_BIDI_SIGNAL,
 } from "./h3.ts";
-import { decodeFieldSection, type HeaderField } from "./qpack.ts";
-import { http3ToWebtransport } from "./error_codes.ts";
+import { decodeFieldSection, type HeaderField } from "./_qpack.ts";
+import { http3ToWebtransport } from "./_error_codes.ts";
 import { isFrameUnexpectedOnRequest, settleWithin, WebTransportSession } from "./session.ts";
 
 /** Largest HEADERS payload decoded (responses to bigger ones are 431). */

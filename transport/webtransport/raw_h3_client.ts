@@ -6,12 +6,12 @@
  * @module
  */
 
-import { BufferedReader } from "./buffered_reader.ts";
-import { AsyncQueue } from "../../util/async_queue.ts";
-import { encodeFrame, encodeSettings, FRAME } from "./h3.ts";
-import { encodeVarint } from "../../codec/varint.ts";
-import { huffmanEncode } from "./huffman.ts";
-import { encodePrefixInt } from "./qpack.ts";
+import { BufferedReader } from "./_buffered_reader.ts";
+import { AsyncQueue } from "../../util/mod.ts";
+import { encodeH3Frame, encodeSettings, FRAME } from "./h3.ts";
+import { encodeVarint } from "../../codec/mod.ts";
+import { huffmanEncode } from "./_huffman.ts";
+import { encodePrefixInt } from "./_qpack.ts";
 
 /** Chromium 156's SETTINGS (docs/webtransport.md §5), plus one GREASE id. */
 export const CHROMIUM_SETTINGS: ReadonlyArray<readonly [number, number]> = [
@@ -94,7 +94,7 @@ export class RawH3Client {
     const stream = await this.conn.createUnidirectionalStream();
     const writer = stream.getWriter();
     this.control = { stream, writer };
-    const frame = encodeFrame(FRAME.SETTINGS, encodeSettings(settings));
+    const frame = encodeH3Frame(FRAME.SETTINGS, encodeSettings(settings));
     await writer.write(Uint8Array.from([0x00, ...frame]));
   }
 
@@ -121,7 +121,7 @@ export class RawH3Client {
 
   /** Send a CONNECT field section on a new bidi stream. */
   openConnect(fieldSection: Uint8Array) {
-    return this.openBidi(encodeFrame(FRAME.HEADERS, fieldSection));
+    return this.openBidi(encodeH3Frame(FRAME.HEADERS, fieldSection));
   }
 
   /** Close the connection and the endpoint, and wait for the accept loops. */

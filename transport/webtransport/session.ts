@@ -11,7 +11,7 @@
  * @module
  */
 
-import type { Logger } from "../../log/logger.ts";
+import type { Logger } from "../../log/mod.ts";
 import type {
   BidiStream,
   CloseInfo,
@@ -20,23 +20,23 @@ import type {
   SendStream,
   TransportSession,
 } from "../types.ts";
-import { classifyQuicError, errorMessage } from "../quic/errors.ts";
 import {
+  classifyQuicError,
+  errorMessage,
   openBidiStream,
   openUniStream,
   QuicRecvHalf,
   QuicSendHalf,
+  type StreamOwner,
   StreamRegistry,
   type Terminable,
-} from "../quic/streams.ts";
-import type { StreamOwner } from "../quic/streams.ts";
-import { AsyncQueue } from "../../util/async_queue.ts";
-import type { BufferedReader } from "./buffered_reader.ts";
-import { CapsuleParser, encodeCloseSessionData } from "./capsule.ts";
-import { http3ToWebtransport } from "./error_codes.ts";
+} from "../quic/mod.ts";
+import { AsyncQueue, sleep } from "../../util/mod.ts";
+import type { BufferedReader } from "./_buffered_reader.ts";
+import { CapsuleParser, encodeCloseSessionData } from "./_capsule.ts";
+import { http3ToWebtransport } from "./_error_codes.ts";
 import { FRAME, readFrameHeader, RESERVED_H2_FRAMES, UNI_STREAM, WEBTRANSPORT_BIDI_SIGNAL } from "./h3.ts";
-import { encodeVarint } from "../../codec/varint.ts";
-import { sleep } from "../../util/sleep.ts";
+import { encodeVarint } from "../../codec/mod.ts";
 
 /** How long to wait for the peer's CONNECT FIN after our CLOSE capsule + FIN. */
 export const PEER_FIN_TIMEOUT_MS = 2000;

@@ -1,13 +1,13 @@
 import assert from "node:assert/strict";
-import { encodeVarint } from "../../codec/varint.ts";
-import { huffmanCode, huffmanDecode, huffmanEncode, HuffmanError } from "./huffman.ts";
-import { decodeFieldSection, encodeFieldSection, QpackError } from "./qpack.ts";
-import { parseList, parseStringList, serializeString } from "./structured_fields.ts";
-import { CapsuleError, CapsuleParser, encodeCapsule, encodeCloseSessionData } from "./capsule.ts";
-import { http3ToWebtransport, webtransportToHttp3, WT_ERROR_FIRST, WT_ERROR_LAST } from "./error_codes.ts";
+import { encodeVarint } from "../../codec/mod.ts";
+import { huffmanCode, huffmanDecode, huffmanEncode, HuffmanError } from "./_huffman.ts";
+import { decodeFieldSection, encodeFieldSection, QpackError } from "./_qpack.ts";
+import { parseList, parseStringList, serializeString } from "./_structured_fields.ts";
+import { CapsuleError, CapsuleParser, encodeCapsule, encodeCloseSessionData } from "./_capsule.ts";
+import { http3ToWebtransport, webtransportToHttp3, WT_ERROR_FIRST, WT_ERROR_LAST } from "./_error_codes.ts";
 import { controlStreamPreamble, parseSettings } from "./h3.ts";
 import { chromiumConnect } from "./raw_h3_client.ts";
-import { encodeConnectResponse, selectSubprotocol, validateConnect } from "./connect.ts";
+import { encodeConnectResponse, selectSubprotocol, validateConnect } from "./_connect.ts";
 
 const hex = (bytes: Uint8Array) => Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join(" ");
 const fromHex = (text: string) =>

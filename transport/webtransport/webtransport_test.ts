@@ -1,13 +1,11 @@
 import assert from "node:assert/strict";
-import { SessionClosedError } from "../types.ts";
-import type { TransportSession } from "../types.ts";
-import { hexBytes, patternBytes, readAll, sleep, startTestServer, within } from "../../testing/quic.ts";
-import { StreamStoppedError } from "../types.ts";
+import { SessionClosedError, StreamStoppedError, type TransportSession } from "../types.ts";
+import { hexBytes, patternBytes, readAll, sleep, startTestServer, within } from "../../testing/mod.ts";
 import { chromiumConnect, RawH3Client, readFrame, streamHeader } from "./raw_h3_client.ts";
-import { encodeCapsule, encodeCloseSessionData } from "./capsule.ts";
-import { encodeFrame, FRAME, H3_ERROR } from "./h3.ts";
-import { encodeVarint } from "../../codec/varint.ts";
-import type { BufferedReader } from "./buffered_reader.ts";
+import { encodeCapsule, encodeCloseSessionData } from "./_capsule.ts";
+import { encodeH3Frame, FRAME, H3_ERROR } from "./h3.ts";
+import { encodeVarint } from "../../codec/mod.ts";
+import type { BufferedReader } from "./_buffered_reader.ts";
 
 const hex = (bytes: Uint8Array) => Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join(" ");
 const ascii = (text: string) => new TextEncoder().encode(text);
@@ -27,12 +25,12 @@ async function drain(reader: BufferedReader): Promise<Uint8Array> {
 /** Connect a raw client, check the server's control stream, send SETTINGS and a Chromium CONNECT. */
 async function handshake(port: number, sha256Hex: string, path: string, protocols?: string) {
   const client = await RawH3Client.connect(port, hexBytes(sha256Hex));
-  const control = (await within(client.uni.next(), 5000, "no server control stream"))!;
+  const control = (await within(5000, "no server control stream", client.uni.next()))!;
   assert.equal(control.id, 3n);
   assert.equal(hex(await control.reader.readBytes(17)), "00 04 0e 08 01 33 01 80 ff d2 77 01 ab 60 37 42 01");
   await client.sendSettings();
   const connect = await client.openConnect(chromiumConnect(`127.0.0.1:${port}`, path, protocols));
-  const response = (await within(readFrame(connect.reader), 5000, "no CONNECT response"))!;
+  const response = (await within(5000, "no CONNECT response", readFrame(connect.reader)))!;
   return { client, control, connect, response };
 }
 
@@ -48,10 +46,10 @@ Deno.test("webtransport: Chromium-shaped handshake and streams, byte for byte", 
     assert.equal(connect.id, 0n);
     assert.equal(response.type, FRAME.HEADERS);
     assert.equal(
-      hex(encodeFrame(response.type, response.payload)),
+      hex(encodeH3Frame(response.type, response.payload)),
       "01 1e 00 00 d9 27 04 " + hex(ascii("wt-protocol")) + " 0d " + hex(ascii('"moq-lite-04"')),
     );
-    const session = (await within(t.sessions.next(), 5000, "no session"))!;
+    const session = (await within(5000, "no session", t.sessions.next()))!;
     assert.equal(session.kind, "webtransport");
     assert.equal(session.protocol, "moq-lite-04");
     assert.equal(session.url.href, `https://127.0.0.1:${t.port}/basic?jwt=abc`);
@@ -60,12 +58,12 @@ Deno.test("webtransport: Chromium-shaped handshake and streams, byte for byte", 
 
     // Chromium sends a GREASE capsule in a DATA frame right after the 200.
     const greaseCapsule = encodeCapsule(0x29 * 3 + 0x17, patternBytes(17));
-    await connect.writer.write(encodeFrame(FRAME.DATA, greaseCapsule));
+    await connect.writer.write(encodeH3Frame(FRAME.DATA, greaseCapsule));
 
     // Browser uni stream: header and payload in one write, FIN.
     const uniWriter = await client.openUni(Uint8Array.from([...streamHeader("uni", 0), ...ascii("hello")]));
     await uniWriter.close();
-    assert.equal(text(await readAll((await within(session.acceptUni(), 5000, "no uni"))!)), "hello");
+    assert.equal(text(await readAll((await within(5000, "no uni", session.acceptUni()))!)), "hello");
 
     // Browser uni stream with the header split over several writes.
     const split = await client.openUni(Uint8Array.of(0x40));
@@ -78,7 +76,7 @@ Deno.test("webtransport: Chromium-shaped handshake and streams, byte for byte", 
 
     // Browser bidi: echo with FIN both ways.
     const bidi = await client.openBidi(Uint8Array.from([...streamHeader("bidi", 0), ...ascii("ping")]));
-    const serverBidi = (await within(session.acceptBidi(), 5000, "no bidi"))!;
+    const serverBidi = (await within(5000, "no bidi", session.acceptBidi()))!;
     assert.equal(text((await serverBidi.recv.read())!), "ping");
     await bidi.writer.close();
     assert.equal(await serverBidi.recv.read(), null);
@@ -91,7 +89,7 @@ Deno.test("webtransport: Chromium-shaped handshake and streams, byte for byte", 
     const serverUni = await session.openUni();
     await serverUni.write(big);
     await serverUni.close();
-    const clientUni = (await within(client.uni.next(), 5000, "no server uni"))!;
+    const clientUni = (await within(5000, "no server uni", client.uni.next()))!;
     assert.equal(clientUni.id % 4n, 3n);
     const uniBytes = await drain(clientUni.reader);
     assert.equal(hex(uniBytes.subarray(0, 3)), "40 54 00");
@@ -100,7 +98,7 @@ Deno.test("webtransport: Chromium-shaped handshake and streams, byte for byte", 
     // Server bidi: `40 41 00` + payload; the browser replies and FINs.
     const serverOpened = await session.openBidi();
     await serverOpened.send.write(ascii("srv"));
-    const clientBidi = (await within(client.bidi.next(), 5000, "no server bidi"))!;
+    const clientBidi = (await within(5000, "no server bidi", client.bidi.next()))!;
     assert.equal(clientBidi.id % 4n, 1n);
     assert.equal(hex(await clientBidi.reader.readBytes(6)), "40 41 00 " + hex(ascii("srv")));
     await clientBidi.writer.write(ascii("cli"));
@@ -124,7 +122,7 @@ Deno.test("webtransport: Chromium-shaped handshake and streams, byte for byte", 
     const pendingAccept = session.acceptUni();
     await connect.writer.write(encodeCloseSessionData(1234, "browser done"));
     await connect.writer.close();
-    assert.deepEqual(await within(session.closed, 5000, "session not closed"), {
+    assert.deepEqual(await within(5000, "session not closed", session.closed), {
       code: 1234,
       reason: "browser done",
       remote: true,
@@ -133,8 +131,8 @@ Deno.test("webtransport: Chromium-shaped handshake and streams, byte for byte", 
     assert.equal(await pendingAccept, null);
     await assert.rejects(session.openUni(), SessionClosedError);
     // The server FINs its CONNECT side and closes the QUIC connection with H3_NO_ERROR.
-    assert.equal(await within(readFrame(connect.reader), 5000, "no CONNECT FIN"), null);
-    const closed = await within(client.conn.closed, 5000, "connection not closed");
+    assert.equal(await within(5000, "no CONNECT FIN", readFrame(connect.reader)), null);
+    const closed = await within(5000, "connection not closed", client.conn.closed);
     assert.equal(closed.closeCode, H3_ERROR.NO_ERROR);
     assert.equal(control.reader.buffered, 0);
     await client.close();
@@ -160,16 +158,16 @@ Deno.test("webtransport: server close sends the CLOSE capsule in DATA, FIN, then
       abrupt: false,
     });
     await assert.rejects(pendingRead, SessionClosedError);
-    const frame = (await within(readFrame(connect.reader), 5000, "no capsule"))!;
+    const frame = (await within(5000, "no capsule", readFrame(connect.reader)))!;
     assert.equal(
-      hex(encodeFrame(frame.type, frame.payload)),
+      hex(encodeH3Frame(frame.type, frame.payload)),
       hex(encodeCloseSessionData(4242, "server says bye")),
     );
-    assert.equal(hex(encodeFrame(frame.type, frame.payload).subarray(0, 9)), "00 16 68 43 13 00 00 10 92");
+    assert.equal(hex(encodeH3Frame(frame.type, frame.payload).subarray(0, 9)), "00 16 68 43 13 00 00 10 92");
     assert.equal(await readFrame(connect.reader), null); // FIN
     const started = Date.now();
     await connect.writer.close(); // the browser FINs 1–4 ms later
-    const closed = await within(client.conn.closed, 5000, "connection not closed");
+    const closed = await within(5000, "connection not closed", client.conn.closed);
     assert.equal(closed.closeCode, H3_ERROR.NO_ERROR);
     assert.ok(Date.now() - started < 1500, "the server should close soon after the peer's FIN");
     await client.close();
@@ -196,11 +194,11 @@ Deno.test("webtransport: refusals are HTTP statuses, decided before the answer",
     };
     for (const [path, bytes] of Object.entries(expected)) {
       const { client, connect, response } = await handshake(t.port, t.cert.sha256Hex, path);
-      assert.equal(hex(encodeFrame(response.type, response.payload)), bytes, path);
+      assert.equal(hex(encodeH3Frame(response.type, response.payload)), bytes, path);
       assert.equal(await readFrame(connect.reader), null, `${path}: FIN after the refusal`);
       // A connection with nothing else to serve is closed shortly after.
       assert.equal(
-        (await within(client.conn.closed, 5000, `${path}: not closed`)).closeCode,
+        (await within(5000, `${path}: not closed`, client.conn.closed)).closeCode,
         H3_ERROR.NO_ERROR,
       );
       await client.close();
@@ -212,7 +210,7 @@ Deno.test("webtransport: refusals are HTTP statuses, decided before the answer",
     await client.sendSettings();
     const get = await client.openConnect(Uint8Array.from([0x00, 0x00, 0xd1, 0xd7, 0xc1, 0x50, 0x01, 0x61]));
     const response = (await readFrame(get.reader))!;
-    assert.equal(hex(encodeFrame(response.type, response.payload)), "01 08 00 00 5f 09 03 34 30 35");
+    assert.equal(hex(encodeH3Frame(response.type, response.payload)), "01 08 00 00 5f 09 03 34 30 35");
     assert.equal(t.authorized.length, before);
     await client.close();
   } finally {
@@ -260,7 +258,7 @@ Deno.test("webtransport: Deno's WebTransport client works against the server", a
     const wt = new WebTransport(`https://127.0.0.1:${t.port}/deno?jwt=1`, {
       serverCertificateHashes: [{ algorithm: "sha-256", value: hexBytes(t.cert.sha256Hex) }],
     });
-    await within(wt.ready, 5000, "WebTransport not ready");
+    await within(5000, "WebTransport not ready", wt.ready);
     const session = (await t.sessions.next())!;
     assert.equal(session.url.pathname, "/deno");
     assert.equal(session.url.search, "?jwt=1");
@@ -270,7 +268,7 @@ Deno.test("webtransport: Deno's WebTransport client works against the server", a
     const bidi = await wt.createBidirectionalStream();
     const writer = bidi.writable.getWriter();
     await writer.write(ascii("deno ping"));
-    const serverBidi = (await within(session.acceptBidi(), 5000, "no bidi"))!;
+    const serverBidi = (await within(5000, "no bidi", session.acceptBidi()))!;
     assert.equal(text((await serverBidi.recv.read())!), "deno ping");
     await serverBidi.send.write(ascii("deno pong"));
     await serverBidi.send.close();
@@ -293,12 +291,12 @@ Deno.test("webtransport: Deno's WebTransport client works against the server", a
     const clientUni = await wt.createUnidirectionalStream();
     const uniWriter = clientUni.getWriter();
     await uniWriter.write(ascii("from deno"));
-    const serverRecv = (await within(session.acceptUni(), 5000, "no uni"))!;
+    const serverRecv = (await within(5000, "no uni", session.acceptUni()))!;
     assert.equal(text((await serverRecv.read())!), "from deno");
     const pendingRead = serverRecv.read();
 
     wt.close({ closeCode: 77, reason: "deno done" });
-    assert.deepEqual(await within(session.closed, 5000, "not closed"), {
+    assert.deepEqual(await within(5000, "not closed", session.closed), {
       code: 77,
       reason: "deno done",
       remote: true,
@@ -322,7 +320,7 @@ Deno.test("webtransport: Deno's client sees the server's close code and reason",
     session.close(4242, "server says bye");
     // Deno's client ignores the CLOSE capsule and never FINs, so after the 2 s FIN wait it sees the
     // QUIC close: H3_NO_ERROR (256) carrying the session's reason.
-    const info = await within(wt.closed, 5000, "client not closed");
+    const info = await within(5000, "client not closed", wt.closed);
     assert.equal(info.closeCode, H3_ERROR.NO_ERROR);
     assert.equal(info.reason, "server says bye");
   } finally {
@@ -336,10 +334,10 @@ Deno.test("webtransport: protocol errors close only the offending connection", a
     // Control stream that does not start with SETTINGS → H3_MISSING_SETTINGS.
     const noSettings = await RawH3Client.connect(t.port, hexBytes(t.cert.sha256Hex));
     const writer = await noSettings.openUni(
-      Uint8Array.from([0x00, ...encodeFrame(FRAME.GOAWAY, Uint8Array.of(0))]),
+      Uint8Array.from([0x00, ...encodeH3Frame(FRAME.GOAWAY, Uint8Array.of(0))]),
     );
     assert.equal(
-      (await within(noSettings.conn.closed, 5000, "not closed")).closeCode,
+      (await within(5000, "not closed", noSettings.conn.closed)).closeCode,
       H3_ERROR.MISSING_SETTINGS,
     );
     await writer.close().catch(() => {});
@@ -348,9 +346,9 @@ Deno.test("webtransport: protocol errors close only the offending connection", a
     // DATA before HEADERS on a request stream → H3_FRAME_UNEXPECTED.
     const dataFirst = await RawH3Client.connect(t.port, hexBytes(t.cert.sha256Hex));
     await dataFirst.sendSettings();
-    await dataFirst.openBidi(encodeFrame(FRAME.DATA, Uint8Array.of(1, 2, 3)));
+    await dataFirst.openBidi(encodeH3Frame(FRAME.DATA, Uint8Array.of(1, 2, 3)));
     assert.equal(
-      (await within(dataFirst.conn.closed, 5000, "not closed")).closeCode,
+      (await within(5000, "not closed", dataFirst.conn.closed)).closeCode,
       H3_ERROR.FRAME_UNEXPECTED,
     );
     await dataFirst.close();
@@ -360,7 +358,7 @@ Deno.test("webtransport: protocol errors close only the offending connection", a
     await badQpack.sendSettings();
     await badQpack.openConnect(Uint8Array.of(0x00, 0x00, 0x50, 0x81, 0x00));
     assert.equal(
-      (await within(badQpack.conn.closed, 5000, "not closed")).closeCode,
+      (await within(5000, "not closed", badQpack.conn.closed)).closeCode,
       H3_ERROR.QPACK_DECOMPRESSION_FAILED,
     );
     await badQpack.close();
@@ -395,7 +393,7 @@ Deno.test("garbage: random bytes, stalled streams and 200 dropped connections le
       await bidi.writer.close().catch(() => {});
       const uni = await client.openUni(patternBytes(500, seed + 100));
       await uni.close().catch(() => {});
-      await within(client.conn.closed, 5000, `h3 garbage connection ${seed} never closed`).catch(() => {});
+      await within(5000, `h3 garbage connection ${seed} never closed`, client.conn.closed).catch(() => {});
       await client.close();
     }
     // Random bytes on a bidi stream of a moql connection: the session gets the bytes, nothing breaks.
@@ -403,7 +401,7 @@ Deno.test("garbage: random bytes, stalled streams and 200 dropped connections le
     const garbage = patternBytes(5000, 42);
     const moqlStream = await moql.openBidi(garbage);
     await moqlStream.writer.close();
-    const moqlSession = (await within(t.sessions.next(), 5000, "no moql session"))!;
+    const moqlSession = (await within(5000, "no moql session", t.sessions.next()))!;
     assert.equal(moqlSession.protocol, "");
     assert.deepEqual(await readAll((await moqlSession.acceptBidi())!.recv), garbage);
     moqlSession.close(0, "");
@@ -445,7 +443,7 @@ Deno.test("garbage: random bytes, stalled streams and 200 dropped connections le
       }));
     }
     assert.equal(
-      (await within(stalled.conn.closed, 5000, "stalled connection not closed")).closeCode,
+      (await within(5000, "stalled connection not closed", stalled.conn.closed)).closeCode,
       H3_ERROR.NO_ERROR,
     );
     await stalled.close();
@@ -461,12 +459,12 @@ Deno.test("garbage: random bytes, stalled streams and 200 dropped connections le
     const drained: TransportSession[] = [];
     let session: TransportSession;
     while (true) {
-      session = (await within(t.sessions.next(), 5000, "no session after garbage"))!;
+      session = (await within(5000, "no session after garbage", t.sessions.next()))!;
       if (session.kind === "webtransport") break;
       drained.push(session);
     }
     assert.ok(drained.length > 0 && drained.every((s) => s.kind === "quic"));
-    await Promise.all(drained.map((s) => within(s.closed, 5000, "dropped session never closed")));
+    await Promise.all(drained.map((s) => within(5000, "dropped session never closed", s.closed)));
     assert.equal(session.protocol, "moq-lite-04");
     assert.equal(session.url.pathname, "/after");
     const uni = await client.openUni(Uint8Array.from([...streamHeader("uni", 0), ...encodeVarint(5)]));
@@ -501,11 +499,11 @@ Deno.test("webtransport: streams sent before the CONNECT is answered reach the s
     // Optimistic streams, before the 200 arrives.
     const early = await client.openUni(Uint8Array.from([...streamHeader("uni", 0), ...ascii("early")]));
     await early.close();
-    const response = (await within(readFrame(connect.reader), 5000, "no response"))!;
+    const response = (await within(5000, "no response", readFrame(connect.reader)))!;
     assert.equal(response.type, FRAME.HEADERS);
     const session = (await t.sessions.next())!;
     assert.equal(
-      text(await readAll((await within(session.acceptUni(), 5000, "early stream lost"))!)),
+      text(await readAll((await within(5000, "early stream lost", session.acceptUni()))!)),
       "early",
     );
     session.close(0, "");
@@ -523,14 +521,14 @@ Deno.test("webtransport: server shutdown sends CLOSE(0, 'server shutdown') and c
   const { client, connect } = await handshake(t.port, t.cert.sha256Hex, "/shutdown", '"moq-lite-04"');
   const session = (await t.sessions.next())!;
   const closing = t.close();
-  const frame = (await within(readFrame(connect.reader), 5000, "no capsule"))!;
+  const frame = (await within(5000, "no capsule", readFrame(connect.reader)))!;
   assert.equal(
-    hex(encodeFrame(frame.type, frame.payload)),
+    hex(encodeH3Frame(frame.type, frame.payload)),
     hex(encodeCloseSessionData(0, "server shutdown")),
   );
   assert.equal(await readFrame(connect.reader), null);
   await connect.writer.close();
-  await within(closing, 5000, "shutdown hung");
+  await within(5000, "shutdown hung", closing);
   assert.deepEqual(await session.closed, {
     code: 0,
     reason: "server shutdown",

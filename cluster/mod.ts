@@ -1,0 +1,7 @@
+/**
+ * Public face of `cluster/`: other folders import only this module.
+ *
+ * @module
+ */
+export * from "./cluster.ts";
+export * from "./origin_id.ts";

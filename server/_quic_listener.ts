@@ -1,0 +1,139 @@
+/**
+ * The QUIC listener: raw QUIC (ALPN `moq-lite-04`, `moq-lite-03`, `moql`) and WebTransport over
+ * our own HTTP/3 layer (ALPN `h3`) on one UDP port, feeding authenticated sessions to the relay.
+ * Credentials are checked before the WebTransport CONNECT is answered (401 instead of a wasted
+ * handshake, docs/relay.md §8 item 10) and before any stream is accepted on raw QUIC (close code 6).
+ *
+ * @module
+ */
+
+import { AuthError, type AuthTransport } from "../auth/mod.ts";
+import type { RelayConfig } from "../config/mod.ts";
+import type { Logger } from "../log/mod.ts";
+import {
+  type AuthorizeDecision,
+  type NegotiatedProtocol,
+  QuicListenError,
+  QuicServer,
+  type TransportKind,
+  type TransportSession,
+} from "../transport/mod.ts";
+import { CODE_BOUNDS_EXCEEDED, SessionAdmission } from "./admission.ts";
+import type { ServedCertificates } from "./certificates.ts";
+import type { RelayCore } from "./_relay_server.ts";
+
+/** Options for {@link startQuic}. */
+export interface QuicListenerOptions {
+  config: RelayConfig;
+  logger: Logger;
+  core: RelayCore;
+  certs: ServedCertificates;
+  signal: AbortSignal;
+}
+
+/** Raised when the QUIC listener cannot start. */
+export class QuicStartError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "QuicStartError";
+  }
+}
+
+function authTransport(kind: TransportKind): AuthTransport {
+  return kind === "webtransport" ? "webtransport" : "quic";
+}
+
+function enabledProtocols(config: RelayConfig): NegotiatedProtocol[] {
+  const versions = config.server.versions;
+  const all: NegotiatedProtocol[] = ["moq-lite-04", "moq-lite-03"];
+  return versions.length === 0 ? all : all.filter((p) => versions.includes(p));
+}
+
+/** Start the QUIC listener on `[server] bind`. */
+export async function startQuic(
+  options: QuicListenerOptions,
+): Promise<{ address: string; finished: Promise<void> }> {
+  const { config, core, logger, certs } = options;
+  const pair = certs.quic;
+  if (!config.server.bind || !pair) throw new QuicStartError("no QUIC bind address or certificate");
+  const log = logger.child("quic");
+  const authorize = async (url: URL, kind: TransportKind): Promise<AuthorizeDecision> => {
+    try {
+      await core.auth.authenticate(url, authTransport(kind));
+      return { ok: true };
+    } catch (err) {
+      if (err instanceof AuthError) {
+        return { status: err.status, closeCode: err.closeCode, reason: err.message };
+      }
+      log.error("authentication failed unexpectedly", { error: String(err) });
+      return { status: 500, closeCode: 6, reason: "internal error" };
+    }
+  };
+  const admission = new SessionAdmission();
+  const admit = (session: TransportSession): boolean => {
+    const refused = admission.admit(session);
+    if (refused === undefined) return true;
+    const { perConnection, perAddress } = admission.limits;
+    log.warn(
+      refused === "per-connection"
+        ? "too many WebTransport sessions on one connection: closing"
+        : "too many QUIC sessions from one address: closing",
+      { peer: session.peer, max: refused === "per-connection" ? perConnection : perAddress },
+    );
+    return false;
+  };
+  const onSession = (session: TransportSession) => {
+    if (core.draining) {
+      session.close(0, "server shutdown");
+      return;
+    }
+    if (!admit(session)) {
+      core.stats.connectionErrors++;
+      session.close(CODE_BOUNDS_EXCEEDED, "too many sessions");
+      return;
+    }
+    // The grant is resolved again here (the hook above only decides accept/refuse); a token that
+    // expired in between is refused with close code 6.
+    core.auth.authenticate(session.url, authTransport(session.kind)).then(
+      (grant) => core.accept(session, grant),
+      (err) => {
+        core.stats.connectionErrors++;
+        session.close(err instanceof AuthError ? err.closeCode : 6, "unauthorized");
+      },
+    );
+  };
+  let server: QuicServer;
+  try {
+    server = new QuicServer({
+      bind: config.server.bind,
+      certificates: [{ certPem: pair.certPem, keyPem: pair.keyPem }],
+      logger,
+      authorize,
+      onSession,
+      protocols: enabledProtocols(config),
+      maxStreams: config.server.quic.maxStreams,
+      keepAliveMs: config.server.quic.keepAliveMs,
+      idleTimeoutMs: config.server.quic.idleTimeoutMs,
+      signal: options.signal,
+    });
+  } catch (err) {
+    if (err instanceof QuicListenError) throw new QuicStartError(err.message, { cause: err });
+    throw err;
+  }
+  const unsubscribe = certs.onRenew((renewal) => {
+    try {
+      server.updateCertificate(renewal.quic);
+    } catch (err) {
+      log.error("could not present the renewed certificate", { error: String(err) });
+    }
+  });
+  options.signal.addEventListener("abort", unsubscribe, { once: true });
+  log.info("listening", {
+    addr: server.address,
+    transport: "udp",
+    serves: "quic+webtransport",
+    certificate_sha256: pair.sha256Hex,
+  });
+  await Promise.resolve();
+  return { address: server.address, finished: server.closed };
+}

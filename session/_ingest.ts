@@ -1,0 +1,297 @@
+/**
+ * The relay as a subscriber of its peer: it asks the peer what it publishes (ANNOUNCE_INTEREST on
+ * each allowed publish prefix), registers those broadcasts in the origin, and pulls tracks on
+ * demand (one SUBSCRIBE per track, deduplicated by the origin), reading the peer's GROUP streams.
+ *
+ * @module
+ */
+
+import {
+  type BroadcastSource,
+  checkedPath,
+  joinPath,
+  MAX_PATH_SEGMENTS,
+  type Publication,
+  stripPrefix,
+  type Track,
+  type UpstreamSubscription,
+} from "../relay/mod.ts";
+import { type BidiStream, type RecvStream, StreamReader, StreamResetError } from "../transport/mod.ts";
+import {
+  Code,
+  FRAMES_PER_YIELD,
+  MAX_FRAME_BYTES,
+  MESSAGES_PER_YIELD,
+  peerErrorCode,
+  ProtocolError,
+  type SessionContext,
+  yieldToEventLoop,
+} from "./context.ts";
+import {
+  BidiType,
+  decodeAnnounce,
+  decodeAnnounceInit,
+  decodeGroupHeader,
+  decodeSubscribeDrop,
+  decodeSubscribeFields,
+  encodeAnnounceInterest,
+  encodeStreamType,
+  encodeSubscribe,
+  encodeSubscribeUpdate,
+  isLegacy,
+  MAX_MESSAGE_BYTES,
+  UNI_GROUP,
+  Version,
+} from "./messages.ts";
+
+/** Most hops a broadcast may have travelled. */
+export const MAX_HOP_COUNT = 32;
+
+/** The peer's broadcasts and the upstream subscriptions the relay holds on it. */
+export class Ingest {
+  readonly #ctx: SessionContext;
+  /** Broadcasts the peer announced: absolute path → publication. */
+  readonly #publications = new Map<string, Publication>();
+  /** Upstream subscriptions by the id the relay chose. */
+  readonly #subs = new Map<bigint, Track>();
+  #nextId = 0n;
+
+  constructor(ctx: SessionContext) {
+    this.#ctx = ctx;
+  }
+
+  /** Number of broadcasts this peer currently publishes through the relay. */
+  get broadcasts(): number {
+    return this.#publications.size;
+  }
+
+  /** Open ANNOUNCE_INTEREST for every publish prefix of the session. */
+  start(): void {
+    const scope = this.#ctx.scope;
+    for (const prefix of scope.publish) {
+      const relative = stripPrefix(prefix, scope.root);
+      this.#discover(relative).catch((err) => this.#fail(err));
+    }
+  }
+
+  /** End every publication: `abrupt` when the session was lost rather than closed cleanly. */
+  close(abrupt: boolean): void {
+    for (const pub of this.#publications.values()) pub.end(abrupt);
+    this.#publications.clear();
+    this.#subs.clear();
+  }
+
+  #fail(err: unknown): void {
+    if (this.#ctx.signal.aborted) return;
+    const code = peerErrorCode(err);
+    if (code !== null) this.#ctx.fail(code, (err as Error).message);
+    else this.#ctx.log.debug("announce interest ended", { error: String(err) });
+  }
+
+  async #discover(relativePrefix: string): Promise<void> {
+    const ctx = this.#ctx;
+    const stream = await ctx.transport.openBidi();
+    const reader = new StreamReader(stream.recv);
+    await stream.send.write(encodeStreamType(BidiType.Announce));
+    await stream.send.write(
+      encodeAnnounceInterest(ctx.version, { prefix: relativePrefix, excludeHop: ctx.originId }),
+    );
+    const base = joinPath(ctx.scope.root, relativePrefix);
+    const mine = new Set<string>();
+    let abrupt = false;
+    try {
+      if (isLegacy(ctx.version)) {
+        const init = decodeAnnounceInit(await reader.message(MAX_MESSAGE_BYTES));
+        for (const suffix of init) this.#announce(base, suffix, [], mine);
+      }
+      for (let n = 1; !(await reader.done()); n++) {
+        if (n % MESSAGES_PER_YIELD === 0) await yieldToEventLoop();
+        const msg = decodeAnnounce(ctx.version, await reader.message(MAX_MESSAGE_BYTES));
+        if (msg.active) this.#announce(base, msg.suffix, msg.hops, mine);
+        else this.#unannounce(base, msg.suffix, mine);
+      }
+    } catch (err) {
+      abrupt = true;
+      if (!(err instanceof StreamResetError)) throw err;
+    } finally {
+      for (const path of mine) {
+        this.#publications.get(path)?.end(abrupt || ctx.signal.aborted);
+        this.#publications.delete(path);
+      }
+      await stream.send.close();
+    }
+  }
+
+  #announce(base: string, suffix: string, wireHops: number[], mine: Set<string>): void {
+    const ctx = this.#ctx;
+    const path = checkedPath(joinPath(base, checkedPath(suffix)));
+    // Hop ids are cluster routing state: only a cluster member (internal credential) may state
+    // them. From anyone else they could fake a route to another publisher's broadcast or make a
+    // peer drop a path as a loop, so they are ignored.
+    const hops = ctx.scope.internal ? wireHops : [];
+    if (!ctx.scope.canPublish(path)) {
+      ctx.warnings.warn(ctx.log, "announce-scope", "announce outside publish scope ignored", { path });
+      return;
+    }
+    if (ctx.originId !== 0 && hops.includes(ctx.originId)) {
+      ctx.log.debug("announce loop dropped", { path });
+      return;
+    }
+    if (hops.length >= MAX_HOP_COUNT || hops.length > MAX_PATH_SEGMENTS) {
+      ctx.log.debug("announce with too many hops dropped", { path, hops: hops.length });
+      return;
+    }
+    if (this.#publications.has(path)) {
+      throw new ProtocolError(Code.Duplicate, `broadcast "${path}" announced twice without an end`);
+    }
+    if (this.#publications.size >= ctx.limits.maxBroadcastsPerSession) {
+      ctx.warnings.warn(ctx.log, "broadcast-quota", "broadcast quota exceeded; announce ignored", {
+        path,
+        limit: ctx.limits.maxBroadcastsPerSession,
+      });
+      return;
+    }
+    const source = this.#source(path, hops);
+    this.#publications.set(path, ctx.origin.publish(path, source));
+    mine.add(path);
+    ctx.log.info("broadcast published", { path });
+  }
+
+  #unannounce(base: string, suffix: string, mine: Set<string>): void {
+    const path = checkedPath(joinPath(base, checkedPath(suffix)));
+    const pub = this.#publications.get(path);
+    if (!pub || !mine.has(path)) return; // unknown end: tolerated
+    pub.end(false);
+    this.#publications.delete(path);
+    mine.delete(path);
+    this.#ctx.log.info("broadcast unpublished", { path });
+  }
+
+  #source(path: string, hops: number[]): BroadcastSource {
+    const ctx = this.#ctx;
+    return {
+      label: `session ${ctx.id}`,
+      hops,
+      subscribe: (track, priority) => this.#subscribe(path, track, priority),
+      displaced: (by) => ctx.log.info("publisher displaced by a newer publisher", { path, by }),
+    };
+  }
+
+  #subscribe(path: string, track: Track, priority: number): UpstreamSubscription {
+    const ctx = this.#ctx;
+    const id = this.#nextId++;
+    let cancelled = false;
+    let stream: BidiStream | null = null;
+    this.#subs.set(id, track);
+    const run = async () => {
+      stream = await ctx.transport.openBidi();
+      if (cancelled) {
+        await stream.send.close();
+        return;
+      }
+      const reader = new StreamReader(stream.recv);
+      await stream.send.write(encodeStreamType(BidiType.Subscribe));
+      await stream.send.write(encodeSubscribe(ctx.version, {
+        id,
+        broadcast: stripPrefix(path, ctx.scope.root),
+        track: track.name,
+        priority,
+        ordered: true,
+        maxLatencyMs: 0,
+      }));
+      // The first response must be SUBSCRIBE_OK.
+      if (ctx.version === Version.Lite01 || ctx.version === Version.Lite02) {
+        await reader.message(MAX_MESSAGE_BYTES);
+      } else {
+        const type = await reader.varint();
+        if (type !== 0) {
+          throw new ProtocolError(Code.Unexpected, "first subscribe response is not SUBSCRIBE_OK");
+        }
+        decodeSubscribeFields(await reader.message(MAX_MESSAGE_BYTES), "SUBSCRIBE_OK");
+      }
+      if (this.#subs.get(id) === track && !cancelled) track.ready();
+      // Then DROP messages (ignored) until FIN or reset.
+      for (let n = 1; !(await reader.done()); n++) {
+        if (n % MESSAGES_PER_YIELD === 0) await yieldToEventLoop();
+        const type = await reader.varint();
+        const body = await reader.message(MAX_MESSAGE_BYTES);
+        if (type === 1) decodeSubscribeDrop(body);
+      }
+      return null;
+    };
+    run().then(
+      () => {
+        if (this.#subs.get(id) === track) {
+          this.#subs.delete(id);
+          if (!cancelled) track.upstreamEnded(null);
+        }
+      },
+      (err) => {
+        const mineStill = this.#subs.get(id) === track;
+        this.#subs.delete(id);
+        if (ctx.signal.aborted || cancelled || !mineStill) return;
+        if (err instanceof StreamResetError) {
+          track.upstreamEnded(err.code);
+          return;
+        }
+        if (err instanceof Error && err.name === "SessionClosedError") return; // origin lingers it
+        track.upstreamEnded(Code.Cancel);
+        this.#fail(err);
+      },
+    );
+    return {
+      cancel: () => {
+        if (cancelled) return;
+        cancelled = true;
+        this.#subs.delete(id);
+        const s = stream as BidiStream | null;
+        if (s) {
+          s.send.close();
+          s.recv.stop(Code.Cancel);
+        }
+      },
+      update: (p: number) => {
+        const s = stream as BidiStream | null;
+        if (!s || isLegacy(ctx.version)) return;
+        s.send.write(encodeSubscribeUpdate({ priority: p, ordered: true, maxLatencyMs: 0 })).catch(() => {});
+      },
+    };
+  }
+
+  /** Read one GROUP stream the peer opened. */
+  async group(stream: RecvStream, reader: StreamReader): Promise<void> {
+    const ctx = this.#ctx;
+    const type = await reader.u8();
+    if (type !== UNI_GROUP) {
+      ctx.log.debug("unknown unidirectional stream type", { type });
+      stream.stop(Code.UnexpectedStream);
+      return;
+    }
+    const header = decodeGroupHeader(await reader.message(MAX_MESSAGE_BYTES));
+    const track = this.#subs.get(header.subscribeId);
+    if (!track) {
+      stream.stop(Code.Cancel);
+      return;
+    }
+    const group = track.startGroup(header.sequence);
+    ctx.stats.groupsIn++;
+    try {
+      for (let n = 1;; n++) {
+        const frame = await reader.frame(MAX_FRAME_BYTES);
+        if (frame === null) break;
+        if (n % FRAMES_PER_YIELD === 0) await yieldToEventLoop();
+        group.append(frame);
+        track.countFrame(frame.length);
+        ctx.stats.framesIn++;
+        ctx.stats.bytesIn += frame.length;
+      }
+      group.finish();
+    } catch (err) {
+      group.abort(err instanceof StreamResetError ? err.code : Code.Cancel);
+      if (err instanceof StreamResetError || (err instanceof Error && err.name === "SessionClosedError")) {
+        return;
+      }
+      throw err;
+    }
+  }
+}

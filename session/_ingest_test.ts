@@ -1,0 +1,118 @@
+import assert from "node:assert/strict";
+import { type BidiStream, StreamReader } from "../transport/mod.ts";
+import { type TestContext, testContext, type TestContextOptions } from "./_test_context.ts";
+import { Ingest } from "./_ingest.ts";
+import {
+  BidiType,
+  decodeAnnounceInterest,
+  decodeSubscribe,
+  encodeAnnounce,
+  encodeSubscribeOk,
+  Version,
+} from "./messages.ts";
+import { Writer } from "../codec/mod.ts";
+
+const V = Version.Lite04;
+
+function frame(payload: Uint8Array): Uint8Array {
+  return new Writer(payload.length + 8).varint(payload.length).bytes(payload).finish();
+}
+
+async function until(what: string, check: () => boolean, ms = 2_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 2));
+  }
+}
+
+/** Start an Ingest and play the publisher: answer its ANNOUNCE_INTEREST. */
+async function publisher(options: TestContextOptions = {}) {
+  const t = testContext(options);
+  const ingest = new Ingest(t.ctx);
+  ingest.start();
+  const s = (await t.peer.acceptBidi())!;
+  const r = new StreamReader(s.recv);
+  assert.equal(await r.varint(), BidiType.Announce);
+  const interest = decodeAnnounceInterest(V, await r.message(4096));
+  return { t, ingest, announceStream: s, interest };
+}
+
+/** The next SUBSCRIBE the relay sends the publisher. */
+async function nextSubscribe(t: TestContext): Promise<{ stream: BidiStream; id: bigint; track: string }> {
+  const s = (await t.peer.acceptBidi())!;
+  const r = new StreamReader(s.recv);
+  assert.equal(await r.varint(), BidiType.Subscribe);
+  const msg = decodeSubscribe(V, await r.message(4096));
+  return { stream: s, id: msg.id, track: msg.track };
+}
+
+Deno.test("ingest: announced broadcasts enter the origin and leave it on ended", async () => {
+  const { t, ingest, announceStream, interest } = await publisher({ originId: 3 });
+  assert.equal(interest.prefix, "");
+  assert.equal(interest.excludeHop, 3, "the relay states its own id to be excluded");
+  await announceStream.send.write(encodeAnnounce(V, { active: true, suffix: "cam", hops: [] }));
+  await until("the broadcast to be published", () => t.origin.get("cam") !== undefined);
+  assert.equal(ingest.broadcasts, 1);
+  await announceStream.send.write(encodeAnnounce(V, { active: false, suffix: "cam", hops: [] }));
+  await until("the broadcast to end", () => t.origin.get("cam") === undefined);
+  assert.equal(ingest.broadcasts, 0);
+  t.end();
+});
+
+Deno.test("ingest: hop ids count only from a cluster member", async () => {
+  const plain = await publisher({ originId: 3 });
+  await plain.announceStream.send.write(encodeAnnounce(V, { active: true, suffix: "x", hops: [3] }));
+  await until("a plain publisher's path to be accepted", () => plain.t.origin.get("x") !== undefined);
+  assert.deepEqual(plain.t.origin.get("x")!.hops, [], "forged hops are ignored");
+  plain.t.end();
+
+  const peer = await publisher({ originId: 3, grant: { internal: true, anonymous: false } });
+  await peer.announceStream.send.write(encodeAnnounce(V, { active: true, suffix: "y", hops: [8, 9] }));
+  await peer.announceStream.send.write(encodeAnnounce(V, { active: true, suffix: "loop", hops: [3] }));
+  await until("the peer's route", () => peer.t.origin.get("y") !== undefined);
+  assert.deepEqual(peer.t.origin.get("y")!.hops, [8, 9]);
+  await new Promise((r) => setTimeout(r, 10));
+  assert.equal(peer.t.origin.get("loop"), undefined, "a chain through this relay is a loop");
+  peer.t.end();
+});
+
+Deno.test("ingest: one SUBSCRIBE per track; groups arrive byte-exact; not-found closes the track", async () => {
+  const { t, ingest, announceStream } = await publisher();
+  await announceStream.send.write(encodeAnnounce(V, { active: true, suffix: "cam", hops: [] }));
+  await until("the broadcast", () => t.origin.get("cam") !== undefined);
+  const handle = t.origin.acquireTrack("cam", "video", 1)!;
+  const up = await nextSubscribe(t);
+  assert.equal(up.track, "video");
+  await up.stream.send.write(encodeSubscribeOk(V, { priority: 1, ordered: false, maxLatencyMs: 0 }));
+  assert.equal(await handle.track.whenReady(), true);
+  const g = await t.peer.openUni();
+  const header = new Writer(16).varint62(up.id).varint(4).finish();
+  await g.write(new Writer(24).u8(0).varint(header.length).bytes(header).finish());
+  const payloads = [new Uint8Array([1, 2]), new Uint8Array(0), new Uint8Array(5000).fill(3)];
+  for (const p of payloads) await g.write(frame(p));
+  // A flood of zero-length frames is ingested in slices that let the event loop run.
+  let timerRan = false;
+  setTimeout(() => (timerRan = true), 0);
+  await g.write(new Uint8Array(20_000));
+  await g.close();
+  // The session hands every GROUP stream the peer opens to the ingest.
+  const recv = (await t.ctx.transport.acceptUni())!;
+  await ingest.group(recv, new StreamReader(recv));
+  assert.equal(handle.track.latest?.state, "done");
+  const group = handle.track.latest!;
+  assert.equal(group.sequence, 4);
+  assert.equal(group.frameCount, 3 + 20_000);
+  for (let i = 0; i < payloads.length; i++) assert.deepEqual(group.frame(i), frame(payloads[i]));
+  assert.ok(timerRan);
+
+  const other = t.origin.acquireTrack("cam", "missing", 0)!;
+  const up2 = await nextSubscribe(t);
+  up2.stream.send.reset(13);
+  assert.equal(await other.track.whenReady(), false);
+  assert.equal(other.track.closeCode, 13);
+  assert.equal(t.origin.hasTrack("cam", "missing"), false, "a not-found track does not stay open");
+  other.release();
+  handle.release();
+  t.end();
+});

@@ -1,0 +1,365 @@
+/**
+ * Serving a Subscribe stream the peer opened: resolve the track through the origin (one upstream
+ * subscription however many subscribers), answer SUBSCRIBE_OK once the upstream is live, then send
+ * one GROUP stream per group, latest first for a late joiner.
+ *
+ * Each subscriber has a bounded backlog, counted in what memory costs (frames with their per-frame
+ * overhead, each stream in flight, transport queues): when it falls behind by more than
+ * `limits.subscriberQueueBytes`, its oldest groups are reset (code 2 `old`) so it never stalls the
+ * publisher or other subscribers and never makes memory grow without bound. Frames are the cached
+ * encoded buffers, written as-is: no per-subscriber copy.
+ *
+ * @module
+ */
+
+import { frameCost, type Group, type Track, type TrackConsumer, type TrackHandle } from "../relay/mod.ts";
+import type { BidiStream, SendStream, StreamReader } from "../transport/mod.ts";
+import {
+  Code,
+  FRAMES_PER_YIELD,
+  MESSAGES_PER_YIELD,
+  type SessionContext,
+  yieldToEventLoop,
+} from "./context.ts";
+import {
+  decodeSubscribeFields,
+  encodeGroupHeader,
+  encodeSubscribeOk,
+  isLegacy,
+  type Subscribe,
+} from "./messages.ts";
+
+/** What one group stream in flight costs a subscriber's budget beyond its frames (pump and stream state). */
+export const GROUP_STREAM_OVERHEAD_BYTES = 2048;
+
+/** Most group streams one subscription keeps in flight; older ones are reset beyond that. */
+export const MAX_GROUPS_IN_FLIGHT = 16;
+
+/**
+ * Most distinct tracks one (non-cluster) session's subscriptions may have opened upstream and
+ * that are still open (pending, live or warm). Each is an upstream SUBSCRIBE toward a publisher;
+ * subscribing to a track someone else already opened costs nothing and is not counted.
+ */
+export const MAX_UPSTREAM_TRACKS_PER_SESSION = 128;
+
+/** Per-session bookkeeping of downstream subscriptions (ids must be unique, count is capped). */
+export class SubscriptionRegistry {
+  readonly ids = new Set<bigint>();
+  /** Tracks this session's subscriptions created (opened upstream), pruned once closed. */
+  readonly created = new Set<Track>();
+
+  /** Tracks this session opened upstream that are still open. */
+  openCreated(): number {
+    for (const t of this.created) if (t.state === "closed") this.created.delete(t);
+    return this.created.size;
+  }
+}
+
+class GroupPump {
+  readonly group: Group;
+  stream: SendStream | null = null;
+  sentBytes = 0;
+  cancelled = false;
+  cancelCode = 0;
+
+  constructor(group: Group) {
+    this.group = group;
+  }
+
+  /**
+   * What this group stream costs until the subscriber has it: the stream itself, the frames not
+   * written yet (their cache cost) and the bytes queued in the transport.
+   */
+  backlog(): number {
+    return GROUP_STREAM_OVERHEAD_BYTES + this.group.totalBytes - this.sentBytes +
+      (this.stream?.bufferedBytes ?? 0);
+  }
+
+  cancel(code: number): void {
+    if (this.cancelled) return;
+    this.cancelled = true;
+    this.cancelCode = code;
+    this.stream?.reset(code);
+  }
+}
+
+/** One downstream subscription: a consumer of a relay track writing to one session. */
+class Downstream implements TrackConsumer {
+  readonly #ctx: SessionContext;
+  readonly #id: bigint;
+  readonly #startGroup: number | undefined;
+  readonly #pumps: GroupPump[] = [];
+  #closed = false;
+  /** Set when the track ended: null = clean. */
+  #trackEnd: { code: number | null } | null = null;
+  #onIdle: (() => void) | null = null;
+
+  constructor(ctx: SessionContext, id: bigint, startGroup: number | undefined) {
+    this.#ctx = ctx;
+    this.#id = id;
+    this.#startGroup = startGroup;
+  }
+
+  get trackEnd(): { code: number | null } | null {
+    return this.#trackEnd;
+  }
+
+  onGroup(group: Group): void {
+    if (this.#closed) return;
+    if (this.#startGroup !== undefined && group.sequence < this.#startGroup) return;
+    for (const p of this.#pumps) if (p.group === group) return;
+    this.#enforceBudget();
+    const pump = new GroupPump(group);
+    this.#pumps.push(pump);
+    this.#run(pump).finally(() => {
+      const i = this.#pumps.indexOf(pump);
+      if (i >= 0) this.#pumps.splice(i, 1);
+      if (this.#pumps.length === 0) this.#onIdle?.();
+    });
+  }
+
+  onClose(code: number | null): void {
+    this.#trackEnd = { code };
+    if (this.#pumps.length === 0) this.#onIdle?.();
+  }
+
+  /** Resolves when the track ended and every group in flight is finished. */
+  drained(): Promise<void> {
+    return new Promise((resolve) => {
+      this.#onIdle = () => {
+        if (this.#trackEnd && this.#pumps.length === 0) resolve();
+      };
+      this.#onIdle();
+    });
+  }
+
+  /**
+   * Make room for one more group: drop the oldest groups while too many are in flight or the
+   * backlog exceeds the budget. Every iteration removes one pump, so the loops always end.
+   */
+  #enforceBudget(): void {
+    const limit = this.#ctx.limits.subscriberQueueBytes;
+    while (this.#pumps.length >= MAX_GROUPS_IN_FLIGHT) this.#drop(this.#pumps[0]);
+    let total = 0;
+    for (const p of this.#pumps) total += p.backlog();
+    while (total > limit && this.#pumps.length > 0) {
+      const p = this.#pumps[0];
+      total -= p.backlog();
+      this.#drop(p);
+    }
+  }
+
+  /** Take `p` out of the in-flight list (always) and reset its stream if it still runs. */
+  #drop(p: GroupPump): void {
+    this.#forget(p);
+    if (p.cancelled) return;
+    p.cancel(Code.Old);
+    this.#ctx.stats.groupsDropped++;
+  }
+
+  /** Remove `p` from the in-flight list; a pump the peer stopped no longer counts. */
+  #forget(p: GroupPump): void {
+    const i = this.#pumps.indexOf(p);
+    if (i >= 0) this.#pumps.splice(i, 1);
+  }
+
+  async #run(pump: GroupPump): Promise<void> {
+    const ctx = this.#ctx;
+    const group = pump.group;
+    try {
+      const stream = await ctx.transport.openUni();
+      pump.stream = stream;
+      if (pump.cancelled) {
+        stream.reset(pump.cancelCode);
+        return;
+      }
+      stream.stopped.then((code) => {
+        if (code < 0) return;
+        pump.cancel(code);
+        this.#forget(pump);
+      });
+      await stream.write(encodeGroupHeader({ subscribeId: this.#id, sequence: group.sequence }));
+      ctx.stats.groupsOut++;
+      // Start from the first cached frame.
+      let next = group.dropped;
+      pump.sentBytes = group.totalBytes - group.bytes;
+      for (;;) {
+        if (pump.cancelled) return;
+        while (next < group.frameCount) {
+          const frame = group.frame(next);
+          if (frame === undefined) {
+            stream.reset(26); // lagged: the frames it needed were dropped
+            return;
+          }
+          next++;
+          pump.sentBytes += frameCost(frame.length);
+          await stream.write(frame);
+          if (next % FRAMES_PER_YIELD === 0) await yieldToEventLoop();
+          ctx.stats.framesOut++;
+          ctx.stats.bytesOut += frame.length;
+          if (pump.cancelled) return;
+        }
+        if (group.state === "done") {
+          await stream.close();
+          return;
+        }
+        if (group.state === "aborted") {
+          stream.reset(group.abortCode);
+          return;
+        }
+        await group.changed();
+      }
+    } catch (err) {
+      pump.stream?.reset(Code.Cancel);
+      if (!ctx.signal.aborted) {
+        ctx.log.trace("group stream failed", { sequence: group.sequence, error: String(err) });
+      }
+    }
+  }
+
+  /** Unsubscribe: cancel every group in flight. */
+  close(code: number): void {
+    this.#closed = true;
+    for (const p of [...this.#pumps]) p.cancel(code);
+    this.#pumps.length = 0;
+  }
+}
+
+/**
+ * Serve one SUBSCRIBE until the subscriber leaves, the track ends or the session ends.
+ */
+export async function serveSubscribe(
+  ctx: SessionContext,
+  stream: BidiStream,
+  reader: StreamReader,
+  msg: Subscribe,
+  registry: SubscriptionRegistry,
+): Promise<void> {
+  const path = ctx.scope.absolute(msg.broadcast);
+  const log = ctx.log;
+  if (registry.ids.has(msg.id)) {
+    ctx.warnings.warn(log, "duplicate-id", "duplicate subscribe id; reset with code 12", { id: msg.id });
+    stream.send.reset(Code.Duplicate);
+    stream.recv.stop(Code.Duplicate);
+    return;
+  }
+  if (registry.ids.size >= ctx.limits.maxSubscriptionsPerSession) {
+    ctx.warnings.warn(log, "subscription-quota", "subscription quota exceeded; reset with code 11", {
+      limit: ctx.limits.maxSubscriptionsPerSession,
+      path,
+    });
+    stream.send.reset(Code.Bounds);
+    stream.recv.stop(Code.Bounds);
+    return;
+  }
+  if (!ctx.scope.canSubscribe(path)) {
+    log.debug("subscribe outside scope", { path, track: msg.track });
+    stream.send.reset(Code.NotFound);
+    stream.recv.stop(Code.NotFound);
+    return;
+  }
+  registry.ids.add(msg.id);
+  ctx.stats.subscriptionsOpened++;
+  let handle: TrackHandle | undefined;
+  let downstream: Downstream | undefined;
+  // The subscriber leaves by FIN/reset on its side, or STOP_SENDING on ours.
+  let leftResolve!: () => void;
+  const left = new Promise<void>((resolve) => (leftResolve = resolve));
+  const onAbort = () => leftResolve();
+  ctx.signal.addEventListener("abort", onAbort, { once: true });
+  stream.send.stopped.then((code) => {
+    if (code >= 0) leftResolve();
+  });
+  const reading = (async () => {
+    try {
+      for (let n = 1; !(await reader.done()); n++) {
+        if (n % MESSAGES_PER_YIELD === 0) await yieldToEventLoop();
+        const m = await reader.message(1024);
+        if (isLegacy(ctx.version)) continue; // 01/02 define no update; ignore
+        const update = decodeSubscribeFields(m, "SUBSCRIBE_UPDATE");
+        if (handle && update.priority > handle.track.priority) {
+          handle.track.upstream?.update?.(update.priority);
+        }
+      }
+    } catch (err) {
+      log.trace("subscribe stream read ended", { error: String(err) });
+    }
+    leftResolve();
+  })();
+
+  try {
+    const broadcast = await Promise.race([
+      ctx.origin.waitFor(path, ctx.limits.subscribeWaitMs, ctx.signal),
+      left.then(() => undefined),
+    ]);
+    if (!broadcast) {
+      stream.send.reset(Code.NotFound);
+      return;
+    }
+    if (
+      !ctx.scope.internal && !ctx.origin.hasTrack(path, msg.track) &&
+      registry.openCreated() >= MAX_UPSTREAM_TRACKS_PER_SESSION
+    ) {
+      ctx.warnings.warn(log, "upstream-quota", "upstream track quota exceeded; reset with code 11", {
+        limit: MAX_UPSTREAM_TRACKS_PER_SESSION,
+        path,
+      });
+      stream.send.reset(Code.Bounds);
+      return;
+    }
+    handle = ctx.origin.acquireTrack(path, msg.track, msg.priority);
+    if (!handle) {
+      stream.send.reset(Code.NotFound);
+      return;
+    }
+    if (handle.created && !ctx.scope.internal) registry.created.add(handle.track);
+    const track = handle.track;
+    const ready = await Promise.race([track.whenReady(), left.then(() => null)]);
+    if (ready === null) {
+      await stream.send.close();
+      return;
+    }
+    if (!ready) {
+      const code = track.closeCode;
+      if (code === null) await stream.send.close();
+      else stream.send.reset(code === 0 ? Code.NotFound : code);
+      return;
+    }
+    await stream.send.write(encodeSubscribeOk(ctx.version, {
+      priority: msg.priority,
+      ordered: false,
+      maxLatencyMs: 0,
+    }));
+    downstream = new Downstream(ctx, msg.id, msg.startGroup);
+    if (msg.startGroup !== undefined) {
+      for (const g of track.groups) {
+        if (g.sequence >= msg.startGroup && g !== track.latest) downstream.onGroup(g);
+      }
+    }
+    track.attach(downstream);
+    const ended = await Promise.race([downstream.drained().then(() => true), left.then(() => false)]);
+    if (ended) {
+      const code = downstream.trackEnd?.code ?? null;
+      if (code === null) await stream.send.close();
+      else stream.send.reset(code);
+    } else {
+      downstream.close(Code.Cancel);
+      await stream.send.close();
+    }
+  } catch (err) {
+    log.debug("subscription failed", { path, track: msg.track, error: String(err) });
+    stream.send.reset(Code.Cancel);
+  } finally {
+    ctx.signal.removeEventListener("abort", onAbort);
+    if (downstream) {
+      downstream.close(Code.Cancel);
+      handle?.track.detach(downstream);
+    }
+    handle?.release();
+    registry.ids.delete(msg.id);
+    ctx.stats.subscriptionsClosed++;
+    stream.recv.stop(Code.Cancel);
+    leftResolve();
+    void reading;
+  }
+}

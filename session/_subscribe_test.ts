@@ -1,0 +1,176 @@
+import assert from "node:assert/strict";
+import { StreamReader, StreamResetError } from "../transport/mod.ts";
+import { type TestContext, testContext, TestSource } from "./_test_context.ts";
+import { Code } from "./context.ts";
+import {
+  BidiType,
+  decodeGroupHeader,
+  decodeSubscribe,
+  encodeStreamType,
+  encodeSubscribe,
+  Version,
+} from "./messages.ts";
+import {
+  MAX_GROUPS_IN_FLIGHT,
+  MAX_UPSTREAM_TRACKS_PER_SESSION,
+  serveSubscribe,
+  SubscriptionRegistry,
+} from "./_subscribe.ts";
+import { encodeVarint } from "../codec/mod.ts";
+
+function frame(payload: Uint8Array): Uint8Array {
+  const out = new Uint8Array(encodeVarint(payload.length).length + payload.length);
+  out.set(encodeVarint(payload.length));
+  out.set(payload, out.length - payload.length);
+  return out;
+}
+
+async function within<T>(ms: number, what: string, p: Promise<T>): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    return await Promise.race([
+      p,
+      new Promise<never>((
+        _,
+        reject,
+      ) => (timer = setTimeout(() => reject(new Error(`timeout: ${what}`)), ms))),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** The peer subscribes; the relay side serves it. Returns the peer's stream and the serving task. */
+async function subscribe(t: TestContext, registry: SubscriptionRegistry, id: bigint, track: string) {
+  const stream = await t.peer.openBidi();
+  await stream.send.write(encodeStreamType(BidiType.Subscribe));
+  await stream.send.write(
+    encodeSubscribe(Version.Lite04, {
+      id,
+      broadcast: "b",
+      track,
+      priority: 0,
+      ordered: false,
+      maxLatencyMs: 0,
+    }),
+  );
+  const server = (await t.ctx.transport.acceptBidi())!;
+  const reader = new StreamReader(server.recv);
+  assert.equal(await reader.varint(), BidiType.Subscribe);
+  const msg = decodeSubscribe(Version.Lite04, await reader.message(4096));
+  const serving = serveSubscribe(t.ctx, server, reader, msg, registry);
+  return { stream, reader: new StreamReader(stream.recv), serving };
+}
+
+async function expectOk(reader: StreamReader): Promise<void> {
+  assert.equal(await reader.varint(), 0, "SUBSCRIBE_OK");
+  await reader.message(1024);
+}
+
+/** The next GROUP stream the relay opened to the peer, its header read. */
+async function nextGroup(t: TestContext) {
+  const s = (await within(2_000, "a group stream", t.peer.acceptUni()))!;
+  const reader = new StreamReader(s);
+  assert.equal(await reader.u8(), 0);
+  const header = decodeGroupHeader(await reader.message(1024));
+  return { ...header, stream: s, reader };
+}
+
+Deno.test("subscribe: SUBSCRIBE_OK, then every group byte-exact; leaving frees the id", async () => {
+  const t = testContext();
+  const source = new TestSource();
+  t.origin.publish("b", source);
+  const registry = new SubscriptionRegistry();
+  const sub = await subscribe(t, registry, 7n, "video");
+  await expectOk(sub.reader);
+  const track = source.tracks[0];
+  const frames = [new Uint8Array([1, 2, 3]), new Uint8Array(0), new Uint8Array(3000).fill(9)];
+  const g = track.startGroup(0);
+  for (const f of frames) g.append(frame(f));
+  g.finish();
+  const got = await nextGroup(t);
+  assert.equal(got.subscribeId, 7n);
+  assert.equal(got.sequence, 0);
+  for (const f of frames) assert.deepEqual(await got.reader.frame(1 << 20), frame(f));
+  assert.equal(await got.reader.done(), true);
+  assert.ok(registry.ids.has(7n));
+  await sub.stream.send.close();
+  await within(2_000, "the subscription to end", sub.serving);
+  assert.equal(registry.ids.size, 0);
+  t.end();
+});
+
+Deno.test("subscribe: a group the subscriber stopped leaves the in-flight list; the next one is served", async () => {
+  const t = testContext();
+  const source = new TestSource();
+  t.origin.publish("b", source);
+  const sub = await subscribe(t, new SubscriptionRegistry(), 1n, "t");
+  await expectOk(sub.reader);
+  const track = source.tracks[0];
+  const groups: Awaited<ReturnType<typeof nextGroup>>[] = [];
+  for (let seq = 0; seq < MAX_GROUPS_IN_FLIGHT; seq++) {
+    track.startGroup(seq).append(frame(new Uint8Array([seq])));
+    groups.push(await nextGroup(t));
+  }
+  groups[0].stream.stop(7); // STOP_SENDING on the oldest open group
+  await new Promise((r) => setTimeout(r, 10));
+  track.startGroup(MAX_GROUPS_IN_FLIGHT).append(frame(new Uint8Array([1])));
+  const next = await nextGroup(t);
+  assert.equal(next.sequence, MAX_GROUPS_IN_FLIGHT);
+  assert.equal(t.stats.groupsDropped, 0, "the stopped group was not counted as dropped");
+  // One more: the oldest running group is dropped with code 2 to make room.
+  track.startGroup(MAX_GROUPS_IN_FLIGHT + 1);
+  await nextGroup(t);
+  await assert.rejects(
+    async () => {
+      while ((await groups[1].stream.read()) !== null) { /* drain */ }
+    },
+    (err: unknown) => err instanceof StreamResetError && err.code === Code.Old,
+  );
+  t.end();
+});
+
+Deno.test("subscribe: a slow subscriber's oldest groups are reset once its backlog passes the budget", async () => {
+  const t = testContext({ windowBytes: 4096, limits: { subscriberQueueBytes: 64 * 1024 } });
+  const source = new TestSource();
+  t.origin.publish("b", source);
+  const sub = await subscribe(t, new SubscriptionRegistry(), 1n, "t");
+  await expectOk(sub.reader);
+  const track = source.tracks[0];
+  const first: Awaited<ReturnType<typeof nextGroup>>[] = [];
+  for (let seq = 0; seq < 12; seq++) {
+    const g = track.startGroup(seq);
+    g.append(frame(new Uint8Array(16 * 1024)));
+    g.finish();
+    if (seq < 2) first.push(await nextGroup(t));
+  }
+  assert.ok(t.stats.groupsDropped > 0, `groups dropped: ${t.stats.groupsDropped}`);
+  await assert.rejects(
+    async () => {
+      while ((await first[0].stream.read()) !== null) { /* the peer never caught up */ }
+    },
+    (err: unknown) => err instanceof StreamResetError && err.code === Code.Old,
+  );
+  t.end();
+});
+
+Deno.test("subscribe: a session may open only so many tracks upstream; known tracks cost nothing", async () => {
+  const t = testContext();
+  const source = new TestSource();
+  source.accept = false; // pending upstream: the publisher never answers
+  t.origin.publish("b", source);
+  const registry = new SubscriptionRegistry();
+  for (let i = 0; i < MAX_UPSTREAM_TRACKS_PER_SESSION; i++) await subscribe(t, registry, BigInt(i), `t${i}`);
+  await new Promise((r) => setTimeout(r, 10));
+  assert.equal(source.tracks.length, MAX_UPSTREAM_TRACKS_PER_SESSION);
+  const over = await subscribe(t, registry, 10_000n, "one-more");
+  await assert.rejects(
+    () => over.reader.varint(),
+    (err: unknown) => err instanceof StreamResetError && err.code === Code.Bounds,
+  );
+  assert.equal(source.tracks.length, MAX_UPSTREAM_TRACKS_PER_SESSION, "nothing more went upstream");
+  await subscribe(t, registry, 10_001n, "t0"); // an already open track: allowed
+  await new Promise((r) => setTimeout(r, 10));
+  assert.equal(source.tracks.length, MAX_UPSTREAM_TRACKS_PER_SESSION);
+  t.end();
+});
