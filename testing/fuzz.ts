@@ -106,20 +106,33 @@ export class UnboundedDecodeError extends Error {
   }
 }
 
+/** Longest run of one repeated byte that {@link mutated} inserts. */
+export const MAX_RUN_BYTES = 300;
+
 /**
- * Bytes derived from a valid encoding by a few random edits (overwrite, insert, delete, truncate),
- * so decoders are exercised past their first field as well as by {@link bytes}.
+ * Bytes derived from a valid encoding by a few random edits (overwrite, insert, delete, truncate, or
+ * insert a run of up to {@link MAX_RUN_BYTES} copies of one byte — long varint/prefix-integer
+ * continuations), so decoders are exercised past their first field as well as by {@link bytes}.
  */
 export function mutated(valid: fc.Arbitrary<Uint8Array>): fc.Arbitrary<Uint8Array> {
-  const edit = fc.tuple(fc.constantFrom("set", "insert", "delete", "truncate"), fc.nat(), fc.nat(255));
+  const edit = fc.tuple(
+    fc.constantFrom("set", "insert", "delete", "truncate", "run"),
+    fc.nat(),
+    fc.nat(255),
+    fc.nat(MAX_RUN_BYTES),
+  );
   return fc.tuple(valid, fc.array(edit, { maxLength: 4 })).map(([input, edits]) => {
     const out = [...input];
-    for (const [kind, at, value] of edits) {
+    for (const [kind, at, value, runLength] of edits) {
       const i = out.length === 0 ? 0 : at % out.length;
       if (kind === "set" && out.length > 0) out[i] = value;
       else if (kind === "insert") out.splice(i, 0, value);
       else if (kind === "delete") out.splice(i, 1);
       else if (kind === "truncate") out.length = i;
+      else if (kind === "run") {
+        // Half of the runs are 0x80: continuation bytes that carry no value bits.
+        out.splice(i, 0, ...new Array<number>(runLength).fill(value % 2 === 0 ? 0x80 : value));
+      }
     }
     return Uint8Array.from(out);
   });

@@ -54,6 +54,20 @@ Deno.test("fuzz: arbitrary field sections decode or raise QpackError; output bou
   );
 });
 
+Deno.test("fuzz: field lines are self-delimiting: decode(A + lines of B) = decode(A) + decode(B)", () => {
+  const encoded = section.map(([fields, huffman]) => encodeFieldSection(fields, { huffman }));
+  fc.assert(
+    fc.property(fc.oneof(bytes(), mutated(encoded)), section, (a, [fieldsB, huffman]) => {
+      const first = decodeOrReject("decodeFieldSection", [QpackError], () => decodeFieldSection(a));
+      if (first === undefined) return;
+      const b = encodeFieldSection(fieldsB, { huffman });
+      const joined = Uint8Array.from([...a, ...b.subarray(2)]);
+      assert.deepEqual(decodeFieldSection(joined), [...first, ...decodeFieldSection(b)]);
+    }),
+    fuzzParams(),
+  );
+});
+
 // Found by review while fuzzing: a prefix integer made of ≥ 147 zero continuation bytes overflowed its
 // multiplier to Infinity (0 × Infinity = NaN), so the NaN length ended the section early and the
 // decoder returned a bogus field instead of an error, silently ignoring the rest of the section.
