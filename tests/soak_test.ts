@@ -39,6 +39,9 @@ Deno.test({
         "60000",
         "--max-failure-ratio",
         "0.5",
+        // ≈ 50 MiB over the 30 s after the warm-up: catches a leak of ~100 KiB per session.
+        "--max-rss-slope",
+        "6000",
       ],
       cwd: ROOT,
       stdin: "null",
