@@ -120,7 +120,7 @@ export function violations(edge: ImportEdge): string[] {
   const why: string[] = [];
   if (baseOf(to).startsWith("_")) why.push(`private file of ${toDir}/`);
   const fromTop = topOf(from), toTop = topOf(to);
-  if (ENTRY_FOLDERS.includes(toTop) && toTop !== "." && fromTop !== toTop) {
+  if (ENTRY_FOLDERS.includes(toTop) && toTop !== "." && fromTop !== toTop && fromTop !== "tests") {
     why.push(`${toTop}/ holds entry points; move shared code to testing/`);
   } else if (ENTRY_FOLDERS.includes(toTop)) {
     // entry folders have no faces

@@ -146,6 +146,9 @@ class Cursor {
     if (value < max) return value;
     let multiplier = 1;
     while (true) {
+      // 2^32 needs at most 5 continuation bytes; more (even all-zero ones) would overflow the
+      // multiplier to Infinity and the value to NaN.
+      if (multiplier > MAX_PREFIX_INT * 128) throw new QpackError("prefix integer too long");
       const next = this.byte();
       this.offset++;
       value += (next & 0x7f) * multiplier;
