@@ -27,7 +27,7 @@ export const MAX_OBJECT_PAYLOAD_BYTES = 16 * 1024 * 1024;
 /** FETCH_HEADER stream type. */
 export const FETCH_HEADER_TYPE = 0x05;
 
-/** Object status values (draft-ietf-moq-transport-14 §10.2.1.1). */
+/** Object status values (draft-ietf-moq-transport-14 §10.2.1.1; DoesNotExist only through 16). */
 export const ObjectStatus = {
   Normal: 0x0,
   DoesNotExist: 0x1,
@@ -35,7 +35,10 @@ export const ObjectStatus = {
   EndOfTrack: 0x4,
 } as const;
 
-const VALID_STATUS = new Set<number>([0x0, 0x1, 0x3, 0x4]);
+/** Whether `status` is an object status `draft` assigns (DoesNotExist is gone from 17). */
+export function isObjectStatus(status: number, draft: Draft): boolean {
+  return status === 0x0 || status === 0x3 || status === 0x4 || (status === 0x1 && draft <= 16);
+}
 
 /** Where a subgroup header gets its Subgroup ID. */
 export type SubgroupIdMode = "zero" | "firstObject" | "explicit";
@@ -190,7 +193,7 @@ function readPayload(r: IetfReader, o: DataObject, maxPayload: number): void {
   }
   if (len === 0) {
     const status = r.varint("object status");
-    if (!VALID_STATUS.has(status)) throw new DecodeError(`object status ${status} is invalid`);
+    if (!isObjectStatus(status, r.draft)) throw new DecodeError(`object status ${status} is invalid`);
     o.status = status;
     o.payload = new Uint8Array(0);
     return;
@@ -419,7 +422,7 @@ export function decodeDatagram(buf: Uint8Array, draft: Draft): Datagram {
   if (low & DG_EXT) d.extensions = readExtensions(r);
   if (status) {
     const s = r.varint("object status");
-    if (!VALID_STATUS.has(s)) throw new DecodeError(`object status ${s} is invalid`);
+    if (!isObjectStatus(s, draft)) throw new DecodeError(`object status ${s} is invalid`);
     d.status = s;
     r.end("status datagram");
   } else d.payload = r.rest();

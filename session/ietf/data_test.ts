@@ -146,6 +146,11 @@ Deno.test("subgroup objects: malformed forms are refused", () => {
     firstObjectBit: false,
   };
   for (const d of DRAFTS) {
+    // DoesNotExist (1) is gone from draft-17.
+    const dne = () =>
+      readSubgroupObject(new IetfWriter(d).varint(0).varint(0).varint(1).finish(), h, undefined, d);
+    if (d <= 16) assert.equal(dne()!.object.status, ObjectStatus.DoesNotExist);
+    else assert.throws(dne, DecodeError);
     // Status 2 is not registered.
     assert.throws(
       () => readSubgroupObject(new IetfWriter(d).varint(0).varint(0).varint(2).finish(), h, undefined, d),
