@@ -208,7 +208,7 @@ Deno.test("every message of every draft round trips", () => {
       count++;
     }
   }
-  assert.ok(count >= 145, `covered ${count} message/draft pairs`);
+  assert.ok(count >= 140, `covered ${count} message/draft pairs`);
 });
 
 Deno.test("message ids per draft", () => {

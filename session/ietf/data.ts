@@ -382,7 +382,7 @@ export function encodeDatagram(d: Datagram, draft: Draft): Uint8Array {
     if (d.status !== undefined) throw new EncodeError(`a status datagram has no end-of-group form`);
     t |= DG_END_OF_GROUP;
   }
-  if (d.objectId === 0 && draft >= 15) t |= DG_NO_OBJECT_ID;
+  if (d.objectId === 0) t |= DG_NO_OBJECT_ID;
   if (d.publisherPriority === undefined) {
     if (draft < 15) throw new EncodeError(`draft-14 datagrams always carry a publisher priority`);
     t |= DG_NO_PRIORITY;
@@ -405,7 +405,7 @@ export function decodeDatagram(buf: Uint8Array, draft: Draft): Datagram {
   const t = r.varint("datagram type");
   const status = (t & 0xf0) === DG_STATUS;
   const low = t & 0x0f;
-  const allowed = draft >= 15 ? 0x0f : 0x03;
+  const allowed = draft >= 15 ? 0x0f : 0x07;
   if ((!status && (t & 0xf0) !== 0) || (low & ~allowed) !== 0 || (status && (low & DG_END_OF_GROUP))) {
     throw new DecodeError(`datagram type 0x${t.toString(16)} is invalid in draft-${draft}`);
   }

@@ -303,10 +303,23 @@ Deno.test("datagrams round trip in every draft; bad types are refused", () => {
     const st = new IetfWriter(d).varint(0x20).varint(0).varint(0).varint(0).u8(1).varint(3).u8(0);
     assert.throws(() => decodeDatagram(st.finish(), d), DecodeError);
   }
+  // The priority-absent bit (0x08) is not a draft-14 form.
   assert.throws(
-    () => decodeDatagram(new IetfWriter(14).varint(0x04).varint(0).varint(0).u8(0).finish(), 14),
+    () => decodeDatagram(new IetfWriter(14).varint(0x08).varint(0).varint(0).finish(), 14),
     DecodeError,
   );
+  // Object id 0 rides in the type (0x04) from draft-14 on.
+  const zero: Datagram = {
+    trackAlias: 1,
+    group: 2,
+    objectId: 0,
+    publisherPriority: 4,
+    extensions: [],
+    payload: new Uint8Array([0xaa]),
+    endOfGroup: false,
+  };
+  assert.equal(hex(encodeDatagram(zero, 14)), "04 01 02 04 aa");
+  assert.deepEqual(decodeDatagram(encodeDatagram(zero, 14), 14), zero);
   assert.equal(
     hex(
       encodeDatagram({
