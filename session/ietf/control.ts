@@ -162,10 +162,10 @@ export type ControlMessage =
   | {
     kind: "publishOk";
     requestId: number;
-    forward: boolean;
-    subscriberPriority: number;
-    groupOrder: number;
-    filter: Filter;
+    forward?: boolean;
+    subscriberPriority?: number;
+    groupOrder?: number;
+    filter?: Filter;
     params: Param[];
   }
   | ({ kind: "publishError" } & ErrorFields)
@@ -265,7 +265,7 @@ const ID_RULES: Record<ControlKind, IdRule[]> = {
   fetchOk: [{ id: 0x18, from: 14, to: 20 }],
   fetchError: [{ id: 0x19, from: 14, to: 14 }],
   publish: [{ id: 0x1d, from: 14, to: 20 }],
-  publishOk: [{ id: 0x1e, from: 14, to: 14 }],
+  publishOk: [{ id: 0x1e, from: 14, to: 16 }],
   publishError: [{ id: 0x1f, from: 14, to: 14 }],
 };
 
@@ -471,8 +471,8 @@ function writeFilterTag(w: IetfWriter, f: Filter): void {
       if (f.endGroup < f.start.group) throw new EncodeError(`filter range ends before it starts`);
       w.varint(FilterType.AbsoluteRange);
       writeLocation(w, f.start);
-      // Draft-14 carries the end group itself; 15–19 the distance from the start group.
-      w.varint(w.draft === 14 ? f.endGroup : f.endGroup - f.start.group);
+      // Drafts 14–16 carry the end group itself; 17–19 the distance from the start group.
+      w.varint(w.draft <= 16 ? f.endGroup : f.endGroup - f.start.group);
       return;
     case "relative":
       throw new EncodeError(`a relative filter needs draft-20`);
@@ -491,7 +491,7 @@ function readFilterTag(r: IetfReader): Filter {
     case FilterType.AbsoluteRange: {
       const start = readLocation(r, "start");
       const end = r.varint("end group");
-      const endGroup = r.draft === 14 ? end : start.group + end;
+      const endGroup = r.draft <= 16 ? end : start.group + end;
       if (endGroup < start.group) throw new DecodeError(`filter range ends before it starts`);
       if (!Number.isSafeInteger(endGroup)) throw new DecodeError(`filter end group overflows`);
       return { type: "absoluteRange", start, endGroup };
@@ -859,12 +859,27 @@ function encodeBody(w: IetfWriter, m: ControlMessage): void {
       writeTrackProperties(w, m.properties);
       return;
     }
-    case "publishOk":
-      w.varint(m.requestId).bool(m.forward).u8(m.subscriberPriority);
-      writeGroupOrder(w, m.groupOrder, 0);
-      writeFilterTag(w, m.filter);
-      writeParams(w, m.params);
+    case "publishOk": {
+      w.varint(m.requestId);
+      if (d === 14) {
+        w.bool(m.forward ?? true).u8(m.subscriberPriority ?? 128);
+        writeGroupOrder(w, m.groupOrder, 0);
+        writeFilterTag(w, m.filter ?? { type: "largestObject" });
+        writeParams(w, m.params);
+        return;
+      }
+      const extras: Param[] = [];
+      if (m.forward !== undefined) extras.push({ type: MessageParam.Forward, value: m.forward ? 1 : 0 });
+      if (m.subscriberPriority !== undefined) {
+        extras.push({ type: MessageParam.SubscriberPriority, value: m.subscriberPriority });
+      }
+      if (m.filter !== undefined) {
+        extras.push({ type: MessageParam.SubscriptionFilter, value: filterBytes(d, m.filter) });
+      }
+      if (m.groupOrder !== undefined) extras.push({ type: MessageParam.GroupOrder, value: m.groupOrder });
+      withExtras(w, m.params, extras);
       return;
+    }
     case "publishNamespace":
       w.varint(m.requestId);
       writeRrid(w, m.requiredRequestIdDelta);
@@ -908,8 +923,16 @@ function encodeBody(w: IetfWriter, m: ControlMessage): void {
         writeParams(w, m.params);
         return;
       }
-      writeFetchSpec(w, m.spec);
       const extras: Param[] = [];
+      if (d >= 20) {
+        // Draft-20 drops the Fetch Type: the track is inline, the range rides in LOCATION_FILTER.
+        if (m.spec.type !== "standalone") throw new EncodeError(`draft-20 has no joining FETCH`);
+        writeNamespace(w, m.spec.namespace);
+        w.string(m.spec.name);
+        const range: Filter = { type: "absoluteRange", start: m.spec.start, endGroup: m.spec.end.group };
+        range.endObject = m.spec.end.object;
+        extras.push({ type: MessageParam.SubscriptionFilter, value: filterBytes(d, range) });
+      } else writeFetchSpec(w, m.spec);
       if (m.subscriberPriority !== undefined) {
         extras.push({ type: MessageParam.SubscriberPriority, value: m.subscriberPriority });
       }
@@ -1073,11 +1096,24 @@ function decodeBody(r: IetfReader, kind: ControlKind): ControlMessage {
     }
     case "publishOk": {
       const requestId = r.varint("request id");
-      const forward = r.bool("forward");
-      const subscriberPriority = r.u8("subscriber priority");
-      const groupOrder = readGroupOrder(r);
-      const filter = readFilterTag(r);
-      return { kind, requestId, forward, subscriberPriority, groupOrder, filter, params: readParams(r) };
+      if (d === 14) {
+        const forward = r.bool("forward");
+        const subscriberPriority = r.u8("subscriber priority");
+        const groupOrder = readGroupOrder(r);
+        const filter = readFilterTag(r);
+        return { kind, requestId, forward, subscriberPriority, groupOrder, filter, params: readParams(r) };
+      }
+      const params = readParams(r);
+      const m: ControlOf<"publishOk"> = { kind, requestId, params };
+      const fwd = takeParam(params, MessageParam.Forward);
+      if (fwd) m.forward = fwd.value === 1;
+      const prio = takeParam(params, MessageParam.SubscriberPriority);
+      if (prio) m.subscriberPriority = prio.value as number;
+      const filter = takeParam(params, MessageParam.SubscriptionFilter);
+      if (filter) m.filter = filterFrom(d, filter.value as Uint8Array);
+      const order = checkGroupOrderParam(takeParam(params, MessageParam.GroupOrder));
+      if (order !== undefined) m.groupOrder = order;
+      return m;
     }
     case "publishNamespace": {
       const requestId = r.varint("request id");
@@ -1132,8 +1168,23 @@ function decodeBody(r: IetfReader, kind: ControlKind): ControlMessage {
         const spec = readFetchSpec(r);
         return { kind, requestId, subscriberPriority, groupOrder, spec, params: readParams(r) };
       }
-      const spec = readFetchSpec(r);
-      const params = readParams(r);
+      let spec: FetchSpec;
+      let params: Param[];
+      if (d >= 20) {
+        const namespace = readNamespace(r);
+        const name = r.string("track name", MAX_NAME_BYTES);
+        params = readParams(r);
+        const raw = takeParam(params, MessageParam.SubscriptionFilter);
+        const f = raw && filterFrom(d, raw.value as Uint8Array);
+        if (f?.type !== "absoluteRange" || f.endObject === undefined) {
+          throw new DecodeError(`draft-20 FETCH needs a four-field LOCATION_FILTER range`);
+        }
+        const end = { group: f.endGroup, object: f.endObject };
+        spec = { type: "standalone", namespace, name, start: f.start, end };
+      } else {
+        spec = readFetchSpec(r);
+        params = readParams(r);
+      }
       const m: ControlOf<"fetch"> = { kind, requestId, spec, params };
       if (rrid !== undefined) m.requiredRequestIdDelta = rrid;
       const prio = takeParam(params, MessageParam.SubscriberPriority);
