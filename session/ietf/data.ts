@@ -72,6 +72,9 @@ export type StreamHeader = SubgroupHeader | FetchHeader;
 
 /** The SUBGROUP_HEADER stream type for a header's flags in `draft`. */
 export function subgroupType(h: SubgroupHeader, draft: Draft): number {
+  if (h.publisherPriority === undefined && draft < 15) {
+    throw new EncodeError(`draft-14 subgroup headers always carry a publisher priority`);
+  }
   let t = h.publisherPriority === undefined ? 0x30 : 0x10;
   if (h.extensions) t |= 0x01;
   if (h.subgroupIdMode === "firstObject") t |= 0x02;
@@ -84,10 +87,10 @@ export function subgroupType(h: SubgroupHeader, draft: Draft): number {
   return t;
 }
 
-/** Whether `type` is a SUBGROUP_HEADER stream type in `draft`. */
+/** Whether `type` is a SUBGROUP_HEADER stream type in `draft` (the 0x30 range arrives in 15). */
 export function isSubgroupType(type: number, draft: Draft): boolean {
   const t = draft >= 18 ? type & ~0x40 : type;
-  return ((t >= 0x10 && t <= 0x1d) || (t >= 0x30 && t <= 0x3d)) && (t & 0x06) !== 0x06;
+  return ((t >= 0x10 && t <= 0x1d) || (draft >= 15 && t >= 0x30 && t <= 0x3d)) && (t & 0x06) !== 0x06;
 }
 
 /** Encode a stream header (stream type then fields). */
@@ -255,7 +258,7 @@ export interface FetchObject extends DataObject {
   publisherPriority: number;
 }
 
-/** Draft-17+ fetch object serialization flags. */
+/** Draft-15+ fetch object serialization flags. */
 const FetchFlag = {
   SubgroupMask: 0x03,
   ObjectId: 0x04,
@@ -265,12 +268,12 @@ const FetchFlag = {
 } as const;
 
 /**
- * Encode one FETCH stream object. Drafts 14–16 write every field; from 17 a flags varint says
+ * Encode one FETCH stream object. Draft-14 writes every field; from 15 a flags varint says
  * which fields differ from the previous object (`prev`, undefined for the first).
  */
 export function encodeFetchObject(o: FetchObject, prev: FetchObject | undefined, draft: Draft): Uint8Array {
   const w = new IetfWriter(draft, o.payload.length + 24);
-  if (draft <= 16) {
+  if (draft === 14) {
     w.varint(o.group).varint(o.subgroup).varint(o.objectId).u8(o.publisherPriority);
     writeExtensions(w, o.extensions);
     writePayload(w, o);
@@ -305,7 +308,7 @@ export function readFetchObject(
   maxPayload = MAX_OBJECT_PAYLOAD_BYTES,
 ): { object: FetchObject; size: number } | null {
   const res = attempt(buf, draft, "fetch object", (r): FetchObject => {
-    if (draft <= 16) {
+    if (draft === 14) {
       const o: FetchObject = {
         group: r.varint("group id"),
         subgroup: r.varint("subgroup id"),
