@@ -123,7 +123,14 @@ export type ControlMessage =
   | { kind: "clientSetup"; versions: number[]; options: Param[] }
   | { kind: "serverSetup"; version: number; options: Param[] }
   | { kind: "setup"; options: Param[] }
-  | { kind: "goaway"; uri: string; timeout?: number }
+  | {
+    kind: "goaway";
+    uri: string;
+    /** Drafts 17+. */
+    timeout?: number;
+    /** Draft-18 only: the trailing Request ID (#1559), removed again in 19. */
+    requestId?: number;
+  }
   | { kind: "maxRequestId"; requestId: number }
   | { kind: "requestsBlocked"; maxRequestId: number }
   | ({ kind: "subscribe" } & SubscribeFields)
@@ -758,6 +765,7 @@ function encodeBody(w: IetfWriter, m: ControlMessage): void {
     case "goaway":
       w.string(m.uri);
       if (d >= 17) w.varint(m.timeout ?? 0);
+      if (d === 18) w.varint(m.requestId ?? 0);
       return;
     case "maxRequestId":
       w.varint(m.requestId);
@@ -979,7 +987,10 @@ function decodeBody(r: IetfReader, kind: ControlKind): ControlMessage {
       return { kind, options: readSetupOptions(r) };
     case "goaway": {
       const uri = r.string("new session uri", MAX_NAME_BYTES);
-      return d >= 17 ? { kind, uri, timeout: r.varint("timeout") } : { kind, uri };
+      if (d < 17) return { kind, uri };
+      const m: ControlOf<"goaway"> = { kind, uri, timeout: r.varint("timeout") };
+      if (d === 18 && r.remaining > 0) m.requestId = r.varint("request id");
+      return m;
     }
     case "maxRequestId":
       return { kind, requestId: r.varint("request id") };

@@ -36,6 +36,7 @@ function sample(kind: ControlKind, d: Draft): ControlMessage {
     case "setup":
       return { kind, options: [{ type: 1, value: enc("/room") }, { type: 7, value: enc("deno") }] };
     case "goaway":
+      if (d === 18) return { kind, uri: "https://other/", timeout: 5000, requestId: 12 };
       return d >= 17 ? { kind, uri: "https://other/", timeout: 5000 } : { kind, uri: "https://other/" };
     case "maxRequestId":
       return { kind, requestId: 42 };
@@ -195,6 +196,7 @@ function sample(kind: ControlKind, d: Draft): ControlMessage {
 /** Kinds whose body ends in an open run (properties, count-less options, optional params). */
 function openTail(kind: ControlKind, d: Draft): boolean {
   if (kind === "setup" || kind === "namespace") return true;
+  if (kind === "goaway" && d === 18) return true; // the trailing request id is optional
   return d >= 16 && ["subscribeOk", "requestOk", "publish", "fetchOk"].includes(kind);
 }
 
