@@ -175,3 +175,4 @@ export async function netDecode<T>(bytes: Uint8Array, f: (r: NetReader) => Promi
   if (!(await r.done())) throw new Error("@moq/net left bytes unread");
   return value;
 }
+export { Varint } from "npm:@moq/net@0.3.4";

@@ -9,7 +9,7 @@
  * @module
  */
 
-import { BoundsError, DecodeError } from "../../codec/reader.ts";
+import { BoundsError, DecodeError } from "../../codec/mod.ts";
 import { type Draft, responsesOmitRequestId } from "./draft.ts";
 import {
   EncodeError,

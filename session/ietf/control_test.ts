@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { BoundsError, DecodeError } from "../../codec/reader.ts";
+import { BoundsError, DecodeError } from "../../codec/mod.ts";
 import { type Draft, DRAFTS } from "./draft.ts";
 import {
   type ControlKind,

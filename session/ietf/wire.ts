@@ -6,9 +6,9 @@
  * @module
  */
 
-import { BoundsError, DecodeError } from "../../codec/reader.ts";
-import { getVarint, varintLength } from "../../codec/varint.ts";
-import { Writer } from "../../codec/writer.ts";
+import { BoundsError, DecodeError } from "../../codec/mod.ts";
+import { getVarint, varintLength } from "../../codec/mod.ts";
+import { Writer } from "../../codec/mod.ts";
 import { deltaTypes, type Draft, usesLeadingOnes } from "./draft.ts";
 
 /** Longest leading-ones varint, in bytes. */

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { Varint } from "@moq/net";
-import { BoundsError, DecodeError } from "../../codec/reader.ts";
+import { Varint } from "../../testing/moq_net.ts";
+import { BoundsError, DecodeError } from "../../codec/mod.ts";
 import { draftAlpn, draftFromAlpn, draftFromVersion, DRAFTS, draftVersion } from "./draft.ts";
 import {
   encodeDraftVarint,
