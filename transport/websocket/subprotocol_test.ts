@@ -31,7 +31,7 @@ Deno.test("selectSubprotocol: relay preference table of docs/protocol.md §16 it
       protocol: "moq-lite-03",
     }],
     [["moql"], null],
-    [["qmux-01", "webtransport.moq-lite-05"], null],
+    [["qmux-03", "webtransport.moq-lite-05", "qmux-03.moq-lite-04"], null],
   ];
   for (const [offered, expected] of cases) {
     assert.deepEqual(selectSubprotocol(offered), expected, offered.join(","));
