@@ -194,7 +194,7 @@ export class Receiver {
           state.sendMax = frame.max;
           if (state.queuedBytes > 0 || state.finQueued) {
             this.#pump.schedule(state);
-            this.#pump.pump();
+            this.#pump.kick();
           }
         }
         return;

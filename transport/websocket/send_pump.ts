@@ -72,6 +72,7 @@ export class SendPump {
 
   readonly #ready = new Set<StreamState>();
   readonly #connBlocked = new Set<StreamState>();
+  #kicked = false;
   #pollTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(parts: SendPumpParts) {
@@ -105,7 +106,7 @@ export class SendPump {
     const { promise, resolve, reject } = Promise.withResolvers<void>();
     state.writeWaiters.push({ end: state.queuedEnd, resolve, reject });
     this.schedule(state);
-    this.pump();
+    this.kick();
     return promise;
   }
 
@@ -117,7 +118,7 @@ export class SendPump {
     if (!state.finQueued) {
       state.finQueued = true;
       this.schedule(state);
-      this.pump();
+      this.kick();
     }
     return promise;
   }
@@ -157,7 +158,7 @@ export class SendPump {
   connectionCreditRaised(): void {
     for (const state of this.#connBlocked) this.schedule(state);
     this.#connBlocked.clear();
-    this.pump();
+    this.kick();
   }
 
   /** Stop for good (the session closed): forget every stream and the drain timer. */
@@ -168,6 +169,7 @@ export class SendPump {
     }
     this.#ready.clear();
     this.#connBlocked.clear();
+    this.#kicked = false;
   }
 
   #armPoll(): void {
@@ -176,6 +178,32 @@ export class SendPump {
       this.#pollTimer = undefined;
       this.pump();
     }, DRAIN_POLL_MS);
+  }
+
+  /**
+   * Something became sendable. Without records, pump now (one frame per message either way). With
+   * records, pump once at the end of this task, so that writes to several streams made together
+   * share records.
+   */
+  kick(): void {
+    if (!this.#link.records) {
+      this.pump();
+      return;
+    }
+    if (this.#kicked) return;
+    this.#kicked = true;
+    queueMicrotask(() => {
+      if (!this.#kicked) return;
+      this.#kicked = false;
+      this.pump();
+    });
+  }
+
+  /** Send what a {@link kick} deferred now (before a close frame, which must come last). */
+  flush(): void {
+    if (!this.#kicked) return;
+    this.#kicked = false;
+    this.pump();
   }
 
   /** Hand STREAM frames to the socket, round-robin, while the socket buffer and credit allow. */

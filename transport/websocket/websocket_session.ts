@@ -236,6 +236,7 @@ export class WebSocketSession implements TransportSession {
   /** Send APPLICATION_CLOSE, then WebSocket close 1000. Idempotent; never throws. */
   close(code: number, reason: string): void {
     if (this.#closeInfo) return;
+    this.#pump.flush(); // data written just before close() still goes out, ahead of the close
     this.#pump.sendFrame({ type: "close", code, reason, application: true });
     this.#teardown({ code, reason, remote: false, abrupt: false });
     this.#closeSocket(reason);
