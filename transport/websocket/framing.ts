@@ -24,9 +24,6 @@ import { truncateUtf8 } from "../../codec/utf8.ts";
 /** The frame layout negotiated through the WebSocket subprotocol. */
 export type Framing = "webtransport" | "qmux-00" | "qmux-01" | "qmux-02";
 
-/** Every framing, newest qmux draft first. */
-export const FRAMINGS: readonly Framing[] = ["qmux-02", "qmux-01", "qmux-00", "webtransport"];
-
 /** Whether `framing` is a QMux draft (QUIC v1 frames, transport parameters, flow control). */
 export function isQmuxFraming(framing: Framing): boolean {
   return framing !== "webtransport";
@@ -376,7 +373,7 @@ const RECOGNIZED_PARAMETER_IDS = new Set<bigint>([
   TransportParameterId.APPLICATION_PROTOCOLS,
 ]);
 
-/** Whether `id` is a QUIC v1 transport parameter QMux forbids (draft-ietf-quic-qmux-01 §6). */
+/** Whether `id` is a QUIC v1 transport parameter QMux forbids (draft-ietf-quic-qmux-01). */
 function isForbiddenParameter(id: bigint): boolean {
   return id === 0x00n || id === 0x02n || id === 0x03n || (id >= 0x0an && id <= 0x10n);
 }

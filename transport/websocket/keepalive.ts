@@ -1,6 +1,6 @@
 /**
  * Idle timeout and QX_PING keep-alive of the record framings (`qmux-01`, `qmux-02`;
- * draft-ietf-quic-qmux-01 §5, RFC 9000 §10.1).
+ * draft-ietf-quic-qmux-01, RFC 9000 §10.1).
  *
  * The effective idle timeout is the smaller of the two non-zero `max_idle_timeout` values (either
  * alone if the other is 0; none if both are 0). A session that received nothing for that long is

@@ -247,7 +247,7 @@ export class Receiver {
 
   /**
    * RESET_STREAM, or RESET_STREAM_AT with `reliableSize` > 0: the bytes below `reliableSize` are
-   * still delivered (draft-ietf-quic-reliable-stream-reset §4), then reads fail with the code.
+   * still delivered (draft-ietf-quic-reliable-stream-reset), then reads fail with the code.
    */
   #onReset(id: number, code: number, reliableSize = 0): void {
     const state = this.#table.get(id);
