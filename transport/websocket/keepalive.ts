@@ -10,7 +10,9 @@
  * times per timeout turns the counts into times.
  *
  * QX_PING rules of `qmux-02`: request sequence numbers strictly increase, and a response must echo
- * a sequence we sent.
+ * a sequence we sent. Requests are answered at most once per received message (the newest one;
+ * any answer serves the keep-alive), and not while our send buffer is over its bound, so a peer
+ * packing thousands of requests into records, or not reading, cannot make us queue answers.
  *
  * @module
  */
@@ -33,6 +35,8 @@ export class KeepAlive {
   readonly #link: SessionLink;
   readonly #ourTimeoutMs: number;
   readonly #onIdle: (timeoutMs: number) => void;
+  readonly #congested: () => boolean;
+  #owedAnswer = -1;
   #received = 0;
   #sent = 0;
   #seenReceived = 0;
@@ -45,11 +49,20 @@ export class KeepAlive {
   #timer: ReturnType<typeof setInterval> | undefined;
   #timeoutMs = 0;
 
-  /** `ourTimeoutMs`: the `max_idle_timeout` we announce; `onIdle`: close the session. */
-  constructor(link: SessionLink, ourTimeoutMs: number, onIdle: (timeoutMs: number) => void) {
+  /**
+   * `ourTimeoutMs`: the `max_idle_timeout` we announce; `onIdle`: close the session; `congested`:
+   * whether the send buffer is over its bound (QX_PING answers are skipped then).
+   */
+  constructor(
+    link: SessionLink,
+    ourTimeoutMs: number,
+    onIdle: (timeoutMs: number) => void,
+    congested: () => boolean,
+  ) {
     this.#link = link;
     this.#ourTimeoutMs = ourTimeoutMs;
     this.#onIdle = onIdle;
+    this.#congested = congested;
   }
 
   /** The effective timeout once started (0 = none). */
@@ -86,7 +99,7 @@ export class KeepAlive {
     this.#timer = undefined;
   }
 
-  /** A QX_PING request arrived: check the qmux-02 ordering rule, then answer it. */
+  /** A QX_PING request arrived: check the qmux-02 ordering rule; {@link answer} replies. */
   onPingRequest(sequence: number): void {
     if (this.#link.framing === "qmux-02") {
       if (sequence <= this.#lastPingRequest) {
@@ -97,6 +110,15 @@ export class KeepAlive {
       }
       this.#lastPingRequest = sequence;
     }
+    this.#owedAnswer = sequence;
+  }
+
+  /** The received message is applied: answer its newest QX_PING request, if any. */
+  answer(): void {
+    const sequence = this.#owedAnswer;
+    if (sequence < 0) return;
+    this.#owedAnswer = -1;
+    if (this.#link.closed || this.#congested()) return;
     this.#link.sendFrame({ type: "ping", response: true, sequence });
   }
 

@@ -84,6 +84,7 @@ export class Receiver {
         if (this.#link.closed) return;
         this.#onFrame(frame);
       }
+      this.#keepAlive.answer();
     } catch (error) {
       if (this.#link.closed) return;
       if (error instanceof PeerError) {

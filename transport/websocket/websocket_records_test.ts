@@ -341,3 +341,33 @@ Deno.test("qmux-01: a repeated QX_TRANSPORT_PARAMETERS or QX_PING sequence is to
     await relay.close();
   }
 });
+
+Deno.test("qmux-01/02 attack: a record packed with 1000 QX_PING requests gets one answer, not 1000", async () => {
+  for (const framing of RECORD_FRAMINGS) {
+    const relay = startRelay();
+    const client = await connect(relay, framing);
+    try {
+      await relay.nextSession();
+      const pings = Array.from(
+        { length: 1000 },
+        (_, i) => encodeFrame({ type: "ping", response: false, sequence: i + 1 }, framing),
+      );
+      const record = new Uint8Array(pings.reduce((sum, p) => sum + p.length, 0));
+      let offset = 0;
+      for (const p of pings) {
+        record.set(p, offset);
+        offset += p.length;
+      }
+      client.sendRaw(record);
+      // A later, lone request shows the relay is done with the record.
+      client.send({ type: "ping", response: false, sequence: 5000 });
+      await client.until((f) => f.type === "ping" && f.sequence === 5000, "the answer to the lone ping");
+      const answers = client.frames.filter((f) => f.type === "ping" && f.response);
+      assert.deepEqual(answers.map((f) => f.type === "ping" && f.sequence), [1000, 5000], framing);
+      assert.equal(client.frames.some((f) => f.type === "close"), false);
+    } finally {
+      await client.close();
+      await relay.close();
+    }
+  }
+});

@@ -163,14 +163,20 @@ export class WebSocketSession implements TransportSession {
       options.maxUnreadBytes ?? DEFAULT_MAX_UNREAD_BYTES,
     );
     this.#table = new StreamTable(link, this.#flow, isServer, ids, maxOpenStreams);
-    this.#keepAlive = new KeepAlive(link, idleTimeoutMs, (ms) => this.#idle(ms));
+    const socketBufferBytes = options.socketBufferBytes ?? SOCKET_BUFFER_LIMIT_BYTES;
+    this.#keepAlive = new KeepAlive(
+      link,
+      idleTimeoutMs,
+      (ms) => this.#idle(ms),
+      () => socket.bufferedAmount >= socketBufferBytes,
+    );
     this.#pump = new SendPump({
       link,
       socket,
       framing: options.framing,
       flow: this.#flow,
       table: this.#table,
-      socketBufferBytes: options.socketBufferBytes ?? SOCKET_BUFFER_LIMIT_BYTES,
+      socketBufferBytes,
       keepAlive: this.#keepAlive,
       lost: (reason) => this.#lost(reason),
     });
