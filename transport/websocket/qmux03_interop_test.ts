@@ -4,10 +4,10 @@
  * server session (`Session.accept`).
  */
 import assert from "node:assert/strict";
-import Session, { selectSubprotocol as theirSelect } from "@moq/qmux-0.3";
+import Session, { selectSubprotocol as theirSelect, StreamError } from "@moq/qmux-0.3";
 import { silentLogger } from "../../log/logger.ts";
 import { sleep } from "../../util/sleep.ts";
-import type { TransportSession } from "../types.ts";
+import { StreamResetError, StreamStoppedError, type TransportSession } from "../types.ts";
 import type { Framing } from "./framing.ts";
 import { pattern, readAll, startRelay, withTimeout } from "./test_support.ts";
 import { dialWebSocket } from "./upgrade.ts";
@@ -201,30 +201,86 @@ Deno.test("@moq/qmux 0.3.3 with @moq/net's offer gets qmux-02.moq-lite-04 from t
   }
 });
 
-Deno.test("qmux-01/02 keep-alive: an idle @moq/qmux 0.3.3 session with a 600 ms idle timeout stays up", async () => {
+Deno.test("qmux-01/02 keep-alive: idle @moq/qmux 0.3.3 sessions stay up whichever side has the 600 ms timeout", async () => {
+  const setups = [
+    { relayMs: 60_000, clientMs: 600n },
+    { relayMs: 600, clientMs: 60_000n },
+  ];
   for (const draft of ["qmux-01", "qmux-02"] as Draft[]) {
-    const relay = startRelay({ framings: [draft], idleTimeoutMs: 60_000 });
-    const client = new Session(relay.url, {
-      protocols: ["moq-lite-04"],
-      versions: { "moq-lite-04": draft },
-      config: { maxIdleTimeout: 600n },
-    });
+    for (const { relayMs, clientMs } of setups) {
+      const what = `${draft}, relay ${relayMs} ms, client ${clientMs} ms`;
+      const relay = startRelay({ framings: [draft], idleTimeoutMs: relayMs });
+      const client = new Session(relay.url, {
+        protocols: ["moq-lite-04"],
+        versions: { "moq-lite-04": draft },
+        config: { maxIdleTimeout: clientMs },
+      });
+      try {
+        await withTimeout(client.ready, 5000, "client ready");
+        const server = await relay.nextSession();
+        let closed = false;
+        server.closed.then(() => closed = true);
+        client.closed.then(() => closed = true, () => closed = true);
+        await sleep(2_500); // four idle timeouts without application traffic
+        assert.equal(closed, false, `${what}: both ends answered each other's QX_PING`);
+        // Still usable.
+        const uni = await server.openUni();
+        await uni.write(enc.encode("still here"));
+        await uni.close();
+        const unis = client.incomingUnidirectionalStreams.getReader();
+        const { value } = await withTimeout(unis.read(), 2000, "uni after idle");
+        unis.releaseLock();
+        assert.equal(dec.decode(await readReadable(value!)), "still here", what);
+      } finally {
+        client.close();
+        await sleep(150);
+        await relay.close();
+      }
+    }
+  }
+});
+
+Deno.test("@moq/qmux 0.3.3 ↔ relay (qmux-01/02): resets and stops carry their codes both ways", async () => {
+  for (const draft of ["qmux-01", "qmux-02"] as Draft[]) {
+    const relay = startRelay({ framings: [draft] });
+    const client = new Session(relay.url, { protocols: ["moq-lite-04"], versions: { "moq-lite-04": draft } });
     try {
       await withTimeout(client.ready, 5000, "client ready");
       const server = await relay.nextSession();
-      let closed = false;
-      server.closed.then(() => closed = true);
-      client.closed.then(() => closed = true, () => closed = true);
-      await sleep(2_500); // four idle timeouts without application traffic
-      assert.equal(closed, false, `${draft}: both ends answered each other's QX_PING`);
-      // Still usable.
-      const uni = await server.openUni();
-      await uni.write(enc.encode("still here"));
-      await uni.close();
+
+      // Client writes, then aborts with code 42: the relay reads the bytes, then the reset.
+      const uni = await client.createUnidirectionalStream();
+      const writer = uni.getWriter();
+      await writer.write(enc.encode("partial"));
+      const accepted = (await withTimeout(server.acceptUni(), 2000, "client uni"))!;
+      assert.equal(dec.decode((await accepted.read())!), "partial");
+      await writer.abort(new StreamError(42));
+      await assert.rejects(
+        withTimeout(accepted.read(), 2000, "the reset"),
+        (error: unknown) => error instanceof StreamResetError && error.code === 42,
+      );
+
+      // The relay stops reading a client stream with code 9: the client's writer fails with 9.
+      const bidi = await client.createBidirectionalStream();
+      const bidiWriter = bidi.writable.getWriter();
+      await bidiWriter.write(enc.encode("first"));
+      const relayBidi = (await withTimeout(server.acceptBidi(), 2000, "client bidi"))!;
+      assert.equal(dec.decode((await relayBidi.recv.read())!), "first");
+      relayBidi.recv.stop(9);
+      await assert.rejects(
+        withTimeout(bidiWriter.closed, 2000, "the client writer to fail"),
+        (error: unknown) => error instanceof StreamError && error.streamErrorCode === 9,
+      );
+
+      // The client cancels a relay stream with code 11: the relay's writer sees the stop.
+      const relayUni = await server.openUni();
+      await relayUni.write(enc.encode("x"));
       const unis = client.incomingUnidirectionalStreams.getReader();
-      const { value } = await withTimeout(unis.read(), 2000, "uni after idle");
+      const { value: incoming } = await withTimeout(unis.read(), 2000, "relay uni");
       unis.releaseLock();
-      assert.equal(dec.decode(await readReadable(value!)), "still here");
+      await incoming!.cancel(new StreamError(11));
+      assert.equal(await withTimeout(relayUni.stopped, 2000, "the stop"), 11);
+      await assert.rejects(relayUni.write(enc.encode("late")), StreamStoppedError);
     } finally {
       client.close();
       await sleep(150);
