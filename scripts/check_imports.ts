@@ -50,7 +50,11 @@ export const ENTRY_FOLDERS: readonly string[] = [".", "tests", "bench", "scripts
  * Modules other folders may import directly although they are not a face: the pinned test-only npm
  * clients, which are loaded lazily or bundled for the browser and so stay out of `testing/mod.ts`.
  */
-export const STANDALONE_MODULES: readonly string[] = ["testing/moq_lite.ts", "testing/moq_net.ts"];
+export const STANDALONE_MODULES: readonly string[] = [
+  "testing/moq_lite.ts",
+  "testing/moq_net.ts",
+  "testing/qmux03.ts",
+];
 
 const SKIP_DIRS = new Set([".git", "node_modules", "dist", ".ci"]);
 

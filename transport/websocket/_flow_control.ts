@@ -1,5 +1,5 @@
 /**
- * `qmux-00` flow control of a WebSocket session (RFC 9000 §4 credit, as `@moq/qmux` 0.0.6 uses
+ * qmux flow control of a WebSocket session (all qmux drafts alike) (RFC 9000 §4 credit, as `@moq/qmux` 0.0.6 uses
  * it): connection and stream send credit granted by the peer, the receive windows we grant back as
  * the application reads, and stream-count credit (MAX_STREAMS) both ways. With `webtransport`
  * framing every limit is unlimited and only the unread-bytes budget applies.
@@ -8,7 +8,7 @@
  */
 
 import { SessionClosedError } from "../types.ts";
-import type { TransportParameters } from "./framing.ts";
+import { DEFAULT_MAX_RECORD_SIZE_BYTES, type TransportParameters } from "./framing.ts";
 import {
   CLOSE_CODE_BOUNDS_EXCEEDED,
   CLOSE_CODE_PROTOCOL_VIOLATION,
@@ -28,7 +28,7 @@ export class FlowControl {
   readonly #initialMaxStreams: Record<Dir, number>;
   readonly #maxUnreadBytes: number;
 
-  /** The peer's QX_TRANSPORT_PARAMETERS (qmux-00), once received. */
+  /** The peer's QX_TRANSPORT_PARAMETERS (qmux), once received. */
   peerParams: TransportParameters | null = null;
   /** Connection send credit granted by the peer, and bytes sent against it. */
   connSendMax = Number.MAX_SAFE_INTEGER;
@@ -69,9 +69,13 @@ export class FlowControl {
     }
   }
 
-  /** The QX_TRANSPORT_PARAMETERS we announce (our first qmux-00 message). */
-  localParameters(): TransportParameters {
-    return {
+  /**
+   * The QX_TRANSPORT_PARAMETERS we announce (our first qmux message). The record framings add
+   * `max_idle_timeout` (`idleTimeoutMs`), `max_record_size` (the minimum: we accept no larger
+   * records), no datagrams, and on `qmux-02` `reset_stream_at`.
+   */
+  localParameters(idleTimeoutMs: number): TransportParameters {
+    const params: TransportParameters = {
       initialMaxData: INITIAL_MAX_DATA_BYTES,
       initialMaxStreamDataBidiLocal: INITIAL_MAX_STREAM_DATA_BYTES,
       initialMaxStreamDataBidiRemote: INITIAL_MAX_STREAM_DATA_BYTES,
@@ -79,9 +83,15 @@ export class FlowControl {
       initialMaxStreamsBidi: this.#localMaxStreams.bidi,
       initialMaxStreamsUni: this.#localMaxStreams.uni,
     };
+    if (this.#link.records) {
+      if (idleTimeoutMs > 0) params.maxIdleTimeoutMs = idleTimeoutMs;
+      params.maxRecordSize = DEFAULT_MAX_RECORD_SIZE_BYTES;
+      if (this.#link.framing === "qmux-02") params.resetStreamAt = true;
+    }
+    return params;
   }
 
-  /** Set the initial stream windows of a new stream (qmux-00). */
+  /** Set the initial stream windows of a new stream (qmux). */
   initStream(state: StreamState): void {
     if (!this.#link.qmux) return;
     const params = this.peerParams!;
@@ -103,7 +113,7 @@ export class FlowControl {
     return this.#localIds.used(dir) < this.#peerMaxStreams[dir];
   }
 
-  /** Reserve one unit of the peer's stream credit (waits in `qmux-00` until MAX_STREAMS allows). */
+  /** Reserve one unit of the peer's stream credit (waits in qmux until MAX_STREAMS allows). */
   takeStreamCredit(dir: Dir): Promise<void> {
     if (this.#link.closed) return Promise.reject(new SessionClosedError());
     const waiters = this.#openWaiters[dir];
@@ -152,7 +162,7 @@ export class FlowControl {
     }
   }
 
-  /** Throw when a peer (qmux-00) opens stream `index` of `dir` beyond the MAX_STREAMS we granted. */
+  /** Throw when a peer (qmux) opens stream `index` of `dir` beyond the MAX_STREAMS we granted. */
   checkPeerStreamLimit(dir: Dir, index: number, verb: "opened" | "reset"): void {
     if (this.#link.qmux && index >= this.#localMaxStreams[dir]) {
       throw new PeerError(
@@ -190,13 +200,31 @@ export class FlowControl {
 
   /** Drop what `state` buffered but the application never read. */
   discardUnread(state: StreamState): void {
-    let bytes = 0;
-    for (const chunk of state.chunks) bytes += chunk.length;
-    state.chunks = [];
-    if (bytes > 0) this.consume(state, bytes);
+    this.discardUnreadBeyond(state, 0);
   }
 
-  /** Count `length` received STREAM bytes against the connection window (qmux-00). */
+  /** Keep the first `keep` unread bytes of `state` and drop the rest (RESET_STREAM_AT). */
+  discardUnreadBeyond(state: StreamState, keep: number): void {
+    let kept = 0;
+    let dropped = 0;
+    const chunks: Uint8Array[] = [];
+    for (const chunk of state.chunks) {
+      if (kept >= keep) {
+        dropped += chunk.length;
+      } else if (kept + chunk.length <= keep) {
+        chunks.push(chunk);
+        kept += chunk.length;
+      } else {
+        chunks.push(chunk.subarray(0, keep - kept));
+        dropped += chunk.length - (keep - kept);
+        kept = keep;
+      }
+    }
+    state.chunks = chunks;
+    if (dropped > 0) this.consume(state, dropped);
+  }
+
+  /** Count `length` received STREAM bytes against the connection window (qmux). */
   chargeConnection(length: number): void {
     if (!this.#link.qmux) return;
     this.#connReceived += length;
@@ -232,12 +260,9 @@ export class FlowControl {
     }
   }
 
-  /** Record the peer's QX_TRANSPORT_PARAMETERS (only the first counts). */
+  /** Record the peer's QX_TRANSPORT_PARAMETERS (the receive path lets only the first through). */
   onTransportParameters(params: TransportParameters): void {
-    if (this.peerParams) {
-      this.#link.log.debug("ignoring repeated QX_TRANSPORT_PARAMETERS");
-      return;
-    }
+    if (this.peerParams) return;
     this.peerParams = params;
     this.connSendMax = params.initialMaxData;
     this.#peerMaxStreams.bidi = params.initialMaxStreamsBidi;

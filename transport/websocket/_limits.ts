@@ -8,6 +8,8 @@
 export const CLOSE_CODE_PROTOCOL_VIOLATION = 15;
 /** Session close code for a peer that exceeded one of our resource limits (docs/protocol.md §9). */
 export const CLOSE_CODE_BOUNDS_EXCEEDED = 11;
+/** Session close code for a record-framing session idle beyond its timeout (docs/protocol.md §9). */
+export const CLOSE_CODE_IDLE_TIMEOUT = 3;
 /** Session close code recorded when the WebSocket went away without an application close (§9). */
 export const CLOSE_CODE_TRANSPORT_LOST = 1;
 
@@ -15,7 +17,7 @@ export const CLOSE_CODE_TRANSPORT_LOST = 1;
 export const SOCKET_BUFFER_LIMIT_BYTES = 1024 * 1024;
 /** How often the pump re-checks `bufferedAmount` while it is above the bound (Deno has no drain event). */
 export const DRAIN_POLL_MS = 5;
-/** Default number of streams of each direction we let a `qmux-00` peer open (raised as they finish). */
+/** Default number of streams of each direction we let a qmux peer open (raised as they finish). */
 export const DEFAULT_MAX_STREAMS = 1000;
 /**
  * Default cap on concurrently open peer-initiated streams (both framings), and on stream ids a peer
@@ -24,16 +26,16 @@ export const DEFAULT_MAX_STREAMS = 1000;
 export const DEFAULT_MAX_OPEN_STREAMS = 10_000;
 /** Default cap on bytes received but not yet read by the application, per session. */
 export const DEFAULT_MAX_UNREAD_BYTES = 16 * 1024 * 1024;
-/** `qmux-00` connection receive window we advertise (initial_max_data). */
+/** qmux connection receive window we advertise (initial_max_data). */
 export const INITIAL_MAX_DATA_BYTES = 1_048_576;
-/** `qmux-00` per-stream receive window we advertise (initial_max_stream_data_*). */
+/** qmux per-stream receive window we advertise (initial_max_stream_data_*). */
 export const INITIAL_MAX_STREAM_DATA_BYTES = 262_144;
 
 /** Resource limits of one WebSocket session. */
 export interface WebSocketSessionLimits {
-  /** Bidi streams a `qmux-00` peer may open before we grant more (default {@link DEFAULT_MAX_STREAMS}). */
+  /** Bidi streams a qmux peer may open before we grant more (default {@link DEFAULT_MAX_STREAMS}). */
   maxStreamsBidi?: number;
-  /** Uni streams a `qmux-00` peer may open before we grant more (default {@link DEFAULT_MAX_STREAMS}). */
+  /** Uni streams a qmux peer may open before we grant more (default {@link DEFAULT_MAX_STREAMS}). */
   maxStreamsUni?: number;
   /**
    * Concurrently open peer-initiated streams, and peer stream ids skipped but not used yet, before

@@ -11,7 +11,14 @@
 
 import { SessionClosedError, StreamResetError, StreamStoppedError } from "../types.ts";
 import type { FlowControl } from "./_flow_control.ts";
-import { decodeFrames, type Frame, FrameDecodeError, type Framing } from "./framing.ts";
+import {
+  decodeFrames,
+  DEFAULT_MAX_RECORD_SIZE_BYTES,
+  type Frame,
+  FrameDecodeError,
+  type Framing,
+} from "./framing.ts";
+import type { KeepAlive } from "./_keepalive.ts";
 import { CLOSE_CODE_BOUNDS_EXCEEDED, CLOSE_CODE_PROTOCOL_VIOLATION, PeerError } from "./_limits.ts";
 import type { SessionLink } from "./_link.ts";
 import type { SendPump } from "./_send_pump.ts";
@@ -26,6 +33,7 @@ export interface ReceiverParts {
   flow: FlowControl;
   table: StreamTable;
   pump: SendPump;
+  keepAlive: KeepAlive;
   /** The peer broke a rule: close the session with `code`. */
   violation: (code: number, reason: string) => void;
   /** The peer closed the session (CONNECTION_CLOSE / APPLICATION_CLOSE). */
@@ -39,6 +47,7 @@ export class Receiver {
   readonly #flow: FlowControl;
   readonly #table: StreamTable;
   readonly #pump: SendPump;
+  readonly #keepAlive: KeepAlive;
   readonly #violation: (code: number, reason: string) => void;
   readonly #peerClosed: (code: number, reason: string, application: boolean) => void;
 
@@ -48,6 +57,7 @@ export class Receiver {
     this.#flow = parts.flow;
     this.#table = parts.table;
     this.#pump = parts.pump;
+    this.#keepAlive = parts.keepAlive;
     this.#violation = parts.violation;
     this.#peerClosed = parts.peerClosed;
   }
@@ -62,11 +72,19 @@ export class Receiver {
           "text WebSocket message received; only binary messages carry frames",
         );
       }
+      this.#keepAlive.received();
+      if (this.#link.records && data.byteLength > DEFAULT_MAX_RECORD_SIZE_BYTES) {
+        throw new PeerError(
+          CLOSE_CODE_PROTOCOL_VIOLATION,
+          `record of ${data.byteLength} bytes exceeds our max_record_size ${DEFAULT_MAX_RECORD_SIZE_BYTES}`,
+        );
+      }
       const frames = decodeFrames(new Uint8Array(data), this.#framing);
       for (const frame of frames) {
         if (this.#link.closed) return;
         this.#onFrame(frame);
       }
+      this.#keepAlive.answer();
     } catch (error) {
       if (this.#link.closed) return;
       if (error instanceof PeerError) {
@@ -123,7 +141,7 @@ export class Receiver {
     if (this.#link.qmux && !flow.peerParams && frame.type !== "transport_parameters") {
       throw new PeerError(
         CLOSE_CODE_PROTOCOL_VIOLATION,
-        `expected QX_TRANSPORT_PARAMETERS as the first qmux-00 frame, got ${frame.type}`,
+        `expected QX_TRANSPORT_PARAMETERS as the first ${this.#framing} frame, got ${frame.type}`,
       );
     }
     switch (frame.type) {
@@ -136,7 +154,35 @@ export class Receiver {
       case "close":
         return this.#peerClosed(frame.code, frame.reason, frame.application);
       case "transport_parameters":
-        return flow.onTransportParameters(frame.params);
+        if (flow.peerParams && this.#framing === "qmux-02") {
+          throw new PeerError(CLOSE_CODE_PROTOCOL_VIOLATION, "QX_TRANSPORT_PARAMETERS received twice");
+        }
+        if (flow.peerParams) {
+          this.#link.log.debug("ignoring repeated QX_TRANSPORT_PARAMETERS");
+          return;
+        }
+        flow.onTransportParameters(frame.params);
+        this.#keepAlive.begin(frame.params.maxIdleTimeoutMs ?? 0);
+        return;
+      case "reset_stream_at":
+        if (this.#framing !== "qmux-02") {
+          throw new PeerError(
+            CLOSE_CODE_PROTOCOL_VIOLATION,
+            `RESET_STREAM_AT in ${this.#framing}: only qmux-02 sessions announce reset_stream_at`,
+          );
+        }
+        return this.#onReset(frame.id, frame.code, frame.reliableSize);
+      case "ping":
+        if (frame.response) this.#keepAlive.onPingResponse(frame.sequence);
+        else this.#keepAlive.onPingRequest(frame.sequence);
+        return;
+      case "datagram":
+        throw new PeerError(
+          CLOSE_CODE_PROTOCOL_VIOLATION,
+          "DATAGRAM frame received, but this session announced max_datagram_frame_size 0",
+        );
+      case "padding":
+        return;
       case "max_data":
         if (frame.max > flow.connSendMax) {
           flow.connSendMax = frame.max;
@@ -149,7 +195,7 @@ export class Receiver {
           state.sendMax = frame.max;
           if (state.queuedBytes > 0 || state.finQueued) {
             this.#pump.schedule(state);
-            this.#pump.pump();
+            this.#pump.kick();
           }
         }
         return;
@@ -186,12 +232,25 @@ export class Receiver {
       );
     }
     this.#flow.buffer(state, data);
-    if (fin) state.recvState = "fin";
+    const pending = state.pendingReset;
+    if (pending && !fin && state.recvOffset >= pending.reliableSize) {
+      state.pendingReset = undefined;
+      this.#resetKeeping(state, pending.code, pending.reliableSize);
+      return;
+    }
+    if (fin) {
+      state.pendingReset = undefined;
+      state.recvState = "fin";
+    }
     state.deliver((bytes) => this.#flow.consume(state, bytes));
     if (fin) this.#table.maybeRelease(state);
   }
 
-  #onReset(id: number, code: number): void {
+  /**
+   * RESET_STREAM, or RESET_STREAM_AT with `reliableSize` > 0: the bytes below `reliableSize` are
+   * still delivered (draft-ietf-quic-reliable-stream-reset), then reads fail with the code.
+   */
+  #onReset(id: number, code: number, reliableSize = 0): void {
     const state = this.#table.get(id);
     if (!state) {
       // A peer stream reset before any data: count its id as used and done, never surface it.
@@ -200,11 +259,25 @@ export class Receiver {
       return;
     }
     if (!state.canRecv || state.recvState !== "open") return;
+    if (reliableSize > state.recvOffset) {
+      // The reliable part is still on its way (frames arrive in order): reset once it is here.
+      state.pendingReset = { code, reliableSize };
+      return;
+    }
+    this.#resetKeeping(state, code, reliableSize);
+  }
+
+  /** Reset the receive half of `state`, keeping unread bytes below stream offset `keep`. */
+  #resetKeeping(state: StreamState, code: number, keep: number): void {
     state.recvState = "reset";
     state.resetCode = code;
-    this.#flow.discardUnread(state);
-    for (const waiter of state.readWaiters) waiter.reject(new StreamResetError(code));
-    state.readWaiters = [];
+    const firstUnread = state.recvOffset - state.unreadBytes;
+    this.#flow.discardUnreadBeyond(state, Math.max(0, keep - firstUnread));
+    state.deliver((bytes) => this.#flow.consume(state, bytes));
+    if (state.chunks.length === 0) {
+      for (const waiter of state.readWaiters) waiter.reject(new StreamResetError(code));
+      state.readWaiters = [];
+    }
     this.#table.maybeRelease(state);
   }
 

@@ -1,8 +1,11 @@
 /**
  * The send side of a WebSocket session: per-stream queues drained by one pump that hands STREAM
- * frames (≤ {@link MAX_STREAM_PAYLOAD_BYTES} of payload, exactly one frame per WebSocket message)
- * to the socket round-robin across streams, while `socket.bufferedAmount` is below a bound and, in
- * `qmux-00`, while the peer granted credit. Control frames bypass the queues.
+ * frames (≤ {@link MAX_STREAM_PAYLOAD_BYTES} of payload) to the socket round-robin across streams,
+ * while `socket.bufferedAmount` is below a bound and, in the qmux framings, while the peer granted
+ * credit. In `webtransport` and `qmux-00` framing each WebSocket message is exactly one frame (0.0.6
+ * decodes only the first); in the record framings (`qmux-01`, `qmux-02`) one message is a record of
+ * as many STREAM frames, of as many streams, as fit in {@link RECORD_BUDGET_BYTES}. Control frames
+ * bypass the queues (one frame per message).
  *
  * @module
  */
@@ -11,6 +14,7 @@ import { putVarint } from "../../codec/mod.ts";
 import { SessionClosedError, StreamStoppedError } from "../types.ts";
 import type { FlowControl } from "./_flow_control.ts";
 import { encodeFrame, type Frame, FrameType, type Framing, MAX_STREAM_PAYLOAD_BYTES } from "./framing.ts";
+import type { KeepAlive } from "./_keepalive.ts";
 import { DRAIN_POLL_MS, StreamNotWritableError } from "./_limits.ts";
 import type { SessionLink } from "./_link.ts";
 import type { StreamState } from "./_stream_state.ts";
@@ -27,6 +31,19 @@ const MAX_STREAM_HEADER_BYTES = 17;
  */
 const STREAM_SCRATCH = new Uint8Array(MAX_STREAM_HEADER_BYTES + MAX_STREAM_PAYLOAD_BYTES);
 
+/**
+ * Largest record we send: the scratch buffer, 16 377 bytes, which is below the smallest
+ * `max_record_size` a peer may announce (16 382, draft-ietf-quic-qmux-01), so no peer value
+ * needs checking.
+ */
+export const RECORD_BUDGET_BYTES = STREAM_SCRATCH.length;
+
+/**
+ * In a record that already holds a frame, a stream whose data would have to be cut to fit gets a
+ * record of its own unless at least this much room is left (avoids tiny fragments).
+ */
+const MIN_SPLIT_BYTES = 1024;
+
 /** The parts of the session the pump works with. */
 export interface SendPumpParts {
   link: SessionLink;
@@ -36,6 +53,8 @@ export interface SendPumpParts {
   table: StreamTable;
   /** `bufferedAmount` bound above which the pump waits. */
   socketBufferBytes: number;
+  /** Counts sent messages for the idle timer. */
+  keepAlive: KeepAlive;
   /** The socket failed: lose the session. */
   lost: (reason: string) => void;
 }
@@ -48,10 +67,12 @@ export class SendPump {
   readonly #flow: FlowControl;
   readonly #table: StreamTable;
   readonly #socketBufferBytes: number;
+  readonly #keepAlive: KeepAlive;
   readonly #lost: (reason: string) => void;
 
   readonly #ready = new Set<StreamState>();
   readonly #connBlocked = new Set<StreamState>();
+  #kicked = false;
   #pollTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(parts: SendPumpParts) {
@@ -61,6 +82,7 @@ export class SendPump {
     this.#flow = parts.flow;
     this.#table = parts.table;
     this.#socketBufferBytes = parts.socketBufferBytes;
+    this.#keepAlive = parts.keepAlive;
     this.#lost = parts.lost;
   }
 
@@ -84,7 +106,7 @@ export class SendPump {
     const { promise, resolve, reject } = Promise.withResolvers<void>();
     state.writeWaiters.push({ end: state.queuedEnd, resolve, reject });
     this.schedule(state);
-    this.pump();
+    this.kick();
     return promise;
   }
 
@@ -96,7 +118,7 @@ export class SendPump {
     if (!state.finQueued) {
       state.finQueued = true;
       this.schedule(state);
-      this.pump();
+      this.kick();
     }
     return promise;
   }
@@ -136,7 +158,7 @@ export class SendPump {
   connectionCreditRaised(): void {
     for (const state of this.#connBlocked) this.schedule(state);
     this.#connBlocked.clear();
-    this.pump();
+    this.kick();
   }
 
   /** Stop for good (the session closed): forget every stream and the drain timer. */
@@ -147,6 +169,7 @@ export class SendPump {
     }
     this.#ready.clear();
     this.#connBlocked.clear();
+    this.#kicked = false;
   }
 
   #armPoll(): void {
@@ -157,22 +180,68 @@ export class SendPump {
     }, DRAIN_POLL_MS);
   }
 
+  /**
+   * Something became sendable. Without records, pump now (one frame per message either way). With
+   * records, pump once at the end of this task, so that writes to several streams made together
+   * share records.
+   */
+  kick(): void {
+    if (!this.#link.records) {
+      this.pump();
+      return;
+    }
+    if (this.#kicked) return;
+    this.#kicked = true;
+    queueMicrotask(() => {
+      if (!this.#kicked) return;
+      this.#kicked = false;
+      this.pump();
+    });
+  }
+
+  /** Send what a {@link kick} deferred now (before a close frame, which must come last). */
+  flush(): void {
+    if (!this.#kicked) return;
+    this.#kicked = false;
+    this.pump();
+  }
+
   /** Hand STREAM frames to the socket, round-robin, while the socket buffer and credit allow. */
   pump(): void {
-    const flow = this.#flow;
     while (this.#ready.size > 0 && !this.#link.closed) {
       if (this.#socket.bufferedAmount >= this.#socketBufferBytes) {
         this.#armPoll();
         return;
       }
+      this.#fillMessage();
+    }
+  }
+
+  /**
+   * Fill one WebSocket message from the ready streams and send it: one STREAM frame, or in the
+   * record framings as many as fit in {@link RECORD_BUDGET_BYTES}. STOP_SENDING owed by a stream
+   * that just got its id goes out after the message, so the peer never sees it before the stream.
+   */
+  #fillMessage(): void {
+    const flow = this.#flow;
+    const records = this.#link.records;
+    let pos = 0;
+    let frames = 0;
+    let owedStops: StreamState[] | null = null;
+    while (this.#ready.size > 0) {
       const state: StreamState = this.#ready.values().next().value!;
-      this.#ready.delete(state);
-      if (state.sendState !== "open") continue;
-      let length = Math.min(state.queuedBytes, MAX_STREAM_PAYLOAD_BYTES);
+      if (state.sendState !== "open") {
+        this.#ready.delete(state);
+        continue;
+      }
+      const room = records ? RECORD_BUDGET_BYTES - pos - MAX_STREAM_HEADER_BYTES : MAX_STREAM_PAYLOAD_BYTES;
+      if (frames > 0 && room <= 0) break;
+      let length = Math.min(state.queuedBytes, MAX_STREAM_PAYLOAD_BYTES, room);
       if (length > 0 && this.#link.qmux) {
         const streamCredit = state.sendMax - state.sentOffset;
         const connCredit = flow.connSendMax - flow.connSent;
         if (streamCredit <= 0) {
+          this.#ready.delete(state);
           if (state.blockedReportedAt !== state.sendMax) {
             state.blockedReportedAt = state.sendMax;
             this.sendFrame({ type: "stream_data_blocked", id: state.id, limit: state.sendMax });
@@ -180,20 +249,23 @@ export class SendPump {
           continue; // MAX_STREAM_DATA re-schedules it
         }
         if (connCredit <= 0) {
+          this.#ready.delete(state);
           this.#connBlocked.add(state);
           flow.reportConnectionBlocked();
           continue; // MAX_DATA re-schedules it
         }
         length = Math.min(length, streamCredit, connCredit);
       }
+      // In a shared record, cut a stream's data only when a useful amount still fits.
+      if (frames > 0 && length < state.queuedBytes && length < MIN_SPLIT_BYTES) break;
+      this.#ready.delete(state);
       const fin = state.finQueued && state.queuedBytes === length;
       if (length === 0 && !fin) continue;
       const first = state.id < 0;
       if (first) this.#table.assignId(state);
-      this.#sendStream(state, length, fin);
-      if (first && state.pendingStopCode !== undefined) {
-        this.sendFrame({ type: "stop_sending", id: state.id, code: state.pendingStopCode });
-      }
+      pos = this.#writeStream(state, pos, length, fin);
+      frames++;
+      if (first && state.pendingStopCode !== undefined) (owedStops ??= []).push(state);
       state.sentOffset += length;
       flow.connSent += length;
       while (state.writeWaiters.length > 0 && state.writeWaiters[0].end <= state.sentOffset) {
@@ -208,24 +280,30 @@ export class SendPump {
       } else if (state.queuedBytes > 0 || state.finQueued) {
         this.#ready.add(state); // to the back: round robin
       }
+      if (!records) break;
+    }
+    if (pos > 0) this.#send(STREAM_SCRATCH.subarray(0, pos));
+    if (owedStops) {
+      for (const state of owedStops) {
+        this.sendFrame({ type: "stop_sending", id: state.id, code: state.pendingStopCode! });
+      }
     }
   }
 
   /**
-   * Send one STREAM frame carrying the next `length` queued bytes of `state` (≤
-   * {@link MAX_STREAM_PAYLOAD_BYTES}), encoded straight into {@link STREAM_SCRATCH}: the queued
-   * chunks are copied once, whatever their boundaries, and no buffer is allocated.
+   * Write one STREAM frame carrying the next `length` queued bytes of `state` into
+   * {@link STREAM_SCRATCH} at `pos`; returns the position after it. The queued chunks are copied
+   * once, whatever their boundaries, and no buffer is allocated.
    */
-  #sendStream(state: StreamState, length: number, fin: boolean): void {
+  #writeStream(state: StreamState, pos: number, length: number, fin: boolean): number {
     const out = STREAM_SCRATCH;
-    let pos: number;
     if (this.#link.qmux) {
       // 0.0.6 ignores OFF and always sends LEN without OFF; do the same.
-      out[0] = FrameType.STREAM | FrameType.STREAM_LEN_BIT | (fin ? FrameType.STREAM_FIN_BIT : 0);
-      pos = putVarint(out, putVarint(out, 1, state.id), length);
+      out[pos] = FrameType.STREAM | FrameType.STREAM_LEN_BIT | (fin ? FrameType.STREAM_FIN_BIT : 0);
+      pos = putVarint(out, putVarint(out, pos + 1, state.id), length);
     } else {
-      out[0] = FrameType.STREAM | (fin ? FrameType.STREAM_FIN_BIT : 0);
-      pos = putVarint(out, 1, state.id);
+      out[pos] = FrameType.STREAM | (fin ? FrameType.STREAM_FIN_BIT : 0);
+      pos = putVarint(out, pos + 1, state.id);
     }
     state.queuedBytes -= length;
     let left = length;
@@ -243,8 +321,14 @@ export class SendPump {
         left = 0;
       }
     }
+    return pos;
+  }
+
+  /** Hand one message to the socket. Never throws: a failed send loses the session. */
+  #send(bytes: Uint8Array): void {
+    this.#keepAlive.sent();
     try {
-      this.#socket.send(out.subarray(0, pos));
+      this.#socket.send(bytes);
     } catch (error) {
       this.#lost(`WebSocket send failed: ${error instanceof Error ? error.message : String(error)}`);
     }
@@ -252,11 +336,6 @@ export class SendPump {
 
   /** Send one control frame now. Never throws: a failed send loses the session. */
   sendFrame(frame: Frame): void {
-    const bytes = encodeFrame(frame, this.#framing);
-    try {
-      this.#socket.send(bytes);
-    } catch (error) {
-      this.#lost(`WebSocket send failed: ${error instanceof Error ? error.message : String(error)}`);
-    }
+    this.#send(encodeFrame(frame, this.#framing));
   }
 }

@@ -33,6 +33,8 @@ export class StreamState {
   recvConsumed = 0;
   recvState: "open" | "fin" | "reset" | "stopped" = "open";
   resetCode = 0;
+  /** RESET_STREAM_AT whose reliable bytes have not all arrived yet (qmux-02). */
+  pendingReset: { code: number; reliableSize: number } | undefined;
   /** STOP_SENDING requested before this (local) stream had a wire id; sent after its first frame. */
   pendingStopCode: number | undefined;
   readWaiters: Array<Waiter<Uint8Array | null>> = [];

@@ -1,13 +1,14 @@
 /**
- * A {@link TransportSession} over one WebSocket, in either framing of `@moq/qmux` 0.0.6
- * (docs/protocol.md §3.3–3.6). Works for both ends: the relay side (socket from
+ * A {@link TransportSession} over one WebSocket, in any framing of `@moq/qmux` 0.0.6 and 0.3
+ * (`webtransport`, `qmux-00`, `qmux-01`, `qmux-02`; docs/protocol.md §3.3–3.6). Works for both ends: the relay side (socket from
  * `Deno.upgradeWebSocket`) and the dialing side (`new WebSocket(url, protocols)`).
  *
  * This file is the facade; the parts live beside it:
  * - `stream_state.ts`: one stream's buffers, queues and waiters;
  * - `stream_ids.ts`, `stream_table.ts`: id allocation, which peer ids were used (skipped ids are
  *   capped), creation on first sight, accept queues, forgetting finished streams;
- * - `flow_control.ts`: `qmux-00` credit both ways and the unread-bytes budget;
+ * - `flow_control.ts`: qmux credit both ways and the unread-bytes budget;
+ * - `keepalive.ts`: idle timeout and QX_PING of the record framings;
  * - `send_pump.ts`: per-stream queues drained round-robin into STREAM frames while
  *   `socket.bufferedAmount` and credit allow; `write()` resolves once its bytes were handed over;
  * - `receive.ts`: frames applied as they arrive, `read()` / `stop()`;
@@ -30,8 +31,10 @@ import type {
   TransportSession,
 } from "../types.ts";
 import { FlowControl } from "./_flow_control.ts";
-import type { Frame, Framing } from "./framing.ts";
+import { type Frame, type Framing, isQmuxFraming, usesRecords } from "./framing.ts";
+import { KeepAlive } from "./_keepalive.ts";
 import {
+  CLOSE_CODE_IDLE_TIMEOUT,
   CLOSE_CODE_TRANSPORT_LOST,
   DEFAULT_MAX_OPEN_STREAMS,
   DEFAULT_MAX_STREAMS,
@@ -49,6 +52,7 @@ import { settleOnClose } from "./_teardown.ts";
 
 export {
   CLOSE_CODE_BOUNDS_EXCEEDED,
+  CLOSE_CODE_IDLE_TIMEOUT,
   CLOSE_CODE_PROTOCOL_VIOLATION,
   CLOSE_CODE_TRANSPORT_LOST,
   DEFAULT_MAX_OPEN_STREAMS,
@@ -62,6 +66,9 @@ export {
   type WebSocketSessionLimits,
 } from "./_limits.ts";
 
+/** Default `max_idle_timeout` announced on the record framings. */
+const DEFAULT_IDLE_TIMEOUT_MS = 30_000;
+
 /** Longest WebSocket close reason (RFC 6455 §5.5: 125-byte control payload minus the code). */
 const MAX_WS_CLOSE_REASON_BYTES = 123;
 
@@ -73,6 +80,11 @@ export interface WebSocketSessionOptions extends WebSocketSessionLimits {
   framing: Framing;
   /** The negotiated application protocol. */
   protocol: NegotiatedProtocol;
+  /**
+   * The `max_idle_timeout` announced on the record framings (`qmux-01`, `qmux-02`); 0 = none from
+   * this side (the peer's value may still apply). Default 30 s.
+   */
+  idleTimeoutMs?: number;
   /** The URL the client connected to. */
   url: URL;
   /** The peer address as `host:port`. */
@@ -103,6 +115,7 @@ export class WebSocketSession implements TransportSession {
   readonly #table: StreamTable;
   readonly #pump: SendPump;
   readonly #receiver: Receiver;
+  readonly #keepAlive: KeepAlive;
 
   #closeInfo: CloseInfo | null = null;
   #resolveClosed!: (info: CloseInfo) => void;
@@ -119,14 +132,18 @@ export class WebSocketSession implements TransportSession {
     this.peer = options.peer;
     const log = options.logger.child("websocket", { peer: options.peer });
     this.#log = log;
-    const qmux = options.framing === "qmux-00";
+    const qmux = isQmuxFraming(options.framing);
+    const records = usesRecords(options.framing);
+    const idleTimeoutMs = options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
     const isServer = options.role === "server";
     const maxOpenStreams = options.maxOpenStreams ?? DEFAULT_MAX_OPEN_STREAMS;
 
     // The parts see the session through this link; `sendFrame` goes through the pump.
     const isClosed = () => this.#closeInfo !== null;
     const link: SessionLink = {
+      framing: options.framing,
       qmux,
+      records,
       log,
       get closed() {
         return isClosed();
@@ -146,13 +163,21 @@ export class WebSocketSession implements TransportSession {
       options.maxUnreadBytes ?? DEFAULT_MAX_UNREAD_BYTES,
     );
     this.#table = new StreamTable(link, this.#flow, isServer, ids, maxOpenStreams);
+    const socketBufferBytes = options.socketBufferBytes ?? SOCKET_BUFFER_LIMIT_BYTES;
+    this.#keepAlive = new KeepAlive(
+      link,
+      idleTimeoutMs,
+      (ms) => this.#idle(ms),
+      () => socket.bufferedAmount >= socketBufferBytes,
+    );
     this.#pump = new SendPump({
       link,
       socket,
       framing: options.framing,
       flow: this.#flow,
       table: this.#table,
-      socketBufferBytes: options.socketBufferBytes ?? SOCKET_BUFFER_LIMIT_BYTES,
+      socketBufferBytes,
+      keepAlive: this.#keepAlive,
       lost: (reason) => this.#lost(reason),
     });
     this.#receiver = new Receiver({
@@ -161,6 +186,7 @@ export class WebSocketSession implements TransportSession {
       flow: this.#flow,
       table: this.#table,
       pump: this.#pump,
+      keepAlive: this.#keepAlive,
       violation: (code, reason) => this.#violation(code, reason),
       peerClosed: (code, reason, application) => this.#onPeerClose(code, reason, application),
     });
@@ -176,7 +202,10 @@ export class WebSocketSession implements TransportSession {
 
     if (qmux) {
       // QX_TRANSPORT_PARAMETERS must be our first message (without it 0.2.2 never sends).
-      this.#pump.sendFrame({ type: "transport_parameters", params: this.#flow.localParameters() });
+      this.#pump.sendFrame({
+        type: "transport_parameters",
+        params: this.#flow.localParameters(idleTimeoutMs),
+      });
     }
     log.debug("websocket session open", { framing: this.framing, protocol: this.protocol });
   }
@@ -184,14 +213,14 @@ export class WebSocketSession implements TransportSession {
   // ---------------------------------------------------------------------------------------------
   // TransportSession API
 
-  /** Open a bidirectional stream (waits for the peer's stream credit in `qmux-00`). */
+  /** Open a bidirectional stream (waits for the peer's stream credit in the qmux framings). */
   async openBidi(): Promise<BidiStream> {
     await this.#flow.takeStreamCredit("bidi");
     const state = this.#table.createLocal("bidi");
     return { send: this.#sendHandle(state), recv: this.#recvHandle(state) };
   }
 
-  /** Open a unidirectional stream (waits for the peer's stream credit in `qmux-00`). */
+  /** Open a unidirectional stream (waits for the peer's stream credit in the qmux framings). */
   async openUni(): Promise<SendStream> {
     await this.#flow.takeStreamCredit("uni");
     return this.#sendHandle(this.#table.createLocal("uni"));
@@ -213,6 +242,7 @@ export class WebSocketSession implements TransportSession {
   /** Send APPLICATION_CLOSE, then WebSocket close 1000. Idempotent; never throws. */
   close(code: number, reason: string): void {
     if (this.#closeInfo) return;
+    this.#pump.flush(); // data written just before close() still goes out, ahead of the close
     this.#pump.sendFrame({ type: "close", code, reason, application: true });
     this.#teardown({ code, reason, remote: false, abrupt: false });
     this.#closeSocket(reason);
@@ -277,6 +307,16 @@ export class WebSocketSession implements TransportSession {
     this.#closeSocket(reason);
   }
 
+  /** Nothing arrived for the effective idle timeout (record framings). */
+  #idle(timeoutMs: number): void {
+    if (this.#closeInfo) return;
+    const reason = `idle timeout: nothing received for ${timeoutMs} ms`;
+    this.#log.info("closing websocket session", { reason });
+    this.#pump.sendFrame({ type: "close", code: CLOSE_CODE_IDLE_TIMEOUT, reason, application: true });
+    this.#teardown({ code: CLOSE_CODE_IDLE_TIMEOUT, reason, remote: false, abrupt: true });
+    this.#closeSocket(reason);
+  }
+
   #lost(reason: string): void {
     if (this.#closeInfo) return;
     this.#log.debug("websocket session lost", { reason });
@@ -298,6 +338,7 @@ export class WebSocketSession implements TransportSession {
     if (this.#closeInfo) return;
     this.#closeInfo = info;
     this.#socket.removeEventListener("message", this.#onMessage);
+    this.#keepAlive.stop();
     settleOnClose({ table: this.#table, pump: this.#pump, flow: this.#flow }, info);
     this.#resolveClosed(info);
   }

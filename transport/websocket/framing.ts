@@ -1,28 +1,44 @@
 /**
- * Frame codecs for the two WebSocket framings `@moq/qmux` 0.0.6 speaks (docs/protocol.md §3.4–3.5):
+ * Frame codecs for the WebSocket framings (docs/protocol.md §3.4–3.5):
  *
  * - `webtransport`: a raw type byte (`0x08`/`0x09` STREAM, `0x04` RESET_STREAM, `0x05` STOP_SENDING,
  *   `0x1d` APPLICATION_CLOSE), no flow control;
- * - `qmux-00`: QUIC v1 frames with a varint type, QX_TRANSPORT_PARAMETERS first, full flow control,
- *   and the 0.0.6 quirk that APPLICATION_CLOSE carries a frame-type varint.
+ * - `qmux-00` (draft-ietf-quic-qmux-00): QUIC v1 frames with a varint type, QX_TRANSPORT_PARAMETERS
+ *   first, full flow control, and the `@moq/qmux` 0.0.6 quirk that APPLICATION_CLOSE carries a
+ *   frame-type varint (decoded in either form, since `@moq/qmux` 0.3 omits it);
+ * - `qmux-01` / `qmux-02` (draft-ietf-quic-qmux-01/-02): one WebSocket message is one *record* of
+ *   one or more frames; adds PADDING, QX_PING, DATAGRAM, and the `max_idle_timeout`,
+ *   `max_datagram_frame_size`, `max_record_size` and `reset_stream_at` transport parameters; closes
+ *   follow RFC 9000 §19.19 exactly. `qmux-02` also has RESET_STREAM_AT (draft-ietf-quic-reliable-
+ *   stream-reset).
  *
- * One WebSocket message carries exactly one encoded frame. Decoding a `qmux-00` message returns
- * every frame it holds (newer qmux peers may coalesce); a `webtransport` message holds one frame.
+ * Decoding a qmux message returns every frame it holds; a `webtransport` message holds one frame.
  *
  * @module
  */
 
-import {
-  BodyReader,
-  DecodeError,
-  putVarint,
-  truncateUtf8,
-  varintLength,
-  varintSize,
-} from "../../codec/mod.ts";
+import { BodyReader, DecodeError } from "../../codec/mod.ts";
+import { putVarint, putVarint62, varintLength, varintSize } from "../../codec/mod.ts";
+import { truncateUtf8 } from "../../codec/mod.ts";
 
 /** The frame layout negotiated through the WebSocket subprotocol. */
-export type Framing = "webtransport" | "qmux-00";
+export type Framing = "webtransport" | "qmux-00" | "qmux-01" | "qmux-02";
+
+/** Whether `framing` is a QMux draft (QUIC v1 frames, transport parameters, flow control). */
+export function isQmuxFraming(framing: Framing): boolean {
+  return framing !== "webtransport";
+}
+
+/** Whether `framing` packs frames into records (qmux-01 and later): PADDING, QX_PING, idle timeout. */
+export function usesRecords(framing: Framing): boolean {
+  return framing === "qmux-01" || framing === "qmux-02";
+}
+
+/**
+ * Default and minimum `max_record_size` of the record framings (draft-ietf-quic-qmux-01): the
+ * largest record (WebSocket message) a peer must accept before it announced more.
+ */
+export const DEFAULT_MAX_RECORD_SIZE_BYTES = 16_382;
 
 /** Largest STREAM payload per WebSocket message that 0.2.2 accepts (16 384 − 24 bytes). */
 export const MAX_STREAM_PAYLOAD_BYTES = 16_360;
@@ -50,6 +66,23 @@ export const FrameType = {
   APPLICATION_CLOSE: 0x1d,
   DATAGRAM: 0x30,
   DATAGRAM_LEN: 0x31,
+  PADDING: 0x00,
+  RESET_STREAM_AT: 0x24,
+} as const;
+
+/** QX_PING request frame type (qmux-01+), an 8-byte varint. */
+export const QX_PING_REQUEST_TYPE = 0x348c67529ef8c7bdn;
+/** QX_PING response frame type (qmux-01+), an 8-byte varint. */
+export const QX_PING_RESPONSE_TYPE = 0x348c67529ef8c7ben;
+
+/** Transport parameter ids beyond RFC 9000 §18.2's 0x04–0x09 that QMux peers exchange. */
+export const TransportParameterId = {
+  MAX_IDLE_TIMEOUT: 0x01n,
+  MAX_DATAGRAM_FRAME_SIZE: 0x20n,
+  RESET_STREAM_AT: 0x1dn,
+  MAX_RECORD_SIZE: 0x0571c59429cd0845n,
+  /** In-band ALPN: forbidden over WebSocket (the subprotocol carries it). */
+  APPLICATION_PROTOCOLS: 0x3d4f9c2a8b1e6075n,
 } as const;
 
 /** The six QUIC transport parameters qmux-00 peers exchange (RFC 9000 §18.2 ids 0x04–0x09). */
@@ -66,12 +99,21 @@ export interface TransportParameters {
   initialMaxStreamsBidi: number;
   /** 0x09 initial_max_streams_uni: how many uni streams the receiver may open. */
   initialMaxStreamsUni: number;
+  /** 0x01 max_idle_timeout in ms (record framings); absent/0 = no idle timeout from this side. */
+  maxIdleTimeoutMs?: number;
+  /** 0x20 max_datagram_frame_size (record framings); absent/0 = no DATAGRAM frames accepted. */
+  maxDatagramFrameSize?: number;
+  /** max_record_size (record framings); absent = {@link DEFAULT_MAX_RECORD_SIZE_BYTES}. */
+  maxRecordSize?: number;
+  /** 0x1d reset_stream_at (empty value): the sender accepts RESET_STREAM_AT frames. */
+  resetStreamAt?: boolean;
 }
 
 /** One decoded or to-be-encoded frame. Limits and offsets above 2^53−1 are clamped on decode. */
 export type Frame =
   | { type: "stream"; id: number; offset?: number; data: Uint8Array; fin: boolean }
   | { type: "reset_stream"; id: number; code: number; finalSize: number }
+  | { type: "reset_stream_at"; id: number; code: number; finalSize: number; reliableSize: number }
   | { type: "stop_sending"; id: number; code: number }
   | { type: "close"; code: number; reason: string; application: boolean }
   | { type: "transport_parameters"; params: TransportParameters }
@@ -80,7 +122,10 @@ export type Frame =
   | { type: "max_streams"; bidi: boolean; max: number }
   | { type: "data_blocked"; limit: number }
   | { type: "stream_data_blocked"; id: number; limit: number }
-  | { type: "streams_blocked"; bidi: boolean; limit: number };
+  | { type: "streams_blocked"; bidi: boolean; limit: number }
+  | { type: "padding"; length: number }
+  | { type: "ping"; response: boolean; sequence: number }
+  | { type: "datagram"; data: Uint8Array };
 
 /** Raised when a received WebSocket message is not a valid frame (close the session with code 15). */
 export class FrameDecodeError extends Error {
@@ -113,13 +158,15 @@ function reasonBytes(reason: string): Uint8Array {
 }
 
 /** Encode varint fields after a type prefix into one exact-size message. */
-function packFields(prefix: Uint8Array, fields: number[], tail?: Uint8Array): Uint8Array {
+function packFields(prefix: Uint8Array, fields: Array<number | bigint>, tail?: Uint8Array): Uint8Array {
   let size = prefix.length + (tail?.length ?? 0);
   for (const field of fields) size += varintSize(field);
   const out = new Uint8Array(size);
   out.set(prefix, 0);
   let pos = prefix.length;
-  for (const field of fields) pos = putVarint(out, pos, field);
+  for (const field of fields) {
+    pos = typeof field === "bigint" ? putVarint62(out, pos, field) : putVarint(out, pos, field);
+  }
   if (tail) out.set(tail, pos);
   return out;
 }
@@ -132,6 +179,11 @@ function typePrefix(type: number): Uint8Array {
 
 const QX_TP_PREFIX = Uint8Array.of(0xff, 0x51, 0x53, 0x30, 0x0d, 0x0a, 0x0d, 0x0a);
 
+/** Append one `id, length, value` transport parameter with a varint value. */
+function pushParam(fields: Array<number | bigint>, id: number | bigint, value: number): void {
+  fields.push(id, varintSize(value), value);
+}
+
 function encodeTransportParameters(params: TransportParameters): Uint8Array {
   const entries: Array<[number, number]> = [
     [0x04, params.initialMaxData],
@@ -141,23 +193,37 @@ function encodeTransportParameters(params: TransportParameters): Uint8Array {
     [0x08, params.initialMaxStreamsBidi],
     [0x09, params.initialMaxStreamsUni],
   ];
-  const fields: number[] = [];
-  for (const [id, value] of entries) {
-    // Like 0.0.6, omit zero values (zero is the default anyway).
-    if (value === 0) continue;
-    fields.push(id, varintSize(value), value);
+  const fields: Array<number | bigint> = [];
+  // Like 0.0.6 and 0.3.3, omit zero values (zero is the default anyway).
+  if (params.maxIdleTimeoutMs) {
+    pushParam(fields, TransportParameterId.MAX_IDLE_TIMEOUT, params.maxIdleTimeoutMs);
   }
+  for (const [id, value] of entries) if (value !== 0) pushParam(fields, id, value);
+  if (params.maxDatagramFrameSize) {
+    pushParam(fields, TransportParameterId.MAX_DATAGRAM_FRAME_SIZE, params.maxDatagramFrameSize);
+  }
+  if (params.maxRecordSize) pushParam(fields, TransportParameterId.MAX_RECORD_SIZE, params.maxRecordSize);
+  if (params.resetStreamAt) fields.push(TransportParameterId.RESET_STREAM_AT, 0);
   const body = packFields(new Uint8Array(0), fields);
   return packFields(QX_TP_PREFIX, [body.length], body);
 }
 
+/** Encode an 8-byte-type frame (QX_PING) with one varint field. */
+function encodeLongType(type: bigint, value: number): Uint8Array {
+  const out = new Uint8Array(8 + varintSize(value));
+  putVarint(out, putVarint62(out, 0, type), value);
+  return out;
+}
+
 /**
- * Encode one frame as the body of one WebSocket message. Throws {@link FrameEncodeError} for
- * flow-control frames in `webtransport` framing and for STREAM payloads over
- * {@link MAX_STREAM_PAYLOAD_BYTES}.
+ * Encode one frame. In `webtransport` and `qmux-00` framing the result is the body of one
+ * WebSocket message; in the record framings it may be concatenated with others into one record.
+ * Throws {@link FrameEncodeError} for frames the framing does not have and for STREAM payloads
+ * over {@link MAX_STREAM_PAYLOAD_BYTES}.
  */
 export function encodeFrame(frame: Frame, framing: Framing): Uint8Array {
-  const qmux = framing === "qmux-00";
+  const qmux = isQmuxFraming(framing);
+  const records = usesRecords(framing);
   switch (frame.type) {
     case "stream": {
       if (frame.data.length > MAX_STREAM_PAYLOAD_BYTES) {
@@ -169,7 +235,7 @@ export function encodeFrame(frame: Frame, framing: Framing): Uint8Array {
         const type = FrameType.STREAM | (frame.fin ? FrameType.STREAM_FIN_BIT : 0);
         return packFields(typePrefix(type), [frame.id], frame.data);
       }
-      // 0.0.6 ignores OFF and always sends LEN without OFF; do the same.
+      // 0.0.6 ignores OFF and always sends LEN without OFF; do the same (0.3.3 accepts it).
       const type = FrameType.STREAM | FrameType.STREAM_LEN_BIT | (frame.fin ? FrameType.STREAM_FIN_BIT : 0);
       return packFields(typePrefix(type), [frame.id, frame.data.length], frame.data);
     }
@@ -190,13 +256,18 @@ export function encodeFrame(frame: Frame, framing: Framing): Uint8Array {
         }
         return packFields(typePrefix(FrameType.APPLICATION_CLOSE), [frame.code], reason);
       }
+      if (frame.application && records) {
+        // RFC 9000 §19.19: APPLICATION_CLOSE has no frame-type field.
+        return packFields(typePrefix(FrameType.APPLICATION_CLOSE), [frame.code, reason.length], reason);
+      }
       const type = frame.application ? FrameType.APPLICATION_CLOSE : FrameType.CONNECTION_CLOSE;
-      // 0.0.6 quirk: both close frames carry a frame-type varint (always 0) before the reason.
+      // CONNECTION_CLOSE carries the frame type that caused it (always 0 here); in qmux-00 so does
+      // APPLICATION_CLOSE (the 0.0.6 quirk; 0.3.3 still reads the code from it).
       return packFields(typePrefix(type), [frame.code, 0, reason.length], reason);
     }
   }
   if (!qmux) {
-    throw new FrameEncodeError(`${frame.type} frames exist only in qmux-00 framing`);
+    throw new FrameEncodeError(`${frame.type} frames exist only in qmux framings`);
   }
   switch (frame.type) {
     case "transport_parameters":
@@ -218,6 +289,29 @@ export function encodeFrame(frame: Frame, framing: Framing): Uint8Array {
         typePrefix(frame.bidi ? FrameType.STREAMS_BLOCKED_BIDI : FrameType.STREAMS_BLOCKED_UNI),
         [frame.limit],
       );
+  }
+  if (!records) {
+    throw new FrameEncodeError(`${frame.type} frames exist only in the record framings (qmux-01+)`);
+  }
+  switch (frame.type) {
+    case "padding":
+      if (frame.length < 1) throw new FrameEncodeError("PADDING needs a length of at least 1 byte");
+      return new Uint8Array(frame.length);
+    case "ping":
+      return encodeLongType(frame.response ? QX_PING_RESPONSE_TYPE : QX_PING_REQUEST_TYPE, frame.sequence);
+    case "datagram":
+      return packFields(typePrefix(FrameType.DATAGRAM_LEN), [frame.data.length], frame.data);
+    case "reset_stream_at":
+      if (framing !== "qmux-02") throw new FrameEncodeError("RESET_STREAM_AT exists only in qmux-02");
+      if (frame.reliableSize > frame.finalSize) {
+        throw new FrameEncodeError("RESET_STREAM_AT reliable size must not exceed the final size");
+      }
+      return packFields(typePrefix(FrameType.RESET_STREAM_AT), [
+        frame.id,
+        frame.code,
+        frame.finalSize,
+        frame.reliableSize,
+      ]);
   }
 }
 
@@ -264,7 +358,32 @@ function decodeWebTransport(message: Uint8Array): Frame {
   return frame;
 }
 
-function decodeTransportParameters(body: Uint8Array): TransportParameters {
+/** The parameter ids whose repetition is an error (unknown ids may repeat, RFC 9000 §18). */
+const RECOGNIZED_PARAMETER_IDS = new Set<bigint>([
+  0x01n,
+  0x04n,
+  0x05n,
+  0x06n,
+  0x07n,
+  0x08n,
+  0x09n,
+  TransportParameterId.MAX_DATAGRAM_FRAME_SIZE,
+  TransportParameterId.RESET_STREAM_AT,
+  TransportParameterId.MAX_RECORD_SIZE,
+  TransportParameterId.APPLICATION_PROTOCOLS,
+]);
+
+/** Whether `id` is a QUIC v1 transport parameter QMux forbids (draft-ietf-quic-qmux-01). */
+function isForbiddenParameter(id: bigint): boolean {
+  return id === 0x00n || id === 0x02n || id === 0x03n || (id >= 0x0an && id <= 0x10n);
+}
+
+/**
+ * Decode a QX_TRANSPORT_PARAMETERS body. `strict` (the record framings) rejects repeated
+ * recognized ids, forbidden QUIC v1 ids, `application_protocols`, a non-empty `reset_stream_at`
+ * and a `max_record_size` below the minimum; qmux-00 stays as lenient as 0.0.6.
+ */
+function decodeTransportParameters(body: Uint8Array, strict: boolean): TransportParameters {
   const params: TransportParameters = {
     initialMaxData: 0,
     initialMaxStreamDataBidiLocal: 0,
@@ -273,13 +392,36 @@ function decodeTransportParameters(body: Uint8Array): TransportParameters {
     initialMaxStreamsBidi: 0,
     initialMaxStreamsUni: 0,
   };
+  const seen = new Set<bigint>();
   const cur = new BodyReader(body, "frame");
   while (cur.remaining > 0) {
     const id = cur.varint62("transport parameter id");
     const length = cur.varint("transport parameter length");
     const value = cur.bytes(length, `transport parameter ${hex(id)}`);
-    if (id < 0x04n || id > 0x09n) continue; // unknown parameters are skipped
-    if (length === 0) continue;
+    if (strict) {
+      if (RECOGNIZED_PARAMETER_IDS.has(id)) {
+        if (seen.has(id)) throw new FrameDecodeError(`transport parameter ${hex(id)} appears twice`);
+        seen.add(id);
+      }
+      if (isForbiddenParameter(id)) {
+        throw new FrameDecodeError(`transport parameter ${hex(id)} is a QUIC v1 parameter QMux forbids`);
+      }
+      if (id === TransportParameterId.APPLICATION_PROTOCOLS) {
+        throw new FrameDecodeError(
+          "application_protocols transport parameter over WebSocket (the subprotocol carries the ALPN)",
+        );
+      }
+      if (id === TransportParameterId.RESET_STREAM_AT) {
+        if (length !== 0) throw new FrameDecodeError("reset_stream_at transport parameter must be empty");
+        params.resetStreamAt = true;
+        continue;
+      }
+    }
+    const known = (id >= 0x04n && id <= 0x09n) ||
+      (strict && (id === TransportParameterId.MAX_IDLE_TIMEOUT ||
+        id === TransportParameterId.MAX_DATAGRAM_FRAME_SIZE || id === TransportParameterId.MAX_RECORD_SIZE));
+    if (!known) continue; // unknown parameters are skipped
+    if (length === 0 && !strict) continue;
     const inner = new BodyReader(value, "frame");
     const parsed = inner.clampedVarint(`transport parameter ${hex(id)} value`);
     if (inner.remaining > 0) {
@@ -288,6 +430,9 @@ function decodeTransportParameters(body: Uint8Array): TransportParameters {
       );
     }
     switch (id) {
+      case 0x01n:
+        params.maxIdleTimeoutMs = parsed;
+        break;
       case 0x04n:
         params.initialMaxData = parsed;
         break;
@@ -306,23 +451,83 @@ function decodeTransportParameters(body: Uint8Array): TransportParameters {
       case 0x09n:
         params.initialMaxStreamsUni = parsed;
         break;
+      case TransportParameterId.MAX_DATAGRAM_FRAME_SIZE:
+        params.maxDatagramFrameSize = parsed;
+        break;
+      case TransportParameterId.MAX_RECORD_SIZE:
+        if (parsed < DEFAULT_MAX_RECORD_SIZE_BYTES) {
+          throw new FrameDecodeError(
+            `max_record_size ${parsed} is below the minimum ${DEFAULT_MAX_RECORD_SIZE_BYTES}`,
+          );
+        }
+        params.maxRecordSize = parsed;
+        break;
     }
   }
   return params;
 }
 
-/** Decode one qmux-00 frame at the cursor; `null` for types that are ignored (DATAGRAM, unknown). */
-function decodeQmuxFrame(cur: BodyReader): Frame | null {
+/**
+ * Decode a qmux-00 APPLICATION_CLOSE after its type: the 0.0.6 form carries a frame-type varint
+ * before the reason length, the RFC 9000 form (0.3.3) does not. The 0.0.6 form wins when it
+ * consumes the message exactly; otherwise the RFC form is tried; with neither exact, the 0.0.6
+ * form's reading (or its error) stands.
+ */
+function decodeQmux00ApplicationClose(cur: BodyReader, message: Uint8Array): Frame {
+  const code = cur.clampedVarint("close code");
+  const tail = message.subarray(cur.position);
+  const read = (withFrameType: boolean): { reason: string; used: number } => {
+    const inner = new BodyReader(tail, "frame");
+    if (withFrameType) inner.clampedVarint("frame type field");
+    const reason = decodeReason(inner.bytes(inner.varint("reason length"), "close reason"));
+    return { reason, used: inner.position };
+  };
+  let quirk: { reason: string; used: number } | null = null;
+  let quirkError: unknown = null;
+  try {
+    quirk = read(true);
+  } catch (error) {
+    quirkError = error;
+  }
+  let chosen = quirk;
+  if (!quirk || quirk.used !== tail.length) {
+    try {
+      const plain = read(false);
+      if (plain.used === tail.length) chosen = plain;
+    } catch {
+      // Not the RFC form either.
+    }
+  }
+  if (!chosen) throw quirkError;
+  cur.bytes(chosen.used, "close reason");
+  return { type: "close", code, reason: chosen.reason, application: true };
+}
+
+/**
+ * Decode one qmux frame at the cursor; `null` for frames that carry nothing to apply (PADDING,
+ * and in qmux-00 DATAGRAM and unknown types, which end the message).
+ */
+function decodeQmuxFrame(cur: BodyReader, message: Uint8Array, framing: Framing): Frame | null {
+  const records = usesRecords(framing);
   if (varintLength(cur.peekU8()!) === 8) {
     const type = cur.varint62("frame type");
-    if (type !== QX_TRANSPORT_PARAMETERS_TYPE) {
-      throw new FrameDecodeError(`unknown 8-byte frame type ${hex(type)}: cannot tell where it ends`);
+    switch (type) {
+      case QX_TRANSPORT_PARAMETERS_TYPE: {
+        const length = cur.varint("transport parameters length");
+        return {
+          type: "transport_parameters",
+          params: decodeTransportParameters(cur.bytes(length, "transport parameters"), records),
+        };
+      }
+      case QX_PING_REQUEST_TYPE:
+      case QX_PING_RESPONSE_TYPE:
+        return {
+          type: "ping",
+          response: type === QX_PING_RESPONSE_TYPE,
+          sequence: cur.varint("ping sequence"),
+        };
     }
-    const length = cur.varint("transport parameters length");
-    return {
-      type: "transport_parameters",
-      params: decodeTransportParameters(cur.bytes(length, "transport parameters")),
-    };
+    throw new FrameDecodeError(`unknown 8-byte frame type ${hex(type)}: cannot tell where it ends`);
   }
   const type = cur.varint("frame type");
   if (type >= 0x08 && type <= 0x0f) {
@@ -336,6 +541,8 @@ function decodeQmuxFrame(cur: BodyReader): Frame | null {
     return frame;
   }
   switch (type) {
+    case FrameType.PADDING:
+      return null;
     case FrameType.RESET_STREAM:
       return {
         type: "reset_stream",
@@ -343,6 +550,21 @@ function decodeQmuxFrame(cur: BodyReader): Frame | null {
         code: cur.clampedVarint("error code"),
         finalSize: cur.clampedVarint("final size"),
       };
+    case FrameType.RESET_STREAM_AT: {
+      const frame: Frame = {
+        type: "reset_stream_at",
+        id: cur.varint("stream id"),
+        code: cur.clampedVarint("error code"),
+        finalSize: cur.clampedVarint("final size"),
+        reliableSize: cur.clampedVarint("reliable size"),
+      };
+      if (frame.reliableSize > frame.finalSize) {
+        throw new FrameDecodeError(
+          `RESET_STREAM_AT reliable size ${frame.reliableSize} exceeds its final size ${frame.finalSize}`,
+        );
+      }
+      return frame;
+    }
     case FrameType.STOP_SENDING:
       return { type: "stop_sending", id: cur.varint("stream id"), code: cur.clampedVarint("error code") };
     case FrameType.MAX_DATA:
@@ -375,21 +597,31 @@ function decodeQmuxFrame(cur: BodyReader): Frame | null {
         bidi: type === FrameType.STREAMS_BLOCKED_BIDI,
         limit: cur.clampedVarint("stream limit"),
       };
-    case FrameType.CONNECTION_CLOSE:
-    case FrameType.APPLICATION_CLOSE: {
+    case FrameType.APPLICATION_CLOSE:
+      if (!records) return decodeQmux00ApplicationClose(cur, message);
+      {
+        const code = cur.clampedVarint("close code");
+        const reason = decodeReason(cur.bytes(cur.varint("reason length"), "close reason"));
+        return { type: "close", code, reason, application: true };
+      }
+    case FrameType.CONNECTION_CLOSE: {
       const code = cur.clampedVarint("close code");
       cur.clampedVarint("frame type field");
       const reason = decodeReason(cur.bytes(cur.varint("reason length"), "close reason"));
-      return { type: "close", code, reason, application: type === FrameType.APPLICATION_CLOSE };
+      return { type: "close", code, reason, application: false };
     }
     case FrameType.DATAGRAM:
-      cur.rest();
-      return null;
-    case FrameType.DATAGRAM_LEN:
-      cur.bytes(cur.varint("datagram length"), "datagram");
-      return null;
+    case FrameType.DATAGRAM_LEN: {
+      const data = type === FrameType.DATAGRAM_LEN
+        ? cur.bytes(cur.varint("datagram length"), "datagram")
+        : cur.rest();
+      return records ? { type: "datagram", data } : null;
+    }
     default:
-      // Unknown frame types are ignored in this mode; their length is unknown, so skip the message.
+      if (records) {
+        throw new FrameDecodeError(`unknown frame type ${hex(type)} in a ${framing} record`);
+      }
+      // Unknown frame types are ignored in qmux-00; their length is unknown, so skip the message.
       cur.rest();
       return null;
   }
@@ -397,8 +629,9 @@ function decodeQmuxFrame(cur: BodyReader): Frame | null {
 
 /**
  * Decode every frame in one WebSocket message. `webtransport` framing yields exactly one frame;
- * `qmux-00` yields zero or more (ignored types are dropped). Throws {@link FrameDecodeError} on an
- * empty message, a truncated field, an unknown `webtransport` type or trailing bytes.
+ * the qmux framings yield zero or more (PADDING and ignored types are dropped). Throws
+ * {@link FrameDecodeError} on an empty message, a truncated field, an unknown type where types
+ * must be known (`webtransport`, records) or trailing bytes.
  */
 export function decodeFrames(message: Uint8Array, framing: Framing): Frame[] {
   if (message.length === 0) throw new FrameDecodeError("empty WebSocket message (expected one frame)");
@@ -407,7 +640,7 @@ export function decodeFrames(message: Uint8Array, framing: Framing): Frame[] {
     const cur = new BodyReader(message, "frame");
     const frames: Frame[] = [];
     while (cur.remaining > 0) {
-      const frame = decodeQmuxFrame(cur);
+      const frame = decodeQmuxFrame(cur, message, framing);
       if (frame) frames.push(frame);
     }
     return frames;

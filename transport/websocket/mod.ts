@@ -6,3 +6,4 @@
 export * from "./framing.ts";
 export * from "./subprotocol.ts";
 export * from "./upgrade.ts";
+export type { WebSocketSession } from "./_websocket_session.ts";

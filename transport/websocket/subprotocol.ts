@@ -1,9 +1,18 @@
 /**
  * WebSocket subprotocol selection (docs/protocol.md §3.3 and §16 item 6).
  *
- * The relay prefers, first match wins: `webtransport.moq-lite-04`, `webtransport.moq-lite-03`,
- * `qmux-00.moq-lite-04`, `qmux-00.moq-lite-03`, `webtransport`, `qmux-00`. No offer at all means
- * `webtransport` framing without a response header (the version then comes from SETUP).
+ * A subprotocol is `<framing>.<alpn>` (framing and application version, no SETUP) or a bare framing
+ * (`qmux-02`, `qmux-01`, `qmux-00`, `webtransport`: the version then comes from a legacy SETUP).
+ * The relay picks by **its own** preference, first entry the client offered wins (as upstream's
+ * relay does):
+ *
+ * 1. `webtransport.<alpn>` for each ALPN (kept first: the framing this relay was proven with);
+ * 2. for each ALPN the relay offers, newest first: `qmux-02.<alpn>`, `qmux-01.<alpn>`,
+ *    `qmux-00.<alpn>`;
+ * 3. bare `qmux-02`, `qmux-01`, `webtransport`, `qmux-00`.
+ *
+ * No offer at all means `webtransport` framing without a response header (version from SETUP);
+ * an offer with no acceptable entry is refused (HTTP 400).
  *
  * @module
  */
@@ -21,38 +30,81 @@ export interface SubprotocolChoice {
   protocol: NegotiatedProtocol;
 }
 
-const PREFERENCE: ReadonlyArray<{ value: string; framing: Framing; protocol: NegotiatedProtocol }> = [
-  { value: "webtransport.moq-lite-04", framing: "webtransport", protocol: "moq-lite-04" },
-  { value: "webtransport.moq-lite-03", framing: "webtransport", protocol: "moq-lite-03" },
-  { value: "qmux-00.moq-lite-04", framing: "qmux-00", protocol: "moq-lite-04" },
-  { value: "qmux-00.moq-lite-03", framing: "qmux-00", protocol: "moq-lite-03" },
-  { value: "webtransport", framing: "webtransport", protocol: "" },
-  { value: "qmux-00", framing: "qmux-00", protocol: "" },
-];
+/** An application protocol a `<framing>.<alpn>` subprotocol can carry. */
+export type SubprotocolAlpn = Exclude<NegotiatedProtocol, "">;
 
-/** What {@link dialWebSocket}-style clients offer, most preferred first. */
-export const CLIENT_OFFER: readonly string[] = [
-  "webtransport.moq-lite-04",
-  "webtransport.moq-lite-03",
-  "webtransport",
-];
+/** The ALPNs the relay offers over WebSocket by default, newest first. */
+export const DEFAULT_ALPNS: readonly SubprotocolAlpn[] = ["moq-lite-04", "moq-lite-03"];
+
+/** QMux drafts usable with a `qmux-0X.<alpn>` prefix, newest first. */
+const QMUX_DRAFTS: readonly Framing[] = ["qmux-02", "qmux-01", "qmux-00"];
+
+/** Bare framings, in the relay's preference (`webtransport` before `qmux-00`, see module doc). */
+const BARE_PREFERENCE: readonly Framing[] = ["qmux-02", "qmux-01", "webtransport", "qmux-00"];
+
+interface Entry {
+  value: string;
+  framing: Framing;
+  protocol: NegotiatedProtocol;
+}
+
+/** The relay's preference list for `alpns` (see the module documentation). */
+export function serverPreference(alpns: readonly SubprotocolAlpn[] = DEFAULT_ALPNS): Entry[] {
+  const out: Entry[] = [];
+  for (const alpn of alpns) {
+    out.push({ value: `webtransport.${alpn}`, framing: "webtransport", protocol: alpn });
+  }
+  for (const alpn of alpns) {
+    for (const framing of QMUX_DRAFTS) out.push({ value: `${framing}.${alpn}`, framing, protocol: alpn });
+  }
+  for (const framing of BARE_PREFERENCE) out.push({ value: framing, framing, protocol: "" });
+  return out;
+}
+
+/**
+ * What a dialing client offers for `alpns`, most preferred first, in the order upstream clients
+ * use: for each ALPN `qmux-02.<alpn>`, `qmux-01.<alpn>`, `qmux-00.<alpn>`, then
+ * `webtransport.<alpn>` for each ALPN (understood by relays of this project only), then bare
+ * `qmux-02`, `qmux-01`, `qmux-00`, `webtransport`.
+ */
+export function clientOffer(alpns: readonly SubprotocolAlpn[] = DEFAULT_ALPNS): string[] {
+  const out: string[] = [];
+  for (const alpn of alpns) for (const framing of QMUX_DRAFTS) out.push(`${framing}.${alpn}`);
+  for (const alpn of alpns) out.push(`webtransport.${alpn}`);
+  out.push(...QMUX_DRAFTS, "webtransport");
+  return out;
+}
+
+/** What {@link dialWebSocket}-style clients offer by default, most preferred first. */
+export const CLIENT_OFFER: readonly string[] = clientOffer();
+
+/** Options of {@link selectSubprotocol} beyond the offer. */
+export interface SubprotocolOptions {
+  /** The ALPNs the relay offers, newest first (default {@link DEFAULT_ALPNS}). */
+  alpns?: readonly SubprotocolAlpn[];
+  /** Enabled version names; `<framing>.<alpn>` entries whose ALPN is absent are skipped. */
+  versions?: readonly string[];
+  /** Enabled framings (default all). */
+  framings?: readonly Framing[];
+}
 
 /**
  * Choose the subprotocol for an upgrade. `offered` is the client's list (already split on commas).
  * `versions`, when given, lists the enabled version names (`moq-lite-04`, `moq-lite-03`, …); the
  * versioned entries whose version is absent are skipped, the bare framings always remain.
- * `framings`, when given, lists the enabled framings (default both).
+ * `framings`, when given, lists the enabled framings (default all).
  * Returns `null` when the client offered protocols but none is acceptable (answer 400).
  */
 export function selectSubprotocol(
   offered: string[],
   versions?: readonly string[],
   framings?: readonly Framing[],
+  alpns?: readonly SubprotocolAlpn[],
 ): SubprotocolChoice | null {
   const cleaned = offered.map((value) => value.trim()).filter((value) => value !== "");
   if (cleaned.length === 0) return { framing: "webtransport", protocol: "" };
   const set = new Set(cleaned);
-  for (const entry of PREFERENCE) {
+  for (const entry of serverPreference(alpns)) {
     if (entry.protocol !== "" && versions && !versions.includes(entry.protocol)) continue;
     if (framings && !framings.includes(entry.framing)) continue;
     if (set.has(entry.value)) {
@@ -69,14 +121,21 @@ export function parseSubprotocolHeader(value: string | null): string[] {
 }
 
 /**
- * Interpret the subprotocol a server answered (the client side of negotiation). Unknown or empty
- * values fall back to `webtransport` framing with no application protocol, as `@moq/qmux` does.
+ * Interpret the subprotocol a server answered (the client side of negotiation). The framing is the
+ * prefix (`qmux-0X` exactly or `qmux-0X.`; `webtransport` likewise); the application protocol is
+ * what follows the prefix when it is one of `alpns`. Unknown or empty values fall back to
+ * `webtransport` framing with no application protocol, as `@moq/qmux` does.
  */
 export function interpretSelectedSubprotocol(
   selected: string,
+  alpns: readonly SubprotocolAlpn[] = DEFAULT_ALPNS,
 ): { framing: Framing; protocol: NegotiatedProtocol } {
-  for (const entry of PREFERENCE) {
-    if (entry.value === selected) return { framing: entry.framing, protocol: entry.protocol };
+  for (const framing of [...QMUX_DRAFTS, "webtransport"] as const) {
+    if (selected === framing) return { framing, protocol: "" };
+    if (!selected.startsWith(`${framing}.`)) continue;
+    const alpn = selected.slice(framing.length + 1);
+    const protocol = alpns.find((known) => known === alpn) ?? "";
+    return { framing, protocol };
   }
   return { framing: "webtransport", protocol: "" };
 }

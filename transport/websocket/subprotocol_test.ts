@@ -1,5 +1,11 @@
 import assert from "node:assert/strict";
-import { interpretSelectedSubprotocol, parseSubprotocolHeader, selectSubprotocol } from "./subprotocol.ts";
+import {
+  CLIENT_OFFER,
+  clientOffer,
+  interpretSelectedSubprotocol,
+  parseSubprotocolHeader,
+  selectSubprotocol,
+} from "./subprotocol.ts";
 
 Deno.test("selectSubprotocol: relay preference table of docs/protocol.md §16 item 6", () => {
   const cases: Array<[string[], ReturnType<typeof selectSubprotocol>]> = [
@@ -31,7 +37,7 @@ Deno.test("selectSubprotocol: relay preference table of docs/protocol.md §16 it
       protocol: "moq-lite-03",
     }],
     [["moql"], null],
-    [["qmux-01", "webtransport.moq-lite-05"], null],
+    [["qmux-03", "webtransport.moq-lite-05", "qmux-03.moq-lite-04"], null],
   ];
   for (const [offered, expected] of cases) {
     assert.deepEqual(selectSubprotocol(offered), expected, offered.join(","));
@@ -67,4 +73,88 @@ Deno.test("parseSubprotocolHeader and interpretSelectedSubprotocol", () => {
   });
   assert.deepEqual(interpretSelectedSubprotocol("webtransport"), { framing: "webtransport", protocol: "" });
   assert.deepEqual(interpretSelectedSubprotocol(""), { framing: "webtransport", protocol: "" });
+});
+
+Deno.test("selectSubprotocol: qmux-02/01/00.<alpn> per ALPN in the relay's order, bare framings last", () => {
+  // @moq/net 0.3.4's offer (its connection/connect.js), trimmed to the lite entries.
+  const moqNet = [
+    "qmux-02.moq-lite-05",
+    "qmux-01.moq-lite-05",
+    "qmux-00.moq-lite-05",
+    "qmux-02.moq-lite-04",
+    "qmux-01.moq-lite-04",
+    "qmux-00.moq-lite-04",
+    "qmux-02.moq-lite-03",
+    "qmux-01.moq-lite-03",
+    "qmux-00.moq-lite-03",
+    "qmux-02",
+    "qmux-01",
+    "qmux-00",
+    "webtransport",
+  ];
+  assert.deepEqual(selectSubprotocol(moqNet), {
+    header: "qmux-02.moq-lite-04",
+    framing: "qmux-02",
+    protocol: "moq-lite-04",
+  });
+  // Server preference: lite-04 over lite-03 whatever the client's order.
+  assert.deepEqual(selectSubprotocol(["qmux-02.moq-lite-03", "qmux-00.moq-lite-04"]), {
+    header: "qmux-00.moq-lite-04",
+    framing: "qmux-00",
+    protocol: "moq-lite-04",
+  });
+  assert.deepEqual(selectSubprotocol(["qmux-01.moq-lite-03", "qmux-01"]), {
+    header: "qmux-01.moq-lite-03",
+    framing: "qmux-01",
+    protocol: "moq-lite-03",
+  });
+  // Disabled lite-04 falls to lite-03; disabled framings are skipped; the ALPN list is an input.
+  assert.equal(selectSubprotocol(moqNet, ["moq-lite-03"])?.header, "qmux-02.moq-lite-03");
+  assert.equal(selectSubprotocol(moqNet, undefined, ["qmux-01", "qmux-00"])?.header, "qmux-01.moq-lite-04");
+  assert.equal(
+    selectSubprotocol(moqNet, undefined, undefined, ["moq-lite-03"])?.header,
+    "qmux-02.moq-lite-03",
+  );
+  assert.equal(selectSubprotocol(["qmux-02.moq-lite-04"], undefined, undefined, ["moq-lite-03"]), null);
+  // Bare framings: qmux-02, qmux-01, then webtransport before qmux-00.
+  assert.equal(selectSubprotocol(["qmux-00", "webtransport", "qmux-01"])?.header, "qmux-01");
+  assert.equal(selectSubprotocol(["qmux-00", "qmux-02", "qmux-01"])?.header, "qmux-02");
+  assert.deepEqual(selectSubprotocol(["qmux-02"]), { header: "qmux-02", framing: "qmux-02", protocol: "" });
+  // Unknown drafts are not guessed at.
+  assert.equal(selectSubprotocol(["qmux-03.moq-lite-04", "qmux-03"]), null);
+});
+
+Deno.test("clientOffer follows upstream's client order; interpretSelectedSubprotocol reads every framing", () => {
+  assert.deepEqual(clientOffer(["moq-lite-04", "moq-lite-03"]), [
+    "qmux-02.moq-lite-04",
+    "qmux-01.moq-lite-04",
+    "qmux-00.moq-lite-04",
+    "qmux-02.moq-lite-03",
+    "qmux-01.moq-lite-03",
+    "qmux-00.moq-lite-03",
+    "webtransport.moq-lite-04",
+    "webtransport.moq-lite-03",
+    "qmux-02",
+    "qmux-01",
+    "qmux-00",
+    "webtransport",
+  ]);
+  assert.deepEqual(CLIENT_OFFER, clientOffer());
+  // Our relay answers its own preference (webtransport.<alpn> first) to our own offer.
+  assert.equal(selectSubprotocol([...CLIENT_OFFER])?.header, "webtransport.moq-lite-04");
+  assert.deepEqual(interpretSelectedSubprotocol("qmux-02.moq-lite-04"), {
+    framing: "qmux-02",
+    protocol: "moq-lite-04",
+  });
+  assert.deepEqual(interpretSelectedSubprotocol("qmux-01.moq-lite-03"), {
+    framing: "qmux-01",
+    protocol: "moq-lite-03",
+  });
+  assert.deepEqual(interpretSelectedSubprotocol("qmux-01"), { framing: "qmux-01", protocol: "" });
+  assert.deepEqual(interpretSelectedSubprotocol("qmux-02.moq-lite-05"), { framing: "qmux-02", protocol: "" });
+  assert.deepEqual(interpretSelectedSubprotocol("qmux-02.moq-lite-04", ["moq-lite-03"]), {
+    framing: "qmux-02",
+    protocol: "",
+  });
+  assert.deepEqual(interpretSelectedSubprotocol("qmux-03"), { framing: "webtransport", protocol: "" });
 });

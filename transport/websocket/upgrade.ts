@@ -17,9 +17,11 @@ import type { TransportSession } from "../types.ts";
 import type { Framing } from "./framing.ts";
 import {
   CLIENT_OFFER,
+  DEFAULT_ALPNS,
   interpretSelectedSubprotocol,
   parseSubprotocolHeader,
   selectSubprotocol,
+  type SubprotocolAlpn,
 } from "./subprotocol.ts";
 import { WebSocketSession, type WebSocketSessionLimits } from "./_websocket_session.ts";
 
@@ -62,11 +64,16 @@ export interface AcceptWebSocketOptions extends WebSocketSessionLimits {
   logger: Logger;
   /** Enabled version names; disables `*.moq-lite-04` / `*.moq-lite-03` when absent. */
   versions?: string[];
-  /** Enabled framings (default both); mainly for tests that need `qmux-00` against a 0.2.2 offer. */
+  /** The ALPNs offered as `<framing>.<alpn>`, newest first (default `moq-lite-04`, `moq-lite-03`). */
+  alpns?: readonly SubprotocolAlpn[];
+  /** Enabled framings (default all); mainly for tests that need one framing against a broad offer. */
   framings?: readonly Framing[];
   /** Concurrently open peer streams before the session is closed (alias of `maxOpenStreams`). */
   maxStreams?: number;
-  /** Silence before the socket is closed (a Ping goes out after half); 0 disables. Default 30 s. */
+  /**
+   * Silence before the socket is closed (a Ping goes out after half); 0 disables. Default 30 s.
+   * On the record framings it is also the `max_idle_timeout` the session announces.
+   */
   idleTimeoutMs?: number;
   /** The peer address as `host:port`, for logs. */
   peer: string;
@@ -94,12 +101,14 @@ export function acceptWebSocket(
     return { error: badRequest("not a WebSocket upgrade request (expected GET with Upgrade: websocket)") };
   }
   const offered = parseSubprotocolHeader(request.headers.get("sec-websocket-protocol"));
-  const choice = selectSubprotocol(offered, options.versions, options.framings);
+  const alpns = options.alpns ?? DEFAULT_ALPNS;
+  const choice = selectSubprotocol(offered, options.versions, options.framings, alpns);
   if (!choice) {
     return {
       error: badRequest(
         `no supported WebSocket subprotocol offered (got "${offered.join(", ")}"; ` +
-          `supported: webtransport, qmux-00, optionally suffixed with .moq-lite-04 or .moq-lite-03)`,
+          `supported: qmux-02, qmux-01, qmux-00, webtransport, optionally suffixed with ` +
+          `${alpns.map((alpn) => `.${alpn}`).join(" or ")})`,
       ),
     };
   }
@@ -134,6 +143,7 @@ export function acceptWebSocket(
             socket,
             framing: choice.framing,
             protocol: choice.protocol,
+            idleTimeoutMs,
             url,
             peer: options.peer,
             role: "server",
@@ -166,8 +176,12 @@ export interface DialWebSocketOptions extends WebSocketSessionLimits {
   signal?: AbortSignal;
   /** Give up when the socket is not open after this long (default 10 s). */
   timeoutMs?: number;
-  /** Subprotocols to offer (default `webtransport.moq-lite-04, webtransport.moq-lite-03, webtransport`). */
+  /** Subprotocols to offer (default {@link CLIENT_OFFER}). */
   protocols?: readonly string[];
+  /** The ALPNs a `<framing>.<alpn>` answer may carry (default `moq-lite-04`, `moq-lite-03`). */
+  alpns?: readonly SubprotocolAlpn[];
+  /** The `max_idle_timeout` announced on the record framings (default 30 s; 0 = none from us). */
+  idleTimeoutMs?: number;
 }
 
 /**
@@ -225,7 +239,7 @@ export function dialWebSocket(url: URL, options: DialWebSocketOptions): Promise<
         fail(`server ${target.href} selected subprotocol "${selected}", which was not offered`);
         return;
       }
-      const { framing, protocol } = interpretSelectedSubprotocol(selected);
+      const { framing, protocol } = interpretSelectedSubprotocol(selected, options.alpns ?? DEFAULT_ALPNS);
       let session: WebSocketSession;
       try {
         session = new WebSocketSession({
@@ -233,6 +247,7 @@ export function dialWebSocket(url: URL, options: DialWebSocketOptions): Promise<
           socket,
           framing,
           protocol,
+          idleTimeoutMs: options.idleTimeoutMs ?? IDLE_TIMEOUT_MS,
           url,
           peer: target.host,
           role: "client",

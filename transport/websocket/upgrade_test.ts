@@ -35,11 +35,11 @@ Deno.test("isWebSocketUpgrade recognises upgrade requests only", () => {
 
 Deno.test("acceptWebSocket answers 400 with a one-line reason for unusable requests", async () => {
   const logger = silentLogger();
-  const bad = acceptWebSocket(upgradeRequest("moql, qmux-01"), { logger, peer: "x:1" });
+  const bad = acceptWebSocket(upgradeRequest("moql, qmux-03"), { logger, peer: "x:1" });
   assert.ok("error" in bad);
   assert.equal(bad.error.status, 400);
   const text = await bad.error.text();
-  assert.match(text, /^no supported WebSocket subprotocol offered \(got "moql, qmux-01"/);
+  assert.match(text, /^no supported WebSocket subprotocol offered \(got "moql, qmux-03"/);
   assert.equal(text.trim().split("\n").length, 1);
 
   const disabled = acceptWebSocket(upgradeRequest("webtransport.moq-lite-04"), {
