@@ -113,16 +113,22 @@ export function encodeVarint(value: number | bigint): Uint8Array {
   return out;
 }
 
+/** Length of the varint at `offset`; throws {@link VarintTruncatedError} when `bytes` ends inside it. */
+function wholeVarintLength(bytes: Uint8Array, offset: number): 1 | 2 | 4 | 8 {
+  const available = bytes.length - offset;
+  if (available < 1) throw new VarintTruncatedError(1, Math.max(available, 0));
+  const length = varintLength(bytes[offset]);
+  if (length > available) throw new VarintTruncatedError(length, available);
+  return length;
+}
+
 /**
  * The varint at `offset` as a number. Values above 2^53 − 1 come back rounded (check with
  * `Number.isSafeInteger` where exactness matters). Throws {@link VarintTruncatedError} when `bytes`
  * ends inside it. Non-minimal encodings are accepted (RFC 9000 §16 allows them). Allocates nothing.
  */
 export function getVarint(bytes: Uint8Array, offset: number): number {
-  const available = bytes.length - offset;
-  if (available < 1) throw new VarintTruncatedError(1, Math.max(available, 0));
-  const length = varintLength(bytes[offset]);
-  if (length > available) throw new VarintTruncatedError(length, available);
+  const length = wholeVarintLength(bytes, offset);
   let value = bytes[offset] & 0x3f;
   for (let i = 1; i < length; i++) value = value * 256 + bytes[offset + i];
   return value;
@@ -130,10 +136,7 @@ export function getVarint(bytes: Uint8Array, offset: number): number {
 
 /** The varint at `offset` as an exact bigint (full 62 bits); throws {@link VarintTruncatedError}. */
 export function getVarint62(bytes: Uint8Array, offset: number): bigint {
-  const available = bytes.length - offset;
-  if (available < 1) throw new VarintTruncatedError(1, Math.max(available, 0));
-  const length = varintLength(bytes[offset]);
-  if (length > available) throw new VarintTruncatedError(length, available);
+  const length = wholeVarintLength(bytes, offset);
   let value = BigInt(bytes[offset] & 0x3f);
   for (let i = 1; i < length; i++) value = (value << 8n) | BigInt(bytes[offset + i]);
   return value;
