@@ -10,6 +10,7 @@
  * @module
  */
 
+import { SERVED_VERSION_NAMES, UNSERVED_VERSION_NAMES } from "../transport/mod.ts";
 import { formatDuration } from "./_duration.ts";
 import { formatSize } from "./_size.ts";
 
@@ -113,16 +114,11 @@ export const DEFAULT_WARM_MS = 5_000;
 /** Default graceful-shutdown drain time. */
 export const DEFAULT_DRAIN_TIMEOUT_MS = 10_000;
 
-/** Protocol versions this relay speaks (`server.version` values). */
-export const SUPPORTED_VERSIONS: readonly string[] = [
-  "moq-lite-01",
-  "moq-lite-02",
-  "moq-lite-03",
-  "moq-lite-04",
-];
+/** Protocol versions this relay speaks (`server.version` values), most preferred first (transport/versions.ts). */
+export const SUPPORTED_VERSIONS: readonly string[] = SERVED_VERSION_NAMES;
 /** Upstream version names that are valid but not implemented here (dropped with a warning). */
 export const UNSUPPORTED_VERSIONS: readonly string[] = [
-  "moq-lite-05",
+  ...UNSERVED_VERSION_NAMES,
   "moq-lite-06-wip",
   "moq-transport-14",
   "moq-transport-15",
@@ -130,7 +126,8 @@ export const UNSUPPORTED_VERSIONS: readonly string[] = [
   "moq-transport-17",
   "moq-transport-18",
   "moq-transport-19",
-];
+  "moq-transport-20",
+].filter((name) => !SERVED_VERSION_NAMES.includes(name));
 
 // ---- The table ----
 

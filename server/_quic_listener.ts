@@ -1,5 +1,5 @@
 /**
- * The QUIC listener: raw QUIC (ALPN `moq-lite-04`, `moq-lite-03`, `moql`) and WebTransport over
+ * The QUIC listener: raw QUIC (the ALPNs `[server] version` enables) and WebTransport over
  * our own HTTP/3 layer (ALPN `h3`) on one UDP port, feeding authenticated sessions to the relay.
  * Credentials are checked before the WebTransport CONNECT is answered (401 instead of a wasted
  * handshake, docs/relay.md §8 item 10) and before any stream is accepted on raw QUIC (close code 6).
@@ -12,11 +12,11 @@ import type { RelayConfig } from "../config/mod.ts";
 import type { Logger } from "../log/mod.ts";
 import {
   type AuthorizeDecision,
-  type NegotiatedProtocol,
   QuicListenError,
   QuicServer,
   type TransportKind,
   type TransportSession,
+  versionOffer,
 } from "../transport/mod.ts";
 import { CODE_BOUNDS_EXCEEDED, SessionAdmission } from "./admission.ts";
 import type { ServedCertificates } from "./certificates.ts";
@@ -41,12 +41,6 @@ export class QuicStartError extends Error {
 
 function authTransport(kind: TransportKind): AuthTransport {
   return kind === "webtransport" ? "webtransport" : "quic";
-}
-
-function enabledProtocols(config: RelayConfig): NegotiatedProtocol[] {
-  const versions = config.server.versions;
-  const all: NegotiatedProtocol[] = ["moq-lite-04", "moq-lite-03"];
-  return versions.length === 0 ? all : all.filter((p) => versions.includes(p));
 }
 
 /** Start the QUIC listener on `[server] bind`. */
@@ -110,7 +104,7 @@ export async function startQuic(
       logger,
       authorize,
       onSession,
-      protocols: enabledProtocols(config),
+      versions: versionOffer(config.server.versions),
       maxStreams: config.server.quic.maxStreams,
       keepAliveMs: config.server.quic.keepAliveMs,
       idleTimeoutMs: config.server.quic.idleTimeoutMs,

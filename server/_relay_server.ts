@@ -11,7 +11,7 @@ import type { RelayConfig } from "../config/mod.ts";
 import type { Logger } from "../log/mod.ts";
 import { type Group, Origin, RelayStats } from "../relay/mod.ts";
 import { DEFAULT_LIMITS, MoqSession } from "../session/mod.ts";
-import type { TransportSession } from "../transport/mod.ts";
+import { type TransportSession, versionOffer } from "../transport/mod.ts";
 
 /** Close code sent to sessions at shutdown. */
 export const SHUTDOWN_CLOSE_CODE = 0;
@@ -40,6 +40,8 @@ export class RelayCore {
   readonly auth: Authenticator;
   readonly originId: number;
   readonly #log: Logger;
+  /** SETUP codes accepted clients may select (`[server] version`, transport/versions.ts). */
+  readonly #legacySetupCodes: readonly number[];
   readonly #sessions = new Set<MoqSession>();
   readonly #abort = new AbortController();
   #nextId = 1;
@@ -51,6 +53,7 @@ export class RelayCore {
     this.auth = options.auth;
     this.originId = options.originId;
     this.#log = options.logger;
+    this.#legacySetupCodes = versionOffer(options.config.server.versions).setupCodes;
     const limits = options.config.limits ?? DEFAULT_LIMITS;
     this.origin = new Origin({
       logger: options.logger,
@@ -90,6 +93,9 @@ export class RelayCore {
       limits: this.config.limits ?? DEFAULT_LIMITS,
       originId: this.originId,
       role,
+      // `[server] version` restricts what accepted clients may select by SETUP; dialed links keep
+      // the defaults.
+      legacyVersions: role === "server" ? this.#legacySetupCodes : undefined,
     });
     this.#log.child("session", { session: id }).info("session accepted", {
       transport: transport.kind,

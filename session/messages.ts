@@ -64,26 +64,26 @@ function message(body: (w: Writer) => void): Uint8Array {
 /** A CLIENT_SETUP (its type byte 0x20 already consumed). */
 export interface ClientSetup {
   versions: number[];
+  /**
+   * The parameter section, raw (a count then parameters). Not parsed, as upstream: lite-01/02
+   * clients disagree on its encoding (`@moq/lite` 0.2.2 writes draft-14 style, even ids with a bare
+   * varint value; `@kixelated/moq` 0.9.4 writes every value length-prefixed) and the relay uses none.
+   */
+  parameters: Uint8Array;
 }
 
-/** Decode the u16-length CLIENT_SETUP body. */
+/** Most versions one CLIENT_SETUP may list. */
+export const MAX_LEGACY_SETUP_VERSIONS = 64;
+
+/** Decode the u16-length CLIENT_SETUP body: the version list, then the raw parameter section. */
 export function decodeClientSetup(r: BodyReader): ClientSetup {
   const count = r.varint();
-  if (count > 64) throw new BoundsError(`CLIENT_SETUP lists ${count} versions (at most 64)`);
+  if (count > MAX_LEGACY_SETUP_VERSIONS) {
+    throw new BoundsError(`CLIENT_SETUP lists ${count} versions (at most ${MAX_LEGACY_SETUP_VERSIONS})`);
+  }
   const versions: number[] = [];
   for (let i = 0; i < count; i++) versions.push(r.varint());
-  const params = r.varint();
-  if (params > 64) throw new BoundsError(`CLIENT_SETUP carries ${params} parameters (at most 64)`);
-  const seen = new Set<number>();
-  for (let i = 0; i < params; i++) {
-    const id = r.varint();
-    if (seen.has(id)) throw new DecodeError(`CLIENT_SETUP repeats parameter ${id}`);
-    seen.add(id);
-    if (id % 2 === 0) r.varint();
-    else r.bytes(r.varint());
-  }
-  r.end("CLIENT_SETUP");
-  return { versions };
+  return { versions, parameters: r.rest() };
 }
 
 /** SERVER_SETUP selecting `version`, with no parameters. */

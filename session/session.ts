@@ -74,8 +74,12 @@ export interface MoqSessionOptions {
   originId?: number;
   /** `server` for accepted sessions, `client` for sessions the relay dialed. */
   role?: "server" | "client";
-  /** Versions enabled for legacy SETUP (default lite-02 and lite-01). */
-  legacyVersions?: Version[];
+  /**
+   * SETUP codes a legacy CLIENT_SETUP may select, most preferred first (a `VersionOffer`'s
+   * `setupCodes`, from `[server] version`; default lite-02 and lite-01). Codes this session layer
+   * cannot speak over a legacy SETUP are ignored; an empty list refuses every CLIENT_SETUP.
+   */
+  legacyVersions?: readonly number[];
 }
 
 /** One running moq-lite session. */
@@ -267,9 +271,17 @@ export class MoqSession {
     else this.#log.debug("stream ended with error", { error: String(err) });
   }
 
+  /** The legacy SETUP versions this session may select (see {@link MoqSessionOptions.legacyVersions}). */
+  #legacyVersions(): Version[] {
+    const codes = this.#opts.legacyVersions ?? [Version.Lite02, Version.Lite01];
+    const out: Version[] = [];
+    for (const code of codes) if (code === Version.Lite02 || code === Version.Lite01) out.push(code);
+    return out;
+  }
+
   /** Legacy SETUP as the dialing side. */
   async #clientSetup(): Promise<void> {
-    const versions = this.#opts.legacyVersions ?? [Version.Lite02, Version.Lite01];
+    const versions = this.#legacyVersions();
     const s = await this.transport.openBidi();
     await s.send.write(encodeClientSetup(versions));
     const reader = new StreamReader(s.recv);
@@ -376,8 +388,10 @@ export class MoqSession {
       // Reset or lost mid-SETUP: the version can never be decided, so the session cannot go on.
       throw new ProtocolError(Code.ProtocolViolation, `CLIENT_SETUP incomplete: ${(err as Error).message}`);
     }
-    const supported = this.#opts.legacyVersions ?? [Version.Lite02, Version.Lite01];
-    const chosen = setup.versions.find((v) => supported.includes(v));
+    const supported = this.#legacyVersions();
+    // The client's order decides (its first listed version the relay offers).
+    const first = setup.versions.find((offered) => supported.some((v) => v === offered));
+    const chosen = supported.find((v) => v === first);
     if (chosen === undefined) {
       throw new ProtocolError(
         Code.Version,

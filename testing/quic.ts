@@ -9,11 +9,11 @@ import { createLogger, LogFilter, type Logger, silentLogger } from "../log/mod.t
 import {
   type AuthorizeDecision,
   generateSelfSignedCertificate,
-  type NegotiatedProtocol,
   QuicServer,
   type SelfSignedCertificate,
   type TransportKind,
   type TransportSession,
+  versionOffer,
 } from "../transport/mod.ts";
 import { AsyncQueue } from "../util/mod.ts";
 
@@ -33,7 +33,8 @@ export interface QuicTestServer {
 /** Options for {@link startTestServer}. */
 export interface QuicTestServerOptions {
   authorize?: (url: URL, kind: TransportKind) => Promise<AuthorizeDecision>;
-  protocols?: readonly NegotiatedProtocol[];
+  /** Enabled `[server] version` names (default every served version). */
+  versions?: readonly string[];
   logger?: Logger;
   connectTimeoutMs?: number;
   idleTimeoutMs?: number;
@@ -56,7 +57,7 @@ export async function startTestServer(options: QuicTestServerOptions = {}): Prom
       (Deno.env.get("TRANSPORT_TEST_LOG")
         ? createLogger(LogFilter.parse(Deno.env.get("TRANSPORT_TEST_LOG")!))
         : silentLogger()),
-    protocols: options.protocols,
+    versions: versionOffer(options.versions),
     connectTimeoutMs: options.connectTimeoutMs,
     idleTimeoutMs: options.idleTimeoutMs,
     keepAliveMs: options.keepAliveMs,

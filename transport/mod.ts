@@ -10,3 +10,4 @@ export * from "./quic/mod.ts";
 export * from "./tls/mod.ts";
 export * from "./websocket/mod.ts";
 export * from "./webtransport/mod.ts";
+export * from "./versions.ts";

@@ -1,6 +1,6 @@
 /**
  * The QUIC listener and ALPN router, above both `quic/` and `webtransport/` (which never import it):
- * one UDP port serving raw QUIC moq-lite (ALPN `moq-lite-04`, `moq-lite-03`, `moql`) and WebTransport
+ * one UDP port serving raw QUIC moq-lite (the ALPNs of transport/versions.ts) and WebTransport
  * over HTTP/3 (ALPN `h3`), on `Deno.QuicEndpoint`.
  *
  * Sessions are authorised before anything is answered: WebTransport refusals are HTTP statuses on
@@ -12,7 +12,8 @@
  */
 
 import type { Logger } from "../log/mod.ts";
-import type { NegotiatedProtocol, TransportKind, TransportSession } from "./types.ts";
+import type { TransportKind, TransportSession } from "./types.ts";
+import { DEFAULT_VERSION_OFFER, type VersionOffer } from "./versions.ts";
 import { H3_ERROR, H3Connection, settleWithin } from "./webtransport/mod.ts";
 import {
   type AuthorizeDecision,
@@ -27,8 +28,6 @@ import { parseHostPort } from "../util/mod.ts";
 
 /** The ALPN for HTTP/3 (WebTransport). */
 export const ALPN_H3 = "h3";
-/** The legacy raw-QUIC ALPN (version chosen by SETUP). */
-export const ALPN_MOQL = "moql";
 /**
  * Default concurrent incoming streams of each direction (upstream relay: 10 000; Deno's QUIC stack
  * reserves memory per allowed stream, so the library default 1 024 is used).
@@ -62,8 +61,8 @@ export interface QuicServerOptions {
   authorize: AuthorizeHook;
   /** Receives every accepted session. */
   onSession: SessionHook;
-  /** Enabled moq-lite versions selectable by ALPN / `wt-protocol` (default both, 04 preferred). */
-  protocols?: readonly NegotiatedProtocol[];
+  /** The versions offered by ALPN / `wt-protocol` / legacy SETUP (default every served version). */
+  versions?: VersionOffer;
   /** Concurrent incoming streams per direction (default {@link DEFAULT_MAX_STREAMS}). */
   maxStreams?: number;
   /** Keep-alive interval in ms; 0 disables (default {@link DEFAULT_KEEP_ALIVE_MS}). */
@@ -103,10 +102,12 @@ export function parseBindAddress(text: string): { hostname: string; port: number
   return { hostname: parsed.host, port: parsed.port };
 }
 
-/** The ALPN list offered, in preference order: enabled moq-lite versions, `moql`, `h3`. */
-export function serverAlpns(protocols: readonly NegotiatedProtocol[]): string[] {
-  const versions = (["moq-lite-04", "moq-lite-03"] as const).filter((p) => protocols.includes(p));
-  return [...versions, ALPN_MOQL, ALPN_H3];
+/**
+ * The ALPN list offered, in preference order: the offer's moq-lite versions, `moql` when a legacy
+ * SETUP version is enabled, then `h3`. TLS picks the first entry of this list the client offered.
+ */
+export function serverAlpns(offer: VersionOffer = DEFAULT_VERSION_OFFER): string[] {
+  return [...offer.alpns, ALPN_H3];
 }
 
 interface Tracked {
@@ -124,7 +125,7 @@ export class QuicServer {
   readonly #endpoint: Deno.QuicEndpoint;
   readonly #listener: Deno.QuicListener;
   readonly #renewed: Deno.QuicListener[] = [];
-  readonly #protocols: readonly NegotiatedProtocol[];
+  readonly #offer: VersionOffer;
   readonly #defaultHost: string;
   readonly #connections = new Set<Tracked>();
   readonly #tasks = new Set<Promise<void>>();
@@ -136,7 +137,7 @@ export class QuicServer {
   constructor(options: QuicServerOptions) {
     this.#options = options;
     this.#logger = options.logger.child("quic");
-    this.#protocols = (options.protocols ?? ["moq-lite-04", "moq-lite-03"]).filter((p) => p !== "");
+    this.#offer = options.versions ?? DEFAULT_VERSION_OFFER;
     const { hostname, port } = parseBindAddress(options.bind);
     if (typeof Deno.QuicEndpoint !== "function") {
       throw new QuicListenError(
@@ -176,7 +177,7 @@ export class QuicServer {
     const keepAlive = options.keepAliveMs ?? DEFAULT_KEEP_ALIVE_MS;
     try {
       this.#listener = this.#endpoint.listen({
-        alpnProtocols: serverAlpns(this.#protocols),
+        alpnProtocols: serverAlpns(this.#offer),
         cert: certificate.certPem,
         key: certificate.keyPem,
         maxConcurrentBidirectionalStreams: maxStreams,
@@ -202,7 +203,7 @@ export class QuicServer {
       : hostname;
     this.#logger.info("QUIC listening", {
       addr: formatAddr(this.addr),
-      alpn: serverAlpns(this.#protocols).join(","),
+      alpn: serverAlpns(this.#offer).join(","),
     });
     const acceptLoop = this.#acceptLoop();
     // An accept loop that ends on its own (the endpoint died) shuts the server down too, so
@@ -225,7 +226,7 @@ export class QuicServer {
     const maxStreams = this.#options.maxStreams ?? DEFAULT_MAX_STREAMS;
     const keepAlive = this.#options.keepAliveMs ?? DEFAULT_KEEP_ALIVE_MS;
     this.#renewed.push(this.#endpoint.listen({
-      alpnProtocols: serverAlpns(this.#protocols),
+      alpnProtocols: serverAlpns(this.#offer),
       cert: certificate.certPem,
       key: certificate.keyPem,
       maxConcurrentBidirectionalStreams: maxStreams,
@@ -330,7 +331,7 @@ export class QuicServer {
     const h3 = new H3Connection(conn, {
       logger: this.#logger.child("webtransport"),
       peer,
-      protocols: this.#protocols,
+      protocols: this.#offer.protocols,
       connectTimeoutMs: this.#options.connectTimeoutMs,
       authorize: (url) => this.#authorize(url, "webtransport", peer),
       onSession: (session) => this.#deliver(session),
@@ -340,7 +341,7 @@ export class QuicServer {
   }
 
   async #serveRawQuic(conn: Deno.QuicConn, tracked: Tracked, peer: string, alpn: string): Promise<void> {
-    if (!["moq-lite-04", "moq-lite-03", ALPN_MOQL].includes(alpn)) {
+    if (!this.#offer.alpns.includes(alpn)) {
       conn.close({ closeCode: 0, reason: `unsupported ALPN ${alpn}` });
       return;
     }

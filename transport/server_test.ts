@@ -3,6 +3,7 @@ import { silentLogger } from "../log/mod.ts";
 import { SessionClosedError, StreamStoppedError, type TransportSession } from "./types.ts";
 import { DialError, dialQuic, parseFingerprint } from "./quic/mod.ts";
 import { parseBindAddress, QuicListenError, QuicServer, serverAlpns } from "./server.ts";
+import { versionOffer } from "./versions.ts";
 import { patternBytes, readAll, sleep, startTestServer, within } from "../testing/mod.ts";
 
 const logger = silentLogger();
@@ -298,13 +299,17 @@ Deno.test("quic server: bind errors name the address; helpers", async () => {
     assert.throws(() => parseBindAddress("localhost"), QuicListenError);
     assert.deepEqual(parseBindAddress("[::]:443"), { hostname: "::", port: 443 });
     assert.deepEqual(parseBindAddress("relay.example:4443"), { hostname: "relay.example", port: 4443 });
-    assert.deepEqual(serverAlpns(["moq-lite-03"]), ["moq-lite-03", "moql", "h3"]);
-    assert.deepEqual(serverAlpns(["moq-lite-04", "moq-lite-03"]), [
-      "moq-lite-04",
+    assert.deepEqual(serverAlpns(versionOffer(["moq-lite-03", "moq-lite-01"])), [
       "moq-lite-03",
       "moql",
       "h3",
     ]);
+    assert.deepEqual(serverAlpns(versionOffer(["moq-lite-04", "moq-lite-03"])), [
+      "moq-lite-04",
+      "moq-lite-03",
+      "h3",
+    ]);
+    assert.deepEqual(serverAlpns(), ["moq-lite-04", "moq-lite-03", "moql", "h3"]);
     assert.equal(parseFingerprint("0x" + "AB:".repeat(31) + "AB")?.byteLength, 32);
     assert.equal(parseFingerprint("abc"), null);
     const badCert = (() => {

@@ -13,6 +13,7 @@ import type {
   SendStream,
   TransportSession,
 } from "../types.ts";
+import { ALPN_MOQL, PROTOCOL_VERSIONS } from "../versions.ts";
 import { errorMessage } from "./errors.ts";
 import {
   openBidiStream,
@@ -24,16 +25,12 @@ import {
   type Terminable,
 } from "./streams.ts";
 
-/** The moq-lite ALPNs raw QUIC serves, and what each negotiates. */
-export const RAW_QUIC_ALPNS: Readonly<Record<string, NegotiatedProtocol>> = {
-  "moq-lite-04": "moq-lite-04",
-  "moq-lite-03": "moq-lite-03",
-  "moql": "",
-};
-
-/** The negotiated protocol for an ALPN (`moql` and unknown → `""`). */
+/** The negotiated protocol for an ALPN (`moql` and unknown → `""`), from the version table. */
 export function protocolFromAlpn(alpn: string | undefined | null): NegotiatedProtocol {
-  return (alpn && RAW_QUIC_ALPNS[alpn]) || "";
+  for (const version of PROTOCOL_VERSIONS) {
+    if (version.served && version.alpn === alpn && version.alpn !== ALPN_MOQL) return version.alpn;
+  }
+  return "";
 }
 
 /** Format a Deno address as `host:port` (IPv6 in brackets). */

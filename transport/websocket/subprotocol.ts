@@ -9,15 +9,19 @@
  * 1. `webtransport.<alpn>` for each ALPN (kept first: the framing this relay was proven with);
  * 2. for each ALPN the relay offers, newest first: `qmux-02.<alpn>`, `qmux-01.<alpn>`,
  *    `qmux-00.<alpn>`;
- * 3. bare `qmux-02`, `qmux-01`, `webtransport`, `qmux-00`.
+ * 3. `qmux-02.moql`, `qmux-01.moql`, `qmux-00.moql` when a legacy SETUP version is enabled (the
+ *    version then comes from the SETUP, as with a bare framing);
+ * 4. bare `qmux-02`, `qmux-01`, `webtransport`, `qmux-00`.
  *
- * No offer at all means `webtransport` framing without a response header (version from SETUP);
- * an offer with no acceptable entry is refused (HTTP 400).
+ * The ALPNs and whether SETUP versions exist come from the version table (transport/versions.ts)
+ * restricted by `[server] version`. No offer at all means `webtransport` framing without a response
+ * header (version from SETUP); an offer with no acceptable entry is refused (HTTP 400).
  *
  * @module
  */
 
 import type { NegotiatedProtocol } from "../types.ts";
+import { ALPN_MOQL, DEFAULT_VERSION_OFFER, versionOffer } from "../versions.ts";
 import type { Framing } from "./framing.ts";
 
 /** The outcome of subprotocol negotiation. */
@@ -33,8 +37,8 @@ export interface SubprotocolChoice {
 /** An application protocol a `<framing>.<alpn>` subprotocol can carry. */
 export type SubprotocolAlpn = Exclude<NegotiatedProtocol, "">;
 
-/** The ALPNs the relay offers over WebSocket by default, newest first. */
-export const DEFAULT_ALPNS: readonly SubprotocolAlpn[] = ["moq-lite-04", "moq-lite-03"];
+/** The ALPNs the relay offers over WebSocket by default, newest first (transport/versions.ts). */
+export const DEFAULT_ALPNS: readonly SubprotocolAlpn[] = DEFAULT_VERSION_OFFER.protocols;
 
 /** QMux drafts usable with a `qmux-0X.<alpn>` prefix, newest first. */
 const QMUX_DRAFTS: readonly Framing[] = ["qmux-02", "qmux-01", "qmux-00"];
@@ -48,14 +52,20 @@ interface Entry {
   protocol: NegotiatedProtocol;
 }
 
-/** The relay's preference list for `alpns` (see the module documentation). */
-export function serverPreference(alpns: readonly SubprotocolAlpn[] = DEFAULT_ALPNS): Entry[] {
+/**
+ * The relay's preference list for `alpns` (see the module documentation); `legacy` adds the
+ * `qmux-0X.moql` entries (a legacy SETUP version is enabled).
+ */
+export function serverPreference(alpns: readonly SubprotocolAlpn[] = DEFAULT_ALPNS, legacy = true): Entry[] {
   const out: Entry[] = [];
   for (const alpn of alpns) {
     out.push({ value: `webtransport.${alpn}`, framing: "webtransport", protocol: alpn });
   }
   for (const alpn of alpns) {
     for (const framing of QMUX_DRAFTS) out.push({ value: `${framing}.${alpn}`, framing, protocol: alpn });
+  }
+  if (legacy) {
+    for (const framing of QMUX_DRAFTS) out.push({ value: `${framing}.${ALPN_MOQL}`, framing, protocol: "" });
   }
   for (const framing of BARE_PREFERENCE) out.push({ value: framing, framing, protocol: "" });
   return out;
@@ -90,9 +100,11 @@ export interface SubprotocolOptions {
 
 /**
  * Choose the subprotocol for an upgrade. `offered` is the client's list (already split on commas).
- * `versions`, when given, lists the enabled version names (`moq-lite-04`, `moq-lite-03`, …); the
- * versioned entries whose version is absent are skipped, the bare framings always remain.
- * `framings`, when given, lists the enabled framings (default all).
+ * `versions`, when given and not empty, lists the enabled version names (`[server] version`:
+ * `moq-lite-04`, `moq-lite-02`, …); the versioned entries whose version is absent are skipped
+ * (`<framing>.moql` needs `moq-lite-01` or `-02`), the bare framings always remain (as upstream; a
+ * SETUP without a common version then closes the session). `framings`, when given, lists the
+ * enabled framings (default all); `alpns` narrows the ALPNs further (tests).
  * Returns `null` when the client offered protocols but none is acceptable (answer 400).
  */
 export function selectSubprotocol(
@@ -104,8 +116,9 @@ export function selectSubprotocol(
   const cleaned = offered.map((value) => value.trim()).filter((value) => value !== "");
   if (cleaned.length === 0) return { framing: "webtransport", protocol: "" };
   const set = new Set(cleaned);
-  for (const entry of serverPreference(alpns)) {
-    if (entry.protocol !== "" && versions && !versions.includes(entry.protocol)) continue;
+  const offer = versionOffer(versions);
+  const enabled = (alpns ?? DEFAULT_ALPNS).filter((alpn) => offer.protocols.includes(alpn));
+  for (const entry of serverPreference(enabled, offer.legacy)) {
     if (framings && !framings.includes(entry.framing)) continue;
     if (set.has(entry.value)) {
       return { header: entry.value, framing: entry.framing, protocol: entry.protocol };

@@ -14,6 +14,7 @@
 
 import type { Logger } from "../../log/mod.ts";
 import type { TransportSession } from "../types.ts";
+import { versionOffer } from "../versions.ts";
 import type { Framing } from "./framing.ts";
 import {
   CLIENT_OFFER,
@@ -62,9 +63,9 @@ export function isWebSocketUpgrade(request: Request): boolean {
 /** Options of {@link acceptWebSocket}. */
 export interface AcceptWebSocketOptions extends WebSocketSessionLimits {
   logger: Logger;
-  /** Enabled version names; disables `*.moq-lite-04` / `*.moq-lite-03` when absent. */
-  versions?: string[];
-  /** The ALPNs offered as `<framing>.<alpn>`, newest first (default `moq-lite-04`, `moq-lite-03`). */
+  /** Enabled version names (`[server] version`; default every served version, transport/versions.ts). */
+  versions?: readonly string[];
+  /** Narrows the ALPNs offered as `<framing>.<alpn>`, newest first (default every served one). */
   alpns?: readonly SubprotocolAlpn[];
   /** Enabled framings (default all); mainly for tests that need one framing against a broad offer. */
   framings?: readonly Framing[];
@@ -104,11 +105,16 @@ export function acceptWebSocket(
   const alpns = options.alpns ?? DEFAULT_ALPNS;
   const choice = selectSubprotocol(offered, options.versions, options.framings, alpns);
   if (!choice) {
+    const offer = versionOffer(options.versions);
+    const suffixes = [
+      ...alpns.filter((alpn) => offer.protocols.includes(alpn)),
+      ...(offer.legacy ? ["moql"] : []),
+    ];
     return {
       error: badRequest(
         `no supported WebSocket subprotocol offered (got "${offered.join(", ")}"; ` +
-          `supported: qmux-02, qmux-01, qmux-00, webtransport, optionally suffixed with ` +
-          `${alpns.map((alpn) => `.${alpn}`).join(" or ")})`,
+          `supported: qmux-02, qmux-01, qmux-00, webtransport, or <framing>.<alpn> with <alpn> one of ` +
+          `${suffixes.join(", ") || "(no version enabled)"})`,
       ),
     };
   }

@@ -6,12 +6,13 @@
  */
 
 import type { NegotiatedProtocol } from "../types.ts";
+import { DEFAULT_VERSION_OFFER } from "../versions.ts";
 import { encodeH3Frame, FRAME } from "./h3.ts";
 import { encodeFieldSection, type HeaderField } from "./_qpack.ts";
 import { parseStringList, serializeString } from "./_structured_fields.ts";
 
-/** The moq-lite versions WebTransport can select through `wt-protocol`, in relay preference order. */
-export const WEBTRANSPORT_SUBPROTOCOLS: readonly NegotiatedProtocol[] = ["moq-lite-04", "moq-lite-03"];
+/** The moq-lite versions WebTransport can select through `wt-protocol` by default (transport/versions.ts). */
+export const WEBTRANSPORT_SUBPROTOCOLS: readonly NegotiatedProtocol[] = DEFAULT_VERSION_OFFER.protocols;
 
 /** A valid WebTransport CONNECT. */
 export interface ConnectRequest {

@@ -100,7 +100,7 @@ export interface H3ConnectionOptions {
   logger: Logger;
   /** `host:port` of the peer, for logs and sessions. */
   peer: string;
-  /** The subprotocols `wt-protocol` may select (subset of `moq-lite-04`, `moq-lite-03`), in preference order. */
+  /** The subprotocols `wt-protocol` may select (a `VersionOffer.protocols`); the client's order decides. */
   protocols?: readonly NegotiatedProtocol[];
   /** Decide on a CONNECT before it is answered. Throwing = HTTP 500. */
   authorize: (url: URL) => Promise<AuthorizeDecision>;

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { SessionClosedError, StreamStoppedError, type TransportSession } from "../types.ts";
+import { preferredLiteProtocol } from "../versions.ts";
 import { hexBytes, patternBytes, readAll, sleep, startTestServer, within } from "../../testing/mod.ts";
 import { chromiumConnect, RawH3Client, readFrame, streamHeader } from "./raw_h3_client.ts";
 import { encodeCapsule, encodeCloseSessionData } from "./_capsule.ts";
@@ -219,7 +220,12 @@ Deno.test("webtransport: refusals are HTTP statuses, decided before the answer",
 });
 
 Deno.test("webtransport: subprotocol selection follows the client's order among enabled versions", async () => {
-  const cases: Array<{ offer?: string; enabled?: Array<"moq-lite-04" | "moq-lite-03">; expect: string }> = [
+  const moqNet = '"moq-lite-05", "moq-lite-04", "moq-lite-03", "moql", "moqt-20", "moqt-19", "moqt-18"';
+  const cases: Array<{ offer?: string; enabled?: string[]; expect: string }> = [
+    // @moq/net 0.3.4: its first version the relay serves ([server] version restricts it).
+    { offer: moqNet, expect: preferredLiteProtocol() },
+    { offer: moqNet, enabled: ["moq-lite-03", "moq-lite-02"], expect: "moq-lite-03" },
+    { offer: moqNet, enabled: ["moq-lite-01"], expect: "" },
     { offer: '"moq-lite-03"', expect: "moq-lite-03" },
     { offer: '"moq-lite-03", "moq-lite-04"', expect: "moq-lite-03" },
     { offer: '"moq-lite-04", "moq-lite-03", "moql", "moqt-17", "moqt-16", "moqt-15"', expect: "moq-lite-04" },
@@ -229,7 +235,7 @@ Deno.test("webtransport: subprotocol selection follows the client's order among 
     { expect: "" },
   ];
   for (const c of cases) {
-    const t = await startTestServer({ protocols: c.enabled });
+    const t = await startTestServer({ versions: c.enabled });
     try {
       const { client, connect, response } = await handshake(t.port, t.cert.sha256Hex, "/p", c.offer);
       const session = (await t.sessions.next())!;
