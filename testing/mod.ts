@@ -11,6 +11,7 @@ export * from "./fuzz.ts";
 export * from "./guard.ts";
 export * from "./harness.ts";
 export * from "./http.ts";
+export * from "./kixelated_moq.ts";
 export * from "./metrics.ts";
 export * from "./moq.ts";
 export * from "./quic.ts";

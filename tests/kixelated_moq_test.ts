@@ -8,8 +8,13 @@
 import assert from "node:assert/strict";
 import {
   connect,
+  connectKixelated,
   e2e,
   eventually,
+  type KConnection,
+  type KixelatedMoq,
+  type KTrack,
+  loadKixelatedMoq,
   payload,
   publish,
   readGroup,
@@ -19,13 +24,6 @@ import {
   within,
   writeGroup,
 } from "../testing/mod.ts";
-import {
-  connectKixelated,
-  type KConnection,
-  type KixelatedMoq,
-  type KTrack,
-  loadKixelatedMoq,
-} from "../testing/kixelated_moq.ts";
 
 const STEP_TIMEOUT_MS = 10_000;
 /** Deno's WebTransport client, captured before `@moq/lite` loading removes the global. */
