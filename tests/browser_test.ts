@@ -23,6 +23,8 @@ import {
 } from "../testing/mod.ts";
 import { BrowserSession } from "./browser/harness.ts";
 import type { ConnectInfo } from "./browser/api.ts";
+import type { PageName } from "./browser/build.ts";
+import { preferredLiteProtocol } from "../transport/mod.ts";
 
 const STEP_TIMEOUT_MS = 10_000;
 
@@ -43,14 +45,21 @@ function groupFrames(g: number): Uint8Array[] {
   return [new Uint8Array(0), payload(17 + g, g), payload(20_000 + g * 3_001, 50 + g), payload(1, 90 + g)];
 }
 
-/** Run `fn` with a fresh relay (public `anon`) and Chromium; logs and console are printed on failure. */
-function browserE2e(name: string, fn: (relay: RelayProcess, browser: BrowserSession) => Promise<void>) {
+/**
+ * Run `fn` with a fresh relay (public `anon`) and Chromium showing `page` (default: `@moq/lite`
+ * 0.2.2); logs and console are printed on failure.
+ */
+function browserE2e(
+  name: string,
+  fn: (relay: RelayProcess, browser: BrowserSession) => Promise<void>,
+  page: PageName = "page",
+) {
   // Chromium, the page server and the relay child outlive single awaits; all are closed explicitly.
   Deno.test({ name, sanitizeOps: false, sanitizeResources: false }, async () => {
     const relay = await startRelay();
     let browser: BrowserSession | undefined;
     try {
-      browser = await BrowserSession.launch();
+      browser = await BrowserSession.launch(page);
       await fn(relay, browser);
     } catch (error) {
       console.error(`--- page console ---\n${browser?.console.join("\n") ?? "(browser not started)"}`);
@@ -193,3 +202,48 @@ browserE2e("browser: a refused CONNECT (401) fails fast and Chromium reports an 
   const ok = await browserConnect(relay, browser);
   await browser.call("close", ok.id);
 });
+
+browserE2e(
+  "browser: @moq/net 0.3.4 over WebTransport gets the relay's preferred lite version, byte-exact",
+  async (
+    relay,
+    browser,
+  ) => {
+    // @moq/net offers moq-lite-05, -04, -03, moql, moqt-20 … in wt-available-protocols; the relay
+    // answers its most preferred lite version it serves (client order among the served ones).
+    const preferred = preferredLiteProtocol();
+    const connectNet = async () => {
+      const info = await browser.call("connect", `${relay.httpUrl}/anon`, STEP_TIMEOUT_MS);
+      assert.equal(info.version, preferred, "@moq/net negotiated the relay's preferred lite version");
+      assert.equal(info.webtransports.length, 1, "the page opened exactly one WebTransport");
+      assert.equal(info.webtransports[0].protocol, preferred, "wt.protocol from the relay's wt-protocol");
+      return info;
+    };
+    const pub = await connectNet();
+    const sub = await connectNet();
+    const publisher = await browser.call("publish", pub.id, "net/cam");
+    const track = await browser.call("subscribe", sub.id, "net/cam", "video");
+    const upstream = await browser.call("request", publisher, 1, STEP_TIMEOUT_MS);
+    assert.equal(upstream.name, "video");
+    const sent: Uint8Array[][] = [];
+    for (let g = 0; g < 5; g++) {
+      const frames = groupFrames(g);
+      sent.push(frames);
+      assert.equal(await browser.call("writeGroup", upstream.track, frames.map(toBase64)), g);
+      await sleep(20);
+    }
+    for (let g = 0; g < 5; g++) {
+      const got = await browser.call("readGroup", track, STEP_TIMEOUT_MS);
+      assert.ok(got, `group ${g} arrived`);
+      assert.equal(got.sequence, g);
+      assert.deepEqual(got.frames.map(fromBase64), sent[g], `group ${g} byte-exact`);
+    }
+    const wt = sessionsOver(relay, "webtransport");
+    assert.equal(wt.length, 2, `two WebTransport sessions, got:\n${wt.join("\n")}`);
+    for (const line of wt) assert.ok(line.includes(`version=${preferred}`), line);
+    assert.equal(sessionsOver(relay, "websocket").length, 0, "WebSocket is disabled in the page");
+    await browser.call("close", pub.id);
+    await browser.call("close", sub.id);
+  },
+  "net_page",
+);

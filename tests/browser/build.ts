@@ -1,15 +1,23 @@
 /**
- * Builds the browser test page: bundles `page.ts` (the real `@moq/lite` 0.2.2 plus the test API)
- * for the browser with `deno bundle --platform browser` into `dist/page.js` (gitignored), offline
- * from Deno's npm cache. Run directly (`deno run -A tests/browser/build.ts`) or call
- * {@link buildPage} from a test.
+ * Builds the browser test pages: bundles `page.ts` (the real `@moq/lite` 0.2.2 plus the test API)
+ * or another page module (`net_page.ts`: `@moq/net` 0.3.4, `media_page.ts`: `@moq/publish` and
+ * `@moq/watch`) for the browser with `deno bundle --platform browser` into `dist/<page>.js`
+ * (gitignored), offline from Deno's npm cache. Run directly (`deno run -A tests/browser/build.ts
+ * [page]`) or call {@link buildPage} from a test.
  *
  * @module
  */
 
-/** The bundle written by {@link buildPage}. */
-export const BUNDLE_PATH = new URL("./dist/page.js", import.meta.url).pathname;
-const ENTRY_PATH = new URL("./page.ts", import.meta.url).pathname;
+/** The test pages, by name (`<name>.ts` beside this file). */
+export type PageName = "page" | "net_page" | "media_page";
+
+/** The bundle written by {@link buildPage} for `page`. */
+export function bundlePath(page: PageName = "page"): string {
+  return new URL(`./dist/${page}.js`, import.meta.url).pathname;
+}
+
+/** The bundle of the default page. */
+export const BUNDLE_PATH = bundlePath();
 const ROOT_PATH = new URL("../../", import.meta.url).pathname;
 
 /** The HTML the test server serves at `/`. */
@@ -32,11 +40,13 @@ export class PageBuildError extends Error {
   }
 }
 
-/** Bundle `page.ts` into `dist/page.js` and return the bundle's text. */
-export async function buildPage(): Promise<string> {
+/** Bundle `<page>.ts` into `dist/<page>.js` and return the bundle's text. */
+export async function buildPage(page: PageName = "page"): Promise<string> {
   await Deno.mkdir(new URL("./dist/", import.meta.url), { recursive: true });
+  const entry = new URL(`./${page}.ts`, import.meta.url).pathname;
+  const output = bundlePath(page);
   const out = await new Deno.Command(Deno.execPath(), {
-    args: ["bundle", "--platform", "browser", "--output", BUNDLE_PATH, ENTRY_PATH],
+    args: ["bundle", "--platform", "browser", "--output", output, entry],
     cwd: ROOT_PATH,
     env: { NO_COLOR: "1" },
     stdin: "null",
@@ -46,13 +56,14 @@ export async function buildPage(): Promise<string> {
   if (!out.success) {
     const text = new TextDecoder().decode(out.stderr) + new TextDecoder().decode(out.stdout);
     throw new PageBuildError(
-      `deno bundle of ${ENTRY_PATH} failed (exit ${out.code}); is @moq/lite in Deno's npm cache?\n${text}`,
+      `deno bundle of ${entry} failed (exit ${out.code}); are its npm packages in Deno's npm cache?\n${text}`,
     );
   }
-  return await Deno.readTextFile(BUNDLE_PATH);
+  return await Deno.readTextFile(output);
 }
 
 if (import.meta.main) {
-  const text = await buildPage();
-  console.log(`wrote ${BUNDLE_PATH} (${text.length} bytes)`);
+  const page = (Deno.args[0] ?? "page") as PageName;
+  const text = await buildPage(page);
+  console.log(`wrote ${bundlePath(page)} (${text.length} bytes)`);
 }

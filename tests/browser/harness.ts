@@ -11,7 +11,7 @@
 // Test-only, pinned here rather than in deno.json "imports" (deno task start would fetch it).
 // deno-lint-ignore no-import-prefix
 import { type BrowserContext, chromium, type Page } from "npm:playwright-core@1.65.1";
-import { buildPage, PAGE_HTML } from "./build.ts";
+import { buildPage, PAGE_HTML, type PageName } from "./build.ts";
 import type { MoqTestApi } from "./api.ts";
 
 /** Where Debian's chromium package puts the browser (`MOQ_TEST_CHROMIUM` overrides it). */
@@ -113,10 +113,13 @@ export class BrowserSession {
     this.#userDataDir = userDataDir;
   }
 
-  /** Build the page, serve it on 127.0.0.1, launch Chromium and open the page. */
-  static async launch(): Promise<BrowserSession> {
+  /**
+   * Build the page (default `page`: `@moq/lite` 0.2.2), serve it on 127.0.0.1, launch Chromium
+   * (with `extraArgs` after {@link CHROMIUM_ARGS}) and open the page.
+   */
+  static async launch(page: PageName = "page", extraArgs: readonly string[] = []): Promise<BrowserSession> {
     const executablePath = await ensureChromium();
-    const bundle = await buildPage();
+    const bundle = await buildPage(page);
     const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, (req) => {
       const path = new URL(req.url).pathname;
       if (path === "/") return new Response(PAGE_HTML, { headers: { "content-type": "text/html" } });
@@ -132,7 +135,7 @@ export class BrowserSession {
       context = await chromium.launchPersistentContext(userDataDir, {
         executablePath,
         headless: false, // --headless=new below, as proven in docs/webtransport.md §14
-        args: [...CHROMIUM_ARGS],
+        args: [...CHROMIUM_ARGS, ...extraArgs],
       });
       const page = context.pages()[0] ?? await context.newPage();
       const lines: string[] = [];

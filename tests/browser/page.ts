@@ -9,6 +9,7 @@
 import * as Moq from "../../testing/moq_lite.ts";
 import type { ConnectInfo, MoqTestApi, PageGroup } from "./api.ts";
 import { sleep } from "../../util/mod.ts";
+import { fromBase64, get, toBase64, within } from "./page_util.ts";
 
 type Connection = Awaited<ReturnType<typeof Moq.Connection.connect>>;
 type Track = InstanceType<typeof Moq.Track>;
@@ -30,41 +31,6 @@ const connections = new Map<number, Connection>();
 const tracks = new Map<number, Track>();
 const publishers = new Map<number, { broadcast: Broadcast; requests: Track[] }>();
 let nextHandle = 1;
-
-function toBase64(bytes: Uint8Array): string {
-  let text = "";
-  for (let i = 0; i < bytes.length; i += 0x8000) {
-    text += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-  }
-  return btoa(text);
-}
-
-function fromBase64(text: string): Uint8Array {
-  const raw = atob(text);
-  const out = new Uint8Array(raw.length);
-  for (let i = 0; i < raw.length; i++) out[i] = raw.charCodeAt(i);
-  return out;
-}
-
-async function within<T>(ms: number, what: string, promise: Promise<T>): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    return await Promise.race([
-      promise,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`page: timed out after ${ms} ms: ${what}`)), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-function get<T>(map: Map<number, T>, handle: number, what: string): T {
-  const value = map.get(handle);
-  if (value === undefined) throw new Error(`page: no ${what} with handle ${handle}`);
-  return value;
-}
 
 const api: MoqTestApi = {
   async connect(url: string, timeoutMs: number): Promise<ConnectInfo> {

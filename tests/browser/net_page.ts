@@ -1,0 +1,123 @@
+/**
+ * The `@moq/net` 0.3.4 browser test page: the same handle-based {@link MoqTestApi} as `page.ts`
+ * (which drives `@moq/lite` 0.2.2), so tests/browser_test.ts can run either client. Built by
+ * `build.ts` into `dist/net_page.js`.
+ *
+ * @module
+ */
+
+import * as Moq from "../../testing/moq_net_api.ts";
+import type { ConnectInfo, MoqTestApi, PageGroup } from "./api.ts";
+import { sleep } from "../../util/mod.ts";
+import { fromBase64, get, toBase64, within } from "./page_util.ts";
+
+type Connection = Awaited<ReturnType<typeof Moq.Connection.connect>>;
+type TrackProducer = Moq.Track.Producer;
+type Subscriber = Moq.Track.Subscriber;
+
+/** Every WebTransport the page creates, so a test can see which transport and protocol were used. */
+const created: { url: string; wt: WebTransport }[] = [];
+const NativeWebTransport = globalThis.WebTransport;
+if (NativeWebTransport) {
+  globalThis.WebTransport = class extends NativeWebTransport {
+    constructor(url: string | URL, options?: WebTransportOptions) {
+      super(url, options);
+      created.push({ url: String(url), wt: this });
+    }
+  };
+}
+
+const connections = new Map<number, Connection>();
+const producers = new Map<number, TrackProducer>();
+const subscribers = new Map<number, Subscriber>();
+const publishers = new Map<number, { requests: TrackProducer[] }>();
+let nextHandle = 1;
+
+const api: MoqTestApi = {
+  async connect(url: string, timeoutMs: number): Promise<ConnectInfo> {
+    const before = created.length;
+    const connection = await within(
+      timeoutMs,
+      `connect to ${url} over WebTransport`,
+      Moq.Connection.connect(new URL(url), { websocket: { enabled: false } }),
+    );
+    const id = nextHandle++;
+    connections.set(id, connection);
+    const webtransports = created.slice(before).map((c) => ({
+      url: c.url,
+      protocol: String((c.wt as WebTransport & { protocol?: string }).protocol ?? ""),
+    }));
+    return { id, version: connection.version, webtransports };
+  },
+
+  publish(connection: number, path: string): number {
+    const broadcast = new Moq.Broadcast.Producer();
+    get(connections, connection, "connection").publish(Moq.Path.from(path), broadcast);
+    const id = nextHandle++;
+    const entry = { requests: [] as TrackProducer[] };
+    publishers.set(id, entry);
+    (async () => {
+      for (;;) {
+        const request = await broadcast.requested();
+        if (!request) return;
+        entry.requests.push(request.accept());
+      }
+    })();
+    return id;
+  },
+
+  async request(publisher: number, n: number, timeoutMs: number): Promise<{ track: number; name: string }> {
+    const entry = get(publishers, publisher, "publisher");
+    const deadline = Date.now() + timeoutMs;
+    while (entry.requests.length < n) {
+      if (Date.now() > deadline) {
+        throw new Error(`page: publisher saw ${entry.requests.length} track requests, wanted ${n}`);
+      }
+      await sleep(20);
+    }
+    const track = entry.requests[n - 1];
+    const id = nextHandle++;
+    producers.set(id, track);
+    return { track: id, name: track.name };
+  },
+
+  writeGroup(track: number, frames: string[]): number {
+    const group = get(producers, track, "track").appendGroup();
+    for (const f of frames) group.writeFrame({ payload: fromBase64(f), timestamp: Moq.Time.Timestamp.now() });
+    group.close();
+    return group.sequence;
+  },
+
+  subscribe(connection: number, path: string, name: string): number {
+    const broadcast = get(connections, connection, "connection").consume(Moq.Path.from(path));
+    const id = nextHandle++;
+    subscribers.set(id, broadcast.subscribe(name, { priority: 0 }));
+    return id;
+  },
+
+  readGroup(track: number, timeoutMs: number): Promise<PageGroup | null> {
+    const t = get(subscribers, track, "track");
+    return within(
+      timeoutMs,
+      "read a group",
+      (async () => {
+        const group = await t.recvGroup();
+        if (!group) return null;
+        const frames: string[] = [];
+        for (;;) {
+          const frame = await group.readFrame();
+          if (!frame) break;
+          frames.push(toBase64(frame.payload));
+        }
+        return { sequence: group.sequence, frames };
+      })(),
+    );
+  },
+
+  close(connection: number): void {
+    get(connections, connection, "connection").close();
+    connections.delete(connection);
+  },
+};
+
+(globalThis as unknown as { moqTest: MoqTestApi }).moqTest = api;
