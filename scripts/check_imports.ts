@@ -52,6 +52,7 @@ export const ENTRY_FOLDERS: readonly string[] = [".", "tests", "bench", "scripts
  */
 export const STANDALONE_MODULES: readonly string[] = [
   "testing/moq_lite.ts",
+  "testing/moq_media.ts",
   "testing/moq_net.ts",
   "testing/moq_net_api.ts",
   "testing/qmux03.ts",

@@ -247,3 +247,57 @@ browserE2e(
   },
   "net_page",
 );
+
+/** Chromium flags for the media test: a fake camera and microphone, granted without a prompt. */
+const MEDIA_ARGS: readonly string[] = [
+  "--use-fake-device-for-media-stream",
+  "--use-fake-ui-for-media-stream",
+  "--autoplay-policy=no-user-gesture-required",
+  "--disable-background-timer-throttling",
+  "--disable-renderer-backgrounding",
+  "--disable-backgrounding-occluded-windows",
+];
+/** How long the media pipeline (capture, encode, relay, decode, render) may take to show frames. */
+const MEDIA_TIMEOUT_MS = 45_000;
+
+Deno.test({
+  name:
+    "browser: @moq/publish 0.2.17 fake camera → relay → @moq/watch 0.4.6 in a second tab decodes and renders",
+  sanitizeOps: false,
+  sanitizeResources: false,
+}, async () => {
+  const relay = await startRelay();
+  let browser: BrowserSession | undefined;
+  try {
+    browser = await BrowserSession.launch("media_page", MEDIA_ARGS);
+    const url = `${relay.httpUrl}/anon`;
+    await browser.media("publish", [url, "media/cam.hang"]);
+    const watchTab = await browser.openTab();
+    await browser.media("watch", [url, "media/cam.hang"], watchTab);
+    const deadline = Date.now() + MEDIA_TIMEOUT_MS;
+    let status = await browser.media("status", [], watchTab);
+    while (Date.now() < deadline && (status.frames < 10 || (status.canvas?.lit ?? 0) === 0)) {
+      await sleep(500);
+      status = await browser.media("status", [], watchTab);
+    }
+    assert.ok(status.frames >= 10, `the watcher decoded ≥ 10 frames: ${JSON.stringify(status)}`);
+    assert.ok(status.canvas && status.canvas.width > 0 && status.canvas.height > 0, JSON.stringify(status));
+    assert.ok(status.canvas.lit > 0, `the canvas is not blank: ${JSON.stringify(status)}`);
+    const published = await browser.media("status", []);
+    console.error(
+      `media: publisher ${published.version}, watcher ${status.version}, ${JSON.stringify(status)}`,
+    );
+    // Both went over WebTransport, at the versions their @moq/net releases and this relay share.
+    assert.equal(sessionsOver(relay, "websocket").length, 0, "no WebSocket fallback");
+    const versions = sessionsOver(relay, "webtransport").map((l) => /version=(\S+)/.exec(l)?.[1]);
+    assert.ok(versions.length >= 2, versions.join(","));
+    assert.ok(versions.includes(published.version) && versions.includes(status.version), versions.join(","));
+  } catch (error) {
+    console.error(`--- page console ---\n${browser?.console.join("\n") ?? "(browser not started)"}`);
+    console.error(`--- relay log ---\n${relay.logs.join("\n")}`);
+    throw error;
+  } finally {
+    await browser?.close();
+    await relay.stop("SIGKILL");
+  }
+});

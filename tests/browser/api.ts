@@ -42,3 +42,25 @@ export interface MoqTestApi {
   /** Close a connection. */
   close(connection: number): void;
 }
+
+/** What `globalThis.moqMedia.status()` reports. */
+export interface MediaStatus {
+  /** The element's connection version (`Established.version`), `""` before it connected. */
+  version: string;
+  /** Video frames decoded so far (`<moq-watch>` only). */
+  frames: number;
+  /** Video bytes received so far (`<moq-watch>` only). */
+  bytes: number;
+  /** The watch canvas: size and how many of 64×64 sampled pixels are not black. */
+  canvas?: { width: number; height: number; lit: number };
+}
+
+/** `globalThis.moqMedia` in the media test page (`media_page.ts`). */
+export interface MoqMediaApi {
+  /** Add `<moq-publish source="camera">` publishing `name` to `url`. */
+  publish(url: string, name: string): void;
+  /** Add `<moq-watch>` rendering `name` from `url` into a canvas. */
+  watch(url: string, name: string): void;
+  /** The current state of the page's element. */
+  status(): MediaStatus;
+}

@@ -12,7 +12,7 @@
 // deno-lint-ignore no-import-prefix
 import { type BrowserContext, chromium, type Page } from "npm:playwright-core@1.65.1";
 import { buildPage, PAGE_HTML, type PageName } from "./build.ts";
-import type { MoqTestApi } from "./api.ts";
+import type { MoqMediaApi, MoqTestApi } from "./api.ts";
 
 /** Where Debian's chromium package puts the browser (`MOQ_TEST_CHROMIUM` overrides it). */
 export const CHROMIUM_PATH = Deno.env.get("MOQ_TEST_CHROMIUM") || "/usr/bin/chromium";
@@ -143,7 +143,9 @@ export class BrowserSession {
       page.on("pageerror", (e) => lines.push(`[pageerror] ${e.message}`));
       const session = new BrowserSession(context, page, lines, server, userDataDir);
       await page.goto(`http://127.0.0.1:${server.addr.port}/`);
-      await page.waitForFunction(() => "moqTest" in globalThis, undefined, { timeout: 10_000 });
+      await page.waitForFunction(() => "moqTest" in globalThis || "moqMedia" in globalThis, undefined, {
+        timeout: 10_000,
+      });
       const secure = await page.evaluate(() =>
         (globalThis as unknown as { isSecureContext: boolean }).isSecureContext &&
         typeof WebTransport === "function"
@@ -171,6 +173,36 @@ export class BrowserSession {
       },
       { method, args: args as unknown[] },
     ) as Promise<Awaited<ReturnType<MoqTestApi[K]>>>;
+  }
+
+  /**
+   * Open the test page in another tab (its console lines are recorded too, prefixed `[tab N]`) and
+   * wait until it is ready.
+   */
+  async openTab(): Promise<Page> {
+    const page = await this.context.newPage();
+    const tab = this.context.pages().length;
+    page.on("console", (m) => this.console.push(`[tab ${tab}] [console.${m.type()}] ${m.text()}`));
+    page.on("pageerror", (e) => this.console.push(`[tab ${tab}] [pageerror] ${e.message}`));
+    await page.goto(this.page.url());
+    await page.waitForFunction(() => "moqMedia" in globalThis, undefined, { timeout: 10_000 });
+    return page;
+  }
+
+  /** Call `globalThis.moqMedia[method](...args)` in `page` (default: the first tab). */
+  media<K extends keyof MoqMediaApi>(
+    method: K,
+    args: Parameters<MoqMediaApi[K]>,
+    page: Page = this.page,
+  ): Promise<Awaited<ReturnType<MoqMediaApi[K]>>> {
+    return page.evaluate(
+      ({ method, args }) => {
+        const api =
+          (globalThis as unknown as { moqMedia: Record<string, (...a: unknown[]) => unknown> }).moqMedia;
+        return api[method](...args);
+      },
+      { method, args: args as unknown[] },
+    ) as Promise<Awaited<ReturnType<MoqMediaApi[K]>>>;
   }
 
   /** Close the browser, the page server and the profile directory. */
