@@ -54,6 +54,7 @@ export const STANDALONE_MODULES: readonly string[] = [
   "testing/moq_lite.ts",
   "testing/moq_media.ts",
   "testing/moq_net.ts",
+  "testing/moq_net_028.ts",
   "testing/moq_net_api.ts",
   "testing/qmux03.ts",
 ];
