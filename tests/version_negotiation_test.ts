@@ -9,6 +9,7 @@
 
 import assert from "node:assert/strict";
 import {
+  connect,
   e2e,
   payload,
   RawWebSocket,
@@ -240,4 +241,20 @@ e2e(
     assert.ok(!(refused instanceof RawWebSocket));
     assert.equal(refused.status, 400);
   },
+);
+
+e2e(
+  "negotiation, [server] version = lite-04 only: a legacy CLIENT_SETUP (@moq/lite 0.2.2) is refused",
+  async (
+    relay,
+  ) => {
+    // @moq/lite 0.2.2 offers only bare framings over WebSocket, so its version comes from a SETUP
+    // offering lite-02/lite-01/draft-14, none of which this relay may select here.
+    await assert.rejects(within(STEP_TIMEOUT_MS, "@moq/lite connect", connect(relay.port, "anon")));
+    await relay.waitForLog(/no common version/);
+    assert.deepEqual(negotiated(relay, "websocket"), []);
+    assert.equal(await quicProtocol(relay, CLIENT_ALPNS), "moq-lite-04");
+    await assert.rejects(quicProtocol(relay, ["moql"]), "no moql ALPN without a legacy version");
+  },
+  restricted(["moq-lite-04"]),
 );
