@@ -119,10 +119,10 @@ export const SUPPORTED_VERSIONS: readonly string[] = [
   "moq-lite-02",
   "moq-lite-03",
   "moq-lite-04",
+  "moq-lite-05",
 ];
 /** Upstream version names that are valid but not implemented here (dropped with a warning). */
 export const UNSUPPORTED_VERSIONS: readonly string[] = [
-  "moq-lite-05",
   "moq-lite-06-wip",
   "moq-transport-14",
   "moq-transport-15",

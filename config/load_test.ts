@@ -560,7 +560,7 @@ Deno.test("fatal: unreadable file, TOML syntax and type errors", async () => {
     /unknown version "moq-lite-09"/,
   );
   await rejects(
-    load(MIN + `[server]\nversion = ["moq-lite-05"]\n`),
+    load(MIN + `[server]\nversion = ["moq-lite-06-wip"]\n`),
     "server.version",
     /none of the listed versions/,
   );

@@ -78,7 +78,12 @@ export class RelayCore {
   }
 
   /** Run a moq-lite session on an authenticated transport session. */
-  accept(transport: TransportSession, grant: SessionGrant, role: "server" | "client" = "server"): MoqSession {
+  accept(
+    transport: TransportSession,
+    grant: SessionGrant,
+    role: "server" | "client" = "server",
+    authorize?: (url: URL) => Promise<SessionGrant>,
+  ): MoqSession {
     const id = this.#nextId++;
     const session = new MoqSession({
       id,
@@ -90,6 +95,7 @@ export class RelayCore {
       limits: this.config.limits ?? DEFAULT_LIMITS,
       originId: this.originId,
       role,
+      authorize,
     });
     this.#log.child("session", { session: id }).info("session accepted", {
       transport: transport.kind,

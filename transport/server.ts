@@ -105,7 +105,9 @@ export function parseBindAddress(text: string): { hostname: string; port: number
 
 /** The ALPN list offered, in preference order: enabled moq-lite versions, `moql`, `h3`. */
 export function serverAlpns(protocols: readonly NegotiatedProtocol[]): string[] {
-  const versions = (["moq-lite-04", "moq-lite-03"] as const).filter((p) => protocols.includes(p));
+  const versions = (["moq-lite-05", "moq-lite-04", "moq-lite-03"] as const).filter((p) =>
+    protocols.includes(p)
+  );
   return [...versions, ALPN_MOQL, ALPN_H3];
 }
 
@@ -136,7 +138,9 @@ export class QuicServer {
   constructor(options: QuicServerOptions) {
     this.#options = options;
     this.#logger = options.logger.child("quic");
-    this.#protocols = (options.protocols ?? ["moq-lite-04", "moq-lite-03"]).filter((p) => p !== "");
+    this.#protocols = (options.protocols ?? ["moq-lite-05", "moq-lite-04", "moq-lite-03"]).filter((p) =>
+      p !== ""
+    );
     const { hostname, port } = parseBindAddress(options.bind);
     if (typeof Deno.QuicEndpoint !== "function") {
       throw new QuicListenError(
@@ -340,7 +344,7 @@ export class QuicServer {
   }
 
   async #serveRawQuic(conn: Deno.QuicConn, tracked: Tracked, peer: string, alpn: string): Promise<void> {
-    if (!["moq-lite-04", "moq-lite-03", ALPN_MOQL].includes(alpn)) {
+    if (!["moq-lite-05", "moq-lite-04", "moq-lite-03", ALPN_MOQL].includes(alpn)) {
       conn.close({ closeCode: 0, reason: `unsupported ALPN ${alpn}` });
       return;
     }
@@ -351,7 +355,10 @@ export class QuicServer {
     } catch {
       url = new URL(`moql://${this.#defaultHost}/`);
     }
-    const decision = await this.#authorize(url, "quic", peer);
+    // moq-lite-05 names its root and credential in its SETUP (read by the session), not here.
+    const decision: AuthorizeDecision = alpn === "moq-lite-05"
+      ? { ok: true }
+      : await this.#authorize(url, "quic", peer);
     if (!isAuthorized(decision)) {
       try {
         conn.close({ closeCode: decision.closeCode, reason: decision.reason });

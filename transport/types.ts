@@ -13,11 +13,11 @@ export type TransportKind = "websocket" | "quic" | "webtransport";
 
 /**
  * The application protocol a transport negotiated before any moq-lite byte was exchanged:
- * `"moq-lite-04"` / `"moq-lite-03"` (ALPN, `wt-protocol` or a `<framing>.<alpn>` WebSocket
+ * `"moq-lite-05"` / `"moq-lite-04"` / `"moq-lite-03"` (ALPN, `wt-protocol` or a `<framing>.<alpn>` WebSocket
  * subprotocol) or `""` (nothing selected: `moql`, bare `webtransport`/`qmux-00` framing, or no
  * subprotocol). With `""` the session expects a legacy CLIENT_SETUP on the first bidi stream.
  */
-export type NegotiatedProtocol = "moq-lite-04" | "moq-lite-03" | "";
+export type NegotiatedProtocol = "moq-lite-05" | "moq-lite-04" | "moq-lite-03" | "";
 
 /** Raised by {@link RecvStream.read} when the peer reset its sending side. */
 export class StreamResetError extends Error {

@@ -26,6 +26,7 @@ import {
 
 /** The moq-lite ALPNs raw QUIC serves, and what each negotiates. */
 export const RAW_QUIC_ALPNS: Readonly<Record<string, NegotiatedProtocol>> = {
+  "moq-lite-05": "moq-lite-05",
   "moq-lite-04": "moq-lite-04",
   "moq-lite-03": "moq-lite-03",
   "moql": "",

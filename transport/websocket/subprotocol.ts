@@ -34,7 +34,7 @@ export interface SubprotocolChoice {
 export type SubprotocolAlpn = Exclude<NegotiatedProtocol, "">;
 
 /** The ALPNs the relay offers over WebSocket by default, newest first. */
-export const DEFAULT_ALPNS: readonly SubprotocolAlpn[] = ["moq-lite-04", "moq-lite-03"];
+export const DEFAULT_ALPNS: readonly SubprotocolAlpn[] = ["moq-lite-05", "moq-lite-04", "moq-lite-03"];
 
 /** QMux drafts usable with a `qmux-0X.<alpn>` prefix, newest first. */
 const QMUX_DRAFTS: readonly Framing[] = ["qmux-02", "qmux-01", "qmux-00"];

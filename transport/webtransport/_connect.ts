@@ -11,7 +11,11 @@ import { encodeFieldSection, type HeaderField } from "./_qpack.ts";
 import { parseStringList, serializeString } from "./_structured_fields.ts";
 
 /** The moq-lite versions WebTransport can select through `wt-protocol`, in relay preference order. */
-export const WEBTRANSPORT_SUBPROTOCOLS: readonly NegotiatedProtocol[] = ["moq-lite-04", "moq-lite-03"];
+export const WEBTRANSPORT_SUBPROTOCOLS: readonly NegotiatedProtocol[] = [
+  "moq-lite-05",
+  "moq-lite-04",
+  "moq-lite-03",
+];
 
 /** A valid WebTransport CONNECT. */
 export interface ConnectRequest {
