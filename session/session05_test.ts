@@ -13,12 +13,16 @@ import { StreamReader, type TransportKind } from "../transport/mod.ts";
 import { Writer } from "../codec/mod.ts";
 import {
   BidiType05,
+  decodeAnnounceBroadcast,
+  decodeAnnounceOk,
   decodeAnnounceRequest,
   decodeSubscribe05,
   decodeTrack,
   encodeAnnounceBroadcast,
   encodeAnnounceOk,
+  encodeAnnounceRequest,
   encodeSetupStream,
+  encodeStreamType05,
   encodeTrackInfo,
   ProbeLevel,
   readSetupStream,
@@ -37,10 +41,14 @@ interface Started {
   warnings: string[];
 }
 
-function start(
-  options: { kind?: TransportKind; grant?: SessionGrant; authorize?: (url: URL) => Promise<SessionGrant> } =
-    {},
-): Started {
+interface StartOptions {
+  kind?: TransportKind;
+  grant?: SessionGrant;
+  authorize?: (url: URL) => Promise<SessionGrant>;
+  originId?: number;
+}
+
+function start(options: StartOptions = {}): Started {
   const [client, server] = memoryTransportPair({
     protocol: "moq-lite-05",
     kind: options.kind,
@@ -57,6 +65,7 @@ function start(
     stats: new RelayStats(),
     logger,
     authorize: options.authorize,
+    originId: options.originId,
   });
   return { client, session, origin, warnings };
 }
@@ -90,21 +99,29 @@ async function closesWith(t: Started, code: number): Promise<void> {
   );
 }
 
-/** Play a lite-05 publisher of `cam`: complete the SETUP and answer the relay's ANNOUNCE_REQUEST. */
-async function publisherOf(t: Started): Promise<void> {
+async function until(what: string, check: () => boolean): Promise<void> {
+  const deadline = Date.now() + 2_000;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+/**
+ * Play a lite-05 publisher of `cam`: complete the SETUP and answer the relay's ANNOUNCE_REQUEST
+ * (ANNOUNCE_OK with `hop`). Returns the announce stream.
+ */
+async function publisherOf(t: Started, hop = 0n) {
   await sendUni(t.client, setupBytes());
   await relaySetup(t.client);
   const s = (await t.client.acceptBidi())!;
   const r = new StreamReader(s.recv);
   assert.equal(await r.varint(), BidiType05.Announce);
   assert.equal(decodeAnnounceRequest(await r.message(4096)).prefix, "");
-  await s.send.write(encodeAnnounceOk({ hop: 0n, activeCount: 1 }));
+  await s.send.write(encodeAnnounceOk({ hop, activeCount: 1 }));
   await s.send.write(encodeAnnounceBroadcast({ active: true, suffix: "cam", hops: [] }));
-  const deadline = Date.now() + 2_000;
-  while (!t.origin.get("cam")) {
-    if (Date.now() > deadline) throw new Error("the broadcast never reached the origin");
-    await new Promise((r) => setTimeout(r, 5));
-  }
+  await until("the broadcast to reach the origin", () => t.origin.get("cam") !== undefined);
+  return s;
 }
 
 /** Make the relay subscribe to cam/video; answer its TRACK with `trackInfo`. Returns the SUBSCRIBE id. */
@@ -236,4 +253,50 @@ Deno.test("lite-05 malformed: an unknown subscribe response type closes the sess
   const { stream } = await nextSubscribe(t);
   await stream.send.write(Uint8Array.of(0x05, 0x01, 0x00));
   await closesWith(t, 5);
+});
+
+Deno.test("lite-05 announce: the receiver appends ANNOUNCE_OK's hop id; a second active is a restart", async () => {
+  const t = start({ grant: { ...GRANT, internal: true }, originId: 9 });
+  const s = await publisherOf(t, 42n);
+  assert.deepEqual(t.origin.get("cam")!.hops, [42], "hop stamped by the receiver");
+  // A route change: the same path active again, now through hop 7 first. lite-04 would close the
+  // session (duplicate announce); lite-05 replaces the route.
+  await s.send.write(encodeAnnounceBroadcast({ active: true, suffix: "cam", hops: [7n] }));
+  await until("the restarted route", () => t.origin.get("cam")?.hops.join() === "7,42");
+  assert.equal(t.session.closeInfo, null, "the session lives on");
+  // Our own hop id in the chain is a loop: dropped, not an error.
+  await s.send.write(encodeAnnounceBroadcast({ active: true, suffix: "loop", hops: [9n] }));
+  await new Promise((r) => setTimeout(r, 50));
+  assert.equal(t.origin.get("loop"), undefined);
+  t.client.close(0, "done");
+  await t.session.done;
+});
+
+Deno.test("lite-05 announce: ANNOUNCE_OK states our hop and the initial count; chains exclude our hop", async () => {
+  const t = start({ grant: { ...GRANT, internal: true }, originId: 9 });
+  await sendUni(t.client, setupBytes({ role: Role.Subscriber }));
+  await relaySetup(t.client);
+  for (const [path, hops] of [["a", [1]], ["b", [2, 3]]] as const) {
+    t.origin.publish(path, {
+      label: path,
+      hops: [...hops],
+      subscribe: () => ({ cancel: () => {} }),
+    });
+  }
+  const s = await t.client.openBidi();
+  await s.send.write(encodeStreamType05(BidiType05.Announce));
+  await s.send.write(encodeAnnounceRequest({ prefix: "", excludeHop: 5n }));
+  const r = new StreamReader(s.recv);
+  assert.deepEqual(decodeAnnounceOk(await r.message(4096)), { hop: 9n, activeCount: 2 });
+  const got = [
+    decodeAnnounceBroadcast(await r.message(4096)),
+    decodeAnnounceBroadcast(await r.message(4096)),
+  ];
+  got.sort((x, y) => x.suffix.localeCompare(y.suffix));
+  assert.deepEqual(got, [
+    { active: true, suffix: "a", hops: [1n] },
+    { active: true, suffix: "b", hops: [2n, 3n] },
+  ]);
+  t.client.close(0, "done");
+  await t.session.done;
 });
