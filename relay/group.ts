@@ -12,6 +12,12 @@
  * small object; a buffer of its own costs a backing store), and a group caches at most
  * {@link MAX_GROUP_FRAMES} frames.
  *
+ * Every frame also carries a timestamp in its track's timescale ({@link TrackInfo}): the publisher's
+ * own when its wire version has one, else the arrival time in milliseconds. It is stored as a
+ * number-free `bigint` (62-bit values survive) and is version-neutral; a session whose wire needs a
+ * per-frame header derived from it (moq-lite-05's zigzag delta) encodes that header once per frame
+ * and keeps it in the frame's {@link Group.frameHeader} slot, so subscribers of that version share it.
+ *
  * @module
  */
 
@@ -64,6 +70,10 @@ export class Group {
 
   /** Cached frames; `#frames[#head + i]` is frame number `dropped + i`. */
   #frames: (Uint8Array | undefined)[] = [];
+  /** Each cached frame's timestamp (same indexing as `#frames`). */
+  #stamps: (bigint | undefined)[] = [];
+  /** Each cached frame's memoised wire header, filled by the session layer (same indexing). */
+  #headers: (Uint8Array | undefined)[] = [];
   #head = 0;
   #chunk: Uint8Array | null = null;
   #chunkUsed = 0;
@@ -94,6 +104,28 @@ export class Group {
   frame(n: number): Uint8Array | undefined {
     if (n < this.dropped) return undefined;
     return this.#frames[this.#head + n - this.dropped];
+  }
+
+  /** The timestamp of frame number `n` (track timescale units), or undefined if not cached. */
+  timestamp(n: number): bigint | undefined {
+    if (n < this.dropped) return undefined;
+    return this.#stamps[this.#head + n - this.dropped];
+  }
+
+  /**
+   * The wire header a session encoded for frame `n` (see the module documentation), or undefined
+   * when none was stored yet or the frame is no longer cached.
+   */
+  frameHeader(n: number): Uint8Array | undefined {
+    if (n < this.dropped) return undefined;
+    return this.#headers[this.#head + n - this.dropped];
+  }
+
+  /** Keep `header` as frame `n`'s wire header (ignored once the frame left the cache). */
+  setFrameHeader(n: number, header: Uint8Array): void {
+    const i = this.#head + n - this.dropped;
+    if (n < this.dropped || i >= this.#frames.length) return;
+    this.#headers[i] = header;
   }
 
   /**
@@ -133,13 +165,16 @@ export class Group {
   }
 
   /**
-   * Append one encoded frame. Ignored once the group is no longer open. Small frames are copied
-   * (the caller may reuse `encodedFrame`); larger ones are kept as given (the caller must not).
+   * Append one encoded frame with its timestamp (track timescale units; default: the arrival time
+   * in ms). Ignored once the group is no longer open. Small frames are copied (the caller may
+   * reuse `encodedFrame`); larger ones are kept as given (the caller must not).
    */
-  append(encodedFrame: Uint8Array): void {
+  append(encodedFrame: Uint8Array, timestamp: bigint = BigInt(Date.now())): void {
     if (this.state !== "open") return;
     const stored = encodedFrame.length <= SMALL_FRAME_BYTES ? this.#compact(encodedFrame) : encodedFrame;
     this.#frames.push(stored);
+    this.#stamps.push(timestamp);
+    this.#headers.push(undefined);
     const cost = frameCost(stored.length);
     this.bytes += cost;
     this.totalBytes += cost;
@@ -152,6 +187,8 @@ export class Group {
     ) {
       const old = this.#frames[this.#head]!;
       this.#frames[this.#head] = undefined; // let it go now
+      this.#stamps[this.#head] = undefined;
+      this.#headers[this.#head] = undefined;
       this.#head++;
       this.dropped++;
       const oldCost = frameCost(old.length);
@@ -163,6 +200,8 @@ export class Group {
     // Amortised O(1): compact the list once the dropped prefix is half of it.
     if (this.#head > 1024 && this.#head * 2 > this.#frames.length) {
       this.#frames = this.#frames.slice(this.#head);
+      this.#stamps = this.#stamps.slice(this.#head);
+      this.#headers = this.#headers.slice(this.#head);
       this.#head = 0;
     }
     if (!this.#released) this.#onBytes(delta, encodedDelta);

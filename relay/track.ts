@@ -18,6 +18,32 @@ export const CODE_LAGGED = 26;
 /** Reset code: evicted from the cache under memory pressure. */
 export const CODE_EVICTED = 31;
 
+/**
+ * A track's immutable publisher properties, version-neutral (moq-lite-05 carries them in
+ * TRACK_INFO; older versions carry none and get {@link DEFAULT_TRACK_INFO}).
+ */
+export interface TrackInfo {
+  /** Publisher priority (0–255). */
+  priority: number;
+  /** Whether the publisher delivers groups in order. */
+  ordered: boolean;
+  /** How long the publisher retains a non-latest group, in ms. */
+  maxLatencyMs: number;
+  /** Frame timestamp units per second (never 0). */
+  timescale: number;
+}
+
+/**
+ * What a track whose publisher states nothing reports (upstream's synthesized default): priority
+ * 0, unordered, 5 s retention, millisecond timestamps (frames are stamped with their arrival time).
+ */
+export const DEFAULT_TRACK_INFO: Readonly<TrackInfo> = Object.freeze({
+  priority: 0,
+  ordered: false,
+  maxLatencyMs: 5_000,
+  timescale: 1_000,
+});
+
 /** A downstream reader of a track (a subscriber session, `/fetch`, a cluster link). */
 export interface TrackConsumer {
   /** A new group began (or, at attach, the latest cached group). */
@@ -73,6 +99,8 @@ export class Track {
   readonly consumers = new Set<TrackConsumer>();
   /** The upstream subscription feeding it, if any. */
   upstream: UpstreamSubscription | null = null;
+  /** The publisher's properties; set by the source before {@link Track.ready}. */
+  info: Readonly<TrackInfo> = DEFAULT_TRACK_INFO;
   /** Priority requested upstream. */
   priority = 0;
   /** Counters for metrics. */

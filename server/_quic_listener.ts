@@ -7,7 +7,7 @@
  * @module
  */
 
-import { AuthError, type AuthTransport } from "../auth/mod.ts";
+import { AuthError, type AuthTransport, type SessionGrant } from "../auth/mod.ts";
 import type { RelayConfig } from "../config/mod.ts";
 import type { Logger } from "../log/mod.ts";
 import {
@@ -38,6 +38,15 @@ export class QuicStartError extends Error {
     this.name = "QuicStartError";
   }
 }
+
+/** What a raw QUIC moq-lite-05 session holds until its SETUP is authorised: nothing. */
+const SETUP_PENDING_GRANT: SessionGrant = Object.freeze({
+  root: "",
+  publish: [],
+  subscribe: [],
+  internal: false,
+  anonymous: true,
+});
 
 function authTransport(kind: TransportKind): AuthTransport {
   return kind === "webtransport" ? "webtransport" : "quic";
@@ -84,6 +93,12 @@ export async function startQuic(
     if (!admit(session)) {
       core.stats.connectionErrors++;
       session.close(CODE_BOUNDS_EXCEEDED, "too many sessions");
+      return;
+    }
+    if (session.kind === "quic" && session.protocol === "moq-lite-05") {
+      // Raw QUIC has no URL: a moq-lite-05 client names its root and `?jwt=` in its SETUP Path, so
+      // the session authorises once that SETUP is read; until then it holds no rights at all.
+      core.accept(session, SETUP_PENDING_GRANT, "server", (url) => core.auth.authenticate(url, "quic"));
       return;
     }
     // The grant is resolved again here (the hook above only decides accept/refuse); a token that

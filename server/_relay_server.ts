@@ -81,7 +81,12 @@ export class RelayCore {
   }
 
   /** Run a moq-lite session on an authenticated transport session. */
-  accept(transport: TransportSession, grant: SessionGrant, role: "server" | "client" = "server"): MoqSession {
+  accept(
+    transport: TransportSession,
+    grant: SessionGrant,
+    role: "server" | "client" = "server",
+    authorize?: (url: URL) => Promise<SessionGrant>,
+  ): MoqSession {
     const id = this.#nextId++;
     const session = new MoqSession({
       id,
@@ -96,6 +101,7 @@ export class RelayCore {
       // `[server] version` restricts what accepted clients may select by SETUP; dialed links keep
       // the defaults.
       legacyVersions: role === "server" ? this.#legacySetupCodes : undefined,
+      authorize,
     });
     this.#log.child("session", { session: id }).info("session accepted", {
       transport: transport.kind,

@@ -8,7 +8,8 @@
 import { type AnnounceEvent, stripPrefix } from "../relay/mod.ts";
 import type { BidiStream, StreamReader } from "../transport/mod.ts";
 import { discardRest, type SessionContext } from "./context.ts";
-import { type AnnounceInterest, encodeAnnounce, encodeAnnounceInit, isLegacy } from "./messages.ts";
+import { type AnnounceInterest, encodeAnnounce, encodeAnnounceInit, isLegacy, Version } from "./messages.ts";
+import { encodeAnnounceBroadcast, encodeAnnounceOk } from "./lite05.ts";
 
 interface Pending {
   active: boolean;
@@ -19,7 +20,10 @@ interface Pending {
 
 /**
  * Answer one ANNOUNCE_INTEREST until the peer FINs, the stream fails or the session ends.
- * Never writes `ended` for a path the peer does not know, nor two `active` in a row.
+ * Never writes `ended` for a path the peer does not know, nor two `active` in a row — except on
+ * moq-lite-05, where a second `active` is a restart (route change) and replaces an ended/active
+ * flap. lite-05 opens with ANNOUNCE_OK (our hop id, the size of the initial set) and leaves our own
+ * hop off each chain: the receiver appends ANNOUNCE_OK's hop id (draft-lcurley-moq-lite-05).
  */
 export async function serveAnnounce(
   ctx: SessionContext,
@@ -32,6 +36,7 @@ export async function serveAnnounce(
   // route state: anyone else gets no hop ids and no split-horizon filtering.
   const excludeHop = ctx.scope.internal ? interest.excludeHop : 0;
   const sendHops = excludeHop !== 0;
+  const lite05 = ctx.version === Version.Lite05;
   const visible = (e: AnnounceEvent) =>
     ctx.scope.canSubscribe(e.path) && !(excludeHop !== 0 && e.hops.includes(excludeHop));
 
@@ -51,7 +56,9 @@ export async function serveAnnounce(
       // Still visible after a route change: the peer keeps what it knows (lite-04 cannot update a
       // chain without an ended/active flap); an unsent withdrawal is cancelled.
       if (p?.active) p.hops = e.hops;
-      else if (known.has(e.path)) pending.delete(e.path);
+      else if (lite05 && sendHops && known.has(e.path)) {
+        pending.set(e.path, { active: true, hops: e.hops, replaced: true });
+      } else if (known.has(e.path)) pending.delete(e.path);
       else pending.set(e.path, { active: true, hops: e.hops, replaced: false });
     } else if (active) {
       const replaced = (p !== undefined && !p.active) || (p === undefined && known.has(e.path)) ||
@@ -71,7 +78,11 @@ export async function serveAnnounce(
   const watch = ctx.origin.watch(prefix, onEvent, { routes: sendHops });
   const hopsFor = (
     hops: number[],
-  ) => (sendHops && ctx.originId !== 0 ? [...hops, ctx.originId] : sendHops ? hops : []);
+  ) => (sendHops && ctx.originId !== 0 && !lite05 ? [...hops, ctx.originId] : sendHops ? hops : []);
+  const encode = (active: boolean, suffix: string, hops: number[]): Uint8Array =>
+    lite05
+      ? encodeAnnounceBroadcast({ active, suffix, hops: hops.map(BigInt) })
+      : encodeAnnounce(ctx.version, { active, suffix, hops });
   const suffixOf = (path: string) => stripPrefix(path, prefix);
   let finished = false;
   const stopped = () => finished || ctx.signal.aborted;
@@ -95,11 +106,10 @@ export async function serveAnnounce(
     if (isLegacy(ctx.version)) {
       await stream.send.write(encodeAnnounceInit(initial.map((e) => suffixOf(e.path))));
     } else {
-      for (const e of initial) {
-        await stream.send.write(
-          encodeAnnounce(ctx.version, { active: true, suffix: suffixOf(e.path), hops: hopsFor(e.hops) }),
-        );
+      if (lite05) {
+        await stream.send.write(encodeAnnounceOk({ hop: BigInt(ctx.originId), activeCount: initial.length }));
       }
+      for (const e of initial) await stream.send.write(encode(true, suffixOf(e.path), hopsFor(e.hops)));
     }
     // Drop pending updates that the initial set already reflects.
     for (const e of initial) {
@@ -121,12 +131,12 @@ export async function serveAnnounce(
       if (p.active) {
         if (known.has(path)) {
           if (!p.replaced) continue;
-          await stream.send.write(encodeAnnounce(ctx.version, { active: false, suffix, hops: [] }));
+          if (!lite05) await stream.send.write(encode(false, suffix, []));
         }
-        await stream.send.write(encodeAnnounce(ctx.version, { active: true, suffix, hops: hopsFor(p.hops) }));
+        await stream.send.write(encode(true, suffix, hopsFor(p.hops)));
         known.add(path);
       } else if (known.has(path)) {
-        await stream.send.write(encodeAnnounce(ctx.version, { active: false, suffix, hops: [] }));
+        await stream.send.write(encode(false, suffix, []));
         known.delete(path);
       }
     }

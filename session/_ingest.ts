@@ -2,6 +2,9 @@
  * The relay as a subscriber of its peer: it asks the peer what it publishes (ANNOUNCE_INTEREST on
  * each allowed publish prefix), registers those broadcasts in the origin, and pulls tracks on
  * demand (one SUBSCRIBE per track, deduplicated by the origin), reading the peer's GROUP streams.
+ * On moq-lite-05 it asks with ANNOUNCE_REQUEST (answered by ANNOUNCE_OK, whose hop id it appends to
+ * every chain; a second `active` is a restart), fetches each track's TRACK_INFO before subscribing
+ * and keeps every frame's timestamp in the cache.
  *
  * @module
  */
@@ -17,6 +20,20 @@ import {
   type UpstreamSubscription,
 } from "../relay/mod.ts";
 import { type BidiStream, type RecvStream, StreamReader, StreamResetError } from "../transport/mod.ts";
+import { DecodeError } from "../codec/mod.ts";
+import {
+  BidiType05,
+  decodeAnnounceBroadcast,
+  decodeAnnounceOk,
+  decodeTrackInfo,
+  encodeAnnounceRequest,
+  encodeStreamType05,
+  encodeTrack,
+  FrameTimestampDecoder,
+  readSubscribeResponse05,
+  readTimestampDelta05,
+  receivedHops,
+} from "./lite05.ts";
 import {
   Code,
   FRAMES_PER_YIELD,
@@ -92,9 +109,12 @@ export class Ingest {
     const ctx = this.#ctx;
     const stream = await ctx.transport.openBidi();
     const reader = new StreamReader(stream.recv);
+    const lite05 = ctx.version === Version.Lite05;
     await stream.send.write(encodeStreamType(BidiType.Announce));
     await stream.send.write(
-      encodeAnnounceInterest(ctx.version, { prefix: relativePrefix, excludeHop: ctx.originId }),
+      lite05
+        ? encodeAnnounceRequest({ prefix: relativePrefix, excludeHop: BigInt(ctx.originId) })
+        : encodeAnnounceInterest(ctx.version, { prefix: relativePrefix, excludeHop: ctx.originId }),
     );
     const base = joinPath(ctx.scope.root, relativePrefix);
     const mine = new Set<string>();
@@ -104,9 +124,19 @@ export class Ingest {
         const init = decodeAnnounceInit(await reader.message(MAX_MESSAGE_BYTES));
         for (const suffix of init) this.#announce(base, suffix, [], mine);
       }
+      const okHop = lite05 ? decodeAnnounceOk(await reader.message(MAX_MESSAGE_BYTES)).hop : 0n;
       for (let n = 1; !(await reader.done()); n++) {
         if (n % MESSAGES_PER_YIELD === 0) await yieldToEventLoop();
-        const msg = decodeAnnounce(ctx.version, await reader.message(MAX_MESSAGE_BYTES));
+        const body = await reader.message(MAX_MESSAGE_BYTES);
+        if (lite05) {
+          const msg = decodeAnnounceBroadcast(body);
+          // lite-05 receivers append the responder's hop; hop ids beyond 2^53 lose precision here.
+          if (msg.active) {
+            this.#announce(base, msg.suffix, receivedHops(msg.hops, okHop).map(Number), mine, true);
+          } else this.#unannounce(base, msg.suffix, mine);
+          continue;
+        }
+        const msg = decodeAnnounce(ctx.version, body);
         if (msg.active) this.#announce(base, msg.suffix, msg.hops, mine);
         else this.#unannounce(base, msg.suffix, mine);
       }
@@ -122,7 +152,8 @@ export class Ingest {
     }
   }
 
-  #announce(base: string, suffix: string, wireHops: number[], mine: Set<string>): void {
+  /** Register an announced broadcast; with `restart` (lite-05) an active one is replaced. */
+  #announce(base: string, suffix: string, wireHops: number[], mine: Set<string>, restart = false): void {
     const ctx = this.#ctx;
     const path = checkedPath(joinPath(base, checkedPath(suffix)));
     // Hop ids are cluster routing state: only a cluster member (internal credential) may state
@@ -141,8 +172,16 @@ export class Ingest {
       ctx.log.debug("announce with too many hops dropped", { path, hops: hops.length });
       return;
     }
-    if (this.#publications.has(path)) {
+    const previous = this.#publications.get(path);
+    if (previous && !(restart && mine.has(path))) {
       throw new ProtocolError(Code.Duplicate, `broadcast "${path}" announced twice without an end`);
+    }
+    if (previous) {
+      // Restart (route change): the new route takes over before the old one is let go.
+      this.#publications.set(path, ctx.origin.publish(path, this.#source(path, hops)));
+      previous.end(false);
+      ctx.log.info("broadcast restarted", { path, hops: hops.length });
+      return;
     }
     if (this.#publications.size >= ctx.limits.maxBroadcastsPerSession) {
       ctx.warnings.warn(ctx.log, "broadcast-quota", "broadcast quota exceeded; announce ignored", {
@@ -183,7 +222,19 @@ export class Ingest {
     let cancelled = false;
     let stream: BidiStream | null = null;
     this.#subs.set(id, track);
+    const lite05 = ctx.version === Version.Lite05;
     const run = async () => {
+      if (lite05) {
+        // lite-05: the track's immutable properties come from a Track stream first.
+        const t = await ctx.transport.openBidi();
+        const tr = new StreamReader(t.recv);
+        await t.send.write(encodeStreamType05(BidiType05.Track));
+        await t.send.write(encodeTrack({ broadcast: stripPrefix(path, ctx.scope.root), track: track.name }));
+        const info = decodeTrackInfo(await tr.message(MAX_MESSAGE_BYTES));
+        await t.send.close();
+        if (cancelled) return null;
+        track.info = info;
+      }
       stream = await ctx.transport.openBidi();
       if (cancelled) {
         await stream.send.close();
@@ -199,6 +250,14 @@ export class Ingest {
         ordered: true,
         maxLatencyMs: 0,
       }));
+      if (lite05) {
+        // Acceptance is implicit; START / END / DROP follow (the relay serves whatever arrives).
+        if (this.#subs.get(id) === track && !cancelled) track.ready();
+        for (let n = 1; (await readSubscribeResponse05(reader, MAX_MESSAGE_BYTES)) !== null; n++) {
+          if (n % MESSAGES_PER_YIELD === 0) await yieldToEventLoop();
+        }
+        return null;
+      }
       // The first response must be SUBSCRIBE_OK.
       if (ctx.version === Version.Lite01 || ctx.version === Version.Lite02) {
         await reader.message(MAX_MESSAGE_BYTES);
@@ -258,10 +317,10 @@ export class Ingest {
     };
   }
 
-  /** Read one GROUP stream the peer opened. */
-  async group(stream: RecvStream, reader: StreamReader): Promise<void> {
+  /** Read one GROUP stream the peer opened (`type`: its stream type when already read). */
+  async group(stream: RecvStream, reader: StreamReader, type?: number): Promise<void> {
     const ctx = this.#ctx;
-    const type = await reader.u8();
+    type ??= await reader.u8();
     if (type !== UNI_GROUP) {
       ctx.log.debug("unknown unidirectional stream type", { type });
       stream.stop(Code.UnexpectedStream);
@@ -275,12 +334,22 @@ export class Ingest {
     }
     const group = track.startGroup(header.sequence);
     ctx.stats.groupsIn++;
+    // lite-05 frames carry timestamps; older ones are stamped with their arrival time.
+    const clock = ctx.version === Version.Lite05 ? new FrameTimestampDecoder() : null;
     try {
       for (let n = 1;; n++) {
+        let timestamp: bigint | undefined;
+        if (clock) {
+          if (await reader.done()) break;
+          timestamp = clock.next(await readTimestampDelta05(reader));
+        }
         const frame = await reader.frame(MAX_FRAME_BYTES);
-        if (frame === null) break;
+        if (frame === null) {
+          if (clock) throw new DecodeError("group stream ended between a frame's timestamp and its size");
+          break;
+        }
         if (n % FRAMES_PER_YIELD === 0) await yieldToEventLoop();
-        group.append(frame);
+        group.append(frame, timestamp);
         track.countFrame(frame.length);
         ctx.stats.framesIn++;
         ctx.stats.bytesIn += frame.length;

@@ -7,7 +7,9 @@
  * overhead, each stream in flight, transport queues): when it falls behind by more than
  * `limits.subscriberQueueBytes`, its oldest groups are reset (code 2 `old`) so it never stalls the
  * publisher or other subscribers and never makes memory grow without bound. Frames are the cached
- * encoded buffers, written as-is: no per-subscriber copy.
+ * encoded buffers, written as-is: no per-subscriber copy. moq-lite-05 subscribers get each frame's
+ * timestamp header first (encoded once per frame, `_frame05.ts`), implicit acceptance and
+ * SUBSCRIBE_START / SUBSCRIBE_DROP / SUBSCRIBE_END instead of SUBSCRIBE_OK.
  *
  * @module
  */
@@ -27,7 +29,10 @@ import {
   encodeSubscribeOk,
   isLegacy,
   type Subscribe,
+  Version,
 } from "./messages.ts";
+import { encodeSubscribeResponse05 } from "./lite05.ts";
+import { timestampHeader05 } from "./_frame05.ts";
 
 /** What one group stream in flight costs a subscriber's budget beyond its frames (pump and stream state). */
 export const GROUP_STREAM_OVERHEAD_BYTES = 2048;
@@ -83,21 +88,42 @@ class GroupPump {
   }
 }
 
+/** What a lite-05 subscription reports on its Subscribe stream as groups are served or dropped. */
+export interface RangeListener {
+  /** The first group is about to be served (SUBSCRIBE_START). */
+  started(sequence: number): void;
+  /** A group was dropped before the subscriber had it (SUBSCRIBE_DROP). */
+  dropped(sequence: number, code: number): void;
+}
+
 /** One downstream subscription: a consumer of a relay track writing to one session. */
 class Downstream implements TrackConsumer {
   readonly #ctx: SessionContext;
   readonly #id: bigint;
   readonly #startGroup: number | undefined;
   readonly #pumps: GroupPump[] = [];
+  /** Frames carry lite-05 timestamp headers. */
+  readonly #timed: boolean;
+  readonly #range: RangeListener | null;
+  /** One past the highest group sequence served so far (0 = none yet). */
+  endSequence = 0;
   #closed = false;
   /** Set when the track ended: null = clean. */
   #trackEnd: { code: number | null } | null = null;
   #onIdle: (() => void) | null = null;
+  #onEnded: ((code: number | null) => void) | null = null;
 
-  constructor(ctx: SessionContext, id: bigint, startGroup: number | undefined) {
+  constructor(
+    ctx: SessionContext,
+    id: bigint,
+    startGroup: number | undefined,
+    range: RangeListener | null = null,
+  ) {
     this.#ctx = ctx;
     this.#id = id;
     this.#startGroup = startGroup;
+    this.#timed = ctx.version === Version.Lite05;
+    this.#range = range;
   }
 
   get trackEnd(): { code: number | null } | null {
@@ -109,6 +135,8 @@ class Downstream implements TrackConsumer {
     if (this.#startGroup !== undefined && group.sequence < this.#startGroup) return;
     for (const p of this.#pumps) if (p.group === group) return;
     this.#enforceBudget();
+    if (this.endSequence === 0) this.#range?.started(group.sequence);
+    this.endSequence = Math.max(this.endSequence, group.sequence + 1);
     const pump = new GroupPump(group);
     this.#pumps.push(pump);
     this.#run(pump).finally(() => {
@@ -120,7 +148,14 @@ class Downstream implements TrackConsumer {
 
   onClose(code: number | null): void {
     this.#trackEnd = { code };
+    this.#onEnded?.(code);
     if (this.#pumps.length === 0) this.#onIdle?.();
+  }
+
+  /** Resolves with the track's end code (null = clean) once the track ended. */
+  ended(): Promise<number | null> {
+    if (this.#trackEnd) return Promise.resolve(this.#trackEnd.code);
+    return new Promise((resolve) => (this.#onEnded = resolve));
   }
 
   /** Resolves when the track ended and every group in flight is finished. */
@@ -155,6 +190,7 @@ class Downstream implements TrackConsumer {
     if (p.cancelled) return;
     p.cancel(Code.Old);
     this.#ctx.stats.groupsDropped++;
+    this.#range?.dropped(p.group.sequence, Code.Old);
   }
 
   /** Remove `p` from the in-flight list; a pump the peer stopped no longer counts. */
@@ -183,13 +219,20 @@ class Downstream implements TrackConsumer {
       // Start from the first cached frame.
       let next = group.dropped;
       pump.sentBytes = group.totalBytes - group.bytes;
+      /** lite-05: the timestamp of the frame last written (null before the first). */
+      let prevTs: bigint | null = null;
       for (;;) {
         if (pump.cancelled) return;
         while (next < group.frameCount) {
           const frame = group.frame(next);
-          if (frame === undefined) {
+          const header = this.#timed ? timestampHeader05(group, next, prevTs) : undefined;
+          if (frame === undefined || (this.#timed && header === undefined)) {
             stream.reset(26); // lagged: the frames it needed were dropped
             return;
+          }
+          if (header !== undefined) {
+            prevTs = group.timestamp(next)!;
+            await stream.write(header);
           }
           next++;
           pump.sentBytes += frameCost(frame.length);
@@ -321,16 +364,42 @@ export async function serveSubscribe(
     }
     if (!ready) {
       const code = track.closeCode;
+      if (code === null && ctx.version === Version.Lite05) {
+        await stream.send.write(encodeSubscribeResponse05({ type: "end", group: 0 }));
+      }
       if (code === null) await stream.send.close();
       else stream.send.reset(code === 0 ? Code.NotFound : code);
       return;
     }
-    await stream.send.write(encodeSubscribeOk(ctx.version, {
-      priority: msg.priority,
-      ordered: false,
-      maxLatencyMs: 0,
-    }));
-    downstream = new Downstream(ctx, msg.id, msg.startGroup);
+    const lite05 = ctx.version === Version.Lite05;
+    // lite-05: acceptance is implicit; START / DROP / END go out in order as groups are served.
+    let responses = Promise.resolve();
+    const respond = (bytes: Uint8Array) => {
+      responses = responses.then(() => stream.send.write(bytes)).catch(() => {});
+    };
+    if (!lite05) {
+      await stream.send.write(encodeSubscribeOk(ctx.version, {
+        priority: msg.priority,
+        ordered: false,
+        maxLatencyMs: 0,
+      }));
+    }
+    const range: RangeListener | null = lite05
+      ? {
+        started: (group) => respond(encodeSubscribeResponse05({ type: "start", group })),
+        dropped: (seq, error) =>
+          respond(encodeSubscribeResponse05({ type: "drop", start: seq, end: seq, error })),
+      }
+      : null;
+    downstream = new Downstream(ctx, msg.id, msg.startGroup, range);
+    const ds = downstream;
+    // lite-05: SUBSCRIBE_END as soon as the track ended cleanly (the first group never delivered,
+    // 0 = none), before the remaining groups drain; the FIN follows once they have.
+    const endDeclared = lite05
+      ? ds.ended().then((code) => {
+        if (code === null) respond(encodeSubscribeResponse05({ type: "end", group: ds.endSequence }));
+      })
+      : Promise.resolve();
     if (msg.startGroup !== undefined) {
       for (const g of track.groups) {
         if (g.sequence >= msg.startGroup && g !== track.latest) downstream.onGroup(g);
@@ -340,6 +409,8 @@ export async function serveSubscribe(
     const ended = await Promise.race([downstream.drained().then(() => true), left.then(() => false)]);
     if (ended) {
       const code = downstream.trackEnd?.code ?? null;
+      await endDeclared;
+      await responses;
       if (code === null) await stream.send.close();
       else stream.send.reset(code);
     } else {

@@ -10,6 +10,7 @@ import type { LogFields, Logger } from "../log/mod.ts";
 import { type Origin, PathError, type RelayStats } from "../relay/mod.ts";
 import type { StreamReader, TransportSession } from "../transport/mod.ts";
 import type { Version } from "./messages.ts";
+import { codeForError05 } from "./lite05.ts";
 import { BoundsError, DecodeError } from "../codec/mod.ts";
 import type { SessionScope } from "../auth/mod.ts";
 
@@ -48,6 +49,8 @@ export class ProtocolError extends Error {
  */
 export function peerErrorCode(err: unknown): number | null {
   if (err instanceof ProtocolError) return err.code;
+  const lite05 = codeForError05(err);
+  if (lite05 !== null) return lite05;
   if (err instanceof DecodeError) return Code.Decode;
   if (err instanceof BoundsError || err instanceof PathError) return Code.Bounds;
   return null;

@@ -756,6 +756,18 @@ export function decodeFrame05(r: BodyReader, clock: FrameTimestampDecoder, maxBy
   return { timestamp, payload: r.bytes(size, "frame payload") };
 }
 
+/** Read a frame's zigzag timestamp delta (a full 62-bit varint) from a stream. */
+export async function readTimestampDelta05(reader: StreamReader): Promise<bigint> {
+  const first = await reader.u8();
+  const length = varintLength(first);
+  let zz = BigInt(first & 0x3f);
+  if (length > 1) {
+    const rest = await reader.exact(length - 1);
+    for (const b of rest) zz = (zz << 8n) | BigInt(b);
+  }
+  return zz;
+}
+
 /**
  * Read the next FRAME from a group or fetch stream (after the header), or `null` at a clean FIN
  * between frames. Payloads above `maxBytes` raise {@link BoundsError}.
@@ -766,14 +778,7 @@ export async function readFrame05(
   maxBytes: number,
 ): Promise<Frame05 | null> {
   if (await reader.done()) return null;
-  const first = await reader.u8();
-  const length = varintLength(first);
-  let zz = BigInt(first & 0x3f);
-  if (length > 1) {
-    const rest = await reader.exact(length - 1);
-    for (const b of rest) zz = (zz << 8n) | BigInt(b);
-  }
-  const timestamp = clock.next(zz);
+  const timestamp = clock.next(await readTimestampDelta05(reader));
   const size = await reader.varint();
   if (size > maxBytes) throw new BoundsError(`frame of ${size} bytes exceeds the ${maxBytes}-byte limit`);
   return { timestamp, payload: await reader.exact(size) };

@@ -13,6 +13,8 @@ export enum Version {
   Lite02 = 0xff0dad02,
   Lite03 = 0xff0dad03,
   Lite04 = 0xff0dad04,
+  /** moq-lite-05 (wire in `lite05.ts`). */
+  Lite05 = 0xff0dad05,
 }
 
 /** The version's name as used in config and logs. */

@@ -4,10 +4,15 @@
  * expiry and clean versus abrupt close. The same class serves accepted clients and the relay's own
  * outbound cluster links (`role: "client"`).
  *
+ * moq-lite-05 (draft-lcurley-moq-lite-05): each side sends one SETUP on a uni stream. As the server
+ * the session reads the client's SETUP before serving anything: on raw QUIC (no URL) its Path
+ * carries the root and `?jwt=`, authorised like a URL; a Role the grant does not allow closes the
+ * session, and the half the Role does not use is not wired.
+ *
  * @module
  */
 
-import { type SessionGrant, SessionScope } from "../auth/mod.ts";
+import { AuthError, type SessionGrant, SessionScope } from "../auth/mod.ts";
 import type { LimitsConfig } from "../config/mod.ts";
 import type { Logger } from "../log/mod.ts";
 import type { Origin, RelayStats } from "../relay/mod.ts";
@@ -49,6 +54,18 @@ import {
 } from "./messages.ts";
 import { BodyReader, BoundsError, DecodeError } from "../codec/mod.ts";
 import { serveSubscribe, SubscriptionRegistry } from "./_subscribe.ts";
+import { serveFetch05, serveTrack05 } from "./_track05.ts";
+import {
+  BidiType05,
+  decodeAnnounceRequest,
+  encodeSetupStream,
+  PeerSetupSlot,
+  ProbeLevel,
+  readSetupStream,
+  Role,
+  type Setup,
+  UniType05,
+} from "./lite05.ts";
 
 /** How long a lite-03/04 session waits for a possible legacy SETUP before opening its own streams. */
 export const SETUP_GRACE_MS = 250;
@@ -80,6 +97,12 @@ export interface MoqSessionOptions {
    * cannot speak over a legacy SETUP are ignored; an empty list refuses every CLIENT_SETUP.
    */
   legacyVersions?: readonly number[];
+  /**
+   * Resolve the grant once the moq-lite-05 SETUP is read (throws `AuthError` to refuse): called
+   * with the SETUP Path (`path?query`, resolved against the transport URL) on raw QUIC, else with
+   * the transport URL. Absent: `grant` stands.
+   */
+  authorize?: (url: URL) => Promise<SessionGrant>;
 }
 
 /** One running moq-lite session. */
@@ -107,12 +130,18 @@ export class MoqSession {
   #closeInfo: CloseInfo | null = null;
   readonly #done: Promise<CloseInfo>;
   #expiryTimer: ReturnType<typeof setTimeout> | undefined;
+  #grant: SessionGrant;
+  /** lite-05 server: settles true once the client's SETUP was accepted, false if refused. */
+  #setupGate: Promise<boolean> | null = null;
+  #openGate: ((ok: boolean) => void) | null = null;
+  readonly #peerSetup = new PeerSetupSlot();
 
   constructor(options: MoqSessionOptions) {
     this.#opts = options;
     this.id = options.id;
     this.transport = options.transport;
     this.#log = options.logger.child("session", { session: options.id });
+    this.#grant = options.grant;
     this.#done = this.#run();
   }
 
@@ -138,7 +167,7 @@ export class MoqSession {
   async goaway(uri = ""): Promise<void> {
     // GOAWAY exists in lite-04 only; a session still inside its SETUP grace period may yet turn
     // out to be legacy (§4.4), so it gets none.
-    if (this.#version !== Version.Lite04 || !this.#started) return;
+    if ((this.#version !== Version.Lite04 && this.#version !== Version.Lite05) || !this.#started) return;
     try {
       const s = await this.transport.openBidi();
       await s.send.write(encodeStreamType(BidiType.Goaway));
@@ -158,7 +187,7 @@ export class MoqSession {
       id: o.id,
       transport: o.transport,
       version,
-      scope: new SessionScope(o.grant),
+      scope: new SessionScope(this.#grant),
       origin: o.origin,
       stats: o.stats,
       log,
@@ -169,7 +198,7 @@ export class MoqSession {
       warnings: this.#warnings,
     };
     o.stats.sessionOpened(o.transport.kind, versionName(version));
-    log.info("negotiated version", { transport: o.transport.kind, root: o.grant.root || "/" });
+    log.info("negotiated version", { transport: o.transport.kind, root: this.#grant.root || "/" });
     return this.#ctx;
   }
 
@@ -199,10 +228,11 @@ export class MoqSession {
     this.transport.close(code, reason);
   }
 
-  async #run(): Promise<CloseInfo> {
+  /** Close the session when the grant's credential expires. */
+  #armExpiry(grant: SessionGrant): void {
     const t = this.transport;
-    const o = this.#opts;
-    const expires = o.grant.expiresAtMs;
+    clearTimeout(this.#expiryTimer);
+    const expires = grant.expiresAtMs;
     if (expires !== undefined) {
       const ms = Math.max(0, expires - Date.now());
       // setTimeout caps at 2^31-1 ms; re-arm for far expiries.
@@ -218,8 +248,25 @@ export class MoqSession {
       };
       arm(ms);
     }
+  }
+
+  async #run(): Promise<CloseInfo> {
+    const t = this.transport;
+    const o = this.#opts;
+    this.#armExpiry(this.#grant);
     let graceTimer: ReturnType<typeof setTimeout> | undefined;
-    if (t.protocol === "moq-lite-04" || t.protocol === "moq-lite-03") {
+    if (t.protocol === "moq-lite-05") {
+      if (o.role === "client") {
+        this.#settle(Version.Lite05);
+        // Our SETUP goes first; nobody waits for the peer's before opening streams.
+        this.#sendSetup05().then(() => this.#start(), (err) => this.#handleError(err));
+      } else {
+        this.#setupGate = new Promise((resolve) => (this.#openGate = resolve));
+        graceTimer = setTimeout(() => {
+          if (!this.#ctx) this.#fail(Code.Timeout, "no SETUP received");
+        }, SETUP_TIMEOUT_MS);
+      }
+    } else if (t.protocol === "moq-lite-04" || t.protocol === "moq-lite-03") {
       this.#settle(t.protocol === "moq-lite-04" ? Version.Lite04 : Version.Lite03);
       if (o.role === "client") this.#start();
       else graceTimer = setTimeout(() => this.#graceOver(), SETUP_GRACE_MS);
@@ -246,6 +293,7 @@ export class MoqSession {
       }
     })();
     const info = await t.closed;
+    this.#openGate?.(false);
     clearTimeout(graceTimer);
     clearTimeout(this.#expiryTimer);
     this.#closeInfo = info;
@@ -298,6 +346,7 @@ export class MoqSession {
   }
 
   async #bidi(stream: BidiStream): Promise<void> {
+    if (this.#setupGate && !(await this.#setupGate)) return; // lite-05: nothing before the SETUP
     const reader = new StreamReader(stream.recv);
     const early = !this.#started;
     if (early) this.#untypedStreams++;
@@ -310,6 +359,10 @@ export class MoqSession {
         // A stream that failed before its type held the start: release it.
         if (this.#graceExpired && !this.#started) queueMicrotask(() => this.#graceOver());
       }
+    }
+    if (this.#version === Version.Lite05) {
+      await this.#bidi05(stream, reader, type);
+      return;
     }
     if (type === BidiType.ClientSetup) {
       await this.#serverSetup(stream, reader);
@@ -373,6 +426,148 @@ export class MoqSession {
     stream.recv.stop(Code.UnexpectedStream);
   }
 
+  /** Dispatch one moq-lite-05 bidi stream by type. */
+  async #bidi05(stream: BidiStream, reader: StreamReader, type: number): Promise<void> {
+    const ctx = this.#ctx!;
+    switch (type) {
+      case BidiType05.Announce: {
+        const req = decodeAnnounceRequest(await reader.message(MAX_MESSAGE_BYTES));
+        if (this.#interests >= MAX_ANNOUNCE_INTERESTS_PER_SESSION) {
+          ctx.warnings.warn(ctx.log, "interests", "too many announce request streams; reset with code 11", {
+            limit: MAX_ANNOUNCE_INTERESTS_PER_SESSION,
+            peer: this.transport.peer,
+          });
+          stream.send.reset(Code.Bounds);
+          stream.recv.stop(Code.Bounds);
+          return;
+        }
+        this.#interests++;
+        try {
+          const excludeHop = req.excludeHop <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(req.excludeHop) : 0;
+          await serveAnnounce(ctx, stream, reader, { prefix: req.prefix, excludeHop });
+        } finally {
+          this.#interests--;
+        }
+        return;
+      }
+      case BidiType05.Subscribe: {
+        const msg = decodeSubscribe(ctx.version, await reader.message(MAX_MESSAGE_BYTES));
+        await serveSubscribe(ctx, stream, reader, msg, this.#subs);
+        return;
+      }
+      case BidiType05.Track:
+        await serveTrack05(ctx, stream, reader, this.#subs);
+        return;
+      case BidiType05.Fetch:
+        await serveFetch05(ctx, stream, reader, this.#subs);
+        return;
+      case BidiType05.Goaway:
+        ctx.log.info("peer sent GOAWAY");
+        await stream.send.close();
+        return;
+      case BidiType05.Probe:
+        // Our SETUP advertised no probe support: a publisher that did so resets Probe streams.
+        stream.send.reset(Code.Unsupported);
+        stream.recv.stop(Code.Unsupported);
+        return;
+    }
+    ctx.log.debug("unknown bidirectional stream type", { type });
+    stream.send.reset(Code.UnexpectedStream);
+    stream.recv.stop(Code.UnexpectedStream);
+  }
+
+  /** Send this endpoint's one SETUP on its own uni stream, then FIN. */
+  async #sendSetup05(): Promise<void> {
+    const t = this.transport;
+    const setup: Setup = { probe: ProbeLevel.None, role: Role.Both };
+    if (this.#opts.originId) setup.origin = BigInt(this.#opts.originId);
+    // URL-less bindings (raw QUIC) carry the request path and `?jwt=` in the client's SETUP.
+    if (this.#opts.role === "client" && t.kind === "quic") setup.path = t.url.pathname + t.url.search;
+    const s = await t.openUni();
+    await s.write(encodeSetupStream(setup));
+    await s.close();
+  }
+
+  /**
+   * The client's SETUP arrived (server role): authorise, check the Role against the grant, trim the
+   * unused half, answer with our SETUP and start serving.
+   */
+  async #acceptSetup05(setup: Setup): Promise<void> {
+    const t = this.transport;
+    const o = this.#opts;
+    let grant = this.#grant;
+    if (o.authorize) {
+      let url = t.url;
+      if (setup.path !== undefined && setup.path !== "" && t.kind === "quic") {
+        try {
+          url = new URL(setup.path, t.url);
+        } catch {
+          throw new ProtocolError(Code.Decode, "SETUP path is not a valid path?query");
+        }
+      }
+      try {
+        grant = await o.authorize(url);
+      } catch (err) {
+        const code = err instanceof AuthError ? err.closeCode : Code.Unauthorized;
+        this.#log.warn("SETUP refused: not authorised", { peer: t.peer, code });
+        o.stats.sessionErrors++;
+        this.#openGate?.(false);
+        t.close(code, "unauthorized");
+        return;
+      }
+    }
+    if (
+      (setup.role === Role.Publisher && grant.publish.length === 0) ||
+      (setup.role === Role.Subscriber && grant.subscribe.length === 0)
+    ) {
+      const role = setup.role === Role.Publisher ? "publisher" : "subscriber";
+      this.#log.warn("SETUP refused: the credential does not allow the requested role", {
+        peer: t.peer,
+        role,
+      });
+      o.stats.sessionErrors++;
+      this.#openGate?.(false);
+      t.close(Code.Unauthorized, `role ${role} not allowed`);
+      return;
+    }
+    // The half the Role does not use is not wired.
+    if (setup.role === Role.Publisher) grant = { ...grant, subscribe: [], internalSubscribe: [] };
+    if (setup.role === Role.Subscriber) grant = { ...grant, publish: [] };
+    this.#grant = grant;
+    this.#armExpiry(grant);
+    await this.#sendSetup05();
+    this.#settle(Version.Lite05);
+    this.#start();
+    this.#openGate?.(true);
+  }
+
+  /** A lite-05 uni stream: the peer's SETUP (exactly one) or a group. */
+  async #uni05(stream: RecvStream, reader: StreamReader): Promise<void> {
+    const type = await reader.varint();
+    if (type === UniType05.Setup) {
+      const setup = await readSetupStream(reader, MAX_MESSAGE_BYTES);
+      this.#peerSetup.record(setup); // a second SETUP throws: the session closes
+      if (this.#opts.role !== "client") await this.#acceptSetup05(setup);
+      return;
+    }
+    if (this.#setupGate && this.#peerSetup.setup === undefined) {
+      // Upstream skips whatever arrives before the client's SETUP.
+      stream.stop(Code.UnexpectedStream);
+      return;
+    }
+    if (this.#setupGate && !(await this.#setupGate)) return;
+    if (type !== UniType05.Group) {
+      this.#ctx?.log.debug("unknown unidirectional stream type", { type });
+      stream.stop(Code.UnexpectedStream);
+      return;
+    }
+    if (!this.#ingest) {
+      stream.stop(Code.Cancel);
+      return;
+    }
+    await this.#ingest.group(stream, reader, type);
+  }
+
   async #serverSetup(stream: BidiStream, reader: StreamReader): Promise<void> {
     if (this.#sessionStreamSeen || this.#started) {
       throw new ProtocolError(Code.ProtocolViolation, "CLIENT_SETUP sent twice or after other streams");
@@ -426,6 +621,10 @@ export class MoqSession {
 
   async #uni(stream: RecvStream): Promise<void> {
     const reader = new StreamReader(stream);
+    if (this.transport.protocol === "moq-lite-05") {
+      await this.#uni05(stream, reader);
+      return;
+    }
     if (!this.#ctx || !this.#ingest) {
       // Data before the session is set up: we subscribed to nothing yet.
       stream.stop(Code.Cancel);

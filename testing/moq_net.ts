@@ -11,7 +11,7 @@
  */
 
 // deno-lint-ignore no-import-prefix
-import "npm:@moq/net@0.3.4";
+import * as NetApi from "npm:@moq/net@0.3.4";
 
 /** `@moq/net`'s stream Writer: async varint/byte writers over a WritableStream. */
 export interface NetWriter {
@@ -176,3 +176,49 @@ export async function netDecode<T>(bytes: Uint8Array, f: (r: NetReader) => Promi
   return value;
 }
 export { Varint } from "npm:@moq/net@0.3.4";
+
+/**
+ * The `@moq/net` 0.3.4 high-level API (connect, publish, consume) for end-to-end tests. Load it
+ * through {@link loadNet} so it runs over WebSocket.
+ */
+export type MoqNet = typeof NetApi;
+
+/**
+ * Load `@moq/net` 0.3.4 forced onto WebSocket (Deno's client WebTransport global is removed
+ * first, as the client races WebTransport against WebSocket when it exists).
+ */
+export function loadNet(): Promise<MoqNet> {
+  // The client checks for WebTransport at connect time, so removing the global suffices.
+  Reflect.deleteProperty(globalThis, "WebTransport");
+  return Promise.resolve(NetApi);
+}
+
+/**
+ * Record the subprotocol every WebSocket opened from now on negotiated (the `@moq/net` client
+ * hides it). Covers both the plain `WebSocket` and Deno's `WebSocketStream`, which `@moq/qmux`
+ * prefers when it exists. Returns the list, filled as sockets open.
+ */
+export function recordWebSocketProtocols(): string[] {
+  const seen: string[] = [];
+  const Base = globalThis.WebSocket;
+  class Recording extends Base {
+    constructor(url: string | URL, protocols?: string | string[] | WebSocketOptions) {
+      super(url, protocols);
+      this.addEventListener("open", () => seen.push(this.protocol), { once: true });
+    }
+  }
+  globalThis.WebSocket = Recording;
+  const g = globalThis as unknown as Record<string, unknown>;
+  const StreamBase = g.WebSocketStream as
+    | (new (url: string, options?: unknown) => { opened: Promise<{ protocol: string }> })
+    | undefined;
+  if (StreamBase) {
+    g.WebSocketStream = class extends StreamBase {
+      constructor(url: string, options?: unknown) {
+        super(url, options);
+        this.opened.then((o) => seen.push(o.protocol), () => {});
+      }
+    };
+  }
+  return seen;
+}

@@ -15,6 +15,7 @@ import {
   type SendStream,
   SessionClosedError,
   StreamResetError,
+  type TransportKind,
   type TransportSession,
 } from "../transport/mod.ts";
 
@@ -26,6 +27,8 @@ export interface MemoryPairOptions {
   url?: string;
   /** Unread bytes a stream holds before `write()` waits (default 1 MiB). */
   windowBytes?: number;
+  /** The transport both ends report (default `websocket`). */
+  kind?: TransportKind;
 }
 
 class Pipe {
@@ -181,7 +184,7 @@ class Queue<T> {
 
 /** One end of an in-memory session. */
 export class MemoryTransport implements TransportSession {
-  readonly kind = "websocket" as const;
+  kind: TransportKind = "websocket";
   readonly protocol: NegotiatedProtocol;
   readonly url: URL;
   readonly peer: string;
@@ -265,6 +268,7 @@ export function memoryTransportPair(options: MemoryPairOptions = {}): [MemoryTra
   const window = options.windowBytes ?? 1024 * 1024;
   const client = new MemoryTransport(protocol, url, "relay.test:443", window);
   const server = new MemoryTransport(protocol, url, "127.0.0.1:50000", window);
+  if (options.kind) client.kind = server.kind = options.kind;
   client.other = server;
   server.other = client;
   return [client, server];

@@ -99,6 +99,7 @@ interface NetBroadcast {
   requested(): Promise<{ accept(): NetTrack } | undefined>;
 }
 interface NetTrack {
+  closed: { peek(): unknown };
   appendGroup(): { writeFrame(frame: { payload: Uint8Array; timestamp: unknown }): void; close(): void };
 }
 interface NetSubscriber {
@@ -108,6 +109,24 @@ interface NetSubscriber {
 }
 const NET_034 = Net034 as unknown as NetModule;
 const NET_028 = Net028 as unknown as NetModule;
+
+/**
+ * Accept track requests until one stays open. On moq-lite-05 the relay asks for TRACK_INFO first
+ * (a TRACK stream; `@moq/net` serves it through an info-only request it closes once answered), then
+ * SUBSCRIBEs (a request that stays open), as upstream relays do (docs/lite05.md).
+ */
+async function acceptSubscription(
+  request: () => Promise<{ accept(): NetTrack } | undefined>,
+): Promise<NetTrack> {
+  for (let attempt = 0; attempt < 4; attempt++) {
+    const req = await within(STEP_TIMEOUT_MS, "track request", request());
+    assert.ok(req, "the relay requested the track");
+    const producer = req.accept();
+    await sleep(100);
+    if (producer.closed.peek() === undefined) return producer;
+  }
+  throw new Error("every track request was closed: the relay never subscribed");
+}
 
 /** Publish one broadcast with `publisher`, read it with `subscriber`, byte-exact; return both versions. */
 async function netPubSub(
@@ -121,11 +140,9 @@ async function netPubSub(
   try {
     const broadcast = new publisher.Broadcast.Producer();
     pub.publish(publisher.Path.from("net/cam"), broadcast);
-    const request = broadcast.requested();
+    const request = () => broadcast.requested();
     const track = sub.consume(subscriber.Path.from("net/cam")).subscribe("video", { priority: 0 });
-    const req = await within(STEP_TIMEOUT_MS, "track request", request);
-    assert.ok(req, "the relay requested the track");
-    const producer = req.accept();
+    const producer = await acceptSubscription(request);
     const sent: Uint8Array[][] = [];
     for (let g = 0; g < 3; g++) {
       const frames = [payload(9 + g, g), payload(25_000 + g, 40 + g)];

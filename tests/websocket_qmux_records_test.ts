@@ -99,20 +99,27 @@ for (const draft of ["qmux-01", "qmux-02"]) {
   });
 }
 
-e2e("relay process: @moq/qmux 0.3.3 with @moq/net's offer negotiates qmux-02.moq-lite-04", async (relay) => {
+e2e("relay process: @moq/qmux 0.3.3 with @moq/net's offer negotiates qmux-02.moq-lite-05", async (relay) => {
   const client = new Session(`http://127.0.0.1:${relay.port}/anon`, {
     protocols: ["moq-lite-05", "moq-lite-04", "moq-lite-03", "moql"],
     versions: { "moq-lite-05": null, "moq-lite-04": null, "moq-lite-03": null, "moql": null },
   });
   try {
     await within(5_000, "the session", client.ready);
-    assert.equal(client.protocol, "moq-lite-04");
-    // A lite-04 relay opens an announce stream to a session that may subscribe; it must arrive
-    // through qmux-02 records.
-    const incoming = client.incomingBidirectionalStreams.getReader();
+    assert.equal(client.protocol, "moq-lite-05");
+    // Our empty SETUP; the lite-05 relay answers with its own Setup stream (type 0x1), which must
+    // arrive through qmux-02 records.
+    const setup = await client.createUnidirectionalStream();
+    const writer = setup.getWriter();
+    await writer.write(Uint8Array.of(0x01, 0x01, 0x00));
+    await writer.close();
+    const incoming = client.incomingUnidirectionalStreams.getReader();
     const { value } = await within(5_000, "the relay's first stream", incoming.read());
     incoming.releaseLock();
     assert.ok(value);
+    const reader = value.getReader();
+    const first = await within(5_000, "the Setup stream's bytes", reader.read());
+    assert.equal(first.value?.[0], 0x01);
   } finally {
     client.close();
     await sleep(150);

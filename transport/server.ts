@@ -352,7 +352,10 @@ export class QuicServer {
     } catch {
       url = new URL(`moql://${this.#defaultHost}/`);
     }
-    const decision = await this.#authorize(url, "quic", peer);
+    // moq-lite-05 names its root and credential in its SETUP (read by the session), not here.
+    const decision: AuthorizeDecision = alpn === "moq-lite-05"
+      ? { ok: true }
+      : await this.#authorize(url, "quic", peer);
     if (!isAuthorized(decision)) {
       try {
         conn.close({ closeCode: decision.closeCode, reason: decision.reason });

@@ -50,7 +50,7 @@ export const ALPN_MOQL = "moql" as const;
  * version` but never offered.
  */
 export const PROTOCOL_VERSIONS: readonly ProtocolVersion[] = [
-  { name: "moq-lite-05", alpn: "moq-lite-05", setupCode: 0xff0dad05, kind: "alpn", served: false },
+  { name: "moq-lite-05", alpn: "moq-lite-05", setupCode: 0xff0dad05, kind: "alpn", served: true },
   { name: "moq-lite-04", alpn: "moq-lite-04", setupCode: 0xff0dad04, kind: "alpn", served: true },
   { name: "moq-lite-03", alpn: "moq-lite-03", setupCode: 0xff0dad03, kind: "alpn", served: true },
   { name: "moq-lite-02", alpn: ALPN_MOQL, setupCode: 0xff0dad02, kind: "setup", served: true },

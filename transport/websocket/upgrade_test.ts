@@ -127,14 +127,14 @@ Deno.test("keep-alive: an idle peer that answers pings stays connected", async (
   }
 });
 
-Deno.test("dialWebSocket ↔ acceptWebSocket: webtransport.moq-lite-04, streams both ways, client parity", async () => {
+Deno.test("dialWebSocket ↔ acceptWebSocket: webtransport.moq-lite-05, streams both ways, client parity", async () => {
   const relay = startWebSocketServer();
   const client = await dialWebSocket(new URL(relay.url.replace("ws:", "http:")), { logger: silentLogger() });
   try {
     const server = await relay.nextSession();
     assert.equal(client.kind, "websocket");
-    assert.equal(client.protocol, "moq-lite-04");
-    assert.equal(server.protocol, "moq-lite-04");
+    assert.equal(client.protocol, "moq-lite-05");
+    assert.equal(server.protocol, "moq-lite-05");
     assert.equal(client.peer, `127.0.0.1:${relay.port}`);
 
     // Client-opened bidi: echo 200 KB.

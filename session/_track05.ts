@@ -1,0 +1,142 @@
+/**
+ * The moq-lite-05 Track and Fetch streams a subscriber opens (draft-lcurley-moq-lite-05; docs/lite05.md):
+ * TRACK is answered with the track's TRACK_INFO then FIN, FETCH with one cached group's frames
+ * (timestamps on a fresh baseline) then FIN. Both resolve the track through the origin exactly like
+ * SUBSCRIBE (one upstream subscription however many subscribers); a track that does not exist is a
+ * stream reset.
+ *
+ * @module
+ */
+
+import type { TrackHandle } from "../relay/mod.ts";
+import type { BidiStream, StreamReader } from "../transport/mod.ts";
+import { Code, discardRest, FRAMES_PER_YIELD, type SessionContext, yieldToEventLoop } from "./context.ts";
+import { Code05, decodeFetch05, decodeTrack, encodeTrackInfo } from "./lite05.ts";
+import { MAX_MESSAGE_BYTES } from "./messages.ts";
+import { MAX_UPSTREAM_TRACKS_PER_SESSION, type SubscriptionRegistry } from "./_subscribe.ts";
+import { timestampHeader05 } from "./_frame05.ts";
+
+function refuse(stream: BidiStream, code: number): void {
+  stream.send.reset(code);
+  stream.recv.stop(code);
+}
+
+/**
+ * Resolve a live track for a TRACK or FETCH request, counted against the same quotas as a
+ * SUBSCRIBE; resets the stream and returns undefined when it cannot.
+ */
+async function resolveTrack(
+  ctx: SessionContext,
+  stream: BidiStream,
+  broadcast: string,
+  name: string,
+  priority: number,
+  registry: SubscriptionRegistry,
+): Promise<TrackHandle | undefined> {
+  const path = ctx.scope.absolute(broadcast);
+  if (!ctx.scope.canSubscribe(path)) {
+    ctx.log.debug("track request outside scope", { path, track: name });
+    refuse(stream, Code.NotFound);
+    return undefined;
+  }
+  const found = await ctx.origin.waitFor(path, ctx.limits.subscribeWaitMs, ctx.signal);
+  if (!found) {
+    refuse(stream, Code.NotFound);
+    return undefined;
+  }
+  if (
+    !ctx.scope.internal && !ctx.origin.hasTrack(path, name) &&
+    registry.openCreated() >= MAX_UPSTREAM_TRACKS_PER_SESSION
+  ) {
+    ctx.warnings.warn(ctx.log, "upstream-quota", "upstream track quota exceeded; reset with code 11", {
+      limit: MAX_UPSTREAM_TRACKS_PER_SESSION,
+      path,
+    });
+    refuse(stream, Code.Bounds);
+    return undefined;
+  }
+  const handle = ctx.origin.acquireTrack(path, name, priority);
+  if (!handle) {
+    refuse(stream, Code.NotFound);
+    return undefined;
+  }
+  if (handle.created && !ctx.scope.internal) registry.created.add(handle.track);
+  if (!(await handle.track.whenReady())) {
+    handle.release();
+    const code = handle.track.closeCode;
+    refuse(stream, code === null || code === 0 ? Code.NotFound : code);
+    return undefined;
+  }
+  return handle;
+}
+
+/** Answer one TRACK with the track's TRACK_INFO, then FIN. */
+export async function serveTrack05(
+  ctx: SessionContext,
+  stream: BidiStream,
+  reader: StreamReader,
+  registry: SubscriptionRegistry,
+): Promise<void> {
+  const req = decodeTrack(await reader.message(MAX_MESSAGE_BYTES));
+  const handle = await resolveTrack(ctx, stream, req.broadcast, req.track, 0, registry);
+  if (!handle) return;
+  try {
+    const info = handle.track.info;
+    await stream.send.write(encodeTrackInfo(info));
+    await stream.send.close();
+    await discardRest(reader).catch(() => {});
+  } finally {
+    handle.release();
+  }
+}
+
+/** Answer one FETCH with the cached group's frames (fresh timestamp baseline), then FIN. */
+export async function serveFetch05(
+  ctx: SessionContext,
+  stream: BidiStream,
+  reader: StreamReader,
+  registry: SubscriptionRegistry,
+): Promise<void> {
+  const req = decodeFetch05(await reader.message(MAX_MESSAGE_BYTES));
+  const handle = await resolveTrack(ctx, stream, req.broadcast, req.track, req.priority, registry);
+  if (!handle) return;
+  try {
+    const group = handle.track.findGroup(req.group);
+    if (!group) {
+      refuse(stream, Code.NotFound);
+      return;
+    }
+    stream.recv.stop(Code.Cancel);
+    let next = group.dropped;
+    let prevTs: bigint | null = null;
+    for (;;) {
+      while (next < group.frameCount) {
+        const frame = group.frame(next);
+        const header = timestampHeader05(group, next, prevTs);
+        if (frame === undefined || header === undefined) {
+          stream.send.reset(Code05.Lagged);
+          return;
+        }
+        prevTs = group.timestamp(next)!;
+        next++;
+        await stream.send.write(header);
+        await stream.send.write(frame);
+        if (next % FRAMES_PER_YIELD === 0) await yieldToEventLoop();
+      }
+      if (group.state === "done") {
+        await stream.send.close();
+        return;
+      }
+      if (group.state === "aborted") {
+        stream.send.reset(group.abortCode);
+        return;
+      }
+      await group.changed();
+    }
+  } catch (err) {
+    ctx.log.debug("fetch failed", { track: req.track, group: req.group, error: String(err) });
+    stream.send.reset(Code.Cancel);
+  } finally {
+    handle.release();
+  }
+}
