@@ -119,17 +119,18 @@ export const SUPPORTED_VERSIONS: readonly string[] = [
   "moq-lite-02",
   "moq-lite-03",
   "moq-lite-04",
-];
-/** Upstream version names that are valid but not implemented here (dropped with a warning). */
-export const UNSUPPORTED_VERSIONS: readonly string[] = [
-  "moq-lite-05",
-  "moq-lite-06-wip",
   "moq-transport-14",
   "moq-transport-15",
   "moq-transport-16",
   "moq-transport-17",
   "moq-transport-18",
   "moq-transport-19",
+  "moq-transport-20",
+];
+/** Upstream version names that are valid but not implemented here (dropped with a warning). */
+export const UNSUPPORTED_VERSIONS: readonly string[] = [
+  "moq-lite-05",
+  "moq-lite-06-wip",
 ];
 
 // ---- The table ----

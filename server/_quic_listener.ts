@@ -12,6 +12,9 @@ import type { RelayConfig } from "../config/mod.ts";
 import type { Logger } from "../log/mod.ts";
 import {
   type AuthorizeDecision,
+  IETF_PROTOCOLS,
+  ietfVersionName,
+  isIetfProtocol,
   type NegotiatedProtocol,
   QuicListenError,
   QuicServer,
@@ -43,10 +46,15 @@ function authTransport(kind: TransportKind): AuthTransport {
   return kind === "webtransport" ? "webtransport" : "quic";
 }
 
-function enabledProtocols(config: RelayConfig): NegotiatedProtocol[] {
+/**
+ * The application protocols `[server] version` enables (all when it is empty): moq-lite by name,
+ * IETF moq-transport by its `moq-transport-NN` name.
+ */
+export function enabledProtocols(config: RelayConfig): Exclude<NegotiatedProtocol, "">[] {
   const versions = config.server.versions;
-  const all: NegotiatedProtocol[] = ["moq-lite-04", "moq-lite-03"];
-  return versions.length === 0 ? all : all.filter((p) => versions.includes(p));
+  const all: Exclude<NegotiatedProtocol, "">[] = ["moq-lite-04", "moq-lite-03", ...IETF_PROTOCOLS];
+  const name = (p: Exclude<NegotiatedProtocol, "">) => isIetfProtocol(p) ? ietfVersionName(p) : p;
+  return versions.length === 0 ? all : all.filter((p) => versions.includes(name(p)));
 }
 
 /** Start the QUIC listener on `[server] bind`. */

@@ -10,8 +10,15 @@ import type { Authenticator, SessionGrant } from "../auth/mod.ts";
 import type { RelayConfig } from "../config/mod.ts";
 import type { Logger } from "../log/mod.ts";
 import { type Group, Origin, RelayStats } from "../relay/mod.ts";
-import { DEFAULT_LIMITS, MoqSession } from "../session/mod.ts";
-import type { TransportSession } from "../transport/mod.ts";
+import { DEFAULT_LIMITS, draftFromAlpn, IetfSession, MoqSession } from "../session/mod.ts";
+import type { CloseInfo, TransportSession } from "../transport/mod.ts";
+
+/** What the relay core needs of a running session, whichever protocol it speaks. */
+export interface RunningSession {
+  readonly done: Promise<CloseInfo>;
+  close(code: number, reason: string): void;
+  goaway(uri?: string): Promise<void>;
+}
 
 /** Close code sent to sessions at shutdown. */
 export const SHUTDOWN_CLOSE_CODE = 0;
@@ -40,7 +47,7 @@ export class RelayCore {
   readonly auth: Authenticator;
   readonly originId: number;
   readonly #log: Logger;
-  readonly #sessions = new Set<MoqSession>();
+  readonly #sessions = new Set<RunningSession>();
   readonly #abort = new AbortController();
   #nextId = 1;
   #draining = false;
@@ -77,20 +84,39 @@ export class RelayCore {
     return this.#sessions.size;
   }
 
-  /** Run a moq-lite session on an authenticated transport session. */
-  accept(transport: TransportSession, grant: SessionGrant, role: "server" | "client" = "server"): MoqSession {
+  /**
+   * Run a session on an authenticated transport session: moq-transport when the transport
+   * negotiated an IETF protocol, moq-lite otherwise.
+   */
+  accept(
+    transport: TransportSession,
+    grant: SessionGrant,
+    role: "server" | "client" = "server",
+  ): RunningSession {
     const id = this.#nextId++;
-    const session = new MoqSession({
-      id,
-      transport,
-      grant,
-      origin: this.origin,
-      stats: this.stats,
-      logger: this.#log,
-      limits: this.config.limits ?? DEFAULT_LIMITS,
-      originId: this.originId,
-      role,
-    });
+    const draft = role === "server" ? draftFromAlpn(transport.protocol) : undefined;
+    const session: RunningSession = draft !== undefined
+      ? new IetfSession({
+        id,
+        transport,
+        draft,
+        grant,
+        origin: this.origin,
+        stats: this.stats,
+        logger: this.#log,
+        limits: this.config.limits ?? DEFAULT_LIMITS,
+      })
+      : new MoqSession({
+        id,
+        transport,
+        grant,
+        origin: this.origin,
+        stats: this.stats,
+        logger: this.#log,
+        limits: this.config.limits ?? DEFAULT_LIMITS,
+        originId: this.originId,
+        role,
+      });
     this.#log.child("session", { session: id }).info("session accepted", {
       transport: transport.kind,
       peer: transport.peer,

@@ -18,7 +18,7 @@ import {
 import type { Logger } from "../log/mod.ts";
 import { acceptWebSocket } from "../transport/mod.ts";
 import { RelayCore } from "./_relay_server.ts";
-import { QuicStartError, startQuic } from "./_quic_listener.ts";
+import { enabledProtocols, QuicStartError, startQuic } from "./_quic_listener.ts";
 import { loadCertificates, noCertificates, type ServedCertificates } from "./certificates.ts";
 import { ListenerSupervisor } from "./_supervisor.ts";
 import { resolveOriginId, startCluster } from "../cluster/mod.ts";
@@ -101,6 +101,7 @@ export async function startRelay(config: RelayConfig, logger: Logger): Promise<R
       logger,
       peer: `${addr.hostname}:${addr.port}`,
       versions: config.server.versions.length > 0 ? config.server.versions : undefined,
+      alpns: enabledProtocols(config),
       maxStreams: config.limits.maxStreamsPerSession,
     });
     if ("error" in result) return result.error;

@@ -4,6 +4,7 @@
  * @module
  */
 export * from "./context.ts";
+export { draftFromAlpn, draftName, IetfSession, type IetfSessionOptions } from "./ietf/mod.ts";
 export * from "./lite05.ts";
 export * from "./messages.ts";
 export * from "./session.ts";

@@ -176,3 +176,9 @@ export async function netDecode<T>(bytes: Uint8Array, f: (r: NetReader) => Promi
   return value;
 }
 export { Varint } from "npm:@moq/net@0.3.4";
+
+/**
+ * The whole `@moq/net` 0.3.4 client (connect, publish, consume), for end-to-end tests. Load it
+ * after removing the `WebTransport` global to force its WebSocket transport under Deno.
+ */
+export * as Net from "npm:@moq/net@0.3.4";

@@ -12,7 +12,12 @@
  */
 
 import type { Logger } from "../log/mod.ts";
-import type { NegotiatedProtocol, TransportKind, TransportSession } from "./types.ts";
+import {
+  isIetfProtocol,
+  type NegotiatedProtocol,
+  type TransportKind,
+  type TransportSession,
+} from "./types.ts";
 import { H3_ERROR, H3Connection, settleWithin } from "./webtransport/mod.ts";
 import {
   type AuthorizeDecision,
@@ -106,7 +111,8 @@ export function parseBindAddress(text: string): { hostname: string; port: number
 /** The ALPN list offered, in preference order: enabled moq-lite versions, `moql`, `h3`. */
 export function serverAlpns(protocols: readonly NegotiatedProtocol[]): string[] {
   const versions = (["moq-lite-04", "moq-lite-03"] as const).filter((p) => protocols.includes(p));
-  return [...versions, ALPN_MOQL, ALPN_H3];
+  const ietf = protocols.filter((p) => p !== "" && isIetfProtocol(p));
+  return [...versions, ALPN_MOQL, ...ietf, ALPN_H3];
 }
 
 interface Tracked {
@@ -340,7 +346,9 @@ export class QuicServer {
   }
 
   async #serveRawQuic(conn: Deno.QuicConn, tracked: Tracked, peer: string, alpn: string): Promise<void> {
-    if (!["moq-lite-04", "moq-lite-03", ALPN_MOQL].includes(alpn)) {
+    if (
+      !["moq-lite-04", "moq-lite-03", ALPN_MOQL].includes(alpn) && !this.#protocols.some((p) => p === alpn)
+    ) {
       conn.close({ closeCode: 0, reason: `unsupported ALPN ${alpn}` });
       return;
     }

@@ -13,6 +13,7 @@ import type {
   SendStream,
   TransportSession,
 } from "../types.ts";
+import { isIetfProtocol } from "../types.ts";
 import { errorMessage } from "./errors.ts";
 import {
   openBidiStream,
@@ -33,6 +34,7 @@ export const RAW_QUIC_ALPNS: Readonly<Record<string, NegotiatedProtocol>> = {
 
 /** The negotiated protocol for an ALPN (`moql` and unknown → `""`). */
 export function protocolFromAlpn(alpn: string | undefined | null): NegotiatedProtocol {
+  if (alpn && isIetfProtocol(alpn)) return alpn;
   return (alpn && RAW_QUIC_ALPNS[alpn]) || "";
 }
 

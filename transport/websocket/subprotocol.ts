@@ -17,7 +17,7 @@
  * @module
  */
 
-import type { NegotiatedProtocol } from "../types.ts";
+import { ietfVersionName, isIetfProtocol, type NegotiatedProtocol } from "../types.ts";
 import type { Framing } from "./framing.ts";
 
 /** The outcome of subprotocol negotiation. */
@@ -36,6 +36,19 @@ export type SubprotocolAlpn = Exclude<NegotiatedProtocol, "">;
 /** The ALPNs the relay offers over WebSocket by default, newest first. */
 export const DEFAULT_ALPNS: readonly SubprotocolAlpn[] = ["moq-lite-04", "moq-lite-03"];
 
+/**
+ * moq-transport 18 and later ride qmux-01 or newer on WebSocket (as `@moq/net` 0.3.4 pins them);
+ * `qmux-00` and `webtransport` framings are not offered with them.
+ */
+function needsQmux01(alpn: SubprotocolAlpn): boolean {
+  return alpn === "moqt-18" || alpn === "moqt-19" || alpn === "moqt-20";
+}
+
+/** The `[server] version` name an ALPN is enabled by. */
+function versionNameOf(alpn: SubprotocolAlpn): string {
+  return isIetfProtocol(alpn) ? ietfVersionName(alpn) : alpn;
+}
+
 /** QMux drafts usable with a `qmux-0X.<alpn>` prefix, newest first. */
 const QMUX_DRAFTS: readonly Framing[] = ["qmux-02", "qmux-01", "qmux-00"];
 
@@ -52,10 +65,14 @@ interface Entry {
 export function serverPreference(alpns: readonly SubprotocolAlpn[] = DEFAULT_ALPNS): Entry[] {
   const out: Entry[] = [];
   for (const alpn of alpns) {
+    if (needsQmux01(alpn)) continue;
     out.push({ value: `webtransport.${alpn}`, framing: "webtransport", protocol: alpn });
   }
   for (const alpn of alpns) {
-    for (const framing of QMUX_DRAFTS) out.push({ value: `${framing}.${alpn}`, framing, protocol: alpn });
+    for (const framing of QMUX_DRAFTS) {
+      if (framing === "qmux-00" && needsQmux01(alpn)) continue;
+      out.push({ value: `${framing}.${alpn}`, framing, protocol: alpn });
+    }
   }
   for (const framing of BARE_PREFERENCE) out.push({ value: framing, framing, protocol: "" });
   return out;
@@ -105,7 +122,7 @@ export function selectSubprotocol(
   if (cleaned.length === 0) return { framing: "webtransport", protocol: "" };
   const set = new Set(cleaned);
   for (const entry of serverPreference(alpns)) {
-    if (entry.protocol !== "" && versions && !versions.includes(entry.protocol)) continue;
+    if (entry.protocol !== "" && versions && !versions.includes(versionNameOf(entry.protocol))) continue;
     if (framings && !framings.includes(entry.framing)) continue;
     if (set.has(entry.value)) {
       return { header: entry.value, framing: entry.framing, protocol: entry.protocol };
