@@ -5,7 +5,19 @@
  */
 
 import assert from "node:assert/strict";
-import { e2e, type RelayProcess, sleep, within } from "../testing/mod.ts";
+import {
+  connect,
+  e2e,
+  parseMetrics,
+  publish,
+  readGroup,
+  type RelayProcess,
+  sampleValue,
+  sleep,
+  subscribe,
+  within,
+  writeGroup,
+} from "../testing/mod.ts";
 
 Reflect.deleteProperty(globalThis, "WebTransport");
 const { Net } = await import("../testing/moq_net.ts");
@@ -109,3 +121,59 @@ for (const draft of [15, 16, 17, 18, 20]) {
     { server: `version = ["moq-transport-${draft}"]` },
   );
 }
+
+e2e(
+  "bridging: an IETF publisher reaches a moq-lite subscriber and an IETF subscriber with one upstream subscription",
+  async (relay) => {
+    const pubConn = await netConnect(relay);
+    assert.equal(pubConn.version, "moq-transport-17");
+    const pub = netPublish(pubConn, "bridge");
+    await sleep(200);
+    const liteConn = await connect(relay.port, "anon");
+    const liteTrack = await subscribe(liteConn, "bridge", "video");
+    const ietfConn = await netConnect(relay);
+    const ietfTrack = ietfConn.consume(Net.Path.from("bridge")).subscribe("video");
+    await sleep(200);
+    const served = pub.serve(GROUPS);
+    assert.equal(await served, "video");
+    for (let i = 0; i < GROUPS.length; i++) {
+      const lite = await readGroup(liteTrack);
+      const ietf = await readNetGroup(ietfTrack);
+      assert.ok(lite);
+      assert.deepEqual(lite.frames, GROUPS[i], `lite group ${i} byte-exact`);
+      assert.deepEqual(ietf.frames, GROUPS[i], `IETF group ${i} byte-exact`);
+    }
+    // Both viewers share the one upstream SUBSCRIBE; the sessions are labelled by version.
+    const metrics = parseMetrics(await (await fetch(`${relay.internalUrl}/metrics`)).text());
+    assert.equal(sampleValue(metrics, "moq_relay_upstream_subscriptions"), 1);
+    assert.equal(
+      sampleValue(metrics, "moq_relay_sessions", { transport: "websocket", version: "moq-transport-17" }),
+      2,
+    );
+    pubConn.close();
+    liteConn.close();
+    ietfConn.close();
+  },
+  { server: `version = ["moq-transport-17", "moq-lite-02", "moq-lite-01"]`, internal: true },
+);
+
+e2e("bridging: a moq-lite publisher reaches an IETF subscriber byte-exact", async (relay) => {
+  const pubConn = await connect(relay.port, "anon");
+  const pub = await publish(pubConn, "lite-src");
+  await sleep(200);
+  const subConn = await netConnect(relay);
+  assert.equal(subConn.version, "moq-transport-18");
+  const track = subConn.consume(Net.Path.from("lite-src")).subscribe("audio");
+  const upstream = await pub.request();
+  assert.equal(upstream.name, "audio");
+  for (const frames of GROUPS) {
+    writeGroup(upstream, frames);
+    await sleep(30);
+  }
+  for (let i = 0; i < GROUPS.length; i++) {
+    const got = await readNetGroup(track);
+    assert.deepEqual(got.frames, GROUPS[i], `group ${i} byte-exact`);
+  }
+  pubConn.close();
+  subConn.close();
+}, { server: `version = ["moq-transport-18", "moq-lite-02", "moq-lite-01"]` });
