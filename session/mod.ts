@@ -5,6 +5,8 @@
  */
 export * from "./context.ts";
 export { draftFromAlpn, draftName, IetfSession, type IetfSessionOptions } from "./ietf/mod.ts";
+/** The moq-transport codec (drafts 14–20), namespaced: its names overlap moq-lite's. */
+export * as Ietf from "./ietf/mod.ts";
 export * from "./lite05.ts";
 export * from "./messages.ts";
 export * from "./session.ts";

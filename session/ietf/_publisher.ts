@@ -37,6 +37,9 @@ import { type IetfContext, namespacePath, okFor, pathNamespace, refuse } from ".
 import type { Request } from "./_requests.ts";
 import { putLeadingOnes } from "./wire.ts";
 
+/** Longest RENDEZVOUS_TIMEOUT the relay honours: a pending SUBSCRIBE waits at most this long. */
+export const MAX_RENDEZVOUS_MS = 30_000;
+
 /** The publisher priority the relay writes in subgroup headers (the middle of the range). */
 export const PUBLISHER_PRIORITY = 128;
 
@@ -302,8 +305,13 @@ export async function serveSubscribe(
   })();
 
   try {
+    // RENDEZVOUS_TIMEOUT (draft-17+, parameter 0x04): the subscriber asks to wait for a publisher.
+    const rendezvous = ctx.draft >= 17 ? msg.params.find((p) => p.type === 0x04)?.value : undefined;
+    const waitMs = typeof rendezvous === "number"
+      ? Math.max(ctx.limits.subscribeWaitMs, Math.min(rendezvous, MAX_RENDEZVOUS_MS))
+      : ctx.limits.subscribeWaitMs;
     const broadcast = await Promise.race([
-      ctx.origin.waitFor(path, ctx.limits.subscribeWaitMs, ctx.signal),
+      ctx.origin.waitFor(path, waitMs, ctx.signal),
       left.then(() => undefined),
     ]);
     if (!broadcast) {

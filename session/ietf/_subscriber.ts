@@ -46,6 +46,10 @@ export class IetfIngest {
   readonly #publications = new Map<string, Publication>();
   /** Live upstream subscriptions by the track alias the peer chose. */
   readonly #aliases = new Map<number, Upstream>();
+  /** Tracks the peer pushes with PUBLISH, by `path\ntrack`, until the origin binds them. */
+  readonly #pushed = new Map<string, Upstream & { alias: number; bound: boolean }>();
+  /** Publications created for PUBLISH without a PUBLISH_NAMESPACE, with their PUBLISH count. */
+  readonly #implicit = new Map<string, { pub: Publication; refs: number }>();
   #aliasWake: (() => void) | null = null;
   #aliasChanged: Promise<void> | null = null;
 
@@ -57,6 +61,8 @@ export class IetfIngest {
   close(abrupt: boolean): void {
     for (const pub of this.#publications.values()) pub.end(abrupt);
     this.#publications.clear();
+    for (const i of this.#implicit.values()) i.pub.end(abrupt);
+    this.#implicit.clear();
     this.#aliases.clear();
   }
 
@@ -125,6 +131,16 @@ export class IetfIngest {
 
   #subscribe(path: string, track: Track, priority: number): UpstreamSubscription {
     const ctx = this.#ctx;
+    const pushed = this.#pushed.get(`${path}\n${track.name}`);
+    if (pushed && !pushed.bound) {
+      // The peer already pushes this track (PUBLISH): bind its alias instead of subscribing.
+      pushed.bound = true;
+      pushed.track = track;
+      this.#aliases.set(pushed.alias, pushed);
+      this.#aliasWake?.();
+      track.ready();
+      return { cancel: () => this.#aliases.delete(pushed.alias) };
+    }
     let cancelled = false;
     let req: Request | null = null;
     let alias: number | null = null;
@@ -192,6 +208,99 @@ export class IetfIngest {
         if (r) this.#unsubscribe(r).catch(() => {});
       },
     };
+  }
+
+  /**
+   * Accept one PUBLISH (a track pushed by the peer) until PUBLISH_DONE or the end of its request.
+   * The relay holds the track open itself, so objects are cached even before anyone subscribes,
+   * and SUBSCRIBEs for the track (pending ones included) are served from it.
+   */
+  async publish(req: Request, msg: ControlOf<"publish">): Promise<void> {
+    const ctx = this.#ctx;
+    let path: string;
+    try {
+      path = ctx.scope.absolute(namespacePath(msg.namespace));
+    } catch (err) {
+      await refuse(ctx, req, "publish", "unauthorized", (err as Error).message);
+      return;
+    }
+    if (!ctx.scope.canPublish(path)) {
+      ctx.warnings.warn(ctx.log, "announce-scope", "PUBLISH outside publish scope refused", { path });
+      await refuse(ctx, req, "publish", "unauthorized", "not allowed to publish this namespace");
+      return;
+    }
+    const key = `${path}\n${msg.name}`;
+    if (
+      this.#aliases.has(msg.trackAlias) || [...this.#pushed.values()].some((p) => p.alias === msg.trackAlias)
+    ) {
+      ctx.fail(0x5, `track alias ${msg.trackAlias} used twice`);
+      return;
+    }
+    if (this.#pushed.has(key)) {
+      await refuse(ctx, req, "publish", "internal", "this track is already published on this session");
+      return;
+    }
+    let implicit = this.#implicit.get(path);
+    if (!this.#publications.has(path) && !implicit) {
+      if (this.#publications.size + this.#implicit.size >= ctx.limits.maxBroadcastsPerSession) {
+        await refuse(ctx, req, "publish", "excessiveLoad", "too many broadcasts on this session");
+        return;
+      }
+    }
+    const up = {
+      track: null as unknown as Track,
+      open: 0,
+      seen: 0,
+      changed: null,
+      alias: msg.trackAlias,
+      bound: false,
+    };
+    this.#pushed.set(key, up);
+    if (!this.#publications.has(path)) {
+      if (!implicit) {
+        implicit = { pub: ctx.origin.publish(path, this.#source(path)), refs: 0 };
+        this.#implicit.set(path, implicit);
+        ctx.log.info("broadcast published", { path, by: "PUBLISH" });
+      }
+      implicit.refs++;
+    }
+    const handle = ctx.origin.acquireTrack(path, msg.name, 128);
+    let code: number | null = null;
+    try {
+      if (!handle || !up.bound) {
+        await refuse(ctx, req, "publish", "internal", "the relay already has this track from another source");
+        return;
+      }
+      if (ctx.draft <= 16) {
+        await req.send({ kind: "publishOk", requestId: req.id, forward: true, params: [] });
+      } else {
+        await req.send({ kind: "requestOk", requestId: req.id, params: [], properties: [] });
+      }
+      for (;;) {
+        const m = await req.next();
+        if (m === null) {
+          code = 0;
+          break;
+        }
+        if (m.kind === "publishDone") {
+          await this.#settle(up, m.streamCount);
+          code = m.statusCode === 0x2 || m.statusCode === 0x3 ? null : 0;
+          break;
+        }
+        ctx.log.debug("message on a PUBLISH request ignored", { kind: m.kind });
+      }
+      up.track.upstreamEnded(code);
+      await req.finish().catch(() => {});
+    } finally {
+      this.#aliases.delete(up.alias);
+      this.#pushed.delete(key);
+      handle?.release();
+      if (implicit && --implicit.refs === 0 && this.#implicit.get(path) === implicit) {
+        this.#implicit.delete(path);
+        implicit.pub.end(false);
+        ctx.log.info("broadcast unpublished", { path, by: "PUBLISH" });
+      }
+    }
   }
 
   async #unsubscribe(req: Request): Promise<void> {

@@ -414,11 +414,12 @@ export class IetfSession {
         return;
       }
       case "publishDone": {
+        // Ends a SUBSCRIBE we sent, or a PUBLISH the peer sent.
         const id = m.requestId;
-        if (id !== undefined) {
-          mux.deliver("outgoing", id, m);
-          mux.deliver("outgoing", id, null);
-        }
+        if (id === undefined) return;
+        const map = mux.outgoing.has(id) ? "outgoing" : "incoming";
+        mux.deliver(map, id, m);
+        mux.deliver(map, id, null);
         return;
       }
       case "publishNamespaceCancel":
@@ -491,9 +492,11 @@ export class IetfSession {
         this.#announcedNamespaces.set(req.id, m.namespace.join("/"));
         run = this.#ingest.publishNamespace(req, m).finally(() => this.#announcedNamespaces.delete(req.id));
         break;
+      case "publish":
+        run = this.#ingest.publish(req, m);
+        break;
       case "trackStatus":
       case "fetch":
-      case "publish":
         run = refuse(ctx, req, m.kind, "notSupported", `${m.kind} is not supported yet`);
         break;
       default:

@@ -1,0 +1,246 @@
+/**
+ * A raw IETF moq-transport peer (drafts 17+) for end-to-end tests: the relay's own WebSocket
+ * transport dialed as a client (`qmux-01.moqt-NN`), every message written by the test through the
+ * session codec. It does what a test tells it, one request per bidi stream, and records the SETUP,
+ * requests and data streams the relay sends.
+ *
+ * @module
+ */
+
+import { silentLogger } from "../log/mod.ts";
+import { Ietf } from "../session/mod.ts";
+
+type ControlMessage = Ietf.ControlMessage;
+type DataObject = Ietf.DataObject;
+type Draft = Ietf.Draft;
+type SubgroupHeader = Ietf.SubgroupHeader;
+import {
+  type BidiStream,
+  dialWebSocket,
+  type IetfProtocol,
+  type SendStream,
+  StreamReader,
+  type TransportSession,
+} from "../transport/mod.ts";
+
+/** The SETUP stream type (draft-17+). */
+const SETUP_TYPE = 0x2f00;
+
+export type { ControlMessage, Draft };
+
+/** One request stream: send messages, read the relay's. */
+export class RawRequest {
+  readonly stream: BidiStream;
+  readonly #draft: Draft;
+  #buf = new Uint8Array(0);
+  #ended = false;
+
+  constructor(stream: BidiStream, draft: Draft) {
+    this.stream = stream;
+    this.#draft = draft;
+  }
+
+  /** Send a message on this request. */
+  async send(msg: ControlMessage): Promise<void> {
+    await this.stream.send.write(Ietf.encodeControl(msg, this.#draft));
+  }
+
+  /** The next message from the relay, or null at FIN. Rejects when the stream was reset. */
+  async next(): Promise<ControlMessage | null> {
+    for (;;) {
+      const m = this.#take();
+      if (m) return m;
+      if (this.#ended) return null;
+      const chunk = await this.stream.recv.read();
+      if (chunk === null) this.#ended = true;
+      else {
+        const joined = new Uint8Array(this.#buf.length + chunk.length);
+        joined.set(this.#buf);
+        joined.set(chunk, this.#buf.length);
+        this.#buf = joined;
+      }
+    }
+  }
+
+  #take(): ControlMessage | null {
+    const r = readFrameFrom(this.#buf, this.#draft);
+    if (!r) return null;
+    this.#buf = this.#buf.subarray(r.size);
+    return r.msg;
+  }
+
+  /** End our side (FIN). */
+  async finish(): Promise<void> {
+    await this.stream.send.close();
+  }
+}
+
+/** Split one control frame from `buf` (type, 16-bit length, body) or null when incomplete. */
+function readFrameFrom(buf: Uint8Array, draft: Draft): { msg: ControlMessage; size: number } | null {
+  if (buf.length === 0) return null;
+  const first = buf[0];
+  let ones = 0;
+  while (ones < 8 && (first & (0x80 >> ones)) !== 0) ones++;
+  const typeSize = ones + 1;
+  if (buf.length < typeSize + 2) return null;
+  let type = typeSize >= 8 ? 0 : first & (0xff >> typeSize);
+  for (let i = 1; i < typeSize; i++) type = type * 256 + buf[i];
+  const len = (buf[typeSize] << 8) | buf[typeSize + 1];
+  const start = typeSize + 2;
+  if (buf.length < start + len) return null;
+  return { msg: Ietf.decodeControl(type, buf.subarray(start, start + len), draft), size: start + len };
+}
+
+/** A data stream the relay opened to this peer, read to its end. */
+export interface RawDataStream {
+  header: SubgroupHeader;
+  objects: DataObject[];
+  /** True when the stream ended with FIN (false: reset). */
+  finished: boolean;
+}
+
+/** A raw moq-transport client. */
+export class RawIetfPeer {
+  readonly transport: TransportSession;
+  readonly draft: Draft;
+  /** The relay's SETUP options, once received. */
+  setup: ControlMessage | null = null;
+  /** Requests the relay opened toward us (SUBSCRIBE when we publish), with their first message. */
+  readonly incoming: { first: ControlMessage; req: RawRequest }[] = [];
+  /** Data streams the relay sent, once complete. */
+  readonly data: RawDataStream[] = [];
+  #setupStream: SendStream | null = null;
+
+  private constructor(transport: TransportSession, draft: Draft) {
+    this.transport = transport;
+    this.draft = draft;
+  }
+
+  /** Dial `http://127.0.0.1:<port>/<path>` with `qmux-01.moqt-NN` and exchange SETUP. */
+  static async connect(port: number, draft: Draft, path = "anon"): Promise<RawIetfPeer> {
+    const alpn = Ietf.draftAlpn(draft);
+    const transport = await dialWebSocket(new URL(`http://127.0.0.1:${port}/${path}`), {
+      logger: silentLogger(),
+      protocols: [`qmux-01.${alpn}`],
+      alpns: [alpn as IetfProtocol],
+    });
+    const peer = new RawIetfPeer(transport, draft);
+    await peer.#handshake();
+    peer.#acceptLoops();
+    return peer;
+  }
+
+  async #handshake(): Promise<void> {
+    const s = await this.transport.openUni();
+    this.#setupStream = s;
+    await s.write(Ietf.encodeControl({ kind: "setup", options: [] }, this.draft));
+    const uni = await this.transport.acceptUni();
+    if (!uni) throw new Error("the relay sent no SETUP stream");
+    const reader = new StreamReader(uni);
+    const b0 = await reader.u8();
+    const b1 = await reader.u8();
+    if (((b0 & 0x3f) << 8 | b1) !== SETUP_TYPE) throw new Error("the relay's first uni stream is not SETUP");
+    const len = (await reader.u8() << 8) | await reader.u8();
+    this.setup = Ietf.decodeControl(SETUP_TYPE, await reader.exact(len), this.draft);
+  }
+
+  #acceptLoops(): void {
+    (async () => {
+      for (;;) {
+        const s = await this.transport.acceptBidi();
+        if (!s) return;
+        const req = new RawRequest(s, this.draft);
+        req.next().then((first) => {
+          if (first) this.incoming.push({ first, req });
+        }, () => {});
+      }
+    })();
+    (async () => {
+      for (;;) {
+        const s = await this.transport.acceptUni();
+        if (!s) return;
+        (async () => {
+          const parts: Uint8Array[] = [];
+          let finished = true;
+          try {
+            for (;;) {
+              const c = await s.read();
+              if (c === null) break;
+              parts.push(c);
+            }
+          } catch {
+            finished = false;
+          }
+          const all = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+          let o = 0;
+          for (const p of parts) {
+            all.set(p, o);
+            o += p.length;
+          }
+          const h = Ietf.readStreamHeader(all, this.draft);
+          if (!h || h.header.kind !== "subgroup") return;
+          let rest = all.subarray(h.size);
+          const objects: DataObject[] = [];
+          let prev: number | undefined;
+          for (;;) {
+            const r = Ietf.readSubgroupObject(rest, h.header, prev, this.draft);
+            if (!r) break;
+            objects.push(r.object);
+            prev = r.object.objectId;
+            rest = rest.subarray(r.size);
+          }
+          this.data.push({ header: h.header, objects, finished });
+        })().catch(() => {});
+      }
+    })();
+  }
+
+  /** Open a request with its first message. */
+  async request(msg: ControlMessage): Promise<RawRequest> {
+    const s = await this.transport.openBidi();
+    const req = new RawRequest(s, this.draft);
+    await req.send(msg);
+    return req;
+  }
+
+  /** Send one subgroup stream (subgroup 0 unless given) with `objects`, then FIN. */
+  async sendSubgroup(
+    alias: number,
+    group: number,
+    objects: { id: number; payload: Uint8Array }[],
+    subgroup?: number,
+  ): Promise<void> {
+    const s = await this.transport.openUni();
+    const header: SubgroupHeader = {
+      kind: "subgroup",
+      trackAlias: alias,
+      group,
+      subgroupIdMode: subgroup === undefined ? "zero" : "explicit",
+      subgroup,
+      publisherPriority: 128,
+      extensions: false,
+      endOfGroup: true,
+      firstObjectBit: this.draft >= 18 && objects[0]?.id === 0,
+    };
+    await s.write(Ietf.encodeStreamHeader(header, this.draft));
+    let prev: number | undefined;
+    for (const o of objects) {
+      await s.write(
+        Ietf.encodeSubgroupObject(
+          header,
+          { objectId: o.id, extensions: [], payload: o.payload },
+          prev,
+          this.draft,
+        ),
+      );
+      prev = o.id;
+    }
+    await s.close();
+  }
+
+  /** Close the session (code 0). */
+  close(): void {
+    this.#setupStream?.close();
+    this.transport.close(0, "done");
+  }
+}
