@@ -109,6 +109,8 @@ export class RawIetfPeer {
   readonly incoming: { first: ControlMessage; req: RawRequest }[] = [];
   /** Data streams the relay sent, once complete. */
   readonly data: RawDataStream[] = [];
+  /** FETCH streams the relay sent, once complete. */
+  readonly fetches: { requestId: number; objects: Ietf.FetchObject[]; finished: boolean }[] = [];
   #setupStream: SendStream | null = null;
 
   private constructor(transport: TransportSession, draft: Draft) {
@@ -178,7 +180,19 @@ export class RawIetfPeer {
             o += p.length;
           }
           const h = Ietf.readStreamHeader(all, this.draft);
-          if (!h || h.header.kind !== "subgroup") return;
+          if (!h) return;
+          if (h.header.kind === "fetch") {
+            let rest = all.subarray(h.size);
+            const objects: Ietf.FetchObject[] = [];
+            for (;;) {
+              const r = Ietf.readFetchObject(rest, objects.at(-1), this.draft);
+              if (!r) break;
+              objects.push(r.object);
+              rest = rest.subarray(r.size);
+            }
+            this.fetches.push({ requestId: h.header.requestId, objects, finished });
+            return;
+          }
           let rest = all.subarray(h.size);
           const objects: DataObject[] = [];
           let prev: number | undefined;

@@ -8,10 +8,10 @@
 import type { SessionScope } from "../../auth/mod.ts";
 import type { LimitsConfig } from "../../config/mod.ts";
 import type { Logger } from "../../log/mod.ts";
-import { checkedPath, type Origin, type RelayStats } from "../../relay/mod.ts";
+import { checkedPath, type Origin, type RelayStats, type Track } from "../../relay/mod.ts";
 import type { TransportSession } from "../../transport/mod.ts";
 import type { SessionWarnings } from "../context.ts";
-import type { ControlMessage } from "./control.ts";
+import type { ControlMessage, Location } from "./control.ts";
 import type { Draft } from "./draft.ts";
 import { RequestErrorCode17 } from "./errors.ts";
 import type { Request } from "./_requests.ts";
@@ -36,6 +36,16 @@ export interface IetfContext {
    * session). Returns null when the peer's request id limit leaves no room.
    */
   openRequest(build: (id: number) => ControlMessage): Promise<Request | null>;
+}
+
+/** The publisher priority the relay writes in subgroup headers and fetch objects (mid-range). */
+export const PUBLISHER_PRIORITY = 128;
+
+/** The largest location a track has cached (the newest group's last frame), if any. */
+export function largestOf(track: Track): Location | undefined {
+  const g = track.latest;
+  if (!g || g.frameCount === 0) return undefined;
+  return { group: g.sequence, object: g.frameCount - 1 };
 }
 
 /** The broadcast path (relative to the session root) a namespace tuple stands for. */

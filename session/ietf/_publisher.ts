@@ -15,7 +15,6 @@ import {
   frameCost,
   type Group,
   stripPrefix,
-  type Track,
   type TrackConsumer,
   type TrackHandle,
 } from "../../relay/mod.ts";
@@ -28,20 +27,26 @@ import {
   MAX_UPSTREAM_TRACKS_PER_SESSION,
   type SubscriptionRegistry,
 } from "../session.ts";
-import type { ControlOf, Location } from "./control.ts";
+import type { ControlOf } from "./control.ts";
 import { encodeStreamHeader } from "./data.ts";
 import { usesLeadingOnes } from "./draft.ts";
 import { PublishDoneCode, StreamResetCode } from "./errors.ts";
 import { framePayload } from "./_io.ts";
-import { type IetfContext, namespacePath, okFor, pathNamespace, refuse } from "./_context.ts";
+import {
+  type IetfContext,
+  largestOf,
+  namespacePath,
+  okFor,
+  pathNamespace,
+  PUBLISHER_PRIORITY,
+  refuse,
+} from "./_context.ts";
+import type { JoinPoints } from "./_fetch.ts";
 import type { Request } from "./_requests.ts";
 import { putLeadingOnes } from "./wire.ts";
 
 /** Longest RENDEZVOUS_TIMEOUT the relay honours: a pending SUBSCRIBE waits at most this long. */
 export const MAX_RENDEZVOUS_MS = 30_000;
-
-/** The publisher priority the relay writes in subgroup headers (the middle of the range). */
-export const PUBLISHER_PRIORITY = 128;
 
 const ZERO = Uint8Array.of(0);
 const EMPTY_OBJECT = Uint8Array.of(0, 0, 0);
@@ -233,13 +238,6 @@ class IetfDownstream implements TrackConsumer {
   }
 }
 
-/** The largest location a track has (the newest group's last frame), if any. */
-function largestOf(track: Track): Location | undefined {
-  const g = track.latest;
-  if (!g || g.frameCount === 0) return undefined;
-  return { group: g.sequence, object: g.frameCount - 1 };
-}
-
 /**
  * Serve one SUBSCRIBE until the subscriber leaves (UNSUBSCRIBE or FIN), the track ends (PUBLISH_DONE)
  * or the session ends.
@@ -249,6 +247,7 @@ export async function serveSubscribe(
   req: Request,
   msg: ControlOf<"subscribe">,
   registry: SubscriptionRegistry,
+  joins: JoinPoints,
 ): Promise<void> {
   const log = ctx.log;
   let path: string;
@@ -375,6 +374,7 @@ export async function serveSubscribe(
       params: [],
       properties: [],
     });
+    joins.set(req.id, { path, name: msg.name, startGroup: startGroup ?? largest?.group ?? 0 });
     const down = new IetfDownstream(ctx, req.id, startGroup, endGroup);
     downstream = down;
     hooks.attach = () => {
@@ -410,6 +410,7 @@ export async function serveSubscribe(
     }
     handle?.release();
     registry.ids.delete(id);
+    joins.delete(req.id);
     ctx.stats.subscriptionsClosed++;
     leftResolve();
     void reading;

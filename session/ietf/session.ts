@@ -29,10 +29,11 @@ import { type Draft, draftName, draftVersion, usesControlStream } from "./draft.
 import { SessionCode } from "./errors.ts";
 import { ParameterError, SetupOption } from "./wire.ts";
 import { readControl, readControlRaw, readDraftVarint } from "./_io.ts";
-import { type IetfContext, NamespaceError, refuse } from "./_context.ts";
+import { type IetfContext, NamespaceError } from "./_context.ts";
 import { ControlMux, type Request, StreamRequest } from "./_requests.ts";
 import { type InterestCounter, serveNamespaces, serveSubscribe } from "./_publisher.ts";
 import { IetfIngest } from "./_subscriber.ts";
+import { type JoinPoints, serveFetch, serveTrackStatus } from "./_fetch.ts";
 
 /** The SETUP message type, also the stream type of the draft-17+ SETUP uni streams. */
 export const SETUP_STREAM_TYPE = 0x2f00;
@@ -85,6 +86,8 @@ export class IetfSession {
   readonly #ctx: IetfContext;
   readonly #ingest: IetfIngest;
   readonly #subs = new SubscriptionRegistry();
+  /** This session's subscriptions by request id, for joining fetches. */
+  readonly #joins: JoinPoints = new Map();
   readonly #interests: InterestCounter = { interests: 0 };
   readonly #done: Promise<CloseInfo>;
   #mux: ControlMux | null = null;
@@ -483,7 +486,7 @@ export class IetfSession {
     let run: Promise<void>;
     switch (m.kind) {
       case "subscribe":
-        run = serveSubscribe(ctx, req, m, this.#subs);
+        run = serveSubscribe(ctx, req, m, this.#subs, this.#joins);
         break;
       case "subscribeNamespace":
         run = serveNamespaces(ctx, req, m, this.#interests);
@@ -496,8 +499,10 @@ export class IetfSession {
         run = this.#ingest.publish(req, m);
         break;
       case "trackStatus":
+        run = serveTrackStatus(ctx, req, m);
+        break;
       case "fetch":
-        run = refuse(ctx, req, m.kind, "notSupported", `${m.kind} is not supported yet`);
+        run = serveFetch(ctx, req, m, this.#joins);
         break;
       default:
         throw new IetfProtocolError(SessionCode.ProtocolViolation, `${m.kind} cannot open a request`);
