@@ -99,6 +99,64 @@ export interface RawDataStream {
   finished: boolean;
 }
 
+/** A request multiplexed on the drafts 14–16 control stream (routed by request id). */
+export class ControlRequest {
+  readonly id: number;
+  readonly #peer: RawIetfPeer;
+  readonly #first: ControlMessage | null;
+  readonly #queue: ControlMessage[] = [];
+  #ended = false;
+  #wake: (() => void) | null = null;
+
+  constructor(peer: RawIetfPeer, id: number, first: ControlMessage | null) {
+    this.#peer = peer;
+    this.id = id;
+    this.#first = first;
+  }
+
+  /** Queue a message the relay sent on this request. */
+  push(msg: ControlMessage | null): void {
+    if (msg === null) this.#ended = true;
+    else this.#queue.push(msg);
+    const w = this.#wake;
+    this.#wake = null;
+    w?.();
+  }
+
+  /** Send a message on the control stream. */
+  send(msg: ControlMessage): Promise<void> {
+    return this.#peer.writeControl(msg);
+  }
+
+  /** The next message for this request, or null once it ended. */
+  async next(): Promise<ControlMessage | null> {
+    for (;;) {
+      const m = this.#queue.shift();
+      if (m) return m;
+      if (this.#ended) return null;
+      await new Promise<void>((resolve) => (this.#wake = resolve));
+    }
+  }
+
+  /** End the request as its draft says (PUBLISH_NAMESPACE_DONE, UNSUBSCRIBE, FETCH_CANCEL, …). */
+  async finish(): Promise<void> {
+    const d = this.#peer.draft;
+    const f = this.#first;
+    if (f?.kind === "publishNamespace") {
+      await this.send(
+        d === 16
+          ? { kind: "publishNamespaceDone", requestId: this.id }
+          : { kind: "publishNamespaceDone", namespace: f.namespace },
+      );
+    } else if (f?.kind === "subscribe") await this.send({ kind: "unsubscribe", requestId: this.id });
+    else if (f?.kind === "fetch") await this.send({ kind: "fetchCancel", requestId: this.id });
+    else if (f?.kind === "subscribeNamespace" && d <= 15) {
+      await this.send({ kind: "unsubscribeNamespace", requestId: this.id });
+    }
+    this.push(null);
+  }
+}
+
 /** A raw moq-transport client. */
 export class RawIetfPeer {
   readonly transport: TransportSession;
@@ -106,7 +164,16 @@ export class RawIetfPeer {
   /** The relay's SETUP options, once received. */
   setup: ControlMessage | null = null;
   /** Requests the relay opened toward us (SUBSCRIBE when we publish), with their first message. */
-  readonly incoming: { first: ControlMessage; req: RawRequest }[] = [];
+  readonly incoming: { first: ControlMessage; req: RawRequest | ControlRequest }[] = [];
+  /** Messages the relay sent after SETUP that belong to no request (GOAWAY, MAX_REQUEST_ID). */
+  readonly sessionMessages: ControlMessage[] = [];
+  /** Drafts 14–16: the control stream. */
+  #control: BidiStream | null = null;
+  #controlTail: Promise<void> = Promise.resolve();
+  readonly #requests = new Map<number, ControlRequest>();
+  #nextRequestId = 0;
+  /** Drafts 14–16: the MAX_REQUEST_ID this peer grants the relay in CLIENT_SETUP. */
+  maxRequestId = 100;
   /** Data streams the relay sent, once complete. */
   readonly data: RawDataStream[] = [];
   /** FETCH streams the relay sent, once complete. */
@@ -118,8 +185,8 @@ export class RawIetfPeer {
     this.draft = draft;
   }
 
-  /** Dial `http://127.0.0.1:<port>/<path>` with `qmux-01.moqt-NN` and exchange SETUP. */
-  static async connect(port: number, draft: Draft, path = "anon"): Promise<RawIetfPeer> {
+  /** Dial `http://127.0.0.1:<port>/<path>` with `qmux-01.<draft's ALPN>` and exchange SETUP. */
+  static async connect(port: number, draft: Draft, path = "anon", maxRequestId = 100): Promise<RawIetfPeer> {
     const alpn = Ietf.draftAlpn(draft);
     const transport = await dialWebSocket(new URL(`http://127.0.0.1:${port}/${path}`), {
       logger: silentLogger(),
@@ -127,12 +194,17 @@ export class RawIetfPeer {
       alpns: [alpn as IetfProtocol],
     });
     const peer = new RawIetfPeer(transport, draft);
+    peer.maxRequestId = maxRequestId;
     await peer.#handshake();
     peer.#acceptLoops();
     return peer;
   }
 
   async #handshake(): Promise<void> {
+    if (this.draft <= 16) {
+      await this.#controlHandshake();
+      return;
+    }
     const s = await this.transport.openUni();
     this.#setupStream = s;
     await s.write(Ietf.encodeControl({ kind: "setup", options: [] }, this.draft));
@@ -144,6 +216,78 @@ export class RawIetfPeer {
     if (((b0 & 0x3f) << 8 | b1) !== SETUP_TYPE) throw new Error("the relay's first uni stream is not SETUP");
     const len = (await reader.u8() << 8) | await reader.u8();
     this.setup = Ietf.decodeControl(SETUP_TYPE, await reader.exact(len), this.draft);
+    (async () => {
+      for (;;) {
+        if (await reader.done()) return;
+        const type = await reader.u8(); // GOAWAY (0x10) is one byte
+        const n = (await reader.u8() << 8) | await reader.u8();
+        this.sessionMessages.push(Ietf.decodeControl(type, await reader.exact(n), this.draft));
+      }
+    })().catch(() => {});
+  }
+
+  /** Drafts 14–16: CLIENT_SETUP / SERVER_SETUP on a bidi control stream, then route its messages. */
+  async #controlHandshake(): Promise<void> {
+    const s = await this.transport.openBidi();
+    this.#control = s;
+    await this.writeControl({
+      kind: "clientSetup",
+      versions: this.draft === 14 ? [Ietf.draftVersion(14)] : [],
+      options: [{ type: Ietf.SetupOption.MaxRequestId, value: this.maxRequestId }],
+    });
+    let buf = new Uint8Array(0);
+    const frames = async function* (draft: Draft) {
+      for (;;) {
+        for (;;) {
+          const f = Ietf.readControlFrame(buf, draft);
+          if (!f) break;
+          buf = buf.subarray(f.size);
+          yield Ietf.decodeControl(f.type, f.body, draft);
+        }
+        const c = await s.recv.read();
+        if (c === null) return;
+        const joined = new Uint8Array(buf.length + c.length);
+        joined.set(buf);
+        joined.set(c, buf.length);
+        buf = joined;
+      }
+    };
+    const it = frames(this.draft);
+    const first = await it.next();
+    if (first.done || first.value.kind !== "serverSetup") throw new Error("expected SERVER_SETUP");
+    this.setup = first.value;
+    (async () => {
+      for await (const m of it) this.#route(m);
+      for (const r of this.#requests.values()) r.push(null);
+    })().catch(() => {});
+  }
+
+  #route(m: ControlMessage): void {
+    const id = "requestId" in m && typeof m.requestId === "number" ? m.requestId : undefined;
+    const starts = ["subscribe", "publishNamespace", "trackStatus", "fetch", "publish"].includes(m.kind);
+    if (id !== undefined && starts && id % 2 === 1) {
+      const req = new ControlRequest(this, id, null);
+      this.#requests.set(id, req);
+      this.incoming.push({ first: m, req });
+      return;
+    }
+    const target = id !== undefined ? this.#requests.get(id) : undefined;
+    if (!target) {
+      this.sessionMessages.push(m);
+      return;
+    }
+    target.push(m);
+    if (m.kind === "publishDone" || m.kind === "requestError" || m.kind === "subscribeError") {
+      target.push(null);
+    }
+  }
+
+  /** Drafts 14–16: write one message on the control stream, after every earlier one. */
+  writeControl(msg: ControlMessage): Promise<void> {
+    const bytes = Ietf.encodeControl(msg, this.draft);
+    const p = this.#controlTail.then(() => this.#control!.send.write(bytes));
+    this.#controlTail = p.catch(() => {});
+    return p;
   }
 
   #acceptLoops(): void {
@@ -209,8 +353,20 @@ export class RawIetfPeer {
     })();
   }
 
-  /** Open a request with its first message. */
-  async request(msg: ControlMessage): Promise<RawRequest> {
+  /**
+   * Open a request with its first message: a bidi stream of its own (17+), or on the control
+   * stream (14–16, the request id replaced by the next even id).
+   */
+  async request(msg: ControlMessage): Promise<RawRequest | ControlRequest> {
+    if (this.draft <= 16) {
+      const id = this.#nextRequestId;
+      this.#nextRequestId += 2;
+      const m = "requestId" in msg ? { ...msg, requestId: id } as ControlMessage : msg;
+      const req = new ControlRequest(this, id, m);
+      this.#requests.set(id, req);
+      await req.send(m);
+      return req;
+    }
     const s = await this.transport.openBidi();
     const req = new RawRequest(s, this.draft);
     await req.send(msg);
@@ -255,6 +411,7 @@ export class RawIetfPeer {
   /** Close the session (code 0). */
   close(): void {
     this.#setupStream?.close();
+    this.#control?.send.close();
     this.transport.close(0, "done");
   }
 }

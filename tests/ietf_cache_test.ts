@@ -5,9 +5,9 @@
  */
 
 import assert from "node:assert/strict";
-import { e2e, RawIetfPeer, type RelayProcess, sleep, within } from "../testing/mod.ts";
+import { type Draft, e2e, RawIetfPeer, type RelayProcess, sleep, within } from "../testing/mod.ts";
 
-const DRAFT = 18;
+const DRAFT: Draft = 18;
 const NS = ["cache", "demo"];
 const OPTS = { server: `version = ["moq-transport-${DRAFT}"]` };
 const obj = (g: number, o: number) => new TextEncoder().encode(`g${g}o${o}`.repeat(o + 1));
@@ -165,3 +165,50 @@ e2e("a malformed request closes only the offending session, with a warn line", a
   assert.equal((await within(5_000, "REQUEST_OK", req.next()))?.kind, "requestOk");
   good.close();
 }, OPTS);
+
+e2e("MAX_REQUEST_ID: the relay grants a window, raises it, and refuses an id beyond it", async (relay) => {
+  const peer = await RawIetfPeer.connect(relay.port, 16);
+  const setup = peer.setup;
+  assert.equal(setup?.kind, "serverSetup");
+  const granted = setup?.kind === "serverSetup" ? setup.options.find((o) => o.type === 0x02)?.value : 0;
+  assert.equal(granted, 256);
+  const req = await peer.request({ kind: "publishNamespace", requestId: 0, namespace: ["a"], params: [] });
+  assert.equal((await within(5_000, "REQUEST_OK", req.next()))?.kind, "requestOk");
+  await until("MAX_REQUEST_ID", () => peer.sessionMessages.some((m) => m.kind === "maxRequestId"));
+  const raised = peer.sessionMessages.find((m) => m.kind === "maxRequestId");
+  assert.ok(raised?.kind === "maxRequestId" && raised.requestId > 256);
+  // An id beyond what was granted closes the session with TOO_MANY_REQUESTS.
+  await peer.writeControl({ kind: "publishNamespace", requestId: 10_000, namespace: ["b"], params: [] });
+  const info = await within(5_000, "session closed", peer.transport.closed);
+  assert.equal(info.code, 0x7);
+}, { server: `version = ["moq-transport-16"]` });
+
+e2e("MAX_REQUEST_ID: the relay honours the peer's limit (REQUESTS_BLOCKED) and its raise", async (relay) => {
+  const pub = await RawIetfPeer.connect(relay.port, 15, "anon", 0);
+  const ann = await pub.request({ kind: "publishNamespace", requestId: 0, namespace: NS, params: [] });
+  assert.equal((await within(5_000, "REQUEST_OK", ann.next()))?.kind, "requestOk");
+  const sub = await RawIetfPeer.connect(relay.port, 15);
+  const first = await sub.request({ kind: "subscribe", requestId: 0, namespace: NS, name: "a", params: [] });
+  assert.equal((await within(5_000, "refused", first.next()))?.kind, "requestError");
+  assert.ok(pub.sessionMessages.some((m) => m.kind === "requestsBlocked"), "REQUESTS_BLOCKED sent");
+  assert.equal(pub.incoming.length, 0, "no SUBSCRIBE beyond the limit");
+  await pub.writeControl({ kind: "maxRequestId", requestId: 10 });
+  await sleep(100);
+  const second = await sub.request({ kind: "subscribe", requestId: 0, namespace: NS, name: "b", params: [] });
+  await until("upstream SUBSCRIBE", () => pub.incoming.length === 1);
+  const up = pub.incoming[0];
+  assert.equal(up.first.kind === "subscribe" && up.first.requestId, 1);
+  await up.req.send({ kind: "subscribeOk", requestId: 1, trackAlias: 4, params: [], properties: [] });
+  assert.equal((await within(5_000, "SUBSCRIBE_OK", second.next()))?.kind, "subscribeOk");
+  pub.close();
+  sub.close();
+}, { server: `version = ["moq-transport-15"]` });
+
+for (const draft of [16, 18] as Draft[]) {
+  e2e(`GOAWAY on drain (draft-${draft})`, async (relay) => {
+    const peer = await RawIetfPeer.connect(relay.port, draft);
+    relay.child.kill("SIGTERM");
+    await until("GOAWAY", () => peer.sessionMessages.some((m) => m.kind === "goaway"));
+    await within(15_000, "session closed", peer.transport.closed);
+  }, { server: `version = ["moq-transport-${draft}"]` });
+}

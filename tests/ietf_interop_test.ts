@@ -31,16 +31,21 @@ async function answerSubscribe(peer: RawIetfPeer, alias: number) {
   }
   const { first, req } = peer.incoming.shift()!;
   assert.equal(first.kind, "subscribe");
-  await req.send({ kind: "subscribeOk", trackAlias: alias, params: [], properties: [] });
+  const requestId = first.kind === "subscribe" ? first.requestId : 0;
+  await req.send({ kind: "subscribeOk", requestId, trackAlias: alias, params: [], properties: [] });
   return { first, req };
 }
 
-for (const draft of [17, 18, 20] as Draft[]) {
+for (const draft of [14, 15, 16, 17, 18, 20] as Draft[]) {
   const opts = { server: `version = ["moq-transport-${draft}"]` };
+  // Draft-14 answers with per-message replies; 15–16 PUBLISH with PUBLISH_OK; else REQUEST_OK / _ERROR.
+  const nsOk = draft === 14 ? "publishNamespaceOk" : "requestOk";
+  const subErr = draft === 14 ? "subscribeError" : "requestError";
+  const pubOk = draft <= 16 ? "publishOk" : "requestOk";
 
   e2e(`interop d${draft} setup-only`, async (relay) => {
     const peer = await within(2_000, "connect", RawIetfPeer.connect(relay.port, draft));
-    assert.equal(peer.setup?.kind, "setup");
+    assert.equal(peer.setup?.kind, draft <= 16 ? "serverSetup" : "setup");
     peer.close();
     const info = await peer.transport.closed;
     assert.equal(info.code, 0);
@@ -49,14 +54,14 @@ for (const draft of [17, 18, 20] as Draft[]) {
   e2e(`interop d${draft} announce-only`, async (relay) => {
     const peer = await RawIetfPeer.connect(relay.port, draft);
     const req = await peer.request({ kind: "publishNamespace", requestId: 0, namespace: NS, params: [] });
-    await expectKind(req.next(), "requestOk", "PUBLISH_NAMESPACE");
+    await expectKind(req.next(), nsOk, "PUBLISH_NAMESPACE");
     peer.close();
   }, opts);
 
   e2e(`interop d${draft} publish-namespace-done`, async (relay) => {
     const peer = await RawIetfPeer.connect(relay.port, draft);
     const req = await peer.request({ kind: "publishNamespace", requestId: 0, namespace: NS, params: [] });
-    await expectKind(req.next(), "requestOk", "PUBLISH_NAMESPACE");
+    await expectKind(req.next(), nsOk, "PUBLISH_NAMESPACE");
     await req.finish();
     assert.equal(await within(2_000, "request FIN", req.next()), null);
     await relay.waitForLog(/broadcast unpublished.*moq-test\/interop/);
@@ -73,15 +78,15 @@ for (const draft of [17, 18, 20] as Draft[]) {
       name: "test-track",
       params: [],
     });
-    const m = await expectKind(req.next(), "requestError", "SUBSCRIBE");
-    assert.equal(m.kind === "requestError" && m.code, 0x10); // DOES_NOT_EXIST
+    const m = await expectKind(req.next(), subErr, "SUBSCRIBE");
+    assert.equal("code" in m && m.code, draft === 14 ? 0x4 : 0x10); // (TRACK_)DOES_NOT_EXIST
     peer.close();
   }, { ...opts, toml: `[limits]\nsubscribe_wait = "500ms"` });
 
   e2e(`interop d${draft} announce-subscribe`, async (relay) => {
     const pub = await RawIetfPeer.connect(relay.port, draft);
     const ann = await pub.request({ kind: "publishNamespace", requestId: 0, namespace: NS, params: [] });
-    await expectKind(ann.next(), "requestOk", "PUBLISH_NAMESPACE");
+    await expectKind(ann.next(), nsOk, "PUBLISH_NAMESPACE");
     const sub = await RawIetfPeer.connect(relay.port, draft);
     const req = await sub.request({
       kind: "subscribe",
@@ -119,7 +124,7 @@ for (const draft of [17, 18, 20] as Draft[]) {
     await sleep(500);
     const pub = await RawIetfPeer.connect(relay.port, draft);
     const ann = await pub.request({ kind: "publishNamespace", requestId: 0, namespace: NS, params: [] });
-    await expectKind(ann.next(), "requestOk", "PUBLISH_NAMESPACE");
+    await expectKind(ann.next(), nsOk, "PUBLISH_NAMESPACE");
     await answerSubscribe(pub, 3);
     // The relay holds the pending SUBSCRIBE until the namespace appears: SUBSCRIBE_OK.
     await expectKind(req.next(), "subscribeOk", "pending SUBSCRIBE");
@@ -138,13 +143,11 @@ for (const draft of [17, 18, 20] as Draft[]) {
       params: [],
       properties: [],
     });
-    const ok = await expectKind(req.next(), "requestOk", "PUBLISH");
-    assert.ok(
-      ok.kind === "requestOk" && !ok.params.some((p) => p.type === 0x10 && p.value === 0),
-      "forward 1",
-    );
+    const ok = await expectKind(req.next(), pubOk, "PUBLISH");
+    if (ok.kind === "publishOk") assert.notEqual(ok.forward, false, "forward 1");
+    else assert.ok(ok.kind === "requestOk" && !ok.params.some((p) => p.type === 0x10 && p.value === 0));
     await pub.sendSubgroup(1, 0, [{ id: 0, payload: text(`moqt${draft}-publish-track-only`) }]);
-    await req.send({ kind: "publishDone", statusCode: 0x2, streamCount: 1, reason: "" });
+    await req.send({ kind: "publishDone", requestId: 0, statusCode: 0x2, streamCount: 1, reason: "" });
     await req.finish();
     assert.equal(await within(5_000, "request FIN", req.next()), null);
     pub.close();
@@ -172,11 +175,11 @@ for (const draft of [17, 18, 20] as Draft[]) {
       params: [],
       properties: [],
     });
-    await expectKind(req.next(), "requestOk", "PUBLISH");
+    await expectKind(req.next(), pubOk, "PUBLISH");
     await expectKind(subReq.next(), "subscribeOk", "pending SUBSCRIBE");
     const payload = text(`moqt${draft}-publish-track-subscribe`);
     await pub.sendSubgroup(5, 0, [{ id: 0, payload }]);
-    await req.send({ kind: "publishDone", statusCode: 0x2, streamCount: 1, reason: "" });
+    await req.send({ kind: "publishDone", requestId: 0, statusCode: 0x2, streamCount: 1, reason: "" });
     await req.finish();
     const done = await expectKind(subReq.next(), "publishDone", "PUBLISH_DONE to the subscriber");
     assert.equal(done.kind === "publishDone" && done.statusCode, 0x2);

@@ -153,7 +153,8 @@ export class IetfSession {
 
   /** Ask the peer to go away (GOAWAY with an empty URI); the session keeps running. */
   async goaway(uri = ""): Promise<void> {
-    if (!this.#setupDone) return;
+    // A session still in its handshake gets it once SETUP completes (the drain bounds the wait).
+    if (!(await this.#whenSetUp())) return;
     const msg: ControlMessage = { kind: "goaway", uri, timeout: 0 };
     try {
       if (this.#mux) await this.#mux.write(msg);
