@@ -10,7 +10,18 @@ import type { Authenticator, SessionGrant } from "../auth/mod.ts";
 import type { RelayConfig } from "../config/mod.ts";
 import type { Logger } from "../log/mod.ts";
 import { type Group, Origin, RelayStats } from "../relay/mod.ts";
-import { DEFAULT_LIMITS, draftFromAlpn, IetfSession, MoqSession } from "../session/mod.ts";
+import {
+  DEFAULT_LIMITS,
+  type Draft,
+  draftFromAlpn,
+  draftVersion,
+  IetfSession,
+  MoqSession,
+  peekClientSetup,
+  SETUP_TIMEOUT_MS,
+  Version,
+  versionName,
+} from "../session/mod.ts";
 import type { CloseInfo, TransportSession } from "../transport/mod.ts";
 
 /** What the relay core needs of a running session, whichever protocol it speaks. */
@@ -95,20 +106,21 @@ export class RelayCore {
   ): RunningSession {
     const id = this.#nextId++;
     const draft = role === "server" ? draftFromAlpn(transport.protocol) : undefined;
-    const session: RunningSession = draft !== undefined
-      ? new IetfSession({
+    const ietf = (t: TransportSession, d: Draft) =>
+      new IetfSession({
         id,
-        transport,
-        draft,
+        transport: t,
+        draft: d,
         grant,
         origin: this.origin,
         stats: this.stats,
         logger: this.#log,
         limits: this.config.limits ?? DEFAULT_LIMITS,
-      })
-      : new MoqSession({
+      });
+    const lite = (t: TransportSession) =>
+      new MoqSession({
         id,
-        transport,
+        transport: t,
         grant,
         origin: this.origin,
         stats: this.stats,
@@ -117,6 +129,11 @@ export class RelayCore {
         originId: this.originId,
         role,
       });
+    let session: RunningSession;
+    if (draft !== undefined) session = ietf(transport, draft);
+    else if (role === "server" && transport.protocol === "" && this.#legacyDraft14()) {
+      session = this.#legacySetup(transport, ietf, lite);
+    } else session = lite(transport);
     this.#log.child("session", { session: id }).info("session accepted", {
       transport: transport.kind,
       peer: transport.peer,
@@ -130,6 +147,37 @@ export class RelayCore {
     session.done.finally(() => this.#sessions.delete(session));
     if (this.#draining) session.close(SHUTDOWN_CLOSE_CODE, "server shutdown");
     return session;
+  }
+
+  /**
+   * Whether a legacy CLIENT_SETUP may select moq-transport-14: only when `[server] version` lists it
+   * (by default a legacy SETUP runs moq-lite, which every client offering draft-14 also offers).
+   */
+  #legacyDraft14(): boolean {
+    return this.config.server.versions.includes("moq-transport-14");
+  }
+
+  /**
+   * A session whose protocol a legacy CLIENT_SETUP decides: draft-14 when it offers
+   * `0xff00000e` and no moq-lite version `[server] version` enables, moq-lite otherwise.
+   */
+  #legacySetup(
+    transport: TransportSession,
+    ietf: (t: TransportSession, d: Draft) => RunningSession,
+    lite: (t: TransportSession) => RunningSession,
+  ): RunningSession {
+    const versions = this.config.server.versions;
+    const liteVersions = [Version.Lite01, Version.Lite02].filter((v) => versions.includes(versionName(v)));
+    const started = peekClientSetup(transport, SETUP_TIMEOUT_MS).then(({ transport: t, versions: offered }) =>
+      offered.includes(draftVersion(14)) && !offered.some((v) => liteVersions.includes(v))
+        ? ietf(t, 14)
+        : lite(t)
+    );
+    return {
+      done: started.then((s) => s.done),
+      close: (code, reason) => transport.close(code, reason),
+      goaway: (uri) => started.then((s) => s.goaway(uri)),
+    };
   }
 
   /** Downstream subscriptions still open (their group streams may still be flushing). */

@@ -89,9 +89,11 @@ const GROUPS: Uint8Array[][] = [
   [bytes(1, 5), bytes(70_000, 6)],
 ];
 
-for (const draft of [15, 16, 17, 18, 20]) {
+for (const draft of [14, 15, 16, 17, 18, 20]) {
   e2e(
-    `moq-transport-${draft}: @moq/net publishes and subscribes byte-exact over WebSocket`,
+    `moq-transport-${draft}: @moq/net publishes and subscribes byte-exact over WebSocket${
+      draft === 14 ? " (legacy CLIENT_SETUP)" : ""
+    }`,
     async (relay) => {
       const pubConn = await netConnect(relay);
       const subConn = await netConnect(relay);

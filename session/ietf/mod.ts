@@ -7,5 +7,6 @@ export * from "./control.ts";
 export * from "./data.ts";
 export * from "./draft.ts";
 export * from "./errors.ts";
+export * from "./legacy.ts";
 export * from "./session.ts";
 export * from "./wire.ts";
