@@ -10,8 +10,26 @@ import type { Authenticator, SessionGrant } from "../auth/mod.ts";
 import type { RelayConfig } from "../config/mod.ts";
 import type { Logger } from "../log/mod.ts";
 import { type Group, Origin, RelayStats } from "../relay/mod.ts";
-import { DEFAULT_LIMITS, MoqSession } from "../session/mod.ts";
-import { type TransportSession, versionOffer } from "../transport/mod.ts";
+import {
+  DEFAULT_LIMITS,
+  type Draft,
+  draftFromAlpn,
+  draftVersion,
+  IetfSession,
+  MoqSession,
+  peekClientSetup,
+  SETUP_TIMEOUT_MS,
+  Version,
+  versionName,
+} from "../session/mod.ts";
+import { type CloseInfo, type TransportSession, versionOffer } from "../transport/mod.ts";
+
+/** What the relay core needs of a running session, whichever protocol it speaks. */
+export interface RunningSession {
+  readonly done: Promise<CloseInfo>;
+  close(code: number, reason: string): void;
+  goaway(uri?: string): Promise<void>;
+}
 
 /** Close code sent to sessions at shutdown. */
 export const SHUTDOWN_CLOSE_CODE = 0;
@@ -42,7 +60,7 @@ export class RelayCore {
   readonly #log: Logger;
   /** SETUP codes accepted clients may select (`[server] version`, transport/versions.ts). */
   readonly #legacySetupCodes: readonly number[];
-  readonly #sessions = new Set<MoqSession>();
+  readonly #sessions = new Set<RunningSession>();
   readonly #abort = new AbortController();
   #nextId = 1;
   #draining = false;
@@ -80,29 +98,50 @@ export class RelayCore {
     return this.#sessions.size;
   }
 
-  /** Run a moq-lite session on an authenticated transport session. */
+  /**
+   * Run a session on an authenticated transport session: moq-transport when the transport
+   * negotiated an IETF protocol, moq-lite otherwise.
+   */
   accept(
     transport: TransportSession,
     grant: SessionGrant,
     role: "server" | "client" = "server",
     authorize?: (url: URL) => Promise<SessionGrant>,
-  ): MoqSession {
+  ): RunningSession {
     const id = this.#nextId++;
-    const session = new MoqSession({
-      id,
-      transport,
-      grant,
-      origin: this.origin,
-      stats: this.stats,
-      logger: this.#log,
-      limits: this.config.limits ?? DEFAULT_LIMITS,
-      originId: this.originId,
-      role,
-      // `[server] version` restricts what accepted clients may select by SETUP; dialed links keep
-      // the defaults.
-      legacyVersions: role === "server" ? this.#legacySetupCodes : undefined,
-      authorize,
-    });
+    const draft = role === "server" ? draftFromAlpn(transport.protocol) : undefined;
+    const ietf = (t: TransportSession, d: Draft) =>
+      new IetfSession({
+        id,
+        transport: t,
+        draft: d,
+        grant,
+        origin: this.origin,
+        stats: this.stats,
+        logger: this.#log,
+        limits: this.config.limits ?? DEFAULT_LIMITS,
+      });
+    const lite = (t: TransportSession) =>
+      new MoqSession({
+        id,
+        transport: t,
+        grant,
+        origin: this.origin,
+        stats: this.stats,
+        logger: this.#log,
+        limits: this.config.limits ?? DEFAULT_LIMITS,
+        originId: this.originId,
+        role,
+        // `[server] version` restricts what accepted clients may select by SETUP; dialed links keep
+        // the defaults.
+        legacyVersions: role === "server" ? this.#legacySetupCodes : undefined,
+        authorize,
+      });
+    let session: RunningSession;
+    if (draft !== undefined) session = ietf(transport, draft);
+    else if (role === "server" && transport.protocol === "" && this.#legacyDraft14()) {
+      session = this.#legacySetup(transport, ietf, lite);
+    } else session = lite(transport);
     this.#log.child("session", { session: id }).info("session accepted", {
       transport: transport.kind,
       peer: transport.peer,
@@ -116,6 +155,37 @@ export class RelayCore {
     session.done.finally(() => this.#sessions.delete(session));
     if (this.#draining) session.close(SHUTDOWN_CLOSE_CODE, "server shutdown");
     return session;
+  }
+
+  /**
+   * Whether a legacy CLIENT_SETUP may select moq-transport-14: only when `[server] version` lists it
+   * (by default a legacy SETUP runs moq-lite, which every client offering draft-14 also offers).
+   */
+  #legacyDraft14(): boolean {
+    return this.config.server.versions.includes("moq-transport-14");
+  }
+
+  /**
+   * A session whose protocol a legacy CLIENT_SETUP decides: draft-14 when it offers
+   * `0xff00000e` and no moq-lite version `[server] version` enables, moq-lite otherwise.
+   */
+  #legacySetup(
+    transport: TransportSession,
+    ietf: (t: TransportSession, d: Draft) => RunningSession,
+    lite: (t: TransportSession) => RunningSession,
+  ): RunningSession {
+    const versions = this.config.server.versions;
+    const liteVersions = [Version.Lite01, Version.Lite02].filter((v) => versions.includes(versionName(v)));
+    const started = peekClientSetup(transport, SETUP_TIMEOUT_MS).then(({ transport: t, versions: offered }) =>
+      offered.includes(draftVersion(14)) && !offered.some((v) => liteVersions.includes(v))
+        ? ietf(t, 14)
+        : lite(t)
+    );
+    return {
+      done: started.then((s) => s.done),
+      close: (code, reason) => transport.close(code, reason),
+      goaway: (uri) => started.then((s) => s.goaway(uri)),
+    };
   }
 
   /** Downstream subscriptions still open (their group streams may still be flushing). */

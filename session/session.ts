@@ -76,6 +76,13 @@ export const SETUP_GRACE_MS = 250;
 export const MAX_ANNOUNCE_INTERESTS_PER_SESSION = 64;
 /** How long a legacy session may take to send CLIENT_SETUP. */
 export const SETUP_TIMEOUT_MS = 10_000;
+// Shared with the moq-transport session (session/ietf/), which serves subscriptions the same way.
+export {
+  GROUP_STREAM_OVERHEAD_BYTES,
+  MAX_GROUPS_IN_FLIGHT,
+  MAX_UPSTREAM_TRACKS_PER_SESSION,
+  SubscriptionRegistry,
+} from "./_subscribe.ts";
 
 /** Options for {@link MoqSession}. */
 export interface MoqSessionOptions {

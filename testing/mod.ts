@@ -16,6 +16,7 @@ export * from "./kixelated_moq.ts";
 export * from "./metrics.ts";
 export * from "./moq.ts";
 export * from "./quic.ts";
+export * from "./raw_ietf.ts";
 export * from "./raw_moq.ts";
 export * from "./raw_ws.ts";
 export * from "./streams.ts";

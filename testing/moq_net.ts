@@ -203,7 +203,7 @@ export function recordWebSocketProtocols(): string[] {
   const Base = globalThis.WebSocket;
   class Recording extends Base {
     constructor(url: string | URL, protocols?: string | string[] | WebSocketOptions) {
-      super(url, protocols);
+      super(url, protocols as string | string[] | undefined);
       this.addEventListener("open", () => seen.push(this.protocol), { once: true });
     }
   }
@@ -222,3 +222,9 @@ export function recordWebSocketProtocols(): string[] {
   }
   return seen;
 }
+
+/**
+ * The whole `@moq/net` 0.3.4 client (connect, publish, consume), for end-to-end tests. Load it
+ * after removing the `WebTransport` global to force its WebSocket transport under Deno.
+ */
+export * as Net from "npm:@moq/net@0.3.4";

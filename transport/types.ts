@@ -17,7 +17,41 @@ export type TransportKind = "websocket" | "quic" | "webtransport";
  * subprotocol) or `""` (nothing selected: `moql`, bare `webtransport`/`qmux-00` framing, or no
  * subprotocol). With `""` the session expects a legacy CLIENT_SETUP on the first bidi stream.
  */
-export type NegotiatedProtocol = "moq-lite-05" | "moq-lite-04" | "moq-lite-03" | "";
+export type NegotiatedProtocol = "moq-lite-05" | "moq-lite-04" | "moq-lite-03" | IetfProtocol | "";
+
+/**
+ * An IETF moq-transport ALPN / `wt-protocol` / WebSocket suffix: `moq-00` (draft-14) and `moqt-15` …
+ * `moqt-20` (draft-ietf-moq-transport-15 … -20). A session negotiated with one runs moq-transport.
+ */
+export type IetfProtocol =
+  | "moq-00"
+  | "moqt-15"
+  | "moqt-16"
+  | "moqt-17"
+  | "moqt-18"
+  | "moqt-19"
+  | "moqt-20";
+
+/** The IETF protocols, newest first (the relay's preference among them). */
+export const IETF_PROTOCOLS: readonly IetfProtocol[] = [
+  "moqt-20",
+  "moqt-19",
+  "moqt-18",
+  "moqt-17",
+  "moqt-16",
+  "moqt-15",
+  "moq-00",
+];
+
+/** The `[server] version` name of an IETF protocol (`moq-transport-NN`, upstream's spelling). */
+export function ietfVersionName(p: IetfProtocol): string {
+  return p === "moq-00" ? "moq-transport-14" : `moq-transport-${p.slice(5)}`;
+}
+
+/** Whether `p` is an IETF moq-transport protocol. */
+export function isIetfProtocol(p: string): p is IetfProtocol {
+  return (IETF_PROTOCOLS as readonly string[]).includes(p);
+}
 
 /** Raised by {@link RecvStream.read} when the peer reset its sending side. */
 export class StreamResetError extends Error {

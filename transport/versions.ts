@@ -55,6 +55,15 @@ export const PROTOCOL_VERSIONS: readonly ProtocolVersion[] = [
   { name: "moq-lite-03", alpn: "moq-lite-03", setupCode: 0xff0dad03, kind: "alpn", served: true },
   { name: "moq-lite-02", alpn: ALPN_MOQL, setupCode: 0xff0dad02, kind: "setup", served: true },
   { name: "moq-lite-01", alpn: ALPN_MOQL, setupCode: 0xff0dad01, kind: "setup", served: true },
+  { name: "moq-transport-20", alpn: "moqt-20", setupCode: 0xff000014, kind: "alpn", served: true },
+  { name: "moq-transport-19", alpn: "moqt-19", setupCode: 0xff000013, kind: "alpn", served: true },
+  { name: "moq-transport-18", alpn: "moqt-18", setupCode: 0xff000012, kind: "alpn", served: true },
+  { name: "moq-transport-17", alpn: "moqt-17", setupCode: 0xff000011, kind: "alpn", served: true },
+  { name: "moq-transport-16", alpn: "moqt-16", setupCode: 0xff000010, kind: "alpn", served: true },
+  { name: "moq-transport-15", alpn: "moqt-15", setupCode: 0xff00000f, kind: "alpn", served: true },
+  // Draft 14 is selected by ALPN `moq-00`, or by a legacy CLIENT_SETUP offering 0xff00000e when
+  // `[server] version` lists it and no moq-lite SETUP version (server/ peeks the SETUP).
+  { name: "moq-transport-14", alpn: "moq-00", setupCode: 0xff00000e, kind: "alpn", served: true },
 ];
 
 /** Names of the versions this relay can serve (valid `[server] version` entries), most preferred first. */
@@ -92,13 +101,16 @@ export function versionOffer(names?: readonly string[]): VersionOffer {
   const protocols: ApplicationProtocol[] = [];
   for (const v of versions) if (v.kind === "alpn" && v.alpn !== ALPN_MOQL) protocols.push(v.alpn);
   const setupCodes = versions.filter((v) => v.kind === "setup").map((v) => v.setupCode);
-  const legacy = setupCodes.length > 0;
+  // A legacy CLIENT_SETUP can also select draft 14 when it is enabled (docs/ietf.md).
+  const legacy = setupCodes.length > 0 || versions.some((v) => v.name === "moq-transport-14");
+  const lite = protocols.filter((p) => p.startsWith("moq-lite-"));
+  const ietf = protocols.filter((p) => !p.startsWith("moq-lite-"));
   return {
     versions,
     protocols,
     legacy,
     setupCodes,
-    alpns: legacy ? [...protocols, ALPN_MOQL] : [...protocols],
+    alpns: [...lite, ...(legacy ? [ALPN_MOQL] : []), ...ietf],
   };
 }
 

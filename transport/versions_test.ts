@@ -44,7 +44,13 @@ Deno.test("version table: names, codes and kinds are consistent", () => {
   assert.equal(new Set(PROTOCOL_VERSIONS.map((v) => v.setupCode)).size, PROTOCOL_VERSIONS.length);
   for (const v of PROTOCOL_VERSIONS) {
     assert.equal(v.kind === "setup", v.alpn === ALPN_MOQL, `${v.name}: SETUP versions use ALPN moql`);
-    if (v.kind === "alpn") assert.equal(v.alpn, v.name, `${v.name}: lite ALPN = its name`);
+    if (v.kind === "alpn" && v.name.startsWith("moq-lite-")) {
+      assert.equal(v.alpn, v.name, `${v.name}: lite ALPN = its name`);
+    }
+    if (v.name.startsWith("moq-transport-")) {
+      const draft = Number(v.name.slice("moq-transport-".length));
+      assert.equal(v.alpn, draft === 14 ? "moq-00" : `moqt-${draft}`, `${v.name}: IETF ALPN`);
+    }
   }
   // moq-lite-05 is listed and preferred; it is offered once the session layer serves it.
   assert.equal(PROTOCOL_VERSIONS[0].name, "moq-lite-05");
@@ -60,7 +66,10 @@ Deno.test("version offer: the default offers every served version on every trans
   assert.deepEqual(offer.versions.map((v) => v.name), SERVED_VERSION_NAMES);
   assert.deepEqual(offer.setupCodes, [0xff0dad02, 0xff0dad01]);
   assert.equal(offer.legacy, true);
-  assert.deepEqual(serverAlpns(offer), [...offer.protocols, "moql", "h3"]);
+  // Upstream's order: moq-lite by ALPN, the legacy `moql`, then IETF moq-transport.
+  const lite = offer.protocols.filter((p) => p.startsWith("moq-lite-"));
+  const ietf = offer.protocols.filter((p) => !p.startsWith("moq-lite-"));
+  assert.deepEqual(serverAlpns(offer), [...lite, "moql", ...ietf, "h3"]);
   assert.ok(offer.protocols.includes("moq-lite-04") && offer.protocols.includes("moq-lite-03"));
   // WebSocket: the relay's preferred lite version, with the newest QMux framing the client offered.
   assert.deepEqual(selectSubprotocol(MOQ_NET_WS_OFFER), {
@@ -123,7 +132,7 @@ Deno.test("WebSocket upgrade: 400 when offered subprotocols match none of the en
   const options = { logger: silentLogger(), peer: "127.0.0.1:1" };
   for (
     const [offer, versions] of [
-      ["qmux-02.moqt-17, qmux-03", undefined],
+      ["qmux-02.moqt-13, qmux-03", undefined],
       ["qmux-02.moq-lite-03, qmux-01.moql", ["moq-lite-04"]],
       ["moq-lite-04", undefined], // a bare ALPN is not a framing
     ] as const

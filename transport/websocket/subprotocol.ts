@@ -40,6 +40,14 @@ export type SubprotocolAlpn = Exclude<NegotiatedProtocol, "">;
 /** The ALPNs the relay offers over WebSocket by default, newest first (transport/versions.ts). */
 export const DEFAULT_ALPNS: readonly SubprotocolAlpn[] = DEFAULT_VERSION_OFFER.protocols;
 
+/**
+ * moq-transport 18 and later ride qmux-01 or newer on WebSocket (as `@moq/net` 0.3.4 pins them);
+ * `qmux-00` and `webtransport` framings are not offered with them.
+ */
+function needsQmux01(alpn: SubprotocolAlpn): boolean {
+  return alpn === "moqt-18" || alpn === "moqt-19" || alpn === "moqt-20";
+}
+
 /** QMux drafts usable with a `qmux-0X.<alpn>` prefix, newest first. */
 const QMUX_DRAFTS: readonly Framing[] = ["qmux-02", "qmux-01", "qmux-00"];
 
@@ -59,10 +67,14 @@ interface Entry {
 export function serverPreference(alpns: readonly SubprotocolAlpn[] = DEFAULT_ALPNS, legacy = true): Entry[] {
   const out: Entry[] = [];
   for (const alpn of alpns) {
+    if (needsQmux01(alpn)) continue;
     out.push({ value: `webtransport.${alpn}`, framing: "webtransport", protocol: alpn });
   }
   for (const alpn of alpns) {
-    for (const framing of QMUX_DRAFTS) out.push({ value: `${framing}.${alpn}`, framing, protocol: alpn });
+    for (const framing of QMUX_DRAFTS) {
+      if (framing === "qmux-00" && needsQmux01(alpn)) continue;
+      out.push({ value: `${framing}.${alpn}`, framing, protocol: alpn });
+    }
   }
   if (legacy) {
     for (const framing of QMUX_DRAFTS) out.push({ value: `${framing}.${ALPN_MOQL}`, framing, protocol: "" });

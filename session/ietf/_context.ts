@@ -1,0 +1,163 @@
+/**
+ * What every part of one moq-transport session shares, and the small replies every request
+ * handler sends (errors and OKs in each draft's form).
+ *
+ * @module
+ */
+
+import type { SessionScope } from "../../auth/mod.ts";
+import type { LimitsConfig } from "../../config/mod.ts";
+import type { Logger } from "../../log/mod.ts";
+import { checkedPath, type Origin, type RelayStats, type Track } from "../../relay/mod.ts";
+import type { TransportSession } from "../../transport/mod.ts";
+import type { SessionWarnings } from "../context.ts";
+import type { ControlMessage, Location } from "./control.ts";
+import type { Draft } from "./draft.ts";
+import { RequestErrorCode17 } from "./errors.ts";
+import type { Request } from "./_requests.ts";
+
+/** Shared state of one moq-transport session. */
+export interface IetfContext {
+  readonly id: number;
+  readonly transport: TransportSession;
+  readonly draft: Draft;
+  readonly scope: SessionScope;
+  readonly origin: Origin;
+  readonly stats: RelayStats;
+  readonly log: Logger;
+  readonly limits: LimitsConfig;
+  /** Aborted when the session ends. */
+  readonly signal: AbortSignal;
+  readonly warnings: SessionWarnings;
+  /** Close the whole session (peer violation). */
+  fail(code: number, reason: string): void;
+  /**
+   * Open a request toward the peer whose first message `build(id)` returns (the id is chosen by the
+   * session). Returns null when the peer's request id limit leaves no room.
+   */
+  openRequest(build: (id: number) => ControlMessage): Promise<Request | null>;
+}
+
+/** The publisher priority the relay writes in subgroup headers and fetch objects (mid-range). */
+export const PUBLISHER_PRIORITY = 128;
+
+/** The largest location a track has cached (the newest group's last frame), if any. */
+export function largestOf(track: Track): Location | undefined {
+  const g = track.latest;
+  if (!g || g.frameCount === 0) return undefined;
+  return { group: g.sequence, object: g.frameCount - 1 };
+}
+
+/** The broadcast path (relative to the session root) a namespace tuple stands for. */
+export function namespacePath(ns: readonly string[]): string {
+  for (const field of ns) {
+    if (field === "" || field.includes("/")) {
+      throw new NamespaceError(`namespace field "${field}" is empty or holds a "/"`);
+    }
+  }
+  return checkedPath(ns.join("/"));
+}
+
+/** The namespace tuple of a (relative) broadcast path. */
+export function pathNamespace(path: string): string[] {
+  return path === "" ? [] : path.split("/");
+}
+
+/** Raised for a namespace the relay cannot map to a broadcast path. */
+export class NamespaceError extends Error {
+  constructor(message: string) {
+    super(`${message}: use non-empty namespace fields without "/"`);
+    this.name = "NamespaceError";
+  }
+}
+
+/** Request error kinds the relay answers with, mapped to each draft's registry. */
+export type RequestFailure = "doesNotExist" | "unauthorized" | "notSupported" | "excessiveLoad" | "internal";
+
+function failureCode(draft: Draft, failure: RequestFailure, kind: ControlMessage["kind"]): number {
+  if (draft === 14) {
+    // Draft-14 per-message registries: 0 internal, 1 unauthorized, 2 timeout, 3 not supported,
+    // 4 track / namespace does not exist.
+    switch (failure) {
+      case "doesNotExist":
+        return kind === "subscribe" || kind === "trackStatus" || kind === "fetch" ? 0x4 : 0x0;
+      case "unauthorized":
+        return 0x1;
+      case "notSupported":
+        return 0x3;
+      default:
+        return 0x0;
+    }
+  }
+  switch (failure) {
+    case "doesNotExist":
+      return RequestErrorCode17.DoesNotExist;
+    case "unauthorized":
+      return RequestErrorCode17.Unauthorized;
+    case "notSupported":
+      return RequestErrorCode17.NotSupported;
+    case "excessiveLoad":
+      return draft >= 17 ? RequestErrorCode17.ExcessiveLoad : RequestErrorCode17.InternalError;
+    default:
+      return RequestErrorCode17.InternalError;
+  }
+}
+
+/**
+ * Refuse the request `kind` (its first message) with the draft's error message and end it.
+ * Never throws.
+ */
+export async function refuse(
+  ctx: IetfContext,
+  req: Request,
+  kind: ControlMessage["kind"],
+  failure: RequestFailure,
+  reason: string,
+): Promise<void> {
+  const code = failureCode(ctx.draft, failure, kind);
+  const requestId = req.id;
+  let msg: ControlMessage;
+  if (ctx.draft === 14) {
+    switch (kind) {
+      case "publishNamespace":
+        msg = { kind: "publishNamespaceError", requestId, code, reason };
+        break;
+      case "subscribeNamespace":
+        msg = { kind: "subscribeNamespaceError", requestId, code, reason };
+        break;
+      case "fetch":
+        msg = { kind: "fetchError", requestId, code, reason };
+        break;
+      case "trackStatus":
+        msg = { kind: "trackStatusError", requestId, code, reason };
+        break;
+      case "publish":
+        msg = { kind: "publishError", requestId, code, reason };
+        break;
+      default:
+        msg = { kind: "subscribeError", requestId, code, reason };
+    }
+  } else {
+    msg = { kind: "requestError", requestId, code, retryInterval: 0, reason };
+  }
+  try {
+    await req.send(msg);
+    await req.finish();
+  } catch {
+    // the peer is gone: nothing to tell
+  }
+}
+
+/** Accept a request that needs no more than an OK (namespace requests): the draft's OK message. */
+export function okFor(
+  draft: Draft,
+  kind: "publishNamespace" | "subscribeNamespace",
+  id: number,
+): ControlMessage {
+  if (draft === 14) {
+    return kind === "publishNamespace"
+      ? { kind: "publishNamespaceOk", requestId: id }
+      : { kind: "subscribeNamespaceOk", requestId: id };
+  }
+  return { kind: "requestOk", requestId: id, params: [], properties: [] };
+}

@@ -1,0 +1,537 @@
+/**
+ * The relay as a moq-transport publisher: SUBSCRIBE served from the origin's track (one upstream
+ * subscription however many subscribers, the group cache, each group on one subgroup stream) and
+ * SUBSCRIBE_NAMESPACE answered from the origin's announcements.
+ *
+ * Mapping (docs/ietf.md §8): group ↔ group, frame n ↔ object n of subgroup 0; the subgroup header
+ * carries the end-of-group bit, so an empty frame is an object of status Normal.
+ *
+ * @module
+ */
+
+import { putVarint } from "../../codec/mod.ts";
+import {
+  type AnnounceEvent,
+  frameCost,
+  type Group,
+  stripPrefix,
+  type TrackConsumer,
+  type TrackHandle,
+} from "../../relay/mod.ts";
+import type { SendStream } from "../../transport/mod.ts";
+import { FRAMES_PER_YIELD, yieldToEventLoop } from "../context.ts";
+import {
+  GROUP_STREAM_OVERHEAD_BYTES,
+  MAX_ANNOUNCE_INTERESTS_PER_SESSION,
+  MAX_GROUPS_IN_FLIGHT,
+  MAX_UPSTREAM_TRACKS_PER_SESSION,
+  type SubscriptionRegistry,
+} from "../session.ts";
+import type { ControlOf } from "./control.ts";
+import { encodeStreamHeader } from "./data.ts";
+import { usesLeadingOnes } from "./draft.ts";
+import { PublishDoneCode, StreamResetCode } from "./errors.ts";
+import { framePayload } from "./_io.ts";
+import {
+  type IetfContext,
+  largestOf,
+  namespacePath,
+  okFor,
+  pathNamespace,
+  PUBLISHER_PRIORITY,
+  refuse,
+} from "./_context.ts";
+import type { JoinPoints } from "./_fetch.ts";
+import type { Request } from "./_requests.ts";
+import { putLeadingOnes } from "./wire.ts";
+
+/** Longest RENDEZVOUS_TIMEOUT the relay honours: a pending SUBSCRIBE waits at most this long. */
+export const MAX_RENDEZVOUS_MS = 30_000;
+
+const ZERO = Uint8Array.of(0);
+const EMPTY_OBJECT = Uint8Array.of(0, 0, 0);
+
+class GroupPump {
+  readonly group: Group;
+  stream: SendStream | null = null;
+  sentBytes = 0;
+  cancelled = false;
+
+  constructor(group: Group) {
+    this.group = group;
+  }
+
+  backlog(): number {
+    return GROUP_STREAM_OVERHEAD_BYTES + this.group.totalBytes - this.sentBytes +
+      (this.stream?.bufferedBytes ?? 0);
+  }
+
+  cancel(code: number): void {
+    if (this.cancelled) return;
+    this.cancelled = true;
+    this.stream?.reset(code);
+  }
+}
+
+/**
+ * One downstream subscription: writes each group of a relay track as one subgroup stream. Bounded
+ * as a moq-lite subscriber is (docs/relay.md §5): at most {@link MAX_GROUPS_IN_FLIGHT} streams and
+ * `limits.subscriberQueueBytes` of backlog; beyond that the oldest group is reset.
+ */
+class IetfDownstream implements TrackConsumer {
+  readonly #ctx: IetfContext;
+  readonly #alias: number;
+  readonly #pumps: GroupPump[] = [];
+  readonly #startGroup: number | undefined;
+  readonly #endGroup: number | undefined;
+  #closed = false;
+  #trackEnd: { code: number | null } | null = null;
+  #onIdle: (() => void) | null = null;
+  /** Data streams opened (PUBLISH_DONE's Stream Count). */
+  streams = 0;
+
+  constructor(ctx: IetfContext, alias: number, startGroup: number | undefined, endGroup: number | undefined) {
+    this.#ctx = ctx;
+    this.#alias = alias;
+    this.#startGroup = startGroup;
+    this.#endGroup = endGroup;
+  }
+
+  get trackEnd(): { code: number | null } | null {
+    return this.#trackEnd;
+  }
+
+  onGroup(group: Group): void {
+    if (this.#closed) return;
+    if (this.#startGroup !== undefined && group.sequence < this.#startGroup) return;
+    if (this.#endGroup !== undefined && group.sequence > this.#endGroup) return;
+    for (const p of this.#pumps) if (p.group === group) return;
+    const limit = this.#ctx.limits.subscriberQueueBytes;
+    while (this.#pumps.length >= MAX_GROUPS_IN_FLIGHT) this.#drop(this.#pumps[0]);
+    let total = 0;
+    for (const p of this.#pumps) total += p.backlog();
+    while (total > limit && this.#pumps.length > 0) {
+      const p = this.#pumps[0];
+      total -= p.backlog();
+      this.#drop(p);
+    }
+    const pump = new GroupPump(group);
+    this.#pumps.push(pump);
+    this.#run(pump).finally(() => {
+      this.#forget(pump);
+      if (this.#pumps.length === 0) this.#onIdle?.();
+    });
+  }
+
+  onClose(code: number | null): void {
+    this.#trackEnd = { code };
+    if (this.#pumps.length === 0) this.#onIdle?.();
+  }
+
+  drained(): Promise<void> {
+    return new Promise((resolve) => {
+      this.#onIdle = () => {
+        if (this.#trackEnd && this.#pumps.length === 0) resolve();
+      };
+      this.#onIdle();
+    });
+  }
+
+  #drop(p: GroupPump): void {
+    this.#forget(p);
+    if (p.cancelled) return;
+    p.cancel(StreamResetCode.DeliveryTimeout);
+    this.#ctx.stats.groupsDropped++;
+  }
+
+  #forget(p: GroupPump): void {
+    const i = this.#pumps.indexOf(p);
+    if (i >= 0) this.#pumps.splice(i, 1);
+  }
+
+  async #run(pump: GroupPump): Promise<void> {
+    const ctx = this.#ctx;
+    const draft = ctx.draft;
+    const group = pump.group;
+    const leadingOnes = usesLeadingOnes(draft);
+    try {
+      const stream = await ctx.transport.openUni();
+      pump.stream = stream;
+      this.streams++;
+      if (pump.cancelled) {
+        stream.reset(StreamResetCode.Cancelled);
+        return;
+      }
+      stream.stopped.then((code) => {
+        if (code < 0) return;
+        pump.cancel(code);
+        this.#forget(pump);
+      });
+      let next = group.dropped;
+      await stream.write(encodeStreamHeader({
+        kind: "subgroup",
+        trackAlias: this.#alias,
+        group: group.sequence,
+        subgroupIdMode: "zero",
+        publisherPriority: PUBLISHER_PRIORITY,
+        extensions: false,
+        endOfGroup: true,
+        firstObjectBit: draft >= 18 && next === 0,
+      }, draft));
+      ctx.stats.groupsOut++;
+      pump.sentBytes = group.totalBytes - group.bytes;
+      let first = true;
+      for (;;) {
+        if (pump.cancelled) return;
+        while (next < group.frameCount) {
+          const frame = group.frame(next);
+          if (frame === undefined) {
+            stream.reset(StreamResetCode.DeliveryTimeout); // lagged: the frames it needed are gone
+            return;
+          }
+          const delta = first ? next : 0;
+          first = false;
+          next++;
+          pump.sentBytes += frameCost(frame.length);
+          const { prefix, length } = framePayload(frame);
+          if (length === 0 && delta === 0) {
+            await stream.write(EMPTY_OBJECT); // delta 0, length 0, status Normal
+          } else if (!leadingOnes && delta === 0) {
+            await stream.write(ZERO);
+            await stream.write(frame);
+          } else {
+            // The object header in the draft's varints, then the payload (a view of the cached frame).
+            const head = new Uint8Array(18);
+            let n = leadingOnes ? putLeadingOnes(head, 0, delta) : putVarint(head, 0, delta);
+            n = leadingOnes ? putLeadingOnes(head, n, length) : putVarint(head, n, length);
+            if (length === 0) head[n++] = 0;
+            await stream.write(head.subarray(0, n));
+            if (length > 0) await stream.write(frame.subarray(prefix));
+          }
+          if (next % FRAMES_PER_YIELD === 0) await yieldToEventLoop();
+          ctx.stats.framesOut++;
+          ctx.stats.bytesOut += frame.length;
+          if (pump.cancelled) return;
+        }
+        if (group.state === "done") {
+          await stream.close();
+          return;
+        }
+        if (group.state === "aborted") {
+          stream.reset(StreamResetCode.Cancelled);
+          return;
+        }
+        await group.changed();
+      }
+    } catch (err) {
+      pump.stream?.reset(StreamResetCode.InternalError);
+      if (!ctx.signal.aborted) {
+        ctx.log.trace("subgroup stream failed", { sequence: group.sequence, error: String(err) });
+      }
+    }
+  }
+
+  close(code: number): void {
+    this.#closed = true;
+    for (const p of [...this.#pumps]) p.cancel(code);
+    this.#pumps.length = 0;
+  }
+}
+
+/**
+ * Serve one SUBSCRIBE until the subscriber leaves (UNSUBSCRIBE or FIN), the track ends (PUBLISH_DONE)
+ * or the session ends.
+ */
+export async function serveSubscribe(
+  ctx: IetfContext,
+  req: Request,
+  msg: ControlOf<"subscribe">,
+  registry: SubscriptionRegistry,
+  joins: JoinPoints,
+): Promise<void> {
+  const log = ctx.log;
+  let path: string;
+  try {
+    path = ctx.scope.absolute(namespacePath(msg.namespace));
+  } catch (err) {
+    await refuse(ctx, req, "subscribe", "doesNotExist", (err as Error).message);
+    return;
+  }
+  if (registry.ids.size >= ctx.limits.maxSubscriptionsPerSession) {
+    ctx.warnings.warn(log, "subscription-quota", "subscription quota exceeded; subscribe refused", {
+      limit: ctx.limits.maxSubscriptionsPerSession,
+      path,
+    });
+    await refuse(ctx, req, "subscribe", "excessiveLoad", "too many subscriptions on this session");
+    return;
+  }
+  if (!ctx.scope.canSubscribe(path)) {
+    await refuse(ctx, req, "subscribe", "unauthorized", "not allowed to subscribe to this path");
+    return;
+  }
+  const id = BigInt(req.id);
+  registry.ids.add(id);
+  ctx.stats.subscriptionsOpened++;
+  let handle: TrackHandle | undefined;
+  let downstream: IetfDownstream | undefined;
+  let forward = msg.forward !== false;
+  let leftResolve!: () => void;
+  const left = new Promise<void>((resolve) => (leftResolve = resolve));
+  const onAbort = () => leftResolve();
+  ctx.signal.addEventListener("abort", onAbort, { once: true });
+  const hooks: { attach: (() => void) | null } = { attach: null };
+  const reading = (async () => {
+    try {
+      for (;;) {
+        const m = await req.next();
+        if (m === null) break;
+        if (m.kind !== "requestUpdate") {
+          log.debug("unexpected message on a subscription ignored", { kind: m.kind });
+          continue;
+        }
+        if (m.subscriberPriority !== undefined && handle && m.subscriberPriority > handle.track.priority) {
+          handle.track.upstream?.update?.(m.subscriberPriority);
+        }
+        if (m.forward === true && !forward) {
+          forward = true;
+          hooks.attach?.();
+        }
+      }
+    } catch (err) {
+      log.debug("subscription stream read ended", { error: String(err) });
+    }
+    leftResolve();
+  })();
+
+  try {
+    // RENDEZVOUS_TIMEOUT (draft-17+, parameter 0x04): the subscriber asks to wait for a publisher.
+    const rendezvous = ctx.draft >= 17 ? msg.params.find((p) => p.type === 0x04)?.value : undefined;
+    const waitMs = typeof rendezvous === "number"
+      ? Math.max(ctx.limits.subscribeWaitMs, Math.min(rendezvous, MAX_RENDEZVOUS_MS))
+      : ctx.limits.subscribeWaitMs;
+    const broadcast = await Promise.race([
+      ctx.origin.waitFor(path, waitMs, ctx.signal),
+      left.then(() => undefined),
+    ]);
+    if (!broadcast) {
+      await refuse(ctx, req, "subscribe", "doesNotExist", "no such broadcast");
+      return;
+    }
+    if (
+      !ctx.scope.internal && !ctx.origin.hasTrack(path, msg.name) &&
+      registry.openCreated() >= MAX_UPSTREAM_TRACKS_PER_SESSION
+    ) {
+      ctx.warnings.warn(log, "upstream-quota", "upstream track quota exceeded; subscribe refused", {
+        limit: MAX_UPSTREAM_TRACKS_PER_SESSION,
+        path,
+      });
+      await refuse(ctx, req, "subscribe", "excessiveLoad", "too many upstream tracks opened by this session");
+      return;
+    }
+    const priority = msg.subscriberPriority ?? 128;
+    handle = ctx.origin.acquireTrack(path, msg.name, priority);
+    if (!handle) {
+      await refuse(ctx, req, "subscribe", "doesNotExist", "no such track");
+      return;
+    }
+    if (handle.created && !ctx.scope.internal) registry.created.add(handle.track);
+    const track = handle.track;
+    const ready = await Promise.race([track.whenReady(), left.then(() => null)]);
+    if (ready === null) {
+      await req.finish();
+      return;
+    }
+    if (!ready) {
+      await refuse(ctx, req, "subscribe", "doesNotExist", "the publisher refused or ended the track");
+      return;
+    }
+    const largest = largestOf(track);
+    const filter = msg.filter ?? { type: "largestObject" };
+    let startGroup: number | undefined;
+    let endGroup: number | undefined;
+    switch (filter.type) {
+      case "nextGroup":
+        startGroup = largest ? largest.group + 1 : undefined;
+        break;
+      case "absoluteStart":
+        startGroup = filter.start.group;
+        break;
+      case "absoluteRange":
+        startGroup = filter.start.group;
+        endGroup = filter.endGroup;
+        break;
+      case "relative":
+        startGroup = largest ? Math.max(0, largest.group + 1 - filter.groups) : undefined;
+        break;
+    }
+    await req.send({
+      kind: "subscribeOk",
+      requestId: req.id,
+      trackAlias: req.id,
+      expires: 0,
+      groupOrder: 1,
+      largest,
+      params: [],
+      properties: [],
+    });
+    joins.set(req.id, { path, name: msg.name, startGroup: startGroup ?? largest?.group ?? 0 });
+    const down = new IetfDownstream(ctx, req.id, startGroup, endGroup);
+    downstream = down;
+    hooks.attach = () => {
+      hooks.attach = null;
+      if (startGroup !== undefined) {
+        for (const g of track.groups) if (g.sequence >= startGroup && g !== track.latest) down.onGroup(g);
+      }
+      track.attach(down);
+    };
+    if (forward) hooks.attach();
+    const ended = await Promise.race([down.drained().then(() => true), left.then(() => false)]);
+    if (ended) {
+      const code = down.trackEnd?.code ?? null;
+      await req.send({
+        kind: "publishDone",
+        requestId: req.id,
+        statusCode: code === null ? PublishDoneCode.TrackEnded : PublishDoneCode.InternalError,
+        streamCount: down.streams,
+        reason: code === null ? "track ended" : `track reset with code ${code}`,
+      });
+    } else {
+      down.close(StreamResetCode.Cancelled);
+    }
+    await req.finish();
+  } catch (err) {
+    log.debug("subscription failed", { path, track: msg.name, error: String(err) });
+    req.abort(StreamResetCode.InternalError);
+  } finally {
+    ctx.signal.removeEventListener("abort", onAbort);
+    if (downstream) {
+      downstream.close(StreamResetCode.Cancelled);
+      handle?.track.detach(downstream);
+    }
+    handle?.release();
+    registry.ids.delete(id);
+    joins.delete(req.id);
+    ctx.stats.subscriptionsClosed++;
+    leftResolve();
+    void reading;
+  }
+}
+
+/** Counts a session's open SUBSCRIBE_NAMESPACE requests. */
+export interface InterestCounter {
+  interests: number;
+}
+
+/**
+ * Answer one SUBSCRIBE_NAMESPACE: REQUEST_OK, then NAMESPACE / NAMESPACE_DONE on its stream (16+), or
+ * PUBLISH_NAMESPACE / PUBLISH_NAMESPACE_DONE requests on the control stream (14–15), for every
+ * broadcast under the prefix the session may subscribe to, until the peer ends the request.
+ */
+export async function serveNamespaces(
+  ctx: IetfContext,
+  req: Request,
+  msg: ControlOf<"subscribeNamespace">,
+  counter: InterestCounter,
+): Promise<void> {
+  let prefix: string;
+  try {
+    prefix = ctx.scope.absolute(namespacePath(msg.prefix));
+  } catch (err) {
+    await refuse(ctx, req, "subscribeNamespace", "doesNotExist", (err as Error).message);
+    return;
+  }
+  if (counter.interests >= MAX_ANNOUNCE_INTERESTS_PER_SESSION) {
+    ctx.warnings.warn(ctx.log, "interests", "too many SUBSCRIBE_NAMESPACE requests; refused", {
+      limit: MAX_ANNOUNCE_INTERESTS_PER_SESSION,
+    });
+    await refuse(ctx, req, "subscribeNamespace", "excessiveLoad", "too many namespace subscriptions");
+    return;
+  }
+  counter.interests++;
+  const legacy = ctx.draft <= 15;
+  /** Paths the peer knows as active, with the request carrying each (14–15). */
+  const known = new Map<string, Request | null>();
+  const pending = new Map<string, boolean>();
+  const waker: { wake: (() => void) | null } = { wake: null };
+  let finished = false;
+  const visible = (e: AnnounceEvent) => ctx.scope.canSubscribe(e.path);
+  const watch = ctx.origin.watch(prefix, (e) => {
+    pending.set(e.path, e.active && visible(e));
+    waker.wake?.();
+  });
+  const peerDone = (async () => {
+    try {
+      while ((await req.next()) !== null) {
+        // nothing is expected; updates are ignored
+      }
+    } catch {
+      // reset or session loss: same outcome
+    }
+    finished = true;
+    waker.wake?.();
+  })();
+  const advertise = async (path: string) => {
+    const suffix = pathNamespace(stripPrefix(path, prefix));
+    if (!legacy) {
+      await req.send({ kind: "namespace", suffix, params: [] });
+      known.set(path, null);
+      return;
+    }
+    const namespace = pathNamespace(stripPrefix(path, ctx.scope.root));
+    const out = await ctx.openRequest((requestId) => ({
+      kind: "publishNamespace",
+      requestId,
+      namespace,
+      params: [],
+    }));
+    known.set(path, out);
+    if (out) {
+      // The peer's REQUEST_OK / error needs no action; read until the request ends.
+      (async () => {
+        while ((await out.next()) !== null) { /* drain */ }
+      })().catch(() => {});
+    }
+  };
+  const withdraw = async (path: string) => {
+    const out = known.get(path);
+    known.delete(path);
+    if (!legacy) {
+      await req.send({ kind: "namespaceDone", suffix: pathNamespace(stripPrefix(path, prefix)) });
+      return;
+    }
+    if (!out) return;
+    const namespace = pathNamespace(stripPrefix(path, ctx.scope.root));
+    await out.send(
+      ctx.draft === 16
+        ? { kind: "publishNamespaceDone", requestId: out.id }
+        : { kind: "publishNamespaceDone", namespace },
+    );
+    await out.finish();
+  };
+  try {
+    await req.send(okFor(ctx.draft, "subscribeNamespace", req.id));
+    for (const e of watch.initial) if (visible(e)) pending.set(e.path, true);
+    while (!finished && !ctx.signal.aborted) {
+      if (pending.size === 0) {
+        await new Promise<void>((resolve) => (waker.wake = resolve));
+        waker.wake = null;
+        continue;
+      }
+      const [path, active] = pending.entries().next().value as [string, boolean];
+      pending.delete(path);
+      if (active && !known.has(path)) await advertise(path);
+      else if (!active && known.has(path)) await withdraw(path);
+    }
+  } catch (err) {
+    ctx.log.debug("namespace subscription ended", { prefix, error: String(err) });
+  } finally {
+    watch.stop();
+    counter.interests--;
+    finished = true;
+    if (legacy) {
+      for (const path of [...known.keys()]) await withdraw(path).catch(() => {});
+    }
+    await req.finish().catch(() => {});
+    await peerDone;
+  }
+}

@@ -1,0 +1,417 @@
+/**
+ * A raw IETF moq-transport peer (drafts 17+) for end-to-end tests: the relay's own WebSocket
+ * transport dialed as a client (`qmux-01.moqt-NN`), every message written by the test through the
+ * session codec. It does what a test tells it, one request per bidi stream, and records the SETUP,
+ * requests and data streams the relay sends.
+ *
+ * @module
+ */
+
+import { silentLogger } from "../log/mod.ts";
+import { Ietf } from "../session/mod.ts";
+
+type ControlMessage = Ietf.ControlMessage;
+type DataObject = Ietf.DataObject;
+type Draft = Ietf.Draft;
+type SubgroupHeader = Ietf.SubgroupHeader;
+import {
+  type BidiStream,
+  dialWebSocket,
+  type IetfProtocol,
+  type SendStream,
+  StreamReader,
+  type TransportSession,
+} from "../transport/mod.ts";
+
+/** The SETUP stream type (draft-17+). */
+const SETUP_TYPE = 0x2f00;
+
+export type { ControlMessage, Draft };
+
+/** One request stream: send messages, read the relay's. */
+export class RawRequest {
+  readonly stream: BidiStream;
+  readonly #draft: Draft;
+  #buf = new Uint8Array(0);
+  #ended = false;
+
+  constructor(stream: BidiStream, draft: Draft) {
+    this.stream = stream;
+    this.#draft = draft;
+  }
+
+  /** Send a message on this request. */
+  async send(msg: ControlMessage): Promise<void> {
+    await this.stream.send.write(Ietf.encodeControl(msg, this.#draft));
+  }
+
+  /** The next message from the relay, or null at FIN. Rejects when the stream was reset. */
+  async next(): Promise<ControlMessage | null> {
+    for (;;) {
+      const m = this.#take();
+      if (m) return m;
+      if (this.#ended) return null;
+      const chunk = await this.stream.recv.read();
+      if (chunk === null) this.#ended = true;
+      else {
+        const joined = new Uint8Array(this.#buf.length + chunk.length);
+        joined.set(this.#buf);
+        joined.set(chunk, this.#buf.length);
+        this.#buf = joined;
+      }
+    }
+  }
+
+  #take(): ControlMessage | null {
+    const r = readFrameFrom(this.#buf, this.#draft);
+    if (!r) return null;
+    this.#buf = this.#buf.subarray(r.size);
+    return r.msg;
+  }
+
+  /** End our side (FIN). */
+  async finish(): Promise<void> {
+    await this.stream.send.close();
+  }
+}
+
+/** Split one control frame from `buf` (type, 16-bit length, body) or null when incomplete. */
+function readFrameFrom(buf: Uint8Array, draft: Draft): { msg: ControlMessage; size: number } | null {
+  if (buf.length === 0) return null;
+  const first = buf[0];
+  let ones = 0;
+  while (ones < 8 && (first & (0x80 >> ones)) !== 0) ones++;
+  const typeSize = ones + 1;
+  if (buf.length < typeSize + 2) return null;
+  let type = typeSize >= 8 ? 0 : first & (0xff >> typeSize);
+  for (let i = 1; i < typeSize; i++) type = type * 256 + buf[i];
+  const len = (buf[typeSize] << 8) | buf[typeSize + 1];
+  const start = typeSize + 2;
+  if (buf.length < start + len) return null;
+  return { msg: Ietf.decodeControl(type, buf.subarray(start, start + len), draft), size: start + len };
+}
+
+/** A data stream the relay opened to this peer, read to its end. */
+export interface RawDataStream {
+  header: SubgroupHeader;
+  objects: DataObject[];
+  /** True when the stream ended with FIN (false: reset). */
+  finished: boolean;
+}
+
+/** A request multiplexed on the drafts 14–16 control stream (routed by request id). */
+export class ControlRequest {
+  readonly id: number;
+  readonly #peer: RawIetfPeer;
+  readonly #first: ControlMessage | null;
+  readonly #queue: ControlMessage[] = [];
+  #ended = false;
+  #wake: (() => void) | null = null;
+
+  constructor(peer: RawIetfPeer, id: number, first: ControlMessage | null) {
+    this.#peer = peer;
+    this.id = id;
+    this.#first = first;
+  }
+
+  /** Queue a message the relay sent on this request. */
+  push(msg: ControlMessage | null): void {
+    if (msg === null) this.#ended = true;
+    else this.#queue.push(msg);
+    const w = this.#wake;
+    this.#wake = null;
+    w?.();
+  }
+
+  /** Send a message on the control stream. */
+  send(msg: ControlMessage): Promise<void> {
+    return this.#peer.writeControl(msg);
+  }
+
+  /** The next message for this request, or null once it ended. */
+  async next(): Promise<ControlMessage | null> {
+    for (;;) {
+      const m = this.#queue.shift();
+      if (m) return m;
+      if (this.#ended) return null;
+      await new Promise<void>((resolve) => (this.#wake = resolve));
+    }
+  }
+
+  /** End the request as its draft says (PUBLISH_NAMESPACE_DONE, UNSUBSCRIBE, FETCH_CANCEL, …). */
+  async finish(): Promise<void> {
+    const d = this.#peer.draft;
+    const f = this.#first;
+    if (f?.kind === "publishNamespace") {
+      await this.send(
+        d === 16
+          ? { kind: "publishNamespaceDone", requestId: this.id }
+          : { kind: "publishNamespaceDone", namespace: f.namespace },
+      );
+    } else if (f?.kind === "subscribe") await this.send({ kind: "unsubscribe", requestId: this.id });
+    else if (f?.kind === "fetch") await this.send({ kind: "fetchCancel", requestId: this.id });
+    else if (f?.kind === "subscribeNamespace" && d <= 15) {
+      await this.send({ kind: "unsubscribeNamespace", requestId: this.id });
+    }
+    this.push(null);
+  }
+}
+
+/** A raw moq-transport client. */
+export class RawIetfPeer {
+  readonly transport: TransportSession;
+  readonly draft: Draft;
+  /** The relay's SETUP options, once received. */
+  setup: ControlMessage | null = null;
+  /** Requests the relay opened toward us (SUBSCRIBE when we publish), with their first message. */
+  readonly incoming: { first: ControlMessage; req: RawRequest | ControlRequest }[] = [];
+  /** Messages the relay sent after SETUP that belong to no request (GOAWAY, MAX_REQUEST_ID). */
+  readonly sessionMessages: ControlMessage[] = [];
+  /** Drafts 14–16: the control stream. */
+  #control: BidiStream | null = null;
+  #controlTail: Promise<void> = Promise.resolve();
+  readonly #requests = new Map<number, ControlRequest>();
+  #nextRequestId = 0;
+  /** Drafts 14–16: the MAX_REQUEST_ID this peer grants the relay in CLIENT_SETUP. */
+  maxRequestId = 100;
+  /** Data streams the relay sent, once complete. */
+  readonly data: RawDataStream[] = [];
+  /** FETCH streams the relay sent, once complete. */
+  readonly fetches: { requestId: number; objects: Ietf.FetchObject[]; finished: boolean }[] = [];
+  #setupStream: SendStream | null = null;
+
+  private constructor(transport: TransportSession, draft: Draft) {
+    this.transport = transport;
+    this.draft = draft;
+  }
+
+  /** Dial `http://127.0.0.1:<port>/<path>` with `qmux-01.<draft's ALPN>` and exchange SETUP. */
+  static async connect(port: number, draft: Draft, path = "anon", maxRequestId = 100): Promise<RawIetfPeer> {
+    const alpn = Ietf.draftAlpn(draft);
+    const transport = await dialWebSocket(new URL(`http://127.0.0.1:${port}/${path}`), {
+      logger: silentLogger(),
+      protocols: [`qmux-01.${alpn}`],
+      alpns: [alpn as IetfProtocol],
+    });
+    const peer = new RawIetfPeer(transport, draft);
+    peer.maxRequestId = maxRequestId;
+    await peer.#handshake();
+    peer.#acceptLoops();
+    return peer;
+  }
+
+  async #handshake(): Promise<void> {
+    if (this.draft <= 16) {
+      await this.#controlHandshake();
+      return;
+    }
+    const s = await this.transport.openUni();
+    this.#setupStream = s;
+    await s.write(Ietf.encodeControl({ kind: "setup", options: [] }, this.draft));
+    const uni = await this.transport.acceptUni();
+    if (!uni) throw new Error("the relay sent no SETUP stream");
+    const reader = new StreamReader(uni);
+    const b0 = await reader.u8();
+    const b1 = await reader.u8();
+    if (((b0 & 0x3f) << 8 | b1) !== SETUP_TYPE) throw new Error("the relay's first uni stream is not SETUP");
+    const len = (await reader.u8() << 8) | await reader.u8();
+    this.setup = Ietf.decodeControl(SETUP_TYPE, await reader.exact(len), this.draft);
+    (async () => {
+      for (;;) {
+        if (await reader.done()) return;
+        const type = await reader.u8(); // GOAWAY (0x10) is one byte
+        const n = (await reader.u8() << 8) | await reader.u8();
+        this.sessionMessages.push(Ietf.decodeControl(type, await reader.exact(n), this.draft));
+      }
+    })().catch(() => {});
+  }
+
+  /** Drafts 14–16: CLIENT_SETUP / SERVER_SETUP on a bidi control stream, then route its messages. */
+  async #controlHandshake(): Promise<void> {
+    const s = await this.transport.openBidi();
+    this.#control = s;
+    await this.writeControl({
+      kind: "clientSetup",
+      versions: this.draft === 14 ? [Ietf.draftVersion(14)] : [],
+      options: [{ type: Ietf.SetupOption.MaxRequestId, value: this.maxRequestId }],
+    });
+    let buf = new Uint8Array(0);
+    const frames = async function* (draft: Draft) {
+      for (;;) {
+        for (;;) {
+          const f = Ietf.readControlFrame(buf, draft);
+          if (!f) break;
+          buf = buf.subarray(f.size);
+          yield Ietf.decodeControl(f.type, f.body, draft);
+        }
+        const c = await s.recv.read();
+        if (c === null) return;
+        const joined = new Uint8Array(buf.length + c.length);
+        joined.set(buf);
+        joined.set(c, buf.length);
+        buf = joined;
+      }
+    };
+    const it = frames(this.draft);
+    const first = await it.next();
+    if (first.done || first.value.kind !== "serverSetup") throw new Error("expected SERVER_SETUP");
+    this.setup = first.value;
+    (async () => {
+      for await (const m of it) this.#route(m);
+      for (const r of this.#requests.values()) r.push(null);
+    })().catch(() => {});
+  }
+
+  #route(m: ControlMessage): void {
+    const id = "requestId" in m && typeof m.requestId === "number" ? m.requestId : undefined;
+    const starts = ["subscribe", "publishNamespace", "trackStatus", "fetch", "publish"].includes(m.kind);
+    if (id !== undefined && starts && id % 2 === 1) {
+      const req = new ControlRequest(this, id, null);
+      this.#requests.set(id, req);
+      this.incoming.push({ first: m, req });
+      return;
+    }
+    const target = id !== undefined ? this.#requests.get(id) : undefined;
+    if (!target) {
+      this.sessionMessages.push(m);
+      return;
+    }
+    target.push(m);
+    if (m.kind === "publishDone" || m.kind === "requestError" || m.kind === "subscribeError") {
+      target.push(null);
+    }
+  }
+
+  /** Drafts 14–16: write one message on the control stream, after every earlier one. */
+  writeControl(msg: ControlMessage): Promise<void> {
+    const bytes = Ietf.encodeControl(msg, this.draft);
+    const p = this.#controlTail.then(() => this.#control!.send.write(bytes));
+    this.#controlTail = p.catch(() => {});
+    return p;
+  }
+
+  #acceptLoops(): void {
+    (async () => {
+      for (;;) {
+        const s = await this.transport.acceptBidi();
+        if (!s) return;
+        const req = new RawRequest(s, this.draft);
+        req.next().then((first) => {
+          if (first) this.incoming.push({ first, req });
+        }, () => {});
+      }
+    })();
+    (async () => {
+      for (;;) {
+        const s = await this.transport.acceptUni();
+        if (!s) return;
+        (async () => {
+          const parts: Uint8Array[] = [];
+          let finished = true;
+          try {
+            for (;;) {
+              const c = await s.read();
+              if (c === null) break;
+              parts.push(c);
+            }
+          } catch {
+            finished = false;
+          }
+          const all = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+          let o = 0;
+          for (const p of parts) {
+            all.set(p, o);
+            o += p.length;
+          }
+          const h = Ietf.readStreamHeader(all, this.draft);
+          if (!h) return;
+          if (h.header.kind === "fetch") {
+            let rest = all.subarray(h.size);
+            const objects: Ietf.FetchObject[] = [];
+            for (;;) {
+              const r = Ietf.readFetchObject(rest, objects.at(-1), this.draft);
+              if (!r) break;
+              objects.push(r.object);
+              rest = rest.subarray(r.size);
+            }
+            this.fetches.push({ requestId: h.header.requestId, objects, finished });
+            return;
+          }
+          let rest = all.subarray(h.size);
+          const objects: DataObject[] = [];
+          let prev: number | undefined;
+          for (;;) {
+            const r = Ietf.readSubgroupObject(rest, h.header, prev, this.draft);
+            if (!r) break;
+            objects.push(r.object);
+            prev = r.object.objectId;
+            rest = rest.subarray(r.size);
+          }
+          this.data.push({ header: h.header, objects, finished });
+        })().catch(() => {});
+      }
+    })();
+  }
+
+  /**
+   * Open a request with its first message: a bidi stream of its own (17+), or on the control
+   * stream (14–16, the request id replaced by the next even id).
+   */
+  async request(msg: ControlMessage): Promise<RawRequest | ControlRequest> {
+    if (this.draft <= 16) {
+      const id = this.#nextRequestId;
+      this.#nextRequestId += 2;
+      const m = "requestId" in msg ? { ...msg, requestId: id } as ControlMessage : msg;
+      const req = new ControlRequest(this, id, m);
+      this.#requests.set(id, req);
+      await req.send(m);
+      return req;
+    }
+    const s = await this.transport.openBidi();
+    const req = new RawRequest(s, this.draft);
+    await req.send(msg);
+    return req;
+  }
+
+  /** Send one subgroup stream (subgroup 0 unless given) with `objects`, then FIN. */
+  async sendSubgroup(
+    alias: number,
+    group: number,
+    objects: { id: number; payload: Uint8Array }[],
+    subgroup?: number,
+  ): Promise<void> {
+    const s = await this.transport.openUni();
+    const header: SubgroupHeader = {
+      kind: "subgroup",
+      trackAlias: alias,
+      group,
+      subgroupIdMode: subgroup === undefined ? "zero" : "explicit",
+      subgroup,
+      publisherPriority: 128,
+      extensions: false,
+      endOfGroup: true,
+      firstObjectBit: this.draft >= 18 && objects[0]?.id === 0,
+    };
+    await s.write(Ietf.encodeStreamHeader(header, this.draft));
+    let prev: number | undefined;
+    for (const o of objects) {
+      await s.write(
+        Ietf.encodeSubgroupObject(
+          header,
+          { objectId: o.id, extensions: [], payload: o.payload },
+          prev,
+          this.draft,
+        ),
+      );
+      prev = o.id;
+    }
+    await s.close();
+  }
+
+  /** Close the session (code 0). */
+  close(): void {
+    this.#setupStream?.close();
+    this.#control?.send.close();
+    this.transport.close(0, "done");
+  }
+}
