@@ -6,6 +6,7 @@ import {
   parseSubprotocolHeader,
   selectSubprotocol,
 } from "./subprotocol.ts";
+import { preferredLiteProtocol } from "../versions.ts";
 
 Deno.test("selectSubprotocol: relay preference table of docs/protocol.md §16 item 6", () => {
   const cases: Array<[string[], ReturnType<typeof selectSubprotocol>]> = [
@@ -37,7 +38,7 @@ Deno.test("selectSubprotocol: relay preference table of docs/protocol.md §16 it
       protocol: "moq-lite-03",
     }],
     [["moql"], null],
-    [["qmux-03", "webtransport.moq-lite-06", "qmux-03.moq-lite-04"], null],
+    [["qmux-03", "webtransport.moq-lite-06-wip", "qmux-03.moq-lite-04"], null],
   ];
   for (const [offered, expected] of cases) {
     assert.deepEqual(selectSubprotocol(offered), expected, offered.join(","));
@@ -92,10 +93,11 @@ Deno.test("selectSubprotocol: qmux-02/01/00.<alpn> per ALPN in the relay's order
     "qmux-00",
     "webtransport",
   ];
+  // The relay's most preferred lite version it serves (lite-04, or lite-05 once served).
   assert.deepEqual(selectSubprotocol(moqNet), {
-    header: "qmux-02.moq-lite-05",
+    header: `qmux-02.${preferredLiteProtocol()}`,
     framing: "qmux-02",
-    protocol: "moq-lite-05",
+    protocol: preferredLiteProtocol(),
   });
   // Server preference: lite-04 over lite-03 whatever the client's order.
   assert.deepEqual(selectSubprotocol(["qmux-02.moq-lite-03", "qmux-00.moq-lite-04"]), {
@@ -110,7 +112,10 @@ Deno.test("selectSubprotocol: qmux-02/01/00.<alpn> per ALPN in the relay's order
   });
   // Disabled lite-04 falls to lite-03; disabled framings are skipped; the ALPN list is an input.
   assert.equal(selectSubprotocol(moqNet, ["moq-lite-03"])?.header, "qmux-02.moq-lite-03");
-  assert.equal(selectSubprotocol(moqNet, undefined, ["qmux-01", "qmux-00"])?.header, "qmux-01.moq-lite-05");
+  assert.equal(
+    selectSubprotocol(moqNet, undefined, ["qmux-01", "qmux-00"])?.header,
+    `qmux-01.${preferredLiteProtocol()}`,
+  );
   assert.equal(
     selectSubprotocol(moqNet, undefined, undefined, ["moq-lite-03"])?.header,
     "qmux-02.moq-lite-03",
@@ -141,7 +146,7 @@ Deno.test("clientOffer follows upstream's client order; interpretSelectedSubprot
   ]);
   assert.deepEqual(CLIENT_OFFER, clientOffer());
   // Our relay answers its own preference (webtransport.<alpn> first) to our own offer.
-  assert.equal(selectSubprotocol([...CLIENT_OFFER])?.header, "webtransport.moq-lite-05");
+  assert.equal(selectSubprotocol([...CLIENT_OFFER])?.header, `webtransport.${preferredLiteProtocol()}`);
   assert.deepEqual(interpretSelectedSubprotocol("qmux-02.moq-lite-04"), {
     framing: "qmux-02",
     protocol: "moq-lite-04",
@@ -151,11 +156,10 @@ Deno.test("clientOffer follows upstream's client order; interpretSelectedSubprot
     protocol: "moq-lite-03",
   });
   assert.deepEqual(interpretSelectedSubprotocol("qmux-01"), { framing: "qmux-01", protocol: "" });
-  assert.deepEqual(interpretSelectedSubprotocol("qmux-02.moq-lite-05"), {
+  assert.deepEqual(interpretSelectedSubprotocol("qmux-02.moq-lite-06-wip"), {
     framing: "qmux-02",
-    protocol: "moq-lite-05",
+    protocol: "",
   });
-  assert.deepEqual(interpretSelectedSubprotocol("qmux-02.moq-lite-06"), { framing: "qmux-02", protocol: "" });
   assert.deepEqual(interpretSelectedSubprotocol("qmux-02.moq-lite-04", ["moq-lite-03"]), {
     framing: "qmux-02",
     protocol: "",
