@@ -12,9 +12,9 @@
  * small object; a buffer of its own costs a backing store), and a group caches at most
  * {@link MAX_GROUP_FRAMES} frames.
  *
- * Every frame also carries a timestamp in its track's timescale ({@link TrackInfo}): the publisher's
- * own when its wire version has one, else the arrival time in milliseconds. It is stored as a
- * number-free `bigint` (62-bit values survive) and is version-neutral; a session whose wire needs a
+ * Every frame also carries a timestamp in its track's timescale (`TrackInfo.timescale`): the
+ * publisher's own when its wire version has one, else the arrival time in milliseconds. It is a
+ * `bigint` (62-bit wire values survive exactly) and is version-neutral; a session whose wire needs a
  * per-frame header derived from it (moq-lite-05's zigzag delta) encodes that header once per frame
  * and keeps it in the frame's {@link Group.frameHeader} slot, so subscribers of that version share it.
  *

@@ -61,8 +61,18 @@ async function resolveTrack(
     return undefined;
   }
   if (handle.created && !ctx.scope.internal) registry.created.add(handle.track);
-  if (!(await handle.track.whenReady())) {
+  // The peer may give up (reset) or the session end while the upstream is still pending.
+  let onAbort = () => {};
+  const gone = new Promise<boolean>((resolve) => {
+    onAbort = () => resolve(false);
+    ctx.signal.addEventListener("abort", onAbort, { once: true });
+    stream.send.stopped.then((code) => code >= 0 && resolve(false));
+  });
+  const ready = await Promise.race([handle.track.whenReady(), gone]);
+  ctx.signal.removeEventListener("abort", onAbort);
+  if (!ready) {
     handle.release();
+    if (ctx.signal.aborted) return undefined;
     const code = handle.track.closeCode;
     refuse(stream, code === null || code === 0 ? Code.NotFound : code);
     return undefined;
@@ -81,13 +91,13 @@ export async function serveTrack05(
   const handle = await resolveTrack(ctx, stream, req.broadcast, req.track, 0, registry);
   if (!handle) return;
   try {
-    const info = handle.track.info;
-    await stream.send.write(encodeTrackInfo(info));
+    await stream.send.write(encodeTrackInfo(handle.track.info));
     await stream.send.close();
-    await discardRest(reader).catch(() => {});
   } finally {
     handle.release();
   }
+  // The subscriber FINs its side after TRACK_INFO; nothing else is expected.
+  await discardRest(reader).catch(() => {});
 }
 
 /** Answer one FETCH with the cached group's frames (fresh timestamp baseline), then FIN. */

@@ -43,6 +43,8 @@ interface Started {
 
 interface StartOptions {
   kind?: TransportKind;
+  url?: string;
+  role?: "server" | "client";
   grant?: SessionGrant;
   authorize?: (url: URL) => Promise<SessionGrant>;
   originId?: number;
@@ -52,7 +54,7 @@ function start(options: StartOptions = {}): Started {
   const [client, server] = memoryTransportPair({
     protocol: "moq-lite-05",
     kind: options.kind,
-    url: options.kind === "quic" ? "moql://relay.test/" : undefined,
+    url: options.url ?? (options.kind === "quic" ? "moql://relay.test/" : undefined),
   });
   const warnings: string[] = [];
   const logger = createLogger(LogFilter.parse("warn"), (line) => warnings.push(line));
@@ -66,6 +68,7 @@ function start(options: StartOptions = {}): Started {
     logger,
     authorize: options.authorize,
     originId: options.originId,
+    role: options.role,
   });
   return { client, session, origin, warnings };
 }
@@ -299,4 +302,17 @@ Deno.test("lite-05 announce: ANNOUNCE_OK states our hop and the initial count; c
   ]);
   t.client.close(0, "done");
   await t.session.done;
+});
+
+Deno.test("lite-05 as the dialing side on raw QUIC: its SETUP carries the dial URL's path and ?jwt=", async () => {
+  const t = start({ kind: "quic", url: "moql://peer.test/room?jwt=abc", role: "client", originId: 4 });
+  const setup = await relaySetup(t.client);
+  assert.equal(setup.path, "/room?jwt=abc");
+  assert.equal(setup.origin, 4n);
+  // It starts without waiting for the peer's SETUP: the ANNOUNCE_REQUEST follows.
+  const s = (await t.client.acceptBidi())!;
+  assert.equal(await new StreamReader(s.recv).varint(), BidiType05.Announce);
+  await sendUni(t.client, setupBytes());
+  await sendUni(t.client, setupBytes());
+  await closesWith(t, 15);
 });
