@@ -1,13 +1,17 @@
 /**
  * The internal listener's request handler (docs/relay.md §4.2; plain HTTP, no auth, off
- * unless configured): `/health`, `/metrics` (Prometheus text format) and `/nodes` (cluster view).
+ * unless configured): `/health`, `/metrics` (Prometheus text format), `/nodes` (cluster view),
+ * `/stats.json` (one JSON snapshot of the same counters) and the operator console at `/`
+ * (http/console.ts), which reads `/stats.json`. None of these is served on the public listener.
  *
  * @module
  */
 
 import { type Logger, redactSecrets } from "../log/mod.ts";
 import type { Origin, RelayStats } from "../relay/mod.ts";
-import { METRICS_CONTENT_TYPE, renderRelayMetrics } from "./metrics.ts";
+import { operatorConsole } from "./console.ts";
+import { METRICS_CONTENT_TYPE, type RelayMetricsInput, renderRelayMetrics } from "./metrics.ts";
+import { statsSnapshot } from "./stats_json.ts";
 import { errorResponse, healthResponse, methodNotAllowed } from "./responses.ts";
 
 /** What the internal handler needs from the relay. */
@@ -30,24 +34,48 @@ export function createInternalHandler(
   ctx: InternalContext,
 ): (req: Request, info: Deno.ServeHandlerInfo) => Promise<Response> {
   const log = ctx.logger.target === "http" ? ctx.logger : ctx.logger.child("http");
+  const startedAtMs = Date.now();
+  /** The counters `/metrics` and `/stats.json` both read. */
+  const metricsInput = (): RelayMetricsInput => ({
+    stats: ctx.stats,
+    origin: ctx.origin.stats(),
+    cacheCapacityBytes: ctx.origin.cacheCapacityBytes,
+    authFailures: ctx.authFailures?.(),
+    draining: ctx.draining(),
+  });
   const handle = (req: Request): Response => {
     const path = new URL(req.url).pathname;
-    if (path !== "/health" && path !== "/metrics" && path !== "/nodes") {
-      return errorResponse(404, `not found: ${path.slice(0, 128)} (try /health, /metrics or /nodes)`);
+    if (req.method === "GET" || req.method === "HEAD") {
+      const page = operatorConsole(req, path);
+      if (page) return page;
+    }
+    if (path !== "/health" && path !== "/metrics" && path !== "/nodes" && path !== "/stats.json") {
+      return errorResponse(
+        404,
+        `not found: ${path.slice(0, 128)} (try /, /health, /metrics, /stats.json or /nodes)`,
+      );
     }
     if (req.method !== "GET" && req.method !== "HEAD") return methodNotAllowed(req.method);
     const head = req.method === "HEAD";
     if (path === "/health") {
       return healthResponse(ctx, head);
     }
-    if (path === "/metrics") {
-      const body = renderRelayMetrics({
-        stats: ctx.stats,
-        origin: ctx.origin.stats(),
-        cacheCapacityBytes: ctx.origin.cacheCapacityBytes,
-        authFailures: ctx.authFailures?.(),
-        draining: ctx.draining(),
+    if (path === "/stats.json") {
+      const snapshot = statsSnapshot({
+        ...metricsInput(),
+        tree: ctx.origin,
+        startedAtMs,
+        nowMs: Date.now(),
+        nodes: ctx.nodes?.() ?? [],
       });
+      // Node errors may quote dialed URLs: no credential is ever served (unauthenticated listener).
+      return new Response(head ? null : redactSecrets(JSON.stringify(snapshot)), {
+        status: 200,
+        headers: { "content-type": "application/json", "cache-control": "no-store" },
+      });
+    }
+    if (path === "/metrics") {
+      const body = renderRelayMetrics(metricsInput());
       return new Response(head ? null : body, {
         status: 200,
         headers: { "content-type": METRICS_CONTENT_TYPE },
