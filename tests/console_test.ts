@@ -11,9 +11,16 @@
  */
 
 import assert from "node:assert/strict";
-import { type RelayProcess, startRelay } from "../testing/mod.ts";
-import { launchChromium, recordConsole } from "./browser/harness.ts";
-import type { StatsSnapshot } from "../http/mod.ts";
+import { connect, publish, type RelayProcess, startRelay } from "../testing/mod.ts";
+import { type Chromium, launchChromium, recordConsole } from "./browser/harness.ts";
+import {
+  IMMUTABLE_CACHE_CONTROL,
+  OPERATOR_SCRIPT_PATH,
+  PUBLIC_SCRIPT_PATH,
+  type StatsSnapshot,
+} from "../http/mod.ts";
+import { encodeBase64Url, parseKeyText, signToken } from "../auth/mod.ts";
+import { ASSETS_MODULE_PATH, buildConsoleModule } from "../scripts/build_console.ts";
 
 const STEP_TIMEOUT_MS = 20_000;
 /** Chromium flags: a synthetic camera and microphone, granted without a prompt. */
@@ -24,7 +31,8 @@ const FAKE_MEDIA_ARGS = [
 ];
 const DOCS = new URL("../docs/", import.meta.url);
 
-type Page = Awaited<ReturnType<Awaited<ReturnType<typeof launchChromium>>["context"]["newPage"]>>;
+type Page = Awaited<ReturnType<Chromium["context"]["newPage"]>>;
+type Connection = Awaited<ReturnType<typeof connect>>;
 
 /** Count frames `VideoDecoder`s output in the page (installed before any page script runs). */
 function countDecodedFrames(): void {
@@ -171,4 +179,124 @@ Deno.test({
     await browser.close();
     await relay.stop("SIGKILL");
   }
+});
+
+/** The broadcast paths the public console lists once `expected` appeared (and a moment passed). */
+async function listed(page: Page, expected: string): Promise<string[]> {
+  await page.locator(`li.broadcast[data-path="${expected}"]`).waitFor({ timeout: STEP_TIMEOUT_MS });
+  await page.waitForTimeout(1_000); // announcements of anything else would have arrived by now
+  return await page.locator("li.broadcast").evaluateAll((rows) =>
+    rows.map((r) => (r as HTMLElement).dataset.path ?? "")
+  );
+}
+
+Deno.test({
+  name: "console: a token that sees only room/ lists only room/; no token lists only the anonymous prefix",
+  sanitizeOps: false,
+  sanitizeResources: false,
+}, async () => {
+  const dir = await Deno.makeTempDir({ prefix: "moq-console-" });
+  const secret = encodeBase64Url(crypto.getRandomValues(new Uint8Array(32)));
+  const keyText = JSON.stringify({ kty: "oct", alg: "HS256", k: secret, key_ops: ["sign", "verify"] });
+  await Deno.writeTextFile(`${dir}/relay.jwk`, keyText);
+  const key = parseKeyText(keyText, "test key");
+  const relay = await startRelay({ auth: `public = "anon"\nkey = "${dir}/relay.jwk"` });
+  const browser = await launchChromium();
+  const lines: string[] = [];
+  const connections: Connection[] = [];
+  try {
+    // Three publishers: anonymous under anon/, and token holders under room/ and other/.
+    const anon = await connect(relay.port, "anon");
+    connections.push(anon);
+    await publish(anon, "lobby");
+    for (const root of ["room", "other"]) {
+      const jwt = await signToken(key, { root, put: [""] });
+      const c = await connect(relay.port, root, `?jwt=${jwt}`);
+      connections.push(c);
+      await publish(c, "cam");
+    }
+    const page = await browser.context.newPage();
+    recordConsole(page, lines);
+
+    const viewer = await signToken(key, { root: "room", get: [""] });
+    await page.goto(`${relay.httpUrl}/?jwt=${viewer}`);
+    assert.deepEqual(await listed(page, "room/cam"), ["room/cam"], "the room/ token sees room/ only");
+    assert.match(await page.textContent("#access") ?? "", /Token access: watch room\/; publish nothing/);
+    assert.ok(await page.isDisabled("#publish-start"), "a watch-only token cannot publish");
+
+    await page.goto(`${relay.httpUrl}/`);
+    assert.deepEqual(await listed(page, "anon/lobby"), ["anon/lobby"], "anonymous sees anon/ only");
+
+    assert.deepEqual(errors(lines), [], "no errors in the page console");
+
+    // A bad token is explained in the page, not thrown (Chromium itself logs the refused fetch).
+    await page.goto(`${relay.httpUrl}/?jwt=not.a.token`);
+    await page.locator("#problems .problem").first().waitFor({ timeout: STEP_TIMEOUT_MS });
+    assert.match(await page.textContent("#problems") ?? "", /access: unauthorized/);
+    assert.ok(
+      !(await page.textContent("#problems") ?? "").includes("not.a.token"),
+      "the token is not echoed",
+    );
+    assert.deepEqual(errors(lines).filter((l) => !/status of 401/.test(l)), [], "no other errors");
+  } catch (error) {
+    console.error(`--- page console ---\n${lines.join("\n")}`);
+    console.error(`--- relay log ---\n${relay.logs.join("\n")}`);
+    throw error;
+  } finally {
+    for (const c of connections) c.close();
+    await browser.close();
+    await relay.stop("SIGKILL");
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test({
+  name:
+    "console: the operator console and /stats.json are on the internal listener only (404 on the public one)",
+  sanitizeOps: false,
+  sanitizeResources: false,
+}, async () => {
+  const relay = await startRelay({ internal: true });
+  try {
+    const operator = await fetch(`${relay.internalUrl}/`);
+    assert.equal(operator.status, 200);
+    assert.match(operator.headers.get("content-type") ?? "", /^text\/html/);
+    assert.match(await operator.text(), /moq-relay operator/);
+    const script = await fetch(`${relay.internalUrl}${OPERATOR_SCRIPT_PATH}`);
+    assert.equal(script.status, 200);
+    assert.equal(script.headers.get("cache-control"), IMMUTABLE_CACHE_CONTROL);
+    await script.body?.cancel();
+    const json = await fetch(`${relay.internalUrl}/stats.json`);
+    assert.equal(json.headers.get("content-type"), "application/json");
+    assert.ok(Array.isArray((await json.json() as StatsSnapshot).sessions));
+
+    for (const path of ["/stats.json", OPERATOR_SCRIPT_PATH, "/metrics", "/nodes"]) {
+      const res = await fetch(`${relay.httpUrl}${path}`);
+      assert.equal(res.status, 404, `${path} is not served on the public listener`);
+      await res.body?.cancel();
+    }
+    const pub = await fetch(`${relay.httpUrl}/`);
+    assert.equal(pub.status, 200);
+    const html = await pub.text();
+    assert.ok(html.includes(PUBLIC_SCRIPT_PATH) && !html.includes("operator"), "/ on the public listener");
+    const publicScript = await fetch(`${relay.httpUrl}${PUBLIC_SCRIPT_PATH}`);
+    assert.equal(publicScript.status, 200);
+    assert.match(publicScript.headers.get("content-type") ?? "", /^text\/javascript/);
+    await publicScript.body?.cancel();
+    const notOnInternal = await fetch(`${relay.internalUrl}${PUBLIC_SCRIPT_PATH}`);
+    assert.equal(notOnInternal.status, 404);
+    await notOnInternal.body?.cancel();
+  } finally {
+    await relay.stop("SIGKILL");
+  }
+});
+
+Deno.test("console: the committed bundle (http/_console_assets.ts) matches a fresh build", async () => {
+  const { text, sizes } = await buildConsoleModule();
+  const committed = await Deno.readTextFile(ASSETS_MODULE_PATH);
+  assert.ok(
+    committed === text,
+    "http/_console_assets.ts is stale: run `deno run -A scripts/build_console.ts` and commit the result",
+  );
+  console.log(`bundle sizes: ${JSON.stringify(sizes)}`);
 });
