@@ -7,8 +7,8 @@
  *   caller's credential may watch and publish);
  * - the operator console at `/` on the internal listener, with its script (it reads `/stats.json`).
  *
- * Scripts are served under a content-hashed name with `cache-control: immutable`; pages with
- * `no-cache`. Pages carry `referrer-policy: no-referrer`, since a token may sit in their URL.
+ * Scripts are served under a content-hashed name with `cache-control: immutable` (gzip-encoded
+ * when accepted); pages with `no-cache`. Pages carry `referrer-policy: no-referrer`, since a token may sit in their URL.
  *
  * @module
  */
@@ -153,30 +153,62 @@ function page(html: string, head: boolean): Response {
   });
 }
 
-function script(req: Request, code: string, sha256: string): Response {
-  const etag = `"${sha256}"`;
-  const headers = {
-    "content-type": "text/javascript; charset=utf-8",
-    "cache-control": IMMUTABLE_CACHE_CONTROL,
-    etag,
-    "x-content-type-options": "nosniff",
-  };
-  if (req.headers.get("if-none-match") === etag) return new Response(null, { status: 304, headers });
-  return new Response(req.method === "HEAD" ? null : code, { status: 200, headers });
+/** Whether a request accepts a gzip-encoded body. */
+function acceptsGzip(req: Request): boolean {
+  return (req.headers.get("accept-encoding") ?? "").split(",").some((t) => {
+    const [coding, ...params] = t.trim().toLowerCase().split(";");
+    return coding.trim() === "gzip" && !params.some((p) => /^\s*q=0(\.0*)?\s*$/.test(p));
+  });
 }
 
-/** The public console's page or script for a GET/HEAD on the web listener, or undefined. */
-export function publicConsole(req: Request, path: string): Response | undefined {
-  if (path === "/") return page(PUBLIC_HTML, req.method === "HEAD");
-  if (path === PUBLIC_SCRIPT_PATH) return script(req, PUBLIC_JS, PUBLIC_JS_SHA256);
-  return undefined;
+async function gzip(text: string): Promise<Uint8Array<ArrayBuffer>> {
+  const stream = new Blob([text]).stream().pipeThrough(new CompressionStream("gzip"));
+  return new Uint8Array(await new Response(stream).arrayBuffer());
 }
 
-/** The operator console's page or script for a GET/HEAD on the internal listener, or undefined. */
-export function operatorConsole(req: Request, path: string): Response | undefined {
-  if (path === "/") return page(OPERATOR_HTML, req.method === "HEAD");
-  if (path === OPERATOR_SCRIPT_PATH) return script(req, OPERATOR_JS, OPERATOR_JS_SHA256);
-  return undefined;
+/**
+ * The consoles' pages and scripts for one listener. Scripts are sent gzip-encoded to clients that
+ * accept it (compressed once, on first use, and kept: two bundles at most per listener).
+ */
+export class ConsoleAssets {
+  readonly #gzipped = new Map<string, Promise<Uint8Array<ArrayBuffer>>>();
+
+  async #script(req: Request, code: string, sha256: string): Promise<Response> {
+    const zipped = acceptsGzip(req);
+    const etag = zipped ? `"${sha256}-gzip"` : `"${sha256}"`;
+    const headers: Record<string, string> = {
+      "content-type": "text/javascript; charset=utf-8",
+      "cache-control": IMMUTABLE_CACHE_CONTROL,
+      etag,
+      vary: "accept-encoding",
+      "x-content-type-options": "nosniff",
+    };
+    if (req.headers.get("if-none-match") === etag) return new Response(null, { status: 304, headers });
+    if (!zipped) return new Response(req.method === "HEAD" ? null : code, { status: 200, headers });
+    let body = this.#gzipped.get(sha256);
+    if (!body) {
+      body = gzip(code);
+      this.#gzipped.set(sha256, body);
+    }
+    const bytes = await body;
+    headers["content-encoding"] = "gzip";
+    headers["content-length"] = String(bytes.length);
+    return new Response(req.method === "HEAD" ? null : bytes, { status: 200, headers });
+  }
+
+  /** The public console's page or script for a GET/HEAD on the web listener, or undefined. */
+  publicConsole(req: Request, path: string): Promise<Response> | undefined {
+    if (path === "/") return Promise.resolve(page(PUBLIC_HTML, req.method === "HEAD"));
+    if (path === PUBLIC_SCRIPT_PATH) return this.#script(req, PUBLIC_JS, PUBLIC_JS_SHA256);
+    return undefined;
+  }
+
+  /** The operator console's page or script for a GET/HEAD on the internal listener, or undefined. */
+  operatorConsole(req: Request, path: string): Promise<Response> | undefined {
+    if (path === "/") return Promise.resolve(page(OPERATOR_HTML, req.method === "HEAD"));
+    if (path === OPERATOR_SCRIPT_PATH) return this.#script(req, OPERATOR_JS, OPERATOR_JS_SHA256);
+    return undefined;
+  }
 }
 
 /** The body of `/console/grant`: absolute prefixes, `""` = everything. */

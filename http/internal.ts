@@ -9,7 +9,7 @@
 
 import { type Logger, redactSecrets } from "../log/mod.ts";
 import type { Origin, RelayStats } from "../relay/mod.ts";
-import { operatorConsole } from "./console.ts";
+import { ConsoleAssets } from "./console.ts";
 import { METRICS_CONTENT_TYPE, type RelayMetricsInput, renderRelayMetrics } from "./metrics.ts";
 import { statsSnapshot } from "./stats_json.ts";
 import { errorResponse, healthResponse, methodNotAllowed } from "./responses.ts";
@@ -35,6 +35,7 @@ export function createInternalHandler(
 ): (req: Request, info: Deno.ServeHandlerInfo) => Promise<Response> {
   const log = ctx.logger.target === "http" ? ctx.logger : ctx.logger.child("http");
   const startedAtMs = Date.now();
+  const consoleAssets = new ConsoleAssets();
   /** The counters `/metrics` and `/stats.json` both read. */
   const metricsInput = (): RelayMetricsInput => ({
     stats: ctx.stats,
@@ -43,11 +44,11 @@ export function createInternalHandler(
     authFailures: ctx.authFailures?.(),
     draining: ctx.draining(),
   });
-  const handle = (req: Request): Response => {
+  const handle = async (req: Request): Promise<Response> => {
     const path = new URL(req.url).pathname;
     if (req.method === "GET" || req.method === "HEAD") {
-      const page = operatorConsole(req, path);
-      if (page) return page;
+      const page = consoleAssets.operatorConsole(req, path);
+      if (page) return await page;
     }
     if (path !== "/health" && path !== "/metrics" && path !== "/nodes" && path !== "/stats.json") {
       return errorResponse(
@@ -88,12 +89,12 @@ export function createInternalHandler(
       headers: { "content-type": "application/json" },
     });
   };
-  return (req) => {
+  return async (req) => {
     try {
-      return Promise.resolve(handle(req));
+      return await handle(req);
     } catch (e) {
       log.warn("internal request failed", { error: e instanceof Error ? e.message : String(e) });
-      return Promise.resolve(errorResponse(500, "internal error"));
+      return errorResponse(500, "internal error");
     }
   };
 }

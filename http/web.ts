@@ -19,7 +19,7 @@ import type { Origin, RelayStats } from "../relay/mod.ts";
 import { authFailureReason } from "./_access.ts";
 import { serveAnnounced } from "./_announced_route.ts";
 import { DEFAULT_FETCH_TIMEOUT_MS, serveFetch } from "./_fetch_route.ts";
-import { publicConsole, serveConsoleGrant } from "./console.ts";
+import { ConsoleAssets, serveConsoleGrant } from "./console.ts";
 import {
   errorResponse,
   healthResponse,
@@ -136,6 +136,7 @@ export function createWebHandler(ctx: WebContext): WebHandler {
     logger: log,
     fetchTimeoutMs: ctx.fetchTimeoutMs ?? DEFAULT_FETCH_TIMEOUT_MS,
   };
+  const consoleAssets = new ConsoleAssets();
   const handle = async (req: Request, info: Deno.ServeHandlerInfo): Promise<Response> => {
     const url = new URL(req.url);
     const r = route(url);
@@ -143,8 +144,8 @@ export function createWebHandler(ctx: WebContext): WebHandler {
       if (ctx.webSocket && isWebSocketUpgrade(req)) return await upgrade(ctx, req, url, info);
       if (req.method === "OPTIONS") return preflightResponse(req);
       if (req.method === "GET" || req.method === "HEAD") {
-        const page = publicConsole(req, url.pathname);
-        if (page) return page;
+        const page = consoleAssets.publicConsole(req, url.pathname);
+        if (page) return await page;
       }
       return landingPage(req.method === "HEAD");
     }

@@ -535,3 +535,22 @@ Deno.test("web: / is the public console (page, hashed script, /console/grant); t
     assert.equal(bad.text, "unauthorized: token signature does not verify\n");
   });
 });
+
+Deno.test("web: the console script is sent gzip-encoded when accepted, with its own ETag", async () => {
+  await withWeb(async ({ server }) => {
+    const res = await fetch(server.base + PUBLIC_SCRIPT_PATH, { headers: { "accept-encoding": "gzip" } });
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get("content-encoding"), "gzip");
+    assert.equal(res.headers.get("vary"), "accept-encoding");
+    assert.match(res.headers.get("etag") ?? "", /-gzip"$/);
+    // fetch decodes the body: it must be the bundle, byte for byte.
+    assert.equal(await res.text(), PUBLIC_JS);
+    const zipped = Number(res.headers.get("content-length"));
+    assert.ok(zipped > 0 && zipped < PUBLIC_JS.length / 2, `gzip shrinks the bundle (${zipped} bytes)`);
+    const plain = await fetch(server.base + PUBLIC_SCRIPT_PATH, {
+      headers: { "accept-encoding": "identity" },
+    });
+    assert.equal(plain.headers.get("content-encoding"), null);
+    assert.equal((await plain.text()).length, PUBLIC_JS.length);
+  });
+});

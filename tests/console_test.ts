@@ -167,7 +167,19 @@ Deno.test({
     assert.ok(after.sessions.reduce((n, s) => n + s.count, 0) >= 3, "publisher, list and viewer sessions");
     assert.ok(after.broadcasts.some((b) => b.path === path && b.subscribers >= 1));
 
+    // The README's screenshots: the publisher page also playing its own broadcast, and the viewer.
+    await row.locator("button").click();
+    await publisher.waitForFunction(
+      () => {
+        const c = document.querySelector("#player canvas") as HTMLCanvasElement | null;
+        return c !== null && c.width > 0;
+      },
+      undefined,
+      { timeout: STEP_TIMEOUT_MS },
+    );
+    await publisher.waitForTimeout(1_500);
     await screenshot(publisher, "console-public.png");
+    await screenshot(viewer, "console-watch.png");
     await viewer.waitForTimeout(2_000);
     await screenshot(operator, "console-operator.png");
     assert.deepEqual(errors(lines), [], "no errors in the page consoles");
@@ -299,4 +311,40 @@ Deno.test("console: the committed bundle (http/_console_assets.ts) matches a fre
     "http/_console_assets.ts is stale: run `deno run -A scripts/build_console.ts` and commit the result",
   );
   console.log(`bundle sizes: ${JSON.stringify(sizes)}`);
+});
+
+Deno.test({
+  name:
+    "console: in a browser without WebTransport the page falls back to WebSocket and still lists broadcasts",
+  sanitizeOps: false,
+  sanitizeResources: false,
+}, async () => {
+  const relay = await startRelay();
+  const browser = await launchChromium();
+  const lines: string[] = [];
+  const publisher = await connect(relay.port, "anon");
+  try {
+    await publish(publisher, "over-ws");
+    const page = await browser.context.newPage();
+    recordConsole(page, lines);
+    // As in a browser that has no WebTransport (e.g. older Safari).
+    await page.addInitScript(() => delete (globalThis as { WebTransport?: unknown }).WebTransport);
+    await page.goto(`${relay.httpUrl}/`);
+    assert.deepEqual(await listed(page, "anon/over-ws"), ["anon/over-ws"]);
+    assert.ok(lines.some((l) => /connected via WebSocket/.test(l)), "the page used the WebSocket fallback");
+    assert.match(
+      await page.textContent("#problems") ?? "",
+      /no WebTransport here: falling back to WebSocket/,
+    );
+    await relay.waitForLog(/session accepted.*transport=websocket.*root=\//);
+    assert.deepEqual(errors(lines), [], "no errors in the page console");
+  } catch (error) {
+    console.error(`--- page console ---\n${lines.join("\n")}`);
+    console.error(`--- relay log ---\n${relay.logs.join("\n")}`);
+    throw error;
+  } finally {
+    publisher.close();
+    await browser.close();
+    await relay.stop("SIGKILL");
+  }
 });
