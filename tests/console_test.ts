@@ -348,3 +348,43 @@ Deno.test({
     await relay.stop("SIGKILL");
   }
 });
+
+Deno.test({
+  name: "console: a denied camera and a relay that goes away are explained in the page",
+  sanitizeOps: false,
+  sanitizeResources: false,
+}, async () => {
+  const relay = await startRelay();
+  // A fake camera, but no automatic grant: the permission request is refused.
+  const browser = await launchChromium(["--use-fake-device-for-media-stream"]);
+  const lines: string[] = [];
+  try {
+    const page = await browser.context.newPage();
+    recordConsole(page, lines);
+    await page.goto(`${relay.httpUrl}/`);
+    await page.waitForSelector("#status:text-matches('connected')", { timeout: STEP_TIMEOUT_MS });
+    await page.click("#publish-start");
+    await page.waitForSelector("#problems .problem", { timeout: STEP_TIMEOUT_MS });
+    assert.match(
+      await page.textContent("#problems") ?? "",
+      /publish: camera or microphone permission was denied/,
+    );
+    assert.equal(await page.isDisabled("#publish-start"), false, "the user may try again");
+    assert.deepEqual(errors(lines), [], "no errors in the page console");
+
+    await relay.stop("SIGKILL");
+    await page.waitForSelector("#problems :text-matches('lost the connection to the relay')", {
+      timeout: STEP_TIMEOUT_MS,
+    });
+    assert.equal(await page.textContent("#status"), "disconnected");
+    // @moq/net itself logs the lost connection as an error; nothing else may appear.
+    assert.deepEqual(errors(lines).filter((l) => !/fatal error running connection/.test(l)), []);
+  } catch (error) {
+    console.error(`--- page console ---\n${lines.join("\n")}`);
+    console.error(`--- relay log ---\n${relay.logs.join("\n")}`);
+    throw error;
+  } finally {
+    await browser.close();
+    await relay.stop("SIGKILL");
+  }
+});

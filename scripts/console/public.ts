@@ -135,10 +135,19 @@ function watch(path: string): void {
 // ---------------------------------------------------------------------------------------------
 // Broadcast list, from announcements
 
+/** Rows the list shows at most; further broadcasts are only counted. */
+const MAX_LISTED_BROADCASTS = 200;
+
 const entries = new Map<string, Entry>();
+/** Live broadcasts beyond {@link MAX_LISTED_BROADCASTS}. */
+const hidden = new Set<string>();
 
 function renderEmpty(): void {
-  $("empty").hidden = entries.size > 0;
+  const empty = $("empty");
+  empty.hidden = entries.size > 0 && hidden.size === 0;
+  empty.textContent = hidden.size > 0
+    ? `…and ${hidden.size} more not shown.`
+    : "Nothing is live that you may watch. Publish your camera to see it here.";
 }
 
 /** How often to re-read a catalog that ended before it named any track. */
@@ -189,6 +198,11 @@ async function showTracks(connection: Net.Connection.Established, path: string, 
 
 function added(connection: Net.Connection.Established, path: string): void {
   if (entries.has(path)) return;
+  if (entries.size >= MAX_LISTED_BROADCASTS) {
+    hidden.add(path);
+    renderEmpty();
+    return;
+  }
   const row = document.createElement("li");
   row.className = "broadcast";
   row.dataset.path = path;
@@ -215,6 +229,7 @@ function added(connection: Net.Connection.Established, path: string): void {
 }
 
 function removed(path: string): void {
+  if (hidden.delete(path)) renderEmpty();
   const entry = entries.get(path);
   if (!entry) return;
   entry.stop.abort();
@@ -235,14 +250,22 @@ async function listen(): Promise<void> {
   }
   status.textContent = `connected (${connection.version})`;
   const announced = connection.announced();
-  for (;;) {
-    const event = await announced.next();
-    if (!event) break;
-    if (event.active) added(connection, event.path);
-    else removed(event.path);
+  const closed = connection.closed.then(() => undefined, () => undefined);
+  try {
+    for (;;) {
+      const event = await Promise.race([announced.next(), closed]);
+      if (!event) break;
+      if (event.active) added(connection, event.path);
+      else removed(event.path);
+    }
+  } catch (error) {
+    console.warn("console: announcements failed", error);
   }
-  status.textContent = "disconnected: reload the page";
-  problem("relay", "the session to the relay ended; reload the page to reconnect");
+  for (const path of [...entries.keys()]) removed(path);
+  hidden.clear();
+  renderEmpty();
+  status.textContent = "disconnected";
+  problem("relay", "lost the connection to the relay (stopped or unreachable); reload the page to reconnect");
 }
 
 // ---------------------------------------------------------------------------------------------
