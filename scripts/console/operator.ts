@@ -46,8 +46,12 @@ interface Rate {
   framesOut: number;
 }
 
-const history: Rate[] = [];
-let previous: Snapshot | undefined;
+/** What the page remembers between polls. */
+interface ViewState {
+  /** Per-second rates, oldest first, at most {@link HISTORY_SAMPLES}. */
+  history: Rate[];
+  previous?: Snapshot;
+}
 
 const $ = (id: string): HTMLElement => {
   const el = document.getElementById(id);
@@ -97,7 +101,7 @@ function table(id: string, head: string[], rows: (string | number)[][], empty: s
   el.replaceChildren(t);
 }
 
-function draw(): void {
+function draw(history: readonly Rate[]): void {
   const canvas = $("graph") as HTMLCanvasElement;
   const ctx = canvas.getContext("2d");
   if (!ctx) return;
@@ -127,7 +131,8 @@ function draw(): void {
   line((r) => r.bytesOut, "#5b9df9");
 }
 
-function render(s: Snapshot): void {
+function render(view: ViewState, s: Snapshot): void {
+  const { history, previous } = view;
   const dt = previous ? Math.max(0.001, (s.time_ms - previous.time_ms) / 1000) : 0;
   const rate: Rate = previous
     ? {
@@ -188,17 +193,18 @@ function render(s: Snapshot): void {
     }),
     "no cluster peer",
   );
-  draw();
-  previous = s;
+  draw(history);
+  view.previous = s;
 }
 
 async function poll(): Promise<void> {
   const status = $("status");
+  const view: ViewState = { history: [] };
   for (;;) {
     try {
       const res = await fetch("/stats.json", { cache: "no-store" });
       if (!res.ok) throw new Error(`HTTP ${res.status}`);
-      render(await res.json() as Snapshot);
+      render(view, await res.json() as Snapshot);
       status.textContent = "live";
       status.className = "ok";
     } catch (error) {

@@ -138,11 +138,14 @@ function watch(path: string): void {
 /** Rows the list shows at most; further broadcasts are only counted. */
 const MAX_LISTED_BROADCASTS = 200;
 
-const entries = new Map<string, Entry>();
-/** Live broadcasts beyond {@link MAX_LISTED_BROADCASTS}. */
-const hidden = new Set<string>();
+/** The listed broadcasts. */
+interface List {
+  entries: Map<string, Entry>;
+  /** Live broadcasts beyond {@link MAX_LISTED_BROADCASTS}. */
+  hidden: Set<string>;
+}
 
-function renderEmpty(): void {
+function renderEmpty({ entries, hidden }: List): void {
   const empty = $("empty");
   empty.hidden = entries.size > 0 && hidden.size === 0;
   empty.textContent = hidden.size > 0
@@ -196,11 +199,12 @@ async function showTracks(connection: Net.Connection.Established, path: string, 
   }
 }
 
-function added(connection: Net.Connection.Established, path: string): void {
+function added(list: List, connection: Net.Connection.Established, path: string): void {
+  const { entries, hidden } = list;
   if (entries.has(path)) return;
   if (entries.size >= MAX_LISTED_BROADCASTS) {
     hidden.add(path);
-    renderEmpty();
+    renderEmpty(list);
     return;
   }
   const row = document.createElement("li");
@@ -221,21 +225,21 @@ function added(connection: Net.Connection.Established, path: string): void {
   row.append(name, " ", button, " ", link, document.createElement("br"), tracks);
   const entry = { row, tracks, stop: new AbortController() };
   entries.set(path, entry);
-  const list = $("broadcasts");
-  const after = [...list.children].find((c) => (c as HTMLElement).dataset.path! > path);
-  list.insertBefore(row, after ?? null);
-  renderEmpty();
+  const ul = $("broadcasts");
+  const after = [...ul.children].find((c) => (c as HTMLElement).dataset.path! > path);
+  ul.insertBefore(row, after ?? null);
+  renderEmpty(list);
   void showTracks(connection, path, entry);
 }
 
-function removed(path: string): void {
-  if (hidden.delete(path)) renderEmpty();
-  const entry = entries.get(path);
+function removed(list: List, path: string): void {
+  if (list.hidden.delete(path)) renderEmpty(list);
+  const entry = list.entries.get(path);
   if (!entry) return;
   entry.stop.abort();
   entry.row.remove();
-  entries.delete(path);
-  renderEmpty();
+  list.entries.delete(path);
+  renderEmpty(list);
 }
 
 async function listen(): Promise<void> {
@@ -249,21 +253,22 @@ async function listen(): Promise<void> {
     return;
   }
   status.textContent = `connected (${connection.version})`;
+  const list: List = { entries: new Map(), hidden: new Set() };
   const announced = connection.announced();
   const closed = connection.closed.then(() => undefined, () => undefined);
   try {
     for (;;) {
       const event = await Promise.race([announced.next(), closed]);
       if (!event) break;
-      if (event.active) added(connection, event.path);
-      else removed(event.path);
+      if (event.active) added(list, connection, event.path);
+      else removed(list, event.path);
     }
   } catch (error) {
     console.warn("console: announcements failed", error);
   }
-  for (const path of [...entries.keys()]) removed(path);
-  hidden.clear();
-  renderEmpty();
+  for (const path of [...list.entries.keys()]) removed(list, path);
+  list.hidden.clear();
+  renderEmpty(list);
   status.textContent = "disconnected";
   problem("relay", "lost the connection to the relay (stopped or unreachable); reload the page to reconnect");
 }
