@@ -263,12 +263,14 @@ Deno.test({
 });
 
 Deno.test({
-  name:
-    "console: the operator console and /stats.json are on the internal listener only (404 on the public one)",
+  name: "console: served from the module graph (no file reads); the operator console only internally (404)",
   sanitizeOps: false,
   sanitizeResources: false,
 }, async () => {
-  const relay = await startRelay({ internal: true });
+  // Reading any file of the checkout is denied: the consoles come from the module graph only, as in
+  // the single binary (modules still load; only runtime reads are refused).
+  const checkout = new URL("../", import.meta.url).pathname;
+  const relay = await startRelay({ internal: true, denoFlags: [`--deny-read=${checkout}`] });
   try {
     const operator = await fetch(`${relay.internalUrl}/`);
     assert.equal(operator.status, 200);
