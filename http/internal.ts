@@ -11,7 +11,7 @@ import { type Logger, redactSecrets } from "../log/mod.ts";
 import type { Origin, RelayStats } from "../relay/mod.ts";
 import { ConsoleAssets } from "./console.ts";
 import { METRICS_CONTENT_TYPE, type RelayMetricsInput, renderRelayMetrics } from "./metrics.ts";
-import { statsSnapshot } from "./stats_json.ts";
+import { StatsHistory, statsSnapshot } from "./stats_json.ts";
 import { errorResponse, healthResponse, methodNotAllowed } from "./responses.ts";
 
 /** What the internal handler needs from the relay. */
@@ -27,6 +27,11 @@ export interface InternalContext {
   authFailures?: () => ReadonlyMap<string, number>;
   /** The cluster view for `/nodes` (JSON-serialisable entries); absent = no cluster. */
   nodes?: () => unknown[];
+  /**
+   * The relay's lifetime: while it lives, traffic totals are recorded every second for the
+   * operator console's graph (`/stats.json?history`). Absent = no history.
+   */
+  signal?: AbortSignal;
 }
 
 /** Build the internal listener's handler. */
@@ -36,6 +41,8 @@ export function createInternalHandler(
   const log = ctx.logger.target === "http" ? ctx.logger : ctx.logger.child("http");
   const startedAtMs = Date.now();
   const consoleAssets = new ConsoleAssets();
+  const history = new StatsHistory(ctx.stats);
+  if (ctx.signal) history.start(ctx.signal);
   /** The counters `/metrics` and `/stats.json` both read. */
   const metricsInput = (): RelayMetricsInput => ({
     stats: ctx.stats,
@@ -45,7 +52,8 @@ export function createInternalHandler(
     draining: ctx.draining(),
   });
   const handle = async (req: Request): Promise<Response> => {
-    const path = new URL(req.url).pathname;
+    const url = new URL(req.url);
+    const path = url.pathname;
     if (req.method === "GET" || req.method === "HEAD") {
       const page = consoleAssets.operatorConsole(req, path);
       if (page) return await page;
@@ -68,6 +76,7 @@ export function createInternalHandler(
         startedAtMs,
         nowMs: Date.now(),
         nodes: ctx.nodes?.() ?? [],
+        history: url.searchParams.has("history") ? history.samples() : undefined,
       });
       // Node errors may quote dialed URLs: no credential is ever served (unauthenticated listener).
       return new Response(head ? null : redactSecrets(JSON.stringify(snapshot)), {

@@ -188,6 +188,9 @@ Deno.test("internal: /stats.json reads the same counters as /metrics, with broad
     assert.equal(after.broadcasts_total, 1);
     assert.deepEqual(after.nodes, [node]);
     assert.ok(after.time_ms >= before.time_ms);
+    assert.equal(after.history, undefined, "history only when asked");
+    const withHistory = await (await fetch(`${base}/stats.json?history`)).json() as StatsSnapshot;
+    assert.deepEqual(withHistory.history, [], "no signal given: nothing recorded");
     handle.release();
     publication.end(false);
   }, { authFailures: () => failures, nodes: () => [node] });
@@ -217,4 +220,19 @@ Deno.test("internal: / is the operator console, its script is immutable and reva
     assert.equal(other.status, 404);
     await other.body?.cancel();
   });
+});
+
+Deno.test("internal: /stats.json?history returns the traffic recorded while the relay lives", async () => {
+  const stop = new AbortController();
+  await withInternal(async ({ base, stats }) => {
+    stats.bytesIn = 1000;
+    await new Promise((r) => setTimeout(r, 1_200));
+    const body = await (await fetch(`${base}/stats.json?history`)).json() as StatsSnapshot;
+    const history = body.history ?? [];
+    assert.ok(history.length >= 2, `samples recorded: ${history.length}`);
+    assert.equal(history[0].bytes_in, 0, "the first sample, taken at start");
+    assert.equal(history.at(-1)!.bytes_in, 1000);
+    assert.ok(history[0].time_ms < history.at(-1)!.time_ms);
+  }, { signal: stop.signal });
+  stop.abort();
 });

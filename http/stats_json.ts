@@ -3,13 +3,81 @@
  * counters as `/metrics` ({@link RelayMetricsInput}: `RelayStats`, the origin's stats, the auth
  * failures), plus the live broadcasts with their track, subscriber and ingress byte counts and the
  * cluster view of `/nodes`. The operator console polls it; rates are differences between two
- * snapshots (`time_ms` says when each was taken).
+ * snapshots (`time_ms` says when each was taken). `?history` adds the last minutes of traffic
+ * totals ({@link StatsHistory}), so a freshly opened console can draw its graph at once.
  *
  * @module
  */
 
-import type { Origin } from "../relay/mod.ts";
+import type { Origin, RelayStats } from "../relay/mod.ts";
 import { AUTH_FAILURE_REASONS, type RelayMetricsInput } from "./metrics.ts";
+
+/** How often {@link StatsHistory} records a sample. */
+export const HISTORY_INTERVAL_MS = 1_000;
+/** Samples {@link StatsHistory} keeps: ten minutes at one per second. */
+export const HISTORY_SAMPLES = 600;
+
+/** Traffic totals at one moment (rates are differences between neighbours). */
+export interface TrafficSample {
+  time_ms: number;
+  bytes_in: number;
+  bytes_out: number;
+  frames_in: number;
+  frames_out: number;
+}
+
+/** The traffic totals of `stats` now. */
+export function trafficSample(stats: RelayStats, nowMs: number): TrafficSample {
+  return {
+    time_ms: nowMs,
+    bytes_in: stats.bytesIn,
+    bytes_out: stats.bytesOut,
+    frames_in: stats.framesIn,
+    frames_out: stats.framesOut,
+  };
+}
+
+/**
+ * The last minutes of traffic totals, so the operator console can draw its graph from the moment
+ * it opens: a ring of at most `capacity` samples, one recorded every {@link HISTORY_INTERVAL_MS}
+ * while `start`'s signal lives.
+ */
+export class StatsHistory {
+  readonly #stats: RelayStats;
+  readonly #capacity: number;
+  readonly #ring: TrafficSample[] = [];
+  /** Index of the oldest sample once the ring is full. */
+  #head = 0;
+
+  constructor(stats: RelayStats, capacity = HISTORY_SAMPLES) {
+    this.#stats = stats;
+    this.#capacity = Math.max(1, capacity);
+  }
+
+  /** Record the current totals (the oldest sample goes once `capacity` are kept). */
+  record(nowMs: number): void {
+    const sample = trafficSample(this.#stats, nowMs);
+    if (this.#ring.length < this.#capacity) {
+      this.#ring.push(sample);
+      return;
+    }
+    this.#ring[this.#head] = sample;
+    this.#head = (this.#head + 1) % this.#capacity;
+  }
+
+  /** The samples, oldest first. */
+  samples(): TrafficSample[] {
+    return [...this.#ring.slice(this.#head), ...this.#ring.slice(0, this.#head)];
+  }
+
+  /** Record every {@link HISTORY_INTERVAL_MS} until `signal` aborts. */
+  start(signal: AbortSignal): void {
+    if (signal.aborted) return;
+    this.record(Date.now());
+    const timer = setInterval(() => this.record(Date.now()), HISTORY_INTERVAL_MS);
+    signal.addEventListener("abort", () => clearInterval(timer), { once: true });
+  }
+}
 
 /** At most this many broadcasts are listed (the busiest by subscribers); `broadcasts_total` counts all. */
 export const MAX_LISTED_BROADCASTS = 200;
@@ -61,6 +129,8 @@ export interface StatsSnapshot {
   broadcasts_total: number;
   /** The cluster view (`/nodes`). */
   nodes: unknown[];
+  /** With `?history`: the recorded traffic totals, oldest first (empty when none are recorded). */
+  history?: TrafficSample[];
 }
 
 /** What a snapshot is computed from. */
@@ -70,6 +140,8 @@ export interface StatsSnapshotInput extends RelayMetricsInput {
   startedAtMs: number;
   nowMs: number;
   nodes: unknown[];
+  /** Include these samples as `history`. */
+  history?: TrafficSample[];
 }
 
 function broadcastRows(origin: Origin): { rows: BroadcastSnapshot[]; total: number } {
@@ -134,5 +206,6 @@ export function statsSnapshot(input: StatsSnapshotInput): StatsSnapshot {
     broadcasts: rows,
     broadcasts_total: total,
     nodes: input.nodes,
+    ...(input.history ? { history: input.history } : {}),
   };
 }

@@ -166,6 +166,11 @@ Deno.test({
     assert.ok(after.bytes_out > before.bytes_out, "bytes out moved");
     assert.ok(after.sessions.reduce((n, s) => n + s.count, 0) >= 3, "publisher, list and viewer sessions");
     assert.ok(after.broadcasts.some((b) => b.path === path && b.subscribers >= 1));
+    // The relay recorded the traffic for the graph of a console opened later.
+    const recorded = (await (await fetch(`${relay.internalUrl}/stats.json?history`)).json() as StatsSnapshot)
+      .history ?? [];
+    assert.ok(recorded.length >= 3, `one sample a second since start (got ${recorded.length})`);
+    assert.ok(recorded.at(-1)!.bytes_in > recorded[0].bytes_in, "the recorded totals grew");
 
     // The README's screenshots: the publisher page also playing its own broadcast, and the viewer.
     await row.locator("button").click();

@@ -10,7 +10,18 @@
 /// <reference lib="dom.iterable" />
 
 /** `/stats.json` as the relay serves it (http/stats_json.ts). */
+/** Traffic totals at one moment (`history` entries). */
+interface Sample {
+  time_ms: number;
+  bytes_in: number;
+  bytes_out: number;
+  frames_in: number;
+  frames_out: number;
+}
+
 interface Snapshot {
+  /** With `?history` only: the relay's recorded totals, oldest first. */
+  history?: Sample[];
   time_ms: number;
   uptime_ms: number;
   draining: boolean;
@@ -134,16 +145,11 @@ function draw(history: readonly Rate[]): void {
 function render(view: ViewState, s: Snapshot): void {
   const { history, previous } = view;
   const dt = previous ? Math.max(0.001, (s.time_ms - previous.time_ms) / 1000) : 0;
-  const rate: Rate = previous
-    ? {
-      bytesIn: Math.max(0, s.bytes_in - previous.bytes_in) / dt,
-      bytesOut: Math.max(0, s.bytes_out - previous.bytes_out) / dt,
-      framesIn: Math.max(0, s.frames_in - previous.frames_in) / dt,
-      framesOut: Math.max(0, s.frames_out - previous.frames_out) / dt,
-    }
-    : { bytesIn: 0, bytesOut: 0, framesIn: 0, framesOut: 0 };
-  history.push(rate);
-  if (history.length > HISTORY_SAMPLES) history.shift();
+  if (previous) {
+    history.push(...rates([previous, s]));
+    if (history.length > HISTORY_SAMPLES) history.shift();
+  }
+  const rate: Rate = history.at(-1) ?? { bytesIn: 0, bytesOut: 0, framesIn: 0, framesOut: 0 };
 
   const open = s.sessions.reduce((n, x) => n + x.count, 0);
   $("sessions-open").textContent = String(open);
@@ -197,14 +203,34 @@ function render(view: ViewState, s: Snapshot): void {
   view.previous = s;
 }
 
+/** Per-second rates between neighbouring samples. */
+function rates(samples: readonly Sample[]): Rate[] {
+  const out: Rate[] = [];
+  for (let i = 1; i < samples.length; i++) {
+    const a = samples[i - 1], b = samples[i];
+    const dt = Math.max(0.001, (b.time_ms - a.time_ms) / 1000);
+    out.push({
+      bytesIn: Math.max(0, b.bytes_in - a.bytes_in) / dt,
+      bytesOut: Math.max(0, b.bytes_out - a.bytes_out) / dt,
+      framesIn: Math.max(0, b.frames_in - a.frames_in) / dt,
+      framesOut: Math.max(0, b.frames_out - a.frames_out) / dt,
+    });
+  }
+  return out.slice(-HISTORY_SAMPLES);
+}
+
 async function poll(): Promise<void> {
   const status = $("status");
   const view: ViewState = { history: [] };
   for (;;) {
     try {
-      const res = await fetch("/stats.json", { cache: "no-store" });
+      // The first read also fetches the relay's recorded minutes, so the graph starts full.
+      const first = view.previous === undefined;
+      const res = await fetch(first ? "/stats.json?history" : "/stats.json", { cache: "no-store" });
       if (!res.ok) throw new Error(`HTTP ${res.status}`);
-      render(view, await res.json() as Snapshot);
+      const snapshot = await res.json() as Snapshot;
+      if (first && snapshot.history) view.history = rates(snapshot.history);
+      render(view, snapshot);
       status.textContent = "live";
       status.className = "ok";
     } catch (error) {
