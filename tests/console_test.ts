@@ -343,6 +343,13 @@ Deno.test({
       await page.textContent("#problems") ?? "",
       /no WebTransport here: falling back to WebSocket/,
     );
+    // A broadcast without a hang catalog is still listed, and says its tracks are unknown.
+    await page.waitForSelector(
+      'li.broadcast[data-path="anon/over-ws"] .tracks:text-matches("tracks unknown")',
+      {
+        timeout: STEP_TIMEOUT_MS,
+      },
+    );
     await relay.waitForLog(/session accepted.*transport=websocket.*root=\//);
     assert.deepEqual(errors(lines), [], "no errors in the page console");
   } catch (error) {

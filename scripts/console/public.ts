@@ -155,6 +155,8 @@ function renderEmpty({ entries, hidden }: List): void {
 
 /** How often to re-read a catalog that ended before it named any track. */
 const CATALOG_RETRY_MS = 1_000;
+/** After this long without a catalog, say so (it may still come). */
+const CATALOG_WAIT_MS = 5_000;
 /** Re-reads of an empty catalog before giving up. */
 const CATALOG_RETRIES = 30;
 
@@ -176,6 +178,10 @@ function catalogTracks(catalog: Catalog): string[] {
  * (a publisher rewrites it as its camera and microphone start).
  */
 async function showTracks(connection: Net.Connection.Established, path: string, entry: Entry): Promise<void> {
+  const waiting = setTimeout(() => {
+    entry.tracks.textContent = "no hang catalog yet (catalog.json): tracks unknown";
+  }, CATALOG_WAIT_MS);
+  entry.stop.signal.addEventListener("abort", () => clearTimeout(waiting), { once: true });
   for (let attempt = 0; attempt < CATALOG_RETRIES && !entry.stop.signal.aborted; attempt++) {
     const sub = connection.consume(Net.Path.from(path)).subscribe("catalog.json");
     const stop = () => sub.close();
@@ -185,9 +191,13 @@ async function showTracks(connection: Net.Connection.Established, path: string, 
         const catalog = await sub.readJson() as Catalog | undefined;
         if (!catalog) break;
         const names = catalogTracks(catalog);
-        if (names.length > 0) entry.tracks.textContent = ["catalog.json", ...names].join(", ");
+        if (names.length > 0) {
+          clearTimeout(waiting);
+          entry.tracks.textContent = ["catalog.json", ...names].join(", ");
+        }
       }
     } catch {
+      clearTimeout(waiting);
       if (entry.stop.signal.aborted) return;
       entry.tracks.textContent = "no catalog.json (not a hang broadcast)";
       return;
