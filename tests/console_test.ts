@@ -4,8 +4,8 @@
  * `chromium` through playwright-core, tests/browser/harness.ts) with a fake camera and microphone
  * opens the public console of a dev-default relay, publishes with `@moq/publish`, sees the
  * broadcast appear without a reload, and plays it in a second page with `@moq/watch`; the operator
- * console on the internal listener shows sessions and throughput move. Screenshots of both
- * consoles are written to docs/ for the README.
+ * console on the internal listener shows sessions and throughput move. With
+ * `UPDATE_SCREENSHOTS=1` the screenshots of both consoles are written to docs/ for the README.
  *
  * If Chromium is missing the harness installs it with apt; if that fails these tests FAIL.
  */
@@ -80,8 +80,14 @@ async function stats(relay: RelayProcess): Promise<StatsSnapshot> {
   return await res.json() as StatsSnapshot;
 }
 
+/**
+ * Take a full-page screenshot; with `UPDATE_SCREENSHOTS=1` write it to docs/<name> for the README
+ * (off by default, so a test run leaves the checkout unchanged).
+ */
 async function screenshot(page: Page, name: string): Promise<void> {
-  await page.screenshot({ path: new URL(name, DOCS).pathname, fullPage: true });
+  const png = await page.screenshot({ fullPage: true });
+  assert.ok(png.length > 10_000, `${name}: a real screenshot (${png.length} bytes)`);
+  if (Deno.env.get("UPDATE_SCREENSHOTS") === "1") await Deno.writeFile(new URL(name, DOCS), png);
 }
 
 // Chromium and the relay child outlive single awaits; both are closed explicitly.
