@@ -1,7 +1,8 @@
 /**
  * The public web listener's request handler (docs/relay.md §4.1, §5): `/health`,
- * `/certificate.sha256`, `/announced`, `/fetch`, WebSocket upgrades on every other path, CORS
- * preflights, and a 404 landing page for the rest. Every response carries
+ * `/certificate.sha256`, `/announced`, `/fetch`, the public console at `/` (http/console.ts) with
+ * `/console/grant`, WebSocket upgrades on every other path, CORS preflights, and a 404 page for
+ * the rest. Every response carries
  * `Access-Control-Allow-Origin: *`.
  *
  * `/certificate.sha256` answers exactly one lowercase hex hash with no newline: `@moq/lite` 0.2.2
@@ -18,6 +19,7 @@ import type { Origin, RelayStats } from "../relay/mod.ts";
 import { authFailureReason } from "./_access.ts";
 import { serveAnnounced } from "./_announced_route.ts";
 import { DEFAULT_FETCH_TIMEOUT_MS, serveFetch } from "./_fetch_route.ts";
+import { ConsoleAssets, serveConsoleGrant } from "./console.ts";
 import {
   errorResponse,
   healthResponse,
@@ -107,6 +109,7 @@ type Route =
   | { kind: "certificate"; all: boolean }
   | { kind: "announced"; tail: string }
   | { kind: "fetch"; tail: string }
+  | { kind: "grant" }
   | { kind: "other" };
 
 function route(url: URL): Route {
@@ -114,6 +117,7 @@ function route(url: URL): Route {
   if (path === "/health") return { kind: "health" };
   if (path === "/certificate.sha256") return { kind: "certificate", all: url.searchParams.has("all") };
   if (path === "/certificates.sha256") return { kind: "certificate", all: true };
+  if (path === "/console/grant") return { kind: "grant" };
   if (path === "/announced" || path.startsWith("/announced/")) {
     return { kind: "announced", tail: path.slice("/announced".length) };
   }
@@ -132,12 +136,17 @@ export function createWebHandler(ctx: WebContext): WebHandler {
     logger: log,
     fetchTimeoutMs: ctx.fetchTimeoutMs ?? DEFAULT_FETCH_TIMEOUT_MS,
   };
+  const consoleAssets = new ConsoleAssets();
   const handle = async (req: Request, info: Deno.ServeHandlerInfo): Promise<Response> => {
     const url = new URL(req.url);
     const r = route(url);
     if (r.kind === "other") {
       if (ctx.webSocket && isWebSocketUpgrade(req)) return await upgrade(ctx, req, url, info);
       if (req.method === "OPTIONS") return preflightResponse(req);
+      if (req.method === "GET" || req.method === "HEAD") {
+        const page = consoleAssets.publicConsole(req, url.pathname);
+        if (page) return await page;
+      }
       return landingPage(req.method === "HEAD");
     }
     if (req.method === "OPTIONS") return preflightResponse(req);
@@ -152,6 +161,8 @@ export function createWebHandler(ctx: WebContext): WebHandler {
         return await serveAnnounced(ctx, req, url, r.tail);
       case "fetch":
         return await serveFetch(fetchCtx, req, url, r.tail, info);
+      case "grant":
+        return await serveConsoleGrant(ctx.auth, url, head);
     }
   };
   return async (req, info) => {

@@ -13,6 +13,13 @@ import {
   until,
 } from "../testing/mod.ts";
 import { createWebHandler, type WebContext } from "./web.ts";
+import {
+  IMMUTABLE_CACHE_CONTROL,
+  OPERATOR_SCRIPT_PATH,
+  PAGE_CACHE_CONTROL,
+  PUBLIC_SCRIPT_PATH,
+} from "./console.ts";
+import { PUBLIC_JS } from "./_console_assets.ts";
 
 interface Env {
   origin: Origin;
@@ -489,4 +496,61 @@ Deno.test("web: /fetch releases the track when the client leaves during the look
     await until(() => origin.stats().tracks === 0);
     assert.ok(Date.now() - started < 1_500, "released long before the 5 s lookup deadline");
   }, { fetchTimeoutMs: 5_000 });
+});
+
+Deno.test("web: / is the public console (page, hashed script, /console/grant); the operator console is not here", async () => {
+  await withWeb(async ({ get, auth }) => {
+    const page = await get("/");
+    assert.equal(page.status, 200);
+    assert.equal(page.headers.get("content-type"), "text/html; charset=utf-8");
+    assert.equal(page.headers.get("cache-control"), PAGE_CACHE_CONTROL);
+    assert.equal(page.headers.get("referrer-policy"), "no-referrer", "a token in the URL never leaks");
+    assert.ok(page.text.includes(`src="${PUBLIC_SCRIPT_PATH}"`));
+    const script = await get(PUBLIC_SCRIPT_PATH);
+    assert.equal(script.status, 200);
+    assert.equal(script.headers.get("content-type"), "text/javascript; charset=utf-8");
+    assert.equal(script.headers.get("cache-control"), IMMUTABLE_CACHE_CONTROL);
+    assert.equal(script.text.length, PUBLIC_JS.length);
+    const cached = await get(PUBLIC_SCRIPT_PATH, {
+      headers: { "if-none-match": script.headers.get("etag")! },
+    });
+    assert.equal(cached.status, 304);
+    assert.equal((await get(PUBLIC_SCRIPT_PATH.replace(".js", "0.js"))).status, 404, "only the current hash");
+    for (const path of [OPERATOR_SCRIPT_PATH, "/stats.json"]) {
+      assert.equal((await get(path)).status, 404, path);
+    }
+
+    const grant = await get("/console/grant");
+    assert.equal(grant.status, 200);
+    assert.equal(grant.headers.get("content-type"), "application/json");
+    assert.deepEqual(JSON.parse(grant.text), { publish: [""], subscribe: [""], anonymous: true });
+    assert.deepEqual(auth.calls.at(-1), { root: "", transport: "http" }, "asked for a session at /");
+    assert.deepEqual(JSON.parse((await get("/console/grant?jwt=narrow")).text), {
+      publish: [""],
+      subscribe: ["only"],
+      anonymous: false,
+    });
+    const bad = await get("/console/grant?jwt=bad");
+    assert.equal(bad.status, 401);
+    assert.equal(bad.text, "unauthorized: token signature does not verify\n");
+  });
+});
+
+Deno.test("web: the console script is sent gzip-encoded when accepted, with its own ETag", async () => {
+  await withWeb(async ({ server }) => {
+    const res = await fetch(server.base + PUBLIC_SCRIPT_PATH, { headers: { "accept-encoding": "gzip" } });
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get("content-encoding"), "gzip");
+    assert.equal(res.headers.get("vary"), "accept-encoding");
+    assert.match(res.headers.get("etag") ?? "", /-gzip"$/);
+    // fetch decodes the body: it must be the bundle, byte for byte.
+    assert.equal(await res.text(), PUBLIC_JS);
+    const zipped = Number(res.headers.get("content-length"));
+    assert.ok(zipped > 0 && zipped < PUBLIC_JS.length / 2, `gzip shrinks the bundle (${zipped} bytes)`);
+    const plain = await fetch(server.base + PUBLIC_SCRIPT_PATH, {
+      headers: { "accept-encoding": "identity" },
+    });
+    assert.equal(plain.headers.get("content-encoding"), null);
+    assert.equal((await plain.text()).length, PUBLIC_JS.length);
+  });
 });

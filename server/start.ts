@@ -179,6 +179,7 @@ export async function startRelay(config: RelayConfig, logger: Logger): Promise<R
           unhealthy: () => supervisor.unhealthy,
           authFailures: () => auth.authFailures,
           nodes: () => cluster.nodes(),
+          signal: stopAll.signal,
         }),
       });
       addresses.internal = `${s.addr.hostname}:${s.addr.port}`;

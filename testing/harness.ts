@@ -38,6 +38,8 @@ export interface RelayOptions {
   env?: Record<string, string>;
   /** Extra CLI args. */
   args?: string[];
+  /** Extra `deno run` flags (before main.ts), e.g. `--deny-read=…`. */
+  denoFlags?: string[];
   /** Enable the internal listener. */
   internal?: boolean;
   /** Use this port (QUIC/UDP and HTTP/TCP). */
@@ -143,7 +145,7 @@ export async function startRelay(options: RelayOptions = {}): Promise<RelayProce
   const configPath = `${dir}/relay.toml`;
   await Deno.writeTextFile(configPath, toml);
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", MAIN, configPath, ...(options.args ?? [])],
+    args: ["run", "-A", ...(options.denoFlags ?? []), MAIN, configPath, ...(options.args ?? [])],
     cwd: ROOT.pathname,
     env: { RUST_LOG: options.log ?? "info", NO_COLOR: "1", ...(options.env ?? {}) },
     stdin: "null",

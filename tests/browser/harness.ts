@@ -90,6 +90,43 @@ export async function ensureChromium(): Promise<string> {
   );
 }
 
+/** A headless Chromium with its own temporary profile. */
+export interface Chromium {
+  context: BrowserContext;
+  /** Close the browser and remove its profile. */
+  close(): Promise<void>;
+}
+
+/** Launch headless Chromium (flags from {@link CHROMIUM_ARGS} plus `extraArgs`) with a temporary profile. */
+export async function launchChromium(extraArgs: readonly string[] = []): Promise<Chromium> {
+  const executablePath = await ensureChromium();
+  const userDataDir = await Deno.makeTempDir({ prefix: "moq-chromium-" });
+  const removeProfile = () => Deno.remove(userDataDir, { recursive: true }).catch(() => {});
+  try {
+    const context = await chromium.launchPersistentContext(userDataDir, {
+      executablePath,
+      headless: false, // --headless=new below, as proven in docs/webtransport.md §14
+      args: [...CHROMIUM_ARGS, ...extraArgs],
+    });
+    return {
+      context,
+      close: async () => {
+        await context.close().catch(() => {});
+        await removeProfile();
+      },
+    };
+  } catch (error) {
+    await removeProfile();
+    throw error;
+  }
+}
+
+/** Append every console line and page error of `page` to `lines`, in order, each after `prefix`. */
+export function recordConsole(page: Page, lines: string[], prefix = ""): void {
+  page.on("console", (m) => lines.push(`${prefix}[console.${m.type()}] ${m.text()}`));
+  page.on("pageerror", (e) => lines.push(`${prefix}[pageerror] ${e.message}`));
+}
+
 /** A launched Chromium with the test page loaded. */
 export class BrowserSession {
   readonly context: BrowserContext;
@@ -97,20 +134,19 @@ export class BrowserSession {
   /** Every console line and page error, in order. */
   readonly console: string[];
   readonly #server: Deno.HttpServer;
-  readonly #userDataDir: string;
+  readonly #browser: Chromium;
 
   private constructor(
-    context: BrowserContext,
+    browser: Chromium,
     page: Page,
     consoleLines: string[],
     server: Deno.HttpServer,
-    userDataDir: string,
   ) {
-    this.context = context;
+    this.context = browser.context;
     this.page = page;
     this.console = consoleLines;
     this.#server = server;
-    this.#userDataDir = userDataDir;
+    this.#browser = browser;
   }
 
   /**
@@ -118,7 +154,7 @@ export class BrowserSession {
    * (with `extraArgs` after {@link CHROMIUM_ARGS}) and open the page.
    */
   static async launch(page: PageName = "page", extraArgs: readonly string[] = []): Promise<BrowserSession> {
-    const executablePath = await ensureChromium();
+    await ensureChromium();
     const bundle = await buildPage(page);
     const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, (req) => {
       const path = new URL(req.url).pathname;
@@ -129,19 +165,13 @@ export class BrowserSession {
       if (path === "/favicon.ico") return new Response(null, { status: 204 });
       return new Response("not found", { status: 404 });
     });
-    const userDataDir = await Deno.makeTempDir({ prefix: "moq-chromium-" });
-    let context: BrowserContext | undefined;
+    let browser: Chromium | undefined;
     try {
-      context = await chromium.launchPersistentContext(userDataDir, {
-        executablePath,
-        headless: false, // --headless=new below, as proven in docs/webtransport.md §14
-        args: [...CHROMIUM_ARGS, ...extraArgs],
-      });
-      const page = context.pages()[0] ?? await context.newPage();
+      browser = await launchChromium(extraArgs);
+      const page = browser.context.pages()[0] ?? await browser.context.newPage();
       const lines: string[] = [];
-      page.on("console", (m) => lines.push(`[console.${m.type()}] ${m.text()}`));
-      page.on("pageerror", (e) => lines.push(`[pageerror] ${e.message}`));
-      const session = new BrowserSession(context, page, lines, server, userDataDir);
+      recordConsole(page, lines);
+      const session = new BrowserSession(browser, page, lines, server);
       await page.goto(`http://127.0.0.1:${server.addr.port}/`);
       await page.waitForFunction(() => "moqTest" in globalThis || "moqMedia" in globalThis, undefined, {
         timeout: 10_000,
@@ -153,9 +183,8 @@ export class BrowserSession {
       if (!secure) throw new Error("the test page is not a secure context with WebTransport");
       return session;
     } catch (error) {
-      await context?.close().catch(() => {});
+      await browser?.close();
       await server.shutdown();
-      await Deno.remove(userDataDir, { recursive: true }).catch(() => {});
       throw error;
     }
   }
@@ -182,8 +211,7 @@ export class BrowserSession {
   async openTab(): Promise<Page> {
     const page = await this.context.newPage();
     const tab = this.context.pages().length;
-    page.on("console", (m) => this.console.push(`[tab ${tab}] [console.${m.type()}] ${m.text()}`));
-    page.on("pageerror", (e) => this.console.push(`[tab ${tab}] [pageerror] ${e.message}`));
+    recordConsole(page, this.console, `[tab ${tab}] `);
     await page.goto(this.page.url());
     await page.waitForFunction(() => "moqMedia" in globalThis, undefined, { timeout: 10_000 });
     return page;
@@ -207,8 +235,7 @@ export class BrowserSession {
 
   /** Close the browser, the page server and the profile directory. */
   async close(): Promise<void> {
-    await this.context.close().catch(() => {});
+    await this.#browser.close();
     await this.#server.shutdown();
-    await Deno.remove(this.#userDataDir, { recursive: true }).catch(() => {});
   }
 }
