@@ -16,6 +16,8 @@ type TrackProducer = Moq.Track.Producer;
 type Subscriber = Moq.Track.Subscriber;
 
 /** Every WebTransport the page creates, so a test can see which transport and protocol were used. */
+/** How long an accepted track request must stay open to count as a subscription. */
+const INFO_REQUEST_SETTLE_MS = 100;
 const created: { url: string; wt: WebTransport }[] = [];
 const NativeWebTransport = globalThis.WebTransport;
 if (NativeWebTransport) {
@@ -60,7 +62,12 @@ const api: MoqTestApi = {
       for (;;) {
         const request = await broadcast.requested();
         if (!request) return;
-        entry.requests.push(request.accept());
+        const producer = request.accept();
+        // On moq-lite-05 a relay asks for TRACK_INFO first; @moq/net answers it through a request
+        // it closes once answered (docs/lite05.md). Only requests still open count as subscriptions.
+        setTimeout(() => {
+          if (producer.closed.peek() === undefined) entry.requests.push(producer);
+        }, INFO_REQUEST_SETTLE_MS);
       }
     })();
     return id;
