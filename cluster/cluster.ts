@@ -8,6 +8,10 @@
  * With `mesh = true` the relay advertises itself at `.internal/origins/<node URL>` and dials every
  * advertised node whose canonical URL sorts after its own (so each pair links once).
  *
+ * The dialer pings every link (a PROBE stream every 100 ms) and closes one silent for 500 ms, so a
+ * dead peer's routes are withdrawn, and a redundant route to the same publisher takes over, well
+ * within a second whatever the QUIC idle timeout.
+ *
  * Reconnects use capped exponential backoff (1 s doubling to 10 s, 50–100 % jitter, reset after a
  * session lasted ≥ 10 s). A peer that refuses our credential (HTTP 401/403, or close code 6) keeps
  * doubling up to a one-minute ceiling instead of being hammered every 10 s, and a departed gossip
@@ -29,6 +33,7 @@ import { type CloseInfo, type TransportSession, WebTransportRefusedError } from 
 import { Backoff } from "./_backoff.ts";
 import { dialPeer } from "./_dial.ts";
 import { GossipPolicy } from "./_gossip_policy.ts";
+import { watchLiveness } from "./_liveness.ts";
 import { nodeFromPath, nodePath, ORIGINS_PREFIX, parsePeerUrl, type PeerUrl } from "./_peer_url.ts";
 import { sleep } from "../util/mod.ts";
 
@@ -37,6 +42,8 @@ export const MAX_REFUSED_TRACKED = 256;
 
 /** Session close code for "unauthorized" (docs/protocol.md §9). */
 const CODE_UNAUTHORIZED = 6;
+/** Session close code for a peer that stopped answering pings ("timeout", docs/protocol.md §9). */
+const CODE_TIMEOUT = 3;
 
 /**
  * One peer as `/nodes` shows it. `state`: `connecting` (dialing), `connected`, `backoff` (waiting
@@ -175,12 +182,20 @@ class PeerLink {
           anonymous: false,
         };
         const session = host.accept(transport, grant, "client");
+        const linkDone = new AbortController();
+        watchLiveness(transport, {
+          signal: AbortSignal.any([linkDone.signal, signal]),
+          onDead: (silentMs) => {
+            this.#log.warn("cluster peer unresponsive; closing the link", { silent_ms: silentMs });
+            transport.close(CODE_TIMEOUT, "peer unresponsive");
+          },
+        });
         const connectedAt = Date.now();
         this.state = "connected";
         this.connectedSince = connectedAt;
         this.lastError = null;
         this.#log.info("cluster peer connected");
-        const info = await session.done;
+        const info = await session.done.finally(() => linkDone.abort());
         lasted = Date.now() - connectedAt;
         this.#transport = null;
         this.connectedSince = null;

@@ -7,6 +7,7 @@
  */
 export * from "./auth.ts";
 export * from "./bytes.ts";
+export * from "./cluster.ts";
 export * from "./fuzz.ts";
 export * from "./guard.ts";
 export * from "./harness.ts";

@@ -17,174 +17,36 @@
  */
 
 import assert from "node:assert/strict";
-import { parseKeyText, runTokenCommand, signToken, type TokenIo } from "../auth/mod.ts";
-import type { NodeInfo } from "../cluster/mod.ts";
 import {
+  type ClusterKit,
+  clusterPort,
+  clusterTest as clusterTestWith,
   connect,
   eventually,
-  freePort,
-  parseMetrics,
+  makeKit,
+  metric,
+  nodes,
   payload,
+  peerUrl,
   publish,
   readGroup,
-  type RelayProcess,
-  sampleValue,
+  report,
   sleep,
+  startNode,
   startRelay,
   subscribe,
+  untilAsync,
+  waitConnected,
   watchAnnounced,
   within,
   writeGroup,
 } from "../testing/mod.ts";
 
-// ---------------------------------------------------------------------------------------------
-// A cluster of relay processes sharing one signing key and one cluster credential
-// ---------------------------------------------------------------------------------------------
+/** Relays here run with a 3 s QUIC idle timeout (1 s keep-alive). */
+const SHORT_IDLE = `quic.idle_timeout = "3s"\nquic.keep_alive = "1s"`;
 
-const quietIo: TokenIo = { stdout: () => {}, stderr: () => {}, stdin: () => Promise.resolve("") };
-
-interface ClusterKit {
-  dir: string;
-  /** `[auth]` body: the shared key, everything public (except `.internal`). */
-  auth: string;
-  /** The cluster credential file (`root="" put=[""] get=[""]`). */
-  tokenFile: string;
-  relays: RelayProcess[];
-}
-
-async function makeKit(): Promise<ClusterKit> {
-  const dir = await Deno.makeTempDir({ prefix: "moq-cluster-e2e-" });
-  const keyPath = `${dir}/cluster.jwk`;
-  const code = await runTokenCommand(["generate", "--algorithm", "HS256", "--out", keyPath], quietIo);
-  assert.equal(code, 0, "token generate");
-  const key = parseKeyText(await Deno.readTextFile(keyPath), keyPath);
-  const tokenFile = `${dir}/cluster.jwt`;
-  await Deno.writeTextFile(tokenFile, await signToken(key, { root: "", put: [""], get: [""] }));
-  return { dir, auth: `key = "${keyPath}"\npublic = ""`, tokenFile, relays: [] };
-}
-
-interface NodeOptions {
-  port?: number;
-  id?: number;
-  connect?: number[];
-  mesh?: boolean;
-  /** Put the cluster credential inline (`?jwt=` on each peer URL) instead of `cluster.token`. */
-  inlineJwt?: string;
-}
-
-/**
- * A port free on TCP and UDP below Linux's ephemeral range (32768+). The harness's `freePort`
- * picks from the ephemeral range, where the outbound QUIC sockets of dialing relays (and of
- * other tests) may grab it before the relay binds; peers must know a node's port in advance.
- */
-function clusterPort(): number {
-  for (let i = 0; i < 200; i++) {
-    const port = 20_000 + Math.floor(Math.random() * 12_000);
-    try {
-      const tcp = Deno.listen({ hostname: "127.0.0.1", port });
-      tcp.close();
-      const udp = Deno.listenDatagram({ hostname: "127.0.0.1", port, transport: "udp" });
-      udp.close();
-      return port;
-    } catch {
-      // taken: try another
-    }
-  }
-  return freePort();
-}
-
-function peerUrl(port: number): string {
-  return `http://127.0.0.1:${port}/`;
-}
-
-async function startNode(kit: ClusterKit, options: NodeOptions = {}): Promise<RelayProcess> {
-  const port = options.port ?? clusterPort();
-  const query = options.inlineJwt ? `?jwt=${options.inlineJwt}` : "";
-  const lines = [
-    `[cluster]`,
-    `connect = [${(options.connect ?? []).map((p) => `"${peerUrl(p)}${query}"`).join(", ")}]`,
-    options.inlineJwt ? "" : `token = "${kit.tokenFile}"`,
-  ];
-  if (options.id !== undefined) lines.push(`id = ${options.id}`);
-  if (options.mesh) lines.push(`node = "${peerUrl(port)}"`, `mesh = true`);
-  // http:// peers are pinned by their /certificate.sha256: no [client.tls] needed.
-  // The internal listener's port too is picked outside the ephemeral range (see clusterPort).
-  const internalPort = clusterPort();
-  lines.push(`[internal]`, `listen = "127.0.0.1:${internalPort}"`);
-  const relay = await startRelay({
-    port,
-    auth: kit.auth,
-    server: `quic.idle_timeout = "3s"\nquic.keep_alive = "1s"`,
-    toml: lines.join("\n"),
-  });
-  kit.relays.push(relay);
-  internalUrls.set(relay, `http://127.0.0.1:${internalPort}`);
-  // The harness polls /health on the web listener, which binds before the internal one.
-  await relay.waitForLog(/relay ready/);
-  return relay;
-}
-
-/** Internal listener URL of each relay started by {@link startNode}. */
-const internalUrls = new WeakMap<RelayProcess, string>();
-
-function internalUrl(relay: RelayProcess): string {
-  const url = internalUrls.get(relay);
-  assert.ok(url, "relay started without an internal listener");
-  return url;
-}
-
-async function nodes(relay: RelayProcess): Promise<NodeInfo[]> {
-  const res = await fetch(`${internalUrl(relay)}/nodes`);
-  assert.equal(res.status, 200);
-  return (await res.json()).nodes as NodeInfo[];
-}
-
-async function waitConnected(relay: RelayProcess, ports: number[], timeoutMs = 10_000): Promise<void> {
-  const want = ports.map(peerUrl);
-  const deadline = Date.now() + timeoutMs;
-  let last: NodeInfo[] = [];
-  while (Date.now() < deadline) {
-    last = await nodes(relay);
-    if (want.every((u) => last.some((n) => n.node === u && n.state === "connected"))) return;
-    await sleep(100);
-  }
-  throw new Error(`relay :${relay.port} not connected to ${want.join(", ")}: ${JSON.stringify(last)}`);
-}
-
-/** Print a measured figure (`@moq/lite`'s console is silenced by testing/moq.ts). */
-function report(line: string): void {
-  Deno.stderr.writeSync(new TextEncoder().encode(`${line}\n`));
-}
-
-/** Poll an async check until it holds. */
-async function until(what: string, check: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for: ${what}`);
-    await sleep(100);
-  }
-}
-
-async function metric(
-  relay: RelayProcess,
-  name: string,
-  labels: Record<string, string> = {},
-): Promise<number> {
-  const res = await fetch(`${internalUrl(relay)}/metrics`);
-  const families = parseMetrics(await res.text());
-  return sampleValue(families, name, labels) ?? 0;
-}
-
-function clusterTest(name: string, fn: (kit: ClusterKit) => Promise<void>) {
-  Deno.test({ name, sanitizeOps: false, sanitizeResources: false }, async () => {
-    const kit = await makeKit();
-    try {
-      await fn(kit);
-    } finally {
-      await Promise.all(kit.relays.map((r) => r.stop("SIGKILL")));
-      await Deno.remove(kit.dir, { recursive: true }).catch(() => {});
-    }
-  });
+function clusterTest(name: string, fn: (kit: ClusterKit) => Promise<void>): void {
+  clusterTestWith(name, fn, SHORT_IDLE);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -314,7 +176,7 @@ clusterTest(
       15_000,
     );
     const withdrawnMs = Date.now() - killedAt;
-    await until(
+    await untilAsync(
       "low forgets high",
       async () => (await nodes(low)).every((n) => n.node !== peerUrl(high.port)),
     );
@@ -378,7 +240,7 @@ clusterTest(
       }
       const recoveryMs = Date.now() - killedAt;
       report(
-        `diamond: viewer on C recovered ${recoveryMs} ms after the kill (QUIC idle timeout 3 s, counted from the first unanswered 1 s keep-alive)`,
+        `diamond: viewer on C recovered ${recoveryMs} ms after the kill (cluster-link liveness pings; the QUIC idle timeout is 3 s)`,
       );
       assert.ok(recoveryMs < 8_000, `recovered within a few seconds (${recoveryMs} ms)`);
       assert.equal(
@@ -411,7 +273,10 @@ clusterTest("a peer that refuses our credential is backed off; /nodes shows stat
     kit.relays.push(strict);
     const dialer = await startNode(kit, { connect: [strict.port] });
     const url = peerUrl(strict.port);
-    await until("the first refusal", async () => (await nodes(dialer)).some((n) => n.state === "rejected"));
+    await untilAsync(
+      "the first refusal",
+      async () => (await nodes(dialer)).some((n) => n.state === "rejected"),
+    );
     await sleep(6_000);
     const [info] = (await nodes(dialer)).filter((n) => n.node === url);
     assert.ok(info, "the peer is listed");
@@ -454,7 +319,7 @@ clusterTest(
     const a2 = await startNode(kit, { port: a.port });
     const idAfter = /origin_id=(\d+)/.exec(await a2.waitForLog(/cluster initialized/))?.[1];
     assert.equal(idAfter, idBefore, "the same origin id after a restart");
-    await until("B and C reconnected", async () => {
+    await untilAsync("B and C reconnected", async () => {
       const all = [...await nodes(b), ...await nodes(c)];
       return all.length === 2 && all.every((n) => n.state === "connected" && n.attempts >= 2);
     }, 15_000);
