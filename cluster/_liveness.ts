@@ -17,7 +17,7 @@ import { SessionClosedError, type TransportSession } from "../transport/mod.ts";
 /** How often the dialer pings a cluster peer. */
 export const LIVENESS_PING_INTERVAL_MS = 100;
 /** A peer silent this long is declared dead. */
-export const LIVENESS_TIMEOUT_MS = 500;
+export const LIVENESS_TIMEOUT_MS = 400;
 /** Stream type of a PROBE bidirectional stream (moq-lite-03 and later). */
 const PROBE_STREAM_TYPE = new Uint8Array([0x04]);
 

@@ -8,7 +8,7 @@
  * With `mesh = true` the relay advertises itself at `.internal/origins/<node URL>` and dials every
  * advertised node whose canonical URL sorts after its own (so each pair links once).
  *
- * The dialer pings every link (a PROBE stream every 100 ms) and closes one silent for 500 ms, so a
+ * The dialer pings every link (a PROBE stream every 100 ms) and closes one silent for 400 ms, so a
  * dead peer's routes are withdrawn, and a redundant route to the same publisher takes over, well
  * within a second whatever the QUIC idle timeout.
  *

@@ -96,6 +96,10 @@ async function killCarrier(kit: ClusterKit, s: Scenario): Promise<void> {
       `${s.name}: largest gap between group arrivals ${largestGap} ms after kill -9 of the carrying relay ` +
         `(default QUIC idle timeout; ${skipped} groups of ${GROUP_INTERVAL_MS} ms skipped)`,
     );
+    if (Deno.env.get("FAILOVER_DEBUG")) {
+      report(`killed at ${new Date(killedAt).toISOString()}`);
+      for (const l of s.viewerOn.logs.filter((l) => /cluster|broadcast|route/.test(l))) report(l);
+    }
     assert.ok(largestGap <= MAX_GAP_MS, `largest gap ${largestGap} ms ≤ ${MAX_GAP_MS} ms`);
     let survivor: RelayProcess | undefined;
     for (const r of survivors) {
@@ -154,4 +158,30 @@ clusterTest("2 cores + 4 dual-homed edges: kill -9 of the carrying core, viewer 
     candidates: [k1, k2],
     onPath: (survivor) => [survivor, edges[2]],
   });
+});
+
+clusterTest("the publisher's relay dies: the broadcast ends on every edge within the linger", async (kit) => {
+  const k1 = await startNode(kit, { id: 61 });
+  const k2 = await startNode(kit, { id: 62, connect: [k1.port] });
+  const e1 = await startNode(kit, { id: 71, connect: [k1.port, k2.port] });
+  const e2 = await startNode(kit, { id: 72, connect: [k1.port, k2.port] });
+  await Promise.all([
+    waitConnected(k2, [k1.port]),
+    ...[e1, e2].map((e) => waitConnected(e, [k1.port, k2.port])),
+  ]);
+  const pubConn = await connect(e1.port, "");
+  await publish(pubConn, "gone/x");
+  const viewer = await connect(e2.port, "");
+  const events = await watchAnnounced(viewer, "");
+  await eventually("the viewer sees the broadcast", () => events.includes("+gone/x"));
+  await e1.stop("SIGKILL");
+  kit.relays.splice(kit.relays.indexOf(e1), 1);
+  const killedAt = Date.now();
+  await eventually("the broadcast ends", () => events.includes("-gone/x"), 40_000);
+  const endedMs = Date.now() - killedAt;
+  report(`publisher's relay killed: broadcast ended on the far edge ${endedMs} ms later (linger 5 s)`);
+  assert.deepEqual(events, ["+gone/x", "-gone/x"], "one end, no flap on the way");
+  assert.ok(endedMs <= 5_000 + 2_500, `ended within the linger and link detection (${endedMs} ms)`);
+  pubConn.close();
+  viewer.close();
 });
