@@ -34,6 +34,8 @@ import { Backoff } from "./_backoff.ts";
 import { dialPeer } from "./_dial.ts";
 import { GossipPolicy } from "./_gossip_policy.ts";
 import { watchLiveness } from "./_liveness.ts";
+import { preflight, readClusterToken } from "./_preflight.ts";
+import { unreachableReason } from "./_reach.ts";
 import { nodeFromPath, nodePath, ORIGINS_PREFIX, parsePeerUrl, type PeerUrl } from "./_peer_url.ts";
 import { sleep } from "../util/mod.ts";
 
@@ -208,12 +210,16 @@ class PeerLink {
       } catch (err) {
         if (signal.aborted) break;
         rejected = err instanceof WebTransportRefusedError && (err.status === 401 || err.status === 403);
+        // A dead peer makes the http:// certificate fetch fail: say so, not "enable its listener".
+        const unreachable = rejected ? undefined : await unreachableReason(this.peer.dial, err);
         // Dial errors may carry the dialed URL, `?jwt=` included: stored and served redacted.
-        this.lastError = redactedError(err);
-        this.#log.warn(rejected ? "cluster peer refused our credential" : "cluster dial failed", {
-          error: this.lastError,
-          attempt: this.attempts,
-        });
+        this.lastError = unreachable ?? redactedError(err);
+        const what = rejected
+          ? "cluster peer refused our credential"
+          : unreachable
+          ? "cluster peer unreachable"
+          : "cluster dial failed";
+        this.#log.warn(what, { error: this.lastError, attempt: this.attempts });
       }
       const delay = backoff.next({ lastedMs: lasted, rejected });
       this.state = rejected ? "rejected" : "backoff";
@@ -237,18 +243,13 @@ function advertisement(label: string): BroadcastSource {
   };
 }
 
-async function readClusterToken(config: RelayConfig): Promise<string | undefined> {
-  if (!config.cluster.token) return undefined;
-  const text = (await Deno.readTextFile(config.cluster.token)).trim();
-  return text === "" ? undefined : text;
-}
-
 /** Start dialing the configured peers and, with `mesh`, gossip. */
 export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   const { config, host, signal } = options;
   const log = options.logger.child("cluster");
   const links = new Map<string, PeerLink>();
-  const token = await readClusterToken(config);
+  const token = await readClusterToken(config.cluster.token);
+  for (const warning of preflight(config, token).warnings) log.warn(warning);
   const self = config.cluster.node ? parsePeerUrl(config.cluster.node).canonical : undefined;
 
   const policy = new GossipPolicy(config);

@@ -5,3 +5,4 @@
  */
 export * from "./cluster.ts";
 export * from "./origin_id.ts";
+export { ClusterConfigError } from "./_preflight.ts";
