@@ -36,7 +36,15 @@ import { GossipPolicy } from "./_gossip_policy.ts";
 import { watchLiveness } from "./_liveness.ts";
 import { preflight, readClusterToken } from "./_preflight.ts";
 import { unreachableReason } from "./_reach.ts";
-import { nodeFromPath, nodePath, ORIGINS_PREFIX, parsePeerUrl, type PeerUrl } from "./_peer_url.ts";
+import {
+  linkIdentity,
+  nodeFromPath,
+  nodePath,
+  ORIGINS_PREFIX,
+  parsePeerUrl,
+  type PeerUrl,
+} from "./_peer_url.ts";
+import { watchPeerList } from "./_connect_api.ts";
 import { sleep } from "../util/mod.ts";
 
 /** Refused gossip targets remembered for `/nodes` (oldest forgotten first). */
@@ -56,7 +64,7 @@ export interface NodeInfo {
   node: string;
   /** The peer's origin id (decimal), when its gossip advertisement is known. */
   origin_id: string | null;
-  source: "config" | "gossip";
+  source: "config" | "gossip" | "api";
   state: "connecting" | "connected" | "backoff" | "rejected" | "stopped" | "advertised";
   /** `outbound` for links we dial; null for advertised nodes we leave to dial us. */
   direction: "outbound" | null;
@@ -103,7 +111,7 @@ export interface ClusterOptions {
 /** A link to one peer, redialed until stopped. */
 class PeerLink {
   readonly peer: PeerUrl;
-  readonly source: "config" | "gossip";
+  readonly source: NodeInfo["source"];
   state: NodeInfo["state"] = "connecting";
   lastError: string | null = null;
   connectedSince: number | null = null;
@@ -117,7 +125,7 @@ class PeerLink {
 
   constructor(
     peer: PeerUrl,
-    source: "config" | "gossip",
+    source: NodeInfo["source"],
     token: string | undefined,
     options: ClusterOptions,
   ) {
@@ -255,7 +263,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   const policy = new GossipPolicy(config);
   /** Gossip targets refused by the policy (canonical URL → why), for `/nodes` and one log line each. */
   const refused = new Map<string, string>();
-  const add = (peer: PeerUrl, source: "config" | "gossip") => {
+  const add = (peer: PeerUrl, source: NodeInfo["source"]) => {
     if (links.has(peer.canonical) || peer.canonical === self) return;
     if (source === "gossip") {
       const why = policy.refusal(peer);
@@ -317,8 +325,50 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
     });
     for (const e of watch.initial) discovered(e);
     signal.addEventListener("abort", () => watch.stop(), { once: true });
-  } else if (links.size === 0) {
+  } else if (links.size === 0 && config.cluster.connectApi === undefined) {
     log.info("no cluster peers configured; running standalone");
+  }
+
+  if (config.cluster.connectApi !== undefined) {
+    /** Identity (URL, credential, cost) of each link dialed from the list. */
+    const listed = new Map<string, string>();
+    const apply = (list: string[]) => {
+      const wanted = new Map<string, PeerUrl>();
+      for (const text of list) {
+        const peer = parsePeerUrl(text);
+        if (peer.canonical !== self) wanted.set(peer.canonical, peer);
+      }
+      for (const [canonical, identity] of listed) {
+        const want = wanted.get(canonical);
+        if (want && linkIdentity(want) === identity) continue;
+        listed.delete(canonical);
+        const link = links.get(canonical);
+        if (link?.source !== "api") continue;
+        log.info(
+          want
+            ? "peer list changed this peer's URL, cost or credential; redialing"
+            : "peer removed by the peer list",
+          {
+            peer: canonical,
+          },
+        );
+        link.stop();
+        links.delete(canonical);
+      }
+      for (const [canonical, peer] of wanted) {
+        if (listed.has(canonical) || links.has(canonical)) continue;
+        listed.set(canonical, linkIdentity(peer));
+        add(peer, "api");
+      }
+      log.info("peer list applied", { peers: wanted.size });
+    };
+    watchPeerList({
+      source: config.cluster.connectApi,
+      node: self,
+      logger: options.logger,
+      signal,
+      onList: apply,
+    }).catch((err) => log.error("peer list watcher failed", { error: String(err) }));
   }
 
   /** Advertised nodes (canonical URL → origin id), from the gossip broadcasts we know. */

@@ -46,6 +46,8 @@ export interface NodeOptions {
   mesh?: boolean;
   /** Put the cluster credential inline (`?jwt=` on each peer URL) instead of `cluster.token`. */
   inlineJwt?: string;
+  /** More `[cluster]` lines (e.g. `connect_api = "…"`). */
+  cluster?: string[];
 }
 
 /**
@@ -85,6 +87,7 @@ export async function startNode(kit: ClusterKit, options: NodeOptions = {}): Pro
   ];
   if (options.id !== undefined) lines.push(`id = ${options.id}`);
   if (options.mesh) lines.push(`node = "${peerUrl(port)}"`, `mesh = true`);
+  lines.push(...(options.cluster ?? []));
   // http:// peers are pinned by their /certificate.sha256: no [client.tls] needed.
   // The internal listener's port too is picked outside the ephemeral range (see clusterPort).
   const internalPort = clusterPort();
