@@ -190,6 +190,7 @@ class PeerLink {
           subscribe: [""],
           internal: true,
           anonymous: false,
+          linkCost: this.peer.cost,
         };
         const session = host.accept(transport, grant, "client");
         const linkDone = new AbortController();

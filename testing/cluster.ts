@@ -46,6 +46,8 @@ export interface NodeOptions {
   mesh?: boolean;
   /** Put the cluster credential inline (`?jwt=` on each peer URL) instead of `cluster.token`. */
   inlineJwt?: string;
+  /** `?cost=` per peer port. */
+  costs?: Record<number, number>;
   /** More `[cluster]` lines (e.g. `connect_api = "…"`). */
   cluster?: string[];
 }
@@ -79,10 +81,15 @@ export function peerUrl(port: number): string {
 /** Start one cluster relay (waits for "relay ready"). */
 export async function startNode(kit: ClusterKit, options: NodeOptions = {}): Promise<RelayProcess> {
   const port = options.port ?? clusterPort();
-  const query = options.inlineJwt ? `?jwt=${options.inlineJwt}` : "";
+  const query = (p: number) => {
+    const params = new URLSearchParams();
+    if (options.inlineJwt) params.set("jwt", options.inlineJwt);
+    if (options.costs?.[p] !== undefined) params.set("cost", String(options.costs[p]));
+    return params.size > 0 ? `?${params}` : "";
+  };
   const lines = [
     `[cluster]`,
-    `connect = [${(options.connect ?? []).map((p) => `"${peerUrl(p)}${query}"`).join(", ")}]`,
+    `connect = [${(options.connect ?? []).map((p) => `"${peerUrl(p)}${query(p)}"`).join(", ")}]`,
     options.inlineJwt ? "" : `token = "${kit.tokenFile}"`,
   ];
   if (options.id !== undefined) lines.push(`id = ${options.id}`);
