@@ -5,8 +5,10 @@
  * (each relay stamps its origin id; each relay's announce interest excludes its own id) stop loops
  * and echo; the origin merges routes to the same publisher and prefers the shortest.
  *
- * With `mesh = true` the relay advertises itself at `.internal/origins/<node URL>` and dials every
- * advertised node whose canonical URL sorts after its own (so each pair links once).
+ * With `mesh = true` the relay advertises itself at `.internal/origins/<node URL>`; of each pair of
+ * nodes one side, picked by a hash of the pair, dials the other (so each pair links once and the
+ * links spread evenly); a node the other side should dial but has not within a grace period is
+ * dialed anyway.
  *
  * The dialer pings every link (a PROBE stream every 100 ms) and closes one silent for 400 ms, so a
  * dead peer's routes are withdrawn, and a redundant route to the same publisher takes over, well
@@ -32,7 +34,7 @@ import type { AnnounceEvent, BroadcastSource, Origin } from "../relay/mod.ts";
 import { type CloseInfo, type TransportSession, WebTransportRefusedError } from "../transport/mod.ts";
 import { Backoff } from "./_backoff.ts";
 import { dialPeer } from "./_dial.ts";
-import { GossipPolicy } from "./_gossip_policy.ts";
+import { GOSSIP_DIAL_GRACE_MS, gossipDialer, GossipPolicy } from "./_gossip_policy.ts";
 import { watchLiveness } from "./_liveness.ts";
 import { preflight, readClusterToken } from "./_preflight.ts";
 import { unreachableReason } from "./_reach.ts";
@@ -306,18 +308,40 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
     log.info("advertising cluster node", { node: self });
     const pub = host.origin.publish(nodePath(self), advertisement("gossip"));
     signal.addEventListener("abort", () => pub.end(false), { once: true });
-    // The smaller URL dials. An advertisement that reached us in one hop came straight from the
-    // node, over a link it dialed: dialing back would only duplicate that link.
+    // One side of each pair dials (see gossipDialer). An advertisement that reached us in one hop
+    // came straight from the node, over a link it dialed: dialing back would only duplicate it.
+    /** Nodes the other side should dial: checked once after the grace period. */
+    const awaiting = new Map<string, ReturnType<typeof setTimeout>>();
+    const directlyLinked = (node: string) => host.origin.get(nodePath(node))?.hops.length === 1;
     const discovered = (e: AnnounceEvent) => {
       const node = nodeFromPath(e.path);
-      if (!node || node === self || node < self || e.hops.length === 1) return;
-      add(parsePeerUrl(node), "gossip");
+      if (!node || node === self || e.hops.length === 1 || links.has(node)) return;
+      if (gossipDialer(self, node) === self) return add(parsePeerUrl(node), "gossip");
+      if (awaiting.has(node) || awaiting.size >= MAX_REFUSED_TRACKED) return;
+      awaiting.set(
+        node,
+        setTimeout(() => {
+          awaiting.delete(node);
+          if (signal.aborted || links.has(node) || directlyLinked(node)) return;
+          if (host.origin.get(nodePath(node)) === undefined) return; // departed meanwhile
+          log.info("gossip node did not dial us; dialing it", { node });
+          add(parsePeerUrl(node), "gossip");
+        }, GOSSIP_DIAL_GRACE_MS),
+      );
     };
+    signal.addEventListener("abort", () => {
+      for (const timer of awaiting.values()) clearTimeout(timer);
+      awaiting.clear();
+    }, { once: true });
     const watch = host.origin.watch(ORIGINS_PREFIX, (e) => {
       if (e.active) return discovered(e);
       const node = nodeFromPath(e.path);
       const link = node === undefined ? undefined : links.get(node);
-      if (node !== undefined) refused.delete(node);
+      if (node !== undefined) {
+        refused.delete(node);
+        clearTimeout(awaiting.get(node));
+        awaiting.delete(node);
+      }
       if (node !== undefined && link && link.source === "gossip") {
         log.info("gossip node departed; forgetting it", { node });
         link.stop();

@@ -17,6 +17,7 @@
  */
 
 import assert from "node:assert/strict";
+import { gossipDialer } from "../cluster/mod.ts";
 import {
   type ClusterKit,
   clusterPort,
@@ -125,13 +126,13 @@ clusterTest(
     const seed = await startNode(kit, { id: 10, mesh: true });
     const b = await startNode(kit, { id: 11, mesh: true, connect: [seed.port] });
     const c = await startNode(kit, { id: 12, mesh: true, connect: [seed.port] });
-    // B and C find each other through the seed's gossip; the smaller URL dials the larger.
-    const [low, high] = peerUrl(b.port) < peerUrl(c.port) ? [b, c] : [c, b];
+    // B and C find each other through the seed's gossip; the side gossipDialer picks dials.
+    const [low, high] = gossipDialer(peerUrl(b.port), peerUrl(c.port)) === peerUrl(b.port) ? [b, c] : [c, b];
     await waitConnected(low, [seed.port, high.port]);
     const lowNodes = await nodes(low);
     assert.equal(lowNodes.find((n) => n.node === peerUrl(high.port))?.source, "gossip");
     assert.equal(lowNodes.find((n) => n.node === peerUrl(high.port))?.origin_id, high === b ? "11" : "12");
-    // The larger URL leaves the link to the smaller one; the seed dials nobody (both dialed it).
+    // The other side leaves the link to the dialer; the seed dials nobody (both dialed it).
     assert.ok(!(await nodes(high)).some((n) => n.node === peerUrl(low.port) && n.direction === "outbound"));
     assert.ok((await nodes(seed)).every((n) => n.direction === null), "the seed only lists advertised nodes");
 
@@ -180,7 +181,9 @@ clusterTest(
       "low forgets high",
       async () => (await nodes(low)).every((n) => n.node !== peerUrl(high.port)),
     );
-    report(`mesh: route withdrawn ${withdrawnMs} ms after the kill (3 s idle timeout + 5 s linger)`);
+    report(
+      `mesh: route withdrawn ${withdrawnMs} ms after the kill (the accepting seed notices within the 2 s cluster-link idle timeout, then 5 s linger)`,
+    );
     assert.deepEqual(events[0], ["+mesh/x", "-mesh/x"]);
     assert.deepEqual(events[1], ["+mesh/x", "-mesh/x"]);
     for (const conn of [...viewers, pubConn, forger]) {
