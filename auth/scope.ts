@@ -199,6 +199,8 @@ export class SessionScope {
   readonly internalSubscribe: string[];
   /** The cluster credential: its prefixes reach into `.internal`, and it may publish there. */
   readonly internal: boolean;
+  /** Price of routes learned over this session (a dialed cluster link's `?cost=`), if any. */
+  readonly linkCost: number | undefined;
 
   constructor(grant: SessionGrant) {
     this.root = normalizePath(grant.root);
@@ -208,6 +210,7 @@ export class SessionScope {
       joinPath(this.root, normalizePath(p))
     );
     this.internal = grant.internal;
+    this.linkCost = grant.linkCost;
   }
 
   /** Absolute path of a wire path (relative to the root). */

@@ -32,6 +32,11 @@ export interface SessionGrant {
   internal: boolean;
   /** True when the grant came from anonymous public access rather than a token. */
   anonymous: boolean;
+  /**
+   * On a cluster link this relay dialed: the link's `?cost=` price (docs/relay.md §6.3), given to
+   * every route learned over it. Absent = unpriced (1).
+   */
+  linkCost?: number;
 }
 
 /** Why a credential was refused (for the warn log and the `auth_failures` metric). */

@@ -14,13 +14,22 @@ import type { ClientConfig, RelayConfig } from "../config/mod.ts";
 import type { Logger } from "../log/mod.ts";
 import { dialWebSocket, dialWebTransport, type TransportSession } from "../transport/mod.ts";
 
+/**
+ * Ceiling of the QUIC idle timeout on a dialed cluster link. QUIC uses the smaller of both ends'
+ * values (RFC 9000 §10.1), so the accepting peer, which does not ping, also notices a dead dialer
+ * this fast: the dialer's liveness pings keep a healthy link busy every 100 ms.
+ */
+export const CLUSTER_LINK_IDLE_TIMEOUT_MS = 2_000;
+/** Ceiling of the QUIC keep-alive interval on a dialed cluster link. */
+export const CLUSTER_LINK_KEEP_ALIVE_MS = 500;
+
 /** Options for {@link dialPeer}. */
 export interface DialPeerOptions {
   logger: Logger;
   client: ClientConfig;
   /**
    * The relay's own QUIC keep-alive / idle timeout (`[server.quic]`), applied to its outbound
-   * links too, so a dead peer is noticed as fast as a dead client.
+   * links too, capped at {@link CLUSTER_LINK_KEEP_ALIVE_MS} / {@link CLUSTER_LINK_IDLE_TIMEOUT_MS}.
    */
   quic?: Pick<RelayConfig["server"]["quic"], "keepAliveMs" | "idleTimeoutMs">;
   signal: AbortSignal;
@@ -41,8 +50,14 @@ export async function dialPeer(url: URL, options: DialPeerOptions): Promise<Tran
     timeoutMs,
     caCerts,
     certificateSha256: client.tls.fingerprint,
-    keepAliveMs: options.quic?.keepAliveMs,
-    idleTimeoutMs: options.quic?.idleTimeoutMs,
+    keepAliveMs: Math.min(
+      options.quic?.keepAliveMs || CLUSTER_LINK_KEEP_ALIVE_MS,
+      CLUSTER_LINK_KEEP_ALIVE_MS,
+    ),
+    idleTimeoutMs: Math.min(
+      options.quic?.idleTimeoutMs || CLUSTER_LINK_IDLE_TIMEOUT_MS,
+      CLUSTER_LINK_IDLE_TIMEOUT_MS,
+    ),
     // http:// is the development form: pin whatever the peer serves at /certificate.sha256.
     disableVerify: client.tls.disableVerify || url.protocol === "http:",
   });

@@ -19,7 +19,26 @@
  */
 
 import type { RelayConfig } from "../config/mod.ts";
+import { fnv1a64 } from "../util/mod.ts";
 import { parsePeerUrl, type PeerUrl } from "./_peer_url.ts";
+
+/**
+ * A gossip node that should be dialed by the other side but is still not linked to us after this
+ * long is dialed by us (the other side may be passive, or an upstream relay whose rule is "the
+ * smaller URL dials").
+ */
+export const GOSSIP_DIAL_GRACE_MS = 3_000;
+
+/**
+ * Which of two canonical node URLs dials the other. One bit of FNV-1a over the ordered pair picks
+ * the side, so every pair is dialed by exactly one side whatever each node knows of the rest of
+ * the cluster, and each node dials about half of its peers (rather than the lowest-sorting URL
+ * dialing everyone and the highest no one).
+ */
+export function gossipDialer(a: string, b: string): string {
+  const [low, high] = a < b ? [a, b] : [b, a];
+  return (fnv1a64(`${low} ${high}`) & 1n) === 0n ? low : high;
+}
 
 /** Why a gossip target is not dialed (undefined = it may be dialed). */
 export type GossipRefusal =

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import type { RelayConfig } from "../config/mod.ts";
-import { GossipPolicy } from "./_gossip_policy.ts";
+import { gossipDialer, GossipPolicy } from "./_gossip_policy.ts";
 import { parsePeerUrl } from "./_peer_url.ts";
 
 function config(
@@ -45,4 +45,22 @@ Deno.test("gossip policy: http:// only on a host the operator configured as http
   assert.equal(refusal(dev, "http://localhost:5000/"), "not allow-listed");
   const none = new GossipPolicy(config([], undefined));
   assert.equal(refusal(none, "http://127.0.0.1:5000/"), "not allow-listed");
+});
+
+Deno.test("gossip dialing: one side per pair, symmetric, and balanced (not the lowest URL dialing all)", () => {
+  const urls = Array.from({ length: 25 }, (_, i) => `https://relay${i}.example:4443/`);
+  const outbound = new Map(urls.map((u) => [u, 0]));
+  for (const a of urls) {
+    for (const b of urls) {
+      if (a >= b) continue;
+      const dialer = gossipDialer(a, b);
+      assert.equal(gossipDialer(b, a), dialer, "both sides agree");
+      assert.ok(dialer === a || dialer === b);
+      outbound.set(dialer, outbound.get(dialer)! + 1);
+    }
+  }
+  const counts = [...outbound.values()];
+  assert.equal(counts.reduce((x, y) => x + y, 0), (25 * 24) / 2, "every pair dialed once");
+  // Each node has 24 peers: about 12 outbound each (a full sort would give 24 … 0).
+  assert.ok(Math.max(...counts) <= 19 && Math.min(...counts) >= 5, `outbound per node: ${counts.join(" ")}`);
 });

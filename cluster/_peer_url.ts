@@ -30,6 +30,16 @@ export interface PeerUrl {
   dial: URL;
   /** The inline token, if any (`?jwt=`, empty = none). */
   token?: string;
+  /** The link price from `?cost=` (a whole number ≥ 0), if given. */
+  cost?: number;
+}
+
+/**
+ * What a link to `peer` is dialed with: a change of URL, credential or cost means a new link.
+ * Holds the credential: compare it, never log or serve it.
+ */
+export function linkIdentity(peer: PeerUrl): string {
+  return JSON.stringify([peer.dial.href, peer.token ?? null, peer.cost ?? null]);
 }
 
 /** Parse and canonicalise a peer URL (a bare `host[:port]` means `https://host[:port]/`). */
@@ -50,13 +60,23 @@ export function parsePeerUrl(text: string): PeerUrl {
     );
   }
   const token = url.searchParams.getAll("jwt").filter((t) => t !== "").pop();
+  const costText = url.searchParams.get("cost");
+  let cost: number | undefined;
+  if (costText !== null && costText !== "") {
+    cost = Number(costText);
+    if (!Number.isSafeInteger(cost) || cost < 0) {
+      throw new PeerUrlError(
+        `invalid ?cost= in cluster peer URL "${redactSecrets(text)}": expected a whole number ≥ 0`,
+      );
+    }
+  }
   url.searchParams.delete("jwt");
   url.searchParams.delete("cost");
   const dial = new URL(url.href);
   const port = url.port && url.port !== DEFAULT_PORTS[url.protocol] ? `:${url.port}` : "";
   const path = url.pathname.endsWith("/") ? url.pathname : `${url.pathname}/`;
   const canonical = `${url.protocol}//${url.hostname.toLowerCase()}${port}${path}`;
-  return { canonical, dial, token };
+  return { canonical, dial, token, cost };
 }
 
 /** The gossip path that advertises `nodeUrl`. */

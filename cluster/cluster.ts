@@ -5,8 +5,14 @@
  * (each relay stamps its origin id; each relay's announce interest excludes its own id) stop loops
  * and echo; the origin merges routes to the same publisher and prefers the shortest.
  *
- * With `mesh = true` the relay advertises itself at `.internal/origins/<node URL>` and dials every
- * advertised node whose canonical URL sorts after its own (so each pair links once).
+ * With `mesh = true` the relay advertises itself at `.internal/origins/<node URL>`; of each pair of
+ * nodes one side, picked by a hash of the pair, dials the other (so each pair links once and the
+ * links spread evenly); a node the other side should dial but has not within a grace period is
+ * dialed anyway.
+ *
+ * The dialer pings every link (a PROBE stream every 100 ms) and closes one silent for 400 ms, so a
+ * dead peer's routes are withdrawn, and a redundant route to the same publisher takes over, well
+ * within a second whatever the QUIC idle timeout.
  *
  * Reconnects use capped exponential backoff (1 s doubling to 10 s, 50–100 % jitter, reset after a
  * session lasted ≥ 10 s). A peer that refuses our credential (HTTP 401/403, or close code 6) keeps
@@ -28,8 +34,19 @@ import type { AnnounceEvent, BroadcastSource, Origin } from "../relay/mod.ts";
 import { type CloseInfo, type TransportSession, WebTransportRefusedError } from "../transport/mod.ts";
 import { Backoff } from "./_backoff.ts";
 import { dialPeer } from "./_dial.ts";
-import { GossipPolicy } from "./_gossip_policy.ts";
-import { nodeFromPath, nodePath, ORIGINS_PREFIX, parsePeerUrl, type PeerUrl } from "./_peer_url.ts";
+import { GOSSIP_DIAL_GRACE_MS, gossipDialer, GossipPolicy } from "./_gossip_policy.ts";
+import { watchLiveness } from "./_liveness.ts";
+import { preflight, readClusterToken } from "./_preflight.ts";
+import { unreachableReason } from "./_reach.ts";
+import {
+  linkIdentity,
+  nodeFromPath,
+  nodePath,
+  ORIGINS_PREFIX,
+  parsePeerUrl,
+  type PeerUrl,
+} from "./_peer_url.ts";
+import { watchPeerList } from "./_connect_api.ts";
 import { sleep } from "../util/mod.ts";
 
 /** Refused gossip targets remembered for `/nodes` (oldest forgotten first). */
@@ -37,6 +54,8 @@ export const MAX_REFUSED_TRACKED = 256;
 
 /** Session close code for "unauthorized" (docs/protocol.md §9). */
 const CODE_UNAUTHORIZED = 6;
+/** Session close code for a peer that stopped answering pings ("timeout", docs/protocol.md §9). */
+const CODE_TIMEOUT = 3;
 
 /**
  * One peer as `/nodes` shows it. `state`: `connecting` (dialing), `connected`, `backoff` (waiting
@@ -47,7 +66,7 @@ export interface NodeInfo {
   node: string;
   /** The peer's origin id (decimal), when its gossip advertisement is known. */
   origin_id: string | null;
-  source: "config" | "gossip";
+  source: "config" | "gossip" | "api";
   state: "connecting" | "connected" | "backoff" | "rejected" | "stopped" | "advertised";
   /** `outbound` for links we dial; null for advertised nodes we leave to dial us. */
   direction: "outbound" | null;
@@ -94,7 +113,7 @@ export interface ClusterOptions {
 /** A link to one peer, redialed until stopped. */
 class PeerLink {
   readonly peer: PeerUrl;
-  readonly source: "config" | "gossip";
+  readonly source: NodeInfo["source"];
   state: NodeInfo["state"] = "connecting";
   lastError: string | null = null;
   connectedSince: number | null = null;
@@ -108,7 +127,7 @@ class PeerLink {
 
   constructor(
     peer: PeerUrl,
-    source: "config" | "gossip",
+    source: NodeInfo["source"],
     token: string | undefined,
     options: ClusterOptions,
   ) {
@@ -173,14 +192,23 @@ class PeerLink {
           subscribe: [""],
           internal: true,
           anonymous: false,
+          linkCost: this.peer.cost,
         };
         const session = host.accept(transport, grant, "client");
+        const linkDone = new AbortController();
+        watchLiveness(transport, {
+          signal: AbortSignal.any([linkDone.signal, signal]),
+          onDead: (silentMs) => {
+            this.#log.warn("cluster peer unresponsive; closing the link", { silent_ms: silentMs });
+            transport.close(CODE_TIMEOUT, "peer unresponsive");
+          },
+        });
         const connectedAt = Date.now();
         this.state = "connected";
         this.connectedSince = connectedAt;
         this.lastError = null;
         this.#log.info("cluster peer connected");
-        const info = await session.done;
+        const info = await session.done.finally(() => linkDone.abort());
         lasted = Date.now() - connectedAt;
         this.#transport = null;
         this.connectedSince = null;
@@ -193,12 +221,16 @@ class PeerLink {
       } catch (err) {
         if (signal.aborted) break;
         rejected = err instanceof WebTransportRefusedError && (err.status === 401 || err.status === 403);
+        // A dead peer makes the http:// certificate fetch fail: say so, not "enable its listener".
+        const unreachable = rejected ? undefined : await unreachableReason(this.peer.dial, err);
         // Dial errors may carry the dialed URL, `?jwt=` included: stored and served redacted.
-        this.lastError = redactedError(err);
-        this.#log.warn(rejected ? "cluster peer refused our credential" : "cluster dial failed", {
-          error: this.lastError,
-          attempt: this.attempts,
-        });
+        this.lastError = unreachable ?? redactedError(err);
+        const what = rejected
+          ? "cluster peer refused our credential"
+          : unreachable
+          ? "cluster peer unreachable"
+          : "cluster dial failed";
+        this.#log.warn(what, { error: this.lastError, attempt: this.attempts });
       }
       const delay = backoff.next({ lastedMs: lasted, rejected });
       this.state = rejected ? "rejected" : "backoff";
@@ -222,24 +254,19 @@ function advertisement(label: string): BroadcastSource {
   };
 }
 
-async function readClusterToken(config: RelayConfig): Promise<string | undefined> {
-  if (!config.cluster.token) return undefined;
-  const text = (await Deno.readTextFile(config.cluster.token)).trim();
-  return text === "" ? undefined : text;
-}
-
 /** Start dialing the configured peers and, with `mesh`, gossip. */
 export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   const { config, host, signal } = options;
   const log = options.logger.child("cluster");
   const links = new Map<string, PeerLink>();
-  const token = await readClusterToken(config);
+  const token = await readClusterToken(config.cluster.token);
+  for (const warning of preflight(config, token).warnings) log.warn(warning);
   const self = config.cluster.node ? parsePeerUrl(config.cluster.node).canonical : undefined;
 
   const policy = new GossipPolicy(config);
   /** Gossip targets refused by the policy (canonical URL → why), for `/nodes` and one log line each. */
   const refused = new Map<string, string>();
-  const add = (peer: PeerUrl, source: "config" | "gossip") => {
+  const add = (peer: PeerUrl, source: NodeInfo["source"]) => {
     if (links.has(peer.canonical) || peer.canonical === self) return;
     if (source === "gossip") {
       const why = policy.refusal(peer);
@@ -281,18 +308,40 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
     log.info("advertising cluster node", { node: self });
     const pub = host.origin.publish(nodePath(self), advertisement("gossip"));
     signal.addEventListener("abort", () => pub.end(false), { once: true });
-    // The smaller URL dials. An advertisement that reached us in one hop came straight from the
-    // node, over a link it dialed: dialing back would only duplicate that link.
+    // One side of each pair dials (see gossipDialer). An advertisement that reached us in one hop
+    // came straight from the node, over a link it dialed: dialing back would only duplicate it.
+    /** Nodes the other side should dial: checked once after the grace period. */
+    const awaiting = new Map<string, ReturnType<typeof setTimeout>>();
+    const directlyLinked = (node: string) => host.origin.get(nodePath(node))?.hops.length === 1;
     const discovered = (e: AnnounceEvent) => {
       const node = nodeFromPath(e.path);
-      if (!node || node === self || node < self || e.hops.length === 1) return;
-      add(parsePeerUrl(node), "gossip");
+      if (!node || node === self || e.hops.length === 1 || links.has(node)) return;
+      if (gossipDialer(self, node) === self) return add(parsePeerUrl(node), "gossip");
+      if (awaiting.has(node) || awaiting.size >= MAX_REFUSED_TRACKED) return;
+      awaiting.set(
+        node,
+        setTimeout(() => {
+          awaiting.delete(node);
+          if (signal.aborted || links.has(node) || directlyLinked(node)) return;
+          if (host.origin.get(nodePath(node)) === undefined) return; // departed meanwhile
+          log.info("gossip node did not dial us; dialing it", { node });
+          add(parsePeerUrl(node), "gossip");
+        }, GOSSIP_DIAL_GRACE_MS),
+      );
     };
+    signal.addEventListener("abort", () => {
+      for (const timer of awaiting.values()) clearTimeout(timer);
+      awaiting.clear();
+    }, { once: true });
     const watch = host.origin.watch(ORIGINS_PREFIX, (e) => {
       if (e.active) return discovered(e);
       const node = nodeFromPath(e.path);
       const link = node === undefined ? undefined : links.get(node);
-      if (node !== undefined) refused.delete(node);
+      if (node !== undefined) {
+        refused.delete(node);
+        clearTimeout(awaiting.get(node));
+        awaiting.delete(node);
+      }
       if (node !== undefined && link && link.source === "gossip") {
         log.info("gossip node departed; forgetting it", { node });
         link.stop();
@@ -301,8 +350,50 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
     });
     for (const e of watch.initial) discovered(e);
     signal.addEventListener("abort", () => watch.stop(), { once: true });
-  } else if (links.size === 0) {
+  } else if (links.size === 0 && config.cluster.connectApi === undefined) {
     log.info("no cluster peers configured; running standalone");
+  }
+
+  if (config.cluster.connectApi !== undefined) {
+    /** Identity (URL, credential, cost) of each link dialed from the list. */
+    const listed = new Map<string, string>();
+    const apply = (list: string[]) => {
+      const wanted = new Map<string, PeerUrl>();
+      for (const text of list) {
+        const peer = parsePeerUrl(text);
+        if (peer.canonical !== self) wanted.set(peer.canonical, peer);
+      }
+      for (const [canonical, identity] of listed) {
+        const want = wanted.get(canonical);
+        if (want && linkIdentity(want) === identity) continue;
+        listed.delete(canonical);
+        const link = links.get(canonical);
+        if (link?.source !== "api") continue;
+        log.info(
+          want
+            ? "peer list changed this peer's URL, cost or credential; redialing"
+            : "peer removed by the peer list",
+          {
+            peer: canonical,
+          },
+        );
+        link.stop();
+        links.delete(canonical);
+      }
+      for (const [canonical, peer] of wanted) {
+        if (listed.has(canonical) || links.has(canonical)) continue;
+        listed.set(canonical, linkIdentity(peer));
+        add(peer, "api");
+      }
+      log.info("peer list applied", { peers: wanted.size });
+    };
+    watchPeerList({
+      source: config.cluster.connectApi,
+      node: self,
+      logger: options.logger,
+      signal,
+      onList: apply,
+    }).catch((err) => log.error("peer list watcher failed", { error: String(err) }));
   }
 
   /** Advertised nodes (canonical URL → origin id), from the gossip broadcasts we know. */

@@ -5,3 +5,5 @@
  */
 export * from "./cluster.ts";
 export * from "./origin_id.ts";
+export { ClusterConfigError } from "./_preflight.ts";
+export { GOSSIP_DIAL_GRACE_MS, gossipDialer } from "./_gossip_policy.ts";

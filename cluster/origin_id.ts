@@ -7,17 +7,7 @@
  */
 
 import type { RelayConfig } from "../config/mod.ts";
-
-const FNV_OFFSET = 0xcbf29ce484222325n;
-const FNV_PRIME = 0x100000001b3n;
-const MASK_64 = (1n << 64n) - 1n;
-
-/** FNV-1a 64 of a string's UTF-8 bytes. */
-export function fnv1a64(text: string): bigint {
-  let h = FNV_OFFSET;
-  for (const b of new TextEncoder().encode(text)) h = ((h ^ BigInt(b)) * FNV_PRIME) & MASK_64;
-  return h;
-}
+import { fnv1a64 } from "../util/mod.ts";
 
 /** The stable identity string of this relay. */
 export function nodeIdentity(config: RelayConfig): string {

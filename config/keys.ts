@@ -332,9 +332,14 @@ export const KEYS: readonly KeyDef[] = [
   key("cluster.token", "string", "file holding the JWT presented on outbound cluster dials", {
     metavar: "FILE",
   }),
-  ignored("cluster.connect_api", "string", "dynamic peer list URL or file", {
-    metavar: "URL",
-  }),
+  key(
+    "cluster.connect_api",
+    "string",
+    "peer list: an http(s):// URL polled with ?node= appended, or a watched JSON file",
+    {
+      metavar: "URL",
+    },
+  ),
   key("cluster.id", "int", "origin id, 1 ≤ id < 2^53 (default: derived, stable across restarts)"),
   key("cluster.linger", "duration", 'how long an abruptly lost broadcast stays announced; "0" disables', {
     defaultText: ms(DEFAULT_CLUSTER_LINGER_MS),

@@ -5,6 +5,7 @@
  * @module
  */
 
+import { fnv1a64 } from "../util/mod.ts";
 import type { Track, TrackSourceLink } from "./track.ts";
 
 /** Something that publishes a broadcast into the origin: a client session or a cluster link. */
@@ -16,6 +17,11 @@ export interface BroadcastSource extends TrackSourceLink {
    * protocol carries no ids (a local client).
    */
   readonly hops: number[];
+  /**
+   * The route's price: the `?cost=` of the cluster link it was learned over (unpriced = 1,
+   * docs/relay.md §6.3). Lower wins among routes to one publisher. Undefined = 1.
+   */
+  readonly cost?: number;
   /** Told when a newer publisher of another origin displaced it (it becomes a standby). */
   displaced?(by: string): void;
 }
@@ -23,6 +29,35 @@ export interface BroadcastSource extends TrackSourceLink {
 /** Whether two sources are routes to the same original publisher (same non-zero first hop). */
 export function sameOrigin(a: BroadcastSource, b: BroadcastSource): boolean {
   return a.hops.length > 0 && b.hops.length > 0 && a.hops[0] !== 0 && a.hops[0] === b.hops[0];
+}
+
+/** moq-relay's offset basis for the route tie-break hash (docs/relay.md §6.2). */
+export const ROUTE_TIE_BREAK_BASIS = 0x420c0decb00bn;
+
+/**
+ * The deterministic tie-break of a route (docs/relay.md §6.2): FNV-1a 64 with
+ * {@link ROUTE_TIE_BREAK_BASIS} over the absolute path's UTF-8 bytes, then each hop id as 8
+ * little-endian bytes. Lower wins. Different paths hash differently, so equal routes through
+ * different relays spread the broadcasts between them.
+ */
+export function routeTieBreak(path: string, hops: readonly number[]): bigint {
+  const pathBytes = new TextEncoder().encode(path);
+  const bytes = new Uint8Array(pathBytes.byteLength + 8 * hops.length);
+  bytes.set(pathBytes);
+  const view = new DataView(bytes.buffer);
+  hops.forEach((hop, i) => view.setBigUint64(pathBytes.byteLength + 8 * i, BigInt(hop), true));
+  return fnv1a64(bytes, ROUTE_TIE_BREAK_BASIS);
+}
+
+/**
+ * Whether route `a` beats route `b` to the same publisher at `path` (docs/relay.md §6.2): lower
+ * cost, then fewer hops, then the lower tie-break hash. Equal routes: neither beats the other.
+ */
+export function betterRoute(path: string, a: BroadcastSource, b: BroadcastSource): boolean {
+  const ca = a.cost ?? 1, cb = b.cost ?? 1;
+  if (ca !== cb) return ca < cb;
+  if (a.hops.length !== b.hops.length) return a.hops.length < b.hops.length;
+  return routeTieBreak(path, a.hops) < routeTieBreak(path, b.hops);
 }
 
 /** One broadcast path. State is managed by the {@link Origin}. */

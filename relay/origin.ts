@@ -7,7 +7,7 @@
  */
 
 import type { Logger } from "../log/mod.ts";
-import { Broadcast, type BroadcastSource, sameOrigin } from "./broadcast.ts";
+import { betterRoute, Broadcast, type BroadcastSource, sameOrigin } from "./broadcast.ts";
 import { hasPrefix } from "./path.ts";
 import { CODE_CANCEL, Track } from "./track.ts";
 
@@ -274,8 +274,8 @@ export class Origin {
       return;
     }
     if (sameOrigin(current, source)) {
-      // Another route to the same publisher: prefer fewer hops, seamlessly.
-      if (source.hops.length < current.hops.length) this.#switchRoute(b, source);
+      // Another route to the same publisher: prefer the better one (cost, hops, tie-break), seamlessly.
+      if (betterRoute(b.path, source, current)) this.#switchRoute(b, source);
       return;
     }
     // A different publisher: the newcomer wins; the incumbent becomes a standby and is told.
@@ -323,12 +323,13 @@ export class Origin {
     b.sources.splice(i, 1);
     if (this.#broadcasts.get(b.path) !== b) return;
     if (b.active !== source) return; // a standby or alternate route left: nothing visible
-    // Prefer another route to the same publisher (fewest hops), then the newest standby.
-    const routes = b.sources.filter((s) => sameOrigin(s, source)).sort((x, y) =>
-      x.hops.length - y.hops.length
-    );
-    if (routes.length > 0) {
-      this.#switchRoute(b, routes[0]);
+    // Prefer the best other route to the same publisher, then the newest standby.
+    let best: BroadcastSource | undefined;
+    for (const s of b.sources) {
+      if (sameOrigin(s, source) && (best === undefined || betterRoute(b.path, s, best))) best = s;
+    }
+    if (best !== undefined) {
+      this.#switchRoute(b, best);
       return;
     }
     const standby = b.sources[b.sources.length - 1];

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { silentLogger } from "../log/mod.ts";
-import type { BroadcastSource } from "./broadcast.ts";
+import { betterRoute, type BroadcastSource, routeTieBreak } from "./broadcast.ts";
 import { frameCost, type Group, GROUP_OVERHEAD_BYTES } from "./group.ts";
 import { type AnnounceEvent, Origin } from "./origin.ts";
 import type { Track, TrackConsumer } from "./track.ts";
@@ -264,4 +264,54 @@ Deno.test("a track the publisher never answered closes with its last subscriber 
   assert.equal(o.hasTrack("q", "t"), true, "a live track stays warm");
   live.end(false);
   o.close();
+});
+
+/** A route to publisher 7 learned over a link of `cost` through relay `via`. */
+function route(via: number, cost?: number, extraHops: number[] = []): BroadcastSource {
+  return { label: `via ${via}`, hops: [7, ...extraHops, via], cost, subscribe: () => ({ cancel: () => {} }) };
+}
+
+Deno.test("route choice: lower cost beats fewer hops; hops break a cost tie; arrival order does not matter", () => {
+  const path = "room/x";
+  const cheapLong = route(2, 1, [5]);
+  const dearShort = route(3, 10);
+  assert.ok(betterRoute(path, cheapLong, dearShort), "cost first");
+  assert.ok(betterRoute(path, route(2, 4), route(3, 4, [5])), "then hop count");
+  for (const order of [[cheapLong, dearShort], [dearShort, cheapLong]]) {
+    const o = origin();
+    for (const s of order) o.publish(path, s);
+    assert.equal(o.get(path)?.active, cheapLong, "the cheaper route carries the broadcast");
+  }
+});
+
+Deno.test("route choice: equal routes are chosen by the path's tie-break hash, spreading paths over relays", () => {
+  const o = origin();
+  const via: Record<string, number> = {};
+  for (let i = 0; i < 40; i++) {
+    const path = `room/${i}`;
+    const [a, b] = [route(2), route(3)];
+    // Arrival order alternates: the choice must not depend on it.
+    for (const s of i % 2 ? [a, b] : [b, a]) o.publish(path, s);
+    const active = o.get(path)!.active!;
+    const expected = routeTieBreak(path, a.hops) < routeTieBreak(path, b.hops) ? a : b;
+    assert.equal(active, expected, `${path}: the lower tie-break hash wins`);
+    via[active.label] = (via[active.label] ?? 0) + 1;
+  }
+  assert.ok((via["via 2"] ?? 0) >= 8 && (via["via 3"] ?? 0) >= 8, `load spread: ${JSON.stringify(via)}`);
+});
+
+Deno.test("route choice: when the active route leaves, the best remaining one takes over seamlessly", () => {
+  const o = origin();
+  const events: AnnounceEvent[] = [];
+  o.watch("", (e) => events.push(e));
+  const best = route(2, 1);
+  const worse = route(3, 5);
+  const worst = route(4, 9);
+  o.publish("r", worst);
+  o.publish("r", worse);
+  const pub = o.publish("r", best);
+  assert.equal(o.get("r")?.active, best);
+  pub.end(true);
+  assert.equal(o.get("r")?.active, worse, "the next-best route, not the newest");
+  assert.deepEqual(events.filter((e) => !e.active), [], "no ended event");
 });

@@ -211,6 +211,7 @@ export class Ingest {
     return {
       label: `session ${ctx.id}`,
       hops,
+      cost: ctx.scope.linkCost,
       subscribe: (track, priority) => this.#subscribe(path, track, priority),
       displaced: (by) => ctx.log.info("publisher displaced by a newer publisher", { path, by }),
     };

@@ -1,7 +1,7 @@
 /**
- * A cluster of relay processes on loopback sharing one signing key and one cluster credential
- * (docs/relay.md §6): start nodes that dial each other over WebTransport, wait for their links,
- * read their `/nodes` and `/metrics`.
+ * Clusters of real relay processes on loopback for end-to-end tests: a shared signing key and
+ * cluster credential, relays dialing each other over WebTransport (`http://` peers pinned by
+ * `/certificate.sha256`), their `/nodes` and `/metrics` on the internal listener.
  *
  * @module
  */
@@ -14,7 +14,7 @@ import { parseMetrics, sampleValue } from "./metrics.ts";
 
 const quietIo: TokenIo = { stdout: () => {}, stderr: () => {}, stdin: () => Promise.resolve("") };
 
-/** The shared state of one test cluster: its key, credential and relays (killed afterwards). */
+/** A cluster of relay processes sharing one signing key and one cluster credential. */
 export interface ClusterKit {
   dir: string;
   /** `[auth]` body: the shared key, everything public (except `.internal`). */
@@ -22,10 +22,12 @@ export interface ClusterKit {
   /** The cluster credential file (`root="" put=[""] get=[""]`). */
   tokenFile: string;
   relays: RelayProcess[];
+  /** `[server]` body of every relay (default: none, i.e. default QUIC idle timeout and keep-alive). */
+  server: string;
 }
 
-/** Generate a signing key and the cluster credential in a temp directory. */
-export async function makeKit(): Promise<ClusterKit> {
+/** A fresh kit: key, cluster credential, temp dir. `server` is every relay's `[server]` body. */
+export async function makeKit(server = ""): Promise<ClusterKit> {
   const dir = await Deno.makeTempDir({ prefix: "moq-cluster-e2e-" });
   const keyPath = `${dir}/cluster.jwk`;
   const code = await runTokenCommand(["generate", "--algorithm", "HS256", "--out", keyPath], quietIo);
@@ -33,7 +35,7 @@ export async function makeKit(): Promise<ClusterKit> {
   const key = parseKeyText(await Deno.readTextFile(keyPath), keyPath);
   const tokenFile = `${dir}/cluster.jwt`;
   await Deno.writeTextFile(tokenFile, await signToken(key, { root: "", put: [""], get: [""] }));
-  return { dir, auth: `key = "${keyPath}"\npublic = ""`, tokenFile, relays: [] };
+  return { dir, auth: `key = "${keyPath}"\npublic = ""`, tokenFile, relays: [], server };
 }
 
 /** How {@link startNode} configures one relay. */
@@ -44,6 +46,10 @@ export interface NodeOptions {
   mesh?: boolean;
   /** Put the cluster credential inline (`?jwt=` on each peer URL) instead of `cluster.token`. */
   inlineJwt?: string;
+  /** `?cost=` per peer port. */
+  costs?: Record<number, number>;
+  /** More `[cluster]` lines (e.g. `connect_api = "…"`). */
+  cluster?: string[];
 }
 
 /**
@@ -67,22 +73,28 @@ export function clusterPort(): number {
   return freePort();
 }
 
-/** The URL a peer dials for the relay on `port`. */
+/** The development peer URL of the relay on `port`. */
 export function peerUrl(port: number): string {
   return `http://127.0.0.1:${port}/`;
 }
 
-/** Start one cluster relay (with an internal listener) and wait until it is ready. */
+/** Start one cluster relay (waits for "relay ready"). */
 export async function startNode(kit: ClusterKit, options: NodeOptions = {}): Promise<RelayProcess> {
   const port = options.port ?? clusterPort();
-  const query = options.inlineJwt ? `?jwt=${options.inlineJwt}` : "";
+  const query = (p: number) => {
+    const params = new URLSearchParams();
+    if (options.inlineJwt) params.set("jwt", options.inlineJwt);
+    if (options.costs?.[p] !== undefined) params.set("cost", String(options.costs[p]));
+    return params.size > 0 ? `?${params}` : "";
+  };
   const lines = [
     `[cluster]`,
-    `connect = [${(options.connect ?? []).map((p) => `"${peerUrl(p)}${query}"`).join(", ")}]`,
+    `connect = [${(options.connect ?? []).map((p) => `"${peerUrl(p)}${query(p)}"`).join(", ")}]`,
     options.inlineJwt ? "" : `token = "${kit.tokenFile}"`,
   ];
   if (options.id !== undefined) lines.push(`id = ${options.id}`);
   if (options.mesh) lines.push(`node = "${peerUrl(port)}"`, `mesh = true`);
+  lines.push(...(options.cluster ?? []));
   // http:// peers are pinned by their /certificate.sha256: no [client.tls] needed.
   // The internal listener's port too is picked outside the ephemeral range (see clusterPort).
   const internalPort = clusterPort();
@@ -90,7 +102,7 @@ export async function startNode(kit: ClusterKit, options: NodeOptions = {}): Pro
   const relay = await startRelay({
     port,
     auth: kit.auth,
-    server: `quic.idle_timeout = "3s"\nquic.keep_alive = "1s"`,
+    server: kit.server || undefined,
     toml: lines.join("\n"),
   });
   kit.relays.push(relay);
@@ -103,14 +115,14 @@ export async function startNode(kit: ClusterKit, options: NodeOptions = {}): Pro
 /** Internal listener URL of each relay started by {@link startNode}. */
 const internalUrls = new WeakMap<RelayProcess, string>();
 
-/** The internal listener URL of a relay started by {@link startNode}. */
+/** The internal listener of a relay started by {@link startNode}. */
 export function internalUrl(relay: RelayProcess): string {
   const url = internalUrls.get(relay);
   assert.ok(url, "relay started without an internal listener");
   return url;
 }
 
-/** The relay's `/nodes` view. */
+/** The relay's `/nodes`. */
 export async function nodes(relay: RelayProcess): Promise<NodeInfo[]> {
   const res = await fetch(`${internalUrl(relay)}/nodes`);
   assert.equal(res.status, 200);
@@ -130,8 +142,13 @@ export async function waitConnected(relay: RelayProcess, ports: number[], timeou
   throw new Error(`relay :${relay.port} not connected to ${want.join(", ")}: ${JSON.stringify(last)}`);
 }
 
-/** Poll an async check until it holds. */
-export async function pollUntil(
+/** Print a measured figure (`@moq/lite`'s console is silenced by testing/moq.ts). */
+export function report(line: string): void {
+  Deno.stderr.writeSync(new TextEncoder().encode(`${line}\n`));
+}
+
+/** Poll an async check every 100 ms until it holds; reject after `timeoutMs`. */
+export async function untilAsync(
   what: string,
   check: () => Promise<boolean>,
   timeoutMs = 10_000,
@@ -143,7 +160,7 @@ export async function pollUntil(
   }
 }
 
-/** One sample of the relay's `/metrics` (0 when absent). */
+/** One metric sample from the relay's internal `/metrics`. */
 export async function metric(
   relay: RelayProcess,
   name: string,
@@ -154,10 +171,10 @@ export async function metric(
   return sampleValue(families, name, labels) ?? 0;
 }
 
-/** A test with its own cluster kit; every relay it started is killed afterwards. */
-export function clusterTest(name: string, fn: (kit: ClusterKit) => Promise<void>) {
+/** A `Deno.test` with a fresh kit whose relays are killed afterwards (`server`: see {@link makeKit}). */
+export function clusterTest(name: string, fn: (kit: ClusterKit) => Promise<void>, server = ""): void {
   Deno.test({ name, sanitizeOps: false, sanitizeResources: false }, async () => {
-    const kit = await makeKit();
+    const kit = await makeKit(server);
     try {
       await fn(kit);
     } finally {

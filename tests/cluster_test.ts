@@ -17,9 +17,11 @@
  */
 
 import assert from "node:assert/strict";
+import { gossipDialer } from "../cluster/mod.ts";
 import {
+  type ClusterKit,
   clusterPort,
-  clusterTest,
+  clusterTest as clusterTestWith,
   connect,
   eventually,
   makeKit,
@@ -27,22 +29,25 @@ import {
   nodes,
   payload,
   peerUrl,
-  pollUntil,
   publish,
   readGroup,
+  report,
   sleep,
   startNode,
   startRelay,
   subscribe,
+  untilAsync,
   waitConnected,
   watchAnnounced,
   within,
   writeGroup,
 } from "../testing/mod.ts";
 
-/** Print a measured figure (`@moq/lite`'s console is silenced by testing/moq.ts). */
-function report(line: string): void {
-  Deno.stderr.writeSync(new TextEncoder().encode(`${line}\n`));
+/** Relays here run with a 3 s QUIC idle timeout (1 s keep-alive). */
+const SHORT_IDLE = `quic.idle_timeout = "3s"\nquic.keep_alive = "1s"`;
+
+function clusterTest(name: string, fn: (kit: ClusterKit) => Promise<void>): void {
+  clusterTestWith(name, fn, SHORT_IDLE);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -121,13 +126,13 @@ clusterTest(
     const seed = await startNode(kit, { id: 10, mesh: true });
     const b = await startNode(kit, { id: 11, mesh: true, connect: [seed.port] });
     const c = await startNode(kit, { id: 12, mesh: true, connect: [seed.port] });
-    // B and C find each other through the seed's gossip; the smaller URL dials the larger.
-    const [low, high] = peerUrl(b.port) < peerUrl(c.port) ? [b, c] : [c, b];
+    // B and C find each other through the seed's gossip; the side gossipDialer picks dials.
+    const [low, high] = gossipDialer(peerUrl(b.port), peerUrl(c.port)) === peerUrl(b.port) ? [b, c] : [c, b];
     await waitConnected(low, [seed.port, high.port]);
     const lowNodes = await nodes(low);
     assert.equal(lowNodes.find((n) => n.node === peerUrl(high.port))?.source, "gossip");
     assert.equal(lowNodes.find((n) => n.node === peerUrl(high.port))?.origin_id, high === b ? "11" : "12");
-    // The larger URL leaves the link to the smaller one; the seed dials nobody (both dialed it).
+    // The other side leaves the link to the dialer; the seed dials nobody (both dialed it).
     assert.ok(!(await nodes(high)).some((n) => n.node === peerUrl(low.port) && n.direction === "outbound"));
     assert.ok((await nodes(seed)).every((n) => n.direction === null), "the seed only lists advertised nodes");
 
@@ -172,11 +177,13 @@ clusterTest(
       15_000,
     );
     const withdrawnMs = Date.now() - killedAt;
-    await pollUntil(
+    await untilAsync(
       "low forgets high",
       async () => (await nodes(low)).every((n) => n.node !== peerUrl(high.port)),
     );
-    report(`mesh: route withdrawn ${withdrawnMs} ms after the kill (3 s idle timeout + 5 s linger)`);
+    report(
+      `mesh: route withdrawn ${withdrawnMs} ms after the kill (the accepting seed notices within the 2 s cluster-link idle timeout, then 5 s linger)`,
+    );
     assert.deepEqual(events[0], ["+mesh/x", "-mesh/x"]);
     assert.deepEqual(events[1], ["+mesh/x", "-mesh/x"]);
     for (const conn of [...viewers, pubConn, forger]) {
@@ -236,7 +243,7 @@ clusterTest(
       }
       const recoveryMs = Date.now() - killedAt;
       report(
-        `diamond: viewer on C recovered ${recoveryMs} ms after the kill (QUIC idle timeout 3 s, counted from the first unanswered 1 s keep-alive)`,
+        `diamond: viewer on C recovered ${recoveryMs} ms after the kill (cluster-link liveness pings; the QUIC idle timeout is 3 s)`,
       );
       assert.ok(recoveryMs < 8_000, `recovered within a few seconds (${recoveryMs} ms)`);
       assert.equal(
@@ -269,7 +276,7 @@ clusterTest("a peer that refuses our credential is backed off; /nodes shows stat
     kit.relays.push(strict);
     const dialer = await startNode(kit, { connect: [strict.port] });
     const url = peerUrl(strict.port);
-    await pollUntil(
+    await untilAsync(
       "the first refusal",
       async () => (await nodes(dialer)).some((n) => n.state === "rejected"),
     );
@@ -315,7 +322,7 @@ clusterTest(
     const a2 = await startNode(kit, { port: a.port });
     const idAfter = /origin_id=(\d+)/.exec(await a2.waitForLog(/cluster initialized/))?.[1];
     assert.equal(idAfter, idBefore, "the same origin id after a restart");
-    await pollUntil("B and C reconnected", async () => {
+    await untilAsync("B and C reconnected", async () => {
       const all = [...await nodes(b), ...await nodes(c)];
       return all.length === 2 && all.every((n) => n.state === "connected" && n.attempts >= 2);
     }, 15_000);

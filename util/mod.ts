@@ -6,3 +6,4 @@
 export * from "./async_queue.ts";
 export * from "./host_port.ts";
 export * from "./sleep.ts";
+export * from "./fnv.ts";

@@ -1,0 +1,79 @@
+/**
+ * Liveness of an outbound cluster link, independent of the QUIC idle timeout: the dialer opens a
+ * PROBE stream (draft-lcurley-moq-lite-04 §PROBE) every {@link LIVENESS_PING_INTERVAL_MS}, sends
+ * only its type and FIN, and counts any answer (the peer's FIN, a reset) as a sign of life. A
+ * peer that has not answered for {@link LIVENESS_TIMEOUT_MS} is declared dead and the link is
+ * closed at once, so routes learned over it are withdrawn (a redundant route to the same
+ * publisher takes over seamlessly) within a second instead of after the idle timeout.
+ *
+ * A stall of our own event loop (a late timer) is not blamed on the peer: the silence counts
+ * from when our loop ran again.
+ *
+ * @module
+ */
+
+import { SessionClosedError, type TransportSession } from "../transport/mod.ts";
+
+/** How often the dialer pings a cluster peer. */
+export const LIVENESS_PING_INTERVAL_MS = 100;
+/** A peer silent this long is declared dead. */
+export const LIVENESS_TIMEOUT_MS = 400;
+/** Stream type of a PROBE bidirectional stream (moq-lite-03 and later). */
+const PROBE_STREAM_TYPE = new Uint8Array([0x04]);
+
+/** Options of {@link watchLiveness}. */
+export interface LivenessOptions {
+  /** Ping interval (default {@link LIVENESS_PING_INTERVAL_MS}). */
+  intervalMs?: number;
+  /** Silence after which the peer is dead (default {@link LIVENESS_TIMEOUT_MS}). */
+  timeoutMs?: number;
+  /** Called once when the peer is declared dead (the caller closes the link). */
+  onDead(silentMs: number): void;
+  /** Stops the watch (the link ended). */
+  signal: AbortSignal;
+}
+
+/** One ping: resolves true when the peer answered, false when the session is gone. */
+async function ping(transport: TransportSession): Promise<boolean> {
+  try {
+    const stream = await transport.openBidi();
+    await stream.send.write(PROBE_STREAM_TYPE);
+    await stream.send.close();
+    // Any answer proves the peer is there: its FIN, data, or a reset of the stream.
+    // A relay keeps PROBE silent; another implementation may report bitrates: read to its FIN.
+    while ((await stream.recv.read()) !== null) continue;
+    return true;
+  } catch (err) {
+    return !(err instanceof SessionClosedError);
+  }
+}
+
+/** Ping `transport` until `signal` aborts or the peer is declared dead. */
+export function watchLiveness(transport: TransportSession, options: LivenessOptions): void {
+  const intervalMs = options.intervalMs ?? LIVENESS_PING_INTERVAL_MS;
+  const timeoutMs = options.timeoutMs ?? LIVENESS_TIMEOUT_MS;
+  const { signal } = options;
+  let lastAlive = Date.now();
+  let lastTick = lastAlive;
+  let outstanding = false;
+  const stop = () => clearInterval(timer);
+  const timer = setInterval(() => {
+    const now = Date.now();
+    // Our own loop stalled: the peer had no chance to be heard.
+    if (now - lastTick > intervalMs + timeoutMs / 2) lastAlive = now;
+    lastTick = now;
+    if (now - lastAlive > timeoutMs) {
+      stop();
+      options.onDead(now - lastAlive);
+      return;
+    }
+    if (outstanding) return;
+    outstanding = true;
+    ping(transport).then((alive) => {
+      outstanding = false;
+      if (alive) lastAlive = Date.now();
+      else stop();
+    });
+  }, intervalMs);
+  signal.addEventListener("abort", stop, { once: true });
+}

@@ -1,0 +1,187 @@
+/**
+ * Sub-second failover with the default QUIC settings (30 s idle timeout): a dialer pings each
+ * cluster peer and closes a silent link within half a second, so the redundant route to the same
+ * publisher takes over seamlessly (docs/relay.md §6.4).
+ *
+ * - a diamond A ← {B, D} ← C: kill -9 the relay carrying the track;
+ * - two core relays and four edges dialing both cores: kill -9 the core carrying the track.
+ *
+ * Each asserts the viewer's largest gap between group arrivals ≤ 1 s, byte-exact groups after
+ * the switch, one upstream subscription per relay, and no ended/active flap.
+ */
+
+import assert from "node:assert/strict";
+import {
+  type ClusterKit,
+  clusterTest,
+  connect,
+  eventually,
+  metric,
+  payload,
+  publish,
+  readGroup,
+  type RelayProcess,
+  report,
+  sleep,
+  startNode,
+  subscribe,
+  waitConnected,
+  watchAnnounced,
+  writeGroup,
+} from "../testing/mod.ts";
+
+/** Publisher cadence: one single-frame group every this many ms. */
+const GROUP_INTERVAL_MS = 50;
+/** The viewer's largest gap between two group arrivals may not exceed this. */
+const MAX_GAP_MS = 1_000;
+/** Keep reading this long after the kill. */
+const OBSERVE_AFTER_KILL_MS = 3_000;
+
+interface Scenario {
+  name: string;
+  publisherOn: RelayProcess;
+  viewerOn: RelayProcess;
+  /** Relays that may carry the track; the one that does is killed. */
+  candidates: RelayProcess[];
+  /** Relays that must keep exactly one upstream subscription after the switch. */
+  onPath: (survivor: RelayProcess) => RelayProcess[];
+}
+
+async function killCarrier(kit: ClusterKit, s: Scenario): Promise<void> {
+  const pubConn = await connect(s.publisherOn.port, "");
+  const pub = await publish(pubConn, "failover/x");
+  const viewer = await connect(s.viewerOn.port, "");
+  const events = await watchAnnounced(viewer, "");
+  await eventually("the viewer sees the broadcast", () => events.includes("+failover/x"));
+  const track = await subscribe(viewer, "failover/x", "t");
+  const upstream = await pub.request();
+  let written = 0;
+  const writer = setInterval(() => writeGroup(upstream, [payload(300, written++)]), GROUP_INTERVAL_MS);
+  try {
+    const first = await readGroup(track);
+    assert.ok(first, "the first group arrived");
+    const carrying: RelayProcess[] = [];
+    for (const r of s.candidates) {
+      if (await metric(r, "moq_relay_upstream_subscriptions") > 0) carrying.push(r);
+    }
+    assert.equal(carrying.length, 1, "exactly one candidate carries the track");
+    const victim = carrying[0];
+    const survivors = s.candidates.filter((r) => r !== victim);
+    // A few groups before the kill, to measure the ordinary spacing too.
+    let last = first.sequence;
+    let lastAt = Date.now();
+    for (let i = 0; i < 10; i++) {
+      const got = await readGroup(track);
+      assert.ok(got);
+      last = got.sequence;
+      lastAt = Date.now();
+    }
+    await victim.stop("SIGKILL");
+    const killedAt = Date.now();
+    kit.relays.splice(kit.relays.indexOf(victim), 1);
+    let largestGap = 0;
+    let skipped = 0;
+    while (Date.now() - killedAt < OBSERVE_AFTER_KILL_MS) {
+      const got = await readGroup(track, 10_000);
+      assert.ok(got, "the viewer's subscription survived");
+      const now = Date.now();
+      largestGap = Math.max(largestGap, now - lastAt);
+      assert.ok(got.sequence > last, `groups keep increasing (${got.sequence} after ${last})`);
+      assert.deepEqual(got.frames, [payload(300, got.sequence)], "byte-exact after the switch");
+      skipped += got.sequence - last - 1;
+      last = got.sequence;
+      lastAt = now;
+    }
+    report(
+      `${s.name}: largest gap between group arrivals ${largestGap} ms after kill -9 of the carrying relay ` +
+        `(default QUIC idle timeout; ${skipped} groups of ${GROUP_INTERVAL_MS} ms skipped)`,
+    );
+    if (Deno.env.get("FAILOVER_DEBUG")) {
+      report(`killed at ${new Date(killedAt).toISOString()}`);
+      for (const l of s.viewerOn.logs.filter((l) => /cluster|broadcast|route/.test(l))) report(l);
+    }
+    assert.ok(largestGap <= MAX_GAP_MS, `largest gap ${largestGap} ms ≤ ${MAX_GAP_MS} ms`);
+    let survivor: RelayProcess | undefined;
+    for (const r of survivors) {
+      if (await metric(r, "moq_relay_upstream_subscriptions") > 0) survivor ??= r;
+    }
+    assert.ok(survivor, "a surviving candidate carries the track");
+    for (const r of s.onPath(survivor)) {
+      assert.equal(
+        await metric(r, "moq_relay_upstream_subscriptions"),
+        1,
+        `one upstream subscription on :${r.port}`,
+      );
+    }
+    assert.deepEqual(events, ["+failover/x"], "no ended/active flap for the viewer");
+    assert.equal(pub.requests.length, 1, "the publisher was asked once");
+  } finally {
+    clearInterval(writer);
+  }
+  pubConn.close();
+  await sleep(200);
+  viewer.close();
+}
+
+clusterTest("diamond, default settings: kill -9 of the carrying relay, viewer gap ≤ 1 s", async (kit) => {
+  const a = await startNode(kit, { id: 31 });
+  const b = await startNode(kit, { id: 32, connect: [a.port] });
+  const d = await startNode(kit, { id: 34, connect: [a.port] });
+  const c = await startNode(kit, { id: 33, connect: [b.port, d.port] });
+  await Promise.all([
+    waitConnected(b, [a.port]),
+    waitConnected(d, [a.port]),
+    waitConnected(c, [b.port, d.port]),
+  ]);
+  await killCarrier(kit, {
+    name: "diamond",
+    publisherOn: a,
+    viewerOn: c,
+    candidates: [b, d],
+    onPath: (survivor) => [survivor, c],
+  });
+});
+
+clusterTest("2 cores + 4 dual-homed edges: kill -9 of the carrying core, viewer gap ≤ 1 s", async (kit) => {
+  const k1 = await startNode(kit, { id: 41 });
+  const k2 = await startNode(kit, { id: 42, connect: [k1.port] });
+  const edges: RelayProcess[] = [];
+  for (let i = 0; i < 4; i++) edges.push(await startNode(kit, { id: 51 + i, connect: [k1.port, k2.port] }));
+  await Promise.all([
+    waitConnected(k2, [k1.port]),
+    ...edges.map((e) => waitConnected(e, [k1.port, k2.port])),
+  ]);
+  await killCarrier(kit, {
+    name: "2 cores + 4 edges",
+    publisherOn: edges[0],
+    viewerOn: edges[2],
+    candidates: [k1, k2],
+    onPath: (survivor) => [survivor, edges[2]],
+  });
+});
+
+clusterTest("the publisher's relay dies: the broadcast ends on every edge within the linger", async (kit) => {
+  const k1 = await startNode(kit, { id: 61 });
+  const k2 = await startNode(kit, { id: 62, connect: [k1.port] });
+  const e1 = await startNode(kit, { id: 71, connect: [k1.port, k2.port] });
+  const e2 = await startNode(kit, { id: 72, connect: [k1.port, k2.port] });
+  await Promise.all([
+    waitConnected(k2, [k1.port]),
+    ...[e1, e2].map((e) => waitConnected(e, [k1.port, k2.port])),
+  ]);
+  const pubConn = await connect(e1.port, "");
+  await publish(pubConn, "gone/x");
+  const viewer = await connect(e2.port, "");
+  const events = await watchAnnounced(viewer, "");
+  await eventually("the viewer sees the broadcast", () => events.includes("+gone/x"));
+  await e1.stop("SIGKILL");
+  kit.relays.splice(kit.relays.indexOf(e1), 1);
+  const killedAt = Date.now();
+  await eventually("the broadcast ends", () => events.includes("-gone/x"), 40_000);
+  const endedMs = Date.now() - killedAt;
+  report(`publisher's relay killed: broadcast ended on the far edge ${endedMs} ms later (linger 5 s)`);
+  assert.deepEqual(events, ["+gone/x", "-gone/x"], "one end, no flap on the way");
+  assert.ok(endedMs <= 5_000 + 2_500, `ended within the linger and link detection (${endedMs} ms)`);
+  pubConn.close();
+  viewer.close();
+});
