@@ -302,7 +302,7 @@ export const KEYS: readonly KeyDef[] = [
   }),
   key("auth.key_dir", "string", "directory (or http(s) URL) of {kid}.jwk files", { metavar: "DIR|URL" }),
   key("auth.public", "public", 'anonymous publish+subscribe prefix(es); "" = everything (repeatable)'),
-  ignored("auth.auth_api", "string", "unified auth API URL", {
+  key("auth.auth_api", "string", "unified auth API URL: GET per connection → {alias, public, key, tier}", {
     flags: ["auth-api"],
     env: ["MOQ_AUTH_API"],
     metavar: "URL",

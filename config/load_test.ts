@@ -641,11 +641,10 @@ Deno.test("fatal: auth", async () => {
     /cannot be combined with auth\.public/,
   );
   await rejects(load(tls + `[auth]\nauth_api = "not a url"\n`), "auth.auth_api", /http\(s\) URL/);
-  await rejects(
-    load(tls + `[auth]\nauth_api = "https://a.example/"\n`),
-    "auth.key",
-    /auth_api is not supported by this relay/,
-  );
+  // auth_api alone is a complete authentication setup.
+  const api = await load(tls + `[auth]\nauth_api = "https://a.example/auth"\n`);
+  assert.equal(api.config.auth.authApi, "https://a.example/auth");
+  assert.ok(!api.warnings.some((w) => w.includes("auth_api")));
   await rejects(load(tls + `[auth]\npublic = "a"\n[auth.public]\n`), undefined, /invalid TOML/);
   await rejects(
     load(tls + `[auth.public]\nsubscribe = "a"\napi = "ftp://x"\n`),

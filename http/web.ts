@@ -85,7 +85,7 @@ async function upgrade(
   if (!req.headers.get("host")) return errorResponse(400, "bad request: the Host header is missing");
   let grant: SessionGrant;
   try {
-    grant = await ctx.auth.authenticate(url, "websocket");
+    grant = await ctx.auth.authenticate(url, "websocket", (info.remoteAddr as Deno.NetAddr).hostname);
   } catch (e) {
     if (e instanceof AuthError) return errorResponse(e.status, authFailureReason(e));
     throw e;

@@ -43,6 +43,12 @@ function authTransport(kind: TransportKind): AuthTransport {
   return kind === "webtransport" ? "webtransport" : "quic";
 }
 
+/** The host part of a `host:port` peer address (rate limits are per address, not per port). */
+function peerHost(peer: string): string {
+  const i = peer.lastIndexOf(":");
+  return i > 0 ? peer.slice(0, i) : peer;
+}
+
 function enabledProtocols(config: RelayConfig): NegotiatedProtocol[] {
   const versions = config.server.versions;
   const all: NegotiatedProtocol[] = ["moq-lite-04", "moq-lite-03"];
@@ -57,9 +63,9 @@ export async function startQuic(
   const pair = certs.quic;
   if (!config.server.bind || !pair) throw new QuicStartError("no QUIC bind address or certificate");
   const log = logger.child("quic");
-  const authorize = async (url: URL, kind: TransportKind): Promise<AuthorizeDecision> => {
+  const authorize = async (url: URL, kind: TransportKind, peer: string): Promise<AuthorizeDecision> => {
     try {
-      await core.auth.authenticate(url, authTransport(kind));
+      await core.auth.authenticate(url, authTransport(kind), peerHost(peer));
       return { ok: true };
     } catch (err) {
       if (err instanceof AuthError) {
@@ -94,7 +100,7 @@ export async function startQuic(
     }
     // The grant is resolved again here (the hook above only decides accept/refuse); a token that
     // expired in between is refused with close code 6.
-    core.auth.authenticate(session.url, authTransport(session.kind)).then(
+    core.auth.authenticate(session.url, authTransport(session.kind), peerHost(session.peer)).then(
       (grant) => core.accept(session, grant),
       (err) => {
         core.stats.connectionErrors++;

@@ -1,0 +1,313 @@
+/**
+ * End-to-end tests of the operator-facing sections (docs/relay.md §1.3, §2.8, §4): the unified
+ * `auth_api` against a real HTTP auth service started by the test (aliases, public grants, the key
+ * for the kid, outage → 502, caching seen in request counts, per-peer rate limits) and
+ * `auth.domains` subdomain routing over WebSocket and HTTP.
+ */
+
+import assert from "node:assert/strict";
+import {
+  connect,
+  payload,
+  publish,
+  RawWebSocket,
+  readGroup,
+  type RelayProcess,
+  startRelay,
+  subscribe,
+  within,
+  writeGroup,
+} from "../testing/mod.ts";
+import { generateKey, type Jwk, keyToJson, signToken } from "../auth/mod.ts";
+
+// ---------------------------------------------------------------------------------------------
+// A real auth service
+// ---------------------------------------------------------------------------------------------
+
+/** One request the auth service saw. */
+interface ApiRequest {
+  root: string;
+  kid: string | null;
+  transport: string | null;
+}
+
+/**
+ * The auth service of these tests: `demo/...` is aliased to `x7k2qp/...`, `open/...` and
+ * `cached/...` are public (the latter with `max-age=60`), and the key for {@link kid} is returned.
+ */
+class AuthService {
+  readonly requests: ApiRequest[] = [];
+  readonly #server: Deno.HttpServer<Deno.NetAddr>;
+  /** When set, every request answers this status. */
+  failWith: number | undefined;
+  keyJson: unknown;
+  kid = "";
+
+  constructor() {
+    this.#server = Deno.serve(
+      { hostname: "127.0.0.1", port: 0, onListen: () => {} },
+      (req) => this.#handle(req),
+    );
+  }
+
+  get url(): string {
+    return `http://127.0.0.1:${this.#server.addr.port}/auth`;
+  }
+
+  #handle(req: Request): Response {
+    const url = new URL(req.url);
+    const root = url.searchParams.get("root") ?? "";
+    this.requests.push({
+      root,
+      kid: url.searchParams.get("kid"),
+      transport: url.searchParams.get("transport"),
+    });
+    if (this.failWith !== undefined) return new Response("down", { status: this.failWith });
+    const [first, ...rest] = root.split("/");
+    const body: Record<string, unknown> = {};
+    const headers: Record<string, string> = { "content-type": "application/json" };
+    if (first === "demo") body.alias = ["x7k2qp", ...rest].join("/");
+    if (first === "open") body.public = { subscribe: [""], publish: [""] };
+    if (first === "cached") {
+      body.public = { subscribe: [""] };
+      headers["cache-control"] = "max-age=60";
+    } else {
+      headers["cache-control"] = "no-store";
+    }
+    if (first === "deep") body.alias = "x7k2qp/one/two";
+    if (url.searchParams.get("kid") === this.kid) body.key = this.keyJson;
+    body.tier = "gold";
+    return new Response(JSON.stringify(body), { headers });
+  }
+
+  count(root: string): number {
+    return this.requests.filter((r) => r.root === root).length;
+  }
+
+  async close(): Promise<void> {
+    await this.#server.shutdown();
+  }
+}
+
+async function upgrade(relay: RelayProcess, target: string, host?: string): Promise<number> {
+  const res = await within(
+    5_000,
+    `upgrade ${target}`,
+    RawWebSocket.connect(relay.port, target, ["webtransport"], host),
+  );
+  if (res instanceof RawWebSocket) {
+    res.drop();
+    return 101;
+  }
+  return res.status;
+}
+
+interface ApiContext {
+  relay: RelayProcess;
+  api: AuthService;
+  key: Jwk;
+}
+
+function apiTest(name: string, fn: (ctx: ApiContext) => Promise<void>) {
+  Deno.test({ name, sanitizeOps: false, sanitizeResources: false }, async () => {
+    const api = new AuthService();
+    const key = await generateKey("HS256", "k1");
+    api.kid = "k1";
+    api.keyJson = keyToJson(key);
+    let relay: RelayProcess | undefined;
+    try {
+      relay = await startRelay({ auth: `auth_api = "${api.url}"` });
+      await fn({ relay, api, key });
+    } finally {
+      await relay?.stop("SIGKILL");
+      await api.close();
+    }
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// auth_api
+// ---------------------------------------------------------------------------------------------
+
+apiTest(
+  "auth_api: a token for the vanity root publishes; a token for the alias receives byte-exact",
+  async (ctx) => {
+    const pubToken = await signToken(ctx.key, { root: "demo", put: [""] });
+    const subToken = await signToken(ctx.key, { root: "x7k2qp", get: [""] });
+    const pubConn = await connect(ctx.relay.port, "demo", `?jwt=${pubToken}`);
+    const subConn = await connect(ctx.relay.port, "x7k2qp", `?jwt=${subToken}`);
+    try {
+      const pub = await publish(pubConn, "cam");
+      const track = await subscribe(subConn, "cam", "video");
+      const served = await pub.request();
+      const frames = [payload(3000, 1), payload(10, 2)];
+      writeGroup(served, frames);
+      const got = await readGroup(track);
+      assert.ok(got, "a group arrived through the alias");
+      assert.deepEqual(got.frames, frames);
+      const seen = ctx.api.requests.find((r) => r.root === "demo");
+      assert.ok(seen, "the API was asked about the dialed path");
+      assert.equal(seen.kid, "k1");
+      assert.equal(seen.transport, "websocket");
+    } finally {
+      pubConn.close();
+      subConn.close();
+    }
+    // The token root is checked against the dialed path, not the alias.
+    assert.equal(await upgrade(ctx.relay, `/demo?jwt=${subToken}`), 401);
+    // An alias of another depth is refused.
+    assert.equal(await upgrade(ctx.relay, `/deep?jwt=${pubToken}`), 401);
+  },
+);
+
+apiTest("auth_api: public grants, unknown kid, no token, outage → 502", async (ctx) => {
+  assert.equal(await upgrade(ctx.relay, "/open/room"), 101, "public grant from the API");
+  assert.equal(await upgrade(ctx.relay, "/closed"), 401, "no public grant, no token");
+  const other = await generateKey("HS256", "k2");
+  assert.equal(
+    await upgrade(ctx.relay, `/closed?jwt=${await signToken(other, { root: "", get: [""] })}`),
+    401,
+  );
+  assert.equal(ctx.api.requests.at(-1)?.kid, "k2");
+  // A forged token with the right kid but a different secret.
+  const forged = await generateKey("HS256", "k1");
+  assert.equal(
+    await upgrade(ctx.relay, `/closed?jwt=${await signToken(forged, { root: "", get: [""] })}`),
+    401,
+  );
+  // HTTP: no transport parameter; the public grant lets /announced answer.
+  const res = await fetch(`${ctx.relay.httpUrl}/announced/open`);
+  assert.equal(res.status, 200);
+  await res.body?.cancel();
+  assert.equal(ctx.api.requests.at(-1)?.transport, null);
+  ctx.api.failWith = 503;
+  assert.equal(await upgrade(ctx.relay, "/open/room"), 502, "fails closed");
+  const down = await fetch(`${ctx.relay.httpUrl}/announced/open`);
+  assert.equal(down.status, 502);
+  await down.body?.cancel();
+  const token = await signToken(ctx.key, { root: "", get: [""] });
+  assert.equal(await upgrade(ctx.relay, `/x?jwt=${token}`), 502);
+  assert.ok(!ctx.relay.logs.some((l) => l.includes(token)), "the token never reaches a log line");
+});
+
+apiTest("auth_api: answers are cached for max-age, no-store answers are not", async (ctx) => {
+  for (let i = 0; i < 3; i++) assert.equal(await upgrade(ctx.relay, "/cached/a"), 101);
+  assert.equal(ctx.api.count("cached/a"), 1, "max-age=60: one request for three connections");
+  for (let i = 0; i < 3; i++) assert.equal(await upgrade(ctx.relay, "/open/a"), 101);
+  assert.equal(ctx.api.count("open/a"), 3, "no-store: one request per connection");
+  // The cache serves a cached answer during an outage.
+  ctx.api.failWith = 500;
+  assert.equal(await upgrade(ctx.relay, "/cached/a"), 101);
+  assert.equal(await upgrade(ctx.relay, "/open/a"), 502);
+});
+
+apiTest("auth_api: one peer's connection flood reaches the API a bounded number of times", async (ctx) => {
+  const attempts = 60;
+  const statuses = await Promise.all(
+    Array.from({ length: attempts }, (_, i) => upgrade(ctx.relay, `/open/flood${i}`)),
+  );
+  const sent = ctx.api.requests.filter((r) => r.root.startsWith("open/flood")).length;
+  assert.ok(sent < attempts, `the API saw ${sent} of ${attempts} lookups`);
+  assert.ok(sent <= 30, `the API saw ${sent} lookups (burst 20 + refill)`);
+  assert.ok(statuses.includes(502), "lookups over the limit are refused");
+  assert.ok(statuses.includes(101), "lookups under the limit pass");
+});
+
+// ---------------------------------------------------------------------------------------------
+// auth.domains
+// ---------------------------------------------------------------------------------------------
+
+Deno.test({
+  name: "auth.domains: Host → path prefix over WebSocket and HTTP, longest suffix wins",
+  sanitizeOps: false,
+  sanitizeResources: false,
+}, async () => {
+  const relay = await startRelay({
+    auth: `public = ["acme", "eu/acme"]\ndomains = ["cdn.test", "eu.cdn.test"]`,
+  });
+  try {
+    const port = relay.port;
+    // WebSocket: the Host header adds the prefix before authentication.
+    assert.equal(await upgrade(relay, "/room", `acme.cdn.test:${port}`), 101);
+    assert.equal(await upgrade(relay, "/room", `other.cdn.test:${port}`), 401);
+    assert.equal(await upgrade(relay, "/room", `127.0.0.1:${port}`), 401);
+    // Longest suffix: `acme.eu.cdn.test` is `acme` under eu.cdn.test, not `eu/acme` under cdn.test.
+    assert.equal(await upgrade(relay, "/room", `acme.eu.cdn.test:${port}`), 101);
+    assert.equal(await upgrade(relay, "/room", `x.eu.cdn.test:${port}`), 401);
+    // HTTP: a broadcast published at acme/live shows up relative to the subdomain's prefix.
+    const conn = await connect(port, "acme");
+    try {
+      const pub = await publish(conn, "live");
+      const frames = [payload(500, 7)];
+      const fetched = httpGet(port, "/fetch/live/video", `acme.cdn.test:${port}`);
+      writeGroup(await pub.request(), frames);
+      const body = await fetched;
+      assert.equal(body.status, 200);
+      assert.deepEqual(body.bytes, frames[0]);
+      const announced = await httpGet(port, "/announced", `acme.cdn.test:${port}`);
+      assert.equal(announced.status, 200);
+      assert.equal(new TextDecoder().decode(announced.bytes), "live");
+      const refused = await httpGet(port, "/announced", `other.cdn.test:${port}`);
+      assert.equal(refused.status, 401);
+    } finally {
+      conn.close();
+    }
+  } finally {
+    await relay.stop("SIGKILL");
+  }
+});
+
+/** A plain HTTP/1.1 GET with a chosen Host header (fetch() does not let a test set Host). */
+async function httpGet(
+  port: number,
+  path: string,
+  host: string,
+): Promise<{ status: number; bytes: Uint8Array }> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  try {
+    await conn.write(
+      new TextEncoder().encode(`GET ${path} HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`),
+    );
+    const chunks: Uint8Array[] = [];
+    const buf = new Uint8Array(65536);
+    for (;;) {
+      const n = await within(15_000, `GET ${path}`, conn.read(buf));
+      if (n === null) break;
+      chunks.push(buf.slice(0, n));
+    }
+    const all = new Uint8Array(chunks.reduce((a, c) => a + c.length, 0));
+    let o = 0;
+    for (const c of chunks) {
+      all.set(c, o);
+      o += c.length;
+    }
+    const text = new TextDecoder("latin1").decode(all);
+    const end = text.indexOf("\r\n\r\n");
+    const head = text.slice(0, end);
+    const status = Number(head.split(" ")[1]);
+    let body: Uint8Array = all.subarray(end + 4);
+    if (/transfer-encoding:\s*chunked/i.test(head)) body = dechunk(body);
+    return { status, bytes: body };
+  } finally {
+    try {
+      conn.close();
+    } catch {
+      // closed
+    }
+  }
+}
+
+function dechunk(data: Uint8Array): Uint8Array {
+  const out: number[] = [];
+  let i = 0;
+  const dec = new TextDecoder("latin1");
+  while (i < data.length) {
+    const lineEnd = dec.decode(data.subarray(i)).indexOf("\r\n");
+    const size = parseInt(dec.decode(data.subarray(i, i + lineEnd)), 16);
+    i += lineEnd + 2;
+    if (!(size > 0)) break;
+    for (let j = 0; j < size; j++) out.push(data[i + j]);
+    i += size + 2;
+  }
+  return new Uint8Array(out);
+}
