@@ -256,8 +256,12 @@ export const KEYS: readonly KeyDef[] = [
   ignored("server.quic.quic_lb_nonce", "any", "QUIC-LB nonce length"),
 
   // [server.tcp], [server.unix]
-  ignored("server.tcp.bind", "string", "plaintext qmux TCP listener"),
-  ignored("server.unix.bind", "string", "plaintext qmux Unix socket listener"),
+  key("server.tcp.bind", "string", "plaintext qmux TCP listener for local workers (host:port)", {
+    metavar: "HOST:PORT",
+  }),
+  key("server.unix.bind", "string", "plaintext qmux Unix socket listener for local workers (path)", {
+    metavar: "PATH",
+  }),
   ignored("server.unix.allow.uid", "any", "Unix socket peer uid allow-list"),
   ignored("server.unix.allow.gid", "any", "Unix socket peer gid allow-list"),
   ignored("server.unix.allow.pid", "any", "Unix socket peer pid allow-list"),
@@ -380,11 +384,13 @@ export const KEYS: readonly KeyDef[] = [
   ignored("client.websocket.delay", "duration", "WebSocket fallback delay"),
 
   // [stats]
-  ignored("stats.enabled", "bool", "publish JSON stats broadcasts"),
-  ignored("stats.prefix", "string", "stats broadcast prefix"),
-  ignored("stats.interval", "seconds", "stats interval in seconds"),
-  ignored("stats.node", "string", "stats node name"),
-  ignored("stats.depth", "int", "stats path depth"),
+  key("stats.enabled", "bool", "publish JSON stats broadcasts at <prefix>/node/<node>", {
+    defaultText: "false",
+  }),
+  key("stats.prefix", "string", "stats broadcast prefix", { defaultText: ".stats" }),
+  key("stats.interval", "seconds", "seconds between stats snapshots (at least 1)", { defaultText: "1" }),
+  key("stats.node", "string", "stats node name (may be multi-segment, e.g. sjc/1)"),
+  key("stats.depth", "int", "stats grouping depth (only 0 is supported here)", { defaultText: "0" }),
 
   // [cache]
   key("cache.capacity", "size", "byte budget for cached groups, e.g. 8GiB, 512MB or 25% of memory", {

@@ -85,7 +85,7 @@ export class RelayCore {
       transport,
       grant,
       origin: this.origin,
-      stats: this.stats,
+      stats: this.stats.forSession(grant.tier ?? "", grant.root),
       logger: this.#log,
       limits: this.config.limits ?? DEFAULT_LIMITS,
       originId: this.originId,

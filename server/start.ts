@@ -21,6 +21,7 @@ import { RelayCore } from "./_relay_server.ts";
 import { QuicStartError, startQuic } from "./_quic_listener.ts";
 import { loadCertificates, noCertificates, type ServedCertificates } from "./certificates.ts";
 import { ListenerSupervisor } from "./_supervisor.ts";
+import { startStatsPublisher } from "./_stats_publisher.ts";
 import { resolveOriginId, startCluster } from "../cluster/mod.ts";
 import { parseHostPort } from "../util/mod.ts";
 
@@ -80,6 +81,9 @@ export async function startRelay(config: RelayConfig, logger: Logger): Promise<R
     configured: config.cluster.id !== undefined,
   });
   const core = new RelayCore({ config, logger, auth, originId });
+  if (config.stats?.enabled) {
+    startStatsPublisher(config.stats, core.origin, core.stats, logger, stopAll.signal);
+  }
 
   let certs: ServedCertificates = noCertificates();
   if (config.server.bind) {

@@ -116,7 +116,11 @@ function apiTest(name: string, fn: (ctx: ApiContext) => Promise<void>) {
     api.keyJson = keyToJson(key);
     let relay: RelayProcess | undefined;
     try {
-      relay = await startRelay({ auth: `auth_api = "${api.url}"` });
+      relay = await startRelay({
+        auth: `auth_api = "${api.url}"`,
+        internal: true,
+        toml: "[stats]\nenabled = true",
+      });
       await fn({ relay, api, key });
     } finally {
       await relay?.stop("SIGKILL");
@@ -311,3 +315,60 @@ function dechunk(data: Uint8Array): Uint8Array {
   }
   return new Uint8Array(out);
 }
+
+// ---------------------------------------------------------------------------------------------
+// [stats]
+// ---------------------------------------------------------------------------------------------
+
+Deno.test({
+  name: "[stats]: a MoQ subscriber reads the JSON broadcasts and sees the counters move after an exchange",
+  sanitizeOps: false,
+  sanitizeResources: false,
+}, async () => {
+  const relay = await startRelay({
+    auth: `[auth.public]\nsubscribe = ["anon", ".stats"]\npublish = ["anon"]`,
+    toml: `[stats]\nenabled = true\ninterval = 1\nnode = "n1"`,
+    internal: true,
+  });
+  const watcher = await connect(relay.port, "");
+  const pubConn = await connect(relay.port, "anon");
+  const subConn = await connect(relay.port, "anon");
+  try {
+    const egress = await subscribe(watcher, ".stats/node/n1", "publisher.json");
+    const sessions = await subscribe(watcher, ".stats/node/n1", "sessions.json");
+    const first = JSON.parse(new TextDecoder().decode((await readGroup(egress))!.frames[0]));
+    assert.equal(first.anon?.bytes ?? 0, 0, "no egress yet");
+    const pub = await publish(pubConn, "cam");
+    const track = await subscribe(subConn, "cam", "video");
+    const frames = [payload(1000, 3), payload(24, 4)];
+    writeGroup(await pub.request(), frames);
+    assert.deepEqual((await readGroup(track))!.frames, frames);
+    // Within a few intervals a snapshot shows the exchange under the sessions' root `anon`.
+    let seen: Record<string, { bytes: number; frames: number; groups: number; subscriptions: number }> = {};
+    const deadline = Date.now() + 10_000;
+    while (!(seen.anon?.bytes >= 1024) && Date.now() < deadline) {
+      seen = JSON.parse(new TextDecoder().decode((await readGroup(egress))!.frames[0]));
+    }
+    assert.ok(seen.anon, `publisher.json has an anon entry: ${JSON.stringify(seen)}`);
+    assert.ok(
+      seen.anon.bytes >= 1024 && seen.anon.frames === 2 && seen.anon.groups === 1,
+      JSON.stringify(seen),
+    );
+    assert.ok(seen.anon.subscriptions >= 1);
+    const present = JSON.parse(new TextDecoder().decode((await readGroup(sessions))!.frames[0]));
+    assert.ok(present.anon.sessions - present.anon.sessions_closed >= 2, JSON.stringify(present));
+    assert.ok(present[""].sessions >= 1, "the watcher's own session at the root");
+    // The same counters behind /metrics.
+    const metrics = await (await fetch(`${relay.internalUrl}/metrics`)).text();
+    const bytes = /^moq_relay_bytes_total\{role="publisher",tier=""\} (\d+)$/m.exec(metrics);
+    assert.ok(bytes && Number(bytes[1]) >= 1024, metrics);
+    // An unknown track is refused.
+    const missing = await subscribe(watcher, ".stats/node/n1", "nope.json");
+    await assert.rejects(readGroup(missing, 5_000));
+  } finally {
+    watcher.close();
+    pubConn.close();
+    subConn.close();
+    await relay.stop("SIGKILL");
+  }
+});
