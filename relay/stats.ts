@@ -6,7 +6,7 @@
  */
 
 /** Label values for a session's transport. */
-export type TransportLabel = "websocket" | "quic" | "webtransport" | "cluster";
+export type TransportLabel = "websocket" | "quic" | "webtransport" | "cluster" | "tcp" | "unix";
 
 /** Monotonic counters and gauges. Fields are plain numbers: increment them directly. */
 export class RelayStats {

@@ -8,8 +8,12 @@
 import assert from "node:assert/strict";
 import {
   connect,
+  encodeFrame,
+  eventually,
+  freePort,
   payload,
   publish,
+  RawMoqPeer,
   RawWebSocket,
   readGroup,
   type RelayProcess,
@@ -19,6 +23,8 @@ import {
   writeGroup,
 } from "../testing/mod.ts";
 import { generateKey, type Jwk, keyToJson, signToken } from "../auth/mod.ts";
+import { silentLogger } from "../log/mod.ts";
+import { dialQmuxStream, type NegotiatedProtocol } from "../transport/mod.ts";
 
 // ---------------------------------------------------------------------------------------------
 // A real auth service
@@ -370,5 +376,75 @@ Deno.test({
     pubConn.close();
     subConn.close();
     await relay.stop("SIGKILL");
+  }
+});
+
+// ---------------------------------------------------------------------------------------------
+// [server.tcp], [server.unix]
+// ---------------------------------------------------------------------------------------------
+
+Deno.test({
+  name: "[server.tcp] + [server.unix]: qmux publisher over TCP, subscriber over a Unix socket, byte-exact",
+  sanitizeOps: false,
+  sanitizeResources: false,
+}, async () => {
+  const tcpPort = freePort();
+  const dir = await Deno.makeTempDir({ prefix: "moq-unix-" });
+  const socketPath = `${dir}/moq.sock`;
+  const relay = await startRelay({
+    toml: `[server.tcp]\nbind = "127.0.0.1:${tcpPort}"\n[server.unix]\nbind = "${socketPath}"`,
+    internal: true,
+  });
+  const options = { peer: "relay", logger: silentLogger() };
+  try {
+    assert.equal((await Deno.stat(socketPath)).mode! & 0o777, 0o660, "socket file mode");
+    const pub = RawMoqPeer.over(
+      await dialQmuxStream(await Deno.connect({ hostname: "127.0.0.1", port: tcpPort }), {
+        ...options,
+        kind: "tcp",
+        protocols: ["moq-lite-04"],
+      }),
+    );
+    const sub = RawMoqPeer.over(
+      await dialQmuxStream(await Deno.connect({ transport: "unix", path: socketPath }), {
+        ...options,
+        kind: "unix",
+        protocols: ["moq-lite-04"],
+      }),
+    );
+    // Tokenless stream sessions get the public access at the root: publish and subscribe anon/.
+    await pub.announce("cam"); // relative to the relay's interest prefix anon/
+    const subscribing = sub.subscribe(1n, "anon/cam", "video");
+    const up = await pub.request();
+    await within(5_000, "SUBSCRIBE_OK", subscribing);
+    const frames = [payload(40_000, 5), payload(1, 6), payload(16_400, 7)];
+    const group = await pub.openGroup(up.msg.id, 0);
+    for (const f of frames) await group.write(encodeFrame(f));
+    await group.close();
+    await eventually("the group reaches the Unix-socket subscriber", () => sub.groups.length >= 1, 10_000);
+    const incoming = sub.groups[0];
+    const got: Uint8Array[] = [];
+    for (;;) {
+      const f = await within(5_000, "read a frame", incoming.reader.frame(1 << 20));
+      if (f === null) break;
+      got.push(f);
+    }
+    assert.deepEqual(got, frames.map(encodeFrame));
+    const metrics = await (await fetch(`${relay.internalUrl}/metrics`)).text();
+    assert.match(metrics, /moq_relay_sessions\{transport="tcp",version="[^"]+"\} 1/);
+    assert.match(metrics, /moq_relay_sessions\{transport="unix",version="[^"]+"\} 1/);
+    pub.close();
+    sub.close();
+    // A peer offering only an unknown protocol is refused at the handshake.
+    await assert.rejects(
+      dialQmuxStream(await Deno.connect({ hostname: "127.0.0.1", port: tcpPort }), {
+        ...options,
+        kind: "tcp",
+        protocols: ["moq-lite-99" as NegotiatedProtocol],
+      }),
+    );
+  } finally {
+    await relay.stop("SIGKILL");
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
 });

@@ -9,4 +9,5 @@ export * from "./types.ts";
 export * from "./quic/mod.ts";
 export * from "./tls/mod.ts";
 export * from "./websocket/mod.ts";
+export * from "./stream/mod.ts";
 export * from "./webtransport/mod.ts";
