@@ -24,7 +24,7 @@ import {
 } from "../testing/mod.ts";
 import { generateKey, type Jwk, keyToJson, signToken } from "../auth/mod.ts";
 import { silentLogger } from "../log/mod.ts";
-import { dialQmuxStream, type NegotiatedProtocol } from "../transport/mod.ts";
+import { dialQmuxStream, dialWebTransport, type NegotiatedProtocol } from "../transport/mod.ts";
 
 // ---------------------------------------------------------------------------------------------
 // A real auth service
@@ -228,7 +228,7 @@ apiTest("auth_api: one peer's connection flood reaches the API a bounded number 
 // ---------------------------------------------------------------------------------------------
 
 Deno.test({
-  name: "auth.domains: Host → path prefix over WebSocket and HTTP, longest suffix wins",
+  name: "auth.domains: Host → path prefix over WebSocket, WebTransport and HTTP, longest suffix wins",
   sanitizeOps: false,
   sanitizeResources: false,
 }, async () => {
@@ -261,6 +261,30 @@ Deno.test({
       assert.equal(refused.status, 401);
     } finally {
       conn.close();
+    }
+    // WebTransport: the CONNECT :authority names the subdomain (the test dials 127.0.0.1).
+    const pin = await (await fetch(`${relay.httpUrl}/certificate.sha256`)).text();
+    const wt = (host: string, path: string) =>
+      dialWebTransport(new URL(`https://${host}:${port}${path}`), {
+        logger: silentLogger(),
+        certificateSha256: [pin],
+        connectHost: "127.0.0.1",
+        timeoutMs: 10_000,
+      });
+    await assert.rejects(wt("other.cdn.test", "/room"), /401/);
+    const session = await wt("acme.cdn.test", "/");
+    const peer = RawMoqPeer.over(session);
+    try {
+      await peer.announce("wt-live");
+      const deadline = Date.now() + 10_000;
+      let listed = "";
+      while (!listed.split("\n").includes("wt-live") && Date.now() < deadline) {
+        listed = new TextDecoder().decode((await httpGet(port, "/announced", `acme.cdn.test:${port}`)).bytes);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.ok(listed.split("\n").includes("wt-live"), `published over WebTransport under acme/: ${listed}`);
+    } finally {
+      peer.close();
     }
   } finally {
     await relay.stop("SIGKILL");
