@@ -23,6 +23,7 @@ import {
   writeGroup,
 } from "../testing/mod.ts";
 import { generateKey, type Jwk, keyToJson, signToken } from "../auth/mod.ts";
+import { KEYS } from "../config/mod.ts";
 import { silentLogger } from "../log/mod.ts";
 import { dialQmuxStream, dialWebTransport, type NegotiatedProtocol } from "../transport/mod.ts";
 
@@ -470,5 +471,123 @@ Deno.test({
   } finally {
     await relay.stop("SIGKILL");
     await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+});
+
+// ---------------------------------------------------------------------------------------------
+// An upstream-style relay.toml
+// ---------------------------------------------------------------------------------------------
+
+const MAIN = new URL("../main.ts", import.meta.url).pathname;
+const ROOT = new URL("../", import.meta.url).pathname;
+
+function spawnRelay(config: string): Deno.ChildProcess {
+  return new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", MAIN, config],
+    cwd: ROOT,
+    env: { NO_COLOR: "1", RUST_LOG: "warn" },
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+}
+
+Deno.test({
+  name:
+    "an upstream relay.toml with auth_api, domains, [stats], [server.tcp], [server.unix], qlog, iroh starts; " +
+    "[server.unix.allow] and mTLS-only auth fail with one line",
+  sanitizeOps: false,
+  sanitizeResources: false,
+}, async () => {
+  const dir = await Deno.makeTempDir({ prefix: "moq-upstream-toml-" });
+  const port = freePort();
+  const upstream = [
+    `[server]`,
+    `bind = "127.0.0.1:${port}"`,
+    `[server.tls]`,
+    `generate = ["localhost"]`,
+    `[server.quic]`,
+    `congestion_control = "delay"`,
+    `qlog = "${dir}/qlog"`,
+    `[server.tcp]`,
+    `bind = "127.0.0.1:${freePort()}"`,
+    `[server.unix]`,
+    `bind = "${dir}/moq.sock"`,
+    `[web.http]`,
+    `listen = "127.0.0.1:${port}"`,
+    `[auth]`,
+    `auth_api = "http://127.0.0.1:9/auth"`,
+    `domains = ["cdn.example.com"]`,
+    `[stats]`,
+    `enabled = true`,
+    `node = "sjc/1"`,
+    `[iroh]`,
+    `enabled = true`,
+    ``,
+  ].join("\n");
+  try {
+    await Deno.writeTextFile(`${dir}/relay.toml`, upstream);
+    const child = spawnRelay(`${dir}/relay.toml`);
+    const stderr = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
+    let logs = "";
+    const deadline = Date.now() + 30_000;
+    let healthy = false;
+    while (!healthy && Date.now() < deadline) {
+      try {
+        const res = await fetch(`http://127.0.0.1:${port}/health`);
+        await res.body?.cancel();
+        healthy = res.ok;
+      } catch {
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+    child.kill("SIGKILL");
+    await child.status;
+    for (;;) {
+      const { value, done } = await stderr.read();
+      if (done) break;
+      logs += value;
+    }
+    assert.ok(healthy, `the upstream relay.toml starts:\n${logs}`);
+    for (const key of ["server.quic.congestion_control", "server.quic.qlog", "iroh.enabled"]) {
+      const lines = logs.split("\n").filter((l) => l.includes(key));
+      assert.equal(lines.length, 1, `one warning line for ${key}:\n${logs}`);
+    }
+
+    const fails = async (toml: string, key: RegExp) => {
+      await Deno.writeTextFile(`${dir}/bad.toml`, toml);
+      const out = await new Deno.Command(Deno.execPath(), {
+        args: ["run", "-A", MAIN, `${dir}/bad.toml`],
+        cwd: ROOT,
+        env: { NO_COLOR: "1" },
+        stdin: "null",
+        stdout: "null",
+        stderr: "piped",
+      }).output();
+      const text = new TextDecoder().decode(out.stderr);
+      const errors = text.split("\n").filter((l) => l.startsWith("Error:"));
+      assert.equal(out.code, 1, text);
+      assert.equal(errors.length, 1, text);
+      assert.match(errors[0], key);
+    };
+    await fails(upstream + `[server.unix.allow]\nuid = [1001]\n`, /server\.unix\.allow\.uid.*permissions/);
+    await Deno.writeTextFile(`${dir}/ca.pem`, "-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n");
+    await fails(
+      upstream.split("\n").filter((l) => !/^(\[auth\]|auth_api|domains)/.test(l)).join("\n").replace(
+        `generate = ["localhost"]`,
+        `generate = ["localhost"]\nroot = ["${dir}/ca.pem"]`,
+      ),
+      /mTLS/,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+});
+
+Deno.test("README: every upstream key is in the status table", async () => {
+  const readme = await Deno.readTextFile(new URL("../README.md", import.meta.url));
+  const section = readme.slice(readme.indexOf("### Every upstream key and its status here"));
+  for (const def of KEYS) {
+    assert.match(section, new RegExp("^\\| `" + def.path.replaceAll(".", "\\.") + "` +\\|", "m"), def.path);
   }
 });
