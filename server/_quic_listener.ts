@@ -7,7 +7,7 @@
  * @module
  */
 
-import { AuthError, type AuthTransport } from "../auth/mod.ts";
+import { AuthError, type AuthTransport, type SessionGrant } from "../auth/mod.ts";
 import type { RelayConfig } from "../config/mod.ts";
 import type { Logger } from "../log/mod.ts";
 import {
@@ -49,6 +49,11 @@ function peerHost(peer: string): string {
   return i > 0 ? peer.slice(0, i) : peer;
 }
 
+/** How long a grant resolved during the handshake waits for its session. */
+const GRANT_HANDOFF_MS = 10_000;
+/** Most grants waiting for their session. */
+const MAX_GRANT_HANDOFFS = 4096;
+
 function enabledProtocols(config: RelayConfig): NegotiatedProtocol[] {
   const versions = config.server.versions;
   const all: NegotiatedProtocol[] = ["moq-lite-04", "moq-lite-03"];
@@ -63,9 +68,19 @@ export async function startQuic(
   const pair = certs.quic;
   if (!config.server.bind || !pair) throw new QuicStartError("no QUIC bind address or certificate");
   const log = logger.child("quic");
+  // Grants resolved by the hook, handed to the session that follows (one auth lookup per session,
+  // which matters with an auth API); bounded, and dropped after GRANT_HANDOFF_MS.
+  const handoff = new Map<string, SessionGrant>();
+  const handoffKey = (url: URL, kind: TransportKind, peer: string) => `${kind} ${peer} ${url.href}`;
   const authorize = async (url: URL, kind: TransportKind, peer: string): Promise<AuthorizeDecision> => {
     try {
-      await core.auth.authenticate(url, authTransport(kind), peerHost(peer));
+      const grant = await core.auth.authenticate(url, authTransport(kind), peerHost(peer));
+      const key = handoffKey(url, kind, peer);
+      if (handoff.size >= MAX_GRANT_HANDOFFS) handoff.delete(handoff.keys().next().value!);
+      handoff.set(key, grant);
+      Deno.unrefTimer(setTimeout(() => {
+        if (handoff.get(key) === grant) handoff.delete(key);
+      }, GRANT_HANDOFF_MS));
       return { ok: true };
     } catch (err) {
       if (err instanceof AuthError) {
@@ -98,9 +113,16 @@ export async function startQuic(
       session.close(CODE_BOUNDS_EXCEEDED, "too many sessions");
       return;
     }
-    // The grant is resolved again here (the hook above only decides accept/refuse); a token that
-    // expired in between is refused with close code 6.
-    core.auth.authenticate(session.url, authTransport(session.kind), peerHost(session.peer)).then(
+    // The hook's grant is used when it is still valid; otherwise the grant is resolved again (a
+    // token that expired in between is refused with close code 6).
+    const key = handoffKey(session.url, session.kind, session.peer);
+    const handed = handoff.get(key);
+    handoff.delete(key);
+    const grant =
+      handed !== undefined && (handed.expiresAtMs === undefined || handed.expiresAtMs > Date.now())
+        ? Promise.resolve(handed)
+        : core.auth.authenticate(session.url, authTransport(session.kind), peerHost(session.peer));
+    grant.then(
       (grant) => core.accept(session, grant),
       (err) => {
         core.stats.connectionErrors++;

@@ -206,6 +206,22 @@ apiTest("auth_api: answers are cached for max-age, no-store answers are not", as
   assert.equal(ctx.api.count("cached/a"), 1, "max-age=60: one request for three connections");
   for (let i = 0; i < 3; i++) assert.equal(await upgrade(ctx.relay, "/open/a"), 101);
   assert.equal(ctx.api.count("open/a"), 3, "no-store: one request per connection");
+  // WebTransport: the CONNECT and the session share one lookup.
+  const pin = await (await fetch(`${ctx.relay.httpUrl}/certificate.sha256`)).text();
+  const wt = await dialWebTransport(new URL(`https://127.0.0.1:${ctx.relay.port}/open/wt`), {
+    logger: silentLogger(),
+    certificateSha256: [pin],
+    timeoutMs: 10_000,
+  });
+  const peer = RawMoqPeer.over(wt);
+  await peer.announce("cam");
+  await eventually(
+    "the WebTransport session is live",
+    () => ctx.relay.logs.some((l) => /session accepted.*open\/wt/.test(l)),
+  );
+  assert.equal(ctx.api.count("open/wt"), 1, "one auth API request per WebTransport session");
+  assert.equal(ctx.api.requests.find((r) => r.root === "open/wt")?.transport, "quic");
+  peer.close();
   // The cache serves a cached answer during an outage.
   ctx.api.failWith = 500;
   assert.equal(await upgrade(ctx.relay, "/cached/a"), 101);
