@@ -25,7 +25,14 @@ import {
 import { generateKey, type Jwk, keyToJson, signToken } from "../auth/mod.ts";
 import { KEYS } from "../config/mod.ts";
 import { silentLogger } from "../log/mod.ts";
-import { dialQmuxStream, dialWebTransport, type NegotiatedProtocol } from "../transport/mod.ts";
+import {
+  dialQmuxStream,
+  dialWebTransport,
+  encodeFrame as encodeQmuxFrame,
+  type NegotiatedProtocol,
+  TransportParameterId,
+} from "../transport/mod.ts";
+import { encodeVarint } from "../codec/mod.ts";
 
 // ---------------------------------------------------------------------------------------------
 // A real auth service
@@ -605,5 +612,107 @@ Deno.test("README: every upstream key is in the status table", async () => {
   const section = readme.slice(readme.indexOf("### Every upstream key and its status here"));
   for (const def of KEYS) {
     assert.match(section, new RegExp("^\\| `" + def.path.replaceAll(".", "\\.") + "` +\\|", "m"), def.path);
+  }
+});
+
+/** A Size-prefixed record. */
+function record(bytes: Uint8Array): Uint8Array {
+  const size = encodeVarint(bytes.length);
+  const out = new Uint8Array(size.length + bytes.length);
+  out.set(size);
+  out.set(bytes, size.length);
+  return out;
+}
+
+/** A client's first record: transport parameters offering `protocols` in-band. */
+function helloRecord(protocols: string[]): Uint8Array {
+  const params = encodeQmuxFrame({
+    type: "transport_parameters",
+    params: {
+      initialMaxData: 1 << 20,
+      initialMaxStreamDataBidiLocal: 1 << 16,
+      initialMaxStreamDataBidiRemote: 1 << 16,
+      initialMaxStreamDataUni: 1 << 16,
+      initialMaxStreamsBidi: 10,
+      initialMaxStreamsUni: 10,
+    },
+  }, "qmux-01");
+  // Re-encode the frame with application_protocols appended to its parameters.
+  const names = protocols.map((p) => new TextEncoder().encode(p));
+  const value = names.flatMap((n) => [...encodeVarint(n.length), ...n]);
+  const extra = [
+    ...encodeVarint(TransportParameterId.APPLICATION_PROTOCOLS),
+    ...encodeVarint(value.length),
+    ...value,
+  ];
+  const typeLength = 8;
+  const lengthWidth = 1 << (params[typeLength] >> 6);
+  let length = params[typeLength] & 0x3f;
+  for (let i = 1; i < lengthWidth; i++) length = length * 256 + params[typeLength + i];
+  const body = [...params.subarray(typeLength + lengthWidth), ...extra];
+  return record(new Uint8Array([...params.subarray(0, typeLength), ...encodeVarint(body.length), ...body]));
+}
+
+Deno.test({
+  name: "attack: garbage on the plaintext qmux listener closes only that connection; the relay keeps serving",
+  sanitizeOps: false,
+  sanitizeResources: false,
+}, async () => {
+  const tcpPort = freePort();
+  const relay = await startRelay({ toml: `[server.tcp]\nbind = "127.0.0.1:${tcpPort}"`, internal: true });
+  try {
+    const closedAfter = async (bytes: Uint8Array[], what: string) => {
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port: tcpPort });
+      try {
+        for (const b of bytes) await conn.write(b);
+        const buf = new Uint8Array(65536);
+        for (;;) {
+          const n = await within(
+            5_000,
+            `the relay closes the connection (${what})`,
+            conn.read(buf).catch(() => null),
+          );
+          if (n === null) return;
+        }
+      } finally {
+        try {
+          conn.close();
+        } catch {
+          // closed
+        }
+      }
+    };
+    await closedAfter([new Uint8Array([0xbf, 0xff, 0xff, 0xff])], "a 1 GiB record size");
+    await closedAfter([record(new Uint8Array([0x08, 0x01, 0x02]))], "not transport parameters first");
+    await closedAfter([helloRecord(["moq-lite-99"])], "no common protocol");
+    // A valid handshake, then an unknown frame type, or a truncated one.
+    await closedAfter(
+      [helloRecord(["moq-lite-04"]), record(new Uint8Array([0x2a, 1, 2, 3]))],
+      "unknown frame",
+    );
+    await closedAfter(
+      [helloRecord(["moq-lite-04"]), record(new Uint8Array([0xff, 0xff, 0xff]))],
+      "truncated frame",
+    );
+    const health = await fetch(`${relay.httpUrl}/health`);
+    assert.equal(health.status, 200);
+    await health.body?.cancel();
+    // A well-behaved client still works.
+    const ok = await dialQmuxStream(await Deno.connect({ hostname: "127.0.0.1", port: tcpPort }), {
+      kind: "tcp",
+      protocols: ["moq-lite-04"],
+      peer: "relay",
+      logger: silentLogger(),
+    });
+    assert.equal(ok.protocol, "moq-lite-04");
+    ok.close(0, "done");
+    assert.equal(relay.child.pid > 0, true);
+    const status = await Promise.race([
+      relay.child.status,
+      new Promise((r) => setTimeout(() => r("running"), 200)),
+    ]);
+    assert.equal(status, "running", "the relay process is still alive");
+  } finally {
+    await relay.stop("SIGKILL");
   }
 });
