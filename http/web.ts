@@ -149,7 +149,7 @@ export function createWebHandler(ctx: WebContext): WebHandler {
       case "certificate":
         return certificates(ctx, r.all, head);
       case "announced":
-        return await serveAnnounced(ctx, req, url, r.tail);
+        return await serveAnnounced(ctx, req, url, r.tail, (info.remoteAddr as Deno.NetAddr).hostname);
       case "fetch":
         return await serveFetch(fetchCtx, req, url, r.tail, info);
     }
