@@ -36,9 +36,40 @@ export class RelayStats {
   /** Per-tier totals and per-root entries (filled through {@link forSession} views). */
   readonly tiers: TierRegistry = new TierRegistry();
 
-  /** A view for one session: its increments also count under `tier` and its `root`. */
-  forSession(tier: string, root: string): SessionStats {
-    return new SessionStats(this, tier, root);
+  /**
+   * A view for one session: the same counters (every numeric field reads and writes these), and
+   * the traffic and session counts also land in `tier`'s totals and its entries for `root`. The
+   * session layer increments plain fields, so each field of the view is an accessor; fields added
+   * later are forwarded the same way.
+   */
+  forSession(tier: string, root: string): RelayStats {
+    const counters = this.tiers.tier(tier);
+    const fields = this as unknown as Record<string, number>;
+    const view = Object.create(this) as RelayStats;
+    for (const key of Object.keys(this)) {
+      if (typeof fields[key] !== "number") continue;
+      const traffic = TRAFFIC_FIELDS[key];
+      Object.defineProperty(view, key, {
+        get: () => fields[key],
+        set: (value: number) => {
+          if (traffic !== undefined) addTraffic(counters, root, traffic[0], traffic[1], value - fields[key]);
+          fields[key] = value;
+        },
+      });
+    }
+    view.sessionOpened = (transport, version) => {
+      this.sessionOpened(transport, version);
+      counters.totalSessions.sessions++;
+      const entry = counters.presence(root);
+      if (entry !== undefined) entry.sessions++;
+    };
+    view.sessionClosed = (transport, version) => {
+      this.sessionClosed(transport, version);
+      counters.totalSessions.sessions_closed++;
+      const entry = counters.sessions.get(root);
+      if (entry !== undefined && entry.sessions > entry.sessions_closed) entry.sessions_closed++;
+    };
+    return view;
   }
 
   /** Count a session opening on `transport` with `version`. */
@@ -188,143 +219,28 @@ export class TierRegistry {
   }
 }
 
-/**
- * One session's view of the {@link RelayStats}: the same fields and methods, and every increment
- * also lands in the session's `(tier, root)` entries and its tier's totals. The session layer
- * increments plain fields, so each field is an accessor that adds the delta everywhere.
- */
-export class SessionStats implements RelayStats {
-  readonly #global: RelayStats;
-  readonly #tier: TierCounters;
-  readonly #root: string;
+/** Which {@link Traffic} field each per-session counter of {@link RelayStats} also counts in. */
+const TRAFFIC_FIELDS: Readonly<Record<string, readonly [TrafficRole, keyof Traffic]>> = {
+  subscriptionsOpened: ["publisher", "subscriptions"],
+  subscriptionsClosed: ["publisher", "subscriptions_closed"],
+  groupsOut: ["publisher", "groups"],
+  framesOut: ["publisher", "frames"],
+  bytesOut: ["publisher", "bytes"],
+  groupsIn: ["subscriber", "groups"],
+  framesIn: ["subscriber", "frames"],
+  bytesIn: ["subscriber", "bytes"],
+};
 
-  constructor(global: RelayStats, tier: string, root: string) {
-    this.#global = global;
-    this.#tier = global.tiers.tier(tier);
-    this.#root = root;
-  }
-
-  #add(
-    role: TrafficRole,
-    field: "subscriptions" | "subscriptions_closed" | "bytes" | "frames" | "groups",
-    n: number,
-  ) {
-    const totals = role === "publisher" ? this.#tier.totalPublisher : this.#tier.totalSubscriber;
-    totals[field] += n;
-    const entry = this.#tier.traffic(role, this.#root);
-    if (entry !== undefined) entry[field] += n;
-  }
-
-  get tiers(): TierRegistry {
-    return this.#global.tiers;
-  }
-  get sessionsOpen(): Map<string, number> {
-    return this.#global.sessionsOpen;
-  }
-  get sessionsOpened(): number {
-    return this.#global.sessionsOpened;
-  }
-  set sessionsOpened(v: number) {
-    this.#global.sessionsOpened = v;
-  }
-  get sessionsClosed(): number {
-    return this.#global.sessionsClosed;
-  }
-  set sessionsClosed(v: number) {
-    this.#global.sessionsClosed = v;
-  }
-  get sessionErrors(): number {
-    return this.#global.sessionErrors;
-  }
-  set sessionErrors(v: number) {
-    this.#global.sessionErrors = v;
-  }
-  get connectionErrors(): number {
-    return this.#global.connectionErrors;
-  }
-  set connectionErrors(v: number) {
-    this.#global.connectionErrors = v;
-  }
-  get groupsDropped(): number {
-    return this.#global.groupsDropped;
-  }
-  set groupsDropped(v: number) {
-    this.#global.groupsDropped = v;
-  }
-  get subscriptionsOpened(): number {
-    return this.#global.subscriptionsOpened;
-  }
-  set subscriptionsOpened(v: number) {
-    this.#add("publisher", "subscriptions", v - this.#global.subscriptionsOpened);
-    this.#global.subscriptionsOpened = v;
-  }
-  get subscriptionsClosed(): number {
-    return this.#global.subscriptionsClosed;
-  }
-  set subscriptionsClosed(v: number) {
-    this.#add("publisher", "subscriptions_closed", v - this.#global.subscriptionsClosed);
-    this.#global.subscriptionsClosed = v;
-  }
-  get groupsIn(): number {
-    return this.#global.groupsIn;
-  }
-  set groupsIn(v: number) {
-    this.#add("subscriber", "groups", v - this.#global.groupsIn);
-    this.#global.groupsIn = v;
-  }
-  get framesIn(): number {
-    return this.#global.framesIn;
-  }
-  set framesIn(v: number) {
-    this.#add("subscriber", "frames", v - this.#global.framesIn);
-    this.#global.framesIn = v;
-  }
-  get bytesIn(): number {
-    return this.#global.bytesIn;
-  }
-  set bytesIn(v: number) {
-    this.#add("subscriber", "bytes", v - this.#global.bytesIn);
-    this.#global.bytesIn = v;
-  }
-  get groupsOut(): number {
-    return this.#global.groupsOut;
-  }
-  set groupsOut(v: number) {
-    this.#add("publisher", "groups", v - this.#global.groupsOut);
-    this.#global.groupsOut = v;
-  }
-  get framesOut(): number {
-    return this.#global.framesOut;
-  }
-  set framesOut(v: number) {
-    this.#add("publisher", "frames", v - this.#global.framesOut);
-    this.#global.framesOut = v;
-  }
-  get bytesOut(): number {
-    return this.#global.bytesOut;
-  }
-  set bytesOut(v: number) {
-    this.#add("publisher", "bytes", v - this.#global.bytesOut);
-    this.#global.bytesOut = v;
-  }
-
-  sessionOpened(transport: TransportLabel, version: string): void {
-    this.#global.sessionOpened(transport, version);
-    this.#tier.totalSessions.sessions++;
-    const entry = this.#tier.presence(this.#root);
-    if (entry !== undefined) entry.sessions++;
-  }
-
-  sessionClosed(transport: TransportLabel, version: string): void {
-    this.#global.sessionClosed(transport, version);
-    this.#tier.totalSessions.sessions_closed++;
-    const entry = this.#tier.sessions.get(this.#root);
-    if (entry !== undefined && entry.sessions > entry.sessions_closed) entry.sessions_closed++;
-  }
-
-  forSession(tier: string, root: string): SessionStats {
-    return this.#global.forSession(tier, root);
-  }
+function addTraffic(
+  tier: TierCounters,
+  root: string,
+  role: TrafficRole,
+  field: keyof Traffic,
+  n: number,
+): void {
+  (role === "publisher" ? tier.totalPublisher : tier.totalSubscriber)[field] += n;
+  const entry = tier.traffic(role, root);
+  if (entry !== undefined) entry[field] += n;
 }
 
 /** One tier's totals, as `/metrics` shows them. */
