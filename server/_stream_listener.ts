@@ -10,7 +10,7 @@
  * in by calling the same authorizer with `moq+tcp://local/<path>?jwt=…`.
  *
  * The Unix socket file is created with mode 0660 (restrict access further with the directory's
- * permissions); a stale socket file at the path is replaced.
+ * permissions); a stale socket file at the path is replaced, one a process still listens on is not.
  *
  * @module
  */
@@ -58,6 +58,16 @@ async function removeStaleSocket(path: string): Promise<void> {
     if (!info.isSocket) {
       throw new StreamListenError(
         `server.unix.bind: ${path} exists and is not a socket; remove it or choose another path`,
+      );
+    }
+    // A socket somebody still answers on belongs to a running process: do not steal it.
+    const live = await Deno.connect({ path, transport: "unix" }).then((c) => {
+      c.close();
+      return true;
+    }, () => false);
+    if (live) {
+      throw new StreamListenError(
+        `server.unix.bind: ${path} is in use by another process; stop it or choose another path`,
       );
     }
     await Deno.remove(path);

@@ -446,6 +446,27 @@ Deno.test({
   const options = { peer: "relay", logger: silentLogger() };
   try {
     assert.equal((await Deno.stat(socketPath)).mode! & 0o777, 0o660, "socket file mode");
+    // A second relay on the same socket path refuses to start instead of stealing it.
+    const second = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-A",
+        MAIN,
+        "--server-bind",
+        "",
+        "--web-http-listen",
+        `127.0.0.1:${freePort()}`,
+        "--auth-public",
+        "anon",
+      ],
+      cwd: ROOT,
+      env: { NO_COLOR: "1", MOQ_SERVER_UNIX_BIND: socketPath },
+      stdin: "null",
+      stdout: "null",
+      stderr: "piped",
+    }).output();
+    assert.equal(second.code, 1);
+    assert.match(new TextDecoder().decode(second.stderr), /^Error: .*server\.unix\.bind: .* is in use/m);
     const pub = RawMoqPeer.over(
       await dialQmuxStream(await Deno.connect({ hostname: "127.0.0.1", port: tcpPort }), {
         ...options,
