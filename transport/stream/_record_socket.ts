@@ -10,8 +10,11 @@
 
 import { encodeVarint, varintLength } from "../../codec/mod.ts";
 
-/** Largest record accepted from the peer (the session checks its own `max_record_size` too). */
-export const MAX_STREAM_RECORD_BYTES = 1024 * 1024;
+/**
+ * Largest record read from the peer. The session refuses anything above the `max_record_size` it
+ * announces (16 382 bytes) anyway; this bound only keeps a lying Size field from costing memory.
+ */
+export const MAX_STREAM_RECORD_BYTES = 64 * 1024;
 const READ_CHUNK_BYTES = 64 * 1024;
 /** WebSocket `readyState` values the session compares against. */
 const OPEN = 1;
