@@ -7,7 +7,7 @@
 
 import type { AuthConfig } from "../config/mod.ts";
 import type { Logger } from "../log/mod.ts";
-import { checkedPath, joinPath, PathError } from "../relay/mod.ts";
+import { checkedPath, joinPath, PathError, segmentCount } from "../relay/mod.ts";
 import {
   type Authenticator,
   AuthError,
@@ -26,13 +26,27 @@ import {
   scopeInternalSubscribe,
   scopePublic,
 } from "./scope.ts";
-import { CLOCK_LEEWAY_SECONDS, decodeTokenHeader, verifyToken } from "./_verify.ts";
+import { CLOCK_LEEWAY_SECONDS, decodeTokenHeader, type VerifyingKey, verifyToken } from "./_verify.ts";
+import { AuthApiClient, type AuthApiOptions, type AuthApiTransport } from "./_auth_api.ts";
+import { isValidKid } from "./jwk.ts";
 
 /** Options beyond the configuration (tests, tuning). */
 export interface AuthenticatorOptions extends KeyStoreOptions {
   /** Clock leeway for `exp`/`nbf`, seconds (default {@link CLOCK_LEEWAY_SECONDS}). */
   leewaySeconds?: number;
+  /** Auth API tuning (rate limits). */
+  authApi?: Pick<AuthApiOptions, "peerBurst" | "peerRefillMs">;
 }
+
+/** The auth API's `transport=` value per transport; HTTP requests send none (as upstream). */
+const API_TRANSPORT: Record<AuthTransport, AuthApiTransport | undefined> = {
+  quic: "quic",
+  webtransport: "quic",
+  websocket: "websocket",
+  tcp: "tcp",
+  unix: "unix",
+  http: undefined,
+};
 
 /** Longest path text written to a log line. */
 const MAX_LOGGED_PATH_CHARS = 256;
@@ -54,12 +68,23 @@ export class JwtAuthenticator implements Authenticator {
   readonly #logger: Logger;
   readonly #keys: KeyStore;
   readonly #options: AuthenticatorOptions;
+  readonly #api: AuthApiClient | undefined;
 
   private constructor(config: AuthConfig, logger: Logger, keys: KeyStore, options: AuthenticatorOptions) {
     this.#config = config;
     this.#logger = logger;
     this.#keys = keys;
     this.#options = options;
+    this.#api = config.authApi === undefined ? undefined : new AuthApiClient(config.authApi, logger, {
+      timeoutMs: options.fetchTimeoutMs,
+      now: options.now,
+      ...options.authApi,
+    });
+  }
+
+  /** Requests sent to the auth API since start (0 without one). */
+  get authApiRequests(): number {
+    return this.#api?.requests ?? 0;
   }
 
   /**
@@ -84,14 +109,14 @@ export class JwtAuthenticator implements Authenticator {
   }
 
   /** Stop key watchers and fetches. */
-  close(): Promise<void> {
-    return this.#keys.close();
+  async close(): Promise<void> {
+    await Promise.all([this.#keys.close(), this.#api?.close()]);
   }
 
   /** Resolve the grant for a connection URL (path = root, `?jwt=` = token). Never logs the token. */
-  async authenticate(url: URL, transport: AuthTransport): Promise<SessionGrant> {
+  async authenticate(url: URL, transport: AuthTransport, peer?: string): Promise<SessionGrant> {
     try {
-      const grant = await this.#grant(url);
+      const grant = await this.#grant(url, transport, peer);
       if (this.#logger.enabled("debug")) {
         this.#logger.debug("authenticated", {
           transport,
@@ -141,7 +166,8 @@ export class JwtAuthenticator implements Authenticator {
     return { root: path, ...access, internal: false, anonymous: true };
   }
 
-  async #grant(url: URL): Promise<SessionGrant> {
+  async #grant(url: URL, transport: AuthTransport, peer: string | undefined): Promise<SessionGrant> {
+    if (this.#api !== undefined) return await this.#grantViaApi(this.#api, url, transport, peer);
     const path = this.#path(url);
     const token = tokenFromUrl(url);
     if (token === undefined) {
@@ -161,6 +187,65 @@ export class JwtAuthenticator implements Authenticator {
     }
     const header = decodeTokenHeader(token);
     const key = await this.#keys.resolve(header.kid);
+    return await this.#tokenGrant(path, path, token, key);
+  }
+
+  /**
+   * The unified auth API (docs/relay.md §2.8): one lookup gives the alias, the public access and
+   * the key for the token's kid. The token root and public grants are checked against the dialed
+   * path; the session is routed under the alias (same depth).
+   */
+  async #grantViaApi(
+    api: AuthApiClient,
+    url: URL,
+    transport: AuthTransport,
+    peer: string | undefined,
+  ): Promise<SessionGrant> {
+    const path = this.#path(url);
+    const token = tokenFromUrl(url);
+    const kid = token === undefined ? undefined : decodeTokenHeader(token).kid;
+    if (kid !== undefined && !isValidKid(kid)) {
+      throw new AuthError("unknown_kid", "token kid is not a valid key id");
+    }
+    const answer = await api.lookup(path, kid, API_TRANSPORT[transport], peer);
+    let alias = path;
+    if (answer.alias !== undefined) {
+      try {
+        alias = checkedPath(answer.alias);
+      } catch (e) {
+        if (e instanceof PathError) {
+          throw new AuthError(
+            "key_unavailable",
+            `the auth API answered with an invalid alias: ${e.message}`,
+            502,
+            566,
+          );
+        }
+        throw e;
+      }
+    }
+    if (segmentCount(alias) !== segmentCount(path)) {
+      throw new AuthError(
+        "root_mismatch",
+        "the auth API alias does not have the depth of the connection path",
+      );
+    }
+    if (token === undefined) {
+      const open = answer.public;
+      if (open === undefined || (open.publish.length === 0 && open.subscribe.length === 0)) {
+        throw new AuthError("missing", "no token, and the auth API grants no public access at this path");
+      }
+      const access = scopeGrants(path, { root: path, put: open.publish, get: open.subscribe });
+      return { root: alias, ...access, internal: false, anonymous: true, tier: answer.tier };
+    }
+    if (answer.key === undefined) {
+      throw new AuthError("unknown_kid", "the auth API has no key for the token's kid");
+    }
+    return { ...(await this.#tokenGrant(path, alias, token, answer.key)), tier: answer.tier };
+  }
+
+  /** Verify `token` with `key`, scope it to the dialed `path`, and route it under `root`. */
+  async #tokenGrant(path: string, root: string, token: string, key: VerifyingKey): Promise<SessionGrant> {
     const claims = await verifyToken(token, key, {
       leewaySeconds: this.#options.leewaySeconds,
       nowMs: this.#now(),
@@ -169,7 +254,7 @@ export class JwtAuthenticator implements Authenticator {
     const internalSubscribe = scopeInternalSubscribe(path, claims);
     const leeway = this.#options.leewaySeconds ?? CLOCK_LEEWAY_SECONDS;
     return {
-      root: path,
+      root,
       ...access,
       // Sessions end at `exp`; a token accepted only thanks to the clock-skew leeway (exp already
       // past here) gets the rest of the leeway instead of being closed at once.

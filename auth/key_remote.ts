@@ -77,7 +77,7 @@ interface MissEntry {
 type Fetched = { kind: "key"; entry: KeyEntry } | MissEntry;
 
 /** A token bucket: `capacity` takes back to back, refilled by one every `refillMs`. */
-class TokenBucket {
+export class TokenBucket {
   readonly #capacity: number;
   readonly #refillMs: number;
   #tokens: number;

@@ -6,7 +6,7 @@
  */
 
 /** Which transport a credential arrived on (for logs and metrics). */
-export type AuthTransport = "websocket" | "quic" | "webtransport" | "http";
+export type AuthTransport = "websocket" | "quic" | "webtransport" | "http" | "tcp" | "unix";
 
 /** The access a session has. All paths are normalised. */
 export interface SessionGrant {
@@ -37,6 +37,8 @@ export interface SessionGrant {
    * every route learned over it. Absent = unpriced (1).
    */
   linkCost?: number;
+  /** Billing tier for stats (from the auth API; undefined or "" = the default tier). */
+  tier?: string;
 }
 
 /** Why a credential was refused (for the warn log and the `auth_failures` metric). */
@@ -75,6 +77,9 @@ export class AuthError extends Error {
 
 /** Decides access for a connection URL (path = root, `?jwt=` = token). */
 export interface Authenticator {
-  /** Resolve a grant or throw {@link AuthError}. Never logs the token. */
-  authenticate(url: URL, transport: AuthTransport): Promise<SessionGrant>;
+  /**
+   * Resolve a grant or throw {@link AuthError}. Never logs the token. `peer` (the remote address,
+   * when known) keys per-peer rate limits of lookups at outside services.
+   */
+  authenticate(url: URL, transport: AuthTransport, peer?: string): Promise<SessionGrant>;
 }

@@ -15,6 +15,7 @@ import { buildCache, buildLimits } from "./_section_limits.ts";
 import { buildLog } from "./_section_log.ts";
 import { buildServer, buildServerQuic, buildServerTls } from "./_section_server.ts";
 import { warnUnsupported } from "./_section_unsupported.ts";
+import { buildStats, buildStreamListeners } from "./_section_ops.ts";
 import { buildInternal, buildWeb, checkListeners } from "./_section_web.ts";
 import type { RelayConfig } from "./types.ts";
 
@@ -31,11 +32,13 @@ export function buildConfig(reader: SettingsReader, warnings: string[]): RelayCo
   buildServerQuic(reader, config);
   buildWeb(reader, config, warnings);
   buildInternal(reader, config);
+  buildStreamListeners(reader, config, warnings);
   checkListeners(reader, config);
   buildAuth(reader, config, warnings);
   buildCluster(reader, config, warnings);
   buildClient(reader, config);
   buildCache(reader, config);
   buildLimits(reader, config);
+  buildStats(reader, config, warnings);
   return config;
 }

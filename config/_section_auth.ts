@@ -77,17 +77,15 @@ export function buildAuth(reader: SettingsReader, config: RelayConfig, warnings:
     }
   }
   const hasPublic = auth.public.subscribe.length > 0 || auth.public.publish.length > 0;
-  if (auth.key === undefined && auth.keyDir === undefined && !hasPublic) {
-    const unsupported = authApi !== undefined
-      ? "auth.auth_api is not supported by this relay, so nobody could connect; "
-      : config.server.tls.root.length > 0
+  if (auth.key === undefined && auth.keyDir === undefined && !hasPublic && auth.authApi === undefined) {
+    const unsupported = config.server.tls.root.length > 0
       ? "mTLS (server.tls.root) is not supported by this relay, so nobody could connect; "
       : "";
     reader.conflict(
       ["auth.key"],
       () =>
         `no authentication configured: ${unsupported}set auth.key (--auth-key FILE) or auth.key_dir for tokens, ` +
-        `and/or auth.public = "anon" (--auth-public anon) for anonymous access under anon/`,
+        `and/or auth.public = "anon" (--auth-public anon) for anonymous access under anon/, or auth.auth_api`,
     );
   }
 }

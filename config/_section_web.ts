@@ -55,7 +55,10 @@ export function buildInternal(reader: SettingsReader, config: RelayConfig): void
 
 /** Fail when neither QUIC nor a web listener is configured. */
 export function checkListeners(reader: SettingsReader, config: RelayConfig): void {
-  if (config.server.bind === undefined && config.web.http === undefined && config.web.https === undefined) {
+  if (
+    config.server.bind === undefined && config.web.http === undefined && config.web.https === undefined &&
+    config.streams === undefined
+  ) {
     reader.conflict(
       ["server.bind", "web.http.listen"],
       (bind, http) =>

@@ -18,6 +18,7 @@ const FIELD: Record<string, (config: RelayConfig) => number | undefined> = {
   "limits.subscribe_wait": (c) => c.limits.subscribeWaitMs,
   "limits.warm": (c) => c.limits.warmMs,
   "limits.drain_timeout": (c) => c.limits.drainTimeoutMs,
+  "stats.interval": (c) => c.stats?.intervalMs,
 };
 
 const DURATION_KEYS = KEYS.filter((def) => def.kind === "duration" || def.kind === "seconds");

@@ -253,8 +253,12 @@ export const KEYS: readonly KeyDef[] = [
   ignored("server.quic.quic_lb_nonce", "any", "QUIC-LB nonce length"),
 
   // [server.tcp], [server.unix]
-  ignored("server.tcp.bind", "string", "plaintext qmux TCP listener"),
-  ignored("server.unix.bind", "string", "plaintext qmux Unix socket listener"),
+  key("server.tcp.bind", "string", "plaintext qmux TCP listener for local workers (host:port)", {
+    metavar: "HOST:PORT",
+  }),
+  key("server.unix.bind", "string", "plaintext qmux Unix socket listener for local workers (path)", {
+    metavar: "PATH",
+  }),
   ignored("server.unix.allow.uid", "any", "Unix socket peer uid allow-list"),
   ignored("server.unix.allow.gid", "any", "Unix socket peer gid allow-list"),
   ignored("server.unix.allow.pid", "any", "Unix socket peer pid allow-list"),
@@ -299,7 +303,7 @@ export const KEYS: readonly KeyDef[] = [
   }),
   key("auth.key_dir", "string", "directory (or http(s) URL) of {kid}.jwk files", { metavar: "DIR|URL" }),
   key("auth.public", "public", 'anonymous publish+subscribe prefix(es); "" = everything (repeatable)'),
-  ignored("auth.auth_api", "string", "unified auth API URL", {
+  key("auth.auth_api", "string", "unified auth API URL: GET per connection → {alias, public, key, tier}", {
     flags: ["auth-api"],
     env: ["MOQ_AUTH_API"],
     metavar: "URL",
@@ -382,11 +386,13 @@ export const KEYS: readonly KeyDef[] = [
   ignored("client.websocket.delay", "duration", "WebSocket fallback delay"),
 
   // [stats]
-  ignored("stats.enabled", "bool", "publish JSON stats broadcasts"),
-  ignored("stats.prefix", "string", "stats broadcast prefix"),
-  ignored("stats.interval", "seconds", "stats interval in seconds"),
-  ignored("stats.node", "string", "stats node name"),
-  ignored("stats.depth", "int", "stats path depth"),
+  key("stats.enabled", "bool", "publish JSON stats broadcasts at <prefix>/node/<node>", {
+    defaultText: "false",
+  }),
+  key("stats.prefix", "string", "stats broadcast prefix", { defaultText: ".stats" }),
+  key("stats.interval", "seconds", "seconds between stats snapshots (at least 1)", { defaultText: "1" }),
+  key("stats.node", "string", "stats node name (may be multi-segment, e.g. sjc/1)"),
+  key("stats.depth", "int", "stats grouping depth (only 0 is supported here)", { defaultText: "0" }),
 
   // [cache]
   key("cache.capacity", "size", "byte budget for cached groups, e.g. 8GiB, 512MB or 25% of memory", {

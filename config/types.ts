@@ -35,6 +35,25 @@ export interface ServerConfig {
   };
 }
 
+/** `[stats]`: JSON stats broadcasts (docs/relay.md §1.3). */
+export interface StatsConfig {
+  enabled: boolean;
+  /** Broadcast prefix (normalised), default `.stats`. */
+  prefix: string;
+  /** Snapshot interval, at least 1 s. */
+  intervalMs: number;
+  /** Node name (normalised; "" = none: the broadcast is `<prefix>/node`). */
+  node: string;
+}
+
+/** `[server.tcp]` / `[server.unix]`: plaintext qmux stream listeners for local workers. */
+export interface StreamListenersConfig {
+  /** TCP `host:port`. */
+  tcp?: string;
+  /** Unix socket path. */
+  unix?: string;
+}
+
 /** The TCP web listener(s): HTTP endpoints and WebSocket sessions. */
 export interface WebConfig {
   /** Serve WebSocket MoQ sessions on the web listeners. */
@@ -133,4 +152,8 @@ export interface RelayConfig {
   client: ClientConfig;
   cache: CacheConfig;
   limits: LimitsConfig;
+  /** `[stats]`; absent = disabled. */
+  stats?: StatsConfig;
+  /** `[server.tcp]` / `[server.unix]`; absent = none. */
+  streams?: StreamListenersConfig;
 }

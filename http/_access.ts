@@ -62,18 +62,20 @@ export interface RequestAccess {
 /**
  * Authenticate a request about the normalised, decoded `path`: the authenticator sees a URL whose
  * path is `path` (percent-encoded) and whose query and host are the request's, exactly like a
- * session connecting to that path. Throws {@link AuthError}.
+ * session connecting to that path. `peer` (the client address) keys per-peer limits of auth
+ * service lookups. Throws {@link AuthError}.
  */
 export async function authenticatePath(
   auth: Authenticator,
   requestUrl: URL,
   path: string,
+  peer?: string,
 ): Promise<RequestAccess> {
   const encoded = path === "" ? "" : path.split("/").map(encodeURIComponent).join("/");
   const url = new URL(requestUrl);
   url.pathname = `/${encoded}`;
   url.hash = "";
-  const grant = await auth.authenticate(url, "http");
+  const grant = await auth.authenticate(url, "http", peer);
   const root = normalizePath(grant.root);
   // The authenticator works on the encoded path and may prepend an `auth.domains` prefix; map the
   // encoded tail back to the decoded path so it matches the origin tree.
@@ -101,10 +103,11 @@ export async function authorizeSubscriber(
   url: URL,
   path: string,
   head: boolean,
+  peer?: string,
 ): Promise<RequestAccess | Response> {
   let access: RequestAccess;
   try {
-    access = await authenticatePath(auth, url, path);
+    access = await authenticatePath(auth, url, path, peer);
   } catch (e) {
     if (e instanceof AuthError) return errorResponse(e.status, authFailureReason(e), head);
     throw e;

@@ -41,6 +41,7 @@ export async function serveAnnounced(
   req: Request,
   url: URL,
   tail: string,
+  peer?: string,
 ): Promise<Response> {
   const head = req.method === "HEAD";
   let prefix: string;
@@ -64,7 +65,7 @@ export async function serveAnnounced(
   }
   const after = url.searchParams.get("after") ?? undefined;
 
-  const access = await authorizeSubscriber(ctx.auth, url, prefix, head);
+  const access = await authorizeSubscriber(ctx.auth, url, prefix, head, peer);
   if (access instanceof Response) return access;
   const absolute = access.path;
   const visible = ctx.origin.list(absolute)

@@ -198,7 +198,13 @@ export async function serveFetch(
   const selector = parseGroupSelector(url.searchParams.get("group"));
   if (!selector) return errorResponse(400, "bad request: group must be 'latest' or a group number", head);
 
-  const access = await authorizeSubscriber(ctx.auth, url, broadcast, head);
+  const access = await authorizeSubscriber(
+    ctx.auth,
+    url,
+    broadcast,
+    head,
+    (info.remoteAddr as Deno.NetAddr).hostname,
+  );
   if (access instanceof Response) return access;
   if (!access.scope.canSubscribe(access.path)) {
     return errorResponse(403, `forbidden: this credential may not subscribe to "${access.path}"`, head);

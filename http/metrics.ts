@@ -10,7 +10,13 @@
  */
 
 import type { AuthFailureReason } from "../auth/mod.ts";
-import type { OriginStats, RelayStats } from "../relay/mod.ts";
+import {
+  type OriginStats,
+  type RelayStats,
+  type TierTotals,
+  tierTotals,
+  type Traffic,
+} from "../relay/mod.ts";
 
 /** The `Content-Type` of the metrics page. */
 export const METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
@@ -138,9 +144,6 @@ export interface RelayMetricsInput {
   draining?: boolean;
 }
 
-/** The default tier (upstream's label value for a relay without tiers). */
-const TIER = "";
-
 function counter(name: string, help: string, samples: MetricSample[]): MetricFamily {
   return { name, help, type: "counter", samples };
 }
@@ -149,17 +152,18 @@ function gauge(name: string, help: string, samples: MetricSample[]): MetricFamil
   return { name, help, type: "gauge", samples };
 }
 
-/** Two rows: `role="publisher"` (egress, to subscribers) and `role="subscriber"` (ingress). */
-function byRole(egress: number, ingress: number): MetricSample[] {
-  return [
-    { labels: { tier: TIER, role: "publisher" }, value: egress },
-    { labels: { tier: TIER, role: "subscriber" }, value: ingress },
-  ];
+/** Per tier two rows: `role="publisher"` (egress, to subscribers) and `role="subscriber"` (ingress). */
+function byRole(tiers: readonly TierTotals[], field: keyof Traffic): MetricSample[] {
+  return tiers.flatMap((t) => [
+    { labels: { tier: t.tier, role: "publisher" }, value: t.publisher[field] },
+    { labels: { tier: t.tier, role: "subscriber" }, value: t.subscriber[field] },
+  ]);
 }
 
 /** Build the relay's metric families (upstream's names where they fit, plus ours). */
 export function relayMetricFamilies(input: RelayMetricsInput): MetricFamily[] {
   const { stats, origin } = input;
+  const tiers = tierTotals(stats);
   const sessions: MetricSample[] = [];
   for (const [key, value] of stats.sessionsOpen) {
     const slash = key.indexOf("/");
@@ -172,12 +176,16 @@ export function relayMetricFamilies(input: RelayMetricsInput): MetricFamily[] {
   const authFailures = [...reasons].map(([reason, value]) => ({ labels: { reason }, value }));
 
   const families: MetricFamily[] = [
-    counter("moq_relay_sessions_opened_total", "Sessions accepted since start.", [
-      { labels: { tier: TIER }, value: stats.sessionsOpened },
-    ]),
-    counter("moq_relay_sessions_closed_total", "Sessions ended since start.", [
-      { labels: { tier: TIER }, value: stats.sessionsClosed },
-    ]),
+    counter(
+      "moq_relay_sessions_opened_total",
+      "Sessions accepted since start.",
+      tiers.map((t) => ({ labels: { tier: t.tier }, value: t.sessions.sessions })),
+    ),
+    counter(
+      "moq_relay_sessions_closed_total",
+      "Sessions ended since start.",
+      tiers.map((t) => ({ labels: { tier: t.tier }, value: t.sessions.sessions_closed })),
+    ),
     gauge("moq_relay_sessions", "Sessions currently open, by transport and protocol version.", sessions),
     counter(
       "moq_relay_session_errors_total",
@@ -187,27 +195,30 @@ export function relayMetricFamilies(input: RelayMetricsInput): MetricFamily[] {
     counter(
       "moq_relay_subscriptions_opened_total",
       "Subscriptions opened (publisher = served to subscribers).",
-      [{ labels: { tier: TIER, role: "publisher" }, value: stats.subscriptionsOpened }],
+      tiers.map((t) => ({ labels: { tier: t.tier, role: "publisher" }, value: t.publisher.subscriptions })),
     ),
     counter(
       "moq_relay_subscriptions_closed_total",
       "Subscriptions closed (publisher = served to subscribers).",
-      [{ labels: { tier: TIER, role: "publisher" }, value: stats.subscriptionsClosed }],
+      tiers.map((t) => ({
+        labels: { tier: t.tier, role: "publisher" },
+        value: t.publisher.subscriptions_closed,
+      })),
     ),
     counter(
       "moq_relay_groups_total",
       "Groups relayed (publisher = sent to subscribers, subscriber = received from publishers).",
-      byRole(stats.groupsOut, stats.groupsIn),
+      byRole(tiers, "groups"),
     ),
     counter(
       "moq_relay_frames_total",
       "Frames relayed (publisher = sent to subscribers, subscriber = received from publishers).",
-      byRole(stats.framesOut, stats.framesIn),
+      byRole(tiers, "frames"),
     ),
     counter(
       "moq_relay_bytes_total",
       "Bytes relayed (publisher = sent to subscribers, subscriber = received from publishers).",
-      byRole(stats.bytesOut, stats.bytesIn),
+      byRole(tiers, "bytes"),
     ),
     gauge("moq_relay_broadcasts", "Broadcasts announced (live or lingering).", [{
       value: origin.broadcasts,

@@ -87,7 +87,7 @@ async function upgrade(
   if (!req.headers.get("host")) return errorResponse(400, "bad request: the Host header is missing");
   let grant: SessionGrant;
   try {
-    grant = await ctx.auth.authenticate(url, "websocket");
+    grant = await ctx.auth.authenticate(url, "websocket", (info.remoteAddr as Deno.NetAddr).hostname);
   } catch (e) {
     if (e instanceof AuthError) return errorResponse(e.status, authFailureReason(e));
     throw e;
@@ -158,7 +158,7 @@ export function createWebHandler(ctx: WebContext): WebHandler {
       case "certificate":
         return certificates(ctx, r.all, head);
       case "announced":
-        return await serveAnnounced(ctx, req, url, r.tail);
+        return await serveAnnounced(ctx, req, url, r.tail, (info.remoteAddr as Deno.NetAddr).hostname);
       case "fetch":
         return await serveFetch(fetchCtx, req, url, r.tail, info);
       case "grant":

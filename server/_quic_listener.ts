@@ -20,7 +20,7 @@ import {
 } from "../transport/mod.ts";
 import { CODE_BOUNDS_EXCEEDED, SessionAdmission } from "./admission.ts";
 import type { ServedCertificates } from "./certificates.ts";
-import type { RelayCore } from "./_relay_server.ts";
+import { type RelayCore, SETUP_PENDING_GRANT } from "./_relay_server.ts";
 
 /** Options for {@link startQuic}. */
 export interface QuicListenerOptions {
@@ -39,18 +39,20 @@ export class QuicStartError extends Error {
   }
 }
 
-/** What a raw QUIC moq-lite-05 session holds until its SETUP is authorised: nothing. */
-const SETUP_PENDING_GRANT: SessionGrant = Object.freeze({
-  root: "",
-  publish: [],
-  subscribe: [],
-  internal: false,
-  anonymous: true,
-});
-
 function authTransport(kind: TransportKind): AuthTransport {
   return kind === "webtransport" ? "webtransport" : "quic";
 }
+
+/** The host part of a `host:port` peer address (rate limits are per address, not per port). */
+function peerHost(peer: string): string {
+  const i = peer.lastIndexOf(":");
+  return i > 0 ? peer.slice(0, i) : peer;
+}
+
+/** How long a grant resolved during the handshake waits for its session. */
+const GRANT_HANDOFF_MS = 10_000;
+/** Most grants waiting for their session. */
+const MAX_GRANT_HANDOFFS = 4096;
 
 /** Start the QUIC listener on `[server] bind`. */
 export async function startQuic(
@@ -60,9 +62,19 @@ export async function startQuic(
   const pair = certs.quic;
   if (!config.server.bind || !pair) throw new QuicStartError("no QUIC bind address or certificate");
   const log = logger.child("quic");
-  const authorize = async (url: URL, kind: TransportKind): Promise<AuthorizeDecision> => {
+  // Grants resolved by the hook, handed to the session that follows (one auth lookup per session,
+  // which matters with an auth API); bounded, and dropped after GRANT_HANDOFF_MS.
+  const handoff = new Map<string, SessionGrant>();
+  const handoffKey = (url: URL, kind: TransportKind, peer: string) => `${kind} ${peer} ${url.href}`;
+  const authorize = async (url: URL, kind: TransportKind, peer: string): Promise<AuthorizeDecision> => {
     try {
-      await core.auth.authenticate(url, authTransport(kind));
+      const grant = await core.auth.authenticate(url, authTransport(kind), peerHost(peer));
+      const key = handoffKey(url, kind, peer);
+      if (handoff.size >= MAX_GRANT_HANDOFFS) handoff.delete(handoff.keys().next().value!);
+      handoff.set(key, grant);
+      Deno.unrefTimer(setTimeout(() => {
+        if (handoff.get(key) === grant) handoff.delete(key);
+      }, GRANT_HANDOFF_MS));
       return { ok: true };
     } catch (err) {
       if (err instanceof AuthError) {
@@ -95,15 +107,23 @@ export async function startQuic(
       session.close(CODE_BOUNDS_EXCEEDED, "too many sessions");
       return;
     }
+    const key = handoffKey(session.url, session.kind, session.peer);
+    const handed = handoff.get(key);
+    handoff.delete(key);
     if (session.kind === "quic" && session.protocol === "moq-lite-05") {
       // Raw QUIC has no URL: a moq-lite-05 client names its root and `?jwt=` in its SETUP Path, so
       // the session authorises once that SETUP is read; until then it holds no rights at all.
-      core.accept(session, SETUP_PENDING_GRANT, "server", (url) => core.auth.authenticate(url, "quic"));
+      const peer = peerHost(session.peer);
+      core.accept(session, SETUP_PENDING_GRANT, "server", (url) => core.auth.authenticate(url, "quic", peer));
       return;
     }
-    // The grant is resolved again here (the hook above only decides accept/refuse); a token that
-    // expired in between is refused with close code 6.
-    core.auth.authenticate(session.url, authTransport(session.kind)).then(
+    // The hook's grant is used when it is still valid; otherwise the grant is resolved again (a
+    // token that expired in between is refused with close code 6).
+    const grant =
+      handed !== undefined && (handed.expiresAtMs === undefined || handed.expiresAtMs > Date.now())
+        ? Promise.resolve(handed)
+        : core.auth.authenticate(session.url, authTransport(session.kind), peerHost(session.peer));
+    grant.then(
       (grant) => core.accept(session, grant),
       (err) => {
         core.stats.connectionErrors++;

@@ -31,6 +31,18 @@ export interface RunningSession {
   goaway(uri?: string): Promise<void>;
 }
 
+/**
+ * What a URL-less moq-lite-05 session (raw QUIC, TCP, UNIX) holds until its SETUP Path is
+ * authorised: nothing.
+ */
+export const SETUP_PENDING_GRANT: SessionGrant = Object.freeze({
+  root: "",
+  publish: [],
+  subscribe: [],
+  internal: false,
+  anonymous: true,
+});
+
 /** Close code sent to sessions at shutdown. */
 export const SHUTDOWN_CLOSE_CODE = 0;
 /** How often the drain re-checks in-flight groups and subscriptions. */
@@ -109,6 +121,9 @@ export class RelayCore {
     authorize?: (url: URL) => Promise<SessionGrant>,
   ): RunningSession {
     const id = this.#nextId++;
+    // Per-session view of the counters, for `[stats]` tiers (the grant's tier; a raw-QUIC lite-05
+    // session authorised later by its SETUP Path counts in the default tier).
+    const stats = this.stats.forSession(grant.tier ?? "", grant.root);
     const draft = role === "server" ? draftFromAlpn(transport.protocol) : undefined;
     const ietf = (t: TransportSession, d: Draft) =>
       new IetfSession({
@@ -117,7 +132,7 @@ export class RelayCore {
         draft: d,
         grant,
         origin: this.origin,
-        stats: this.stats,
+        stats,
         logger: this.#log,
         limits: this.config.limits ?? DEFAULT_LIMITS,
       });
@@ -127,7 +142,7 @@ export class RelayCore {
         transport: t,
         grant,
         origin: this.origin,
-        stats: this.stats,
+        stats,
         logger: this.#log,
         limits: this.config.limits ?? DEFAULT_LIMITS,
         originId: this.originId,

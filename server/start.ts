@@ -21,6 +21,8 @@ import { RelayCore } from "./_relay_server.ts";
 import { QuicStartError, startQuic } from "./_quic_listener.ts";
 import { loadCertificates, noCertificates, type ServedCertificates } from "./certificates.ts";
 import { ListenerSupervisor } from "./_supervisor.ts";
+import { startStatsPublisher } from "./_stats_publisher.ts";
+import { startStreamListener, StreamListenError } from "./_stream_listener.ts";
 import { resolveOriginId, startCluster } from "../cluster/mod.ts";
 import { parseHostPort } from "../util/mod.ts";
 
@@ -80,6 +82,9 @@ export async function startRelay(config: RelayConfig, logger: Logger): Promise<R
     configured: config.cluster.id !== undefined,
   });
   const core = new RelayCore({ config, logger, auth, originId });
+  if (config.stats?.enabled) {
+    startStatsPublisher(config.stats, core.origin, core.stats, logger, stopAll.signal);
+  }
 
   let certs: ServedCertificates = noCertificates();
   if (config.server.bind) {
@@ -163,6 +168,13 @@ export async function startRelay(config: RelayConfig, logger: Logger): Promise<R
         serves: "https+wss",
       });
     }
+    for (const [kind, bind] of [["tcp", config.streams?.tcp], ["unix", config.streams?.unix]] as const) {
+      if (bind === undefined) continue;
+      const s = await startStreamListener(kind, bind, config, core, logger, stopAll.signal);
+      addresses[kind] = s.address;
+      listeners.push(s.finished);
+      supervisor.watch(kind, s.finished);
+    }
     const cluster = await startCluster({ config, logger, host: core, signal: stopAll.signal });
     if (config.internal) {
       const { hostname, port } = split(config.internal.listen);
@@ -194,7 +206,10 @@ export async function startRelay(config: RelayConfig, logger: Logger): Promise<R
   } catch (err) {
     stopAll.abort();
     core.stopNow();
-    if (err instanceof ListenError || err instanceof StartupError || err instanceof QuicStartError) {
+    if (
+      err instanceof ListenError || err instanceof StartupError || err instanceof QuicStartError ||
+      err instanceof StreamListenError
+    ) {
       throw new StartupError(err.message, { cause: err });
     }
     throw err;

@@ -21,6 +21,7 @@ import {
   type CloseInfo,
   type RecvStream,
   StreamReader,
+  type TransportKind,
   type TransportSession,
 } from "../transport/mod.ts";
 import { serveAnnounce } from "./_announce.ts";
@@ -67,6 +68,11 @@ import {
   UniType05,
 } from "./lite05.ts";
 
+/**
+ * Transports without a request URL: a moq-lite-05 client names its root and `?jwt=` in the SETUP
+ * Path there (docs/lite05.md).
+ */
+const URL_LESS_KINDS: readonly TransportKind[] = ["quic", "tcp", "unix"];
 /** How long a lite-03/04 session waits for a possible legacy SETUP before opening its own streams. */
 export const SETUP_GRACE_MS = 250;
 /**
@@ -489,7 +495,9 @@ export class MoqSession {
     const setup: Setup = { probe: ProbeLevel.None, role: Role.Both };
     if (this.#opts.originId) setup.origin = BigInt(this.#opts.originId);
     // URL-less bindings (raw QUIC) carry the request path and `?jwt=` in the client's SETUP.
-    if (this.#opts.role === "client" && t.kind === "quic") setup.path = t.url.pathname + t.url.search;
+    if (this.#opts.role === "client" && URL_LESS_KINDS.includes(t.kind)) {
+      setup.path = t.url.pathname + t.url.search;
+    }
     const s = await t.openUni();
     await s.write(encodeSetupStream(setup));
     await s.close();
@@ -505,7 +513,7 @@ export class MoqSession {
     let grant = this.#grant;
     if (o.authorize) {
       let url = t.url;
-      if (setup.path !== undefined && setup.path !== "" && t.kind === "quic") {
+      if (setup.path !== undefined && setup.path !== "" && URL_LESS_KINDS.includes(t.kind)) {
         try {
           url = new URL(setup.path, t.url);
         } catch {

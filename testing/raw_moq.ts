@@ -70,6 +70,11 @@ export class RawMoqPeer {
     this.#acceptLoops();
   }
 
+  /** A lite-04 peer over an already negotiated transport session (e.g. qmux over TCP). */
+  static over(transport: TransportSession): RawMoqPeer {
+    return new RawMoqPeer(transport);
+  }
+
   /** Dial `http://127.0.0.1:<port>/<path>` as lite-04. */
   static async connect(port: number, path = "anon"): Promise<RawMoqPeer> {
     const transport = await dialWebSocket(new URL(`http://127.0.0.1:${port}/${path}`), {

@@ -75,12 +75,13 @@ export class RawWebSocket {
     port: number,
     path: string,
     protocols: string[] = ["qmux-00", "webtransport"],
+    host = `127.0.0.1:${port}`,
   ): Promise<RawWebSocket | UpgradeResult> {
     const conn = await Deno.connect({ hostname: "127.0.0.1", port });
     const key = btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(16))));
     const lines = [
       `GET ${path} HTTP/1.1`,
-      `Host: 127.0.0.1:${port}`,
+      `Host: ${host}`,
       `Upgrade: websocket`,
       `Connection: Upgrade`,
       `Sec-WebSocket-Key: ${key}`,

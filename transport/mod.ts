@@ -9,5 +9,6 @@ export * from "./types.ts";
 export * from "./quic/mod.ts";
 export * from "./tls/mod.ts";
 export * from "./websocket/mod.ts";
+export * from "./stream/mod.ts";
 export * from "./webtransport/mod.ts";
 export * from "./versions.ts";

@@ -377,7 +377,7 @@ export class QuicServer {
 
   async #authorize(url: URL, kind: TransportKind, peer: string): Promise<AuthorizeDecision> {
     try {
-      const decision = await this.#options.authorize(url, kind);
+      const decision = await this.#options.authorize(url, kind, peer);
       if (!isAuthorized(decision)) {
         this.#logger.info("session refused", {
           peer,

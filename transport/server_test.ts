@@ -309,8 +309,11 @@ Deno.test("quic server: bind errors name the address; helpers", async () => {
       "moq-lite-03",
       "h3",
     ]);
-    assert.deepEqual(serverAlpns(), [...DEFAULT_VERSION_OFFER.protocols, "moql", "h3"]);
-    assert.deepEqual(serverAlpns().slice(-4), ["moq-lite-04", "moq-lite-03", "moql", "h3"]);
+    // Upstream's order: moq-lite by ALPN, `moql`, IETF moq-transport, then `h3`.
+    const lite = DEFAULT_VERSION_OFFER.protocols.filter((p) => p.startsWith("moq-lite-"));
+    const ietf = DEFAULT_VERSION_OFFER.protocols.filter((p) => !p.startsWith("moq-lite-"));
+    assert.deepEqual(serverAlpns(), [...lite, "moql", ...ietf, "h3"]);
+    assert.deepEqual(serverAlpns().slice(0, 4), ["moq-lite-05", "moq-lite-04", "moq-lite-03", "moql"]);
     assert.equal(parseFingerprint("0x" + "AB:".repeat(31) + "AB")?.byteLength, 32);
     assert.equal(parseFingerprint("abc"), null);
     const badCert = (() => {

@@ -9,7 +9,7 @@
  */
 
 /** Which transport carried a session. Used for logs, metrics and auth. */
-export type TransportKind = "websocket" | "quic" | "webtransport";
+export type TransportKind = "websocket" | "quic" | "webtransport" | "tcp" | "unix";
 
 /**
  * The application protocol a transport negotiated before any moq-lite byte was exchanged:

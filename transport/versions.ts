@@ -117,6 +117,14 @@ export function versionOffer(names?: readonly string[]): VersionOffer {
 /** The offer with every served version. */
 export const DEFAULT_VERSION_OFFER: VersionOffer = versionOffer();
 
+/**
+ * What this relay offers when it dials (cluster links and test clients run moq-lite sessions): the
+ * served moq-lite versions selectable by ALPN, most preferred first, never IETF moq-transport.
+ */
+export const LITE_DIAL_PROTOCOLS: readonly ApplicationProtocol[] = DEFAULT_VERSION_OFFER.protocols.filter((
+  p,
+) => p.startsWith("moq-lite-"));
+
 /** The relay's most preferred ALPN-negotiated moq-lite version with `names` enabled (tests assert it). */
 export function preferredLiteProtocol(names?: readonly string[]): NegotiatedProtocol {
   return versionOffer(names).protocols.find((p) => p.startsWith("moq-lite-")) ?? "";

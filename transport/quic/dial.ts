@@ -39,6 +39,11 @@ export interface DialOptions {
   caCerts?: readonly string[];
   /** Name to verify (and send as SNI) instead of the URL host. */
   serverName?: string;
+  /**
+   * Address to connect to instead of resolving the URL host (which still names the server in the
+   * WebTransport `:authority`), e.g. to reach a relay by IP under a virtual host name.
+   */
+  connectHost?: string;
   /** Dial + handshake timeout in ms; 0 = none (default {@link DEFAULT_DIAL_TIMEOUT_MS}). */
   timeoutMs?: number;
   /** Cancels the dial. */
@@ -160,7 +165,7 @@ export async function connectQuicTo(
     if (abortReason) throw new Error(abortReason);
     const connectOptions = {
       endpoint,
-      hostname,
+      hostname: options.connectHost ?? hostname,
       port,
       serverName: options.serverName,
       alpnProtocols: [...alpns],

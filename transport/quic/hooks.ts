@@ -33,7 +33,7 @@ export type AuthorizeDecision = AuthorizeOk | AuthorizeRefusal;
  * Decide whether a session may start. `url` is `https://authority/path?query` for WebTransport and
  * `moql://<sni or host>/` for raw QUIC. Throwing counts as a refusal (HTTP 500 / close code 0x102).
  */
-export type AuthorizeHook = (url: URL, kind: TransportKind) => Promise<AuthorizeDecision>;
+export type AuthorizeHook = (url: URL, kind: TransportKind, peer: string) => Promise<AuthorizeDecision>;
 
 /** Receives every accepted session. Must not throw (errors are logged). */
 export type SessionHook = (session: TransportSession) => void;

@@ -6,4 +6,5 @@
 export * from "./framing.ts";
 export * from "./subprotocol.ts";
 export * from "./upgrade.ts";
-export type { WebSocketSession } from "./_websocket_session.ts";
+export { WebSocketSession, type WebSocketSessionOptions } from "./_websocket_session.ts";
+export type { WebSocketSessionLimits } from "./_limits.ts";

@@ -21,7 +21,7 @@
  */
 
 import type { NegotiatedProtocol } from "../types.ts";
-import { ALPN_MOQL, DEFAULT_VERSION_OFFER, versionOffer } from "../versions.ts";
+import { ALPN_MOQL, DEFAULT_VERSION_OFFER, LITE_DIAL_PROTOCOLS, versionOffer } from "../versions.ts";
 import type { Framing } from "./framing.ts";
 
 /** The outcome of subprotocol negotiation. */
@@ -89,7 +89,7 @@ export function serverPreference(alpns: readonly SubprotocolAlpn[] = DEFAULT_ALP
  * `webtransport.<alpn>` for each ALPN (understood by relays of this project only), then bare
  * `qmux-02`, `qmux-01`, `qmux-00`, `webtransport`.
  */
-export function clientOffer(alpns: readonly SubprotocolAlpn[] = DEFAULT_ALPNS): string[] {
+export function clientOffer(alpns: readonly SubprotocolAlpn[] = LITE_DIAL_PROTOCOLS): string[] {
   const out: string[] = [];
   for (const alpn of alpns) for (const framing of QMUX_DRAFTS) out.push(`${framing}.${alpn}`);
   for (const alpn of alpns) out.push(`webtransport.${alpn}`);

@@ -21,7 +21,7 @@ import {
   QuicSendHalf,
 } from "../quic/mod.ts";
 import { BufferedReader, incomingStream } from "./_buffered_reader.ts";
-import { WEBTRANSPORT_SUBPROTOCOLS } from "./_connect.ts";
+import { LITE_DIAL_PROTOCOLS } from "../versions.ts";
 import { peerConnectionClose } from "./h3_connection.ts";
 import {
   controlStreamPreamble,
@@ -50,7 +50,7 @@ const MAX_RESPONSE_HEADERS_BYTES = 16 * 1024;
 
 /** Options for {@link dialWebTransport}. */
 export interface WebTransportDialOptions extends DialOptions {
-  /** Subprotocols offered in `wt-available-protocols`, in preference order (default lite-04, lite-03; `[]` = none). */
+  /** Subprotocols offered in `wt-available-protocols`, in preference order (default the served moq-lite versions; `[]` = none). */
   protocols?: readonly NegotiatedProtocol[];
 }
 
@@ -237,7 +237,7 @@ class H3Client {
     if (settings.get(SETTING.ENABLE_WEBTRANSPORT_DRAFT02) !== 1) {
       throw new DialError(url, `${url.origin} does not offer WebTransport (draft-02 SETTINGS missing)`);
     }
-    const protocols: readonly NegotiatedProtocol[] = (this.#options.protocols ?? WEBTRANSPORT_SUBPROTOCOLS)
+    const protocols: readonly NegotiatedProtocol[] = (this.#options.protocols ?? LITE_DIAL_PROTOCOLS)
       .filter(
         (p) => p !== "",
       );

@@ -141,7 +141,9 @@ Deno.test("connect validation and subprotocol selection", () => {
 
   assert.equal(selectSubprotocol(["moq-lite-04", "moq-lite-03"]), "moq-lite-04");
   assert.equal(selectSubprotocol(["moq-lite-03", "moq-lite-04"]), "moq-lite-03");
-  assert.equal(selectSubprotocol(["moql", "moqt-17", "moq-lite-03"]), "moq-lite-03");
+  // `moql` is no wt-protocol value; the client's first one the relay serves wins (IETF included).
+  assert.equal(selectSubprotocol(["moql", "moqt-17", "moq-lite-03"]), "moqt-17");
+  assert.equal(selectSubprotocol(["moql", "moqt-13", "moq-lite-03"]), "moq-lite-03");
   assert.equal(selectSubprotocol(["moq-lite-04", "moq-lite-03"], ["moq-lite-03"]), "moq-lite-03");
   assert.equal(selectSubprotocol(["moql", "moq-lite-99"]), "");
   assert.equal(selectSubprotocol([]), "");

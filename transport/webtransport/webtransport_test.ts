@@ -230,7 +230,8 @@ Deno.test("webtransport: subprotocol selection follows the client's order among 
     { offer: '"moq-lite-03", "moq-lite-04"', expect: "moq-lite-03" },
     { offer: '"moq-lite-04", "moq-lite-03", "moql", "moqt-17", "moqt-16", "moqt-15"', expect: "moq-lite-04" },
     { offer: '"moq-lite-04", "moq-lite-03"', enabled: ["moq-lite-03"], expect: "moq-lite-03" },
-    { offer: '"moql", "moqt-17"', expect: "" },
+    { offer: '"moql", "moqt-17"', expect: "moqt-17" }, // `moql` is not a wt-protocol value
+    { offer: '"moql", "moqt-17"', enabled: ["moq-lite-04"], expect: "" },
     { offer: "moq-lite-04", expect: "" }, // a bare token is not an sf-string
     { expect: "" },
   ];
@@ -241,7 +242,9 @@ Deno.test("webtransport: subprotocol selection follows the client's order among 
       const session = (await t.sessions.next())!;
       assert.equal(session.protocol, c.expect, JSON.stringify(c));
       const expectedBytes = c.expect
-        ? "00 00 d9 27 04 " + hex(ascii("wt-protocol")) + " 0d " + hex(ascii(`"${c.expect}"`))
+        ? "00 00 d9 27 04 " + hex(ascii("wt-protocol")) + " " + hex(new Uint8Array([c.expect.length + 2])) +
+          " " +
+          hex(ascii(`"${c.expect}"`))
         : "00 00 d9";
       assert.equal(hex(response.payload), expectedBytes, JSON.stringify(c));
       session.close(0, "");
