@@ -13,7 +13,10 @@ import { nonEmptyEntries, unique } from "./_values.ts";
 
 /** Fill `config.server.bind` and `config.server.versions` from `[server]`. */
 export function buildServer(reader: SettingsReader, config: RelayConfig, warnings: string[]): void {
-  const bind = (reader.string("server.bind") ?? DEFAULT_SERVER_BIND).trim();
+  // Upstream: with a stream listener and no bind, the relay runs stream-only (no QUIC).
+  const streamOnly = !reader.has("server.bind") &&
+    (reader.has("server.tcp.bind") || reader.has("server.unix.bind"));
+  const bind = (reader.string("server.bind") ?? (streamOnly ? "" : DEFAULT_SERVER_BIND)).trim();
   if (bind === "") {
     config.server.bind = undefined;
   } else {

@@ -789,6 +789,10 @@ Deno.test("[stats], [server.tcp], [server.unix] are read; [server.unix.allow] fa
     "server.unix.allow.uid",
     /file permissions/,
   );
+  // No [server] bind with a stream listener: stream-only, no QUIC (and no certificate needed).
+  const streamOnly = await loadConfig([], { MOQ_SERVER_TCP_BIND: "127.0.0.1:4444", MOQ_AUTH_PUBLIC: "anon" });
+  assert.equal(streamOnly.config.server.bind, undefined);
+  assert.equal(streamOnly.config.streams?.tcp, "127.0.0.1:4444");
   const depth = await load(MIN + `[stats]\nenabled = true\ndepth = 1\n`);
   assert.ok(depth.warnings.some((w) => /stats\.depth.*not supported/.test(w)));
 });

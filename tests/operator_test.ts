@@ -616,6 +616,35 @@ Deno.test({
       assert.match(errors[0], key);
     };
     await fails(upstream + `[server.unix.allow]\nuid = [1001]\n`, /server\.unix\.allow\.uid.*permissions/);
+    // Stream-only (no [server] bind, no certificate), as upstream documents for local workers.
+    const tcpPort = freePort();
+    await Deno.writeTextFile(
+      `${dir}/streams.toml`,
+      `[server.tcp]\nbind = "127.0.0.1:${tcpPort}"\n[auth]\npublic = "anon"\n`,
+    );
+    const streamOnly = spawnRelay(`${dir}/streams.toml`);
+    try {
+      let session;
+      const until = Date.now() + 30_000;
+      while (session === undefined && Date.now() < until) {
+        try {
+          session = await dialQmuxStream(await Deno.connect({ hostname: "127.0.0.1", port: tcpPort }), {
+            kind: "tcp",
+            protocols: ["moq-lite-04"],
+            peer: "relay",
+            logger: silentLogger(),
+          });
+        } catch {
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      }
+      assert.ok(session, "a stream-only relay serves qmux over TCP");
+      session.close(0, "done");
+    } finally {
+      streamOnly.kill("SIGKILL");
+      await streamOnly.status;
+      await streamOnly.stderr.cancel();
+    }
     await Deno.writeTextFile(`${dir}/ca.pem`, "-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n");
     await fails(
       upstream.split("\n").filter((l) => !/^(\[auth\]|auth_api|domains)/.test(l)).join("\n").replace(
