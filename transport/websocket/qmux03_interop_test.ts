@@ -181,7 +181,7 @@ for (const draft of DRAFTS) {
   });
 }
 
-Deno.test("@moq/qmux 0.3.3 with @moq/net's offer gets qmux-02.moq-lite-04 from the relay", async () => {
+Deno.test("@moq/qmux 0.3.3 with @moq/net's offer gets qmux-02.moq-lite-05 from the relay", async () => {
   const relay = startWebSocketServer();
   // What @moq/net 0.3.4 passes (`null` = every draft the polyfill knows, newest first).
   const client = new Session(relay.url, {
@@ -190,9 +190,9 @@ Deno.test("@moq/qmux 0.3.3 with @moq/net's offer gets qmux-02.moq-lite-04 from t
   });
   try {
     await withTimeout(client.ready, 5000, "client ready");
-    assert.equal(client.protocol, "moq-lite-04");
+    assert.equal(client.protocol, "moq-lite-05");
     const server = await relay.nextSession();
-    assert.equal(server.protocol, "moq-lite-04");
+    assert.equal(server.protocol, "moq-lite-05");
     assert.equal((server as WebSocketSession).framing, "qmux-02" satisfies Framing);
   } finally {
     client.close();

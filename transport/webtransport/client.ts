@@ -50,7 +50,7 @@ const MAX_RESPONSE_HEADERS_BYTES = 16 * 1024;
 
 /** Options for {@link dialWebTransport}. */
 export interface WebTransportDialOptions extends DialOptions {
-  /** Subprotocols offered in `wt-available-protocols`, in preference order (default lite-04, lite-03; `[]` = none). */
+  /** Subprotocols offered in `wt-available-protocols`, in preference order (default lite-05, lite-04, lite-03; `[]` = none). */
   protocols?: readonly NegotiatedProtocol[];
 }
 

@@ -17,8 +17,8 @@ Deno.test("webtransport client ↔ server: subprotocol, URL with jwt, streams, c
     const client = await dialWebTransport(url, { logger, certificateSha256: [t.cert.sha256Hex] });
     const server = (await within(5000, "no server session", t.sessions.next()))!;
     assert.equal(client.kind, "webtransport");
-    assert.equal(client.protocol, "moq-lite-04");
-    assert.equal(server.protocol, "moq-lite-04");
+    assert.equal(client.protocol, "moq-lite-05");
+    assert.equal(server.protocol, "moq-lite-05");
     assert.equal(server.url.href, url.href);
     assert.equal(t.authorized.at(-1)!.url.searchParams.get("jwt"), "abc.def");
 
