@@ -67,6 +67,11 @@ export class Group {
   state: GroupState = "open";
   /** The reset code when aborted. */
   abortCode = 0;
+  /**
+   * The publisher sent this single-frame group as a QUIC datagram: it may be forwarded the same way
+   * to subscribers whose transport and version carry datagrams (streams elsewhere).
+   */
+  viaDatagram = false;
 
   /** Cached frames; `#frames[#head + i]` is frame number `dropped + i`. */
   #frames: (Uint8Array | undefined)[] = [];

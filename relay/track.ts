@@ -164,6 +164,25 @@ export class Track {
     return group;
   }
 
+  /**
+   * Cache a complete single-frame group from upstream (a QUIC datagram) and fan it out whole.
+   * Returns undefined when a group with that sequence is cached already (datagram and stream
+   * copies of one group are deduplicated by sequence).
+   */
+  completeGroup(sequence: number, encodedFrame: Uint8Array, timestamp: bigint): Group | undefined {
+    if (this.findGroup(sequence)) return undefined;
+    const group = new Group(sequence, this.#onBytes);
+    group.viaDatagram = true;
+    group.append(encodedFrame, timestamp);
+    group.finish();
+    this.groupsIn++;
+    this.groups.push(group);
+    if (!this.latest || sequence >= this.latest.sequence) this.latest = group;
+    for (const c of this.consumers) c.onGroup(group);
+    this.expire(Date.now());
+    return group;
+  }
+
   /** Count one upstream frame (bytes include its size prefix). */
   countFrame(bytes: number): void {
     this.framesIn++;

@@ -20,9 +20,10 @@ import {
   type UpstreamSubscription,
 } from "../relay/mod.ts";
 import { type BidiStream, type RecvStream, StreamReader, StreamResetError } from "../transport/mod.ts";
-import { DecodeError } from "../codec/mod.ts";
+import { DecodeError, Writer } from "../codec/mod.ts";
 import {
   BidiType05,
+  type Datagram05,
   decodeAnnounceBroadcast,
   decodeAnnounceOk,
   decodeTrackInfo,
@@ -316,6 +317,22 @@ export class Ingest {
         s.send.write(encodeSubscribeUpdate({ priority: p, ordered: true, maxLatencyMs: 0 })).catch(() => {});
       },
     };
+  }
+
+  /**
+   * A lite-05 QUIC datagram from the peer: a complete single-frame group of one of our upstream
+   * subscriptions. Unknown subscriptions and groups already cached are dropped.
+   */
+  datagram(d: Datagram05): void {
+    const track = this.#subs.get(d.subscribeId);
+    if (!track) return;
+    const frame = new Writer(d.payload.length + 8).varint(d.payload.length).bytes(d.payload).finish();
+    if (!track.completeGroup(d.sequence, frame, d.timestamp)) return;
+    track.countFrame(frame.length);
+    const stats = this.#ctx.stats;
+    stats.groupsIn++;
+    stats.framesIn++;
+    stats.bytesIn += frame.length;
   }
 
   /** Read one GROUP stream the peer opened (`type`: its stream type when already read). */

@@ -31,7 +31,8 @@ import {
   type Subscribe,
   Version,
 } from "./messages.ts";
-import { encodeSubscribeResponse05 } from "./lite05.ts";
+import { encodeDatagram05, encodeSubscribeResponse05 } from "./lite05.ts";
+import { varintLength } from "../codec/mod.ts";
 import { timestampHeader05 } from "./_frame05.ts";
 
 /** What one group stream in flight costs a subscriber's budget beyond its frames (pump and stream state). */
@@ -137,6 +138,7 @@ class Downstream implements TrackConsumer {
     this.#enforceBudget();
     if (this.endSequence === 0) this.#range?.started(group.sequence);
     this.endSequence = Math.max(this.endSequence, group.sequence + 1);
+    if (group.viaDatagram && this.#timed && this.#sendDatagram(group)) return;
     const pump = new GroupPump(group);
     this.#pumps.push(pump);
     this.#run(pump).finally(() => {
@@ -166,6 +168,34 @@ class Downstream implements TrackConsumer {
       };
       this.#onIdle();
     });
+  }
+
+  /**
+   * Forward a group that arrived as a QUIC datagram the same way, when this session's transport
+   * carries datagrams and it fits; false = send it on a stream instead.
+   */
+  #sendDatagram(group: Group): boolean {
+    const ctx = this.#ctx;
+    const channel = ctx.transport.datagrams;
+    const frame = group.frame(0);
+    const timestamp = group.timestamp(0);
+    if (!channel || channel.maxBytes === 0 || frame === undefined || timestamp === undefined) return false;
+    let body: Uint8Array;
+    try {
+      body = encodeDatagram05({
+        subscribeId: this.#id,
+        sequence: group.sequence,
+        timestamp,
+        payload: frame.subarray(varintLength(frame[0])),
+      }, channel.maxBytes);
+    } catch {
+      return false; // too large for a datagram: a stream carries it
+    }
+    channel.send(body);
+    ctx.stats.groupsOut++;
+    ctx.stats.framesOut++;
+    ctx.stats.bytesOut += frame.length;
+    return true;
   }
 
   /**

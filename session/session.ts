@@ -59,6 +59,7 @@ import { serveFetch05, serveTrack05 } from "./_track05.ts";
 import {
   BidiType05,
   decodeAnnounceRequest,
+  decodeDatagram05,
   encodeSetupStream,
   PeerSetupSlot,
   ProbeLevel,
@@ -80,6 +81,8 @@ export const SETUP_GRACE_MS = 250;
  * on every announcement; beyond this the stream is reset with code 11 (bounds exceeded).
  */
 export const MAX_ANNOUNCE_INTERESTS_PER_SESSION = 64;
+/** Largest lite-05 datagram body read (a UDP payload cannot be larger). */
+export const MAX_DATAGRAM_BODY_BYTES = 65_527;
 /** How long a legacy session may take to send CLIENT_SETUP. */
 export const SETUP_TIMEOUT_MS = 10_000;
 // Shared with the moq-transport session (session/ietf/), which serves subscriptions the same way.
@@ -305,6 +308,16 @@ export class MoqSession {
         this.#uni(s).catch((err) => this.#handleError(err));
       }
     })();
+    // lite-05 over raw QUIC: single-frame groups may arrive as datagrams.
+    const datagramLoop = (async () => {
+      const channel = t.datagrams;
+      if (!channel || t.protocol !== "moq-lite-05") return;
+      for (;;) {
+        const body = await channel.receive();
+        if (body === null) return;
+        this.#datagram(body);
+      }
+    })();
     const info = await t.closed;
     this.#openGate?.(false);
     clearTimeout(graceTimer);
@@ -313,7 +326,7 @@ export class MoqSession {
     this.#abort.abort();
     const clean = !info.abrupt && info.code === 0;
     this.#ingest?.close(!clean);
-    await Promise.allSettled([bidiLoop, uniLoop]);
+    await Promise.allSettled([bidiLoop, uniLoop, datagramLoop]);
     if (this.#version !== null) o.stats.sessionClosed(t.kind, versionName(this.#version));
     this.#log.info("session closed", {
       peer: t.peer,
@@ -487,6 +500,18 @@ export class MoqSession {
     ctx.log.debug("unknown bidirectional stream type", { type });
     stream.send.reset(Code.UnexpectedStream);
     stream.recv.stop(Code.UnexpectedStream);
+  }
+
+  /** One received lite-05 datagram: malformed ones are dropped with a (once per session) warning. */
+  #datagram(body: Uint8Array): void {
+    const ingest = this.#ingest;
+    const ctx = this.#ctx;
+    if (!ingest || !ctx) return;
+    try {
+      ingest.datagram(decodeDatagram05(body, MAX_DATAGRAM_BODY_BYTES));
+    } catch (err) {
+      ctx.warnings.warn(ctx.log, "datagram", "malformed datagram dropped", { error: String(err) });
+    }
   }
 
   /** Send this endpoint's one SETUP on its own uni stream, then FIN. */

@@ -6,7 +6,7 @@
 
 import assert from "node:assert/strict";
 import { createLogger, LogFilter } from "../log/mod.ts";
-import { Origin, RelayStats } from "../relay/mod.ts";
+import { Origin, RelayStats, type Track } from "../relay/mod.ts";
 import { AuthError, type SessionGrant } from "../auth/mod.ts";
 import { type MemoryTransport, memoryTransportPair } from "../testing/mod.ts";
 import { StreamReader, type TransportKind } from "../transport/mod.ts";
@@ -23,9 +23,13 @@ import {
   encodeAnnounceRequest,
   encodeSetupStream,
   encodeStreamType05,
+  encodeSubscribe05,
   encodeTrackInfo,
+  FrameTimestampDecoder,
   ProbeLevel,
+  readFrame05,
   readSetupStream,
+  readSubscribeResponse05,
   Role,
   type Setup,
   UniType05,
@@ -315,4 +319,53 @@ Deno.test("lite-05 as the dialing side on raw QUIC: its SETUP carries the dial U
   await sendUni(t.client, setupBytes());
   await sendUni(t.client, setupBytes());
   await closesWith(t, 15);
+});
+
+Deno.test("lite-05 subscribe: START at the first group served, END as the track ends, FIN after the groups", async () => {
+  const t = start();
+  await sendUni(t.client, setupBytes({ role: Role.Subscriber }));
+  await relaySetup(t.client);
+  let upstream: Track | undefined;
+  t.origin.publish("cam", {
+    label: "test",
+    hops: [],
+    subscribe: (track) => {
+      upstream = track;
+      track.info = { priority: 1, ordered: true, maxLatencyMs: 2000, timescale: 90_000 };
+      queueMicrotask(() => track.ready());
+      return { cancel: () => {} };
+    },
+  });
+  const s = await t.client.openBidi();
+  await s.send.write(encodeStreamType05(BidiType05.Subscribe));
+  await s.send.write(encodeSubscribe05({
+    id: 3n,
+    broadcast: "cam",
+    track: "video",
+    priority: 0,
+    ordered: false,
+    maxLatencyMs: 0,
+  }));
+  await until("the upstream subscription", () => upstream?.state === "live");
+  const responses = new StreamReader(s.recv);
+  const group = upstream!.startGroup(5);
+  const frame = (payload: number[]) =>
+    new Writer(8).varint(payload.length).bytes(Uint8Array.from(payload)).finish();
+  group.append(frame([1, 2]), 90_000n);
+  group.append(frame([3]), 89_000n);
+  assert.deepEqual(await readSubscribeResponse05(responses), { type: "start", group: 5 });
+  const uni = (await t.client.acceptUni())!;
+  const gr = new StreamReader(uni);
+  assert.equal(await gr.varint(), 0);
+  await gr.message(64); // GROUP header
+  const clock = new FrameTimestampDecoder();
+  assert.deepEqual(await readFrame05(gr, clock, 1024), { timestamp: 90_000n, payload: Uint8Array.of(1, 2) });
+  assert.deepEqual(await readFrame05(gr, clock, 1024), { timestamp: 89_000n, payload: Uint8Array.of(3) });
+  // The track ends while group 5 is still open: END (exclusive) at once, FIN only after the group.
+  upstream!.upstreamEnded(null, true);
+  upstream!.close(null);
+  assert.deepEqual(await readSubscribeResponse05(responses), { type: "end", group: 6 });
+  assert.equal(await readSubscribeResponse05(responses), null, "FIN after END");
+  t.client.close(0, "done");
+  await t.session.done;
 });

@@ -13,14 +13,20 @@ import { silentLogger } from "../log/mod.ts";
 import {
   BidiType05,
   decodeAnnounceRequest,
+  decodeDatagram05,
   decodeSubscribe05,
   decodeTrack,
+  decodeTrackInfo,
   encodeAnnounceBroadcast,
   encodeAnnounceOk,
+  encodeDatagram05,
   encodeFrame05,
   encodeGroupHeader05,
   encodeSetupStream,
+  encodeStreamType05,
+  encodeSubscribe05,
   encodeSubscribeResponse05,
+  encodeTrack,
   encodeTrackInfo,
   FrameTimestampEncoder,
   ProbeLevel,
@@ -34,7 +40,15 @@ import {
   StreamReader,
   type TransportSession,
 } from "../transport/mod.ts";
-import { type RelayProcess, startRelay, within } from "../testing/mod.ts";
+import {
+  connect,
+  readGroup,
+  type RelayProcess,
+  sleep,
+  startRelay,
+  subscribe,
+  within,
+} from "../testing/mod.ts";
 import { loadNet } from "../testing/moq_net.ts";
 
 /** What `@moq/net` hands back for a frame. */
@@ -56,7 +70,11 @@ async function tokenRelay(): Promise<{ relay: RelayProcess; token: string; dir: 
   return { relay, token, dir };
 }
 
-async function dial05(relay: RelayProcess, path: string | undefined): Promise<TransportSession> {
+async function dial05(
+  relay: RelayProcess,
+  path: string | undefined,
+  role = Role.Publisher,
+): Promise<TransportSession> {
   const pin = Array.from(
     await fetchCertificateFingerprint(new URL(relay.httpUrl)),
     (b) => b.toString(16).padStart(2, "0"),
@@ -68,7 +86,7 @@ async function dial05(relay: RelayProcess, path: string | undefined): Promise<Tr
   });
   assert.equal(session.protocol, "moq-lite-05");
   const setup = await session.openUni();
-  await setup.write(encodeSetupStream({ probe: ProbeLevel.None, role: Role.Publisher, path }));
+  await setup.write(encodeSetupStream({ probe: ProbeLevel.None, role, path }));
   await setup.close();
   return session;
 }
@@ -161,5 +179,85 @@ Deno.test({
   } finally {
     await relay.stop("SIGKILL");
     await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+});
+
+/** Read the relay's SETUP, then answer its ANNOUNCE_REQUEST with one active `suffix`. */
+async function announceAs(pub: TransportSession, suffix: string): Promise<void> {
+  const relaySetup = await within(10_000, "the relay's SETUP", pub.acceptUni());
+  assert.ok(relaySetup);
+  const sr = new StreamReader(relaySetup);
+  assert.equal(await sr.varint(), UniType05.Setup);
+  await readSetupStream(sr);
+  const announce = await within(10_000, "ANNOUNCE_REQUEST", pub.acceptBidi());
+  assert.ok(announce);
+  const ar = new StreamReader(announce.recv);
+  assert.equal(await ar.varint(), BidiType05.Announce);
+  decodeAnnounceRequest(await ar.message(4096));
+  await announce.send.write(encodeAnnounceOk({ hop: 0n, activeCount: 1 }));
+  await announce.send.write(encodeAnnounceBroadcast({ active: true, suffix, hops: [] }));
+}
+
+Deno.test({
+  name:
+    "lite-05 raw QUIC datagrams: a single-frame group sent as a datagram reaches a QUIC subscriber as one, " +
+    "a lite-02 WebSocket subscriber on a stream",
+  sanitizeOps: false,
+  sanitizeResources: false,
+}, async () => {
+  const relay = await startRelay();
+  try {
+    const pub = await dial05(relay, "/anon");
+    await announceAs(pub, "dg");
+    const sub = await dial05(relay, "/anon", Role.Subscriber);
+    assert.ok(sub.datagrams && sub.datagrams.maxBytes > 0, "Deno's QUIC carries datagrams");
+    // The viewer asks for TRACK_INFO; the relay asks the publisher, then subscribes upstream.
+    const track = await sub.openBidi();
+    await track.send.write(encodeStreamType05(BidiType05.Track));
+    await track.send.write(encodeTrack({ broadcast: "dg", track: "audio" }));
+    const up = await within(10_000, "TRACK at the publisher", pub.acceptBidi());
+    assert.ok(up);
+    const upr = new StreamReader(up.recv);
+    assert.equal(await upr.varint(), BidiType05.Track);
+    decodeTrack(await upr.message(4096));
+    await up.send.write(
+      encodeTrackInfo({ priority: 0, ordered: false, maxLatencyMs: 1000, timescale: 48_000 }),
+    );
+    await up.send.close();
+    assert.equal(decodeTrackInfo(await new StreamReader(track.recv).message(4096)).timescale, 48_000);
+    const upSub = await within(10_000, "SUBSCRIBE at the publisher", pub.acceptBidi());
+    assert.ok(upSub);
+    const usr = new StreamReader(upSub.recv);
+    assert.equal(await usr.varint(), BidiType05.Subscribe);
+    const upstreamId = decodeSubscribe05(await usr.message(4096)).id;
+
+    const s = await sub.openBidi();
+    await s.send.write(encodeStreamType05(BidiType05.Subscribe));
+    await s.send.write(encodeSubscribe05({
+      id: 5n,
+      broadcast: "dg",
+      track: "audio",
+      priority: 0,
+      ordered: false,
+      maxLatencyMs: 0,
+    }));
+    const ws = await connect(relay.port, "anon");
+    const wsTrack = await subscribe(ws, "dg", "audio");
+    await sleep(500);
+
+    const payload = Uint8Array.of(1, 2, 3, 4, 5);
+    pub.datagrams!.send(
+      encodeDatagram05({ subscribeId: upstreamId, sequence: 7, timestamp: 96_000n, payload }),
+    );
+    const body = await within(10_000, "the datagram at the subscriber", sub.datagrams.receive());
+    assert.ok(body);
+    assert.deepEqual(decodeDatagram05(body), { subscribeId: 5n, sequence: 7, timestamp: 96_000n, payload });
+    const got = await readGroup(wsTrack);
+    assert.deepEqual(got, { sequence: 7, frames: [payload] });
+    ws.close();
+    sub.close(0, "done");
+    pub.close(0, "done");
+  } finally {
+    await relay.stop("SIGKILL");
   }
 });

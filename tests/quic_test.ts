@@ -97,7 +97,10 @@ class RawMoqClient {
     const options = { logger: silentLogger(), certificateSha256: [pin], timeoutMs: STEP_TIMEOUT_MS };
     const session = kind === "quic"
       ? await dialQuic(new URL(`moql://127.0.0.1:${relay.port}`), { ...options, alpns: ["moq-lite-04"] })
-      : await dialWebTransport(new URL(`https://127.0.0.1:${relay.port}/`), options);
+      : await dialWebTransport(new URL(`https://127.0.0.1:${relay.port}/`), {
+        ...options,
+        protocols: ["moq-lite-04"],
+      });
     assert.equal(session.kind, kind);
     assert.equal(session.protocol, "moq-lite-04");
     return new RawMoqClient(session);

@@ -140,6 +140,16 @@ export interface CloseInfo {
   abrupt: boolean;
 }
 
+/** Unreliable QUIC datagrams (RFC 9221), on transports that carry them. */
+export interface DatagramChannel {
+  /** Largest datagram the connection takes right now, in bytes (0 = none). */
+  readonly maxBytes: number;
+  /** Send one datagram; one that cannot go out (too large, session gone) is dropped. Never throws. */
+  send(data: Uint8Array): void;
+  /** The next datagram received, or `null` once the session is closed. */
+  receive(): Promise<Uint8Array | null>;
+}
+
 /** One accepted (or dialed) transport session, carrying exactly one moq-lite session. */
 export interface TransportSession {
   /** Which transport carries this session. */
@@ -153,6 +163,8 @@ export interface TransportSession {
   readonly url: URL;
   /** The peer's address as `host:port` (for logs). */
   readonly peer: string;
+  /** QUIC datagrams where the transport carries them (raw QUIC); absent on WebSocket/qmux. */
+  readonly datagrams?: DatagramChannel;
   /** Open a bidirectional stream. Rejects with {@link SessionClosedError} once closed. */
   openBidi(): Promise<BidiStream>;
   /** Open a unidirectional stream (waits for stream credit). Rejects once closed. */

@@ -8,6 +8,7 @@ import type { Logger } from "../../log/mod.ts";
 import type {
   BidiStream,
   CloseInfo,
+  DatagramChannel,
   NegotiatedProtocol,
   RecvStream,
   SendStream,
@@ -77,6 +78,28 @@ export class QuicTransportSession implements TransportSession, StreamOwner {
     }
     this.peer = peer;
     this.#logger = options.logger.with({ peer: this.peer });
+    const session = this;
+    this.datagrams = {
+      get maxBytes(): number {
+        try {
+          return session.#info ? 0 : conn.maxDatagramSize;
+        } catch {
+          return 0;
+        }
+      },
+      send: (data) => {
+        if (this.#info || data.length > this.datagrams.maxBytes) return;
+        conn.sendDatagram(data).catch(() => {});
+      },
+      receive: async () => {
+        if (this.#info) return null;
+        try {
+          return await conn.readDatagram();
+        } catch {
+          return null;
+        }
+      },
+    };
     const onClosed = options.onClosed;
     // conn.closed rejects on idle timeout and transport errors: always handled here.
     conn.closed.then(
@@ -128,6 +151,9 @@ export class QuicTransportSession implements TransportSession, StreamOwner {
   untrack(stream: Terminable): void {
     this.#streams.delete(stream);
   }
+
+  /** QUIC datagrams on this connection. */
+  readonly datagrams: DatagramChannel;
 
   openBidi(): Promise<BidiStream> {
     return openBidiStream(this.#conn, this);
