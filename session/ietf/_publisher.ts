@@ -50,6 +50,14 @@ export const MAX_RENDEZVOUS_MS = 30_000;
 
 const ZERO = Uint8Array.of(0);
 const EMPTY_OBJECT = Uint8Array.of(0, 0, 0);
+/**
+ * Draft-17+ object headers `delta 0 || length` for payloads under 128 bytes (both one-byte
+ * leading-ones varints), shared read-only so small frames cost no allocation per subscriber.
+ */
+const SMALL_OBJECT_HEADERS: readonly Uint8Array[] = Array.from(
+  { length: 128 },
+  (_, n) => Uint8Array.of(0, n),
+);
 
 class GroupPump {
   readonly group: Group;
@@ -199,6 +207,9 @@ class IetfDownstream implements TrackConsumer {
           } else if (!leadingOnes && delta === 0) {
             await stream.write(ZERO);
             await stream.write(frame);
+          } else if (delta === 0 && length < 128) {
+            await stream.write(SMALL_OBJECT_HEADERS[length]);
+            await stream.write(frame.subarray(prefix));
           } else {
             // The object header in the draft's varints, then the payload (a view of the cached frame).
             const head = new Uint8Array(18);

@@ -236,6 +236,13 @@ export class IetfIngest {
       ctx.fail(0x5, `track alias ${msg.trackAlias} used twice`);
       return;
     }
+    if (this.#pushed.size >= ctx.limits.maxSubscriptionsPerSession) {
+      ctx.warnings.warn(ctx.log, "publish-quota", "too many PUBLISHed tracks on this session; refused", {
+        limit: ctx.limits.maxSubscriptionsPerSession,
+      });
+      await refuse(ctx, req, "publish", "excessiveLoad", "too many published tracks on this session");
+      return;
+    }
     if (this.#pushed.has(key)) {
       await refuse(ctx, req, "publish", "internal", "this track is already published on this session");
       return;
