@@ -373,12 +373,16 @@ export class RawIetfPeer {
     return req;
   }
 
-  /** Send one subgroup stream (subgroup 0 unless given) with `objects`, then FIN. */
+  /**
+   * Send one subgroup stream with `objects`, then FIN. Defaults: subgroup 0 (`subgroup` set: an
+   * explicit id), priority 128, the end-of-group bit set; extension headers when any object has them.
+   */
   async sendSubgroup(
     alias: number,
     group: number,
-    objects: { id: number; payload: Uint8Array }[],
+    objects: { id: number; payload: Uint8Array; ext?: Ietf.Param[] }[],
     subgroup?: number,
+    options: { priority?: number; endOfGroup?: boolean } = {},
   ): Promise<void> {
     const s = await this.transport.openUni();
     const header: SubgroupHeader = {
@@ -387,10 +391,10 @@ export class RawIetfPeer {
       group,
       subgroupIdMode: subgroup === undefined ? "zero" : "explicit",
       subgroup,
-      publisherPriority: 128,
-      extensions: false,
-      endOfGroup: true,
-      firstObjectBit: this.draft >= 18 && objects[0]?.id === 0,
+      publisherPriority: options.priority ?? 128,
+      extensions: objects.some((o) => (o.ext?.length ?? 0) > 0),
+      endOfGroup: options.endOfGroup ?? true,
+      firstObjectBit: this.draft >= 18,
     };
     await s.write(Ietf.encodeStreamHeader(header, this.draft));
     let prev: number | undefined;
@@ -398,7 +402,7 @@ export class RawIetfPeer {
       await s.write(
         Ietf.encodeSubgroupObject(
           header,
-          { objectId: o.id, extensions: [], payload: o.payload },
+          { objectId: o.id, extensions: o.ext ?? [], payload: o.payload },
           prev,
           this.draft,
         ),

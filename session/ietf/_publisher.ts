@@ -40,10 +40,11 @@ import {
   pathNamespace,
   PUBLISHER_PRIORITY,
   refuse,
+  SubgroupMeta,
 } from "./_context.ts";
 import type { JoinPoints } from "./_fetch.ts";
 import type { Request } from "./_requests.ts";
-import { putLeadingOnes } from "./wire.ts";
+import { IetfWriter, putLeadingOnes } from "./wire.ts";
 
 /** Longest RENDEZVOUS_TIMEOUT the relay honours: a pending SUBSCRIBE waits at most this long. */
 export const MAX_RENDEZVOUS_MS = 30_000;
@@ -176,19 +177,23 @@ class IetfDownstream implements TrackConsumer {
         this.#forget(pump);
       });
       let next = group.dropped;
+      // An IETF publisher's subgroup is mirrored; anything else is subgroup 0 with the end bit.
+      const meta = group.meta instanceof SubgroupMeta ? group.meta : undefined;
       await stream.write(encodeStreamHeader({
         kind: "subgroup",
         trackAlias: this.#alias,
         group: group.sequence,
-        subgroupIdMode: "zero",
-        publisherPriority: PUBLISHER_PRIORITY,
-        extensions: false,
-        endOfGroup: true,
+        subgroupIdMode: meta && meta.subgroup !== 0 ? "explicit" : "zero",
+        subgroup: meta && meta.subgroup !== 0 ? meta.subgroup : undefined,
+        publisherPriority: meta?.priority ?? PUBLISHER_PRIORITY,
+        extensions: meta?.extensions ?? false,
+        endOfGroup: meta?.endOfGroup ?? true,
         firstObjectBit: draft >= 18 && next === 0,
       }, draft));
       ctx.stats.groupsOut++;
       pump.sentBytes = group.totalBytes - group.bytes;
       let first = true;
+      let prevId = 0;
       for (;;) {
         if (pump.cancelled) return;
         while (next < group.frameCount) {
@@ -197,12 +202,24 @@ class IetfDownstream implements TrackConsumer {
             stream.reset(StreamResetCode.DeliveryTimeout); // lagged: the frames it needed are gone
             return;
           }
-          const delta = first ? next : 0;
+          const id = meta ? meta.idOf(next) : next;
+          const delta = first ? id : id - prevId - 1;
+          const ext = meta?.extensions ? meta.ext?.[next] : undefined;
           first = false;
+          prevId = id;
           next++;
           pump.sentBytes += frameCost(frame.length);
           const { prefix, length } = framePayload(frame);
-          if (length === 0 && delta === 0) {
+          if (meta?.extensions) {
+            // Extension headers are mirrored: a length (0 when none was kept) and the bytes.
+            const w = new IetfWriter(draft, 24 + (ext?.length ?? 0)).varint(delta);
+            w.varint(ext?.length ?? 0);
+            if (ext) w.bytes(ext);
+            w.varint(length);
+            if (length === 0) w.varint(0);
+            await stream.write(w.finish());
+            if (length > 0) await stream.write(frame.subarray(prefix));
+          } else if (length === 0 && delta === 0) {
             await stream.write(EMPTY_OBJECT); // delta 0, length 0, status Normal
           } else if (!leadingOnes && delta === 0) {
             await stream.write(ZERO);
