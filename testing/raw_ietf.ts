@@ -193,6 +193,11 @@ export class RawIetfPeer {
       protocols: [`qmux-01.${alpn}`],
       alpns: [alpn as IetfProtocol],
     });
+    return await RawIetfPeer.over(transport, draft, maxRequestId);
+  }
+
+  /** Speak `draft` over an already dialed transport (raw QUIC, WebTransport): exchange SETUP. */
+  static async over(transport: TransportSession, draft: Draft, maxRequestId = 100): Promise<RawIetfPeer> {
     const peer = new RawIetfPeer(transport, draft);
     peer.maxRequestId = maxRequestId;
     await peer.#handshake();
