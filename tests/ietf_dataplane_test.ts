@@ -69,7 +69,7 @@ const params = (props: VectorObject["props"]) =>
     value: typeof p.value === "number" ? p.value : new TextEncoder().encode(p.value),
   }));
 
-for (const draft of [14, 15, 16, 17, 18, 20] as Draft[]) {
+for (const draft of [14, 15, 16, 17, 18, 19, 20] as Draft[]) {
   for (const [id, objects] of Object.entries(VECTORS)) {
     e2e(`data-plane d${draft} ${id}`, async (relay) => {
       const ns = ["moq-interop", id];

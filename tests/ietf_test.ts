@@ -179,3 +179,12 @@ e2e("bridging: a moq-lite publisher reaches an IETF subscriber byte-exact", asyn
   pubConn.close();
   subConn.close();
 }, { server: `version = ["moq-transport-18", "moq-lite-02", "moq-lite-01"]` });
+
+e2e(
+  "default config: @moq/net negotiates moq-lite, preferred over the IETF drafts it also offers",
+  async (relay) => {
+    const conn = await netConnect(relay);
+    assert.match(conn.version, /^moq-lite-0\d$/, "moq-lite wins when both are offered");
+    conn.close();
+  },
+);
