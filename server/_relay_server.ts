@@ -116,6 +116,7 @@ export class RelayCore {
         stats: this.stats,
         logger: this.#log,
         limits: this.config.limits ?? DEFAULT_LIMITS,
+        authorize: (url) => this.auth.authenticate(url, "quic"),
       });
     const lite = (t: TransportSession) =>
       new MoqSession({

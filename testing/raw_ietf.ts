@@ -172,6 +172,8 @@ export class RawIetfPeer {
   #controlTail: Promise<void> = Promise.resolve();
   readonly #requests = new Map<number, ControlRequest>();
   #nextRequestId = 0;
+  /** Setup options this peer sends besides MAX_REQUEST_ID (e.g. PATH). */
+  setupOptions: Ietf.Param[] = [];
   /** Drafts 14–16: the MAX_REQUEST_ID this peer grants the relay in CLIENT_SETUP. */
   maxRequestId = 100;
   /** Data streams the relay sent, once complete. */
@@ -197,9 +199,15 @@ export class RawIetfPeer {
   }
 
   /** Speak `draft` over an already dialed transport (raw QUIC, WebTransport): exchange SETUP. */
-  static async over(transport: TransportSession, draft: Draft, maxRequestId = 100): Promise<RawIetfPeer> {
+  static async over(
+    transport: TransportSession,
+    draft: Draft,
+    maxRequestId = 100,
+    setupOptions: Ietf.Param[] = [],
+  ): Promise<RawIetfPeer> {
     const peer = new RawIetfPeer(transport, draft);
     peer.maxRequestId = maxRequestId;
+    peer.setupOptions = setupOptions;
     await peer.#handshake();
     peer.#acceptLoops();
     return peer;
@@ -212,7 +220,7 @@ export class RawIetfPeer {
     }
     const s = await this.transport.openUni();
     this.#setupStream = s;
-    await s.write(Ietf.encodeControl({ kind: "setup", options: [] }, this.draft));
+    await s.write(Ietf.encodeControl({ kind: "setup", options: this.setupOptions }, this.draft));
     const uni = await this.transport.acceptUni();
     if (!uni) throw new Error("the relay sent no SETUP stream");
     const reader = new StreamReader(uni);
@@ -238,7 +246,10 @@ export class RawIetfPeer {
     await this.writeControl({
       kind: "clientSetup",
       versions: this.draft === 14 ? [Ietf.draftVersion(14)] : [],
-      options: [{ type: Ietf.SetupOption.MaxRequestId, value: this.maxRequestId }],
+      options: Ietf.sortParams([
+        { type: Ietf.SetupOption.MaxRequestId, value: this.maxRequestId },
+        ...this.setupOptions,
+      ]),
     });
     let buf = new Uint8Array(0);
     const frames = async function* (draft: Draft) {

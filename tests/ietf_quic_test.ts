@@ -15,7 +15,12 @@ import {
   type IetfProtocol,
 } from "../transport/mod.ts";
 
-async function dial(relay: RelayProcess, draft: Draft, kind: "quic" | "webtransport"): Promise<RawIetfPeer> {
+async function dial(
+  relay: RelayProcess,
+  draft: Draft,
+  kind: "quic" | "webtransport",
+  setupOptions: Ietf.Param[] = [],
+): Promise<RawIetfPeer> {
   const pin = Array.from(
     await fetchCertificateFingerprint(new URL(relay.httpUrl)),
     (b) => b.toString(16).padStart(2, "0"),
@@ -27,7 +32,7 @@ async function dial(relay: RelayProcess, draft: Draft, kind: "quic" | "webtransp
     : await dialWebTransport(new URL(`https://127.0.0.1:${relay.port}/`), { ...options, protocols: [alpn] });
   assert.equal(transport.kind, kind);
   assert.equal(transport.protocol, alpn);
-  return await RawIetfPeer.over(transport, draft);
+  return await RawIetfPeer.over(transport, draft, 100, setupOptions);
 }
 
 for (const kind of ["quic", "webtransport"] as const) {
@@ -77,4 +82,35 @@ for (const kind of ["quic", "webtransport"] as const) {
       sub.close();
     }, { auth: `public = ""`, server: `version = ["moq-transport-${draft}"]` });
   }
+}
+
+for (const draft of [16, 18] as Draft[]) {
+  e2e(
+    `moq-transport-${draft} over raw QUIC: SETUP PATH sets the session root, as a URL path would`,
+    async (relay) => {
+      const path = [{ type: Ietf.SetupOption.Path, value: new TextEncoder().encode("/anon") }];
+      const rooted = await dial(relay, draft, "quic", path);
+      const ok = await rooted.request({
+        kind: "publishNamespace",
+        requestId: 0,
+        namespace: ["room"],
+        params: [],
+      });
+      assert.equal((await within(5_000, "announce OK", ok.next()))?.kind, "requestOk");
+      await relay.waitForLog(/broadcast published.*path=anon\/room/);
+      // Without PATH the session root is "/", where anonymous peers may not publish "room".
+      const bare = await dial(relay, draft, "quic");
+      const refused = await bare.request({
+        kind: "publishNamespace",
+        requestId: 0,
+        namespace: ["room"],
+        params: [],
+      });
+      const err = await within(5_000, "announce refused", refused.next());
+      assert.equal(err?.kind === "requestError" && err.code, 0x1); // UNAUTHORIZED
+      rooted.close();
+      bare.close();
+    },
+    { server: `version = ["moq-transport-${draft}"]` },
+  );
 }

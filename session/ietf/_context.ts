@@ -21,7 +21,8 @@ export interface IetfContext {
   readonly id: number;
   readonly transport: TransportSession;
   readonly draft: Draft;
-  readonly scope: SessionScope;
+  /** What the session may publish and subscribe to (replaced once by a raw-QUIC SETUP PATH). */
+  scope: SessionScope;
   readonly origin: Origin;
   readonly stats: RelayStats;
   readonly log: Logger;
