@@ -409,7 +409,10 @@ export class IetfSession {
       }
       case "requestUpdate": {
         const target = m.existingRequestId ?? m.requestId;
-        this.#checkRequestId(m.requestId);
+        // A new request id when it is one (the update's own), checked like any other.
+        if (m.existingRequestId !== undefined && m.requestId >= this.#expectRequestId) {
+          this.#checkRequestId(m.requestId);
+        }
         mux.deliver("incoming", target, m);
         return;
       }

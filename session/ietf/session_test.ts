@@ -151,3 +151,11 @@ Deno.test("readObject keeps the payload as an encoded frame in every varint form
     a.close(0, "");
   }
 });
+
+Deno.test("peekClientSetup closes a session that sends no CLIENT_SETUP in time", async () => {
+  const [client, server] = memoryTransportPair({ protocol: "" });
+  const peeked = await peekClientSetup(server, 50);
+  assert.deepEqual(peeked.versions, []);
+  const info = await client.closed;
+  assert.equal(info.code, 3);
+});
