@@ -26,6 +26,7 @@ import {
 /** The SETUP stream type (draft-17+). */
 const SETUP_TYPE = 0x2f00;
 
+/** The codec types tests name when they talk to a {@link RawIetfPeer}. */
 export type { ControlMessage, Draft };
 
 /** One request stream: send messages, read the relay's. */

@@ -8,10 +8,10 @@ import { silentLogger } from "../../log/mod.ts";
 import { Origin, RelayStats } from "../../relay/mod.ts";
 import type { SessionGrant } from "../../auth/mod.ts";
 import { memoryTransportPair } from "../../testing/mod.ts";
-import { StreamReader } from "../../transport/mod.ts";
+import { type IetfProtocol, StreamReader } from "../../transport/mod.ts";
 import { DecodeError } from "../../codec/mod.ts";
 import { decodeControl, encodeControl } from "./control.ts";
-import type { Draft } from "./draft.ts";
+import { type Draft, draftAlpn } from "./draft.ts";
 import { SessionCode } from "./errors.ts";
 import { peekClientSetup } from "./legacy.ts";
 import { IetfSession } from "./session.ts";
@@ -22,7 +22,7 @@ const GRANT: SessionGrant = { root: "", publish: [""], subscribe: [""], internal
 
 function start(draft: Draft) {
   const [client, server] = memoryTransportPair({
-    protocol: draft === 14 ? "moq-00" : `moqt-${draft}` as never,
+    protocol: draftAlpn(draft) as IetfProtocol,
   });
   const origin = new Origin({ logger: silentLogger() });
   const session = new IetfSession({
