@@ -531,7 +531,9 @@ headroom = "10%"
   assert.equal(api.config.cluster.connectApi, "https://api.example/peers");
   assert.ok(api.warnings.some((w) => w.includes("cluster.connect_api")));
   // Version names upstream knows but this relay lacks are dropped with a warning.
-  const versions = await load(MIN + `[server]\nversion = ["moq-lite-06-wip", "moq-transport-17", "moq-lite-03"]\n`);
+  const versions = await load(
+    MIN + `[server]\nversion = ["moq-lite-06-wip", "moq-transport-17", "moq-lite-03"]\n`,
+  );
   assert.deepEqual(versions.config.server.versions, ["moq-transport-17", "moq-lite-03"]);
   assert.ok(versions.warnings.some((w) => /moq-lite-06-wip is not supported/.test(w)));
 });
