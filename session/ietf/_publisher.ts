@@ -95,6 +95,8 @@ class IetfDownstream implements TrackConsumer {
   readonly #endGroup: number | undefined;
   #closed = false;
   #trackEnd: { code: number | null } | null = null;
+  /** The filter's end group was delivered (or passed): the subscription is complete. */
+  #rangeDone = false;
   #onIdle: (() => void) | null = null;
   /** Data streams opened (PUBLISH_DONE's Stream Count). */
   streams = 0;
@@ -110,10 +112,19 @@ class IetfDownstream implements TrackConsumer {
     return this.#trackEnd;
   }
 
+  /** Whether the subscription ended because its range was delivered, not because the track ended. */
+  get rangeDone(): boolean {
+    return this.#rangeDone && this.#trackEnd === null;
+  }
+
   onGroup(group: Group): void {
     if (this.#closed) return;
     if (this.#startGroup !== undefined && group.sequence < this.#startGroup) return;
-    if (this.#endGroup !== undefined && group.sequence > this.#endGroup) return;
+    if (this.#endGroup !== undefined && group.sequence > this.#endGroup) {
+      this.#rangeDone = true; // the track moved past the range
+      if (this.#pumps.length === 0) this.#onIdle?.();
+      return;
+    }
     for (const p of this.#pumps) if (p.group === group) return;
     const limit = this.#ctx.limits.subscriberQueueBytes;
     while (this.#pumps.length >= MAX_GROUPS_IN_FLIGHT) this.#drop(this.#pumps[0]);
@@ -128,6 +139,7 @@ class IetfDownstream implements TrackConsumer {
     this.#pumps.push(pump);
     this.#run(pump).finally(() => {
       this.#forget(pump);
+      if (group.sequence === this.#endGroup) this.#rangeDone = true;
       if (this.#pumps.length === 0) this.#onIdle?.();
     });
   }
@@ -140,7 +152,7 @@ class IetfDownstream implements TrackConsumer {
   drained(): Promise<void> {
     return new Promise((resolve) => {
       this.#onIdle = () => {
-        if (this.#trackEnd && this.#pumps.length === 0) resolve();
+        if ((this.#trackEnd || this.#rangeDone) && this.#pumps.length === 0) resolve();
       };
       this.#onIdle();
     });
@@ -416,12 +428,17 @@ export async function serveSubscribe(
     const ended = await Promise.race([down.drained().then(() => true), left.then(() => false)]);
     if (ended) {
       const code = down.trackEnd?.code ?? null;
+      const range = down.rangeDone;
       await req.send({
         kind: "publishDone",
         requestId: req.id,
-        statusCode: code === null ? PublishDoneCode.TrackEnded : PublishDoneCode.InternalError,
+        statusCode: range
+          ? PublishDoneCode.SubscriptionEnded
+          : code === null
+          ? PublishDoneCode.TrackEnded
+          : PublishDoneCode.InternalError,
         streamCount: down.streams,
-        reason: code === null ? "track ended" : `track reset with code ${code}`,
+        reason: range ? "range delivered" : code === null ? "track ended" : `track reset with code ${code}`,
       });
     } else {
       down.close(StreamResetCode.Cancelled);
