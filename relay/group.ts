@@ -72,6 +72,12 @@ export class Group {
    * to subscribers whose transport and version carry datagrams (streams elsewhere).
    */
   viaDatagram = false;
+  /**
+   * What the publishing session's protocol knows of this group beyond its frames (moq-transport:
+   * subgroup id, object ids, priority), for subscribers of the same protocol. Opaque to the relay;
+   * whoever sets it keeps its size bounded.
+   */
+  meta: unknown = undefined;
 
   /** Cached frames; `#frames[#head + i]` is frame number `dropped + i`. */
   #frames: (Uint8Array | undefined)[] = [];

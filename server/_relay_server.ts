@@ -135,6 +135,7 @@ export class RelayCore {
         stats,
         logger: this.#log,
         limits: this.config.limits ?? DEFAULT_LIMITS,
+        authorize: (url) => this.auth.authenticate(url, "quic"),
       });
     const lite = (t: TransportSession) =>
       new MoqSession({

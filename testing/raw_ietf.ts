@@ -26,6 +26,7 @@ import {
 /** The SETUP stream type (draft-17+). */
 const SETUP_TYPE = 0x2f00;
 
+/** The codec types tests name when they talk to a {@link RawIetfPeer}. */
 export type { ControlMessage, Draft };
 
 /** One request stream: send messages, read the relay's. */
@@ -172,6 +173,8 @@ export class RawIetfPeer {
   #controlTail: Promise<void> = Promise.resolve();
   readonly #requests = new Map<number, ControlRequest>();
   #nextRequestId = 0;
+  /** Setup options this peer sends besides MAX_REQUEST_ID (e.g. PATH). */
+  setupOptions: Ietf.Param[] = [];
   /** Drafts 14–16: the MAX_REQUEST_ID this peer grants the relay in CLIENT_SETUP. */
   maxRequestId = 100;
   /** Data streams the relay sent, once complete. */
@@ -193,8 +196,19 @@ export class RawIetfPeer {
       protocols: [`qmux-01.${alpn}`],
       alpns: [alpn as IetfProtocol],
     });
+    return await RawIetfPeer.over(transport, draft, maxRequestId);
+  }
+
+  /** Speak `draft` over an already dialed transport (raw QUIC, WebTransport): exchange SETUP. */
+  static async over(
+    transport: TransportSession,
+    draft: Draft,
+    maxRequestId = 100,
+    setupOptions: Ietf.Param[] = [],
+  ): Promise<RawIetfPeer> {
     const peer = new RawIetfPeer(transport, draft);
     peer.maxRequestId = maxRequestId;
+    peer.setupOptions = setupOptions;
     await peer.#handshake();
     peer.#acceptLoops();
     return peer;
@@ -207,7 +221,7 @@ export class RawIetfPeer {
     }
     const s = await this.transport.openUni();
     this.#setupStream = s;
-    await s.write(Ietf.encodeControl({ kind: "setup", options: [] }, this.draft));
+    await s.write(Ietf.encodeControl({ kind: "setup", options: this.setupOptions }, this.draft));
     const uni = await this.transport.acceptUni();
     if (!uni) throw new Error("the relay sent no SETUP stream");
     const reader = new StreamReader(uni);
@@ -233,7 +247,10 @@ export class RawIetfPeer {
     await this.writeControl({
       kind: "clientSetup",
       versions: this.draft === 14 ? [Ietf.draftVersion(14)] : [],
-      options: [{ type: Ietf.SetupOption.MaxRequestId, value: this.maxRequestId }],
+      options: Ietf.sortParams([
+        { type: Ietf.SetupOption.MaxRequestId, value: this.maxRequestId },
+        ...this.setupOptions,
+      ]),
     });
     let buf = new Uint8Array(0);
     const frames = async function* (draft: Draft) {
@@ -373,12 +390,16 @@ export class RawIetfPeer {
     return req;
   }
 
-  /** Send one subgroup stream (subgroup 0 unless given) with `objects`, then FIN. */
+  /**
+   * Send one subgroup stream with `objects`, then FIN. Defaults: subgroup 0 (`subgroup` set: an
+   * explicit id), priority 128, the end-of-group bit set; extension headers when any object has them.
+   */
   async sendSubgroup(
     alias: number,
     group: number,
-    objects: { id: number; payload: Uint8Array }[],
+    objects: { id: number; payload: Uint8Array; ext?: Ietf.Param[] }[],
     subgroup?: number,
+    options: { priority?: number; endOfGroup?: boolean } = {},
   ): Promise<void> {
     const s = await this.transport.openUni();
     const header: SubgroupHeader = {
@@ -387,10 +408,10 @@ export class RawIetfPeer {
       group,
       subgroupIdMode: subgroup === undefined ? "zero" : "explicit",
       subgroup,
-      publisherPriority: 128,
-      extensions: false,
-      endOfGroup: true,
-      firstObjectBit: this.draft >= 18 && objects[0]?.id === 0,
+      publisherPriority: options.priority ?? 128,
+      extensions: objects.some((o) => (o.ext?.length ?? 0) > 0),
+      endOfGroup: options.endOfGroup ?? true,
+      firstObjectBit: this.draft >= 18,
     };
     await s.write(Ietf.encodeStreamHeader(header, this.draft));
     let prev: number | undefined;
@@ -398,7 +419,7 @@ export class RawIetfPeer {
       await s.write(
         Ietf.encodeSubgroupObject(
           header,
-          { objectId: o.id, extensions: [], payload: o.payload },
+          { objectId: o.id, extensions: o.ext ?? [], payload: o.payload },
           prev,
           this.draft,
         ),

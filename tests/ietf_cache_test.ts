@@ -190,7 +190,7 @@ e2e("MAX_REQUEST_ID: the relay honours the peer's limit (REQUESTS_BLOCKED) and i
   const sub = await RawIetfPeer.connect(relay.port, 15);
   const first = await sub.request({ kind: "subscribe", requestId: 0, namespace: NS, name: "a", params: [] });
   assert.equal((await within(5_000, "refused", first.next()))?.kind, "requestError");
-  assert.ok(pub.sessionMessages.some((m) => m.kind === "requestsBlocked"), "REQUESTS_BLOCKED sent");
+  await until("REQUESTS_BLOCKED", () => pub.sessionMessages.some((m) => m.kind === "requestsBlocked"));
   assert.equal(pub.incoming.length, 0, "no SUBSCRIBE beyond the limit");
   await pub.writeControl({ kind: "maxRequestId", requestId: 10 });
   await sleep(100);
@@ -212,3 +212,28 @@ for (const draft of [16, 18] as Draft[]) {
     await within(15_000, "session closed", peer.transport.closed);
   }, { server: `version = ["moq-transport-${draft}"]` });
 }
+
+e2e(
+  "SUBSCRIBE: an absolute range ends with PUBLISH_DONE SUBSCRIPTION_ENDED once its last group is sent",
+  async (relay) => {
+    const pub = await cachedPublisher(relay);
+    const sub = await RawIetfPeer.connect(relay.port, DRAFT);
+    const s = await sub.request({
+      kind: "subscribe",
+      requestId: 0,
+      namespace: NS,
+      name: "video",
+      filter: { type: "absoluteRange", start: { group: 0, object: 0 }, endGroup: 1 },
+      params: [],
+    });
+    assert.equal((await within(5_000, "SUBSCRIBE_OK", s.next()))?.kind, "subscribeOk");
+    const done = await within(5_000, "PUBLISH_DONE", s.next());
+    assert.equal(done?.kind === "publishDone" && done.statusCode, 0x3);
+    assert.equal(done?.kind === "publishDone" && done.streamCount, 2);
+    await until("groups 0 and 1", () => sub.data.length >= 2);
+    assert.deepEqual(sub.data.map((d) => d.header.group).sort(), [0, 1]);
+    pub.close();
+    sub.close();
+  },
+  OPTS,
+);

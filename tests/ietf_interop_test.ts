@@ -36,7 +36,7 @@ async function answerSubscribe(peer: RawIetfPeer, alias: number) {
   return { first, req };
 }
 
-for (const draft of [14, 15, 16, 17, 18, 20] as Draft[]) {
+for (const draft of [14, 15, 16, 17, 18, 19, 20] as Draft[]) {
   const opts = { server: `version = ["moq-transport-${draft}"]` };
   // Draft-14 answers with per-message replies; 15–16 PUBLISH with PUBLISH_OK; else REQUEST_OK / _ERROR.
   const nsOk = draft === 14 ? "publishNamespaceOk" : "requestOk";

@@ -10,6 +10,7 @@ import {
   e2e,
   parseMetrics,
   publish,
+  RawIetfPeer,
   readGroup,
   type RelayProcess,
   sampleValue,
@@ -179,3 +180,49 @@ e2e("bridging: a moq-lite publisher reaches an IETF subscriber byte-exact", asyn
   pubConn.close();
   subConn.close();
 }, { server: `version = ["moq-transport-18", "moq-lite-02", "moq-lite-01"]` });
+
+e2e(
+  "default config: @moq/net negotiates moq-lite, preferred over the IETF drafts it also offers",
+  async (relay) => {
+    const conn = await netConnect(relay);
+    assert.match(conn.version, /^moq-lite-0\d$/, "moq-lite wins when both are offered");
+    conn.close();
+  },
+);
+
+e2e(
+  "bridging: a moq-lite viewer of an IETF publisher's several subgroups gets each as a group stream",
+  async (relay) => {
+    const pub = await RawIetfPeer.connect(relay.port, 18);
+    const req = await pub.request({
+      kind: "publish",
+      requestId: 0,
+      namespace: ["multi"],
+      name: "v",
+      trackAlias: 1,
+      params: [],
+      properties: [],
+    });
+    assert.equal((await within(5_000, "PUBLISH_OK", req.next()))?.kind, "requestOk");
+    const lite = await connect(relay.port, "anon");
+    const track = await subscribe(lite, "multi", "v");
+    await sleep(300);
+    const t = (s: string) => new TextEncoder().encode(s);
+    await pub.sendSubgroup(1, 0, [{ id: 0, payload: t("a") }, { id: 2, payload: t("c") }], 0);
+    await sleep(50);
+    await pub.sendSubgroup(1, 0, [{ id: 1, payload: t("b") }], 1);
+    await sleep(50);
+    await pub.sendSubgroup(1, 1, [{ id: 0, payload: t("d") }], 0);
+    const got = [];
+    for (let i = 0; i < 3; i++) {
+      const g = await readGroup(track);
+      assert.ok(g);
+      got.push([g.sequence, g.frames.map((f) => new TextDecoder().decode(f))]);
+    }
+    // Object ids close up for moq-lite (docs/ietf.md §8.2); each subgroup is its own GROUP stream.
+    assert.deepEqual(got, [[0, ["a", "c"]], [0, ["b"]], [1, ["d"]]]);
+    pub.close();
+    lite.close();
+  },
+  { server: `version = ["moq-transport-18", "moq-lite-02", "moq-lite-01"]` },
+);

@@ -21,7 +21,8 @@ export interface IetfContext {
   readonly id: number;
   readonly transport: TransportSession;
   readonly draft: Draft;
-  readonly scope: SessionScope;
+  /** What the session may publish and subscribe to (replaced once by a raw-QUIC SETUP PATH). */
+  scope: SessionScope;
   readonly origin: Origin;
   readonly stats: RelayStats;
   readonly log: Logger;
@@ -45,7 +46,57 @@ export const PUBLISHER_PRIORITY = 128;
 export function largestOf(track: Track): Location | undefined {
   const g = track.latest;
   if (!g || g.frameCount === 0) return undefined;
-  return { group: g.sequence, object: g.frameCount - 1 };
+  const last = g.frameCount - 1;
+  return { group: g.sequence, object: g.meta instanceof SubgroupMeta ? g.meta.idOf(last) : last };
+}
+
+/** Most extension header bytes kept per cached group; beyond it objects are relayed without them. */
+export const MAX_GROUP_EXTENSION_BYTES = 64 * 1024;
+
+/**
+ * The moq-transport facts of one cached group (one subgroup stream of an IETF publisher), kept in
+ * `Group.meta` so IETF subscribers get the subgroup, object ids, priority and extension headers
+ * exactly; moq-lite subscribers read only the frames.
+ */
+export class SubgroupMeta {
+  /** The subgroup id (for a first-object-id header, known once the first object arrived). */
+  subgroup: number;
+  readonly priority: number;
+  readonly endOfGroup: boolean;
+  /** Whether the publisher's objects carried extension headers. */
+  readonly extensions: boolean;
+  /** Object id of frame i, once any differs from i (null while dense). */
+  ids: number[] | null = null;
+  /** Extension header bytes of frame i (null when none was kept). */
+  ext: (Uint8Array | undefined)[] | null = null;
+  /** Bytes held in {@link ext}, at most {@link MAX_GROUP_EXTENSION_BYTES}. */
+  extBytes = 0;
+
+  constructor(subgroup: number, priority: number, endOfGroup: boolean, extensions: boolean) {
+    this.subgroup = subgroup;
+    this.priority = priority;
+    this.endOfGroup = endOfGroup;
+    this.extensions = extensions;
+  }
+
+  /** The object id of frame `i`. */
+  idOf(i: number): number {
+    return this.ids?.[i] ?? i;
+  }
+
+  /** Record frame `i`'s object id and extension bytes (dropped beyond the byte cap: false). */
+  record(i: number, objectId: number, ext: Uint8Array | undefined): boolean {
+    if (objectId !== i || this.ids) {
+      this.ids ??= Array.from({ length: i }, (_, n) => n);
+      this.ids[i] = objectId;
+    }
+    if (!ext || ext.length === 0) return true;
+    if (this.extBytes + ext.length > MAX_GROUP_EXTENSION_BYTES) return false;
+    this.ext ??= [];
+    this.ext[i] = ext;
+    this.extBytes += ext.length;
+    return true;
+  }
 }
 
 /** The broadcast path (relative to the session root) a namespace tuple stands for. */

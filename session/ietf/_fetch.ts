@@ -11,7 +11,14 @@ import type { ControlMessage, ControlOf, Location } from "./control.ts";
 import { encodeFetchObject, encodeStreamHeader, type FetchObject } from "./data.ts";
 import { StreamResetCode } from "./errors.ts";
 import { framePayload } from "./_io.ts";
-import { type IetfContext, largestOf, namespacePath, PUBLISHER_PRIORITY, refuse } from "./_context.ts";
+import {
+  type IetfContext,
+  largestOf,
+  namespacePath,
+  PUBLISHER_PRIORITY,
+  refuse,
+  SubgroupMeta,
+} from "./_context.ts";
 import type { Request } from "./_requests.ts";
 import { IetfWriter, MessageParam } from "./wire.ts";
 
@@ -82,14 +89,15 @@ export async function serveFetch(
   const groups: Group[] = track.groups
     .filter((g) => g.sequence >= start.group && g.sequence <= end.group)
     .sort((a, b) => a.sequence - b.sequence);
+  const idAt = (g: Group, i: number) => g.meta instanceof SubgroupMeta ? g.meta.idOf(i) : i;
   const inRange = (g: Group, object: number) =>
     !(g.sequence === start.group && object < start.object) &&
     !(g.sequence === end.group && end.object !== 0 && object >= end.object);
   let last: Location = { group: start.group, object: start.object };
   for (const g of groups) {
     for (let i = g.frameCount - 1; i >= g.dropped; i--) {
-      if (inRange(g, i)) {
-        last = { group: g.sequence, object: i };
+      if (inRange(g, idAt(g, i))) {
+        last = { group: g.sequence, object: idAt(g, i) };
         break;
       }
     }
@@ -122,15 +130,16 @@ export async function serveFetch(
           stream.reset(StreamResetCode.Cancelled);
           return;
         }
-        if (!inRange(g, i)) continue;
+        if (!inRange(g, idAt(g, i))) continue;
         const frame = g.frame(i);
         if (!frame) continue;
         const { prefix } = framePayload(frame);
+        const meta = g.meta instanceof SubgroupMeta ? g.meta : undefined;
         const o: FetchObject = {
           group: g.sequence,
-          subgroup: 0,
-          objectId: i,
-          publisherPriority: PUBLISHER_PRIORITY,
+          subgroup: meta?.subgroup ?? 0,
+          objectId: meta ? meta.idOf(i) : i,
+          publisherPriority: meta?.priority ?? PUBLISHER_PRIORITY,
           extensions: [],
           payload: frame.subarray(prefix),
         };

@@ -49,6 +49,8 @@ export interface IngestObject {
   frame?: Uint8Array;
   /** The object status when the payload was empty. */
   status?: number;
+  /** The extension headers, as sent (a copy), when there were any. */
+  ext?: Uint8Array;
 }
 
 /**
@@ -65,22 +67,23 @@ export async function readObject(
   const delta = await readDraftVarint(reader, draft);
   const objectId = prev === undefined ? delta : prev + 1 + delta;
   if (!Number.isSafeInteger(objectId)) throw new DecodeError("object id overflows 2^53-1");
+  let ext: Uint8Array | undefined;
   if (extensions) {
     const len = await readDraftVarint(reader, draft);
     if (len > 8192) throw new BoundsError(`object extension headers of ${len} bytes exceed 8192`);
-    await reader.exact(len);
+    if (len > 0) ext = (await reader.exact(len)).slice();
   }
   const len = await readDraftVarint(reader, draft);
   if (len > maxPayload) throw new BoundsError(`object of ${len} bytes exceeds the ${maxPayload}-byte limit`);
   if (len === 0) {
     const status = await readDraftVarint(reader, draft);
-    return { objectId, status };
+    return { objectId, status, ext };
   }
   const prefix = varintSize(len);
   const frame = new Uint8Array(prefix + len);
   putVarint(frame, 0, len);
   frame.set(await reader.exact(len), prefix);
-  return { objectId, frame };
+  return { objectId, frame, ext };
 }
 
 /** The payload length and prefix size of a cached moq-lite frame (`vi53 size || payload`). */

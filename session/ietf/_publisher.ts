@@ -40,16 +40,25 @@ import {
   pathNamespace,
   PUBLISHER_PRIORITY,
   refuse,
+  SubgroupMeta,
 } from "./_context.ts";
 import type { JoinPoints } from "./_fetch.ts";
 import type { Request } from "./_requests.ts";
-import { putLeadingOnes } from "./wire.ts";
+import { IetfWriter, putLeadingOnes } from "./wire.ts";
 
 /** Longest RENDEZVOUS_TIMEOUT the relay honours: a pending SUBSCRIBE waits at most this long. */
 export const MAX_RENDEZVOUS_MS = 30_000;
 
 const ZERO = Uint8Array.of(0);
 const EMPTY_OBJECT = Uint8Array.of(0, 0, 0);
+/**
+ * Draft-17+ object headers `delta 0 || length` for payloads under 128 bytes (both one-byte
+ * leading-ones varints), shared read-only so small frames cost no allocation per subscriber.
+ */
+const SMALL_OBJECT_HEADERS: readonly Uint8Array[] = Array.from(
+  { length: 128 },
+  (_, n) => Uint8Array.of(0, n),
+);
 
 class GroupPump {
   readonly group: Group;
@@ -86,6 +95,8 @@ class IetfDownstream implements TrackConsumer {
   readonly #endGroup: number | undefined;
   #closed = false;
   #trackEnd: { code: number | null } | null = null;
+  /** The filter's end group was delivered (or passed): the subscription is complete. */
+  #rangeDone = false;
   #onIdle: (() => void) | null = null;
   /** Data streams opened (PUBLISH_DONE's Stream Count). */
   streams = 0;
@@ -101,10 +112,19 @@ class IetfDownstream implements TrackConsumer {
     return this.#trackEnd;
   }
 
+  /** Whether the subscription ended because its range was delivered, not because the track ended. */
+  get rangeDone(): boolean {
+    return this.#rangeDone && this.#trackEnd === null;
+  }
+
   onGroup(group: Group): void {
     if (this.#closed) return;
     if (this.#startGroup !== undefined && group.sequence < this.#startGroup) return;
-    if (this.#endGroup !== undefined && group.sequence > this.#endGroup) return;
+    if (this.#endGroup !== undefined && group.sequence > this.#endGroup) {
+      this.#rangeDone = true; // the track moved past the range
+      if (this.#pumps.length === 0) this.#onIdle?.();
+      return;
+    }
     for (const p of this.#pumps) if (p.group === group) return;
     const limit = this.#ctx.limits.subscriberQueueBytes;
     while (this.#pumps.length >= MAX_GROUPS_IN_FLIGHT) this.#drop(this.#pumps[0]);
@@ -119,6 +139,7 @@ class IetfDownstream implements TrackConsumer {
     this.#pumps.push(pump);
     this.#run(pump).finally(() => {
       this.#forget(pump);
+      if (group.sequence === this.#endGroup) this.#rangeDone = true;
       if (this.#pumps.length === 0) this.#onIdle?.();
     });
   }
@@ -131,7 +152,7 @@ class IetfDownstream implements TrackConsumer {
   drained(): Promise<void> {
     return new Promise((resolve) => {
       this.#onIdle = () => {
-        if (this.#trackEnd && this.#pumps.length === 0) resolve();
+        if ((this.#trackEnd || this.#rangeDone) && this.#pumps.length === 0) resolve();
       };
       this.#onIdle();
     });
@@ -168,19 +189,23 @@ class IetfDownstream implements TrackConsumer {
         this.#forget(pump);
       });
       let next = group.dropped;
+      // An IETF publisher's subgroup is mirrored; anything else is subgroup 0 with the end bit.
+      const meta = group.meta instanceof SubgroupMeta ? group.meta : undefined;
       await stream.write(encodeStreamHeader({
         kind: "subgroup",
         trackAlias: this.#alias,
         group: group.sequence,
-        subgroupIdMode: "zero",
-        publisherPriority: PUBLISHER_PRIORITY,
-        extensions: false,
-        endOfGroup: true,
+        subgroupIdMode: meta && meta.subgroup !== 0 ? "explicit" : "zero",
+        subgroup: meta && meta.subgroup !== 0 ? meta.subgroup : undefined,
+        publisherPriority: meta?.priority ?? PUBLISHER_PRIORITY,
+        extensions: meta?.extensions ?? false,
+        endOfGroup: meta?.endOfGroup ?? true,
         firstObjectBit: draft >= 18 && next === 0,
       }, draft));
       ctx.stats.groupsOut++;
       pump.sentBytes = group.totalBytes - group.bytes;
       let first = true;
+      let prevId = 0;
       for (;;) {
         if (pump.cancelled) return;
         while (next < group.frameCount) {
@@ -189,16 +214,31 @@ class IetfDownstream implements TrackConsumer {
             stream.reset(StreamResetCode.DeliveryTimeout); // lagged: the frames it needed are gone
             return;
           }
-          const delta = first ? next : 0;
+          const id = meta ? meta.idOf(next) : next;
+          const delta = first ? id : id - prevId - 1;
+          const ext = meta?.extensions ? meta.ext?.[next] : undefined;
           first = false;
+          prevId = id;
           next++;
           pump.sentBytes += frameCost(frame.length);
           const { prefix, length } = framePayload(frame);
-          if (length === 0 && delta === 0) {
+          if (meta?.extensions) {
+            // Extension headers are mirrored: a length (0 when none was kept) and the bytes.
+            const w = new IetfWriter(draft, 24 + (ext?.length ?? 0)).varint(delta);
+            w.varint(ext?.length ?? 0);
+            if (ext) w.bytes(ext);
+            w.varint(length);
+            if (length === 0) w.varint(0);
+            await stream.write(w.finish());
+            if (length > 0) await stream.write(frame.subarray(prefix));
+          } else if (length === 0 && delta === 0) {
             await stream.write(EMPTY_OBJECT); // delta 0, length 0, status Normal
           } else if (!leadingOnes && delta === 0) {
             await stream.write(ZERO);
             await stream.write(frame);
+          } else if (delta === 0 && length < 128) {
+            await stream.write(SMALL_OBJECT_HEADERS[length]);
+            await stream.write(frame.subarray(prefix));
           } else {
             // The object header in the draft's varints, then the payload (a view of the cached frame).
             const head = new Uint8Array(18);
@@ -388,12 +428,17 @@ export async function serveSubscribe(
     const ended = await Promise.race([down.drained().then(() => true), left.then(() => false)]);
     if (ended) {
       const code = down.trackEnd?.code ?? null;
+      const range = down.rangeDone;
       await req.send({
         kind: "publishDone",
         requestId: req.id,
-        statusCode: code === null ? PublishDoneCode.TrackEnded : PublishDoneCode.InternalError,
+        statusCode: range
+          ? PublishDoneCode.SubscriptionEnded
+          : code === null
+          ? PublishDoneCode.TrackEnded
+          : PublishDoneCode.InternalError,
         streamCount: down.streams,
-        reason: code === null ? "track ended" : `track reset with code ${code}`,
+        reason: range ? "range delivered" : code === null ? "track ended" : `track reset with code ${code}`,
       });
     } else {
       down.close(StreamResetCode.Cancelled);

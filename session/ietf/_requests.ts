@@ -181,6 +181,7 @@ export class ControlMux {
     return true;
   }
 
+  /** Stop routing to `r` (its handler is done) and end its queue. */
   forget(r: Request): void {
     if (this.incoming.get(r.id) === r) this.incoming.delete(r.id);
     if (this.outgoing.get(r.id) === r) this.outgoing.delete(r.id);

@@ -22,7 +22,7 @@ import type { ControlOf } from "./control.ts";
 import { isSubgroupType, ObjectStatus } from "./data.ts";
 import { StreamResetCode } from "./errors.ts";
 import { readDraftVarint, readObject } from "./_io.ts";
-import { type IetfContext, namespacePath, okFor, pathNamespace, refuse } from "./_context.ts";
+import { type IetfContext, namespacePath, okFor, pathNamespace, refuse, SubgroupMeta } from "./_context.ts";
 import type { Request } from "./_requests.ts";
 
 /** How long a subgroup stream may wait for the SUBSCRIBE_OK naming its track alias. */
@@ -236,6 +236,13 @@ export class IetfIngest {
       ctx.fail(0x5, `track alias ${msg.trackAlias} used twice`);
       return;
     }
+    if (this.#pushed.size >= ctx.limits.maxSubscriptionsPerSession) {
+      ctx.warnings.warn(ctx.log, "publish-quota", "too many PUBLISHed tracks on this session; refused", {
+        limit: ctx.limits.maxSubscriptionsPerSession,
+      });
+      await refuse(ctx, req, "publish", "excessiveLoad", "too many published tracks on this session");
+      return;
+    }
     if (this.#pushed.has(key)) {
       await refuse(ctx, req, "publish", "internal", "this track is already published on this session");
       return;
@@ -355,8 +362,8 @@ export class IetfIngest {
     const groupId = await readDraftVarint(reader, draft);
     const mode = (t & 0x04) !== 0 ? "explicit" : (t & 0x02) !== 0 ? "firstObject" : "zero";
     const subgroup = mode === "explicit" ? await readDraftVarint(reader, draft) : 0;
-    if ((t & 0x30) === 0x10) await reader.u8(); // publisher priority
-    const extensions = (t & 0x01) !== 0;
+    const priority = (t & 0x30) === 0x10 ? await reader.u8() : 128;
+    const meta = new SubgroupMeta(subgroup, priority, (t & 0x08) !== 0, (t & 0x01) !== 0);
     const up = await this.#lookup(alias);
     if (!up) {
       stream.stop(StreamResetCode.Cancelled);
@@ -365,45 +372,34 @@ export class IetfIngest {
     up.seen++;
     up.open++;
     try {
-      await this.#readGroup(stream, reader, up, groupId, mode, subgroup, extensions);
+      await this.#readGroup(reader, up, groupId, mode === "firstObject", meta);
     } finally {
       up.open--;
       up.changed?.();
     }
   }
 
+  /**
+   * Read one subgroup stream into a group of its own: the frames for every subscriber, the
+   * subgroup, object ids and extension headers in `group.meta` for IETF subscribers.
+   */
   async #readGroup(
-    stream: RecvStream,
     reader: StreamReader,
     up: Upstream,
     groupId: number,
-    mode: "explicit" | "firstObject" | "zero",
-    subgroup: number,
-    extensions: boolean,
+    subgroupIsFirstObject: boolean,
+    meta: SubgroupMeta,
   ): Promise<void> {
     const ctx = this.#ctx;
     const track = up.track;
-    if (subgroup !== 0) {
-      ctx.warnings.warn(ctx.log, "subgroup", "subgroup other than 0 is not relayed; stream stopped", {
-        subgroup,
-      });
-      stream.stop(StreamResetCode.Cancelled);
-      return;
-    }
     const group = track.startGroup(groupId);
+    group.meta = meta;
     ctx.stats.groupsIn++;
     let prev: number | undefined;
     try {
       for (let n = 1; !(await reader.done()); n++) {
-        const o = await readObject(reader, ctx.draft, prev, extensions, MAX_FRAME_BYTES);
-        if (mode === "firstObject" && prev === undefined && o.objectId !== 0) {
-          ctx.warnings.warn(ctx.log, "subgroup", "subgroup other than 0 is not relayed; stream stopped", {
-            subgroup: o.objectId,
-          });
-          stream.stop(StreamResetCode.Cancelled);
-          group.abort(StreamResetCode.Cancelled);
-          return;
-        }
+        const o = await readObject(reader, ctx.draft, prev, meta.extensions, MAX_FRAME_BYTES);
+        if (subgroupIsFirstObject && prev === undefined) meta.subgroup = o.objectId;
         prev = o.objectId;
         if (n % FRAMES_PER_YIELD === 0) await yieldToEventLoop();
         let frame = o.frame;
@@ -411,6 +407,16 @@ export class IetfIngest {
           if (o.status === ObjectStatus.EndOfGroup || o.status === ObjectStatus.EndOfTrack) break;
           if (o.status !== ObjectStatus.Normal) continue;
           frame = new Uint8Array(1); // an empty frame
+        }
+        if (!meta.record(group.frameCount, o.objectId, o.ext)) {
+          ctx.warnings.warn(
+            ctx.log,
+            "extensions",
+            "object extension headers beyond the group's cap dropped",
+            {
+              group: groupId,
+            },
+          );
         }
         group.append(frame);
         track.countFrame(frame.length);

@@ -96,20 +96,26 @@ export interface PeekedSetup {
   versions: number[];
 }
 
+/** The close code when no CLIENT_SETUP arrived in time (moq-lite's `timeout`). */
+export const SETUP_PEEK_TIMEOUT_CODE = 3;
+
 /**
- * Read the CLIENT_SETUP on the first bidi stream `transport` accepts (at most `timeoutMs`), without
- * consuming it. Never throws: anything unexpected yields no versions and a transport that replays
- * whatever was read, so the moq-lite session reports the problem as it always does.
+ * Read the CLIENT_SETUP on the first bidi stream `transport` accepts (at most `timeoutMs`, then the
+ * session is closed: a read still pending would swallow bytes), without consuming it. Never throws:
+ * anything unexpected yields no versions and a transport that replays whatever was read, so the
+ * moq-lite session reports the problem as it always does.
  */
 export async function peekClientSetup(transport: TransportSession, timeoutMs: number): Promise<PeekedSetup> {
   let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), timeoutMs)));
+  const timeout = new Promise<"timeout">((
+    resolve,
+  ) => (timer = setTimeout(() => resolve("timeout"), timeoutMs)));
   const first = await Promise.race([transport.acceptBidi(), timeout]);
-  if (!first) {
+  if (first === null || first === "timeout") {
     clearTimeout(timer);
+    transport.close(SETUP_PEEK_TIMEOUT_CODE, "no CLIENT_SETUP received");
     return { transport, versions: [] };
   }
-  const chunks: Uint8Array[] = [];
   let size = 0;
   let versions: number[] = [];
   let buf = new Uint8Array(0);
@@ -122,8 +128,11 @@ export async function peekClientSetup(transport: TransportSession, timeoutMs: nu
       }
       if (size >= MAX_PEEK_BYTES) break;
       const c = await Promise.race([first.recv.read(), timeout]);
-      if (!c) break;
-      chunks.push(c);
+      if (c === "timeout") {
+        transport.close(SETUP_PEEK_TIMEOUT_CODE, "no CLIENT_SETUP received");
+        break;
+      }
+      if (c === null) break; // FIN: the session sees the short stream
       size += c.length;
       const joined = new Uint8Array(size);
       joined.set(buf);

@@ -27,7 +27,7 @@ import { BoundsError, DecodeError } from "../../codec/mod.ts";
 import { type ControlMessage, decodeControl, encodeControl } from "./control.ts";
 import { type Draft, draftName, draftVersion, usesControlStream } from "./draft.ts";
 import { SessionCode } from "./errors.ts";
-import { ParameterError, SetupOption } from "./wire.ts";
+import { type Param, ParameterError, SetupOption } from "./wire.ts";
 import { readControl, readControlRaw, readDraftVarint } from "./_io.ts";
 import { type IetfContext, NamespaceError } from "./_context.ts";
 import { ControlMux, type Request, StreamRequest } from "./_requests.ts";
@@ -73,6 +73,8 @@ export interface IetfSessionOptions {
   stats: RelayStats;
   logger: Logger;
   limits?: LimitsConfig;
+  /** Authenticate a raw-QUIC SETUP PATH (as `moql://host/<path>`); absent: PATH is ignored. */
+  authorize?: (url: URL) => Promise<SessionGrant>;
 }
 
 /** One running moq-transport session. */
@@ -201,20 +203,7 @@ export class IetfSession {
   async #run(): Promise<CloseInfo> {
     const t = this.transport;
     const o = this.#opts;
-    const expires = o.grant.expiresAtMs;
-    if (expires !== undefined) {
-      const arm = (left: number) => {
-        this.#expiryTimer = setTimeout(() => {
-          const rest = expires - Date.now();
-          if (rest > 0) arm(rest);
-          else {
-            this.#log.info("credential expired; closing session", { peer: t.peer });
-            t.close(SessionCode.ExpiredAuthToken, "token expired");
-          }
-        }, Math.min(left, 2_000_000_000));
-      };
-      arm(Math.max(0, expires - Date.now()));
-    }
+    this.#armExpiry(o.grant.expiresAtMs);
     const setupTimer = setTimeout(() => {
       if (!this.#setupDone) this.#fail(SessionCode.ControlMessageTimeout, "no SETUP received");
     }, SETUP_TIMEOUT_MS);
@@ -261,6 +250,52 @@ export class IetfSession {
     return info;
   }
 
+  /** Close the session when the credential expires (re-armed for far expiries and a new grant). */
+  #armExpiry(expires: number | undefined): void {
+    clearTimeout(this.#expiryTimer);
+    if (expires === undefined) return;
+    const t = this.transport;
+    const arm = (left: number) => {
+      this.#expiryTimer = setTimeout(() => {
+        const rest = expires - Date.now();
+        if (rest > 0) arm(rest);
+        else {
+          this.#log.info("credential expired; closing session", { peer: t.peer });
+          t.close(SessionCode.ExpiredAuthToken, "token expired");
+        }
+      }, Math.min(left, 2_000_000_000));
+    };
+    arm(Math.max(0, expires - Date.now()));
+  }
+
+  /**
+   * Raw QUIC has no URL path: a SETUP PATH option (with its `?jwt=`) is authenticated as the URL
+   * would be on WebTransport and WebSocket, and its grant replaces the connection's. Ignored on the
+   * other transports (their URL decides), as upstream does.
+   */
+  async #applyPath(options: Param[]): Promise<void> {
+    const p = options.find((o) => o.type === SetupOption.Path);
+    const authorize = this.#opts.authorize;
+    if (!p || this.transport.kind !== "quic" || !authorize) return;
+    let url: URL;
+    try {
+      if (!(p.value instanceof Uint8Array)) throw new TypeError("PATH is not a byte string");
+      const text = new TextDecoder("utf-8", { fatal: true }).decode(p.value);
+      url = new URL(text.startsWith("/") ? text : `/${text}`, this.transport.url);
+    } catch {
+      throw new IetfProtocolError(SessionCode.MalformedPath, "SETUP PATH is not a valid path");
+    }
+    let grant: SessionGrant;
+    try {
+      grant = await authorize(url);
+    } catch {
+      throw new IetfProtocolError(SessionCode.Unauthorized, "SETUP PATH is not authorized");
+    }
+    this.#ctx.scope = new SessionScope(grant);
+    this.#armExpiry(grant.expiresAtMs);
+    this.#log.info("SETUP PATH applied", { root: grant.root || "/" });
+  }
+
   /** Draft-17+: our SETUP on a uni stream of its own, kept open (GOAWAY travels on it). */
   async #sendSetup(): Promise<void> {
     const s = await this.transport.openUni();
@@ -280,7 +315,8 @@ export class IetfSession {
       );
     }
     const len = (await reader.u8() << 8) | await reader.u8();
-    decodeControl(SETUP_STREAM_TYPE, await reader.exact(len), this.draft);
+    const setup = decodeControl(SETUP_STREAM_TYPE, await reader.exact(len), this.draft);
+    if (setup.kind === "setup") await this.#applyPath(setup.options);
     this.#setupComplete();
     try {
       for (;;) {
@@ -332,6 +368,7 @@ export class IetfSession {
         this.#peerMaxRequestId = p.value;
       }
     }
+    await this.#applyPath(setup.options);
     const mux = new ControlMux(stream, draft);
     this.#mux = mux;
     await mux.write({
@@ -372,7 +409,10 @@ export class IetfSession {
       }
       case "requestUpdate": {
         const target = m.existingRequestId ?? m.requestId;
-        this.#checkRequestId(m.requestId);
+        // A new request id when it is one (the update's own), checked like any other.
+        if (m.existingRequestId !== undefined && m.requestId >= this.#expectRequestId) {
+          this.#checkRequestId(m.requestId);
+        }
         mux.deliver("incoming", target, m);
         return;
       }

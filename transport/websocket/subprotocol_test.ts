@@ -166,3 +166,21 @@ Deno.test("clientOffer follows upstream's client order; interpretSelectedSubprot
   });
   assert.deepEqual(interpretSelectedSubprotocol("qmux-03"), { framing: "webtransport", protocol: "" });
 });
+
+Deno.test("IETF ALPNs: moqt-18+ only on qmux-01 and newer, filtered by moq-transport-NN version names", () => {
+  const alpns = ["moq-lite-04", "moqt-20", "moqt-18", "moqt-17", "moq-00"] as const;
+  // What @moq/net 0.3.4 offers for an IETF-only relay: qmux-01 for 18/20, qmux-00 for the others.
+  const offer = ["qmux-01.moqt-20", "qmux-00.moqt-18", "qmux-01.moqt-18", "qmux-00.moqt-17", "qmux-00"];
+  assert.equal(selectSubprotocol(offer, ["moq-transport-18"], undefined, alpns)?.header, "qmux-01.moqt-18");
+  assert.equal(
+    selectSubprotocol(["qmux-00.moqt-18"], ["moq-transport-18"], undefined, alpns)?.protocol,
+    undefined,
+  );
+  assert.equal(selectSubprotocol(["webtransport.moqt-20"], undefined, undefined, alpns), null);
+  assert.equal(selectSubprotocol(offer, ["moq-transport-17"], undefined, alpns)?.header, "qmux-00.moqt-17");
+  assert.deepEqual(selectSubprotocol(["qmux-01.moq-00"], ["moq-transport-14"], undefined, alpns), {
+    header: "qmux-01.moq-00",
+    framing: "qmux-01",
+    protocol: "moq-00",
+  });
+});
