@@ -54,6 +54,7 @@ export const STANDALONE_MODULES: readonly string[] = [
   "testing/moq_lite.ts",
   "testing/moq_net.ts",
   "testing/qmux03.ts",
+  "testing/kubernetes.ts",
 ];
 
 const SKIP_DIRS = new Set([".git", "node_modules", "dist", ".ci"]);
