@@ -49,7 +49,7 @@ export interface SimResult {
   viewers: number;
   maxUpstreamPerRelay: number;
   killGapMs: number;
-  /** Links to live peers closed as unresponsive after the kill (should be 0). */
+  /** Links to live peers closed as unresponsive after the kill (0 when no busy peer was mistaken for dead). */
   falseAlarms: number;
 }
 
@@ -162,6 +162,7 @@ export async function simulate(total: number, coreCount: number, viewerCount: nu
     if (carrying.length > 0) {
       const victim = carrying[0];
       await sleep(500);
+      const killedIso = new Date().toISOString();
       await victim.stop("SIGKILL");
       kit.relays.splice(kit.relays.indexOf(victim), 1);
       await sleep(3_000);
@@ -169,7 +170,12 @@ export async function simulate(total: number, coreCount: number, viewerCount: nu
       // Links closed as unresponsive: those to the victim, plus any false alarm on a live peer.
       const linksToVictim = countLinks(victim);
       const closes = [...cores, ...edges].filter((r) => r !== victim)
-        .reduce((n, r) => n + r.logs.filter((l) => /cluster peer unresponsive/.test(l)).length, 0);
+        .reduce(
+          (n, r) =>
+            n +
+            r.logs.filter((l) => l.slice(0, 24) >= killedIso && /cluster peer unresponsive/.test(l)).length,
+          0,
+        );
       falseAlarms = closes - linksToVictim;
     }
     clearInterval(writer);
