@@ -317,7 +317,9 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
     const discovered = (e: AnnounceEvent) => {
       const node = nodeFromPath(e.path);
       if (!node || node === self || e.hops.length === 1 || links.has(node)) return;
-      if (gossipDialer(self, node) === self) return add(parsePeerUrl(node), "gossip");
+      const peer = parsePeerUrl(node);
+      // A target the policy refuses is listed (and logged) as such whichever side should dial.
+      if (gossipDialer(self, node) === self || policy.refusal(peer) !== undefined) return add(peer, "gossip");
       if (awaiting.has(node) || awaiting.size >= MAX_REFUSED_TRACKED) return;
       awaiting.set(
         node,
