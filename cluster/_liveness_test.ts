@@ -51,3 +51,26 @@ Deno.test("liveness: stops quietly when the session ends", async () => {
   await new Promise((r) => setTimeout(r, 200));
   assert.equal(dead, false, "a closed session is not reported as an unresponsive peer");
 });
+
+Deno.test("liveness: a silent peer whose process is vouched for lives until the hard timeout", async () => {
+  const [client, server] = memoryTransportPair();
+  answerProbes(server, () => false).catch(() => {});
+  const stop = new AbortController();
+  const started = Date.now();
+  let deadAfter = -1;
+  let asked = 0;
+  watchLiveness(client, {
+    intervalMs: 20,
+    timeoutMs: 100,
+    hardTimeoutMs: 500,
+    signal: stop.signal,
+    stillThere: () => Promise.resolve(++asked > 0),
+    onDead: () => (deadAfter = Date.now() - started),
+  });
+  await new Promise((r) => setTimeout(r, 800));
+  assert.ok(asked >= 2, `asked ${asked} times`);
+  assert.ok(deadAfter >= 450 && deadAfter < 750, `dead after the hard timeout (${deadAfter} ms)`);
+  stop.abort();
+  client.close(0, "");
+  server.close(0, "");
+});

@@ -42,3 +42,25 @@ export async function unreachableReason(url: URL, err: unknown): Promise<string 
     return `unreachable: nothing accepts connections at ${hostPort} (${why}); is the peer running?`;
   }
 }
+
+/** How long {@link listenerAnswers} waits for the TCP handshake. */
+export const LISTENER_CHECK_TIMEOUT_MS = 250;
+
+/**
+ * Whether the peer's TCP listener on the URL's host and port (its HTTP / WebSocket listener, which
+ * relays serve on the QUIC port) completes a handshake. The kernel answers for a process that is
+ * alive but busy; a killed process's port refuses at once; a vanished host does not answer.
+ */
+export async function listenerAnswers(url: URL, timeoutMs = LISTENER_CHECK_TIMEOUT_MS): Promise<boolean> {
+  const hostname = url.hostname.replace(/^\[|\]$/g, "");
+  const port = Number(url.port || (url.protocol === "http:" || url.protocol === "ws:" ? 80 : 443));
+  try {
+    const conn = await Deno.connect(
+      { hostname, port, signal: AbortSignal.timeout(timeoutMs) } as Deno.ConnectOptions,
+    );
+    conn.close();
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -37,7 +37,7 @@ import { dialPeer } from "./_dial.ts";
 import { GOSSIP_DIAL_GRACE_MS, gossipDialer, GossipPolicy } from "./_gossip_policy.ts";
 import { watchLiveness } from "./_liveness.ts";
 import { preflight, readClusterToken } from "./_preflight.ts";
-import { unreachableReason } from "./_reach.ts";
+import { listenerAnswers, unreachableReason } from "./_reach.ts";
 import {
   linkIdentity,
   nodeFromPath,
@@ -198,6 +198,7 @@ class PeerLink {
         const linkDone = new AbortController();
         watchLiveness(transport, {
           signal: AbortSignal.any([linkDone.signal, signal]),
+          stillThere: () => listenerAnswers(this.peer.dial),
           onDead: (silentMs) => {
             this.#log.warn("cluster peer unresponsive; closing the link", { silent_ms: silentMs });
             transport.close(CODE_TIMEOUT, "peer unresponsive");
@@ -316,7 +317,9 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
     const discovered = (e: AnnounceEvent) => {
       const node = nodeFromPath(e.path);
       if (!node || node === self || e.hops.length === 1 || links.has(node)) return;
-      if (gossipDialer(self, node) === self) return add(parsePeerUrl(node), "gossip");
+      const peer = parsePeerUrl(node);
+      // A target the policy refuses is listed (and logged) as such whichever side should dial.
+      if (gossipDialer(self, node) === self || policy.refusal(peer) !== undefined) return add(peer, "gossip");
       if (awaiting.has(node) || awaiting.size >= MAX_REFUSED_TRACKED) return;
       awaiting.set(
         node,

@@ -57,6 +57,7 @@ export const STANDALONE_MODULES: readonly string[] = [
   "testing/moq_net_028.ts",
   "testing/moq_net_api.ts",
   "testing/qmux03.ts",
+  "testing/kubernetes.ts",
 ];
 
 const SKIP_DIRS = new Set([".git", "node_modules", "dist", ".ci"]);

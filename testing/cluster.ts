@@ -87,9 +87,12 @@ export async function startNode(kit: ClusterKit, options: NodeOptions = {}): Pro
     if (options.costs?.[p] !== undefined) params.set("cost", String(options.costs[p]));
     return params.size > 0 ? `?${params}` : "";
   };
+  const ownConnect = options.cluster?.some((l) => /^connect\s*=/.test(l)) ?? false;
   const lines = [
     `[cluster]`,
-    `connect = [${(options.connect ?? []).map((p) => `"${peerUrl(p)}${query(p)}"`).join(", ")}]`,
+    ownConnect
+      ? ""
+      : `connect = [${(options.connect ?? []).map((p) => `"${peerUrl(p)}${query(p)}"`).join(", ")}]`,
     options.inlineJwt ? "" : `token = "${kit.tokenFile}"`,
   ];
   if (options.id !== undefined) lines.push(`id = ${options.id}`);
