@@ -11,6 +11,8 @@
  * @module
  */
 
+import { denoBundle } from "../testing/mod.ts";
+
 const ROOT = new URL("../", import.meta.url);
 /** The generated module. */
 export const ASSETS_MODULE_PATH = new URL("http/_console_assets.ts", ROOT).pathname;
@@ -27,41 +29,16 @@ export const ENTRIES = {
   OPERATOR_JS: new URL("console/operator.ts", import.meta.url).pathname,
 } as const;
 
-/** Raised when `deno bundle` fails; the message carries its output. */
-export class ConsoleBuildError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "ConsoleBuildError";
-  }
-}
-
 async function bundle(entry: string, outDir: string, frozen: boolean): Promise<string> {
   const output = `${outDir}/out.js`;
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "bundle",
-      "--quiet",
-      `--lock=${CONSOLE_LOCK_PATH}`,
-      ...(frozen ? ["--frozen-lockfile"] : []),
-      "--platform",
-      "browser",
-      "--minify",
-      "--output",
-      output,
-      entry,
-    ],
+  await denoBundle({
+    entry,
+    output,
+    platform: "browser",
     cwd: ROOT.pathname,
-    env: { NO_COLOR: "1" },
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  if (!out.success) {
-    const text = new TextDecoder().decode(out.stderr) + new TextDecoder().decode(out.stdout);
-    throw new ConsoleBuildError(
-      `deno bundle of ${entry} failed (exit ${out.code}); is the npm registry or Deno's npm cache reachable?\n${text}`,
-    );
-  }
+    flags: ["--quiet", `--lock=${CONSOLE_LOCK_PATH}`, ...(frozen ? ["--frozen-lockfile"] : []), "--minify"],
+    hint: "is the npm registry or Deno's npm cache reachable?",
+  });
   return await Deno.readTextFile(output);
 }
 

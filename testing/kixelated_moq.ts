@@ -14,6 +14,8 @@
 /** The pinned package. */
 export const KIXELATED_MOQ_SPECIFIER = "npm:@kixelated/moq@0.9.4";
 
+import { denoBundle } from "./bundle.ts";
+
 const ROOT_PATH = new URL("../", import.meta.url).pathname;
 
 /** A group of frames (`Group` in the package). */
@@ -62,14 +64,6 @@ export interface KixelatedMoq {
   };
 }
 
-/** Raised when the package cannot be bundled (not in Deno's npm cache and no registry access). */
-export class KixelatedBundleError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "KixelatedBundleError";
-  }
-}
-
 /** Bundle `@kixelated/moq` 0.9.4 for Deno and import it. */
 export async function loadKixelatedMoq(): Promise<KixelatedMoq> {
   const dir = await Deno.makeTempDir({ prefix: "kixelated-moq-" });
@@ -77,20 +71,13 @@ export async function loadKixelatedMoq(): Promise<KixelatedMoq> {
     const entry = `${dir}/entry.ts`;
     const output = `${dir}/kixelated_moq.js`;
     await Deno.writeTextFile(entry, `export * from "${KIXELATED_MOQ_SPECIFIER}";\n`);
-    const out = await new Deno.Command(Deno.execPath(), {
-      args: ["bundle", "--platform", "deno", "--output", output, entry],
+    await denoBundle({
+      entry,
+      output,
+      platform: "deno",
       cwd: ROOT_PATH,
-      env: { NO_COLOR: "1" },
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    if (!out.success) {
-      const text = new TextDecoder().decode(out.stderr) + new TextDecoder().decode(out.stdout);
-      throw new KixelatedBundleError(
-        `deno bundle of ${KIXELATED_MOQ_SPECIFIER} failed (exit ${out.code}); is it in Deno's npm cache?\n${text}`,
-      );
-    }
+      hint: "is it in Deno's npm cache?",
+    });
     return await import(new URL(`file://${output}`).href) as KixelatedMoq;
   } finally {
     await Deno.remove(dir, { recursive: true }).catch(() => {});

@@ -6,6 +6,7 @@
  * @module
  */
 export * from "./auth.ts";
+export * from "./bundle.ts";
 export * from "./bytes.ts";
 export * from "./cluster.ts";
 export * from "./fuzz.ts";

@@ -8,6 +8,8 @@
  * @module
  */
 
+import { denoBundle } from "../../testing/mod.ts";
+
 /** The test pages, by name (`<name>.ts` beside this file). */
 export type PageName = "page" | "net_page" | "media_page";
 
@@ -18,6 +20,7 @@ export function bundlePath(page: PageName = "page"): string {
 
 /** The bundle of the default page. */
 export const BUNDLE_PATH = bundlePath();
+
 const ROOT_PATH = new URL("../../", import.meta.url).pathname;
 
 /** The HTML the test server serves at `/`. */
@@ -32,33 +35,18 @@ export const PAGE_HTML = `<!doctype html>
 </html>
 `;
 
-/** Raised when `deno bundle` fails; the message carries its output. */
-export class PageBuildError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "PageBuildError";
-  }
-}
-
 /** Bundle `<page>.ts` into `dist/<page>.js` and return the bundle's text. */
 export async function buildPage(page: PageName = "page"): Promise<string> {
   await Deno.mkdir(new URL("./dist/", import.meta.url), { recursive: true });
   const entry = new URL(`./${page}.ts`, import.meta.url).pathname;
   const output = bundlePath(page);
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["bundle", "--platform", "browser", "--output", output, entry],
+  await denoBundle({
+    entry,
+    output,
+    platform: "browser",
     cwd: ROOT_PATH,
-    env: { NO_COLOR: "1" },
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  if (!out.success) {
-    const text = new TextDecoder().decode(out.stderr) + new TextDecoder().decode(out.stdout);
-    throw new PageBuildError(
-      `deno bundle of ${entry} failed (exit ${out.code}); are its npm packages in Deno's npm cache?\n${text}`,
-    );
-  }
+    hint: "are its npm packages in Deno's npm cache?",
+  });
   return await Deno.readTextFile(output);
 }
 
