@@ -24,6 +24,7 @@ import {
   within,
   writeGroup,
 } from "../testing/mod.ts";
+import { loadNet } from "../testing/moq_net.ts";
 
 const STEP_TIMEOUT_MS = 10_000;
 /** Deno's WebTransport client, captured before `@moq/lite` loading removes the global. */
@@ -233,6 +234,73 @@ e2e(
       }
     } finally {
       global.WebTransport = saved;
+    }
+  },
+);
+
+e2e(
+  "@kixelated/moq 0.9.4 (lite-01) ↔ @moq/net 0.3.4 (lite-05) through the relay, byte-exact both ways",
+  async (relay) => {
+    const moq = await kixelated();
+    const Net = await loadNet();
+    const kix = await kConnect(relay);
+    const net = await within(
+      STEP_TIMEOUT_MS,
+      "@moq/net connect",
+      Net.Connection.connect(new URL(`${relay.httpUrl}/anon`)),
+    );
+    try {
+      assert.equal(net.version, "moq-lite-05");
+      // @kixelated/moq publishes, @moq/net subscribes (a lite-01 publisher: no TRACK_INFO request).
+      const requested = await kPublish(kix, "kix/n");
+      await sleep(300); // the announcement reaches the relay
+      const netTrack = net.consume(Net.Path.from("kix/n")).subscribe("video");
+      const upstream = await requested();
+      const sent: Uint8Array[][] = [];
+      for (let g = 0; g < 3; g++) {
+        sent.push(groupFrames(g));
+        await kWriteGroup(upstream, sent[g]);
+        await sleep(150); // one group at a time: @moq/net hands out the newest group first
+      }
+      for (let g = 0; g < 3; g++) {
+        const group = await within(STEP_TIMEOUT_MS, `group ${g} at @moq/net`, netTrack.recvGroup());
+        assert.ok(group, `group ${g} reached @moq/net`);
+        assert.equal(group.sequence, g);
+        const frames: Uint8Array[] = [];
+        for (;;) {
+          const frame = await within(STEP_TIMEOUT_MS, "a frame at @moq/net", group.readFrame());
+          if (!frame) break;
+          frames.push(frame.payload);
+        }
+        assert.deepEqual(frames, sent[g], `group ${g} byte-exact at @moq/net`);
+      }
+      netTrack.close();
+      // @moq/net publishes, @kixelated/moq subscribes (timestamps are dropped for lite-01).
+      const broadcast = new Net.Broadcast.Producer();
+      const track = broadcast.createTrack("audio", {});
+      net.publish(Net.Path.from("net/k"), broadcast);
+      await sleep(300);
+      const kixTrack = kix.consume(moq.Path.from("net/k")).subscribe("audio", 0);
+      await sleep(500); // the relay's subscription reaches the publisher
+      const back: Uint8Array[][] = [];
+      for (let g = 0; g < 3; g++) {
+        back.push(groupFrames(20 + g));
+        const group = track.appendGroup();
+        for (const f of back[g]) group.writeFrame({ payload: f, timestamp: Net.Time.Timestamp.now() });
+        group.close();
+        await sleep(20);
+      }
+      for (let g = 0; g < 3; g++) {
+        const got = await kReadGroup(kixTrack);
+        assert.ok(got, `group ${g} reached @kixelated/moq`);
+        assert.equal(got.sequence, g);
+        assert.deepEqual(got.frames, back[g], `group ${g} byte-exact at @kixelated/moq`);
+      }
+      const versions = negotiated(relay, "websocket").map((l) => /version=(\S+)/.exec(l)?.[1]).sort();
+      assert.deepEqual(versions, ["moq-lite-01", "moq-lite-05"]);
+    } finally {
+      kix.close();
+      net.close();
     }
   },
 );
