@@ -34,9 +34,8 @@ export interface LivenessOptions {
   hardTimeoutMs?: number;
   /**
    * Asked when the peer is suspected: resolves true when there is independent evidence the peer
-   * process is still there (e.g. its TCP listener accepts a connection: a killed process's port
-   * refuses at once, a vanished host does not answer), so a peer merely too busy to answer on time
-   * is given until the hard timeout. Absent = every suspicion is fatal.
+   * process may still be there (e.g. its TCP listener does not refuse: a killed process's port
+   * refuses at once), so a peer merely too busy to answer on time is given until the hard timeout. Absent = every suspicion is fatal.
    */
   stillThere?: () => Promise<boolean>;
   /** Called once when the peer is declared dead (the caller closes the link). */

@@ -43,24 +43,25 @@ export async function unreachableReason(url: URL, err: unknown): Promise<string 
   }
 }
 
-/** How long {@link listenerAnswers} waits for the TCP handshake. */
-export const LISTENER_CHECK_TIMEOUT_MS = 250;
+/** How long {@link listenerNotRefused} waits for the TCP handshake. */
+export const LISTENER_CHECK_TIMEOUT_MS = 500;
 
 /**
- * Whether the peer's TCP listener on the URL's host and port (its HTTP / WebSocket listener, which
- * relays serve on the QUIC port) completes a handshake. The kernel answers for a process that is
- * alive but busy; a killed process's port refuses at once; a vanished host does not answer.
+ * Whether the peer may still be there, judged by its TCP listener on the URL's host and port (its
+ * HTTP / WebSocket listener, which relays serve on the QUIC port): false when the connection is
+ * refused or the host is unreachable (a killed process's port refuses at once), true when the
+ * kernel accepts (a live process, however busy) or the check itself times out (no evidence either
+ * way: a slow path, or our own loop starved; the liveness hard timeout decides).
  */
-export async function listenerAnswers(url: URL, timeoutMs = LISTENER_CHECK_TIMEOUT_MS): Promise<boolean> {
+export async function listenerNotRefused(url: URL, timeoutMs = LISTENER_CHECK_TIMEOUT_MS): Promise<boolean> {
   const hostname = url.hostname.replace(/^\[|\]$/g, "");
   const port = Number(url.port || (url.protocol === "http:" || url.protocol === "ws:" ? 80 : 443));
+  const timeout = AbortSignal.timeout(timeoutMs);
   try {
-    const conn = await Deno.connect(
-      { hostname, port, signal: AbortSignal.timeout(timeoutMs) } as Deno.ConnectOptions,
-    );
+    const conn = await Deno.connect({ hostname, port, signal: timeout } as Deno.ConnectOptions);
     conn.close();
     return true;
   } catch {
-    return false;
+    return timeout.aborted;
   }
 }

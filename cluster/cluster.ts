@@ -37,7 +37,7 @@ import { dialPeer } from "./_dial.ts";
 import { GOSSIP_DIAL_GRACE_MS, gossipDialer, GossipPolicy } from "./_gossip_policy.ts";
 import { watchLiveness } from "./_liveness.ts";
 import { preflight, readClusterToken } from "./_preflight.ts";
-import { listenerAnswers, unreachableReason } from "./_reach.ts";
+import { listenerNotRefused, unreachableReason } from "./_reach.ts";
 import {
   linkIdentity,
   nodeFromPath,
@@ -198,7 +198,7 @@ class PeerLink {
         const linkDone = new AbortController();
         watchLiveness(transport, {
           signal: AbortSignal.any([linkDone.signal, signal]),
-          stillThere: () => listenerAnswers(this.peer.dial),
+          stillThere: () => listenerNotRefused(this.peer.dial),
           onDead: (silentMs) => {
             this.#log.warn("cluster peer unresponsive; closing the link", { silent_ms: silentMs });
             transport.close(CODE_TIMEOUT, "peer unresponsive");
