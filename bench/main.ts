@@ -22,7 +22,18 @@
  * @module
  */
 
-import { fanoutDetails, machineInfo, markdown, memoryDetails, summarize } from "./report.ts";
+import {
+  fanoutDetails,
+  machineInfo,
+  markdown,
+  memoryDetails,
+  sizeChartPoints,
+  sizeDetails,
+  sizeRows,
+  summarize,
+} from "./report.ts";
+import { ratioChart } from "./chart.ts";
+import { sizes, wide } from "./scenarios/sizes.ts";
 import { log } from "./rig.ts";
 import { churn } from "./scenarios/churn.ts";
 import { fanout } from "./scenarios/fanout.ts";
@@ -44,25 +55,32 @@ async function main(): Promise<void> {
     log(`CPU profiles go to ${options.cpuProfDir}/<kind>-<transport>/ (bench/profile_summary.ts reads them)`);
   }
   const started = performance.now();
+  const siz = want("sizes") ? await sizes(options) : [];
+  const wid = want("wide") ? await wide(options) : [];
   const fan = want("fanout") ? await fanout(options) : [];
   const mem = want("memory") ? await memory(options) : [];
   const ch = want("churn") ? await churn(options) : null;
   const sl = want("slow") ? await slow(options) : [];
-  const rows = summarize(options.subscribers, fan, mem, ch, sl);
+  const rows = [...sizeRows(siz, wid), ...summarize(options.subscribers, fan, mem, ch, sl)];
   const elapsedS = (performance.now() - started) / 1000;
   log(`done in ${elapsedS.toFixed(0)} s`);
   const details = [
+    ...sizeDetails(siz, "Frame-size runs (closed loop; overload = open loop, relay only):"),
+    ...sizeDetails(wid, "Wide runs (fixed rate):"),
     ...fanoutDetails(fan),
     ...memoryDetails(mem),
     `Total benchmark time: ${elapsedS.toFixed(0)} s.`,
   ];
-  const report = markdown(machine, options, rows, details);
+  const chartPoints = sizeChartPoints(siz);
+  const report = markdown(machine, options, rows, details, chartPoints.length > 0 ? "ratios.svg" : null);
   console.log(report);
   if (options.write) {
     const results = {
       machine,
       options: { ...options, only: options.only ? [...options.only] : null },
       rows,
+      sizes: siz,
+      wide: wid,
       fanout: fan,
       memory: mem,
       churn: ch,
@@ -70,6 +88,11 @@ async function main(): Promise<void> {
     };
     await Deno.writeTextFile(`${BENCH_DIR}results.json`, JSON.stringify(results, null, 2) + "\n");
     await Deno.writeTextFile(`${BENCH_DIR}RESULTS.md`, report);
+    if (chartPoints.length > 0) {
+      const title =
+        `relay ÷ raw baseline, 1 → ${options.subscribers}, closed loop (commit ${machine.commit})`;
+      await Deno.writeTextFile(`${BENCH_DIR}ratios.svg`, ratioChart(chartPoints, title));
+    }
     // Keep the generated table in the repository's format (`deno fmt --check` runs in CI).
     await new Deno.Command(Deno.execPath(), { args: ["fmt", "-q", `${BENCH_DIR}RESULTS.md`] }).output();
     log(`wrote bench/results.json and bench/RESULTS.md`);

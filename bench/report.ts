@@ -10,6 +10,13 @@ import type { ChurnResult } from "./scenarios/churn.ts";
 import type { FanoutRun } from "./scenarios/fanout.ts";
 import type { MemoryRun } from "./scenarios/memory.ts";
 import type { SlowRun } from "./scenarios/slow.ts";
+import {
+  cpuSecondsPerGB,
+  cpuSecondsPerMillionFrames,
+  type SizeRun,
+  wholeFraction,
+} from "./scenarios/sizes.ts";
+import type { ChartPoint } from "./chart.ts";
 import { formatMiB, median, mibPerSecond } from "./stats.ts";
 
 const BENCH_DIR = new URL("./", import.meta.url).pathname;
@@ -193,6 +200,7 @@ export function markdown(
   options: BenchOptions,
   rows: SummaryRow[],
   details: string[],
+  chart: string | null = null,
 ): string {
   const lines = [
     "# Benchmark results",
@@ -211,6 +219,7 @@ export function markdown(
     `${options.sessions} sessions for memory, churn ${options.churnMs / 1000} s. The machine is shared; ` +
     "clients, relay and baselines all run on it.",
     "",
+    ...(chart ? ["## Chart", "", `![relay ÷ raw per frame size and transport](${chart})`, ""] : []),
     "## Summary",
     "",
     "| Figure | Relay | Baseline | Ratio | Target | Met |",
@@ -268,4 +277,156 @@ export function memoryDetails(mem: MemoryRun[]): string[] {
     ),
     "",
   ];
+}
+
+const sizeLabel = (bytes: number) => bytes >= 1024 ? `${Math.round(bytes / 1024)}KiB` : `${bytes}B`;
+
+interface SizePair {
+  transport: string;
+  frameBytes: number;
+  relay: SizeRun[];
+  raw: SizeRun[];
+  base: SizeRun[];
+}
+
+/** Median relay and raw runs of each (transport, frame size) present in `runs`. */
+function sizePairs(
+  runs: SizeRun[],
+): SizePair[] {
+  const out: SizePair[] = [];
+  for (const r of runs) {
+    if (out.some((o) => o.transport === r.transport && o.frameBytes === r.frameBytes)) continue;
+    const same = runs.filter((o) => o.transport === r.transport && o.frameBytes === r.frameBytes);
+    out.push({
+      transport: r.transport,
+      frameBytes: r.frameBytes,
+      relay: same.filter((o) => o.kind === "relay"),
+      raw: same.filter((o) => o.kind === "raw"),
+      base: same.filter((o) => o.kind === "base"),
+    });
+  }
+  return out;
+}
+
+/** Chart points: relay ÷ raw per transport and frame size (closed loop). */
+export function sizeChartPoints(runs: SizeRun[]): ChartPoint[] {
+  return sizePairs(runs).filter((p) => p.relay.length > 0 && p.raw.length > 0).map((p) => {
+    const m = (xs: SizeRun[], f: (r: SizeRun) => number) => median(xs.map(f));
+    return {
+      label: `${p.transport === "quic" ? "QUIC" : "WS"} ${sizeLabel(p.frameBytes)}`,
+      throughputRatio: m(p.relay, (r) => r.loaded.deliveredBytesPerSecond) /
+        m(p.raw, (r) => r.loaded.deliveredBytesPerSecond),
+      efficiencyRatio: m(p.raw, (r) => cpuSecondsPerGB(r.loaded)) /
+        m(p.relay, (r) => cpuSecondsPerGB(r.loaded)),
+    };
+  });
+}
+
+/** Summary rows of the frame-size and wide figures. */
+export function sizeRows(runs: SizeRun[], wideRuns: SizeRun[]): SummaryRow[] {
+  const rows: SummaryRow[] = [];
+  const m = (xs: SizeRun[], f: (r: SizeRun) => number) => median(xs.map(f));
+  for (const p of sizePairs(runs)) {
+    if (p.relay.length === 0 || p.raw.length === 0) continue;
+    const label = `${p.transport === "quic" ? "QUIC" : "WebSocket"}, ${p.frameBytes} B frames, 1 → ${
+      p.relay[0].subscribers
+    }`;
+    const tRelay = m(p.relay, (r) => r.loaded.deliveredBytesPerSecond);
+    const tRaw = m(p.raw, (r) => r.loaded.deliveredBytesPerSecond);
+    rows.push({
+      figure: `Fan-out saturated, ${label}, delivered`,
+      relay: mib(tRelay),
+      baseline: mib(tRaw),
+      ratio: tRelay / tRaw,
+      target: "≥ 0.9",
+      met: tRelay / tRaw >= 0.9,
+    });
+    const cRelay = m(p.relay, (r) => cpuSecondsPerGB(r.loaded));
+    const cRaw = m(p.raw, (r) => cpuSecondsPerGB(r.loaded));
+    rows.push({
+      figure: `Fan-out saturated, ${label}, server CPU per delivered GB`,
+      relay: `${cRelay.toFixed(1)} CPU-s/GB`,
+      baseline: `${cRaw.toFixed(1)} CPU-s/GB`,
+      ratio: cRelay / cRaw,
+      target: "≤ 1.15",
+      met: cRelay / cRaw <= 1.15,
+    });
+    if (p.base.length > 0) {
+      const cBase = m(p.base, (r) => cpuSecondsPerGB(r.loaded));
+      rows.push({
+        figure: `A/B, ${label}: server CPU per delivered GB, this relay vs. --base-dir relay`,
+        relay: `${cRelay.toFixed(1)} CPU-s/GB`,
+        baseline: `${cBase.toFixed(1)} CPU-s/GB`,
+        ratio: cRelay / cBase,
+        target: "(report)",
+        met: null,
+      });
+    }
+    const over = p.relay.filter((r) => r.overload !== null);
+    if (over.length > 0) {
+      const cOver = m(over, (r) => cpuSecondsPerGB(r.overload!));
+      const whole = m(over, (r) => wholeFraction(r.overload!));
+      rows.push({
+        figure: `Overload (open loop), ${label}: relay CPU per GB vs. its closed-loop figure; whole groups`,
+        relay: `${cOver.toFixed(1)} CPU-s/GB, ${(whole * 100).toFixed(0)} % whole`,
+        baseline: `${cRelay.toFixed(1)} CPU-s/GB`,
+        ratio: cOver / cRelay,
+        target: "≤ 1.15",
+        met: cOver / cRelay <= 1.15,
+      });
+    }
+  }
+  for (const p of sizePairs(wideRuns)) {
+    if (p.relay.length === 0 || p.raw.length === 0) continue;
+    const label = `${p.transport === "quic" ? "QUIC" : "WebSocket"}, ${p.frameBytes} B frames, 1 → ${
+      p.relay[0].subscribers
+    } at a fixed rate`;
+    const gRelay = m(p.relay, (r) => cpuSecondsPerGB(r.loaded)),
+      gRaw = m(p.raw, (r) => cpuSecondsPerGB(r.loaded));
+    rows.push({
+      figure: `Wide fan-out, ${label}: server CPU per delivered GB`,
+      relay: `${gRelay.toFixed(1)} CPU-s/GB`,
+      baseline: `${gRaw.toFixed(1)} CPU-s/GB`,
+      ratio: gRelay / gRaw,
+      target: "≤ 1.15",
+      met: gRelay / gRaw <= 1.15,
+    });
+    const fRelay = m(p.relay, (r) => cpuSecondsPerMillionFrames(r.loaded));
+    const fRaw = m(p.raw, (r) => cpuSecondsPerMillionFrames(r.loaded));
+    rows.push({
+      figure: `Wide fan-out, ${label}: server CPU per million delivered frames`,
+      relay: `${fRelay.toFixed(2)} CPU-s`,
+      baseline: `${fRaw.toFixed(2)} CPU-s`,
+      ratio: fRelay / fRaw,
+      target: "(report)",
+      met: null,
+    });
+  }
+  return rows;
+}
+
+/** Per-run frame-size table. */
+export function sizeDetails(runs: SizeRun[], title: string): string[] {
+  if (runs.length === 0) return [];
+  const out = [
+    title,
+    "",
+    "| Transport | Server | Frame B | Subs | MiB/s | k frames/s | CPU % | CPU-s/GB | CPU-s/M frames | whole groups | overload MiB/s | overload CPU-s/GB | overload whole |",
+    "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+  ];
+  const pct = (x: number) => Number.isNaN(x) ? "-" : `${(x * 100).toFixed(1)} %`;
+  for (const r of runs) {
+    const l = r.loaded, o = r.overload;
+    out.push(
+      `| ${r.transport} | ${r.kind} | ${r.frameBytes} | ${r.subscribers} | ${
+        mibPerSecond(l.deliveredBytesPerSecond)
+      } | ${(l.deliveredFramesPerSecond / 1000).toFixed(1)} | ${l.serverCpuPercent.toFixed(0)} | ${
+        cpuSecondsPerGB(l).toFixed(1)
+      } | ${cpuSecondsPerMillionFrames(l).toFixed(2)} | ${pct(wholeFraction(l))} | ${
+        o ? mibPerSecond(o.deliveredBytesPerSecond) : "-"
+      } | ${o ? cpuSecondsPerGB(o).toFixed(1) : "-"} | ${o ? pct(wholeFraction(o)) : "-"} |`,
+    );
+  }
+  out.push("");
+  return out;
 }
