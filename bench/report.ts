@@ -140,21 +140,52 @@ export function summarize(
       met: null,
     });
   }
-  const bare = median(mem.filter((r) => r.kind === "bare-quic").map((r) => r.perSessionBytes));
-  for (const kind of ["relay-idle", "relay-subscribed"] as const) {
-    const runs = mem.filter((r) => r.kind === kind);
-    if (runs.length === 0 || Number.isNaN(bare)) continue;
-    const per = median(runs.map((r) => r.perSessionBytes));
-    rows.push({
-      figure: kind === "relay-idle"
-        ? `Memory per idle session (${runs[0].sessions} sessions) vs. bare QUIC connection`
-        : `Memory per subscriber, ${runs[0].sessions} on one track, vs. bare QUIC connection`,
-      relay: kib(per),
-      baseline: kib(bare),
-      ratio: per / bare,
-      target: kind === "relay-idle" ? "≤ 2" : "(report)",
-      met: kind === "relay-idle" ? per / bare <= 2 : null,
-    });
+  for (const transport of ["quic", "websocket"] as const) {
+    const label = transport === "quic" ? "QUIC" : "WebSocket";
+    const bareKind = transport === "quic" ? "bare-quic" : "bare-ws";
+    const of = (kind: MemoryRun["kind"]) => mem.filter((r) => r.kind === kind && r.transport === transport);
+    const bare = median(of(bareKind).map((r) => r.perSessionBytes));
+    const idle = of("relay-idle"), subscribed = of("relay-subscribed");
+    if (idle.length > 0 && !Number.isNaN(bare)) {
+      const per = median(idle.map((r) => r.perSessionBytes));
+      rows.push({
+        figure: `Memory per idle session over ${label} (${idle[0].sessions}) vs. a bare connection`,
+        relay: kib(per),
+        baseline: kib(bare),
+        ratio: per / bare,
+        target: "≤ 1.3",
+        met: per / bare <= 1.3,
+      });
+    }
+    if (subscribed.length > 0 && idle.length > 0) {
+      const added = median(subscribed.map((r) => r.perSessionBytes)) -
+        median(idle.map((r) => r.perSessionBytes));
+      rows.push({
+        figure: `Memory added by one subscription per session over ${label} (${
+          subscribed[0].sessions
+        } on one track)`,
+        relay: kib(added),
+        baseline: "-",
+        ratio: null,
+        target: "≤ 16 KiB",
+        met: added <= 16 * 1024,
+      });
+    }
+    const relayRuns = [...idle, ...subscribed];
+    if (relayRuns.length > 0) {
+      const back = median(relayRuns.map((r) => r.rssAfterCloseBytes / r.rssBeforeBytes));
+      const worst = relayRuns.reduce((a, b) =>
+        a.rssAfterCloseBytes / a.rssBeforeBytes >= b.rssAfterCloseBytes / b.rssBeforeBytes ? a : b
+      );
+      rows.push({
+        figure: `Relay RSS after every ${label} session closed vs. idle before (median; worst shown)`,
+        relay: `${mb(worst.rssAfterCloseBytes)} (peak ${mb(worst.rssAfterBytes)})`,
+        baseline: mb(worst.rssBeforeBytes),
+        ratio: back,
+        target: "≤ 1.10",
+        met: back <= 1.1,
+      });
+    }
   }
   if (ch) {
     rows.push({
@@ -268,12 +299,12 @@ export function memoryDetails(mem: MemoryRun[]): string[] {
   return [
     "Memory runs (RSS of the server process before and after the sessions connected):",
     "",
-    "| Kind | Sessions | Before MiB | After MiB | KiB/session |",
-    "| --- | --- | --- | --- | --- |",
+    "| Transport | Kind | Sessions | Before MiB | After MiB | KiB/session | After close MiB |",
+    "| --- | --- | --- | --- | --- | --- | --- |",
     ...mem.map((m) =>
-      `| ${m.kind} | ${m.sessions} | ${(m.rssBeforeBytes / 1048576).toFixed(0)} | ${
+      `| ${m.transport} | ${m.kind} | ${m.sessions} | ${(m.rssBeforeBytes / 1048576).toFixed(0)} | ${
         (m.rssAfterBytes / 1048576).toFixed(0)
-      } | ${(m.perSessionBytes / 1024).toFixed(1)} |`
+      } | ${(m.perSessionBytes / 1024).toFixed(1)} | ${(m.rssAfterCloseBytes / 1048576).toFixed(0)} |`
     ),
     "",
   ];

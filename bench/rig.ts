@@ -207,7 +207,7 @@ export class Rig {
     const slowPerSubscriber: number[] = [];
     const latencies: number[] = [];
     let errors = 0;
-    let frames = 0, groupsEnded = 0, groupsWhole = 0;
+    let frames = 0, groupsEnded = 0, groupsWhole = 0, groupsClean = 0;
     const delta = (a: unknown, b: unknown): number => {
       const xs = (a as number[] | undefined) ?? [], ys = (b as number[] | undefined) ?? [];
       let sum = 0;
@@ -230,6 +230,7 @@ export class Rig {
       frames += delta(a.frames, b.frames);
       groupsEnded += delta(a.groupsEnded, b.groupsEnded);
       groupsWhole += delta(a.groupsWhole, b.groupsWhole);
+      groupsClean += delta(a.groupsComplete, b.groupsComplete);
     }
     await sleep(500);
     return {
@@ -237,6 +238,7 @@ export class Rig {
       deliveredFramesPerSecond: frames / (wallMs / 1000),
       groupsEnded,
       groupsWhole,
+      groupsClean,
       perSubscriberMedian: median(perSubscriber),
       perSubscriberMin: Math.min(...perSubscriber),
       slowPerSubscriber,
@@ -269,6 +271,8 @@ export interface PhaseResult {
   groupsEnded: number;
   /** Of those, the ones that carried every frame of their group. */
   groupsWhole: number;
+  /** Of those, the ones that ended with a FIN at a frame boundary (Deno QUIC: resets look the same). */
+  groupsClean: number;
   perSubscriberMedian: number;
   perSubscriberMin: number;
   /** Received bytes/s of each slow subscriber. */

@@ -47,7 +47,11 @@ function describe(p: PhaseResult): string {
     (p.deliveredFramesPerSecond / 1000).toFixed(1)
   }k frames/s, ` +
     `cpu ${p.serverCpuPercent.toFixed(0)}% = ${cpuSecondsPerGB(p).toFixed(1)} CPU-s/GB, ` +
-    `whole groups ${(wholeFraction(p) * 100).toFixed(1)}%`;
+    `whole groups ${
+      (wholeFraction(p) * 100).toFixed(1)
+    }% of ${p.groupsEnded} (${p.groupsClean} clean; published ${
+      (p.publishedBytes / 1048576).toFixed(0)
+    } MiB, clients ${p.clientCpuPercent.map((c) => c.toFixed(0)).join("/")}% CPU)`;
 }
 
 async function sizeRun(
