@@ -42,6 +42,8 @@ import { slow } from "./scenarios/slow.ts";
 import { parseOptions } from "./options.ts";
 
 const BENCH_DIR = new URL("./", import.meta.url).pathname;
+/** Everything after this line of bench/RESULTS.md is hand-written and survives a new run. */
+export const NOTES_MARKER = "<!-- notes: kept across runs -->";
 
 async function main(): Promise<void> {
   const options = parseOptions(Deno.args);
@@ -87,7 +89,10 @@ async function main(): Promise<void> {
       slow: sl,
     };
     await Deno.writeTextFile(`${BENCH_DIR}results.json`, JSON.stringify(results, null, 2) + "\n");
-    await Deno.writeTextFile(`${BENCH_DIR}RESULTS.md`, report);
+    // Hand-written notes below NOTES_MARKER in the previous RESULTS.md are kept.
+    const previous = await Deno.readTextFile(`${BENCH_DIR}RESULTS.md`).catch(() => "");
+    const at = previous.indexOf(NOTES_MARKER);
+    await Deno.writeTextFile(`${BENCH_DIR}RESULTS.md`, at >= 0 ? `${report}\n${previous.slice(at)}` : report);
     if (chartPoints.length > 0) {
       const title =
         `relay ÷ raw baseline, 1 → ${options.subscribers}, closed loop (commit ${machine.commit})`;
