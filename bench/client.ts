@@ -50,6 +50,11 @@ export interface Target {
   /** Hex SHA-256 of the server certificate (QUIC). */
   pin?: string;
   mode: ServerMode;
+  /**
+   * QUIC only: send from this loopback address. The relay admits at most 512 connections per
+   * address, so the 1 000-subscriber case spreads its workers over `127.0.0.x`.
+   */
+  localHostname?: string;
 }
 
 const VERSION = Version.Lite04;
@@ -63,6 +68,7 @@ export function connect(target: Target): Promise<TransportSession> {
       alpns: ["moq-lite-04"],
       certificateSha256: target.pin ? [target.pin] : undefined,
       timeoutMs: 20_000,
+      localHostname: target.localHostname,
     });
   }
   return dialWebSocket(new URL(`http://127.0.0.1:${target.port}/`), {

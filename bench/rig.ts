@@ -119,7 +119,8 @@ export class Rig {
         workers.push(
           new WorkerProcess(`subscribers-${i}`, {
             role: "subscribers",
-            target,
+            // Each worker from its own loopback address (per-address connection caps).
+            target: transport === "quic" ? { ...target, localHostname: `127.0.0.${i + 2}` } : target,
             path: BROADCAST,
             track: TRACK,
             count,
