@@ -118,6 +118,8 @@ export class QuicSendHalf implements SendStream, Terminable {
   #idle: PromiseWithResolvers<void> | null = null;
   #state: "open" | "closing" | "done" = "open";
   #failure: Error | null = null;
+  /** Reset locally: its error is made only if someone asks (a relay resets many streams). */
+  #resetLocally = false;
   readonly #stopped = Promise.withResolvers<number>();
 
   /**
@@ -262,7 +264,7 @@ export class QuicSendHalf implements SendStream, Terminable {
   reset(_code: number): void {
     // Deno 2.9.6 cannot send RESET_STREAM: abort() ends the stream with a FIN.
     if (this.#state === "done") return;
-    this.#failure ??= new StreamClosedError("the stream was reset locally");
+    if (this.#failure === null) this.#resetLocally = true;
     this.#finish(-1);
     this.#writer.abort().catch(() => {});
   }
@@ -276,6 +278,7 @@ export class QuicSendHalf implements SendStream, Terminable {
 
   #closedError(): Error {
     if (this.#failure) return this.#failure;
+    if (this.#resetLocally) return new StreamClosedError("the stream was reset locally");
     if (this.#owner.isClosed) return new SessionClosedError();
     return new StreamClosedError();
   }
@@ -283,6 +286,7 @@ export class QuicSendHalf implements SendStream, Terminable {
   /** Record a write/close failure and return the error to surface. */
   #fail(error: unknown): Error {
     if (this.#failure) return this.#failure;
+    if (this.#resetLocally) return this.#closedError(); // the abort we caused, not a new failure
     const info = classifyQuicError(error);
     if (info.kind === "stopped") {
       const code = this.#owner.mapCode(info.code);
@@ -311,7 +315,7 @@ export class QuicSendHalf implements SendStream, Terminable {
       // A clean close never leaves waiters (close waits for the queue); anything else fails them.
       const waiters = this.#drainWaiters;
       this.#drainWaiters = [];
-      const error = this.#failure ?? new StreamClosedError();
+      const error = this.#closedError();
       for (const w of waiters) w.reject(error);
     }
     this.#stopped.resolve(stoppedCode);
