@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { encodeGroupHeader } from "../session/mod.ts";
-import { parseOptions } from "./options.ts";
+import { DEFAULT_FRAME_SIZES, parseOptions } from "./options.ts";
+import { CLOSED_LOOP_MAX_WINDOW_GROUPS, CLOSED_LOOP_WINDOW_GROUPS, closedLoopWindow } from "./rig.ts";
+import { ratioChart } from "./chart.ts";
 import {
   encodeStampedFrame,
   FRAMES_PER_GROUP,
@@ -86,4 +88,43 @@ Deno.test("options: defaults and flags", () => {
   assert.equal(o.cpuProfDir, "/tmp/p");
   assert.throws(() => parseOptions(["--runs=zero"]), /--runs/);
   assert.throws(() => parseOptions(["--transports=udp"]), /udp/);
+});
+
+Deno.test("options: --quick and the frame-size flags", () => {
+  const q = parseOptions(["--quick"]);
+  assert.equal(q.runs, 1);
+  assert.equal(q.measureMs, 3_000);
+  assert.deepEqual([...q.only!], ["sizes", "wide", "fanout", "memory"]);
+  assert.deepEqual(q.frameSizes, DEFAULT_FRAME_SIZES);
+  const o = parseOptions([
+    "--frame-sizes=200,1024",
+    "--kinds=base,relay",
+    "--base-dir=/tmp/x",
+    "--no-overload",
+  ]);
+  assert.deepEqual(o.frameSizes, [200, 1024]);
+  assert.deepEqual(o.kinds, ["base", "relay"]);
+  assert.equal(o.baseDir, "/tmp/x");
+  assert.equal(o.overload, false);
+  assert.throws(() => parseOptions(["--kinds=base"]), /--base-dir/);
+  assert.throws(() => parseOptions(["--frame-sizes=2"]), /frame-sizes/);
+});
+
+Deno.test("closed-loop window: ~512 KiB per subscriber for small frames, 2 groups for large or media frames", () => {
+  assert.equal(closedLoopWindow(0), CLOSED_LOOP_WINDOW_GROUPS);
+  assert.equal(closedLoopWindow(102_400), CLOSED_LOOP_WINDOW_GROUPS);
+  assert.equal(closedLoopWindow(16_384), CLOSED_LOOP_WINDOW_GROUPS);
+  assert.equal(closedLoopWindow(1024), CLOSED_LOOP_MAX_WINDOW_GROUPS);
+  assert.equal(closedLoopWindow(4096), 5);
+});
+
+Deno.test("the ratio chart is one SVG with a bar per ratio and the 0.9 line", () => {
+  const svg = ratioChart([
+    { label: "QUIC 1KiB", throughputRatio: 0.5, efficiencyRatio: 0.8 },
+    { label: "WS 200B", throughputRatio: 1.2, efficiencyRatio: Number.NaN },
+  ], "a < b");
+  assert.ok(svg.startsWith("<svg") && svg.trimEnd().endsWith("</svg>"));
+  assert.equal(svg.match(/<rect x="\d+" y="[\d.]+" width="22"/g)?.length, 3, "NaN draws no bar");
+  assert.ok(svg.includes("a &lt; b"));
+  assert.ok(svg.includes('stroke="#c00"'));
 });

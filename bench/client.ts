@@ -34,7 +34,7 @@ import {
   StreamReader,
   type TransportSession,
 } from "../transport/mod.ts";
-import { encodeStampedFrame, nowMs } from "./media.ts";
+import { encodeStampedFrame, FRAMES_PER_GROUP, nowMs } from "./media.ts";
 import { GroupScanner } from "./scan.ts";
 
 /** Which transport a benchmark client uses. */
@@ -50,6 +50,11 @@ export interface Target {
   /** Hex SHA-256 of the server certificate (QUIC). */
   pin?: string;
   mode: ServerMode;
+  /**
+   * QUIC only: send from this loopback address. The relay admits at most 512 connections per
+   * address, so the 1 000-subscriber case spreads its workers over `127.0.0.x`.
+   */
+  localHostname?: string;
 }
 
 const VERSION = Version.Lite04;
@@ -63,6 +68,7 @@ export function connect(target: Target): Promise<TransportSession> {
       alpns: ["moq-lite-04"],
       certificateSha256: target.pin ? [target.pin] : undefined,
       timeoutMs: 20_000,
+      localHostname: target.localHostname,
     });
   }
   return dialWebSocket(new URL(`http://127.0.0.1:${target.port}/`), {
@@ -208,6 +214,11 @@ export class BenchSubscriber {
   groupsEnded = 0;
   /** GROUP streams that ended cleanly after a whole frame. */
   groupsComplete = 0;
+  /**
+   * GROUP streams that ended with all {@link FRAMES_PER_GROUP} frames (Deno QUIC turns a reset into
+   * a FIN, so a group cut short at a frame boundary still ends "cleanly": count its frames).
+   */
+  groupsWhole = 0;
   /** Highest sequence of a GROUP stream that ended (-1 before any). */
   lastEndedSequence = -1;
   /** Malformed streams seen. */
@@ -282,8 +293,10 @@ export class BenchSubscriber {
 
   async #group(stream: RecvStream): Promise<void> {
     const scanner = new GroupScanner();
+    let frames = 0;
     const onFrame = (_size: number, stamp: number) => {
       this.frames++;
+      frames++;
       if (this.latencies && !Number.isNaN(stamp)) this.latencies.push(nowMs() - stamp);
       if (this.#firstFrame.length > 0) { for (const w of this.#firstFrame.splice(0)) w(); }
     };
@@ -308,6 +321,7 @@ export class BenchSubscriber {
     } finally {
       this.groupsEnded++;
       if (clean) this.groupsComplete++;
+      if (clean && frames === FRAMES_PER_GROUP) this.groupsWhole++;
       if (scanner.sequence > this.lastEndedSequence) this.lastEndedSequence = scanner.sequence;
       this.onGroupEnd?.(scanner.sequence);
     }

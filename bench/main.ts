@@ -22,7 +22,18 @@
  * @module
  */
 
-import { fanoutDetails, machineInfo, markdown, memoryDetails, summarize } from "./report.ts";
+import {
+  fanoutDetails,
+  machineInfo,
+  markdown,
+  memoryDetails,
+  sizeChartPoints,
+  sizeDetails,
+  sizeRows,
+  summarize,
+} from "./report.ts";
+import { ratioChart } from "./chart.ts";
+import { sizes, wide } from "./scenarios/sizes.ts";
 import { log } from "./rig.ts";
 import { churn } from "./scenarios/churn.ts";
 import { fanout } from "./scenarios/fanout.ts";
@@ -31,6 +42,8 @@ import { slow } from "./scenarios/slow.ts";
 import { parseOptions } from "./options.ts";
 
 const BENCH_DIR = new URL("./", import.meta.url).pathname;
+/** Everything after this line of bench/RESULTS.md is hand-written and survives a new run. */
+export const NOTES_MARKER = "<!-- notes: kept across runs -->";
 
 async function main(): Promise<void> {
   const options = parseOptions(Deno.args);
@@ -44,32 +57,47 @@ async function main(): Promise<void> {
     log(`CPU profiles go to ${options.cpuProfDir}/<kind>-<transport>/ (bench/profile_summary.ts reads them)`);
   }
   const started = performance.now();
+  const siz = want("sizes") ? await sizes(options) : [];
+  const wid = want("wide") ? await wide(options) : [];
   const fan = want("fanout") ? await fanout(options) : [];
   const mem = want("memory") ? await memory(options) : [];
   const ch = want("churn") ? await churn(options) : null;
   const sl = want("slow") ? await slow(options) : [];
-  const rows = summarize(options.subscribers, fan, mem, ch, sl);
+  const rows = [...sizeRows(siz, wid), ...summarize(options.subscribers, fan, mem, ch, sl)];
   const elapsedS = (performance.now() - started) / 1000;
   log(`done in ${elapsedS.toFixed(0)} s`);
   const details = [
+    ...sizeDetails(siz, "Frame-size runs (closed loop; overload = open loop, relay only):"),
+    ...sizeDetails(wid, "Wide runs (fixed rate):"),
     ...fanoutDetails(fan),
     ...memoryDetails(mem),
     `Total benchmark time: ${elapsedS.toFixed(0)} s.`,
   ];
-  const report = markdown(machine, options, rows, details);
+  const chartPoints = sizeChartPoints(siz);
+  const report = markdown(machine, options, rows, details, chartPoints.length > 0 ? "ratios.svg" : null);
   console.log(report);
   if (options.write) {
     const results = {
       machine,
       options: { ...options, only: options.only ? [...options.only] : null },
       rows,
+      sizes: siz,
+      wide: wid,
       fanout: fan,
       memory: mem,
       churn: ch,
       slow: sl,
     };
     await Deno.writeTextFile(`${BENCH_DIR}results.json`, JSON.stringify(results, null, 2) + "\n");
-    await Deno.writeTextFile(`${BENCH_DIR}RESULTS.md`, report);
+    // Hand-written notes below NOTES_MARKER in the previous RESULTS.md are kept.
+    const previous = await Deno.readTextFile(`${BENCH_DIR}RESULTS.md`).catch(() => "");
+    const at = previous.indexOf(NOTES_MARKER);
+    await Deno.writeTextFile(`${BENCH_DIR}RESULTS.md`, at >= 0 ? `${report}\n${previous.slice(at)}` : report);
+    if (chartPoints.length > 0) {
+      const title =
+        `relay ÷ raw baseline, 1 → ${options.subscribers}, closed loop (commit ${machine.commit})`;
+      await Deno.writeTextFile(`${BENCH_DIR}ratios.svg`, ratioChart(chartPoints, title));
+    }
     // Keep the generated table in the repository's format (`deno fmt --check` runs in CI).
     await new Deno.Command(Deno.execPath(), { args: ["fmt", "-q", `${BENCH_DIR}RESULTS.md`] }).output();
     log(`wrote bench/results.json and bench/RESULTS.md`);

@@ -166,6 +166,8 @@ export interface BenchRelayOptions {
   cpuProfDir?: string;
   /** Extra TOML. */
   toml?: string;
+  /** Run the main.ts of this checkout instead of this one (A/B runs). */
+  checkout?: string;
   /** Run bench/relay_diag.ts (memory lines on stderr; `forceGc`: full GC before each). */
   diag?: { forceGc: boolean };
 }
@@ -191,10 +193,10 @@ export async function startBenchRelay(options: BenchRelayOptions = {}): Promise<
   await Deno.writeTextFile(configPath, toml);
   const denoArgs = ["run", "-A"];
   if (options.cpuProfDir) denoArgs.push("--cpu-prof", `--cpu-prof-dir=${options.cpuProfDir}`);
-  const entry = options.diag ? DIAG : MAIN;
+  const entry = options.checkout ? `${options.checkout}/main.ts` : options.diag ? DIAG : MAIN;
   const child = new Deno.Command(Deno.execPath(), {
     args: [...denoArgs, entry, configPath],
-    cwd: ROOT,
+    cwd: options.checkout ?? ROOT,
     env: { RUST_LOG: "warn", NO_COLOR: "1", BENCH_FORCE_GC: options.diag?.forceGc ? "1" : "0" },
     stdin: "null",
     stdout: "null",

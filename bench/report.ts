@@ -10,6 +10,13 @@ import type { ChurnResult } from "./scenarios/churn.ts";
 import type { FanoutRun } from "./scenarios/fanout.ts";
 import type { MemoryRun } from "./scenarios/memory.ts";
 import type { SlowRun } from "./scenarios/slow.ts";
+import {
+  cpuSecondsPerGB,
+  cpuSecondsPerMillionFrames,
+  type SizeRun,
+  wholeFraction,
+} from "./scenarios/sizes.ts";
+import type { ChartPoint } from "./chart.ts";
 import { formatMiB, median, mibPerSecond } from "./stats.ts";
 
 const BENCH_DIR = new URL("./", import.meta.url).pathname;
@@ -133,21 +140,52 @@ export function summarize(
       met: null,
     });
   }
-  const bare = median(mem.filter((r) => r.kind === "bare-quic").map((r) => r.perSessionBytes));
-  for (const kind of ["relay-idle", "relay-subscribed"] as const) {
-    const runs = mem.filter((r) => r.kind === kind);
-    if (runs.length === 0 || Number.isNaN(bare)) continue;
-    const per = median(runs.map((r) => r.perSessionBytes));
-    rows.push({
-      figure: kind === "relay-idle"
-        ? `Memory per idle session (${runs[0].sessions} sessions) vs. bare QUIC connection`
-        : `Memory per subscriber, ${runs[0].sessions} on one track, vs. bare QUIC connection`,
-      relay: kib(per),
-      baseline: kib(bare),
-      ratio: per / bare,
-      target: kind === "relay-idle" ? "≤ 2" : "(report)",
-      met: kind === "relay-idle" ? per / bare <= 2 : null,
-    });
+  for (const transport of ["quic", "websocket"] as const) {
+    const label = transport === "quic" ? "QUIC" : "WebSocket";
+    const bareKind = transport === "quic" ? "bare-quic" : "bare-ws";
+    const of = (kind: MemoryRun["kind"]) => mem.filter((r) => r.kind === kind && r.transport === transport);
+    const bare = median(of(bareKind).map((r) => r.perSessionBytes));
+    const idle = of("relay-idle"), subscribed = of("relay-subscribed");
+    if (idle.length > 0 && !Number.isNaN(bare)) {
+      const per = median(idle.map((r) => r.perSessionBytes));
+      rows.push({
+        figure: `Memory per idle session over ${label} (${idle[0].sessions}) vs. a bare connection`,
+        relay: kib(per),
+        baseline: kib(bare),
+        ratio: per / bare,
+        target: "≤ 1.3",
+        met: per / bare <= 1.3,
+      });
+    }
+    if (subscribed.length > 0 && idle.length > 0) {
+      const added = median(subscribed.map((r) => r.perSessionBytes)) -
+        median(idle.map((r) => r.perSessionBytes));
+      rows.push({
+        figure: `Memory added by one subscription per session over ${label} (${
+          subscribed[0].sessions
+        } on one track)`,
+        relay: kib(added),
+        baseline: "-",
+        ratio: null,
+        target: "≤ 16 KiB",
+        met: added <= 16 * 1024,
+      });
+    }
+    const relayRuns = [...idle, ...subscribed];
+    if (relayRuns.length > 0) {
+      const back = median(relayRuns.map((r) => r.rssAfterCloseBytes / r.rssBeforeBytes));
+      const worst = relayRuns.reduce((a, b) =>
+        a.rssAfterCloseBytes / a.rssBeforeBytes >= b.rssAfterCloseBytes / b.rssBeforeBytes ? a : b
+      );
+      rows.push({
+        figure: `Relay RSS after every ${label} session closed vs. idle before (median; worst shown)`,
+        relay: `${mb(worst.rssAfterCloseBytes)} (peak ${mb(worst.rssAfterBytes)})`,
+        baseline: mb(worst.rssBeforeBytes),
+        ratio: back,
+        target: "≤ 1.10",
+        met: back <= 1.1,
+      });
+    }
   }
   if (ch) {
     rows.push({
@@ -193,6 +231,7 @@ export function markdown(
   options: BenchOptions,
   rows: SummaryRow[],
   details: string[],
+  chart: string | null = null,
 ): string {
   const lines = [
     "# Benchmark results",
@@ -211,6 +250,7 @@ export function markdown(
     `${options.sessions} sessions for memory, churn ${options.churnMs / 1000} s. The machine is shared; ` +
     "clients, relay and baselines all run on it.",
     "",
+    ...(chart ? ["## Chart", "", `![relay ÷ raw per frame size and transport](${chart})`, ""] : []),
     "## Summary",
     "",
     "| Figure | Relay | Baseline | Ratio | Target | Met |",
@@ -259,13 +299,165 @@ export function memoryDetails(mem: MemoryRun[]): string[] {
   return [
     "Memory runs (RSS of the server process before and after the sessions connected):",
     "",
-    "| Kind | Sessions | Before MiB | After MiB | KiB/session |",
-    "| --- | --- | --- | --- | --- |",
+    "| Transport | Kind | Sessions | Before MiB | After MiB | KiB/session | After close MiB |",
+    "| --- | --- | --- | --- | --- | --- | --- |",
     ...mem.map((m) =>
-      `| ${m.kind} | ${m.sessions} | ${(m.rssBeforeBytes / 1048576).toFixed(0)} | ${
+      `| ${m.transport} | ${m.kind} | ${m.sessions} | ${(m.rssBeforeBytes / 1048576).toFixed(0)} | ${
         (m.rssAfterBytes / 1048576).toFixed(0)
-      } | ${(m.perSessionBytes / 1024).toFixed(1)} |`
+      } | ${(m.perSessionBytes / 1024).toFixed(1)} | ${(m.rssAfterCloseBytes / 1048576).toFixed(0)} |`
     ),
     "",
   ];
+}
+
+const sizeLabel = (bytes: number) => bytes >= 1024 ? `${Math.round(bytes / 1024)}KiB` : `${bytes}B`;
+
+interface SizePair {
+  transport: string;
+  frameBytes: number;
+  relay: SizeRun[];
+  raw: SizeRun[];
+  base: SizeRun[];
+}
+
+/** Median relay and raw runs of each (transport, frame size) present in `runs`. */
+function sizePairs(
+  runs: SizeRun[],
+): SizePair[] {
+  const out: SizePair[] = [];
+  for (const r of runs) {
+    if (out.some((o) => o.transport === r.transport && o.frameBytes === r.frameBytes)) continue;
+    const same = runs.filter((o) => o.transport === r.transport && o.frameBytes === r.frameBytes);
+    out.push({
+      transport: r.transport,
+      frameBytes: r.frameBytes,
+      relay: same.filter((o) => o.kind === "relay"),
+      raw: same.filter((o) => o.kind === "raw"),
+      base: same.filter((o) => o.kind === "base"),
+    });
+  }
+  return out;
+}
+
+/** Chart points: relay ÷ raw per transport and frame size (closed loop). */
+export function sizeChartPoints(runs: SizeRun[]): ChartPoint[] {
+  return sizePairs(runs).filter((p) => p.relay.length > 0 && p.raw.length > 0).map((p) => {
+    const m = (xs: SizeRun[], f: (r: SizeRun) => number) => median(xs.map(f));
+    return {
+      label: `${p.transport === "quic" ? "QUIC" : "WS"} ${sizeLabel(p.frameBytes)}`,
+      throughputRatio: m(p.relay, (r) => r.loaded.deliveredBytesPerSecond) /
+        m(p.raw, (r) => r.loaded.deliveredBytesPerSecond),
+      efficiencyRatio: m(p.raw, (r) => cpuSecondsPerGB(r.loaded)) /
+        m(p.relay, (r) => cpuSecondsPerGB(r.loaded)),
+    };
+  });
+}
+
+/** Summary rows of the frame-size and wide figures. */
+export function sizeRows(runs: SizeRun[], wideRuns: SizeRun[]): SummaryRow[] {
+  const rows: SummaryRow[] = [];
+  const m = (xs: SizeRun[], f: (r: SizeRun) => number) => median(xs.map(f));
+  for (const p of sizePairs(runs)) {
+    if (p.relay.length === 0 || p.raw.length === 0) continue;
+    const label = `${p.transport === "quic" ? "QUIC" : "WebSocket"}, ${p.frameBytes} B frames, 1 → ${
+      p.relay[0].subscribers
+    }`;
+    const tRelay = m(p.relay, (r) => r.loaded.deliveredBytesPerSecond);
+    const tRaw = m(p.raw, (r) => r.loaded.deliveredBytesPerSecond);
+    rows.push({
+      figure: `Fan-out saturated, ${label}, delivered`,
+      relay: mib(tRelay),
+      baseline: mib(tRaw),
+      ratio: tRelay / tRaw,
+      target: "≥ 0.9",
+      met: tRelay / tRaw >= 0.9,
+    });
+    const cRelay = m(p.relay, (r) => cpuSecondsPerGB(r.loaded));
+    const cRaw = m(p.raw, (r) => cpuSecondsPerGB(r.loaded));
+    rows.push({
+      figure: `Fan-out saturated, ${label}, server CPU per delivered GB`,
+      relay: `${cRelay.toFixed(1)} CPU-s/GB`,
+      baseline: `${cRaw.toFixed(1)} CPU-s/GB`,
+      ratio: cRelay / cRaw,
+      target: "≤ 1.15",
+      met: cRelay / cRaw <= 1.15,
+    });
+    if (p.base.length > 0) {
+      const cBase = m(p.base, (r) => cpuSecondsPerGB(r.loaded));
+      rows.push({
+        figure: `A/B, ${label}: server CPU per delivered GB, this relay vs. --base-dir relay`,
+        relay: `${cRelay.toFixed(1)} CPU-s/GB`,
+        baseline: `${cBase.toFixed(1)} CPU-s/GB`,
+        ratio: cRelay / cBase,
+        target: "(report)",
+        met: null,
+      });
+    }
+    const over = p.relay.filter((r) => r.overload !== null);
+    if (over.length > 0) {
+      const cOver = m(over, (r) => cpuSecondsPerGB(r.overload!));
+      const whole = m(over, (r) => wholeFraction(r.overload!));
+      rows.push({
+        figure: `Overload (open loop), ${label}: relay CPU per GB vs. its closed-loop figure; whole groups`,
+        relay: `${cOver.toFixed(1)} CPU-s/GB, ${(whole * 100).toFixed(0)} % whole`,
+        baseline: `${cRelay.toFixed(1)} CPU-s/GB`,
+        ratio: cOver / cRelay,
+        target: "≤ 1.15",
+        met: cOver / cRelay <= 1.15,
+      });
+    }
+  }
+  for (const p of sizePairs(wideRuns)) {
+    if (p.relay.length === 0 || p.raw.length === 0) continue;
+    const label = `${p.transport === "quic" ? "QUIC" : "WebSocket"}, ${p.frameBytes} B frames, 1 → ${
+      p.relay[0].subscribers
+    } at a fixed rate`;
+    const gRelay = m(p.relay, (r) => cpuSecondsPerGB(r.loaded)),
+      gRaw = m(p.raw, (r) => cpuSecondsPerGB(r.loaded));
+    rows.push({
+      figure: `Wide fan-out, ${label}: server CPU per delivered GB`,
+      relay: `${gRelay.toFixed(1)} CPU-s/GB`,
+      baseline: `${gRaw.toFixed(1)} CPU-s/GB`,
+      ratio: gRelay / gRaw,
+      target: "≤ 1.15",
+      met: gRelay / gRaw <= 1.15,
+    });
+    const fRelay = m(p.relay, (r) => cpuSecondsPerMillionFrames(r.loaded));
+    const fRaw = m(p.raw, (r) => cpuSecondsPerMillionFrames(r.loaded));
+    rows.push({
+      figure: `Wide fan-out, ${label}: server CPU per million delivered frames`,
+      relay: `${fRelay.toFixed(2)} CPU-s`,
+      baseline: `${fRaw.toFixed(2)} CPU-s`,
+      ratio: fRelay / fRaw,
+      target: "(report)",
+      met: null,
+    });
+  }
+  return rows;
+}
+
+/** Per-run frame-size table. */
+export function sizeDetails(runs: SizeRun[], title: string): string[] {
+  if (runs.length === 0) return [];
+  const out = [
+    title,
+    "",
+    "| Transport | Server | Frame B | Subs | MiB/s | k frames/s | CPU % | CPU-s/GB | CPU-s/M frames | whole groups | overload MiB/s | overload CPU-s/GB | overload whole |",
+    "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+  ];
+  const pct = (x: number) => Number.isNaN(x) ? "-" : `${(x * 100).toFixed(1)} %`;
+  for (const r of runs) {
+    const l = r.loaded, o = r.overload;
+    out.push(
+      `| ${r.transport} | ${r.kind} | ${r.frameBytes} | ${r.subscribers} | ${
+        mibPerSecond(l.deliveredBytesPerSecond)
+      } | ${(l.deliveredFramesPerSecond / 1000).toFixed(1)} | ${l.serverCpuPercent.toFixed(0)} | ${
+        cpuSecondsPerGB(l).toFixed(1)
+      } | ${cpuSecondsPerMillionFrames(l).toFixed(2)} | ${pct(wholeFraction(l))} | ${
+        o ? mibPerSecond(o.deliveredBytesPerSecond) : "-"
+      } | ${o ? cpuSecondsPerGB(o).toFixed(1) : "-"} | ${o ? pct(wholeFraction(o)) : "-"} |`,
+    );
+  }
+  out.push("");
+  return out;
 }

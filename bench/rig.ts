@@ -6,10 +6,12 @@
  */
 
 import type { ServerMode, Target, TransportName } from "./client.ts";
-import type { BenchOptions } from "./options.ts";
+import type { BenchOptions, ServerKind } from "./options.ts";
+import type { PublishLoad } from "./worker.ts";
 import { type ServerProcess, startBenchRelay, startRawQuic, startRawWs, WorkerProcess } from "./procs.ts";
 import { formatMiB, median, percentile, readCpuMs, readRssBytes } from "./stats.ts";
 import { sleep } from "../util/mod.ts";
+import { FRAMES_PER_GROUP } from "./media.ts";
 
 export { sleep };
 
@@ -17,8 +19,23 @@ export { sleep };
 export const BROADCAST = "anon/bench";
 /** Track name. */
 export const TRACK = "video";
-/** Groups the closed-loop publisher may run ahead of the slowest subscriber. */
+/** Groups the closed-loop publisher may run ahead of the slowest subscriber (media-like load). */
 export const CLOSED_LOOP_WINDOW_GROUPS = 2;
+/**
+ * With small fixed-size frames the closed loop keeps about this many bytes per subscriber in
+ * flight (at least {@link CLOSED_LOOP_WINDOW_GROUPS} groups, at most
+ * {@link CLOSED_LOOP_MAX_WINDOW_GROUPS}): two 6 KiB groups would measure round trips, not the server.
+ */
+export const CLOSED_LOOP_WINDOW_BYTES = 512 * 1024;
+/** Most groups the closed loop runs ahead (below the relay's 16 group streams per subscription). */
+export const CLOSED_LOOP_MAX_WINDOW_GROUPS = 12;
+
+/** Closed-loop window (groups) for frames of `frameBytes` (0: the media-like load). */
+export function closedLoopWindow(frameBytes: number): number {
+  if (frameBytes <= 0) return CLOSED_LOOP_WINDOW_GROUPS;
+  const groups = Math.ceil(CLOSED_LOOP_WINDOW_BYTES / (frameBytes * FRAMES_PER_GROUP));
+  return Math.min(CLOSED_LOOP_MAX_WINDOW_GROUPS, Math.max(CLOSED_LOOP_WINDOW_GROUPS, groups));
+}
 /** Warm-up before each measurement window. */
 export const WARMUP_MS = 2_000;
 /** Subscriber worker processes for fan-out runs. */
@@ -41,13 +58,14 @@ export function targetOf(server: ServerProcess, transport: TransportName, mode: 
 
 /** Start the server under test: the relay, a raw fan-out baseline, or a bare QUIC acceptor. */
 export async function startServer(
-  kind: "relay" | "raw" | "bare",
+  kind: ServerKind | "bare",
   transport: TransportName,
   options: BenchOptions,
   cpuProfDir?: string,
 ): Promise<ServerProcess> {
-  if (kind === "relay") {
+  if (kind === "relay" || kind === "base") {
     return await startBenchRelay({
+      checkout: kind === "base" ? options.baseDir ?? undefined : undefined,
       cpuProfDir,
       toml: options.relayToml,
       diag: options.relayDiag ? { forceGc: options.relayGc } : undefined,
@@ -63,6 +81,7 @@ export class Rig {
   readonly publisher: WorkerProcess;
   readonly subscribers: WorkerProcess[];
   readonly #mins = new Map<WorkerProcess, number>();
+  #window = CLOSED_LOOP_WINDOW_GROUPS;
 
   constructor(server: ServerProcess, publisher: WorkerProcess, subscribers: WorkerProcess[]) {
     this.server = server;
@@ -74,21 +93,21 @@ export class Rig {
         if (e.event !== "seq") return;
         this.#mins.set(w, e.min as number);
         const min = Math.min(...this.#mins.values());
-        this.publisher.tell({ cmd: "credit", upTo: min + CLOSED_LOOP_WINDOW_GROUPS });
+        this.publisher.tell({ cmd: "credit", upTo: min + this.#window });
       };
     }
   }
 
   /** Start server + publisher + subscribers (`slow` extra slow sessions in their own worker). */
   static async start(
-    kind: "relay" | "raw",
+    kind: ServerKind,
     transport: TransportName,
     subscribers: number,
     bench: BenchOptions,
     options: { cpuProfDir?: string; slow?: number; slowBytesPerSecond?: number; workers?: number } = {},
   ): Promise<Rig> {
     const server = await startServer(kind, transport, bench, options.cpuProfDir);
-    const mode: ServerMode = kind === "relay" ? "relay" : "raw";
+    const mode: ServerMode = kind === "raw" ? "raw" : "relay";
     const target = targetOf(server, transport, mode);
     const publisher = new WorkerProcess("publisher", { role: "publisher", target, path: BROADCAST });
     const workers: WorkerProcess[] = [];
@@ -100,7 +119,8 @@ export class Rig {
         workers.push(
           new WorkerProcess(`subscribers-${i}`, {
             role: "subscribers",
-            target,
+            // Each worker from its own loopback address (per-address connection caps).
+            target: transport === "quic" ? { ...target, localHostname: `127.0.0.${i + 2}` } : target,
             path: BROADCAST,
             track: TRACK,
             count,
@@ -125,7 +145,7 @@ export class Rig {
         const ready = await w.waitEvent("ready", 60_000);
         if ((ready.failures as number) > 0) log(`${w.name}: ${ready.failures} sessions failed to subscribe`);
       }
-      if (kind === "relay") await publisher.ask({ cmd: "waitSubscribed" }, 30_000);
+      if (kind !== "raw") await publisher.ask({ cmd: "waitSubscribed" }, 30_000);
     } catch (error) {
       await Promise.all([publisher.stop(), ...workers.map((w) => w.stop())]);
       await server.stop();
@@ -145,13 +165,25 @@ export class Rig {
   }
 
   /** One measured phase: publish (paced at `rate`, or closed loop with 0), warm up, measure. */
-  async phase(rate: number, measureMs: number, rssSamples?: number[]): Promise<PhaseResult> {
+  async phase(
+    rate: number,
+    measureMs: number,
+    rssSamples?: number[],
+    load: PublishLoad = {},
+  ): Promise<PhaseResult> {
     const workers = this.allSubscriberWorkers;
+    this.#window = closedLoopWindow(load.frameBytes ?? 0);
     if (rate === 0) {
       const min = Math.min(...this.#mins.values());
-      this.publisher.tell({ cmd: "credit", upTo: min + CLOSED_LOOP_WINDOW_GROUPS });
+      this.publisher.tell({ cmd: "credit", upTo: min + this.#window });
     }
-    const run = this.publisher.ask({ cmd: "run", rate, durationMs: WARMUP_MS + measureMs + 500 });
+    const run = this.publisher.ask({
+      cmd: "run",
+      rate,
+      durationMs: WARMUP_MS + measureMs + 500,
+      frameBytes: load.frameBytes ?? 0,
+      openLoop: load.openLoop === true,
+    });
     await sleep(WARMUP_MS);
     const first = await Promise.all(workers.map((w) => w.ask({ cmd: "mark", record: true })));
     const cpu0 = readCpuMs(this.server.pid);
@@ -176,6 +208,13 @@ export class Rig {
     const slowPerSubscriber: number[] = [];
     const latencies: number[] = [];
     let errors = 0;
+    let frames = 0, groupsEnded = 0, groupsWhole = 0, groupsClean = 0;
+    const delta = (a: unknown, b: unknown): number => {
+      const xs = (a as number[] | undefined) ?? [], ys = (b as number[] | undefined) ?? [];
+      let sum = 0;
+      for (let i = 0; i < ys.length; i++) sum += ys[i] - (xs[i] ?? 0);
+      return sum;
+    };
     for (let w = 0; w < workers.length; w++) {
       const a = first[w], b = second[w];
       const seconds = ((b.t as number) - (a.t as number)) / 1000;
@@ -189,10 +228,18 @@ export class Rig {
       const slowOnly = slow.length > 0 && slow.every((isSlow) => isSlow);
       if (!slowOnly) { for (const l of b.latencies as number[]) latencies.push(l); }
       errors += b.errors as number;
+      frames += delta(a.frames, b.frames);
+      groupsEnded += delta(a.groupsEnded, b.groupsEnded);
+      groupsWhole += delta(a.groupsWhole, b.groupsWhole);
+      groupsClean += delta(a.groupsComplete, b.groupsComplete);
     }
     await sleep(500);
     return {
       deliveredBytesPerSecond: perSubscriber.reduce((s, v) => s + v, 0),
+      deliveredFramesPerSecond: frames / (wallMs / 1000),
+      groupsEnded,
+      groupsWhole,
+      groupsClean,
       perSubscriberMedian: median(perSubscriber),
       perSubscriberMin: Math.min(...perSubscriber),
       slowPerSubscriber,
@@ -219,6 +266,14 @@ export class Rig {
 export interface PhaseResult {
   /** Sum over (fast) subscribers of received bytes/s. */
   deliveredBytesPerSecond: number;
+  /** Sum over all subscribers of complete frames received per second. */
+  deliveredFramesPerSecond: number;
+  /** GROUP streams that ended during the window (all subscribers). */
+  groupsEnded: number;
+  /** Of those, the ones that carried every frame of their group. */
+  groupsWhole: number;
+  /** Of those, the ones that ended with a FIN at a frame boundary (Deno QUIC: resets look the same). */
+  groupsClean: number;
   perSubscriberMedian: number;
   perSubscriberMin: number;
   /** Received bytes/s of each slow subscriber. */

@@ -78,6 +78,14 @@ async function pool<T>(items: T[], limit: number, task: (item: T) => Promise<voi
 // ---------------------------------------------------------------------------------------------
 // Publisher
 
+/** What the publisher sends besides its rate. */
+export interface PublishLoad {
+  /** Every frame this size (payload bytes); 0 or absent: the media-like sizes of media.ts. */
+  frameBytes?: number;
+  /** Publish as fast as the transport accepts, ignoring the closed-loop credit (overload). */
+  openLoop?: boolean;
+}
+
 class PublisherRole {
   readonly #pub: BenchPublisher;
   #credit = -1;
@@ -108,11 +116,17 @@ class PublisherRole {
    * Publish for `durationMs`: paced at `rate` × the nominal frame rate, or (rate 0) closed-loop,
    * starting group `g` only once credit reached `g`.
    */
-  async run(rate: number, durationMs: number, startSequence: number): Promise<Record<string, number>> {
+  async run(
+    rate: number,
+    durationMs: number,
+    startSequence: number,
+    load: PublishLoad = {},
+  ): Promise<Record<string, number>> {
     const pub = this.#pub;
     const start = performance.now();
     const deadline = start + durationMs;
     const frameIntervalMs = rate > 0 ? 1000 / (FRAMES_PER_SECOND * rate) : 0;
+    const fixedBytes = load.frameBytes ?? 0;
     let bytes = 0, frames = 0, groups = 0, skipped = 0;
     let n = 0;
     for (;;) {
@@ -121,6 +135,9 @@ class PublisherRole {
         const due = start + n * frameIntervalMs;
         const wait = due - performance.now();
         if (wait > 1) await sleep(wait);
+      } else if (load.openLoop) {
+        // Overload: no pacing and no credit, only the transport's own backpressure.
+        if (n % (FRAMES_PER_GROUP * 8) === 0) await sleep(0);
       } else if (!(await this.#waitCredit(sequence, deadline))) {
         break;
       }
@@ -141,7 +158,7 @@ class PublisherRole {
             const wait = due - performance.now();
             if (wait > 1) await sleep(wait);
           }
-          const size = frameSize(sequence, i);
+          const size = fixedBytes > 0 ? fixedBytes : frameSize(sequence, i);
           await pub.writeFrame(send, size);
           bytes += size;
           frames++;
@@ -184,7 +201,8 @@ async function runPublisher(
     else if (c.cmd === "waitSubscribed") {
       pub.subscribed().then(() => emit({ id: c.id, subscriptions: pub.subscriptions }));
     } else if (c.cmd === "run") {
-      role.run(c.rate as number, c.durationMs as number, sequence).then((result) => {
+      const load = { frameBytes: c.frameBytes as number | undefined, openLoop: c.openLoop === true };
+      role.run(c.rate as number, c.durationMs as number, sequence, load).then((result) => {
         sequence = result.nextSequence;
         emit({ id: c.id, ...result });
       });
@@ -240,6 +258,7 @@ async function runSubscribers(
         frames: subs.map((s) => s.frames),
         groupsEnded: subs.map((s) => s.groupsEnded),
         groupsComplete: subs.map((s) => s.groupsComplete),
+        groupsWhole: subs.map((s) => s.groupsWhole),
         errors: subs.reduce((n, s) => n + s.errors, 0),
         latencies,
       });

@@ -5,14 +5,14 @@
  */
 
 import type { TransportName } from "../client.ts";
-import type { BenchOptions } from "../options.ts";
+import type { BenchOptions, ServerKind } from "../options.ts";
 import { log, type PhaseResult, Rig } from "../rig.ts";
 import { mibPerSecond } from "../stats.ts";
 
 /** One fan-out run of one server kind over one transport. */
 export interface FanoutRun {
   transport: TransportName;
-  kind: "relay" | "raw";
+  kind: ServerKind;
   nominal: PhaseResult;
   saturated: PhaseResult;
 }

@@ -4,7 +4,7 @@
  * @module
  */
 
-import type { ServerMode } from "../client.ts";
+import type { ServerMode, TransportName } from "../client.ts";
 import type { BenchOptions } from "../options.ts";
 import { WorkerProcess } from "../procs.ts";
 import { BROADCAST, log, logRelayMemory, sleep, startServer, targetOf, TRACK } from "../rig.ts";
@@ -12,22 +12,31 @@ import { median, readRssBytes } from "../stats.ts";
 
 /** Memory per session for one kind of session. */
 export interface MemoryRun {
-  kind: "relay-idle" | "relay-subscribed" | "bare-quic";
+  kind: "relay-idle" | "relay-subscribed" | "bare-quic" | "bare-ws";
+  transport: TransportName;
   sessions: number;
   failures: number;
   rssBeforeBytes: number;
   rssAfterBytes: number;
   perSessionBytes: number;
+  /** RSS after every session closed and the relay settled (its reclaimer collects ~1 s after closes). */
+  rssAfterCloseBytes: number;
 }
+
+/** How long after the sessions closed RSS is read. */
+export const SETTLE_AFTER_CLOSE_MS = 5_000;
 
 async function memoryRun(
   kind: MemoryRun["kind"],
+  transport: TransportName,
   sessions: number,
   options: BenchOptions,
 ): Promise<MemoryRun> {
-  const server = await startServer(kind === "bare-quic" ? "bare" : "relay", "quic", options);
-  const mode: ServerMode = kind === "bare-quic" ? "raw" : "relay";
-  const target = targetOf(server, "quic", mode);
+  // The bare WebSocket baseline is the raw fan-out server with nobody publishing: it only holds sockets.
+  const serverKind = kind === "bare-quic" ? "bare" : kind === "bare-ws" ? "raw" : "relay";
+  const server = await startServer(serverKind, transport, options);
+  const mode: ServerMode = kind.startsWith("bare") ? "raw" : "relay";
+  const target = targetOf(server, transport, mode);
   const workers: WorkerProcess[] = [];
   let publisher: WorkerProcess | null = null;
   try {
@@ -62,8 +71,18 @@ async function memoryRun(
     const after = median(samples);
     const connected = sessions - failures;
     logRelayMemory(server, "last");
+    await Promise.all(workers.map((w) => w.stop()));
+    workers.length = 0;
+    await sleep(SETTLE_AFTER_CLOSE_MS);
+    const closedSamples: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      closedSamples.push(readRssBytes(server.pid));
+      await sleep(300);
+    }
     return {
       kind,
+      transport,
+      rssAfterCloseBytes: median(closedSamples),
       sessions: connected,
       failures,
       rssBeforeBytes: before,
@@ -81,15 +100,20 @@ export async function memory(options: BenchOptions): Promise<MemoryRun[]> {
   const runs: MemoryRun[] = [];
   const repeats = Math.max(1, Math.min(options.runs, 2));
   for (let r = 0; r < repeats; r++) {
-    for (const kind of ["bare-quic", "relay-idle", "relay-subscribed"] as const) {
-      log(`memory run ${r + 1}/${repeats}: ${options.sessions} sessions, ${kind}`);
-      const result = await memoryRun(kind, options.sessions, options);
-      log(
-        `  ${(result.perSessionBytes / 1024).toFixed(1)} KiB/session (${result.sessions} sessions, ${
-          (result.rssBeforeBytes / 1048576).toFixed(0)
-        } → ${(result.rssAfterBytes / 1048576).toFixed(0)} MiB)`,
-      );
-      runs.push(result);
+    for (const transport of options.transports) {
+      const bare = transport === "quic" ? "bare-quic" : "bare-ws";
+      for (const kind of [bare, "relay-idle", "relay-subscribed"] as const) {
+        log(`memory run ${r + 1}/${repeats}: ${options.sessions} sessions over ${transport}, ${kind}`);
+        const result = await memoryRun(kind, transport, options.sessions, options);
+        log(
+          `  ${(result.perSessionBytes / 1024).toFixed(1)} KiB/session (${result.sessions} sessions, ${
+            (result.rssBeforeBytes / 1048576).toFixed(0)
+          } → ${(result.rssAfterBytes / 1048576).toFixed(0)} MiB, after close ${
+            (result.rssAfterCloseBytes / 1048576).toFixed(0)
+          } MiB)`,
+        );
+        runs.push(result);
+      }
     }
   }
   return runs;

@@ -52,6 +52,11 @@ export interface DialOptions {
   keepAliveMs?: number;
   /** Idle timeout in ms (default 30000). */
   idleTimeoutMs?: number;
+  /**
+   * Local address to send from (default any). Loopback tests use distinct `127.0.0.x` sources to
+   * appear as distinct peers to a relay's per-address limits.
+   */
+  localHostname?: string;
 }
 
 /** Raised when a dial fails; the message names the URL and what to check. */
@@ -144,7 +149,10 @@ export async function connectQuicTo(
       );
     }
   }
-  const endpoint = new Deno.QuicEndpoint({ hostname: hostname.includes(":") ? "::" : "0.0.0.0", port: 0 });
+  const endpoint = new Deno.QuicEndpoint({
+    hostname: options.localHostname ?? (hostname.includes(":") ? "::" : "0.0.0.0"),
+    port: 0,
+  });
   const timeoutMs = options.timeoutMs ?? DEFAULT_DIAL_TIMEOUT_MS;
   const keepAlive = options.keepAliveMs ?? 5_000;
   let timer: ReturnType<typeof setTimeout> | undefined;

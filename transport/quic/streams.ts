@@ -69,7 +69,37 @@ function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
   return out;
 }
 
-/** The sending half of a Deno QUIC stream as a {@link SendStream}. */
+/**
+ * Bytes a {@link QuicSendHalf} accepts before `write()` makes the caller wait: below this a write
+ * resolves at once (the bytes wait in the stream's own queue), so a sender can hand over many small
+ * frames without one promise round trip each. It is also what one slow stream can hold in JS
+ * memory besides the write Deno is busy with.
+ */
+export const SEND_HIGH_WATER_BYTES = 64 * 1024;
+
+/**
+ * Queued chunks smaller than this are gathered into one Deno write of at most this size: every
+ * `writer.write()` is a native op and a promise, which at 1 KiB frames cost more than the copy.
+ */
+export const COALESCE_MAX_BYTES = 16 * 1024;
+
+const RESOLVED: Promise<void> = Promise.resolve();
+
+/** A caller waiting for the queue to fall below {@link SEND_HIGH_WATER_BYTES}. */
+interface DrainWaiter {
+  resolve: () => void;
+  reject: (error: Error) => void;
+}
+
+/**
+ * The sending half of a Deno QUIC stream as a {@link SendStream}.
+ *
+ * Writes are queued and handed to Deno by one loop, one `writer.write()` at a time: small chunks
+ * queued meanwhile go out together as one write (≤ {@link COALESCE_MAX_BYTES}), larger ones as they
+ * are (never copied). `write()` resolves at once while fewer than {@link SEND_HIGH_WATER_BYTES} are
+ * queued, else when the queue drained below that: backpressure without a promise per chunk. A write
+ * that fails after its promise resolved surfaces on the next `write()`/`close()` and in `stopped`.
+ */
 export class QuicSendHalf implements SendStream, Terminable {
   /** The QUIC stream id (read at creation: Deno's getter throws once the stream is closed). */
   readonly id: bigint | undefined;
@@ -77,9 +107,19 @@ export class QuicSendHalf implements SendStream, Terminable {
   readonly #writer: WritableStreamDefaultWriter<Uint8Array>;
   readonly #owner: StreamOwner;
   #prefix: Uint8Array | null;
+  /** Chunks not handed to Deno yet. */
+  #queue: Uint8Array[] = [];
+  /** Bytes queued plus the bytes of the Deno write in flight. */
   #buffered = 0;
+  /** The loop handing chunks to Deno runs. */
+  #flushing = false;
+  #drainWaiters: DrainWaiter[] = [];
+  /** Resolves when the queue is empty and no write is in flight (used by close). */
+  #idle: PromiseWithResolvers<void> | null = null;
   #state: "open" | "closing" | "done" = "open";
   #failure: Error | null = null;
+  /** Reset locally: its error is made only if someone asks (a relay resets many streams). */
+  #resetLocally = false;
   readonly #stopped = Promise.withResolvers<number>();
 
   /**
@@ -130,27 +170,84 @@ export class QuicSendHalf implements SendStream, Terminable {
       chunk = concat(this.#prefix, data);
       this.#prefix = null;
     }
-    const size = chunk.byteLength;
-    this.#buffered += size;
-    const result = this.#writer.write(chunk).then(
-      () => {
-        this.#buffered -= size;
-      },
-      (error) => {
-        this.#buffered -= size;
-        throw this.#fail(error);
-      },
-    );
-    // A fire-and-forget write that fails must not become an unhandled rejection (it would end the
-    // process); callers that await still get the error, and `stopped` reports STOP_SENDING.
-    result.catch(() => {});
-    return result;
+    if (chunk.byteLength === 0) return RESOLVED;
+    this.#queue.push(chunk);
+    this.#buffered += chunk.byteLength;
+    if (!this.#flushing) this.#flush();
+    if (this.#buffered < SEND_HIGH_WATER_BYTES) return RESOLVED;
+    const { promise, resolve, reject } = Promise.withResolvers<void>();
+    this.#drainWaiters.push({ resolve, reject });
+    // Callers that do not await must not turn a failure into an unhandled rejection.
+    promise.catch(() => {});
+    return promise;
+  }
+
+  /** Hand the queue to Deno, one write at a time, small chunks gathered. */
+  async #flush(): Promise<void> {
+    this.#flushing = true;
+    try {
+      while (this.#queue.length > 0 && this.#state !== "done") {
+        const chunk = this.#take();
+        try {
+          await this.#writer.write(chunk);
+        } catch (error) {
+          this.#fail(error);
+          return;
+        } finally {
+          this.#buffered -= chunk.byteLength;
+        }
+        if (this.#buffered < SEND_HIGH_WATER_BYTES && this.#drainWaiters.length > 0) {
+          const waiters = this.#drainWaiters;
+          this.#drainWaiters = [];
+          for (const w of waiters) w.resolve();
+        }
+      }
+    } finally {
+      this.#flushing = false;
+      if (this.#idle) {
+        this.#idle.resolve();
+        this.#idle = null;
+      }
+    }
+  }
+
+  /** The next chunk to write: the head of the queue, or several small ones copied together. */
+  #take(): Uint8Array {
+    const queue = this.#queue;
+    const head = queue[0];
+    let count = 1;
+    let bytes = head.byteLength;
+    while (count < queue.length && bytes + queue[count].byteLength <= COALESCE_MAX_BYTES) {
+      bytes += queue[count].byteLength;
+      count++;
+    }
+    if (count === 1) {
+      queue.shift();
+      return head;
+    }
+    const out = new Uint8Array(bytes);
+    let at = 0;
+    for (let i = 0; i < count; i++) {
+      out.set(queue[i], at);
+      at += queue[i].byteLength;
+    }
+    queue.splice(0, count);
+    return out;
+  }
+
+  /** Resolves once everything queued was handed to Deno (or the stream ended). */
+  #drained(): Promise<void> {
+    if (!this.#flushing) return RESOLVED;
+    this.#idle ??= Promise.withResolvers<void>();
+    return this.#idle.promise;
   }
 
   async close(): Promise<void> {
     if (this.#state !== "open") return;
     this.#state = "closing";
     try {
+      await this.#drained();
+      if (this.#failure) return;
       if (this.#prefix) {
         const prefix = this.#prefix;
         this.#prefix = null;
@@ -167,7 +264,7 @@ export class QuicSendHalf implements SendStream, Terminable {
   reset(_code: number): void {
     // Deno 2.9.6 cannot send RESET_STREAM: abort() ends the stream with a FIN.
     if (this.#state === "done") return;
-    this.#failure ??= new StreamClosedError("the stream was reset locally");
+    if (this.#failure === null) this.#resetLocally = true;
     this.#finish(-1);
     this.#writer.abort().catch(() => {});
   }
@@ -181,6 +278,7 @@ export class QuicSendHalf implements SendStream, Terminable {
 
   #closedError(): Error {
     if (this.#failure) return this.#failure;
+    if (this.#resetLocally) return new StreamClosedError("the stream was reset locally");
     if (this.#owner.isClosed) return new SessionClosedError();
     return new StreamClosedError();
   }
@@ -188,6 +286,7 @@ export class QuicSendHalf implements SendStream, Terminable {
   /** Record a write/close failure and return the error to surface. */
   #fail(error: unknown): Error {
     if (this.#failure) return this.#failure;
+    if (this.#resetLocally) return this.#closedError(); // the abort we caused, not a new failure
     const info = classifyQuicError(error);
     if (info.kind === "stopped") {
       const code = this.#owner.mapCode(info.code);
@@ -209,6 +308,16 @@ export class QuicSendHalf implements SendStream, Terminable {
     if (this.#state === "done") return;
     this.#state = "done";
     this.#prefix = null;
+    // Queued chunks will never be sent: drop them (and their memory) now.
+    for (const chunk of this.#queue) this.#buffered -= chunk.byteLength;
+    this.#queue = [];
+    if (this.#drainWaiters.length > 0) {
+      // A clean close never leaves waiters (close waits for the queue); anything else fails them.
+      const waiters = this.#drainWaiters;
+      this.#drainWaiters = [];
+      const error = this.#closedError();
+      for (const w of waiters) w.reject(error);
+    }
     this.#stopped.resolve(stoppedCode);
     this.#owner.untrack(this);
   }

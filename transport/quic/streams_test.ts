@@ -1,5 +1,12 @@
 import assert from "node:assert/strict";
-import { exposeGarbageCollector, NativeMemoryReclaimer, StreamRegistry } from "./streams.ts";
+import {
+  exposeGarbageCollector,
+  NativeMemoryReclaimer,
+  QuicSendHalf,
+  SEND_HIGH_WATER_BYTES,
+  StreamClosedError,
+  StreamRegistry,
+} from "./streams.ts";
 import { sleep } from "../../util/mod.ts";
 
 async function until(what: string, check: () => boolean, timeoutMs = 2_000): Promise<void> {
@@ -70,4 +77,81 @@ Deno.test("reclaimer: the runtime's garbage collector can be exposed and run", (
   const gc = exposeGarbageCollector();
   assert.ok(gc, "node:v8 --expose-gc works on this Deno");
   gc();
+});
+
+/** A Deno-like send stream whose writes settle when `release()` is called. */
+function slowSink() {
+  const writes: Uint8Array[] = [];
+  let pending: Array<() => void> = [];
+  let closed = false;
+  const stream = new WritableStream<Uint8Array>({
+    write(chunk) {
+      writes.push(chunk);
+      return new Promise<void>((resolve) => pending.push(resolve));
+    },
+    close() {
+      closed = true;
+    },
+  });
+  const release = () => {
+    const list = pending;
+    pending = [];
+    for (const r of list) r();
+  };
+  return { stream, writes, release, isClosed: () => closed };
+}
+
+function owner() {
+  const live = new Set<unknown>();
+  return {
+    live,
+    isClosed: false,
+    mapCode: (code: number) => code,
+    track: (s: unknown) => live.add(s),
+    untrack: (s: unknown) => live.delete(s),
+  };
+}
+
+Deno.test("quic send half: small writes behind a busy write resolve at once and go out as one write", async () => {
+  const sink = slowSink();
+  const half = new QuicSendHalf(sink.stream, owner());
+  const frames = Array.from({ length: 10 }, (_, i) => new Uint8Array(1000).fill(i));
+  let resolved = 0;
+  for (const f of frames) half.write(f).then(() => resolved++);
+  await sleep(5);
+  assert.equal(resolved, 10, "below the high-water mark every write resolves without waiting");
+  assert.equal(sink.writes.length, 1, "only the first chunk is in Deno's hands");
+  assert.equal(half.bufferedBytes, 10_000);
+  sink.release();
+  await sleep(5);
+  assert.equal(sink.writes.length, 2, "the nine queued frames went out as one write");
+  assert.equal(sink.writes[1].byteLength, 9_000);
+  assert.deepEqual([...sink.writes[1].subarray(0, 1)], [1]);
+  assert.deepEqual([...sink.writes[1].subarray(8_999)], [9]);
+  sink.release();
+  const closing = half.close();
+  await sleep(5);
+  sink.release();
+  await closing;
+  assert.ok(sink.isClosed(), "close waits for the queue, then closes");
+  assert.equal(half.bufferedBytes, 0);
+});
+
+Deno.test("quic send half: beyond the high-water mark a write waits; large chunks are not copied", async () => {
+  const sink = slowSink();
+  const half = new QuicSendHalf(sink.stream, owner());
+  const big = new Uint8Array(SEND_HIGH_WATER_BYTES);
+  let done = false;
+  half.write(big).then(() => done = true);
+  await sleep(5);
+  assert.equal(done, false, "a full queue makes the writer wait");
+  assert.equal(sink.writes[0], big, "handed over as is");
+  sink.release();
+  await sleep(5);
+  assert.equal(done, true);
+  // A reset fails writes that wait.
+  const waiting = half.write(new Uint8Array(SEND_HIGH_WATER_BYTES));
+  half.reset(0);
+  await assert.rejects(waiting, StreamClosedError);
+  await assert.rejects(half.write(new Uint8Array(1)), StreamClosedError);
 });
