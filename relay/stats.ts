@@ -33,6 +33,8 @@ export class RelayStats {
   groupsDropped = 0;
   /** Connection-level failures (handshake errors, garbage). */
   connectionErrors = 0;
+  /** `accept(2)` health of each plaintext listener, by listener name (`tcp`, `unix`). */
+  readonly listeners = new Map<string, AcceptHealth>();
   /** Per-tier totals and per-root entries (filled through {@link forSession} views). */
   readonly tiers: TierRegistry = new TierRegistry();
 
@@ -72,6 +74,16 @@ export class RelayStats {
     return view;
   }
 
+  /** The accept health of `listener` (created on first use: only configured listeners have one). */
+  acceptHealth(listener: string): AcceptHealth {
+    let health = this.listeners.get(listener);
+    if (health === undefined) {
+      health = new AcceptHealth();
+      this.listeners.set(listener, health);
+    }
+    return health;
+  }
+
   /** Count a session opening on `transport` with `version`. */
   sessionOpened(transport: TransportLabel, version: string): void {
     this.sessionsOpened++;
@@ -86,6 +98,41 @@ export class RelayStats {
     const n = (this.sessionsOpen.get(key) ?? 1) - 1;
     if (n <= 0) this.sessionsOpen.delete(key);
     else this.sessionsOpen.set(key, n);
+  }
+}
+
+/** Classes of failed `accept(2)` calls (`moq_relay_accept_failures_total{class}`). */
+export const ACCEPT_FAILURE_CLASSES = ["connection", "exhausted", "unknown"] as const;
+/** Why `accept(2)` failed: a dead connection, an exhausted process, or anything else. */
+export type AcceptFailureClass = typeof ACCEPT_FAILURE_CLASSES[number];
+
+/**
+ * Failed `accept(2)` calls of one listener by class, and since when it has been unable to accept
+ * (a run of `exhausted` failures with no success in between).
+ */
+export class AcceptHealth {
+  readonly failures: Record<AcceptFailureClass, number> = {
+    connection: 0,
+    exhausted: 0,
+    unknown: 0,
+  };
+  /** `Date.now()` of the first failure of the current run; undefined while accepting. */
+  stalledSinceMs: number | undefined;
+
+  /** An accept failed. */
+  failed(cls: AcceptFailureClass): void {
+    this.failures[cls]++;
+    if (cls === "exhausted") this.stalledSinceMs ??= Date.now();
+  }
+
+  /** An accept succeeded. */
+  accepted(): void {
+    this.stalledSinceMs = undefined;
+  }
+
+  /** Seconds the listener has been unable to accept; 0 while serving. */
+  stalledSeconds(nowMs = Date.now()): number {
+    return this.stalledSinceMs === undefined ? 0 : (nowMs - this.stalledSinceMs) / 1000;
   }
 }
 
