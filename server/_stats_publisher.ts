@@ -3,9 +3,10 @@
  * through its own origin, as a local broadcast source. Per tier it carries `publisher.json`
  * (egress), `subscriber.json` (ingress) and `sessions.json` (on a named tier
  * `<tier>/publisher.json`, …); each `interval` every subscribed track gets a new group holding one
- * frame: a JSON object of cumulative counters keyed by session root (upstream keys traffic by
- * broadcast path; this relay attributes traffic to the session that carried it). Compressed `.z`
- * siblings are not published. Any MoQ client whose grant covers the path can subscribe.
+ * frame: a JSON object of cumulative counters, keyed by broadcast path on the traffic tracks and
+ * by auth root on `sessions.json`, as upstream. An entry is reported while live and once more with
+ * its final values, then dropped. Traffic on the stats prefix itself gets no entries. Compressed
+ * `.z` siblings are not published. Any MoQ client whose grant covers the path can subscribe.
  *
  * @module
  */
@@ -75,6 +76,7 @@ export function startStatsPublisher(
 ): string {
   const path = statsBroadcastPath(config);
   const log = logger.child("stats");
+  stats.tiers.exclude = config.prefix;
   const served = new Map<Track, Served>();
   const known = (tier: string) => stats.tiers.list().some(([name]) => name === tier);
 
@@ -113,7 +115,7 @@ export function startStatsPublisher(
       }
       emit(track, entry);
     }
-    // Entries of roots with no session left were just reported with their final values.
+    // Idle entries were just reported with their final values.
     for (const [, counters] of stats.tiers.list()) counters.prune();
   }, config.intervalMs);
   signal.addEventListener("abort", () => {
