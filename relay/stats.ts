@@ -8,6 +8,15 @@
 /** Broadcast views one session keeps memoised (see {@link RelayStats.forBroadcast}). */
 export const MAX_BROADCAST_VIEWS_PER_SESSION = 256;
 
+/** What a session's views count into (rebound once by {@link RelayStats.bind}). */
+interface SessionBinding {
+  counters: TierCounters;
+  /** The auth root (`sessions.json` key). */
+  root: string;
+  /** Open subscriptions by broadcast path (viewer sentinel), bounded by the session's quota. */
+  readonly viewers: Map<string, number>;
+}
+
 /** Label values for a session's transport. */
 export type TransportLabel = "websocket" | "quic" | "webtransport" | "cluster" | "tcp" | "unix";
 
@@ -65,22 +74,33 @@ export class RelayStats {
    * a view is an accessor; fields added later are forwarded the same way.
    */
   forSession(tier: string, root: string): RelayStats {
-    const counters = this.tiers.tier(tier);
-    const view = this.#view(counters, undefined, new Map());
+    const binding: SessionBinding = { counters: this.tiers.tier(tier), root, viewers: new Map() };
+    const view = this.#view(binding, undefined);
     view.sessionOpened = (transport, version) => {
       this.sessionOpened(transport, version);
-      counters.totalSessions.sessions++;
-      const entry = counters.presence(root);
+      binding.counters.totalSessions.sessions++;
+      const entry = binding.counters.presence(binding.root);
       if (entry !== undefined) entry.sessions++;
     };
     view.sessionClosed = (transport, version) => {
       this.sessionClosed(transport, version);
-      counters.totalSessions.sessions_closed++;
-      const entry = counters.sessions.get(root);
+      binding.counters.totalSessions.sessions_closed++;
+      const entry = binding.counters.sessions.get(binding.root);
       if (entry !== undefined && entry.sessions > entry.sessions_closed) entry.sessions_closed++;
+    };
+    view.bind = (t, r) => {
+      binding.counters = this.tiers.tier(t);
+      binding.root = r;
     };
     return view;
   }
+
+  /**
+   * Re-attribute a session view to `tier` and `root` from now on: a moq-lite-05 session on a
+   * URL-less transport learns its credential from its SETUP, after the view was made (call it
+   * before the session opens). No-op on the process counters.
+   */
+  bind(_tier: string, _root: string): void {}
 
   /**
    * The counters of traffic on broadcast `path` (absolute): on a session's view, they also land
@@ -109,7 +129,8 @@ export class RelayStats {
     }
   }
 
-  #view(counters: TierCounters, path: string | undefined, viewers: Map<string, number>): RelayStats {
+  #view(binding: SessionBinding, path: string | undefined): RelayStats {
+    const viewers = binding.viewers;
     const fields = this as unknown as Record<string, number>;
     const view = Object.create(this) as RelayStats;
     for (const key of Object.keys(this)) {
@@ -121,7 +142,7 @@ export class RelayStats {
           const delta = value - fields[key];
           fields[key] = value;
           if (traffic === undefined) return;
-          addTraffic(counters, this.tiers.exclude, path, traffic[0], traffic[1], delta);
+          addTraffic(binding.counters, this.tiers.exclude, path, traffic[0], traffic[1], delta);
           if (path === undefined || delta <= 0) return;
           if (key === "subscriptionsOpened") {
             const open = viewers.get(path) ?? 0;
@@ -150,7 +171,7 @@ export class RelayStats {
       let v = views.get(p);
       if (v === undefined) {
         if (views.size >= MAX_BROADCAST_VIEWS_PER_SESSION) views.clear();
-        v = this.#view(counters, p, viewers);
+        v = this.#view(binding, p);
         views.set(p, v);
       }
       return v;

@@ -93,3 +93,18 @@ Deno.test("named tiers are bounded: later ones count under the default tier", ()
   assert.ok(stats.tiers.list().length <= MAX_STATS_TIERS + 1);
   assert.equal(stats.bytesIn, MAX_STATS_TIERS + 10);
 });
+
+Deno.test("bind: a session view authorised late counts in its grant's tier and root from then on", () => {
+  const stats = new RelayStats();
+  const view = stats.forSession("", "");
+  const cam = view.forBroadcast("room/cam");
+  view.bind("gold", "room");
+  view.sessionOpened("tcp", "moq-lite-05");
+  cam.bytesIn += 3;
+  const gold = stats.tiers.tier("gold");
+  assert.equal(gold.sessions.get("room")?.sessions, 1);
+  assert.equal(gold.subscriber.get("room/cam")?.bytes, 3, "memoised broadcast views follow the binding");
+  assert.ok(!stats.tiers.tier("").sessions.has(""));
+  stats.bind("x", "y"); // the process counters have nothing to rebind
+  assert.equal(stats.bytesIn, 3);
+});

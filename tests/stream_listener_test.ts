@@ -61,7 +61,7 @@ async function tokenRelay(): Promise<Fixture> {
   const socketPath = `${dir}/moq.sock`;
   const relay = await startRelay({
     auth: `key = "${keyPath}"`,
-    toml: `[server.tcp]\nbind = "${tcp}"\n[server.unix]\nbind = "${socketPath}"`,
+    toml: `[server.tcp]\nbind = "${tcp}"\n[server.unix]\nbind = "${socketPath}"\n[stats]\nenabled = true`,
     internal: true,
   });
   return { relay, dir, tcp, socketPath, sign: (claims) => signToken(key, claims) };
@@ -203,6 +203,20 @@ Deno.test({
     const got = await subscribeOnce(sub, "cam", "video");
     assert.ok("payloads" in got, `subscribed: ${JSON.stringify(got)}`);
     assert.deepEqual(got.payloads, frames, "byte-exact over TCP → relay → Unix socket");
+
+    // [stats] counts these sessions under the root their SETUP Path authorised, and the traffic
+    // under the broadcast path.
+    const statsToken = await f.sign({ root: ".stats", get: [""] });
+    const watcher = await dial05("tcp", f, `/.stats?jwt=${statsToken}`, Role.Subscriber);
+    await relaySetup(watcher);
+    const sessions = await subscribeOnce(watcher, "node", "sessions.json");
+    assert.ok("payloads" in sessions, JSON.stringify(sessions));
+    const present = JSON.parse(new TextDecoder().decode(sessions.payloads[0]));
+    assert.ok(
+      present.room?.sessions >= 2,
+      `sessions.json counts the lite-05 sessions under room: ${JSON.stringify(present)}`,
+    );
+    watcher.close(0, "done");
 
     // The token's root scopes the paths: a session rooted at `other` does not see room/cam.
     const otherToken = await f.sign({ root: "other", get: [""] });
