@@ -391,7 +391,8 @@ export class IetfIngest {
       return;
     }
     const group = track.startGroup(groupId);
-    ctx.stats.groupsIn++;
+    const stats = ctx.stats.forBroadcast(track.broadcast);
+    stats.groupsIn++;
     let prev: number | undefined;
     try {
       for (let n = 1; !(await reader.done()); n++) {
@@ -414,8 +415,8 @@ export class IetfIngest {
         }
         group.append(frame);
         track.countFrame(frame.length);
-        ctx.stats.framesIn++;
-        ctx.stats.bytesIn += frame.length;
+        stats.framesIn++;
+        stats.bytesIn += frame.length;
       }
       group.finish();
     } catch (err) {
