@@ -45,7 +45,7 @@ export const MAX_PENDING_HANDSHAKES_PER_PEER = 8;
  * them at once; the byte-stream default is longer).
  */
 export const STREAM_LISTENER_HANDSHAKE_TIMEOUT_MS = 3_000;
-/** Pause before accepting again after the process ran out of descriptors or memory. */
+/** Pause before accepting again after an accept failure that is not a dead connection. */
 export const ACCEPT_EXHAUSTED_BACKOFF_MS = 100;
 
 /** Classify an accept error the way `moq_relay_accept_failures_total{class}` counts it. */
@@ -230,14 +230,22 @@ export async function startStreamListener(
         } catch (e) {
           if (signal.aborted || e instanceof Deno.errors.BadResource) break;
           const cls = classifyAcceptError(e);
+          const first = health.stalledSinceMs === undefined;
           health.failed(cls);
           if (cls === "exhausted") {
-            log.warn("cannot accept connections: the process is out of resources; retrying", {
-              err: e instanceof Error ? e.message : String(e),
-            });
-            await sleep(ACCEPT_EXHAUSTED_BACKOFF_MS, signal);
+            // One line per episode, not one per retry.
+            if (first) {
+              log.warn("cannot accept connections: the process is out of resources; retrying", {
+                err: e instanceof Error ? e.message : String(e),
+              });
+            }
           }
+          // A dead connection retries at once; anything else backs off instead of spinning.
+          if (cls !== "connection") await sleep(ACCEPT_EXHAUSTED_BACKOFF_MS, signal);
           continue;
+        }
+        if (health.stalledSinceMs !== undefined) {
+          log.info("accepting connections again", { stalled_s: health.stalledSeconds() });
         }
         health.accepted();
         handle(conn).catch(() => {});

@@ -330,3 +330,112 @@ Deno.test({
     await Deno.remove(f.dir, { recursive: true }).catch(() => {});
   }
 });
+
+Deno.test({
+  name: "out of descriptors: [server.tcp] counts exhausted accepts, reports the stall, and recovers",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  ignore: Deno.build.os !== "linux",
+}, async () => {
+  const tcpPort = freePort();
+  const httpPort = freePort();
+  const internalPort = freePort();
+  // A relay limited to few descriptors (prlimit), so workers can exhaust them.
+  const child = new Deno.Command("prlimit", {
+    args: [
+      "--nofile=96",
+      Deno.execPath(),
+      "run",
+      "-A",
+      new URL("../main.ts", import.meta.url).pathname,
+      "--server-bind",
+      "",
+      "--web-http-listen",
+      `127.0.0.1:${httpPort}`,
+      "--internal-listen",
+      `127.0.0.1:${internalPort}`,
+      "--auth-public",
+      "anon",
+    ],
+    env: { NO_COLOR: "1", MOQ_SERVER_TCP_BIND: `127.0.0.1:${tcpPort}` },
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  const logs: string[] = [];
+  const reading = (async () => {
+    for await (const chunk of child.stderr.pipeThrough(new TextDecoderStream())) logs.push(chunk);
+  })();
+  const sessions: TransportSession[] = [];
+  const metric = async (re: RegExp) => {
+    const text = await (await fetch(`http://127.0.0.1:${internalPort}/metrics`)).text();
+    const m = re.exec(text);
+    assert.ok(m, `${re} in\n${text.split("\n").filter((l) => l.includes("accept")).join("\n")}`);
+    return Number(m[1]);
+  };
+  try {
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      try {
+        const res = await fetch(`http://127.0.0.1:${httpPort}/health`);
+        await res.body?.cancel();
+        if (res.ok) break;
+      } catch {
+        // not up yet
+      }
+      assert.ok(Date.now() < deadline, `the relay starts:\n${logs.join("")}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    // Complete qmux sessions hold a descriptor each until the process has none left; the next
+    // connection then waits in the kernel's backlog while accept(2) fails.
+    const dial = async () =>
+      await dialQmuxStream(await Deno.connect({ hostname: "127.0.0.1", port: tcpPort }), {
+        kind: "tcp",
+        protocols: ["moq-lite-04"],
+        peer: "relay",
+        logger: silentLogger(),
+        timeoutMs: 1_500,
+      });
+    let stalled = false;
+    for (let i = 0; i < 120 && !stalled; i++) {
+      try {
+        sessions.push(await dial());
+      } catch {
+        stalled = true;
+      }
+    }
+    assert.ok(stalled, "the relay ran out of descriptors");
+    for (const s of sessions) s.close(0, "done");
+    sessions.length = 0;
+    // Descriptors are back: the listener accepts again, and the episode is on /metrics.
+    const recovered = await within(
+      10_000,
+      "a session after the episode",
+      (async () => {
+        for (;;) {
+          try {
+            return await dial();
+          } catch {
+            await new Promise((r) => setTimeout(r, 200));
+          }
+        }
+      })(),
+    );
+    recovered.close(0, "done");
+    assert.ok(
+      await metric(/^moq_relay_accept_failures_total\{class="exhausted",listener="tcp"\} (\d+)$/m) >= 1,
+    );
+    assert.equal(await metric(/^moq_relay_accept_stalled_seconds\{listener="tcp"\} (\S+)$/m), 0);
+    const text = logs.join("");
+    assert.equal(
+      text.split("\n").filter((l) => l.includes("cannot accept connections")).length,
+      1,
+      "one warning for the episode",
+    );
+  } finally {
+    for (const s of sessions) s.close(0, "done");
+    child.kill("SIGKILL");
+    await child.status;
+    await reading.catch(() => {});
+  }
+});
