@@ -447,6 +447,52 @@ Deno.test({
   }
 });
 
+Deno.test({
+  name: "[stats] depth = 1: one broadcast per first path segment, announced while it has entries",
+  sanitizeOps: false,
+  sanitizeResources: false,
+}, async () => {
+  const relay = await startRelay({
+    auth: `[auth.public]\nsubscribe = ["anon", ".stats"]\npublish = ["anon"]`,
+    toml: `[stats]\nenabled = true\ninterval = 1\nnode = "n1"\ndepth = 1`,
+    internal: true,
+  });
+  const watcher = await connect(relay.port, "");
+  const pubConn = await connect(relay.port, "anon");
+  const subConn = await connect(relay.port, "anon");
+  try {
+    const pub = await publish(pubConn, "cam");
+    const track = await subscribe(subConn, "cam", "video");
+    const frames = [payload(500, 1)];
+    writeGroup(await pub.request(), frames);
+    assert.deepEqual((await readGroup(track))!.frames, frames);
+    // The group broadcast of `anon` appears within an interval or two.
+    let listed = "";
+    for (const until = Date.now() + 10_000; Date.now() < until;) {
+      listed = await (await fetch(`${relay.httpUrl}/announced/.stats`)).text();
+      if (listed.split("\n").includes("anon/node/n1")) break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    assert.ok(listed.split("\n").includes("anon/node/n1"), `the anon group is announced: ${listed}`);
+    const egress = await subscribe(watcher, ".stats/anon/node/n1", "publisher.json");
+    let seen: Record<string, { bytes: number }> = {};
+    const deadline = Date.now() + 10_000;
+    while (!(seen["anon/cam"]?.bytes >= 500) && Date.now() < deadline) {
+      seen = JSON.parse(new TextDecoder().decode((await readGroup(egress))!.frames[0]));
+    }
+    assert.ok(seen["anon/cam"]?.bytes >= 500, JSON.stringify(seen));
+    assert.ok(Object.keys(seen).every((k) => k.startsWith("anon/")), "only the group's entries");
+    const sessions = await subscribe(watcher, ".stats/anon/node/n1", "sessions.json");
+    const present = JSON.parse(new TextDecoder().decode((await readGroup(sessions))!.frames[0]));
+    assert.ok(present.anon?.sessions >= 2 && present[""] === undefined, JSON.stringify(present));
+  } finally {
+    watcher.close();
+    pubConn.close();
+    subConn.close();
+    await relay.stop("SIGKILL");
+  }
+});
+
 // ---------------------------------------------------------------------------------------------
 // [server.tcp], [server.unix]
 // ---------------------------------------------------------------------------------------------
