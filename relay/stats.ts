@@ -133,17 +133,54 @@ export class RelayStats {
     const viewers = binding.viewers;
     const fields = this as unknown as Record<string, number>;
     const view = Object.create(this) as RelayStats;
+    const excluded = path !== undefined && this.tiers.exclude !== undefined &&
+      isUnder(path, this.tiers.exclude);
+    // The entries of `path`, looked up once per prune (or rebinding), not once per increment.
+    let cachedCounters: TierCounters | undefined;
+    let cachedGeneration = -1;
+    let egressEntry: Traffic | undefined;
+    let ingressEntry: Traffic | undefined;
+    const entry = (egress: boolean): Traffic | undefined => {
+      const counters = binding.counters;
+      if (cachedCounters !== counters || cachedGeneration !== counters.generation) {
+        cachedCounters = counters;
+        cachedGeneration = counters.generation;
+        egressEntry = ingressEntry = undefined;
+      }
+      const cached = egress ? egressEntry : ingressEntry;
+      if (cached !== undefined || excluded || path === undefined) return cached;
+      const found = counters.traffic(egress ? "publisher" : "subscriber", path);
+      // traffic() may have pruned to make room: then a later increment looks up again.
+      if (cachedGeneration === counters.generation) {
+        if (egress) egressEntry = found;
+        else ingressEntry = found;
+      }
+      return found;
+    };
     for (const key of Object.keys(this)) {
       if (typeof fields[key] !== "number") continue;
       const traffic = TRAFFIC_FIELDS[key];
+      if (traffic === undefined) {
+        Object.defineProperty(view, key, {
+          get: () => fields[key],
+          set: (value: number) => void (fields[key] = value),
+        });
+        continue;
+      }
+      const role = traffic[0];
+      const field = traffic[1];
+      const egress = role === "publisher";
       Object.defineProperty(view, key, {
         get: () => fields[key],
         set: (value: number) => {
           const delta = value - fields[key];
           fields[key] = value;
-          if (traffic === undefined) return;
-          addTraffic(binding.counters, this.tiers.exclude, path, traffic[0], traffic[1], delta);
-          if (path === undefined || delta <= 0) return;
+          const counters = binding.counters;
+          (egress ? counters.totalPublisher : counters.totalSubscriber)[field] += delta;
+          if (path === undefined) return;
+          const e = entry(egress);
+          if (e !== undefined) e[field] += delta;
+          if (delta <= 0) return;
           if (key === "subscriptionsOpened") {
             const open = viewers.get(path) ?? 0;
             viewers.set(path, open + delta);
@@ -330,6 +367,8 @@ export class TierCounters {
   readonly totalSubscriber: Traffic = emptyTraffic();
   /** Session totals since start (never pruned). */
   readonly totalSessions: Presence = { sessions: 0, sessions_closed: 0 };
+  /** Bumped whenever entries are dropped, so cached entry references are looked up again. */
+  generation = 0;
 
   /** The entry of broadcast `path` for `role`, created on first use; undefined when the tier is full. */
   traffic(role: TrafficRole, path: string): Traffic | undefined {
@@ -377,6 +416,7 @@ export class TierCounters {
         dropped++;
       }
     }
+    if (dropped > 0) this.generation++;
     return dropped;
   }
 }
@@ -429,20 +469,6 @@ const TRAFFIC_FIELDS: Readonly<Record<string, readonly [TrafficRole, keyof Traff
   framesIn: ["subscriber", "frames"],
   bytesIn: ["subscriber", "bytes"],
 };
-
-function addTraffic(
-  tier: TierCounters,
-  exclude: string | undefined,
-  path: string | undefined,
-  role: TrafficRole,
-  field: keyof Traffic,
-  n: number,
-): void {
-  (role === "publisher" ? tier.totalPublisher : tier.totalSubscriber)[field] += n;
-  if (path === undefined || (exclude !== undefined && isUnder(path, exclude))) return;
-  const entry = tier.traffic(role, path);
-  if (entry !== undefined) entry[field] += n;
-}
 
 /** One tier's totals, as `/metrics` shows them. */
 export interface TierTotals {
