@@ -15,12 +15,15 @@ import { parseKeyText, runTokenCommand, signToken, type TokenIo } from "../auth/
 import { silentLogger } from "../log/mod.ts";
 import {
   BidiType05,
+  decodeAnnounceBroadcast,
+  decodeAnnounceOk,
   decodeAnnounceRequest,
   decodeGroupHeader05,
   decodeSubscribe05,
   decodeTrack,
   encodeAnnounceBroadcast,
   encodeAnnounceOk,
+  encodeAnnounceRequest,
   encodeFrame05,
   encodeGroupHeader05,
   encodeSetupStream,
@@ -152,11 +155,12 @@ async function subscribeOnce(
   session: TransportSession,
   broadcast: string,
   track: string,
+  id = 1n,
 ): Promise<{ payloads: Uint8Array[] } | { reset: string }> {
   const stream = await session.openBidi();
   await stream.send.write(encodeStreamType05(BidiType05.Subscribe));
   await stream.send.write(
-    encodeSubscribe05({ id: 1n, broadcast, track, priority: 1, ordered: true, maxLatencyMs: 10_000 }),
+    encodeSubscribe05({ id, broadcast, track, priority: 1, ordered: true, maxLatencyMs: 10_000 }),
   );
   const r = new StreamReader(stream.recv);
   try {
@@ -204,6 +208,15 @@ Deno.test({
     assert.ok("payloads" in got, `subscribed: ${JSON.stringify(got)}`);
     assert.deepEqual(got.payloads, frames, "byte-exact over TCP → relay → Unix socket");
 
+    // The subscriber asks for announcements: `cam` is announced to it.
+    const interest = await sub.openBidi();
+    await interest.send.write(encodeStreamType05(BidiType05.Announce));
+    await interest.send.write(encodeAnnounceRequest({ prefix: "", excludeHop: 0n }));
+    const ir = new StreamReader(interest.recv);
+    decodeAnnounceOk(await within(10_000, "ANNOUNCE_OK", ir.message(4096)));
+    const announced = decodeAnnounceBroadcast(await within(10_000, "ANNOUNCE", ir.message(4096)));
+    assert.deepEqual([announced.active, announced.suffix], [true, "cam"]);
+
     // [stats] counts these sessions under the root their SETUP Path authorised, and the traffic
     // under the broadcast path.
     const statsToken = await f.sign({ root: ".stats", get: [""] });
@@ -216,6 +229,14 @@ Deno.test({
       present.room?.sessions >= 2,
       `sessions.json counts the lite-05 sessions under room: ${JSON.stringify(present)}`,
     );
+    const egress = await subscribeOnce(watcher, "node", "publisher.json", 2n);
+    assert.ok("payloads" in egress, JSON.stringify(egress));
+    const cam = JSON.parse(new TextDecoder().decode(egress.payloads[0]))["room/cam"];
+    assert.ok(cam, "publisher.json has room/cam");
+    assert.ok(cam.bytes >= 56_401 && cam.frames === 3 && cam.groups === 1, JSON.stringify(cam));
+    assert.equal(cam.broadcasts, 1, "one viewer");
+    assert.equal(cam.announced, 1, "announced to the subscriber once");
+    assert.equal(cam.announced_bytes, "room/cam".length);
     watcher.close(0, "done");
 
     // The token's root scopes the paths: a session rooted at `other` does not see room/cam.
