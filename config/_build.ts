@@ -39,6 +39,6 @@ export function buildConfig(reader: SettingsReader, warnings: string[]): RelayCo
   buildClient(reader, config);
   buildCache(reader, config);
   buildLimits(reader, config);
-  buildStats(reader, config, warnings);
+  buildStats(reader, config);
   return config;
 }

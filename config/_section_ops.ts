@@ -10,6 +10,8 @@ import { parseHostPort } from "./_address.ts";
 import type { SettingsReader } from "./_reader.ts";
 import type { RelayConfig } from "./types.ts";
 
+/** Largest `[stats] depth` (leading path segments to group stats broadcasts by). */
+export const MAX_STATS_DEPTH = 16;
 /** Default `[stats] prefix`. */
 export const DEFAULT_STATS_PREFIX = ".stats";
 /** Default `[stats] interval`. */
@@ -33,26 +35,22 @@ function path(reader: SettingsReader, key: string, value: string): string {
 }
 
 /** Fill `config.stats` from `[stats]`. */
-export function buildStats(reader: SettingsReader, config: RelayConfig, warnings: string[]): void {
+export function buildStats(reader: SettingsReader, config: RelayConfig): void {
   const enabled = reader.bool("stats.enabled", false);
   const prefix = path(reader, "stats.prefix", reader.string("stats.prefix") ?? DEFAULT_STATS_PREFIX);
   if (enabled && prefix === "") reader.fail("stats.prefix", 'must not be empty (the default is ".stats")');
   const interval = reader.duration("stats.interval", { bareUnit: "s" }) ?? DEFAULT_STATS_INTERVAL_MS;
   const node = path(reader, "stats.node", reader.string("stats.node") ?? "");
   const depth = reader.integer("stats.depth") ?? 0n;
-  if (depth !== 0n) {
-    warnings.push(
-      `${
-        reader.where("stats.depth")
-      }: stats.depth = ${depth} (per-group stats broadcasts) is not supported ` +
-        `by this relay; publishing one broadcast per node`,
-    );
+  if (depth < 0n || depth > BigInt(MAX_STATS_DEPTH)) {
+    reader.fail("stats.depth", `must be between 0 and ${MAX_STATS_DEPTH}`);
   }
   config.stats = {
     enabled,
     prefix,
     intervalMs: Math.max(MIN_STATS_INTERVAL_MS, interval),
     node,
+    depth: Number(depth),
   };
 }
 

@@ -392,7 +392,9 @@ export const KEYS: readonly KeyDef[] = [
   key("stats.prefix", "string", "stats broadcast prefix", { defaultText: ".stats" }),
   key("stats.interval", "seconds", "seconds between stats snapshots (at least 1)", { defaultText: "1" }),
   key("stats.node", "string", "stats node name (may be multi-segment, e.g. sjc/1)"),
-  key("stats.depth", "int", "stats grouping depth (only 0 is supported here)", { defaultText: "0" }),
+  key("stats.depth", "int", "leading path segments to group stats broadcasts by (0 = one per node)", {
+    defaultText: "0",
+  }),
 
   // [cache]
   key("cache.capacity", "size", "byte budget for cached groups, e.g. 8GiB, 512MB or 25% of memory", {

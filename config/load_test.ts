@@ -781,7 +781,13 @@ Deno.test("[stats], [server.tcp], [server.unix] are read; [server.unix.allow] fa
     MIN + `[stats]\nenabled = true\nnode = "sjc/1"\n[server.tcp]\nbind = "0.0.0.0:4444"\n` +
       `[server.unix]\nbind = "/run/moq.sock"\n`,
   );
-  assert.deepEqual(r.config.stats, { enabled: true, prefix: ".stats", intervalMs: 1_000, node: "sjc/1" });
+  assert.deepEqual(r.config.stats, {
+    enabled: true,
+    prefix: ".stats",
+    intervalMs: 1_000,
+    node: "sjc/1",
+    depth: 0,
+  });
   assert.deepEqual(r.config.streams, { tcp: "0.0.0.0:4444", unix: "/run/moq.sock" });
   assert.ok(r.warnings.some((w) => /server\.tcp\.bind.*not on loopback/.test(w)));
   await rejects(
@@ -794,7 +800,9 @@ Deno.test("[stats], [server.tcp], [server.unix] are read; [server.unix.allow] fa
   assert.equal(streamOnly.config.server.bind, undefined);
   assert.equal(streamOnly.config.streams?.tcp, "127.0.0.1:4444");
   const depth = await load(MIN + `[stats]\nenabled = true\ndepth = 1\n`);
-  assert.ok(depth.warnings.some((w) => /stats\.depth.*not supported/.test(w)));
+  assert.equal(depth.config.stats?.depth, 1);
+  assert.ok(!depth.warnings.some((w) => /stats\.depth/.test(w)));
+  await assert.rejects(load(MIN + `[stats]\nenabled = true\ndepth = 99\n`), /stats\.depth/);
 });
 
 Deno.test("stats.interval takes bare seconds like upstream", async () => {

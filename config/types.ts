@@ -44,6 +44,11 @@ export interface StatsConfig {
   intervalMs: number;
   /** Node name (normalised; "" = none: the broadcast is `<prefix>/node`). */
   node: string;
+  /**
+   * Leading broadcast-path segments to group by: 0 = one broadcast per node, else one per group
+   * at `<prefix>/<group>/node/<node>`.
+   */
+  depth?: number;
 }
 
 /** `[server.tcp]` / `[server.unix]`: plaintext qmux stream listeners for local workers. */

@@ -11,6 +11,7 @@
 
 import type { AuthFailureReason } from "../auth/mod.ts";
 import {
+  ACCEPT_FAILURE_CLASSES,
   type OriginStats,
   type RelayStats,
   type TierTotals,
@@ -219,6 +220,40 @@ export function relayMetricFamilies(input: RelayMetricsInput): MetricFamily[] {
       "moq_relay_bytes_total",
       "Bytes relayed (publisher = sent to subscribers, subscriber = received from publishers).",
       byRole(tiers, "bytes"),
+    ),
+    counter(
+      "moq_relay_datagrams_total",
+      "Single-frame groups carried over unreliable QUIC datagrams; a subset of groups.",
+      byRole(tiers, "datagrams"),
+    ),
+    counter("moq_relay_fetches_total", "One-shot group fetches requested.", byRole(tiers, "fetches")),
+    counter(
+      "moq_relay_viewers_opened_total",
+      "Distinct (broadcast, session) subscriptions opened.",
+      byRole(tiers, "broadcasts"),
+    ),
+    counter(
+      "moq_relay_viewers_closed_total",
+      "Distinct (broadcast, session) subscriptions closed; subtract from opened for live viewers.",
+      byRole(tiers, "broadcasts_closed"),
+    ),
+    counter(
+      "moq_relay_accept_failures_total",
+      "Failed accept() calls on a plaintext listener, by class.",
+      [...stats.listeners].flatMap(([listener, health]) =>
+        ACCEPT_FAILURE_CLASSES.map((cls) => ({
+          labels: { listener, class: cls },
+          value: health.failures[cls],
+        }))
+      ),
+    ),
+    gauge(
+      "moq_relay_accept_stalled_seconds",
+      "How long a plaintext listener has been unable to accept a connection; 0 when it is serving.",
+      [...stats.listeners].map(([listener, health]) => ({
+        labels: { listener },
+        value: health.stalledSeconds(),
+      })),
     ),
     gauge("moq_relay_broadcasts", "Broadcasts announced (live or lingering).", [{
       value: origin.broadcasts,

@@ -1,49 +1,87 @@
 import assert from "node:assert/strict";
 import { MAX_STATS_TIERS, RelayStats, tierTotals } from "./stats.ts";
 
-Deno.test("a session's stats view counts globally, in its tier's totals and under its root", () => {
+Deno.test("a session's view counts globally and in its tier; traffic entries by broadcast, sessions by root", () => {
   const stats = new RelayStats();
   const gold = stats.forSession("gold", "acme");
   const plain = stats.forSession("", "demo");
   gold.sessionOpened("websocket", "moq-lite-04");
   plain.sessionOpened("tcp", "moq-lite-04");
-  gold.bytesOut += 100;
-  gold.framesOut++;
-  gold.groupsOut++;
-  gold.subscriptionsOpened++;
-  plain.bytesIn += 7;
-  assert.equal(stats.bytesOut, 100);
+  const cam = gold.forBroadcast("acme/cam");
+  cam.subscriptionsOpened++;
+  cam.bytesOut += 100;
+  cam.framesOut++;
+  cam.groupsOut++;
+  gold.bytesOut += 5; // traffic with no broadcast: the totals only
+  plain.forBroadcast("demo/mic").bytesIn += 7;
+  plain.announced("in", "demo/mic", true);
+  assert.equal(stats.bytesOut, 105);
   assert.equal(stats.bytesIn, 7);
   assert.equal(stats.sessionsOpened, 2);
   const tier = stats.tiers.tier("gold");
-  assert.equal(tier.publisher.get("acme")?.bytes, 100);
-  assert.equal(tier.publisher.get("acme")?.subscriptions, 1);
+  assert.deepEqual([...tier.publisher.keys()], ["acme/cam"]);
+  assert.equal(tier.publisher.get("acme/cam")?.bytes, 100);
+  assert.equal(tier.publisher.get("acme/cam")?.subscriptions, 1);
+  assert.equal(tier.publisher.get("acme/cam")?.broadcasts, 1, "the first subscription is a viewer");
+  assert.equal(tier.totalPublisher.bytes, 105);
   assert.equal(tier.sessions.get("acme")?.sessions, 1);
-  assert.equal(stats.tiers.tier("").subscriber.get("demo")?.bytes, 7);
+  const mic = stats.tiers.tier("").subscriber.get("demo/mic");
+  assert.equal(mic?.bytes, 7);
+  assert.equal(mic?.announced, 1);
+  assert.equal(mic?.announced_bytes, "demo/mic".length);
   // /metrics rows add up: the default tier is the process total minus the named tiers.
   const rows = tierTotals(stats);
   assert.deepEqual(rows.map((r) => r.tier), ["", "gold"]);
   assert.equal(rows[0].publisher.bytes, 0);
-  assert.equal(rows[1].publisher.bytes, 100);
+  assert.equal(rows[1].publisher.bytes, 105);
+  assert.equal(rows[1].publisher.broadcasts, 1);
+  assert.equal(rows[0].publisher.broadcasts, 0);
   assert.equal(rows[0].sessions.sessions, 1);
   assert.equal(rows[0].subscriber.bytes, 7);
+  assert.equal(rows[0].subscriber.announced, 1);
 });
 
-Deno.test("entries of roots with no open session are pruned; open ones stay", () => {
+Deno.test("viewers: a session's first subscription on a broadcast opens one, its last closes it", () => {
   const stats = new RelayStats();
+  const s = stats.forSession("", "r");
+  const a = s.forBroadcast("r/a");
+  a.subscriptionsOpened++;
+  s.forBroadcast("r/a").subscriptionsOpened++; // a second track of the same broadcast
+  a.subscriptionsClosed++;
+  assert.equal(stats.viewersOpened, 1);
+  assert.equal(stats.viewersClosed, 0);
+  a.subscriptionsClosed++;
+  assert.equal(stats.viewersClosed, 1);
+  // Another session on the same broadcast is another viewer.
+  stats.forSession("", "r").forBroadcast("r/a").subscriptionsOpened++;
+  const entry = stats.tiers.tier("").publisher.get("r/a")!;
+  assert.equal(entry.broadcasts, 2);
+  assert.equal(entry.broadcasts_closed, 1);
+});
+
+Deno.test("idle entries are pruned, live ones stay; the excluded prefix gets none", () => {
+  const stats = new RelayStats();
+  stats.tiers.exclude = ".stats";
   const a = stats.forSession("", "a");
   const b = stats.forSession("", "b");
   a.sessionOpened("websocket", "moq-lite-04");
   b.sessionOpened("websocket", "moq-lite-04");
-  a.bytesOut += 1;
-  b.bytesOut += 1;
+  a.forBroadcast("a/live").subscriptionsOpened++;
+  a.forBroadcast("a/live").bytesOut += 1;
+  b.forBroadcast("b/gone").subscriptionsOpened++;
+  b.forBroadcast("b/gone").bytesOut += 1;
+  b.forBroadcast("b/gone").subscriptionsClosed++;
   b.sessionClosed("websocket", "moq-lite-04");
+  a.forBroadcast(".stats/node/n1").bytesOut += 9;
   const tier = stats.tiers.tier("");
+  assert.ok(!tier.publisher.has(".stats/node/n1"));
+  assert.ok(!tier.publisher.has(".statsx/y") && tier.publisher.has("b/gone"));
   tier.prune();
-  assert.ok(tier.publisher.has("a"));
-  assert.ok(!tier.publisher.has("b"));
+  assert.ok(tier.publisher.has("a/live"));
+  assert.ok(!tier.publisher.has("b/gone"));
+  assert.ok(tier.sessions.has("a"));
   assert.ok(!tier.sessions.has("b"));
-  assert.equal(tier.totalPublisher.bytes, 2, "totals are never pruned");
+  assert.equal(tier.totalPublisher.bytes, 11, "totals are never pruned");
   // A close without an open entry does not invent one.
   b.sessionClosed("websocket", "moq-lite-04");
   assert.ok(!tier.sessions.has("b"));
@@ -54,4 +92,19 @@ Deno.test("named tiers are bounded: later ones count under the default tier", ()
   for (let i = 0; i < MAX_STATS_TIERS + 10; i++) stats.forSession(`t${i}`, "x").bytesIn += 1;
   assert.ok(stats.tiers.list().length <= MAX_STATS_TIERS + 1);
   assert.equal(stats.bytesIn, MAX_STATS_TIERS + 10);
+});
+
+Deno.test("bind: a session view authorised late counts in its grant's tier and root from then on", () => {
+  const stats = new RelayStats();
+  const view = stats.forSession("", "");
+  const cam = view.forBroadcast("room/cam");
+  view.bind("gold", "room");
+  view.sessionOpened("tcp", "moq-lite-05");
+  cam.bytesIn += 3;
+  const gold = stats.tiers.tier("gold");
+  assert.equal(gold.sessions.get("room")?.sessions, 1);
+  assert.equal(gold.subscriber.get("room/cam")?.bytes, 3, "memoised broadcast views follow the binding");
+  assert.ok(!stats.tiers.tier("").sessions.has(""));
+  stats.bind("x", "y"); // the process counters have nothing to rebind
+  assert.equal(stats.bytesIn, 3);
 });

@@ -121,8 +121,8 @@ export class RelayCore {
     authorize?: (url: URL) => Promise<SessionGrant>,
   ): RunningSession {
     const id = this.#nextId++;
-    // Per-session view of the counters, for `[stats]` tiers (the grant's tier; a raw-QUIC lite-05
-    // session authorised later by its SETUP Path counts in the default tier).
+    // Per-session view of the counters, for `[stats]` tiers (the grant's tier and root; a URL-less
+    // lite-05 session is rebound to its SETUP Path's grant once authorised).
     const stats = this.stats.forSession(grant.tier ?? "", grant.root);
     const draft = role === "server" ? draftFromAlpn(transport.protocol) : undefined;
     const ietf = (t: TransportSession, d: Draft) =>
@@ -151,7 +151,11 @@ export class RelayCore {
         // `[server] version` restricts what accepted clients may select by SETUP; dialed links keep
         // the defaults.
         legacyVersions: role === "server" ? this.#legacySetupCodes : undefined,
-        authorize,
+        authorize: authorize === undefined ? undefined : async (url) => {
+          const granted = await authorize(url);
+          stats.bind(granted.tier ?? "", granted.root);
+          return granted;
+        },
       });
     let session: RunningSession;
     if (draft !== undefined) session = ietf(transport, draft);

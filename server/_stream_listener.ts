@@ -24,13 +24,44 @@ import {
   type TransportSession,
   versionOffer,
 } from "../transport/mod.ts";
-import { parseHostPort } from "../util/mod.ts";
+import type { AcceptFailureClass } from "../relay/mod.ts";
+import { parseHostPort, sleep } from "../util/mod.ts";
 import { type RelayCore, SETUP_PENDING_GRANT } from "./_relay_server.ts";
 
 /** Mode of the Unix socket file. */
 export const UNIX_SOCKET_MODE = 0o660;
-/** Handshakes in progress at once per listener (a flood of idle connections waits behind them). */
+/**
+ * Handshakes in progress at once per listener. A connection beyond it evicts the oldest pending
+ * handshake instead of being refused, so idle connections cannot lock well-behaved workers out.
+ */
 export const MAX_PENDING_STREAM_HANDSHAKES = 64;
+/**
+ * Handshakes in progress at once from one TCP peer address; a new one from that address evicts
+ * its oldest. (Unix-socket peers are indistinguishable here: the listener-wide cap applies.)
+ */
+export const MAX_PENDING_HANDSHAKES_PER_PEER = 8;
+/**
+ * How long an accepted connection has to send its qmux transport parameters (local workers send
+ * them at once; the byte-stream default is longer).
+ */
+export const STREAM_LISTENER_HANDSHAKE_TIMEOUT_MS = 3_000;
+/** Pause before accepting again after an accept failure that is not a dead connection. */
+export const ACCEPT_EXHAUSTED_BACKOFF_MS = 100;
+
+/** Classify an accept error the way `moq_relay_accept_failures_total{class}` counts it. */
+export function classifyAcceptError(err: unknown): AcceptFailureClass {
+  if (
+    err instanceof Deno.errors.ConnectionAborted || err instanceof Deno.errors.ConnectionReset ||
+    err instanceof Deno.errors.ConnectionRefused || err instanceof Deno.errors.TimedOut ||
+    err instanceof Deno.errors.Interrupted
+  ) return "connection";
+  const text = err instanceof Error ? err.message : String(err);
+  if (/too many open files|os error (23|24|12|105)\b|no buffer space|cannot allocate memory/i.test(text)) {
+    return "exhausted";
+  }
+  if (/connection (aborted|reset)|os error (103|104|71|110)\b/i.test(text)) return "connection";
+  return "unknown";
+}
 
 /** Raised when a stream listener cannot start. */
 export class StreamListenError extends Error {
@@ -120,18 +151,39 @@ export async function startStreamListener(
     }
   }, { once: true });
   const authorize: StreamAuthorizer = (url, k, peer) => core.auth.authenticate(url, k, peer);
-  let pending = 0;
+  /** Handshakes in progress, oldest first, with their peer's address. */
+  const pending = new Map<Deno.Conn, string>();
+  const perPeer = new Map<string, number>();
   let accepted = 0;
+  const evict = (host: string | undefined) => {
+    for (const [conn, h] of pending) {
+      if (host !== undefined && h !== host) continue;
+      pending.delete(conn);
+      perPeer.set(h, (perPeer.get(h) ?? 1) - 1);
+      if (perPeer.get(h)! <= 0) perPeer.delete(h);
+      try {
+        conn.close();
+      } catch {
+        // closed
+      }
+      return;
+    }
+  };
   const handle = async (conn: Deno.Conn) => {
+    const host = kind === "tcp" ? (conn.remoteAddr as Deno.NetAddr).hostname : "unix";
     const peer = kind === "tcp"
-      ? `${(conn.remoteAddr as Deno.NetAddr).hostname}:${(conn.remoteAddr as Deno.NetAddr).port}`
+      ? `${host}:${(conn.remoteAddr as Deno.NetAddr).port}`
       : `${bind}#${++accepted}`;
-    if (core.draining || pending >= MAX_PENDING_STREAM_HANDSHAKES) {
+    if (core.draining) {
       conn.close();
       core.stats.connectionErrors++;
       return;
     }
-    pending++;
+    // Make room: the peer's own oldest handshake first, else the listener's oldest.
+    if ((perPeer.get(host) ?? 0) >= MAX_PENDING_HANDSHAKES_PER_PEER) evict(host);
+    else if (pending.size >= MAX_PENDING_STREAM_HANDSHAKES) evict(undefined);
+    pending.set(conn, host);
+    perPeer.set(host, (perPeer.get(host) ?? 0) + 1);
     let session: TransportSession;
     try {
       session = await acceptQmuxStream(conn, {
@@ -140,16 +192,23 @@ export async function startStreamListener(
         peer,
         logger,
         maxOpenStreams: config.limits.maxStreamsPerSession,
+        timeoutMs: STREAM_LISTENER_HANDSHAKE_TIMEOUT_MS,
       });
     } catch (e) {
       core.stats.connectionErrors++;
-      log.info("qmux handshake failed", { peer, err: e instanceof Error ? e.message : String(e) });
+      // An evicted handshake is no longer in `pending`; a flood of them is not logged one by one.
+      if (pending.has(conn)) {
+        log.info("qmux handshake failed", { peer, err: e instanceof Error ? e.message : String(e) });
+      }
       return;
     } finally {
-      pending--;
+      if (pending.delete(conn)) {
+        const n = (perPeer.get(host) ?? 1) - 1;
+        if (n <= 0) perPeer.delete(host);
+        else perPeer.set(host, n);
+      }
     }
     try {
-      const host = kind === "tcp" ? (conn.remoteAddr as Deno.NetAddr).hostname : "unix";
       if (session.protocol === "moq-lite-05") {
         // The SETUP Path carries the root and `?jwt=`: authorise once it is read.
         core.accept(session, SETUP_PENDING_GRANT, "server", (url) => authorize(url, kind, host));
@@ -161,11 +220,36 @@ export async function startStreamListener(
       session.close(e instanceof AuthError ? e.closeCode : 6, "unauthorized");
     }
   };
+  const health = core.stats.acceptHealth(kind);
   const finished = (async () => {
     try {
-      for await (const conn of listener) handle(conn).catch(() => {});
-    } catch (e) {
-      if (!signal.aborted) throw e;
+      for (;;) {
+        let conn: Deno.Conn;
+        try {
+          conn = await listener.accept();
+        } catch (e) {
+          if (signal.aborted || e instanceof Deno.errors.BadResource) break;
+          const cls = classifyAcceptError(e);
+          const first = health.stalledSinceMs === undefined;
+          health.failed(cls);
+          if (cls === "exhausted") {
+            // One line per episode, not one per retry.
+            if (first) {
+              log.warn("cannot accept connections: the process is out of resources; retrying", {
+                err: e instanceof Error ? e.message : String(e),
+              });
+            }
+          }
+          // A dead connection retries at once; anything else backs off instead of spinning.
+          if (cls !== "connection") await sleep(ACCEPT_EXHAUSTED_BACKOFF_MS, signal);
+          continue;
+        }
+        if (health.stalledSinceMs !== undefined) {
+          log.info("accepting connections again", { stalled_s: health.stalledSeconds() });
+        }
+        health.accepted();
+        handle(conn).catch(() => {});
+      }
     } finally {
       if (kind === "unix") await Deno.remove(bind).catch(() => {});
     }

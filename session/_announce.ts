@@ -109,7 +109,10 @@ export async function serveAnnounce(
       if (lite05) {
         await stream.send.write(encodeAnnounceOk({ hop: BigInt(ctx.originId), activeCount: initial.length }));
       }
-      for (const e of initial) await stream.send.write(encode(true, suffixOf(e.path), hopsFor(e.hops)));
+      for (const e of initial) {
+        await stream.send.write(encode(true, suffixOf(e.path), hopsFor(e.hops)));
+        ctx.stats.announced("out", e.path, true);
+      }
     }
     // Drop pending updates that the initial set already reflects.
     for (const e of initial) {
@@ -132,11 +135,14 @@ export async function serveAnnounce(
         if (known.has(path)) {
           if (!p.replaced) continue;
           if (!lite05) await stream.send.write(encode(false, suffix, []));
+          ctx.stats.announced("out", path, false);
         }
         await stream.send.write(encode(true, suffix, hopsFor(p.hops)));
+        ctx.stats.announced("out", path, true);
         known.add(path);
       } else if (known.has(path)) {
         await stream.send.write(encode(false, suffix, []));
+        ctx.stats.announced("out", path, false);
         known.delete(path);
       }
     }
@@ -145,6 +151,8 @@ export async function serveAnnounce(
   } finally {
     watch.stop();
     finished = true;
+    // What the peer still holds ends with the stream.
+    for (const path of known) ctx.stats.announced("out", path, false);
     await stream.send.close();
     await peerDone;
   }

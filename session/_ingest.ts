@@ -148,6 +148,7 @@ export class Ingest {
       for (const path of mine) {
         this.#publications.get(path)?.end(abrupt || ctx.signal.aborted);
         this.#publications.delete(path);
+        ctx.stats.announced("in", path, false);
       }
       await stream.send.close();
     }
@@ -194,6 +195,7 @@ export class Ingest {
     const source = this.#source(path, hops);
     this.#publications.set(path, ctx.origin.publish(path, source));
     mine.add(path);
+    ctx.stats.announced("in", path, true);
     ctx.log.info("broadcast published", { path });
   }
 
@@ -204,6 +206,7 @@ export class Ingest {
     pub.end(false);
     this.#publications.delete(path);
     mine.delete(path);
+    this.#ctx.stats.announced("in", path, false);
     this.#ctx.log.info("broadcast unpublished", { path });
   }
 
@@ -224,6 +227,14 @@ export class Ingest {
     let cancelled = false;
     let stream: BidiStream | null = null;
     this.#subs.set(id, track);
+    const stats = ctx.stats.forBroadcast(path);
+    stats.ingressSubscriptionsOpened++;
+    let open = true;
+    const closed = () => {
+      if (!open) return;
+      open = false;
+      stats.ingressSubscriptionsClosed++;
+    };
     const lite05 = ctx.version === Version.Lite05;
     const run = async () => {
       if (lite05) {
@@ -280,7 +291,7 @@ export class Ingest {
       }
       return null;
     };
-    run().then(
+    run().finally(closed).then(
       () => {
         if (this.#subs.get(id) === track) {
           this.#subs.delete(id);
@@ -304,6 +315,7 @@ export class Ingest {
       cancel: () => {
         if (cancelled) return;
         cancelled = true;
+        closed();
         this.#subs.delete(id);
         const s = stream as BidiStream | null;
         if (s) {
@@ -351,7 +363,8 @@ export class Ingest {
       return;
     }
     const group = track.startGroup(header.sequence);
-    ctx.stats.groupsIn++;
+    const stats = ctx.stats.forBroadcast(track.broadcast);
+    stats.groupsIn++;
     // lite-05 frames carry timestamps; older ones are stamped with their arrival time.
     const clock = ctx.version === Version.Lite05 ? new FrameTimestampDecoder() : null;
     try {
@@ -369,8 +382,8 @@ export class Ingest {
         if (n % FRAMES_PER_YIELD === 0) await yieldToEventLoop();
         group.append(frame, timestamp);
         track.countFrame(frame.length);
-        ctx.stats.framesIn++;
-        ctx.stats.bytesIn += frame.length;
+        stats.framesIn++;
+        stats.bytesIn += frame.length;
       }
       group.finish();
     } catch (err) {

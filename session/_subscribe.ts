@@ -14,7 +14,14 @@
  * @module
  */
 
-import { frameCost, type Group, type Track, type TrackConsumer, type TrackHandle } from "../relay/mod.ts";
+import {
+  frameCost,
+  type Group,
+  type RelayStats,
+  type Track,
+  type TrackConsumer,
+  type TrackHandle,
+} from "../relay/mod.ts";
 import type { BidiStream, SendStream, StreamReader } from "../transport/mod.ts";
 import {
   Code,
@@ -100,6 +107,8 @@ export interface RangeListener {
 /** One downstream subscription: a consumer of a relay track writing to one session. */
 class Downstream implements TrackConsumer {
   readonly #ctx: SessionContext;
+  /** The session's counters for this broadcast (`[stats]` entries are keyed by broadcast path). */
+  readonly #stats: RelayStats;
   readonly #id: bigint;
   readonly #startGroup: number | undefined;
   readonly #pumps: GroupPump[] = [];
@@ -119,8 +128,10 @@ class Downstream implements TrackConsumer {
     id: bigint,
     startGroup: number | undefined,
     range: RangeListener | null = null,
+    stats: RelayStats = ctx.stats,
   ) {
     this.#ctx = ctx;
+    this.#stats = stats;
     this.#id = id;
     this.#startGroup = startGroup;
     this.#timed = ctx.version === Version.Lite05;
@@ -245,7 +256,7 @@ class Downstream implements TrackConsumer {
         this.#forget(pump);
       });
       await stream.write(encodeGroupHeader({ subscribeId: this.#id, sequence: group.sequence }));
-      ctx.stats.groupsOut++;
+      this.#stats.groupsOut++;
       // Start from the first cached frame.
       let next = group.dropped;
       pump.sentBytes = group.totalBytes - group.bytes;
@@ -268,8 +279,8 @@ class Downstream implements TrackConsumer {
           pump.sentBytes += frameCost(frame.length);
           await stream.write(frame);
           if (next % FRAMES_PER_YIELD === 0) await yieldToEventLoop();
-          ctx.stats.framesOut++;
-          ctx.stats.bytesOut += frame.length;
+          this.#stats.framesOut++;
+          this.#stats.bytesOut += frame.length;
           if (pump.cancelled) return;
         }
         if (group.state === "done") {
@@ -332,7 +343,8 @@ export async function serveSubscribe(
     return;
   }
   registry.ids.add(msg.id);
-  ctx.stats.subscriptionsOpened++;
+  const stats = ctx.stats.forBroadcast(path);
+  stats.subscriptionsOpened++;
   let handle: TrackHandle | undefined;
   let downstream: Downstream | undefined;
   // The subscriber leaves by FIN/reset on its side, or STOP_SENDING on ours.
@@ -421,7 +433,7 @@ export async function serveSubscribe(
           respond(encodeSubscribeResponse05({ type: "drop", start: seq, end: seq, error })),
       }
       : null;
-    downstream = new Downstream(ctx, msg.id, msg.startGroup, range);
+    downstream = new Downstream(ctx, msg.id, msg.startGroup, range, stats);
     const ds = downstream;
     // lite-05: SUBSCRIBE_END as soon as the track ended cleanly (the first group never delivered,
     // 0 = none), before the remaining groups drain; the FIN follows once they have.
@@ -458,7 +470,7 @@ export async function serveSubscribe(
     }
     handle?.release();
     registry.ids.delete(msg.id);
-    ctx.stats.subscriptionsClosed++;
+    stats.subscriptionsClosed++;
     stream.recv.stop(Code.Cancel);
     leftResolve();
     void reading;

@@ -110,12 +110,16 @@ export async function serveFetch05(
   const req = decodeFetch05(await reader.message(MAX_MESSAGE_BYTES));
   const handle = await resolveTrack(ctx, stream, req.broadcast, req.track, req.priority, registry);
   if (!handle) return;
+  // Counted when requested (a fetch of a group not cached still counts); its payload counts too.
+  const stats = ctx.stats.forBroadcast(handle.track.broadcast);
+  stats.fetchesServed++;
   try {
     const group = handle.track.findGroup(req.group);
     if (!group) {
       refuse(stream, Code.NotFound);
       return;
     }
+    stats.groupsOut++;
     stream.recv.stop(Code.Cancel);
     let next = group.dropped;
     let prevTs: bigint | null = null;
@@ -131,6 +135,8 @@ export async function serveFetch05(
         next++;
         await stream.send.write(header);
         await stream.send.write(frame);
+        stats.framesOut++;
+        stats.bytesOut += frame.length;
         if (next % FRAMES_PER_YIELD === 0) await yieldToEventLoop();
       }
       if (group.state === "done") {

@@ -390,26 +390,44 @@ Deno.test({
   const subConn = await connect(relay.port, "anon");
   try {
     const egress = await subscribe(watcher, ".stats/node/n1", "publisher.json");
+    const ingress = await subscribe(watcher, ".stats/node/n1", "subscriber.json");
     const sessions = await subscribe(watcher, ".stats/node/n1", "sessions.json");
     const first = JSON.parse(new TextDecoder().decode((await readGroup(egress))!.frames[0]));
-    assert.equal(first.anon?.bytes ?? 0, 0, "no egress yet");
+    assert.equal(first["anon/cam"]?.bytes ?? 0, 0, "no egress yet");
     const pub = await publish(pubConn, "cam");
     const track = await subscribe(subConn, "cam", "video");
     const frames = [payload(1000, 3), payload(24, 4)];
     writeGroup(await pub.request(), frames);
     assert.deepEqual((await readGroup(track))!.frames, frames);
-    // Within a few intervals a snapshot shows the exchange under the sessions' root `anon`.
-    let seen: Record<string, { bytes: number; frames: number; groups: number; subscriptions: number }> = {};
-    const deadline = Date.now() + 10_000;
-    while (!(seen.anon?.bytes >= 1024) && Date.now() < deadline) {
-      seen = JSON.parse(new TextDecoder().decode((await readGroup(egress))!.frames[0]));
+    // Within a few intervals a snapshot shows the exchange under the broadcast path `anon/cam`, as
+    // upstream keys traffic entries.
+    type Entry = Record<string, number>;
+    const until = async (sub: typeof egress, done: (e: Record<string, Entry>) => boolean) => {
+      let seen: Record<string, Entry> = {};
+      const deadline = Date.now() + 10_000;
+      while (!done(seen) && Date.now() < deadline) {
+        seen = JSON.parse(new TextDecoder().decode((await readGroup(sub))!.frames[0]));
+      }
+      return seen;
+    };
+    const out = await until(egress, (e) => e["anon/cam"]?.bytes >= 1024);
+    const cam = out["anon/cam"];
+    assert.ok(cam, `publisher.json has an anon/cam entry: ${JSON.stringify(out)}`);
+    assert.ok(cam.bytes >= 1024 && cam.frames === 2 && cam.groups === 1, JSON.stringify(out));
+    assert.equal(cam.subscriptions - cam.subscriptions_closed, 1, "one live subscription");
+    assert.equal(cam.broadcasts - cam.broadcasts_closed, 1, "one viewer");
+    for (const key of ["announced", "announced_closed", "announced_bytes", "fetches", "datagrams"]) {
+      assert.equal(typeof cam[key], "number", `${key} in every entry`);
     }
-    assert.ok(seen.anon, `publisher.json has an anon entry: ${JSON.stringify(seen)}`);
     assert.ok(
-      seen.anon.bytes >= 1024 && seen.anon.frames === 2 && seen.anon.groups === 1,
-      JSON.stringify(seen),
+      Object.keys(out).every((k) => !k.startsWith(".stats")),
+      "serving the stats is not itself counted",
     );
-    assert.ok(seen.anon.subscriptions >= 1);
+    const inbound = (await until(ingress, (e) => e["anon/cam"]?.bytes >= 1024))["anon/cam"];
+    assert.ok(inbound, "subscriber.json has the ingress entry");
+    assert.ok(inbound.bytes >= 1024 && inbound.frames === 2 && inbound.groups === 1, JSON.stringify(inbound));
+    assert.equal(inbound.announced - inbound.announced_closed, 1, "the publisher's announcement is live");
+    assert.equal(inbound.subscriptions - inbound.subscriptions_closed, 1, "one upstream subscription");
     const present = JSON.parse(new TextDecoder().decode((await readGroup(sessions))!.frames[0]));
     assert.ok(present.anon.sessions - present.anon.sessions_closed >= 2, JSON.stringify(present));
     assert.ok(present[""].sessions >= 1, "the watcher's own session at the root");
@@ -417,9 +435,56 @@ Deno.test({
     const metrics = await (await fetch(`${relay.internalUrl}/metrics`)).text();
     const bytes = /^moq_relay_bytes_total\{role="publisher",tier=""\} (\d+)$/m.exec(metrics);
     assert.ok(bytes && Number(bytes[1]) >= 1024, metrics);
+    assert.match(metrics, /^moq_relay_viewers_opened_total\{role="publisher",tier=""\} [1-9]/m);
     // An unknown track is refused.
     const missing = await subscribe(watcher, ".stats/node/n1", "nope.json");
     await assert.rejects(readGroup(missing, 5_000));
+  } finally {
+    watcher.close();
+    pubConn.close();
+    subConn.close();
+    await relay.stop("SIGKILL");
+  }
+});
+
+Deno.test({
+  name: "[stats] depth = 1: one broadcast per first path segment, announced while it has entries",
+  sanitizeOps: false,
+  sanitizeResources: false,
+}, async () => {
+  const relay = await startRelay({
+    auth: `[auth.public]\nsubscribe = ["anon", ".stats"]\npublish = ["anon"]`,
+    toml: `[stats]\nenabled = true\ninterval = 1\nnode = "n1"\ndepth = 1`,
+    internal: true,
+  });
+  const watcher = await connect(relay.port, "");
+  const pubConn = await connect(relay.port, "anon");
+  const subConn = await connect(relay.port, "anon");
+  try {
+    const pub = await publish(pubConn, "cam");
+    const track = await subscribe(subConn, "cam", "video");
+    const frames = [payload(500, 1)];
+    writeGroup(await pub.request(), frames);
+    assert.deepEqual((await readGroup(track))!.frames, frames);
+    // The group broadcast of `anon` appears within an interval or two.
+    let listed = "";
+    for (const until = Date.now() + 10_000; Date.now() < until;) {
+      listed = await (await fetch(`${relay.httpUrl}/announced/.stats`)).text();
+      if (listed.split("\n").includes("anon/node/n1")) break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    assert.ok(listed.split("\n").includes("anon/node/n1"), `the anon group is announced: ${listed}`);
+    const egress = await subscribe(watcher, ".stats/anon/node/n1", "publisher.json");
+    let seen: Record<string, { bytes: number }> = {};
+    const deadline = Date.now() + 10_000;
+    while (!(seen["anon/cam"]?.bytes >= 500) && Date.now() < deadline) {
+      seen = JSON.parse(new TextDecoder().decode((await readGroup(egress))!.frames[0]));
+    }
+    assert.ok(seen["anon/cam"]?.bytes >= 500, JSON.stringify(seen));
+    assert.ok(Object.keys(seen).every((k) => k.startsWith("anon/")), "only the group's entries");
+    const sessions = await subscribe(watcher, ".stats/anon/node/n1", "sessions.json");
+    const present = JSON.parse(new TextDecoder().decode((await readGroup(sessions))!.frames[0]));
+    assert.ok(present.anon?.sessions >= 2 && present[""] === undefined, JSON.stringify(present));
   } finally {
     watcher.close();
     pubConn.close();

@@ -14,6 +14,7 @@ import {
   type AnnounceEvent,
   frameCost,
   type Group,
+  type RelayStats,
   stripPrefix,
   type TrackConsumer,
   type TrackHandle,
@@ -89,6 +90,8 @@ class GroupPump {
  */
 class IetfDownstream implements TrackConsumer {
   readonly #ctx: IetfContext;
+  /** The session's counters for this broadcast (`[stats]` entries are keyed by broadcast path). */
+  readonly #stats: RelayStats;
   readonly #alias: number;
   readonly #pumps: GroupPump[] = [];
   readonly #startGroup: number | undefined;
@@ -101,8 +104,15 @@ class IetfDownstream implements TrackConsumer {
   /** Data streams opened (PUBLISH_DONE's Stream Count). */
   streams = 0;
 
-  constructor(ctx: IetfContext, alias: number, startGroup: number | undefined, endGroup: number | undefined) {
+  constructor(
+    ctx: IetfContext,
+    alias: number,
+    startGroup: number | undefined,
+    endGroup: number | undefined,
+    stats: RelayStats = ctx.stats,
+  ) {
     this.#ctx = ctx;
+    this.#stats = stats;
     this.#alias = alias;
     this.#startGroup = startGroup;
     this.#endGroup = endGroup;
@@ -202,7 +212,7 @@ class IetfDownstream implements TrackConsumer {
         endOfGroup: meta?.endOfGroup ?? true,
         firstObjectBit: draft >= 18 && next === 0,
       }, draft));
-      ctx.stats.groupsOut++;
+      this.#stats.groupsOut++;
       pump.sentBytes = group.totalBytes - group.bytes;
       let first = true;
       let prevId = 0;
@@ -249,8 +259,8 @@ class IetfDownstream implements TrackConsumer {
             if (length > 0) await stream.write(frame.subarray(prefix));
           }
           if (next % FRAMES_PER_YIELD === 0) await yieldToEventLoop();
-          ctx.stats.framesOut++;
-          ctx.stats.bytesOut += frame.length;
+          this.#stats.framesOut++;
+          this.#stats.bytesOut += frame.length;
           if (pump.cancelled) return;
         }
         if (group.state === "done") {
@@ -311,7 +321,8 @@ export async function serveSubscribe(
   }
   const id = BigInt(req.id);
   registry.ids.add(id);
-  ctx.stats.subscriptionsOpened++;
+  const stats = ctx.stats.forBroadcast(path);
+  stats.subscriptionsOpened++;
   let handle: TrackHandle | undefined;
   let downstream: IetfDownstream | undefined;
   let forward = msg.forward !== false;
@@ -415,7 +426,7 @@ export async function serveSubscribe(
       properties: [],
     });
     joins.set(req.id, { path, name: msg.name, startGroup: startGroup ?? largest?.group ?? 0 });
-    const down = new IetfDownstream(ctx, req.id, startGroup, endGroup);
+    const down = new IetfDownstream(ctx, req.id, startGroup, endGroup, stats);
     downstream = down;
     hooks.attach = () => {
       hooks.attach = null;
@@ -456,7 +467,7 @@ export async function serveSubscribe(
     handle?.release();
     registry.ids.delete(id);
     joins.delete(req.id);
-    ctx.stats.subscriptionsClosed++;
+    stats.subscriptionsClosed++;
     leftResolve();
     void reading;
   }

@@ -394,7 +394,8 @@ export class IetfIngest {
     const track = up.track;
     const group = track.startGroup(groupId);
     group.meta = meta;
-    ctx.stats.groupsIn++;
+    const stats = ctx.stats.forBroadcast(track.broadcast);
+    stats.groupsIn++;
     let prev: number | undefined;
     try {
       for (let n = 1; !(await reader.done()); n++) {
@@ -420,8 +421,8 @@ export class IetfIngest {
         }
         group.append(frame);
         track.countFrame(frame.length);
-        ctx.stats.framesIn++;
-        ctx.stats.bytesIn += frame.length;
+        stats.framesIn++;
+        stats.bytesIn += frame.length;
       }
       group.finish();
     } catch (err) {
