@@ -55,6 +55,12 @@ export const MAX_GROUPS_IN_FLIGHT = 16;
  */
 export const MAX_UPSTREAM_TRACKS_PER_SESSION = 128;
 
+/**
+ * Frames a group stream sends before adding them to the stats (and at its end): the session's stats
+ * view forwards each increment to tier and broadcast totals, too much work per frame per subscriber.
+ */
+export const STATS_BATCH_FRAMES = 32;
+
 /** Per-session bookkeeping of downstream subscriptions (ids must be unique, count is capped). */
 export class SubscriptionRegistry {
   readonly ids = new Set<bigint>();
@@ -243,6 +249,10 @@ class Downstream implements TrackConsumer {
   async #run(pump: GroupPump): Promise<void> {
     const ctx = this.#ctx;
     const group = pump.group;
+    // Frames and bytes sent but not yet added to the stats: counted in batches, not per frame (the
+    // session's stats view does real work per increment).
+    let uncountedFrames = 0;
+    let uncountedBytes = 0;
     try {
       const stream = await ctx.transport.openUni();
       pump.stream = stream;
@@ -279,8 +289,11 @@ class Downstream implements TrackConsumer {
           pump.sentBytes += frameCost(frame.length);
           await stream.write(frame);
           if (next % FRAMES_PER_YIELD === 0) await yieldToEventLoop();
-          this.#stats.framesOut++;
-          this.#stats.bytesOut += frame.length;
+          uncountedBytes += frame.length;
+          if (++uncountedFrames === STATS_BATCH_FRAMES) {
+            this.#countOut(uncountedFrames, uncountedBytes);
+            uncountedFrames = uncountedBytes = 0;
+          }
           if (pump.cancelled) return;
         }
         if (group.state === "done") {
@@ -298,7 +311,15 @@ class Downstream implements TrackConsumer {
       if (!ctx.signal.aborted) {
         ctx.log.trace("group stream failed", { sequence: group.sequence, error: String(err) });
       }
+    } finally {
+      if (uncountedFrames > 0) this.#countOut(uncountedFrames, uncountedBytes);
     }
+  }
+
+  /** Add frames and payload bytes sent to the session's stats. */
+  #countOut(frames: number, bytes: number): void {
+    this.#stats.framesOut += frames;
+    this.#stats.bytesOut += bytes;
   }
 
   /** Unsubscribe: cancel every group in flight. */
