@@ -27,6 +27,8 @@ import type { PageName } from "./browser/build.ts";
 import { preferredLiteProtocol } from "../transport/mod.ts";
 
 const STEP_TIMEOUT_MS = 10_000;
+/** A microsecond timestamp near today's Unix time (≈ 1.76e15 < 2^53), for exact-stamp checks. */
+const NET_STAMP_BASE_US = 1_764_748_800_000_000;
 
 function toBase64(bytes: Uint8Array): string {
   let text = "";
@@ -221,22 +223,40 @@ browserE2e(
     };
     const pub = await connectNet();
     const sub = await connectNet();
-    const publisher = await browser.call("publish", pub.id, "net/cam");
+    // Non-default TRACK_INFO values, so a relay that re-serves its own defaults fails.
+    const info = { timescale: 1_000_000, latencyMax: 7_300, priority: 9, ordered: true };
+    const publisher = await browser.call("publish", pub.id, "net/cam", info);
     const track = await browser.call("subscribe", sub.id, "net/cam", "video");
     const upstream = await browser.call("request", publisher, 1, STEP_TIMEOUT_MS);
     assert.equal(upstream.name, "video");
     const sent: Uint8Array[][] = [];
+    const stamps: number[][] = [];
     for (let g = 0; g < 5; g++) {
       const frames = groupFrames(g);
       sent.push(frames);
-      assert.equal(await browser.call("writeGroup", upstream.track, frames.map(toBase64)), g);
+      // Microsecond wall-clock-sized stamps (≈ 2^50), not monotonic within a group: each delta's
+      // sign and size must survive the relay's re-encoding exactly.
+      const at = frames.map((_, i) => NET_STAMP_BASE_US + g * 33_367 + [0, 11, -5, 1_000_003][i]);
+      stamps.push(at);
+      assert.equal(await browser.call("writeGroup", upstream.track, frames.map(toBase64), at), g);
       await sleep(20);
+    }
+    if (preferred === "moq-lite-05") {
+      assert.deepEqual(
+        await browser.call("trackInfo", track, STEP_TIMEOUT_MS),
+        info,
+        "TRACK_INFO as published",
+      );
     }
     for (let g = 0; g < 5; g++) {
       const got = await browser.call("readGroup", track, STEP_TIMEOUT_MS);
       assert.ok(got, `group ${g} arrived`);
       assert.equal(got.sequence, g);
       assert.deepEqual(got.frames.map(fromBase64), sent[g], `group ${g} byte-exact`);
+      if (preferred === "moq-lite-05") {
+        assert.deepEqual(got.timestamps, stamps[g], `group ${g}: every frame's timestamp exact`);
+        assert.deepEqual(got.scales, stamps[g].map(() => info.timescale), `group ${g}: microsecond scale`);
+      }
     }
     const wt = sessionsOver(relay, "webtransport");
     assert.equal(wt.length, 2, `two WebTransport sessions, got:\n${wt.join("\n")}`);

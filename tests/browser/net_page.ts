@@ -7,7 +7,7 @@
  */
 
 import * as Moq from "../../testing/moq_net_api.ts";
-import type { ConnectInfo, MoqTestApi, PageGroup } from "./api.ts";
+import type { ConnectInfo, MoqTestApi, PageGroup, PageTrackInfo } from "./api.ts";
 import { sleep } from "../../util/mod.ts";
 import { fromBase64, get, toBase64, within } from "./page_util.ts";
 
@@ -32,7 +32,9 @@ if (NativeWebTransport) {
 const connections = new Map<number, Connection>();
 const producers = new Map<number, TrackProducer>();
 const subscribers = new Map<number, Subscriber>();
-const publishers = new Map<number, { requests: TrackProducer[] }>();
+const publishers = new Map<number, { requests: TrackProducer[]; timescale: number }>();
+/** The timescale each published track handle's timestamps are written in. */
+const trackScales = new Map<number, number>();
 let nextHandle = 1;
 
 const api: MoqTestApi = {
@@ -52,17 +54,19 @@ const api: MoqTestApi = {
     return { id, version: connection.version, webtransports };
   },
 
-  publish(connection: number, path: string): number {
+  publish(connection: number, path: string, info?: PageTrackInfo): number {
     const broadcast = new Moq.Broadcast.Producer();
     get(connections, connection, "connection").publish(Moq.Path.from(path), broadcast);
     const id = nextHandle++;
-    const entry = { requests: [] as TrackProducer[] };
+    const entry = { requests: [] as TrackProducer[], timescale: info?.timescale ?? Moq.Time.Timescale.MILLI };
     publishers.set(id, entry);
     (async () => {
       for (;;) {
         const request = await broadcast.requested();
         if (!request) return;
-        const producer = request.accept();
+        const producer = request.accept(
+          info && { ...info, timescale: Moq.Time.Timescale(info.timescale) },
+        );
         // On moq-lite-05 a relay asks for TRACK_INFO first; @moq/net answers it through a request
         // it closes once answered (docs/lite05.md). Only requests still open count as subscriptions.
         setTimeout(() => {
@@ -85,12 +89,19 @@ const api: MoqTestApi = {
     const track = entry.requests[n - 1];
     const id = nextHandle++;
     producers.set(id, track);
+    trackScales.set(id, entry.timescale);
     return { track: id, name: track.name };
   },
 
-  writeGroup(track: number, frames: string[]): number {
-    const group = get(producers, track, "track").appendGroup();
-    for (const f of frames) group.writeFrame({ payload: fromBase64(f), timestamp: Moq.Time.Timestamp.now() });
+  writeGroup(track: number, frames: string[], timestamps?: number[]): number {
+    const producer = get(producers, track, "track");
+    const group = producer.appendGroup();
+    const scale = Moq.Time.Timescale(trackScales.get(track) ?? Moq.Time.Timescale.MILLI);
+    frames.forEach((f, i) => {
+      const at = timestamps?.[i];
+      const timestamp = at === undefined ? Moq.Time.Timestamp.now() : new Moq.Time.Timestamp(at, scale);
+      group.writeFrame({ payload: fromBase64(f), timestamp });
+    });
     group.close();
     return group.sequence;
   },
@@ -111,14 +122,28 @@ const api: MoqTestApi = {
         const group = await t.recvGroup();
         if (!group) return null;
         const frames: string[] = [];
+        const timestamps: number[] = [];
+        const scales: number[] = [];
         for (;;) {
           const frame = await group.readFrame();
           if (!frame) break;
           frames.push(toBase64(frame.payload));
+          timestamps.push(frame.timestamp.value);
+          scales.push(frame.timestamp.scale);
         }
-        return { sequence: group.sequence, frames };
+        return { sequence: group.sequence, frames, timestamps, scales };
       })(),
     );
+  },
+
+  async trackInfo(track: number, timeoutMs: number): Promise<PageTrackInfo> {
+    const info = await within(timeoutMs, "resolve TRACK_INFO", get(subscribers, track, "track").info());
+    return {
+      timescale: info.timescale,
+      latencyMax: info.latencyMax,
+      priority: info.priority,
+      ordered: info.ordered,
+    };
   },
 
   close(connection: number): void {
