@@ -268,6 +268,64 @@ browserE2e(
   "net_page",
 );
 
+browserE2e(
+  "browser: @moq/net 0.3.4 datagrams: Chromium publisher → relay → Chromium subscriber as WebTransport datagrams",
+  async (relay, browser) => {
+    const connectNet = async () => {
+      const info = await browser.call("connect", `${relay.httpUrl}/anon`, STEP_TIMEOUT_MS);
+      assert.equal(info.version, "moq-lite-05", "datagrams need moq-lite-05");
+      return info;
+    };
+    const pub = await connectNet();
+    const sub = await connectNet();
+    const publisher = await browser.call("publish", pub.id, "net/dg", {
+      timescale: 48_000,
+      latencyMax: 2_000,
+      priority: 1,
+      ordered: false,
+    });
+    const track = await browser.call("subscribe", sub.id, "net/dg", "audio");
+    const upstream = await browser.call("request", publisher, 1, STEP_TIMEOUT_MS);
+    assert.equal((await browser.call("trackInfo", track, STEP_TIMEOUT_MS)).timescale, 48_000);
+    await sleep(300);
+    // @moq/net sends appendDatagram only as a QUIC datagram (no stream fallback) and delivers only
+    // datagrams to recvDatagram, so every one read here crossed both WebTransport hops as a datagram.
+    const sent = new Map<number, { payload: string; timestamp: number }>();
+    for (let i = 0; i < 8; i++) {
+      const payload = toBase64(payload8(i));
+      const timestamp = 480_000 + i * 960;
+      sent.set(await browser.call("writeDatagram", upstream.track, payload, timestamp), {
+        payload,
+        timestamp,
+      });
+      await sleep(30);
+    }
+    const got: { sequence: number; payload: string; timestamp: number }[] = [];
+    while (got.length < sent.size) {
+      const datagram = await browser.call("readDatagram", track, 2_000).catch(() => null);
+      if (!datagram) break;
+      got.push(datagram);
+    }
+    // Loopback rarely loses a datagram; allow a little loss, never corruption.
+    assert.ok(got.length >= 6, `at least 6 of 8 datagrams arrived, got ${got.length}`);
+    for (const d of got) {
+      assert.deepEqual(
+        { payload: d.payload, timestamp: d.timestamp },
+        sent.get(d.sequence),
+        `datagram ${d.sequence}`,
+      );
+    }
+    await browser.call("close", pub.id);
+    await browser.call("close", sub.id);
+  },
+  "net_page",
+);
+
+/** A small datagram payload, distinct per `i`. */
+function payload8(i: number): Uint8Array {
+  return Uint8Array.from({ length: 40 + i }, (_, k) => (i * 31 + k) & 0xff);
+}
+
 /** Chromium flags for the media test: a fake camera and microphone, granted without a prompt. */
 const MEDIA_ARGS: readonly string[] = [
   "--use-fake-device-for-media-stream",

@@ -26,6 +26,15 @@ export interface PageGroup {
   scales?: number[];
 }
 
+/** One datagram read in the page. */
+export interface PageDatagram {
+  sequence: number;
+  /** Payload, base64. */
+  payload: string;
+  /** Timestamp in the track's timescale. */
+  timestamp: number;
+}
+
 /** A track's publisher properties, as `@moq/net`'s `Track.Info` (lite-05 TRACK_INFO). */
 export interface PageTrackInfo {
   /** Units per second of the track's frame timestamps. */
@@ -55,6 +64,10 @@ export interface MoqTestApi {
   subscribe(connection: number, path: string, name: string): number;
   /** Read the next group (arrival order) with all its frames; `null` when the track ended. */
   readGroup(track: number, timeoutMs: number): Promise<PageGroup | null>;
+  /** Send one datagram (base64 payload, timestamp in the track timescale) on a track; returns its sequence (`@moq/net` pages). */
+  writeDatagram(track: number, payload: string, timestamp: number): number;
+  /** The next datagram received on a subscribed track, or `null` when the track ended (`@moq/net` pages). */
+  readDatagram(track: number, timeoutMs: number): Promise<PageDatagram | null>;
   /** The subscribed track's publisher properties (`@moq/net` pages; `@moq/lite` 0.2.2 rejects). */
   trackInfo(track: number, timeoutMs: number): Promise<PageTrackInfo>;
   /** Close a connection. */

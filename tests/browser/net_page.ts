@@ -7,7 +7,7 @@
  */
 
 import * as Moq from "../../testing/moq_net_api.ts";
-import type { ConnectInfo, MoqTestApi, PageGroup, PageTrackInfo } from "./api.ts";
+import type { ConnectInfo, MoqTestApi, PageDatagram, PageGroup, PageTrackInfo } from "./api.ts";
 import { sleep } from "../../util/mod.ts";
 import { fromBase64, get, toBase64, within } from "./page_util.ts";
 
@@ -32,6 +32,8 @@ if (NativeWebTransport) {
 const connections = new Map<number, Connection>();
 const producers = new Map<number, TrackProducer>();
 const subscribers = new Map<number, Subscriber>();
+/** Datagrams received per subscribed track handle, oldest first. */
+const datagrams = new Map<number, PageDatagram[]>();
 const publishers = new Map<number, { requests: TrackProducer[]; timescale: number }>();
 /** The timescale each published track handle's timestamps are written in. */
 const trackScales = new Map<number, number>();
@@ -109,7 +111,22 @@ const api: MoqTestApi = {
   subscribe(connection: number, path: string, name: string): number {
     const broadcast = get(connections, connection, "connection").consume(Moq.Path.from(path));
     const id = nextHandle++;
-    subscribers.set(id, broadcast.subscribe(name, { priority: 0 }));
+    const subscriber = broadcast.subscribe(name, { priority: 0 });
+    subscribers.set(id, subscriber);
+    // @moq/net keeps a received datagram for only 50 ms: collect them as they arrive.
+    const received: PageDatagram[] = [];
+    datagrams.set(id, received);
+    (async () => {
+      for (;;) {
+        const datagram = await subscriber.recvDatagram();
+        if (!datagram) return;
+        received.push({
+          sequence: datagram.sequence,
+          payload: toBase64(datagram.payload),
+          timestamp: datagram.timestamp.value,
+        });
+      }
+    })();
     return id;
   },
 
@@ -134,6 +151,24 @@ const api: MoqTestApi = {
         return { sequence: group.sequence, frames, timestamps, scales };
       })(),
     );
+  },
+
+  writeDatagram(track: number, payload: string, timestamp: number): number {
+    const scale = Moq.Time.Timescale(trackScales.get(track) ?? Moq.Time.Timescale.MILLI);
+    return get(producers, track, "track").appendDatagram(
+      new Moq.Time.Timestamp(timestamp, scale),
+      fromBase64(payload),
+    );
+  },
+
+  async readDatagram(track: number, timeoutMs: number): Promise<PageDatagram | null> {
+    const received = get(datagrams, track, "track");
+    const deadline = Date.now() + timeoutMs;
+    while (received.length === 0) {
+      if (Date.now() > deadline) throw new Error(`page: no datagram within ${timeoutMs} ms`);
+      await sleep(10);
+    }
+    return received.shift() ?? null;
   },
 
   async trackInfo(track: number, timeoutMs: number): Promise<PageTrackInfo> {
