@@ -469,8 +469,7 @@ export class MoqSession {
         }
         this.#interests++;
         try {
-          const excludeHop = req.excludeHop <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(req.excludeHop) : 0;
-          await serveAnnounce(ctx, stream, reader, { prefix: req.prefix, excludeHop });
+          await serveAnnounce(ctx, stream, reader, { prefix: req.prefix, excludeHop: req.excludeHop });
         } finally {
           this.#interests--;
         }
