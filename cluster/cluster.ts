@@ -406,7 +406,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
       const node = nodeFromPath(path);
       if (node === undefined || node === self) continue;
       const hops = host.origin.get(path)?.hops ?? [];
-      out.set(node, hops[0] || undefined);
+      out.set(node, hops[0] ? Number(hops[0]) : undefined); // our nodes' ids are below 2^53
     }
     return out;
   };

@@ -13,10 +13,11 @@ export interface BroadcastSource extends TrackSourceLink {
   /** For logs: which session or peer this is. */
   readonly label: string;
   /**
-   * The origin-id chain, oldest first, as received (lite-04 hops). Empty for a publisher whose
+   * The origin-id chain, oldest first, as received (lite-04/05 hops: 62-bit ids, kept exact as
+   * `bigint`s so a peer's large random ids still detect loops). Empty for a publisher whose
    * protocol carries no ids (a local client).
    */
-  readonly hops: number[];
+  readonly hops: bigint[];
   /**
    * The route's price: the `?cost=` of the cluster link it was learned over (unpriced = 1,
    * docs/relay.md §6.3). Lower wins among routes to one publisher. Undefined = 1.
@@ -28,7 +29,7 @@ export interface BroadcastSource extends TrackSourceLink {
 
 /** Whether two sources are routes to the same original publisher (same non-zero first hop). */
 export function sameOrigin(a: BroadcastSource, b: BroadcastSource): boolean {
-  return a.hops.length > 0 && b.hops.length > 0 && a.hops[0] !== 0 && a.hops[0] === b.hops[0];
+  return a.hops.length > 0 && b.hops.length > 0 && a.hops[0] !== 0n && a.hops[0] === b.hops[0];
 }
 
 /** moq-relay's offset basis for the route tie-break hash (docs/relay.md §6.2). */
@@ -40,12 +41,12 @@ export const ROUTE_TIE_BREAK_BASIS = 0x420c0decb00bn;
  * little-endian bytes. Lower wins. Different paths hash differently, so equal routes through
  * different relays spread the broadcasts between them.
  */
-export function routeTieBreak(path: string, hops: readonly number[]): bigint {
+export function routeTieBreak(path: string, hops: readonly bigint[]): bigint {
   const pathBytes = new TextEncoder().encode(path);
   const bytes = new Uint8Array(pathBytes.byteLength + 8 * hops.length);
   bytes.set(pathBytes);
   const view = new DataView(bytes.buffer);
-  hops.forEach((hop, i) => view.setBigUint64(pathBytes.byteLength + 8 * i, BigInt(hop), true));
+  hops.forEach((hop, i) => view.setBigUint64(pathBytes.byteLength + 8 * i, hop, true));
   return fnv1a64(bytes, ROUTE_TIE_BREAK_BASIS);
 }
 
@@ -69,7 +70,7 @@ export class Broadcast {
   /** The source serving subscriptions (null while lingering). */
   active: BroadcastSource | null = null;
   /** The hop chain last announced for this broadcast. */
-  hops: number[] = [];
+  hops: bigint[] = [];
   /** Tracks by name. */
   readonly tracks = new Map<string, Track>();
   /** Track reference counts (subscribers + pending subscribes), by name. */

@@ -37,7 +37,7 @@ export interface AnnounceEvent {
   path: string;
   active: boolean;
   /** Hop chain (for `active`). */
-  hops: number[];
+  hops: bigint[];
   /**
    * Set on a seamless route change of a live broadcast (the active source changed to another
    * route of the same publisher, so the hop chain may differ). Only delivered to listeners that

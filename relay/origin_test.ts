@@ -8,14 +8,14 @@ import type { Track, TrackConsumer } from "./track.ts";
 /** A source that records upstream subscriptions and lets the test feed them. */
 class FakeSource implements BroadcastSource {
   readonly label: string;
-  readonly hops: number[];
+  readonly hops: bigint[];
   subscribes = 0;
   cancels = 0;
   displacedBy: string | null = null;
   readonly tracks: Track[] = [];
   constructor(label: string, hops: number[] = []) {
     this.label = label;
-    this.hops = hops;
+    this.hops = hops.map(BigInt);
   }
   subscribe(track: Track) {
     this.subscribes++;
@@ -268,7 +268,12 @@ Deno.test("a track the publisher never answered closes with its last subscriber 
 
 /** A route to publisher 7 learned over a link of `cost` through relay `via`. */
 function route(via: number, cost?: number, extraHops: number[] = []): BroadcastSource {
-  return { label: `via ${via}`, hops: [7, ...extraHops, via], cost, subscribe: () => ({ cancel: () => {} }) };
+  return {
+    label: `via ${via}`,
+    hops: [7, ...extraHops, via].map(BigInt),
+    cost,
+    subscribe: () => ({ cancel: () => {} }),
+  };
 }
 
 Deno.test("route choice: lower cost beats fewer hops; hops break a cost tie; arrival order does not matter", () => {

@@ -13,7 +13,7 @@ import { encodeAnnounceBroadcast, encodeAnnounceOk } from "./lite05.ts";
 
 interface Pending {
   active: boolean;
-  hops: number[];
+  hops: bigint[];
   /** The path was replaced (ended then active) since the peer last heard of it. */
   replaced: boolean;
 }
@@ -34,11 +34,11 @@ export async function serveAnnounce(
   const prefix = ctx.scope.absolute(interest.prefix);
   // Only relays state their id, and only a cluster member (internal credential) is trusted with
   // route state: anyone else gets no hop ids and no split-horizon filtering.
-  const excludeHop = ctx.scope.internal ? interest.excludeHop : 0;
-  const sendHops = excludeHop !== 0;
+  const excludeHop = ctx.scope.internal ? interest.excludeHop : 0n;
+  const sendHops = excludeHop !== 0n;
   const lite05 = ctx.version === Version.Lite05;
   const visible = (e: AnnounceEvent) =>
-    ctx.scope.canSubscribe(e.path) && !(excludeHop !== 0 && e.hops.includes(excludeHop));
+    ctx.scope.canSubscribe(e.path) && !(excludeHop !== 0n && e.hops.includes(excludeHop));
 
   const known = new Set<string>();
   const pending = new Map<string, Pending>();
@@ -76,12 +76,13 @@ export async function serveAnnounce(
   };
 
   const watch = ctx.origin.watch(prefix, onEvent, { routes: sendHops });
+  const ownHop = BigInt(ctx.originId);
   const hopsFor = (
-    hops: number[],
-  ) => (sendHops && ctx.originId !== 0 && !lite05 ? [...hops, ctx.originId] : sendHops ? hops : []);
-  const encode = (active: boolean, suffix: string, hops: number[]): Uint8Array =>
+    hops: bigint[],
+  ) => (sendHops && ownHop !== 0n && !lite05 ? [...hops, ownHop] : sendHops ? hops : []);
+  const encode = (active: boolean, suffix: string, hops: bigint[]): Uint8Array =>
     lite05
-      ? encodeAnnounceBroadcast({ active, suffix, hops: hops.map(BigInt) })
+      ? encodeAnnounceBroadcast({ active, suffix, hops })
       : encodeAnnounce(ctx.version, { active, suffix, hops });
   const suffixOf = (path: string) => stripPrefix(path, prefix);
   let finished = false;
@@ -107,7 +108,7 @@ export async function serveAnnounce(
       await stream.send.write(encodeAnnounceInit(initial.map((e) => suffixOf(e.path))));
     } else {
       if (lite05) {
-        await stream.send.write(encodeAnnounceOk({ hop: BigInt(ctx.originId), activeCount: initial.length }));
+        await stream.send.write(encodeAnnounceOk({ hop: ownHop, activeCount: initial.length }));
       }
       for (const e of initial) {
         await stream.send.write(encode(true, suffixOf(e.path), hopsFor(e.hops)));

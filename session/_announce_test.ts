@@ -13,12 +13,14 @@ import {
 import { StreamReader } from "../transport/mod.ts";
 
 /** The peer opens an interest; the relay side serves it; `next()` reads one ANNOUNCE. */
-async function interest(t: TestContext, prefix: string, excludeHop = 0) {
+async function interest(t: TestContext, prefix: string, excludeHop: number | bigint = 0) {
   const stream = await t.peer.openBidi();
   // Not awaited yet: with a tiny window the writes wait for the relay side to read.
   const writing = (async () => {
     await stream.send.write(encodeStreamType(BidiType.Announce));
-    await stream.send.write(encodeAnnounceInterest(Version.Lite04, { prefix, excludeHop }));
+    await stream.send.write(
+      encodeAnnounceInterest(Version.Lite04, { prefix, excludeHop: BigInt(excludeHop) }),
+    );
   })();
   const server = (await t.ctx.transport.acceptBidi())!;
   const reader = new StreamReader(server.recv);
@@ -80,12 +82,31 @@ Deno.test("announce: hop ids go only to cluster peers, with this relay's id appe
   peer.origin.publish("p", new TestSource([7]));
   peer.origin.publish("loop", new TestSource([99, 5]));
   const j = await interest(peer, "", 99);
-  assert.deepEqual(await j.next(), { active: true, suffix: "p", hops: [7, 42] });
+  assert.deepEqual(await j.next(), { active: true, suffix: "p", hops: [7n, 42n] });
   peer.origin.publish("z", new TestSource([1]));
   assert.deepEqual(
     await j.next(),
-    { active: true, suffix: "z", hops: [1, 42] },
+    { active: true, suffix: "z", hops: [1n, 42n] },
     "loop (via 99) was withheld",
+  );
+  peer.end();
+});
+
+Deno.test("announce: hop ids above 2^53 stay exact, for split horizon and on the wire", async () => {
+  // A peer relay with a large random id (moq-relay draws 62-bit ids): as doubles, 2^60 and
+  // 2^60 + 1 are the same number, so rounding would both withhold the wrong route and forward a
+  // chain in which the peer cannot find its own id.
+  const big = 1n << 60n;
+  const peer = setup({ originId: 42, grant: { internal: true, anonymous: false } });
+  peer.origin.publish("mine", new TestSource([big + 1n]));
+  peer.origin.publish("other", new TestSource([big]));
+  const j = await interest(peer, "", big);
+  assert.deepEqual(await j.next(), { active: true, suffix: "mine", hops: [big + 1n, 42n] });
+  peer.origin.publish("z", new TestSource([(1n << 62n) - 1n]));
+  assert.deepEqual(
+    await j.next(),
+    { active: true, suffix: "z", hops: [(1n << 62n) - 1n, 42n] },
+    "the route through the excluded hop (other) was withheld, the exact neighbour id was not",
   );
   peer.end();
 });

@@ -25,9 +25,7 @@ export function timestampHeader05(group: Group, n: number, prev: bigint | null):
   if (prev === null && n !== 0) return encodeDelta(ts); // joined mid-group: absolute, not shared
   const memo = group.frameHeader(n);
   if (memo !== undefined) return memo;
-  const header = encodeDelta(ts - (prev ?? 0n));
-  group.setFrameHeader(n, header);
-  return header;
+  return group.setFrameHeader(n, encodeDelta(ts - (prev ?? 0n)));
 }
 
 function encodeDelta(delta: bigint): Uint8Array {

@@ -115,7 +115,7 @@ export class Ingest {
     await stream.send.write(
       lite05
         ? encodeAnnounceRequest({ prefix: relativePrefix, excludeHop: BigInt(ctx.originId) })
-        : encodeAnnounceInterest(ctx.version, { prefix: relativePrefix, excludeHop: ctx.originId }),
+        : encodeAnnounceInterest(ctx.version, { prefix: relativePrefix, excludeHop: BigInt(ctx.originId) }),
     );
     const base = joinPath(ctx.scope.root, relativePrefix);
     const mine = new Set<string>();
@@ -131,9 +131,9 @@ export class Ingest {
         const body = await reader.message(MAX_MESSAGE_BYTES);
         if (lite05) {
           const msg = decodeAnnounceBroadcast(body);
-          // lite-05 receivers append the responder's hop; hop ids beyond 2^53 lose precision here.
+          // lite-05 receivers append the responder's hop (62-bit ids, kept exact).
           if (msg.active) {
-            this.#announce(base, msg.suffix, receivedHops(msg.hops, okHop).map(Number), mine, true);
+            this.#announce(base, msg.suffix, receivedHops(msg.hops, okHop), mine, true);
           } else this.#unannounce(base, msg.suffix, mine);
           continue;
         }
@@ -155,7 +155,7 @@ export class Ingest {
   }
 
   /** Register an announced broadcast; with `restart` (lite-05) an active one is replaced. */
-  #announce(base: string, suffix: string, wireHops: number[], mine: Set<string>, restart = false): void {
+  #announce(base: string, suffix: string, wireHops: bigint[], mine: Set<string>, restart = false): void {
     const ctx = this.#ctx;
     const path = checkedPath(joinPath(base, checkedPath(suffix)));
     // Hop ids are cluster routing state: only a cluster member (internal credential) may state
@@ -166,7 +166,7 @@ export class Ingest {
       ctx.warnings.warn(ctx.log, "announce-scope", "announce outside publish scope ignored", { path });
       return;
     }
-    if (ctx.originId !== 0 && hops.includes(ctx.originId)) {
+    if (ctx.originId !== 0 && hops.includes(BigInt(ctx.originId))) {
       ctx.log.debug("announce loop dropped", { path });
       return;
     }
@@ -210,7 +210,7 @@ export class Ingest {
     this.#ctx.log.info("broadcast unpublished", { path });
   }
 
-  #source(path: string, hops: number[]): BroadcastSource {
+  #source(path: string, hops: bigint[]): BroadcastSource {
     const ctx = this.#ctx;
     return {
       label: `session ${ctx.id}`,

@@ -50,7 +50,7 @@ async function nextSubscribe(t: TestContext): Promise<{ stream: BidiStream; id: 
 Deno.test("ingest: announced broadcasts enter the origin and leave it on ended", async () => {
   const { t, ingest, announceStream, interest } = await publisher({ originId: 3 });
   assert.equal(interest.prefix, "");
-  assert.equal(interest.excludeHop, 3, "the relay states its own id to be excluded");
+  assert.equal(interest.excludeHop, 3n, "the relay states its own id to be excluded");
   await announceStream.send.write(encodeAnnounce(V, { active: true, suffix: "cam", hops: [] }));
   await until("the broadcast to be published", () => t.origin.get("cam") !== undefined);
   assert.equal(ingest.broadcasts, 1);
@@ -62,16 +62,16 @@ Deno.test("ingest: announced broadcasts enter the origin and leave it on ended",
 
 Deno.test("ingest: hop ids count only from a cluster member", async () => {
   const plain = await publisher({ originId: 3 });
-  await plain.announceStream.send.write(encodeAnnounce(V, { active: true, suffix: "x", hops: [3] }));
+  await plain.announceStream.send.write(encodeAnnounce(V, { active: true, suffix: "x", hops: [3n] }));
   await until("a plain publisher's path to be accepted", () => plain.t.origin.get("x") !== undefined);
   assert.deepEqual(plain.t.origin.get("x")!.hops, [], "forged hops are ignored");
   plain.t.end();
 
   const peer = await publisher({ originId: 3, grant: { internal: true, anonymous: false } });
-  await peer.announceStream.send.write(encodeAnnounce(V, { active: true, suffix: "y", hops: [8, 9] }));
-  await peer.announceStream.send.write(encodeAnnounce(V, { active: true, suffix: "loop", hops: [3] }));
+  await peer.announceStream.send.write(encodeAnnounce(V, { active: true, suffix: "y", hops: [8n, 9n] }));
+  await peer.announceStream.send.write(encodeAnnounce(V, { active: true, suffix: "loop", hops: [3n] }));
   await until("the peer's route", () => peer.t.origin.get("y") !== undefined);
-  assert.deepEqual(peer.t.origin.get("y")!.hops, [8, 9]);
+  assert.deepEqual(peer.t.origin.get("y")!.hops, [8n, 9n]);
   await new Promise((r) => setTimeout(r, 10));
   assert.equal(peer.t.origin.get("loop"), undefined, "a chain through this relay is a loop");
   peer.t.end();

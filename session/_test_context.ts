@@ -90,13 +90,13 @@ export function testContext(options: TestContextOptions = {}): TestContext {
 /** A broadcast source the test drives: every subscribe is recorded and (by default) accepted. */
 export class TestSource implements BroadcastSource {
   readonly label = "test source";
-  readonly hops: number[];
+  readonly hops: bigint[];
   readonly tracks: Track[] = [];
   cancelled = 0;
   accept = true;
 
-  constructor(hops: number[] = []) {
-    this.hops = hops;
+  constructor(hops: (number | bigint)[] = []) {
+    this.hops = hops.map(BigInt);
   }
 
   subscribe(track: Track): UpstreamSubscription {

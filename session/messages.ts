@@ -120,24 +120,24 @@ export function decodeServerSetup(r: BodyReader): number {
 // ---------------------------------------------------------------------------------------------
 // Announce
 
-/** ANNOUNCE_INTEREST. */
+/** ANNOUNCE_INTEREST. `excludeHop` is a 62-bit origin id (0 = none), kept exact. */
 export interface AnnounceInterest {
   prefix: string;
-  excludeHop: number;
+  excludeHop: bigint;
 }
 
 /** Encode ANNOUNCE_INTEREST. */
 export function encodeAnnounceInterest(v: Version, m: AnnounceInterest): Uint8Array {
   return message((w) => {
     w.string(m.prefix);
-    if (v === Version.Lite04) w.varint(m.excludeHop);
+    if (v === Version.Lite04) w.varint62(m.excludeHop);
   });
 }
 
 /** Decode ANNOUNCE_INTEREST. */
 export function decodeAnnounceInterest(v: Version, r: BodyReader): AnnounceInterest {
   const prefix = r.string(MAX_NAME_BYTES);
-  const excludeHop = v === Version.Lite04 ? r.varint() : 0;
+  const excludeHop = v === Version.Lite04 ? r.varint62("ANNOUNCE_INTEREST exclude hop") : 0n;
   r.end("ANNOUNCE_INTEREST");
   return { prefix, excludeHop };
 }
@@ -160,11 +160,14 @@ export function decodeAnnounceInit(r: BodyReader): string[] {
   return out;
 }
 
-/** ANNOUNCE (active or ended). `hops` are origin ids, oldest first (03 carries only the count). */
+/**
+ * ANNOUNCE (active or ended). `hops` are origin ids (62-bit, kept exact), oldest first (03 carries
+ * only the count).
+ */
 export interface Announce {
   active: boolean;
   suffix: string;
-  hops: number[];
+  hops: bigint[];
 }
 
 /** Encode ANNOUNCE. */
@@ -174,7 +177,7 @@ export function encodeAnnounce(v: Version, m: Announce): Uint8Array {
     if (v === Version.Lite03) w.varint(m.hops.length);
     else if (v === Version.Lite04) {
       w.varint(m.hops.length);
-      for (const h of m.hops) w.varint(h);
+      for (const h of m.hops) w.varint62(h);
     }
   });
 }
@@ -184,11 +187,11 @@ export function decodeAnnounce(v: Version, r: BodyReader): Announce {
   const status = r.u8();
   if (status > 1) throw new DecodeError(`invalid ANNOUNCE status 0x${status.toString(16)}`);
   const suffix = r.string(MAX_NAME_BYTES);
-  const hops: number[] = [];
+  const hops: bigint[] = [];
   if (v === Version.Lite03 || v === Version.Lite04) {
     const count = r.varint();
     if (count > MAX_HOPS) throw new BoundsError(`ANNOUNCE carries ${count} hops (at most ${MAX_HOPS})`);
-    for (let i = 0; i < count; i++) hops.push(v === Version.Lite04 ? r.varint() : 0);
+    for (let i = 0; i < count; i++) hops.push(v === Version.Lite04 ? r.varint62("ANNOUNCE hop id") : 0n);
   }
   r.end("ANNOUNCE");
   return { active: status === 1, suffix, hops };

@@ -117,12 +117,16 @@ Deno.test("fuzz: moq-lite messages round-trip through encode and decode", () => 
       (v, a, b, n, hops, id, priority, flag, start, end) => {
         const interest = decodeAnnounceInterest(
           v,
-          body(encodeAnnounceInterest(v, { prefix: a, excludeHop: n })),
+          body(encodeAnnounceInterest(v, { prefix: a, excludeHop: BigInt(n) })),
         );
-        assert.deepEqual(interest, { prefix: a, excludeHop: v === Version.Lite04 ? n : 0 });
+        assert.deepEqual(interest, { prefix: a, excludeHop: v === Version.Lite04 ? BigInt(n) : 0n });
 
-        const announce: Announce = { active: flag, suffix: b, hops };
-        const hopsOut = v === Version.Lite04 ? hops : v === Version.Lite03 ? hops.map(() => 0) : [];
+        const announce: Announce = { active: flag, suffix: b, hops: hops.map(BigInt) };
+        const hopsOut = v === Version.Lite04
+          ? hops.map(BigInt)
+          : v === Version.Lite03
+          ? hops.map(() => 0n)
+          : [];
         assert.deepEqual(decodeAnnounce(v, body(encodeAnnounce(v, announce))), {
           ...announce,
           hops: hopsOut,
@@ -202,9 +206,9 @@ const validMessage: fc.Arbitrary<[number, Version, Uint8Array]> = fc.tuple(
   fc.boolean(),
 ).chain(([v, text, n, hops, id, flag]) =>
   fc.constantFrom<[number, Version, Uint8Array]>(
-    [2, v, encodeAnnounceInterest(v, { prefix: text, excludeHop: n })],
+    [2, v, encodeAnnounceInterest(v, { prefix: text, excludeHop: BigInt(n) })],
     [3, v, encodeAnnounceInit([text, text])],
-    [4, v, encodeAnnounce(v, { active: flag, suffix: text, hops })],
+    [4, v, encodeAnnounce(v, { active: flag, suffix: text, hops: hops.map(BigInt) })],
     [
       5,
       v,

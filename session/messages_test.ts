@@ -78,8 +78,8 @@ Deno.test("CLIENT_SETUP keeps parameters raw (both lite-01/02 encodings), reject
 });
 
 Deno.test("ANNOUNCE_INTEREST / INIT / ANNOUNCE match the observed bytes", () => {
-  assert.equal(toHex(encodeAnnounceInterest(Version.Lite02, { prefix: "", excludeHop: 0 })), "01 00");
-  assert.equal(toHex(encodeAnnounceInterest(Version.Lite04, { prefix: "", excludeHop: 0 })), "02 00 00");
+  assert.equal(toHex(encodeAnnounceInterest(Version.Lite02, { prefix: "", excludeHop: 0n })), "01 00");
+  assert.equal(toHex(encodeAnnounceInterest(Version.Lite04, { prefix: "", excludeHop: 0n })), "02 00 00");
   assert.equal(toHex(encodeAnnounceInit(["demo"])), "06 01 04 64 65 6d 6f");
   assert.equal(
     toHex(encodeAnnounce(Version.Lite02, { active: true, suffix: "other", hops: [] })),
@@ -94,14 +94,14 @@ Deno.test("ANNOUNCE_INTEREST / INIT / ANNOUNCE match the observed bytes", () => 
     "08 00 05 6f 74 68 65 72 00",
   );
   for (const v of [Version.Lite01, Version.Lite02, Version.Lite03, Version.Lite04]) {
-    const hops = v === Version.Lite04 ? [7, 300] : v === Version.Lite03 ? [0, 0] : [];
+    const hops = v === Version.Lite04 ? [7n, 300n, (1n << 62n) - 3n] : v === Version.Lite03 ? [0n, 0n] : [];
     const m = { active: true, suffix: "a/b", hops };
     assert.deepEqual(decodeAnnounce(v, body(encodeAnnounce(v, m))), m);
     assert.deepEqual(
-      decodeAnnounceInterest(v, body(encodeAnnounceInterest(v, { prefix: "x", excludeHop: 0 }))),
+      decodeAnnounceInterest(v, body(encodeAnnounceInterest(v, { prefix: "x", excludeHop: 0n }))),
       {
         prefix: "x",
-        excludeHop: 0,
+        excludeHop: 0n,
       },
     );
   }

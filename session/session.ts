@@ -308,7 +308,7 @@ export class MoqSession {
         this.#uni(s).catch((err) => this.#handleError(err));
       }
     })();
-    // lite-05 over raw QUIC: single-frame groups may arrive as datagrams.
+    // lite-05 over raw QUIC or WebTransport: single-frame groups may arrive as datagrams.
     const datagramLoop = (async () => {
       const channel = t.datagrams;
       if (!channel || t.protocol !== "moq-lite-05") return;
@@ -469,8 +469,7 @@ export class MoqSession {
         }
         this.#interests++;
         try {
-          const excludeHop = req.excludeHop <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(req.excludeHop) : 0;
-          await serveAnnounce(ctx, stream, reader, { prefix: req.prefix, excludeHop });
+          await serveAnnounce(ctx, stream, reader, { prefix: req.prefix, excludeHop: req.excludeHop });
         } finally {
           this.#interests--;
         }

@@ -265,7 +265,7 @@ Deno.test("lite-05 malformed: an unknown subscribe response type closes the sess
 Deno.test("lite-05 announce: the receiver appends ANNOUNCE_OK's hop id; a second active is a restart", async () => {
   const t = start({ grant: { ...GRANT, internal: true }, originId: 9 });
   const s = await publisherOf(t, 42n);
-  assert.deepEqual(t.origin.get("cam")!.hops, [42], "hop stamped by the receiver");
+  assert.deepEqual(t.origin.get("cam")!.hops, [42n], "hop stamped by the receiver");
   // A route change: the same path active again, now through hop 7 first. lite-04 would close the
   // session (duplicate announce); lite-05 replaces the route.
   await s.send.write(encodeAnnounceBroadcast({ active: true, suffix: "cam", hops: [7n] }));
@@ -279,6 +279,18 @@ Deno.test("lite-05 announce: the receiver appends ANNOUNCE_OK's hop id; a second
   await t.session.done;
 });
 
+Deno.test("lite-05 announce: 62-bit hop ids from a peer stay exact in the origin's chain", async () => {
+  const t = start({ grant: { ...GRANT, internal: true }, originId: 9 });
+  const big = (1n << 60n) + 1n; // 2^60 + 1 is not a double: a Number would round it to 2^60
+  const s = await publisherOf(t, big);
+  assert.deepEqual(t.origin.get("cam")!.hops, [big]);
+  await s.send.write(encodeAnnounceBroadcast({ active: true, suffix: "two", hops: [(1n << 62n) - 1n] }));
+  await until("the second route", () => t.origin.get("two") !== undefined);
+  assert.deepEqual(t.origin.get("two")!.hops, [(1n << 62n) - 1n, big]);
+  t.client.close(0, "done");
+  await t.session.done;
+});
+
 Deno.test("lite-05 announce: ANNOUNCE_OK states our hop and the initial count; chains exclude our hop", async () => {
   const t = start({ grant: { ...GRANT, internal: true }, originId: 9 });
   await sendUni(t.client, setupBytes({ role: Role.Subscriber }));
@@ -286,7 +298,7 @@ Deno.test("lite-05 announce: ANNOUNCE_OK states our hop and the initial count; c
   for (const [path, hops] of [["a", [1]], ["b", [2, 3]]] as const) {
     t.origin.publish(path, {
       label: path,
-      hops: [...hops],
+      hops: hops.map(BigInt),
       subscribe: () => ({ cancel: () => {} }),
     });
   }

@@ -61,7 +61,7 @@ export class StubAuthenticator implements Authenticator {
 /** A scripted publisher: `onSubscribe` decides what happens to each upstream subscription. */
 export class TestSource implements BroadcastSource {
   readonly label = "test-source";
-  readonly hops: number[] = [];
+  readonly hops: bigint[] = [];
   /** Tracks subscribed, by name (latest subscription). */
   readonly tracks = new Map<string, Track>();
   /** Upstream subscriptions cancelled so far. */

@@ -113,7 +113,7 @@ export class RawMoqPeer {
       await reader.message(4096); // interest: we announce everything we have
       this.#interestStreams.push(s);
       for (const [suffix, hops] of this.#announced) {
-        await s.send.write(encodeAnnounce(V, { active: true, suffix, hops }));
+        await s.send.write(encodeAnnounce(V, { active: true, suffix, hops: hops.map(BigInt) }));
       }
       return;
     }
@@ -135,7 +135,7 @@ export class RawMoqPeer {
   async announce(suffix: string, hops: number[] = []): Promise<void> {
     this.#announced.set(suffix, hops);
     for (const s of this.#interestStreams) {
-      await s.send.write(encodeAnnounce(V, { active: true, suffix, hops }));
+      await s.send.write(encodeAnnounce(V, { active: true, suffix, hops: hops.map(BigInt) }));
     }
   }
 
@@ -208,7 +208,7 @@ export class RawMoqPeer {
   async interest(prefix = "", excludeHop = 0): Promise<{ stream: BidiStream; events: string[] }> {
     const stream = await this.transport.openBidi();
     await stream.send.write(encodeStreamType(BidiType.Announce));
-    await stream.send.write(encodeAnnounceInterest(V, { prefix, excludeHop }));
+    await stream.send.write(encodeAnnounceInterest(V, { prefix, excludeHop: BigInt(excludeHop) }));
     const events: string[] = [];
     const reader = new StreamReader(stream.recv);
     (async () => {

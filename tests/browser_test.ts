@@ -27,6 +27,8 @@ import type { PageName } from "./browser/build.ts";
 import { preferredLiteProtocol } from "../transport/mod.ts";
 
 const STEP_TIMEOUT_MS = 10_000;
+/** A microsecond timestamp near today's Unix time (≈ 1.76e15 < 2^53), for exact-stamp checks. */
+const NET_STAMP_BASE_US = 1_764_748_800_000_000;
 
 function toBase64(bytes: Uint8Array): string {
   let text = "";
@@ -221,22 +223,40 @@ browserE2e(
     };
     const pub = await connectNet();
     const sub = await connectNet();
-    const publisher = await browser.call("publish", pub.id, "net/cam");
+    // Non-default TRACK_INFO values, so a relay that re-serves its own defaults fails.
+    const info = { timescale: 1_000_000, latencyMax: 7_300, priority: 9, ordered: true };
+    const publisher = await browser.call("publish", pub.id, "net/cam", info);
     const track = await browser.call("subscribe", sub.id, "net/cam", "video");
     const upstream = await browser.call("request", publisher, 1, STEP_TIMEOUT_MS);
     assert.equal(upstream.name, "video");
     const sent: Uint8Array[][] = [];
+    const stamps: number[][] = [];
     for (let g = 0; g < 5; g++) {
       const frames = groupFrames(g);
       sent.push(frames);
-      assert.equal(await browser.call("writeGroup", upstream.track, frames.map(toBase64)), g);
+      // Microsecond wall-clock-sized stamps (≈ 2^50), not monotonic within a group: each delta's
+      // sign and size must survive the relay's re-encoding exactly.
+      const at = frames.map((_, i) => NET_STAMP_BASE_US + g * 33_367 + [0, 11, -5, 1_000_003][i]);
+      stamps.push(at);
+      assert.equal(await browser.call("writeGroup", upstream.track, frames.map(toBase64), at), g);
       await sleep(20);
+    }
+    if (preferred === "moq-lite-05") {
+      assert.deepEqual(
+        await browser.call("trackInfo", track, STEP_TIMEOUT_MS),
+        info,
+        "TRACK_INFO as published",
+      );
     }
     for (let g = 0; g < 5; g++) {
       const got = await browser.call("readGroup", track, STEP_TIMEOUT_MS);
       assert.ok(got, `group ${g} arrived`);
       assert.equal(got.sequence, g);
       assert.deepEqual(got.frames.map(fromBase64), sent[g], `group ${g} byte-exact`);
+      if (preferred === "moq-lite-05") {
+        assert.deepEqual(got.timestamps, stamps[g], `group ${g}: every frame's timestamp exact`);
+        assert.deepEqual(got.scales, stamps[g].map(() => info.timescale), `group ${g}: microsecond scale`);
+      }
     }
     const wt = sessionsOver(relay, "webtransport");
     assert.equal(wt.length, 2, `two WebTransport sessions, got:\n${wt.join("\n")}`);
@@ -247,6 +267,64 @@ browserE2e(
   },
   "net_page",
 );
+
+browserE2e(
+  "browser: @moq/net 0.3.4 datagrams: Chromium publisher → relay → Chromium subscriber as WebTransport datagrams",
+  async (relay, browser) => {
+    const connectNet = async () => {
+      const info = await browser.call("connect", `${relay.httpUrl}/anon`, STEP_TIMEOUT_MS);
+      assert.equal(info.version, "moq-lite-05", "datagrams need moq-lite-05");
+      return info;
+    };
+    const pub = await connectNet();
+    const sub = await connectNet();
+    const publisher = await browser.call("publish", pub.id, "net/dg", {
+      timescale: 48_000,
+      latencyMax: 2_000,
+      priority: 1,
+      ordered: false,
+    });
+    const track = await browser.call("subscribe", sub.id, "net/dg", "audio");
+    const upstream = await browser.call("request", publisher, 1, STEP_TIMEOUT_MS);
+    assert.equal((await browser.call("trackInfo", track, STEP_TIMEOUT_MS)).timescale, 48_000);
+    await sleep(300);
+    // @moq/net sends appendDatagram only as a QUIC datagram (no stream fallback) and delivers only
+    // datagrams to recvDatagram, so every one read here crossed both WebTransport hops as a datagram.
+    const sent = new Map<number, { payload: string; timestamp: number }>();
+    for (let i = 0; i < 8; i++) {
+      const payload = toBase64(payload8(i));
+      const timestamp = 480_000 + i * 960;
+      sent.set(await browser.call("writeDatagram", upstream.track, payload, timestamp), {
+        payload,
+        timestamp,
+      });
+      await sleep(30);
+    }
+    const got: { sequence: number; payload: string; timestamp: number }[] = [];
+    while (got.length < sent.size) {
+      const datagram = await browser.call("readDatagram", track, 2_000).catch(() => null);
+      if (!datagram) break;
+      got.push(datagram);
+    }
+    // Loopback rarely loses a datagram; allow a little loss, never corruption.
+    assert.ok(got.length >= 6, `at least 6 of 8 datagrams arrived, got ${got.length}`);
+    for (const d of got) {
+      assert.deepEqual(
+        { payload: d.payload, timestamp: d.timestamp },
+        sent.get(d.sequence),
+        `datagram ${d.sequence}`,
+      );
+    }
+    await browser.call("close", pub.id);
+    await browser.call("close", sub.id);
+  },
+  "net_page",
+);
+
+/** A small datagram payload, distinct per `i`. */
+function payload8(i: number): Uint8Array {
+  return Uint8Array.from({ length: 40 + i }, (_, k) => (i * 31 + k) & 0xff);
+}
 
 /** Chromium flags for the media test: a fake camera and microphone, granted without a prompt. */
 const MEDIA_ARGS: readonly string[] = [

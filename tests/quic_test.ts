@@ -174,7 +174,7 @@ class RawMoqClient {
   async announced(prefix: string): Promise<string[]> {
     const stream = await this.session.openBidi();
     await stream.send.write(encodeStreamType(BidiType.Announce));
-    await stream.send.write(encodeAnnounceInterest(V, { prefix, excludeHop: 0 }));
+    await stream.send.write(encodeAnnounceInterest(V, { prefix, excludeHop: 0n }));
     const events: string[] = [];
     const reader = new StreamReader(stream.recv);
     (async () => {

@@ -163,7 +163,7 @@ export interface TransportSession {
   readonly url: URL;
   /** The peer's address as `host:port` (for logs). */
   readonly peer: string;
-  /** QUIC datagrams where the transport carries them (raw QUIC); absent on WebSocket/qmux. */
+  /** QUIC datagrams where the transport carries them (raw QUIC, WebTransport); absent on WebSocket/qmux. */
   readonly datagrams?: DatagramChannel;
   /** Open a bidirectional stream. Rejects with {@link SessionClosedError} once closed. */
   openBidi(): Promise<BidiStream>;

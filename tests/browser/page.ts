@@ -7,7 +7,7 @@
  */
 
 import * as Moq from "../../testing/moq_lite.ts";
-import type { ConnectInfo, MoqTestApi, PageGroup } from "./api.ts";
+import type { ConnectInfo, MoqTestApi, PageDatagram, PageGroup, PageTrackInfo } from "./api.ts";
 import { sleep } from "../../util/mod.ts";
 import { fromBase64, get, toBase64, within } from "./page_util.ts";
 
@@ -111,6 +111,18 @@ const api: MoqTestApi = {
         return { sequence: group.sequence, frames };
       })(),
     );
+  },
+
+  writeDatagram(_track: number, _payload: string, _timestamp: number): number {
+    throw new Error("page: @moq/lite 0.2.2 has no datagrams; use the net_page");
+  },
+
+  readDatagram(_track: number, _timeoutMs: number): Promise<PageDatagram | null> {
+    return Promise.reject(new Error("page: @moq/lite 0.2.2 has no datagrams; use the net_page"));
+  },
+
+  trackInfo(_track: number, _timeoutMs: number): Promise<PageTrackInfo> {
+    return Promise.reject(new Error("page: @moq/lite 0.2.2 has no TRACK_INFO; use the net_page"));
   },
 
   close(connection: number): void {

@@ -37,6 +37,7 @@ import {
 import { decodeFieldSection, encodeFieldSection } from "./_qpack.ts";
 import { parseList, serializeString } from "./_structured_fields.ts";
 import { WebTransportSession } from "./session.ts";
+import { DatagramAbuseError, pumpHttpDatagrams } from "./_datagrams.ts";
 
 /** The client's SETTINGS (what Chromium 156 sends, minus its QPACK table and GREASE). */
 export const CLIENT_SETTINGS: ReadonlyArray<readonly [number, number]> = [
@@ -291,7 +292,18 @@ class H3Client {
     this.#session = session;
     this.#sessionReady.resolve(session);
     this.#spawn(session.run(reader));
+    this.#spawn(this.#pumpDatagrams(session));
     return session;
+  }
+
+  /** Route HTTP datagrams of the connection to the session (the only one) until it ends. */
+  async #pumpDatagrams(session: WebTransportSession): Promise<void> {
+    try {
+      await pumpHttpDatagrams(this.#conn, (id) => id === session.id ? session.datagrams : undefined);
+    } catch (error) {
+      if (!(error instanceof DatagramAbuseError)) throw error;
+      this.abort(error.code, error.message);
+    }
   }
 
   async #readResponse(reader: BufferedReader): Promise<Map<string, string>> {

@@ -38,6 +38,7 @@ import {
 } from "./h3.ts";
 import { decodeFieldSection, type HeaderField } from "./_qpack.ts";
 import { http3ToWebtransport } from "./_error_codes.ts";
+import { DatagramAbuseError, pumpHttpDatagrams } from "./_datagrams.ts";
 import { isFrameUnexpectedOnRequest, settleWithin, WebTransportSession } from "./session.ts";
 
 /** Largest HEADERS payload decoded (responses to bigger ones are 431). */
@@ -152,6 +153,7 @@ export class H3Connection {
     this.#spawn(this.#openControlStream());
     this.#spawn(this.#acceptUni());
     this.#spawn(this.#acceptBidi());
+    this.#spawn(this.#pumpDatagrams());
     this.#after(this.#options.connectTimeoutMs ?? CONNECT_TIMEOUT_MS, () => {
       if (!this.#everHadSession && this.#pending.size === 0) {
         this.#logger.debug("no WebTransport CONNECT in time; closing the connection");
@@ -222,6 +224,16 @@ export class H3Connection {
   #connectionError(code: number, reason: string): void {
     this.#logger.debug("HTTP/3 connection error", { code: `0x${code.toString(16)}`, reason });
     this.#closeConnection(code, reason);
+  }
+
+  /** Route HTTP datagrams to their sessions until the connection ends (docs/webtransport.md §10). */
+  async #pumpDatagrams(): Promise<void> {
+    try {
+      await pumpHttpDatagrams(this.#conn, (id) => this.#sessions.get(id)?.datagrams);
+    } catch (error) {
+      if (error instanceof DatagramAbuseError) this.#connectionError(error.code, error.message);
+      else throw error;
+    }
   }
 
   // ---- control stream ----------------------------------------------------------------------------

@@ -37,6 +37,7 @@ import { CapsuleParser, encodeCloseSessionData } from "./_capsule.ts";
 import { http3ToWebtransport } from "./_error_codes.ts";
 import { FRAME, readFrameHeader, RESERVED_H2_FRAMES, UNI_STREAM, WEBTRANSPORT_BIDI_SIGNAL } from "./h3.ts";
 import { encodeVarint } from "../../codec/mod.ts";
+import { SessionDatagrams } from "./_datagrams.ts";
 
 /** How long to wait for the peer's CONNECT FIN after our CLOSE capsule + FIN. */
 export const PEER_FIN_TIMEOUT_MS = 2000;
@@ -114,6 +115,8 @@ export class WebTransportSession implements TransportSession, StreamOwner {
   readonly peer: string;
   /** The session id (= CONNECT stream id). */
   readonly id: number;
+  /** HTTP datagrams of this session (RFC 9297), routed here by the connection's datagram pump. */
+  readonly datagrams: SessionDatagrams;
   readonly #conn: Deno.QuicConn;
   readonly #logger: Logger;
   readonly #connectStream: Deno.QuicBidirectionalStream;
@@ -146,6 +149,7 @@ export class WebTransportSession implements TransportSession, StreamOwner {
     const sessionId = encodeVarint(init.id);
     this.#uniHeader = Uint8Array.from([...encodeVarint(UNI_STREAM.WEBTRANSPORT), ...sessionId]);
     this.#bidiHeader = Uint8Array.from([...encodeVarint(WEBTRANSPORT_BIDI_SIGNAL), ...sessionId]);
+    this.datagrams = new SessionDatagrams(init.conn, init.id);
   }
 
   get closed(): Promise<CloseInfo> {
@@ -346,6 +350,7 @@ export class WebTransportSession implements TransportSession, StreamOwner {
       (bidi.recv as QuicRecvHalf).terminate();
     }
     for (const recv of this.#uni.close()) (recv as QuicRecvHalf).terminate();
+    this.datagrams.close();
     this.#streams.terminateAll();
     this.#closed.resolve(info);
   }

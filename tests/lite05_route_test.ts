@@ -1,0 +1,137 @@
+/**
+ * A route change under a lite-05 viewer: relays A (publisher), B and D (both linked to A) and C
+ * (linked to B and D; viewers). The viewer on C watches announcements on a raw moq-lite-05 QUIC
+ * session. Killing the relay that carries the route moves C to the other route; on lite-05 that is
+ * at most a repeated `active` (a restart, draft-lcurley-moq-lite-05), never an ended → active flap.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import { silentLogger } from "../log/mod.ts";
+import {
+  BidiType05,
+  decodeAnnounceBroadcast,
+  decodeAnnounceOk,
+  encodeAnnounceRequest,
+  encodeSetupStream,
+  encodeStreamType05,
+  ProbeLevel,
+  Role,
+} from "../session/mod.ts";
+import {
+  dialQuic,
+  fetchCertificateFingerprint,
+  StreamReader,
+  type TransportSession,
+} from "../transport/mod.ts";
+import {
+  type ClusterKit,
+  clusterTest,
+  connect,
+  eventually,
+  metric,
+  payload,
+  publish,
+  readGroup,
+  type RelayProcess,
+  sleep,
+  startNode,
+  subscribe,
+  untilAsync,
+  waitConnected,
+  writeGroup,
+} from "../testing/mod.ts";
+
+/** Relays here run with a 3 s QUIC idle timeout (1 s keep-alive), so a killed relay is noticed quickly. */
+const SHORT_IDLE = `quic.idle_timeout = "3s"\nquic.keep_alive = "1s"`;
+
+/** A raw lite-05 subscriber session on `relay`, watching every announcement; `events` grows as they arrive. */
+async function watch05(relay: RelayProcess): Promise<{ session: TransportSession; events: string[] }> {
+  const pin = Array.from(
+    await fetchCertificateFingerprint(new URL(relay.httpUrl)),
+    (b) => b.toString(16).padStart(2, "0"),
+  ).join("");
+  const session = await dialQuic(new URL(`moql://127.0.0.1:${relay.port}/`), {
+    logger: silentLogger(),
+    alpns: ["moq-lite-05"],
+    certificateSha256: [pin],
+  });
+  assert.equal(session.protocol, "moq-lite-05");
+  const setup = await session.openUni();
+  await setup.write(encodeSetupStream({ probe: ProbeLevel.None, role: Role.Subscriber }));
+  await setup.close();
+  const stream = await session.openBidi();
+  await stream.send.write(encodeStreamType05(BidiType05.Announce));
+  await stream.send.write(encodeAnnounceRequest({ prefix: "", excludeHop: 0n }));
+  const reader = new StreamReader(stream.recv);
+  decodeAnnounceOk(await reader.message(4096));
+  const events: string[] = [];
+  (async () => {
+    while (!(await reader.done())) {
+      const m = decodeAnnounceBroadcast(await reader.message(4096));
+      events.push(`${m.active ? "+" : "-"}${m.suffix}`);
+    }
+  })().catch(() => {});
+  return { session, events };
+}
+
+clusterTest(
+  "lite-05 route change across relays: the viewer's announce stream sees no ended → active flap",
+  async (kit: ClusterKit) => {
+    const a = await startNode(kit, { id: 31 });
+    const b = await startNode(kit, { id: 32, connect: [a.port] });
+    const d = await startNode(kit, { id: 34, connect: [a.port] });
+    const c = await startNode(kit, { id: 33, connect: [b.port, d.port] });
+    await Promise.all([
+      waitConnected(b, [a.port]),
+      waitConnected(d, [a.port]),
+      waitConnected(c, [b.port, d.port]),
+    ]);
+    // The links between our relays speak lite-05.
+    await c.waitForLog(/negotiated version.*moq-lite-05/);
+
+    const pubConn = await connect(a.port, "");
+    const pub = await publish(pubConn, "route/x");
+    const watcher = await watch05(c);
+    await eventually("C's lite-05 viewer sees the broadcast", () => watcher.events.includes("+route/x"));
+    // A subscription shows which route carries the broadcast (the one learned first).
+    const viewer = await connect(c.port, "");
+    const track = await subscribe(viewer, "route/x", "t");
+    const upstream = await pub.request();
+    let written = 0;
+    const writer = setInterval(() => writeGroup(upstream, [payload(100, written++)]), 50);
+    try {
+      assert.ok(await readGroup(track), "the first group arrived");
+      const viaB = await metric(b, "moq_relay_upstream_subscriptions");
+      const viaD = await metric(d, "moq_relay_upstream_subscriptions");
+      assert.equal(viaB + viaD, 1, "exactly one of B and D carries the track");
+      const [victim, survivor] = viaB > 0 ? [b, d] : [d, b];
+      await victim.stop("SIGKILL");
+      await untilAsync(
+        "the other route took over",
+        async () => (await metric(survivor, "moq_relay_upstream_subscriptions")) === 1,
+        15_000,
+      );
+      const after = written;
+      for (;;) {
+        const got = await readGroup(track, 10_000);
+        assert.ok(got, "the subscription survived the route change");
+        if (got.sequence > after) break;
+      }
+      await sleep(500);
+      assert.ok(watcher.events.length >= 1, watcher.events.join(","));
+      assert.ok(
+        watcher.events.every((e) => e === "+route/x"),
+        `only active (a restart at most), never ended: ${watcher.events.join(",")}`,
+      );
+    } finally {
+      clearInterval(writer);
+      pubConn.close();
+      await sleep(200);
+      viewer.close();
+      watcher.session.close(0, "done");
+    }
+  },
+  SHORT_IDLE,
+);
