@@ -25,7 +25,7 @@ import {
   versionOffer,
 } from "../transport/mod.ts";
 import { parseHostPort } from "../util/mod.ts";
-import { type RelayCore, SETUP_PENDING_GRANT } from "./_relay_server.ts";
+import { authorisesAtSetup, type RelayCore, SETUP_PENDING_GRANT } from "./_relay_server.ts";
 
 /** Mode of the Unix socket file. */
 export const UNIX_SOCKET_MODE = 0o660;
@@ -150,7 +150,7 @@ export async function startStreamListener(
     }
     try {
       const host = kind === "tcp" ? (conn.remoteAddr as Deno.NetAddr).hostname : "unix";
-      if (session.protocol === "moq-lite-05") {
+      if (authorisesAtSetup(session.protocol)) {
         // The SETUP Path carries the root and `?jwt=`: authorise once it is read.
         core.accept(session, SETUP_PENDING_GRANT, "server", (url) => authorize(url, kind, host));
         return;
