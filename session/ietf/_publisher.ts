@@ -28,7 +28,7 @@ import {
   type SubscriptionRegistry,
 } from "../session.ts";
 import type { ControlOf } from "./control.ts";
-import { encodeStreamHeader } from "./data.ts";
+import { encodeDatagram, encodeStreamHeader } from "./data.ts";
 import { usesLeadingOnes } from "./draft.ts";
 import { PublishDoneCode, StreamResetCode } from "./errors.ts";
 import { framePayload } from "./_io.ts";
@@ -44,7 +44,7 @@ import {
 } from "./_context.ts";
 import type { JoinPoints } from "./_fetch.ts";
 import type { Request } from "./_requests.ts";
-import { IetfWriter, putLeadingOnes } from "./wire.ts";
+import { IetfReader, IetfWriter, putLeadingOnes, readProperties } from "./wire.ts";
 
 /** Longest RENDEZVOUS_TIMEOUT the relay honours: a pending SUBSCRIBE waits at most this long. */
 export const MAX_RENDEZVOUS_MS = 30_000;
@@ -126,6 +126,53 @@ class IetfDownstream implements TrackConsumer {
       return;
     }
     for (const p of this.#pumps) if (p.group === group) return;
+    if (group.viaDatagram && this.#ctx.transport.datagrams) {
+      // The publisher's ingest sets `group.meta` right after the group is fanned out.
+      queueMicrotask(() => {
+        if (!this.#closed && !this.#sendDatagram(group)) this.#pump(group);
+      });
+      return;
+    }
+    this.#pump(group);
+  }
+
+  /**
+   * Forward a single-object group that arrived as a datagram (OBJECT_DATAGRAM or moq-lite-05) as an
+   * OBJECT_DATAGRAM when it fits the connection's datagram size; false = send it on a stream.
+   */
+  #sendDatagram(group: Group): boolean {
+    const ctx = this.#ctx;
+    const channel = ctx.transport.datagrams;
+    const frame = group.frameCount === 1 ? group.frame(0) : undefined;
+    if (!channel || frame === undefined) return false;
+    const meta = group.meta instanceof SubgroupMeta ? group.meta : undefined;
+    const ext = meta?.ext?.[0];
+    let body: Uint8Array;
+    try {
+      body = encodeDatagram({
+        trackAlias: this.#alias,
+        group: group.sequence,
+        objectId: meta?.idOf(0) ?? 0,
+        publisherPriority: meta?.priority ?? PUBLISHER_PRIORITY,
+        extensions: ext ? readProperties(new IetfReader(ext, ctx.draft, "extension headers")) : [],
+        payload: frame.subarray(framePayload(frame).prefix),
+        endOfGroup: true,
+      }, ctx.draft);
+    } catch {
+      return false;
+    }
+    if (body.length > channel.maxBytes) return false;
+    channel.send(body);
+    ctx.stats.groupsOut++;
+    ctx.stats.framesOut++;
+    ctx.stats.bytesOut += frame.length;
+    if (group.sequence === this.#endGroup) this.#rangeDone = true;
+    if (this.#pumps.length === 0) this.#onIdle?.();
+    return true;
+  }
+
+  /** Send `group` on a subgroup stream of its own, within the in-flight and backlog bounds. */
+  #pump(group: Group): void {
     const limit = this.#ctx.limits.subscriberQueueBytes;
     while (this.#pumps.length >= MAX_GROUPS_IN_FLIGHT) this.#drop(this.#pumps[0]);
     let total = 0;

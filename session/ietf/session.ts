@@ -25,6 +25,7 @@ import { DEFAULT_LIMITS, SessionWarnings } from "../context.ts";
 import { SETUP_TIMEOUT_MS, SubscriptionRegistry } from "../session.ts";
 import { BoundsError, DecodeError } from "../../codec/mod.ts";
 import { type ControlMessage, decodeControl, encodeControl } from "./control.ts";
+import { type Datagram, decodeDatagram } from "./data.ts";
 import { type Draft, draftName, draftVersion, usesControlStream } from "./draft.ts";
 import { SessionCode } from "./errors.ts";
 import { IetfReader, type Param, ParameterError, SetupOption } from "./wire.ts";
@@ -268,6 +269,16 @@ export class IetfSession {
         this.#uni(s, setup).catch((err) => this.#handleError(err));
       }
     })();
+    // OBJECT_DATAGRAMs where the transport carries them (raw QUIC): read only after SETUP.
+    const datagramLoop = (async () => {
+      const channel = t.datagrams;
+      if (!channel) return;
+      for (;;) {
+        const body = await channel.receive();
+        if (body === null) return;
+        if (this.#setupDone) this.#datagram(body);
+      }
+    })();
     const info = await t.closed;
     clearTimeout(setupTimer);
     clearTimeout(this.#expiryTimer);
@@ -276,7 +287,7 @@ export class IetfSession {
     this.#mux?.close();
     const clean = !info.abrupt && info.code === 0;
     this.#ingest.close(!clean);
-    await Promise.allSettled([bidiLoop, uniLoop]);
+    await Promise.allSettled([bidiLoop, uniLoop, datagramLoop]);
     if (this.#setupDone) o.stats.sessionClosed(t.kind, draftName(this.draft));
     this.#log.info("session closed", {
       peer: t.peer,
@@ -344,6 +355,20 @@ export class IetfSession {
       path: p !== undefined,
       token: token !== undefined,
     });
+  }
+
+  /** One received OBJECT_DATAGRAM: malformed ones are dropped with a (once per session) warning. */
+  #datagram(body: Uint8Array): void {
+    let d: Datagram;
+    try {
+      d = decodeDatagram(body, this.draft);
+    } catch (err) {
+      this.#ctx.warnings.warn(this.#log, "datagram", "malformed OBJECT_DATAGRAM dropped", {
+        error: String(err),
+      });
+      return;
+    }
+    this.#ingest.datagram(d);
   }
 
   /** Draft-17+: our SETUP on a uni stream of its own, kept open (GOAWAY travels on it). */
