@@ -237,7 +237,12 @@ class IetfDownstream implements TrackConsumer {
       });
       let next = group.dropped;
       // An IETF publisher's subgroup is mirrored; anything else is subgroup 0 with the end bit.
-      const meta = group.meta instanceof SubgroupMeta ? group.meta : undefined;
+      let meta = group.meta instanceof SubgroupMeta ? group.meta : undefined;
+      if (!meta && leadingOnes && group.meta === undefined) {
+        // Another protocol's group: the defaults below, plus the shared object header memo.
+        meta = new SubgroupMeta(0, PUBLISHER_PRIORITY, true, false);
+        meta.attach(group);
+      }
       await stream.write(encodeStreamHeader({
         kind: "subgroup",
         trackAlias: this.#alias,
@@ -286,6 +291,10 @@ class IetfDownstream implements TrackConsumer {
           } else if (delta === 0 && length < 128) {
             await stream.write(SMALL_OBJECT_HEADERS[length]);
             await stream.write(frame.subarray(prefix));
+          } else if (meta && leadingOnes && delta === (next === 1 ? id : id - meta.idOf(next - 2) - 1)) {
+            // Drafts 17+: the object header encoded once per object for every subscriber.
+            await stream.write(meta.leadingOnesHeader(next - 1, delta, length));
+            if (length > 0) await stream.write(frame.subarray(prefix));
           } else {
             // The object header in the draft's varints, then the payload (a view of the cached frame).
             const head = new Uint8Array(18);

@@ -373,8 +373,8 @@ export class IetfIngest {
       ext = w.finish();
     }
     const meta = new SubgroupMeta(0, d.publisherPriority ?? 128, true, ext !== undefined);
+    meta.attach(group);
     meta.record(0, d.objectId, ext);
-    group.meta = meta;
     up.track.countFrame(frame.length);
     ctx.stats.groupsIn++;
     ctx.stats.framesIn++;
@@ -426,7 +426,7 @@ export class IetfIngest {
     const ctx = this.#ctx;
     const track = up.track;
     const group = track.startGroup(groupId);
-    group.meta = meta;
+    meta.attach(group);
     ctx.stats.groupsIn++;
     let prev: number | undefined;
     try {
