@@ -96,6 +96,8 @@ export class Group {
    */
   meta: unknown = undefined;
 
+  /** Bytes of {@link meta} (and session-layer memos) charged to the budget by {@link chargeMeta}. */
+  #metaBytes = 0;
   /** Cached frames; `#frames[#head + i]` is frame number `dropped + i`. */
   #frames: (Uint8Array | undefined)[] = [];
   /** Each cached frame's timestamp (same indexing as `#frames`). */
@@ -149,6 +151,13 @@ export class Group {
   frameHeader(n: number): Uint8Array | undefined {
     if (n < this.dropped) return undefined;
     return this.#headers[this.#head + n - this.dropped];
+  }
+
+  /** Charge `bytes` (negative: refund) of protocol data kept with the group ({@link meta}) to the budget. */
+  chargeMeta(bytes: number): void {
+    if (this.#released) return;
+    this.#metaBytes += bytes;
+    this.#onBytes(bytes, 0);
   }
 
   /**
@@ -290,6 +299,9 @@ export class Group {
     this.abort(code);
     if (this.#released) return;
     this.#released = true;
-    this.#onBytes(-(this.bytes + this.headerBytes + GROUP_OVERHEAD_BYTES), -this.encodedBytes);
+    this.#onBytes(
+      -(this.bytes + this.headerBytes + GROUP_OVERHEAD_BYTES + this.#metaBytes),
+      -this.encodedBytes,
+    );
   }
 }

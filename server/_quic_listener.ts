@@ -20,7 +20,7 @@ import {
 } from "../transport/mod.ts";
 import { CODE_BOUNDS_EXCEEDED, SessionAdmission } from "./admission.ts";
 import type { ServedCertificates } from "./certificates.ts";
-import { type RelayCore, SETUP_PENDING_GRANT } from "./_relay_server.ts";
+import { authorisesAtSetup, type RelayCore, SETUP_PENDING_GRANT } from "./_relay_server.ts";
 
 /** Options for {@link startQuic}. */
 export interface QuicListenerOptions {
@@ -110,8 +110,9 @@ export async function startQuic(
     const key = handoffKey(session.url, session.kind, session.peer);
     const handed = handoff.get(key);
     handoff.delete(key);
-    if (session.kind === "quic" && session.protocol === "moq-lite-05") {
-      // Raw QUIC has no URL: a moq-lite-05 client names its root and `?jwt=` in its SETUP Path, so
+    if (session.kind === "quic" && authorisesAtSetup(session.protocol)) {
+      // Raw QUIC has no URL: a moq-lite-05 or moq-transport client names its root and `?jwt=` in its
+      // SETUP Path (moq-transport also in AUTHORIZATION_TOKEN), so
       // the session authorises once that SETUP is read; until then it holds no rights at all.
       const peer = peerHost(session.peer);
       core.accept(session, SETUP_PENDING_GRANT, "server", (url) => core.auth.authenticate(url, "quic", peer));

@@ -43,6 +43,14 @@ export const SETUP_PENDING_GRANT: SessionGrant = Object.freeze({
   anonymous: true,
 });
 
+/**
+ * Whether a session over a URL-less transport (raw QUIC, TCP, UNIX) with this protocol names its
+ * root and token in SETUP, so the listener defers authorisation to it (moq-lite-05, moq-transport).
+ */
+export function authorisesAtSetup(protocol: string): boolean {
+  return protocol === "moq-lite-05" || draftFromAlpn(protocol) !== undefined;
+}
+
 /** Close code sent to sessions at shutdown. */
 export const SHUTDOWN_CLOSE_CODE = 0;
 /** How often the drain re-checks in-flight groups and subscriptions. */
@@ -135,7 +143,7 @@ export class RelayCore {
         stats,
         logger: this.#log,
         limits: this.config.limits ?? DEFAULT_LIMITS,
-        authorize: (url) => this.auth.authenticate(url, "quic"),
+        authorize: authorize ?? ((url) => this.auth.authenticate(url, "quic")),
       });
     const lite = (t: TransportSession) =>
       new MoqSession({

@@ -26,7 +26,7 @@ import {
 } from "../transport/mod.ts";
 import type { AcceptFailureClass } from "../relay/mod.ts";
 import { parseHostPort, sleep } from "../util/mod.ts";
-import { type RelayCore, SETUP_PENDING_GRANT } from "./_relay_server.ts";
+import { authorisesAtSetup, type RelayCore, SETUP_PENDING_GRANT } from "./_relay_server.ts";
 
 /** Mode of the Unix socket file. */
 export const UNIX_SOCKET_MODE = 0o660;
@@ -209,7 +209,7 @@ export async function startStreamListener(
       }
     }
     try {
-      if (session.protocol === "moq-lite-05") {
+      if (authorisesAtSetup(session.protocol)) {
         // The SETUP Path carries the root and `?jwt=`: authorise once it is read.
         core.accept(session, SETUP_PENDING_GRANT, "server", (url) => authorize(url, kind, host));
         return;

@@ -179,6 +179,8 @@ export class RawIetfPeer {
   maxRequestId = 100;
   /** Data streams the relay sent, once complete. */
   readonly data: RawDataStream[] = [];
+  /** OBJECT_DATAGRAMs the relay sent (transports that carry datagrams), decoded. */
+  readonly datagrams: Ietf.Datagram[] = [];
   /** FETCH streams the relay sent, once complete. */
   readonly fetches: { requestId: number; objects: Ietf.FetchObject[]; finished: boolean }[] = [];
   #setupStream: SendStream | null = null;
@@ -309,6 +311,15 @@ export class RawIetfPeer {
 
   #acceptLoops(): void {
     (async () => {
+      const channel = this.transport.datagrams;
+      if (!channel) return;
+      for (;;) {
+        const body = await channel.receive();
+        if (body === null) return;
+        this.datagrams.push(Ietf.decodeDatagram(body, this.draft));
+      }
+    })().catch(() => {});
+    (async () => {
       for (;;) {
         const s = await this.transport.acceptBidi();
         if (!s) return;
@@ -427,6 +438,13 @@ export class RawIetfPeer {
       prev = o.id;
     }
     await s.close();
+  }
+
+  /** Send one OBJECT_DATAGRAM (the transport must carry datagrams). */
+  sendDatagram(d: Ietf.Datagram): void {
+    const channel = this.transport.datagrams;
+    if (!channel) throw new Error("this transport carries no datagrams: dial raw QUIC");
+    channel.send(Ietf.encodeDatagram(d, this.draft));
   }
 
   /** Close the session (code 0). */

@@ -12,7 +12,7 @@
  */
 
 import type { Logger } from "../log/mod.ts";
-import type { TransportKind, TransportSession } from "./types.ts";
+import { isIetfProtocol, type TransportKind, type TransportSession } from "./types.ts";
 import { DEFAULT_VERSION_OFFER, type VersionOffer } from "./versions.ts";
 import { H3_ERROR, H3Connection, settleWithin } from "./webtransport/mod.ts";
 import {
@@ -352,8 +352,9 @@ export class QuicServer {
     } catch {
       url = new URL(`moql://${this.#defaultHost}/`);
     }
-    // moq-lite-05 names its root and credential in its SETUP (read by the session), not here.
-    const decision: AuthorizeDecision = alpn === "moq-lite-05"
+    // moq-lite-05 and moq-transport name their root and credential in their SETUP (read by the
+    // session), not here.
+    const decision: AuthorizeDecision = alpn === "moq-lite-05" || isIetfProtocol(alpn)
       ? { ok: true }
       : await this.#authorize(url, "quic", peer);
     if (!isAuthorized(decision)) {

@@ -8,11 +8,12 @@
 import type { SessionScope } from "../../auth/mod.ts";
 import type { LimitsConfig } from "../../config/mod.ts";
 import type { Logger } from "../../log/mod.ts";
-import { checkedPath, type Origin, type RelayStats, type Track } from "../../relay/mod.ts";
+import { checkedPath, type Group, type Origin, type RelayStats, type Track } from "../../relay/mod.ts";
 import type { TransportSession } from "../../transport/mod.ts";
 import type { SessionWarnings } from "../context.ts";
 import type { ControlMessage, Location } from "./control.ts";
 import type { Draft } from "./draft.ts";
+import { putLeadingOnes } from "./wire.ts";
 import { RequestErrorCode17 } from "./errors.ts";
 import type { Request } from "./_requests.ts";
 
@@ -87,17 +88,64 @@ export class SubgroupMeta {
   /** Record frame `i`'s object id and extension bytes (dropped beyond the byte cap: false). */
   record(i: number, objectId: number, ext: Uint8Array | undefined): boolean {
     if (objectId !== i || this.ids) {
-      this.ids ??= Array.from({ length: i }, (_, n) => n);
+      if (!this.ids) {
+        this.ids = Array.from({ length: i }, (_, n) => n);
+        this.#charge(i * ID_COST_BYTES);
+      }
       this.ids[i] = objectId;
+      this.#charge(ID_COST_BYTES);
     }
     if (!ext || ext.length === 0) return true;
     if (this.extBytes + ext.length > MAX_GROUP_EXTENSION_BYTES) return false;
     this.ext ??= [];
     this.ext[i] = ext;
     this.extBytes += ext.length;
+    this.#charge(ext.length + VIEW_COST_BYTES);
     return true;
   }
+
+  /** Charge what this meta holds to `group`'s cache budget from now on (call once, when attached). */
+  attach(group: Group): void {
+    this.#group = group;
+    group.meta = this;
+  }
+
+  /**
+   * The draft-17+ (leading-ones) object header of frame `n` when it follows frame `n - 1` on the
+   * stream (`delta` is then the canonical one), encoded once per object for every subscriber and
+   * charged to the cache; `length` is the payload length.
+   */
+  leadingOnesHeader(n: number, delta: number, length: number): Uint8Array {
+    const memo = this.#heads?.[n];
+    if (memo) return memo;
+    const head = new Uint8Array(18);
+    let k = putLeadingOnes(head, 0, delta);
+    k = putLeadingOnes(head, k, length);
+    if (length === 0) head[k++] = 0;
+    const out = head.slice(0, k);
+    if (this.#group !== null && this.#group.dropped === 0 && n < MAX_MEMO_HEADERS) {
+      this.#heads ??= [];
+      this.#heads[n] = out;
+      this.#charge(out.length + VIEW_COST_BYTES);
+    }
+    return out;
+  }
+
+  #group: Group | null = null;
+  /** Memoised leading-ones object headers by frame number. */
+  #heads: Uint8Array[] | null = null;
+
+  #charge(bytes: number): void {
+    this.#group?.chargeMeta(bytes);
+  }
 }
+
+/** What one kept object id costs (a slot in a number array). */
+const ID_COST_BYTES = 8;
+/** What one kept byte view costs beyond its bytes (the object and its slot). */
+const VIEW_COST_BYTES = 96;
+/** Most memoised object headers per group (the group caches at most this many frames anyway). */
+const MAX_MEMO_HEADERS = 32_768;
 
 /** The broadcast path (relative to the session root) a namespace tuple stands for. */
 export function namespacePath(ns: readonly string[]): string {

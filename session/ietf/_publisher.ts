@@ -29,7 +29,7 @@ import {
   type SubscriptionRegistry,
 } from "../session.ts";
 import type { ControlOf } from "./control.ts";
-import { encodeStreamHeader } from "./data.ts";
+import { encodeDatagram, encodeStreamHeader } from "./data.ts";
 import { usesLeadingOnes } from "./draft.ts";
 import { PublishDoneCode, StreamResetCode } from "./errors.ts";
 import { framePayload } from "./_io.ts";
@@ -45,7 +45,7 @@ import {
 } from "./_context.ts";
 import type { JoinPoints } from "./_fetch.ts";
 import type { Request } from "./_requests.ts";
-import { IetfWriter, putLeadingOnes } from "./wire.ts";
+import { IetfReader, IetfWriter, putLeadingOnes, readProperties } from "./wire.ts";
 
 /** Longest RENDEZVOUS_TIMEOUT the relay honours: a pending SUBSCRIBE waits at most this long. */
 export const MAX_RENDEZVOUS_MS = 30_000;
@@ -136,6 +136,53 @@ class IetfDownstream implements TrackConsumer {
       return;
     }
     for (const p of this.#pumps) if (p.group === group) return;
+    if (group.viaDatagram && this.#ctx.transport.datagrams) {
+      // The publisher's ingest sets `group.meta` right after the group is fanned out.
+      queueMicrotask(() => {
+        if (!this.#closed && !this.#sendDatagram(group)) this.#pump(group);
+      });
+      return;
+    }
+    this.#pump(group);
+  }
+
+  /**
+   * Forward a single-object group that arrived as a datagram (OBJECT_DATAGRAM or moq-lite-05) as an
+   * OBJECT_DATAGRAM when it fits the connection's datagram size; false = send it on a stream.
+   */
+  #sendDatagram(group: Group): boolean {
+    const ctx = this.#ctx;
+    const channel = ctx.transport.datagrams;
+    const frame = group.frameCount === 1 ? group.frame(0) : undefined;
+    if (!channel || frame === undefined) return false;
+    const meta = group.meta instanceof SubgroupMeta ? group.meta : undefined;
+    const ext = meta?.ext?.[0];
+    let body: Uint8Array;
+    try {
+      body = encodeDatagram({
+        trackAlias: this.#alias,
+        group: group.sequence,
+        objectId: meta?.idOf(0) ?? 0,
+        publisherPriority: meta?.priority ?? PUBLISHER_PRIORITY,
+        extensions: ext ? readProperties(new IetfReader(ext, ctx.draft, "extension headers")) : [],
+        payload: frame.subarray(framePayload(frame).prefix),
+        endOfGroup: true,
+      }, ctx.draft);
+    } catch {
+      return false;
+    }
+    if (body.length > channel.maxBytes) return false;
+    channel.send(body);
+    ctx.stats.groupsOut++;
+    ctx.stats.framesOut++;
+    ctx.stats.bytesOut += frame.length;
+    if (group.sequence === this.#endGroup) this.#rangeDone = true;
+    if (this.#pumps.length === 0) this.#onIdle?.();
+    return true;
+  }
+
+  /** Send `group` on a subgroup stream of its own, within the in-flight and backlog bounds. */
+  #pump(group: Group): void {
     const limit = this.#ctx.limits.subscriberQueueBytes;
     while (this.#pumps.length >= MAX_GROUPS_IN_FLIGHT) this.#drop(this.#pumps[0]);
     let total = 0;
@@ -200,7 +247,12 @@ class IetfDownstream implements TrackConsumer {
       });
       let next = group.dropped;
       // An IETF publisher's subgroup is mirrored; anything else is subgroup 0 with the end bit.
-      const meta = group.meta instanceof SubgroupMeta ? group.meta : undefined;
+      let meta = group.meta instanceof SubgroupMeta ? group.meta : undefined;
+      if (!meta && leadingOnes && group.meta === undefined) {
+        // Another protocol's group: the defaults below, plus the shared object header memo.
+        meta = new SubgroupMeta(0, PUBLISHER_PRIORITY, true, false);
+        meta.attach(group);
+      }
       await stream.write(encodeStreamHeader({
         kind: "subgroup",
         trackAlias: this.#alias,
@@ -249,6 +301,10 @@ class IetfDownstream implements TrackConsumer {
           } else if (delta === 0 && length < 128) {
             await stream.write(SMALL_OBJECT_HEADERS[length]);
             await stream.write(frame.subarray(prefix));
+          } else if (meta && leadingOnes && delta === (next === 1 ? id : id - meta.idOf(next - 2) - 1)) {
+            // Drafts 17+: the object header encoded once per object for every subscriber.
+            await stream.write(meta.leadingOnesHeader(next - 1, delta, length));
+            if (length > 0) await stream.write(frame.subarray(prefix));
           } else {
             // The object header in the draft's varints, then the payload (a view of the cached frame).
             const head = new Uint8Array(18);

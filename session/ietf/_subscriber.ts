@@ -19,7 +19,9 @@ import {
 import { type RecvStream, type StreamReader, StreamResetError } from "../../transport/mod.ts";
 import { FRAMES_PER_YIELD, MAX_FRAME_BYTES, yieldToEventLoop } from "../context.ts";
 import type { ControlOf } from "./control.ts";
-import { isSubgroupType, ObjectStatus } from "./data.ts";
+import { type Datagram, isSubgroupType, ObjectStatus } from "./data.ts";
+import { IetfWriter, writeProperties } from "./wire.ts";
+import { putVarint, varintSize } from "../../codec/mod.ts";
 import { StreamResetCode } from "./errors.ts";
 import { readDraftVarint, readObject } from "./_io.ts";
 import { type IetfContext, namespacePath, okFor, pathNamespace, refuse, SubgroupMeta } from "./_context.ts";
@@ -348,6 +350,37 @@ export class IetfIngest {
     }
   }
 
+  /**
+   * One OBJECT_DATAGRAM of a track the relay subscribed to (or the peer PUBLISHed): a complete
+   * single-object group, cached and fanned out as the moq-lite-05 datagram is (datagrams to
+   * subscribers that take them, a stream elsewhere). Unknown aliases, status datagrams and groups
+   * already cached are dropped; the object id, priority and properties are kept in `group.meta`.
+   */
+  datagram(d: Datagram): void {
+    const ctx = this.#ctx;
+    const up = this.#aliases.get(d.trackAlias);
+    if (!up || d.status !== undefined) return;
+    const prefix = varintSize(d.payload.length);
+    const frame = new Uint8Array(prefix + d.payload.length);
+    putVarint(frame, 0, d.payload.length);
+    frame.set(d.payload, prefix);
+    const group = up.track.completeGroup(d.group, frame, BigInt(Date.now()));
+    if (!group) return;
+    let ext: Uint8Array | undefined;
+    if (d.extensions.length > 0) {
+      const w = new IetfWriter(ctx.draft, 32);
+      writeProperties(w, d.extensions);
+      ext = w.finish();
+    }
+    const meta = new SubgroupMeta(0, d.publisherPriority ?? 128, true, ext !== undefined);
+    meta.attach(group);
+    meta.record(0, d.objectId, ext);
+    up.track.countFrame(frame.length);
+    ctx.stats.groupsIn++;
+    ctx.stats.framesIn++;
+    ctx.stats.bytesIn += frame.length;
+  }
+
   /** Read one subgroup stream whose type (already read) is `type`. */
   async subgroup(stream: RecvStream, reader: StreamReader, type: number): Promise<void> {
     const ctx = this.#ctx;
@@ -393,7 +426,7 @@ export class IetfIngest {
     const ctx = this.#ctx;
     const track = up.track;
     const group = track.startGroup(groupId);
-    group.meta = meta;
+    meta.attach(group);
     const stats = ctx.stats.forBroadcast(track.broadcast);
     stats.groupsIn++;
     let prev: number | undefined;

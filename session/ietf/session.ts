@@ -25,9 +25,10 @@ import { DEFAULT_LIMITS, SessionWarnings } from "../context.ts";
 import { SETUP_TIMEOUT_MS, SubscriptionRegistry } from "../session.ts";
 import { BoundsError, DecodeError } from "../../codec/mod.ts";
 import { type ControlMessage, decodeControl, encodeControl } from "./control.ts";
+import { type Datagram, decodeDatagram } from "./data.ts";
 import { type Draft, draftName, draftVersion, usesControlStream } from "./draft.ts";
 import { SessionCode } from "./errors.ts";
-import { type Param, ParameterError, SetupOption } from "./wire.ts";
+import { IetfReader, type Param, ParameterError, SetupOption } from "./wire.ts";
 import { readControl, readControlRaw, readDraftVarint } from "./_io.ts";
 import { type IetfContext, NamespaceError } from "./_context.ts";
 import { ControlMux, type Request, StreamRequest } from "./_requests.ts";
@@ -61,6 +62,41 @@ function violationCode(err: unknown): number | null {
   return null;
 }
 
+/** Transports without a URL path: they authorise at SETUP (docs/ietf.md §8.1). */
+const URL_LESS_KINDS: readonly string[] = ["quic", "tcp", "unix"];
+/** AUTHORIZATION_TOKEN alias type that carries the token itself (the drafts' Authorization Token structure). */
+const TOKEN_USE_VALUE = 0x3;
+/** Longest AUTHORIZATION_TOKEN value accepted (a JWT; the option itself is capped at 8192 bytes). */
+const MAX_TOKEN_BYTES = 4096;
+
+/**
+ * The token of a SETUP AUTHORIZATION_TOKEN option (alias type USE_VALUE, any token type), or
+ * undefined when there is none. Alias registration is refused: the relay declares no token cache
+ * (MAX_AUTH_TOKEN_CACHE_SIZE 0).
+ */
+export function setupToken(options: readonly Param[], draft: Draft): string | undefined {
+  const o = options.find((p) => p.type === SetupOption.AuthorizationToken);
+  if (o === undefined) return undefined;
+  try {
+    if (!(o.value instanceof Uint8Array)) throw new DecodeError("AUTHORIZATION_TOKEN is not a byte string");
+    const r = new IetfReader(o.value, draft, "AUTHORIZATION_TOKEN");
+    const alias = r.varint("the alias type");
+    if (alias !== TOKEN_USE_VALUE) {
+      throw new IetfProtocolError(
+        alias <= 0x2 ? SessionCode.AuthTokenCacheOverflow : SessionCode.MalformedAuthToken,
+        "AUTHORIZATION_TOKEN: only alias type USE_VALUE (3) is accepted; the relay caches no tokens",
+      );
+    }
+    r.varint("the token type");
+    const value = r.rest();
+    if (value.length === 0 || value.length > MAX_TOKEN_BYTES) throw new DecodeError("token size");
+    return new TextDecoder("utf-8", { fatal: true }).decode(value);
+  } catch (err) {
+    if (err instanceof IetfProtocolError) throw err;
+    throw new IetfProtocolError(SessionCode.MalformedAuthToken, "AUTHORIZATION_TOKEN is malformed");
+  }
+}
+
 /** Options for {@link IetfSession}. */
 export interface IetfSessionOptions {
   /** A number for logs. */
@@ -73,7 +109,10 @@ export interface IetfSessionOptions {
   stats: RelayStats;
   logger: Logger;
   limits?: LimitsConfig;
-  /** Authenticate a raw-QUIC SETUP PATH (as `moql://host/<path>`); absent: PATH is ignored. */
+  /**
+   * Authorise a URL-less session at SETUP (the PATH and token as a URL; throws to refuse); absent:
+   * `grant` stands and PATH is ignored.
+   */
   authorize?: (url: URL) => Promise<SessionGrant>;
 }
 
@@ -230,6 +269,16 @@ export class IetfSession {
         this.#uni(s, setup).catch((err) => this.#handleError(err));
       }
     })();
+    // OBJECT_DATAGRAMs where the transport carries them (raw QUIC): read only after SETUP.
+    const datagramLoop = (async () => {
+      const channel = t.datagrams;
+      if (!channel) return;
+      for (;;) {
+        const body = await channel.receive();
+        if (body === null) return;
+        if (this.#setupDone) this.#datagram(body);
+      }
+    })();
     const info = await t.closed;
     clearTimeout(setupTimer);
     clearTimeout(this.#expiryTimer);
@@ -238,7 +287,7 @@ export class IetfSession {
     this.#mux?.close();
     const clean = !info.abrupt && info.code === 0;
     this.#ingest.close(!clean);
-    await Promise.allSettled([bidiLoop, uniLoop]);
+    await Promise.allSettled([bidiLoop, uniLoop, datagramLoop]);
     if (this.#setupDone) o.stats.sessionClosed(t.kind, draftName(this.draft));
     this.#log.info("session closed", {
       peer: t.peer,
@@ -269,31 +318,57 @@ export class IetfSession {
   }
 
   /**
-   * Raw QUIC has no URL path: a SETUP PATH option (with its `?jwt=`) is authenticated as the URL
-   * would be on WebTransport and WebSocket, and its grant replaces the connection's. Ignored on the
-   * other transports (their URL decides), as upstream does.
+   * URL-less transports (raw QUIC, TCP, UNIX) authorise at SETUP: the SETUP PATH (with its `?jwt=`)
+   * is resolved against the transport URL (no PATH: the transport URL itself), an AUTHORIZATION_TOKEN
+   * of alias type USE_VALUE replaces `?jwt=`, and the grant replaces the connection's (which holds
+   * nothing when the listener deferred authorisation to SETUP). Ignored on the other transports (their
+   * URL decides), as upstream does.
    */
   async #applyPath(options: Param[]): Promise<void> {
-    const p = options.find((o) => o.type === SetupOption.Path);
     const authorize = this.#opts.authorize;
-    if (!p || this.transport.kind !== "quic" || !authorize) return;
+    if (!URL_LESS_KINDS.includes(this.transport.kind) || !authorize) return;
+    const p = options.find((o) => o.type === SetupOption.Path);
     let url: URL;
     try {
-      if (!(p.value instanceof Uint8Array)) throw new TypeError("PATH is not a byte string");
-      const text = new TextDecoder("utf-8", { fatal: true }).decode(p.value);
-      url = new URL(text.startsWith("/") ? text : `/${text}`, this.transport.url);
+      if (p === undefined) url = new URL(this.transport.url);
+      else {
+        if (!(p.value instanceof Uint8Array)) throw new TypeError("PATH is not a byte string");
+        const text = new TextDecoder("utf-8", { fatal: true }).decode(p.value);
+        url = new URL(text.startsWith("/") ? text : `/${text}`, this.transport.url);
+      }
     } catch {
       throw new IetfProtocolError(SessionCode.MalformedPath, "SETUP PATH is not a valid path");
     }
+    const token = setupToken(options, this.draft);
+    if (token !== undefined) url.searchParams.set("jwt", token);
     let grant: SessionGrant;
     try {
       grant = await authorize(url);
     } catch {
-      throw new IetfProtocolError(SessionCode.Unauthorized, "SETUP PATH is not authorized");
+      this.#opts.stats.sessionErrors++;
+      throw new IetfProtocolError(SessionCode.Unauthorized, "SETUP is not authorized: check the PATH token");
     }
     this.#ctx.scope = new SessionScope(grant);
     this.#armExpiry(grant.expiresAtMs);
-    this.#log.info("SETUP PATH applied", { root: grant.root || "/" });
+    this.#log.info("SETUP authorised", {
+      root: grant.root || "/",
+      path: p !== undefined,
+      token: token !== undefined,
+    });
+  }
+
+  /** One received OBJECT_DATAGRAM: malformed ones are dropped with a (once per session) warning. */
+  #datagram(body: Uint8Array): void {
+    let d: Datagram;
+    try {
+      d = decodeDatagram(body, this.draft);
+    } catch (err) {
+      this.#ctx.warnings.warn(this.#log, "datagram", "malformed OBJECT_DATAGRAM dropped", {
+        error: String(err),
+      });
+      return;
+    }
+    this.#ingest.datagram(d);
   }
 
   /** Draft-17+: our SETUP on a uni stream of its own, kept open (GOAWAY travels on it). */

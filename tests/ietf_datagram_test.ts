@@ -1,0 +1,119 @@
+/**
+ * OBJECT_DATAGRAM between moq-transport peers on raw QUIC: a publisher's datagrams become cached
+ * single-object groups, forwarded as datagrams to a raw-QUIC subscriber (payload, object id,
+ * priority and properties kept) and on subgroup streams to a WebSocket subscriber, whose transport
+ * has no datagrams. A malformed datagram is dropped with a warn line and the session goes on.
+ */
+
+import assert from "node:assert/strict";
+import { silentLogger } from "../log/mod.ts";
+import { type Draft, e2e, RawIetfPeer, type RelayProcess, sleep, within } from "../testing/mod.ts";
+import { Ietf } from "../session/mod.ts";
+import { dialQuic, fetchCertificateFingerprint, type IetfProtocol } from "../transport/mod.ts";
+
+async function dialRaw(relay: RelayProcess, draft: Draft): Promise<RawIetfPeer> {
+  const pin = Array.from(
+    await fetchCertificateFingerprint(new URL(relay.httpUrl)),
+    (b) => b.toString(16).padStart(2, "0"),
+  ).join("");
+  const t = await dialQuic(new URL(`moql://127.0.0.1:${relay.port}`), {
+    logger: silentLogger(),
+    certificateSha256: [pin],
+    timeoutMs: 10_000,
+    alpns: [Ietf.draftAlpn(draft) as IetfProtocol],
+  });
+  assert.ok(t.datagrams, "raw QUIC carries datagrams");
+  return await RawIetfPeer.over(t, draft);
+}
+
+async function until(what: string, done: () => boolean): Promise<void> {
+  await within(
+    10_000,
+    what,
+    (async () => {
+      while (!done()) await sleep(20);
+    })(),
+  );
+}
+
+const GROUPS = 6;
+
+for (const draft of [14, 16, 18, 20] as Draft[]) {
+  e2e(
+    `moq-transport-${draft} raw QUIC: OBJECT_DATAGRAMs relayed as datagrams and as streams`,
+    async (relay) => {
+      const pub = await dialRaw(relay, draft);
+      const ann = await pub.request({
+        kind: "publishNamespace",
+        requestId: 0,
+        namespace: ["room"],
+        params: [],
+      });
+      assert.ok(await within(5_000, "announce OK", ann.next()));
+      const subQuic = await dialRaw(relay, draft);
+      const subWs = await RawIetfPeer.connect(relay.port, draft, "");
+      const subscribe = (): Ietf.ControlMessage => ({
+        kind: "subscribe",
+        requestId: 0,
+        namespace: ["room"],
+        name: "cam",
+        params: [],
+      });
+      const reqQuic = await subQuic.request(subscribe());
+      await until("upstream SUBSCRIBE", () => pub.incoming.length > 0);
+      const up = pub.incoming[0];
+      const requestId = up.first.kind === "subscribe" ? up.first.requestId : 0;
+      await up.req.send({ kind: "subscribeOk", requestId, trackAlias: 9, params: [], properties: [] });
+      assert.equal((await within(5_000, "SUBSCRIBE_OK", reqQuic.next()))?.kind, "subscribeOk");
+      const reqWs = await subWs.request(subscribe());
+      assert.equal((await within(5_000, "SUBSCRIBE_OK (ws)", reqWs.next()))?.kind, "subscribeOk");
+      await sleep(100);
+
+      // A malformed datagram (reserved type) is dropped; the session stays up.
+      pub.transport.datagrams!.send(Uint8Array.of(0x3f, 9, 0));
+      const sent: Ietf.Datagram[] = [];
+      for (let g = 0; g < GROUPS; g++) {
+        const d: Ietf.Datagram = {
+          trackAlias: 9,
+          group: g,
+          objectId: g % 2 === 0 ? 0 : 3 + g,
+          publisherPriority: 100 + g,
+          extensions: g === 3 ? [{ type: 0x02, value: 77 }] : [],
+          payload: Uint8Array.from({ length: 50 + g * 100 }, (_, i) => (i * 7 + g) & 0xff),
+          endOfGroup: true,
+        };
+        sent.push(d);
+        pub.sendDatagram(d);
+        await sleep(30);
+      }
+      // Loopback datagrams are not lost in practice; a few are allowed to be, without failing.
+      await until("datagrams at the raw QUIC subscriber", () => subQuic.datagrams.length >= GROUPS - 1);
+      assert.equal(subQuic.data.length, 0, "no subgroup stream where datagrams are carried");
+      for (const got of subQuic.datagrams) {
+        const want = sent[got.group];
+        assert.ok(want, `group ${got.group} was sent`);
+        assert.deepEqual(got.payload, want.payload, `group ${got.group} payload byte-exact`);
+        assert.equal(got.objectId, want.objectId, `group ${got.group} object id`);
+        assert.equal(got.publisherPriority, want.publisherPriority, `group ${got.group} priority`);
+        assert.deepEqual(got.extensions, want.extensions, `group ${got.group} properties`);
+      }
+      // The WebSocket subscriber gets every received group on a subgroup stream.
+      await until("streams at the WebSocket subscriber", () => subWs.data.length >= subQuic.datagrams.length);
+      for (const s of subWs.data) {
+        const want = sent[s.header.kind === "subgroup" ? s.header.group : -1];
+        assert.ok(want);
+        assert.equal(s.objects.length, 1);
+        assert.deepEqual(s.objects[0].payload, want.payload);
+        assert.equal(s.objects[0].objectId, want.objectId);
+      }
+      assert.ok(
+        relay.logs.some((l) => /malformed OBJECT_DATAGRAM dropped/.test(l)),
+        "a warn line for the bad one",
+      );
+      pub.close();
+      subQuic.close();
+      subWs.close();
+    },
+    { auth: `public = ""`, server: `version = ["moq-transport-${draft}"]` },
+  );
+}
