@@ -24,6 +24,7 @@ import {
   type TransportSession,
   versionOffer,
 } from "../transport/mod.ts";
+import { PeerCounter } from "../http/mod.ts";
 import { parseHostPort } from "../util/mod.ts";
 import { type RelayCore, SETUP_PENDING_GRANT } from "./_relay_server.ts";
 
@@ -31,6 +32,11 @@ import { type RelayCore, SETUP_PENDING_GRANT } from "./_relay_server.ts";
 export const UNIX_SOCKET_MODE = 0o660;
 /** Handshakes in progress at once per listener (a flood of idle connections waits behind them). */
 export const MAX_PENDING_STREAM_HANDSHAKES = 64;
+/**
+ * Handshakes in progress at once from one IP address: idle connections from one address cannot
+ * take every slot of {@link MAX_PENDING_STREAM_HANDSHAKES} and lock other clients out.
+ */
+export const MAX_PENDING_STREAM_HANDSHAKES_PER_IP = 8;
 
 /** Raised when a stream listener cannot start. */
 export class StreamListenError extends Error {
@@ -122,13 +128,29 @@ export async function startStreamListener(
   const authorize: StreamAuthorizer = (url, k, peer) => core.auth.authenticate(url, k, peer);
   let pending = 0;
   let accepted = 0;
+  // Unix-socket clients are local and share one key: only TCP is capped per address.
+  const pendingPerIp = new PeerCounter(MAX_PENDING_STREAM_HANDSHAKES_PER_IP);
+  let refusedPerIp = 0;
   const handle = async (conn: Deno.Conn) => {
     const peer = kind === "tcp"
       ? `${(conn.remoteAddr as Deno.NetAddr).hostname}:${(conn.remoteAddr as Deno.NetAddr).port}`
       : `${bind}#${++accepted}`;
+    const ip = kind === "tcp" ? (conn.remoteAddr as Deno.NetAddr).hostname : "unix";
     if (core.draining || pending >= MAX_PENDING_STREAM_HANDSHAKES) {
       conn.close();
       core.stats.connectionErrors++;
+      return;
+    }
+    if (kind === "tcp" && !pendingPerIp.acquire(ip)) {
+      conn.close();
+      core.stats.connectionErrors++;
+      // One line per 100 refusals: a flood must not flood the log too.
+      if (refusedPerIp++ % 100 === 0) {
+        log.warn("too many qmux handshakes in progress from one address; closing the connection", {
+          peer,
+          max: MAX_PENDING_STREAM_HANDSHAKES_PER_IP,
+        });
+      }
       return;
     }
     pending++;
@@ -147,6 +169,7 @@ export async function startStreamListener(
       return;
     } finally {
       pending--;
+      if (kind === "tcp") pendingPerIp.release(ip);
     }
     try {
       const host = kind === "tcp" ? (conn.remoteAddr as Deno.NetAddr).hostname : "unix";
