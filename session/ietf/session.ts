@@ -33,7 +33,7 @@ import { type IetfContext, NamespaceError } from "./_context.ts";
 import { ControlMux, type Request, StreamRequest } from "./_requests.ts";
 import { type InterestCounter, serveNamespaces, serveSubscribe } from "./_publisher.ts";
 import { IetfIngest } from "./_subscriber.ts";
-import { type JoinPoints, serveFetch, serveTrackStatus } from "./_fetch.ts";
+import { type FetchCounter, type JoinPoints, serveFetch, serveTrackStatus } from "./_fetch.ts";
 
 /** The SETUP message type, also the stream type of the draft-17+ SETUP uni streams. */
 export const SETUP_STREAM_TYPE = 0x2f00;
@@ -91,6 +91,7 @@ export class IetfSession {
   /** This session's subscriptions by request id, for joining fetches. */
   readonly #joins: JoinPoints = new Map();
   readonly #interests: InterestCounter = { interests: 0 };
+  readonly #fetches: FetchCounter = { fetches: 0 };
   readonly #done: Promise<CloseInfo>;
   #mux: ControlMux | null = null;
   /** Our uni SETUP stream (17+), kept open for GOAWAY. */
@@ -543,7 +544,7 @@ export class IetfSession {
         run = serveTrackStatus(ctx, req, m);
         break;
       case "fetch":
-        run = serveFetch(ctx, req, m, this.#joins);
+        run = serveFetch(ctx, req, m, this.#joins, this.#fetches);
         break;
       default:
         throw new IetfProtocolError(SessionCode.ProtocolViolation, `${m.kind} cannot open a request`);
