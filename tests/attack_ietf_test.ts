@@ -6,7 +6,12 @@
 import assert from "node:assert/strict";
 import { type Draft, e2e, RawIetfPeer, type RelayProcess, sleep, within } from "../testing/mod.ts";
 import { silentLogger } from "../log/mod.ts";
-import { dialWebSocket, type IetfProtocol, type TransportSession } from "../transport/mod.ts";
+import {
+  type BidiStream,
+  dialWebSocket,
+  type IetfProtocol,
+  type TransportSession,
+} from "../transport/mod.ts";
 import { Ietf } from "../session/mod.ts";
 
 const DRAFT: Draft = 16;
@@ -113,6 +118,62 @@ e2e(
     pub.close();
     sub.close();
     other.close();
+  },
+  OPTS,
+);
+
+e2e(
+  "attack: a draft-16 peer that stops reading its control stream and floods requests is closed",
+  async (relay) => {
+    const alpn = Ietf.draftAlpn(DRAFT);
+    const transport = await dialWebSocket(new URL(`http://127.0.0.1:${relay.port}/anon`), {
+      logger: silentLogger(),
+      protocols: [`qmux-01.${alpn}`],
+      alpns: [alpn as IetfProtocol],
+    });
+    let stalled = false;
+    // After SETUP the client reads nothing more on its control stream: the relay's replies queue up.
+    const deaf = new Proxy(transport, {
+      get(target, prop) {
+        if (prop === "openBidi") {
+          return async () => {
+            const s: BidiStream = await target.openBidi();
+            return {
+              ...s,
+              send: s.send,
+              recv: {
+                read: () => stalled ? new Promise<never>(() => {}) : s.recv.read(),
+                stop: (code: number) => s.recv.stop(code),
+              },
+            };
+          };
+        }
+        const value = Reflect.get(target, prop, target);
+        return typeof value === "function" ? value.bind(target) : value;
+      },
+    }) as TransportSession;
+    const peer = await RawIetfPeer.over(deaf, DRAFT, 100);
+    stalled = true;
+    const REQUESTS = 30_000;
+    let last: Promise<void> = Promise.resolve();
+    for (let i = 0; i < REQUESTS; i++) {
+      last = peer.writeControl({
+        kind: "trackStatus",
+        requestId: 2 * i,
+        namespace: ["nobody", "here"],
+        name: "video",
+        params: [],
+      });
+      if (i % 1000 === 999) await Promise.race([last.catch(() => {}), transport.closed]);
+    }
+    await last.catch(() => {});
+    // Without a cap the session stayed open, each unanswered request (and its queued reply) kept.
+    const closed = await within(30_000, "the relay closes the deaf session", transport.closed);
+    assert.equal(closed.code, Ietf.SessionCode.TooManyRequests);
+    await relay.waitForLog(/requests open at once/, 5_000);
+    const health = await within(2_000, "/health", fetch(`${relay.httpUrl}/health`));
+    await health.body?.cancel();
+    assert.equal(health.status, 200);
   },
   OPTS,
 );

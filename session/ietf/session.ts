@@ -39,6 +39,17 @@ import { type FetchCounter, type JoinPoints, serveFetch, serveTrackStatus } from
 export const SETUP_STREAM_TYPE = 0x2f00;
 /** How many request ids the relay grants a drafts 14–16 peer at a time (MAX_REQUEST_ID window). */
 export const REQUEST_ID_WINDOW = 256;
+/**
+ * Drafts 14–16: requests one peer may have open at once on the control stream, beyond the
+ * per-kind quotas (subscriptions twice over for SUBSCRIBE + PUBLISH, broadcasts, one id window).
+ * A peer that stops reading the control stream keeps every answered request open (its reply is
+ * queued); past this count the session is closed with TOO_MANY_REQUESTS.
+ */
+export function maxOpenRequests(
+  limits: { maxSubscriptionsPerSession: number; maxBroadcastsPerSession: number },
+): number {
+  return 2 * limits.maxSubscriptionsPerSession + limits.maxBroadcastsPerSession + REQUEST_ID_WINDOW;
+}
 /** The implementation name the relay states in SETUP. */
 export const IMPLEMENTATION = "moq-relay-deno";
 
@@ -403,6 +414,13 @@ export class IetfSession {
       case "trackStatus":
       case "fetch":
       case "publish": {
+        const open = maxOpenRequests(this.#ctx.limits);
+        if (mux.incoming.size >= open) {
+          throw new IetfProtocolError(
+            SessionCode.TooManyRequests,
+            `more than ${open} requests open at once (is the peer reading the control stream?)`,
+          );
+        }
         this.#checkRequestId(m.requestId);
         const req = mux.openIncoming(m.requestId);
         this.#dispatch(m, req);
