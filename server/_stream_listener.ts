@@ -24,7 +24,8 @@ import {
   type TransportSession,
   versionOffer,
 } from "../transport/mod.ts";
-import { PeerCounter } from "../http/mod.ts";
+import { MAX_CONNECTIONS_PER_IP, PeerCounter } from "../http/mod.ts";
+import { CODE_BOUNDS_EXCEEDED } from "./admission.ts";
 import { parseHostPort } from "../util/mod.ts";
 import { type RelayCore, SETUP_PENDING_GRANT } from "./_relay_server.ts";
 
@@ -130,6 +131,8 @@ export async function startStreamListener(
   let accepted = 0;
   // Unix-socket clients are local and share one key: only TCP is capped per address.
   const pendingPerIp = new PeerCounter(MAX_PENDING_STREAM_HANDSHAKES_PER_IP);
+  // Live sessions per address, as on the QUIC and WebSocket listeners.
+  const livePerIp = new PeerCounter(MAX_CONNECTIONS_PER_IP);
   let refusedPerIp = 0;
   const handle = async (conn: Deno.Conn) => {
     const peer = kind === "tcp"
@@ -170,6 +173,20 @@ export async function startStreamListener(
     } finally {
       pending--;
       if (kind === "tcp") pendingPerIp.release(ip);
+    }
+    if (kind === "tcp") {
+      if (!livePerIp.acquire(ip)) {
+        core.stats.connectionErrors++;
+        if (refusedPerIp++ % 100 === 0) {
+          log.warn("too many qmux sessions from one address; closing the new one", {
+            peer,
+            max: MAX_CONNECTIONS_PER_IP,
+          });
+        }
+        session.close(CODE_BOUNDS_EXCEEDED, "too many sessions from this address");
+        return;
+      }
+      session.closed.finally(() => livePerIp.release(ip));
     }
     try {
       const host = kind === "tcp" ? (conn.remoteAddr as Deno.NetAddr).hostname : "unix";
