@@ -141,6 +141,13 @@ Evicted to stay within the budget: <span id="evicted">–</span>.</p>
 </html>
 `;
 
+/**
+ * `content-security-policy` of the pages: no framing (clickjacking of the publish button; the URL
+ * may carry a token), no plugins, no `<base>` rewriting. Scripts, workers and WebAssembly of the
+ * bundles stay allowed; publisher-chosen names are rendered as text, never as markup.
+ */
+export const PAGE_CSP = "frame-ancestors 'none'; object-src 'none'; base-uri 'none'";
+
 function page(html: string, head: boolean): Response {
   return new Response(head ? null : html, {
     status: 200,
@@ -149,6 +156,8 @@ function page(html: string, head: boolean): Response {
       "cache-control": PAGE_CACHE_CONTROL,
       "referrer-policy": "no-referrer",
       "x-content-type-options": "nosniff",
+      "content-security-policy": PAGE_CSP,
+      "x-frame-options": "DENY",
     },
   });
 }

@@ -26,6 +26,8 @@ import {
 } from "../transport/mod.ts";
 import type { AcceptFailureClass } from "../relay/mod.ts";
 import { parseHostPort, sleep } from "../util/mod.ts";
+import { MAX_CONNECTIONS_PER_IP, PeerCounter } from "../http/mod.ts";
+import { CODE_BOUNDS_EXCEEDED } from "./admission.ts";
 import { authorisesAtSetup, type RelayCore, SETUP_PENDING_GRANT } from "./_relay_server.ts";
 
 /** Mode of the Unix socket file. */
@@ -155,6 +157,10 @@ export async function startStreamListener(
   const pending = new Map<Deno.Conn, string>();
   const perPeer = new Map<string, number>();
   let accepted = 0;
+  // Live sessions per TCP address, as on the QUIC and WebSocket listeners (Unix-socket clients are
+  // local and indistinguishable here).
+  const livePerIp = new PeerCounter(MAX_CONNECTIONS_PER_IP);
+  let refusedPerIp = 0;
   const evict = (host: string | undefined) => {
     for (const [conn, h] of pending) {
       if (host !== undefined && h !== host) continue;
@@ -207,6 +213,21 @@ export async function startStreamListener(
         if (n <= 0) perPeer.delete(host);
         else perPeer.set(host, n);
       }
+    }
+    if (kind === "tcp") {
+      if (!livePerIp.acquire(host)) {
+        core.stats.connectionErrors++;
+        // One line per 100 refusals: a flood must not flood the log too.
+        if (refusedPerIp++ % 100 === 0) {
+          log.warn("too many qmux sessions from one address; closing the new one", {
+            peer,
+            max: MAX_CONNECTIONS_PER_IP,
+          });
+        }
+        session.close(CODE_BOUNDS_EXCEEDED, "too many sessions from this address");
+        return;
+      }
+      session.closed.finally(() => livePerIp.release(host));
     }
     try {
       if (authorisesAtSetup(session.protocol)) {

@@ -33,6 +33,18 @@ export interface JoinPoint {
 /** Subscriptions of one session by request id, for joining fetches. */
 export type JoinPoints = Map<number, JoinPoint>;
 
+/**
+ * FETCHes one session may have in flight. A fetch the peer does not read holds its stream, a
+ * blocked write (an encoded object: up to a frame's size) and its queued answer, so the count is
+ * capped; more are refused with EXCESSIVE_LOAD until earlier ones finish.
+ */
+export const MAX_FETCHES_PER_SESSION = 16;
+
+/** The FETCHes one session has in flight (see {@link MAX_FETCHES_PER_SESSION}). */
+export interface FetchCounter {
+  fetches: number;
+}
+
 /** The cached track at `path`/`name`, if the origin has one. */
 function cachedTrack(ctx: IetfContext, path: string, name: string): Track | undefined {
   const t = ctx.origin.get(path)?.tracks.get(name);
@@ -44,6 +56,28 @@ function cachedTrack(ctx: IetfContext, path: string, name: string): Track | unde
  * in range, ascending, then FIN. A range the cache no longer holds yields the objects it still has.
  */
 export async function serveFetch(
+  ctx: IetfContext,
+  req: Request,
+  msg: ControlOf<"fetch">,
+  joins: JoinPoints,
+  counter: FetchCounter,
+): Promise<void> {
+  if (counter.fetches >= MAX_FETCHES_PER_SESSION) {
+    ctx.warnings.warn(ctx.log, "fetch-quota", "too many FETCHes in flight on this session; FETCH refused", {
+      limit: MAX_FETCHES_PER_SESSION,
+    });
+    await refuse(ctx, req, "fetch", "excessiveLoad", "too many fetches in flight on this session");
+    return;
+  }
+  counter.fetches++;
+  try {
+    await serveFetchNow(ctx, req, msg, joins);
+  } finally {
+    counter.fetches--;
+  }
+}
+
+async function serveFetchNow(
   ctx: IetfContext,
   req: Request,
   msg: ControlOf<"fetch">,

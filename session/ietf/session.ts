@@ -34,12 +34,23 @@ import { type IetfContext, NamespaceError } from "./_context.ts";
 import { ControlMux, type Request, StreamRequest } from "./_requests.ts";
 import { type InterestCounter, serveNamespaces, serveSubscribe } from "./_publisher.ts";
 import { IetfIngest } from "./_subscriber.ts";
-import { type JoinPoints, serveFetch, serveTrackStatus } from "./_fetch.ts";
+import { type FetchCounter, type JoinPoints, serveFetch, serveTrackStatus } from "./_fetch.ts";
 
 /** The SETUP message type, also the stream type of the draft-17+ SETUP uni streams. */
 export const SETUP_STREAM_TYPE = 0x2f00;
 /** How many request ids the relay grants a drafts 14–16 peer at a time (MAX_REQUEST_ID window). */
 export const REQUEST_ID_WINDOW = 256;
+/**
+ * Drafts 14–16: requests one peer may have open at once on the control stream, beyond the
+ * per-kind quotas (subscriptions twice over for SUBSCRIBE + PUBLISH, broadcasts, one id window).
+ * A peer that stops reading the control stream keeps every answered request open (its reply is
+ * queued); past this count the session is closed with TOO_MANY_REQUESTS.
+ */
+export function maxOpenRequests(
+  limits: { maxSubscriptionsPerSession: number; maxBroadcastsPerSession: number },
+): number {
+  return 2 * limits.maxSubscriptionsPerSession + limits.maxBroadcastsPerSession + REQUEST_ID_WINDOW;
+}
 /** The implementation name the relay states in SETUP. */
 export const IMPLEMENTATION = "moq-relay-deno";
 
@@ -130,6 +141,7 @@ export class IetfSession {
   /** This session's subscriptions by request id, for joining fetches. */
   readonly #joins: JoinPoints = new Map();
   readonly #interests: InterestCounter = { interests: 0 };
+  readonly #fetches: FetchCounter = { fetches: 0 };
   readonly #done: Promise<CloseInfo>;
   #mux: ControlMux | null = null;
   /** Our uni SETUP stream (17+), kept open for GOAWAY. */
@@ -477,6 +489,13 @@ export class IetfSession {
       case "trackStatus":
       case "fetch":
       case "publish": {
+        const open = maxOpenRequests(this.#ctx.limits);
+        if (mux.incoming.size >= open) {
+          throw new IetfProtocolError(
+            SessionCode.TooManyRequests,
+            `more than ${open} requests open at once (is the peer reading the control stream?)`,
+          );
+        }
         this.#checkRequestId(m.requestId);
         const req = mux.openIncoming(m.requestId);
         this.#dispatch(m, req);
@@ -618,7 +637,7 @@ export class IetfSession {
         run = serveTrackStatus(ctx, req, m);
         break;
       case "fetch":
-        run = serveFetch(ctx, req, m, this.#joins);
+        run = serveFetch(ctx, req, m, this.#joins, this.#fetches);
         break;
       default:
         throw new IetfProtocolError(SessionCode.ProtocolViolation, `${m.kind} cannot open a request`);

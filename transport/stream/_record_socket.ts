@@ -75,7 +75,8 @@ export class RecordReader {
       throw new RecordStreamError(`record of ${size} bytes exceeds the ${maxBytes}-byte limit`);
     }
     this.#start += width;
-    await this.#fill(size);
+    // A clean end right after the Size field is still a truncated record, not an empty stream.
+    if (!(await this.#fill(size))) throw new RecordStreamError("the stream ended inside a record");
     const record = this.#buf.slice(this.#start, this.#start + size);
     this.#start += size;
     return record;
