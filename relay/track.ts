@@ -81,14 +81,23 @@ export interface TrackCachePolicy {
   onBytes(cost: number, bytes: number): void;
 }
 
+/**
+ * Most groups one track caches; beyond it the oldest (never the latest) is evicted. A publisher
+ * that starts a group per datagram or per frame cannot grow the list (and its per-group cost)
+ * without bound inside the TTL.
+ */
+export const MAX_GROUPS_PER_TRACK = 4096;
+
 /** One track's cache and fan-out. */
 export class Track {
   /** Absolute broadcast path. */
   readonly broadcast: string;
   /** Track name. */
   readonly name: string;
-  /** Cached groups, oldest first (arrival order). */
+  /** Cached groups, oldest first (arrival order); at most {@link MAX_GROUPS_PER_TRACK}. */
   readonly groups: Group[] = [];
+  /** The newest cached group of each sequence (datagram dedup and FETCH look groups up by it). */
+  readonly #bySequence = new Map<number, Group>();
   /** The newest group by sequence number (never evicted while the track lives). */
   latest: Group | null = null;
   /** Lifecycle state. */
@@ -148,6 +157,7 @@ export class Track {
   restart(): void {
     for (const g of this.groups) g.release(CODE_CANCEL);
     this.groups.length = 0;
+    this.#bySequence.clear();
     this.latest = null;
   }
 
@@ -155,13 +165,28 @@ export class Track {
   startGroup(sequence: number): Group {
     const group = new Group(sequence, this.#onBytes);
     this.groupsIn++;
-    this.groups.push(group);
-    if (!this.latest || sequence >= this.latest.sequence) {
-      this.latest = group;
-    }
+    this.#cache(group);
     for (const c of this.consumers) c.onGroup(group);
     this.expire(Date.now());
     return group;
+  }
+
+  /** Add `group` to the cache, evicting the oldest beyond {@link MAX_GROUPS_PER_TRACK}. */
+  #cache(group: Group): void {
+    this.groups.push(group);
+    this.#bySequence.set(group.sequence, group);
+    if (!this.latest || group.sequence >= this.latest.sequence) this.latest = group;
+    // Each pass removes one group (the oldest, or the next one when the oldest is the latest).
+    while (this.groups.length > MAX_GROUPS_PER_TRACK) {
+      const [g] = this.groups.splice(this.groups[0] === this.latest ? 1 : 0, 1);
+      this.#uncache(g);
+      g.release(CODE_EVICTED);
+    }
+  }
+
+  /** Forget `g`'s sequence entry when it leaves the cache. */
+  #uncache(g: Group): void {
+    if (this.#bySequence.get(g.sequence) === g) this.#bySequence.delete(g.sequence);
   }
 
   /**
@@ -171,13 +196,14 @@ export class Track {
    */
   completeGroup(sequence: number, encodedFrame: Uint8Array, timestamp: bigint): Group | undefined {
     if (this.findGroup(sequence)) return undefined;
+    // A datagram far behind the newest group is stale: it would only churn the cache.
+    if (this.latest && sequence < this.latest.sequence - MAX_GROUPS_PER_TRACK) return undefined;
     const group = new Group(sequence, this.#onBytes);
     group.viaDatagram = true;
     group.append(encodedFrame, timestamp);
     group.finish();
     this.groupsIn++;
-    this.groups.push(group);
-    if (!this.latest || sequence >= this.latest.sequence) this.latest = group;
+    this.#cache(group);
     for (const c of this.consumers) c.onGroup(group);
     this.expire(Date.now());
     return group;
@@ -230,6 +256,7 @@ export class Track {
     for (const c of consumers) c.onClose(code);
     for (const g of this.groups) g.release(code ?? CODE_CANCEL);
     this.groups.length = 0;
+    this.#bySequence.clear();
     this.latest = null;
   }
 
@@ -241,6 +268,7 @@ export class Track {
       const g = this.groups[0];
       if (g === this.latest || nowMs - g.createdAtMs < ttl) break;
       this.groups.shift();
+      this.#uncache(g);
       released += g.bytes;
       g.release(CODE_OLD);
     }
@@ -256,6 +284,7 @@ export class Track {
     const g = this.groups[0];
     if (!g || g === this.latest) return false;
     this.groups.shift();
+    this.#uncache(g);
     g.release(CODE_EVICTED);
     return true;
   }
@@ -269,9 +298,6 @@ export class Track {
 
   /** Find a cached group by sequence. */
   findGroup(sequence: number): Group | undefined {
-    for (let i = this.groups.length - 1; i >= 0; i--) {
-      if (this.groups[i].sequence === sequence) return this.groups[i];
-    }
-    return undefined;
+    return this.#bySequence.get(sequence);
   }
 }

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { frameCost, type Group, GROUP_OVERHEAD_BYTES } from "./group.ts";
-import { CODE_EVICTED, CODE_OLD, Track, type TrackConsumer } from "./track.ts";
+import { CODE_EVICTED, CODE_OLD, MAX_GROUPS_PER_TRACK, Track, type TrackConsumer } from "./track.ts";
 
 class Collect implements TrackConsumer {
   groups: Group[] = [];
@@ -99,4 +99,25 @@ Deno.test("track: a lost upstream with linger aborts open groups but keeps the t
   assert.equal(t.state, "closed");
   assert.equal(c.closed, null, "a clean end is forwarded as null");
   assert.equal(await t.whenReady(), false);
+});
+
+Deno.test("track: at most MAX_GROUPS_PER_TRACK groups cached, whatever order sequences arrive in", () => {
+  const t = new Track("b", "t", { groupTtlMs: 60_000, onBytes: () => {} });
+  // Newest first, then ever older: the latest is the first group, never evicted.
+  for (let i = 0; i < MAX_GROUPS_PER_TRACK + 100; i++) t.startGroup(1_000_000 - i).finish();
+  assert.equal(t.groups.length, MAX_GROUPS_PER_TRACK);
+  assert.equal(t.latest?.sequence, 1_000_000);
+  assert.equal(t.findGroup(1_000_000), t.latest);
+  assert.equal(
+    t.findGroup(1_000_000 - 1),
+    undefined,
+    "the oldest arrivals (after the latest) are evicted and forgotten",
+  );
+  // A datagram flood of fresh sequences stays bounded too, and duplicates are found by sequence.
+  const d = new Track("b", "d", { groupTtlMs: 60_000, onBytes: () => {} });
+  const frame = Uint8Array.of(1, 42);
+  for (let i = 0; i < MAX_GROUPS_PER_TRACK * 2; i++) d.completeGroup(i, frame, 0n);
+  assert.equal(d.groups.length, MAX_GROUPS_PER_TRACK);
+  assert.equal(d.completeGroup(MAX_GROUPS_PER_TRACK * 2 - 1, frame, 0n), undefined, "a duplicate is dropped");
+  assert.equal(d.completeGroup(0, frame, 0n), undefined, "a datagram far behind the newest group is dropped");
 });
