@@ -116,7 +116,10 @@ class Downstream implements TrackConsumer {
   /** The session's counters for this broadcast (`[stats]` entries are keyed by broadcast path). */
   readonly #stats: RelayStats;
   readonly #id: bigint;
-  readonly #startGroup: number | undefined;
+  /** Groups below it are not served (SUBSCRIBE start, raised or set by SUBSCRIBE_UPDATE). */
+  #startGroup: number | undefined;
+  /** Groups above it are not served (SUBSCRIBE end / SUBSCRIBE_UPDATE end; undefined = none). */
+  #endGroup: number | undefined;
   readonly #pumps: GroupPump[] = [];
   /** Frames carry lite-05 timestamp headers. */
   readonly #timed: boolean;
@@ -135,11 +138,13 @@ class Downstream implements TrackConsumer {
     startGroup: number | undefined,
     range: RangeListener | null = null,
     stats: RelayStats = ctx.stats,
+    endGroup: number | undefined = undefined,
   ) {
     this.#ctx = ctx;
     this.#stats = stats;
     this.#id = id;
     this.#startGroup = startGroup;
+    this.#endGroup = endGroup;
     this.#timed = ctx.version === Version.Lite05;
     this.#range = range;
   }
@@ -151,6 +156,7 @@ class Downstream implements TrackConsumer {
   onGroup(group: Group): void {
     if (this.#closed) return;
     if (this.#startGroup !== undefined && group.sequence < this.#startGroup) return;
+    if (this.#endGroup !== undefined && group.sequence > this.#endGroup) return;
     for (const p of this.#pumps) if (p.group === group) return;
     this.#enforceBudget();
     if (this.endSequence === 0) this.#range?.started(group.sequence);
@@ -163,6 +169,15 @@ class Downstream implements TrackConsumer {
       if (i >= 0) this.#pumps.splice(i, 1);
       if (this.#pumps.length === 0) this.#onIdle?.();
     });
+  }
+
+  /**
+   * New bounds from SUBSCRIBE_UPDATE: later groups below `start` or above `end` (inclusive, undefined
+   * = open) are not served; groups already in flight finish.
+   */
+  bound(start: number | undefined, end: number | undefined): void {
+    this.#startGroup = start;
+    this.#endGroup = end;
   }
 
   onClose(code: number | null): void {
@@ -386,6 +401,7 @@ export async function serveSubscribe(
         if (handle && update.priority > handle.track.priority) {
           handle.track.upstream?.update?.(update.priority);
         }
+        downstream?.bound(update.startGroup, update.endGroup);
       }
     } catch (err) {
       log.trace("subscribe stream read ended", { error: String(err) });
@@ -454,7 +470,7 @@ export async function serveSubscribe(
           respond(encodeSubscribeResponse05({ type: "drop", start: seq, end: seq, error })),
       }
       : null;
-    downstream = new Downstream(ctx, msg.id, msg.startGroup, range, stats);
+    downstream = new Downstream(ctx, msg.id, msg.startGroup, range, stats, msg.endGroup);
     const ds = downstream;
     // lite-05: SUBSCRIBE_END as soon as the track ended cleanly (the first group never delivered,
     // 0 = none), before the remaining groups drain; the FIN follows once they have.

@@ -8,6 +8,7 @@ import {
   decodeSubscribe,
   encodeStreamType,
   encodeSubscribe,
+  encodeSubscribeUpdate,
   Version,
 } from "./messages.ts";
 import {
@@ -172,5 +173,38 @@ Deno.test("subscribe: a session may open only so many tracks upstream; known tra
   await subscribe(t, registry, 10_001n, "t0"); // an already open track: allowed
   await new Promise((r) => setTimeout(r, 10));
   assert.equal(source.tracks.length, MAX_UPSTREAM_TRACKS_PER_SESSION);
+  t.end();
+});
+
+Deno.test("subscribe: SUBSCRIBE_UPDATE start/end bounds which later groups are served", async () => {
+  const t = testContext();
+  const source = new TestSource();
+  t.origin.publish("b", source);
+  const registry = new SubscriptionRegistry();
+  const sub = await subscribe(t, registry, 3n, "video");
+  await expectOk(sub.reader);
+  const track = source.tracks[0];
+  const publishGroup = (sequence: number) => {
+    const g = track.startGroup(sequence);
+    g.append(frame(Uint8Array.of(sequence)));
+    g.finish();
+  };
+  publishGroup(0);
+  assert.equal((await nextGroup(t)).sequence, 0);
+  // The same body on lite-03/04/05: priority, ordered, max latency, start + 1, end + 1.
+  await sub.stream.send.write(
+    encodeSubscribeUpdate({ priority: 0, ordered: false, maxLatencyMs: 0, startGroup: 3, endGroup: 4 }),
+  );
+  await new Promise((r) => setTimeout(r, 50));
+  for (let g = 1; g <= 6; g++) publishGroup(g);
+  assert.equal((await nextGroup(t)).sequence, 3, "groups below the new start are skipped");
+  assert.equal((await nextGroup(t)).sequence, 4);
+  // Lifting the end bound serves later groups again; 5 and 6 (published under the cap) never come.
+  await sub.stream.send.write(encodeSubscribeUpdate({ priority: 0, ordered: false, maxLatencyMs: 0 }));
+  await new Promise((r) => setTimeout(r, 50));
+  publishGroup(7);
+  assert.equal((await nextGroup(t)).sequence, 7, "groups past the old end were not served");
+  await sub.stream.send.close();
+  await within(2_000, "the subscription to end", sub.serving);
   t.end();
 });
