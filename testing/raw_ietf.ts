@@ -386,6 +386,14 @@ export class RawIetfPeer {
    * stream (14–16, the request id replaced by the next even id).
    */
   async request(msg: ControlMessage): Promise<RawRequest | ControlRequest> {
+    if (this.draft === 16 && msg.kind === "subscribeNamespace") {
+      // Draft-16 runs SUBSCRIBE_NAMESPACE on a bidi stream of its own (as `@moq/net` 0.3.4 does).
+      const id = this.#nextRequestId;
+      this.#nextRequestId += 2;
+      const req = new RawRequest(await this.transport.openBidi(), this.draft);
+      await req.send({ ...msg, requestId: id });
+      return req;
+    }
     if (this.draft <= 16) {
       const id = this.#nextRequestId;
       this.#nextRequestId += 2;

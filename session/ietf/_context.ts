@@ -13,7 +13,14 @@ import type { TransportSession } from "../../transport/mod.ts";
 import type { SessionWarnings } from "../context.ts";
 import type { ControlMessage, Location } from "./control.ts";
 import type { Draft } from "./draft.ts";
-import { putLeadingOnes } from "./wire.ts";
+import {
+  IetfReader,
+  IetfWriter,
+  putLeadingOnes,
+  readProperties,
+  sortParams,
+  writeProperties,
+} from "./wire.ts";
 import { RequestErrorCode17 } from "./errors.ts";
 import type { Request } from "./_requests.ts";
 
@@ -73,7 +80,11 @@ export class SubgroupMeta {
   /** Bytes held in {@link ext}, at most {@link MAX_GROUP_EXTENSION_BYTES}. */
   extBytes = 0;
 
-  constructor(subgroup: number, priority: number, endOfGroup: boolean, extensions: boolean) {
+  /** The draft the publisher encoded the kept extension headers in (undefined: none kept). */
+  readonly draft: Draft | undefined;
+
+  constructor(subgroup: number, priority: number, endOfGroup: boolean, extensions: boolean, draft?: Draft) {
+    this.draft = draft;
     this.subgroup = subgroup;
     this.priority = priority;
     this.endOfGroup = endOfGroup;
@@ -102,6 +113,24 @@ export class SubgroupMeta {
     this.extBytes += ext.length;
     this.#charge(ext.length + VIEW_COST_BYTES);
     return true;
+  }
+
+  /**
+   * Frame `i`'s extension header bytes in `draft`'s encoding: as kept when the publisher's draft
+   * encodes properties the same way, else re-encoded (absolute types in 14–15, delta types from 16,
+   * leading-ones varints from 17). Undefined when none was kept or it cannot be re-encoded.
+   */
+  extFor(i: number, draft: Draft): Uint8Array | undefined {
+    const ext = this.ext?.[i];
+    if (!ext || this.draft === undefined || propertyCoding(this.draft) === propertyCoding(draft)) return ext;
+    try {
+      const props = readProperties(new IetfReader(ext, this.draft, "extension headers"), "extension header");
+      const w = new IetfWriter(draft, ext.length + 16);
+      writeProperties(w, sortParams(props));
+      return w.finish();
+    } catch {
+      return undefined;
+    }
   }
 
   /** Charge what this meta holds to `group`'s cache budget from now on (call once, when attached). */
@@ -138,6 +167,11 @@ export class SubgroupMeta {
   #charge(bytes: number): void {
     this.#group?.chargeMeta(bytes);
   }
+}
+
+/** How a draft encodes properties: 0 absolute types (14–15), 1 delta types (16), 2 delta + leading ones (17+). */
+function propertyCoding(draft: Draft): number {
+  return draft <= 15 ? 0 : draft === 16 ? 1 : 2;
 }
 
 /** What one kept object id costs (a slot in a number array). */

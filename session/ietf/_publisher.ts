@@ -156,7 +156,7 @@ class IetfDownstream implements TrackConsumer {
     const frame = group.frameCount === 1 ? group.frame(0) : undefined;
     if (!channel || frame === undefined) return false;
     const meta = group.meta instanceof SubgroupMeta ? group.meta : undefined;
-    const ext = meta?.ext?.[0];
+    const ext = meta?.extFor(0, ctx.draft);
     let body: Uint8Array;
     try {
       body = encodeDatagram({
@@ -278,7 +278,7 @@ class IetfDownstream implements TrackConsumer {
           }
           const id = meta ? meta.idOf(next) : next;
           const delta = first ? id : id - prevId - 1;
-          const ext = meta?.extensions ? meta.ext?.[next] : undefined;
+          const ext = meta?.extensions ? meta.extFor(next, draft) : undefined;
           first = false;
           prevId = id;
           next++;

@@ -372,7 +372,7 @@ export class IetfIngest {
       writeProperties(w, d.extensions);
       ext = w.finish();
     }
-    const meta = new SubgroupMeta(0, d.publisherPriority ?? 128, true, ext !== undefined);
+    const meta = new SubgroupMeta(0, d.publisherPriority ?? 128, true, ext !== undefined, ctx.draft);
     meta.attach(group);
     meta.record(0, d.objectId, ext);
     up.track.countFrame(frame.length);
@@ -396,7 +396,7 @@ export class IetfIngest {
     const mode = (t & 0x04) !== 0 ? "explicit" : (t & 0x02) !== 0 ? "firstObject" : "zero";
     const subgroup = mode === "explicit" ? await readDraftVarint(reader, draft) : 0;
     const priority = (t & 0x30) === 0x10 ? await reader.u8() : 128;
-    const meta = new SubgroupMeta(subgroup, priority, (t & 0x08) !== 0, (t & 0x01) !== 0);
+    const meta = new SubgroupMeta(subgroup, priority, (t & 0x08) !== 0, (t & 0x01) !== 0, draft);
     const up = await this.#lookup(alias);
     if (!up) {
       stream.stop(StreamResetCode.Cancelled);

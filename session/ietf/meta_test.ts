@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { Group } from "../../relay/mod.ts";
 import { SubgroupMeta } from "./_context.ts";
-import { IetfReader } from "./wire.ts";
+import { IetfReader, IetfWriter, readProperties, writeProperties } from "./wire.ts";
 
 function budgeted(): { group: Group; cost: () => number } {
   let cost = 0;
@@ -51,4 +51,23 @@ Deno.test("SubgroupMeta: no header memo once the group dropped frames (the memo 
   meta.attach(group);
   group.dropped = 1;
   assert.notEqual(meta.leadingOnesHeader(5, 0, 200), meta.leadingOnesHeader(5, 0, 200));
+});
+
+Deno.test("SubgroupMeta: extension headers are re-encoded for a subscriber draft that codes properties differently", () => {
+  const props = [{ type: 0x04, value: 300 }, { type: 0x02, value: 7 }, {
+    type: 0x0b,
+    value: Uint8Array.of(1, 2, 3),
+  }];
+  const w14 = new IetfWriter(14, 32);
+  writeProperties(w14, props);
+  const kept = w14.finish();
+  const meta = new SubgroupMeta(0, 128, true, true, 14);
+  assert.ok(meta.record(0, 0, kept));
+  assert.equal(meta.extFor(0, 15), kept, "14 and 15 share the encoding: the kept bytes as they are");
+  for (const draft of [16, 18] as const) {
+    const out = meta.extFor(0, draft);
+    assert.ok(out);
+    const back = readProperties(new IetfReader(out, draft, "extension headers"));
+    assert.deepEqual(back, [...props].sort((a, b) => a.type - b.type), `draft ${draft}`);
+  }
 });
