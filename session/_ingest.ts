@@ -43,6 +43,7 @@ import {
   peerErrorCode,
   ProtocolError,
   type SessionContext,
+  STATS_BATCH_FRAMES,
   yieldToEventLoop,
 } from "./context.ts";
 import {
@@ -367,6 +368,10 @@ export class Ingest {
     stats.groupsIn++;
     // lite-05 frames carry timestamps; older ones are stamped with their arrival time.
     const clock = ctx.version === Version.Lite05 ? new FrameTimestampDecoder() : null;
+    // Frames and bytes received but not yet added to the stats (counted in batches: the session's
+    // stats view does real work per increment).
+    let uncountedFrames = 0;
+    let uncountedBytes = 0;
     try {
       for (let n = 1;; n++) {
         let timestamp: bigint | undefined;
@@ -382,8 +387,12 @@ export class Ingest {
         if (n % FRAMES_PER_YIELD === 0) await yieldToEventLoop();
         group.append(frame, timestamp);
         track.countFrame(frame.length);
-        stats.framesIn++;
-        stats.bytesIn += frame.length;
+        uncountedBytes += frame.length;
+        if (++uncountedFrames === STATS_BATCH_FRAMES) {
+          stats.framesIn += uncountedFrames;
+          stats.bytesIn += uncountedBytes;
+          uncountedFrames = uncountedBytes = 0;
+        }
       }
       group.finish();
     } catch (err) {
@@ -392,6 +401,9 @@ export class Ingest {
         return;
       }
       throw err;
+    } finally {
+      stats.framesIn += uncountedFrames;
+      stats.bytesIn += uncountedBytes;
     }
   }
 }

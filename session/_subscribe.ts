@@ -28,6 +28,7 @@ import {
   FRAMES_PER_YIELD,
   MESSAGES_PER_YIELD,
   type SessionContext,
+  STATS_BATCH_FRAMES,
   yieldToEventLoop,
 } from "./context.ts";
 import {
@@ -54,12 +55,6 @@ export const MAX_GROUPS_IN_FLIGHT = 16;
  * subscribing to a track someone else already opened costs nothing and is not counted.
  */
 export const MAX_UPSTREAM_TRACKS_PER_SESSION = 128;
-
-/**
- * Frames a group stream sends before adding them to the stats (and at its end): the session's stats
- * view forwards each increment to tier and broadcast totals, too much work per frame per subscriber.
- */
-export const STATS_BATCH_FRAMES = 32;
 
 /** Per-session bookkeeping of downstream subscriptions (ids must be unique, count is capped). */
 export class SubscriptionRegistry {

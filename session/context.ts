@@ -74,6 +74,12 @@ export const DEFAULT_LIMITS: LimitsConfig = {
  * run as one task and starve timers, `/health` and every other session.
  */
 export const FRAMES_PER_YIELD = 1024;
+/**
+ * Frames a group stream reads or sends before adding them to the session's stats (and at the
+ * group's end): the stats view forwards every increment to tier and broadcast totals, too much work
+ * per frame per subscriber.
+ */
+export const STATS_BATCH_FRAMES = 32;
 
 /** Control messages one stream may have handled back to back before it yields (as above). */
 export const MESSAGES_PER_YIELD = 1024;

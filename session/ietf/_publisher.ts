@@ -20,7 +20,7 @@ import {
   type TrackHandle,
 } from "../../relay/mod.ts";
 import type { SendStream } from "../../transport/mod.ts";
-import { FRAMES_PER_YIELD, yieldToEventLoop } from "../context.ts";
+import { FRAMES_PER_YIELD, STATS_BATCH_FRAMES, yieldToEventLoop } from "../context.ts";
 import {
   GROUP_STREAM_OVERHEAD_BYTES,
   MAX_ANNOUNCE_INTERESTS_PER_SESSION,
@@ -232,6 +232,9 @@ class IetfDownstream implements TrackConsumer {
     const draft = ctx.draft;
     const group = pump.group;
     const leadingOnes = usesLeadingOnes(draft);
+    // Sent but not yet added to the stats (counted in batches; see STATS_BATCH_FRAMES).
+    let uncountedFrames = 0;
+    let uncountedBytes = 0;
     try {
       const stream = await ctx.transport.openUni();
       pump.stream = stream;
@@ -315,8 +318,12 @@ class IetfDownstream implements TrackConsumer {
             if (length > 0) await stream.write(frame.subarray(prefix));
           }
           if (next % FRAMES_PER_YIELD === 0) await yieldToEventLoop();
-          this.#stats.framesOut++;
-          this.#stats.bytesOut += frame.length;
+          uncountedBytes += frame.length;
+          if (++uncountedFrames === STATS_BATCH_FRAMES) {
+            this.#stats.framesOut += uncountedFrames;
+            this.#stats.bytesOut += uncountedBytes;
+            uncountedFrames = uncountedBytes = 0;
+          }
           if (pump.cancelled) return;
         }
         if (group.state === "done") {
@@ -334,6 +341,9 @@ class IetfDownstream implements TrackConsumer {
       if (!ctx.signal.aborted) {
         ctx.log.trace("subgroup stream failed", { sequence: group.sequence, error: String(err) });
       }
+    } finally {
+      this.#stats.framesOut += uncountedFrames;
+      this.#stats.bytesOut += uncountedBytes;
     }
   }
 

@@ -17,7 +17,7 @@ import {
   type UpstreamSubscription,
 } from "../../relay/mod.ts";
 import { type RecvStream, type StreamReader, StreamResetError } from "../../transport/mod.ts";
-import { FRAMES_PER_YIELD, MAX_FRAME_BYTES, yieldToEventLoop } from "../context.ts";
+import { FRAMES_PER_YIELD, MAX_FRAME_BYTES, STATS_BATCH_FRAMES, yieldToEventLoop } from "../context.ts";
 import type { ControlOf } from "./control.ts";
 import { type Datagram, isSubgroupType, ObjectStatus } from "./data.ts";
 import { IetfWriter, writeProperties } from "./wire.ts";
@@ -430,6 +430,9 @@ export class IetfIngest {
     const stats = ctx.stats.forBroadcast(track.broadcast);
     stats.groupsIn++;
     let prev: number | undefined;
+    // Received but not yet added to the stats (counted in batches; see STATS_BATCH_FRAMES).
+    let uncountedFrames = 0;
+    let uncountedBytes = 0;
     try {
       for (let n = 1; !(await reader.done()); n++) {
         const o = await readObject(reader, ctx.draft, prev, meta.extensions, MAX_FRAME_BYTES);
@@ -454,8 +457,12 @@ export class IetfIngest {
         }
         group.append(frame);
         track.countFrame(frame.length);
-        stats.framesIn++;
-        stats.bytesIn += frame.length;
+        uncountedBytes += frame.length;
+        if (++uncountedFrames === STATS_BATCH_FRAMES) {
+          stats.framesIn += uncountedFrames;
+          stats.bytesIn += uncountedBytes;
+          uncountedFrames = uncountedBytes = 0;
+        }
       }
       group.finish();
     } catch (err) {
@@ -464,6 +471,9 @@ export class IetfIngest {
         return;
       }
       throw err;
+    } finally {
+      stats.framesIn += uncountedFrames;
+      stats.bytesIn += uncountedBytes;
     }
   }
 }
