@@ -142,3 +142,40 @@ export interface SessionContext {
   /** Warnings a peer can repeat at will, logged once per session. */
   readonly warnings: SessionWarnings;
 }
+
+/**
+ * Closes a session when its credential expires: {@link arm} (re)starts the timer for an expiry
+ * time (ms since epoch; undefined = never), re-arming in steps for expiries beyond what
+ * `setTimeout` can wait; {@link cancel} stops it.
+ */
+export class CredentialExpiry {
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  readonly #onExpired: () => void;
+
+  constructor(onExpired: () => void) {
+    this.#onExpired = onExpired;
+  }
+
+  /** Start (or restart) the timer for `expiresAtMs`; undefined stops it. */
+  arm(expiresAtMs: number | undefined): void {
+    this.cancel();
+    if (expiresAtMs === undefined) return;
+    const wait = (left: number) => {
+      this.#timer = setTimeout(() => {
+        const rest = expiresAtMs - Date.now();
+        if (rest > 0) wait(rest);
+        else this.#onExpired();
+      }, Math.min(left, MAX_TIMER_MS));
+    };
+    wait(Math.max(0, expiresAtMs - Date.now()));
+  }
+
+  /** Stop the timer. */
+  cancel(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+}
+
+/** Longest single `setTimeout` wait (it caps at 2^31 − 1 ms). */
+const MAX_TIMER_MS = 2_000_000_000;

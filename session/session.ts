@@ -27,6 +27,7 @@ import {
 import { serveAnnounce } from "./_announce.ts";
 import {
   Code,
+  CredentialExpiry,
   DEFAULT_LIMITS,
   discardRest,
   MESSAGES_PER_YIELD,
@@ -145,7 +146,10 @@ export class MoqSession {
   #graceExpired = false;
   #closeInfo: CloseInfo | null = null;
   readonly #done: Promise<CloseInfo>;
-  #expiryTimer: ReturnType<typeof setTimeout> | undefined;
+  readonly #expiry = new CredentialExpiry(() => {
+    this.#log.info("credential expired; closing session", { peer: this.transport.peer });
+    this.transport.close(Code.Unauthorized, "token expired");
+  });
   #grant: SessionGrant;
   /** lite-05 server: settles true once the client's SETUP was accepted, false if refused. */
   #setupGate: Promise<boolean> | null = null;
@@ -244,32 +248,10 @@ export class MoqSession {
     this.transport.close(code, reason);
   }
 
-  /** Close the session when the grant's credential expires. */
-  #armExpiry(grant: SessionGrant): void {
-    const t = this.transport;
-    clearTimeout(this.#expiryTimer);
-    const expires = grant.expiresAtMs;
-    if (expires !== undefined) {
-      const ms = Math.max(0, expires - Date.now());
-      // setTimeout caps at 2^31-1 ms; re-arm for far expiries.
-      const arm = (left: number) => {
-        this.#expiryTimer = setTimeout(() => {
-          const rest = expires - Date.now();
-          if (rest > 0) arm(rest);
-          else {
-            this.#log.info("credential expired; closing session", { peer: t.peer });
-            t.close(Code.Unauthorized, "token expired");
-          }
-        }, Math.min(left, 2_000_000_000));
-      };
-      arm(ms);
-    }
-  }
-
   async #run(): Promise<CloseInfo> {
     const t = this.transport;
     const o = this.#opts;
-    this.#armExpiry(this.#grant);
+    this.#expiry.arm(this.#grant.expiresAtMs);
     let graceTimer: ReturnType<typeof setTimeout> | undefined;
     if (t.protocol === "moq-lite-05") {
       if (o.role === "client") {
@@ -321,7 +303,7 @@ export class MoqSession {
     const info = await t.closed;
     this.#openGate?.(false);
     clearTimeout(graceTimer);
-    clearTimeout(this.#expiryTimer);
+    this.#expiry.cancel();
     this.#closeInfo = info;
     this.#abort.abort();
     const clean = !info.abrupt && info.code === 0;
@@ -573,7 +555,7 @@ export class MoqSession {
     if (setup.role === Role.Publisher) grant = { ...grant, subscribe: [], internalSubscribe: [] };
     if (setup.role === Role.Subscriber) grant = { ...grant, publish: [] };
     this.#grant = grant;
-    this.#armExpiry(grant);
+    this.#expiry.arm(grant.expiresAtMs);
     await this.#sendSetup05();
     this.#settle(Version.Lite05);
     this.#start();

@@ -21,7 +21,7 @@ import {
   StreamReader,
   type TransportSession,
 } from "../../transport/mod.ts";
-import { DEFAULT_LIMITS, SessionWarnings } from "../context.ts";
+import { CredentialExpiry, DEFAULT_LIMITS, SessionWarnings } from "../context.ts";
 import { SETUP_TIMEOUT_MS, SubscriptionRegistry } from "../session.ts";
 import { BoundsError, DecodeError } from "../../codec/mod.ts";
 import { type ControlMessage, decodeControl, encodeControl } from "./control.ts";
@@ -155,7 +155,10 @@ export class IetfSession {
   /** The next request id we expect from the peer, and the limit we granted (14–16). */
   #expectRequestId = 0;
   #grantedMaxRequestId = REQUEST_ID_WINDOW;
-  #expiryTimer: ReturnType<typeof setTimeout> | undefined;
+  readonly #expiry = new CredentialExpiry(() => {
+    this.#log.info("credential expired; closing session", { peer: this.transport.peer });
+    this.transport.close(SessionCode.ExpiredAuthToken, "token expired");
+  });
   #closeInfo: CloseInfo | null = null;
 
   constructor(options: IetfSessionOptions) {
@@ -254,7 +257,7 @@ export class IetfSession {
   async #run(): Promise<CloseInfo> {
     const t = this.transport;
     const o = this.#opts;
-    this.#armExpiry(o.grant.expiresAtMs);
+    this.#expiry.arm(o.grant.expiresAtMs);
     const setupTimer = setTimeout(() => {
       if (!this.#setupDone) this.#fail(SessionCode.ControlMessageTimeout, "no SETUP received");
     }, SETUP_TIMEOUT_MS);
@@ -293,7 +296,7 @@ export class IetfSession {
     })();
     const info = await t.closed;
     clearTimeout(setupTimer);
-    clearTimeout(this.#expiryTimer);
+    this.#expiry.cancel();
     this.#closeInfo = info;
     this.#abort.abort();
     this.#mux?.close();
@@ -309,24 +312,6 @@ export class IetfSession {
       abrupt: info.abrupt,
     });
     return info;
-  }
-
-  /** Close the session when the credential expires (re-armed for far expiries and a new grant). */
-  #armExpiry(expires: number | undefined): void {
-    clearTimeout(this.#expiryTimer);
-    if (expires === undefined) return;
-    const t = this.transport;
-    const arm = (left: number) => {
-      this.#expiryTimer = setTimeout(() => {
-        const rest = expires - Date.now();
-        if (rest > 0) arm(rest);
-        else {
-          this.#log.info("credential expired; closing session", { peer: t.peer });
-          t.close(SessionCode.ExpiredAuthToken, "token expired");
-        }
-      }, Math.min(left, 2_000_000_000));
-    };
-    arm(Math.max(0, expires - Date.now()));
   }
 
   /**
@@ -361,7 +346,7 @@ export class IetfSession {
       throw new IetfProtocolError(SessionCode.Unauthorized, "SETUP is not authorized: check the PATH token");
     }
     this.#ctx.scope = new SessionScope(grant);
-    this.#armExpiry(grant.expiresAtMs);
+    this.#expiry.arm(grant.expiresAtMs);
     this.#log.info("SETUP authorised", {
       root: grant.root || "/",
       path: p !== undefined,
