@@ -78,14 +78,16 @@ export class QuicTransportSession implements TransportSession, StreamOwner {
     }
     this.peer = peer;
     this.#logger = options.logger.with({ peer: this.peer });
-    const session = this;
+    const maxBytes = (): number => {
+      try {
+        return this.#info ? 0 : conn.maxDatagramSize;
+      } catch {
+        return 0;
+      }
+    };
     this.datagrams = {
       get maxBytes(): number {
-        try {
-          return session.#info ? 0 : conn.maxDatagramSize;
-        } catch {
-          return 0;
-        }
+        return maxBytes();
       },
       send: (data) => {
         if (this.#info || data.length > this.datagrams.maxBytes) return;
