@@ -1,28 +1,46 @@
 /**
- * OBJECT_DATAGRAM between moq-transport peers on raw QUIC: a publisher's datagrams become cached
- * single-object groups, forwarded as datagrams to a raw-QUIC subscriber (payload, object id,
- * priority and properties kept) and on subgroup streams to a WebSocket subscriber, whose transport
- * has no datagrams. A malformed datagram is dropped with a warn line and the session goes on.
+ * OBJECT_DATAGRAM between moq-transport peers on raw QUIC and on WebTransport (HTTP datagrams): a
+ * publisher's datagrams become cached single-object groups, forwarded as datagrams to a subscriber
+ * whose transport carries them (payload, object id, priority and properties kept) and on subgroup
+ * streams to a WebSocket subscriber, whose transport has none. A malformed datagram is dropped with
+ * a warn line and the session goes on.
  */
 
 import assert from "node:assert/strict";
 import { silentLogger } from "../log/mod.ts";
 import { type Draft, e2e, RawIetfPeer, type RelayProcess, sleep, within } from "../testing/mod.ts";
 import { Ietf } from "../session/mod.ts";
-import { dialQuic, fetchCertificateFingerprint, type IetfProtocol } from "../transport/mod.ts";
+import {
+  dialQuic,
+  dialWebTransport,
+  fetchCertificateFingerprint,
+  type IetfProtocol,
+} from "../transport/mod.ts";
 
-async function dialRaw(relay: RelayProcess, draft: Draft): Promise<RawIetfPeer> {
+/** A datagram-carrying transport to dial: raw QUIC (ALPN) or WebTransport (`wt-protocol`). */
+type DatagramTransport = "quic" | "webtransport";
+
+async function dialRaw(relay: RelayProcess, draft: Draft, over: DatagramTransport): Promise<RawIetfPeer> {
   const pin = Array.from(
     await fetchCertificateFingerprint(new URL(relay.httpUrl)),
     (b) => b.toString(16).padStart(2, "0"),
   ).join("");
-  const t = await dialQuic(new URL(`moql://127.0.0.1:${relay.port}`), {
-    logger: silentLogger(),
-    certificateSha256: [pin],
-    timeoutMs: 10_000,
-    alpns: [Ietf.draftAlpn(draft) as IetfProtocol],
-  });
-  assert.ok(t.datagrams, "raw QUIC carries datagrams");
+  const alpn = Ietf.draftAlpn(draft) as IetfProtocol;
+  const t = over === "quic"
+    ? await dialQuic(new URL(`moql://127.0.0.1:${relay.port}`), {
+      logger: silentLogger(),
+      certificateSha256: [pin],
+      timeoutMs: 10_000,
+      alpns: [alpn],
+    })
+    : await dialWebTransport(new URL(`https://127.0.0.1:${relay.port}/`), {
+      logger: silentLogger(),
+      certificateSha256: [pin],
+      timeoutMs: 10_000,
+      protocols: [alpn],
+    });
+  assert.equal(t.protocol, alpn, `${over} negotiated ${alpn}`);
+  assert.ok(t.datagrams, `${over} carries datagrams`);
   return await RawIetfPeer.over(t, draft);
 }
 
@@ -38,11 +56,20 @@ async function until(what: string, done: () => boolean): Promise<void> {
 
 const GROUPS = 6;
 
-for (const draft of [14, 16, 18, 20] as Draft[]) {
+const CASES: [Draft, DatagramTransport][] = [
+  [14, "quic"],
+  [16, "quic"],
+  [18, "quic"],
+  [20, "quic"],
+  [16, "webtransport"],
+  [20, "webtransport"],
+];
+
+for (const [draft, over] of CASES) {
   e2e(
-    `moq-transport-${draft} raw QUIC: OBJECT_DATAGRAMs relayed as datagrams and as streams`,
+    `moq-transport-${draft} ${over}: OBJECT_DATAGRAMs relayed as datagrams and as streams`,
     async (relay) => {
-      const pub = await dialRaw(relay, draft);
+      const pub = await dialRaw(relay, draft, over);
       const ann = await pub.request({
         kind: "publishNamespace",
         requestId: 0,
@@ -50,7 +77,7 @@ for (const draft of [14, 16, 18, 20] as Draft[]) {
         params: [],
       });
       assert.ok(await within(5_000, "announce OK", ann.next()));
-      const subQuic = await dialRaw(relay, draft);
+      const subQuic = await dialRaw(relay, draft, over);
       const subWs = await RawIetfPeer.connect(relay.port, draft, "");
       const subscribe = (): Ietf.ControlMessage => ({
         kind: "subscribe",
@@ -87,7 +114,7 @@ for (const draft of [14, 16, 18, 20] as Draft[]) {
         await sleep(30);
       }
       // Loopback datagrams are not lost in practice; a few are allowed to be, without failing.
-      await until("datagrams at the raw QUIC subscriber", () => subQuic.datagrams.length >= GROUPS - 1);
+      await until(`datagrams at the ${over} subscriber`, () => subQuic.datagrams.length >= GROUPS - 1);
       assert.equal(subQuic.data.length, 0, "no subgroup stream where datagrams are carried");
       for (const got of subQuic.datagrams) {
         const want = sent[got.group];
