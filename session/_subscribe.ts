@@ -360,6 +360,7 @@ class Downstream implements TrackConsumer {
         if (code < 0) return;
         pump.cancel(code);
         this.#forget(pump);
+        this.#wakeTurn(); // one fewer open: a waiting group may start
       });
       await stream.write(encodeGroupHeader({ subscribeId: this.#id, sequence: group.sequence }));
       this.#stats.groupsOut++;
