@@ -46,8 +46,20 @@ import { timestampHeader05 } from "./_frame05.ts";
 /** What one group stream in flight costs a subscriber's budget beyond its frames (pump and stream state). */
 export const GROUP_STREAM_OVERHEAD_BYTES = 2048;
 
-/** Most group streams one subscription keeps in flight; older ones are reset beyond that. */
+/**
+ * Most group streams one subscription keeps open (started and not done); a newer group waits for
+ * its turn beyond that, and at most this many wait (the oldest waiting one is dropped unopened).
+ */
 export const MAX_GROUPS_IN_FLIGHT = 16;
+
+/**
+ * A new group's stream opens only while fewer than this many older started groups of the
+ * subscription are behind (frames not yet handed to the transport). Otherwise it waits; over the
+ * budget, waiting groups are dropped unopened (reported like any dropped group) before a started
+ * one is reset: a subscriber that cannot keep up gets whole groups one after the other instead of
+ * every group started and then cut short (each reset also costs a stream).
+ */
+export const MAX_GROUPS_BEHIND = 1;
 
 /**
  * Most distinct tracks one (non-cluster) session's subscriptions may have opened upstream and
@@ -75,6 +87,12 @@ class GroupPump {
   sentBytes = 0;
   cancelled = false;
   cancelCode = 0;
+  /** Allowed to open its stream (see {@link MAX_GROUPS_BEHIND}). */
+  started = false;
+  /** Started, and every cached frame was handed to the transport. */
+  caughtUp = false;
+  /** Every frame handed to the transport and the group done: only the close is pending. */
+  closing = false;
 
   constructor(group: Group) {
     this.group = group;
@@ -126,6 +144,14 @@ class Downstream implements TrackConsumer {
   #trackEnd: { code: number | null } | null = null;
   #onIdle: (() => void) | null = null;
   #onEnded: ((code: number | null) => void) | null = null;
+  /** Wakes pumps waiting for their turn to start (a pump ended, caught up or was dropped). */
+  #turn: PromiseWithResolvers<void> | null = null;
+  /**
+   * What the groups dropped unopened since a group last started would have cost: the subscriber is
+   * behind by that much too, so it counts against the budget (and, once that alone is too much,
+   * resets the group it is stuck on, so the next one served is recent).
+   */
+  #skippedBytes = 0;
 
   constructor(
     ctx: SessionContext,
@@ -162,8 +188,33 @@ class Downstream implements TrackConsumer {
     this.#run(pump).finally(() => {
       const i = this.#pumps.indexOf(pump);
       if (i >= 0) this.#pumps.splice(i, 1);
+      this.#wakeTurn();
       if (this.#pumps.length === 0) this.#onIdle?.();
     });
+  }
+
+  /** Wake pumps waiting to start (allocates only while one waits). */
+  #wakeTurn(): void {
+    const turn = this.#turn;
+    if (turn === null) return;
+    this.#turn = null;
+    turn.resolve();
+  }
+
+  /**
+   * True while `pump` must wait: an older group waits, {@link MAX_GROUPS_BEHIND} older started
+   * groups are behind, or {@link MAX_GROUPS_IN_FLIGHT} are started and not done.
+   */
+  #mustWait(pump: GroupPump): boolean {
+    let behind = 0, open = 0;
+    for (const p of this.#pumps) {
+      if (p === pump) break;
+      if (p.cancelled || p.closing) continue;
+      if (!p.started) return true; // an older group waits too: groups start in order
+      if (++open >= MAX_GROUPS_IN_FLIGHT) return true;
+      if (!p.caughtUp && ++behind >= MAX_GROUPS_BEHIND) return true;
+    }
+    return false;
   }
 
   /**
@@ -231,12 +282,39 @@ class Downstream implements TrackConsumer {
    */
   #enforceBudget(): void {
     const limit = this.#ctx.limits.subscriberQueueBytes;
-    while (this.#pumps.length >= MAX_GROUPS_IN_FLIGHT) this.#drop(this.#pumps[0]);
-    let total = 0;
+    // Open groups are capped by #mustWait; the ones waiting for their turn are capped here, the
+    // oldest dropped first (never opened).
+    let waiting = 0;
+    for (const p of this.#pumps) if (!p.started && !p.cancelled) waiting++;
+    for (let i = 0; waiting >= MAX_GROUPS_IN_FLIGHT && i < this.#pumps.length; i++) {
+      const p = this.#pumps[i];
+      if (p.started || p.cancelled) continue;
+      this.#drop(p);
+      waiting--;
+      i--;
+    }
+    // Over budget: drop the oldest groups still waiting first (never opened: no stream to reset,
+    // and the subscriber gets whole groups), then reset the oldest started ones.
+    let total = this.#skippedBytes;
     for (const p of this.#pumps) total += p.backlog();
+    let skipped = 0;
+    for (let i = 0; total > limit && i < this.#pumps.length; i++) {
+      const p = this.#pumps[i];
+      if (p.started) continue;
+      const cost = p.backlog();
+      total -= cost;
+      skipped += cost;
+      this.#drop(p);
+      i--;
+    }
+    this.#skippedBytes += skipped;
     while (total > limit && this.#pumps.length > 0) {
       const p = this.#pumps[0];
       total -= p.backlog();
+      if (p.started) {
+        total -= this.#skippedBytes;
+        this.#skippedBytes = 0;
+      }
       this.#drop(p);
     }
   }
@@ -248,6 +326,7 @@ class Downstream implements TrackConsumer {
     p.cancel(Code.Old);
     this.#ctx.stats.groupsDropped++;
     this.#range?.dropped(p.group.sequence, Code.Old);
+    this.#wakeTurn(); // a dropped pump waiting for its turn must see it was cancelled
   }
 
   /** Remove `p` from the in-flight list; a pump the peer stopped no longer counts. */
@@ -264,6 +343,13 @@ class Downstream implements TrackConsumer {
     let uncountedFrames = 0;
     let uncountedBytes = 0;
     try {
+      while (!pump.cancelled && this.#mustWait(pump)) {
+        this.#turn ??= Promise.withResolvers<void>();
+        await this.#turn.promise;
+      }
+      if (pump.cancelled) return;
+      pump.started = true;
+      this.#skippedBytes = 0;
       const stream = await ctx.transport.openUni();
       pump.stream = stream;
       if (pump.cancelled) {
@@ -274,6 +360,7 @@ class Downstream implements TrackConsumer {
         if (code < 0) return;
         pump.cancel(code);
         this.#forget(pump);
+        this.#wakeTurn(); // one fewer open: a waiting group may start
       });
       await stream.write(encodeGroupHeader({ subscribeId: this.#id, sequence: group.sequence }));
       this.#stats.groupsOut++;
@@ -307,6 +394,10 @@ class Downstream implements TrackConsumer {
           if (pump.cancelled) return;
         }
         if (group.state === "done") {
+          // Every frame is with the transport: newer groups neither wait for it nor count it in
+          // flight (closing can take until the peer acknowledged it).
+          pump.closing = true;
+          this.#wakeTurn();
           await stream.close();
           return;
         }
@@ -314,7 +405,10 @@ class Downstream implements TrackConsumer {
           stream.reset(group.abortCode);
           return;
         }
+        pump.caughtUp = true;
+        this.#wakeTurn();
         await group.changed();
+        pump.caughtUp = false;
       }
     } catch (err) {
       pump.stream?.reset(Code.Cancel);
@@ -337,6 +431,7 @@ class Downstream implements TrackConsumer {
     this.#closed = true;
     for (const p of [...this.#pumps]) p.cancel(code);
     this.#pumps.length = 0;
+    this.#wakeTurn();
   }
 }
 

@@ -109,8 +109,11 @@ Deno.test("subscribe: a group the subscriber stopped leaves the in-flight list; 
   await expectOk(sub.reader);
   const track = source.tracks[0];
   const groups: Awaited<ReturnType<typeof nextGroup>>[] = [];
+  const live = [];
   for (let seq = 0; seq < MAX_GROUPS_IN_FLIGHT; seq++) {
-    track.startGroup(seq).append(frame(new Uint8Array([seq])));
+    const g = track.startGroup(seq);
+    g.append(frame(new Uint8Array([seq])));
+    live.push(g);
     groups.push(await nextGroup(t));
   }
   groups[0].stream.stop(7); // STOP_SENDING on the oldest open group
@@ -119,19 +122,18 @@ Deno.test("subscribe: a group the subscriber stopped leaves the in-flight list; 
   const next = await nextGroup(t);
   assert.equal(next.sequence, MAX_GROUPS_IN_FLIGHT);
   assert.equal(t.stats.groupsDropped, 0, "the stopped group was not counted as dropped");
-  // One more: the oldest running group is dropped with code 2 to make room.
-  track.startGroup(MAX_GROUPS_IN_FLIGHT + 1);
-  await nextGroup(t);
-  await assert.rejects(
-    async () => {
-      while ((await groups[1].stream.read()) !== null) { /* drain */ }
-    },
-    (err: unknown) => err instanceof StreamResetError && err.code === Code.Old,
-  );
+  // MAX_GROUPS_IN_FLIGHT groups are open again: one more waits (no reset) until one is done.
+  track.startGroup(MAX_GROUPS_IN_FLIGHT + 1).append(frame(new Uint8Array([2])));
+  await new Promise((r) => setTimeout(r, 50));
+  live[1].finish();
+  assert.deepEqual(await groups[1].reader.frame(1024), frame(new Uint8Array([1])));
+  assert.equal(await groups[1].reader.done(), true, "the done group was delivered whole");
+  assert.equal((await nextGroup(t)).sequence, MAX_GROUPS_IN_FLIGHT + 1);
+  assert.equal(t.stats.groupsDropped, 0);
   t.end();
 });
 
-Deno.test("subscribe: a slow subscriber's oldest groups are reset once its backlog passes the budget", async () => {
+Deno.test("subscribe: a slow subscriber's oldest groups are dropped once its backlog passes the budget", async () => {
   const t = testContext({ windowBytes: 4096, limits: { subscriberQueueBytes: 64 * 1024 } });
   const source = new TestSource();
   t.origin.publish("b", source);
@@ -143,15 +145,57 @@ Deno.test("subscribe: a slow subscriber's oldest groups are reset once its backl
     const g = track.startGroup(seq);
     g.append(frame(new Uint8Array(16 * 1024)));
     g.finish();
-    if (seq < 2) first.push(await nextGroup(t));
+    // Only the oldest group opens: while it is behind, newer ones wait (MAX_GROUPS_BEHIND).
+    if (seq < 1) first.push(await nextGroup(t));
   }
   assert.ok(t.stats.groupsDropped > 0, `groups dropped: ${t.stats.groupsDropped}`);
+  // The waiting groups went first, unopened; what they skipped counts too, so the started one is
+  // reset once the subscriber is a budget behind.
   await assert.rejects(
     async () => {
       while ((await first[0].stream.read()) !== null) { /* the peer never caught up */ }
     },
     (err: unknown) => err instanceof StreamResetError && err.code === Code.Old,
   );
+  t.end();
+});
+
+Deno.test("subscribe: a slow subscriber gets whole recent groups; older waiting ones drop unopened", async () => {
+  const t = testContext({ windowBytes: 4096, limits: { subscriberQueueBytes: 64 * 1024 } });
+  const source = new TestSource();
+  t.origin.publish("b", source);
+  const sub = await subscribe(t, new SubscriptionRegistry(), 1n, "t");
+  await expectOk(sub.reader);
+  const track = source.tracks[0];
+  const payload = (seq: number) => new Uint8Array(16 * 1024).fill(seq);
+  for (let seq = 0; seq < 6; seq++) {
+    const g = track.startGroup(seq);
+    g.append(frame(payload(seq)));
+    g.finish();
+  }
+  // Group 0 opened and is behind (the window holds 4 KiB); the others waited, and the oldest of
+  // them (1..3) were dropped unopened once the backlog passed the 64 KiB budget.
+  const first = await nextGroup(t);
+  assert.equal(first.sequence, 0);
+  assert.deepEqual(await first.reader.frame(1 << 20), frame(payload(0)));
+  assert.equal(await first.reader.done(), true, "group 0 arrived whole");
+  const received: number[] = [];
+  while (received.at(-1) !== 5) {
+    const next = await nextGroup(t);
+    assert.ok(next.sequence > (received.at(-1) ?? 0), `groups in order: ${received}, ${next.sequence}`);
+    received.push(next.sequence);
+    assert.deepEqual(await next.reader.frame(1 << 20), frame(payload(next.sequence)));
+    assert.equal(await next.reader.done(), true, `group ${next.sequence} arrived whole`);
+  }
+  assert.ok(!received.includes(1), `the oldest waiting group was dropped: ${received}`);
+  assert.equal(
+    t.stats.groupsDropped,
+    5 - received.length,
+    `the others were dropped (and counted) unopened: ${received}`,
+  );
+  assert.equal(t.stats.groupsOut, 1 + received.length);
+  await sub.stream.send.close();
+  await within(2_000, "the subscription to end", sub.serving);
   t.end();
 });
 
