@@ -10,16 +10,18 @@
 
 import type { TrackHandle } from "../relay/mod.ts";
 import type { BidiStream, StreamReader } from "../transport/mod.ts";
-import { Code, discardRest, FRAMES_PER_YIELD, type SessionContext, yieldToEventLoop } from "./context.ts";
+import {
+  Code,
+  discardRest,
+  FRAMES_PER_YIELD,
+  refuse,
+  type SessionContext,
+  yieldToEventLoop,
+} from "./context.ts";
 import { Code05, decodeFetch05, decodeTrack, encodeTrackInfo } from "./lite05.ts";
 import { MAX_MESSAGE_BYTES } from "./messages.ts";
 import { MAX_UPSTREAM_TRACKS_PER_SESSION, type SubscriptionRegistry } from "./_subscribe.ts";
 import { timestampHeader05 } from "./_frame05.ts";
-
-function refuse(stream: BidiStream, code: number): void {
-  stream.send.reset(code);
-  stream.recv.stop(code);
-}
 
 /**
  * Resolve a live track for a TRACK or FETCH request, counted against the same quotas as a

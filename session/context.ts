@@ -8,7 +8,7 @@
 import type { LimitsConfig } from "../config/mod.ts";
 import type { LogFields, Logger } from "../log/mod.ts";
 import { type Origin, PathError, type RelayStats } from "../relay/mod.ts";
-import type { StreamReader, TransportSession } from "../transport/mod.ts";
+import type { BidiStream, StreamReader, TransportSession } from "../transport/mod.ts";
 import type { Version } from "./messages.ts";
 import { codeForError05 } from "./lite05.ts";
 import { BoundsError, DecodeError } from "../codec/mod.ts";
@@ -179,3 +179,9 @@ export class CredentialExpiry {
 
 /** Longest single `setTimeout` wait (it caps at 2^31 − 1 ms). */
 const MAX_TIMER_MS = 2_000_000_000;
+
+/** Refuse a bidi stream: reset our sending side and stop the peer's, both with `code`. */
+export function refuse(stream: BidiStream, code: number): void {
+  stream.send.reset(code);
+  stream.recv.stop(code);
+}

@@ -33,12 +33,14 @@ import {
   MESSAGES_PER_YIELD,
   peerErrorCode,
   ProtocolError,
+  refuse,
   type SessionContext,
   SessionWarnings,
   yieldToEventLoop,
 } from "./context.ts";
 import { Ingest } from "./_ingest.ts";
 import {
+  type AnnounceInterest,
   BidiType,
   decodeAnnounceInterest,
   decodeClientSetup,
@@ -385,21 +387,7 @@ export class MoqSession {
     switch (type) {
       case BidiType.Announce: {
         const interest = decodeAnnounceInterest(ctx.version, await reader.message(MAX_MESSAGE_BYTES));
-        if (this.#interests >= MAX_ANNOUNCE_INTERESTS_PER_SESSION) {
-          ctx.warnings.warn(ctx.log, "interests", "too many announce interest streams; reset with code 11", {
-            limit: MAX_ANNOUNCE_INTERESTS_PER_SESSION,
-            peer: this.transport.peer,
-          });
-          stream.send.reset(Code.Bounds);
-          stream.recv.stop(Code.Bounds);
-          return;
-        }
-        this.#interests++;
-        try {
-          await serveAnnounce(ctx, stream, reader, interest);
-        } finally {
-          this.#interests--;
-        }
+        await this.#serveInterest(ctx, stream, reader, interest, "announce interest");
         return;
       }
       case BidiType.Subscribe: {
@@ -421,17 +409,42 @@ export class MoqSession {
         return;
       }
       case BidiType.Fetch:
-        stream.send.reset(Code.Unsupported);
-        stream.recv.stop(Code.Unsupported);
+        refuse(stream, Code.Unsupported);
         return;
       case BidiType.Session:
-        stream.send.reset(Code.UnexpectedStream);
-        stream.recv.stop(Code.UnexpectedStream);
+        refuse(stream, Code.UnexpectedStream);
         return;
     }
     ctx.log.debug("unknown bidirectional stream type", { type });
-    stream.send.reset(Code.UnexpectedStream);
-    stream.recv.stop(Code.UnexpectedStream);
+    refuse(stream, Code.UnexpectedStream);
+  }
+
+  /**
+   * Serve one announce interest (lite-01..04 ANNOUNCE_INTEREST, lite-05 ANNOUNCE_REQUEST) while the
+   * session holds fewer than {@link MAX_ANNOUNCE_INTERESTS_PER_SESSION}; beyond that the stream is
+   * refused with code 11. `what` names the stream in the warning.
+   */
+  async #serveInterest(
+    ctx: SessionContext,
+    stream: BidiStream,
+    reader: StreamReader,
+    interest: AnnounceInterest,
+    what: string,
+  ): Promise<void> {
+    if (this.#interests >= MAX_ANNOUNCE_INTERESTS_PER_SESSION) {
+      ctx.warnings.warn(ctx.log, "interests", `too many ${what} streams; reset with code 11`, {
+        limit: MAX_ANNOUNCE_INTERESTS_PER_SESSION,
+        peer: this.transport.peer,
+      });
+      refuse(stream, Code.Bounds);
+      return;
+    }
+    this.#interests++;
+    try {
+      await serveAnnounce(ctx, stream, reader, interest);
+    } finally {
+      this.#interests--;
+    }
   }
 
   /** Dispatch one moq-lite-05 bidi stream by type. */
@@ -440,21 +453,8 @@ export class MoqSession {
     switch (type) {
       case BidiType05.Announce: {
         const req = decodeAnnounceRequest(await reader.message(MAX_MESSAGE_BYTES));
-        if (this.#interests >= MAX_ANNOUNCE_INTERESTS_PER_SESSION) {
-          ctx.warnings.warn(ctx.log, "interests", "too many announce request streams; reset with code 11", {
-            limit: MAX_ANNOUNCE_INTERESTS_PER_SESSION,
-            peer: this.transport.peer,
-          });
-          stream.send.reset(Code.Bounds);
-          stream.recv.stop(Code.Bounds);
-          return;
-        }
-        this.#interests++;
-        try {
-          await serveAnnounce(ctx, stream, reader, { prefix: req.prefix, excludeHop: req.excludeHop });
-        } finally {
-          this.#interests--;
-        }
+        const interest = { prefix: req.prefix, excludeHop: req.excludeHop };
+        await this.#serveInterest(ctx, stream, reader, interest, "announce request");
         return;
       }
       case BidiType05.Subscribe: {
@@ -474,13 +474,11 @@ export class MoqSession {
         return;
       case BidiType05.Probe:
         // Our SETUP advertised no probe support: a publisher that did so resets Probe streams.
-        stream.send.reset(Code.Unsupported);
-        stream.recv.stop(Code.Unsupported);
+        refuse(stream, Code.Unsupported);
         return;
     }
     ctx.log.debug("unknown bidirectional stream type", { type });
-    stream.send.reset(Code.UnexpectedStream);
-    stream.recv.stop(Code.UnexpectedStream);
+    refuse(stream, Code.UnexpectedStream);
   }
 
   /** One received lite-05 datagram: malformed ones are dropped with a (once per session) warning. */
