@@ -5,7 +5,14 @@
  */
 
 import { CompactSign } from "jose";
-import { encodeBase64Url, importSignKey, type Jwk, type TokenIo } from "../auth/mod.ts";
+import {
+  encodeBase64Url,
+  importSignKey,
+  type Jwk,
+  parseKeyText,
+  runTokenCommand,
+  type TokenIo,
+} from "../auth/mod.ts";
 
 /** A {@link TokenIo} that records output and serves fixed stdin. */
 export function captureIo(stdin = ""): { io: TokenIo; out: () => string; err: () => string } {
@@ -51,4 +58,21 @@ export async function waitFor(predicate: () => boolean | Promise<boolean>, timeo
     if (Date.now() > deadline) throw new Error("condition not met in time");
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
+}
+
+/** A {@link TokenIo} that discards output and reads empty stdin. */
+export const quietIo: TokenIo = { stdout: () => {}, stderr: () => {}, stdin: () => Promise.resolve("") };
+
+/**
+ * Generate a signing key at `keyPath` with `moq-relay token generate` (default algorithm, or
+ * `algorithm`), as an operator would, and load it. Throws when the command fails.
+ */
+export async function generateTestKey(
+  keyPath: string,
+  algorithm?: string,
+): Promise<{ keyPath: string; key: Jwk }> {
+  const args = ["generate", ...(algorithm ? ["--algorithm", algorithm] : []), "--out", keyPath];
+  const code = await runTokenCommand(args, quietIo);
+  if (code !== 0) throw new Error(`token ${args.join(" ")} exited with ${code}`);
+  return { keyPath, key: parseKeyText(await Deno.readTextFile(keyPath), keyPath) };
 }

@@ -8,27 +8,13 @@
  */
 
 import assert from "node:assert/strict";
-import { silentLogger } from "../log/mod.ts";
-import {
-  BidiType05,
-  decodeAnnounceBroadcast,
-  decodeAnnounceOk,
-  encodeAnnounceRequest,
-  encodeSetupStream,
-  encodeStreamType05,
-  ProbeLevel,
-  Role,
-} from "../session/mod.ts";
-import {
-  dialQuic,
-  fetchCertificateFingerprint,
-  StreamReader,
-  type TransportSession,
-} from "../transport/mod.ts";
+import { Role } from "../session/mod.ts";
+import type { TransportSession } from "../transport/mod.ts";
 import {
   type ClusterKit,
   clusterTest,
   connect,
+  dialLite05,
   eventually,
   metric,
   payload,
@@ -40,6 +26,7 @@ import {
   subscribe,
   untilAsync,
   waitConnected,
+  watchAnnounces05,
   writeGroup,
 } from "../testing/mod.ts";
 
@@ -48,32 +35,8 @@ const SHORT_IDLE = `quic.idle_timeout = "3s"\nquic.keep_alive = "1s"`;
 
 /** A raw lite-05 subscriber session on `relay`, watching every announcement; `events` grows as they arrive. */
 async function watch05(relay: RelayProcess): Promise<{ session: TransportSession; events: string[] }> {
-  const pin = Array.from(
-    await fetchCertificateFingerprint(new URL(relay.httpUrl)),
-    (b) => b.toString(16).padStart(2, "0"),
-  ).join("");
-  const session = await dialQuic(new URL(`moql://127.0.0.1:${relay.port}/`), {
-    logger: silentLogger(),
-    alpns: ["moq-lite-05"],
-    certificateSha256: [pin],
-  });
-  assert.equal(session.protocol, "moq-lite-05");
-  const setup = await session.openUni();
-  await setup.write(encodeSetupStream({ probe: ProbeLevel.None, role: Role.Subscriber }));
-  await setup.close();
-  const stream = await session.openBidi();
-  await stream.send.write(encodeStreamType05(BidiType05.Announce));
-  await stream.send.write(encodeAnnounceRequest({ prefix: "", excludeHop: 0n }));
-  const reader = new StreamReader(stream.recv);
-  decodeAnnounceOk(await reader.message(4096));
-  const events: string[] = [];
-  (async () => {
-    while (!(await reader.done())) {
-      const m = decodeAnnounceBroadcast(await reader.message(4096));
-      events.push(`${m.active ? "+" : "-"}${m.suffix}`);
-    }
-  })().catch(() => {});
-  return { session, events };
+  const session = await dialLite05(relay, { role: Role.Subscriber });
+  return { session, events: (await watchAnnounces05(session)).events };
 }
 
 clusterTest(

@@ -8,57 +8,21 @@
  */
 
 import assert from "node:assert/strict";
-import { silentLogger } from "../log/mod.ts";
+import { BidiType05, decodeDatagram05, decodeSubscribe05, encodeDatagram05, Role } from "../session/mod.ts";
 import {
-  BidiType05,
-  decodeAnnounceRequest,
-  decodeDatagram05,
-  decodeSubscribe05,
-  decodeTrack,
-  decodeTrackInfo,
-  encodeAnnounceBroadcast,
-  encodeAnnounceOk,
-  encodeDatagram05,
-  encodeSetupStream,
-  encodeStreamType05,
-  encodeSubscribe05,
-  encodeTrack,
-  encodeTrackInfo,
-  ProbeLevel,
-  Role,
-} from "../session/mod.ts";
-import {
-  dialWebTransport,
-  fetchCertificateFingerprint,
-  StreamReader,
-  type TransportSession,
-} from "../transport/mod.ts";
-import {
+  acceptRequest05,
+  answerAnnounce05,
   connect,
+  dialLite05,
+  openSubscribe05,
   readGroup,
-  type RelayProcess,
+  readMessage05,
+  relayTrackInfo05,
   sleep,
   startRelay,
   subscribe,
   within,
 } from "../testing/mod.ts";
-
-async function dialWt05(relay: RelayProcess, role: Role): Promise<TransportSession> {
-  const pin = Array.from(
-    await fetchCertificateFingerprint(new URL(relay.httpUrl)),
-    (b) => b.toString(16).padStart(2, "0"),
-  ).join("");
-  const session = await dialWebTransport(new URL(`https://127.0.0.1:${relay.port}/anon`), {
-    logger: silentLogger(),
-    protocols: ["moq-lite-05"],
-    certificateSha256: [pin],
-  });
-  assert.equal(session.protocol, "moq-lite-05");
-  const setup = await session.openUni();
-  await setup.write(encodeSetupStream({ probe: ProbeLevel.None, role }));
-  await setup.close();
-  return session;
-}
 
 Deno.test({
   name:
@@ -69,47 +33,18 @@ Deno.test({
 }, async () => {
   const relay = await startRelay();
   try {
-    const pub = await dialWt05(relay, Role.Publisher);
-    const ann = await within(10_000, "ANNOUNCE request at the publisher", pub.acceptBidi());
-    assert.ok(ann);
-    const ar = new StreamReader(ann.recv);
-    assert.equal(await ar.varint(), BidiType05.Announce);
-    decodeAnnounceRequest(await ar.message(4096));
-    await ann.send.write(encodeAnnounceOk({ hop: 0n, activeCount: 1 }));
-    await ann.send.write(encodeAnnounceBroadcast({ active: true, suffix: "dg", hops: [] }));
+    const pub = await dialLite05(relay, { over: "webtransport", urlPath: "/anon" });
+    await answerAnnounce05(pub, "dg");
 
-    const sub = await dialWt05(relay, Role.Subscriber);
+    const sub = await dialLite05(relay, { over: "webtransport", urlPath: "/anon", role: Role.Subscriber });
     assert.ok(sub.datagrams && sub.datagrams.maxBytes > 0, "the WebTransport session carries datagrams");
     assert.ok(sub.datagrams.maxBytes < 1500, `one QUIC packet less the prefix: ${sub.datagrams.maxBytes}`);
-    const track = await sub.openBidi();
-    await track.send.write(encodeStreamType05(BidiType05.Track));
-    await track.send.write(encodeTrack({ broadcast: "dg", track: "audio" }));
-    const up = await within(10_000, "TRACK at the publisher", pub.acceptBidi());
-    assert.ok(up);
-    const upr = new StreamReader(up.recv);
-    assert.equal(await upr.varint(), BidiType05.Track);
-    decodeTrack(await upr.message(4096));
-    await up.send.write(
-      encodeTrackInfo({ priority: 0, ordered: false, maxLatencyMs: 1000, timescale: 48_000 }),
-    );
-    await up.send.close();
-    assert.equal(decodeTrackInfo(await new StreamReader(track.recv).message(4096)).timescale, 48_000);
-    const upSub = await within(10_000, "SUBSCRIBE at the publisher", pub.acceptBidi());
-    assert.ok(upSub);
-    const usr = new StreamReader(upSub.recv);
-    assert.equal(await usr.varint(), BidiType05.Subscribe);
-    const upstreamId = decodeSubscribe05(await usr.message(4096)).id;
+    const info = { priority: 0, ordered: false, maxLatencyMs: 1000, timescale: 48_000 };
+    assert.equal((await relayTrackInfo05(sub, pub, "dg", "audio", info)).timescale, 48_000);
+    const upSub = await acceptRequest05(pub, BidiType05.Subscribe, "SUBSCRIBE at the publisher");
+    const upstreamId = decodeSubscribe05(await readMessage05(upSub)).id;
 
-    const s = await sub.openBidi();
-    await s.send.write(encodeStreamType05(BidiType05.Subscribe));
-    await s.send.write(encodeSubscribe05({
-      id: 9n,
-      broadcast: "dg",
-      track: "audio",
-      priority: 0,
-      ordered: false,
-      maxLatencyMs: 0,
-    }));
+    await openSubscribe05(sub, 9n, "dg", "audio");
     const ws = await connect(relay.port, "anon");
     const wsTrack = await subscribe(ws, "dg", "audio");
     await sleep(500);

@@ -11,39 +11,40 @@
  */
 
 import assert from "node:assert/strict";
-import { parseKeyText, runTokenCommand, signToken, type TokenIo } from "../auth/mod.ts";
+import { signToken } from "../auth/mod.ts";
 import { silentLogger } from "../log/mod.ts";
 import {
   BidiType05,
   decodeAnnounceBroadcast,
   decodeAnnounceOk,
-  decodeAnnounceRequest,
   decodeGroupHeader05,
   decodeSubscribe05,
   decodeTrack,
-  encodeAnnounceBroadcast,
-  encodeAnnounceOk,
   encodeAnnounceRequest,
   encodeFrame05,
   encodeGroupHeader05,
-  encodeSetupStream,
   encodeStreamType05,
   encodeSubscribe05,
   encodeSubscribeResponse05,
   encodeTrackInfo,
   FrameTimestampDecoder,
   FrameTimestampEncoder,
-  ProbeLevel,
   readFrame05,
-  readSetupStream,
   readSubscribeResponse05,
   Role,
   UniType05,
 } from "../session/mod.ts";
 import { dialQmuxStream, StreamReader, type TransportSession } from "../transport/mod.ts";
-import { freePort, type RelayProcess, startRelay, within } from "../testing/mod.ts";
-
-const quietIo: TokenIo = { stdout: () => {}, stderr: () => {}, stdin: () => Promise.resolve("") };
+import {
+  answerAnnounce05,
+  freePort,
+  generateTestKey,
+  readRelaySetup05,
+  type RelayProcess,
+  sendSetup05,
+  startRelay,
+  within,
+} from "../testing/mod.ts";
 
 interface Fixture {
   relay: RelayProcess;
@@ -57,9 +58,7 @@ interface Fixture {
 /** A relay with `[server.tcp]` and `[server.unix]` that admits only tokens signed with a fresh key. */
 async function tokenRelay(): Promise<Fixture> {
   const dir = await Deno.makeTempDir({ prefix: "moq-stream-listener-" });
-  const keyPath = `${dir}/key.jwk`;
-  assert.equal(await runTokenCommand(["generate", "--out", keyPath], quietIo), 0);
-  const key = parseKeyText(await Deno.readTextFile(keyPath), keyPath);
+  const { keyPath, key } = await generateTestKey(`${dir}/key.jwk`);
   const tcp = `127.0.0.1:${freePort()}`;
   const socketPath = `${dir}/moq.sock`;
   const relay = await startRelay({
@@ -90,19 +89,8 @@ async function dial05(
     logger: silentLogger(),
   });
   assert.equal(session.protocol, "moq-lite-05", "the plaintext listener prefers moq-lite-05");
-  const setup = await session.openUni();
-  await setup.write(encodeSetupStream({ probe: ProbeLevel.None, role, path }));
-  await setup.close();
+  await sendSetup05(session, role, path);
   return session;
-}
-
-/** Read the relay's SETUP: the session was authorised. */
-async function relaySetup(session: TransportSession): Promise<void> {
-  const uni = await within(10_000, "the relay's SETUP", session.acceptUni());
-  assert.ok(uni, "the relay answers with its SETUP");
-  const r = new StreamReader(uni);
-  assert.equal(await r.varint(), UniType05.Setup);
-  await readSetupStream(r);
 }
 
 /** The close code of a session the relay refuses. */
@@ -115,13 +103,7 @@ async function refusedWith(session: TransportSession): Promise<number> {
  * TRACK_INFO and SUBSCRIBE with START and one group of `frames`.
  */
 async function publish(session: TransportSession, broadcast: string, frames: Uint8Array[]): Promise<void> {
-  const announce = await within(10_000, "ANNOUNCE_REQUEST", session.acceptBidi());
-  assert.ok(announce);
-  const ar = new StreamReader(announce.recv);
-  assert.equal(await ar.varint(), BidiType05.Announce);
-  decodeAnnounceRequest(await ar.message(4096));
-  await announce.send.write(encodeAnnounceOk({ hop: 0n, activeCount: 1 }));
-  await announce.send.write(encodeAnnounceBroadcast({ active: true, suffix: broadcast, hops: [] }));
+  await answerAnnounce05(session, broadcast);
   (async () => {
     for (;;) {
       const stream = await session.acceptBidi().catch(() => null);
@@ -200,10 +182,10 @@ Deno.test({
     ];
     // Publisher over TCP, subscriber over the Unix socket, both rooted at `room`.
     const pub = await dial05("tcp", f, `/room?jwt=${token}`, Role.Publisher);
-    await relaySetup(pub);
+    await readRelaySetup05(pub);
     await publish(pub, "cam", frames);
     const sub = await dial05("unix", f, `/room?jwt=${token}`, Role.Subscriber);
-    await relaySetup(sub);
+    await readRelaySetup05(sub);
     const got = await subscribeOnce(sub, "cam", "video");
     assert.ok("payloads" in got, `subscribed: ${JSON.stringify(got)}`);
     assert.deepEqual(got.payloads, frames, "byte-exact over TCP → relay → Unix socket");
@@ -221,7 +203,7 @@ Deno.test({
     // under the broadcast path.
     const statsToken = await f.sign({ root: ".stats", get: [""] });
     const watcher = await dial05("tcp", f, `/.stats?jwt=${statsToken}`, Role.Subscriber);
-    await relaySetup(watcher);
+    await readRelaySetup05(watcher);
     const sessions = await subscribeOnce(watcher, "node", "sessions.json");
     assert.ok("payloads" in sessions, JSON.stringify(sessions));
     const present = JSON.parse(new TextDecoder().decode(sessions.payloads[0]));
@@ -242,11 +224,11 @@ Deno.test({
     // The token's root scopes the paths: a session rooted at `other` does not see room/cam.
     const otherToken = await f.sign({ root: "other", get: [""] });
     const outsider = await dial05("tcp", f, `/other?jwt=${otherToken}`, Role.Subscriber);
-    await relaySetup(outsider);
+    await readRelaySetup05(outsider);
     assert.ok("reset" in await subscribeOnce(outsider, "cam", "video"), "other/cam does not exist");
     // A token with the `room` root may narrow it: `/room/cam` is a valid path for it.
     const narrowed = await dial05("unix", f, `/room/cam?jwt=${token}`, Role.Subscriber);
-    await relaySetup(narrowed);
+    await readRelaySetup05(narrowed);
     narrowed.close(0, "done");
 
     const metrics = await (await fetch(`${f.relay.internalUrl}/metrics`)).text();
@@ -280,7 +262,7 @@ Deno.test({
     }
     // The read-only token still subscribes.
     const reader = await dial05("tcp", f, `/room?jwt=${readOnly}`, Role.Subscriber);
-    await relaySetup(reader);
+    await readRelaySetup05(reader);
     reader.close(0, "done");
     assert.ok(
       f.relay.logs.every((l) => !l.includes(token.slice(-20)) && !l.includes(readOnly.slice(-20))),
@@ -313,7 +295,7 @@ Deno.test({
       "the worker's handshake",
       dial05("tcp", f, `/room?jwt=${token}`, Role.Subscriber),
     );
-    await relaySetup(worker);
+    await readRelaySetup05(worker);
     assert.ok(Date.now() - started < 2_500, `handshake took ${Date.now() - started} ms`);
     worker.close(0, "done");
     // The same over the Unix socket, whose peers are indistinguishable: the listener-wide cap.
@@ -323,7 +305,7 @@ Deno.test({
       "the Unix worker's handshake",
       dial05("unix", f, `/room?jwt=${token}`, Role.Subscriber),
     );
-    await relaySetup(local);
+    await readRelaySetup05(local);
     local.close(0, "done");
     // Idle connections do not hold a slot for long: the relay closes the last of them within the
     // handshake deadline (a few seconds), not 10 s.
