@@ -5,7 +5,7 @@ import { encodeKey, KeyError } from "./jwk.ts";
 import { generateKey } from "./token_cli.ts";
 import { AuthError, type AuthFailureReason } from "./types.ts";
 import { silentLogger } from "../log/mod.ts";
-import { waitFor, withTempDir } from "../testing/mod.ts";
+import { eventually, withTempDir } from "../testing/mod.ts";
 
 async function reason(promise: Promise<unknown>): Promise<AuthFailureReason> {
   try {
@@ -83,19 +83,31 @@ for (const mode of ["watch", "poll"] as const) {
         assert.equal((await store.resolve("ignored")).jwk.kid, "first");
         // Resolving does no I/O, and losing the file keeps the last good key.
         await Deno.remove(path);
-        await waitFor(() => reloads.includes(false));
+        await eventually("a failed reload", () => reloads.includes(false), 5_000);
         assert.equal((await store.resolve(undefined)).jwk.kid, "first");
         await replaceFile(path, encodeKey(second));
-        await waitFor(async () => (await store.resolve(undefined)).jwk.kid === "second");
+        await eventually(
+          "key second",
+          async () => (await store.resolve(undefined)).jwk.kid === "second",
+          5_000,
+        );
         assert.equal((await store.resolve(undefined)).jwk.alg, "ES256");
 
         const before = reloads.length;
         await Deno.writeTextFile(path, "{ broken");
-        await waitFor(() => reloads.slice(before).includes(false));
+        await eventually(
+          "a failed reload of the broken file",
+          () => reloads.slice(before).includes(false),
+          5_000,
+        );
         assert.equal((await store.resolve(undefined)).jwk.kid, "second");
 
         await Deno.writeTextFile(path, encodeKey(third, "json"));
-        await waitFor(async () => (await store.resolve(undefined)).jwk.kid === "third");
+        await eventually(
+          "key third",
+          async () => (await store.resolve(undefined)).jwk.kid === "third",
+          5_000,
+        );
       } finally {
         await store.close();
       }
@@ -118,7 +130,11 @@ Deno.test("[auth] key in a Kubernetes-style secret mount reloads on the ..data s
       await Deno.writeTextFile(`${dir}/..v2/root.jwk`, encodeKey(second));
       await Deno.symlink("..v2", `${dir}/..data_tmp`);
       await Deno.rename(`${dir}/..data_tmp`, `${dir}/..data`);
-      await waitFor(async () => (await store.resolve(undefined)).jwk.kid === "second");
+      await eventually(
+        "key second",
+        async () => (await store.resolve(undefined)).jwk.kid === "second",
+        5_000,
+      );
     } finally {
       await store.close();
     }
@@ -144,16 +160,19 @@ Deno.test("key_dir: lazy per-kid files, unknown kids, invalid files, additions a
       // A key added later is found (the cached miss is dropped on the file event).
       const b = await generateKey("ES384", "b");
       await replaceFile(`${dir}/b.jwk`, encodeKey(b));
-      await waitFor(async () => (await store.resolve("b").then(() => true, () => false)));
+      await eventually("kid b", async () => (await store.resolve("b").then(() => true, () => false)), 5_000);
       assert.equal((await store.resolve("b")).jwk.alg, "ES384");
 
       // A changed key is reloaded; a removed key is revoked.
       const a2 = await generateKey("HS512", "a");
       await replaceFile(`${dir}/a.jwk`, encodeKey(a2));
-      await waitFor(async () => (await store.resolve("a")).jwk.alg === "HS512");
+      await eventually("kid a as HS512", async () => (await store.resolve("a")).jwk.alg === "HS512", 5_000);
       await Deno.remove(`${dir}/b.jwk`);
-      await waitFor(() =>
-        store.resolve("b").then(() => false, (e) => e instanceof AuthError && e.reason === "unknown_kid")
+      await eventually(
+        "kid b unknown",
+        () =>
+          store.resolve("b").then(() => false, (e) => e instanceof AuthError && e.reason === "unknown_kid"),
+        5_000,
       );
       assert.ok(reloads.some((r) => r.endsWith("a.jwk:true")), reloads.join(" "));
     } finally {

@@ -4,9 +4,7 @@
  */
 
 import assert from "node:assert/strict";
-// Test-only reference implementation, pinned here rather than in the relay's import map.
-// deno-lint-ignore no-import-prefix
-import * as moqToken from "npm:@moq/token@0.2.3";
+import * as moqToken from "../testing/moq_token.ts";
 import { runTokenCommand } from "./token_cli.ts";
 import { JwtAuthenticator } from "./authenticator.ts";
 import { captureIo, withTempDir } from "../testing/mod.ts";

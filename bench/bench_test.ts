@@ -14,16 +14,7 @@ import {
 } from "./media.ts";
 import { GroupScanError, GroupScanner } from "./scan.ts";
 import { median, percentile, readRssBytes } from "./stats.ts";
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
+import { concat } from "../testing/mod.ts";
 
 Deno.test("frame sizes are media-like: a key frame, then deltas in range, ~1 MiB/s nominal", () => {
   for (let g = 0; g < 4; g++) {

@@ -1,16 +1,9 @@
 import assert from "node:assert/strict";
 import { BenchPublisher, BenchSubscriber, connect, type Target } from "./client.ts";
 import { type ServerProcess, startBenchRelay, startRawQuic, startRawWs } from "./procs.ts";
+import { eventually } from "../testing/mod.ts";
 
 const PATH = "anon/test";
-
-async function until(what: string, check: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 /** Publish one group of three frames to two subscribers through `server` and check what arrives. */
 async function roundTrip(server: ServerProcess, target: Target): Promise<void> {
@@ -33,7 +26,7 @@ async function roundTrip(server: ServerProcess, target: Target): Promise<void> {
     assert.ok(send, "publisher has a subscription");
     for (const size of [100, 40_000, 8]) await pub.writeFrame(send, size);
     await send.close();
-    await until("both subscribers got the group", () => subs.every((s) => s.groupsComplete === 1));
+    await eventually("both subscribers got the group", () => subs.every((s) => s.groupsComplete === 1));
     for (const s of subs) {
       assert.equal(s.frames, 3);
       assert.equal(s.lastEndedSequence, 5);

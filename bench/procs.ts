@@ -6,8 +6,7 @@
  * @module
  */
 
-import { fetchCertificateFingerprint } from "../transport/mod.ts";
-import { freePort, RelayProcess } from "../testing/mod.ts";
+import { freePort, readLines, relayPin, RelayProcess } from "../testing/mod.ts";
 import type { WorkerCommand, WorkerSpec } from "./worker.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
@@ -24,19 +23,12 @@ export class ChildError extends Error {
 }
 
 async function* jsonLines(stream: ReadableStream<Uint8Array>): AsyncGenerator<Record<string, unknown>> {
-  const decoder = new TextDecoder();
-  let partial = "";
-  for await (const chunk of stream) {
-    partial += decoder.decode(chunk, { stream: true });
-    const parts = partial.split("\n");
-    partial = parts.pop() ?? "";
-    for (const line of parts) {
-      if (!line.trim()) continue;
-      try {
-        yield JSON.parse(line);
-      } catch {
-        console.error(`[bench] unparsable child output: ${line}`);
-      }
+  for await (const line of readLines(stream)) {
+    if (!line.trim()) continue;
+    try {
+      yield JSON.parse(line);
+    } catch {
+      console.error(`[bench] unparsable child output: ${line}`);
     }
   }
 }
@@ -218,8 +210,7 @@ export async function startBenchRelay(options: BenchRelayOptions = {}): Promise<
     }
     await new Promise((r) => setTimeout(r, 100));
   }
-  const pinBytes = await fetchCertificateFingerprint(new URL(relay.httpUrl));
-  const pin = [...pinBytes].map((b) => b.toString(16).padStart(2, "0")).join("");
+  const pin = await relayPin(relay);
   return {
     name: "relay",
     pid: child.pid,

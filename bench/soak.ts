@@ -25,8 +25,7 @@
 import { encodeKey, parseKeyText } from "../auth/mod.ts";
 import { generateKey, signToken } from "../auth/mod.ts";
 import { LEGACY_CLIENT_SETUP, RawWebSocket, streamFrame } from "../testing/mod.ts";
-import { type RelayProcess, sleep, startRelay, within } from "../testing/mod.ts";
-import { fetchCertificateFingerprint } from "../transport/mod.ts";
+import { relayPin, type RelayProcess, sleep, startRelay, within } from "../testing/mod.ts";
 import { BenchPublisher, BenchSubscriber, connect, type Target, type TransportName } from "./client.ts";
 import { percentile, readRssBytes } from "./stats.ts";
 
@@ -250,8 +249,7 @@ class Cluster {
         `token = "${this.#tokenFile}"`,
       ].join("\n"),
     });
-    const pin = await fetchCertificateFingerprint(new URL(this.a.httpUrl));
-    this.#pin = [...pin].map((b) => b.toString(16).padStart(2, "0")).join("");
+    this.#pin = await relayPin(this.a);
   }
 
   async startB(): Promise<void> {

@@ -14,6 +14,7 @@ import type { TransportSession } from "../transport/mod.ts";
 import { BenchPublisher, BenchSubscriber, connect, type Target } from "./client.ts";
 import { FRAMES_PER_GROUP, FRAMES_PER_SECOND, frameSize } from "./media.ts";
 import { sleep } from "../util/mod.ts";
+import { readLines } from "../testing/bytes.ts";
 
 /** What a worker process does. */
 export type WorkerSpec =
@@ -46,15 +47,9 @@ function emit(message: Record<string, unknown>): void {
   Deno.stdout.writeSync(encoder.encode(JSON.stringify(message) + "\n"));
 }
 
+/** The non-blank lines of `stream` (the parent's spec, then its commands). */
 async function* lines(stream: ReadableStream<Uint8Array>): AsyncGenerator<string> {
-  const decoder = new TextDecoder();
-  let partial = "";
-  for await (const chunk of stream) {
-    partial += decoder.decode(chunk, { stream: true });
-    const parts = partial.split("\n");
-    partial = parts.pop() ?? "";
-    for (const line of parts) if (line.trim()) yield line;
-  }
+  for await (const line of readLines(stream)) if (line.trim()) yield line;
 }
 
 /** Run `task` over `items` with at most `limit` in flight; returns the failures. */

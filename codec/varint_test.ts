@@ -13,8 +13,8 @@ import {
   varintSize,
   VarintTruncatedError,
 } from "./varint.ts";
+import { spacedHex } from "../testing/mod.ts";
 
-const hex = (bytes: Uint8Array) => Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join(" ");
 const fromHex = (text: string) =>
   Uint8Array.from(text.replace(/\s/g, "").match(/../g)!.map((b) => parseInt(b, 16)));
 
@@ -29,12 +29,12 @@ Deno.test("varint: RFC 9000 Appendix A.1 sample decodings", () => {
 });
 
 Deno.test("varint: RFC 9000 Appendix A.1 sample encodings (minimal)", () => {
-  assert.equal(hex(encodeVarint(151288809941952652n)), "c2 19 7c 5e ff 14 e8 8c");
-  assert.equal(hex(encodeVarint(494878333)), "9d 7f 3e 7d");
-  assert.equal(hex(encodeVarint(15293)), "7b bd");
-  assert.equal(hex(encodeVarint(37)), "25");
-  assert.equal(hex(encodeVarint(0x41)), "40 41"); // WebTransport bidi signal
-  assert.equal(hex(encodeVarint(0x54)), "40 54"); // WebTransport uni stream type
+  assert.equal(spacedHex(encodeVarint(151288809941952652n)), "c2 19 7c 5e ff 14 e8 8c");
+  assert.equal(spacedHex(encodeVarint(494878333)), "9d 7f 3e 7d");
+  assert.equal(spacedHex(encodeVarint(15293)), "7b bd");
+  assert.equal(spacedHex(encodeVarint(37)), "25");
+  assert.equal(spacedHex(encodeVarint(0x41)), "40 41"); // WebTransport bidi signal
+  assert.equal(spacedHex(encodeVarint(0x54)), "40 54"); // WebTransport uni stream type
 });
 
 Deno.test("varint: size boundaries of every length class round-trip", () => {
@@ -65,9 +65,9 @@ Deno.test("varint: the bigint form covers the full 62 bits", () => {
     const end = putVarint62(out, 0, value);
     assert.equal(end, varintSize(value));
     assert.equal(getVarint62(out, 0), value);
-    assert.equal(hex(encodeVarint(value)), hex(out.subarray(0, end)));
+    assert.equal(spacedHex(encodeVarint(value)), spacedHex(out.subarray(0, end)));
   }
-  assert.equal(hex(encodeVarint(MAX_VARINT)), "ff ff ff ff ff ff ff ff");
+  assert.equal(spacedHex(encodeVarint(MAX_VARINT)), "ff ff ff ff ff ff ff ff");
 });
 
 Deno.test("varint: out-of-range values raise VarintRangeError", () => {

@@ -4,13 +4,13 @@ import { type Origin, RelayStats, type Track } from "../relay/mod.ts";
 import {
   concat,
   encodeFrame,
+  eventually,
   pattern,
   startServer,
   StubAuthenticator,
   testOrigin,
   TestServer,
   TestSource,
-  until,
 } from "../testing/mod.ts";
 import { createWebHandler, type WebContext } from "./web.ts";
 import {
@@ -227,7 +227,7 @@ Deno.test("web: /fetch latest returns the byte-exact payloads of a multi-frame g
     assert.equal(byNumber.status, 200);
     assert.deepEqual(byNumber.body, pattern(3, 9));
     // The handle is released after each fetch (warm period 0 ⇒ the track closes).
-    await until(() => origin.stats().tracks === 0);
+    await eventually("the origin holds no track", () => origin.stats().tracks === 0, 3_000);
     assert.ok(source.cancelled >= 1);
   });
 });
@@ -259,7 +259,7 @@ Deno.test("web: /fetch bad requests, missing groups and refused tracks", async (
     assert.equal(head.status, 200);
     assert.equal(head.text, "");
     assert.equal(head.headers.get("x-moq-group"), "1");
-    await until(() => origin.stats().tracks === 0);
+    await eventually("the origin holds no track", () => origin.stats().tracks === 0, 3_000);
   });
 });
 
@@ -278,7 +278,7 @@ Deno.test("web: /fetch auth: 401 from AuthError, 502 key source down, 403 out of
     assert.equal((await get("/fetch/anon/live/video?jwt=narrow")).status, 403);
     assert.equal((await get("/fetch/.internal/origins/a/video")).status, 403);
     assert.equal((await get("/fetch/.internal/origins/a/video?jwt=internal")).status, 200);
-    await until(() => origin.stats().tracks === 0);
+    await eventually("the origin holds no track", () => origin.stats().tracks === 0, 3_000);
   });
 });
 
@@ -303,7 +303,7 @@ Deno.test("web: /fetch waits for a broadcast that is not live yet, 504 when it n
     // A live track with no group yet: 504 too.
     origin.publish("anon/idle", new TestSource((track) => track.ready()));
     assert.equal((await get("/fetch/anon/idle/video")).status, 504);
-    await until(() => origin.stats().tracks === 0);
+    await eventually("the origin holds no track", () => origin.stats().tracks === 0, 3_000);
   }, { fetchTimeoutMs: 150 });
 });
 
@@ -318,7 +318,7 @@ Deno.test("web: /fetch latest waits for the first group and streams a group as f
       }),
     );
     const pending = fetch(`${server.base}/fetch/anon/stream/video`);
-    await until(() => track !== undefined && track.consumers.size > 0);
+    await eventually("a consumer of the track", () => track !== undefined && track.consumers.size > 0, 3_000);
     const group = track!.startGroup(5);
     group.append(encodeFrame(pattern(100, 1)));
     const res = await pending;
@@ -337,7 +337,7 @@ Deno.test("web: /fetch latest waits for the first group and streams a group as f
     assert.deepEqual(received, pattern(70_000, 2));
     group.finish();
     assert.equal((await reader.read()).done, true);
-    await until(() => origin.stats().tracks === 0);
+    await eventually("the origin holds no track", () => origin.stats().tracks === 0, 3_000);
   });
 });
 
@@ -352,7 +352,7 @@ Deno.test("web: /fetch aborts the body after the inactivity deadline, not a tota
       }),
     );
     const pending = fetch(`${server.base}/fetch/anon/slow/video`);
-    await until(() => track !== undefined && track.consumers.size > 0);
+    await eventually("a consumer of the track", () => track !== undefined && track.consumers.size > 0, 3_000);
     const group = track!.startGroup(0);
     group.append(encodeFrame(pattern(10, 1)));
     const res = await pending;
@@ -375,7 +375,7 @@ Deno.test("web: /fetch aborts the body after the inactivity deadline, not a tota
         if (chunk.done) break;
       }
     });
-    await until(() => origin.stats().tracks === 0);
+    await eventually("the origin holds no track", () => origin.stats().tracks === 0, 3_000);
   }, { fetchTimeoutMs: 250 });
 });
 
@@ -398,7 +398,7 @@ Deno.test("web: /fetch releases the track when the client disconnects mid-body",
     assert.equal(origin.stats().tracks, 1);
     abort.abort();
     await reader.read().catch(() => {});
-    await until(() => origin.stats().tracks === 0);
+    await eventually("the origin holds no track", () => origin.stats().tracks === 0, 3_000);
     assert.equal(track!.state, "closed");
   });
 });
@@ -419,7 +419,7 @@ Deno.test("web: /fetch aborts the body when the group is aborted upstream", asyn
     await reader.read();
     track!.groups[0].abort(26);
     await assert.rejects(() => reader.read());
-    await until(() => origin.stats().tracks === 0);
+    await eventually("the origin holds no track", () => origin.stats().tracks === 0, 3_000);
   });
 });
 
@@ -489,11 +489,11 @@ Deno.test("web: /fetch releases the track when the client leaves during the look
     origin.publish("anon/mute", new TestSource(() => {})); // never answers
     const abort = new AbortController();
     const pending = fetch(`${server.base}/fetch/anon/mute/video`, { signal: abort.signal }).catch(() => null);
-    await until(() => origin.stats().tracks === 1);
+    await eventually("the origin holds one track", () => origin.stats().tracks === 1, 3_000);
     const started = Date.now();
     abort.abort();
     assert.equal(await pending, null);
-    await until(() => origin.stats().tracks === 0);
+    await eventually("the origin holds no track", () => origin.stats().tracks === 0, 3_000);
     assert.ok(Date.now() - started < 1_500, "released long before the 5 s lookup deadline");
   }, { fetchTimeoutMs: 5_000 });
 });

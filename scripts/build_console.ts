@@ -12,6 +12,7 @@
  */
 
 import { denoBundle } from "../testing/mod.ts";
+import { sha256Hex } from "../transport/mod.ts";
 
 const ROOT = new URL("../", import.meta.url);
 /** The generated module. */
@@ -40,11 +41,6 @@ async function bundle(entry: string, outDir: string, frozen: boolean): Promise<s
     hint: "is the npm registry or Deno's npm cache reachable?",
   });
   return await Deno.readTextFile(output);
-}
-
-async function sha256Hex(text: string): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
-  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
 }
 
 /** Sizes of a build, for the report. */
@@ -80,7 +76,7 @@ export async function buildConsoleModule(): Promise<{ text: string; sizes: Build
       const code = await bundle(entry, dir, frozen);
       sizes[name] = { bytes: new TextEncoder().encode(code).length, gzipBytes: await gzipSize(code) };
       text += `\n/** SHA-256 (hex) of {@link ${name}}. */\nexport const ${name}_SHA256 = "${await sha256Hex(
-        code,
+        new TextEncoder().encode(code),
       )}";\n`;
       text += `/** Bundle of scripts/console/${entry.split("/").pop()}. */\nexport const ${name} = ${
         JSON.stringify(code)

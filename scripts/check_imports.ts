@@ -48,14 +48,21 @@ export const ENTRY_FOLDERS: readonly string[] = [".", "tests", "bench", "scripts
 
 /**
  * Modules other folders may import directly although they are not a face: the pinned test-only npm
- * clients, which are loaded lazily or bundled for the browser and so stay out of `testing/mod.ts`.
+ * clients, which are loaded lazily or bundled for the browser and so stay out of `testing/mod.ts`,
+ * and the pure helpers the browser test pages bundle and the bench workers load alone (testing/mod.ts
+ * also exports those).
  */
 export const STANDALONE_MODULES: readonly string[] = [
+  "testing/bytes.ts",
+  "testing/timing.ts",
   "testing/moq_lite.ts",
   "testing/moq_media.ts",
   "testing/moq_net.ts",
   "testing/moq_net_028.ts",
   "testing/moq_net_api.ts",
+  "testing/moq_token.ts",
+  "testing/playwright.ts",
+  "testing/qmux006.ts",
   "testing/qmux03.ts",
   "testing/kubernetes.ts",
 ];

@@ -67,9 +67,9 @@ import {
   zigzagDecode,
   zigzagEncode,
 } from "./lite05.ts";
+import { spacedHex } from "../testing/mod.ts";
 
 const hex = (s: string) => new Uint8Array(s.trim().split(/\s+/).filter((b) => b).map((b) => parseInt(b, 16)));
-const toHex = (b: Uint8Array) => [...b].map((x) => x.toString(16).padStart(2, "0")).join(" ");
 const text = (s: string) => new TextEncoder().encode(s);
 
 /** Strip the size prefix of an encoded message (rejecting anything after it) and read its body. */
@@ -105,7 +105,7 @@ function bytewise(b: Uint8Array): RecvStream {
 
 Deno.test("vector: empty SETUP on its uni stream is 01 01 00", () => {
   const setup: Setup = { probe: ProbeLevel.None, role: Role.Both };
-  assert.equal(toHex(encodeSetupStream(setup)), "01 01 00");
+  assert.equal(spacedHex(encodeSetupStream(setup)), "01 01 00");
   const r = new BodyReader(hex("01 01 00"));
   assert.equal(parseUniType05(r.varint()), UniType05.Setup);
   assert.deepEqual(decodeSetupStream(r.rest()), setup);
@@ -113,7 +113,7 @@ Deno.test("vector: empty SETUP on its uni stream is 01 01 00", () => {
 
 Deno.test("vector: SETUP {Probe=Report, Origin=42}", () => {
   const setup: Setup = { probe: ProbeLevel.Report, role: Role.Both, origin: 42n };
-  assert.equal(toHex(encodeSetupStream(setup)), "01 07 02 01 01 01 05 01 2a");
+  assert.equal(spacedHex(encodeSetupStream(setup)), "01 07 02 01 01 01 05 01 2a");
   assert.deepEqual(decodeSetupStream(hex("07 02 01 01 01 05 01 2a")), setup);
   // Parameter order is unspecified (Rust uses a HashMap): the reverse order decodes the same.
   assert.deepEqual(decodeSetupStream(hex("07 02 05 01 2a 01 01 01")), setup);
@@ -121,27 +121,27 @@ Deno.test("vector: SETUP {Probe=Report, Origin=42}", () => {
 
 Deno.test("vector: TRACK_INFO defaults are 06 00 00 53 88 43 e8", () => {
   const info = { priority: 0, ordered: false, maxLatencyMs: 5000, timescale: 1000 };
-  assert.equal(toHex(encodeTrackInfo(info)), "06 00 00 53 88 43 e8");
+  assert.equal(spacedHex(encodeTrackInfo(info)), "06 00 00 53 88 43 e8");
   assert.deepEqual(decodeTrackInfo(body(hex("06 00 00 53 88 43 e8"))), info);
 });
 
 Deno.test("vector: ANNOUNCE_OK {hop 42, active 3}", () => {
-  assert.equal(toHex(encodeAnnounceOk({ hop: 42n, activeCount: 3 })), "02 2a 03");
+  assert.equal(spacedHex(encodeAnnounceOk({ hop: 42n, activeCount: 3 })), "02 2a 03");
   assert.deepEqual(decodeAnnounceOk(body(hex("02 2a 03"))), { hop: 42n, activeCount: 3 });
 });
 
 Deno.test("vector: ANNOUNCE_BROADCAST active and ended", () => {
   const active: AnnounceBroadcast = { active: true, suffix: "room/cam", hops: [7n] };
   const activeHex = "0c 01 08 72 6f 6f 6d 2f 63 61 6d 01 07";
-  assert.equal(toHex(encodeAnnounceBroadcast(active)), activeHex);
+  assert.equal(spacedHex(encodeAnnounceBroadcast(active)), activeHex);
   assert.deepEqual(decodeAnnounceBroadcast(body(hex(activeHex))), active);
 
   const ended: AnnounceBroadcast = { active: false, suffix: "room/cam", hops: [] };
   const endedHex = "0b 00 08 72 6f 6f 6d 2f 63 61 6d 00";
-  assert.equal(toHex(encodeAnnounceBroadcast(ended)), endedHex);
+  assert.equal(spacedHex(encodeAnnounceBroadcast(ended)), endedHex);
   assert.deepEqual(decodeAnnounceBroadcast(body(hex(endedHex))), ended);
   // An ended announcement never carries hops, whatever the caller passed.
-  assert.equal(toHex(encodeAnnounceBroadcast({ ...ended, hops: [9n] })), endedHex);
+  assert.equal(spacedHex(encodeAnnounceBroadcast({ ...ended, hops: [9n] })), endedHex);
 });
 
 Deno.test("vector: SUBSCRIBE_START / END / DROP (type before length)", () => {
@@ -151,14 +151,14 @@ Deno.test("vector: SUBSCRIBE_START / END / DROP (type before length)", () => {
     [{ type: "drop", start: 1, end: 3, error: 0 }, "02 03 01 03 00"],
   ];
   for (const [msg, bytes] of cases) {
-    assert.equal(toHex(encodeSubscribeResponse05(msg)), bytes);
+    assert.equal(spacedHex(encodeSubscribeResponse05(msg)), bytes);
     const { type, r } = typed(hex(bytes));
     assert.deepEqual(decodeSubscribeResponse05(type, r), msg);
   }
 });
 
 Deno.test("vector: GROUP stream header, subscribe 0, sequence 5", () => {
-  assert.equal(toHex(encodeGroupHeader05({ subscribeId: 0n, sequence: 5 })), "00 02 00 05");
+  assert.equal(spacedHex(encodeGroupHeader05({ subscribeId: 0n, sequence: 5 })), "00 02 00 05");
   const r = new BodyReader(hex("00 02 00 05"));
   assert.equal(parseUniType05(r.varint()), UniType05.Group);
   assert.deepEqual(decodeGroupHeader05(takeMessage(r, "GROUP")), { subscribeId: 0n, sequence: 5 });
@@ -166,8 +166,8 @@ Deno.test("vector: GROUP stream header, subscribe 0, sequence 5", () => {
 
 Deno.test("vector: FRAMEs ts=1000 then ts=1033 with zigzag deltas", () => {
   const enc = new FrameTimestampEncoder();
-  assert.equal(toHex(encodeFrame05(enc, 1000n, text("hi"))), "47 d0 02 68 69");
-  assert.equal(toHex(encodeFrame05(enc, 1033n, text("hi"))), "40 42 02 68 69");
+  assert.equal(spacedHex(encodeFrame05(enc, 1000n, text("hi"))), "47 d0 02 68 69");
+  assert.equal(spacedHex(encodeFrame05(enc, 1033n, text("hi"))), "40 42 02 68 69");
 
   const r = new BodyReader(hex("47 d0 02 68 69 40 42 02 68 69"), "group");
   const dec = new FrameTimestampDecoder();
@@ -182,7 +182,7 @@ Deno.test("vector: FRAMEs ts=1000 then ts=1033 with zigzag deltas", () => {
 
 Deno.test("vector: DATAGRAM sub 3, seq 9, ts 1000, payload x", () => {
   const d = { subscribeId: 3n, sequence: 9, timestamp: 1000n, payload: text("x") };
-  assert.equal(toHex(encodeDatagram05(d)), "03 09 43 e8 78");
+  assert.equal(spacedHex(encodeDatagram05(d)), "03 09 43 e8 78");
   assert.deepEqual(decodeDatagram05(hex("03 09 43 e8 78")), d);
 });
 
@@ -211,13 +211,13 @@ Deno.test("SETUP decoding: unknown ids skipped, unknown probe → Increase, unkn
 Deno.test("ANNOUNCE_REQUEST, TRACK, FETCH, PROBE, GOAWAY, SUBSCRIBE and SUBSCRIBE_UPDATE round-trip", () => {
   const req = { prefix: "room/", excludeHop: (1n << 62n) - 1n };
   assert.deepEqual(decodeAnnounceRequest(body(encodeAnnounceRequest(req))), req);
-  assert.equal(toHex(encodeAnnounceRequest({ prefix: "", excludeHop: 0n })), "02 00 00");
+  assert.equal(spacedHex(encodeAnnounceRequest({ prefix: "", excludeHop: 0n })), "02 00 00");
 
   const track = { broadcast: "room/cam", track: "video" };
   assert.deepEqual(decodeTrack(body(encodeTrack(track))), track);
 
   const fetch = { broadcast: "b", track: "t", priority: 200, group: 12345 };
-  assert.equal(toHex(encodeFetch05(fetch)), "07 01 62 01 74 c8 70 39");
+  assert.equal(spacedHex(encodeFetch05(fetch)), "07 01 62 01 74 c8 70 39");
   assert.deepEqual(decodeFetch05(body(encodeFetch05(fetch))), fetch);
 
   assert.deepEqual(decodeProbe05(body(encodeProbe05(5_000_000, 40))), { bitrate: 5_000_000, rttMs: 40 });
@@ -301,8 +301,8 @@ Deno.test("stream parsers: SETUP then FIN, frames split into one-byte chunks, nu
 
 Deno.test("stream types: every lite-05 type parses; Session (0) and 7+ are unknown", () => {
   for (const t of [1, 2, 3, 4, 5, 6]) assert.equal(parseBidiType05(t), t);
-  assert.equal(toHex(encodeStreamType05(BidiType05.Track)), "06");
-  assert.equal(toHex(encodeStreamType05(UniType05.Setup)), "01");
+  assert.equal(spacedHex(encodeStreamType05(BidiType05.Track)), "06");
+  assert.equal(spacedHex(encodeStreamType05(UniType05.Setup)), "01");
   for (const t of [0, 7, 0x20, 0x21]) assert.throws(() => parseBidiType05(t), UnknownStreamTypeError);
   assert.throws(() => parseUniType05(2), UnknownStreamTypeError);
   try {

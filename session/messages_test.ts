@@ -21,9 +21,9 @@ import {
 } from "./messages.ts";
 import { BodyReader, BoundsError, DecodeError, encodeVarint, Writer } from "../codec/mod.ts";
 import { type RecvStream, StreamReader } from "../transport/mod.ts";
+import { spacedHex } from "../testing/mod.ts";
 
 const hex = (s: string) => new Uint8Array(s.trim().split(/\s+/).map((b) => parseInt(b, 16)));
-const toHex = (b: Uint8Array) => [...b].map((x) => x.toString(16).padStart(2, "0")).join(" ");
 
 /** Strip the size prefix of an encoded message and return a reader over its body. */
 function body(encoded: Uint8Array): BodyReader {
@@ -34,13 +34,13 @@ function body(encoded: Uint8Array): BodyReader {
 }
 
 Deno.test("varint encodes the spec examples minimally", () => {
-  assert.equal(toHex(encodeVarint(0)), "00");
-  assert.equal(toHex(encodeVarint(37)), "25");
-  assert.equal(toHex(encodeVarint(300)), "41 2c");
-  assert.equal(toHex(encodeVarint(42069)), "80 00 a4 55");
-  assert.equal(toHex(encodeVarint(1_000_000)), "80 0f 42 40");
-  assert.equal(toHex(encodeVarint(0xff0dad02)), "c0 00 00 00 ff 0d ad 02");
-  assert.equal(toHex(encodeVarint(Number.MAX_SAFE_INTEGER)), "c0 1f ff ff ff ff ff ff");
+  assert.equal(spacedHex(encodeVarint(0)), "00");
+  assert.equal(spacedHex(encodeVarint(37)), "25");
+  assert.equal(spacedHex(encodeVarint(300)), "41 2c");
+  assert.equal(spacedHex(encodeVarint(42069)), "80 00 a4 55");
+  assert.equal(spacedHex(encodeVarint(1_000_000)), "80 0f 42 40");
+  assert.equal(spacedHex(encodeVarint(0xff0dad02)), "c0 00 00 00 ff 0d ad 02");
+  assert.equal(spacedHex(encodeVarint(Number.MAX_SAFE_INTEGER)), "c0 1f ff ff ff ff ff ff");
 });
 
 Deno.test("varint decoding accepts non-minimal forms and rejects > 2^53", () => {
@@ -59,7 +59,7 @@ Deno.test("legacy CLIENT_SETUP from @moq/lite 0.2.2 decodes; SERVER_SETUP matche
     02 80 00 a4 55 07 0b 6d 6f 71 2d 6c 69 74 65 2d 6a 73`);
   assert.equal(setup.length, 0x2c);
   assert.deepEqual(decodeClientSetup(new BodyReader(setup)).versions, [0xff0dad02, 0xff0dad01, 0xff00000e]);
-  assert.equal(toHex(encodeServerSetup(Version.Lite02)), "21 00 09 c0 00 00 00 ff 0d ad 02 00");
+  assert.equal(spacedHex(encodeServerSetup(Version.Lite02)), "21 00 09 c0 00 00 00 ff 0d ad 02 00");
 });
 
 Deno.test("CLIENT_SETUP keeps parameters raw (both lite-01/02 encodings), rejects truncation and floods", () => {
@@ -68,7 +68,7 @@ Deno.test("CLIENT_SETUP keeps parameters raw (both lite-01/02 encodings), reject
     6d 6f 71 2d 6c 69 74 65 2d 6a 73`);
   const decoded = decodeClientSetup(new BodyReader(kixelated));
   assert.deepEqual(decoded.versions, [0xff0dad01, 0xff00000e]);
-  assert.equal(toHex(decoded.parameters.subarray(0, 5)), "02 02 01 3f 05");
+  assert.equal(spacedHex(decoded.parameters.subarray(0, 5)), "02 02 01 3f 05");
   assert.equal(decoded.parameters.length, 17);
   // Duplicates and odd layouts are not the relay's business (upstream does not parse them either).
   assert.deepEqual(decodeClientSetup(new BodyReader(hex("01 01 02 02 01 02 02"))).versions, [1]);
@@ -78,19 +78,19 @@ Deno.test("CLIENT_SETUP keeps parameters raw (both lite-01/02 encodings), reject
 });
 
 Deno.test("ANNOUNCE_INTEREST / INIT / ANNOUNCE match the observed bytes", () => {
-  assert.equal(toHex(encodeAnnounceInterest(Version.Lite02, { prefix: "", excludeHop: 0n })), "01 00");
-  assert.equal(toHex(encodeAnnounceInterest(Version.Lite04, { prefix: "", excludeHop: 0n })), "02 00 00");
-  assert.equal(toHex(encodeAnnounceInit(["demo"])), "06 01 04 64 65 6d 6f");
+  assert.equal(spacedHex(encodeAnnounceInterest(Version.Lite02, { prefix: "", excludeHop: 0n })), "01 00");
+  assert.equal(spacedHex(encodeAnnounceInterest(Version.Lite04, { prefix: "", excludeHop: 0n })), "02 00 00");
+  assert.equal(spacedHex(encodeAnnounceInit(["demo"])), "06 01 04 64 65 6d 6f");
   assert.equal(
-    toHex(encodeAnnounce(Version.Lite02, { active: true, suffix: "other", hops: [] })),
+    spacedHex(encodeAnnounce(Version.Lite02, { active: true, suffix: "other", hops: [] })),
     "07 01 05 6f 74 68 65 72",
   );
   assert.equal(
-    toHex(encodeAnnounce(Version.Lite04, { active: true, suffix: "demo", hops: [] })),
+    spacedHex(encodeAnnounce(Version.Lite04, { active: true, suffix: "demo", hops: [] })),
     "07 01 04 64 65 6d 6f 00",
   );
   assert.equal(
-    toHex(encodeAnnounce(Version.Lite04, { active: false, suffix: "other", hops: [] })),
+    spacedHex(encodeAnnounce(Version.Lite04, { active: false, suffix: "other", hops: [] })),
     "08 00 05 6f 74 68 65 72 00",
   );
   for (const v of [Version.Lite01, Version.Lite02, Version.Lite03, Version.Lite04]) {
@@ -125,9 +125,9 @@ Deno.test("SUBSCRIBE encodes as captured and round-trips in every version", () =
     ordered: false,
     maxLatencyMs: 0,
   };
-  assert.equal(toHex(encodeSubscribe(Version.Lite02, sub)), "0d 00 04 64 65 6d 6f 05 76 69 64 65 6f 02");
+  assert.equal(spacedHex(encodeSubscribe(Version.Lite02, sub)), "0d 00 04 64 65 6d 6f 05 76 69 64 65 6f 02");
   assert.equal(
-    toHex(encodeSubscribe(Version.Lite04, sub)),
+    spacedHex(encodeSubscribe(Version.Lite04, sub)),
     "11 00 04 64 65 6d 6f 05 76 69 64 65 6f 02 00 00 00 00",
   );
   const full: Subscribe = {
@@ -153,9 +153,9 @@ Deno.test("SUBSCRIBE encodes as captured and round-trips in every version", () =
 
 Deno.test("SUBSCRIBE_OK per version matches the captures", () => {
   const ok = { priority: 2, ordered: false, maxLatencyMs: 0 };
-  assert.equal(toHex(encodeSubscribeOk(Version.Lite01, ok)), "01 02");
-  assert.equal(toHex(encodeSubscribeOk(Version.Lite02, ok)), "00");
-  assert.equal(toHex(encodeSubscribeOk(Version.Lite04, ok)), "00 05 02 00 00 00 00");
+  assert.equal(spacedHex(encodeSubscribeOk(Version.Lite01, ok)), "01 02");
+  assert.equal(spacedHex(encodeSubscribeOk(Version.Lite02, ok)), "00");
+  assert.equal(spacedHex(encodeSubscribeOk(Version.Lite04, ok)), "00 05 02 00 00 00 00");
   const r = new BodyReader(encodeSubscribeOk(Version.Lite03, { ...ok, startGroup: 4 }));
   assert.equal(r.varint(), 0);
   const size = r.varint();
@@ -167,7 +167,7 @@ Deno.test("SUBSCRIBE_OK per version matches the captures", () => {
 });
 
 Deno.test("GROUP header matches the capture and rejects trailing data", () => {
-  assert.equal(toHex(encodeGroupHeader({ subscribeId: 0n, sequence: 5 })), "00 02 00 05");
+  assert.equal(spacedHex(encodeGroupHeader({ subscribeId: 0n, sequence: 5 })), "00 02 00 05");
   const r = new BodyReader(encodeGroupHeader({ subscribeId: 9n, sequence: 1234567 }));
   assert.equal(r.u8(), 0);
   const size = r.varint();
@@ -176,8 +176,8 @@ Deno.test("GROUP header matches the capture and rejects trailing data", () => {
 });
 
 Deno.test("PROBE per version", () => {
-  assert.equal(toHex(encodeProbe(Version.Lite04, 1_000_000, 25)), "05 80 0f 42 40 19");
-  assert.equal(toHex(encodeProbe(Version.Lite03, 1_000_000, 25)), "04 80 0f 42 40");
+  assert.equal(spacedHex(encodeProbe(Version.Lite04, 1_000_000, 25)), "05 80 0f 42 40 19");
+  assert.equal(spacedHex(encodeProbe(Version.Lite03, 1_000_000, 25)), "04 80 0f 42 40");
   assert.deepEqual(decodeProbe(Version.Lite04, body(encodeProbe(Version.Lite04, 5, 6))), {
     bitrate: 5,
     rttMs: 6,

@@ -7,12 +7,12 @@
  */
 
 import assert from "node:assert/strict";
-import { parseKeyText, runTokenCommand, signToken, type TokenIo } from "../auth/mod.ts";
+import { signToken } from "../auth/mod.ts";
 import type { NodeInfo } from "../cluster/mod.ts";
-import { freePort, type RelayProcess, sleep, startRelay } from "./harness.ts";
+import { freePort, type RelayProcess, startRelay } from "./harness.ts";
+import { sleep } from "./timing.ts";
 import { parseMetrics, sampleValue } from "./metrics.ts";
-
-const quietIo: TokenIo = { stdout: () => {}, stderr: () => {}, stdin: () => Promise.resolve("") };
+import { generateTestKey } from "./auth.ts";
 
 /** A cluster of relay processes sharing one signing key and one cluster credential. */
 export interface ClusterKit {
@@ -21,6 +21,8 @@ export interface ClusterKit {
   auth: string;
   /** The cluster credential file (`root="" put=[""] get=[""]`). */
   tokenFile: string;
+  /** The cluster credential itself (what {@link tokenFile} holds). */
+  token: string;
   relays: RelayProcess[];
   /** `[server]` body of every relay (default: none, i.e. default QUIC idle timeout and keep-alive). */
   server: string;
@@ -29,13 +31,11 @@ export interface ClusterKit {
 /** A fresh kit: key, cluster credential, temp dir. `server` is every relay's `[server]` body. */
 export async function makeKit(server = ""): Promise<ClusterKit> {
   const dir = await Deno.makeTempDir({ prefix: "moq-cluster-e2e-" });
-  const keyPath = `${dir}/cluster.jwk`;
-  const code = await runTokenCommand(["generate", "--algorithm", "HS256", "--out", keyPath], quietIo);
-  assert.equal(code, 0, "token generate");
-  const key = parseKeyText(await Deno.readTextFile(keyPath), keyPath);
+  const { keyPath, key } = await generateTestKey(`${dir}/cluster.jwk`, "HS256");
+  const token = await signToken(key, { root: "", put: [""], get: [""] });
   const tokenFile = `${dir}/cluster.jwt`;
-  await Deno.writeTextFile(tokenFile, await signToken(key, { root: "", put: [""], get: [""] }));
-  return { dir, auth: `key = "${keyPath}"\npublic = ""`, tokenFile, relays: [], server };
+  await Deno.writeTextFile(tokenFile, token);
+  return { dir, auth: `key = "${keyPath}"\npublic = ""`, tokenFile, token, relays: [], server };
 }
 
 /** How {@link startNode} configures one relay. */
@@ -145,22 +145,34 @@ export async function waitConnected(relay: RelayProcess, ports: number[], timeou
   throw new Error(`relay :${relay.port} not connected to ${want.join(", ")}: ${JSON.stringify(last)}`);
 }
 
+/** The four relays of {@link startDiamond}. */
+export interface Diamond {
+  /** The top (where a test publishes). */
+  a: RelayProcess;
+  /** The two middle relays, each linked to `a`: two equal routes. */
+  b: RelayProcess;
+  d: RelayProcess;
+  /** The bottom, linked to `b` and `d` (where a test watches). */
+  c: RelayProcess;
+}
+
+/** Start the diamond A ← B, D ← C (node ids 31, 32, 34, 33) and wait until every link is up. */
+export async function startDiamond(kit: ClusterKit): Promise<Diamond> {
+  const a = await startNode(kit, { id: 31 });
+  const b = await startNode(kit, { id: 32, connect: [a.port] });
+  const d = await startNode(kit, { id: 34, connect: [a.port] });
+  const c = await startNode(kit, { id: 33, connect: [b.port, d.port] });
+  await Promise.all([
+    waitConnected(b, [a.port]),
+    waitConnected(d, [a.port]),
+    waitConnected(c, [b.port, d.port]),
+  ]);
+  return { a, b, c, d };
+}
+
 /** Print a measured figure (`@moq/lite`'s console is silenced by testing/moq.ts). */
 export function report(line: string): void {
   Deno.stderr.writeSync(new TextEncoder().encode(`${line}\n`));
-}
-
-/** Poll an async check every 100 ms until it holds; reject after `timeoutMs`. */
-export async function untilAsync(
-  what: string,
-  check: () => Promise<boolean>,
-  timeoutMs = 10_000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for: ${what}`);
-    await sleep(100);
-  }
 }
 
 /** One metric sample from the relay's internal `/metrics`. */

@@ -9,7 +9,8 @@
  */
 
 import assert from "node:assert/strict";
-import { type RelayProcess, sleep, within } from "./harness.ts";
+import type { RelayProcess } from "./harness.ts";
+import { sleep, within } from "./timing.ts";
 import { connect, payload, publish, readGroup, subscribe, writeGroup } from "./moq.ts";
 
 /** Longest acceptable `/health` answer while under attack. */

@@ -6,6 +6,8 @@
  * @module
  */
 
+import { readLines } from "./bytes.ts";
+
 const ROOT = new URL("../", import.meta.url);
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
 
@@ -63,16 +65,11 @@ export class RelayProcess {
     this.dir = dir;
     this.child = child;
     this.#stderrDone = (async () => {
-      const decoder = new TextDecoder();
-      let partial = "";
-      for await (const chunk of child.stderr) {
-        partial += decoder.decode(chunk, { stream: true });
-        const lines = partial.split("\n");
-        partial = lines.pop() ?? "";
-        this.#stderr.push(...lines);
-        if (Deno.env.get("RELAY_LOG")) { for (const l of lines) console.error(`[relay:${port}] ${l}`); }
+      const echo = Boolean(Deno.env.get("RELAY_LOG"));
+      for await (const line of readLines(child.stderr)) {
+        this.#stderr.push(line);
+        if (echo) console.error(`[relay:${port}] ${line}`);
       }
-      if (partial) this.#stderr.push(partial);
     })();
   }
 
@@ -122,12 +119,16 @@ export class RelayProcess {
   }
 }
 
-/** Start a relay with a generated config and wait until `/health` answers. */
-export async function startRelay(options: RelayOptions = {}): Promise<RelayProcess> {
-  const port = options.port ?? freePort();
-  const internalPort = options.internal ? freePort() : undefined;
-  const dir = await Deno.makeTempDir({ prefix: "moq-relay-test-" });
-  const toml = [
+/**
+ * The relay.toml {@link startRelay} writes: QUIC and the web listener on `127.0.0.1:<port>`, a
+ * generated certificate, `[internal]` on `internalPort` when given, `[auth]` (default `public =
+ * "anon"`), then `options.server` inside `[server]` and `options.toml` at the end.
+ */
+export function relayToml(
+  port: number,
+  options: Pick<RelayOptions, "server" | "auth" | "toml"> & { internalPort?: number } = {},
+): string {
+  return [
     `[log]`,
     `level = "info"`,
     `[server]`,
@@ -137,11 +138,19 @@ export async function startRelay(options: RelayOptions = {}): Promise<RelayProce
     `generate = ["localhost", "127.0.0.1"]`,
     `[web.http]`,
     `listen = "127.0.0.1:${port}"`,
-    internalPort ? `[internal]\nlisten = "127.0.0.1:${internalPort}"` : "",
+    options.internalPort ? `[internal]\nlisten = "127.0.0.1:${options.internalPort}"` : "",
     `[auth]`,
     options.auth ?? `public = "anon"`,
     options.toml ?? "",
   ].join("\n");
+}
+
+/** Start a relay with a generated config and wait until `/health` answers. */
+export async function startRelay(options: RelayOptions = {}): Promise<RelayProcess> {
+  const port = options.port ?? freePort();
+  const internalPort = options.internal ? freePort() : undefined;
+  const dir = await Deno.makeTempDir({ prefix: "moq-relay-test-" });
+  const toml = relayToml(port, { ...options, internalPort });
   const configPath = `${dir}/relay.toml`;
   await Deno.writeTextFile(configPath, toml);
   const child = new Deno.Command(Deno.execPath(), {
@@ -182,22 +191,23 @@ export function loadMoq(): Promise<Moq> {
   return moqModule;
 }
 
-/** Resolve `promise`, or throw after `ms` with `what` in the message. */
-export async function within<T>(ms: number, what: string, promise: Promise<T>): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
+/**
+ * Run `fn`; when it throws, print each section of `sections()` (a title and its lines, e.g. the relay
+ * log or a page console) to stderr, then rethrow.
+ */
+export async function explainFailure<T>(
+  fn: () => Promise<T>,
+  sections: () => Record<string, readonly string[]>,
+): Promise<T> {
   try {
-    return await Promise.race([
-      promise,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
+    return await fn();
+  } catch (error) {
+    for (const [title, lines] of Object.entries(sections())) {
+      console.error(`--- ${title} ---\n${lines.join("\n")}`);
+    }
+    throw error;
   }
 }
-
-export { sleep } from "../util/mod.ts";
 
 /**
  * An end-to-end test with its own relay process (killed afterwards). Client libraries keep

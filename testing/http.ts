@@ -111,12 +111,3 @@ export async function startServer(handler: HttpHandler): Promise<TestServer> {
     },
   };
 }
-
-/** Resolve when `predicate` holds, polling every 5 ms; reject after `timeoutMs`. */
-export async function until(predicate: () => boolean, timeoutMs = 3000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error("condition not met in time");
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}

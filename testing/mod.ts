@@ -23,4 +23,5 @@ export * from "./raw_lite05.ts";
 export * from "./raw_moq.ts";
 export * from "./raw_ws.ts";
 export * from "./streams.ts";
+export * from "./timing.ts";
 export * from "./websocket.ts";

@@ -4,7 +4,8 @@
  * @module
  */
 
-import { loadMoq, type Moq, within } from "./harness.ts";
+import { loadMoq, type Moq } from "./harness.ts";
+import { within } from "./timing.ts";
 
 type Connection = Awaited<ReturnType<Moq["Connection"]["connect"]>>;
 type Broadcast = InstanceType<Moq["Broadcast"]>;
@@ -160,13 +161,4 @@ export async function watchAnnounced(connection: Connection, prefix = ""): Promi
     }
   })().catch(() => {});
   return events;
-}
-
-/** Poll `check` until it returns true. */
-export async function eventually(what: string, check: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for: ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
 }

@@ -10,8 +10,9 @@
  * @module
  */
 
-// deno-lint-ignore no-import-prefix
-import * as NetApi from "npm:@moq/net@0.3.4";
+import * as NetApi from "./moq_net_api.ts";
+import { MOQ_NET_SPECIFIER } from "./moq_net_api.ts";
+import { concat } from "./bytes.ts";
 
 /** `@moq/net`'s stream Writer: async varint/byte writers over a WritableStream. */
 export interface NetWriter {
@@ -144,7 +145,7 @@ interface NetStreamModule {
   Reader: new (stream: undefined, buffer: Uint8Array) => NetReader;
 }
 
-const ENTRY = import.meta.resolve("npm:@moq/net@0.3.4");
+const ENTRY = import.meta.resolve(MOQ_NET_SPECIFIER);
 
 /** The `@moq/net` 0.3.4 lite message classes. */
 export const Lite: NetLite = (await import(new URL("./lite/index.js", ENTRY).href)) as NetLite;
@@ -159,13 +160,7 @@ export async function netEncode(f: (w: NetWriter) => Promise<void>): Promise<Uin
   await f(w);
   w.close();
   await w.closed;
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let offset = 0;
-  for (const p of parts) {
-    out.set(p, offset);
-    offset += p.length;
-  }
-  return out;
+  return concat(parts);
 }
 
 /** Run `@moq/net`'s decoder `f` over `bytes`; rejects unless it consumed every byte. */
@@ -175,7 +170,7 @@ export async function netDecode<T>(bytes: Uint8Array, f: (r: NetReader) => Promi
   if (!(await r.done())) throw new Error("@moq/net left bytes unread");
   return value;
 }
-export { Varint } from "npm:@moq/net@0.3.4";
+export { Varint } from "./moq_net_api.ts";
 
 /**
  * The `@moq/net` 0.3.4 high-level API (connect, publish, consume) for end-to-end tests. Load it
@@ -227,4 +222,4 @@ export function recordWebSocketProtocols(): string[] {
  * The whole `@moq/net` 0.3.4 client (connect, publish, consume), for end-to-end tests. Load it
  * after removing the `WebTransport` global to force its WebSocket transport under Deno.
  */
-export * as Net from "npm:@moq/net@0.3.4";
+export * as Net from "./moq_net_api.ts";

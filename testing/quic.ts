@@ -82,23 +82,3 @@ export async function startTestServer(options: QuicTestServerOptions = {}): Prom
     },
   };
 }
-
-/** Hex → bytes (for pins). */
-export function hexBytes(hex: string): Uint8Array<ArrayBuffer> {
-  return new Uint8Array(hex.match(/../g)!.map((byte) => parseInt(byte, 16)));
-}
-
-/** Deterministic pseudo-random bytes (xorshift) for byte-exact transfer checks. */
-export function patternBytes(length: number, seed = 1): Uint8Array {
-  const out = new Uint8Array(length);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < length; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    out[i] = x & 0xff;
-  }
-  return out;
-}
-
-export { sleep } from "../util/mod.ts";

@@ -7,8 +7,12 @@
  * @module
  */
 
+import assert from "node:assert/strict";
 import { silentLogger } from "../log/mod.ts";
 import { Ietf } from "../session/mod.ts";
+import { concat } from "./bytes.ts";
+import { dialRelay } from "./dial.ts";
+import { eventually, sleep, within } from "./timing.ts";
 
 type ControlMessage = Ietf.ControlMessage;
 type DataObject = Ietf.DataObject;
@@ -192,13 +196,31 @@ export class RawIetfPeer {
 
   /** Dial `http://127.0.0.1:<port>/<path>` with `qmux-01.<draft's ALPN>` and exchange SETUP. */
   static async connect(port: number, draft: Draft, path = "anon", maxRequestId = 100): Promise<RawIetfPeer> {
+    return await RawIetfPeer.over(await RawIetfPeer.dialWebSocket(port, draft, path), draft, maxRequestId);
+  }
+
+  /** The WebSocket transport {@link connect} uses (`qmux-01.<draft's ALPN>`), before any SETUP. */
+  static async dialWebSocket(port: number, draft: Draft, path = "anon"): Promise<TransportSession> {
     const alpn = Ietf.draftAlpn(draft);
-    const transport = await dialWebSocket(new URL(`http://127.0.0.1:${port}/${path}`), {
+    return await dialWebSocket(new URL(`http://127.0.0.1:${port}/${path}`), {
       logger: silentLogger(),
       protocols: [`qmux-01.${alpn}`],
       alpns: [alpn as IetfProtocol],
     });
-    return await RawIetfPeer.over(transport, draft, maxRequestId);
+  }
+
+  /**
+   * Dial `relay` over raw QUIC (ALPN) or WebTransport (`wt-protocol`) offering only `draft`, check
+   * the transport and protocol, and exchange SETUP with `setupOptions`.
+   */
+  static async dial(
+    relay: { port: number; httpUrl: string },
+    draft: Draft,
+    over: "quic" | "webtransport",
+    setupOptions: Ietf.Param[] = [],
+  ): Promise<RawIetfPeer> {
+    const transport = await dialIetf(relay, draft, over);
+    return await RawIetfPeer.over(transport, draft, 100, setupOptions);
   }
 
   /** Speak `draft` over an already dialed transport (raw QUIC, WebTransport): exchange SETUP. */
@@ -345,12 +367,7 @@ export class RawIetfPeer {
           } catch {
             finished = false;
           }
-          const all = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-          let o = 0;
-          for (const p of parts) {
-            all.set(p, o);
-            o += p.length;
-          }
+          const all = concat(parts);
           const h = Ietf.readStreamHeader(all, this.draft);
           if (!h) return;
           if (h.header.kind === "fetch") {
@@ -448,6 +465,22 @@ export class RawIetfPeer {
     await s.close();
   }
 
+  /**
+   * Wait for the relay's next SUBSCRIBE toward this publisher and answer SUBSCRIBE_OK with track
+   * alias `alias`. Returns the SUBSCRIBE and its request.
+   */
+  async answerSubscribe(
+    alias: number,
+    timeoutMs = IETF_STEP_TIMEOUT_MS,
+  ): Promise<{ first: ControlMessage; req: RawRequest | ControlRequest }> {
+    await eventually("the relay's SUBSCRIBE at the publisher", () => this.incoming.length > 0, timeoutMs);
+    const { first, req } = this.incoming.shift()!;
+    assert.equal(first.kind, "subscribe", `the relay's first request is a SUBSCRIBE, got ${first.kind}`);
+    const requestId = first.kind === "subscribe" ? first.requestId : 0;
+    await req.send({ kind: "subscribeOk", requestId, trackAlias: alias, params: [], properties: [] });
+    return { first, req };
+  }
+
   /** Send one OBJECT_DATAGRAM (the transport must carry datagrams). */
   sendDatagram(d: Ietf.Datagram): void {
     const channel = this.transport.datagrams;
@@ -461,4 +494,90 @@ export class RawIetfPeer {
     this.#control?.send.close();
     this.transport.close(0, "done");
   }
+}
+
+/** How long one raw IETF step (a reply, a SUBSCRIBE) may take. */
+export const IETF_STEP_TIMEOUT_MS = 5_000;
+
+/**
+ * Dial `relay` over raw QUIC (ALPN) or WebTransport (`wt-protocol`) offering only `draft`, its
+ * certificate pinned; checks the transport kind and the negotiated protocol. No SETUP is sent.
+ */
+export async function dialIetf(
+  relay: { port: number; httpUrl: string },
+  draft: Draft,
+  over: "quic" | "webtransport",
+): Promise<TransportSession> {
+  const alpn = Ietf.draftAlpn(draft) as IetfProtocol;
+  const transport = await dialRelay(relay, over, [alpn]);
+  assert.equal(transport.kind, over);
+  assert.equal(transport.protocol, alpn, `${over} negotiated ${alpn}`);
+  return transport;
+}
+
+/** The next message of a request within {@link IETF_STEP_TIMEOUT_MS}; it must be of `kind`. */
+export async function expectReply(
+  reply: Promise<ControlMessage | null>,
+  kind: ControlMessage["kind"],
+  what: string,
+): Promise<ControlMessage> {
+  const m = await within(IETF_STEP_TIMEOUT_MS, what, reply);
+  assert.ok(m, `${what}: the request ended without a response`);
+  assert.equal(m.kind, kind, `${what}: got ${m.kind}`);
+  return m;
+}
+
+/**
+ * A publisher on `draft` (WebSocket) that PUBLISHes `namespace`/`name` as track alias `alias` and
+ * sends `groups` (group g: one subgroup with its objects, ids from 0), then waits for the relay to
+ * cache them. Returns the peer and the relay's reply to PUBLISH.
+ */
+export async function publishGroups(
+  relay: { port: number },
+  draft: Draft,
+  namespace: string[],
+  name: string,
+  alias: number,
+  groups: readonly Uint8Array[][],
+): Promise<{ peer: RawIetfPeer; reply: ControlMessage | null }> {
+  const peer = await RawIetfPeer.connect(relay.port, draft);
+  const req = await peer.request({
+    kind: "publish",
+    requestId: 0,
+    namespace,
+    name,
+    trackAlias: alias,
+    params: [],
+    properties: [],
+  });
+  const reply = await within(IETF_STEP_TIMEOUT_MS, "PUBLISH_OK", req.next());
+  for (const [g, objects] of groups.entries()) {
+    await peer.sendSubgroup(alias, g, objects.map((payload, id) => ({ id, payload })));
+  }
+  await sleep(CACHE_SETTLE_MS);
+  return { peer, reply };
+}
+
+/** How long {@link publishGroups} waits for the relay to have cached what was sent. */
+const CACHE_SETTLE_MS = 300;
+
+/** A standalone FETCH of `namespace`/`name` from `start` to `end`, each `[group, object]`. */
+export function standaloneFetch(
+  namespace: string[],
+  name: string,
+  start: readonly [number, number],
+  end: readonly [number, number],
+): ControlMessage {
+  return {
+    kind: "fetch",
+    requestId: 0,
+    spec: {
+      type: "standalone",
+      namespace,
+      name,
+      start: { group: start[0], object: start[1] },
+      end: { group: end[0], object: end[1] },
+    },
+    params: [],
+  };
 }

@@ -33,7 +33,7 @@ import {
 } from "../session/mod.ts";
 import { type BidiStream, StreamReader, type TransportSession } from "../transport/mod.ts";
 import { dialRelay } from "./dial.ts";
-import { within } from "./harness.ts";
+import { within } from "./timing.ts";
 
 /** How long one step waits for the relay (the machine may be loaded). */
 export const LITE05_STEP_TIMEOUT_MS = 10_000;

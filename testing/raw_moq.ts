@@ -52,6 +52,24 @@ export function encodeFrame(payload: Uint8Array): Uint8Array {
   return new Writer(payload.length + 8).varint(payload.length).bytes(payload).finish();
 }
 
+/**
+ * Open a lite-04 Subscribe stream on `transport` for `broadcast`/`track` with subscription `id`
+ * (priority 0, unordered, no latency bound), without waiting for any answer.
+ */
+export async function openSubscribe04(
+  transport: TransportSession,
+  id: bigint,
+  broadcast: string,
+  track: string,
+): Promise<BidiStream> {
+  const stream = await transport.openBidi();
+  await stream.send.write(encodeStreamType(BidiType.Subscribe));
+  await stream.send.write(
+    encodeSubscribe(V, { id, broadcast, track, priority: 0, ordered: false, maxLatencyMs: 0 }),
+  );
+  return stream;
+}
+
 /** One raw lite-04 session. */
 export class RawMoqPeer {
   readonly transport: TransportSession;
@@ -173,16 +191,7 @@ export class RawMoqPeer {
     broadcast: string,
     track: string,
   ): Promise<{ stream: BidiStream; reader: StreamReader }> {
-    const stream = await this.transport.openBidi();
-    await stream.send.write(encodeStreamType(BidiType.Subscribe));
-    await stream.send.write(encodeSubscribe(V, {
-      id,
-      broadcast,
-      track,
-      priority: 0,
-      ordered: false,
-      maxLatencyMs: 0,
-    }));
+    const stream = await this.subscribeNoWait(id, broadcast, track);
     const reader = new StreamReader(stream.recv);
     await reader.varint(); // response type 0 = SUBSCRIBE_OK
     await reader.message(1024);
@@ -190,18 +199,8 @@ export class RawMoqPeer {
   }
 
   /** Open a Subscribe stream without waiting for any answer. */
-  async subscribeNoWait(id: bigint, broadcast: string, track: string): Promise<BidiStream> {
-    const stream = await this.transport.openBidi();
-    await stream.send.write(encodeStreamType(BidiType.Subscribe));
-    await stream.send.write(encodeSubscribe(V, {
-      id,
-      broadcast,
-      track,
-      priority: 0,
-      ordered: false,
-      maxLatencyMs: 0,
-    }));
-    return stream;
+  subscribeNoWait(id: bigint, broadcast: string, track: string): Promise<BidiStream> {
+    return openSubscribe04(this.transport, id, broadcast, track);
   }
 
   /** Open an Announce (interest) stream for `prefix`; returns it and a live list of `±suffix`. */

@@ -273,3 +273,15 @@ export function memoryTransportPair(options: MemoryPairOptions = {}): [MemoryTra
   server.other = client;
   return [client, server];
 }
+
+/** Accept the next bidi stream of `session` and echo every byte back, then FIN. */
+export async function echoBidi(session: TransportSession): Promise<void> {
+  const bidi = await session.acceptBidi();
+  if (!bidi) throw new Error("the session ended before the peer opened a bidi stream to echo");
+  for (;;) {
+    const chunk = await bidi.recv.read();
+    if (chunk === null) break;
+    await bidi.send.write(chunk);
+  }
+  await bidi.send.close();
+}

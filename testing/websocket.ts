@@ -6,6 +6,8 @@
  */
 
 import { silentLogger } from "../log/mod.ts";
+import { within } from "./timing.ts";
+import { concat } from "./bytes.ts";
 import {
   acceptWebSocket,
   type AcceptWebSocketOptions,
@@ -17,17 +19,12 @@ import {
   type TransportSession,
 } from "../transport/mod.ts";
 
-/** Reject with a named error if `promise` does not settle within `ms`. Clears its timer. */
-export async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
+/**
+ * {@link within} with the arguments in the order the transport tests use: reject with a named error
+ * if `promise` does not settle within `ms`.
+ */
+export function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  return within(ms, what, promise);
 }
 
 /** A relay-side test server. */
@@ -172,14 +169,7 @@ export class RawClient {
 
   /** Concatenated payload received on `id`. */
   streamData(id: number): Uint8Array {
-    const parts = this.streamFrames(id).map((frame) => frame.data);
-    const out = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0));
-    let offset = 0;
-    for (const part of parts) {
-      out.set(part, offset);
-      offset += part.length;
-    }
-    return out;
+    return concat(this.streamFrames(id).map((frame) => frame.data));
   }
 
   /** Wait for FIN on `id` and return the stream's bytes. */

@@ -4,14 +4,17 @@
  */
 
 import assert from "node:assert/strict";
-import { type Draft, e2e, RawIetfPeer, type RelayProcess, sleep, within } from "../testing/mod.ts";
-import { silentLogger } from "../log/mod.ts";
 import {
-  type BidiStream,
-  dialWebSocket,
-  type IetfProtocol,
-  type TransportSession,
-} from "../transport/mod.ts";
+  type Draft,
+  e2e,
+  eventually,
+  publishGroups,
+  RawIetfPeer,
+  type RelayProcess,
+  standaloneFetch,
+  within,
+} from "../testing/mod.ts";
+import type { BidiStream, TransportSession } from "../transport/mod.ts";
 import { Ietf } from "../session/mod.ts";
 
 const DRAFT: Draft = 16;
@@ -21,36 +24,13 @@ const OBJECT_BYTES = 60_000;
 
 /** A publisher whose track `video` has 4 groups of 4 large objects in the relay's cache. */
 async function cachedPublisher(relay: RelayProcess): Promise<RawIetfPeer> {
-  const pub = await RawIetfPeer.connect(relay.port, DRAFT);
-  const req = await pub.request({
-    kind: "publish",
-    requestId: 0,
-    namespace: NS,
-    name: "video",
-    trackAlias: 9,
-    params: [],
-    properties: [],
-  });
-  await within(5_000, "PUBLISH_OK", req.next());
-  for (let g = 0; g < 4; g++) {
-    await pub.sendSubgroup(
-      9,
-      g,
-      [0, 1, 2, 3].map((o) => ({ id: o, payload: new Uint8Array(OBJECT_BYTES).fill(o) })),
-    );
-  }
-  await sleep(300);
-  return pub;
+  const groups = [0, 1, 2, 3].map(() => [0, 1, 2, 3].map((o) => new Uint8Array(OBJECT_BYTES).fill(o)));
+  return (await publishGroups(relay, DRAFT, NS, "video", 9, groups)).peer;
 }
 
 /** A raw client that never accepts the relay's uni streams: every FETCH stream it gets stalls. */
 async function stalledSubscriber(relay: RelayProcess): Promise<RawIetfPeer> {
-  const alpn = Ietf.draftAlpn(DRAFT);
-  const transport = await dialWebSocket(new URL(`http://127.0.0.1:${relay.port}/anon`), {
-    logger: silentLogger(),
-    protocols: [`qmux-01.${alpn}`],
-    alpns: [alpn as IetfProtocol],
-  });
+  const transport = await RawIetfPeer.dialWebSocket(relay.port, DRAFT);
   const stalled = new Proxy(transport, {
     get(target, prop) {
       if (prop === "acceptUni") return () => new Promise<never>(() => {});
@@ -70,18 +50,7 @@ e2e(
     // The client reads none of the fetch streams: once the connection window is full every FETCH
     // holds a blocked stream write (an encoded object copy) and its queued answer on the relay.
     for (let i = 0; i < FETCHES; i++) {
-      await sub.request({
-        kind: "fetch",
-        requestId: 0,
-        spec: {
-          type: "standalone",
-          namespace: NS,
-          name: "video",
-          start: { group: 0, object: 0 },
-          end: { group: 3, object: 0 },
-        },
-        params: [],
-      });
+      await sub.request(standaloneFetch(NS, "video", [0, 0], [3, 0]));
     }
     // Without a cap every one of them was served (and held); with it the excess is refused, loudly.
     await relay.waitForLog(/too many FETCHes/, 10_000);
@@ -90,26 +59,9 @@ e2e(
     assert.equal(health.status, 200);
     // A bystander still fetches the same range completely.
     const other = await RawIetfPeer.connect(relay.port, DRAFT);
-    const req = await other.request({
-      kind: "fetch",
-      requestId: 0,
-      spec: {
-        type: "standalone",
-        namespace: NS,
-        name: "video",
-        start: { group: 0, object: 0 },
-        end: { group: 0, object: 0 },
-      },
-      params: [],
-    });
+    const req = await other.request(standaloneFetch(NS, "video", [0, 0], [0, 0]));
     assert.equal((await within(5_000, "bystander FETCH_OK", req.next()))?.kind, "fetchOk");
-    await within(
-      10_000,
-      "bystander fetch stream",
-      (async () => {
-        while (other.fetches.length === 0) await sleep(20);
-      })(),
-    );
+    await eventually("bystander fetch stream", () => other.fetches.length > 0);
     assert.equal(other.fetches[0].objects.length, 4);
     assert.ok(
       relay.logs.some((l) => /FETCH/.test(l) && /too many|quota|limit/i.test(l)),
@@ -125,12 +77,7 @@ e2e(
 e2e(
   "attack: a draft-16 peer that stops reading its control stream and floods requests is closed",
   async (relay) => {
-    const alpn = Ietf.draftAlpn(DRAFT);
-    const transport = await dialWebSocket(new URL(`http://127.0.0.1:${relay.port}/anon`), {
-      logger: silentLogger(),
-      protocols: [`qmux-01.${alpn}`],
-      alpns: [alpn as IetfProtocol],
-    });
+    const transport = await RawIetfPeer.dialWebSocket(relay.port, DRAFT);
     let stalled = false;
     // After SETUP the client reads nothing more on its control stream: the relay's replies queue up.
     const deaf = new Proxy(transport, {

@@ -12,76 +12,35 @@
 import assert from "node:assert/strict";
 import {
   connect,
+  fromBase64,
   payload,
   publish,
   readGroup,
   type RelayProcess,
   sleep,
-  startRelay,
   subscribe,
+  toBase64,
   writeGroup,
 } from "../testing/mod.ts";
-import { BrowserSession } from "./browser/harness.ts";
+import { type BrowserSession, browserTest } from "./browser/harness.ts";
 import type { ConnectInfo } from "./browser/api.ts";
-import type { PageName } from "./browser/build.ts";
 import { preferredLiteProtocol } from "../transport/mod.ts";
 
 const STEP_TIMEOUT_MS = 10_000;
 /** A microsecond timestamp near today's Unix time (≈ 1.76e15 < 2^53), for exact-stamp checks. */
 const NET_STAMP_BASE_US = 1_764_748_800_000_000;
 
-function toBase64(bytes: Uint8Array): string {
-  let text = "";
-  for (let i = 0; i < bytes.length; i += 0x8000) {
-    text += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-  }
-  return btoa(text);
-}
-
-function fromBase64(text: string): Uint8Array {
-  return Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
-}
-
 /** Frames of group `g`: an empty frame, a small one and ones spanning many QUIC packets. */
 function groupFrames(g: number): Uint8Array[] {
   return [new Uint8Array(0), payload(17 + g, g), payload(20_000 + g * 3_001, 50 + g), payload(1, 90 + g)];
 }
 
-/**
- * Run `fn` with a fresh relay (public `anon`) and Chromium showing `page` (default: `@moq/lite`
- * 0.2.2); logs and console are printed on failure.
- */
-function browserE2e(
-  name: string,
-  fn: (relay: RelayProcess, browser: BrowserSession) => Promise<void>,
-  page: PageName = "page",
-) {
-  // Chromium, the page server and the relay child outlive single awaits; all are closed explicitly.
-  Deno.test({ name, sanitizeOps: false, sanitizeResources: false }, async () => {
-    const relay = await startRelay();
-    let browser: BrowserSession | undefined;
-    try {
-      browser = await BrowserSession.launch(page);
-      await fn(relay, browser);
-    } catch (error) {
-      console.error(`--- page console ---\n${browser?.console.join("\n") ?? "(browser not started)"}`);
-      console.error(`--- relay log ---\n${relay.logs.join("\n")}`);
-      throw error;
-    } finally {
-      await browser?.close();
-      await relay.stop("SIGKILL");
-    }
-  });
-}
-
 /** Connect the page to the relay and check it really used WebTransport with lite-04. */
 async function browserConnect(relay: RelayProcess, browser: BrowserSession): Promise<ConnectInfo> {
-  const info = await browser.call("connect", `${relay.httpUrl}/anon`, STEP_TIMEOUT_MS);
-  assert.equal(info.version, "moq-lite-04", "@moq/lite negotiated lite-04");
-  assert.equal(info.webtransports.length, 1, "the page opened exactly one WebTransport");
-  assert.equal(info.webtransports[0].url, `https://127.0.0.1:${relay.port}/anon`);
-  assert.equal(info.webtransports[0].protocol, "moq-lite-04", "wt.protocol from the relay's wt-protocol");
-  return info;
+  return await browser.connectAs(`${relay.httpUrl}/anon`, STEP_TIMEOUT_MS, {
+    version: "moq-lite-04",
+    wtUrl: `https://127.0.0.1:${relay.port}/anon`,
+  });
 }
 
 /** Relay log lines of sessions that negotiated a version over `transport`. */
@@ -89,7 +48,7 @@ function sessionsOver(relay: RelayProcess, transport: string): string[] {
   return relay.logs.filter((l) => /negotiated version/.test(l) && l.includes(`transport=${transport}`));
 }
 
-browserE2e("browser: Chromium publishes and subscribes through the relay over WebTransport", async (
+browserTest("browser: Chromium publishes and subscribes through the relay over WebTransport", {}, async (
   relay,
   browser,
 ) => {
@@ -123,7 +82,7 @@ browserE2e("browser: Chromium publishes and subscribes through the relay over We
   await browser.call("close", sub.id);
 });
 
-browserE2e("cross-transport: Deno WebSocket publisher → Chromium WebTransport subscriber", async (
+browserTest("cross-transport: Deno WebSocket publisher → Chromium WebTransport subscriber", {}, async (
   relay,
   browser,
 ) => {
@@ -157,7 +116,7 @@ browserE2e("cross-transport: Deno WebSocket publisher → Chromium WebTransport 
   }
 });
 
-browserE2e("cross-transport: Chromium WebTransport publisher → Deno WebSocket subscriber", async (
+browserTest("cross-transport: Chromium WebTransport publisher → Deno WebSocket subscriber", {}, async (
   relay,
   browser,
 ) => {
@@ -187,7 +146,7 @@ browserE2e("cross-transport: Chromium WebTransport publisher → Deno WebSocket 
   await browser.call("close", pub.id);
 });
 
-browserE2e("browser: a refused CONNECT (401) fails fast and Chromium reports an HTTP refusal", async (
+browserTest("browser: a refused CONNECT (401) fails fast and Chromium reports an HTTP refusal", {}, async (
   relay,
   browser,
 ) => {
@@ -205,77 +164,69 @@ browserE2e("browser: a refused CONNECT (401) fails fast and Chromium reports an 
   await browser.call("close", ok.id);
 });
 
-browserE2e(
-  "browser: @moq/net 0.3.4 over WebTransport gets the relay's preferred lite version, byte-exact",
-  async (
-    relay,
-    browser,
-  ) => {
-    // @moq/net offers moq-lite-05, -04, -03, moql, moqt-20 … in wt-available-protocols; the relay
-    // answers its most preferred lite version it serves (client order among the served ones).
-    const preferred = preferredLiteProtocol();
-    const connectNet = async () => {
-      const info = await browser.call("connect", `${relay.httpUrl}/anon`, STEP_TIMEOUT_MS);
-      assert.equal(info.version, preferred, "@moq/net negotiated the relay's preferred lite version");
-      assert.equal(info.webtransports.length, 1, "the page opened exactly one WebTransport");
-      assert.equal(info.webtransports[0].protocol, preferred, "wt.protocol from the relay's wt-protocol");
-      return info;
-    };
-    const pub = await connectNet();
-    const sub = await connectNet();
-    // Non-default TRACK_INFO values, so a relay that re-serves its own defaults fails.
-    const info = { timescale: 1_000_000, latencyMax: 7_300, priority: 9, ordered: true };
-    const publisher = await browser.call("publish", pub.id, "net/cam", info);
-    const track = await browser.call("subscribe", sub.id, "net/cam", "video");
-    const upstream = await browser.call("request", publisher, 1, STEP_TIMEOUT_MS);
-    assert.equal(upstream.name, "video");
-    const sent: Uint8Array[][] = [];
-    const stamps: number[][] = [];
-    for (let g = 0; g < 5; g++) {
-      const frames = groupFrames(g);
-      sent.push(frames);
-      // Microsecond wall-clock-sized stamps (≈ 2^50), not monotonic within a group: each delta's
-      // sign and size must survive the relay's re-encoding exactly.
-      const at = frames.map((_, i) => NET_STAMP_BASE_US + g * 33_367 + [0, 11, -5, 1_000_003][i]);
-      stamps.push(at);
-      assert.equal(await browser.call("writeGroup", upstream.track, frames.map(toBase64), at), g);
-      await sleep(20);
-    }
+browserTest("browser: @moq/net 0.3.4 over WebTransport gets the relay's preferred lite version, byte-exact", {
+  page: "net_page",
+}, async (
+  relay,
+  browser,
+) => {
+  // @moq/net offers moq-lite-05, -04, -03, moql, moqt-20 … in wt-available-protocols; the relay
+  // answers its most preferred lite version it serves (client order among the served ones).
+  const preferred = preferredLiteProtocol();
+  const connectNet = () =>
+    browser.connectAs(`${relay.httpUrl}/anon`, STEP_TIMEOUT_MS, { version: preferred });
+  const pub = await connectNet();
+  const sub = await connectNet();
+  // Non-default TRACK_INFO values, so a relay that re-serves its own defaults fails.
+  const info = { timescale: 1_000_000, latencyMax: 7_300, priority: 9, ordered: true };
+  const publisher = await browser.call("publish", pub.id, "net/cam", info);
+  const track = await browser.call("subscribe", sub.id, "net/cam", "video");
+  const upstream = await browser.call("request", publisher, 1, STEP_TIMEOUT_MS);
+  assert.equal(upstream.name, "video");
+  const sent: Uint8Array[][] = [];
+  const stamps: number[][] = [];
+  for (let g = 0; g < 5; g++) {
+    const frames = groupFrames(g);
+    sent.push(frames);
+    // Microsecond wall-clock-sized stamps (≈ 2^50), not monotonic within a group: each delta's
+    // sign and size must survive the relay's re-encoding exactly.
+    const at = frames.map((_, i) => NET_STAMP_BASE_US + g * 33_367 + [0, 11, -5, 1_000_003][i]);
+    stamps.push(at);
+    assert.equal(await browser.call("writeGroup", upstream.track, frames.map(toBase64), at), g);
+    await sleep(20);
+  }
+  if (preferred === "moq-lite-05") {
+    assert.deepEqual(
+      await browser.call("trackInfo", track, STEP_TIMEOUT_MS),
+      info,
+      "TRACK_INFO as published",
+    );
+  }
+  for (let g = 0; g < 5; g++) {
+    const got = await browser.call("readGroup", track, STEP_TIMEOUT_MS);
+    assert.ok(got, `group ${g} arrived`);
+    assert.equal(got.sequence, g);
+    assert.deepEqual(got.frames.map(fromBase64), sent[g], `group ${g} byte-exact`);
     if (preferred === "moq-lite-05") {
-      assert.deepEqual(
-        await browser.call("trackInfo", track, STEP_TIMEOUT_MS),
-        info,
-        "TRACK_INFO as published",
-      );
+      assert.deepEqual(got.timestamps, stamps[g], `group ${g}: every frame's timestamp exact`);
+      assert.deepEqual(got.scales, stamps[g].map(() => info.timescale), `group ${g}: microsecond scale`);
     }
-    for (let g = 0; g < 5; g++) {
-      const got = await browser.call("readGroup", track, STEP_TIMEOUT_MS);
-      assert.ok(got, `group ${g} arrived`);
-      assert.equal(got.sequence, g);
-      assert.deepEqual(got.frames.map(fromBase64), sent[g], `group ${g} byte-exact`);
-      if (preferred === "moq-lite-05") {
-        assert.deepEqual(got.timestamps, stamps[g], `group ${g}: every frame's timestamp exact`);
-        assert.deepEqual(got.scales, stamps[g].map(() => info.timescale), `group ${g}: microsecond scale`);
-      }
-    }
-    const wt = sessionsOver(relay, "webtransport");
-    assert.equal(wt.length, 2, `two WebTransport sessions, got:\n${wt.join("\n")}`);
-    for (const line of wt) assert.ok(line.includes(`version=${preferred}`), line);
-    assert.equal(sessionsOver(relay, "websocket").length, 0, "WebSocket is disabled in the page");
-    await browser.call("close", pub.id);
-    await browser.call("close", sub.id);
-  },
-  "net_page",
-);
+  }
+  const wt = sessionsOver(relay, "webtransport");
+  assert.equal(wt.length, 2, `two WebTransport sessions, got:\n${wt.join("\n")}`);
+  for (const line of wt) assert.ok(line.includes(`version=${preferred}`), line);
+  assert.equal(sessionsOver(relay, "websocket").length, 0, "WebSocket is disabled in the page");
+  await browser.call("close", pub.id);
+  await browser.call("close", sub.id);
+});
 
-browserE2e(
+browserTest(
   "browser: @moq/net 0.3.4 datagrams: Chromium publisher → relay → Chromium subscriber as WebTransport datagrams",
+  { page: "net_page" },
   async (relay, browser) => {
-    const connectNet = async () => {
-      const info = await browser.call("connect", `${relay.httpUrl}/anon`, STEP_TIMEOUT_MS);
-      assert.equal(info.version, "moq-lite-05", "datagrams need moq-lite-05");
-      return info;
-    };
+    // Datagrams need moq-lite-05.
+    const connectNet = () =>
+      browser.connectAs(`${relay.httpUrl}/anon`, STEP_TIMEOUT_MS, { version: "moq-lite-05", protocol: null });
     const pub = await connectNet();
     const sub = await connectNet();
     const publisher = await browser.call("publish", pub.id, "net/dg", {
@@ -318,7 +269,6 @@ browserE2e(
     await browser.call("close", pub.id);
     await browser.call("close", sub.id);
   },
-  "net_page",
 );
 
 /** A small datagram payload, distinct per `i`. */
@@ -338,16 +288,10 @@ const MEDIA_ARGS: readonly string[] = [
 /** How long the media pipeline (capture, encode, relay, decode, render) may take to show frames. */
 const MEDIA_TIMEOUT_MS = 45_000;
 
-Deno.test({
-  name:
-    "browser: @moq/publish 0.2.17 fake camera → relay → @moq/watch 0.4.6 in a second tab decodes and renders",
-  sanitizeOps: false,
-  sanitizeResources: false,
-}, async () => {
-  const relay = await startRelay();
-  let browser: BrowserSession | undefined;
-  try {
-    browser = await BrowserSession.launch("media_page", MEDIA_ARGS);
+browserTest(
+  "browser: @moq/publish 0.2.17 fake camera → relay → @moq/watch 0.4.6 in a second tab decodes and renders",
+  { page: "media_page", args: MEDIA_ARGS },
+  async (relay, browser) => {
     const url = `${relay.httpUrl}/anon`;
     await browser.media("publish", [url, "media/cam.hang"]);
     const watchTab = await browser.openTab();
@@ -370,12 +314,5 @@ Deno.test({
     const versions = sessionsOver(relay, "webtransport").map((l) => /version=(\S+)/.exec(l)?.[1]);
     assert.ok(versions.length >= 2, versions.join(","));
     assert.ok(versions.includes(published.version) && versions.includes(status.version), versions.join(","));
-  } catch (error) {
-    console.error(`--- page console ---\n${browser?.console.join("\n") ?? "(browser not started)"}`);
-    console.error(`--- relay log ---\n${relay.logs.join("\n")}`);
-    throw error;
-  } finally {
-    await browser?.close();
-    await relay.stop("SIGKILL");
-  }
-});
+  },
+);

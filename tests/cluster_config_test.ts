@@ -7,12 +7,13 @@ import assert from "node:assert/strict";
 import {
   clusterPort,
   clusterTest,
+  eventually,
   freePort,
   nodes,
   peerUrl,
+  relayToml,
   startNode,
   startRelay,
-  untilAsync,
 } from "../testing/mod.ts";
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
@@ -40,16 +41,7 @@ async function refusedStart(toml: string): Promise<{ code: number; stderr: strin
 }
 
 function base(port: number): string {
-  return [
-    `[server]`,
-    `bind = "127.0.0.1:${port}"`,
-    `[server.tls]`,
-    `generate = ["localhost"]`,
-    `[web.http]`,
-    `listen = "127.0.0.1:${port}"`,
-    `[auth]`,
-    `public = ""`,
-  ].join("\n");
+  return relayToml(port, { auth: `public = ""` });
 }
 
 Deno.test("mesh that dials without a cluster credential: Error at start-up naming cluster.mesh and cluster.token", async () => {
@@ -82,7 +74,7 @@ clusterTest(
   async (kit) => {
     const dead = clusterPort(); // nothing listens here
     const relay = await startNode(kit, { connect: [dead] });
-    await untilAsync(
+    await eventually(
       "the first failed dial",
       async () => (await nodes(relay)).some((n) => n.node === peerUrl(dead) && n.last_error !== null),
     );

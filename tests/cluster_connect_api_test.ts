@@ -22,7 +22,6 @@ import {
   sleep,
   startNode,
   subscribe,
-  untilAsync,
   watchAnnounced,
   writeGroup,
 } from "../testing/mod.ts";
@@ -34,7 +33,7 @@ async function apiNodes(relay: RelayProcess): Promise<NodeInfo[]> {
 /** Wait until the relay's list-sourced links are exactly `ports`, all connected. */
 async function waitApiPeers(relay: RelayProcess, ports: number[]): Promise<void> {
   const want = ports.map(peerUrl).sort();
-  await untilAsync(`connect_api peers ${want.join(", ")} connected`, async () => {
+  await eventually(`connect_api peers ${want.join(", ")} connected`, async () => {
     const got = await apiNodes(relay);
     return JSON.stringify(got.map((n) => n.node).sort()) === JSON.stringify(want) &&
       got.every((n) => n.state === "connected");
@@ -166,7 +165,7 @@ clusterTest(
       // Q added; P's cost changes: P is redialed, its broadcast survives (same publisher).
       list = [`${peerUrl(p.port)}?cost=5`, peerUrl(q.port)];
       await waitApiPeers(r, [p.port, q.port]);
-      await untilAsync("P redialed", async () => {
+      await eventually("P redialed", async () => {
         const info = (await apiNodes(r)).find((n) => n.node === peerUrl(p.port));
         return info !== undefined && info.state === "connected" &&
           info.connected_since !== before.connected_since;

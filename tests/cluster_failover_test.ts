@@ -23,6 +23,7 @@ import {
   type RelayProcess,
   report,
   sleep,
+  startDiamond,
   startNode,
   subscribe,
   waitConnected,
@@ -124,15 +125,7 @@ async function killCarrier(kit: ClusterKit, s: Scenario): Promise<void> {
 }
 
 clusterTest("diamond, default settings: kill -9 of the carrying relay, viewer gap ≤ 1 s", async (kit) => {
-  const a = await startNode(kit, { id: 31 });
-  const b = await startNode(kit, { id: 32, connect: [a.port] });
-  const d = await startNode(kit, { id: 34, connect: [a.port] });
-  const c = await startNode(kit, { id: 33, connect: [b.port, d.port] });
-  await Promise.all([
-    waitConnected(b, [a.port]),
-    waitConnected(d, [a.port]),
-    waitConnected(c, [b.port, d.port]),
-  ]);
+  const { a, b, c, d } = await startDiamond(kit);
   await killCarrier(kit, {
     name: "diamond",
     publisherOn: a,

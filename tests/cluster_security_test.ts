@@ -9,28 +9,7 @@
  */
 
 import assert from "node:assert/strict";
-import { parseKeyText, runTokenCommand, signToken, type TokenIo } from "../auth/mod.ts";
-import { connect, freePort, publish, type RelayProcess, sleep, startRelay } from "../testing/mod.ts";
-
-const quietIo: TokenIo = { stdout: () => {}, stderr: () => {}, stdin: () => Promise.resolve("") };
-
-interface Kit {
-  dir: string;
-  auth: string;
-  tokenFile: string;
-  token: string;
-}
-
-async function makeKit(): Promise<Kit> {
-  const dir = await Deno.makeTempDir({ prefix: "moq-cluster-sec-" });
-  const keyPath = `${dir}/cluster.jwk`;
-  assert.equal(await runTokenCommand(["generate", "--algorithm", "HS256", "--out", keyPath], quietIo), 0);
-  const key = parseKeyText(await Deno.readTextFile(keyPath), keyPath);
-  const token = await signToken(key, { root: "", put: [""], get: [""] });
-  const tokenFile = `${dir}/cluster.jwt`;
-  await Deno.writeTextFile(tokenFile, token);
-  return { dir, auth: `key = "${keyPath}"\npublic = ""`, tokenFile, token };
-}
+import { connect, freePort, makeKit, publish, type RelayProcess, sleep, startRelay } from "../testing/mod.ts";
 
 /** A TCP listener that records every byte sent to it (answers nothing useful). */
 function trap(): { port: number; received: () => string; connections: () => number; close: () => void } {

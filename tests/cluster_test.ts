@@ -36,7 +36,6 @@ import {
   startNode,
   startRelay,
   subscribe,
-  untilAsync,
   waitConnected,
   watchAnnounced,
   within,
@@ -177,7 +176,7 @@ clusterTest(
       15_000,
     );
     const withdrawnMs = Date.now() - killedAt;
-    await untilAsync(
+    await eventually(
       "low forgets high",
       async () => (await nodes(low)).every((n) => n.node !== peerUrl(high.port)),
     );
@@ -276,7 +275,7 @@ clusterTest("a peer that refuses our credential is backed off; /nodes shows stat
     kit.relays.push(strict);
     const dialer = await startNode(kit, { connect: [strict.port] });
     const url = peerUrl(strict.port);
-    await untilAsync(
+    await eventually(
       "the first refusal",
       async () => (await nodes(dialer)).some((n) => n.state === "rejected"),
     );
@@ -322,7 +321,7 @@ clusterTest(
     const a2 = await startNode(kit, { port: a.port });
     const idAfter = /origin_id=(\d+)/.exec(await a2.waitForLog(/cluster initialized/))?.[1];
     assert.equal(idAfter, idBefore, "the same origin id after a restart");
-    await untilAsync("B and C reconnected", async () => {
+    await eventually("B and C reconnected", async () => {
       const all = [...await nodes(b), ...await nodes(c)];
       return all.length === 2 && all.every((n) => n.state === "connected" && n.attempts >= 2);
     }, 15_000);

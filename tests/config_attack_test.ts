@@ -13,7 +13,7 @@
 
 import assert from "node:assert/strict";
 import { generateSelfSignedCertificate } from "../transport/mod.ts";
-import { freePort, sleep, startRelay } from "../testing/mod.ts";
+import { freePort, relayToml, sleep, startRelay } from "../testing/mod.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
@@ -42,20 +42,7 @@ async function runToExit(options: { toml?: string; args?: string[]; env?: Record
   const dir = await Deno.makeTempDir({ prefix: "moq-relay-config-attack-" });
   try {
     const config = `${dir}/relay.toml`;
-    await Deno.writeTextFile(
-      config,
-      [
-        `[server]`,
-        `bind = "127.0.0.1:${port}"`,
-        `[server.tls]`,
-        `generate = ["localhost"]`,
-        `[web.http]`,
-        `listen = "127.0.0.1:${port}"`,
-        `[auth]`,
-        `public = "anon"`,
-        options.toml ?? "",
-      ].join("\n"),
-    );
+    await Deno.writeTextFile(config, relayToml(port, { toml: options.toml }));
     const child = new Deno.Command(Deno.execPath(), {
       args: ["run", "-A", MAIN, config, ...(options.args ?? [])],
       cwd: ROOT,

@@ -11,8 +11,8 @@
  */
 
 import assert from "node:assert/strict";
-import { connect, publish, type RelayProcess, startRelay } from "../testing/mod.ts";
-import { type Chromium, launchChromium, recordConsole } from "./browser/harness.ts";
+import { connect, explainFailure, publish, type RelayProcess, startRelay } from "../testing/mod.ts";
+import { type Chromium, chromiumTest, launchPages } from "./browser/harness.ts";
 import {
   IMMUTABLE_CACHE_CONTROL,
   OPERATOR_SCRIPT_PATH,
@@ -90,24 +90,16 @@ async function screenshot(page: Page, name: string): Promise<void> {
   if (Deno.env.get("UPDATE_SCREENSHOTS") === "1") await Deno.writeFile(new URL(name, DOCS), png);
 }
 
-// Chromium and the relay child outlive single awaits; both are closed explicitly.
-Deno.test({
-  name: "console: publish a fake camera from / and watch it in a second page; the operator console moves",
-  sanitizeOps: false,
-  sanitizeResources: false,
-}, async () => {
-  const relay = await startRelay({ internal: true });
-  const browser = await launchChromium(FAKE_MEDIA_ARGS);
-  const lines: string[] = [];
-  try {
-    const operator = await browser.context.newPage();
-    recordConsole(operator, lines);
+chromiumTest(
+  "console: publish a fake camera from / and watch it in a second page; the operator console moves",
+  { relay: { internal: true }, args: FAKE_MEDIA_ARGS },
+  async (relay, browser) => {
+    const operator = await browser.open();
     await operator.goto(`${relay.internalUrl}/`);
     await operator.waitForFunction(() => document.getElementById("status")?.textContent === "live");
     const before = await stats(relay);
 
-    const publisher = browser.context.pages()[0] ?? await browser.context.newPage();
-    recordConsole(publisher, lines);
+    const publisher = await browser.open(true);
     await publisher.goto(`${relay.httpUrl}/`);
     await publisher.waitForSelector("#status:text-matches('connected')", { timeout: STEP_TIMEOUT_MS });
     assert.match(
@@ -131,8 +123,7 @@ Deno.test({
     assert.ok(link?.includes(`watch=${encodeURIComponent(path)}`), `a link to watch it: ${link}`);
 
     // A second page plays it.
-    const viewer = await browser.context.newPage();
-    recordConsole(viewer, lines);
+    const viewer = await browser.open();
     await viewer.addInitScript(countDecodedFrames);
     await viewer.goto(link!);
     await viewer.waitForFunction(
@@ -193,16 +184,9 @@ Deno.test({
     await screenshot(viewer, "console-watch.png");
     await viewer.waitForTimeout(2_000);
     await screenshot(operator, "console-operator.png");
-    assert.deepEqual(errors(lines), [], "no errors in the page consoles");
-  } catch (error) {
-    console.error(`--- page console ---\n${lines.join("\n")}`);
-    console.error(`--- relay log ---\n${relay.logs.join("\n")}`);
-    throw error;
-  } finally {
-    await browser.close();
-    await relay.stop("SIGKILL");
-  }
-});
+    assert.deepEqual(errors(browser.lines), [], "no errors in the page consoles");
+  },
+);
 
 /** The broadcast paths the public console lists once `expected` appeared (and a moment passed). */
 async function listed(page: Page, expected: string): Promise<string[]> {
@@ -224,47 +208,44 @@ Deno.test({
   await Deno.writeTextFile(`${dir}/relay.jwk`, keyText);
   const key = parseKeyText(keyText, "test key");
   const relay = await startRelay({ auth: `public = "anon"\nkey = "${dir}/relay.jwk"` });
-  const browser = await launchChromium();
-  const lines: string[] = [];
+  const browser = await launchPages();
+  const lines = browser.lines;
   const connections: Connection[] = [];
   try {
-    // Three publishers: anonymous under anon/, and token holders under room/ and other/.
-    const anon = await connect(relay.port, "anon");
-    connections.push(anon);
-    await publish(anon, "lobby");
-    for (const root of ["room", "other"]) {
-      const jwt = await signToken(key, { root, put: [""] });
-      const c = await connect(relay.port, root, `?jwt=${jwt}`);
-      connections.push(c);
-      await publish(c, "cam");
-    }
-    const page = await browser.context.newPage();
-    recordConsole(page, lines);
+    await explainFailure(async () => {
+      // Three publishers: anonymous under anon/, and token holders under room/ and other/.
+      const anon = await connect(relay.port, "anon");
+      connections.push(anon);
+      await publish(anon, "lobby");
+      for (const root of ["room", "other"]) {
+        const jwt = await signToken(key, { root, put: [""] });
+        const c = await connect(relay.port, root, `?jwt=${jwt}`);
+        connections.push(c);
+        await publish(c, "cam");
+      }
+      const page = await browser.open();
 
-    const viewer = await signToken(key, { root: "room", get: [""] });
-    await page.goto(`${relay.httpUrl}/?jwt=${viewer}`);
-    assert.deepEqual(await listed(page, "room/cam"), ["room/cam"], "the room/ token sees room/ only");
-    assert.match(await page.textContent("#access") ?? "", /Token access: watch room\/; publish nothing/);
-    assert.ok(await page.isDisabled("#publish-start"), "a watch-only token cannot publish");
+      const viewer = await signToken(key, { root: "room", get: [""] });
+      await page.goto(`${relay.httpUrl}/?jwt=${viewer}`);
+      assert.deepEqual(await listed(page, "room/cam"), ["room/cam"], "the room/ token sees room/ only");
+      assert.match(await page.textContent("#access") ?? "", /Token access: watch room\/; publish nothing/);
+      assert.ok(await page.isDisabled("#publish-start"), "a watch-only token cannot publish");
 
-    await page.goto(`${relay.httpUrl}/`);
-    assert.deepEqual(await listed(page, "anon/lobby"), ["anon/lobby"], "anonymous sees anon/ only");
+      await page.goto(`${relay.httpUrl}/`);
+      assert.deepEqual(await listed(page, "anon/lobby"), ["anon/lobby"], "anonymous sees anon/ only");
 
-    assert.deepEqual(errors(lines), [], "no errors in the page console");
+      assert.deepEqual(errors(lines), [], "no errors in the page console");
 
-    // A bad token is explained in the page, not thrown (Chromium itself logs the refused fetch).
-    await page.goto(`${relay.httpUrl}/?jwt=not.a.token`);
-    await page.locator("#problems .problem").first().waitFor({ timeout: STEP_TIMEOUT_MS });
-    assert.match(await page.textContent("#problems") ?? "", /access: unauthorized/);
-    assert.ok(
-      !(await page.textContent("#problems") ?? "").includes("not.a.token"),
-      "the token is not echoed",
-    );
-    assert.deepEqual(errors(lines).filter((l) => !/status of 401/.test(l)), [], "no other errors");
-  } catch (error) {
-    console.error(`--- page console ---\n${lines.join("\n")}`);
-    console.error(`--- relay log ---\n${relay.logs.join("\n")}`);
-    throw error;
+      // A bad token is explained in the page, not thrown (Chromium itself logs the refused fetch).
+      await page.goto(`${relay.httpUrl}/?jwt=not.a.token`);
+      await page.locator("#problems .problem").first().waitFor({ timeout: STEP_TIMEOUT_MS });
+      assert.match(await page.textContent("#problems") ?? "", /access: unauthorized/);
+      assert.ok(
+        !(await page.textContent("#problems") ?? "").includes("not.a.token"),
+        "the token is not echoed",
+      );
+      assert.deepEqual(errors(lines).filter((l) => !/status of 401/.test(l)), [], "no other errors");
+    }, () => ({ "page console": lines, "relay log": relay.logs }));
   } finally {
     for (const c of connections) c.close();
     await browser.close();
@@ -326,61 +307,46 @@ Deno.test("console: the committed bundle (http/_console_assets.ts) matches a fre
   console.log(`bundle sizes: ${JSON.stringify(sizes)}`);
 });
 
-Deno.test({
-  name:
-    "console: in a browser without WebTransport the page falls back to WebSocket and still lists broadcasts",
-  sanitizeOps: false,
-  sanitizeResources: false,
-}, async () => {
-  const relay = await startRelay();
-  const browser = await launchChromium();
-  const lines: string[] = [];
-  const publisher = await connect(relay.port, "anon");
-  try {
-    await publish(publisher, "over-ws");
-    const page = await browser.context.newPage();
-    recordConsole(page, lines);
-    // As in a browser that has no WebTransport (e.g. older Safari).
-    await page.addInitScript(() => delete (globalThis as { WebTransport?: unknown }).WebTransport);
-    await page.goto(`${relay.httpUrl}/`);
-    assert.deepEqual(await listed(page, "anon/over-ws"), ["anon/over-ws"]);
-    assert.ok(lines.some((l) => /connected via WebSocket/.test(l)), "the page used the WebSocket fallback");
-    assert.match(
-      await page.textContent("#problems") ?? "",
-      /no WebTransport here: falling back to WebSocket/,
-    );
-    // A broadcast without a hang catalog is still listed, and says its tracks are unknown.
-    await page.waitForSelector(
-      'li.broadcast[data-path="anon/over-ws"] .tracks:text-matches("tracks unknown")',
-      {
-        timeout: STEP_TIMEOUT_MS,
-      },
-    );
-    await relay.waitForLog(/session accepted.*transport=websocket.*root=\//);
-    assert.deepEqual(errors(lines), [], "no errors in the page console");
-  } catch (error) {
-    console.error(`--- page console ---\n${lines.join("\n")}`);
-    console.error(`--- relay log ---\n${relay.logs.join("\n")}`);
-    throw error;
-  } finally {
-    publisher.close();
-    await browser.close();
-    await relay.stop("SIGKILL");
-  }
-});
+chromiumTest(
+  "console: in a browser without WebTransport the page falls back to WebSocket and still lists broadcasts",
+  {},
+  async (relay, browser) => {
+    const lines = browser.lines;
+    const publisher = await connect(relay.port, "anon");
+    try {
+      await publish(publisher, "over-ws");
+      const page = await browser.open();
+      // As in a browser that has no WebTransport (e.g. older Safari).
+      await page.addInitScript(() => delete (globalThis as { WebTransport?: unknown }).WebTransport);
+      await page.goto(`${relay.httpUrl}/`);
+      assert.deepEqual(await listed(page, "anon/over-ws"), ["anon/over-ws"]);
+      assert.ok(lines.some((l) => /connected via WebSocket/.test(l)), "the page used the WebSocket fallback");
+      assert.match(
+        await page.textContent("#problems") ?? "",
+        /no WebTransport here: falling back to WebSocket/,
+      );
+      // A broadcast without a hang catalog is still listed, and says its tracks are unknown.
+      await page.waitForSelector(
+        'li.broadcast[data-path="anon/over-ws"] .tracks:text-matches("tracks unknown")',
+        {
+          timeout: STEP_TIMEOUT_MS,
+        },
+      );
+      await relay.waitForLog(/session accepted.*transport=websocket.*root=\//);
+      assert.deepEqual(errors(lines), [], "no errors in the page console");
+    } finally {
+      publisher.close();
+    }
+  },
+);
 
-Deno.test({
-  name: "console: a denied camera and a relay that goes away are explained in the page",
-  sanitizeOps: false,
-  sanitizeResources: false,
-}, async () => {
-  const relay = await startRelay();
+chromiumTest(
+  "console: a denied camera and a relay that goes away are explained in the page",
   // A fake camera, but no automatic grant: the permission request is refused.
-  const browser = await launchChromium(["--use-fake-device-for-media-stream"]);
-  const lines: string[] = [];
-  try {
-    const page = await browser.context.newPage();
-    recordConsole(page, lines);
+  { args: ["--use-fake-device-for-media-stream"] },
+  async (relay, browser) => {
+    const lines = browser.lines;
+    const page = await browser.open();
     await page.goto(`${relay.httpUrl}/`);
     await page.waitForSelector("#status:text-matches('connected')", { timeout: STEP_TIMEOUT_MS });
     await page.click("#publish-start");
@@ -399,12 +365,5 @@ Deno.test({
     assert.equal(await page.textContent("#status"), "disconnected");
     // @moq/net itself logs the lost connection as an error; nothing else may appear.
     assert.deepEqual(errors(lines).filter((l) => !/fatal error running connection/.test(l)), []);
-  } catch (error) {
-    console.error(`--- page console ---\n${lines.join("\n")}`);
-    console.error(`--- relay log ---\n${relay.logs.join("\n")}`);
-    throw error;
-  } finally {
-    await browser.close();
-    await relay.stop("SIGKILL");
-  }
-});
+  },
+);

@@ -11,11 +11,11 @@ import { type Manifest, parseManifests, validateManifest } from "../testing/kube
 import {
   clusterPort,
   clusterTest,
+  eventually,
   nodes,
   peerUrl,
   type RelayProcess,
   startNode,
-  untilAsync,
 } from "../testing/mod.ts";
 
 const DIR = new URL("../deploy/kubernetes/", import.meta.url);
@@ -113,7 +113,7 @@ clusterTest(
     const connectedTo = async (relay: RelayProcess) =>
       (await nodes(relay)).filter((n) => n.state === "connected").map((n) => n.node);
     // Every core pair is linked once (one side dials); each edge dials cores 0 and 1.
-    await untilAsync("the core mesh forms", async () => {
+    await eventually("the core mesh forms", async () => {
       const links = new Set<string>();
       for (const [i, c] of cores.entries()) {
         for (const peer of await connectedTo(c)) links.add([peerUrl(ports[i]), peer].sort().join(" "));
@@ -121,7 +121,7 @@ clusterTest(
       return links.size === 3;
     }, 20_000);
     for (const e of edges) {
-      await untilAsync("the edge is dual-homed", async () => {
+      await eventually("the edge is dual-homed", async () => {
         const got = (await connectedTo(e)).sort();
         return JSON.stringify(got) === JSON.stringify([peerUrl(ports[0]), peerUrl(ports[1])].sort());
       });

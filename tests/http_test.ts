@@ -7,6 +7,7 @@
 
 import assert from "node:assert/strict";
 import {
+  concat,
   connect,
   e2e,
   type ParsedFamily,
@@ -37,17 +38,6 @@ async function get(url: string, init: RequestInit = {}): Promise<Answer> {
   const res = await within(15_000, `${init.method ?? "GET"} ${url}`, fetch(url, init));
   const body = new Uint8Array(await res.arrayBuffer());
   return { status: res.status, headers: res.headers, body, text: new TextDecoder().decode(body) };
-}
-
-/** Concatenate frame payloads (what `/fetch` returns for a group). */
-function concat(frames: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(frames.reduce((n, f) => n + f.length, 0));
-  let at = 0;
-  for (const f of frames) {
-    out.set(f, at);
-    at += f.length;
-  }
-  return out;
 }
 
 /** Byte-exact comparison that reports the first difference (cheap even for large bodies). */

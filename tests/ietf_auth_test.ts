@@ -6,33 +6,19 @@
  */
 
 import assert from "node:assert/strict";
-import { silentLogger } from "../log/mod.ts";
-import { type Draft, RawIetfPeer, type RelayProcess, startRelay, within } from "../testing/mod.ts";
-import { parseKeyText, runTokenCommand, signToken, type TokenIo } from "../auth/mod.ts";
-import { Ietf } from "../session/mod.ts";
 import {
-  dialQuic,
-  fetchCertificateFingerprint,
-  type IetfProtocol,
-  type TransportSession,
-} from "../transport/mod.ts";
-
-const quietIo: TokenIo = { stdout: () => {}, stderr: () => {}, stdin: () => Promise.resolve("") };
+  dialIetf,
+  type Draft,
+  generateTestKey,
+  RawIetfPeer,
+  type RelayProcess,
+  startRelay,
+  within,
+} from "../testing/mod.ts";
+import { signToken } from "../auth/mod.ts";
+import { Ietf } from "../session/mod.ts";
 const UNAUTHORIZED = 0x2;
 const AUTH_TOKEN_CACHE_OVERFLOW = 0x13;
-
-async function dialRaw(relay: RelayProcess, draft: Draft): Promise<TransportSession> {
-  const pin = Array.from(
-    await fetchCertificateFingerprint(new URL(relay.httpUrl)),
-    (b) => b.toString(16).padStart(2, "0"),
-  ).join("");
-  return await dialQuic(new URL(`moql://127.0.0.1:${relay.port}`), {
-    logger: silentLogger(),
-    certificateSha256: [pin],
-    timeoutMs: 10_000,
-    alpns: [Ietf.draftAlpn(draft) as IetfProtocol],
-  });
-}
 
 const text = (s: string) => new TextEncoder().encode(s);
 const pathOption = (p: string): Ietf.Param => ({ type: Ietf.SetupOption.Path, value: text(p) });
@@ -44,7 +30,7 @@ const tokenOption = (token: string, aliasType = 3): Ietf.Param => ({
 
 /** SETUP with `options`; the session must be closed by the relay with `code`. */
 async function refused(relay: RelayProcess, draft: Draft, options: Ietf.Param[], code: number, what: string) {
-  const t = await dialRaw(relay, draft);
+  const t = await dialIetf(relay, draft, "quic");
   // Drafts 14–16 wait for SERVER_SETUP, which never comes; 17+ get the relay's SETUP first.
   const peer = await RawIetfPeer.over(t, draft, 100, options).catch(() => undefined);
   const closed = await within(10_000, `refusal (${what})`, t.closed);
@@ -54,7 +40,7 @@ async function refused(relay: RelayProcess, draft: Draft, options: Ietf.Param[],
 
 /** SETUP with `options`; PUBLISH_NAMESPACE `ns` must be accepted and land at `path`. */
 async function accepted(relay: RelayProcess, draft: Draft, options: Ietf.Param[], ns: string, path: string) {
-  const peer = await RawIetfPeer.over(await dialRaw(relay, draft), draft, 100, options);
+  const peer = await RawIetfPeer.over(await dialIetf(relay, draft, "quic"), draft, 100, options);
   try {
     const req = await peer.request({ kind: "publishNamespace", requestId: 0, namespace: [ns], params: [] });
     const reply = await within(5_000, "announce reply", req.next());
@@ -75,9 +61,7 @@ Deno.test({
   sanitizeResources: false,
 }, async (t) => {
   const dir = await Deno.makeTempDir({ prefix: "moq-ietf-auth-" });
-  const keyPath = `${dir}/key.jwk`;
-  assert.equal(await runTokenCommand(["generate", "--out", keyPath], quietIo), 0);
-  const key = parseKeyText(await Deno.readTextFile(keyPath), keyPath);
+  const { keyPath, key } = await generateTestKey(`${dir}/key.jwk`);
   const token = await signToken(key, { root: "room", put: [""], get: [""] });
   const forged = `${token.slice(0, -4)}AAAA`;
   const relay = await startRelay({ auth: `key = "${keyPath}"` });

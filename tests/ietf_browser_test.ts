@@ -8,24 +8,20 @@
  */
 
 import assert from "node:assert/strict";
-import { payload, type RelayProcess, sleep, startRelay } from "../testing/mod.ts";
+import {
+  explainFailure,
+  fromBase64,
+  payload,
+  type RelayProcess,
+  sleep,
+  startRelay,
+  toBase64,
+} from "../testing/mod.ts";
 import { BrowserSession } from "./browser/harness.ts";
 
 const STEP_TIMEOUT_MS = 15_000;
 const DRAFTS = [15, 16, 17, 18, 19, 20] as const;
 const GROUPS = 3;
-
-function toBase64(bytes: Uint8Array): string {
-  let text = "";
-  for (let i = 0; i < bytes.length; i += 0x8000) {
-    text += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-  }
-  return btoa(text);
-}
-
-function fromBase64(text: string): Uint8Array {
-  return Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
-}
 
 function groupFrames(draft: number, g: number): Uint8Array[] {
   return [
@@ -45,18 +41,9 @@ async function oneDraft(browser: BrowserSession, draft: number): Promise<void> {
   const relay: RelayProcess = await startRelay({ server: `version = ["moq-transport-${draft}"]` });
   try {
     const version = `moq-transport-${draft}`;
-    const connectNet = async () => {
-      const info = await browser.call("connect", `${relay.httpUrl}/anon`, STEP_TIMEOUT_MS);
-      assert.equal(info.version, version, `@moq/net negotiated ${version}`);
-      assert.equal(info.webtransports.length, 1, "the page opened exactly one WebTransport");
-      assert.equal(
-        info.webtransports[0].protocol,
-        protocolOf(draft),
-        "wt.protocol from the relay's wt-protocol",
-      );
-      return info;
-    };
-    try {
+    const connectNet = () =>
+      browser.connectAs(`${relay.httpUrl}/anon`, STEP_TIMEOUT_MS, { version, protocol: protocolOf(draft) });
+    await explainFailure(async () => {
       const pub = await connectNet();
       const sub = await connectNet();
       const publisher = await browser.call("publish", pub.id, `ietf${draft}/cam`);
@@ -83,10 +70,7 @@ async function oneDraft(browser: BrowserSession, draft: number): Promise<void> {
       for (const line of wt) assert.ok(line.includes(`version=${version}`), line);
       await browser.call("close", pub.id);
       await browser.call("close", sub.id);
-    } catch (error) {
-      console.error(`--- relay log (draft ${draft}) ---\n${relay.logs.join("\n")}`);
-      throw error;
-    }
+    }, () => ({ [`relay log (draft ${draft})`]: relay.logs }));
   } finally {
     await relay.stop("SIGKILL");
   }
@@ -102,12 +86,10 @@ Deno.test({
   try {
     for (const draft of DRAFTS) {
       await t.step(`draft ${draft}`, async () => {
-        try {
-          await oneDraft(browser, draft);
-        } catch (error) {
-          console.error(`--- page console ---\n${browser.console.slice(-60).join("\n")}`);
-          throw error;
-        }
+        await explainFailure(
+          () => oneDraft(browser, draft),
+          () => ({ "page console": browser.console.slice(-60) }),
+        );
       });
     }
   } finally {

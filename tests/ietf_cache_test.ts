@@ -5,7 +5,17 @@
  */
 
 import assert from "node:assert/strict";
-import { type Draft, e2e, RawIetfPeer, type RelayProcess, sleep, within } from "../testing/mod.ts";
+import {
+  type Draft,
+  e2e,
+  eventually,
+  publishGroups,
+  RawIetfPeer,
+  type RelayProcess,
+  sleep,
+  standaloneFetch,
+  within,
+} from "../testing/mod.ts";
 
 const DRAFT: Draft = 18;
 const NS = ["cache", "demo"];
@@ -14,54 +24,20 @@ const obj = (g: number, o: number) => new TextEncoder().encode(`g${g}o${o}`.repe
 
 /** A publisher that PUBLISHes `video` and sends groups 0..2 of 3 objects each; the relay caches them. */
 async function cachedPublisher(relay: RelayProcess): Promise<RawIetfPeer> {
-  const pub = await RawIetfPeer.connect(relay.port, DRAFT);
-  const req = await pub.request({
-    kind: "publish",
-    requestId: 0,
-    namespace: NS,
-    name: "video",
-    trackAlias: 9,
-    params: [],
-    properties: [],
-  });
-  const ok = await within(5_000, "PUBLISH_OK", req.next());
-  assert.equal(ok?.kind, "requestOk");
-  for (let g = 0; g < 3; g++) {
-    await pub.sendSubgroup(9, g, [0, 1, 2].map((o) => ({ id: o, payload: obj(g, o) })));
-  }
-  await sleep(300);
-  return pub;
-}
-
-async function until(what: string, check: () => boolean): Promise<void> {
-  await within(
-    5_000,
-    what,
-    (async () => {
-      while (!check()) await sleep(20);
-    })(),
-  );
+  const groups = [0, 1, 2].map((g) => [0, 1, 2].map((o) => obj(g, o)));
+  const { peer, reply } = await publishGroups(relay, DRAFT, NS, "video", 9, groups);
+  assert.equal(reply?.kind, "requestOk");
+  return peer;
 }
 
 e2e("FETCH: a standalone range is served from the cache, byte-exact and in order", async (relay) => {
   const pub = await cachedPublisher(relay);
   const sub = await RawIetfPeer.connect(relay.port, DRAFT);
-  const req = await sub.request({
-    kind: "fetch",
-    requestId: 0,
-    spec: {
-      type: "standalone",
-      namespace: NS,
-      name: "video",
-      start: { group: 0, object: 1 },
-      end: { group: 2, object: 2 },
-    },
-    params: [],
-  });
+  const req = await sub.request(standaloneFetch(NS, "video", [0, 1], [2, 2]));
   const ok = await within(5_000, "FETCH_OK", req.next());
   assert.equal(ok?.kind, "fetchOk");
   assert.deepEqual(ok?.kind === "fetchOk" && ok.endLocation, { group: 2, object: 1 });
-  await until("fetch stream", () => sub.fetches.length === 1);
+  await eventually("fetch stream", () => sub.fetches.length === 1, 5_000);
   const got = sub.fetches[0].objects.map((o) => [o.group, o.objectId, new TextDecoder().decode(o.payload)]);
   const want = [[0, 1], [0, 2], [1, 0], [1, 1], [1, 2], [2, 0], [2, 1]].map((
     [g, o],
@@ -86,7 +62,7 @@ e2e("FETCH: a relative joining fetch completes a subscription back to its join p
     params: [],
   });
   assert.equal((await within(5_000, "FETCH_OK", f.next()))?.kind, "fetchOk");
-  await until("live group and fetch", () => sub.fetches.length === 1 && sub.data.length >= 1);
+  await eventually("live group and fetch", () => sub.fetches.length === 1 && sub.data.length >= 1, 5_000);
   // The subscription starts at group 2 (the latest); the fetch brings groups 0 and 1.
   assert.deepEqual(sub.data.map((d) => d.header.group), [2]);
   assert.deepEqual([...new Set(sub.fetches[0].objects.map((o) => o.group))], [0, 1]);
@@ -110,7 +86,7 @@ e2e("SUBSCRIBE: an absolute-start filter replays the cached groups from its star
     params: [],
   });
   assert.equal((await within(5_000, "SUBSCRIBE_OK", s.next()))?.kind, "subscribeOk");
-  await until("groups 1 and 2", () => sub.data.length >= 2);
+  await eventually("groups 1 and 2", () => sub.data.length >= 2, 5_000);
   assert.deepEqual(sub.data.map((d) => d.header.group).sort(), [1, 2]);
   for (const d of sub.data) {
     assert.deepEqual(d.objects.map((o) => o.payload), [0, 1, 2].map((o) => obj(d.header.group, o)));
@@ -174,7 +150,11 @@ e2e("MAX_REQUEST_ID: the relay grants a window, raises it, and refuses an id bey
   assert.equal(granted, 256);
   const req = await peer.request({ kind: "publishNamespace", requestId: 0, namespace: ["a"], params: [] });
   assert.equal((await within(5_000, "REQUEST_OK", req.next()))?.kind, "requestOk");
-  await until("MAX_REQUEST_ID", () => peer.sessionMessages.some((m) => m.kind === "maxRequestId"));
+  await eventually(
+    "MAX_REQUEST_ID",
+    () => peer.sessionMessages.some((m) => m.kind === "maxRequestId"),
+    5_000,
+  );
   const raised = peer.sessionMessages.find((m) => m.kind === "maxRequestId");
   assert.ok(raised?.kind === "maxRequestId" && raised.requestId > 256);
   // An id beyond what was granted closes the session with TOO_MANY_REQUESTS.
@@ -190,12 +170,16 @@ e2e("MAX_REQUEST_ID: the relay honours the peer's limit (REQUESTS_BLOCKED) and i
   const sub = await RawIetfPeer.connect(relay.port, 15);
   const first = await sub.request({ kind: "subscribe", requestId: 0, namespace: NS, name: "a", params: [] });
   assert.equal((await within(5_000, "refused", first.next()))?.kind, "requestError");
-  await until("REQUESTS_BLOCKED", () => pub.sessionMessages.some((m) => m.kind === "requestsBlocked"));
+  await eventually(
+    "REQUESTS_BLOCKED",
+    () => pub.sessionMessages.some((m) => m.kind === "requestsBlocked"),
+    5_000,
+  );
   assert.equal(pub.incoming.length, 0, "no SUBSCRIBE beyond the limit");
   await pub.writeControl({ kind: "maxRequestId", requestId: 10 });
   await sleep(100);
   const second = await sub.request({ kind: "subscribe", requestId: 0, namespace: NS, name: "b", params: [] });
-  await until("upstream SUBSCRIBE", () => pub.incoming.length === 1);
+  await eventually("upstream SUBSCRIBE", () => pub.incoming.length === 1, 5_000);
   const up = pub.incoming[0];
   assert.equal(up.first.kind === "subscribe" && up.first.requestId, 1);
   await up.req.send({ kind: "subscribeOk", requestId: 1, trackAlias: 4, params: [], properties: [] });
@@ -208,7 +192,7 @@ for (const draft of [16, 18] as Draft[]) {
   e2e(`GOAWAY on drain (draft-${draft})`, async (relay) => {
     const peer = await RawIetfPeer.connect(relay.port, draft);
     relay.child.kill("SIGTERM");
-    await until("GOAWAY", () => peer.sessionMessages.some((m) => m.kind === "goaway"));
+    await eventually("GOAWAY", () => peer.sessionMessages.some((m) => m.kind === "goaway"), 5_000);
     await within(15_000, "session closed", peer.transport.closed);
   }, { server: `version = ["moq-transport-${draft}"]` });
 }
@@ -230,7 +214,7 @@ e2e(
     const done = await within(5_000, "PUBLISH_DONE", s.next());
     assert.equal(done?.kind === "publishDone" && done.statusCode, 0x3);
     assert.equal(done?.kind === "publishDone" && done.streamCount, 2);
-    await until("groups 0 and 1", () => sub.data.length >= 2);
+    await eventually("groups 0 and 1", () => sub.data.length >= 2, 5_000);
     assert.deepEqual(sub.data.map((d) => d.header.group).sort(), [0, 1]);
     pub.close();
     sub.close();

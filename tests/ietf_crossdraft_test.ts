@@ -6,7 +6,7 @@
  */
 
 import assert from "node:assert/strict";
-import { type Draft, e2e, RawIetfPeer, sleep, within } from "../testing/mod.ts";
+import { type Draft, e2e, eventually, RawIetfPeer, within } from "../testing/mod.ts";
 
 const PAIRS: [Draft, Draft][] = [[14, 18], [16, 18], [14, 16], [18, 16]];
 
@@ -25,16 +25,7 @@ for (const [pubDraft, subDraft] of PAIRS) {
         name: "t",
         params: [],
       });
-      await within(
-        5_000,
-        "upstream SUBSCRIBE",
-        (async () => {
-          while (pub.incoming.length === 0) await sleep(20);
-        })(),
-      );
-      const up = pub.incoming[0];
-      const requestId = up.first.kind === "subscribe" ? up.first.requestId : 0;
-      await up.req.send({ kind: "subscribeOk", requestId, trackAlias: 4, params: [], properties: [] });
+      await pub.answerSubscribe(4);
       assert.equal((await within(5_000, "SUBSCRIBE_OK", req.next()))?.kind, "subscribeOk");
       const ext = [{ type: 0x3c, value: 1_000_000 }, { type: 0x02, value: 9 }, {
         type: 0x0b,
@@ -47,13 +38,7 @@ for (const [pubDraft, subDraft] of PAIRS) {
         { id: 4, payload: Uint8Array.of(2) },
       ];
       await pub.sendSubgroup(4, 0, objects);
-      await within(
-        5_000,
-        "objects",
-        (async () => {
-          while (sub.data.length === 0) await sleep(20);
-        })(),
-      );
+      await eventually("objects", () => sub.data.length > 0, 5_000);
       const got = sub.data[0].objects;
       assert.deepEqual(got.map((o) => o.objectId), [0, 4]);
       assert.deepEqual(got.map((o) => o.payload), objects.map((o) => o.payload));

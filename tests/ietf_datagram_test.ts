@@ -7,51 +7,24 @@
  */
 
 import assert from "node:assert/strict";
-import { silentLogger } from "../log/mod.ts";
-import { type Draft, e2e, RawIetfPeer, type RelayProcess, sleep, within } from "../testing/mod.ts";
-import { Ietf } from "../session/mod.ts";
 import {
-  dialQuic,
-  dialWebTransport,
-  fetchCertificateFingerprint,
-  type IetfProtocol,
-} from "../transport/mod.ts";
+  type Draft,
+  e2e,
+  eventually,
+  RawIetfPeer,
+  type RelayProcess,
+  sleep,
+  within,
+} from "../testing/mod.ts";
+import type { Ietf } from "../session/mod.ts";
 
 /** A datagram-carrying transport to dial: raw QUIC (ALPN) or WebTransport (`wt-protocol`). */
 type DatagramTransport = "quic" | "webtransport";
 
 async function dialRaw(relay: RelayProcess, draft: Draft, over: DatagramTransport): Promise<RawIetfPeer> {
-  const pin = Array.from(
-    await fetchCertificateFingerprint(new URL(relay.httpUrl)),
-    (b) => b.toString(16).padStart(2, "0"),
-  ).join("");
-  const alpn = Ietf.draftAlpn(draft) as IetfProtocol;
-  const t = over === "quic"
-    ? await dialQuic(new URL(`moql://127.0.0.1:${relay.port}`), {
-      logger: silentLogger(),
-      certificateSha256: [pin],
-      timeoutMs: 10_000,
-      alpns: [alpn],
-    })
-    : await dialWebTransport(new URL(`https://127.0.0.1:${relay.port}/`), {
-      logger: silentLogger(),
-      certificateSha256: [pin],
-      timeoutMs: 10_000,
-      protocols: [alpn],
-    });
-  assert.equal(t.protocol, alpn, `${over} negotiated ${alpn}`);
-  assert.ok(t.datagrams, `${over} carries datagrams`);
-  return await RawIetfPeer.over(t, draft);
-}
-
-async function until(what: string, done: () => boolean): Promise<void> {
-  await within(
-    10_000,
-    what,
-    (async () => {
-      while (!done()) await sleep(20);
-    })(),
-  );
+  const peer = await RawIetfPeer.dial(relay, draft, over);
+  assert.ok(peer.transport.datagrams, `${over} carries datagrams`);
+  return peer;
 }
 
 const GROUPS = 6;
@@ -87,10 +60,7 @@ for (const [draft, over] of CASES) {
         params: [],
       });
       const reqQuic = await subQuic.request(subscribe());
-      await until("upstream SUBSCRIBE", () => pub.incoming.length > 0);
-      const up = pub.incoming[0];
-      const requestId = up.first.kind === "subscribe" ? up.first.requestId : 0;
-      await up.req.send({ kind: "subscribeOk", requestId, trackAlias: 9, params: [], properties: [] });
+      await pub.answerSubscribe(9, 10_000);
       assert.equal((await within(5_000, "SUBSCRIBE_OK", reqQuic.next()))?.kind, "subscribeOk");
       const reqWs = await subWs.request(subscribe());
       assert.equal((await within(5_000, "SUBSCRIBE_OK (ws)", reqWs.next()))?.kind, "subscribeOk");
@@ -114,7 +84,7 @@ for (const [draft, over] of CASES) {
         await sleep(30);
       }
       // Loopback datagrams are not lost in practice; a few are allowed to be, without failing.
-      await until(`datagrams at the ${over} subscriber`, () => subQuic.datagrams.length >= GROUPS - 1);
+      await eventually(`datagrams at the ${over} subscriber`, () => subQuic.datagrams.length >= GROUPS - 1);
       assert.equal(subQuic.data.length, 0, "no subgroup stream where datagrams are carried");
       for (const got of subQuic.datagrams) {
         const want = sent[got.group];
@@ -125,7 +95,10 @@ for (const [draft, over] of CASES) {
         assert.deepEqual(got.extensions, want.extensions, `group ${got.group} properties`);
       }
       // The WebSocket subscriber gets every received group on a subgroup stream.
-      await until("streams at the WebSocket subscriber", () => subWs.data.length >= subQuic.datagrams.length);
+      await eventually(
+        "streams at the WebSocket subscriber",
+        () => subWs.data.length >= subQuic.datagrams.length,
+      );
       for (const s of subWs.data) {
         const want = sent[s.header.kind === "subgroup" ? s.header.group : -1];
         assert.ok(want);

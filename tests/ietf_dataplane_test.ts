@@ -7,7 +7,7 @@
  */
 
 import assert from "node:assert/strict";
-import { type Draft, e2e, RawIetfPeer, sleep, within } from "../testing/mod.ts";
+import { type Draft, e2e, eventually, RawIetfPeer, sleep, within } from "../testing/mod.ts";
 
 interface VectorObject {
   group: number;
@@ -132,13 +132,7 @@ for (const draft of [14, 15, 16, 17, 18, 19, 20] as Draft[]) {
       assert.equal(done?.kind, "publishDone");
       assert.equal(done?.kind === "publishDone" && done.statusCode, 0x2);
       assert.equal(done?.kind === "publishDone" && done.streamCount, streams.size);
-      await within(
-        5_000,
-        "every stream",
-        (async () => {
-          while (sub.data.length < streams.size) await sleep(20);
-        })(),
-      );
+      await eventually("every stream", () => sub.data.length >= streams.size, 5_000);
       assert.equal(sub.data.length, streams.size);
       for (const d of sub.data) {
         const want = streams.get(`${d.header.group}/${d.header.subgroup ?? 0}`);

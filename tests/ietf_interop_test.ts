@@ -5,36 +5,11 @@
  */
 
 import assert from "node:assert/strict";
-import { type ControlMessage, type Draft, e2e, RawIetfPeer, sleep, within } from "../testing/mod.ts";
+import { type Draft, e2e, eventually, expectReply, RawIetfPeer, sleep, within } from "../testing/mod.ts";
 
 const NS = ["moq-test", "interop"];
 const PUBLISH_NS = ["moq-test", "publish"];
 const text = (s: string) => new TextEncoder().encode(s);
-
-async function expectKind(
-  p: Promise<ControlMessage | null>,
-  kind: string,
-  what: string,
-): Promise<ControlMessage> {
-  const m = await within(5_000, what, p);
-  assert.ok(m, `${what}: the request ended without a response`);
-  assert.equal(m.kind, kind, `${what}: got ${m.kind}`);
-  return m;
-}
-
-/** Answer the relay's next SUBSCRIBE with SUBSCRIBE_OK (alias = `alias`). */
-async function answerSubscribe(peer: RawIetfPeer, alias: number) {
-  const deadline = Date.now() + 5_000;
-  while (peer.incoming.length === 0) {
-    if (Date.now() > deadline) throw new Error("the relay sent no SUBSCRIBE to the publisher");
-    await sleep(20);
-  }
-  const { first, req } = peer.incoming.shift()!;
-  assert.equal(first.kind, "subscribe");
-  const requestId = first.kind === "subscribe" ? first.requestId : 0;
-  await req.send({ kind: "subscribeOk", requestId, trackAlias: alias, params: [], properties: [] });
-  return { first, req };
-}
 
 for (const draft of [14, 15, 16, 17, 18, 19, 20] as Draft[]) {
   const opts = { server: `version = ["moq-transport-${draft}"]` };
@@ -54,14 +29,14 @@ for (const draft of [14, 15, 16, 17, 18, 19, 20] as Draft[]) {
   e2e(`interop d${draft} announce-only`, async (relay) => {
     const peer = await RawIetfPeer.connect(relay.port, draft);
     const req = await peer.request({ kind: "publishNamespace", requestId: 0, namespace: NS, params: [] });
-    await expectKind(req.next(), nsOk, "PUBLISH_NAMESPACE");
+    await expectReply(req.next(), nsOk, "PUBLISH_NAMESPACE");
     peer.close();
   }, opts);
 
   e2e(`interop d${draft} publish-namespace-done`, async (relay) => {
     const peer = await RawIetfPeer.connect(relay.port, draft);
     const req = await peer.request({ kind: "publishNamespace", requestId: 0, namespace: NS, params: [] });
-    await expectKind(req.next(), nsOk, "PUBLISH_NAMESPACE");
+    await expectReply(req.next(), nsOk, "PUBLISH_NAMESPACE");
     await req.finish();
     assert.equal(await within(2_000, "request FIN", req.next()), null);
     await relay.waitForLog(/broadcast unpublished.*moq-test\/interop/);
@@ -78,7 +53,7 @@ for (const draft of [14, 15, 16, 17, 18, 19, 20] as Draft[]) {
       name: "test-track",
       params: [],
     });
-    const m = await expectKind(req.next(), subErr, "SUBSCRIBE");
+    const m = await expectReply(req.next(), subErr, "SUBSCRIBE");
     assert.equal("code" in m && m.code, draft === 14 ? 0x4 : 0x10); // (TRACK_)DOES_NOT_EXIST
     peer.close();
   }, { ...opts, toml: `[limits]\nsubscribe_wait = "500ms"` });
@@ -86,7 +61,7 @@ for (const draft of [14, 15, 16, 17, 18, 19, 20] as Draft[]) {
   e2e(`interop d${draft} announce-subscribe`, async (relay) => {
     const pub = await RawIetfPeer.connect(relay.port, draft);
     const ann = await pub.request({ kind: "publishNamespace", requestId: 0, namespace: NS, params: [] });
-    await expectKind(ann.next(), nsOk, "PUBLISH_NAMESPACE");
+    await expectReply(ann.next(), nsOk, "PUBLISH_NAMESPACE");
     const sub = await RawIetfPeer.connect(relay.port, draft);
     const req = await sub.request({
       kind: "subscribe",
@@ -95,18 +70,12 @@ for (const draft of [14, 15, 16, 17, 18, 19, 20] as Draft[]) {
       name: "test-track",
       params: [],
     });
-    const up = await answerSubscribe(pub, 7);
+    const up = await pub.answerSubscribe(7);
     assert.equal(up.first.kind === "subscribe" && up.first.name, "test-track");
-    await expectKind(req.next(), "subscribeOk", "SUBSCRIBE");
+    await expectReply(req.next(), "subscribeOk", "SUBSCRIBE");
     // Data flows too: one object, byte-exact.
     await pub.sendSubgroup(7, 0, [{ id: 0, payload: text("hello interop") }]);
-    await within(
-      5_000,
-      "object",
-      (async () => {
-        while (sub.data.length === 0) await sleep(20);
-      })(),
-    );
+    await eventually("object", () => sub.data.length > 0, 5_000);
     assert.deepEqual(sub.data[0].objects.map((o) => o.payload), [text("hello interop")]);
     pub.close();
     sub.close();
@@ -124,10 +93,10 @@ for (const draft of [14, 15, 16, 17, 18, 19, 20] as Draft[]) {
     await sleep(500);
     const pub = await RawIetfPeer.connect(relay.port, draft);
     const ann = await pub.request({ kind: "publishNamespace", requestId: 0, namespace: NS, params: [] });
-    await expectKind(ann.next(), nsOk, "PUBLISH_NAMESPACE");
-    await answerSubscribe(pub, 3);
+    await expectReply(ann.next(), nsOk, "PUBLISH_NAMESPACE");
+    await pub.answerSubscribe(3);
     // The relay holds the pending SUBSCRIBE until the namespace appears: SUBSCRIBE_OK.
-    await expectKind(req.next(), "subscribeOk", "pending SUBSCRIBE");
+    await expectReply(req.next(), "subscribeOk", "pending SUBSCRIBE");
     pub.close();
     sub.close();
   }, opts);
@@ -143,7 +112,7 @@ for (const draft of [14, 15, 16, 17, 18, 19, 20] as Draft[]) {
       params: [],
       properties: [],
     });
-    const ok = await expectKind(req.next(), pubOk, "PUBLISH");
+    const ok = await expectReply(req.next(), pubOk, "PUBLISH");
     if (ok.kind === "publishOk") assert.notEqual(ok.forward, false, "forward 1");
     else assert.ok(ok.kind === "requestOk" && !ok.params.some((p) => p.type === 0x10 && p.value === 0));
     await pub.sendSubgroup(1, 0, [{ id: 0, payload: text(`moqt${draft}-publish-track-only`) }]);
@@ -175,22 +144,16 @@ for (const draft of [14, 15, 16, 17, 18, 19, 20] as Draft[]) {
       params: [],
       properties: [],
     });
-    await expectKind(req.next(), pubOk, "PUBLISH");
-    await expectKind(subReq.next(), "subscribeOk", "pending SUBSCRIBE");
+    await expectReply(req.next(), pubOk, "PUBLISH");
+    await expectReply(subReq.next(), "subscribeOk", "pending SUBSCRIBE");
     const payload = text(`moqt${draft}-publish-track-subscribe`);
     await pub.sendSubgroup(5, 0, [{ id: 0, payload }]);
     await req.send({ kind: "publishDone", requestId: 0, statusCode: 0x2, streamCount: 1, reason: "" });
     await req.finish();
-    const done = await expectKind(subReq.next(), "publishDone", "PUBLISH_DONE to the subscriber");
+    const done = await expectReply(subReq.next(), "publishDone", "PUBLISH_DONE to the subscriber");
     assert.equal(done.kind === "publishDone" && done.statusCode, 0x2);
     assert.equal(done.kind === "publishDone" && done.streamCount, 1);
-    await within(
-      5_000,
-      "object",
-      (async () => {
-        while (sub.data.length === 0) await sleep(20);
-      })(),
-    );
+    await eventually("object", () => sub.data.length > 0, 5_000);
     assert.equal(sub.data.length, 1);
     assert.equal(sub.data[0].header.group, 0);
     assert.deepEqual(sub.data[0].objects.map((o) => [o.objectId, o.payload]), [[0, payload]]);

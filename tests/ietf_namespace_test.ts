@@ -6,7 +6,7 @@
  */
 
 import assert from "node:assert/strict";
-import { type Draft, e2e, RawIetfPeer, sleep, within } from "../testing/mod.ts";
+import { type Draft, e2e, eventually, RawIetfPeer, sleep, within } from "../testing/mod.ts";
 import type { Ietf } from "../session/mod.ts";
 
 for (const draft of [14, 15, 16, 17, 18, 20] as Draft[]) {
@@ -81,18 +81,12 @@ for (const draft of [14, 15, 16, 17, 18, 20] as Draft[]) {
           }
         })().catch(() => {});
       }
-      const waitFor = async (what: string, ok: () => boolean) => {
-        await within(
-          10_000,
-          what,
-          (async () => {
-            while (!ok()) {
-              poll();
-              await sleep(20);
-            }
-          })(),
-        );
-      };
+      /** Poll until `ok` holds, folding in what the legacy drafts reported meanwhile. */
+      const waitFor = (what: string, ok: () => boolean) =>
+        eventually(what, () => {
+          poll();
+          return ok();
+        });
       await waitFor("both show/ broadcasts advertised", () => active.size >= 2);
       assert.deepEqual([...active].sort(), ["show/a", "show/b/cam"], events.join(" "));
       // Withdrawing one is reported; the other stays.

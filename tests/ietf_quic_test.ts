@@ -5,40 +5,13 @@
  */
 
 import assert from "node:assert/strict";
-import { silentLogger } from "../log/mod.ts";
-import { type Draft, e2e, RawIetfPeer, type RelayProcess, sleep, within } from "../testing/mod.ts";
+import { type Draft, e2e, eventually, RawIetfPeer, within } from "../testing/mod.ts";
 import { Ietf } from "../session/mod.ts";
-import {
-  dialQuic,
-  dialWebTransport,
-  fetchCertificateFingerprint,
-  type IetfProtocol,
-} from "../transport/mod.ts";
-
-async function dial(
-  relay: RelayProcess,
-  draft: Draft,
-  kind: "quic" | "webtransport",
-  setupOptions: Ietf.Param[] = [],
-): Promise<RawIetfPeer> {
-  const pin = Array.from(
-    await fetchCertificateFingerprint(new URL(relay.httpUrl)),
-    (b) => b.toString(16).padStart(2, "0"),
-  ).join("");
-  const alpn = Ietf.draftAlpn(draft) as IetfProtocol;
-  const options = { logger: silentLogger(), certificateSha256: [pin], timeoutMs: 10_000 };
-  const transport = kind === "quic"
-    ? await dialQuic(new URL(`moql://127.0.0.1:${relay.port}`), { ...options, alpns: [alpn] })
-    : await dialWebTransport(new URL(`https://127.0.0.1:${relay.port}/`), { ...options, protocols: [alpn] });
-  assert.equal(transport.kind, kind);
-  assert.equal(transport.protocol, alpn);
-  return await RawIetfPeer.over(transport, draft, 100, setupOptions);
-}
 
 for (const kind of ["quic", "webtransport"] as const) {
   for (const draft of [14, 16, 18, 20] as Draft[]) {
     e2e(`moq-transport-${draft} over ${kind}: announce, subscribe, objects byte-exact`, async (relay) => {
-      const pub = await dial(relay, draft, kind);
+      const pub = await RawIetfPeer.dial(relay, draft, kind);
       const ann = await pub.request({
         kind: "publishNamespace",
         requestId: 0,
@@ -49,7 +22,7 @@ for (const kind of ["quic", "webtransport"] as const) {
         (await within(5_000, "announce OK", ann.next()))?.kind,
         draft === 14 ? "publishNamespaceOk" : "requestOk",
       );
-      const sub = await dial(relay, draft, kind);
+      const sub = await RawIetfPeer.dial(relay, draft, kind);
       const req = await sub.request({
         kind: "subscribe",
         requestId: 0,
@@ -57,26 +30,11 @@ for (const kind of ["quic", "webtransport"] as const) {
         name: "cam",
         params: [],
       });
-      await within(
-        5_000,
-        "upstream SUBSCRIBE",
-        (async () => {
-          while (pub.incoming.length === 0) await sleep(20);
-        })(),
-      );
-      const up = pub.incoming[0];
-      const requestId = up.first.kind === "subscribe" ? up.first.requestId : 0;
-      await up.req.send({ kind: "subscribeOk", requestId, trackAlias: 2, params: [], properties: [] });
+      await pub.answerSubscribe(2);
       assert.equal((await within(5_000, "SUBSCRIBE_OK", req.next()))?.kind, "subscribeOk");
       const payloads = [new Uint8Array(40_000).fill(3), Uint8Array.of(1, 2, 3)];
       await pub.sendSubgroup(2, 0, payloads.map((payload, id) => ({ id, payload })));
-      await within(
-        5_000,
-        "objects",
-        (async () => {
-          while (sub.data.length === 0) await sleep(20);
-        })(),
-      );
+      await eventually("objects", () => sub.data.length > 0, 5_000);
       assert.deepEqual(sub.data[0].objects.map((o) => o.payload), payloads);
       pub.close();
       sub.close();
@@ -89,7 +47,7 @@ for (const draft of [16, 18] as Draft[]) {
     `moq-transport-${draft} over raw QUIC: SETUP PATH sets the session root, as a URL path would`,
     async (relay) => {
       const path = [{ type: Ietf.SetupOption.Path, value: new TextEncoder().encode("/anon") }];
-      const rooted = await dial(relay, draft, "quic", path);
+      const rooted = await RawIetfPeer.dial(relay, draft, "quic", path);
       const ok = await rooted.request({
         kind: "publishNamespace",
         requestId: 0,
@@ -99,7 +57,7 @@ for (const draft of [16, 18] as Draft[]) {
       assert.equal((await within(5_000, "announce OK", ok.next()))?.kind, "requestOk");
       await relay.waitForLog(/broadcast published.*path=anon\/room/);
       // Without PATH the session root is "/", where anonymous peers may not publish "room".
-      const bare = await dial(relay, draft, "quic");
+      const bare = await RawIetfPeer.dial(relay, draft, "quic");
       const refused = await bare.request({
         kind: "publishNamespace",
         requestId: 0,

@@ -45,9 +45,9 @@ import {
   UniType05,
 } from "../session/mod.ts";
 import { Lite, netDecode, netEncode } from "../testing/moq_net.ts";
+import { spacedHex } from "../testing/mod.ts";
 
 const V5 = Lite.Version.DRAFT_05;
-const toHex = (b: Uint8Array) => [...b].map((x) => x.toString(16).padStart(2, "0")).join(" ");
 
 /** A reader over the body of one size-prefixed message, which must fill `bytes`. */
 function body(bytes: Uint8Array): BodyReader {
@@ -79,7 +79,7 @@ Deno.test("interop: SETUP both ways", async () => {
   for (const s of cases) {
     const theirs = await netEncode((w) => new Lite.Setup(s).encode(w, V5));
     const ours = encodeSetupStream(s);
-    assert.equal(toHex(ours), "01 " + toHex(theirs), "same bytes after the DataType");
+    assert.equal(spacedHex(ours), "01 " + spacedHex(theirs), "same bytes after the DataType");
     assert.deepEqual(decodeSetupStream(theirs), s);
     const back = await netDecode(ours.subarray(1), (r) => Lite.Setup.decode(r, V5));
     assert.deepEqual(
@@ -92,14 +92,14 @@ Deno.test("interop: SETUP both ways", async () => {
 Deno.test("interop: ANNOUNCE_REQUEST, ANNOUNCE_OK and ANNOUNCE_BROADCAST both ways", async () => {
   const req = { prefix: "room", excludeHop: (1n << 62n) - 1n };
   const theirReq = await netEncode((w) => new Lite.AnnounceRequest(req.prefix, req.excludeHop).encode(w, V5));
-  assert.equal(toHex(encodeAnnounceRequest(req)), toHex(theirReq));
+  assert.equal(spacedHex(encodeAnnounceRequest(req)), spacedHex(theirReq));
   assert.deepEqual(decodeAnnounceRequest(body(theirReq)), req);
   const backReq = await netDecode(encodeAnnounceRequest(req), (r) => Lite.AnnounceRequest.decode(r, V5));
   assert.deepEqual({ prefix: backReq.prefix, excludeHop: backReq.excludeHop }, req);
 
   const ok = { hop: 1234567890123n, activeCount: 70 };
   const theirOk = await netEncode((w) => new Lite.AnnounceOk(ok.hop, ok.activeCount).encode(w, V5));
-  assert.equal(toHex(encodeAnnounceOk(ok)), toHex(theirOk));
+  assert.equal(spacedHex(encodeAnnounceOk(ok)), spacedHex(theirOk));
   assert.deepEqual(decodeAnnounceOk(body(theirOk)), ok);
   const backOk = await netDecode(encodeAnnounceOk(ok), (r) => Lite.AnnounceOk.decode(r, V5));
   assert.deepEqual({ hop: backOk.origin, activeCount: backOk.active }, ok);
@@ -108,7 +108,7 @@ Deno.test("interop: ANNOUNCE_REQUEST, ANNOUNCE_OK and ANNOUNCE_BROADCAST both wa
   const theirActive = await netEncode((w) =>
     Lite.encodeAnnounceBroadcast(w, { status: "active", suffix: active.suffix, hops: active.hops }, V5)
   );
-  assert.equal(toHex(encodeAnnounceBroadcast(active)), toHex(theirActive));
+  assert.equal(spacedHex(encodeAnnounceBroadcast(active)), spacedHex(theirActive));
   assert.deepEqual(decodeAnnounceBroadcast(body(theirActive)), active);
   const backActive = await netDecode(
     encodeAnnounceBroadcast(active),
@@ -120,7 +120,7 @@ Deno.test("interop: ANNOUNCE_REQUEST, ANNOUNCE_OK and ANNOUNCE_BROADCAST both wa
   const theirEnded = await netEncode((w) =>
     Lite.encodeAnnounceBroadcast(w, { status: "ended", suffix: ended.suffix }, V5)
   );
-  assert.equal(toHex(encodeAnnounceBroadcast(ended)), toHex(theirEnded));
+  assert.equal(spacedHex(encodeAnnounceBroadcast(ended)), spacedHex(theirEnded));
   assert.deepEqual(decodeAnnounceBroadcast(body(theirEnded)), ended);
   const backEnded = await netDecode(
     encodeAnnounceBroadcast(ended),
@@ -132,7 +132,7 @@ Deno.test("interop: ANNOUNCE_REQUEST, ANNOUNCE_OK and ANNOUNCE_BROADCAST both wa
 Deno.test("interop: TRACK and TRACK_INFO both ways", async () => {
   const track = { broadcast: "room/cam", track: "video" };
   const theirTrack = await netEncode((w) => new Lite.Track(track.broadcast, track.track).encode(w, V5));
-  assert.equal(toHex(encodeTrack(track)), toHex(theirTrack));
+  assert.equal(spacedHex(encodeTrack(track)), spacedHex(theirTrack));
   assert.deepEqual(decodeTrack(body(theirTrack)), track);
   const backTrack = await netDecode(encodeTrack(track), (r) => Lite.Track.decode(r, V5));
   assert.deepEqual({ broadcast: backTrack.broadcast, track: backTrack.track }, track);
@@ -146,7 +146,7 @@ Deno.test("interop: TRACK and TRACK_INFO both ways", async () => {
     const theirs = await netEncode((w) =>
       new Lite.TrackInfo({ ...info, latencyMax: info.maxLatencyMs }).encode(w, V5)
     );
-    assert.equal(toHex(encodeTrackInfo(info)), toHex(theirs));
+    assert.equal(spacedHex(encodeTrackInfo(info)), spacedHex(theirs));
     assert.deepEqual(decodeTrackInfo(body(theirs)), info);
     const back = await netDecode(encodeTrackInfo(info), (r) => Lite.TrackInfo.decode(r, V5));
     assert.deepEqual(
@@ -178,7 +178,7 @@ Deno.test("interop: SUBSCRIBE and SUBSCRIBE_UPDATE both ways", async () => {
   };
   const net = { ...sub, maxLatency: sub.maxLatencyMs };
   const theirs = await netEncode((w) => new Lite.Subscribe(net).encode(w, V5));
-  assert.equal(toHex(encodeSubscribe05(sub)), toHex(theirs));
+  assert.equal(spacedHex(encodeSubscribe05(sub)), spacedHex(theirs));
   assert.deepEqual(decodeSubscribe05(body(theirs)), sub);
   const back = await netDecode(encodeSubscribe05(sub), (r) => Lite.Subscribe.decode(r, V5));
   assert.deepEqual(
@@ -206,7 +206,7 @@ Deno.test("interop: SUBSCRIBE and SUBSCRIBE_UPDATE both ways", async () => {
 
   const upd = { priority: 2, ordered: false, maxLatencyMs: 0, startGroup: undefined, endGroup: 5 };
   const theirUpd = await netEncode((w) => new Lite.SubscribeUpdate({ ...upd, maxLatency: 0 }).encode(w, V5));
-  assert.equal(toHex(encodeSubscribeUpdate05(upd)), toHex(theirUpd));
+  assert.equal(spacedHex(encodeSubscribeUpdate05(upd)), spacedHex(theirUpd));
   assert.deepEqual(decodeSubscribeUpdate05(body(theirUpd)), upd);
   const backUpd = await netDecode(encodeSubscribeUpdate05(upd), (r) => Lite.SubscribeUpdate.decode(r, V5));
   assert.deepEqual([backUpd.priority, backUpd.startGroup, backUpd.endGroup], [2, undefined, 5]);
@@ -222,7 +222,7 @@ Deno.test("interop: SUBSCRIBE_START / END / DROP both ways", async () => {
   ];
   for (const [ours, net] of cases) {
     const theirs = await netEncode((w) => Lite.encodeSubscribeResponse(w, net, V5));
-    assert.equal(toHex(encodeSubscribeResponse05(ours)), toHex(theirs));
+    assert.equal(spacedHex(encodeSubscribeResponse05(ours)), spacedHex(theirs));
     const outer = new BodyReader(theirs);
     const type = outer.varint();
     assert.deepEqual(decodeSubscribeResponse05(type, takeMessage(outer, "response")), ours);
@@ -241,7 +241,7 @@ function makeNet(kind: "start" | "end", group: number) {
 Deno.test("interop: GROUP header, FETCH, PROBE, GOAWAY both ways", async () => {
   const hdr = { subscribeId: 1n << 40n, sequence: 123456 };
   const theirHdr = await netEncode((w) => new Lite.Group(hdr.subscribeId, hdr.sequence).encode(w));
-  assert.equal(toHex(encodeGroupHeader05(hdr)), "00 " + toHex(theirHdr));
+  assert.equal(spacedHex(encodeGroupHeader05(hdr)), "00 " + spacedHex(theirHdr));
   assert.deepEqual(decodeGroupHeader05(body(theirHdr)), hdr);
   const backHdr = await netDecode(encodeGroupHeader05(hdr).subarray(1), (r) => Lite.Group.decode(r));
   assert.deepEqual([backHdr.subscribe, backHdr.sequence], [hdr.subscribeId, hdr.sequence]);
@@ -250,19 +250,19 @@ Deno.test("interop: GROUP header, FETCH, PROBE, GOAWAY both ways", async () => {
   const theirFetch = await netEncode((w) =>
     new Lite.Fetch(fetch.broadcast, fetch.track, fetch.priority, fetch.group).encode(w, V5)
   );
-  assert.equal(toHex(encodeFetch05(fetch)), toHex(theirFetch));
+  assert.equal(spacedHex(encodeFetch05(fetch)), spacedHex(theirFetch));
   assert.deepEqual(decodeFetch05(body(theirFetch)), fetch);
   const backFetch = await netDecode(encodeFetch05(fetch), (r) => Lite.Fetch.decode(r, V5));
   assert.deepEqual({ ...backFetch }, fetch);
 
   const theirProbe = await netEncode((w) => new Lite.Probe({ bitrate: 2_500_000, rtt: 33 }).encode(w, V5));
-  assert.equal(toHex(encodeProbe05(2_500_000, 33)), toHex(theirProbe));
+  assert.equal(spacedHex(encodeProbe05(2_500_000, 33)), spacedHex(theirProbe));
   assert.deepEqual(decodeProbe05(body(theirProbe)), { bitrate: 2_500_000, rttMs: 33 });
   const backProbe = await netDecode(encodeProbe05(2_500_000, 33), (r) => Lite.Probe.decode(r, V5));
   assert.deepEqual([backProbe.bitrate, backProbe.rtt], [2_500_000, 33]);
 
   const theirGoaway = await netEncode((w) => new Lite.Goaway("https://b.example/").encode(w, V5));
-  assert.equal(toHex(encodeGoaway05("https://b.example/")), toHex(theirGoaway));
+  assert.equal(spacedHex(encodeGoaway05("https://b.example/")), spacedHex(theirGoaway));
   assert.equal(decodeGoaway05(body(theirGoaway)), "https://b.example/");
   const backGoaway = await netDecode(encodeGoaway05("https://b.example/"), (r) => Lite.Goaway.decode(r, V5));
   assert.equal(backGoaway.uri, "https://b.example/");
@@ -276,7 +276,7 @@ Deno.test("interop: DATAGRAM both ways", async () => {
     payload: new Uint8Array([1, 2, 3]),
   };
   const theirs = new Lite.Datagram(d.subscribeId, d.sequence, Number(d.timestamp), d.payload).encode();
-  assert.equal(toHex(encodeDatagram05(d)), toHex(theirs));
+  assert.equal(spacedHex(encodeDatagram05(d)), spacedHex(theirs));
   assert.deepEqual(decodeDatagram05(theirs), d);
   const back = await Lite.Datagram.decode(encodeDatagram05(d));
   assert.deepEqual([back.subscribe, back.sequence, back.timestamp, [...back.payload]], [

@@ -1,8 +1,9 @@
 /**
  * moq-lite-05 over raw QUIC, which carries no URL: the client names its root and `?jwt=` in the
- * SETUP Path. A raw lite-05 publisher written here with the relay's own codec and QUIC dialer
- * publishes under a token-scoped root; `@moq/net` 0.3.4 (WebSocket, `?jwt=` in its URL) receives
- * its groups and timestamps. A forged token or a missing Path is refused.
+ * SETUP Path. A raw lite-05 publisher (testing/raw_lite05.ts: the relay's own codec and QUIC
+ * dialer, every message written by the test) publishes under a token-scoped root; `@moq/net` 0.3.4
+ * (WebSocket, `?jwt=` in its URL) receives its groups and timestamps. A forged token or a missing
+ * Path is refused. Datagrams over raw QUIC: tests/lite05_datagram_test.ts.
  *
  * @module
  */
@@ -11,32 +12,23 @@ import assert from "node:assert/strict";
 import { signToken } from "../auth/mod.ts";
 import {
   BidiType05,
-  decodeDatagram05,
   decodeSubscribe05,
   decodeTrack,
-  encodeDatagram05,
   encodeFrame05,
   encodeGroupHeader05,
   encodeSubscribeResponse05,
   encodeTrackInfo,
   FrameTimestampEncoder,
-  Role,
 } from "../session/mod.ts";
 import {
   acceptRequest05,
   answerAnnounce05,
-  connect,
   dialLite05,
   generateTestKey,
-  openSubscribe05,
-  readGroup,
   readMessage05,
   readRelaySetup05,
   type RelayProcess,
-  relayTrackInfo05,
-  sleep,
   startRelay,
-  subscribe,
   within,
 } from "../testing/mod.ts";
 import { loadNet } from "../testing/moq_net.ts";
@@ -128,47 +120,5 @@ Deno.test({
   } finally {
     await relay.stop("SIGKILL");
     await Deno.remove(dir, { recursive: true }).catch(() => {});
-  }
-});
-
-Deno.test({
-  name:
-    "lite-05 raw QUIC datagrams: a single-frame group sent as a datagram reaches a QUIC subscriber as one, " +
-    "a lite-02 WebSocket subscriber on a stream",
-  sanitizeOps: false,
-  sanitizeResources: false,
-}, async () => {
-  const relay = await startRelay();
-  try {
-    const pub = await dialLite05(relay, { setupPath: "/anon" });
-    await readRelaySetup05(pub);
-    await answerAnnounce05(pub, "dg");
-    const sub = await dialLite05(relay, { setupPath: "/anon", role: Role.Subscriber });
-    assert.ok(sub.datagrams && sub.datagrams.maxBytes > 0, "Deno's QUIC carries datagrams");
-    // The viewer asks for TRACK_INFO; the relay asks the publisher, then subscribes upstream.
-    const info = { priority: 0, ordered: false, maxLatencyMs: 1000, timescale: 48_000 };
-    assert.equal((await relayTrackInfo05(sub, pub, "dg", "audio", info)).timescale, 48_000);
-    const upSub = await acceptRequest05(pub, BidiType05.Subscribe, "SUBSCRIBE at the publisher");
-    const upstreamId = decodeSubscribe05(await readMessage05(upSub)).id;
-
-    await openSubscribe05(sub, 5n, "dg", "audio");
-    const ws = await connect(relay.port, "anon");
-    const wsTrack = await subscribe(ws, "dg", "audio");
-    await sleep(500);
-
-    const payload = Uint8Array.of(1, 2, 3, 4, 5);
-    pub.datagrams!.send(
-      encodeDatagram05({ subscribeId: upstreamId, sequence: 7, timestamp: 96_000n, payload }),
-    );
-    const body = await within(10_000, "the datagram at the subscriber", sub.datagrams.receive());
-    assert.ok(body);
-    assert.deepEqual(decodeDatagram05(body), { subscribeId: 5n, sequence: 7, timestamp: 96_000n, payload });
-    const got = await readGroup(wsTrack);
-    assert.deepEqual(got, { sequence: 7, frames: [payload] });
-    ws.close();
-    sub.close(0, "done");
-    pub.close(0, "done");
-  } finally {
-    await relay.stop("SIGKILL");
   }
 });

@@ -22,10 +22,8 @@ import {
   readGroup,
   type RelayProcess,
   sleep,
-  startNode,
+  startDiamond,
   subscribe,
-  untilAsync,
-  waitConnected,
   watchAnnounces05,
   writeGroup,
 } from "../testing/mod.ts";
@@ -42,15 +40,7 @@ async function watch05(relay: RelayProcess): Promise<{ session: TransportSession
 clusterTest(
   "lite-05 route change across relays: the viewer's announce stream sees no ended → active flap",
   async (kit: ClusterKit) => {
-    const a = await startNode(kit, { id: 31 });
-    const b = await startNode(kit, { id: 32, connect: [a.port] });
-    const d = await startNode(kit, { id: 34, connect: [a.port] });
-    const c = await startNode(kit, { id: 33, connect: [b.port, d.port] });
-    await Promise.all([
-      waitConnected(b, [a.port]),
-      waitConnected(d, [a.port]),
-      waitConnected(c, [b.port, d.port]),
-    ]);
+    const { a, b, c, d } = await startDiamond(kit);
     // The links between our relays speak lite-05.
     await c.waitForLog(/negotiated version.*moq-lite-05/);
 
@@ -71,7 +61,7 @@ clusterTest(
       assert.equal(viaB + viaD, 1, "exactly one of B and D carries the track");
       const [victim, survivor] = viaB > 0 ? [b, d] : [d, b];
       await victim.stop("SIGKILL");
-      await untilAsync(
+      await eventually(
         "the other route took over",
         async () => (await metric(survivor, "moq_relay_upstream_subscriptions")) === 1,
         15_000,

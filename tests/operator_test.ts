@@ -7,6 +7,7 @@
 
 import assert from "node:assert/strict";
 import {
+  concat,
   connect,
   encodeFrame,
   eventually,
@@ -334,12 +335,7 @@ async function httpGet(
       if (n === null) break;
       chunks.push(buf.slice(0, n));
     }
-    const all = new Uint8Array(chunks.reduce((a, c) => a + c.length, 0));
-    let o = 0;
-    for (const c of chunks) {
-      all.set(c, o);
-      o += c.length;
-    }
+    const all = concat(chunks);
     const text = new TextDecoder("latin1").decode(all);
     const end = text.indexOf("\r\n\r\n");
     const head = text.slice(0, end);

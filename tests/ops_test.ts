@@ -22,6 +22,7 @@ import {
   RawWebSocket,
   readGroup,
   RelayProcess,
+  relayToml,
   sleep,
   startRelay,
   streamFrame,
@@ -309,19 +310,7 @@ e2e("--file and --config both name the config file", async () => {
     const port = freePort();
     const dir = await Deno.makeTempDir({ prefix: "moq-relay-ops-" });
     const path = `${dir}/relay.toml`;
-    await Deno.writeTextFile(
-      path,
-      [
-        `[server]`,
-        `bind = "127.0.0.1:${port}"`,
-        `[server.tls]`,
-        `generate = ["localhost"]`,
-        `[web.http]`,
-        `listen = "127.0.0.1:${port}"`,
-        `[auth]`,
-        `public = "anon"`,
-      ].join("\n"),
-    );
+    await Deno.writeTextFile(path, relayToml(port));
     const args = flag.endsWith("=") ? [`${flag}${path}`] : [flag, path];
     const relay = await spawnRelay([MAIN], args, `http://127.0.0.1:${port}/health`, { port });
     try {

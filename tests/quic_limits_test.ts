@@ -7,11 +7,7 @@
 import assert from "node:assert/strict";
 import { MAX_SESSIONS_PER_CONNECTION } from "../server/mod.ts";
 import { chromiumConnect, RawH3Client, readFrame } from "../transport/mod.ts";
-import { e2e, sleep, within } from "../testing/mod.ts";
-
-function hexBytes(hex: string): Uint8Array<ArrayBuffer> {
-  return Uint8Array.from(hex.match(/../g)!.map((b) => parseInt(b, 16)));
-}
+import { e2e, hexBytes, sleep, within } from "../testing/mod.ts";
 
 /** Whether the CONNECT stream ends (capsule or FIN) within `ms`. */
 async function endsWithin(reader: Parameters<typeof readFrame>[0], ms: number): Promise<boolean> {

@@ -12,8 +12,13 @@
 import assert from "node:assert/strict";
 import {
   connect,
+  dialRelay,
+  eventually,
+  explainFailure,
+  openSubscribe04,
   payload,
   readGroup,
+  relayPin,
   type RelayProcess,
   sleep,
   startRelay,
@@ -25,8 +30,6 @@ import {
   type CloseInfo,
   connectQuicTo,
   dialQuic,
-  dialWebTransport,
-  fetchCertificateFingerprint,
   type RecvStream,
   StreamReader,
   type TransportSession,
@@ -43,7 +46,6 @@ import {
   encodeAnnounceInterest,
   encodeGroupHeader,
   encodeStreamType,
-  encodeSubscribe,
   encodeSubscribeOk,
   MAX_MESSAGE_BYTES,
   type Subscribe,
@@ -94,13 +96,7 @@ class RawMoqClient {
     pin: string,
     kind: "quic" | "webtransport" = "quic",
   ): Promise<RawMoqClient> {
-    const options = { logger: silentLogger(), certificateSha256: [pin], timeoutMs: STEP_TIMEOUT_MS };
-    const session = kind === "quic"
-      ? await dialQuic(new URL(`moql://127.0.0.1:${relay.port}`), { ...options, alpns: ["moq-lite-04"] })
-      : await dialWebTransport(new URL(`https://127.0.0.1:${relay.port}/`), {
-        ...options,
-        protocols: ["moq-lite-04"],
-      });
+    const session = await dialRelay(relay, kind, ["moq-lite-04"], { pin, timeoutMs: STEP_TIMEOUT_MS });
     assert.equal(session.kind, kind);
     assert.equal(session.protocol, "moq-lite-04");
     return new RawMoqClient(session);
@@ -189,16 +185,7 @@ class RawMoqClient {
   /** SUBSCRIBE to `broadcast`/`track` and wait for SUBSCRIBE_OK; returns the subscribe id. */
   async subscribe(broadcast: string, track: string): Promise<bigint> {
     const id = this.#nextSubscribeId++;
-    const stream = await this.session.openBidi();
-    await stream.send.write(encodeStreamType(BidiType.Subscribe));
-    await stream.send.write(encodeSubscribe(V, {
-      id,
-      broadcast,
-      track,
-      priority: 0,
-      ordered: false,
-      maxLatencyMs: 0,
-    }));
+    const stream = await openSubscribe04(this.session, id, broadcast, track);
     const reader = new StreamReader(stream.recv);
     const responseType = await within(STEP_TIMEOUT_MS, "SUBSCRIBE_OK", reader.varint());
     assert.equal(responseType, 0, "response type 0 = SUBSCRIBE_OK");
@@ -237,15 +224,6 @@ async function readGroupStream(stream: RecvStream): Promise<ReceivedGroup> {
   return { subscribeId: header.subscribeId, sequence: header.sequence, frames };
 }
 
-/** Poll until `check` holds. */
-async function eventually(what: string, check: () => boolean, timeoutMs = STEP_TIMEOUT_MS): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for: ${what}`);
-    await sleep(20);
-  }
-}
-
 /** Deterministic pseudo-random bytes (garbage for the relay). */
 function noise(size: number, seed: number): Uint8Array {
   return payload(size, seed + 1000);
@@ -257,14 +235,8 @@ function quicE2e(name: string, fn: (relay: RelayProcess, pin: string) => Promise
   Deno.test({ name, sanitizeOps: false, sanitizeResources: false }, async () => {
     const relay = await startRelay({ auth: PUBLIC_ALL });
     try {
-      const pin = Array.from(
-        await fetchCertificateFingerprint(new URL(relay.httpUrl)),
-        (b) => b.toString(16).padStart(2, "0"),
-      ).join("");
-      await fn(relay, pin);
-    } catch (error) {
-      console.error(`relay log:\n${relay.logs.join("\n")}`);
-      throw error;
+      const pin = await relayPin(relay);
+      await explainFailure(() => fn(relay, pin), () => ({ "relay log": relay.logs }));
     } finally {
       await relay.stop("SIGKILL");
     }

@@ -10,6 +10,7 @@
 import assert from "node:assert/strict";
 import {
   connect,
+  dialRelay,
   e2e,
   payload,
   RawWebSocket,
@@ -20,14 +21,7 @@ import {
 } from "../testing/mod.ts";
 import * as Net034 from "../testing/moq_net_api.ts";
 import * as Net028 from "../testing/moq_net_028.ts";
-import {
-  dialQuic,
-  dialWebTransport,
-  fetchCertificateFingerprint,
-  type NegotiatedProtocol,
-  preferredLiteProtocol,
-} from "../transport/mod.ts";
-import { silentLogger } from "../log/mod.ts";
+import { type NegotiatedProtocol, preferredLiteProtocol } from "../transport/mod.ts";
 
 const STEP_TIMEOUT_MS = 10_000;
 /** What today's clients offer by ALPN / `wt-available-protocols` (lite part, newest first). */
@@ -46,11 +40,6 @@ if (!Deno.env.get("MOQ_CLIENT_LOG")) {
   };
 }
 
-async function pin(relay: RelayProcess): Promise<string> {
-  const bytes = await fetchCertificateFingerprint(new URL(relay.httpUrl));
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
-}
-
 /** The relay's "negotiated version" lines for `transport`, as versions. */
 function negotiated(relay: RelayProcess, transport: string): string[] {
   return relay.logs.filter((l) => /negotiated version/.test(l) && l.includes(`transport=${transport}`))
@@ -58,12 +47,7 @@ function negotiated(relay: RelayProcess, transport: string): string[] {
 }
 
 async function quicProtocol(relay: RelayProcess, alpns: string[]): Promise<NegotiatedProtocol> {
-  const session = await dialQuic(new URL(`moql://127.0.0.1:${relay.port}`), {
-    logger: silentLogger(),
-    alpns,
-    certificateSha256: [await pin(relay)],
-    timeoutMs: STEP_TIMEOUT_MS,
-  });
+  const session = await dialRelay(relay, "quic", alpns, { timeoutMs: STEP_TIMEOUT_MS });
   session.close(0, "done");
   return session.protocol;
 }
@@ -72,10 +56,8 @@ async function webTransportProtocol(
   relay: RelayProcess,
   protocols: NegotiatedProtocol[],
 ): Promise<NegotiatedProtocol> {
-  const session = await dialWebTransport(new URL(`https://127.0.0.1:${relay.port}/anon`), {
-    logger: silentLogger(),
-    protocols,
-    certificateSha256: [await pin(relay)],
+  const session = await dialRelay(relay, "webtransport", protocols, {
+    path: "/anon",
     timeoutMs: STEP_TIMEOUT_MS,
   });
   session.close(0, "done");

@@ -4,7 +4,7 @@ import { SessionClosedError, StreamStoppedError, type TransportSession } from ".
 import { DialError, dialQuic, parseFingerprint } from "./quic/mod.ts";
 import { parseBindAddress, QuicListenError, QuicServer, serverAlpns } from "./server.ts";
 import { DEFAULT_VERSION_OFFER, versionOffer } from "./versions.ts";
-import { patternBytes, readAll, sleep, startTestServer, within } from "../testing/mod.ts";
+import { pattern, readAll, sleep, startTestServer, within } from "../testing/mod.ts";
 
 const logger = silentLogger();
 
@@ -31,7 +31,7 @@ Deno.test("raw QUIC: ALPN selects the protocol; streams both ways; byte-exact 1 
     assert.deepEqual(t.authorized.map((a) => [a.url.href, a.kind]), [["moql://127.0.0.1/", "quic"]]);
 
     // client → server bidi, 1 MB byte-exact, FIN both ways
-    const payload = patternBytes(1_000_000, 7);
+    const payload = pattern(1_000_000, 7);
     const bidi = await client.openBidi();
     const sending = (async () => {
       for (let offset = 0; offset < payload.byteLength; offset += 64 * 1024) {

@@ -13,9 +13,9 @@ import {
   UnknownMessageError,
 } from "./control.ts";
 import { EncodeError, IetfWriter, type Param, ParameterError, writeNamespace } from "./wire.ts";
+import { spacedHex } from "../../testing/mod.ts";
 
 const enc = (s: string) => new TextEncoder().encode(s);
-const hex = (b: Uint8Array) => [...b].map((x) => x.toString(16).padStart(2, "0")).join(" ");
 
 /** A sample of `kind` for `draft` carrying every field the draft has, so round trips are exact. */
 function sample(kind: ControlKind, d: Draft): ControlMessage {
@@ -236,13 +236,13 @@ Deno.test("known byte vectors", () => {
     versions: [0xff00000e],
     options: [{ type: 1, value: enc("/") }],
   }, 14);
-  assert.equal(hex(cs), "20 00 0d 01 c0 00 00 00 ff 00 00 0e 01 01 01 2f");
+  assert.equal(spacedHex(cs), "20 00 0d 01 c0 00 00 00 ff 00 00 0e 01 01 01 2f");
   // Draft-17 SETUP: type 0x2f00 as a 2-byte leading-ones varint, count-less delta-coded options.
   const s = encodeControl(
     { kind: "setup", options: [{ type: 1, value: enc("/") }, { type: 2, value: 100 }] },
     17,
   );
-  assert.equal(hex(s), "af 00 00 05 01 01 2f 01 64");
+  assert.equal(spacedHex(s), "af 00 00 05 01 01 2f 01 64");
   // Draft-14 SUBSCRIBE, LargestObject filter, no parameters.
   const sub = encodeControl({
     kind: "subscribe",
@@ -255,7 +255,7 @@ Deno.test("known byte vectors", () => {
     filter: { type: "largestObject" },
     params: [],
   }, 14);
-  assert.equal(hex(sub), "03 00 0b 00 01 01 61 01 62 80 02 01 02 00");
+  assert.equal(spacedHex(sub), "03 00 0b 00 01 01 61 01 62 80 02 01 02 00");
   // Draft-16 SUBSCRIBE: priority, group order, forward and filter as delta-coded parameters.
   const sub16 = encodeControl({
     kind: "subscribe",
@@ -268,7 +268,7 @@ Deno.test("known byte vectors", () => {
     params: [],
   }, 16);
   // count 3: 0x10 forward=1, +0x10 (0x20) priority=1, +1 (0x21) filter bytes [01]
-  assert.equal(hex(sub16), "03 00 0e 00 01 01 61 01 62 03 10 01 10 01 01 01 01");
+  assert.equal(spacedHex(sub16), "03 00 0e 00 01 01 61 01 62 03 10 01 10 01 01 01 01");
 });
 
 Deno.test("every filter round trips in the drafts that can carry it", () => {
@@ -429,7 +429,7 @@ Deno.test("AbsoluteRange end group: absolute through 16, a delta from 17; draft-
       encodeControl({ kind: "subscribe", requestId: 0, namespace: [], name: "", filter, params: [] }, d),
       d,
     )!.body;
-    return hex(body.subarray(body.length - 5));
+    return spacedHex(body.subarray(body.length - 5));
   };
   // parameter value: tag 4, group 5, object 0, end
   assert.equal(at(16), "04 04 05 00 07");
@@ -441,5 +441,5 @@ Deno.test("AbsoluteRange end group: absolute through 16, a delta from 17; draft-
   assert.throws(() => encodeControl(joining as ControlMessage, 20), EncodeError);
   const f = readControlFrame(encodeControl(sample("fetch", 20), 20), 20)!;
   // request id 10, then the namespace count (no fetch type any more)
-  assert.equal(hex(f.body.subarray(0, 2)), "0a 02");
+  assert.equal(spacedHex(f.body.subarray(0, 2)), "0a 02");
 });

@@ -19,8 +19,7 @@ import {
   type SubgroupIdMode,
 } from "./data.ts";
 import { EncodeError, IetfWriter } from "./wire.ts";
-
-const hex = (b: Uint8Array) => [...b].map((x) => x.toString(16).padStart(2, "0")).join(" ");
+import { spacedHex } from "../../testing/mod.ts";
 
 Deno.test("subgroup headers: every type variant round trips in every draft", () => {
   let n = 0;
@@ -68,8 +67,8 @@ Deno.test("subgroup header byte vectors and invalid types", () => {
     endOfGroup: false,
     firstObjectBit: false,
   };
-  assert.equal(hex(encodeStreamHeader(h, 14)), "14 01 02 03 80");
-  assert.equal(hex(encodeStreamHeader({ kind: "fetch", requestId: 9 }, 17)), "05 09");
+  assert.equal(spacedHex(encodeStreamHeader(h, 14)), "14 01 02 03 80");
+  assert.equal(spacedHex(encodeStreamHeader({ kind: "fetch", requestId: 9 }, 17)), "05 09");
   for (const t of [0x16, 0x17, 0x1e, 0x1f, 0x20, 0x2f, 0x00]) {
     assert.equal(isSubgroupType(t, 14), false, `0x${t.toString(16)}`);
     assert.throws(
@@ -320,10 +319,10 @@ Deno.test("datagrams round trip in every draft; bad types are refused", () => {
     payload: new Uint8Array([0xaa]),
     endOfGroup: false,
   };
-  assert.equal(hex(encodeDatagram(zero, 14)), "04 01 02 04 aa");
+  assert.equal(spacedHex(encodeDatagram(zero, 14)), "04 01 02 04 aa");
   assert.deepEqual(decodeDatagram(encodeDatagram(zero, 14), 14), zero);
   assert.equal(
-    hex(
+    spacedHex(
       encodeDatagram({
         trackAlias: 1,
         group: 2,

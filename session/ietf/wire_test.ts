@@ -14,17 +14,16 @@ import {
   writeNamespace,
   writeParams,
 } from "./wire.ts";
-
-const hex = (b: Uint8Array) => [...b].map((x) => x.toString(16).padStart(2, "0")).join(" ");
+import { spacedHex } from "../../testing/mod.ts";
 
 Deno.test("leading-ones varints: known vectors (draft-17 §1.4.1)", () => {
-  assert.deepEqual(hex(encodeDraftVarint(17, 0)), "00");
-  assert.deepEqual(hex(encodeDraftVarint(17, 127)), "7f");
-  assert.deepEqual(hex(encodeDraftVarint(17, 128)), "80 80");
-  assert.deepEqual(hex(encodeDraftVarint(17, 16383)), "bf ff");
-  assert.deepEqual(hex(encodeDraftVarint(17, 16384)), "c0 40 00");
-  assert.deepEqual(hex(encodeDraftVarint(17, 0x2f00)), "af 00");
-  assert.deepEqual(hex(encodeDraftVarint(14, 0x2f00)), "6f 00");
+  assert.deepEqual(spacedHex(encodeDraftVarint(17, 0)), "00");
+  assert.deepEqual(spacedHex(encodeDraftVarint(17, 127)), "7f");
+  assert.deepEqual(spacedHex(encodeDraftVarint(17, 128)), "80 80");
+  assert.deepEqual(spacedHex(encodeDraftVarint(17, 16383)), "bf ff");
+  assert.deepEqual(spacedHex(encodeDraftVarint(17, 16384)), "c0 40 00");
+  assert.deepEqual(spacedHex(encodeDraftVarint(17, 0x2f00)), "af 00");
+  assert.deepEqual(spacedHex(encodeDraftVarint(14, 0x2f00)), "6f 00");
 });
 
 Deno.test("leading-ones varints match @moq/net 0.3.4 and round trip", () => {
@@ -32,7 +31,7 @@ Deno.test("leading-ones varints match @moq/net 0.3.4 and round trip", () => {
   values.push(2 ** 35 - 1, 2 ** 35, 2 ** 42 - 1, 2 ** 42, 2 ** 49, Number.MAX_SAFE_INTEGER, 0xff000011);
   for (const v of values) {
     const mine = encodeDraftVarint(18, v);
-    assert.deepEqual(hex(mine), hex(Varint.encodeLeadingOnes(v)), `value ${v}`);
+    assert.deepEqual(spacedHex(mine), spacedHex(Varint.encodeLeadingOnes(v)), `value ${v}`);
     assert.deepEqual(mine.length, leadingOnesSize(v));
     for (const d of DRAFTS) {
       const b = encodeDraftVarint(d, v);

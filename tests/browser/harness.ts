@@ -8,11 +8,11 @@
  * @module
  */
 
-// Test-only, pinned here rather than in deno.json "imports" (deno task start would fetch it).
-// deno-lint-ignore no-import-prefix
-import { type BrowserContext, chromium, type Page } from "npm:playwright-core@1.65.1";
+import assert from "node:assert/strict";
+import { type BrowserContext, chromium, type Page } from "../../testing/playwright.ts";
 import { buildPage, PAGE_HTML, type PageName } from "./build.ts";
-import type { MoqMediaApi, MoqTestApi } from "./api.ts";
+import type { ConnectInfo, MoqMediaApi, MoqTestApi } from "./api.ts";
+import { explainFailure, type RelayOptions, type RelayProcess, startRelay } from "../../testing/mod.ts";
 
 /** Where Debian's chromium package puts the browser (`MOQ_TEST_CHROMIUM` overrides it). */
 export const CHROMIUM_PATH = Deno.env.get("MOQ_TEST_CHROMIUM") || "/usr/bin/chromium";
@@ -205,6 +205,30 @@ export class BrowserSession {
   }
 
   /**
+   * Connect the page's client to `url` and check what it negotiated: `version`, and unless `protocol`
+   * is null, exactly one WebTransport whose `wt.protocol` is `protocol` (default `version`) and,
+   * when given, whose URL is `wtUrl`.
+   */
+  async connectAs(
+    url: string,
+    timeoutMs: number,
+    expected: { version: string; protocol?: string | null; wtUrl?: string },
+  ): Promise<ConnectInfo> {
+    const info = await this.call("connect", url, timeoutMs);
+    assert.equal(info.version, expected.version, `the page's client negotiated ${expected.version}`);
+    if (expected.protocol !== null) {
+      assert.equal(info.webtransports.length, 1, "the page opened exactly one WebTransport");
+      if (expected.wtUrl !== undefined) assert.equal(info.webtransports[0].url, expected.wtUrl);
+      assert.equal(
+        info.webtransports[0].protocol,
+        expected.protocol ?? expected.version,
+        "wt.protocol from the relay's wt-protocol",
+      );
+    }
+    return info;
+  }
+
+  /**
    * Open the test page in another tab (its console lines are recorded too, prefixed `[tab N]`) and
    * wait until it is ready.
    */
@@ -238,4 +262,95 @@ export class BrowserSession {
     await this.#browser.close();
     await this.#server.shutdown();
   }
+}
+
+/** Options for {@link browserTest} and {@link chromiumTest}. */
+export interface BrowserTestOptions {
+  /** The relay's options (default: {@link startRelay}'s, i.e. public `anon`). */
+  relay?: RelayOptions;
+  /** Chromium flags after {@link CHROMIUM_ARGS}. */
+  args?: readonly string[];
+}
+
+/**
+ * Run `fn` with a fresh relay and a browser from `launch`; on failure print the page console
+ * (`consoleOf`) and the relay log; close both afterwards. Chromium, the page server and the relay
+ * child outlive single awaits, so the op/resource sanitizers are off; all are closed explicitly.
+ */
+function relayBrowserTest<B extends { close(): Promise<void> }>(
+  name: string,
+  relayOptions: RelayOptions | undefined,
+  launch: () => Promise<B>,
+  consoleOf: (browser: B) => readonly string[],
+  fn: (relay: RelayProcess, browser: B) => Promise<void>,
+): void {
+  Deno.test({ name, sanitizeOps: false, sanitizeResources: false }, async () => {
+    const relay = await startRelay(relayOptions);
+    let browser: B | undefined;
+    try {
+      await explainFailure(
+        async () => {
+          browser = await launch();
+          await fn(relay, browser);
+        },
+        () => ({
+          "page console": browser ? consoleOf(browser) : ["(browser not started)"],
+          "relay log": relay.logs,
+        }),
+      );
+    } finally {
+      await browser?.close();
+      await relay.stop("SIGKILL");
+    }
+  });
+}
+
+/** A test with a fresh relay and Chromium showing the test page `page` (default `page`: `@moq/lite` 0.2.2). */
+export function browserTest(
+  name: string,
+  options: BrowserTestOptions & { page?: PageName },
+  fn: (relay: RelayProcess, browser: BrowserSession) => Promise<void>,
+): void {
+  relayBrowserTest(
+    name,
+    options.relay,
+    () => BrowserSession.launch(options.page, options.args),
+    (browser) => browser.console,
+    fn,
+  );
+}
+
+/** A bare Chromium and the console lines of every page recorded into it with {@link ChromiumPages.open}. */
+export interface ChromiumPages extends Chromium {
+  /** Every console line and page error of the pages opened with {@link open}, in order. */
+  lines: string[];
+  /** A new page whose console is recorded into {@link lines} (`first`: reuse the initial tab). */
+  open(first?: boolean): Promise<Page>;
+}
+
+/**
+ * A test with a fresh relay and a bare headless Chromium (no test page: the test navigates, e.g. to
+ * the relay's own console).
+ */
+export function chromiumTest(
+  name: string,
+  options: BrowserTestOptions,
+  fn: (relay: RelayProcess, browser: ChromiumPages) => Promise<void>,
+): void {
+  relayBrowserTest(name, options.relay, () => launchPages(options.args), (browser) => browser.lines, fn);
+}
+
+/** Launch Chromium (see {@link launchChromium}) with console recording for the pages it opens. */
+export async function launchPages(extraArgs: readonly string[] = []): Promise<ChromiumPages> {
+  const chromium = await launchChromium(extraArgs);
+  const lines: string[] = [];
+  return {
+    ...chromium,
+    lines,
+    open: async (first = false) => {
+      const page = (first ? chromium.context.pages()[0] : undefined) ?? await chromium.context.newPage();
+      recordConsole(page, lines);
+      return page;
+    },
+  };
 }

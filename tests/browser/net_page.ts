@@ -9,25 +9,18 @@
 import * as Moq from "../../testing/moq_net_api.ts";
 import type { ConnectInfo, MoqTestApi, PageDatagram, PageGroup, PageTrackInfo } from "./api.ts";
 import { sleep } from "../../util/mod.ts";
-import { fromBase64, get, toBase64, within } from "./page_util.ts";
+import { fromBase64, toBase64 } from "../../testing/bytes.ts";
+import { eventually, within } from "../../testing/timing.ts";
+import { get, WebTransportLog } from "./page_util.ts";
 
 type Connection = Awaited<ReturnType<typeof Moq.Connection.connect>>;
 type TrackProducer = Moq.Track.Producer;
 type Subscriber = Moq.Track.Subscriber;
 
-/** Every WebTransport the page creates, so a test can see which transport and protocol were used. */
 /** How long an accepted track request must stay open to count as a subscription. */
 const INFO_REQUEST_SETTLE_MS = 100;
-const created: { url: string; wt: WebTransport }[] = [];
-const NativeWebTransport = globalThis.WebTransport;
-if (NativeWebTransport) {
-  globalThis.WebTransport = class extends NativeWebTransport {
-    constructor(url: string | URL, options?: WebTransportOptions) {
-      super(url, options);
-      created.push({ url: String(url), wt: this });
-    }
-  };
-}
+/** Every WebTransport the page creates, so a test can see which transport and protocol were used. */
+const webTransports = new WebTransportLog();
 
 const connections = new Map<number, Connection>();
 const producers = new Map<number, TrackProducer>();
@@ -41,18 +34,13 @@ let nextHandle = 1;
 
 const api: MoqTestApi = {
   async connect(url: string, timeoutMs: number): Promise<ConnectInfo> {
-    const before = created.length;
-    const connection = await within(
+    const { connection, webtransports } = await webTransports.connect(
+      url,
       timeoutMs,
-      `connect to ${url} over WebTransport`,
-      Moq.Connection.connect(new URL(url), { websocket: { enabled: false } }),
+      (u) => Moq.Connection.connect(u, { websocket: { enabled: false } }),
     );
     const id = nextHandle++;
     connections.set(id, connection);
-    const webtransports = created.slice(before).map((c) => ({
-      url: c.url,
-      protocol: String((c.wt as WebTransport & { protocol?: string }).protocol ?? ""),
-    }));
     return { id, version: connection.version, webtransports };
   },
 
@@ -81,13 +69,11 @@ const api: MoqTestApi = {
 
   async request(publisher: number, n: number, timeoutMs: number): Promise<{ track: number; name: string }> {
     const entry = get(publishers, publisher, "publisher");
-    const deadline = Date.now() + timeoutMs;
-    while (entry.requests.length < n) {
-      if (Date.now() > deadline) {
-        throw new Error(`page: publisher saw ${entry.requests.length} track requests, wanted ${n}`);
-      }
-      await sleep(20);
-    }
+    await eventually(
+      `page: track request ${n} at the publisher`,
+      () => entry.requests.length >= n,
+      timeoutMs,
+    );
     const track = entry.requests[n - 1];
     const id = nextHandle++;
     producers.set(id, track);

@@ -8,24 +8,16 @@
 
 import * as Moq from "../../testing/moq_lite.ts";
 import type { ConnectInfo, MoqTestApi, PageDatagram, PageGroup, PageTrackInfo } from "./api.ts";
-import { sleep } from "../../util/mod.ts";
-import { fromBase64, get, toBase64, within } from "./page_util.ts";
+import { fromBase64, toBase64 } from "../../testing/bytes.ts";
+import { eventually, within } from "../../testing/timing.ts";
+import { get, WebTransportLog } from "./page_util.ts";
 
 type Connection = Awaited<ReturnType<typeof Moq.Connection.connect>>;
 type Track = InstanceType<typeof Moq.Track>;
 type Broadcast = InstanceType<typeof Moq.Broadcast>;
 
 /** Every WebTransport the page creates, so a test can see which transport and protocol were used. */
-const created: { url: string; wt: WebTransport }[] = [];
-const NativeWebTransport = globalThis.WebTransport;
-if (NativeWebTransport) {
-  globalThis.WebTransport = class extends NativeWebTransport {
-    constructor(url: string | URL, options?: WebTransportOptions) {
-      super(url, options);
-      created.push({ url: String(url), wt: this });
-    }
-  };
-}
+const webTransports = new WebTransportLog();
 
 const connections = new Map<number, Connection>();
 const tracks = new Map<number, Track>();
@@ -34,18 +26,13 @@ let nextHandle = 1;
 
 const api: MoqTestApi = {
   async connect(url: string, timeoutMs: number): Promise<ConnectInfo> {
-    const before = created.length;
-    const connection = await within(
+    const { connection, webtransports } = await webTransports.connect(
+      url,
       timeoutMs,
-      `connect to ${url} over WebTransport`,
-      Moq.Connection.connect(new URL(url), { websocket: { enabled: false } }),
+      (u) => Moq.Connection.connect(u, { websocket: { enabled: false } }),
     );
     const id = nextHandle++;
     connections.set(id, connection);
-    const webtransports = created.slice(before).map((c) => ({
-      url: c.url,
-      protocol: String((c.wt as WebTransport & { protocol?: string }).protocol ?? ""),
-    }));
     return { id, version: connection.version, webtransports };
   },
 
@@ -67,13 +54,11 @@ const api: MoqTestApi = {
 
   async request(publisher: number, n: number, timeoutMs: number): Promise<{ track: number; name: string }> {
     const entry = get(publishers, publisher, "publisher");
-    const deadline = Date.now() + timeoutMs;
-    while (entry.requests.length < n) {
-      if (Date.now() > deadline) {
-        throw new Error(`page: publisher saw ${entry.requests.length} track requests, wanted ${n}`);
-      }
-      await sleep(20);
-    }
+    await eventually(
+      `page: track request ${n} at the publisher`,
+      () => entry.requests.length >= n,
+      timeoutMs,
+    );
     const track = entry.requests[n - 1];
     const id = nextHandle++;
     tracks.set(id, track);

@@ -1,45 +1,60 @@
 /**
- * Helpers shared by the browser test pages (`page.ts`, `net_page.ts`): base64 for bytes crossing
- * `page.evaluate`, a timeout wrapper and handle lookup.
+ * Helpers shared by the browser test pages (`page.ts`, `net_page.ts`): handle lookup and the record
+ * of the WebTransports a client opened. (Base64 and the timeout wrapper come from testing/bytes.ts
+ * and testing/timing.ts, bundled into the pages.)
  *
  * @module
  */
 
-/** Bytes as base64 (payloads cross `page.evaluate` as JSON). */
-export function toBase64(bytes: Uint8Array): string {
-  let text = "";
-  for (let i = 0; i < bytes.length; i += 0x8000) {
-    text += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-  }
-  return btoa(text);
-}
-
-/** The bytes of a base64 string. */
-export function fromBase64(text: string): Uint8Array {
-  const raw = atob(text);
-  const out = new Uint8Array(raw.length);
-  for (let i = 0; i < raw.length; i++) out[i] = raw.charCodeAt(i);
-  return out;
-}
-
-/** Resolve `promise` or reject after `ms` naming `what`. */
-export async function within<T>(ms: number, what: string, promise: Promise<T>): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    return await Promise.race([
-      promise,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`page: timed out after ${ms} ms: ${what}`)), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
+import { within } from "../../testing/timing.ts";
 
 /** The value of `handle` in `map`; throws naming `what` when absent. */
 export function get<T>(map: Map<number, T>, handle: number, what: string): T {
   const value = map.get(handle);
   if (value === undefined) throw new Error(`page: no ${what} with handle ${handle}`);
   return value;
+}
+
+/** The URL and `wt.protocol` of one WebTransport the page opened. */
+export interface OpenedWebTransport {
+  url: string;
+  protocol: string;
+}
+
+/**
+ * Record every WebTransport the page creates from now on (the global is wrapped), so a test can
+ * see which transport and protocol a client used.
+ */
+export class WebTransportLog {
+  readonly #created: { url: string; wt: WebTransport }[] = [];
+
+  constructor() {
+    const Native = globalThis.WebTransport;
+    if (!Native) return;
+    const created = this.#created;
+    globalThis.WebTransport = class extends Native {
+      constructor(url: string | URL, options?: WebTransportOptions) {
+        super(url, options);
+        created.push({ url: String(url), wt: this });
+      }
+    };
+  }
+
+  /**
+   * Run `connect` (a client connect with WebSocket disabled) within `timeoutMs`; returns its
+   * connection and the WebTransports it opened.
+   */
+  async connect<C>(
+    url: string,
+    timeoutMs: number,
+    connect: (url: URL) => Promise<C>,
+  ): Promise<{ connection: C; webtransports: OpenedWebTransport[] }> {
+    const before = this.#created.length;
+    const connection = await within(timeoutMs, `connect to ${url} over WebTransport`, connect(new URL(url)));
+    const webtransports = this.#created.slice(before).map((c) => ({
+      url: c.url,
+      protocol: String((c.wt as WebTransport & { protocol?: string }).protocol ?? ""),
+    }));
+    return { connection, webtransports };
+  }
 }

@@ -10,20 +10,11 @@ import {
   type Framing,
   type TransportParameters,
 } from "./framing.ts";
+import { concat } from "../../testing/mod.ts";
 
 function hex(text: string): Uint8Array {
   const clean = text.replace(/[^0-9a-f]/gi, "");
   return Uint8Array.from(clean.match(/../g)!.map((byte) => parseInt(byte, 16)));
-}
-
-function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0));
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
 }
 
 const BASE_PARAMS: TransportParameters = {
@@ -78,7 +69,7 @@ Deno.test("qmux-01/02: every frame round-trips alone and all of them in one reco
     }
     // One record: PADDING in front, between and at the end is dropped.
     const pad = encodeFrame({ type: "padding", length: 3 }, framing);
-    const record = concat(pad, ...frames.map((frame) => concat(encodeFrame(frame, framing), pad)));
+    const record = concat([pad, ...frames.map((frame) => concat([encodeFrame(frame, framing), pad]))]);
     assert.deepEqual(decodeFrames(record, framing), frames, framing);
   }
 });

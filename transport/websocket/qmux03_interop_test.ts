@@ -9,7 +9,15 @@ import { silentLogger } from "../../log/mod.ts";
 import { sleep } from "../../util/mod.ts";
 import { StreamResetError, StreamStoppedError, type TransportSession } from "../types.ts";
 import type { Framing } from "./framing.ts";
-import { pattern, readAll, startWebSocketServer, withTimeout } from "../../testing/mod.ts";
+import {
+  echoBidi,
+  pattern,
+  readAll,
+  readReadable,
+  startWebSocketServer,
+  withTimeout,
+  writeAndClose,
+} from "../../testing/mod.ts";
 import { dialWebSocket } from "./upgrade.ts";
 import type { WebSocketSession } from "./_websocket_session.ts";
 
@@ -20,40 +28,6 @@ type Draft = typeof DRAFTS[number];
 
 type QmuxSession = InstanceType<typeof Session>;
 
-async function readReadable(readable: ReadableStream<Uint8Array>): Promise<Uint8Array> {
-  const reader = readable.getReader();
-  const parts: Uint8Array[] = [];
-  while (true) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    parts.push(value);
-  }
-  const out = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0));
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
-}
-
-async function writeWritable(writable: WritableStream<Uint8Array>, data: Uint8Array): Promise<void> {
-  const writer = writable.getWriter();
-  await writer.write(data);
-  await writer.close();
-}
-
-/** Echo every byte of an accepted bidi stream back, then FIN. */
-async function echo(server: TransportSession): Promise<void> {
-  const bidi = (await server.acceptBidi())!;
-  while (true) {
-    const chunk = await bidi.recv.read();
-    if (chunk === null) break;
-    await bidi.send.write(chunk);
-  }
-  await bidi.send.close();
-}
-
 /**
  * The same exchange whoever dialed: `theirs` opens a bidi that `ours` echoes (300 KB: windows and
  * many frames), `ours` opens 20 uni streams with many small writes each (records of several
@@ -63,7 +37,7 @@ async function exchange(theirs: QmuxSession, ours: TransportSession): Promise<vo
   const data = pattern(300_000, 7);
   const bidi = await theirs.createBidirectionalStream();
   const [, , echoed] = await withTimeout(
-    Promise.all([writeWritable(bidi.writable, data), echo(ours), readReadable(bidi.readable)]),
+    Promise.all([writeAndClose(bidi.writable, data), echoBidi(ours), readReadable(bidi.readable)]),
     15_000,
     "300 KB echo",
   );
@@ -98,7 +72,7 @@ async function exchange(theirs: QmuxSession, ours: TransportSession): Promise<vo
   const { value: theirSide } = await withTimeout(incoming.read(), 5000, "incoming bidi");
   incoming.releaseLock();
   assert.equal(dec.decode(await readReadable(theirSide!.readable)), "hello qmux");
-  await writeWritable(theirSide!.writable, enc.encode("hello back"));
+  await writeAndClose(theirSide!.writable, enc.encode("hello back"));
   assert.equal(dec.decode(await withTimeout(readAll(ourBidi.recv), 5000, "answer")), "hello back");
 }
 

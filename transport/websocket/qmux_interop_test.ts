@@ -3,50 +3,22 @@
  * 0.2.2 uses) talking to our relay-side session in both framings.
  */
 import assert from "node:assert/strict";
-// @moq/qmux is a dependency of @moq/lite 0.2.2, not in the import map; pin the exact version it ships.
-// deno-lint-ignore no-import-prefix
-import QmuxSession from "npm:@moq/qmux@0.0.6";
+import QmuxSession from "../../testing/qmux006.ts";
 import type { TransportSession } from "../types.ts";
 import type { Framing } from "./framing.ts";
-import { pattern, readAll, startWebSocketServer, withTimeout } from "../../testing/mod.ts";
+import {
+  echoBidi,
+  pattern,
+  readAll,
+  readReadable,
+  startWebSocketServer,
+  withTimeout,
+  writeAndClose,
+} from "../../testing/mod.ts";
 import { sleep } from "../../util/mod.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
-
-async function readReadable(readable: ReadableStream<Uint8Array>): Promise<Uint8Array> {
-  const reader = readable.getReader();
-  const parts: Uint8Array[] = [];
-  while (true) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    parts.push(value);
-  }
-  const out = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0));
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
-}
-
-async function writeWritable(writable: WritableStream<Uint8Array>, data: Uint8Array): Promise<void> {
-  const writer = writable.getWriter();
-  await writer.write(data);
-  await writer.close();
-}
-
-/** Echo every byte of an accepted bidi stream back, then FIN. */
-async function echo(server: TransportSession): Promise<void> {
-  const bidi = (await server.acceptBidi())!;
-  while (true) {
-    const chunk = await bidi.recv.read();
-    if (chunk === null) break;
-    await bidi.send.write(chunk);
-  }
-  await bidi.send.close();
-}
 
 /** Close the 0.0.6 client and let its 100 ms close timer run out. */
 async function closeClient(client: QmuxSession, server: TransportSession): Promise<void> {
@@ -69,7 +41,7 @@ for (const framing of ["webtransport", "qmux-00"] as Framing[]) {
       const data = pattern(300_000, 31);
       const bidi = await client.createBidirectionalStream();
       const [, , echoed] = await withTimeout(
-        Promise.all([writeWritable(bidi.writable, data), echo(server), readReadable(bidi.readable)]),
+        Promise.all([writeAndClose(bidi.writable, data), echoBidi(server), readReadable(bidi.readable)]),
         10_000,
         "echo",
       );
@@ -83,7 +55,7 @@ for (const framing of ["webtransport", "qmux-00"] as Framing[]) {
       const { value: clientSide } = await withTimeout(incoming.read(), 2000, "incoming bidi");
       incoming.releaseLock();
       assert.equal(dec.decode(await readReadable(clientSide!.readable)), "hello client");
-      await writeWritable(clientSide!.writable, enc.encode("hello relay"));
+      await writeAndClose(clientSide!.writable, enc.encode("hello relay"));
       assert.equal(dec.decode(await withTimeout(readAll(relayBidi.recv), 2000, "answer")), "hello relay");
 
       // Relay-opened uni.
@@ -144,7 +116,7 @@ Deno.test("@moq/qmux 0.0.6 client ↔ relay (qmux-00): 1.5 MiB down, 150 streams
     // 150 client-opened uni streams: the relay allows 50 and raises MAX_STREAMS as they finish.
     const clientSends = (async () => {
       for (let i = 0; i < COUNT; i++) {
-        await writeWritable(await client.createUnidirectionalStream(), enc.encode(`c${i}`));
+        await writeAndClose(await client.createUnidirectionalStream(), enc.encode(`c${i}`));
       }
     })();
     const relayGot: string[] = [];

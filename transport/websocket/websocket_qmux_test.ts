@@ -2,7 +2,14 @@ import assert from "node:assert/strict";
 import { silentLogger } from "../../log/mod.ts";
 import type { TransportSession } from "../types.ts";
 import type { Frame, TransportParameters } from "./framing.ts";
-import { pattern, RawClient, readAll, startWebSocketServer, withTimeout } from "../../testing/mod.ts";
+import {
+  pattern,
+  RawClient,
+  readAll,
+  spacedHex,
+  startWebSocketServer,
+  withTimeout,
+} from "../../testing/mod.ts";
 import { dialWebSocket } from "./upgrade.ts";
 import { sleep } from "../../util/mod.ts";
 
@@ -39,7 +46,7 @@ Deno.test("qmux-00: the relay's first message is QX_TRANSPORT_PARAMETERS (§11.2
   const client = await connectQmux(relay.url);
   try {
     await client.until((f) => f.type === "transport_parameters", "transport parameters");
-    const hex = [...client.messages[0]].map((b) => b.toString(16).padStart(2, "0")).join(" ");
+    const hex = spacedHex(client.messages[0]);
     assert.equal(
       hex,
       "ff 51 53 30 0d 0a 0d 0a 20 04 04 80 10 00 00 05 04 80 04 00 00 06 04 80 04 00 00 " +

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { silentLogger } from "../../log/mod.ts";
-import { patternBytes, readAll, startTestServer, within } from "../../testing/mod.ts";
+import { pattern, readAll, startTestServer, within } from "../../testing/mod.ts";
 import { dialWebTransport, WebTransportRefusedError } from "./client.ts";
 
 const logger = silentLogger();
@@ -23,7 +23,7 @@ Deno.test("webtransport client ↔ server: subprotocol, URL with jwt, streams, c
     assert.equal(t.authorized.at(-1)!.url.searchParams.get("jwt"), "abc.def");
 
     // client bidi: 1 MB byte-exact each way
-    const payload = patternBytes(1_000_000, 11);
+    const payload = pattern(1_000_000, 11);
     const bidi = await client.openBidi();
     const sending = (async () => {
       for (let offset = 0; offset < payload.byteLength; offset += 50_000) {

@@ -8,8 +8,8 @@ import { http3ToWebtransport, webtransportToHttp3, WT_ERROR_FIRST, WT_ERROR_LAST
 import { controlStreamPreamble, parseSettings } from "./h3.ts";
 import { chromiumConnect } from "./raw_h3_client.ts";
 import { encodeConnectResponse, selectSubprotocol, validateConnect } from "./_connect.ts";
+import { spacedHex } from "../../testing/mod.ts";
 
-const hex = (bytes: Uint8Array) => Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join(" ");
 const fromHex = (text: string) =>
   Uint8Array.from(text.replace(/\s/g, "").match(/../g)!.map((b) => parseInt(b, 16)));
 const ascii = (text: string) => new TextEncoder().encode(text);
@@ -26,7 +26,7 @@ Deno.test("huffman: RFC 7541 Appendix C vectors, canonical codes, all bytes, pad
     ["https://www.example.com", "9d29 ad17 1863 c78f 0b97 c8e9 ae82 ae43 d3"],
   ];
   for (const [text, coded] of vectors) {
-    assert.equal(hex(huffmanEncode(ascii(text))), hex(fromHex(coded)), text);
+    assert.equal(spacedHex(huffmanEncode(ascii(text))), spacedHex(fromHex(coded)), text);
     assert.equal(new TextDecoder().decode(huffmanDecode(fromHex(coded))), text);
   }
   // Spot checks of the derived canonical table (RFC 7541 Appendix B).
@@ -47,7 +47,7 @@ Deno.test("huffman: RFC 7541 Appendix C vectors, canonical codes, all bytes, pad
 Deno.test("qpack: decodes Chromium's CONNECT shape (Huffman names and values, static refs)", () => {
   const block = chromiumConnect("127.0.0.1:4443", "/basic?jwt=abc", '"moq-lite-04", "moq-lite-03"');
   // The exact first bytes of the shape: prefix, two indexed lines, literal with static name 0 + Huffman.
-  assert.equal(hex(block.subarray(0, 5)), "00 00 d7 cf 50");
+  assert.equal(spacedHex(block.subarray(0, 5)), "00 00 d7 cf 50");
   assert.equal(block[5] & 0x80, 0x80);
   const fields = decodeFieldSection(block);
   assert.deepEqual(fields, [
@@ -90,16 +90,16 @@ Deno.test("qpack: decodes Deno's own client CONNECT (plain strings) and rejects 
 });
 
 Deno.test("connect responses are byte-exact (docs/webtransport.md §7)", () => {
-  const wtProtocol = Array.from(ascii("wt-protocol"), (b) => b.toString(16).padStart(2, "0")).join(" ");
-  const value = Array.from(ascii('"moq-lite-04"'), (b) => b.toString(16).padStart(2, "0")).join(" ");
+  const wtProtocol = spacedHex(ascii("wt-protocol"));
+  const value = spacedHex(ascii('"moq-lite-04"'));
   assert.equal(
-    hex(encodeConnectResponse(200, "moq-lite-04")),
+    spacedHex(encodeConnectResponse(200, "moq-lite-04")),
     `01 1e 00 00 d9 27 04 ${wtProtocol} 0d ${value}`,
   );
-  assert.equal(hex(encodeConnectResponse(401)), "01 08 00 00 5f 09 03 34 30 31");
-  assert.equal(hex(encodeConnectResponse(403)), "01 04 00 00 ff 05");
-  assert.equal(hex(encodeConnectResponse(404)), "01 03 00 00 db");
-  assert.equal(hex(encodeConnectResponse(200)), "01 03 00 00 d9");
+  assert.equal(spacedHex(encodeConnectResponse(401)), "01 08 00 00 5f 09 03 34 30 31");
+  assert.equal(spacedHex(encodeConnectResponse(403)), "01 04 00 00 ff 05");
+  assert.equal(spacedHex(encodeConnectResponse(404)), "01 03 00 00 db");
+  assert.equal(spacedHex(encodeConnectResponse(200)), "01 03 00 00 d9");
   // Round trip through the decoder.
   assert.deepEqual(decodeFieldSection(encodeConnectResponse(200, "moq-lite-03").subarray(2)), [
     [":status", "200"],
@@ -179,8 +179,8 @@ Deno.test("structured fields: wt-available-protocols lists", () => {
 Deno.test("capsules: CLOSE bytes, spanning frames, GREASE skipped, limits", () => {
   // wt.close({closeCode: 1234, reason: "browser done"}) as Chromium sends it (docs/webtransport.md §8).
   const close = encodeCloseSessionData(1234, "browser done");
-  assert.equal(hex(close), "00 13 68 43 10 00 00 04 d2 " + hex(ascii("browser done")));
-  assert.equal(hex(encodeCloseSessionData(0, "")), "00 07 68 43 04 00 00 00 00");
+  assert.equal(spacedHex(close), "00 13 68 43 10 00 00 04 d2 " + spacedHex(ascii("browser done")));
+  assert.equal(spacedHex(encodeCloseSessionData(0, "")), "00 07 68 43 04 00 00 00 00");
   const parser = new CapsuleParser();
   // A GREASE capsule with an 8-byte type (> 2^53) and 20 payload bytes, then CLOSE split in pieces.
   const grease = Uint8Array.from([...fromHex("c0 00 00 29 3f 6f 85 1c"), 20, ...new Uint8Array(20)]);
@@ -222,7 +222,7 @@ Deno.test("error codes: WebTransport ↔ HTTP/3 mapping", () => {
 });
 
 Deno.test("h3: the server control stream is exactly the 17 proven bytes", () => {
-  assert.equal(hex(controlStreamPreamble()), "00 04 0e 08 01 33 01 80 ff d2 77 01 ab 60 37 42 01");
+  assert.equal(spacedHex(controlStreamPreamble()), "00 04 0e 08 01 33 01 80 ff d2 77 01 ab 60 37 42 01");
   assert.deepEqual(
     [...parseSettings(fromHex("08 01 33 01 80 ff d2 77 01 ab 60 37 42 01"))],
     [[0x08, 1], [0x33, 1], [0xffd277, 1], [0x2b603742, 1]],

@@ -1,14 +1,13 @@
 import assert from "node:assert/strict";
 import { SessionClosedError, StreamStoppedError, type TransportSession } from "../types.ts";
 import { preferredLiteProtocol } from "../versions.ts";
-import { hexBytes, patternBytes, readAll, sleep, startTestServer, within } from "../../testing/mod.ts";
+import { hexBytes, pattern, readAll, sleep, spacedHex, startTestServer, within } from "../../testing/mod.ts";
 import { chromiumConnect, RawH3Client, readFrame, streamHeader } from "./raw_h3_client.ts";
 import { encodeCapsule, encodeCloseSessionData } from "./_capsule.ts";
 import { encodeH3Frame, FRAME, H3_ERROR } from "./h3.ts";
 import { encodeVarint } from "../../codec/mod.ts";
 import type { BufferedReader } from "./_buffered_reader.ts";
 
-const hex = (bytes: Uint8Array) => Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join(" ");
 const ascii = (text: string) => new TextEncoder().encode(text);
 const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
 
@@ -28,7 +27,10 @@ async function handshake(port: number, sha256Hex: string, path: string, protocol
   const client = await RawH3Client.connect(port, hexBytes(sha256Hex));
   const control = (await within(5000, "no server control stream", client.uni.next()))!;
   assert.equal(control.id, 3n);
-  assert.equal(hex(await control.reader.readBytes(17)), "00 04 0e 08 01 33 01 80 ff d2 77 01 ab 60 37 42 01");
+  assert.equal(
+    spacedHex(await control.reader.readBytes(17)),
+    "00 04 0e 08 01 33 01 80 ff d2 77 01 ab 60 37 42 01",
+  );
   await client.sendSettings();
   const connect = await client.openConnect(chromiumConnect(`127.0.0.1:${port}`, path, protocols));
   const response = (await within(5000, "no CONNECT response", readFrame(connect.reader)))!;
@@ -47,8 +49,8 @@ Deno.test("webtransport: Chromium-shaped handshake and streams, byte for byte", 
     assert.equal(connect.id, 0n);
     assert.equal(response.type, FRAME.HEADERS);
     assert.equal(
-      hex(encodeH3Frame(response.type, response.payload)),
-      "01 1e 00 00 d9 27 04 " + hex(ascii("wt-protocol")) + " 0d " + hex(ascii('"moq-lite-04"')),
+      spacedHex(encodeH3Frame(response.type, response.payload)),
+      "01 1e 00 00 d9 27 04 " + spacedHex(ascii("wt-protocol")) + " 0d " + spacedHex(ascii('"moq-lite-04"')),
     );
     const session = (await within(5000, "no session", t.sessions.next()))!;
     assert.equal(session.kind, "webtransport");
@@ -58,7 +60,7 @@ Deno.test("webtransport: Chromium-shaped handshake and streams, byte for byte", 
     assert.deepEqual(t.authorized.map((a) => [a.url.href, a.kind]), [[session.url.href, "webtransport"]]);
 
     // Chromium sends a GREASE capsule in a DATA frame right after the 200.
-    const greaseCapsule = encodeCapsule(0x29 * 3 + 0x17, patternBytes(17));
+    const greaseCapsule = encodeCapsule(0x29 * 3 + 0x17, pattern(17));
     await connect.writer.write(encodeH3Frame(FRAME.DATA, greaseCapsule));
 
     // Browser uni stream: header and payload in one write, FIN.
@@ -86,14 +88,14 @@ Deno.test("webtransport: Chromium-shaped handshake and streams, byte for byte", 
     assert.equal(text(await drain(bidi.reader)), "pong");
 
     // Server uni: 100 000 bytes behind the `40 54 00` header.
-    const big = patternBytes(100_000, 3);
+    const big = pattern(100_000, 3);
     const serverUni = await session.openUni();
     await serverUni.write(big);
     await serverUni.close();
     const clientUni = (await within(5000, "no server uni", client.uni.next()))!;
     assert.equal(clientUni.id % 4n, 3n);
     const uniBytes = await drain(clientUni.reader);
-    assert.equal(hex(uniBytes.subarray(0, 3)), "40 54 00");
+    assert.equal(spacedHex(uniBytes.subarray(0, 3)), "40 54 00");
     assert.deepEqual(uniBytes.subarray(3), big);
 
     // Server bidi: `40 41 00` + payload; the browser replies and FINs.
@@ -101,7 +103,7 @@ Deno.test("webtransport: Chromium-shaped handshake and streams, byte for byte", 
     await serverOpened.send.write(ascii("srv"));
     const clientBidi = (await within(5000, "no server bidi", client.bidi.next()))!;
     assert.equal(clientBidi.id % 4n, 1n);
-    assert.equal(hex(await clientBidi.reader.readBytes(6)), "40 41 00 " + hex(ascii("srv")));
+    assert.equal(spacedHex(await clientBidi.reader.readBytes(6)), "40 41 00 " + spacedHex(ascii("srv")));
     await clientBidi.writer.write(ascii("cli"));
     await clientBidi.writer.close();
     assert.equal(text(await readAll(serverOpened.recv)), "cli");
@@ -161,10 +163,13 @@ Deno.test("webtransport: server close sends the CLOSE capsule in DATA, FIN, then
     await assert.rejects(pendingRead, SessionClosedError);
     const frame = (await within(5000, "no capsule", readFrame(connect.reader)))!;
     assert.equal(
-      hex(encodeH3Frame(frame.type, frame.payload)),
-      hex(encodeCloseSessionData(4242, "server says bye")),
+      spacedHex(encodeH3Frame(frame.type, frame.payload)),
+      spacedHex(encodeCloseSessionData(4242, "server says bye")),
     );
-    assert.equal(hex(encodeH3Frame(frame.type, frame.payload).subarray(0, 9)), "00 16 68 43 13 00 00 10 92");
+    assert.equal(
+      spacedHex(encodeH3Frame(frame.type, frame.payload).subarray(0, 9)),
+      "00 16 68 43 13 00 00 10 92",
+    );
     assert.equal(await readFrame(connect.reader), null); // FIN
     const started = Date.now();
     await connect.writer.close(); // the browser FINs 1–4 ms later
@@ -195,7 +200,7 @@ Deno.test("webtransport: refusals are HTTP statuses, decided before the answer",
     };
     for (const [path, bytes] of Object.entries(expected)) {
       const { client, connect, response } = await handshake(t.port, t.cert.sha256Hex, path);
-      assert.equal(hex(encodeH3Frame(response.type, response.payload)), bytes, path);
+      assert.equal(spacedHex(encodeH3Frame(response.type, response.payload)), bytes, path);
       assert.equal(await readFrame(connect.reader), null, `${path}: FIN after the refusal`);
       // A connection with nothing else to serve is closed shortly after.
       assert.equal(
@@ -211,7 +216,7 @@ Deno.test("webtransport: refusals are HTTP statuses, decided before the answer",
     await client.sendSettings();
     const get = await client.openConnect(Uint8Array.from([0x00, 0x00, 0xd1, 0xd7, 0xc1, 0x50, 0x01, 0x61]));
     const response = (await readFrame(get.reader))!;
-    assert.equal(hex(encodeH3Frame(response.type, response.payload)), "01 08 00 00 5f 09 03 34 30 35");
+    assert.equal(spacedHex(encodeH3Frame(response.type, response.payload)), "01 08 00 00 5f 09 03 34 30 35");
     assert.equal(t.authorized.length, before);
     await client.close();
   } finally {
@@ -242,11 +247,12 @@ Deno.test("webtransport: subprotocol selection follows the client's order among 
       const session = (await t.sessions.next())!;
       assert.equal(session.protocol, c.expect, JSON.stringify(c));
       const expectedBytes = c.expect
-        ? "00 00 d9 27 04 " + hex(ascii("wt-protocol")) + " " + hex(new Uint8Array([c.expect.length + 2])) +
+        ? "00 00 d9 27 04 " + spacedHex(ascii("wt-protocol")) + " " +
+          spacedHex(new Uint8Array([c.expect.length + 2])) +
           " " +
-          hex(ascii(`"${c.expect}"`))
+          spacedHex(ascii(`"${c.expect}"`))
         : "00 00 d9";
-      assert.equal(hex(response.payload), expectedBytes, JSON.stringify(c));
+      assert.equal(spacedHex(response.payload), expectedBytes, JSON.stringify(c));
       session.close(0, "");
       assert.equal((await readFrame(connect.reader))?.type, FRAME.DATA);
       assert.equal(await readFrame(connect.reader), null);
@@ -398,16 +404,16 @@ Deno.test("garbage: random bytes, stalled streams and 200 dropped connections le
     for (let seed = 1; seed <= 8; seed++) {
       const client = await RawH3Client.connect(t.port, sha);
       if (seed % 2 === 0) await client.sendSettings();
-      const bidi = await client.openBidi(patternBytes(3000, seed));
+      const bidi = await client.openBidi(pattern(3000, seed));
       await bidi.writer.close().catch(() => {});
-      const uni = await client.openUni(patternBytes(500, seed + 100));
+      const uni = await client.openUni(pattern(500, seed + 100));
       await uni.close().catch(() => {});
       await within(5000, `h3 garbage connection ${seed} never closed`, client.conn.closed).catch(() => {});
       await client.close();
     }
     // Random bytes on a bidi stream of a moql connection: the session gets the bytes, nothing breaks.
     const moql = await RawH3Client.connect(t.port, sha, "moql");
-    const garbage = patternBytes(5000, 42);
+    const garbage = pattern(5000, 42);
     const moqlStream = await moql.openBidi(garbage);
     await moqlStream.writer.close();
     const moqlSession = (await within(5000, "no moql session", t.sessions.next()))!;
@@ -423,7 +429,7 @@ Deno.test("garbage: random bytes, stalled streams and 200 dropped connections le
     // UDP garbage at the port.
     const udp = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
     for (let i = 0; i < 20; i++) {
-      await udp.send(patternBytes(1200, i + 7), { transport: "udp", hostname: "127.0.0.1", port: t.port });
+      await udp.send(pattern(1200, i + 7), { transport: "udp", hostname: "127.0.0.1", port: t.port });
     }
     udp.close();
 
@@ -443,7 +449,7 @@ Deno.test("garbage: random bytes, stalled streams and 200 dropped connections le
           if (i % 3 === 0) {
             const stream = await conn.createBidirectionalStream();
             const w = stream.writable.getWriter();
-            await w.write(patternBytes(100, i)).catch(() => {});
+            await w.write(pattern(100, i)).catch(() => {});
           }
           if (i % 4 === 0) conn.close({ closeCode: 1, reason: "bye" });
         } finally {
@@ -532,8 +538,8 @@ Deno.test("webtransport: server shutdown sends CLOSE(0, 'server shutdown') and c
   const closing = t.close();
   const frame = (await within(5000, "no capsule", readFrame(connect.reader)))!;
   assert.equal(
-    hex(encodeH3Frame(frame.type, frame.payload)),
-    hex(encodeCloseSessionData(0, "server shutdown")),
+    spacedHex(encodeH3Frame(frame.type, frame.payload)),
+    spacedHex(encodeCloseSessionData(0, "server shutdown")),
   );
   assert.equal(await readFrame(connect.reader), null);
   await connect.writer.close();
