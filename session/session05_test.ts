@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { createLogger, LogFilter } from "../log/mod.ts";
 import { Origin, RelayStats, type Track } from "../relay/mod.ts";
 import { AuthError, type SessionGrant } from "../auth/mod.ts";
-import { type MemoryTransport, memoryTransportPair } from "../testing/mod.ts";
+import { eventually, type MemoryTransport, memoryTransportPair } from "../testing/mod.ts";
 import { StreamReader, type TransportKind } from "../transport/mod.ts";
 import { Writer } from "../codec/mod.ts";
 import {
@@ -106,14 +106,6 @@ async function closesWith(t: Started, code: number): Promise<void> {
   );
 }
 
-async function until(what: string, check: () => boolean): Promise<void> {
-  const deadline = Date.now() + 2_000;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
-
 /**
  * Play a lite-05 publisher of `cam`: complete the SETUP and answer the relay's ANNOUNCE_REQUEST
  * (ANNOUNCE_OK with `hop`). Returns the announce stream.
@@ -127,7 +119,7 @@ async function publisherOf(t: Started, hop = 0n) {
   assert.equal(decodeAnnounceRequest(await r.message(4096)).prefix, "");
   await s.send.write(encodeAnnounceOk({ hop, activeCount: 1 }));
   await s.send.write(encodeAnnounceBroadcast({ active: true, suffix: "cam", hops: [] }));
-  await until("the broadcast to reach the origin", () => t.origin.get("cam") !== undefined);
+  await eventually("the broadcast to reach the origin", () => t.origin.get("cam") !== undefined, 2_000, 5);
   return s;
 }
 
@@ -269,7 +261,7 @@ Deno.test("lite-05 announce: the receiver appends ANNOUNCE_OK's hop id; a second
   // A route change: the same path active again, now through hop 7 first. lite-04 would close the
   // session (duplicate announce); lite-05 replaces the route.
   await s.send.write(encodeAnnounceBroadcast({ active: true, suffix: "cam", hops: [7n] }));
-  await until("the restarted route", () => t.origin.get("cam")?.hops.join() === "7,42");
+  await eventually("the restarted route", () => t.origin.get("cam")?.hops.join() === "7,42", 2_000, 5);
   assert.equal(t.session.closeInfo, null, "the session lives on");
   // Our own hop id in the chain is a loop: dropped, not an error.
   await s.send.write(encodeAnnounceBroadcast({ active: true, suffix: "loop", hops: [9n] }));
@@ -285,7 +277,7 @@ Deno.test("lite-05 announce: 62-bit hop ids from a peer stay exact in the origin
   const s = await publisherOf(t, big);
   assert.deepEqual(t.origin.get("cam")!.hops, [big]);
   await s.send.write(encodeAnnounceBroadcast({ active: true, suffix: "two", hops: [(1n << 62n) - 1n] }));
-  await until("the second route", () => t.origin.get("two") !== undefined);
+  await eventually("the second route", () => t.origin.get("two") !== undefined, 2_000, 5);
   assert.deepEqual(t.origin.get("two")!.hops, [(1n << 62n) - 1n, big]);
   t.client.close(0, "done");
   await t.session.done;
@@ -358,7 +350,7 @@ Deno.test("lite-05 subscribe: START at the first group served, END as the track 
     ordered: false,
     maxLatencyMs: 0,
   }));
-  await until("the upstream subscription", () => upstream?.state === "live");
+  await eventually("the upstream subscription", () => upstream?.state === "live", 2_000, 5);
   const responses = new StreamReader(s.recv);
   const group = upstream!.startGroup(5);
   const frame = (payload: number[]) =>
