@@ -1,9 +1,10 @@
 import assert from "node:assert/strict";
 import { silentLogger } from "../log/mod.ts";
 import { betterRoute, type BroadcastSource, routeTieBreak } from "./broadcast.ts";
-import { frameCost, type Group, GROUP_OVERHEAD_BYTES } from "./group.ts";
+import { frameCost, GROUP_OVERHEAD_BYTES } from "./group.ts";
 import { type AnnounceEvent, Origin } from "./origin.ts";
-import type { Track, TrackConsumer } from "./track.ts";
+import type { Track } from "./track.ts";
+import { GroupCollector } from "../testing/mod.ts";
 
 /** A source that records upstream subscriptions and lets the test feed them. */
 class FakeSource implements BroadcastSource {
@@ -25,17 +26,6 @@ class FakeSource implements BroadcastSource {
   }
   displaced(by: string) {
     this.displacedBy = by;
-  }
-}
-
-class Collect implements TrackConsumer {
-  groups: Group[] = [];
-  closed: number | null | undefined = undefined;
-  onGroup(g: Group) {
-    this.groups.push(g);
-  }
-  onClose(code: number | null) {
-    this.closed = code;
   }
 }
 
@@ -84,7 +74,7 @@ Deno.test("late joiner gets the latest group only; newer groups fan out", async 
   g1.finish();
   const g2 = h.track.startGroup(2);
   g2.append(frame(2));
-  const late = new Collect();
+  const late = new GroupCollector();
   h.track.attach(late);
   assert.deepEqual(late.groups.map((g) => g.sequence), [2]);
   h.track.startGroup(3);
@@ -115,7 +105,7 @@ Deno.test("abrupt loss lingers; a returning publisher splices in without re-anno
   const p1 = o.publish("live", first);
   const h = o.acquireTrack("live", "t", 0)!;
   await h.track.whenReady();
-  const c = new Collect();
+  const c = new GroupCollector();
   h.track.attach(c);
   p1.end(true);
   assert.deepEqual(o.list(""), ["live"], "still announced while lingering");
@@ -134,7 +124,7 @@ Deno.test("abrupt loss without return: unannounced after the linger, tracks end 
   const p = o.publish("gone", new FakeSource("s"));
   const h = o.acquireTrack("gone", "t", 0)!;
   await h.track.whenReady();
-  const c = new Collect();
+  const c = new GroupCollector();
   h.track.attach(c);
   p.end(true);
   await tick(80);
@@ -153,7 +143,7 @@ Deno.test("newest publisher wins; the displaced one is told and reclaims when th
   o.publish("p", a);
   const h = o.acquireTrack("p", "t", 0)!;
   await h.track.whenReady();
-  const c = new Collect();
+  const c = new GroupCollector();
   h.track.attach(c);
   const pb = o.publish("p", b);
   assert.equal(a.displacedBy, "b");

@@ -1,17 +1,7 @@
 import assert from "node:assert/strict";
-import { frameCost, type Group, GROUP_OVERHEAD_BYTES } from "./group.ts";
-import { CODE_EVICTED, CODE_OLD, MAX_GROUPS_PER_TRACK, Track, type TrackConsumer } from "./track.ts";
-
-class Collect implements TrackConsumer {
-  groups: Group[] = [];
-  closed: number | null | undefined = undefined;
-  onGroup(g: Group) {
-    this.groups.push(g);
-  }
-  onClose(code: number | null) {
-    this.closed = code;
-  }
-}
+import { frameCost, GROUP_OVERHEAD_BYTES } from "./group.ts";
+import { CODE_EVICTED, CODE_OLD, MAX_GROUPS_PER_TRACK, Track } from "./track.ts";
+import { GroupCollector } from "../testing/mod.ts";
 
 function track(ttlMs = 60_000): { track: Track; cached: () => number } {
   let bytes = 0;
@@ -21,7 +11,7 @@ function track(ttlMs = 60_000): { track: Track; cached: () => number } {
 
 Deno.test("track: groups fan out to every consumer; a late consumer starts at the latest group", () => {
   const { track: t } = track();
-  const a = new Collect();
+  const a = new GroupCollector();
   t.attach(a);
   t.ready();
   t.startGroup(0);
@@ -29,11 +19,11 @@ Deno.test("track: groups fan out to every consumer; a late consumer starts at th
   t.startGroup(1); // out of order: not the latest
   assert.deepEqual(a.groups.map((g) => g.sequence), [0, 2, 1]);
   assert.equal(t.latest?.sequence, 2);
-  const late = new Collect();
+  const late = new GroupCollector();
   t.attach(late);
   assert.deepEqual(late.groups.map((g) => g.sequence), [2]);
   t.latest!.abort(5);
-  const later = new Collect();
+  const later = new GroupCollector();
   t.attach(later);
   assert.deepEqual(later.groups, [], "an aborted latest group is not offered");
   t.detach(a);
@@ -66,7 +56,7 @@ Deno.test("track: non-latest groups expire by age; eviction makes progress on em
 
 Deno.test("track: close ends consumers, aborts open groups and returns the whole budget", () => {
   const { track: t, cached } = track();
-  const c = new Collect();
+  const c = new GroupCollector();
   t.attach(c);
   const g = t.startGroup(0);
   g.append(new Uint8Array(100));
@@ -76,14 +66,14 @@ Deno.test("track: close ends consumers, aborts open groups and returns the whole
   assert.equal(g.state, "aborted");
   assert.equal(cached(), 0);
   assert.equal(t.groups.length, 0);
-  const after = new Collect();
+  const after = new GroupCollector();
   t.attach(after);
   assert.equal(after.closed, 13, "attaching to a closed track ends at once");
 });
 
 Deno.test("track: a lost upstream with linger aborts open groups but keeps the track", async () => {
   const { track: t } = track();
-  const c = new Collect();
+  const c = new GroupCollector();
   t.attach(c);
   t.ready();
   const open = t.startGroup(0);

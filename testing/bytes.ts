@@ -20,9 +20,10 @@ export function spacedHex(bytes: Uint8Array): string {
   return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join(" ");
 }
 
-/** The bytes of a hex string (two digits a byte, e.g. a certificate pin). */
+/** The bytes of a hex string (two digits a byte; anything else, e.g. spaces, is skipped). */
 export function hexBytes(hex: string): Uint8Array<ArrayBuffer> {
-  return new Uint8Array(hex.match(/../g)!.map((byte) => parseInt(byte, 16)));
+  const digits = hex.replace(/[^0-9a-f]/gi, "");
+  return new Uint8Array((digits.match(/../g) ?? []).map((byte) => parseInt(byte, 16)));
 }
 
 /** Read a stream to its end and concatenate its chunks. */

@@ -170,6 +170,34 @@ export async function startDiamond(kit: ClusterKit): Promise<Diamond> {
   return { a, b, c, d };
 }
 
+/** The relays of {@link startCoresAndEdges}. */
+export interface CoresAndEdges {
+  /** Two cores; the second is linked to the first. */
+  cores: [RelayProcess, RelayProcess];
+  /** Edges, each linked to both cores (dual-homed). */
+  edges: RelayProcess[];
+}
+
+/**
+ * Start two cores (node ids `coreIds`, the second linked to the first) and one dual-homed edge per
+ * id in `edgeIds`, and wait until every link is up.
+ */
+export async function startCoresAndEdges(
+  kit: ClusterKit,
+  coreIds: [number, number],
+  edgeIds: number[],
+): Promise<CoresAndEdges> {
+  const k1 = await startNode(kit, { id: coreIds[0] });
+  const k2 = await startNode(kit, { id: coreIds[1], connect: [k1.port] });
+  const edges: RelayProcess[] = [];
+  for (const id of edgeIds) edges.push(await startNode(kit, { id, connect: [k1.port, k2.port] }));
+  await Promise.all([
+    waitConnected(k2, [k1.port]),
+    ...edges.map((e) => waitConnected(e, [k1.port, k2.port])),
+  ]);
+  return { cores: [k1, k2], edges };
+}
+
 /** Print a measured figure (`@moq/lite`'s console is silenced by testing/moq.ts). */
 export function report(line: string): void {
   Deno.stderr.writeSync(new TextEncoder().encode(`${line}\n`));

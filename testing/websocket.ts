@@ -16,8 +16,41 @@ import {
   type Frame,
   type Framing,
   interpretSelectedSubprotocol,
+  type TransportParameters,
   type TransportSession,
 } from "../transport/mod.ts";
+import { hexBytes } from "./bytes.ts";
+
+/**
+ * The transport parameters a test QMux client sends (docs/protocol.md §11.2: 1 MiB connection
+ * window, 256 KiB stream windows, 100 streams each way).
+ */
+export const QMUX_CLIENT_PARAMS: TransportParameters = {
+  initialMaxData: 1_048_576,
+  initialMaxStreamDataBidiLocal: 262_144,
+  initialMaxStreamDataBidiRemote: 262_144,
+  initialMaxStreamDataUni: 262_144,
+  initialMaxStreamsBidi: 100,
+  initialMaxStreamsUni: 100,
+};
+
+/** One of each QMux frame every framing carries (STREAM with and without FIN, close, flow control). */
+export const QMUX_SAMPLE_FRAMES: readonly Frame[] = [
+  { type: "stream", id: 3, data: hexBytes("aa bb cc"), fin: false },
+  { type: "stream", id: 7, data: new Uint8Array(0), fin: true },
+  { type: "reset_stream", id: 3, code: 13, finalSize: 123_456 },
+  { type: "stop_sending", id: 4, code: 0 },
+  { type: "close", code: 6, reason: "unauthorized", application: true },
+  { type: "close", code: 3, reason: "flow control", application: false },
+  { type: "max_data", max: 2 ** 40 },
+  { type: "max_stream_data", id: 8, max: 524_288 },
+  { type: "max_streams", bidi: true, max: 1000 },
+  { type: "max_streams", bidi: false, max: 1001 },
+  { type: "data_blocked", limit: 1_048_576 },
+  { type: "stream_data_blocked", id: 2, limit: 262_144 },
+  { type: "streams_blocked", bidi: true, limit: 100 },
+  { type: "streams_blocked", bidi: false, limit: 100 },
+];
 
 /**
  * {@link within} with the arguments in the order the transport tests use: reject with a named error

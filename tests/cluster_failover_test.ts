@@ -23,10 +23,9 @@ import {
   type RelayProcess,
   report,
   sleep,
+  startCoresAndEdges,
   startDiamond,
-  startNode,
   subscribe,
-  waitConnected,
   watchAnnounced,
   writeGroup,
 } from "../testing/mod.ts";
@@ -136,14 +135,7 @@ clusterTest("diamond, default settings: kill -9 of the carrying relay, viewer ga
 });
 
 clusterTest("2 cores + 4 dual-homed edges: kill -9 of the carrying core, viewer gap ≤ 1 s", async (kit) => {
-  const k1 = await startNode(kit, { id: 41 });
-  const k2 = await startNode(kit, { id: 42, connect: [k1.port] });
-  const edges: RelayProcess[] = [];
-  for (let i = 0; i < 4; i++) edges.push(await startNode(kit, { id: 51 + i, connect: [k1.port, k2.port] }));
-  await Promise.all([
-    waitConnected(k2, [k1.port]),
-    ...edges.map((e) => waitConnected(e, [k1.port, k2.port])),
-  ]);
+  const { cores: [k1, k2], edges } = await startCoresAndEdges(kit, [41, 42], [51, 52, 53, 54]);
   await killCarrier(kit, {
     name: "2 cores + 4 edges",
     publisherOn: edges[0],
@@ -154,14 +146,7 @@ clusterTest("2 cores + 4 dual-homed edges: kill -9 of the carrying core, viewer 
 });
 
 clusterTest("the publisher's relay dies: the broadcast ends on every edge within the linger", async (kit) => {
-  const k1 = await startNode(kit, { id: 61 });
-  const k2 = await startNode(kit, { id: 62, connect: [k1.port] });
-  const e1 = await startNode(kit, { id: 71, connect: [k1.port, k2.port] });
-  const e2 = await startNode(kit, { id: 72, connect: [k1.port, k2.port] });
-  await Promise.all([
-    waitConnected(k2, [k1.port]),
-    ...[e1, e2].map((e) => waitConnected(e, [k1.port, k2.port])),
-  ]);
+  const { edges: [e1, e2] } = await startCoresAndEdges(kit, [61, 62], [71, 72]);
   const pubConn = await connect(e1.port, "");
   await publish(pubConn, "gone/x");
   const viewer = await connect(e2.port, "");

@@ -15,6 +15,7 @@ import {
   readGroup,
   report,
   sleep,
+  startCoresAndEdges,
   startNode,
   subscribe,
   waitConnected,
@@ -60,14 +61,7 @@ clusterTest(
 );
 
 clusterTest("load spread: equal routes through two cores split the broadcasts between them", async (kit) => {
-  const k1 = await startNode(kit, { id: 101 });
-  const k2 = await startNode(kit, { id: 102, connect: [k1.port] });
-  const e1 = await startNode(kit, { id: 111, connect: [k1.port, k2.port] });
-  const e2 = await startNode(kit, { id: 112, connect: [k1.port, k2.port] });
-  await Promise.all([
-    waitConnected(k2, [k1.port]),
-    ...[e1, e2].map((e) => waitConnected(e, [k1.port, k2.port])),
-  ]);
+  const { cores: [k1, k2], edges: [e1, e2] } = await startCoresAndEdges(kit, [101, 102], [111, 112]);
   const COUNT = 12;
   const pubConn = await connect(e1.port, "");
   const pubs = [];

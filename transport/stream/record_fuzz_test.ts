@@ -4,7 +4,7 @@
  */
 
 import assert from "node:assert/strict";
-import { bytes, decodeOrRejectAsync, fc, fuzzParams, mutated } from "../../testing/mod.ts";
+import { bytes, concat, decodeOrRejectAsync, fc, fuzzParams, mutated } from "../../testing/mod.ts";
 import { encodeVarint } from "../../codec/mod.ts";
 import { RecordReader, RecordStreamError } from "./_record_socket.ts";
 
@@ -33,14 +33,7 @@ function chunkedConn(data: Uint8Array, cuts: number[]): Deno.Conn {
 }
 
 const records = fc.array(fc.uint8Array({ maxLength: 300 }), { maxLength: 6 }).map((rs) => {
-  const parts = rs.flatMap((r) => [encodeVarint(r.length), r]);
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
+  return concat(rs.flatMap((r) => [encodeVarint(r.length), r]));
 });
 
 Deno.test("fuzz: RecordReader throws only RecordStreamError, records within the limit, always ends", async () => {

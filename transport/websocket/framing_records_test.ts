@@ -8,23 +8,8 @@ import {
   FrameDecodeError,
   FrameEncodeError,
   type Framing,
-  type TransportParameters,
 } from "./framing.ts";
-import { concat } from "../../testing/mod.ts";
-
-function hex(text: string): Uint8Array {
-  const clean = text.replace(/[^0-9a-f]/gi, "");
-  return Uint8Array.from(clean.match(/../g)!.map((byte) => parseInt(byte, 16)));
-}
-
-const BASE_PARAMS: TransportParameters = {
-  initialMaxData: 1_048_576,
-  initialMaxStreamDataBidiLocal: 262_144,
-  initialMaxStreamDataBidiRemote: 262_144,
-  initialMaxStreamDataUni: 262_144,
-  initialMaxStreamsBidi: 100,
-  initialMaxStreamsUni: 100,
-};
+import { concat, hexBytes, QMUX_CLIENT_PARAMS, QMUX_SAMPLE_FRAMES } from "../../testing/mod.ts";
 
 Deno.test("qmux-01/02: every frame round-trips alone and all of them in one record", () => {
   for (const framing of ["qmux-01", "qmux-02"] as Framing[]) {
@@ -32,30 +17,17 @@ Deno.test("qmux-01/02: every frame round-trips alone and all of them in one reco
       {
         type: "transport_parameters",
         params: {
-          ...BASE_PARAMS,
+          ...QMUX_CLIENT_PARAMS,
           maxIdleTimeoutMs: 30_000,
           maxDatagramFrameSize: 16_382,
           maxRecordSize: 65_536,
           resetStreamAt: true,
         },
       },
-      { type: "stream", id: 3, data: hex("aa bb cc"), fin: false },
-      { type: "stream", id: 7, data: new Uint8Array(0), fin: true },
-      { type: "reset_stream", id: 3, code: 13, finalSize: 123_456 },
-      { type: "stop_sending", id: 4, code: 0 },
-      { type: "close", code: 6, reason: "unauthorized", application: true },
-      { type: "close", code: 3, reason: "flow control", application: false },
-      { type: "max_data", max: 2 ** 40 },
-      { type: "max_stream_data", id: 8, max: 524_288 },
-      { type: "max_streams", bidi: true, max: 1000 },
-      { type: "max_streams", bidi: false, max: 1001 },
-      { type: "data_blocked", limit: 1_048_576 },
-      { type: "stream_data_blocked", id: 2, limit: 262_144 },
-      { type: "streams_blocked", bidi: true, limit: 100 },
-      { type: "streams_blocked", bidi: false, limit: 100 },
+      ...QMUX_SAMPLE_FRAMES,
       { type: "ping", response: false, sequence: 0 },
       { type: "ping", response: true, sequence: 2 ** 40 },
-      { type: "datagram", data: hex("01 02 03") },
+      { type: "datagram", data: hexBytes("01 02 03") },
     ];
     if (framing === "qmux-02") {
       frames.push({ type: "reset_stream_at", id: 2, code: 5, finalSize: 100, reliableSize: 40 });
@@ -77,25 +49,25 @@ Deno.test("qmux-01/02: every frame round-trips alone and all of them in one reco
 Deno.test("qmux-01/02: wire bytes of QX_PING, closes, RESET_STREAM_AT and the new transport parameters", () => {
   assert.deepEqual(
     encodeFrame({ type: "ping", response: false, sequence: 5 }, "qmux-01"),
-    hex("f4 8c 67 52 9e f8 c7 bd 05"),
+    hexBytes("f4 8c 67 52 9e f8 c7 bd 05"),
   );
   assert.deepEqual(
     encodeFrame({ type: "ping", response: true, sequence: 5 }, "qmux-02"),
-    hex("f4 8c 67 52 9e f8 c7 be 05"),
+    hexBytes("f4 8c 67 52 9e f8 c7 be 05"),
   );
   // RFC 9000 §19.19: APPLICATION_CLOSE has no frame-type field on the record framings ...
   assert.deepEqual(
     encodeFrame({ type: "close", code: 7, reason: "bye", application: true }, "qmux-01"),
-    hex("1d 07 03 62 79 65"),
+    hexBytes("1d 07 03 62 79 65"),
   );
   // ... CONNECTION_CLOSE has one.
   assert.deepEqual(
     encodeFrame({ type: "close", code: 7, reason: "bye", application: false }, "qmux-02"),
-    hex("1c 07 00 03 62 79 65"),
+    hexBytes("1c 07 00 03 62 79 65"),
   );
   assert.deepEqual(
     encodeFrame({ type: "reset_stream_at", id: 2, code: 5, finalSize: 100, reliableSize: 40 }, "qmux-02"),
-    hex("24 02 05 40 64 28"),
+    hexBytes("24 02 05 40 64 28"),
   );
   assert.deepEqual(
     encodeFrame({
@@ -112,28 +84,28 @@ Deno.test("qmux-01/02: wire bytes of QX_PING, closes, RESET_STREAM_AT and the ne
         resetStreamAt: true,
       },
     }, "qmux-02"),
-    hex("ff 51 53 30 0d 0a 0d 0a 13  01 04 80 00 75 30  c5 71 c5 94 29 cd 08 45 02 7f fe  1d 00"),
+    hexBytes("ff 51 53 30 0d 0a 0d 0a 13  01 04 80 00 75 30  c5 71 c5 94 29 cd 08 45 02 7f fe  1d 00"),
   );
 });
 
 Deno.test("qmux-00: APPLICATION_CLOSE is read in the 0.0.6 form and in the RFC 9000 form of 0.3.3", () => {
   // 0.0.6: code, frame type, reason length, reason.
-  assert.deepEqual(decodeFrames(hex("1d 07 00 03 62 79 65"), "qmux-00"), [
+  assert.deepEqual(decodeFrames(hexBytes("1d 07 00 03 62 79 65"), "qmux-00"), [
     { type: "close", code: 7, reason: "bye", application: true },
   ]);
   // 0.3.3: code, reason length, reason.
-  assert.deepEqual(decodeFrames(hex("1d 07 03 62 79 65"), "qmux-00"), [
+  assert.deepEqual(decodeFrames(hexBytes("1d 07 03 62 79 65"), "qmux-00"), [
     { type: "close", code: 7, reason: "bye", application: true },
   ]);
-  assert.deepEqual(decodeFrames(hex("1d 00 00"), "qmux-00"), [
+  assert.deepEqual(decodeFrames(hexBytes("1d 00 00"), "qmux-00"), [
     { type: "close", code: 0, reason: "", application: true },
   ]);
   // QX_PING is understood in qmux-00 too (0.3.3 answers it there); RESET_STREAM_AT is decoded so
   // the session can refuse it.
-  assert.deepEqual(decodeFrames(hex("f4 8c 67 52 9e f8 c7 bd 01"), "qmux-00"), [
+  assert.deepEqual(decodeFrames(hexBytes("f4 8c 67 52 9e f8 c7 bd 01"), "qmux-00"), [
     { type: "ping", response: false, sequence: 1 },
   ]);
-  assert.deepEqual(decodeFrames(hex("24 02 05 40 64 28"), "qmux-00"), [
+  assert.deepEqual(decodeFrames(hexBytes("24 02 05 40 64 28"), "qmux-00"), [
     { type: "reset_stream_at", id: 2, code: 5, finalSize: 100, reliableSize: 40 },
   ]);
 });
@@ -163,14 +135,14 @@ Deno.test("qmux-01/02: malformed records raise FrameDecodeError naming the probl
   ];
   for (const [framing, bytes, pattern] of cases) {
     assert.throws(
-      () => decodeFrames(hex(bytes), framing),
+      () => decodeFrames(hexBytes(bytes), framing),
       (error: unknown) => error instanceof FrameDecodeError && pattern.test(error.message),
       `${framing} ${bytes}`,
     );
   }
   // qmux-00 stays lenient: a repeated or forbidden parameter is not an error there.
-  assert.equal(decodeFrames(hex(`${tp} 06 04 01 05 04 01 06`), "qmux-00").length, 1);
-  assert.equal(decodeFrames(hex(`${tp} 03 0c 01 00`), "qmux-00").length, 1);
+  assert.equal(decodeFrames(hexBytes(`${tp} 06 04 01 05 04 01 06`), "qmux-00").length, 1);
+  assert.equal(decodeFrames(hexBytes(`${tp} 03 0c 01 00`), "qmux-00").length, 1);
 });
 
 Deno.test("framing: record-only frames are refused by the encoder elsewhere", () => {

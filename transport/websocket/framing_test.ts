@@ -9,11 +9,7 @@ import {
   MAX_CLOSE_REASON_BYTES,
   MAX_STREAM_PAYLOAD_BYTES,
 } from "./framing.ts";
-
-function hex(text: string): Uint8Array {
-  const clean = text.replace(/[^0-9a-f]/gi, "");
-  return Uint8Array.from(clean.match(/../g)!.map((byte) => parseInt(byte, 16)));
-}
+import { hexBytes, QMUX_CLIENT_PARAMS, QMUX_SAMPLE_FRAMES } from "../../testing/mod.ts";
 
 function roundTrip(frame: Frame, framing: Framing): Frame {
   const frames = decodeFrames(encodeFrame(frame, framing), framing);
@@ -24,25 +20,25 @@ function roundTrip(frame: Frame, framing: Framing): Frame {
 Deno.test("webtransport framing: observed bytes of docs/protocol.md §11.1 and §11.7", () => {
   assert.deepEqual(
     encodeFrame(
-      { type: "stream", id: 0, data: hex("21 00 09 c0 00 00 00 ff 0d ad 02 00"), fin: false },
+      { type: "stream", id: 0, data: hexBytes("21 00 09 c0 00 00 00 ff 0d ad 02 00"), fin: false },
       "webtransport",
     ),
-    hex("08 00 21 00 09 c0 00 00 00 ff 0d ad 02 00"),
+    hexBytes("08 00 21 00 09 c0 00 00 00 ff 0d ad 02 00"),
   );
   assert.deepEqual(
     encodeFrame({ type: "close", code: 7, reason: "bye", application: true }, "webtransport"),
-    hex("1d 07 62 79 65"),
+    hexBytes("1d 07 62 79 65"),
   );
-  assert.deepEqual(decodeFrames(hex("1d 00"), "webtransport"), [
+  assert.deepEqual(decodeFrames(hexBytes("1d 00"), "webtransport"), [
     { type: "close", code: 0, reason: "", application: true },
   ]);
   assert.deepEqual(
-    decodeFrames(hex("1d 43 ea 66 72 61 6d 65 20 74 6f 6f 20 6c 61 72 67 65"), "webtransport"),
+    decodeFrames(hexBytes("1d 43 ea 66 72 61 6d 65 20 74 6f 6f 20 6c 61 72 67 65"), "webtransport"),
     [
       { type: "close", code: 1002, reason: "frame too large", application: true },
     ],
   );
-  assert.deepEqual(decodeFrames(hex("09 04"), "webtransport"), [
+  assert.deepEqual(decodeFrames(hexBytes("09 04"), "webtransport"), [
     { type: "stream", id: 4, data: new Uint8Array(0), fin: true },
   ]);
 });
@@ -51,7 +47,7 @@ Deno.test("webtransport framing: round trips of every frame", () => {
   const data = new Uint8Array(MAX_STREAM_PAYLOAD_BYTES).map((_, i) => i % 251);
   const frames: Frame[] = [
     { type: "stream", id: 1, data, fin: false },
-    { type: "stream", id: 16_383, data: hex("01 02"), fin: true },
+    { type: "stream", id: 16_383, data: hexBytes("01 02"), fin: true },
     { type: "stream", id: 2 ** 40 + 3, data: new Uint8Array(0), fin: true },
     { type: "reset_stream", id: 5, code: 13, finalSize: 0 },
     { type: "stop_sending", id: 9, code: 300 },
@@ -61,18 +57,11 @@ Deno.test("webtransport framing: round trips of every frame", () => {
 });
 
 Deno.test("qmux-00 framing: transport parameters match docs/protocol.md §11.2 byte for byte", () => {
-  const expected = hex(
+  const expected = hexBytes(
     "ff 51 53 30 0d 0a 0d 0a 20 04 04 80 10 00 00 05 04 80 04 00 00 06 04 80 04 00 00" +
       "07 04 80 04 00 00 08 02 40 64 09 02 40 64",
   );
-  const params = {
-    initialMaxData: 1_048_576,
-    initialMaxStreamDataBidiLocal: 262_144,
-    initialMaxStreamDataBidiRemote: 262_144,
-    initialMaxStreamDataUni: 262_144,
-    initialMaxStreamsBidi: 100,
-    initialMaxStreamsUni: 100,
-  };
+  const params = QMUX_CLIENT_PARAMS;
   assert.deepEqual(encodeFrame({ type: "transport_parameters", params }, "qmux-00"), expected);
   assert.deepEqual(decodeFrames(expected, "qmux-00"), [{ type: "transport_parameters", params }]);
 });
@@ -80,70 +69,57 @@ Deno.test("qmux-00 framing: transport parameters match docs/protocol.md §11.2 b
 Deno.test("qmux-00 framing: observed STREAM, close and derived RESET/MAX_STREAMS bytes", () => {
   assert.deepEqual(
     encodeFrame(
-      { type: "stream", id: 0, data: hex("21 00 09 c0 00 00 00 ff 0d ad 02 00"), fin: false },
+      { type: "stream", id: 0, data: hexBytes("21 00 09 c0 00 00 00 ff 0d ad 02 00"), fin: false },
       "qmux-00",
     ),
-    hex("0a 00 0c 21 00 09 c0 00 00 00 ff 0d ad 02 00"),
+    hexBytes("0a 00 0c 21 00 09 c0 00 00 00 ff 0d ad 02 00"),
   );
-  assert.deepEqual(decodeFrames(hex("0a 00 02 00 2c"), "qmux-00"), [
-    { type: "stream", id: 0, data: hex("00 2c"), fin: false },
+  assert.deepEqual(decodeFrames(hexBytes("0a 00 02 00 2c"), "qmux-00"), [
+    { type: "stream", id: 0, data: hexBytes("00 2c"), fin: false },
   ]);
-  assert.deepEqual(decodeFrames(hex("1d 00 00 00"), "qmux-00"), [
+  assert.deepEqual(decodeFrames(hexBytes("1d 00 00 00"), "qmux-00"), [
     { type: "close", code: 0, reason: "", application: true },
   ]);
   assert.deepEqual(
     encodeFrame({ type: "close", code: 0, reason: "bye", application: true }, "qmux-00"),
-    hex("1d 00 00 03 62 79 65"),
+    hexBytes("1d 00 00 03 62 79 65"),
   );
   assert.deepEqual(
     encodeFrame({ type: "reset_stream", id: 3, code: 13, finalSize: 0 }, "qmux-00"),
-    hex("04 03 0d 00"),
+    hexBytes("04 03 0d 00"),
   );
-  assert.deepEqual(encodeFrame({ type: "max_streams", bidi: false, max: 200 }, "qmux-00"), hex("13 40 c8"));
+  assert.deepEqual(
+    encodeFrame({ type: "max_streams", bidi: false, max: 200 }, "qmux-00"),
+    hexBytes("13 40 c8"),
+  );
 });
 
 Deno.test("qmux-00 framing: round trips of every frame", () => {
-  const frames: Frame[] = [
-    { type: "stream", id: 3, data: hex("aa bb cc"), fin: false },
-    { type: "stream", id: 7, data: new Uint8Array(0), fin: true },
-    { type: "reset_stream", id: 3, code: 13, finalSize: 123_456 },
-    { type: "stop_sending", id: 4, code: 0 },
-    { type: "close", code: 6, reason: "unauthorized", application: true },
-    { type: "close", code: 3, reason: "flow control", application: false },
-    { type: "max_data", max: 2 ** 40 },
-    { type: "max_stream_data", id: 8, max: 524_288 },
-    { type: "max_streams", bidi: true, max: 1000 },
-    { type: "max_streams", bidi: false, max: 1001 },
-    { type: "data_blocked", limit: 1_048_576 },
-    { type: "stream_data_blocked", id: 2, limit: 262_144 },
-    { type: "streams_blocked", bidi: true, limit: 100 },
-    { type: "streams_blocked", bidi: false, limit: 100 },
-  ];
-  for (const frame of frames) assert.deepEqual(roundTrip(frame, "qmux-00"), frame);
+  for (const frame of QMUX_SAMPLE_FRAMES) assert.deepEqual(roundTrip(frame, "qmux-00"), frame);
 });
 
 Deno.test("qmux-00 framing: OFF and no-LEN STREAM forms, coalesced frames, ignored types", () => {
   // 0x0f = OFF|LEN|FIN: id 4, offset 10, length 2.
-  assert.deepEqual(decodeFrames(hex("0f 04 0a 02 01 02"), "qmux-00"), [
-    { type: "stream", id: 4, offset: 10, data: hex("01 02"), fin: true },
+  assert.deepEqual(decodeFrames(hexBytes("0f 04 0a 02 01 02"), "qmux-00"), [
+    { type: "stream", id: 4, offset: 10, data: hexBytes("01 02"), fin: true },
   ]);
   // 0x08 without LEN: the data runs to the end of the message.
-  assert.deepEqual(decodeFrames(hex("08 04 01 02 03"), "qmux-00"), [
-    { type: "stream", id: 4, data: hex("01 02 03"), fin: false },
+  assert.deepEqual(decodeFrames(hexBytes("08 04 01 02 03"), "qmux-00"), [
+    { type: "stream", id: 4, data: hexBytes("01 02 03"), fin: false },
   ]);
   // Two frames in one message (newer qmux peers may coalesce) and a DATAGRAM that is dropped.
-  assert.deepEqual(decodeFrames(hex("10 44 00 31 02 aa bb 12 05"), "qmux-00"), [
+  assert.deepEqual(decodeFrames(hexBytes("10 44 00 31 02 aa bb 12 05"), "qmux-00"), [
     { type: "max_data", max: 1024 },
     { type: "max_streams", bidi: true, max: 5 },
   ]);
   // Unknown type: ignored with the rest of the message.
-  assert.deepEqual(decodeFrames(hex("21 01 02 03"), "qmux-00"), []);
+  assert.deepEqual(decodeFrames(hexBytes("21 01 02 03"), "qmux-00"), []);
   // Limits beyond 2^53 are clamped rather than rejected.
-  assert.deepEqual(decodeFrames(hex("10 ff ff ff ff ff ff ff ff"), "qmux-00"), [
+  assert.deepEqual(decodeFrames(hexBytes("10 ff ff ff ff ff ff ff ff"), "qmux-00"), [
     { type: "max_data", max: Number.MAX_SAFE_INTEGER },
   ]);
   // Unknown transport parameters are skipped.
-  assert.deepEqual(decodeFrames(hex("ff 51 53 30 0d 0a 0d 0a 07 20 02 ab cd 04 01 05"), "qmux-00"), [{
+  assert.deepEqual(decodeFrames(hexBytes("ff 51 53 30 0d 0a 0d 0a 07 20 02 ab cd 04 01 05"), "qmux-00"), [{
     type: "transport_parameters",
     params: {
       initialMaxData: 5,
@@ -177,7 +153,7 @@ Deno.test("framing: malformed messages raise FrameDecodeError naming the problem
   ];
   for (const [framing, bytes, pattern] of cases) {
     assert.throws(
-      () => decodeFrames(bytes === "" ? new Uint8Array(0) : hex(bytes), framing),
+      () => decodeFrames(bytes === "" ? new Uint8Array(0) : hexBytes(bytes), framing),
       (error: unknown) => error instanceof FrameDecodeError && pattern.test(error.message),
       `${framing} ${bytes}`,
     );

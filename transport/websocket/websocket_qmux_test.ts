@@ -4,6 +4,7 @@ import type { TransportSession } from "../types.ts";
 import type { Frame, TransportParameters } from "./framing.ts";
 import {
   pattern,
+  QMUX_CLIENT_PARAMS,
   RawClient,
   readAll,
   spacedHex,
@@ -16,16 +17,10 @@ import { sleep } from "../../util/mod.ts";
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 
-const CLIENT_PARAMS: TransportParameters = {
-  initialMaxData: 1_048_576,
-  initialMaxStreamDataBidiLocal: 262_144,
-  initialMaxStreamDataBidiRemote: 262_144,
-  initialMaxStreamDataUni: 262_144,
-  initialMaxStreamsBidi: 100,
-  initialMaxStreamsUni: 100,
-};
-
-async function connectQmux(url: string, params: TransportParameters = CLIENT_PARAMS): Promise<RawClient> {
+async function connectQmux(
+  url: string,
+  params: TransportParameters = QMUX_CLIENT_PARAMS,
+): Promise<RawClient> {
   const client = await RawClient.connect(url, ["qmux-00"]);
   assert.equal(client.framing, "qmux-00");
   client.send({ type: "transport_parameters", params });
@@ -62,7 +57,7 @@ Deno.test("qmux-00: the relay's first message is QX_TRANSPORT_PARAMETERS (§11.2
     const frame = await other.until((f) => f.type === "transport_parameters", "transport parameters");
     assert.deepEqual(frame, {
       type: "transport_parameters",
-      params: { ...CLIENT_PARAMS, initialMaxStreamsBidi: 1000, initialMaxStreamsUni: 1000 },
+      params: { ...QMUX_CLIENT_PARAMS, initialMaxStreamsBidi: 1000, initialMaxStreamsUni: 1000 },
     });
   } finally {
     await other.close();
@@ -336,7 +331,7 @@ Deno.test("qmux-00: relay-to-relay flow control with 1.5 MiB each way and 150 st
 
 Deno.test("qmux-00: a stream reset before its first frame uses no id and returns its stream credit", async () => {
   const relay = startWebSocketServer();
-  const client = await connectQmux(relay.url, { ...CLIENT_PARAMS, initialMaxStreamsUni: 1 });
+  const client = await connectQmux(relay.url, { ...QMUX_CLIENT_PARAMS, initialMaxStreamsUni: 1 });
   try {
     const session = await relay.nextSession();
     const unsent = await session.openUni();

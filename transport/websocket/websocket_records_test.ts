@@ -15,25 +15,22 @@ import {
   type TransportParameters,
 } from "./framing.ts";
 import { CLOSE_CODE_IDLE_TIMEOUT, CLOSE_CODE_PROTOCOL_VIOLATION } from "./_limits.ts";
-import { RawClient, startWebSocketServer, type TestRelay, withTimeout } from "../../testing/mod.ts";
+import {
+  QMUX_CLIENT_PARAMS,
+  RawClient,
+  startWebSocketServer,
+  type TestRelay,
+  withTimeout,
+} from "../../testing/mod.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 const RECORD_FRAMINGS = ["qmux-01", "qmux-02"] as const;
 
-const CLIENT_PARAMS: TransportParameters = {
-  initialMaxData: 1_048_576,
-  initialMaxStreamDataBidiLocal: 262_144,
-  initialMaxStreamDataBidiRemote: 262_144,
-  initialMaxStreamDataUni: 262_144,
-  initialMaxStreamsBidi: 100,
-  initialMaxStreamsUni: 100,
-};
-
 async function connect(
   relay: TestRelay,
   framing: Framing,
-  params: TransportParameters | null = CLIENT_PARAMS,
+  params: TransportParameters | null = QMUX_CLIENT_PARAMS,
 ): Promise<RawClient> {
   const client = await RawClient.connect(relay.url, [`${framing}.moq-lite-04`]);
   assert.equal(client.framing, framing);
@@ -56,7 +53,7 @@ Deno.test("qmux-01/02: the relay announces idle timeout, record size and (qmux-0
       assert.deepEqual(frame, {
         type: "transport_parameters",
         params: {
-          ...CLIENT_PARAMS,
+          ...QMUX_CLIENT_PARAMS,
           initialMaxStreamsBidi: 1000,
           initialMaxStreamsUni: 1000,
           maxIdleTimeoutMs: 20_000,
@@ -128,7 +125,7 @@ Deno.test("qmux-01/02 idle timeout: a peer that stops answering is pinged, then 
   for (const framing of RECORD_FRAMINGS) {
     const relay = startWebSocketServer({ idleTimeoutMs: 30_000 });
     // The smaller announced value wins: 400 ms.
-    const client = await connect(relay, framing, { ...CLIENT_PARAMS, maxIdleTimeoutMs: 400 });
+    const client = await connect(relay, framing, { ...QMUX_CLIENT_PARAMS, maxIdleTimeoutMs: 400 });
     try {
       const session = await relay.nextSession();
       const started = Date.now();
@@ -150,7 +147,7 @@ Deno.test("qmux-01/02 idle timeout: a peer that stops answering is pinged, then 
 
 Deno.test("qmux-01/02 idle timeout: answering the relay's pings keeps a silent session open", async () => {
   const relay = startWebSocketServer({ idleTimeoutMs: 30_000 });
-  const client = await connect(relay, "qmux-02", { ...CLIENT_PARAMS, maxIdleTimeoutMs: 300 });
+  const client = await connect(relay, "qmux-02", { ...QMUX_CLIENT_PARAMS, maxIdleTimeoutMs: 300 });
   let answered = 0;
   const responder = setInterval(() => {
     for (const frame of client.frames.splice(0)) {
@@ -232,7 +229,7 @@ const OFFENCES: Offence[] = [
   {
     name: "QX_TRANSPORT_PARAMETERS twice",
     framing: "qmux-02",
-    act: (c) => c.send({ type: "transport_parameters", params: CLIENT_PARAMS }),
+    act: (c) => c.send({ type: "transport_parameters", params: QMUX_CLIENT_PARAMS }),
     reason: /received twice/,
   },
   {
@@ -287,7 +284,8 @@ const OFFENCES: Offence[] = [
     name: "a max_record_size below the minimum",
     framing: "qmux-01",
     params: false,
-    act: (c) => c.send({ type: "transport_parameters", params: { ...CLIENT_PARAMS, maxRecordSize: 1200 } }),
+    act: (c) =>
+      c.send({ type: "transport_parameters", params: { ...QMUX_CLIENT_PARAMS, maxRecordSize: 1200 } }),
     reason: /max_record_size 1200 is below the minimum/,
   },
   {
@@ -302,7 +300,11 @@ Deno.test("qmux-01/02: each malformed form closes only the offending session (co
   for (const offence of OFFENCES) {
     const relay = startWebSocketServer();
     const bystander = await connect(relay, offence.framing);
-    const offender = await connect(relay, offence.framing, offence.params === false ? null : CLIENT_PARAMS);
+    const offender = await connect(
+      relay,
+      offence.framing,
+      offence.params === false ? null : QMUX_CLIENT_PARAMS,
+    );
     try {
       const sessions: TransportSession[] = [await relay.nextSession(), await relay.nextSession()];
       offence.act(offender);
@@ -328,7 +330,7 @@ Deno.test("qmux-01: a repeated QX_TRANSPORT_PARAMETERS or QX_PING sequence is to
   const client = await connect(relay, "qmux-01");
   try {
     await relay.nextSession();
-    client.send({ type: "transport_parameters", params: CLIENT_PARAMS });
+    client.send({ type: "transport_parameters", params: QMUX_CLIENT_PARAMS });
     client.send({ type: "ping", response: false, sequence: 2 });
     client.send({ type: "ping", response: false, sequence: 2 });
     client.send({ type: "ping", response: true, sequence: 99 });
