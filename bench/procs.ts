@@ -1,16 +1,15 @@
 /**
  * Child processes of a benchmark run: the relay (`main.ts`, through the test harness's
- * {@link RelayProcess}, optionally under `--cpu-prof`), the raw baselines and the client workers,
+ * `startRelay`, optionally under `--cpu-prof`), the raw baselines and the client workers,
  * with JSON-lines IPC to the workers.
  *
  * @module
  */
 
-import { freePort, readLines, relayPin, RelayProcess } from "../testing/mod.ts";
+import { readLines, relayPin, startRelay } from "../testing/mod.ts";
 import type { WorkerCommand, WorkerSpec } from "./worker.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
-const MAIN = new URL("../main.ts", import.meta.url).pathname;
 const WORKER = new URL("./worker.ts", import.meta.url).pathname;
 const DIAG = new URL("./relay_diag.ts", import.meta.url).pathname;
 
@@ -166,57 +165,24 @@ export interface BenchRelayOptions {
 
 /** Start the relay (`deno run -A [--cpu-prof] main.ts <config>`, log level warn). */
 export async function startBenchRelay(options: BenchRelayOptions = {}): Promise<ServerProcess> {
-  const port = freePort();
-  const dir = await Deno.makeTempDir({ prefix: "moq-relay-bench-" });
-  const toml = [
-    `[log]`,
-    `level = "warn"`,
-    `[server]`,
-    `bind = "127.0.0.1:${port}"`,
-    `[server.tls]`,
-    `generate = ["localhost", "127.0.0.1"]`,
-    `[web.http]`,
-    `listen = "127.0.0.1:${port}"`,
-    `[auth]`,
-    `public = "anon"`,
-    options.toml ?? "",
-  ].join("\n");
-  const configPath = `${dir}/relay.toml`;
-  await Deno.writeTextFile(configPath, toml);
-  const denoArgs = ["run", "-A"];
-  if (options.cpuProfDir) denoArgs.push("--cpu-prof", `--cpu-prof-dir=${options.cpuProfDir}`);
-  const entry = options.checkout ? `${options.checkout}/main.ts` : options.diag ? DIAG : MAIN;
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [...denoArgs, entry, configPath],
-    cwd: options.checkout ?? ROOT,
-    env: { RUST_LOG: "warn", NO_COLOR: "1", BENCH_FORCE_GC: options.diag?.forceGc ? "1" : "0" },
-    stdin: "null",
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
-  const relay = new RelayProcess(port, undefined, dir, child);
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    try {
-      const res = await fetch(`${relay.httpUrl}/health`);
-      await res.body?.cancel();
-      if (res.ok) break;
-    } catch {
-      // not up yet
-    }
-    if (Date.now() > deadline) {
-      await relay.stop("SIGKILL");
-      throw new ChildError(`relay did not start within 30 s; logs:\n${relay.logs.join("\n")}`);
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  const relay = await startRelay({
+    logLevel: "warn",
+    log: "warn",
+    toml: options.toml,
+    denoFlags: options.cpuProfDir ? ["--cpu-prof", `--cpu-prof-dir=${options.cpuProfDir}`] : [],
+    entry: options.checkout ? `${options.checkout}/main.ts` : options.diag ? DIAG : undefined,
+    cwd: options.checkout,
+    env: { BENCH_FORCE_GC: options.diag?.forceGc ? "1" : "0" },
+  }).catch((error: unknown) => {
+    throw new ChildError(error instanceof Error ? error.message : String(error));
+  });
   const pin = await relayPin(relay);
   return {
     name: "relay",
-    pid: child.pid,
+    pid: relay.child.pid,
     logs: relay.logs,
-    quicPort: port,
-    wsPort: port,
+    quicPort: relay.port,
+    wsPort: relay.port,
     pin,
     stop: async () => {
       const status = await relay.stop("SIGTERM");

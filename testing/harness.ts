@@ -46,8 +46,14 @@ export interface RelayOptions {
   internal?: boolean;
   /** Use this port (QUIC/UDP and HTTP/TCP). */
   port?: number;
-  /** Log filter (default "warn"). */
+  /** `RUST_LOG` log filter (default "info"). */
   log?: string;
+  /** `[log] level` in the generated config (default "info"). */
+  logLevel?: string;
+  /** The entry point to run (default this checkout's main.ts), e.g. another checkout's. */
+  entry?: string;
+  /** The child's working directory (default this checkout). */
+  cwd?: string;
 }
 
 /** A running relay process. */
@@ -126,11 +132,11 @@ export class RelayProcess {
  */
 export function relayToml(
   port: number,
-  options: Pick<RelayOptions, "server" | "auth" | "toml"> & { internalPort?: number } = {},
+  options: Pick<RelayOptions, "server" | "auth" | "toml" | "logLevel"> & { internalPort?: number } = {},
 ): string {
   return [
     `[log]`,
-    `level = "info"`,
+    `level = "${options.logLevel ?? "info"}"`,
     `[server]`,
     `bind = "127.0.0.1:${port}"`,
     options.server ?? "",
@@ -154,8 +160,15 @@ export async function startRelay(options: RelayOptions = {}): Promise<RelayProce
   const configPath = `${dir}/relay.toml`;
   await Deno.writeTextFile(configPath, toml);
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", ...(options.denoFlags ?? []), MAIN, configPath, ...(options.args ?? [])],
-    cwd: ROOT.pathname,
+    args: [
+      "run",
+      "-A",
+      ...(options.denoFlags ?? []),
+      options.entry ?? MAIN,
+      configPath,
+      ...(options.args ?? []),
+    ],
+    cwd: options.cwd ?? ROOT.pathname,
     env: { RUST_LOG: options.log ?? "info", NO_COLOR: "1", ...(options.env ?? {}) },
     stdin: "null",
     stdout: "null",

@@ -9,8 +9,8 @@
 import * as Moq from "../../testing/moq_lite.ts";
 import type { ConnectInfo, MoqTestApi, PageDatagram, PageGroup, PageTrackInfo } from "./api.ts";
 import { fromBase64, toBase64 } from "../../testing/bytes.ts";
-import { eventually, within } from "../../testing/timing.ts";
-import { get, WebTransportLog } from "./page_util.ts";
+import { within } from "../../testing/timing.ts";
+import { get, nthRequest, WebTransportLog } from "./page_util.ts";
 
 type Connection = Awaited<ReturnType<typeof Moq.Connection.connect>>;
 type Track = InstanceType<typeof Moq.Track>;
@@ -54,12 +54,7 @@ const api: MoqTestApi = {
 
   async request(publisher: number, n: number, timeoutMs: number): Promise<{ track: number; name: string }> {
     const entry = get(publishers, publisher, "publisher");
-    await eventually(
-      `page: track request ${n} at the publisher`,
-      () => entry.requests.length >= n,
-      timeoutMs,
-    );
-    const track = entry.requests[n - 1];
+    const track = await nthRequest(entry.requests, n, timeoutMs);
     const id = nextHandle++;
     tracks.set(id, track);
     return { track: id, name: track.name };

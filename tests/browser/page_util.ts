@@ -6,13 +6,19 @@
  * @module
  */
 
-import { within } from "../../testing/timing.ts";
+import { eventually, within } from "../../testing/timing.ts";
 
 /** The value of `handle` in `map`; throws naming `what` when absent. */
 export function get<T>(map: Map<number, T>, handle: number, what: string): T {
   const value = map.get(handle);
   if (value === undefined) throw new Error(`page: no ${what} with handle ${handle}`);
   return value;
+}
+
+/** The `n`-th (1-based) track request a publisher received, waiting up to `timeoutMs` for it. */
+export async function nthRequest<T>(requests: readonly T[], n: number, timeoutMs: number): Promise<T> {
+  await eventually(`page: track request ${n} at the publisher`, () => requests.length >= n, timeoutMs);
+  return requests[n - 1];
 }
 
 /** The URL and `wt.protocol` of one WebTransport the page opened. */
