@@ -541,15 +541,7 @@ export async function publishGroups(
   groups: readonly Uint8Array[][],
 ): Promise<{ peer: RawIetfPeer; reply: ControlMessage | null }> {
   const peer = await RawIetfPeer.connect(relay.port, draft);
-  const req = await peer.request({
-    kind: "publish",
-    requestId: 0,
-    namespace,
-    name,
-    trackAlias: alias,
-    params: [],
-    properties: [],
-  });
+  const req = await peer.request(publishRequest(namespace, name, alias));
   const reply = await within(IETF_STEP_TIMEOUT_MS, "PUBLISH_OK", req.next());
   for (const [g, objects] of groups.entries()) {
     await peer.sendSubgroup(alias, g, objects.map((payload, id) => ({ id, payload })));
@@ -560,6 +552,25 @@ export async function publishGroups(
 
 /** How long {@link publishGroups} waits for the relay to have cached what was sent. */
 const CACHE_SETTLE_MS = 300;
+
+/** SUBSCRIBE to `namespace`/`name` (request id 0: {@link RawIetfPeer.request} assigns it on 14–16). */
+export function subscribeRequest(
+  namespace: string[],
+  name: string,
+  params: Ietf.Param[] = [],
+): ControlMessage {
+  return { kind: "subscribe", requestId: 0, namespace, name, params };
+}
+
+/** PUBLISH of `namespace`/`name` as track alias `trackAlias`, no parameters or properties. */
+export function publishRequest(namespace: string[], name: string, trackAlias: number): ControlMessage {
+  return { kind: "publish", requestId: 0, namespace, name, trackAlias, params: [], properties: [] };
+}
+
+/** PUBLISH_NAMESPACE of `namespace`, no parameters. */
+export function publishNamespaceRequest(namespace: string[]): ControlMessage {
+  return { kind: "publishNamespace", requestId: 0, namespace, params: [] };
+}
 
 /** A standalone FETCH of `namespace`/`name` from `start` to `end`, each `[group, object]`. */
 export function standaloneFetch(

@@ -10,6 +10,7 @@ import {
   dialIetf,
   type Draft,
   generateTestKey,
+  publishNamespaceRequest,
   RawIetfPeer,
   type RelayProcess,
   startRelay,
@@ -42,7 +43,7 @@ async function refused(relay: RelayProcess, draft: Draft, options: Ietf.Param[],
 async function accepted(relay: RelayProcess, draft: Draft, options: Ietf.Param[], ns: string, path: string) {
   const peer = await RawIetfPeer.over(await dialIetf(relay, draft, "quic"), draft, 100, options);
   try {
-    const req = await peer.request({ kind: "publishNamespace", requestId: 0, namespace: [ns], params: [] });
+    const req = await peer.request(publishNamespaceRequest([ns]));
     const reply = await within(5_000, "announce reply", req.next());
     assert.equal(
       reply?.kind,

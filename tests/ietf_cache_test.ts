@@ -10,10 +10,12 @@ import {
   e2e,
   eventually,
   publishGroups,
+  publishNamespaceRequest,
   RawIetfPeer,
   type RelayProcess,
   sleep,
   standaloneFetch,
+  subscribeRequest,
   within,
 } from "../testing/mod.ts";
 
@@ -51,7 +53,7 @@ e2e("FETCH: a standalone range is served from the cache, byte-exact and in order
 e2e("FETCH: a relative joining fetch completes a subscription back to its join point", async (relay) => {
   const pub = await cachedPublisher(relay);
   const sub = await RawIetfPeer.connect(relay.port, DRAFT);
-  const s = await sub.request({ kind: "subscribe", requestId: 0, namespace: NS, name: "video", params: [] });
+  const s = await sub.request(subscribeRequest(NS, "video"));
   const ok = await within(5_000, "SUBSCRIBE_OK", s.next());
   assert.equal(ok?.kind, "subscribeOk");
   assert.deepEqual(ok?.kind === "subscribeOk" && ok.largest, { group: 2, object: 2 });
@@ -148,7 +150,7 @@ e2e("MAX_REQUEST_ID: the relay grants a window, raises it, and refuses an id bey
   assert.equal(setup?.kind, "serverSetup");
   const granted = setup?.kind === "serverSetup" ? setup.options.find((o) => o.type === 0x02)?.value : 0;
   assert.equal(granted, 256);
-  const req = await peer.request({ kind: "publishNamespace", requestId: 0, namespace: ["a"], params: [] });
+  const req = await peer.request(publishNamespaceRequest(["a"]));
   assert.equal((await within(5_000, "REQUEST_OK", req.next()))?.kind, "requestOk");
   await eventually(
     "MAX_REQUEST_ID",
@@ -165,10 +167,10 @@ e2e("MAX_REQUEST_ID: the relay grants a window, raises it, and refuses an id bey
 
 e2e("MAX_REQUEST_ID: the relay honours the peer's limit (REQUESTS_BLOCKED) and its raise", async (relay) => {
   const pub = await RawIetfPeer.connect(relay.port, 15, "anon", 0);
-  const ann = await pub.request({ kind: "publishNamespace", requestId: 0, namespace: NS, params: [] });
+  const ann = await pub.request(publishNamespaceRequest(NS));
   assert.equal((await within(5_000, "REQUEST_OK", ann.next()))?.kind, "requestOk");
   const sub = await RawIetfPeer.connect(relay.port, 15);
-  const first = await sub.request({ kind: "subscribe", requestId: 0, namespace: NS, name: "a", params: [] });
+  const first = await sub.request(subscribeRequest(NS, "a"));
   assert.equal((await within(5_000, "refused", first.next()))?.kind, "requestError");
   await eventually(
     "REQUESTS_BLOCKED",
@@ -178,7 +180,7 @@ e2e("MAX_REQUEST_ID: the relay honours the peer's limit (REQUESTS_BLOCKED) and i
   assert.equal(pub.incoming.length, 0, "no SUBSCRIBE beyond the limit");
   await pub.writeControl({ kind: "maxRequestId", requestId: 10 });
   await sleep(100);
-  const second = await sub.request({ kind: "subscribe", requestId: 0, namespace: NS, name: "b", params: [] });
+  const second = await sub.request(subscribeRequest(NS, "b"));
   await eventually("upstream SUBSCRIBE", () => pub.incoming.length === 1, 5_000);
   const up = pub.incoming[0];
   assert.equal(up.first.kind === "subscribe" && up.first.requestId, 1);

@@ -6,7 +6,15 @@
  */
 
 import assert from "node:assert/strict";
-import { type Draft, e2e, eventually, RawIetfPeer, within } from "../testing/mod.ts";
+import {
+  type Draft,
+  e2e,
+  eventually,
+  publishNamespaceRequest,
+  RawIetfPeer,
+  subscribeRequest,
+  within,
+} from "../testing/mod.ts";
 
 const PAIRS: [Draft, Draft][] = [[14, 18], [16, 18], [14, 16], [18, 16]];
 
@@ -15,16 +23,10 @@ for (const [pubDraft, subDraft] of PAIRS) {
     `properties from a draft-${pubDraft} publisher reach a draft-${subDraft} subscriber intact`,
     async (relay) => {
       const pub = await RawIetfPeer.connect(relay.port, pubDraft, "");
-      const ann = await pub.request({ kind: "publishNamespace", requestId: 0, namespace: ["x"], params: [] });
+      const ann = await pub.request(publishNamespaceRequest(["x"]));
       assert.ok(await within(5_000, "announce", ann.next()));
       const sub = await RawIetfPeer.connect(relay.port, subDraft, "");
-      const req = await sub.request({
-        kind: "subscribe",
-        requestId: 0,
-        namespace: ["x"],
-        name: "t",
-        params: [],
-      });
+      const req = await sub.request(subscribeRequest(["x"], "t"));
       await pub.answerSubscribe(4);
       assert.equal((await within(5_000, "SUBSCRIBE_OK", req.next()))?.kind, "subscribeOk");
       const ext = [{ type: 0x3c, value: 1_000_000 }, { type: 0x02, value: 9 }, {

@@ -11,9 +11,11 @@ import {
   type Draft,
   e2e,
   eventually,
+  publishNamespaceRequest,
   RawIetfPeer,
   type RelayProcess,
   sleep,
+  subscribeRequest,
   within,
 } from "../testing/mod.ts";
 import type { Ietf } from "../session/mod.ts";
@@ -43,26 +45,14 @@ for (const [draft, over] of CASES) {
     `moq-transport-${draft} ${over}: OBJECT_DATAGRAMs relayed as datagrams and as streams`,
     async (relay) => {
       const pub = await dialRaw(relay, draft, over);
-      const ann = await pub.request({
-        kind: "publishNamespace",
-        requestId: 0,
-        namespace: ["room"],
-        params: [],
-      });
+      const ann = await pub.request(publishNamespaceRequest(["room"]));
       assert.ok(await within(5_000, "announce OK", ann.next()));
       const subQuic = await dialRaw(relay, draft, over);
       const subWs = await RawIetfPeer.connect(relay.port, draft, "");
-      const subscribe = (): Ietf.ControlMessage => ({
-        kind: "subscribe",
-        requestId: 0,
-        namespace: ["room"],
-        name: "cam",
-        params: [],
-      });
-      const reqQuic = await subQuic.request(subscribe());
+      const reqQuic = await subQuic.request(subscribeRequest(["room"], "cam"));
       await pub.answerSubscribe(9, 10_000);
       assert.equal((await within(5_000, "SUBSCRIBE_OK", reqQuic.next()))?.kind, "subscribeOk");
-      const reqWs = await subWs.request(subscribe());
+      const reqWs = await subWs.request(subscribeRequest(["room"], "cam"));
       assert.equal((await within(5_000, "SUBSCRIBE_OK (ws)", reqWs.next()))?.kind, "subscribeOk");
       await sleep(100);
 

@@ -5,7 +5,18 @@
  */
 
 import assert from "node:assert/strict";
-import { type Draft, e2e, eventually, expectReply, RawIetfPeer, sleep, within } from "../testing/mod.ts";
+import {
+  type Draft,
+  e2e,
+  eventually,
+  expectReply,
+  publishNamespaceRequest,
+  publishRequest,
+  RawIetfPeer,
+  sleep,
+  subscribeRequest,
+  within,
+} from "../testing/mod.ts";
 
 const NS = ["moq-test", "interop"];
 const PUBLISH_NS = ["moq-test", "publish"];
@@ -28,14 +39,14 @@ for (const draft of [14, 15, 16, 17, 18, 19, 20] as Draft[]) {
 
   e2e(`interop d${draft} announce-only`, async (relay) => {
     const peer = await RawIetfPeer.connect(relay.port, draft);
-    const req = await peer.request({ kind: "publishNamespace", requestId: 0, namespace: NS, params: [] });
+    const req = await peer.request(publishNamespaceRequest(NS));
     await expectReply(req.next(), nsOk, "PUBLISH_NAMESPACE");
     peer.close();
   }, opts);
 
   e2e(`interop d${draft} publish-namespace-done`, async (relay) => {
     const peer = await RawIetfPeer.connect(relay.port, draft);
-    const req = await peer.request({ kind: "publishNamespace", requestId: 0, namespace: NS, params: [] });
+    const req = await peer.request(publishNamespaceRequest(NS));
     await expectReply(req.next(), nsOk, "PUBLISH_NAMESPACE");
     await req.finish();
     assert.equal(await within(2_000, "request FIN", req.next()), null);
@@ -60,16 +71,10 @@ for (const draft of [14, 15, 16, 17, 18, 19, 20] as Draft[]) {
 
   e2e(`interop d${draft} announce-subscribe`, async (relay) => {
     const pub = await RawIetfPeer.connect(relay.port, draft);
-    const ann = await pub.request({ kind: "publishNamespace", requestId: 0, namespace: NS, params: [] });
+    const ann = await pub.request(publishNamespaceRequest(NS));
     await expectReply(ann.next(), nsOk, "PUBLISH_NAMESPACE");
     const sub = await RawIetfPeer.connect(relay.port, draft);
-    const req = await sub.request({
-      kind: "subscribe",
-      requestId: 0,
-      namespace: NS,
-      name: "test-track",
-      params: [],
-    });
+    const req = await sub.request(subscribeRequest(NS, "test-track"));
     const up = await pub.answerSubscribe(7);
     assert.equal(up.first.kind === "subscribe" && up.first.name, "test-track");
     await expectReply(req.next(), "subscribeOk", "SUBSCRIBE");
@@ -83,16 +88,10 @@ for (const draft of [14, 15, 16, 17, 18, 19, 20] as Draft[]) {
 
   e2e(`interop d${draft} subscribe-before-announce`, async (relay) => {
     const sub = await RawIetfPeer.connect(relay.port, draft);
-    const req = await sub.request({
-      kind: "subscribe",
-      requestId: 0,
-      namespace: NS,
-      name: "test-track",
-      params: [],
-    });
+    const req = await sub.request(subscribeRequest(NS, "test-track"));
     await sleep(500);
     const pub = await RawIetfPeer.connect(relay.port, draft);
-    const ann = await pub.request({ kind: "publishNamespace", requestId: 0, namespace: NS, params: [] });
+    const ann = await pub.request(publishNamespaceRequest(NS));
     await expectReply(ann.next(), nsOk, "PUBLISH_NAMESPACE");
     await pub.answerSubscribe(3);
     // The relay holds the pending SUBSCRIBE until the namespace appears: SUBSCRIBE_OK.
@@ -103,15 +102,7 @@ for (const draft of [14, 15, 16, 17, 18, 19, 20] as Draft[]) {
 
   e2e(`interop d${draft} publish-without-subscriber`, async (relay) => {
     const pub = await RawIetfPeer.connect(relay.port, draft);
-    const req = await pub.request({
-      kind: "publish",
-      requestId: 0,
-      namespace: PUBLISH_NS,
-      name: "published-track",
-      trackAlias: 1,
-      params: [],
-      properties: [],
-    });
+    const req = await pub.request(publishRequest(PUBLISH_NS, "published-track", 1));
     const ok = await expectReply(req.next(), pubOk, "PUBLISH");
     if (ok.kind === "publishOk") assert.notEqual(ok.forward, false, "forward 1");
     else assert.ok(ok.kind === "requestOk" && !ok.params.some((p) => p.type === 0x10 && p.value === 0));
@@ -135,15 +126,7 @@ for (const draft of [14, 15, 16, 17, 18, 19, 20] as Draft[]) {
     });
     await sleep(300);
     const pub = await RawIetfPeer.connect(relay.port, draft);
-    const req = await pub.request({
-      kind: "publish",
-      requestId: 0,
-      namespace: PUBLISH_NS,
-      name: "published-track",
-      trackAlias: 5,
-      params: [],
-      properties: [],
-    });
+    const req = await pub.request(publishRequest(PUBLISH_NS, "published-track", 5));
     await expectReply(req.next(), pubOk, "PUBLISH");
     await expectReply(subReq.next(), "subscribeOk", "pending SUBSCRIBE");
     const payload = text(`moqt${draft}-publish-track-subscribe`);

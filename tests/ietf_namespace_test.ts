@@ -6,7 +6,15 @@
  */
 
 import assert from "node:assert/strict";
-import { type Draft, e2e, eventually, RawIetfPeer, sleep, within } from "../testing/mod.ts";
+import {
+  type Draft,
+  e2e,
+  eventually,
+  publishNamespaceRequest,
+  RawIetfPeer,
+  sleep,
+  within,
+} from "../testing/mod.ts";
 import type { Ietf } from "../session/mod.ts";
 
 for (const draft of [14, 15, 16, 17, 18, 20] as Draft[]) {
@@ -17,7 +25,7 @@ for (const draft of [14, 15, 16, 17, 18, 20] as Draft[]) {
     ) => {
       const pub = await RawIetfPeer.connect(relay.port, draft, "");
       const announce = async (ns: string[]) => {
-        const req = await pub.request({ kind: "publishNamespace", requestId: 0, namespace: ns, params: [] });
+        const req = await pub.request(publishNamespaceRequest(ns));
         assert.ok(await within(5_000, `announce ${ns.join("/")}`, req.next()));
         return req;
       };

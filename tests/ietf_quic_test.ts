@@ -5,31 +5,28 @@
  */
 
 import assert from "node:assert/strict";
-import { type Draft, e2e, eventually, RawIetfPeer, within } from "../testing/mod.ts";
+import {
+  type Draft,
+  e2e,
+  eventually,
+  publishNamespaceRequest,
+  RawIetfPeer,
+  subscribeRequest,
+  within,
+} from "../testing/mod.ts";
 import { Ietf } from "../session/mod.ts";
 
 for (const kind of ["quic", "webtransport"] as const) {
   for (const draft of [14, 16, 18, 20] as Draft[]) {
     e2e(`moq-transport-${draft} over ${kind}: announce, subscribe, objects byte-exact`, async (relay) => {
       const pub = await RawIetfPeer.dial(relay, draft, kind);
-      const ann = await pub.request({
-        kind: "publishNamespace",
-        requestId: 0,
-        namespace: ["room"],
-        params: [],
-      });
+      const ann = await pub.request(publishNamespaceRequest(["room"]));
       assert.equal(
         (await within(5_000, "announce OK", ann.next()))?.kind,
         draft === 14 ? "publishNamespaceOk" : "requestOk",
       );
       const sub = await RawIetfPeer.dial(relay, draft, kind);
-      const req = await sub.request({
-        kind: "subscribe",
-        requestId: 0,
-        namespace: ["room"],
-        name: "cam",
-        params: [],
-      });
+      const req = await sub.request(subscribeRequest(["room"], "cam"));
       await pub.answerSubscribe(2);
       assert.equal((await within(5_000, "SUBSCRIBE_OK", req.next()))?.kind, "subscribeOk");
       const payloads = [new Uint8Array(40_000).fill(3), Uint8Array.of(1, 2, 3)];
@@ -48,22 +45,12 @@ for (const draft of [16, 18] as Draft[]) {
     async (relay) => {
       const path = [{ type: Ietf.SetupOption.Path, value: new TextEncoder().encode("/anon") }];
       const rooted = await RawIetfPeer.dial(relay, draft, "quic", path);
-      const ok = await rooted.request({
-        kind: "publishNamespace",
-        requestId: 0,
-        namespace: ["room"],
-        params: [],
-      });
+      const ok = await rooted.request(publishNamespaceRequest(["room"]));
       assert.equal((await within(5_000, "announce OK", ok.next()))?.kind, "requestOk");
       await relay.waitForLog(/broadcast published.*path=anon\/room/);
       // Without PATH the session root is "/", where anonymous peers may not publish "room".
       const bare = await RawIetfPeer.dial(relay, draft, "quic");
-      const refused = await bare.request({
-        kind: "publishNamespace",
-        requestId: 0,
-        namespace: ["room"],
-        params: [],
-      });
+      const refused = await bare.request(publishNamespaceRequest(["room"]));
       const err = await within(5_000, "announce refused", refused.next());
       assert.equal(err?.kind === "requestError" && err.code, 0x1); // UNAUTHORIZED
       rooted.close();

@@ -10,6 +10,7 @@ import {
   e2e,
   parseMetrics,
   publish,
+  publishRequest,
   RawIetfPeer,
   readGroup,
   type RelayProcess,
@@ -194,15 +195,7 @@ e2e(
   "bridging: a moq-lite viewer of an IETF publisher's several subgroups gets each as a group stream",
   async (relay) => {
     const pub = await RawIetfPeer.connect(relay.port, 18);
-    const req = await pub.request({
-      kind: "publish",
-      requestId: 0,
-      namespace: ["multi"],
-      name: "v",
-      trackAlias: 1,
-      params: [],
-      properties: [],
-    });
+    const req = await pub.request(publishRequest(["multi"], "v", 1));
     assert.equal((await within(5_000, "PUBLISH_OK", req.next()))?.kind, "requestOk");
     const lite = await connect(relay.port, "anon");
     const track = await subscribe(lite, "multi", "v");
