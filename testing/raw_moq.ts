@@ -30,6 +30,7 @@ import {
   type TransportSession,
 } from "../transport/mod.ts";
 import { Writer } from "../codec/mod.ts";
+import { eventually } from "./timing.ts";
 
 const V = Version.Lite04;
 
@@ -167,13 +168,7 @@ export class RawMoqPeer {
 
   /** Wait for the n-th (1-based) SUBSCRIBE from the relay. */
   async request(n = 1, timeoutMs = 10_000): Promise<UpstreamRequest> {
-    const deadline = Date.now() + timeoutMs;
-    while (this.requests.length < n) {
-      if (Date.now() > deadline) {
-        throw new Error(`raw peer saw ${this.requests.length} SUBSCRIBEs, wanted ${n}`);
-      }
-      await new Promise((r) => setTimeout(r, 10));
-    }
+    await eventually(`SUBSCRIBE ${n} at the raw peer`, () => this.requests.length >= n, timeoutMs);
     return this.requests[n - 1];
   }
 

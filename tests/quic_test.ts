@@ -145,13 +145,7 @@ class RawMoqClient {
 
   /** Wait for the n-th (1-based) SUBSCRIBE the relay sent us. */
   async request(n = 1): Promise<TrackRequest> {
-    const deadline = Date.now() + STEP_TIMEOUT_MS;
-    while (this.requests.length < n) {
-      if (Date.now() > deadline) {
-        throw new Error(`publisher saw ${this.requests.length} SUBSCRIBEs, wanted ${n}`);
-      }
-      await sleep(20);
-    }
+    await eventually(`SUBSCRIBE ${n} at the publisher`, () => this.requests.length >= n, STEP_TIMEOUT_MS);
     return this.requests[n - 1];
   }
 
