@@ -69,8 +69,14 @@ export function putVarint(out: Uint8Array, offset: number, value: number): numbe
     out[offset + 3] = value & 0xff;
     return offset + 4;
   }
-  const high = Math.floor(value / 0x100000000);
-  const low = value >>> 0;
+  return putVarint8(out, offset, Math.floor(value / 0x100000000), value >>> 0);
+}
+
+/**
+ * Write the 8-byte form from the value's upper (`high`, below 2^30) and lower (`low`) 32 bits;
+ * returns the offset after it.
+ */
+function putVarint8(out: Uint8Array, offset: number, high: number, low: number): number {
   out[offset] = 0xc0 | (high >>> 24);
   out[offset + 1] = (high >>> 16) & 0xff;
   out[offset + 2] = (high >>> 8) & 0xff;
@@ -86,30 +92,14 @@ export function putVarint(out: Uint8Array, offset: number, value: number): numbe
 export function putVarint62(out: Uint8Array, offset: number, value: bigint): number {
   if (value < 0n || value > MAX_VARINT) throw new VarintRangeError(value, MAX_VARINT);
   if (value <= BigInt(MAX_VARINT_NUMBER)) return putVarint(out, offset, Number(value));
-  const high = Number(value >> 32n);
-  const low = Number(value & 0xffffffffn);
-  out[offset] = 0xc0 | (high >>> 24);
-  out[offset + 1] = (high >>> 16) & 0xff;
-  out[offset + 2] = (high >>> 8) & 0xff;
-  out[offset + 3] = high & 0xff;
-  out[offset + 4] = low >>> 24;
-  out[offset + 5] = (low >>> 16) & 0xff;
-  out[offset + 6] = (low >>> 8) & 0xff;
-  out[offset + 7] = low & 0xff;
-  return offset + 8;
+  return putVarint8(out, offset, Number(value >> 32n), Number(value & 0xffffffffn));
 }
 
 /** Encode one varint into a fresh array (control paths; hot paths use {@link putVarint}). */
 export function encodeVarint(value: number | bigint): Uint8Array {
-  if (typeof value === "bigint") {
-    if (value < 0n || value > MAX_VARINT) throw new VarintRangeError(value, MAX_VARINT);
-    const out = new Uint8Array(varintSize(value));
-    putVarint62(out, 0, value);
-    return out;
-  }
-  if (!Number.isSafeInteger(value) || value < 0) throw new VarintRangeError(value, MAX_VARINT_NUMBER);
   const out = new Uint8Array(varintSize(value));
-  putVarint(out, 0, value);
+  if (typeof value === "bigint") putVarint62(out, 0, value);
+  else putVarint(out, 0, value);
   return out;
 }
 
