@@ -3,6 +3,7 @@
  *
  * @module
  */
+export * from "./bytes.ts";
 export * from "./reader.ts";
 export * from "./utf8.ts";
 export * from "./varint.ts";

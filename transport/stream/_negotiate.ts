@@ -9,7 +9,14 @@
  * @module
  */
 
-import { encodeVarint, getVarint, getVarint62, varintLength } from "../../codec/mod.ts";
+import {
+  concatBytes,
+  encodeTlv,
+  encodeVarint,
+  getVarint,
+  getVarint62,
+  varintLength,
+} from "../../codec/mod.ts";
 import { QX_TRANSPORT_PARAMETERS_TYPE, TransportParameterId } from "../websocket/mod.ts";
 import { RecordStreamError } from "./_record_socket.ts";
 
@@ -88,9 +95,9 @@ export function takeProtocols(record: Uint8Array): { record: Uint8Array; protoco
     }
     offset = end;
   }
-  const params = concat(kept);
+  const params = concatBytes(kept);
   return {
-    record: concat([
+    record: concatBytes([
       record.subarray(0, span.lengthStart),
       encodeVarint(params.length),
       params,
@@ -104,14 +111,10 @@ export function takeProtocols(record: Uint8Array): { record: Uint8Array; protoco
 export function addProtocols(record: Uint8Array, protocols: readonly string[]): Uint8Array {
   const span = transportParameters(record);
   const names = protocols.map((p) => new TextEncoder().encode(p));
-  const value = concat(names.flatMap((n) => [encodeVarint(n.length), n]));
-  const param = concat([
-    encodeVarint(TransportParameterId.APPLICATION_PROTOCOLS),
-    encodeVarint(value.length),
-    value,
-  ]);
-  const params = concat([record.subarray(span.paramsStart, span.paramsEnd), param]);
-  return concat([
+  const value = concatBytes(names.flatMap((n) => [encodeVarint(n.length), n]));
+  const param = encodeTlv(TransportParameterId.APPLICATION_PROTOCOLS, value);
+  const params = concatBytes([record.subarray(span.paramsStart, span.paramsEnd), param]);
+  return concatBytes([
     record.subarray(0, span.lengthStart),
     encodeVarint(params.length),
     params,
@@ -122,16 +125,4 @@ export function addProtocols(record: Uint8Array, protocols: readonly string[]): 
 /** The first of `server` (preference order) that `client` also lists. */
 export function agreeProtocol(server: readonly string[], client: readonly string[]): string | undefined {
   return server.find((p) => client.includes(p));
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  let length = 0;
-  for (const p of parts) length += p.length;
-  const out = new Uint8Array(length);
-  let offset = 0;
-  for (const p of parts) {
-    out.set(p, offset);
-    offset += p.length;
-  }
-  return out;
 }

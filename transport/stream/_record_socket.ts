@@ -8,7 +8,7 @@
  * @module
  */
 
-import { encodeVarint, varintLength } from "../../codec/mod.ts";
+import { concatBytes, encodeVarint, varintLength } from "../../codec/mod.ts";
 
 /**
  * Largest record read from the peer. The session refuses anything above the `max_record_size` it
@@ -144,10 +144,7 @@ export class RecordSocket extends EventTarget {
       this.#sent = true;
       if (this.#hooks.firstSend) bytes = this.#hooks.firstSend(bytes);
     }
-    const size = encodeVarint(bytes.length);
-    const record = new Uint8Array(size.length + bytes.length);
-    record.set(size);
-    record.set(bytes, size.length);
+    const record = concatBytes([encodeVarint(bytes.length), bytes]);
     this.#queue.push(record);
     this.bufferedAmount += record.length;
     this.#drain();

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { getVarint, varintLength } from "../../codec/mod.ts";
+import { concatBytes, getVarint, varintLength } from "../../codec/mod.ts";
 
 /** Raised when a stream ends in the middle of a value. */
 export class TruncatedStreamError extends Error {
@@ -44,14 +44,7 @@ export class BufferedReader {
       return false;
     }
     if (value.byteLength === 0) return true;
-    if (this.#buffer.byteLength === 0) {
-      this.#buffer = value;
-    } else {
-      const merged = new Uint8Array(this.#buffer.byteLength + value.byteLength);
-      merged.set(this.#buffer, 0);
-      merged.set(value, this.#buffer.byteLength);
-      this.#buffer = merged;
-    }
+    this.#buffer = this.#buffer.byteLength === 0 ? value : concatBytes([this.#buffer, value]);
     return true;
   }
 

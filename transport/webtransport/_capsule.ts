@@ -6,7 +6,7 @@
  * @module
  */
 
-import { decodeVarint, encodeVarint, truncateUtf8 } from "../../codec/mod.ts";
+import { concatBytes, decodeVarint, encodeTlv, truncateUtf8 } from "../../codec/mod.ts";
 import { encodeH3Frame, FRAME } from "./h3.ts";
 
 /** Capsule types. */
@@ -38,13 +38,7 @@ const utf8 = new TextDecoder();
 
 /** Encode a capsule: type, length, payload. */
 export function encodeCapsule(type: number, payload: Uint8Array): Uint8Array {
-  const typeBytes = encodeVarint(type);
-  const lengthBytes = encodeVarint(payload.byteLength);
-  const out = new Uint8Array(typeBytes.byteLength + lengthBytes.byteLength + payload.byteLength);
-  out.set(typeBytes, 0);
-  out.set(lengthBytes, typeBytes.byteLength);
-  out.set(payload, typeBytes.byteLength + lengthBytes.byteLength);
-  return out;
+  return encodeTlv(type, payload);
 }
 
 /** CLOSE_WEBTRANSPORT_SESSION wrapped in an HTTP/3 DATA frame, ready to write on the CONNECT stream. */
@@ -74,12 +68,7 @@ export class CapsuleParser {
       input = input.subarray(n);
     }
     if (input.byteLength === 0) return [];
-    if (this.#buffer.byteLength > 0) {
-      const merged = new Uint8Array(this.#buffer.byteLength + input.byteLength);
-      merged.set(this.#buffer, 0);
-      merged.set(input, this.#buffer.byteLength);
-      input = merged;
-    }
+    if (this.#buffer.byteLength > 0) input = concatBytes([this.#buffer, input]);
     const capsules: Capsule[] = [];
     let offset = 0;
     while (offset < input.byteLength) {

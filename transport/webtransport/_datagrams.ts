@@ -15,7 +15,7 @@
 
 import type { DatagramChannel } from "../types.ts";
 import { AsyncQueue } from "../../util/mod.ts";
-import { encodeVarint, getVarint, varintLength } from "../../codec/mod.ts";
+import { concatBytes, encodeVarint, getVarint, varintLength } from "../../codec/mod.ts";
 import { H3_ERROR } from "./h3.ts";
 
 /** Most received datagrams queued for one session; later ones are dropped until its reader catches up. */
@@ -62,10 +62,7 @@ export class SessionDatagrams implements DatagramChannel {
 
   send(data: Uint8Array): void {
     if (this.#closed || data.length > this.maxBytes) return;
-    const out = new Uint8Array(this.#prefix.length + data.length);
-    out.set(this.#prefix, 0);
-    out.set(data, this.#prefix.length);
-    this.#conn.sendDatagram(out).catch(() => {});
+    this.#conn.sendDatagram(concatBytes([this.#prefix, data])).catch(() => {});
   }
 
   receive(): Promise<Uint8Array | null> {

@@ -6,7 +6,7 @@
  */
 
 import { BufferedReader } from "./_buffered_reader.ts";
-import { decodeVarint, encodeVarint } from "../../codec/mod.ts";
+import { concatBytes, decodeVarint, encodeTlv, encodeVarint } from "../../codec/mod.ts";
 
 /** HTTP/3 frame types used here (RFC 9114 §7.2). */
 export const FRAME = {
@@ -74,25 +74,12 @@ export function isGreaseFrameType(type: number): boolean {
 
 /** Encode one HTTP/3 frame: type, length, payload. */
 export function encodeH3Frame(type: number, payload: Uint8Array): Uint8Array {
-  const typeBytes = encodeVarint(type);
-  const lengthBytes = encodeVarint(payload.byteLength);
-  const out = new Uint8Array(typeBytes.byteLength + lengthBytes.byteLength + payload.byteLength);
-  out.set(typeBytes, 0);
-  out.set(lengthBytes, typeBytes.byteLength);
-  out.set(payload, typeBytes.byteLength + lengthBytes.byteLength);
-  return out;
+  return encodeTlv(type, payload);
 }
 
 /** Encode a SETTINGS payload from `[id, value]` pairs. */
 export function encodeSettings(settings: ReadonlyArray<readonly [number, number]>): Uint8Array {
-  const parts = settings.flatMap(([id, value]) => [encodeVarint(id), encodeVarint(value)]);
-  const out = new Uint8Array(parts.reduce((n, part) => n + part.byteLength, 0));
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.byteLength;
-  }
-  return out;
+  return concatBytes(settings.flatMap(([id, value]) => [encodeVarint(id), encodeVarint(value)]));
 }
 
 /** Raised when SETTINGS are malformed (H3_SETTINGS_ERROR / H3_FRAME_ERROR). */
@@ -136,11 +123,10 @@ export const SERVER_SETTINGS: ReadonlyArray<readonly [number, number]> = [
 
 /** The bytes the server writes on its control stream: stream type CONTROL + SETTINGS (17 bytes). */
 export function controlStreamPreamble(settings = SERVER_SETTINGS): Uint8Array {
-  const frame = encodeH3Frame(FRAME.SETTINGS, encodeSettings(settings));
-  const out = new Uint8Array(1 + frame.byteLength);
-  out[0] = UNI_STREAM.CONTROL;
-  out.set(frame, 1);
-  return out;
+  return concatBytes([
+    Uint8Array.of(UNI_STREAM.CONTROL),
+    encodeH3Frame(FRAME.SETTINGS, encodeSettings(settings)),
+  ]);
 }
 
 /** A frame header read from a stream. */
