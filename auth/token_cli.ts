@@ -10,6 +10,7 @@
  */
 
 import { CompactSign } from "jose";
+import { toHex } from "../codec/mod.ts";
 import {
   type Algorithm,
   ALGORITHMS,
@@ -171,8 +172,7 @@ function parseAlgorithm(value: string): Algorithm {
 }
 
 function randomKid(): string {
-  const bytes = crypto.getRandomValues(new Uint8Array(8));
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+  return toHex(crypto.getRandomValues(new Uint8Array(8)));
 }
 
 const HASH: Record<string, string> = { "256": "SHA-256", "384": "SHA-384", "512": "SHA-512" };

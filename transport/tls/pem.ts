@@ -8,6 +8,7 @@
 
 import * as asn1js from "asn1js";
 import * as pkijs from "pkijs";
+import { toHex } from "../../codec/mod.ts";
 
 /** Raised when PEM text or the DER inside it is malformed. */
 export class DerError extends Error {
@@ -103,10 +104,8 @@ export function pemEncode(label: string, der: Uint8Array): string {
   return `-----BEGIN ${label}-----\n${lines.join("\n")}\n-----END ${label}-----\n`;
 }
 
-/** Lowercase hex of bytes. */
-export function toHex(bytes: Uint8Array): string {
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
-}
+// `toHex` lives in codec/ (bytes helpers); re-exported here so `transport/mod.ts` callers keep it.
+export { toHex };
 
 /** Lowercase hex SHA-256 of bytes. */
 export async function sha256Hex(bytes: Uint8Array): Promise<string> {
