@@ -9,41 +9,7 @@
 /// <reference lib="dom" />
 /// <reference lib="dom.iterable" />
 
-/** `/stats.json` as the relay serves it (http/stats_json.ts). */
-/** Traffic totals at one moment (`history` entries). */
-interface Sample {
-  time_ms: number;
-  bytes_in: number;
-  bytes_out: number;
-  frames_in: number;
-  frames_out: number;
-}
-
-interface Snapshot {
-  /** With `?history` only: the relay's recorded totals, oldest first. */
-  history?: Sample[];
-  time_ms: number;
-  uptime_ms: number;
-  draining: boolean;
-  sessions: { transport: string; version: string; count: number }[];
-  sessions_opened: number;
-  sessions_closed: number;
-  bytes_in: number;
-  bytes_out: number;
-  frames_in: number;
-  frames_out: number;
-  groups_in: number;
-  groups_out: number;
-  groups_dropped: number;
-  groups_evicted: number;
-  cache_bytes: number;
-  cache_capacity_bytes: number | null;
-  cache_groups: number;
-  auth_failures: Record<string, number>;
-  broadcasts: { path: string; tracks: number; subscribers: number; bytes_in: number }[];
-  broadcasts_total: number;
-  nodes: unknown[];
-}
+import type { StatsSnapshot as Snapshot, TrafficSample as Sample } from "../../http/mod.ts";
 
 /** Refresh interval. */
 const POLL_MS = 1_000;
