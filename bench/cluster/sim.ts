@@ -31,8 +31,15 @@ import {
   writeGroup,
 } from "../../testing/mod.ts";
 
+/** CPU of idle relays is sampled over this window once the cluster has formed. */
+const IDLE_WINDOW_MS = 5_000;
+/** Kernel clock ticks per second (`/proc/<pid>/stat` utime and stime). */
+const CLOCK_TICKS_PER_S = 100;
+
 /** Relays spawned at once (process start-up is CPU bound). */
 const SPAWN_BATCH = 8;
+/** Log lines of a relay closing a link whose peer it found dead (dialer or acceptor side). */
+const LINK_CLOSED_AS_DEAD = /cluster peer unresponsive|stopped pinging|cluster peer gone|dialed us is gone/;
 /** Publisher cadence. */
 const GROUP_INTERVAL_MS = 50;
 
@@ -46,11 +53,36 @@ export interface SimResult {
   coreRssMiB: number;
   edgeRssMiB: number;
   linkKiB: number;
+  /** CPU of an idle core / edge relay, in % of one CPU core. */
+  coreIdleCpuPct: number;
+  edgeIdleCpuPct: number;
+  /** Announcements (active) sent per relay for the one broadcast published, until convergence + 1 s. */
+  announcesPerRelay: number;
+  /** Announcements sent per relay while the cluster formed (gossip, nothing published yet). */
+  formAnnouncesPerRelay: number;
+  /** Warn lines while the cluster formed, by message (dial failures, backoff). */
+  formWarnings: Record<string, number>;
   viewers: number;
   maxUpstreamPerRelay: number;
   killGapMs: number;
   /** Links to live peers closed as unresponsive after the kill (0 when no busy peer was mistaken for dead). */
   falseAlarms: number;
+  /** After the kill, when its links were closed as dead: first, median, last (ms). */
+  detectMs: number[];
+}
+
+/** {@link startNode}, retried when its port was taken meanwhile by another process. */
+async function startRetrying(
+  kit: ClusterKit,
+  options: Parameters<typeof startNode>[1],
+): Promise<RelayProcess> {
+  for (let attempt = 1;; attempt++) {
+    try {
+      return await startNode(kit, options);
+    } catch (err) {
+      if (attempt >= 3) throw err;
+    }
+  }
 }
 
 async function batched<T>(n: number, start: (i: number) => Promise<T>): Promise<T[]> {
@@ -67,6 +99,40 @@ const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.le
 
 async function rss(relay: RelayProcess): Promise<number> {
   return (await rssMiB(relay.child.pid)) ?? 0;
+}
+
+/** CPU seconds the process used so far (user + system). */
+async function cpuSeconds(relay: RelayProcess): Promise<number> {
+  try {
+    const stat = await Deno.readTextFile(`/proc/${relay.child.pid}/stat`);
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_S;
+  } catch {
+    return 0;
+  }
+}
+
+/** Sum of a counter over relays. */
+async function sumMetric(
+  relays: RelayProcess[],
+  name: string,
+  labels: Record<string, string>,
+): Promise<number> {
+  const values = await Promise.all(relays.map((r) => metric(r, name, labels).catch(() => 0)));
+  return values.reduce((a, b) => a + b, 0);
+}
+
+/** Warn lines of every relay so far, counted by message. */
+function warnings(relays: RelayProcess[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const r of relays) {
+    for (const line of r.logs) {
+      if (!/^\S+\s+WARN /.test(line)) continue;
+      const msg = line.replace(/^\S+\s+WARN /, "").replace(/\s+\w+=.*$/, "").slice(0, 80);
+      out[msg] = (out[msg] ?? 0) + 1;
+    }
+  }
+  return out;
 }
 
 async function announcedOn(relay: RelayProcess, path: string): Promise<boolean> {
@@ -86,10 +152,10 @@ export async function simulate(total: number, coreCount: number, viewerCount: nu
     const cores: RelayProcess[] = [];
     for (let i = 0; i < coreCount; i++) {
       // Each core dials the cores started before it: a full mesh, each pair linked once.
-      cores.push(await startNode(kit, { id: 1 + i, connect: cores.map((c) => c.port) }));
+      cores.push(await startRetrying(kit, { id: 1 + i, connect: cores.map((c) => c.port) }));
     }
     const edges = await batched(total - coreCount, (i) =>
-      startNode(kit, {
+      startRetrying(kit, {
         id: 1000 + i,
         connect: [cores[i % coreCount].port, cores[(i + 1) % coreCount].port],
       }));
@@ -102,9 +168,19 @@ export async function simulate(total: number, coreCount: number, viewerCount: nu
       ),
     ]);
     const linksMs = Date.now() - tLinks;
+    const all = [...cores, ...edges];
+    const formWarnings = warnings(all);
     await sleep(2_000); // settle before measuring memory
     const coreRss = await Promise.all(cores.map(rss));
     const edgeRss = await Promise.all(edges.map(rss));
+    const cpu0 = await Promise.all(all.map(cpuSeconds));
+    await sleep(IDLE_WINDOW_MS);
+    const cpu1 = await Promise.all(all.map(cpuSeconds));
+    const idlePct = (i: number) => (100 * (cpu1[i] - cpu0[i])) / (IDLE_WINDOW_MS / 1000);
+    const coreIdleCpuPct = mean(cores.map((_, i) => idlePct(i)));
+    const edgeIdleCpuPct = mean(edges.map((_, i) => idlePct(coreCount + i)));
+    const sent = { role: "publisher" };
+    const announcesBefore = await sumMetric(all, "moq_relay_announcements_total", sent);
     const coreLinks = coreCount - 1 + (2 * edges.length) / coreCount;
     const linkKiB = ((mean(coreRss) - mean(edgeRss)) * 1024) / Math.max(1, coreLinks - 2);
 
@@ -121,6 +197,8 @@ export async function simulate(total: number, coreCount: number, viewerCount: nu
       if (pending.size > 0) await sleep(20);
     }
     const convergeMs = Date.now() - tAnnounce;
+    await sleep(1_000);
+    const announcesAfter = await sumMetric(all, "moq_relay_announcements_total", sent);
 
     // Viewers on edges spread over the cluster.
     const step = Math.max(1, Math.floor((edges.length - 1) / viewerCount));
@@ -129,7 +207,15 @@ export async function simulate(total: number, coreCount: number, viewerCount: nu
     const tracks = await Promise.all(viewers.map((v) => subscribe(v, "sim/x", "t")));
     const upstream = await pub.request();
     let written = 0;
-    const writer = setInterval(() => writeGroup(upstream, [payload(200, written++)]), GROUP_INTERVAL_MS);
+    /** Largest gap between two of our own writes (a stall of this process, not of the cluster). */
+    let writerGapMs = 0;
+    let lastWrite = 0;
+    const writer = setInterval(() => {
+      const now = Date.now();
+      if (measuring && lastWrite > 0) writerGapMs = Math.max(writerGapMs, now - lastWrite);
+      lastWrite = now;
+      writeGroup(upstream, [payload(200, written++)]);
+    }, GROUP_INTERVAL_MS);
     const lastAt = new Array(tracks.length).fill(0);
     const gaps = new Array(tracks.length).fill(0);
     let measuring = false;
@@ -155,9 +241,10 @@ export async function simulate(total: number, coreCount: number, viewerCount: nu
     measuring = true;
     let killGapMs = -1;
     let falseAlarms = 0;
-    /** Links to `core` its peers ping: from later cores (they dialed it) and its edges. */
+    let detectMs: number[] = [];
+    /** Links of `core`: to every other core, and to the edges homed on it. */
     const countLinks = (core: RelayProcess) =>
-      coreCount - 1 - cores.indexOf(core) +
+      coreCount - 1 +
       edges.filter((_, i) => [i % coreCount, (i + 1) % coreCount].includes(cores.indexOf(core))).length;
     if (carrying.length > 0) {
       const victim = carrying[0];
@@ -167,15 +254,37 @@ export async function simulate(total: number, coreCount: number, viewerCount: nu
       kit.relays.splice(kit.relays.indexOf(victim), 1);
       await sleep(3_000);
       killGapMs = Math.max(...gaps);
-      // Links closed as unresponsive: those to the victim, plus any false alarm on a live peer.
+      // Links closed as dead: those of the victim (each by its live end), plus any false alarm.
       const linksToVictim = countLinks(victim);
-      const closes = [...cores, ...edges].filter((r) => r !== victim)
-        .reduce(
-          (n, r) =>
-            n +
-            r.logs.filter((l) => l.slice(0, 24) >= killedIso && /cluster peer unresponsive/.test(l)).length,
-          0,
+      const closeLines = [...cores, ...edges].filter((r) => r !== victim)
+        .flatMap((r) => r.logs.filter((l) => l.slice(0, 24) >= killedIso && LINK_CLOSED_AS_DEAD.test(l)));
+      const closes = closeLines.length;
+      const trace = Deno.env.get("SIM_TRACE");
+      if (trace) {
+        const lines = [...cores, ...edges].flatMap((r) =>
+          r.logs.filter((l) => l.slice(0, 24) >= killedIso).map((l) =>
+            `${l.slice(0, 24)} ${
+              r === victim
+                ? "VICTIM"
+                : cores.includes(r)
+                ? `core${cores.indexOf(r)}`
+                : `edge${edges.indexOf(r)}`
+            } ${l.slice(25)}`
+          )
+        ).sort();
+        const who = gaps.map((g, i) => `edge${edges.indexOf(viewerEdges[i])}:${g}ms`).join(" ");
+        await Deno.writeTextFile(
+          trace,
+          `killed ${killedIso} victim core${cores.indexOf(victim)} writer gap ${writerGapMs}\ngaps ${who}\n${
+            lines.join("\n")
+          }\n`,
         );
+      }
+      const killedAt = Date.parse(killedIso);
+      const detect = closeLines.map((l) => Date.parse(l.slice(0, 24)) - killedAt).sort((a, b) => a - b);
+      detectMs = detect.length === 0
+        ? []
+        : [detect[0], detect[Math.floor(detect.length / 2)], detect.at(-1)!];
       falseAlarms = closes - linksToVictim;
     }
     clearInterval(writer);
@@ -192,10 +301,16 @@ export async function simulate(total: number, coreCount: number, viewerCount: nu
       coreRssMiB: mean(coreRss),
       edgeRssMiB: mean(edgeRss),
       linkKiB,
+      coreIdleCpuPct,
+      edgeIdleCpuPct,
+      announcesPerRelay: (announcesAfter - announcesBefore) / total,
+      formAnnouncesPerRelay: announcesBefore / total,
+      formWarnings,
       viewers: viewers.length,
       maxUpstreamPerRelay,
       killGapMs,
       falseAlarms,
+      detectMs,
     };
   } finally {
     await Promise.all(kit.relays.map((r) => r.stop("SIGKILL")));
@@ -206,8 +321,8 @@ export async function simulate(total: number, coreCount: number, viewerCount: nu
 /** The results as a Markdown table. */
 export function table(results: SimResult[]): string {
   const rows = [
-    "| Relays (core + edge) | Spawn s | Links formed s | Announce convergence ms | Core RSS MiB | Edge RSS MiB | KiB/link | Viewers | Max upstream subs/relay | Kill-a-core gap ms | False alarms |",
-    "| -------------------- | ------- | -------------- | ----------------------- | ------------ | ------------ | -------- | ------- | ----------------------- | ------------------ | ------------ |",
+    "| Relays (core + edge) | Spawn s | Links formed s | Announce convergence ms | Core RSS MiB | Edge RSS MiB | KiB/link | Idle CPU % core / edge | Announces/relay (form / 1 broadcast) | Viewers | Max upstream subs/relay | Kill-a-core gap ms | False alarms |",
+    "| -------------------- | ------- | -------------- | ----------------------- | ------------ | ------------ | -------- | ---------------------- | ------------------------------------ | ------- | ----------------------- | ------------------ | ------------ |",
   ];
   for (const r of results) {
     rows.push(
@@ -215,6 +330,10 @@ export function table(results: SimResult[]): string {
         (r.linksMs / 1000).toFixed(2)
       } | ${r.convergeMs} | ${r.coreRssMiB.toFixed(0)} | ${r.edgeRssMiB.toFixed(0)} | ${
         r.linkKiB.toFixed(0)
+      } | ${r.coreIdleCpuPct.toFixed(1)} / ${r.edgeIdleCpuPct.toFixed(1)} | ${
+        r.formAnnouncesPerRelay.toFixed(1)
+      } / ${
+        r.announcesPerRelay.toFixed(2)
       } | ${r.viewers} | ${r.maxUpstreamPerRelay} | ${r.killGapMs} | ${r.falseAlarms} |`,
     );
   }
