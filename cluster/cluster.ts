@@ -199,6 +199,7 @@ class PeerLink {
           internal: true,
           anonymous: false,
           linkCost: this.peer.cost,
+          dialed: true,
         };
         const session = host.accept(transport, grant, "client");
         const linkDone = new AbortController();
