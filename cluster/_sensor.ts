@@ -36,10 +36,12 @@ export interface SensorOptions {
   onDead(): void;
 }
 
+/** A connection, or why none: `refused` covers every quick failure (refused, reset, unreachable). */
 type Connected = { conn: Deno.Conn } | { refused: boolean };
 
 async function connectTo(target: SensorTarget, signal: AbortSignal): Promise<Connected> {
-  const timeout = AbortSignal.any([signal, AbortSignal.timeout(LISTENER_CHECK_TIMEOUT_MS)]);
+  const timer = AbortSignal.timeout(LISTENER_CHECK_TIMEOUT_MS);
+  const timeout = AbortSignal.any([signal, timer]);
   try {
     const conn = await Deno.connect({
       hostname: target.hostname.replace(/^\[|\]$/g, ""),
@@ -47,8 +49,9 @@ async function connectTo(target: SensorTarget, signal: AbortSignal): Promise<Con
       signal: timeout,
     } as Deno.ConnectOptions);
     return { conn };
-  } catch (err) {
-    return { refused: err instanceof Deno.errors.ConnectionRefused };
+  } catch {
+    // Like listenerNotRefused: only a timeout is no evidence (a loaded host, or our own stall).
+    return { refused: !timer.aborted && !signal.aborted };
   }
 }
 
@@ -102,7 +105,7 @@ export async function watchListener(target: SensorTarget, options: SensorOptions
         conn = next.conn;
         continue;
       }
-      // Refused: the listener is gone. A timeout proves nothing (a loaded host): try again later.
+      // Refused (or reset, unreachable): the listener is gone. A timeout proves nothing: try later.
       if (next.refused) return options.onDead();
       await sleep(QUICK_CLOSE_MS, signal);
     }
