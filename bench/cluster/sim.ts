@@ -56,6 +56,8 @@ export interface SimResult {
   /** CPU of an idle core / edge relay, in % of one CPU core. */
   coreIdleCpuPct: number;
   edgeIdleCpuPct: number;
+  /** Announcement arrival after the publisher's edge: last core, median edge (ms). */
+  convergeSteps: number[];
   /** Announcements (active) sent per relay for the one broadcast published, until convergence + 1 s. */
   announcesPerRelay: number;
   /** Announcements sent per relay while the cluster formed (gossip, nothing published yet). */
@@ -199,6 +201,11 @@ export async function simulate(total: number, coreCount: number, viewerCount: nu
     const convergeMs = arrivals.some((t) => t === undefined)
       ? -1
       : Math.max(...arrivals as number[]) - (arrivals[0] as number);
+    const coreArrivals = cores.map(arrival).filter((t) => t !== undefined) as number[];
+    const coresMs = coreArrivals.length === 0 ? -1 : Math.max(...coreArrivals) - (arrivals[0] as number);
+    const edgeDelays = (arrivals.slice(1).filter((t) => t !== undefined) as number[])
+      .map((t) => t - (arrivals[0] as number)).sort((a, b) => a - b);
+    const convergeSteps = [coresMs, edgeDelays[Math.floor(edgeDelays.length / 2)] ?? -1];
     for (const e of [edges[1], edges.at(-1)!]) {
       if (!(await announcedOn(e, "sim/x"))) throw new Error(`edge :${e.port} does not list sim/x`);
     }
@@ -306,6 +313,7 @@ export async function simulate(total: number, coreCount: number, viewerCount: nu
       coreRssMiB: mean(coreRss),
       edgeRssMiB: mean(edgeRss),
       linkKiB,
+      convergeSteps,
       coreIdleCpuPct,
       edgeIdleCpuPct,
       announcesPerRelay: (announcesAfter - announcesBefore) / total,
