@@ -2,13 +2,18 @@
  * `deno task cluster-sim`: a cluster of real relay processes on loopback in the recommended shape
  * (a full mesh of core relays, every edge dual-homed to two cores), default QUIC settings:
  *
- * - forming time (all processes spawned and every link connected), announce convergence (a
- *   broadcast published on one edge listed by every edge's `/announced/`);
- * - idle RSS per relay (core / edge) and an estimate per link;
+ * - forming time (all processes spawned; then every link connected);
+ * - announce convergence: a broadcast published on one edge, until every edge has it (each relay's
+ *   own "broadcast published" log line, so nothing polls the relays meanwhile), split into the
+ *   last core and the median edge;
+ * - idle RSS per relay (core / edge), an estimate per link, and idle CPU per relay;
+ * - announcements sent per relay for that one broadcast (`moq_relay_announcements_total`);
  * - one broadcast to viewers on many edges: one upstream subscription per relay;
- * - kill -9 of a core carrying the track: the viewers' largest gap between group arrivals.
+ * - kill -9 of a core carrying the track: the viewers' largest gap between group arrivals, when the
+ *   live ends closed their links to it, and links to live relays wrongly closed (false alarms).
  *
- * Usage: `deno task cluster-sim [--sizes 10,30,100] [--cores 5] [--viewers 12] [--markdown]`.
+ * Usage: `deno task cluster-sim [--sizes 10,30,100] [--cores 5] [--viewers 12]`; `SIM_TRACE=<file>`
+ * writes every relay's log lines after the kill (and each viewer's gap) to a file.
  *
  * @module
  */
@@ -40,6 +45,10 @@ const CLOCK_TICKS_PER_S = 100;
 const SPAWN_BATCH = 8;
 /** Log lines of a relay closing a link whose peer it found dead (dialer or acceptor side). */
 const LINK_CLOSED_AS_DEAD = /cluster peer unresponsive|stopped pinging|cluster peer gone|dialed us is gone/;
+/** Niceness of the simulator once every relay is spawned (clients have priority). */
+const PRIORITY_NICE = -5;
+/** A viewer whose reads fail this many times in a row stops reading. */
+const MAX_READ_FAILURES = 3;
 /** Publisher cadence. */
 const GROUP_INTERVAL_MS = 50;
 
@@ -67,6 +76,11 @@ export interface SimResult {
   viewers: number;
   maxUpstreamPerRelay: number;
   killGapMs: number;
+  /**
+   * Largest gap between two of the simulator's own writes after the kill: the simulator (publisher
+   * and viewers) starved of CPU; the cluster is not to blame for that part of the kill gap.
+   */
+  writerGapMs: number;
   /** Links to live peers closed as unresponsive after the kill (0 when no busy peer was mistaken for dead). */
   falseAlarms: number;
   /** After the kill, when its links were closed as dead: first, median, last (ms). */
@@ -101,6 +115,16 @@ const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.le
 
 async function rss(relay: RelayProcess): Promise<number> {
   return (await rssMiB(relay.child.pid)) ?? 0;
+}
+
+/** Set a process's niceness (best effort: needs root to lower it). */
+async function renice(pid: number, nice: number): Promise<void> {
+  await new Deno.Command("renice", {
+    args: ["-n", String(nice), "-p", String(pid)],
+    stdout: "null",
+    stderr: "null",
+  })
+    .output().catch(() => {});
 }
 
 /** CPU seconds the process used so far (user + system). */
@@ -170,6 +194,11 @@ export async function simulate(total: number, coreCount: number, viewerCount: nu
       ),
     ]);
     const linksMs = Date.now() - tLinks;
+    // The publisher and viewers stand for clients on other machines: give this process (not the
+    // relays, already spawned: children inherit the niceness) priority over the relays it shares
+    // the machine with, so a starved simulator does not pass for a slow cluster. Needs root; the
+    // simulator-stall figure shows how much of a gap was still the simulator's own.
+    await renice(Deno.pid, PRIORITY_NICE);
     const all = [...cores, ...edges];
     const formWarnings = warnings(all);
     await sleep(2_000); // settle before measuring memory
@@ -232,9 +261,18 @@ export async function simulate(total: number, coreCount: number, viewerCount: nu
     const gaps = new Array(tracks.length).fill(0);
     let measuring = false;
     const readers = tracks.map(async (t, i) => {
-      for (;;) {
-        const g = await readGroup(t, 15_000).catch(() => undefined);
+      // A group reset in flight (its route died) rejects: read on. The track's end, or repeated
+      // failures (timeouts), end the reader.
+      for (let failures = 0; failures < MAX_READ_FAILURES;) {
+        let g;
+        try {
+          g = await readGroup(t, 15_000);
+        } catch {
+          failures++;
+          continue;
+        }
         if (!g) return;
+        failures = 0;
         const now = Date.now();
         if (measuring && lastAt[i] > 0) gaps[i] = Math.max(gaps[i], now - lastAt[i]);
         lastAt[i] = now;
@@ -322,10 +360,12 @@ export async function simulate(total: number, coreCount: number, viewerCount: nu
       viewers: viewers.length,
       maxUpstreamPerRelay,
       killGapMs,
+      writerGapMs,
       falseAlarms,
       detectMs,
     };
   } finally {
+    await renice(Deno.pid, 0); // the next size's relays must not inherit the priority
     await Promise.all(kit.relays.map((r) => r.stop("SIGKILL")));
     await Deno.remove(kit.dir, { recursive: true }).catch(() => {});
   }
@@ -334,21 +374,25 @@ export async function simulate(total: number, coreCount: number, viewerCount: nu
 /** The results as a Markdown table. */
 export function table(results: SimResult[]): string {
   const rows = [
-    "| Relays (core + edge) | Spawn s | Links formed s | Announce convergence ms | Core RSS MiB | Edge RSS MiB | KiB/link | Idle CPU % core / edge | Announces/relay (form / 1 broadcast) | Viewers | Max upstream subs/relay | Kill-a-core gap ms | False alarms |",
-    "| -------------------- | ------- | -------------- | ----------------------- | ------------ | ------------ | -------- | ---------------------- | ------------------------------------ | ------- | ----------------------- | ------------------ | ------------ |",
+    "| Relays (core + edge) | Spawn s | Links formed s | Convergence ms: last core / median edge / all | Core / edge RSS MiB | KiB/link | Idle CPU % core / edge | Announces/relay | Max upstream subs/relay | Kill-a-core gap ms (simulator stall) | Links closed after ms | False alarms |",
+    "| -------------------- | ------- | -------------- | --------------------------------------------- | ------------------- | -------- | ---------------------- | --------------- | ----------------------- | ------------------------------------ | --------------------- | ------------ |",
   ];
   for (const r of results) {
-    rows.push(
-      `| ${r.relays} (${r.cores} + ${r.relays - r.cores}) | ${(r.spawnMs / 1000).toFixed(1)} | ${
-        (r.linksMs / 1000).toFixed(2)
-      } | ${r.convergeMs} | ${r.coreRssMiB.toFixed(0)} | ${r.edgeRssMiB.toFixed(0)} | ${
-        r.linkKiB.toFixed(0)
-      } | ${r.coreIdleCpuPct.toFixed(1)} / ${r.edgeIdleCpuPct.toFixed(1)} | ${
-        r.formAnnouncesPerRelay.toFixed(1)
-      } / ${
-        r.announcesPerRelay.toFixed(2)
-      } | ${r.viewers} | ${r.maxUpstreamPerRelay} | ${r.killGapMs} | ${r.falseAlarms} |`,
-    );
+    const cells = [
+      `${r.relays} (${r.cores} + ${r.relays - r.cores})`,
+      (r.spawnMs / 1000).toFixed(1),
+      (r.linksMs / 1000).toFixed(2),
+      `${r.convergeSteps.join(" / ")} / ${r.convergeMs}`,
+      `${r.coreRssMiB.toFixed(0)} / ${r.edgeRssMiB.toFixed(0)}`,
+      r.linkKiB.toFixed(0),
+      `${r.coreIdleCpuPct.toFixed(1)} / ${r.edgeIdleCpuPct.toFixed(1)}`,
+      r.announcesPerRelay.toFixed(1),
+      String(r.maxUpstreamPerRelay),
+      `${r.killGapMs} (${r.writerGapMs})`,
+      r.detectMs.join(" / "),
+      String(r.falseAlarms),
+    ];
+    rows.push(`| ${cells.join(" | ")} |`);
   }
   return rows.join("\n");
 }
