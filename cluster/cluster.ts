@@ -178,7 +178,8 @@ class PeerLink {
       try {
         const url = new URL(this.peer.dial.href);
         if (this.#token) url.searchParams.set("jwt", this.#token);
-        // We ping: the peer may close the link when our pings stop (cluster/_accepted.ts).
+        // How the peer watches us: we ping, and our TCP listener's port for its death sensor
+        // (cluster/_accepted.ts).
         for (const [key, value] of linkParams(config)) url.searchParams.set(key, value);
         const transport = await dialPeer(url, {
           logger: this.#options.logger,

@@ -82,7 +82,7 @@ export class RelayCore {
   /** SETUP codes accepted clients may select (`[server] version`, transport/versions.ts). */
   readonly #legacySetupCodes: readonly number[];
   readonly #sessions = new Set<RunningSession>();
-  /** Cluster links peers dialed to us: closed when the dialer stops pinging. */
+  /** Cluster links peers dialed to us: closed when the dialer dies or stops pinging. */
   readonly #acceptedLinks: AcceptedLinks;
   readonly #abort = new AbortController();
   #nextId = 1;
@@ -133,7 +133,7 @@ export class RelayCore {
     authorize?: (url: URL) => Promise<SessionGrant>,
   ): RunningSession {
     const id = this.#nextId++;
-    // A cluster peer that dialed us and pings: its silence ends the link (cluster/_accepted.ts).
+    // A cluster peer that dialed us: its death or silence ends the link (cluster/_accepted.ts).
     if (role === "server" && grant.internal) transport = this.#acceptedLinks.watch(transport);
     // Per-session view of the counters, for `[stats]` tiers (the grant's tier and root; a URL-less
     // lite-05 session is rebound to its SETUP Path's grant once authorised).
