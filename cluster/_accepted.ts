@@ -42,8 +42,9 @@ interface Watched {
 }
 
 /**
- * Watches the links this relay accepted from pinging cluster peers: one timer for all of them,
- * running only while at least one link is watched.
+ * Watches the cluster links this relay accepted: a death sensor per link whose dialer named its
+ * TCP port, and, for dialers that ping, one silence timer for all of them (running only while at
+ * least one link is watched).
  */
 export class AcceptedLinks {
   readonly #links = new Set<Watched>();
