@@ -201,6 +201,8 @@ export class SessionScope {
   readonly internal: boolean;
   /** Price of routes learned over this session (a dialed cluster link's `?cost=`), if any. */
   readonly linkCost: number | undefined;
+  /** A cluster link this relay dialed (see {@link SessionGrant.dialed}). */
+  readonly dialed: boolean;
 
   constructor(grant: SessionGrant) {
     this.root = normalizePath(grant.root);
@@ -211,6 +213,7 @@ export class SessionScope {
     );
     this.internal = grant.internal;
     this.linkCost = grant.linkCost;
+    this.dialed = grant.dialed === true;
   }
 
   /** Absolute path of a wire path (relative to the root). */

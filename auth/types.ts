@@ -37,6 +37,11 @@ export interface SessionGrant {
    * every route learned over it. Absent = unpriced (1).
    */
   linkCost?: number;
+  /**
+   * True on a cluster link this relay dialed (an upstream of this relay): routes learned over it
+   * are not announced over other dialed links (docs/relay.md §6.2).
+   */
+  dialed?: boolean;
   /** Billing tier for stats (from the auth API; undefined or "" = the default tier). */
   tier?: string;
 }

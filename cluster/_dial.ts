@@ -16,8 +16,9 @@ import { dialWebSocket, dialWebTransport, type TransportSession } from "../trans
 
 /**
  * Ceiling of the QUIC idle timeout on a dialed cluster link. QUIC uses the smaller of both ends'
- * values (RFC 9000 §10.1), so the accepting peer, which does not ping, also notices a dead dialer
- * this fast: the dialer's liveness pings keep a healthy link busy every 100 ms.
+ * values (RFC 9000 §10.1), so both ends notice a peer host that vanished without a trace this
+ * fast (a dead peer process is noticed sooner, by the death sensors of `_sensor.ts`); QUIC
+ * keep-alives every {@link CLUSTER_LINK_KEEP_ALIVE_MS} keep a healthy idle link open.
  */
 export const CLUSTER_LINK_IDLE_TIMEOUT_MS = 2_000;
 /** Ceiling of the QUIC keep-alive interval on a dialed cluster link. */

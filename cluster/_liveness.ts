@@ -4,8 +4,10 @@
  * only its type and FIN, and counts any answer (the peer's FIN, a reset) as a sign of life. A
  * peer that has not answered for {@link LIVENESS_TIMEOUT_MS} is suspected: unless there is
  * independent evidence its process is still there (a busy peer on a loaded machine), it is
- * declared dead and the link is closed at once, so routes learned over it are withdrawn (a redundant route to the same
- * publisher takes over seamlessly) within a second instead of after the idle timeout.
+ * declared dead and the link is closed, so routes learned over it are withdrawn (a redundant
+ * route to the same publisher takes over seamlessly). The accepting side counts these pings too
+ * (`_accepted.ts`). A dead peer *process* is found sooner by the death sensor (`_sensor.ts`);
+ * pings are for a hung peer or a host gone without closing anything.
  *
  * A stall of our own event loop (a late timer) is not blamed on the peer: the silence counts
  * from when our loop ran again.
@@ -15,12 +17,16 @@
 
 import { SessionClosedError, type TransportSession } from "../transport/mod.ts";
 
-/** How often the dialer pings a cluster peer. */
-export const LIVENESS_PING_INTERVAL_MS = 100;
+/**
+ * How often the dialer pings a cluster peer. A dead peer process is noticed sooner by the death
+ * sensor (`_sensor.ts`); pings catch a hung peer or a host gone without a trace, and each costs a
+ * stream on both sides, so they are sparse (at 100 ms, pings were most of an idle relay's CPU).
+ */
+export const LIVENESS_PING_INTERVAL_MS = 1_000;
 /** A peer silent this long is suspected dead (and dead unless {@link LivenessOptions.stillThere}). */
-export const LIVENESS_TIMEOUT_MS = 400;
+export const LIVENESS_TIMEOUT_MS = 1_500;
 /** A peer silent this long is dead whatever {@link LivenessOptions.stillThere} says. */
-export const LIVENESS_HARD_TIMEOUT_MS = 2_000;
+export const LIVENESS_HARD_TIMEOUT_MS = 3_000;
 /** Stream type of a PROBE bidirectional stream (moq-lite-03 and later). */
 const PROBE_STREAM_TYPE = new Uint8Array([0x04]);
 

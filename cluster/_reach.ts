@@ -54,8 +54,7 @@ export const LISTENER_CHECK_TIMEOUT_MS = 500;
  * way: a slow path, or our own loop starved; the liveness hard timeout decides).
  */
 export async function listenerNotRefused(url: URL, timeoutMs = LISTENER_CHECK_TIMEOUT_MS): Promise<boolean> {
-  const hostname = url.hostname.replace(/^\[|\]$/g, "");
-  const port = Number(url.port || (url.protocol === "http:" || url.protocol === "ws:" ? 80 : 443));
+  const { hostname, port } = listenerOf(url);
   const timeout = AbortSignal.timeout(timeoutMs);
   try {
     const conn = await Deno.connect({ hostname, port, signal: timeout } as Deno.ConnectOptions);
@@ -64,4 +63,12 @@ export async function listenerNotRefused(url: URL, timeoutMs = LISTENER_CHECK_TI
   } catch {
     return timeout.aborted;
   }
+}
+
+/** The TCP listener a peer URL names: its host, and its port or the scheme's default. */
+export function listenerOf(url: URL): { hostname: string; port: number } {
+  return {
+    hostname: url.hostname.replace(/^\[|\]$/g, ""),
+    port: Number(url.port || (url.protocol === "http:" || url.protocol === "ws:" ? 80 : 443)),
+  };
 }

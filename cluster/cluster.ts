@@ -10,9 +10,11 @@
  * links spread evenly); a node the other side should dial but has not within a grace period is
  * dialed anyway.
  *
- * The dialer pings every link (a PROBE stream every 100 ms) and closes one silent for 400 ms, so a
- * dead peer's routes are withdrawn, and a redundant route to the same publisher takes over, well
- * within a second whatever the QUIC idle timeout.
+ * Both ends of a link watch the other: a death sensor (an idle TCP connection to the peer's
+ * listener, `_sensor.ts`) finds a dead peer process within milliseconds; the dialer's pings (a PROBE
+ * stream every second, counted by the acceptor too, `_accepted.ts`) and the 2 s QUIC idle timeout
+ * catch a hung peer or a vanished host. The dead peer's routes are then withdrawn and a redundant
+ * route to the same publisher takes over, whichever side dialed and whatever the QUIC idle timeout.
  *
  * Reconnects use capped exponential backoff (1 s doubling to 10 s, 50–100 % jitter, reset after a
  * session lasted ≥ 10 s). A peer that refuses our credential (HTTP 401/403, or close code 6) keeps
@@ -32,12 +34,14 @@ import type { RelayConfig } from "../config/mod.ts";
 import { type Logger, redactedError, redactSecrets } from "../log/mod.ts";
 import type { AnnounceEvent, BroadcastSource, Origin } from "../relay/mod.ts";
 import { type CloseInfo, type TransportSession, WebTransportRefusedError } from "../transport/mod.ts";
+import { linkParams } from "./_accepted.ts";
 import { Backoff } from "./_backoff.ts";
 import { dialPeer } from "./_dial.ts";
 import { GOSSIP_DIAL_GRACE_MS, gossipDialer, GossipPolicy } from "./_gossip_policy.ts";
 import { watchLiveness } from "./_liveness.ts";
 import { preflight, readClusterToken } from "./_preflight.ts";
-import { listenerNotRefused, unreachableReason } from "./_reach.ts";
+import { listenerNotRefused, listenerOf, unreachableReason } from "./_reach.ts";
+import { watchListener } from "./_sensor.ts";
 import {
   linkIdentity,
   nodeFromPath,
@@ -174,6 +178,9 @@ class PeerLink {
       try {
         const url = new URL(this.peer.dial.href);
         if (this.#token) url.searchParams.set("jwt", this.#token);
+        // How the peer watches us: we ping, and our TCP listener's port for its death sensor
+        // (cluster/_accepted.ts).
+        for (const [key, value] of linkParams(config)) url.searchParams.set(key, value);
         const transport = await dialPeer(url, {
           logger: this.#options.logger,
           client: config.client,
@@ -193,6 +200,7 @@ class PeerLink {
           internal: true,
           anonymous: false,
           linkCost: this.peer.cost,
+          dialed: true,
         };
         const session = host.accept(transport, grant, "client");
         const linkDone = new AbortController();
@@ -204,6 +212,16 @@ class PeerLink {
             transport.close(CODE_TIMEOUT, "peer unresponsive");
           },
         });
+        // Instant death detection: the peer's kernel closes our idle TCP connection when it dies.
+        watchListener(listenerOf(this.peer.dial), {
+          signal: AbortSignal.any([linkDone.signal, signal]),
+          onDead: () => {
+            this.#log.warn(
+              "cluster peer gone (its listener closed and refuses connections); closing the link",
+            );
+            transport.close(CODE_TIMEOUT, "peer gone");
+          },
+        }).catch(() => {});
         const connectedAt = Date.now();
         this.state = "connected";
         this.connectedSince = connectedAt;

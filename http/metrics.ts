@@ -228,6 +228,11 @@ export function relayMetricFamilies(input: RelayMetricsInput): MetricFamily[] {
     ),
     counter("moq_relay_fetches_total", "One-shot group fetches requested.", byRole(tiers, "fetches")),
     counter(
+      "moq_relay_announcements_total",
+      "Broadcasts announced active (publisher = sent to peers and subscribers, subscriber = received).",
+      byRole(tiers, "announced"),
+    ),
+    counter(
       "moq_relay_viewers_opened_total",
       "Distinct (broadcast, session) subscriptions opened.",
       byRole(tiers, "broadcasts"),

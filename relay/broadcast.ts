@@ -23,6 +23,11 @@ export interface BroadcastSource extends TrackSourceLink {
    * docs/relay.md §6.3). Lower wins among routes to one publisher. Undefined = 1.
    */
   readonly cost?: number;
+  /**
+   * Learned over a cluster link this relay dialed (an upstream): such a route is announced to the
+   * links that dialed us and to clients, never over another dialed link (docs/relay.md §6.2).
+   */
+  readonly upstream?: boolean;
   /** Told when a newer publisher of another origin displaced it (it becomes a standby). */
   displaced?(by: string): void;
 }

@@ -270,12 +270,12 @@ export class Origin {
       if (b.lingerTimer !== undefined) clearTimeout(b.lingerTimer);
       b.lingerTimer = undefined;
       this.#log.debug("broadcast resumed", { path: b.path, source: source.label });
-      this.#switchRoute(b, source);
+      this.#switchRoute(b, source, false);
       return;
     }
     if (sameOrigin(current, source)) {
       // Another route to the same publisher: prefer the better one (cost, hops, tie-break), seamlessly.
-      if (betterRoute(b.path, source, current)) this.#switchRoute(b, source);
+      if (betterRoute(b.path, source, current)) this.#switchRoute(b, source, true);
       return;
     }
     // A different publisher: the newcomer wins; the incumbent becomes a standby and is told.
@@ -287,15 +287,17 @@ export class Origin {
   /**
    * Seamless route change: same announcement, tracks re-subscribe on the new source. Route
    * listeners (cluster peers) are told, so a peer on the new chain stops being offered the path.
+   * `sameOrigin`: the new source is another route to the same publisher (its group numbers go on:
+   * groups subscribers already got are not sent twice).
    */
-  #switchRoute(b: Broadcast, source: BroadcastSource): void {
+  #switchRoute(b: Broadcast, source: BroadcastSource, sameOrigin: boolean): void {
     b.active = source;
     b.hops = source.hops;
     for (const t of b.tracks.values()) {
       if (t.state === "closed") continue;
       t.upstream?.cancel();
       t.upstream = null;
-      t.restart();
+      t.restart(sameOrigin);
       t.upstream = source.subscribe(t, t.priority);
     }
     this.#emit({ path: b.path, active: true, hops: b.hops, reroute: true });
@@ -329,7 +331,7 @@ export class Origin {
       if (sameOrigin(s, source) && (best === undefined || betterRoute(b.path, s, best))) best = s;
     }
     if (best !== undefined) {
-      this.#switchRoute(b, best);
+      this.#switchRoute(b, best, true);
       return;
     }
     const standby = b.sources[b.sources.length - 1];

@@ -122,6 +122,8 @@ export class Track {
   readonly #policy: TrackCachePolicy;
   #readyWaiters: Array<(ok: boolean) => void> = [];
   readonly #onBytes: GroupBudget;
+  /** After a same-publisher route change: groups up to this sequence were already offered. */
+  #resumeAfter = -1;
 
   constructor(broadcast: string, name: string, policy: TrackCachePolicy) {
     this.broadcast = broadcast;
@@ -152,9 +154,14 @@ export class Track {
 
   /**
    * A new upstream subscription begins (first one, or a splice onto a returning publisher): its
-   * sequence numbers are a new space, so the old cache is dropped.
+   * sequence numbers are a new space, so the old cache is dropped. `sameOrigin`: the new
+   * subscription is another route to the same publisher, whose sequence numbers continue.
    */
-  restart(): void {
+  restart(sameOrigin = false): void {
+    // Another route to the same publisher re-sends its latest group: what subscribers were
+    // already offered is not offered twice (at most the group in flight is lost).
+    if (!sameOrigin) this.#resumeAfter = -1;
+    else if (this.latest) this.#resumeAfter = Math.max(this.#resumeAfter, this.latest.sequence);
     for (const g of this.groups) g.release(CODE_CANCEL);
     this.groups.length = 0;
     this.#bySequence.clear();
@@ -163,6 +170,8 @@ export class Track {
 
   /** Start a new group from upstream and fan it out. Returns the group to append frames to. */
   startGroup(sequence: number): Group {
+    // Already offered before a route change: read and dropped, not cached nor fanned out.
+    if (sequence <= this.#resumeAfter) return new Group(sequence);
     const group = new Group(sequence, this.#onBytes);
     this.groupsIn++;
     this.#cache(group);
@@ -195,7 +204,7 @@ export class Track {
    * copies of one group are deduplicated by sequence).
    */
   completeGroup(sequence: number, encodedFrame: Uint8Array, timestamp: bigint): Group | undefined {
-    if (this.findGroup(sequence)) return undefined;
+    if (this.findGroup(sequence) || sequence <= this.#resumeAfter) return undefined;
     // A datagram far behind the newest group is stale: it would only churn the cache.
     if (this.latest && sequence < this.latest.sequence - MAX_GROUPS_PER_TRACK) return undefined;
     const group = new Group(sequence, this.#onBytes);

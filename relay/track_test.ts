@@ -111,3 +111,20 @@ Deno.test("track: at most MAX_GROUPS_PER_TRACK groups cached, whatever order seq
   assert.equal(d.completeGroup(MAX_GROUPS_PER_TRACK * 2 - 1, frame, 0n), undefined, "a duplicate is dropped");
   assert.equal(d.completeGroup(0, frame, 0n), undefined, "a datagram far behind the newest group is dropped");
 });
+
+Deno.test("track: after a same-publisher route change, groups already offered are not offered again", () => {
+  const { track: t } = track();
+  const a = new Collect();
+  t.attach(a);
+  t.ready();
+  t.startGroup(9);
+  t.startGroup(10);
+  t.restart(true); // the new route re-sends its latest group, 10
+  t.startGroup(10);
+  assert.equal(t.completeGroup(10, new Uint8Array([1]), 0n), undefined, "nor as a datagram");
+  t.startGroup(11);
+  assert.deepEqual(a.groups.map((g) => g.sequence), [9, 10, 11]);
+  t.restart(); // a returning publisher: a new sequence space, from 0 again
+  t.startGroup(0);
+  assert.deepEqual(a.groups.map((g) => g.sequence), [9, 10, 11, 0]);
+});

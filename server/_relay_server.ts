@@ -23,6 +23,7 @@ import {
   versionName,
 } from "../session/mod.ts";
 import { type CloseInfo, type TransportSession, versionOffer } from "../transport/mod.ts";
+import { AcceptedLinks } from "../cluster/mod.ts";
 
 /** What the relay core needs of a running session, whichever protocol it speaks. */
 export interface RunningSession {
@@ -81,6 +82,8 @@ export class RelayCore {
   /** SETUP codes accepted clients may select (`[server] version`, transport/versions.ts). */
   readonly #legacySetupCodes: readonly number[];
   readonly #sessions = new Set<RunningSession>();
+  /** Cluster links peers dialed to us: closed when the dialer dies or stops pinging. */
+  readonly #acceptedLinks: AcceptedLinks;
   readonly #abort = new AbortController();
   #nextId = 1;
   #draining = false;
@@ -91,6 +94,7 @@ export class RelayCore {
     this.auth = options.auth;
     this.originId = options.originId;
     this.#log = options.logger;
+    this.#acceptedLinks = new AcceptedLinks(options.logger);
     this.#legacySetupCodes = versionOffer(options.config.server.versions).setupCodes;
     const limits = options.config.limits ?? DEFAULT_LIMITS;
     this.origin = new Origin({
@@ -129,6 +133,8 @@ export class RelayCore {
     authorize?: (url: URL) => Promise<SessionGrant>,
   ): RunningSession {
     const id = this.#nextId++;
+    // A cluster peer that dialed us: its death or silence ends the link (cluster/_accepted.ts).
+    if (role === "server" && grant.internal) transport = this.#acceptedLinks.watch(transport);
     // Per-session view of the counters, for `[stats]` tiers (the grant's tier and root; a URL-less
     // lite-05 session is rebound to its SETUP Path's grant once authorised).
     const stats = this.stats.forSession(grant.tier ?? "", grant.root);

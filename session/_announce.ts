@@ -5,6 +5,7 @@
  * @module
  */
 
+import { isInternalPath } from "../auth/mod.ts";
 import { type AnnounceEvent, stripPrefix } from "../relay/mod.ts";
 import type { BidiStream, StreamReader } from "../transport/mod.ts";
 import { discardRest, type SessionContext } from "./context.ts";
@@ -37,8 +38,13 @@ export async function serveAnnounce(
   const excludeHop = ctx.scope.internal ? interest.excludeHop : 0n;
   const sendHops = excludeHop !== 0n;
   const lite05 = ctx.version === Version.Lite05;
+  // Valley-free export (docs/relay.md §6.2): over a link we dialed, no route learned over another
+  // link we dialed (an edge does not carry one core's broadcasts to its other core); cluster
+  // state under `.internal/` (gossip) always flows.
+  const dialed = ctx.scope.dialed;
   const visible = (e: AnnounceEvent) =>
-    ctx.scope.canSubscribe(e.path) && !(excludeHop !== 0n && e.hops.includes(excludeHop));
+    ctx.scope.canSubscribe(e.path) && !(excludeHop !== 0n && e.hops.includes(excludeHop)) &&
+    !(dialed && ctx.origin.get(e.path)?.active?.upstream === true && !isInternalPath(e.path));
 
   const known = new Set<string>();
   const pending = new Map<string, Pending>();

@@ -217,6 +217,7 @@ export class Ingest {
       label: `session ${ctx.id}`,
       hops,
       cost: ctx.scope.linkCost,
+      upstream: ctx.scope.dialed,
       subscribe: (track, priority) => this.#subscribe(path, track, priority),
       displaced: (by) => ctx.log.info("publisher displaced by a newer publisher", { path, by }),
     };

@@ -1,13 +1,16 @@
 /**
- * Sub-second failover with the default QUIC settings (30 s idle timeout): a dialer pings each
- * cluster peer and closes a silent link within half a second, so the redundant route to the same
- * publisher takes over seamlessly (docs/relay.md §6.4).
+ * Sub-second failover with the default QUIC settings (30 s idle timeout): both ends of a cluster
+ * link watch the other (a death sensor on the peer's TCP listener, and pings), so a dead relay's
+ * links close within milliseconds and the redundant route to the same publisher takes over
+ * seamlessly (docs/relay.md §6.4).
  *
  * - a diamond A ← {B, D} ← C: kill -9 the relay carrying the track;
  * - two core relays and four edges dialing both cores: kill -9 the core carrying the track.
  *
  * Each asserts the viewer's largest gap between group arrivals ≤ 1 s, byte-exact groups after
- * the switch, one upstream subscription per relay, and no ended/active flap.
+ * the switch, one upstream subscription per relay, and no ended/active flap. Also: the publisher's
+ * relay dies (the broadcast ends within the linger), and the relay that accepted a link notices
+ * its dialer's death within a second.
  */
 
 import assert from "node:assert/strict";
@@ -163,3 +166,35 @@ clusterTest("the publisher's relay dies: the broadcast ends on every edge within
   pubConn.close();
   viewer.close();
 });
+
+clusterTest(
+  "the accepting side notices a dialer's death as fast as a dialer notices its peer's",
+  async (kit) => {
+    const a = await startNode(kit, { id: 81 });
+    const b = await startNode(kit, { id: 82, connect: [a.port] }); // b dials a
+    await waitConnected(b, [a.port]);
+    const pubConn = await connect(b.port, "");
+    await publish(pubConn, "acceptor/x");
+    const viewer = await connect(a.port, "");
+    const events = await watchAnnounced(viewer, "");
+    await eventually(
+      "the viewer on the accepting relay sees the broadcast",
+      () => events.includes("+acceptor/x"),
+    );
+    const killedIso = new Date().toISOString();
+    const killedAt = Date.now();
+    await b.stop("SIGKILL");
+    kit.relays.splice(kit.relays.indexOf(b), 1);
+    await eventually(
+      "the accepting relay closes the dead dialer's link",
+      () => a.logs.some((l) => l.slice(0, 24) >= killedIso && /dialed us is gone|stopped pinging/.test(l)),
+    );
+    const closedMs = Date.now() - killedAt;
+    report(`accepting relay closed the link ${closedMs} ms after kill -9 of the relay that dialed it`);
+    // Without its own watch the acceptor waited for the QUIC idle timeout (2 s on cluster links).
+    assert.ok(closedMs < 1_000, `closed within a second (${closedMs} ms)`);
+    await eventually("the dead dialer's broadcast ends for the viewer", () => events.includes("-acceptor/x"));
+    assert.deepEqual(events, ["+acceptor/x", "-acceptor/x"], "one end, no flap");
+    viewer.close();
+  },
+);

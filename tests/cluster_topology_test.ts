@@ -1,7 +1,8 @@
 /**
  * Route choice in a cluster (docs/relay.md §6.2, §6.3): a link's `?cost=` outweighs the order in
  * which routes were learned, and equal routes through two core relays spread broadcasts over
- * both instead of funnelling everything through the first.
+ * both instead of funnelling everything through the first; an edge dual-homed to two cores does
+ * not re-announce what it learned from one core to the other.
  */
 
 import assert from "node:assert/strict";
@@ -13,6 +14,7 @@ import {
   payload,
   publish,
   readGroup,
+  type RelayProcess,
   report,
   sleep,
   startCoresAndEdges,
@@ -92,3 +94,33 @@ clusterTest("load spread: equal routes through two cores split the broadcasts be
   await sleep(200);
   viewer.close();
 });
+
+clusterTest(
+  "edges do not carry one core's broadcasts back to their other core (announces grow with N, not N²)",
+  async (kit) => {
+    const k1 = await startNode(kit, { id: 121 });
+    const k2 = await startNode(kit, { id: 122, connect: [k1.port] });
+    const edges: RelayProcess[] = [];
+    for (let i = 0; i < 4; i++) {
+      edges.push(await startNode(kit, { id: 131 + i, connect: [k1.port, k2.port] }));
+    }
+    await Promise.all([
+      waitConnected(k2, [k1.port]),
+      ...edges.map((e) => waitConnected(e, [k1.port, k2.port])),
+    ]);
+    const sent = (r: RelayProcess) => metric(r, "moq_relay_announcements_total", { role: "publisher" });
+    const pubConn = await connect(edges[0].port, "");
+    await publish(pubConn, "valley/x");
+    const viewer = await connect(edges[3].port, "");
+    const events = await watchAnnounced(viewer, "");
+    await eventually("the last edge's viewer sees the broadcast", () => events.includes("+valley/x"));
+    await sleep(500);
+    assert.equal(await sent(edges[0]), 2, "the publisher's edge announces it to both of its cores");
+    for (const e of edges.slice(1, 3)) {
+      assert.equal(await sent(e), 0, `edge :${e.port} announces nothing it learned from a core to a core`);
+    }
+    pubConn.close();
+    await sleep(200);
+    viewer.close();
+  },
+);
