@@ -42,7 +42,7 @@ import {
   SOCKET_BUFFER_LIMIT_BYTES,
   type WebSocketSessionLimits,
 } from "./_limits.ts";
-import type { SessionLink } from "./_link.ts";
+import type { SessionLink, SessionSocket } from "./_link.ts";
 import { Receiver } from "./_receive.ts";
 import { SendPump } from "./_send_pump.ts";
 import { type Dir, LocalStreamIds, PeerStreamIds } from "./_stream_ids.ts";
@@ -75,7 +75,7 @@ const MAX_WS_CLOSE_REASON_BYTES = 123;
 /** Everything a {@link WebSocketSession} needs. */
 export interface WebSocketSessionOptions extends WebSocketSessionLimits {
   /** An OPEN WebSocket. The session takes it over (sets `binaryType`, installs listeners). */
-  socket: WebSocket;
+  socket: SessionSocket;
   /** The negotiated framing. */
   framing: Framing;
   /** The negotiated application protocol. */
@@ -109,7 +109,7 @@ export class WebSocketSession implements TransportSession {
   /** The framing in use on this socket. */
   readonly framing: Framing;
 
-  readonly #socket: WebSocket;
+  readonly #socket: SessionSocket;
   readonly #log: Logger;
   readonly #flow: FlowControl;
   readonly #table: StreamTable;
@@ -275,12 +275,13 @@ export class WebSocketSession implements TransportSession {
   // ---------------------------------------------------------------------------------------------
   // Socket events
 
-  #onMessage = (event: MessageEvent): void => {
-    this.#receiver.onMessage(event.data);
+  #onMessage = (event: Event): void => {
+    this.#receiver.onMessage((event as MessageEvent).data);
   };
 
-  #onClose = (event: CloseEvent): void => {
+  #onClose = (e: Event): void => {
     if (this.#closeInfo) return;
+    const event = e as CloseEvent;
     const detail = event.reason ? `${event.code} ${event.reason}` : `${event.code}`;
     this.#lost(`WebSocket closed without an application close (code ${detail})`);
   };

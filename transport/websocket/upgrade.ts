@@ -25,6 +25,8 @@ import {
   type SubprotocolAlpn,
 } from "./subprotocol.ts";
 import { WebSocketSession, type WebSocketSessionLimits } from "./_websocket_session.ts";
+import { ConnUpgradeRequest } from "./_conn_socket.ts";
+import type { SessionSocket } from "./_link.ts";
 
 /** Default silence after which an accepted socket is closed (a Ping is sent after half of it). */
 export const IDLE_TIMEOUT_MS = 30_000;
@@ -119,19 +121,29 @@ export function acceptWebSocket(
     };
   }
   const idleTimeoutMs = options.idleTimeoutMs ?? IDLE_TIMEOUT_MS;
-  let upgraded: { socket: WebSocket; response: Response };
-  try {
-    upgraded = Deno.upgradeWebSocket(request, {
-      protocol: choice.header,
-      idleTimeout: idleTimeoutMs / 1000,
-    });
-  } catch (error) {
-    return {
-      error: badRequest(`invalid WebSocket upgrade: ${error instanceof Error ? error.message : error}`),
+  let upgraded: { socket: SessionSocket; response: Response };
+  if (request instanceof ConnUpgradeRequest) {
+    // The HTTP gate owns the connection: it answers 101 itself once this handler returns, and
+    // ignores the response below.
+    upgraded = {
+      socket: request.upgrade({ protocol: choice.header ?? "", idleTimeoutMs }),
+      response: new Response(null, { status: 200, statusText: "Upgraded by the HTTP gate" }),
     };
+  } else {
+    try {
+      const { socket, response } = Deno.upgradeWebSocket(request, {
+        protocol: choice.header,
+        idleTimeout: idleTimeoutMs / 1000,
+      });
+      socket.binaryType = "arraybuffer";
+      upgraded = { socket, response };
+    } catch (error) {
+      return {
+        error: badRequest(`invalid WebSocket upgrade: ${error instanceof Error ? error.message : error}`),
+      };
+    }
   }
   const { socket, response } = upgraded;
-  socket.binaryType = "arraybuffer";
   const url = new URL(request.url);
   const session = new Promise<TransportSession>((resolve, reject) => {
     const cleanup = () => {
