@@ -9,7 +9,7 @@
  * ({@link RequestWatcher}), before the bytes reach a loopback `Deno.serve`. A request with a body
  * or an upgrade (WebSocket) makes its connection opaque: only the per-IP cap bounds it then.
  *
- * WebSocket fast path (project issue 15): on plain HTTP the gate reads each connection's first
+ * WebSocket fast path (project issue 15, option `directWebSocket`): on plain HTTP the gate reads each connection's first
  * request head itself (same deadline and size cap). A WebSocket upgrade goes to the handler as a
  * `ConnUpgradeRequest`; when the handler accepts it, the gate answers 101 and the WebSocket runs
  * right on the accepted connection (`ConnWebSocket`), so its bytes cross JavaScript once instead of
@@ -564,8 +564,10 @@ export interface ServeLimits {
   /** Concurrent connections per IP address (default {@link MAX_CONNECTIONS_PER_IP}). */
   maxConnectionsPerIp?: number;
   /**
-   * Run WebSocket upgrades on the gate's own connection (plain HTTP; default true). False relays
-   * them to the loopback `Deno.serve` like every other request.
+   * Run WebSocket upgrades on the gate's own connection (plain HTTP only; default false): the
+   * handler gets a `ConnUpgradeRequest` and must upgrade it with `acceptWebSocket` (from
+   * `transport/`), not `Deno.upgradeWebSocket`. False relays upgrades to the loopback `Deno.serve`
+   * like every other request.
    */
   directWebSocket?: boolean;
 }
@@ -631,7 +633,7 @@ export async function serveHttp(options: ServeHttpOptions & ServeLimits): Promis
     idleMs: options.idleMs ?? KEEPALIVE_IDLE_MS,
     encrypted: tls,
     handler: options.handler,
-    directWebSocket: options.directWebSocket ?? true,
+    directWebSocket: options.directWebSocket ?? false,
   });
   front.gate = gate;
   const stop = () => {
