@@ -299,15 +299,15 @@ class ConnectionGate {
     try {
       let prefix: Uint8Array | undefined;
       if (this.#direct) {
-        const first = await this.#readHead(client, watcher);
+        let first = await this.#firstRequest(client, watcher);
         if (first === null) return;
-        const upgrade = first.headEnd >= 0 ? this.#upgradeRequest(first.bytes, first.headEnd, client) : null;
-        if (upgrade) {
-          watcher.stop();
-          await this.#serveUpgrade(client, upgrade, peer, first.bytes.slice(first.headEnd));
+        if (first instanceof ConnUpgradeRequest) {
+          const session = await this.#serveUpgrade(client, first, peer);
+          first = null; // the request is not kept for the WebSocket's lifetime
+          await session?.running;
           return;
         }
-        prefix = first.bytes;
+        prefix = first;
       }
       inner = await Deno.connect({ hostname: this.#inner.hostname, port: this.#inner.port });
       key = (inner.localAddr as Deno.NetAddr).port;
@@ -338,6 +338,26 @@ class ConnectionGate {
       this.#open.delete(client);
       this.#perIp.release(ip);
     }
+  }
+
+  /**
+   * The connection's first request: a {@link ConnUpgradeRequest} (watcher stopped) when it is a
+   * WebSocket upgrade to serve here, else the bytes read so far (for the loopback server); `null`
+   * when the connection is gone.
+   */
+  async #firstRequest(
+    client: Deno.Conn,
+    watcher: RequestWatcher,
+  ): Promise<ConnUpgradeRequest | Uint8Array | null> {
+    const first = await this.#readHead(client, watcher);
+    if (first === null) return null;
+    if (first.headEnd < 0) return first.bytes;
+    const request = this.#upgradeRequest(first.bytes, first.headEnd, client);
+    if (!request) return first.bytes;
+    watcher.stop();
+    // Bytes after the head are the client's first frames; copied so the head buffer can go.
+    request.initialBytes = first.bytes.slice(first.headEnd);
+    return request;
   }
 
   /**
@@ -412,15 +432,15 @@ class ConnectionGate {
   }
 
   /**
-   * Hand an upgrade request to the handler. Accepted: run the WebSocket on this connection until
-   * it closes. Refused: write the handler's answer, then close the connection.
+   * Hand an upgrade request to the handler. Accepted: start the WebSocket on this connection and
+   * return its run (resolves once it closed). Refused: write the handler's answer, then close the
+   * connection.
    */
   async #serveUpgrade(
     client: Deno.Conn,
     request: ConnUpgradeRequest,
     peer: Deno.NetAddr,
-    rest: Uint8Array,
-  ): Promise<void> {
+  ): Promise<{ running: Promise<void> } | undefined> {
     const completed = Promise.withResolvers<void>();
     let response: Response;
     try {
@@ -440,8 +460,7 @@ class ConnectionGate {
       this.#log.debug("websocket served on the gate's connection", {
         peer: formatAddress(peer.hostname, peer.port),
       });
-      await socket.run(request.headers.get("sec-websocket-key")!, rest);
-      return;
+      return { running: socket.run(request.headers.get("sec-websocket-key")!, request.initialBytes) };
     }
     try {
       await writeResponse(client, response);

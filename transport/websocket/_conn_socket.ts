@@ -32,7 +32,7 @@ export const MAX_WS_WRITE_QUEUE_BYTES = 16 * 1024 * 1024;
 /** After we sent Close, how long the peer gets to answer before the TCP connection is closed. */
 export const CLOSE_TIMEOUT_MS = 2_000;
 /** Read buffer of a quiet connection. */
-const READ_BUFFER_MIN_BYTES = 4 * 1024;
+const READ_BUFFER_MIN_BYTES = 2 * 1024;
 /** Read buffer of a connection that keeps filling it. */
 const READ_BUFFER_MAX_BYTES = 64 * 1024;
 /**
@@ -48,7 +48,11 @@ const READS_PER_YIELD = 4;
 const YIELD_AFTER_BYTES = 16 * 1024;
 /** First send buffer. */
 const WRITE_BUFFER_MIN_BYTES = 4 * 1024;
-/** A drained send buffer up to this size is kept for the next messages; a larger one is dropped. */
+/**
+ * While messages keep coming, a written send buffer up to this size is reused for the next ones
+ * (a larger one is dropped); once everything is written both buffers are let go (idle sessions
+ * hold none).
+ */
 const WRITE_BUFFER_KEEP_BYTES = 64 * 1024;
 /** RFC 6455 §4.2.2: appended to the client key before hashing. */
 const ACCEPT_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
@@ -148,6 +152,8 @@ export class ConnWebSocket extends EventTarget {
   // Send side.
   #out: Uint8Array | null = null;
   #outLen = 0;
+  /** The buffer of the last write, reused for the next batch while the socket is busy. */
+  #spare: Uint8Array | null = null;
   #inFlight = 0;
   #writing = false;
   #flushQueued = false;
@@ -271,6 +277,10 @@ export class ConnWebSocket extends EventTarget {
       return;
     }
     let out = this.#out;
+    if (out === null && this.#spare !== null && this.#spare.length >= need) {
+      out = this.#out = this.#spare;
+      this.#spare = null;
+    }
     if (out === null || out.length < need) {
       const grown = new Uint8Array(Math.max(need, WRITE_BUFFER_MIN_BYTES, out ? out.length * 2 : 0));
       if (out !== null) grown.set(out.subarray(0, this.#outLen));
@@ -324,11 +334,12 @@ export class ConnWebSocket extends EventTarget {
           return;
         }
         this.#inFlight = 0;
-        // Reuse the drained buffer unless something was queued meanwhile (or it grew large).
-        if (this.#out === null && out.length <= WRITE_BUFFER_KEEP_BYTES) this.#out = out;
+        if (out.length <= WRITE_BUFFER_KEEP_BYTES) this.#spare = out;
       }
     } finally {
       this.#writing = false;
+      this.#spare = null;
+      if (this.#outLen === 0) this.#out = null;
       const waiters = this.#drainWaiters;
       this.#drainWaiters = [];
       for (const wake of waiters) wake();
@@ -655,6 +666,8 @@ export class ConnWebSocket extends EventTarget {
 export class ConnUpgradeRequest extends Request {
   readonly #conn: Deno.Conn;
   #socket: ConnWebSocket | null = null;
+  /** Bytes the client sent after the request head (its first frames), set by the gate. */
+  initialBytes: Uint8Array = new Uint8Array(0);
 
   /** `url`: absolute URL of the request; `headers`: its header fields; `conn`: its connection. */
   constructor(url: string, headers: Headers, conn: Deno.Conn) {
