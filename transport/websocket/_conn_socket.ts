@@ -45,7 +45,7 @@ const READS_PER_YIELD = 4;
  * Message bytes delivered in one event-loop turn before the read loop yields (a `WebSocket`
  * delivers one message per turn; the application's work per message can be large).
  */
-const YIELD_AFTER_BYTES = 16 * 1024;
+const YIELD_AFTER_BYTES = 4 * 1024;
 /** First send buffer. */
 const WRITE_BUFFER_MIN_BYTES = 4 * 1024;
 /**
