@@ -1,7 +1,8 @@
 /**
  * A {@link TransportSession} over one WebSocket, in any framing of `@moq/qmux` 0.0.6 and 0.3
  * (`webtransport`, `qmux-00`, `qmux-01`, `qmux-02`; docs/protocol.md §3.3–3.6). Works for both ends: the relay side (socket from
- * `Deno.upgradeWebSocket`) and the dialing side (`new WebSocket(url, protocols)`).
+ * `Deno.upgradeWebSocket`, or a `ConnWebSocket` the HTTP gate runs on its own connection) and
+ * the dialing side (`new WebSocket(url, protocols)`).
  *
  * This file is the facade; the parts live beside it:
  * - `stream_state.ts`: one stream's buffers, queues and waiters;

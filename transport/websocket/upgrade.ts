@@ -9,6 +9,10 @@
  * Ping after 15 s of silence, close after 30 s). Dialed sockets have no such probe (Deno's client
  * WebSocket cannot ping); the remote relay pings us and our socket answers automatically.
  *
+ * Requests the HTTP gate read itself (`ConnUpgradeRequest`, plain HTTP) are not upgraded by Deno:
+ * the gate answers 101 and runs a `ConnWebSocket` on its own connection, which has the same
+ * keep-alive (Ping after half the timeout, close 1001 after the rest).
+ *
  * @module
  */
 
