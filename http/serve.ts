@@ -9,13 +9,13 @@
  * ({@link RequestWatcher}), before the bytes reach a loopback `Deno.serve`. A request with a body
  * or an upgrade (WebSocket) makes its connection opaque: only the per-IP cap bounds it then.
  *
- * WebSocket fast path (project issue 15, option `directWebSocket`): on plain HTTP the gate reads each connection's first
- * request head itself (same deadline and size cap). A WebSocket upgrade goes to the handler as a
- * `ConnUpgradeRequest`; when the handler accepts it, the gate answers 101 and the WebSocket runs
- * right on the accepted connection (`ConnWebSocket`), so its bytes cross JavaScript once instead of
- * being copied to and from the loopback server. Any other request, an upgrade the handler refused
- * (its answer is written here, then the connection closes), and every HTTPS connection take the
- * relayed path.
+ * WebSocket fast path (project issue 15, option `directWebSocket`): on plain HTTP the gate reads
+ * each connection's first request head itself (same deadline and size cap). A WebSocket upgrade
+ * goes to the handler as a `ConnUpgradeRequest`; when the handler accepts it, the gate answers
+ * 101 and the WebSocket runs right on the accepted connection (`ConnWebSocket`), so its bytes
+ * cross JavaScript once instead of being copied to and from the loopback server. Any other
+ * request, an upgrade the handler refused (its answer is written here, then the connection
+ * closes), and every HTTPS connection take the relayed path.
  *
  * @module
  */
