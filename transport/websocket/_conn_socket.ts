@@ -46,12 +46,12 @@ const READS_PER_YIELD = 4;
  * delivers one message per turn; the application's work per message can be large).
  */
 const YIELD_AFTER_BYTES = 4 * 1024;
-/** First send buffer. */
-const WRITE_BUFFER_MIN_BYTES = 4 * 1024;
+/** First send buffer (doubled as bursts need). */
+const WRITE_BUFFER_MIN_BYTES = 1024;
 /**
- * While messages keep coming, a written send buffer up to this size is reused for the next ones
- * (a larger one is dropped); once everything is written both buffers are let go (idle sessions
- * hold none).
+ * A written send buffer up to this size is kept for the next messages (a larger one is dropped):
+ * a busy socket alternates between two buffers and allocates nothing per write. Both are let go
+ * when nothing was sent for half the idle timeout.
  */
 const WRITE_BUFFER_KEEP_BYTES = 64 * 1024;
 /** RFC 6455 §4.2.2: appended to the client key before hashing. */
@@ -154,6 +154,9 @@ export class ConnWebSocket extends EventTarget {
   #outLen = 0;
   /** The buffer of the last write, reused for the next batch while the socket is busy. */
   #spare: Uint8Array | null = null;
+  /** Messages queued so far; the idle tick lets the buffers go when it did not move. */
+  #sends = 0;
+  #sendsSeen = 0;
   #inFlight = 0;
   #writing = false;
   #flushQueued = false;
@@ -277,7 +280,7 @@ export class ConnWebSocket extends EventTarget {
       return;
     }
     let out = this.#out;
-    if (out === null && this.#spare !== null && this.#spare.length >= need) {
+    if (out === null && this.#spare !== null) {
       out = this.#out = this.#spare;
       this.#spare = null;
     }
@@ -286,6 +289,7 @@ export class ConnWebSocket extends EventTarget {
       if (out !== null) grown.set(out.subarray(0, this.#outLen));
       this.#out = out = grown;
     }
+    this.#sends++;
     let pos = this.#outLen;
     out[pos++] = 0x80 | opcode;
     if (headerBytes === 2) {
@@ -334,12 +338,12 @@ export class ConnWebSocket extends EventTarget {
           return;
         }
         this.#inFlight = 0;
-        if (out.length <= WRITE_BUFFER_KEEP_BYTES) this.#spare = out;
+        if (out.length > WRITE_BUFFER_KEEP_BYTES) continue;
+        if (this.#out === null) this.#out = out;
+        else this.#spare = out;
       }
     } finally {
       this.#writing = false;
-      this.#spare = null;
-      if (this.#outLen === 0) this.#out = null;
       const waiters = this.#drainWaiters;
       this.#drainWaiters = [];
       for (const wake of waiters) wake();
@@ -643,6 +647,11 @@ export class ConnWebSocket extends EventTarget {
 
   #idleTick(): void {
     if (this.readyState !== OPEN) return;
+    if (this.#sends === this.#sendsSeen && !this.#writing && this.#outLen === 0) {
+      this.#out = null; // quiet: an idle session holds no send buffer
+      this.#spare = null;
+    }
+    this.#sendsSeen = this.#sends;
     if (this.#received !== this.#receivedSeen) {
       this.#receivedSeen = this.#received;
       this.#pinged = false;
