@@ -9,10 +9,19 @@
  * ({@link RequestWatcher}), before the bytes reach a loopback `Deno.serve`. A request with a body
  * or an upgrade (WebSocket) makes its connection opaque: only the per-IP cap bounds it then.
  *
+ * WebSocket fast path (project issue 15, option `directWebSocket`): on plain HTTP the gate reads
+ * each connection's first request head itself (same deadline and size cap). A WebSocket upgrade
+ * goes to the handler as a `ConnUpgradeRequest`; when the handler accepts it, the gate answers
+ * 101 and the WebSocket runs right on the accepted connection (`ConnWebSocket`), so its bytes
+ * cross JavaScript once instead of being copied to and from the loopback server. Any other
+ * request, an upgrade the handler refused (its answer is written here, then the connection
+ * closes), and every HTTPS connection take the relayed path.
+ *
  * @module
  */
 
 import type { Logger } from "../log/mod.ts";
+import { ConnUpgradeRequest } from "../transport/mod.ts";
 import { MAX_CONNECTIONS_PER_IP, PeerCounter } from "./peer_count.ts";
 import { RequestWatcher } from "./_request_watch.ts";
 
@@ -96,6 +105,43 @@ const SHUTDOWN_FLUSH_MS = 500;
  */
 const MAX_ACCEPT_FAILURES = 100;
 
+/** CRLF CRLF: the end of a request head. */
+const HEAD_END = [13, 10, 13, 10];
+/** First size of the buffer a request head is read into (grown up to the header cap). */
+const HEAD_BUFFER_BYTES = 4 * 1024;
+/** Reason phrases of the statuses the web handler answers an upgrade request with. */
+const REASONS: Readonly<Record<number, string>> = {
+  200: "OK",
+  400: "Bad Request",
+  401: "Unauthorized",
+  403: "Forbidden",
+  404: "Not Found",
+  405: "Method Not Allowed",
+  426: "Upgrade Required",
+  429: "Too Many Requests",
+  500: "Internal Server Error",
+  503: "Service Unavailable",
+};
+
+/** The answer when a handler throws. */
+function internalError(): Response {
+  return new Response("internal error\n", {
+    status: 500,
+    headers: { "content-type": "text/plain; charset=utf-8", "access-control-allow-origin": "*" },
+  });
+}
+
+/** Whether a comma-separated header value lists `token` (case-insensitive). */
+function hasToken(value: string | null, token: string): boolean {
+  return value !== null && value.split(",").some((part) => part.trim().toLowerCase() === token);
+}
+
+/** A first request head read by the gate: the bytes so far and where the head ends (-1 = it did not). */
+interface FirstRead {
+  bytes: Uint8Array;
+  headEnd: number;
+}
+
 /** Raised when a listener's accept loop dies (the relay must restart). */
 export class ListenerDiedError extends Error {
   constructor(message: string, options?: ErrorOptions) {
@@ -134,6 +180,10 @@ class ConnectionGate {
   readonly #open = new Set<Deno.Conn>();
   /** Relay tasks of the open connections. */
   readonly #tasks = new Set<Promise<void>>();
+  /** The application handler, for WebSocket upgrades served on the gate's own connection. */
+  readonly #handler: HttpHandler;
+  /** Serve WebSocket upgrades on the gate's connection (plain HTTP only). */
+  readonly #direct: boolean;
 
   constructor(
     listener: Deno.Listener,
@@ -146,6 +196,9 @@ class ConnectionGate {
       idleMs: number;
       /** The relayed bytes are TLS: not parsed, only the first request is watched. */
       encrypted: boolean;
+      handler: HttpHandler;
+      /** Serve WebSocket upgrades directly (ignored when `encrypted`). */
+      directWebSocket: boolean;
     },
   ) {
     this.#listener = listener;
@@ -156,6 +209,8 @@ class ConnectionGate {
     this.#deadlineMs = options.deadlineMs;
     this.#idleMs = options.idleMs;
     this.#encrypted = options.encrypted;
+    this.#handler = options.handler;
+    this.#direct = options.directWebSocket && !options.encrypted;
   }
 
   /** The real peer behind a connection the inner server accepted. */
@@ -242,10 +297,26 @@ class ConnectionGate {
     });
     let linger: ReturnType<typeof setTimeout> | undefined;
     try {
+      let prefix: Uint8Array | undefined;
+      if (this.#direct) {
+        let first = await this.#firstRequest(client, watcher);
+        if (first === null) return;
+        if (first instanceof ConnUpgradeRequest) {
+          const session = await this.#serveUpgrade(client, first, peer);
+          first = null; // the request is not kept for the WebSocket's lifetime
+          await session?.running;
+          return;
+        }
+        prefix = first;
+      }
       inner = await Deno.connect({ hostname: this.#inner.hostname, port: this.#inner.port });
       key = (inner.localAddr as Deno.NetAddr).port;
       this.#peers.set(key, { peer, watcher });
       const server = inner;
+      if (prefix) {
+        let off = 0;
+        while (off < prefix.length) off += await server.write(prefix.subarray(off));
+      }
       await Promise.all([
         this.#pump(client, server, watcher),
         // The server finished its side: FIN the client after everything was forwarded, read what
@@ -266,6 +337,146 @@ class ConnectionGate {
       if (inner) closeQuietly(inner);
       this.#open.delete(client);
       this.#perIp.release(ip);
+    }
+  }
+
+  /**
+   * The connection's first request: a {@link ConnUpgradeRequest} (watcher stopped) when it is a
+   * WebSocket upgrade to serve here, else the bytes read so far (for the loopback server); `null`
+   * when the connection is gone.
+   */
+  async #firstRequest(
+    client: Deno.Conn,
+    watcher: RequestWatcher,
+  ): Promise<ConnUpgradeRequest | Uint8Array | null> {
+    const first = await this.#readHead(client, watcher);
+    if (first === null) return null;
+    if (first.headEnd < 0) return first.bytes;
+    const request = this.#upgradeRequest(first.bytes, first.headEnd, client);
+    if (!request) return first.bytes;
+    watcher.stop();
+    // Bytes after the head are the client's first frames; copied so the head buffer can go.
+    request.initialBytes = first.bytes.slice(first.headEnd);
+    return request;
+  }
+
+  /**
+   * Read the first request head of a connection (through the watcher: deadline, size cap).
+   * Returns the bytes read, with the head's end if it completed; `null` when the connection is
+   * gone (closed by the client, by the watcher, or over the header cap).
+   */
+  async #readHead(client: Deno.Conn, watcher: RequestWatcher): Promise<FirstRead | null> {
+    let buf = new Uint8Array(HEAD_BUFFER_BYTES);
+    let length = 0;
+    let matched = 0;
+    for (;;) {
+      if (length === buf.length) {
+        const grown = new Uint8Array(buf.length * 2);
+        grown.set(buf);
+        buf = grown;
+      }
+      let n: number | null;
+      try {
+        n = await client.read(buf.subarray(length));
+      } catch {
+        return null;
+      }
+      if (n === null) return length > 0 ? { bytes: buf.subarray(0, length), headEnd: -1 } : null;
+      const chunk = buf.subarray(length, length + n);
+      if (watcher.clientBytes(chunk) === "too-large") {
+        closeQuietly(client);
+        return null;
+      }
+      for (let i = 0; i < n; i++) {
+        const b = chunk[i];
+        if (b === HEAD_END[matched]) matched++;
+        else matched = b === 13 ? 1 : 0;
+        if (matched === 4) return { bytes: buf.subarray(0, length + n), headEnd: length + i + 1 };
+      }
+      length += n;
+    }
+  }
+
+  /**
+   * The head `bytes[0..end)` as a {@link ConnUpgradeRequest} when it is a plain WebSocket upgrade
+   * (GET over HTTP/1.1, origin-form target, Host, `Upgrade: websocket`, `Connection: upgrade`, a
+   * key, no body); otherwise `null` (the loopback server then handles it as before).
+   */
+  #upgradeRequest(bytes: Uint8Array, end: number, client: Deno.Conn): ConnUpgradeRequest | null {
+    const lines = new TextDecoder("latin1").decode(bytes.subarray(0, end - 4)).split("\r\n");
+    const parts = lines[0].split(" ");
+    if (parts.length !== 3 || parts[0] !== "GET" || parts[2] !== "HTTP/1.1" || !parts[1].startsWith("/")) {
+      return null;
+    }
+    try {
+      const headers = new Headers();
+      for (let i = 1; i < lines.length; i++) {
+        const line = lines[i];
+        const colon = line.indexOf(":");
+        if (colon <= 0 || line[0] === " " || line[0] === "\t") return null;
+        headers.append(line.slice(0, colon), line.slice(colon + 1).replace(/^[ \t]+|[ \t]+$/g, ""));
+      }
+      const host = headers.get("host");
+      const length = headers.get("content-length");
+      if (
+        !host || !headers.has("sec-websocket-key") || headers.has("transfer-encoding") ||
+        (length !== null && length.trim() !== "0") ||
+        !hasToken(headers.get("upgrade"), "websocket") || !hasToken(headers.get("connection"), "upgrade")
+      ) {
+        return null;
+      }
+      return new ConnUpgradeRequest(`http://${host}${parts[1]}`, headers, client);
+    } catch {
+      return null; // a header or URL the loopback server will answer (or reject) itself
+    }
+  }
+
+  /**
+   * Hand an upgrade request to the handler. Accepted: start the WebSocket on this connection and
+   * return its run (resolves once it closed). Refused: write the handler's answer, then close the
+   * connection.
+   */
+  async #serveUpgrade(
+    client: Deno.Conn,
+    request: ConnUpgradeRequest,
+    peer: Deno.NetAddr,
+  ): Promise<{ running: Promise<void> } | undefined> {
+    const completed = Promise.withResolvers<void>();
+    let response: Response;
+    try {
+      response = await this.#handler(request, { remoteAddr: peer, completed: completed.promise });
+    } catch (err) {
+      this.#log.warn("http handler failed", { error: errorText(err) });
+      response = internalError();
+    }
+    const socket = request.socket;
+    completed.resolve();
+    if (socket) {
+      try {
+        (client as Deno.TcpConn).setNoDelay(true); // small frames are coalesced by the socket, not by Nagle
+      } catch {
+        // not a TCP connection
+      }
+      this.#log.debug("websocket served on the gate's connection", {
+        peer: formatAddress(peer.hostname, peer.port),
+      });
+      return { running: socket.run(request.headers.get("sec-websocket-key")!, request.initialBytes) };
+    }
+    try {
+      await writeResponse(client, response);
+      await client.closeWrite();
+    } catch {
+      return;
+    }
+    // Read what the client still sends (closing over unread bytes would RST away the answer).
+    const linger = setTimeout(() => closeQuietly(client), CLOSE_LINGER_MS);
+    try {
+      const sink = new Uint8Array(1024);
+      while ((await client.read(sink)) !== null) { /* discard */ }
+    } catch {
+      // closed by the linger timer
+    } finally {
+      clearTimeout(linger);
     }
   }
 
@@ -307,6 +518,58 @@ class ConnectionGate {
   }
 }
 
+/** A refusal body up to this size is sent with `content-length`; a longer one is chunked. */
+const MAX_BUFFERED_BODY_BYTES = 64 * 1024;
+
+/**
+ * Write `response` as HTTP/1.1 with `connection: close`: a body of up to
+ * {@link MAX_BUFFERED_BODY_BYTES} with `content-length` (as `Deno.serve` does for known sizes),
+ * a longer one chunked.
+ */
+async function writeResponse(conn: Deno.Conn, response: Response): Promise<void> {
+  const writeAll = async (bytes: Uint8Array) => {
+    let off = 0;
+    while (off < bytes.length) off += await conn.write(bytes.subarray(off));
+  };
+  const encoder = new TextEncoder();
+  let head = `HTTP/1.1 ${response.status} ${REASONS[response.status] ?? ""}\r\n`;
+  for (const [name, value] of response.headers) {
+    if (name === "content-length" || name === "transfer-encoding" || name === "connection") continue;
+    head += `${name}: ${value}\r\n`;
+  }
+  const reader = response.body?.getReader();
+  const parts: Uint8Array[] = [];
+  let size = 0;
+  let done = reader === undefined;
+  while (!done && size <= MAX_BUFFERED_BODY_BYTES) {
+    const next = await reader!.read();
+    if (next.done) done = true;
+    else {
+      parts.push(next.value);
+      size += next.value.length;
+    }
+  }
+  const chunk = async (bytes: Uint8Array) => {
+    if (bytes.length === 0) return;
+    await writeAll(encoder.encode(`${bytes.length.toString(16)}\r\n`));
+    await writeAll(bytes);
+    await writeAll(encoder.encode("\r\n"));
+  };
+  if (done) {
+    await writeAll(encoder.encode(`${head}content-length: ${size}\r\nconnection: close\r\n\r\n`));
+    for (const part of parts) await writeAll(part);
+    return;
+  }
+  await writeAll(encoder.encode(`${head}transfer-encoding: chunked\r\nconnection: close\r\n\r\n`));
+  for (const part of parts) await chunk(part);
+  for (;;) {
+    const next = await reader!.read();
+    if (next.done) break;
+    await chunk(next.value);
+  }
+  await writeAll(encoder.encode("0\r\n\r\n"));
+}
+
 function errorText(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
@@ -319,6 +582,13 @@ export interface ServeLimits {
   idleMs?: number;
   /** Concurrent connections per IP address (default {@link MAX_CONNECTIONS_PER_IP}). */
   maxConnectionsPerIp?: number;
+  /**
+   * Run WebSocket upgrades on the gate's own connection (plain HTTP only; default false): the
+   * handler gets a `ConnUpgradeRequest` and must upgrade it with `acceptWebSocket` (from
+   * `transport/`), not `Deno.upgradeWebSocket`. False relays upgrades to the loopback `Deno.serve`
+   * like every other request.
+   */
+  directWebSocket?: boolean;
 }
 
 /**
@@ -360,10 +630,7 @@ export async function serveHttp(options: ServeHttpOptions & ServeLimits): Promis
     onListen: () => {},
     onError: (err: unknown) => {
       log.warn("http handler failed", { error: errorText(err) });
-      return new Response("internal error\n", {
-        status: 500,
-        headers: { "content-type": "text/plain; charset=utf-8", "access-control-allow-origin": "*" },
-      });
+      return internalError();
     },
   };
   let inner: Deno.HttpServer<Deno.NetAddr>;
@@ -384,6 +651,8 @@ export async function serveHttp(options: ServeHttpOptions & ServeLimits): Promis
     deadlineMs: options.headersDeadlineMs ?? HEADERS_DEADLINE_MS,
     idleMs: options.idleMs ?? KEEPALIVE_IDLE_MS,
     encrypted: tls,
+    handler: options.handler,
+    directWebSocket: options.directWebSocket ?? false,
   });
   front.gate = gate;
   const stop = () => {

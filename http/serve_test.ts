@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { silentLogger } from "../log/mod.ts";
+import { ConnUpgradeRequest } from "../transport/mod.ts";
 import { formatAddress, ListenError, serveHttp } from "./serve.ts";
 
 Deno.test("serve: resolves once bound on an OS-chosen port and stops when the signal aborts", async () => {
@@ -226,4 +227,80 @@ Deno.test({
     abort.abort();
     await listener.finished;
   }
+});
+
+Deno.test({
+  name: "serve (directWebSocket): accepted upgrades run on the gate's connection, refused ones get the " +
+    "handler's answer, other requests reach Deno.serve, slow headers are still cut",
+  sanitizeOps: false,
+  sanitizeResources: false,
+}, async () => {
+  const abort = new AbortController();
+  const peers: number[] = [];
+  const listener = await serveHttp({
+    hostname: "127.0.0.1",
+    port: 0,
+    handler: (req, info) => {
+      peers.push((info.remoteAddr as Deno.NetAddr).port);
+      if (!(req instanceof ConnUpgradeRequest)) return new Response(`plain ${new URL(req.url).pathname}`);
+      if (new URL(req.url).pathname === "/deny") {
+        return new Response("no\n", { status: 401, headers: { "x-why": "test" } });
+      }
+      const socket = req.upgrade({ protocol: "echo", idleTimeoutMs: 0 });
+      socket.addEventListener("message", (e) => socket.send(new Uint8Array((e as MessageEvent).data)));
+      return new Response(null);
+    },
+    signal: abort.signal,
+    logger: silentLogger(),
+    headersDeadlineMs: 300,
+    directWebSocket: true,
+  });
+  const port = listener.addr.port;
+  // A real WebSocket client: subprotocol, binary echo, clean close.
+  const ws = new WebSocket(`ws://127.0.0.1:${port}/echo`, ["other", "echo"]);
+  ws.binaryType = "arraybuffer";
+  await new Promise((resolve, reject) => {
+    ws.onopen = resolve;
+    ws.onerror = () => reject(new Error("the WebSocket did not open"));
+  });
+  assert.equal(ws.protocol, "echo");
+  const echoed = new Promise<ArrayBuffer>((resolve) => (ws.onmessage = (e) => resolve(e.data)));
+  ws.send(new Uint8Array([1, 2, 3, 250]));
+  assert.deepEqual([...new Uint8Array(await echoed)], [1, 2, 3, 250]);
+  const closed = new Promise<CloseEvent>((resolve) => (ws.onclose = resolve));
+  ws.close(1000);
+  assert.equal((await closed).code, 1000);
+  // A refused upgrade: the handler's status, headers and body, then the connection closes.
+  const denied = await Deno.connect({ hostname: "127.0.0.1", port });
+  await denied.write(
+    new TextEncoder().encode(
+      "GET /deny HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+    ),
+  );
+  const answer = await readUntilClosed(denied, 3_000);
+  assert.ok(answer.closed);
+  assert.match(answer.text, /^HTTP\/1\.1 401 Unauthorized\r\n/);
+  assert.match(answer.text, /x-why: test\r\n/);
+  assert.match(answer.text, /content-length: 3\r\n/);
+  assert.ok(answer.text.endsWith("\r\n\r\nno\n"), answer.text);
+  denied.close();
+  // A plain request goes through the loopback server, with the real peer.
+  const plain = await Deno.connect({ hostname: "127.0.0.1", port });
+  const local = (plain.localAddr as Deno.NetAddr).port;
+  await plain.write(new TextEncoder().encode("GET /p HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
+  const page = await readUntilClosed(plain, 3_000);
+  assert.match(page.text, /^HTTP\/1\.1 200/);
+  assert.ok(page.text.endsWith("plain /p"), page.text);
+  assert.equal(peers.at(-1), local);
+  plain.close();
+  // Headers that never complete are still cut by the deadline.
+  const slow = await Deno.connect({ hostname: "127.0.0.1", port });
+  await slow.write(new TextEncoder().encode("GET / HTTP/1.1\r\nUpgrade: websocket\r\n"));
+  const t0 = Date.now();
+  assert.ok((await readUntilClosed(slow, 3_000)).closed, "the slow connection is still open");
+  assert.ok(Date.now() - t0 < 2_000, `closed after ${Date.now() - t0} ms`);
+  slow.close();
+  abort.abort();
+  await listener.finished;
 });

@@ -136,7 +136,15 @@ export async function startRelay(config: RelayConfig, logger: Logger): Promise<R
     });
     if (config.web.http) {
       const { hostname, port } = split(config.web.http.listen);
-      const s = await serveHttp({ hostname, port, handler: webHandler, signal: stopAll.signal, logger });
+      // The web handler upgrades with acceptWebSocket: WebSockets run on the gate's connection.
+      const s = await serveHttp({
+        hostname,
+        port,
+        handler: webHandler,
+        signal: stopAll.signal,
+        logger,
+        directWebSocket: true,
+      });
       addresses.http = `${s.addr.hostname}:${s.addr.port}`;
       listeners.push(s.finished);
       supervisor.watch("http", s.finished);

@@ -23,3 +23,20 @@ export interface SessionLink {
   /** Send one control frame now (bypasses the stream queues). Never throws. */
   sendFrame(frame: Frame): void;
 }
+
+/**
+ * What a session uses of its socket: a `WebSocket` (dialed, or from `Deno.upgradeWebSocket`) or
+ * a `ConnWebSocket` (run by the HTTP gate on its own connection).
+ */
+export interface SessionSocket extends EventTarget {
+  /** `WebSocket.CONNECTING` … `WebSocket.CLOSED`. */
+  readonly readyState: number;
+  /** Set to `"arraybuffer"` by the session. */
+  binaryType: BinaryType;
+  /** Bytes queued but not yet written to the network (the send pump's backpressure signal). */
+  readonly bufferedAmount: number;
+  /** Queue one binary message; the bytes are copied before this returns. */
+  send(data: Uint8Array): void;
+  /** Start the closing handshake. */
+  close(code?: number, reason?: string): void;
+}

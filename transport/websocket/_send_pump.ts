@@ -16,7 +16,7 @@ import type { FlowControl } from "./_flow_control.ts";
 import { encodeFrame, type Frame, FrameType, type Framing, MAX_STREAM_PAYLOAD_BYTES } from "./framing.ts";
 import type { KeepAlive } from "./_keepalive.ts";
 import { DRAIN_POLL_MS, StreamNotWritableError } from "./_limits.ts";
-import type { SessionLink } from "./_link.ts";
+import type { SessionLink, SessionSocket } from "./_link.ts";
 import type { StreamState } from "./_stream_state.ts";
 import type { StreamTable } from "./_stream_table.ts";
 
@@ -47,7 +47,7 @@ const MIN_SPLIT_BYTES = 1024;
 /** The parts of the session the pump works with. */
 export interface SendPumpParts {
   link: SessionLink;
-  socket: WebSocket;
+  socket: SessionSocket;
   framing: Framing;
   flow: FlowControl;
   table: StreamTable;
@@ -62,7 +62,7 @@ export interface SendPumpParts {
 /** Queues and sends stream data of one session. */
 export class SendPump {
   readonly #link: SessionLink;
-  readonly #socket: WebSocket;
+  readonly #socket: SessionSocket;
   readonly #framing: Framing;
   readonly #flow: FlowControl;
   readonly #table: StreamTable;

@@ -1,7 +1,8 @@
 /**
  * A {@link TransportSession} over one WebSocket, in any framing of `@moq/qmux` 0.0.6 and 0.3
  * (`webtransport`, `qmux-00`, `qmux-01`, `qmux-02`; docs/protocol.md §3.3–3.6). Works for both ends: the relay side (socket from
- * `Deno.upgradeWebSocket`) and the dialing side (`new WebSocket(url, protocols)`).
+ * `Deno.upgradeWebSocket`, or a `ConnWebSocket` the HTTP gate runs on its own connection) and
+ * the dialing side (`new WebSocket(url, protocols)`).
  *
  * This file is the facade; the parts live beside it:
  * - `stream_state.ts`: one stream's buffers, queues and waiters;
@@ -42,7 +43,7 @@ import {
   SOCKET_BUFFER_LIMIT_BYTES,
   type WebSocketSessionLimits,
 } from "./_limits.ts";
-import type { SessionLink } from "./_link.ts";
+import type { SessionLink, SessionSocket } from "./_link.ts";
 import { Receiver } from "./_receive.ts";
 import { SendPump } from "./_send_pump.ts";
 import { type Dir, LocalStreamIds, PeerStreamIds } from "./_stream_ids.ts";
@@ -75,7 +76,7 @@ const MAX_WS_CLOSE_REASON_BYTES = 123;
 /** Everything a {@link WebSocketSession} needs. */
 export interface WebSocketSessionOptions extends WebSocketSessionLimits {
   /** An OPEN WebSocket. The session takes it over (sets `binaryType`, installs listeners). */
-  socket: WebSocket;
+  socket: SessionSocket;
   /** The negotiated framing. */
   framing: Framing;
   /** The negotiated application protocol. */
@@ -109,7 +110,7 @@ export class WebSocketSession implements TransportSession {
   /** The framing in use on this socket. */
   readonly framing: Framing;
 
-  readonly #socket: WebSocket;
+  readonly #socket: SessionSocket;
   readonly #log: Logger;
   readonly #flow: FlowControl;
   readonly #table: StreamTable;
@@ -275,12 +276,13 @@ export class WebSocketSession implements TransportSession {
   // ---------------------------------------------------------------------------------------------
   // Socket events
 
-  #onMessage = (event: MessageEvent): void => {
-    this.#receiver.onMessage(event.data);
+  #onMessage = (event: Event): void => {
+    this.#receiver.onMessage((event as MessageEvent).data);
   };
 
-  #onClose = (event: CloseEvent): void => {
+  #onClose = (e: Event): void => {
     if (this.#closeInfo) return;
+    const event = e as CloseEvent;
     const detail = event.reason ? `${event.code} ${event.reason}` : `${event.code}`;
     this.#lost(`WebSocket closed without an application close (code ${detail})`);
   };

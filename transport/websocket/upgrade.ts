@@ -9,6 +9,10 @@
  * Ping after 15 s of silence, close after 30 s). Dialed sockets have no such probe (Deno's client
  * WebSocket cannot ping); the remote relay pings us and our socket answers automatically.
  *
+ * Requests the HTTP gate read itself (`ConnUpgradeRequest`, plain HTTP) are not upgraded by Deno:
+ * the gate answers 101 and runs a `ConnWebSocket` on its own connection, which has the same
+ * keep-alive (Ping after half the timeout, close 1001 after the rest).
+ *
  * @module
  */
 
@@ -25,6 +29,8 @@ import {
   type SubprotocolAlpn,
 } from "./subprotocol.ts";
 import { WebSocketSession, type WebSocketSessionLimits } from "./_websocket_session.ts";
+import { ConnUpgradeRequest } from "./_conn_socket.ts";
+import type { SessionSocket } from "./_link.ts";
 
 /** Default silence after which an accepted socket is closed (a Ping is sent after half of it). */
 export const IDLE_TIMEOUT_MS = 30_000;
@@ -119,19 +125,29 @@ export function acceptWebSocket(
     };
   }
   const idleTimeoutMs = options.idleTimeoutMs ?? IDLE_TIMEOUT_MS;
-  let upgraded: { socket: WebSocket; response: Response };
-  try {
-    upgraded = Deno.upgradeWebSocket(request, {
-      protocol: choice.header,
-      idleTimeout: idleTimeoutMs / 1000,
-    });
-  } catch (error) {
-    return {
-      error: badRequest(`invalid WebSocket upgrade: ${error instanceof Error ? error.message : error}`),
+  let upgraded: { socket: SessionSocket; response: Response };
+  if (request instanceof ConnUpgradeRequest) {
+    // The HTTP gate owns the connection: it answers 101 itself once this handler returns, and
+    // ignores the response below.
+    upgraded = {
+      socket: request.upgrade({ protocol: choice.header ?? "", idleTimeoutMs }),
+      response: new Response(null, { status: 200, statusText: "Upgraded by the HTTP gate" }),
     };
+  } else {
+    try {
+      const { socket, response } = Deno.upgradeWebSocket(request, {
+        protocol: choice.header,
+        idleTimeout: idleTimeoutMs / 1000,
+      });
+      socket.binaryType = "arraybuffer";
+      upgraded = { socket, response };
+    } catch (error) {
+      return {
+        error: badRequest(`invalid WebSocket upgrade: ${error instanceof Error ? error.message : error}`),
+      };
+    }
   }
   const { socket, response } = upgraded;
-  socket.binaryType = "arraybuffer";
   const url = new URL(request.url);
   const session = new Promise<TransportSession>((resolve, reject) => {
     const cleanup = () => {

@@ -1,0 +1,699 @@
+/**
+ * A server-side WebSocket (RFC 6455) run directly on an accepted TCP connection, for the HTTP
+ * gate that already owns the socket: the upgrade response and the framing are written here, so a
+ * WebSocket byte crosses JavaScript once instead of being relayed to a loopback `Deno.serve`.
+ *
+ * {@link ConnWebSocket} looks like a browser `WebSocket` to the session layer (`readyState`,
+ * `binaryType` `"arraybuffer"`, `bufferedAmount`, `send()`, `close()`, `open` / `message` / `close` /
+ * `error` events), so `WebSocketSession` runs on it unchanged. What differs inside:
+ * - received bytes land in one per-connection read buffer (small while the peer is quiet, grown
+ *   while it streams); a frame is unmasked in place and copied out once, as the message's own
+ *   `ArrayBuffer` (the session keeps views into it); a frame too large for the buffer is read
+ *   straight into its message buffer;
+ * - messages sent while a write is in flight are framed into one pending buffer and go out
+ *   together in the next `conn.write` (many small messages cost one write, not one each);
+ *   `bufferedAmount` counts pending plus in-flight bytes, which is the session's backpressure
+ *   signal, and past {@link MAX_WS_WRITE_QUEUE_BYTES} the peer is considered gone;
+ * - keep-alive as `Deno.upgradeWebSocket`'s `idleTimeout`: a Ping after half the timeout without a
+ *   received frame, close 1001 after the rest without one.
+ *
+ * Protocol errors fail the connection with the RFC 6455 §7.4.1 code (1002 unmasked or malformed
+ * frame, 1007 invalid UTF-8 text, 1009 message over {@link MAX_WS_MESSAGE_BYTES}).
+ *
+ * @module
+ */
+
+import { DEFAULT_MAX_UNREAD_BYTES } from "./_limits.ts";
+
+/** Largest message we accept: a bigger one could never fit the session's unread-bytes budget. */
+export const MAX_WS_MESSAGE_BYTES = DEFAULT_MAX_UNREAD_BYTES;
+/** Pending plus in-flight bytes past which the peer is treated as gone (it stopped reading). */
+export const MAX_WS_WRITE_QUEUE_BYTES = 16 * 1024 * 1024;
+/** After we sent Close, how long the peer gets to answer before the TCP connection is closed. */
+export const CLOSE_TIMEOUT_MS = 2_000;
+/** Read buffer of a quiet connection. */
+const READ_BUFFER_MIN_BYTES = 2 * 1024;
+/** Read buffer of a connection that keeps filling it. */
+const READ_BUFFER_MAX_BYTES = 64 * 1024;
+/**
+ * Reads in a row before the read loop yields to the event loop (a macrotask). A read of bytes
+ * already waiting completes without one (as a microtask), so a peer that keeps the socket full
+ * would otherwise starve timers and every other connection (measured: `/health` answered in
+ * 2–3 s instead of under 1 s while a publisher flooded tiny frames).
+ */
+const READS_PER_YIELD = 1;
+/**
+ * Message bytes delivered in one event-loop turn before the read loop yields (a `WebSocket`
+ * delivers one message per turn; the application's work per message can be large).
+ */
+const YIELD_AFTER_BYTES = 4 * 1024;
+/** First send buffer (doubled as bursts need). */
+const WRITE_BUFFER_MIN_BYTES = 1024;
+/**
+ * A written send buffer up to this size is kept for the next messages (a larger one is dropped):
+ * a busy socket alternates between two buffers and allocates nothing per write. Both are let go
+ * when nothing was sent for half the idle timeout.
+ */
+const WRITE_BUFFER_KEEP_BYTES = 64 * 1024;
+/** RFC 6455 §4.2.2: appended to the client key before hashing. */
+const ACCEPT_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+
+const OP_CONTINUATION = 0x0;
+const OP_TEXT = 0x1;
+const OP_BINARY = 0x2;
+const OP_CLOSE = 0x8;
+const OP_PING = 0x9;
+const OP_PONG = 0xa;
+
+const CONNECTING = 0;
+const OPEN = 1;
+const CLOSING = 2;
+const CLOSED = 3;
+
+/** RFC 6455 §7.4.1 status codes used here. */
+const CLOSE_NORMAL = 1000;
+const CLOSE_GOING_AWAY = 1001;
+const CLOSE_PROTOCOL_ERROR = 1002;
+const CLOSE_NO_STATUS = 1005;
+const CLOSE_ABNORMAL = 1006;
+const CLOSE_INVALID_DATA = 1007;
+const CLOSE_TOO_BIG = 1009;
+
+const encoder = new TextEncoder();
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+
+/** `Sec-WebSocket-Accept` for a client's `Sec-WebSocket-Key` (RFC 6455 §4.2.2 item 5.4). */
+export async function websocketAccept(key: string): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-1", encoder.encode(key.trim() + ACCEPT_GUID));
+  let binary = "";
+  for (const b of new Uint8Array(digest)) binary += String.fromCharCode(b);
+  return btoa(binary);
+}
+
+/** A close code a peer may put on the wire (RFC 6455 §7.4.1–7.4.2). */
+function validWireCode(code: number): boolean {
+  if (code >= 3000 && code <= 4999) return true;
+  return code >= 1000 && code <= 1014 && code !== 1004 && code !== 1005 && code !== 1006;
+}
+
+/** XOR `b[start..end)` with the 4-byte `mask`, in place (RFC 6455 §5.3). */
+function unmask(b: Uint8Array, start: number, end: number, mask: Uint8Array): void {
+  const m0 = mask[0], m1 = mask[1], m2 = mask[2], m3 = mask[3];
+  let i = start;
+  const whole = end - ((end - start) & 3);
+  for (; i < whole; i += 4) {
+    b[i] ^= m0;
+    b[i + 1] ^= m1;
+    b[i + 2] ^= m2;
+    b[i + 3] ^= m3;
+  }
+  if (i < end) b[i++] ^= m0;
+  if (i < end) b[i++] ^= m1;
+  if (i < end) b[i] ^= m2;
+}
+
+/** Options of {@link ConnWebSocket}. */
+export interface ConnWebSocketOptions {
+  /** The chosen subprotocol, answered in `Sec-WebSocket-Protocol` ("" = none). */
+  protocol: string;
+  /** Silence before the socket is closed (a Ping goes out after half); 0 disables. */
+  idleTimeoutMs: number;
+  /** Largest message accepted (default {@link MAX_WS_MESSAGE_BYTES}); larger ones close with 1009. */
+  maxMessageBytes?: number;
+  /** Queued bytes past which the connection is dropped (default {@link MAX_WS_WRITE_QUEUE_BYTES}). */
+  maxWriteQueueBytes?: number;
+}
+
+/** A frame being read straight into its own buffer (too large for the read buffer). */
+interface LargeFrame {
+  opcode: number;
+  fin: boolean;
+  data: Uint8Array;
+  filled: number;
+  mask: Uint8Array;
+}
+
+/**
+ * The server end of a WebSocket on a TCP connection whose upgrade request was already read.
+ * Created in `CONNECTING` state; {@link ConnWebSocket.run} writes the 101 response and runs the
+ * connection until it closes.
+ */
+export class ConnWebSocket extends EventTarget {
+  /** `CONNECTING` (0), `OPEN` (1), `CLOSING` (2) or `CLOSED` (3), as `WebSocket.readyState`. */
+  readyState = CONNECTING;
+  /** The negotiated subprotocol ("" = none). */
+  readonly protocol: string;
+  /** No extensions are ever negotiated. */
+  readonly extensions = "";
+  readonly #conn: Deno.Conn;
+  readonly #idleTimeoutMs: number;
+  readonly #maxMessageBytes: number;
+  readonly #maxQueueBytes: number;
+
+  // Send side.
+  #out: Uint8Array | null = null;
+  #outLen = 0;
+  /** The buffer of the last write, reused for the next batch while the socket is busy. */
+  #spare: Uint8Array | null = null;
+  /** Messages queued so far; the idle tick lets the buffers go when it did not move. */
+  #sends = 0;
+  #sendsSeen = 0;
+  #inFlight = 0;
+  #writing = false;
+  #flushQueued = false;
+  #closeSent = false;
+  #drainWaiters: Array<() => void> = [];
+
+  // Receive side.
+  #buf = new Uint8Array(READ_BUFFER_MIN_BYTES);
+  #start = 0;
+  #end = 0;
+  #readsInARow = 0;
+  /** Message bytes delivered since the read loop last yielded. */
+  #sinceYield = 0;
+  /** The last read filled the buffer: grow it before the next one. */
+  #grow = false;
+  #large: LargeFrame | null = null;
+  #fragments: Uint8Array[] = [];
+  #fragmentBytes = 0;
+  /** Opcode of the fragmented message being received, -1 = none. */
+  #fragmentOpcode = -1;
+  readonly #mask = new Uint8Array(4);
+
+  // Lifetime.
+  #received = 0;
+  #receivedSeen = 0;
+  #pinged = false;
+  #idleTimer: ReturnType<typeof setTimeout> | undefined;
+  #closeTimer: ReturnType<typeof setTimeout> | undefined;
+  readonly #ended = Promise.withResolvers<void>();
+
+  constructor(conn: Deno.Conn, options: ConnWebSocketOptions) {
+    super();
+    this.#conn = conn;
+    this.protocol = options.protocol;
+    this.#idleTimeoutMs = options.idleTimeoutMs;
+    this.#maxMessageBytes = options.maxMessageBytes ?? MAX_WS_MESSAGE_BYTES;
+    this.#maxQueueBytes = options.maxWriteQueueBytes ?? MAX_WS_WRITE_QUEUE_BYTES;
+  }
+
+  /** Always `"arraybuffer"`: binary messages arrive as `ArrayBuffer`s. */
+  get binaryType(): BinaryType {
+    return "arraybuffer";
+  }
+
+  set binaryType(value: BinaryType) {
+    if (value !== "arraybuffer") throw new TypeError("ConnWebSocket only delivers ArrayBuffer messages");
+  }
+
+  /** Bytes handed to {@link send} and not yet written to the TCP connection. */
+  get bufferedAmount(): number {
+    return this.#outLen + this.#inFlight;
+  }
+
+  /**
+   * Answer the upgrade (`key`: the client's `Sec-WebSocket-Key`), open, and run until the
+   * connection is closed. `initial`: bytes the client sent after its request head. Never throws.
+   */
+  async run(key: string, initial: Uint8Array): Promise<void> {
+    let head = "HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\n" +
+      `sec-websocket-accept: ${await websocketAccept(key)}\r\n`;
+    if (this.protocol) head += `sec-websocket-protocol: ${this.protocol}\r\n`;
+    try {
+      await this.#writeAll(encoder.encode(head + "\r\n"));
+    } catch {
+      this.#finish(CLOSE_ABNORMAL, "", false);
+      return;
+    }
+    if (this.readyState !== CONNECTING) return;
+    if (initial.length > this.#buf.length) this.#buf = new Uint8Array(initial.length);
+    this.#buf.set(initial);
+    this.#end = initial.length;
+    this.readyState = OPEN;
+    this.dispatchEvent(new Event("open"));
+    this.#armIdle();
+    await this.#readLoop();
+    await this.#ended.promise;
+  }
+
+  /** Resolves once the TCP connection is closed and the `close` event was dispatched. */
+  get ended(): Promise<void> {
+    return this.#ended.promise;
+  }
+
+  /**
+   * Queue one message (binary for bytes, text for a string). Throws `InvalidStateError` while
+   * connecting; ignored once closing, as `WebSocket.send`.
+   */
+  send(data: Uint8Array | ArrayBuffer | string): void {
+    if (this.readyState === CONNECTING) {
+      throw new DOMException("the WebSocket is not open yet", "InvalidStateError");
+    }
+    if (this.readyState !== OPEN) return;
+    if (typeof data === "string") this.#queueFrame(OP_TEXT, encoder.encode(data));
+    else this.#queueFrame(OP_BINARY, data instanceof Uint8Array ? data : new Uint8Array(data));
+  }
+
+  /** Start the closing handshake (code 1000 or 3000–4999, as `WebSocket.close`). */
+  close(code?: number, reason?: string): void {
+    if (code !== undefined && code !== CLOSE_NORMAL && (code < 3000 || code > 4999)) {
+      throw new DOMException(`close code ${code} is not 1000 or 3000-4999`, "InvalidAccessError");
+    }
+    if (this.readyState === CLOSING || this.readyState === CLOSED) return;
+    if (this.readyState === CONNECTING) {
+      this.#finish(CLOSE_ABNORMAL, "", false);
+      return;
+    }
+    this.readyState = CLOSING;
+    this.#sendClose(code ?? CLOSE_NO_STATUS, reason ?? "");
+    this.#closeTimer = setTimeout(() => this.#finish(CLOSE_ABNORMAL, "", false), CLOSE_TIMEOUT_MS);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Sending
+
+  #queueFrame(opcode: number, payload: Uint8Array): void {
+    const length = payload.length;
+    const headerBytes = length < 126 ? 2 : length < 65536 ? 4 : 10;
+    const need = this.#outLen + headerBytes + length;
+    if (need + this.#inFlight > this.#maxQueueBytes) {
+      this.#abort(`more than ${this.#maxQueueBytes} bytes queued: the peer stopped reading`);
+      return;
+    }
+    let out = this.#out;
+    if (out === null && this.#spare !== null) {
+      out = this.#out = this.#spare;
+      this.#spare = null;
+    }
+    if (out === null || out.length < need) {
+      const grown = new Uint8Array(Math.max(need, WRITE_BUFFER_MIN_BYTES, out ? out.length * 2 : 0));
+      if (out !== null) grown.set(out.subarray(0, this.#outLen));
+      this.#out = out = grown;
+    }
+    this.#sends++;
+    let pos = this.#outLen;
+    out[pos++] = 0x80 | opcode;
+    if (headerBytes === 2) {
+      out[pos++] = length;
+    } else if (headerBytes === 4) {
+      out[pos++] = 126;
+      out[pos++] = length >>> 8;
+      out[pos++] = length & 0xff;
+    } else {
+      out[pos++] = 127;
+      const high = Math.floor(length / 0x1_0000_0000);
+      out[pos++] = 0;
+      out[pos++] = 0;
+      out[pos++] = (high >>> 8) & 0xff;
+      out[pos++] = high & 0xff;
+      out[pos++] = length >>> 24;
+      out[pos++] = (length >>> 16) & 0xff;
+      out[pos++] = (length >>> 8) & 0xff;
+      out[pos++] = length & 0xff;
+    }
+    out.set(payload, pos);
+    this.#outLen = pos + length;
+    if (!this.#writing && !this.#flushQueued) {
+      this.#flushQueued = true;
+      queueMicrotask(() => this.#flush());
+    }
+  }
+
+  /** Write pending bytes until none are left; what was queued meanwhile goes out in one write. */
+  async #flush(): Promise<void> {
+    this.#flushQueued = false;
+    if (this.#writing) return;
+    this.#writing = true;
+    try {
+      while (this.#outLen > 0 && this.readyState !== CLOSED) {
+        const out = this.#out!;
+        const length = this.#outLen;
+        this.#out = null;
+        this.#outLen = 0;
+        this.#inFlight = length;
+        try {
+          await this.#writeAll(out.subarray(0, length));
+        } catch (error) {
+          this.#inFlight = 0;
+          this.#abort(`write failed: ${error instanceof Error ? error.message : String(error)}`);
+          return;
+        }
+        this.#inFlight = 0;
+        if (out.length > WRITE_BUFFER_KEEP_BYTES) continue;
+        if (this.#out === null) this.#out = out;
+        else this.#spare = out;
+      }
+    } finally {
+      this.#writing = false;
+      const waiters = this.#drainWaiters;
+      this.#drainWaiters = [];
+      for (const wake of waiters) wake();
+    }
+  }
+
+  async #writeAll(bytes: Uint8Array): Promise<void> {
+    let off = 0;
+    while (off < bytes.length) off += await this.#conn.write(bytes.subarray(off));
+  }
+
+  /** Resolves once nothing is pending or in flight (or the connection is gone). */
+  #drained(): Promise<void> {
+    if (!this.#writing && !this.#flushQueued) return Promise.resolve();
+    return new Promise((resolve) => this.#drainWaiters.push(resolve));
+  }
+
+  #sendClose(code: number, reason: string): void {
+    if (this.#closeSent) return;
+    this.#closeSent = true;
+    if (code === CLOSE_NO_STATUS) {
+      this.#queueFrame(OP_CLOSE, new Uint8Array(0));
+      return;
+    }
+    const text = encoder.encode(reason).subarray(0, 123);
+    const payload = new Uint8Array(2 + text.length);
+    payload[0] = code >>> 8;
+    payload[1] = code & 0xff;
+    payload.set(text, 2);
+    this.#queueFrame(OP_CLOSE, payload);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Receiving
+
+  async #readLoop(): Promise<void> {
+    for (;;) {
+      if (!this.#parse()) return;
+      if (this.#sinceYield >= YIELD_AFTER_BYTES || ++this.#readsInARow >= READS_PER_YIELD) {
+        await new Promise((resolve) => setTimeout(resolve, 0));
+        if (this.readyState === CLOSED) return;
+        const more = this.#sinceYield >= YIELD_AFTER_BYTES;
+        this.#sinceYield = 0;
+        this.#readsInARow = 0;
+        if (more) continue; // frames may be left in the buffer
+      }
+      let target: Uint8Array;
+      const large = this.#large;
+      if (large) {
+        target = large.data.subarray(large.filled);
+      } else {
+        if (this.#start === this.#end) this.#start = this.#end = 0;
+        if (this.#grow || (this.#end === this.#buf.length && this.#start === 0)) {
+          // A busy peer keeps filling the buffer: a bigger one means fewer reads.
+          this.#grow = false;
+          const grown = new Uint8Array(Math.min(this.#buf.length * 4, READ_BUFFER_MAX_BYTES));
+          grown.set(this.#buf.subarray(this.#start, this.#end));
+          this.#end -= this.#start;
+          this.#start = 0;
+          this.#buf = grown;
+        } else if (this.#end === this.#buf.length) {
+          // A partial frame sits at the end: move it to the front.
+          this.#buf.copyWithin(0, this.#start, this.#end);
+          this.#end -= this.#start;
+          this.#start = 0;
+        }
+        target = this.#buf.subarray(this.#end);
+      }
+      let n: number | null;
+      try {
+        n = await this.#conn.read(target);
+      } catch {
+        n = null;
+      }
+      if (this.readyState === CLOSED) return;
+      if (n === null) {
+        this.#finish(CLOSE_ABNORMAL, "", false);
+        return;
+      }
+      if (large) {
+        large.filled += n;
+        if (large.filled === large.data.length) {
+          this.#large = null;
+          this.#sinceYield += large.data.length;
+          unmask(large.data, 0, large.data.length, large.mask);
+          if (!this.#onFrame(large.opcode, large.fin, large.data)) return;
+        }
+      } else {
+        this.#end += n;
+        if (n === target.length && this.#buf.length < READ_BUFFER_MAX_BYTES) this.#grow = true;
+      }
+    }
+  }
+
+  /**
+   * Handle every complete frame in the read buffer. Returns false once reading must stop (the
+   * peer's Close arrived, or the connection failed).
+   */
+  #parse(): boolean {
+    const buf = this.#buf;
+    while (this.#large === null && this.#sinceYield < YIELD_AFTER_BYTES) {
+      const start = this.#start;
+      const available = this.#end - start;
+      if (available < 2) return true;
+      const b0 = buf[start];
+      const b1 = buf[start + 1];
+      const fin = (b0 & 0x80) !== 0;
+      const opcode = b0 & 0x0f;
+      if ((b0 & 0x70) !== 0) return this.#fail(CLOSE_PROTOCOL_ERROR, "reserved bits set (no extension)");
+      if ((b1 & 0x80) === 0) return this.#fail(CLOSE_PROTOCOL_ERROR, "client frame not masked");
+      let length = b1 & 0x7f;
+      let pos = start + 2;
+      if (length === 126) {
+        if (available < 4) return true;
+        length = (buf[pos] << 8) | buf[pos + 1];
+        pos += 2;
+      } else if (length === 127) {
+        if (available < 10) return true;
+        if (buf[pos] & 0x80) return this.#fail(CLOSE_PROTOCOL_ERROR, "frame length has its top bit set");
+        const high = buf[pos] * 0x100_0000 + (buf[pos + 1] << 16) + (buf[pos + 2] << 8) + buf[pos + 3];
+        const low = buf[pos + 4] * 0x100_0000 + (buf[pos + 5] << 16) + (buf[pos + 6] << 8) + buf[pos + 7];
+        length = high * 0x1_0000_0000 + low;
+        pos += 8;
+      }
+      if (pos + 4 > this.#end) return true;
+      const control = opcode >= 0x8;
+      if (control) {
+        if (opcode > OP_PONG) return this.#fail(CLOSE_PROTOCOL_ERROR, `unknown opcode ${opcode}`);
+        if (!fin) return this.#fail(CLOSE_PROTOCOL_ERROR, "fragmented control frame");
+        if (length > 125) return this.#fail(CLOSE_PROTOCOL_ERROR, "control frame longer than 125 bytes");
+      } else {
+        if (opcode > OP_BINARY) return this.#fail(CLOSE_PROTOCOL_ERROR, `unknown opcode ${opcode}`);
+        if (opcode === OP_CONTINUATION && this.#fragmentOpcode < 0) {
+          return this.#fail(CLOSE_PROTOCOL_ERROR, "continuation frame without a message to continue");
+        }
+        if (opcode !== OP_CONTINUATION && this.#fragmentOpcode >= 0) {
+          return this.#fail(CLOSE_PROTOCOL_ERROR, "new message before the fragmented one ended");
+        }
+        if (this.#fragmentBytes + length > this.#maxMessageBytes) {
+          return this.#fail(CLOSE_TOO_BIG, `message over ${this.#maxMessageBytes} bytes`);
+        }
+      }
+      const mask = this.#mask;
+      mask[0] = buf[pos];
+      mask[1] = buf[pos + 1];
+      mask[2] = buf[pos + 2];
+      mask[3] = buf[pos + 3];
+      pos += 4;
+      const end = pos + length;
+      if (end > this.#end) {
+        // Incomplete: wait for more if it fits the buffer (possibly after moving it to the front or
+        // growing it), else read the rest straight into the message's own buffer.
+        if (length <= READ_BUFFER_MAX_BYTES / 2) return true;
+        const data = new Uint8Array(length);
+        data.set(buf.subarray(pos, this.#end));
+        this.#large = { opcode, fin, data, filled: this.#end - pos, mask: mask.slice() };
+        this.#start = this.#end = 0;
+        if (this.#buf.length > READ_BUFFER_MIN_BYTES) this.#buf = new Uint8Array(READ_BUFFER_MIN_BYTES);
+        return true;
+      }
+      unmask(buf, pos, end, mask);
+      this.#start = end;
+      this.#sinceYield += length;
+      if (!this.#onFrame(opcode, fin, buf.subarray(pos, end), true)) return false;
+    }
+    return true;
+  }
+
+  /**
+   * One complete, unmasked frame. `borrowed`: `payload` is a view into the read buffer (copied if
+   * kept). Returns false once reading must stop.
+   */
+  #onFrame(opcode: number, fin: boolean, payload: Uint8Array, borrowed = false): boolean {
+    this.#received++;
+    switch (opcode) {
+      case OP_PING:
+        if (this.readyState === OPEN) this.#queueFrame(OP_PONG, payload);
+        return true;
+      case OP_PONG:
+        return true;
+      case OP_CLOSE:
+        return this.#onClose(payload);
+    }
+    if (this.readyState !== OPEN) return true; // closing: data is dropped
+    if (opcode !== OP_CONTINUATION && fin) return this.#deliver(opcode, borrowed ? payload.slice() : payload);
+    if (opcode !== OP_CONTINUATION) this.#fragmentOpcode = opcode;
+    this.#fragments.push(borrowed ? payload.slice() : payload);
+    this.#fragmentBytes += payload.length;
+    if (!fin) return true;
+    const whole = new Uint8Array(this.#fragmentBytes);
+    let off = 0;
+    for (const part of this.#fragments) {
+      whole.set(part, off);
+      off += part.length;
+    }
+    const kind = this.#fragmentOpcode;
+    this.#fragments = [];
+    this.#fragmentBytes = 0;
+    this.#fragmentOpcode = -1;
+    return this.#deliver(kind, whole);
+  }
+
+  #deliver(opcode: number, data: Uint8Array): boolean {
+    let message: ArrayBuffer | string;
+    if (opcode === OP_TEXT) {
+      try {
+        message = utf8.decode(data);
+      } catch {
+        return this.#fail(CLOSE_INVALID_DATA, "text message is not valid UTF-8");
+      }
+    } else {
+      message = data.byteOffset === 0 && data.byteLength === data.buffer.byteLength
+        ? data.buffer as ArrayBuffer
+        : data.slice().buffer;
+    }
+    this.dispatchEvent(new MessageEvent("message", { data: message }));
+    return this.readyState !== CLOSED;
+  }
+
+  #onClose(payload: Uint8Array): boolean {
+    let code = CLOSE_NO_STATUS;
+    let reason = "";
+    if (payload.length === 1) return this.#fail(CLOSE_PROTOCOL_ERROR, "close frame with a 1-byte payload");
+    if (payload.length >= 2) {
+      code = (payload[0] << 8) | payload[1];
+      if (!validWireCode(code)) return this.#fail(CLOSE_PROTOCOL_ERROR, `invalid close code ${code}`);
+      try {
+        reason = utf8.decode(payload.subarray(2));
+      } catch {
+        return this.#fail(CLOSE_INVALID_DATA, "close reason is not valid UTF-8");
+      }
+    }
+    if (this.readyState === OPEN) {
+      // Echo the peer's code (RFC 6455 §5.5.1), then close the TCP connection once it went out.
+      this.readyState = CLOSING;
+      this.#sendClose(code, "");
+    }
+    this.#closeAfterDrain(code, reason, true);
+    return false;
+  }
+
+  /** Fail the connection (RFC 6455 §7.1.7): Close with `code`, then drop TCP once it is written. */
+  #fail(code: number, reason: string): false {
+    if (this.readyState === CLOSED) return false;
+    this.readyState = CLOSING;
+    this.#sendClose(code, reason);
+    this.#closeAfterDrain(code, reason, false);
+    return false;
+  }
+
+  /** Close TCP once our last frames are written, or after {@link CLOSE_TIMEOUT_MS} regardless. */
+  #closeAfterDrain(code: number, reason: string, wasClean: boolean): void {
+    clearTimeout(this.#closeTimer);
+    this.#closeTimer = setTimeout(() => this.#finish(code, reason, false), CLOSE_TIMEOUT_MS);
+    this.#drained().then(() => this.#finish(code, reason, wasClean));
+  }
+
+  /** Drop the TCP connection now (the peer is gone or stopped reading). */
+  #abort(reason: string): void {
+    if (this.readyState === CLOSED) return;
+    this.#outLen = 0;
+    this.#out = null;
+    queueMicrotask(() => {
+      if (this.readyState !== CLOSED) this.dispatchEvent(new ErrorEvent("error", { message: reason }));
+      this.#finish(CLOSE_ABNORMAL, "", false);
+    });
+    this.readyState = CLOSING;
+    try {
+      this.#conn.close();
+    } catch {
+      // already closed
+    }
+  }
+
+  /** Close the TCP connection and dispatch `close` (once). */
+  #finish(code: number, reason: string, wasClean: boolean): void {
+    if (this.readyState === CLOSED) return;
+    this.readyState = CLOSED;
+    clearTimeout(this.#idleTimer);
+    clearTimeout(this.#closeTimer);
+    this.#out = null;
+    this.#outLen = 0;
+    this.#fragments = [];
+    this.#large = null;
+    try {
+      this.#conn.close();
+    } catch {
+      // already closed
+    }
+    this.dispatchEvent(new CloseEvent("close", { code, reason, wasClean }));
+    this.#ended.resolve();
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Keep-alive
+
+  #armIdle(): void {
+    if (this.#idleTimeoutMs <= 0) return;
+    this.#idleTimer = setTimeout(() => this.#idleTick(), this.#idleTimeoutMs / 2);
+  }
+
+  #idleTick(): void {
+    if (this.readyState !== OPEN) return;
+    if (this.#sends === this.#sendsSeen && !this.#writing && this.#outLen === 0) {
+      this.#out = null; // quiet: an idle session holds no send buffer
+      this.#spare = null;
+    }
+    this.#sendsSeen = this.#sends;
+    if (this.#received !== this.#receivedSeen) {
+      this.#receivedSeen = this.#received;
+      this.#pinged = false;
+    } else if (!this.#pinged) {
+      this.#pinged = true;
+      this.#queueFrame(OP_PING, new Uint8Array(0));
+    } else {
+      this.#fail(CLOSE_GOING_AWAY, "No response from ping frame.");
+      return;
+    }
+    this.#armIdle();
+  }
+}
+
+/**
+ * An HTTP/1.1 WebSocket upgrade request read by the HTTP gate from a TCP connection it owns.
+ * `acceptWebSocket` upgrades it with {@link ConnUpgradeRequest.upgrade} instead of
+ * `Deno.upgradeWebSocket`; the gate then runs the returned socket on the connection (or, if the
+ * handler answered otherwise, writes that answer).
+ */
+export class ConnUpgradeRequest extends Request {
+  readonly #conn: Deno.Conn;
+  #socket: ConnWebSocket | null = null;
+  /** Bytes the client sent after the request head (its first frames), set by the gate. */
+  initialBytes: Uint8Array = new Uint8Array(0);
+
+  /** `url`: absolute URL of the request; `headers`: its header fields; `conn`: its connection. */
+  constructor(url: string, headers: Headers, conn: Deno.Conn) {
+    super(url, { method: "GET", headers });
+    this.#conn = conn;
+  }
+
+  /** The socket, once {@link upgrade} was called. */
+  get socket(): ConnWebSocket | null {
+    return this.#socket;
+  }
+
+  /** Accept the upgrade: the gate answers 101 and runs the returned socket (once). */
+  upgrade(options: ConnWebSocketOptions): ConnWebSocket {
+    if (this.#socket) throw new TypeError("this request was already upgraded");
+    this.#socket = new ConnWebSocket(this.#conn, options);
+    return this.#socket;
+  }
+}
