@@ -46,6 +46,7 @@ async function memoryRun(
     }
     await sleep(1_500);
     const before = readRssBytes(server.pid);
+    if (options.relayDiag && serverKind === "relay") Deno.kill(server.pid, "SIGUSR2");
     const perWorker = Math.ceil(sessions / 2);
     for (let i = 0; i < 2; i++) {
       workers.push(
@@ -71,6 +72,8 @@ async function memoryRun(
     const after = median(samples);
     const connected = sessions - failures;
     logRelayMemory(server, "last");
+    // bench/relay_diag.ts writes a heap snapshot on SIGUSR2 when BENCH_HEAP_DIR is set.
+    if (options.relayDiag && serverKind === "relay") Deno.kill(server.pid, "SIGUSR2");
     await Promise.all(workers.map((w) => w.stop()));
     workers.length = 0;
     await sleep(SETTLE_AFTER_CLOSE_MS);
