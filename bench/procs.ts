@@ -170,6 +170,8 @@ export interface BenchRelayOptions {
   checkout?: string;
   /** Run bench/relay_diag.ts (memory lines on stderr; `forceGc`: full GC before each). */
   diag?: { forceGc: boolean };
+  /** V8 flags for the relay (`--relay-v8-flags=--max-semi-space-size=1`). */
+  v8Flags?: string;
 }
 
 /** Start the relay (`deno run -A [--cpu-prof] main.ts <config>`, log level warn). */
@@ -193,6 +195,7 @@ export async function startBenchRelay(options: BenchRelayOptions = {}): Promise<
   await Deno.writeTextFile(configPath, toml);
   const denoArgs = ["run", "-A"];
   if (options.cpuProfDir) denoArgs.push("--cpu-prof", `--cpu-prof-dir=${options.cpuProfDir}`);
+  if (options.v8Flags) denoArgs.push(`--v8-flags=${options.v8Flags}`);
   const entry = options.checkout ? `${options.checkout}/main.ts` : options.diag ? DIAG : MAIN;
   const child = new Deno.Command(Deno.execPath(), {
     args: [...denoArgs, entry, configPath],

@@ -82,6 +82,7 @@ async function memoryRun(
       closedSamples.push(readRssBytes(server.pid));
       await sleep(300);
     }
+    logRelayMemory(server, "last");
     return {
       kind,
       transport,

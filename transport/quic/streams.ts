@@ -533,19 +533,39 @@ export function exposeGarbageCollector(): (() => void) | null {
   }
 }
 
+/**
+ * Returns glibc's `malloc_trim(0)` (through FFI), or null where it is not available (another libc,
+ * no FFI permission). A collection frees closed connections' native state to malloc, but glibc keeps
+ * freed pages inside its main heap (only the top can shrink): trimming hands them back to the system.
+ */
+export function exposeMallocTrim(): (() => void) | null {
+  if (Deno.build.os !== "linux") return null;
+  try {
+    const lib = Deno.dlopen("libc.so.6", { malloc_trim: { parameters: ["usize"], result: "i32" } });
+    return () => void lib.symbols.malloc_trim(0n);
+  } catch {
+    return null;
+  }
+}
+
 /** Options of {@link NativeMemoryReclaimer}. */
 export interface ReclaimerOptions {
   /** Provides the collection function (default {@link exposeGarbageCollector}); null disables. */
   collector?: () => (() => void) | null;
   /** Delay after a close (default {@link RECLAIM_DELAY_MS}); also the shortest interval. */
   delayMs?: number;
+  /** Provides the malloc trim run after each collection (default {@link exposeMallocTrim}); null: none. */
+  trimmer?: () => (() => void) | null;
   /** Pending closes that count as pressure (default {@link RECLAIM_PRESSURE_CONNECTIONS}). */
   pressureConnections?: number;
 }
 
 /**
  * Frees the native memory of closed QUIC connections and streams, which Deno releases only when V8
- * garbage-collects their JS objects (see the module notes). After a session closes it schedules
+ * garbage-collects their JS objects (see the module notes), and hands what was freed back to the
+ * system ({@link exposeMallocTrim}: without it the relay's RSS stayed ~50 MiB above its idle level
+ * after 300 sessions closed, in glibc's main heap). Sessions of other transports report their close
+ * too (their sockets' buffers and objects). After a session closes it schedules
  * one full collection {@link RECLAIM_DELAY_MS} later (an unref'd timer: it never keeps the process
  * alive), and one more if further sessions closed meanwhile (they may not have been unreachable
  * yet). Collections are at least the delay apart and take at most 1/{@link RECLAIM_BUDGET_FACTOR}
@@ -558,6 +578,8 @@ export class NativeMemoryReclaimer {
   readonly #delayMs: number;
   readonly #pressure: number;
   #collect: (() => void) | null | undefined;
+  readonly #trimmer: () => (() => void) | null;
+  #trim: (() => void) | null | undefined;
   #timer: ReturnType<typeof setTimeout> | undefined;
   /** When the armed timer fires (performance.now() time). */
   #dueMs = 0;
@@ -572,6 +594,7 @@ export class NativeMemoryReclaimer {
 
   constructor(options: ReclaimerOptions = {}) {
     this.#collector = options.collector ?? exposeGarbageCollector;
+    this.#trimmer = options.trimmer ?? exposeMallocTrim;
     this.#delayMs = options.delayMs ?? RECLAIM_DELAY_MS;
     this.#pressure = options.pressureConnections ?? RECLAIM_PRESSURE_CONNECTIONS;
   }
@@ -613,6 +636,8 @@ export class NativeMemoryReclaimer {
     const start = performance.now();
     try {
       this.#collect!();
+      if (this.#trim === undefined) this.#trim = this.#trimmer();
+      this.#trim?.();
     } catch {
       // A failed collection only delays reclaiming.
     }

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import {
   exposeGarbageCollector,
+  exposeMallocTrim,
   NativeMemoryReclaimer,
   nextReadBytes,
   QuicRecvHalf,
@@ -77,6 +78,23 @@ Deno.test("reclaimer: closes piling up (churn) shorten the wait from the 1 % bud
   reclaimer.connectionClosed();
   await until("a collection under pressure", () => at.length === 2, 2_000);
   assert.ok(at[1] - at[0] < 700, `collected ${Math.round(at[1] - at[0])} ms later, not after the calm 1 s`);
+});
+
+Deno.test("reclaimer: every collection is followed by a malloc trim (glibc keeps freed pages otherwise)", async () => {
+  const order: string[] = [];
+  const reclaimer = new NativeMemoryReclaimer({
+    collector: () => () => order.push("gc"),
+    trimmer: () => () => order.push("trim"),
+    delayMs: 10,
+  });
+  reclaimer.connectionClosed();
+  await until("a collection", () => order.length === 2);
+  assert.deepEqual(order, ["gc", "trim"]);
+  if (Deno.build.os === "linux") {
+    const trim = exposeMallocTrim();
+    assert.ok(trim, "glibc's malloc_trim is reachable through FFI here");
+    trim();
+  }
 });
 
 Deno.test("reclaimer: disabled when no collector is available; registries report to it", async () => {
