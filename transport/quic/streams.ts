@@ -19,8 +19,8 @@
  *   connection object, and V8 does not count that memory: a bare server accepting and closing
  *   ~250 connections/s grew by 3 GB in 12 s and never shrank; the relay under the churn benchmark
  *   (max_streams 1 000) was at 1.1 GB after a minute and still growing. {@link NativeMemoryReclaimer}
- *   forces a (rate-limited) collection after sessions close: the 40 s churn run stays flat at
- *   ~0.23 GB (a full collection takes 40–350 ms on a loaded 2-core machine).
+ *   forces a (rate-limited) collection after sessions close, then a glibc `malloc_trim`: the 40 s
+ *   churn run stays flat at ~0.12 GB (a full collection takes 40–350 ms on a loaded 2-core machine).
  * - The default reader of a receive stream reads into a fresh 64 KiB buffer per read, held for as
  *   long as the read is pending: {@link QuicRecvHalf} reads with a BYOB reader into buffers sized
  *   by the traffic instead.
