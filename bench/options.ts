@@ -43,6 +43,10 @@ export interface BenchOptions {
   relayDiag: boolean;
   /** With `relayDiag`: force a full GC every second (diagnosis of native memory held by garbage). */
   relayGc: boolean;
+  /** V8 flags for the relay process (`--relay-v8-flags=--max-semi-space-size=1`; empty: none). */
+  relayV8Flags: string;
+  /** Memory figure: frames/s (1 KiB each) the subscribed track's publisher sends; 0 = idle. */
+  memoryFps: number;
 }
 
 /** Frame sizes of the frame-size figure: audio-like, small, video-delta-like, key-frame-like. */
@@ -97,6 +101,8 @@ export function parseOptions(args: string[]): BenchOptions {
     slowRate: num("slow-rate", 1),
     relayDiag: get("relay-diag") !== undefined || get("relay-gc") !== undefined,
     relayGc: get("relay-gc") !== undefined,
+    relayV8Flags: get("relay-v8-flags") ?? "",
+    memoryFps: get("memory-fps") === undefined ? 0 : num("memory-fps", 0),
     baseDir: get("base-dir") || null,
     relayToml: (get("relay-toml") ?? "").replaceAll("\\n", "\n"),
     kinds: (get("kinds") || "relay,raw").split(",").map((k) => {

@@ -161,6 +161,8 @@ export interface BenchRelayOptions {
   checkout?: string;
   /** Run bench/relay_diag.ts (memory lines on stderr; `forceGc`: full GC before each). */
   diag?: { forceGc: boolean };
+  /** V8 flags for the relay (`--relay-v8-flags=--max-semi-space-size=1`). */
+  v8Flags?: string;
 }
 
 /** Start the relay (`deno run -A [--cpu-prof] main.ts <config>`, log level warn). */
@@ -169,7 +171,10 @@ export async function startBenchRelay(options: BenchRelayOptions = {}): Promise<
     logLevel: "warn",
     log: "warn",
     toml: options.toml,
-    denoFlags: options.cpuProfDir ? ["--cpu-prof", `--cpu-prof-dir=${options.cpuProfDir}`] : [],
+    denoFlags: [
+      ...(options.cpuProfDir ? ["--cpu-prof", `--cpu-prof-dir=${options.cpuProfDir}`] : []),
+      ...(options.v8Flags ? [`--v8-flags=${options.v8Flags}`] : []),
+    ],
     entry: options.checkout ? `${options.checkout}/main.ts` : options.diag ? DIAG : undefined,
     cwd: options.checkout,
     env: { BENCH_FORCE_GC: options.diag?.forceGc ? "1" : "0" },

@@ -5,6 +5,9 @@
  * tells memory held by unreachable JS objects (and the native state they own, like Deno QUIC
  * connections) apart from memory that is really retained.
  *
+ * With `BENCH_HEAP_DIR=<dir>` set, SIGUSR2 writes a V8 heap snapshot there (`relay-<n>.heapsnapshot`,
+ * open it in Chrome DevTools → Memory); the memory figure sends one once its sessions are connected.
+ *
  * Used by `deno task bench --relay-diag` / `--relay-gc`; never in production.
  *
  * @module
@@ -26,5 +29,14 @@ const timer = setInterval(() => {
   console.error(`diag ${JSON.stringify({ rss: m.rss, heapUsed: m.heapUsed, external: m.external })}`);
 }, intervalMs);
 Deno.unrefTimer(timer);
+
+const heapDir = Deno.env.get("BENCH_HEAP_DIR");
+let snapshots = 0;
+Deno.addSignalListener("SIGUSR2", () => {
+  if (!heapDir) return;
+  const path = `${heapDir}/relay-${Deno.pid}-${++snapshots}.heapsnapshot`;
+  v8.writeHeapSnapshot(path);
+  console.error(`diag-heap ${path}`);
+});
 
 Deno.exit(await main(Deno.args));

@@ -69,6 +69,7 @@ export async function startServer(
       cpuProfDir,
       toml: options.relayToml,
       diag: options.relayDiag ? { forceGc: options.relayGc } : undefined,
+      v8Flags: options.relayV8Flags || undefined,
     });
   }
   if (kind === "bare") return await startRawQuic(true);

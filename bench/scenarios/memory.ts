@@ -1,5 +1,6 @@
 /**
  * Memory per session: idle relay sessions and subscribers on one track vs. bare QUIC connections.
+ * The track's publisher is idle, or with `--memory-fps=N` publishes N frames/s of 1 KiB.
  *
  * @module
  */
@@ -9,6 +10,7 @@ import type { BenchOptions } from "../options.ts";
 import { WorkerProcess } from "../procs.ts";
 import { BROADCAST, log, logRelayMemory, sleep, startServer, targetOf, TRACK } from "../rig.ts";
 import { median, readRssBytes } from "../stats.ts";
+import { FRAMES_PER_SECOND } from "../media.ts";
 
 /** Memory per session for one kind of session. */
 export interface MemoryRun {
@@ -43,9 +45,19 @@ async function memoryRun(
     if (kind === "relay-subscribed") {
       publisher = new WorkerProcess("publisher", { role: "publisher", target, path: BROADCAST });
       await publisher.waitEvent("ready", 30_000);
+      if (options.memoryFps > 0) {
+        // Live groups while the sessions subscribe and are sampled (a new group every 30 frames).
+        publisher.tell({
+          cmd: "run",
+          rate: options.memoryFps / FRAMES_PER_SECOND,
+          durationMs: 600_000,
+          frameBytes: 1024,
+        });
+      }
     }
     await sleep(1_500);
     const before = readRssBytes(server.pid);
+    if (options.relayDiag && serverKind === "relay") Deno.kill(server.pid, "SIGUSR2");
     const perWorker = Math.ceil(sessions / 2);
     for (let i = 0; i < 2; i++) {
       workers.push(
@@ -71,6 +83,8 @@ async function memoryRun(
     const after = median(samples);
     const connected = sessions - failures;
     logRelayMemory(server, "last");
+    // bench/relay_diag.ts writes a heap snapshot on SIGUSR2 when BENCH_HEAP_DIR is set.
+    if (options.relayDiag && serverKind === "relay") Deno.kill(server.pid, "SIGUSR2");
     await Promise.all(workers.map((w) => w.stop()));
     workers.length = 0;
     await sleep(SETTLE_AFTER_CLOSE_MS);
@@ -79,6 +93,7 @@ async function memoryRun(
       closedSamples.push(readRssBytes(server.pid));
       await sleep(300);
     }
+    logRelayMemory(server, "last");
     return {
       kind,
       transport,

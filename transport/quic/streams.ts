@@ -19,7 +19,11 @@
  *   connection object, and V8 does not count that memory: a bare server accepting and closing
  *   ~250 connections/s grew by 3 GB in 12 s and never shrank; the relay under the churn benchmark
  *   (max_streams 1 000) was at 1.1 GB after a minute and still growing. {@link NativeMemoryReclaimer}
- *   forces a (rate-limited) collection after sessions close: the same run plateaus at ~0.4 GB.
+ *   forces a (rate-limited) collection after sessions close, then a glibc `malloc_trim`: the 40 s
+ *   churn run stays flat at ~0.12 GB (a full collection takes 40–350 ms on a loaded 2-core machine).
+ * - The default reader of a receive stream reads into a fresh 64 KiB buffer per read, held for as
+ *   long as the read is pending: {@link QuicRecvHalf} reads with a BYOB reader into buffers sized
+ *   by the traffic instead.
  *
  * @module
  */
@@ -325,21 +329,56 @@ export class QuicSendHalf implements SendStream, Terminable {
 
 /** Chunks up to this size are handed over as compact copies when their buffer is much larger. */
 export const COMPACT_CHUNK_MAX_BYTES = 4 * 1024;
+/**
+ * Smallest buffer a {@link QuicRecvHalf} reads into: what an idle stream (a control stream, a group
+ * waiting for its next frame) holds while its read is pending.
+ */
+export const RECV_MIN_READ_BYTES = 512;
+/** Largest buffer a {@link QuicRecvHalf} reads into (Deno's own default read size). */
+export const RECV_MAX_READ_BYTES = 64 * 1024;
+
+/**
+ * The buffer size of the read after one that got `got` bytes into a buffer of `size`: a full
+ * buffer grows it eightfold (a burst ramps 512 B → 4 KiB → 32 KiB → 64 KiB in three reads), a
+ * partial one shrinks it to the power of two that held the bytes, never outside
+ * [{@link RECV_MIN_READ_BYTES}, {@link RECV_MAX_READ_BYTES}].
+ */
+export function nextReadBytes(size: number, got: number): number {
+  if (got >= size) return Math.min(RECV_MAX_READ_BYTES, size * 8);
+  let next = RECV_MIN_READ_BYTES;
+  while (next < got && next < RECV_MAX_READ_BYTES) next *= 2;
+  return next;
+}
+
+/** A byte stream's BYOB reader, or null when the stream is not a byte stream (test doubles). */
+function byobReaderOf(stream: ReadableStream<Uint8Array>): ReadableStreamBYOBReader | null {
+  try {
+    return stream.getReader({ mode: "byob" });
+  } catch {
+    return null;
+  }
+}
 
 /**
  * The receiving half of a Deno QUIC stream as a {@link RecvStream}.
  *
- * Deno reads into a fresh 64 KiB buffer each time and returns a view of the filled part, so a
- * 30-byte SUBSCRIBE kept by its parser would pin 64 KiB for the life of the subscription: small
- * chunks (≤ {@link COMPACT_CHUNK_MAX_BYTES}) in a buffer at least four times larger are copied out.
+ * Deno's default reader reads each chunk into a fresh 64 KiB buffer, so every pending read (one
+ * per idle control stream, per subscription, per group waiting for its next frame) held 64 KiB.
+ * This half reads with a BYOB reader into buffers sized by what the stream delivers
+ * ({@link nextReadBytes}: {@link RECV_MIN_READ_BYTES} while it is quiet, up to
+ * {@link RECV_MAX_READ_BYTES} under a burst). Small chunks (≤ {@link COMPACT_CHUNK_MAX_BYTES}) in a
+ * buffer at least four times larger are still copied out, so a message kept by its parser never
+ * pins a large buffer. Streams that are not byte streams are read with a default reader.
  */
 export class QuicRecvHalf implements RecvStream, Terminable {
   /** The QUIC stream id, when known. */
   readonly id: bigint | undefined;
   readonly #stream: ReadableStream<Uint8Array>;
-  readonly #reader: ReadableStreamDefaultReader<Uint8Array>;
+  readonly #reader: ReadableStreamBYOBReader | ReadableStreamDefaultReader<Uint8Array>;
+  readonly #byob: boolean;
   readonly #owner: StreamOwner;
   readonly #pending: Uint8Array[];
+  #readBytes = RECV_MIN_READ_BYTES;
   #state: "open" | "fin" | "stopped" | "failed" = "open";
   #failure: Error | null = null;
   #terminated = false;
@@ -347,7 +386,8 @@ export class QuicRecvHalf implements RecvStream, Terminable {
   /**
    * @param stream the Deno receive stream
    * @param owner the session
-   * @param reader an already acquired reader of `stream` (when a header was read from it)
+   * @param reader an already acquired reader of `stream` (when a header was read from it); it must
+   *   have no read pending: its lock is handed to a BYOB reader
    * @param pending bytes already read from `stream` that belong to the payload
    * @param id the stream id, when it was read earlier
    */
@@ -367,9 +407,22 @@ export class QuicRecvHalf implements RecvStream, Terminable {
       }
     }
     this.id = id;
-    this.#reader = reader ?? stream.getReader();
+    let byob: ReadableStreamBYOBReader | null = null;
+    if (!reader) byob = byobReaderOf(stream);
+    else {
+      try {
+        reader.releaseLock();
+        byob = byobReaderOf(stream);
+        if (!byob) reader = stream.getReader();
+      } catch {
+        // a read is still pending on it: keep reading with it
+      }
+    }
+    this.#byob = byob !== null;
+    this.#reader = byob ?? reader ?? stream.getReader();
     this.#owner = owner;
-    this.#pending = pending.filter((chunk) => chunk.byteLength > 0);
+    this.#pending = [];
+    for (const chunk of pending) if (chunk.byteLength > 0) this.#pending.push(compact(chunk));
     owner.track(this);
   }
 
@@ -385,7 +438,9 @@ export class QuicRecvHalf implements RecvStream, Terminable {
       if (this.#state === "failed") throw this.#failure!;
       let result: ReadableStreamReadResult<Uint8Array>;
       try {
-        result = await this.#reader.read();
+        result = this.#byob
+          ? await (this.#reader as ReadableStreamBYOBReader).read(new Uint8Array(this.#readBytes))
+          : await (this.#reader as ReadableStreamDefaultReader<Uint8Array>).read();
       } catch (error) {
         throw this.#fail(error);
       }
@@ -398,11 +453,9 @@ export class QuicRecvHalf implements RecvStream, Terminable {
         return null;
       }
       const chunk = result.value;
+      if (this.#byob) this.#readBytes = nextReadBytes(this.#readBytes, chunk.byteLength);
       if (chunk.byteLength === 0) continue;
-      if (chunk.byteLength <= COMPACT_CHUNK_MAX_BYTES && chunk.buffer.byteLength >= 4 * chunk.byteLength) {
-        return chunk.slice();
-      }
-      return chunk;
+      return compact(chunk);
     }
   }
 
@@ -442,10 +495,29 @@ export class QuicRecvHalf implements RecvStream, Terminable {
   }
 }
 
+/** A small chunk in a much larger buffer, copied out (see {@link COMPACT_CHUNK_MAX_BYTES}). */
+function compact(chunk: Uint8Array): Uint8Array {
+  if (chunk.byteLength <= COMPACT_CHUNK_MAX_BYTES && chunk.buffer.byteLength >= 4 * chunk.byteLength) {
+    return chunk.slice();
+  }
+  return chunk;
+}
+
 /** Delay between a session closing and the collection that frees its native memory. */
 export const RECLAIM_DELAY_MS = 1_000;
-/** A collection may take at most 1/this of the time between collections. */
+/** A collection may take at most 1/this of the time between collections (few closes). */
 export const RECLAIM_BUDGET_FACTOR = 100;
+/**
+ * Closed connections awaiting collection beyond which they count as pressure (≈ 11 MB of native
+ * state at the default 1 024 streams per direction, see the module notes).
+ */
+export const RECLAIM_PRESSURE_CONNECTIONS = 64;
+/**
+ * Under pressure a collection may take up to 1/this of the time: with collections of 70–300 ms
+ * on a loaded 2-core machine, the 1 % budget let 20–35 s of closed connections pile up (the
+ * 40 s churn benchmark reached 0.5–0.9 GB and kept growing).
+ */
+export const RECLAIM_PRESSURE_BUDGET_FACTOR = 10;
 
 /**
  * Returns a function that runs a full V8 garbage collection, or null if the runtime refuses.
@@ -461,65 +533,120 @@ export function exposeGarbageCollector(): (() => void) | null {
   }
 }
 
+/**
+ * Returns glibc's `malloc_trim(0)` (through FFI), or null where it is not available (another libc,
+ * no FFI permission). A collection frees closed connections' native state to malloc, but glibc keeps
+ * freed pages inside its main heap (only the top can shrink): trimming hands them back to the system.
+ */
+export function exposeMallocTrim(): (() => void) | null {
+  if (Deno.build.os !== "linux") return null;
+  try {
+    const lib = Deno.dlopen("libc.so.6", { malloc_trim: { parameters: ["usize"], result: "i32" } });
+    return () => void lib.symbols.malloc_trim(0n);
+  } catch {
+    return null;
+  }
+}
+
 /** Options of {@link NativeMemoryReclaimer}. */
 export interface ReclaimerOptions {
   /** Provides the collection function (default {@link exposeGarbageCollector}); null disables. */
   collector?: () => (() => void) | null;
   /** Delay after a close (default {@link RECLAIM_DELAY_MS}); also the shortest interval. */
   delayMs?: number;
+  /** Provides the malloc trim run after each collection (default {@link exposeMallocTrim}); null: none. */
+  trimmer?: () => (() => void) | null;
+  /** Pending closes that count as pressure (default {@link RECLAIM_PRESSURE_CONNECTIONS}). */
+  pressureConnections?: number;
 }
 
 /**
  * Frees the native memory of closed QUIC connections and streams, which Deno releases only when V8
- * garbage-collects their JS objects (see the module notes). After a session closes it schedules
+ * garbage-collects their JS objects (see the module notes), and hands what was freed back to the
+ * system ({@link exposeMallocTrim}: without it the relay's RSS stayed ~50 MiB above its idle level
+ * after 300 sessions closed, in glibc's main heap). Sessions of other transports report their close
+ * too (their sockets' buffers and objects). After a session closes it schedules
  * one full collection {@link RECLAIM_DELAY_MS} later (an unref'd timer: it never keeps the process
  * alive), and one more if further sessions closed meanwhile (they may not have been unreachable
  * yet). Collections are at least the delay apart and take at most 1/{@link RECLAIM_BUDGET_FACTOR}
- * of the time (a slow collection pushes the next one back). Nothing runs while no session closes.
+ * of the time (a slow collection pushes the next one back), or 1/{@link RECLAIM_PRESSURE_BUDGET_FACTOR}
+ * once {@link RECLAIM_PRESSURE_CONNECTIONS} closed connections are waiting (churn). Nothing runs
+ * while no session closes.
  */
 export class NativeMemoryReclaimer {
   readonly #collector: () => (() => void) | null;
   readonly #delayMs: number;
+  readonly #pressure: number;
   #collect: (() => void) | null | undefined;
+  readonly #trimmer: () => (() => void) | null;
+  #trim: (() => void) | null | undefined;
   #timer: ReturnType<typeof setTimeout> | undefined;
+  /** When the armed timer fires (performance.now() time). */
+  #dueMs = 0;
+  /** Connections closed since the last collection started (or not yet reachable then). */
+  #pending = 0;
+  /** Connections closed since the timer was armed. */
   #closedSinceArmed = 0;
-  #nextAllowedMs = 0;
+  #lastEndMs = -Infinity;
+  #lastDurationMs = 0;
   /** Collections run so far. */
   collections = 0;
 
   constructor(options: ReclaimerOptions = {}) {
     this.#collector = options.collector ?? exposeGarbageCollector;
+    this.#trimmer = options.trimmer ?? exposeMallocTrim;
     this.#delayMs = options.delayMs ?? RECLAIM_DELAY_MS;
+    this.#pressure = options.pressureConnections ?? RECLAIM_PRESSURE_CONNECTIONS;
   }
 
   /** A session (connection) closed: its native memory should be reclaimed soon. */
   connectionClosed(): void {
     if (this.#collect === undefined) this.#collect = this.#collector();
     if (this.#collect === null) return;
+    this.#pending++;
     this.#closedSinceArmed++;
     if (this.#timer === undefined) this.#arm();
+    else if (this.#pending === this.#pressure && this.#earliestMs() < this.#dueMs) {
+      // Pressure reached while waiting out the calm budget: collect sooner.
+      clearTimeout(this.#timer);
+      this.#arm();
+    }
+  }
+
+  /** The earliest time the next collection may run, given the pending closes. */
+  #earliestMs(): number {
+    const factor = this.#pending >= this.#pressure ? RECLAIM_PRESSURE_BUDGET_FACTOR : RECLAIM_BUDGET_FACTOR;
+    const gap = Math.max(this.#delayMs, this.#lastDurationMs * factor);
+    return Math.max(performance.now() + this.#delayMs, this.#lastEndMs + gap);
   }
 
   #arm(): void {
     this.#closedSinceArmed = 0;
-    const wait = Math.max(this.#delayMs, this.#nextAllowedMs - performance.now());
-    const timer = setTimeout(() => this.#run(), wait);
+    this.#dueMs = this.#earliestMs();
+    const timer = setTimeout(() => this.#run(), Math.max(0, this.#dueMs - performance.now()));
     Deno.unrefTimer(timer);
     this.#timer = timer;
   }
 
   #run(): void {
     this.#timer = undefined;
+    // Closes after the one that armed this timer happened less than the delay ago: they may still
+    // have been reachable, so they stay pending and get one more collection.
+    const closedWhileArmed = this.#closedSinceArmed;
     const start = performance.now();
     try {
       this.#collect!();
+      if (this.#trim === undefined) this.#trim = this.#trimmer();
+      this.#trim?.();
     } catch {
       // A failed collection only delays reclaiming.
     }
     const end = performance.now();
     this.collections++;
-    this.#nextAllowedMs = end + Math.max(this.#delayMs, (end - start) * RECLAIM_BUDGET_FACTOR);
-    if (this.#closedSinceArmed > 0) this.#arm();
+    this.#lastEndMs = end;
+    this.#lastDurationMs = end - start;
+    this.#pending = closedWhileArmed;
+    if (closedWhileArmed > 0) this.#arm();
   }
 }
 

@@ -1,8 +1,13 @@
 import assert from "node:assert/strict";
 import {
   exposeGarbageCollector,
+  exposeMallocTrim,
   NativeMemoryReclaimer,
+  nextReadBytes,
+  QuicRecvHalf,
   QuicSendHalf,
+  RECV_MAX_READ_BYTES,
+  RECV_MIN_READ_BYTES,
   SEND_HIGH_WATER_BYTES,
   StreamClosedError,
   StreamRegistry,
@@ -51,6 +56,45 @@ Deno.test("reclaimer: closes during the wait get one follow-up collection, rate-
   assert.ok(at[1] - at[0] >= 39, "collections are at least the delay apart");
   await sleep(150);
   assert.equal(runs, 2);
+});
+
+Deno.test("reclaimer: closes piling up (churn) shorten the wait from the 1 % budget to the 10 % one", async () => {
+  const at: number[] = [];
+  const reclaimer = new NativeMemoryReclaimer({
+    collector: () => () => {
+      at.push(performance.now());
+      const until = performance.now() + 10; // a 10 ms collection: calm gap 1 s, pressure gap 100 ms
+      while (performance.now() < until) { /* busy */ }
+    },
+    delayMs: 20,
+    pressureConnections: 3,
+  });
+  reclaimer.connectionClosed();
+  await until("the first collection", () => at.length === 1);
+  reclaimer.connectionClosed();
+  await sleep(50);
+  assert.equal(at.length, 1, "one close waits out the calm budget");
+  reclaimer.connectionClosed();
+  reclaimer.connectionClosed();
+  await until("a collection under pressure", () => at.length === 2, 2_000);
+  assert.ok(at[1] - at[0] < 700, `collected ${Math.round(at[1] - at[0])} ms later, not after the calm 1 s`);
+});
+
+Deno.test("reclaimer: every collection is followed by a malloc trim (glibc keeps freed pages otherwise)", async () => {
+  const order: string[] = [];
+  const reclaimer = new NativeMemoryReclaimer({
+    collector: () => () => order.push("gc"),
+    trimmer: () => () => order.push("trim"),
+    delayMs: 10,
+  });
+  reclaimer.connectionClosed();
+  await until("a collection", () => order.length === 2);
+  assert.deepEqual(order, ["gc", "trim"]);
+  if (Deno.build.os === "linux") {
+    const trim = exposeMallocTrim();
+    assert.ok(trim, "glibc's malloc_trim is reachable through FFI here");
+    trim();
+  }
 });
 
 Deno.test("reclaimer: disabled when no collector is available; registries report to it", async () => {
@@ -154,4 +198,93 @@ Deno.test("quic send half: beyond the high-water mark a write waits; large chunk
   half.reset(0);
   await assert.rejects(waiting, StreamClosedError);
   await assert.rejects(half.write(new Uint8Array(1)), StreamClosedError);
+});
+
+/** A byte stream that answers each read with `sizes[i]` bytes (0 = end) and records the buffer sizes. */
+function byteSource(sizes: number[]): { stream: ReadableStream<Uint8Array>; views: number[] } {
+  const views: number[] = [];
+  let i = 0;
+  const stream = new ReadableStream({
+    type: "bytes",
+    pull(controller: ReadableByteStreamController) {
+      const request = controller.byobRequest!;
+      const view = request.view! as Uint8Array;
+      views.push(view.byteLength);
+      const n = sizes[i++] ?? 0;
+      if (n === 0) {
+        controller.close();
+        request.respond(0);
+        return;
+      }
+      const filled = Math.min(n, view.byteLength);
+      view.fill(7, 0, filled);
+      request.respond(filled);
+    },
+  });
+  return { stream, views };
+}
+
+const quietOwner = {
+  isClosed: false,
+  mapCode: (code: number) => code,
+  track: () => {},
+  untrack: () => {},
+};
+
+Deno.test("quic recv half: reads into small buffers while quiet, grows under a burst, shrinks back", async () => {
+  // An idle stream's pending read used to hold Deno's 64 KiB default buffer.
+  const { stream, views } = byteSource([512, 4096, 32768, 65536, 30, 30, 0]);
+  const recv = new QuicRecvHalf(stream, quietOwner);
+  const got: number[] = [];
+  for (let chunk = await recv.read(); chunk !== null; chunk = await recv.read()) got.push(chunk.byteLength);
+  assert.deepEqual(got, [512, 4096, 32768, 65536, 30, 30]);
+  assert.deepEqual(views, [
+    RECV_MIN_READ_BYTES,
+    8 * RECV_MIN_READ_BYTES,
+    64 * RECV_MIN_READ_BYTES,
+    RECV_MAX_READ_BYTES,
+    RECV_MAX_READ_BYTES,
+    RECV_MIN_READ_BYTES,
+    RECV_MIN_READ_BYTES,
+  ]);
+  assert.equal(nextReadBytes(RECV_MAX_READ_BYTES, 1500), 2048);
+  assert.equal(nextReadBytes(RECV_MAX_READ_BYTES, RECV_MAX_READ_BYTES), RECV_MAX_READ_BYTES);
+});
+
+Deno.test("quic recv half: a small chunk in a large buffer is handed over as a compact copy", async () => {
+  const { stream } = byteSource([512, 4096, 32768, 100, 0]);
+  const recv = new QuicRecvHalf(stream, quietOwner);
+  for (const size of [512, 4096, 32768]) {
+    assert.equal((await recv.read())!.buffer.byteLength, size, "a full buffer is handed over as is");
+  }
+  // The next read used the 64 KiB buffer and got 100 bytes: a parser keeping them must not pin it.
+  const small = (await recv.read())!;
+  assert.equal(small.byteLength, 100);
+  assert.equal(small.buffer.byteLength, 100);
+  assert.equal(await recv.read(), null);
+});
+
+Deno.test("quic recv half: a handed-over default reader is swapped for a BYOB one; pending bytes come first", async () => {
+  const { stream, views } = byteSource([10, 0]);
+  const reader = stream.getReader();
+  const big = new Uint8Array(64 * 1024).subarray(0, 3); // a header read left 3 payload bytes
+  const recv = new QuicRecvHalf(stream, quietOwner, reader, [big]);
+  const first = (await recv.read())!;
+  assert.equal(first.byteLength, 3);
+  assert.equal(first.buffer.byteLength, 3, "pending bytes are compacted too");
+  assert.equal((await recv.read())!.byteLength, 10);
+  assert.equal(await recv.read(), null);
+  assert.equal(views[0], RECV_MIN_READ_BYTES, "read with a BYOB buffer, not the default 64 KiB");
+});
+
+Deno.test("quic recv half: a stream that is not a byte stream is read with a default reader", async () => {
+  const stream = new ReadableStream<Uint8Array>({
+    start(controller) {
+      controller.enqueue(new Uint8Array([1, 2, 3]));
+      controller.close();
+    },
+  });
+  const recv = new QuicRecvHalf(stream, quietOwner);
+  assert.deepEqual(await recv.read(), new Uint8Array([1, 2, 3]));
+  assert.equal(await recv.read(), null);
 });
