@@ -505,6 +505,15 @@ function compact(chunk: Uint8Array): Uint8Array {
 
 /** Delay between a session closing and the collection that frees its native memory. */
 export const RECLAIM_DELAY_MS = 1_000;
+/**
+ * Fewer closed connections than this wait {@link RECLAIM_FEW_DELAY_MS} instead of
+ * {@link RECLAIM_DELAY_MS}: a full collection stalls the relay (70–600 ms on a loaded 2-core machine),
+ * and one lost cluster link or viewer holds only ~200 KB of native state, not worth a stall at the
+ * moment a route fails over.
+ */
+export const RECLAIM_BATCH_CONNECTIONS = 8;
+/** Delay before collecting when fewer than {@link RECLAIM_BATCH_CONNECTIONS} connections closed. */
+export const RECLAIM_FEW_DELAY_MS = 30_000;
 /** A collection may take at most 1/this of the time between collections (few closes). */
 export const RECLAIM_BUDGET_FACTOR = 100;
 /**
@@ -558,6 +567,10 @@ export interface ReclaimerOptions {
   trimmer?: () => (() => void) | null;
   /** Pending closes that count as pressure (default {@link RECLAIM_PRESSURE_CONNECTIONS}). */
   pressureConnections?: number;
+  /** Pending closes collected after `delayMs` (default {@link RECLAIM_BATCH_CONNECTIONS}). */
+  batchConnections?: number;
+  /** Delay while fewer closes than `batchConnections` wait (default {@link RECLAIM_FEW_DELAY_MS}). */
+  fewDelayMs?: number;
 }
 
 /**
@@ -566,7 +579,8 @@ export interface ReclaimerOptions {
  * system ({@link exposeMallocTrim}: without it the relay's RSS stayed ~50 MiB above its idle level
  * after 300 sessions closed, in glibc's main heap). Sessions of other transports report their close
  * too (their sockets' buffers and objects). After a session closes it schedules
- * one full collection {@link RECLAIM_DELAY_MS} later (an unref'd timer: it never keeps the process
+ * one full collection {@link RECLAIM_DELAY_MS} later once {@link RECLAIM_BATCH_CONNECTIONS} have closed, else
+ * {@link RECLAIM_FEW_DELAY_MS} later (an unref'd timer: it never keeps the process
  * alive), and one more if further sessions closed meanwhile (they may not have been unreachable
  * yet). Collections are at least the delay apart and take at most 1/{@link RECLAIM_BUDGET_FACTOR}
  * of the time (a slow collection pushes the next one back), or 1/{@link RECLAIM_PRESSURE_BUDGET_FACTOR}
@@ -577,6 +591,8 @@ export class NativeMemoryReclaimer {
   readonly #collector: () => (() => void) | null;
   readonly #delayMs: number;
   readonly #pressure: number;
+  readonly #batch: number;
+  readonly #fewDelayMs: number;
   #collect: (() => void) | null | undefined;
   readonly #trimmer: () => (() => void) | null;
   #trim: (() => void) | null | undefined;
@@ -597,6 +613,8 @@ export class NativeMemoryReclaimer {
     this.#trimmer = options.trimmer ?? exposeMallocTrim;
     this.#delayMs = options.delayMs ?? RECLAIM_DELAY_MS;
     this.#pressure = options.pressureConnections ?? RECLAIM_PRESSURE_CONNECTIONS;
+    this.#batch = options.batchConnections ?? RECLAIM_BATCH_CONNECTIONS;
+    this.#fewDelayMs = Math.max(this.#delayMs, options.fewDelayMs ?? RECLAIM_FEW_DELAY_MS);
   }
 
   /** A session (connection) closed: its native memory should be reclaimed soon. */
@@ -606,8 +624,10 @@ export class NativeMemoryReclaimer {
     this.#pending++;
     this.#closedSinceArmed++;
     if (this.#timer === undefined) this.#arm();
-    else if (this.#pending === this.#pressure && this.#earliestMs() < this.#dueMs) {
-      // Pressure reached while waiting out the calm budget: collect sooner.
+    else if (
+      (this.#pending === this.#batch || this.#pending === this.#pressure) && this.#earliestMs() < this.#dueMs
+    ) {
+      // A batch (or pressure) reached while waiting out the longer wait: collect sooner.
       clearTimeout(this.#timer);
       this.#arm();
     }
@@ -617,7 +637,8 @@ export class NativeMemoryReclaimer {
   #earliestMs(): number {
     const factor = this.#pending >= this.#pressure ? RECLAIM_PRESSURE_BUDGET_FACTOR : RECLAIM_BUDGET_FACTOR;
     const gap = Math.max(this.#delayMs, this.#lastDurationMs * factor);
-    return Math.max(performance.now() + this.#delayMs, this.#lastEndMs + gap);
+    const wait = this.#pending >= this.#batch ? this.#delayMs : this.#fewDelayMs;
+    return Math.max(performance.now() + wait, this.#lastEndMs + gap);
   }
 
   #arm(): void {

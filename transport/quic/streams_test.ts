@@ -24,7 +24,11 @@ async function until(what: string, check: () => boolean, timeoutMs = 2_000): Pro
 
 Deno.test("reclaimer: one collection after a close, none while nothing closes", async () => {
   let runs = 0;
-  const reclaimer = new NativeMemoryReclaimer({ collector: () => () => runs++, delayMs: 30 });
+  const reclaimer = new NativeMemoryReclaimer({
+    collector: () => () => runs++,
+    delayMs: 30,
+    batchConnections: 1,
+  });
   await sleep(60);
   assert.equal(runs, 0);
   reclaimer.connectionClosed();
@@ -33,6 +37,24 @@ Deno.test("reclaimer: one collection after a close, none while nothing closes", 
   await sleep(100);
   assert.equal(runs, 1, "no further collection without closes");
   assert.equal(reclaimer.collections, 1);
+});
+
+Deno.test("reclaimer: a few closes (a lost cluster link) wait the long delay; a batch is collected soon", async () => {
+  let runs = 0;
+  const reclaimer = new NativeMemoryReclaimer({
+    collector: () => () => runs++,
+    delayMs: 20,
+    batchConnections: 3,
+    fewDelayMs: 400,
+  });
+  reclaimer.connectionClosed();
+  await sleep(120);
+  assert.equal(runs, 0, "one close does not stall the relay with a collection at once");
+  await until("the late collection of a single close", () => runs === 1, 2_000);
+  const start = performance.now();
+  for (let i = 0; i < 3; i++) reclaimer.connectionClosed();
+  await until("a batch collected after the short delay", () => runs === 2, 2_000);
+  assert.ok(performance.now() - start < 300, "a batch does not wait the long delay");
 });
 
 Deno.test("reclaimer: closes during the wait get one follow-up collection, rate-limited", async () => {
@@ -45,6 +67,7 @@ Deno.test("reclaimer: closes during the wait get one follow-up collection, rate-
       runs++;
     },
     delayMs: 40,
+    batchConnections: 1,
   });
   const start = performance.now();
   for (let i = 0; i < 20; i++) reclaimer.connectionClosed();
@@ -67,6 +90,7 @@ Deno.test("reclaimer: closes piling up (churn) shorten the wait from the 1 % bud
       while (performance.now() < until) { /* busy */ }
     },
     delayMs: 20,
+    batchConnections: 1,
     pressureConnections: 3,
   });
   reclaimer.connectionClosed();
@@ -86,6 +110,7 @@ Deno.test("reclaimer: every collection is followed by a malloc trim (glibc keeps
     collector: () => () => order.push("gc"),
     trimmer: () => () => order.push("trim"),
     delayMs: 10,
+    batchConnections: 1,
   });
   reclaimer.connectionClosed();
   await until("a collection", () => order.length === 2);
@@ -107,7 +132,7 @@ Deno.test("reclaimer: disabled when no collector is available; registries report
   assert.equal(asked, 1, "the collector is looked up once");
 
   let runs = 0;
-  const on = new NativeMemoryReclaimer({ collector: () => () => runs++, delayMs: 10 });
+  const on = new NativeMemoryReclaimer({ collector: () => () => runs++, delayMs: 10, batchConnections: 1 });
   let terminated = 0;
   const registry = new StreamRegistry(on);
   registry.add({ terminate: () => terminated++ });
