@@ -114,7 +114,7 @@ Deno.test("track: at most MAX_GROUPS_PER_TRACK groups cached, whatever order seq
 
 Deno.test("track: after a same-publisher route change, groups already offered are not offered again", () => {
   const { track: t } = track();
-  const a = new Collect();
+  const a = new GroupCollector();
   t.attach(a);
   t.ready();
   t.startGroup(9);

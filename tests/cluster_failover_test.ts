@@ -27,8 +27,10 @@ import {
   report,
   sleep,
   startCoresAndEdges,
+  startNode,
   startDiamond,
   subscribe,
+  waitConnected,
   watchAnnounced,
   writeGroup,
 } from "../testing/mod.ts";
