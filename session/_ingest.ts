@@ -372,6 +372,9 @@ export class Ingest {
     // stats view does real work per increment).
     let uncountedFrames = 0;
     let uncountedBytes = 0;
+    // Frames are appended without waking the group's readers; they wake once the reader has
+    // consumed what it buffered (all the frames of one received chunk) and is about to wait.
+    reader.onWait = () => group.wake();
     try {
       for (let n = 1;; n++) {
         let timestamp: bigint | undefined;
@@ -384,8 +387,11 @@ export class Ingest {
           if (clock) throw new DecodeError("group stream ended between a frame's timestamp and its size");
           break;
         }
-        if (n % FRAMES_PER_YIELD === 0) await yieldToEventLoop();
-        group.append(frame, timestamp);
+        if (n % FRAMES_PER_YIELD === 0) {
+          group.wake();
+          await yieldToEventLoop();
+        }
+        group.append(frame, timestamp, false);
         track.countFrame(frame.length);
         uncountedBytes += frame.length;
         if (++uncountedFrames === STATS_BATCH_FRAMES) {
@@ -402,6 +408,8 @@ export class Ingest {
       }
       throw err;
     } finally {
+      reader.onWait = null;
+      group.wake(); // finish/abort woke them; belt and braces for any other exit
       stats.framesIn += uncountedFrames;
       stats.bytesIn += uncountedBytes;
     }

@@ -43,6 +43,9 @@ import { encodeDatagram05, encodeSubscribeResponse05 } from "./lite05.ts";
 import { varintLength } from "../codec/mod.ts";
 import { timestampHeader05 } from "./_frame05.ts";
 
+/** Swallows the rejection of a write whose failure surfaces on the next awaited one. */
+function ignore(): void {}
+
 /** What one group stream in flight costs a subscriber's budget beyond its frames (pump and stream state). */
 export const GROUP_STREAM_OVERHEAD_BYTES = 2048;
 
@@ -362,34 +365,57 @@ class Downstream implements TrackConsumer {
         this.#forget(pump);
         this.#wakeTurn(); // one fewer open: a waiting group may start
       });
-      await stream.write(encodeGroupHeader({ subscribeId: this.#id, sequence: group.sequence }));
+      // The header is not awaited: it goes out with the first frames (one transport write), and a
+      // failure surfaces on the next write.
+      stream.write(encodeGroupHeader({ subscribeId: this.#id, sequence: group.sequence })).catch(ignore);
       this.#stats.groupsOut++;
       // Start from the first cached frame.
       let next = group.dropped;
       pump.sentBytes = group.totalBytes - group.bytes;
       /** lite-05: the timestamp of the frame last written (null before the first). */
       let prevTs: bigint | null = null;
+      /** Frames written since the last yield to the event loop. */
+      let sinceYield = 0;
       for (;;) {
         if (pump.cancelled) return;
         while (next < group.frameCount) {
-          const frame = group.frame(next);
-          const header = this.#timed ? timestampHeader05(group, next, prevTs) : undefined;
-          if (frame === undefined || (this.#timed && header === undefined)) {
-            stream.reset(26); // lagged: the frames it needed were dropped
-            return;
-          }
-          if (header !== undefined) {
+          let frames: number;
+          let bytes: number;
+          if (this.#timed) {
+            const frame = group.frame(next);
+            const header = timestampHeader05(group, next, prevTs);
+            if (frame === undefined || header === undefined) {
+              stream.reset(26); // lagged: the frames it needed were dropped
+              return;
+            }
             prevTs = group.timestamp(next)!;
-            await stream.write(header);
+            stream.write(header).catch(ignore); // goes out with its frame; failures surface below
+            pump.sentBytes += frameCost(frame.length);
+            await stream.write(frame);
+            frames = 1;
+            bytes = frame.length;
+          } else {
+            // Every frame cached back to back from `next` on, as one write of the cache's bytes.
+            const run = group.run(next);
+            if (run === undefined) {
+              stream.reset(26); // lagged: the frames it needed were dropped
+              return;
+            }
+            pump.sentBytes += run.cost;
+            await stream.write(run.bytes);
+            frames = run.count;
+            bytes = run.bytes.length;
           }
-          next++;
-          pump.sentBytes += frameCost(frame.length);
-          await stream.write(frame);
-          if (next % FRAMES_PER_YIELD === 0) await yieldToEventLoop();
-          uncountedBytes += frame.length;
-          if (++uncountedFrames === STATS_BATCH_FRAMES) {
+          next += frames;
+          uncountedBytes += bytes;
+          uncountedFrames += frames;
+          if (uncountedFrames >= STATS_BATCH_FRAMES) {
             this.#countOut(uncountedFrames, uncountedBytes);
             uncountedFrames = uncountedBytes = 0;
+          }
+          if ((sinceYield += frames) >= FRAMES_PER_YIELD) {
+            sinceYield = 0;
+            await yieldToEventLoop();
           }
           if (pump.cancelled) return;
         }

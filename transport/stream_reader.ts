@@ -31,6 +31,12 @@ export class StreamReader {
   #chunk: Uint8Array = EMPTY;
   #pos = 0;
   #ended = false;
+  /**
+   * Called whenever the reader is about to wait for the stream because everything it buffered was
+   * consumed: a consumer that batches work per received chunk (waking the readers of a group once
+   * for all the frames of one chunk) completes the batch there.
+   */
+  onWait: (() => void) | null = null;
 
   constructor(stream: RecvStream) {
     this.#stream = stream;
@@ -53,6 +59,7 @@ export class StreamReader {
       this.#chunk = EMPTY;
       this.#pos = 0;
     }
+    this.onWait?.();
     const next = await this.#stream.read();
     if (next === null) {
       this.#ended = true;
