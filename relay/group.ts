@@ -139,8 +139,21 @@ export class Group {
   /** The run last handed out by {@link Group.run} (readers in step share it), with the frame count it saw. */
   #run: FrameRun | null = null;
   #runFrameCount = 0;
+  /** Size of the first shared chunk (see the constructor). */
+  readonly #chunkHintBytes: number;
+  /** Encoded bytes of every small frame appended (copied into shared chunks), dropped ones included. */
+  compactedBytes = 0;
 
-  constructor(sequence: number, onBytes: GroupBudget = () => {}) {
+  /**
+   * @param sequence the group sequence number
+   * @param onBytes told of every change of the group's cost
+   * @param chunkHintBytes how many bytes of small frames the group will likely hold (the previous
+   *   group's {@link Group.compactedBytes}): the first shared chunk is that large (at most
+   *   {@link FRAME_CHUNK_MAX_BYTES}), so a group like the last one lies in one chunk and goes out
+   *   as one run. What it may leave unused never exceeds what the previous group held.
+   */
+  constructor(sequence: number, onBytes: GroupBudget = () => {}, chunkHintBytes = 0) {
+    this.#chunkHintBytes = Math.min(FRAME_CHUNK_MAX_BYTES, chunkHintBytes);
     this.sequence = sequence;
     this.createdAtMs = Date.now();
     this.#onBytes = onBytes;
@@ -269,10 +282,13 @@ export class Group {
     const n = encoded.length;
     let chunk = this.#chunk;
     if (chunk === null || chunk.length - this.#chunkUsed < n) {
-      // Doubling from the previous chunk, never smaller than the frame (n ≤ SMALL_FRAME_BYTES).
+      // The hinted size first, then doubling from the previous chunk, never smaller than the
+      // frame (n ≤ SMALL_FRAME_BYTES).
+      const previous = chunk?.length ?? 0;
       const size = Math.max(
         n,
-        Math.min(FRAME_CHUNK_MAX_BYTES, Math.max(FRAME_CHUNK_MIN_BYTES, (chunk?.length ?? 0) * 2)),
+        previous === 0 ? this.#chunkHintBytes : 0,
+        Math.min(FRAME_CHUNK_MAX_BYTES, Math.max(FRAME_CHUNK_MIN_BYTES, previous * 2)),
       );
       chunk = this.#chunk = new Uint8Array(size);
       this.#chunkUsed = 0;
@@ -280,6 +296,7 @@ export class Group {
     const view = chunk.subarray(this.#chunkUsed, this.#chunkUsed + n);
     view.set(encoded);
     this.#chunkUsed += n;
+    this.compactedBytes += n;
     return view;
   }
 

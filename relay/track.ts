@@ -163,7 +163,8 @@ export class Track {
 
   /** Start a new group from upstream and fan it out. Returns the group to append frames to. */
   startGroup(sequence: number): Group {
-    const group = new Group(sequence, this.#onBytes);
+    // Sized like the previous group: its frames then lie in one chunk (one write per subscriber).
+    const group = new Group(sequence, this.#onBytes, this.latest?.compactedBytes ?? 0);
     this.groupsIn++;
     this.#cache(group);
     for (const c of this.consumers) c.onGroup(group);

@@ -102,3 +102,17 @@ Deno.test("a declared frame size costs nothing until its bytes arrive", async ()
     `${READERS} stalled 1 MiB frames grew external memory by ${grownMiB.toFixed(1)} MiB`,
   );
 });
+
+Deno.test("StreamReader calls onWait each time it is about to wait for the stream", async () => {
+  // Three 2-byte frames per 6-byte chunk: a consumer batching per chunk is told after each chunk.
+  const wire = new Uint8Array([1, 7, 1, 8, 1, 9, 1, 10, 1, 11, 1, 12]);
+  const reader = new StreamReader(chunked(wire, 6));
+  const events: string[] = [];
+  reader.onWait = () => events.push("wait");
+  for (;;) {
+    const frame = await reader.frame(16);
+    if (frame === null) break;
+    events.push(String(frame[1]));
+  }
+  assert.deepEqual(events, ["wait", "7", "8", "9", "wait", "10", "11", "12", "wait"]);
+});
