@@ -343,9 +343,7 @@ export class Ingest {
     if (!track.completeGroup(d.sequence, frame, d.timestamp)) return;
     track.countFrame(frame.length);
     const stats = this.#ctx.stats;
-    stats.groupsIn++;
-    stats.framesIn++;
-    stats.bytesIn += frame.length;
+    stats.countIn(1, 1, frame.length);
   }
 
   /** Read one GROUP stream the peer opened (`type`: its stream type when already read). */
@@ -395,8 +393,7 @@ export class Ingest {
         track.countFrame(frame.length);
         uncountedBytes += frame.length;
         if (++uncountedFrames === STATS_BATCH_FRAMES) {
-          stats.framesIn += uncountedFrames;
-          stats.bytesIn += uncountedBytes;
+          stats.countIn(0, uncountedFrames, uncountedBytes);
           uncountedFrames = uncountedBytes = 0;
         }
       }
@@ -410,8 +407,7 @@ export class Ingest {
     } finally {
       reader.onWait = null;
       group.wake(); // finish/abort woke them; belt and braces for any other exit
-      stats.framesIn += uncountedFrames;
-      stats.bytesIn += uncountedBytes;
+      stats.countIn(0, uncountedFrames, uncountedBytes);
     }
   }
 }

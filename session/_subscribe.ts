@@ -277,9 +277,7 @@ class Downstream implements TrackConsumer {
       return false; // too large for a datagram: a stream carries it
     }
     channel.send(body);
-    ctx.stats.groupsOut++;
-    ctx.stats.framesOut++;
-    ctx.stats.bytesOut += frame.length;
+    ctx.stats.countOut(1, 1, frame.length);
     return true;
   }
 
@@ -362,7 +360,7 @@ class Downstream implements TrackConsumer {
       // The header is not awaited: it goes out with the first frames (one transport write), and a
       // failure surfaces on the next write.
       stream.write(encodeGroupHeader({ subscribeId: this.#id, sequence: group.sequence })).catch(ignore);
-      this.#stats.groupsOut++;
+      this.#stats.countOut(1, 0, 0);
       // Start from the first cached frame.
       let next = group.dropped;
       pump.sentBytes = group.totalBytes - group.bytes;
@@ -442,8 +440,7 @@ class Downstream implements TrackConsumer {
 
   /** Add frames and payload bytes sent to the session's stats. */
   #countOut(frames: number, bytes: number): void {
-    this.#stats.framesOut += frames;
-    this.#stats.bytesOut += bytes;
+    this.#stats.countOut(0, frames, bytes);
   }
 
   /** Unsubscribe: cancel every group in flight. */
