@@ -139,6 +139,9 @@ export class Group {
   /** The run last handed out by {@link Group.run} (readers in step share it), with the frame count it saw. */
   #run: FrameRun | null = null;
   #runFrameCount = 0;
+  /** The last arrival time stamped (ms) and its bigint, shared by frames of the same millisecond. */
+  #arrivalMs = -1;
+  #arrivalStamp = 0n;
   /** Size of the first shared chunk (see the constructor). */
   readonly #chunkHintBytes: number;
   /** Encoded bytes of every small frame appended (copied into shared chunks), dropped ones included. */
@@ -308,8 +311,17 @@ export class Group {
    * calls {@link Group.wake} once (finishing or aborting the group wakes them too), so every
    * reader wakes once per batch instead of once per frame.
    */
-  append(encodedFrame: Uint8Array, timestamp: bigint = BigInt(Date.now()), wake = true): void {
+  append(encodedFrame: Uint8Array, timestamp?: bigint, wake = true): void {
     if (this.state !== "open") return;
+    if (timestamp === undefined) {
+      // Arrival time: frames arriving within one millisecond share one bigint.
+      const now = Date.now();
+      if (now !== this.#arrivalMs) {
+        this.#arrivalMs = now;
+        this.#arrivalStamp = BigInt(now);
+      }
+      timestamp = this.#arrivalStamp;
+    }
     const stored = encodedFrame.length <= SMALL_FRAME_BYTES ? this.#compact(encodedFrame) : encodedFrame;
     this.#frames.push(stored);
     this.#stamps.push(timestamp);

@@ -15,6 +15,7 @@ import {
   joinPath,
   MAX_PATH_SEGMENTS,
   type Publication,
+  SMALL_FRAME_BYTES,
   stripPrefix,
   type Track,
   type UpstreamSubscription,
@@ -380,7 +381,11 @@ export class Ingest {
           if (await reader.done()) break;
           timestamp = clock.next(await readTimestampDelta05(reader));
         }
-        const frame = await reader.frame(MAX_FRAME_BYTES);
+        // Small frames are copied into the group's shared chunks: a view of what was read is
+        // enough, and one already buffered is taken without a promise.
+        const frame =
+          (clock === null ? reader.bufferedFrame(MAX_FRAME_BYTES, SMALL_FRAME_BYTES) : undefined) ??
+            await reader.frame(MAX_FRAME_BYTES, SMALL_FRAME_BYTES);
         if (frame === null) {
           if (clock) throw new DecodeError("group stream ended between a frame's timestamp and its size");
           break;
