@@ -40,8 +40,12 @@ export const FRAME_HEADER_OVERHEAD_BYTES = 112;
 const HEADER_CHUNK_BYTES = 1024;
 /** What one group costs beyond its frames: the group object, its frame list and waiters. */
 export const GROUP_OVERHEAD_BYTES = 1024;
-/** Frames up to this many encoded bytes are copied into a shared chunk instead of kept alone. */
-export const SMALL_FRAME_BYTES = 1024;
+/**
+ * Frames up to this many encoded bytes are copied into a shared chunk instead of kept alone. Frames
+ * copied one after the other into one chunk lie back to back, exactly as on a GROUP stream, so a
+ * run of them goes out as one write ({@link Group.run}).
+ */
+export const SMALL_FRAME_BYTES = 4 * 1024;
 /** Largest shared chunk for small frames (chunks start small and double). */
 export const FRAME_CHUNK_MAX_BYTES = 64 * 1024;
 const FRAME_CHUNK_MIN_BYTES = 512;
@@ -59,6 +63,22 @@ export type GroupBudget = (cost: number, bytes: number) => void;
 
 /** A group's lifecycle. */
 export type GroupState = "open" | "done" | "aborted";
+
+/**
+ * Consecutive cached frames stored back to back: {@link bytes} is exactly what a GROUP stream
+ * carries for frames `start` .. `start + count - 1` (each `vi53 size` + payload). Shared by every
+ * reader that asks for the same run: treat it as read-only.
+ */
+export interface FrameRun {
+  /** The first frame's number. */
+  readonly start: number;
+  /** How many frames the run holds (at least one). */
+  readonly count: number;
+  /** The frames' encoded bytes, back to back (a view of the cache, never a copy). */
+  readonly bytes: Uint8Array;
+  /** The frames' cost ({@link frameCost} each, summed). */
+  readonly cost: number;
+}
 
 /** A cached group. Writers append; readers index frames and await {@link Group.changed}. */
 export class Group {
@@ -114,8 +134,29 @@ export class Group {
   #released = false;
   #wake: (() => void) | null = null;
   #changed: Promise<void> | null = null;
+  /** Frames were appended without waking readers (see {@link Group.append}'s `wake`). */
+  #unwoken = false;
+  /** The run last handed out by {@link Group.run} (readers in step share it), with the frame count it saw. */
+  #run: FrameRun | null = null;
+  #runFrameCount = 0;
+  /** The last arrival time stamped (ms) and its bigint, shared by frames of the same millisecond. */
+  #arrivalMs = -1;
+  #arrivalStamp = 0n;
+  /** Size of the first shared chunk (see the constructor). */
+  readonly #chunkHintBytes: number;
+  /** Encoded bytes of every small frame appended (copied into shared chunks), dropped ones included. */
+  compactedBytes = 0;
 
-  constructor(sequence: number, onBytes: GroupBudget = () => {}) {
+  /**
+   * @param sequence the group sequence number
+   * @param onBytes told of every change of the group's cost
+   * @param chunkHintBytes how many bytes of small frames the group will likely hold (the previous
+   *   group's {@link Group.compactedBytes}): the first shared chunk is that large (at most
+   *   {@link FRAME_CHUNK_MAX_BYTES}), so a group like the last one lies in one chunk and goes out
+   *   as one run. What it may leave unused never exceeds what the previous group held.
+   */
+  constructor(sequence: number, onBytes: GroupBudget = () => {}, chunkHintBytes = 0) {
+    this.#chunkHintBytes = Math.min(FRAME_CHUNK_MAX_BYTES, chunkHintBytes);
     this.sequence = sequence;
     this.createdAtMs = Date.now();
     this.#onBytes = onBytes;
@@ -151,6 +192,36 @@ export class Group {
   frameHeader(n: number): Uint8Array | undefined {
     if (n < this.dropped) return undefined;
     return this.#headers[this.#head + n - this.dropped];
+  }
+
+  /**
+   * The longest run of cached frames from frame `n` on that lie back to back in one buffer (at
+   * least frame `n` itself), or undefined when frame `n` is not cached. Readers at the same frame
+   * share one run object while no frame was appended: a fan-out writes one view per subscriber,
+   * no copy and no allocation each.
+   */
+  run(n: number): FrameRun | undefined {
+    const memo = this.#run;
+    const total = this.frameCount;
+    if (memo !== null && memo.start === n && this.#runFrameCount === total) return memo;
+    if (n < this.dropped || n >= total) return undefined;
+    const frames = this.#frames;
+    let i = this.#head + n - this.dropped;
+    const first = frames[i]!;
+    const buffer = first.buffer;
+    let end = first.byteOffset + first.byteLength;
+    let count = 1;
+    for (i++; i < frames.length; i++) {
+      const f = frames[i]!;
+      if (f.buffer !== buffer || f.byteOffset !== end) break;
+      end = f.byteOffset + f.byteLength;
+      count++;
+    }
+    const bytes = count === 1 ? first : new Uint8Array(buffer, first.byteOffset, end - first.byteOffset);
+    const run: FrameRun = { start: n, count, bytes, cost: bytes.byteLength + count * FRAME_OVERHEAD_BYTES };
+    this.#run = run;
+    this.#runFrameCount = total;
+    return run;
   }
 
   /** Charge `bytes` (negative: refund) of protocol data kept with the group ({@link meta}) to the budget. */
@@ -196,7 +267,13 @@ export class Group {
     return this.#changed;
   }
 
+  /** Wake readers for frames appended with `wake` false (no-op when there are none). */
+  wake(): void {
+    if (this.#unwoken) this.#notify();
+  }
+
   #notify(): void {
+    this.#unwoken = false;
     const wake = this.#wake;
     this.#wake = null;
     this.#changed = null;
@@ -208,10 +285,13 @@ export class Group {
     const n = encoded.length;
     let chunk = this.#chunk;
     if (chunk === null || chunk.length - this.#chunkUsed < n) {
-      // Doubling from the previous chunk, never smaller than the frame (n ≤ SMALL_FRAME_BYTES).
+      // The hinted size first, then doubling from the previous chunk, never smaller than the
+      // frame (n ≤ SMALL_FRAME_BYTES).
+      const previous = chunk?.length ?? 0;
       const size = Math.max(
         n,
-        Math.min(FRAME_CHUNK_MAX_BYTES, Math.max(FRAME_CHUNK_MIN_BYTES, (chunk?.length ?? 0) * 2)),
+        previous === 0 ? this.#chunkHintBytes : 0,
+        Math.min(FRAME_CHUNK_MAX_BYTES, Math.max(FRAME_CHUNK_MIN_BYTES, previous * 2)),
       );
       chunk = this.#chunk = new Uint8Array(size);
       this.#chunkUsed = 0;
@@ -219,16 +299,29 @@ export class Group {
     const view = chunk.subarray(this.#chunkUsed, this.#chunkUsed + n);
     view.set(encoded);
     this.#chunkUsed += n;
+    this.compactedBytes += n;
     return view;
   }
 
   /**
    * Append one encoded frame with its timestamp (track timescale units; default: the arrival time
    * in ms). Ignored once the group is no longer open. Small frames are copied (the caller may
-   * reuse `encodedFrame`); larger ones are kept as given (the caller must not).
+   * reuse `encodedFrame`); larger ones are kept as given (the caller must not). With `wake` false
+   * readers are not woken yet: a writer that has several frames at hand appends them all, then
+   * calls {@link Group.wake} once (finishing or aborting the group wakes them too), so every
+   * reader wakes once per batch instead of once per frame.
    */
-  append(encodedFrame: Uint8Array, timestamp: bigint = BigInt(Date.now())): void {
+  append(encodedFrame: Uint8Array, timestamp?: bigint, wake = true): void {
     if (this.state !== "open") return;
+    if (timestamp === undefined) {
+      // Arrival time: frames arriving within one millisecond share one bigint.
+      const now = Date.now();
+      if (now !== this.#arrivalMs) {
+        this.#arrivalMs = now;
+        this.#arrivalStamp = BigInt(now);
+      }
+      timestamp = this.#arrivalStamp;
+    }
     const stored = encodedFrame.length <= SMALL_FRAME_BYTES ? this.#compact(encodedFrame) : encodedFrame;
     this.#frames.push(stored);
     this.#stamps.push(timestamp);
@@ -256,6 +349,7 @@ export class Group {
       this.#headers[this.#head] = undefined;
       this.#head++;
       this.dropped++;
+      this.#run = null;
       const oldCost = frameCost(old.length);
       this.bytes -= oldCost;
       delta -= oldCost;
@@ -270,7 +364,8 @@ export class Group {
       this.#head = 0;
     }
     if (!this.#released) this.#onBytes(delta, encodedDelta);
-    this.#notify();
+    if (wake) this.#notify();
+    else this.#unwoken = true;
   }
 
   /** The group is complete (publisher FIN). */

@@ -121,3 +121,84 @@ Deno.test("memoised frame headers are copied, charged, uncharged when their fram
   group.release(0);
   assert.equal(charged(), 0);
 });
+
+/** An encoded frame (`vi53 size` + payload) of `payload` bytes (< 16 KiB) filled with `fill`. */
+function encoded(payload: number, fill: number): Uint8Array {
+  const out = new Uint8Array((payload < 64 ? 1 : 2) + payload);
+  if (payload < 64) out[0] = payload;
+  else {
+    out[0] = 0x40 | (payload >> 8);
+    out[1] = payload & 0xff;
+  }
+  out.fill(fill, out.length - payload);
+  return out;
+}
+
+Deno.test("runs: frames cached back to back go out as one shared view of the cache", () => {
+  const group = new Group(0, () => {}, 8 * 1024);
+  const frames = Array.from({ length: 30 }, (_, i) => encoded(200, i));
+  for (const f of frames) group.append(f);
+  const run = group.run(0)!;
+  assert.equal(run.count, 30, "a group sized like the last one lies in one chunk");
+  assert.equal(run.start, 0);
+  const expected = new Uint8Array(30 * 202);
+  frames.forEach((f, i) => expected.set(f, i * 202));
+  assert.deepEqual(run.bytes, expected, "exactly the GROUP stream bytes");
+  assert.equal(run.cost, frames.reduce((n, f) => n + frameCost(f.length), 0));
+  assert.equal(group.run(0), run, "readers at the same frame share one run");
+  assert.equal(group.run(10)!.count, 20);
+  group.append(encoded(200, 99));
+  const longer = group.run(10)!;
+  assert.notEqual(longer, run);
+  assert.equal(longer.count, 21, "a run made before an append is not reused after it");
+  assert.equal(group.run(31), undefined, "no such frame yet");
+  // A large frame is kept apart: a run of one, the frame itself.
+  const large = new Uint8Array(SMALL_FRAME_BYTES + 1);
+  group.append(large);
+  assert.equal(group.run(30)!.count, 1, "the run stops before a frame stored elsewhere");
+  assert.equal(group.run(31)!.bytes, large);
+});
+
+Deno.test("runs: without a hint chunks double, and a run stops at a chunk's end", () => {
+  const group = new Group(0);
+  for (let i = 0; i < 30; i++) group.append(encoded(200, i));
+  const counts: number[] = [];
+  for (let n = 0; n < 30;) {
+    const run = group.run(n)!;
+    counts.push(run.count);
+    n += run.count;
+  }
+  assert.ok(counts.length > 1, `several chunks: ${counts}`);
+  assert.equal(counts.reduce((a, b) => a + b), 30);
+});
+
+Deno.test("runs: dropped frames are no longer served", () => {
+  const group = new Group(0);
+  for (let i = 0; i < MAX_GROUP_FRAMES + 2; i++) group.append(new Uint8Array([0]));
+  assert.equal(group.dropped, 2);
+  assert.equal(group.run(1), undefined);
+  assert.equal(group.run(2)!.start, 2);
+});
+
+Deno.test("deferred wake: frames appended with wake false wake readers once, at wake()", async () => {
+  const group = new Group(0);
+  let woken = 0;
+  group.changed().then(() => woken++);
+  group.append(new Uint8Array([0]), undefined, false);
+  group.append(new Uint8Array([0]), undefined, false);
+  await Promise.resolve();
+  await Promise.resolve();
+  assert.equal(woken, 0, "not woken before wake()");
+  assert.equal(group.frameCount, 2, "the frames are readable already");
+  group.wake();
+  await Promise.resolve();
+  assert.equal(woken, 1);
+  group.changed().then(() => woken++);
+  group.wake(); // nothing new: no wake-up
+  await Promise.resolve();
+  assert.equal(woken, 1);
+  group.append(new Uint8Array([0]), undefined, false);
+  group.finish(); // finishing wakes them too
+  await Promise.resolve();
+  assert.equal(woken, 2);
+});

@@ -108,3 +108,41 @@ Deno.test("bind: a session view authorised late counts in its grant's tier and r
   stats.bind("x", "y"); // the process counters have nothing to rebind
   assert.equal(stats.bytesIn, 3);
 });
+
+Deno.test("countOut / countIn count exactly what the field increments count, in every view", () => {
+  const fields = new RelayStats();
+  const methods = new RelayStats();
+  for (const [stats, useMethods] of [[fields, false], [methods, true]] as const) {
+    const session = stats.forSession("gold", "acme");
+    const cam = session.forBroadcast("acme/cam");
+    if (useMethods) {
+      cam.countOut(1, 30, 6000);
+      cam.countIn(2, 3, 40);
+      session.countOut(1, 1, 5); // no broadcast: the totals only
+      stats.countIn(0, 1, 1); // the process counters
+    } else {
+      cam.groupsOut++;
+      cam.framesOut += 30;
+      cam.bytesOut += 6000;
+      cam.groupsIn += 2;
+      cam.framesIn += 3;
+      cam.bytesIn += 40;
+      session.groupsOut++;
+      session.framesOut++;
+      session.bytesOut += 5;
+      stats.framesIn++;
+      stats.bytesIn++;
+    }
+  }
+  for (const key of ["groupsOut", "framesOut", "bytesOut", "groupsIn", "framesIn", "bytesIn"] as const) {
+    assert.equal(methods[key], fields[key], key);
+  }
+  assert.equal(methods.bytesOut, 6005);
+  const a = methods.tiers.tier("gold"), b = fields.tiers.tier("gold");
+  assert.deepEqual(a.totalPublisher, b.totalPublisher);
+  assert.deepEqual(a.totalSubscriber, b.totalSubscriber);
+  assert.deepEqual(a.publisher.get("acme/cam"), b.publisher.get("acme/cam"));
+  assert.deepEqual(a.subscriber.get("acme/cam"), b.subscriber.get("acme/cam"));
+  assert.equal(a.publisher.get("acme/cam")?.frames, 30);
+  assert.deepEqual(tierTotals(methods), tierTotals(fields));
+});

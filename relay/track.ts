@@ -172,7 +172,8 @@ export class Track {
   startGroup(sequence: number): Group {
     // Already offered before a route change: read and dropped, not cached nor fanned out.
     if (sequence <= this.#resumeAfter) return new Group(sequence);
-    const group = new Group(sequence, this.#onBytes);
+    // Sized like the previous group: its frames then lie in one chunk (one write per subscriber).
+    const group = new Group(sequence, this.#onBytes, this.latest?.compactedBytes ?? 0);
     this.groupsIn++;
     this.#cache(group);
     for (const c of this.consumers) c.onGroup(group);

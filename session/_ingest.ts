@@ -15,6 +15,7 @@ import {
   joinPath,
   MAX_PATH_SEGMENTS,
   type Publication,
+  SMALL_FRAME_BYTES,
   stripPrefix,
   type Track,
   type UpstreamSubscription,
@@ -344,9 +345,7 @@ export class Ingest {
     if (!track.completeGroup(d.sequence, frame, d.timestamp)) return;
     track.countFrame(frame.length);
     const stats = this.#ctx.stats;
-    stats.groupsIn++;
-    stats.framesIn++;
-    stats.bytesIn += frame.length;
+    stats.countIn(1, 1, frame.length);
   }
 
   /** Read one GROUP stream the peer opened (`type`: its stream type when already read). */
@@ -373,6 +372,9 @@ export class Ingest {
     // stats view does real work per increment).
     let uncountedFrames = 0;
     let uncountedBytes = 0;
+    // Frames are appended without waking the group's readers; they wake once the reader has
+    // consumed what it buffered (all the frames of one received chunk) and is about to wait.
+    reader.onWait = () => group.wake();
     try {
       for (let n = 1;; n++) {
         let timestamp: bigint | undefined;
@@ -380,18 +382,24 @@ export class Ingest {
           if (await reader.done()) break;
           timestamp = clock.next(await readTimestampDelta05(reader));
         }
-        const frame = await reader.frame(MAX_FRAME_BYTES);
+        // Small frames are copied into the group's shared chunks: a view of what was read is
+        // enough, and one already buffered is taken without a promise.
+        const frame =
+          (clock === null ? reader.bufferedFrame(MAX_FRAME_BYTES, SMALL_FRAME_BYTES) : undefined) ??
+            await reader.frame(MAX_FRAME_BYTES, SMALL_FRAME_BYTES);
         if (frame === null) {
           if (clock) throw new DecodeError("group stream ended between a frame's timestamp and its size");
           break;
         }
-        if (n % FRAMES_PER_YIELD === 0) await yieldToEventLoop();
-        group.append(frame, timestamp);
+        if (n % FRAMES_PER_YIELD === 0) {
+          group.wake();
+          await yieldToEventLoop();
+        }
+        group.append(frame, timestamp, false);
         track.countFrame(frame.length);
         uncountedBytes += frame.length;
         if (++uncountedFrames === STATS_BATCH_FRAMES) {
-          stats.framesIn += uncountedFrames;
-          stats.bytesIn += uncountedBytes;
+          stats.countIn(0, uncountedFrames, uncountedBytes);
           uncountedFrames = uncountedBytes = 0;
         }
       }
@@ -403,8 +411,9 @@ export class Ingest {
       }
       throw err;
     } finally {
-      stats.framesIn += uncountedFrames;
-      stats.bytesIn += uncountedBytes;
+      reader.onWait = null;
+      group.wake(); // finish/abort woke them; belt and braces for any other exit
+      stats.countIn(0, uncountedFrames, uncountedBytes);
     }
   }
 }

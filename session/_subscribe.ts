@@ -43,6 +43,9 @@ import { encodeDatagram05, encodeSubscribeResponse05 } from "./lite05.ts";
 import { varintLength } from "../codec/mod.ts";
 import { timestampHeader05 } from "./_frame05.ts";
 
+/** Swallows the rejection of a write whose failure surfaces on the next awaited one. */
+function ignore(): void {}
+
 /** What one group stream in flight costs a subscriber's budget beyond its frames (pump and stream state). */
 export const GROUP_STREAM_OVERHEAD_BYTES = 2048;
 
@@ -144,14 +147,14 @@ class Downstream implements TrackConsumer {
   #trackEnd: { code: number | null } | null = null;
   #onIdle: (() => void) | null = null;
   #onEnded: ((code: number | null) => void) | null = null;
-  /** Wakes pumps waiting for their turn to start (a pump ended, caught up or was dropped). */
-  #turn: PromiseWithResolvers<void> | null = null;
   /**
    * What the groups dropped unopened since a group last started would have cost: the subscriber is
    * behind by that much too, so it counts against the budget (and, once that alone is too much,
    * resets the group it is stuck on, so the next one served is recent).
    */
   #skippedBytes = 0;
+  /** Pumps in {@link #pumps} not started and not cancelled. */
+  #waiting = 0;
 
   constructor(
     ctx: SessionContext,
@@ -183,38 +186,42 @@ class Downstream implements TrackConsumer {
     if (this.endSequence === 0) this.#range?.started(group.sequence);
     this.endSequence = Math.max(this.endSequence, group.sequence + 1);
     if (group.viaDatagram && this.#timed && this.#sendDatagram(group)) return;
-    const pump = new GroupPump(group);
-    this.#pumps.push(pump);
-    this.#run(pump).finally(() => {
-      const i = this.#pumps.indexOf(pump);
-      if (i >= 0) this.#pumps.splice(i, 1);
-      this.#wakeTurn();
-      if (this.#pumps.length === 0) this.#onIdle?.();
-    });
-  }
-
-  /** Wake pumps waiting to start (allocates only while one waits). */
-  #wakeTurn(): void {
-    const turn = this.#turn;
-    if (turn === null) return;
-    this.#turn = null;
-    turn.resolve();
+    this.#pumps.push(new GroupPump(group));
+    this.#waiting++;
+    this.#startWaiting();
   }
 
   /**
-   * True while `pump` must wait: an older group waits, {@link MAX_GROUPS_BEHIND} older started
-   * groups are behind, or {@link MAX_GROUPS_IN_FLIGHT} are started and not done.
+   * Start the waiting groups whose turn it is, oldest first: a group starts while fewer than
+   * {@link MAX_GROUPS_BEHIND} older started groups are behind and fewer than
+   * {@link MAX_GROUPS_IN_FLIGHT} are started and not done. A waiting group costs its entry in the
+   * list only: no stream, no task (dropping it unopened is free).
    */
-  #mustWait(pump: GroupPump): boolean {
+  #startWaiting(): void {
+    if (this.#waiting === 0 || this.#closed) return;
     let behind = 0, open = 0;
     for (const p of this.#pumps) {
-      if (p === pump) break;
       if (p.cancelled || p.closing) continue;
-      if (!p.started) return true; // an older group waits too: groups start in order
-      if (++open >= MAX_GROUPS_IN_FLIGHT) return true;
-      if (!p.caughtUp && ++behind >= MAX_GROUPS_BEHIND) return true;
+      if (!p.started) {
+        if (open >= MAX_GROUPS_IN_FLIGHT || behind >= MAX_GROUPS_BEHIND) return;
+        this.#start(p);
+      }
+      open++;
+      if (!p.caughtUp) behind++;
     }
-    return false;
+  }
+
+  /** Open `pump`'s stream and serve its group; it leaves the list when done. */
+  #start(pump: GroupPump): void {
+    pump.started = true;
+    this.#waiting--;
+    this.#skippedBytes = 0;
+    this.#run(pump).finally(() => {
+      const i = this.#pumps.indexOf(pump);
+      if (i >= 0) this.#pumps.splice(i, 1);
+      this.#startWaiting();
+      if (this.#pumps.length === 0) this.#onIdle?.();
+    });
   }
 
   /**
@@ -270,9 +277,7 @@ class Downstream implements TrackConsumer {
       return false; // too large for a datagram: a stream carries it
     }
     channel.send(body);
-    ctx.stats.groupsOut++;
-    ctx.stats.framesOut++;
-    ctx.stats.bytesOut += frame.length;
+    ctx.stats.countOut(1, 1, frame.length);
     return true;
   }
 
@@ -282,15 +287,12 @@ class Downstream implements TrackConsumer {
    */
   #enforceBudget(): void {
     const limit = this.#ctx.limits.subscriberQueueBytes;
-    // Open groups are capped by #mustWait; the ones waiting for their turn are capped here, the
-    // oldest dropped first (never opened).
-    let waiting = 0;
-    for (const p of this.#pumps) if (!p.started && !p.cancelled) waiting++;
-    for (let i = 0; waiting >= MAX_GROUPS_IN_FLIGHT && i < this.#pumps.length; i++) {
+    // Open groups are capped by #startWaiting; the ones waiting for their turn are capped here,
+    // the oldest dropped first (never opened).
+    for (let i = 0; this.#waiting >= MAX_GROUPS_IN_FLIGHT && i < this.#pumps.length; i++) {
       const p = this.#pumps[i];
       if (p.started || p.cancelled) continue;
       this.#drop(p);
-      waiting--;
       i--;
     }
     // Over budget: drop the oldest groups still waiting first (never opened: no stream to reset,
@@ -323,10 +325,10 @@ class Downstream implements TrackConsumer {
   #drop(p: GroupPump): void {
     this.#forget(p);
     if (p.cancelled) return;
+    if (!p.started) this.#waiting--;
     p.cancel(Code.Old);
     this.#ctx.stats.groupsDropped++;
     this.#range?.dropped(p.group.sequence, Code.Old);
-    this.#wakeTurn(); // a dropped pump waiting for its turn must see it was cancelled
   }
 
   /** Remove `p` from the in-flight list; a pump the peer stopped no longer counts. */
@@ -343,13 +345,6 @@ class Downstream implements TrackConsumer {
     let uncountedFrames = 0;
     let uncountedBytes = 0;
     try {
-      while (!pump.cancelled && this.#mustWait(pump)) {
-        this.#turn ??= Promise.withResolvers<void>();
-        await this.#turn.promise;
-      }
-      if (pump.cancelled) return;
-      pump.started = true;
-      this.#skippedBytes = 0;
       const stream = await ctx.transport.openUni();
       pump.stream = stream;
       if (pump.cancelled) {
@@ -360,36 +355,59 @@ class Downstream implements TrackConsumer {
         if (code < 0) return;
         pump.cancel(code);
         this.#forget(pump);
-        this.#wakeTurn(); // one fewer open: a waiting group may start
+        this.#startWaiting(); // one fewer open: a waiting group may start
       });
-      await stream.write(encodeGroupHeader({ subscribeId: this.#id, sequence: group.sequence }));
-      this.#stats.groupsOut++;
+      // The header is not awaited: it goes out with the first frames (one transport write), and a
+      // failure surfaces on the next write.
+      stream.write(encodeGroupHeader({ subscribeId: this.#id, sequence: group.sequence })).catch(ignore);
+      this.#stats.countOut(1, 0, 0);
       // Start from the first cached frame.
       let next = group.dropped;
       pump.sentBytes = group.totalBytes - group.bytes;
       /** lite-05: the timestamp of the frame last written (null before the first). */
       let prevTs: bigint | null = null;
+      /** Frames written since the last yield to the event loop. */
+      let sinceYield = 0;
       for (;;) {
         if (pump.cancelled) return;
         while (next < group.frameCount) {
-          const frame = group.frame(next);
-          const header = this.#timed ? timestampHeader05(group, next, prevTs) : undefined;
-          if (frame === undefined || (this.#timed && header === undefined)) {
-            stream.reset(26); // lagged: the frames it needed were dropped
-            return;
-          }
-          if (header !== undefined) {
+          let frames: number;
+          let bytes: number;
+          if (this.#timed) {
+            const frame = group.frame(next);
+            const header = timestampHeader05(group, next, prevTs);
+            if (frame === undefined || header === undefined) {
+              stream.reset(26); // lagged: the frames it needed were dropped
+              return;
+            }
             prevTs = group.timestamp(next)!;
-            await stream.write(header);
+            stream.write(header).catch(ignore); // goes out with its frame; failures surface below
+            pump.sentBytes += frameCost(frame.length);
+            await stream.write(frame);
+            frames = 1;
+            bytes = frame.length;
+          } else {
+            // Every frame cached back to back from `next` on, as one write of the cache's bytes.
+            const run = group.run(next);
+            if (run === undefined) {
+              stream.reset(26); // lagged: the frames it needed were dropped
+              return;
+            }
+            pump.sentBytes += run.cost;
+            await stream.write(run.bytes);
+            frames = run.count;
+            bytes = run.bytes.length;
           }
-          next++;
-          pump.sentBytes += frameCost(frame.length);
-          await stream.write(frame);
-          if (next % FRAMES_PER_YIELD === 0) await yieldToEventLoop();
-          uncountedBytes += frame.length;
-          if (++uncountedFrames === STATS_BATCH_FRAMES) {
+          next += frames;
+          uncountedBytes += bytes;
+          uncountedFrames += frames;
+          if (uncountedFrames >= STATS_BATCH_FRAMES) {
             this.#countOut(uncountedFrames, uncountedBytes);
             uncountedFrames = uncountedBytes = 0;
+          }
+          if ((sinceYield += frames) >= FRAMES_PER_YIELD) {
+            sinceYield = 0;
+            await yieldToEventLoop();
           }
           if (pump.cancelled) return;
         }
@@ -397,7 +415,7 @@ class Downstream implements TrackConsumer {
           // Every frame is with the transport: newer groups neither wait for it nor count it in
           // flight (closing can take until the peer acknowledged it).
           pump.closing = true;
-          this.#wakeTurn();
+          this.#startWaiting();
           await stream.close();
           return;
         }
@@ -406,7 +424,7 @@ class Downstream implements TrackConsumer {
           return;
         }
         pump.caughtUp = true;
-        this.#wakeTurn();
+        this.#startWaiting();
         await group.changed();
         pump.caughtUp = false;
       }
@@ -422,8 +440,7 @@ class Downstream implements TrackConsumer {
 
   /** Add frames and payload bytes sent to the session's stats. */
   #countOut(frames: number, bytes: number): void {
-    this.#stats.framesOut += frames;
-    this.#stats.bytesOut += bytes;
+    this.#stats.countOut(0, frames, bytes);
   }
 
   /** Unsubscribe: cancel every group in flight. */
@@ -431,7 +448,7 @@ class Downstream implements TrackConsumer {
     this.#closed = true;
     for (const p of [...this.#pumps]) p.cancel(code);
     this.#pumps.length = 0;
-    this.#wakeTurn();
+    this.#waiting = 0;
   }
 }
 

@@ -5,7 +5,15 @@
  * @module
  */
 
-import { BodyReader, BoundsError, DecodeError, Writer } from "../codec/mod.ts";
+import {
+  BodyReader,
+  BoundsError,
+  DecodeError,
+  putVarint,
+  putVarint62,
+  varintSize,
+  Writer,
+} from "../codec/mod.ts";
 
 /** moq-lite draft versions. */
 export enum Version {
@@ -316,8 +324,12 @@ export interface GroupHeader {
 
 /** Encode the GROUP stream type byte and header message. */
 export function encodeGroupHeader(m: GroupHeader): Uint8Array {
-  const body = new Writer(16).varint62(m.subscribeId).varint(m.sequence).finish();
-  return new Writer(20).u8(UNI_GROUP).varint(body.length).bytes(body).finish();
+  // One exact-size buffer: a relay writes one header per group per subscriber.
+  const bodyBytes = varintSize(m.subscribeId) + varintSize(m.sequence);
+  const out = new Uint8Array(1 + varintSize(bodyBytes) + bodyBytes);
+  out[0] = UNI_GROUP;
+  putVarint(out, putVarint62(out, putVarint(out, 1, bodyBytes), m.subscribeId), m.sequence);
+  return out;
 }
 
 /** Decode a GROUP header body. */

@@ -31,6 +31,12 @@ export class StreamReader {
   #chunk: Uint8Array = EMPTY;
   #pos = 0;
   #ended = false;
+  /**
+   * Called whenever the reader is about to wait for the stream because everything it buffered was
+   * consumed: a consumer that batches work per received chunk (waking the readers of a group once
+   * for all the frames of one chunk) completes the batch there.
+   */
+  onWait: (() => void) | null = null;
 
   constructor(stream: RecvStream) {
     this.#stream = stream;
@@ -53,6 +59,7 @@ export class StreamReader {
       this.#chunk = EMPTY;
       this.#pos = 0;
     }
+    this.onWait?.();
     const next = await this.#stream.read();
     if (next === null) {
       this.#ended = true;
@@ -149,16 +156,49 @@ export class StreamReader {
   }
 
   /**
+   * The next frame as a view of the received chunk, read synchronously, when it is already
+   * buffered, at most `viewUpToBytes` encoded and its size minimally encoded; otherwise undefined
+   * and nothing is consumed (use {@link frame}). Throws `BoundsError` for a size over `maxBytes`.
+   * For callers that copy small frames anyway: a run of buffered frames costs no promise each.
+   */
+  bufferedFrame(maxBytes: number, viewUpToBytes: number): Uint8Array | undefined {
+    const chunk = this.#chunk;
+    const start = this.#pos;
+    if (start >= chunk.length) return undefined;
+    const length = varintLength(chunk[start]);
+    if (chunk.length - start < length) return undefined;
+    const size = getVarint(chunk, start);
+    if (size > maxBytes) throw new BoundsError(`frame of ${size} bytes exceeds the ${maxBytes}-byte limit`);
+    const total = length + size;
+    if (total > viewUpToBytes || length !== varintSize(size) || chunk.length - start < total) {
+      return undefined;
+    }
+    this.#pos = start + total;
+    return chunk.subarray(start, start + total);
+  }
+
+  /**
    * One frame (`vi53 size` + payload) returned ENCODED, size prefix included, in a buffer of its own,
    * so it can be forwarded to every subscriber without another copy. `null` at a clean FIN between
-   * frames.
+   * frames. A frame of at most `viewUpToBytes` (encoded) that is already buffered is returned as a
+   * view of the received chunk instead (no allocation; valid until the caller lets go of it, and
+   * pinning that chunk: for callers that copy small frames anyway).
    */
-  async frame(maxBytes: number): Promise<Uint8Array | null> {
+  async frame(maxBytes: number, viewUpToBytes = 0): Promise<Uint8Array | null> {
     if (await this.done()) return null;
+    await this.#need(1, "a varint");
+    const length = varintLength(this.#chunk[this.#pos]);
+    await this.#need(length, "a varint");
+    const start = this.#pos;
     const size = await this.varint();
     if (size > maxBytes) throw new BoundsError(`frame of ${size} bytes exceeds the ${maxBytes}-byte limit`);
     const prefix = varintSize(size);
     const total = prefix + size;
+    if (total <= viewUpToBytes && length === prefix && this.#available >= size) {
+      // Already buffered, minimally encoded: a view of the received chunk, no allocation.
+      this.#pos += size;
+      return this.#chunk.subarray(start, start + total);
+    }
     const out = new Uint8Array(
       Math.min(total, Math.max(INITIAL_READ_BUFFER_BYTES, prefix + this.#available)),
     );

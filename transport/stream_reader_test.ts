@@ -102,3 +102,54 @@ Deno.test("a declared frame size costs nothing until its bytes arrive", async ()
     `${READERS} stalled 1 MiB frames grew external memory by ${grownMiB.toFixed(1)} MiB`,
   );
 });
+
+Deno.test("StreamReader calls onWait each time it is about to wait for the stream", async () => {
+  // Three 2-byte frames per 6-byte chunk: a consumer batching per chunk is told after each chunk.
+  const wire = new Uint8Array([1, 7, 1, 8, 1, 9, 1, 10, 1, 11, 1, 12]);
+  const reader = new StreamReader(chunked(wire, 6));
+  const events: string[] = [];
+  reader.onWait = () => events.push("wait");
+  for (;;) {
+    const frame = await reader.frame(16);
+    if (frame === null) break;
+    events.push(String(frame[1]));
+  }
+  assert.deepEqual(events, ["wait", "7", "8", "9", "wait", "10", "11", "12", "wait"]);
+});
+
+Deno.test("StreamReader.frame returns small buffered frames as views, others as copies", async () => {
+  const payload = pattern(100, 3);
+  const wire = new Writer().varint(100).bytes(payload).varint(100).bytes(payload).bytes(
+    new Uint8Array([0x40, 0x02, 7, 8]), // a non-minimal size prefix: copied and re-encoded
+  ).finish();
+  const reader = new StreamReader(chunked(wire, 150));
+  const first = (await reader.frame(1024, 200))!;
+  assert.equal(first.byteLength, 102);
+  assert.ok(first.buffer.byteLength > 102, "a view of the received chunk");
+  assert.deepEqual(first.subarray(2), payload);
+  const second = (await reader.frame(1024, 200))!; // split across two chunks: copied
+  assert.equal(second.buffer.byteLength, 102);
+  assert.deepEqual(second.subarray(2), payload);
+  const third = (await reader.frame(1024, 200))!;
+  assert.deepEqual([...third], [2, 7, 8], "re-encoded minimally");
+  assert.equal(await reader.frame(1024, 200), null);
+});
+
+Deno.test("StreamReader.bufferedFrame takes buffered small frames synchronously, else leaves them", async () => {
+  const wire = new Writer().varint(2).bytes(new Uint8Array([5, 6])).varint(300).bytes(pattern(300, 4)).varint(
+    1,
+  )
+    .bytes(new Uint8Array([9])).finish();
+  const reader = new StreamReader(chunked(wire, 100));
+  assert.equal(reader.bufferedFrame(1024, 64), undefined, "nothing buffered yet");
+  const first = (await reader.frame(1024, 64))!;
+  assert.deepEqual([...first], [2, 5, 6]);
+  assert.equal(reader.bufferedFrame(1024, 64), undefined, "too large for a view: left for frame()");
+  assert.throws(() => reader.bufferedFrame(100, 1024), BoundsError);
+  const second = (await reader.frame(1024, 64))!;
+  assert.equal(second.byteLength, 302);
+  assert.deepEqual(second.subarray(2), pattern(300, 4));
+  const third = reader.bufferedFrame(1024, 64) ?? (await reader.frame(1024, 64));
+  assert.deepEqual([...third!], [1, 9]);
+  assert.equal(await reader.frame(1024, 64), null);
+});

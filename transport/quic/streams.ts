@@ -190,6 +190,9 @@ export class QuicSendHalf implements SendStream, Terminable {
   async #flush(): Promise<void> {
     this.#flushing = true;
     try {
+      // Start on the next microtask: what the caller writes in the same turn (a group header and
+      // the frames after it) goes out as one Deno write.
+      await RESOLVED;
       while (this.#queue.length > 0 && this.#state !== "done") {
         const chunk = this.#take();
         try {

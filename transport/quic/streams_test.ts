@@ -186,7 +186,9 @@ Deno.test("quic send half: small writes behind a busy write resolve at once and 
   const half = new QuicSendHalf(sink.stream, owner());
   const frames = Array.from({ length: 10 }, (_, i) => new Uint8Array(1000).fill(i));
   let resolved = 0;
-  for (const f of frames) half.write(f).then(() => resolved++);
+  half.write(frames[0]).then(() => resolved++);
+  await sleep(5);
+  for (const f of frames.slice(1)) half.write(f).then(() => resolved++);
   await sleep(5);
   assert.equal(resolved, 10, "below the high-water mark every write resolves without waiting");
   assert.equal(sink.writes.length, 1, "only the first chunk is in Deno's hands");
@@ -204,6 +206,23 @@ Deno.test("quic send half: small writes behind a busy write resolve at once and 
   await closing;
   assert.ok(sink.isClosed(), "close waits for the queue, then closes");
   assert.equal(half.bufferedBytes, 0);
+});
+
+Deno.test("quic send half: writes made in one turn go out as one Deno write", async () => {
+  const sink = slowSink();
+  const half = new QuicSendHalf(sink.stream, owner());
+  half.write(new Uint8Array([1, 2, 3])); // a group header, say
+  await half.write(new Uint8Array(500).fill(7)); // and the frames after it
+  await sleep(5);
+  assert.equal(sink.writes.length, 1, "header and frames coalesced");
+  assert.equal(sink.writes[0].byteLength, 503);
+  assert.deepEqual([...sink.writes[0].subarray(0, 4)], [1, 2, 3, 7]);
+  sink.release();
+  const closing = half.close();
+  await sleep(5);
+  sink.release();
+  await closing;
+  assert.ok(sink.isClosed());
 });
 
 Deno.test("quic send half: beyond the high-water mark a write waits; large chunks are not copied", async () => {
