@@ -92,7 +92,11 @@ class ViewState {
     total.frames += frames;
     total.bytes += bytes;
     if (this.path === undefined) return;
-    const e = this.entry(egress);
+    // The common case first: the cached entry is still the tier's.
+    let e = this.#counters === counters && this.#generation === counters.generation
+      ? (egress ? this.#egress : this.#ingress)
+      : undefined;
+    if (e === undefined) e = this.entry(egress);
     if (e === undefined) return;
     e.groups += groups;
     e.frames += frames;
