@@ -13,8 +13,118 @@ interface SessionBinding {
   counters: TierCounters;
   /** The auth root (`sessions.json` key). */
   root: string;
-  /** Open subscriptions by broadcast path (viewer sentinel), bounded by the session's quota. */
-  readonly viewers: Map<string, number>;
+  /**
+   * Open subscriptions by broadcast path (viewer sentinel), bounded by the session's quota; made
+   * on the session's first subscription.
+   */
+  viewers: Map<string, number> | undefined;
+  /**
+   * Broadcast views memoised by path (so a group does not build one), forgotten wholesale past
+   * {@link MAX_BROADCAST_VIEWS_PER_SESSION}; made on the first {@link RelayStats.forBroadcast}.
+   */
+  views: Map<string, RelayStats> | undefined;
+}
+
+/** The key of a view's own state (see {@link ViewState}). */
+const VIEW_STATE: unique symbol = Symbol("RelayStats view state");
+
+/** A session or broadcast view: the process counters with a {@link ViewState} of its own. */
+interface View extends RelayStats {
+  readonly [VIEW_STATE]: ViewState;
+}
+
+/**
+ * The whole per-view state: a session view has `path` undefined, a broadcast view the absolute
+ * broadcast path. The accessors and methods that use it live once on a shared prototype (see
+ * {@link RelayStats.forSession}), so a view costs two small objects, not a closure per counter.
+ */
+class ViewState {
+  readonly binding: SessionBinding;
+  readonly path: string | undefined;
+  /** `path` is under the tiers' excluded prefix: no traffic entry. */
+  readonly excluded: boolean;
+  /** The tier (and its generation) the cached entries below belong to. */
+  #counters: TierCounters | undefined = undefined;
+  #generation = -1;
+  #egress: Traffic | undefined = undefined;
+  #ingress: Traffic | undefined = undefined;
+
+  constructor(binding: SessionBinding, path: string | undefined, excluded: boolean) {
+    this.binding = binding;
+    this.path = path;
+    this.excluded = excluded;
+  }
+
+  /** The traffic entry of `path` for a role: looked up once per prune (or rebinding), not per increment. */
+  entry(egress: boolean): Traffic | undefined {
+    const path = this.path;
+    const counters = this.binding.counters;
+    if (this.#counters !== counters || this.#generation !== counters.generation) {
+      this.#counters = counters;
+      this.#generation = counters.generation;
+      this.#egress = this.#ingress = undefined;
+    }
+    const cached = egress ? this.#egress : this.#ingress;
+    if (cached !== undefined || this.excluded || path === undefined) return cached;
+    const found = counters.traffic(egress ? "publisher" : "subscriber", path);
+    // traffic() may have pruned to make room: then a later increment looks up again.
+    if (this.#generation === counters.generation) {
+      if (egress) this.#egress = found;
+      else this.#ingress = found;
+    }
+    return found;
+  }
+
+  /** Add `delta` to `field` of the tier's totals and of the path's entry. */
+  add(egress: boolean, field: keyof Traffic, delta: number): void {
+    const counters = this.binding.counters;
+    (egress ? counters.totalPublisher : counters.totalSubscriber)[field] += delta;
+    if (this.path === undefined) return;
+    const e = this.entry(egress);
+    if (e !== undefined) e[field] += delta;
+  }
+
+  /** Add groups, frames and bytes to the tier's totals and the path's entry in one go. */
+  traffic(egress: boolean, groups: number, frames: number, bytes: number): void {
+    const counters = this.binding.counters;
+    const total = egress ? counters.totalPublisher : counters.totalSubscriber;
+    total.groups += groups;
+    total.frames += frames;
+    total.bytes += bytes;
+    if (this.path === undefined) return;
+    // The common case first: the cached entry is still the tier's.
+    let e = this.#counters === counters && this.#generation === counters.generation
+      ? (egress ? this.#egress : this.#ingress)
+      : undefined;
+    if (e === undefined) e = this.entry(egress);
+    if (e === undefined) return;
+    e.groups += groups;
+    e.frames += frames;
+    e.bytes += bytes;
+  }
+
+  /** `delta` subscriptions opened on `path`: true when the session's first one opens a viewer. */
+  viewerOpened(delta: number): boolean {
+    if (this.path === undefined) return false;
+    const viewers = this.binding.viewers ??= new Map();
+    const open = viewers.get(this.path) ?? 0;
+    viewers.set(this.path, open + delta);
+    return open === 0;
+  }
+
+  /** `delta` subscriptions closed on `path`: true when the session's last one closes its viewer. */
+  viewerClosed(delta: number): boolean {
+    const viewers = this.binding.viewers;
+    if (this.path === undefined || viewers === undefined) return false;
+    const open = viewers.get(this.path);
+    if (open === undefined) return false;
+    if (open > delta) {
+      viewers.set(this.path, open - delta);
+      return false;
+    }
+    viewers.delete(this.path);
+    return true;
+  }
 }
 
 /** Label values for a session's transport. */
@@ -66,33 +176,25 @@ export class RelayStats {
   /** Per-tier totals and per-root entries (filled through {@link forSession} views). */
   readonly tiers: TierRegistry = new TierRegistry();
 
+  /** The prototype of every view of these counters (made on the first {@link forSession}). */
+  #viewPrototype: RelayStats | undefined = undefined;
+
   /**
    * A view for one session: the same counters (every numeric field reads and writes these), and
    * the traffic and session counts also land in `tier`'s totals; sessions are counted under the
    * auth `root`. Traffic entries are keyed by broadcast path, so counting under one goes through
    * {@link forBroadcast} on this view. The session layer increments plain fields, so each field of
-   * a view is an accessor; fields added later are forwarded the same way.
+   * a view is an accessor (defined once, on the views' shared prototype); fields added later are
+   * forwarded the same way.
    */
   forSession(tier: string, root: string): RelayStats {
-    const binding: SessionBinding = { counters: this.tiers.tier(tier), root, viewers: new Map() };
-    const view = this.#view(binding, undefined);
-    view.sessionOpened = (transport, version) => {
-      this.sessionOpened(transport, version);
-      binding.counters.totalSessions.sessions++;
-      const entry = binding.counters.presence(binding.root);
-      if (entry !== undefined) entry.sessions++;
+    const binding: SessionBinding = {
+      counters: this.tiers.tier(tier),
+      root,
+      viewers: undefined,
+      views: undefined,
     };
-    view.sessionClosed = (transport, version) => {
-      this.sessionClosed(transport, version);
-      binding.counters.totalSessions.sessions_closed++;
-      const entry = binding.counters.sessions.get(binding.root);
-      if (entry !== undefined && entry.sessions > entry.sessions_closed) entry.sessions_closed++;
-    };
-    view.bind = (t, r) => {
-      binding.counters = this.tiers.tier(t);
-      binding.root = r;
-    };
-    return view;
+    return this.#view(binding, undefined);
   }
 
   /**
@@ -148,115 +250,10 @@ export class RelayStats {
   }
 
   #view(binding: SessionBinding, path: string | undefined): RelayStats {
-    const viewers = binding.viewers;
-    const fields = this as unknown as Record<string, number>;
-    const view = Object.create(this) as RelayStats;
     const excluded = path !== undefined && this.tiers.exclude !== undefined &&
       isUnder(path, this.tiers.exclude);
-    // The entries of `path`, looked up once per prune (or rebinding), not once per increment.
-    let cachedCounters: TierCounters | undefined;
-    let cachedGeneration = -1;
-    let egressEntry: Traffic | undefined;
-    let ingressEntry: Traffic | undefined;
-    const entry = (egress: boolean): Traffic | undefined => {
-      const counters = binding.counters;
-      if (cachedCounters !== counters || cachedGeneration !== counters.generation) {
-        cachedCounters = counters;
-        cachedGeneration = counters.generation;
-        egressEntry = ingressEntry = undefined;
-      }
-      const cached = egress ? egressEntry : ingressEntry;
-      if (cached !== undefined || excluded || path === undefined) return cached;
-      const found = counters.traffic(egress ? "publisher" : "subscriber", path);
-      // traffic() may have pruned to make room: then a later increment looks up again.
-      if (cachedGeneration === counters.generation) {
-        if (egress) egressEntry = found;
-        else ingressEntry = found;
-      }
-      return found;
-    };
-    for (const key of Object.keys(this)) {
-      if (typeof fields[key] !== "number") continue;
-      const traffic = TRAFFIC_FIELDS[key];
-      if (traffic === undefined) {
-        Object.defineProperty(view, key, {
-          get: () => fields[key],
-          set: (value: number) => void (fields[key] = value),
-        });
-        continue;
-      }
-      const role = traffic[0];
-      const field = traffic[1];
-      const egress = role === "publisher";
-      Object.defineProperty(view, key, {
-        get: () => fields[key],
-        set: (value: number) => {
-          const delta = value - fields[key];
-          fields[key] = value;
-          const counters = binding.counters;
-          (egress ? counters.totalPublisher : counters.totalSubscriber)[field] += delta;
-          if (path === undefined) return;
-          const e = entry(egress);
-          if (e !== undefined) e[field] += delta;
-          if (delta <= 0) return;
-          if (key === "subscriptionsOpened") {
-            const open = viewers.get(path) ?? 0;
-            viewers.set(path, open + delta);
-            if (open === 0) view.viewersOpened++;
-          } else if (key === "subscriptionsClosed") {
-            const open = viewers.get(path);
-            if (open === undefined) return;
-            if (open > delta) viewers.set(path, open - delta);
-            else {
-              viewers.delete(path);
-              view.viewersClosed++;
-            }
-          }
-        },
-      });
-    }
-    // The traffic counters, updated in one go (see countOut / countIn): the same effect as the
-    // accessors above, without going through them field by field.
-    const traffic = (egress: boolean, groups: number, frames: number, bytes: number) => {
-      if (egress) {
-        fields.groupsOut += groups;
-        fields.framesOut += frames;
-        fields.bytesOut += bytes;
-      } else {
-        fields.groupsIn += groups;
-        fields.framesIn += frames;
-        fields.bytesIn += bytes;
-      }
-      const counters = binding.counters;
-      const total = egress ? counters.totalPublisher : counters.totalSubscriber;
-      total.groups += groups;
-      total.frames += frames;
-      total.bytes += bytes;
-      if (path === undefined) return;
-      const e = entry(egress);
-      if (e === undefined) return;
-      e.groups += groups;
-      e.frames += frames;
-      e.bytes += bytes;
-    };
-    view.countOut = (groups, frames, bytes) => traffic(true, groups, frames, bytes);
-    view.countIn = (groups, frames, bytes) => traffic(false, groups, frames, bytes);
-    if (path !== undefined) {
-      view.forBroadcast = () => view;
-      return view;
-    }
-    // Broadcast views hold no state of their own: memoised so a group does not build one, and
-    // forgotten wholesale when a session has touched many broadcasts.
-    const views = new Map<string, RelayStats>();
-    view.forBroadcast = (p) => {
-      let v = views.get(p);
-      if (v === undefined) {
-        if (views.size >= MAX_BROADCAST_VIEWS_PER_SESSION) views.clear();
-        v = this.#view(binding, p);
-        views.set(p, v);
-      }
-      return v;
-    };
+    const view = Object.create(this.#viewPrototype ??= viewPrototype(this, this.#view.bind(this)));
+    view[VIEW_STATE] = new ViewState(binding, path, excluded);
     return view;
   }
 
@@ -285,6 +282,106 @@ export class RelayStats {
     if (n <= 0) this.sessionsOpen.delete(key);
     else this.sessionsOpen.set(key, n);
   }
+}
+
+/**
+ * The prototype shared by every view of `root`: an accessor per numeric field of `root` (reads and
+ * writes `root`'s field; a traffic field also counts in the view's tier and broadcast entry) and
+ * the view methods, all reading the view's {@link ViewState}. Built once per `root`.
+ */
+function viewPrototype(
+  root: RelayStats,
+  makeView: (binding: SessionBinding, path: string) => RelayStats,
+): RelayStats {
+  const fields = root as unknown as Record<string, number>;
+  const proto = Object.create(root) as RelayStats;
+  for (const key of Object.keys(root)) {
+    if (typeof fields[key] !== "number") continue;
+    const traffic = TRAFFIC_FIELDS[key];
+    if (traffic === undefined) {
+      Object.defineProperty(proto, key, {
+        get: () => fields[key],
+        set: (value: number) => void (fields[key] = value),
+      });
+      continue;
+    }
+    const egress = traffic[0] === "publisher";
+    const field = traffic[1];
+    const opens = key === "subscriptionsOpened";
+    const closes = key === "subscriptionsClosed";
+    Object.defineProperty(proto, key, {
+      get: () => fields[key],
+      set(this: View, value: number) {
+        const delta = value - fields[key];
+        fields[key] = value;
+        const state = this[VIEW_STATE];
+        state.add(egress, field, delta);
+        if (delta <= 0) return;
+        if (opens && state.viewerOpened(delta)) this.viewersOpened++;
+        else if (closes && state.viewerClosed(delta)) this.viewersClosed++;
+      },
+    });
+  }
+  const methods:
+    & Pick<
+      RelayStats,
+      "countOut" | "countIn" | "forBroadcast" | "bind" | "sessionOpened" | "sessionClosed"
+    >
+    & ThisType<View> = {
+      countOut(groups, frames, bytes) {
+        root.groupsOut += groups;
+        root.framesOut += frames;
+        root.bytesOut += bytes;
+        this[VIEW_STATE].traffic(true, groups, frames, bytes);
+      },
+      countIn(groups, frames, bytes) {
+        root.groupsIn += groups;
+        root.framesIn += frames;
+        root.bytesIn += bytes;
+        this[VIEW_STATE].traffic(false, groups, frames, bytes);
+      },
+      forBroadcast(path) {
+        const state = this[VIEW_STATE];
+        if (state.path !== undefined) return this;
+        const binding = state.binding;
+        const views = binding.views ??= new Map();
+        let v = views.get(path);
+        if (v === undefined) {
+          if (views.size >= MAX_BROADCAST_VIEWS_PER_SESSION) views.clear();
+          v = makeView(binding, path);
+          views.set(path, v);
+        }
+        return v;
+      },
+      bind(tier, r) {
+        const state = this[VIEW_STATE];
+        if (state.path !== undefined) return;
+        state.binding.counters = root.tiers.tier(tier);
+        state.binding.root = r;
+      },
+      sessionOpened(transport, version) {
+        root.sessionOpened(transport, version);
+        const state = this[VIEW_STATE];
+        if (state.path !== undefined) return;
+        const { counters, root: authRoot } = state.binding;
+        counters.totalSessions.sessions++;
+        const entry = counters.presence(authRoot);
+        if (entry !== undefined) entry.sessions++;
+      },
+      sessionClosed(transport, version) {
+        root.sessionClosed(transport, version);
+        const state = this[VIEW_STATE];
+        if (state.path !== undefined) return;
+        const { counters, root: authRoot } = state.binding;
+        counters.totalSessions.sessions_closed++;
+        const entry = counters.sessions.get(authRoot);
+        if (entry !== undefined && entry.sessions > entry.sessions_closed) entry.sessions_closed++;
+      },
+    };
+  for (const [name, method] of Object.entries(methods)) {
+    Object.defineProperty(proto, name, { value: method, writable: true, configurable: true });
+  }
+  return proto;
 }
 
 /** `path` is `prefix` or below it (segment-wise). */

@@ -146,3 +146,22 @@ Deno.test("countOut / countIn count exactly what the field increments count, in 
   assert.equal(a.publisher.get("acme/cam")?.frames, 30);
   assert.deepEqual(tierTotals(methods), tierTotals(fields));
 });
+
+Deno.test("views carry no per-view accessors or closures: one shared prototype holds them", () => {
+  const stats = new RelayStats();
+  const a = stats.forSession("gold", "a");
+  const b = stats.forSession("", "b");
+  const cam = a.forBroadcast("a/cam");
+  assert.equal(a.forBroadcast("a/cam"), cam, "broadcast views are memoised");
+  for (const view of [a, b, cam, b.forBroadcast("b/mic")]) {
+    assert.equal(Object.getPrototypeOf(view), Object.getPrototypeOf(a));
+    assert.deepEqual(Object.getOwnPropertyNames(view), [], "no own accessor or method");
+    assert.equal(Object.getOwnPropertySymbols(view).length, 1, "one state object");
+  }
+  // The process counters stay plain fields and are what every view reads.
+  assert.equal(Object.getOwnPropertyDescriptor(stats, "bytesOut")?.value, 0);
+  cam.countOut(1, 2, 3);
+  b.bytesOut += 4;
+  assert.equal(cam.bytesOut, 7);
+  assert.equal(stats.bytesOut, 7);
+});
