@@ -146,6 +146,18 @@ export class Group {
   readonly #chunkHintBytes: number;
   /** Encoded bytes of every small frame appended (copied into shared chunks), dropped ones included. */
   compactedBytes = 0;
+  /** Readers that may still read this group (see {@link Group.hold}). */
+  #holds = 0;
+  /**
+   * Told when the last hold is let go ({@link Group.unhold}): the track decides whether the group
+   * is still worth reading. One shared function per track, not one per group.
+   */
+  onIdle: ((group: Group) => void) | null = null;
+  /**
+   * Told once when the group is {@link Group.abandon abandoned}: its writer stops reading it from
+   * upstream (STOP_SENDING). Set by whoever feeds the group.
+   */
+  onAbandon: (() => void) | null = null;
 
   /**
    * @param sequence the group sequence number
@@ -366,6 +378,37 @@ export class Group {
     if (!this.#released) this.#onBytes(delta, encodedDelta);
     if (wake) this.#notify();
     else this.#unwoken = true;
+  }
+
+  /** How many readers hold the group (may still read it). */
+  get holds(): number {
+    return this.#holds;
+  }
+
+  /**
+   * A reader that may still read this group says so; it calls {@link Group.unhold} exactly once
+   * when it is done with the group or passed over it.
+   */
+  hold(): void {
+    this.#holds++;
+  }
+
+  /** A reader let go of this group; the last one tells {@link Group.onIdle}. */
+  unhold(): void {
+    if (this.#holds === 0) return;
+    if (--this.#holds === 0) this.onIdle?.(this);
+  }
+
+  /**
+   * Nobody will read this open group: stop it (aborted with `code`, its cost leaves the budget) and
+   * tell its writer to stop reading it ({@link Group.onAbandon}). No-op once the group is not open.
+   */
+  abandon(code: number): void {
+    if (this.state !== "open") return;
+    this.release(code);
+    const stop = this.onAbandon;
+    this.onAbandon = null;
+    stop?.();
   }
 
   /** The group is complete (publisher FIN). */

@@ -50,6 +50,12 @@ export interface TrackConsumer {
   onGroup(group: Group): void;
   /** The track ended: `code` null = clean end (FIN), else the reset code to forward. */
   onClose(code: number | null): void;
+  /**
+   * True when the consumer reports its interest per group: it {@link Group.hold holds} each group
+   * it may still read and lets go ({@link Group.unhold}) once it is done with it or passed over it.
+   * A consumer without it wants every group: while one is attached, every group is read whole.
+   */
+  readonly selective?: boolean;
 }
 
 /** A live upstream feed for a track, created by a {@link TrackSourceLink}. */
@@ -124,6 +130,12 @@ export class Track {
   readonly #onBytes: GroupBudget;
   /** After a same-publisher route change: groups up to this sequence were already offered. */
   #resumeAfter = -1;
+  /** Attached consumers that are not {@link TrackConsumer.selective}: they want every group. */
+  #greedy = 0;
+  /** Open groups stopped because no consumer would read them ({@link Track.groupIdle}). */
+  groupsAbandoned = 0;
+  /** Shared by every group of the track as its {@link Group.onIdle}. */
+  readonly #onIdle = (group: Group) => this.groupIdle(group);
 
   constructor(broadcast: string, name: string, policy: TrackCachePolicy) {
     this.broadcast = broadcast;
@@ -173,12 +185,36 @@ export class Track {
     // Already offered before a route change: read and dropped, not cached nor fanned out.
     if (sequence <= this.#resumeAfter) return new Group(sequence);
     // Sized like the previous group: its frames then lie in one chunk (one write per subscriber).
-    const group = new Group(sequence, this.#onBytes, this.latest?.compactedBytes ?? 0);
+    const previous = this.latest;
+    const group = new Group(sequence, this.#onBytes, previous?.compactedBytes ?? 0);
+    group.onIdle = this.#onIdle;
     this.groupsIn++;
     this.#cache(group);
     for (const c of this.consumers) c.onGroup(group);
+    // The group that was latest may now be one nobody reads; so may a late, older new one.
+    if (previous !== null && previous !== this.latest) this.groupIdle(previous);
+    if (group !== this.latest) this.groupIdle(group);
     this.expire(Date.now());
     return group;
+  }
+
+  /**
+   * Stop reading `group` when nobody would read it: it is open, not the latest, no consumer holds
+   * it and every attached consumer is {@link TrackConsumer.selective} (so all of them passed over
+   * it). It leaves the cache and its writer stops reading it upstream ({@link Group.abandon}). A
+   * track without consumers keeps caching (for late joiners).
+   */
+  groupIdle(group: Group): void {
+    if (
+      group.state !== "open" || group.holds > 0 || group === this.latest || this.#greedy > 0 ||
+      this.consumers.size === 0
+    ) return;
+    const i = this.groups.indexOf(group);
+    if (i < 0) return; // no longer cached: whoever removed it released it
+    this.groups.splice(i, 1);
+    this.#uncache(group);
+    this.groupsAbandoned++;
+    group.abandon(CODE_OLD);
   }
 
   /** Add `group` to the cache, evicting the oldest beyond {@link MAX_GROUPS_PER_TRACK}. */
@@ -227,18 +263,20 @@ export class Track {
 
   /** Attach a consumer; a late joiner immediately gets the latest group. */
   attach(consumer: TrackConsumer): void {
-    this.consumers.add(consumer);
     if (this.state === "closed") {
-      this.consumers.delete(consumer);
       consumer.onClose(this.closeCode);
       return;
+    }
+    if (!this.consumers.has(consumer)) {
+      this.consumers.add(consumer);
+      if (!consumer.selective) this.#greedy++;
     }
     if (this.latest && this.latest.state !== "aborted") consumer.onGroup(this.latest);
   }
 
   /** Detach a consumer. */
   detach(consumer: TrackConsumer): void {
-    this.consumers.delete(consumer);
+    if (this.consumers.delete(consumer) && !consumer.selective) this.#greedy--;
   }
 
   /**
@@ -263,6 +301,7 @@ export class Track {
     up?.cancel();
     const consumers = [...this.consumers];
     this.consumers.clear();
+    this.#greedy = 0;
     for (const c of consumers) c.onClose(code);
     for (const g of this.groups) g.release(code ?? CODE_CANCEL);
     this.groups.length = 0;

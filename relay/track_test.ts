@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { frameCost, GROUP_OVERHEAD_BYTES } from "./group.ts";
+import { frameCost, type Group, GROUP_OVERHEAD_BYTES } from "./group.ts";
 import { CODE_EVICTED, CODE_OLD, MAX_GROUPS_PER_TRACK, Track } from "./track.ts";
 import { GroupCollector } from "../testing/mod.ts";
 
@@ -127,4 +127,85 @@ Deno.test("track: after a same-publisher route change, groups already offered ar
   t.restart(); // a returning publisher: a new sequence space, from 0 again
   t.startGroup(0);
   assert.deepEqual(a.groups.map((g) => g.sequence), [9, 10, 11, 0]);
+});
+
+/** A selective consumer: holds every group offered until the test lets go of it. */
+class Holder extends GroupCollector {
+  readonly selective = true;
+  override onGroup(g: Group): void {
+    super.onGroup(g);
+    g.hold();
+  }
+}
+
+Deno.test("track: a group every consumer passed over stops being read, unless it is the latest", () => {
+  const { track: t, cached } = track();
+  const a = new Holder();
+  const b = new Holder();
+  t.attach(a);
+  t.attach(b);
+  t.ready();
+  const g0 = t.startGroup(0);
+  let stopped0 = 0;
+  g0.onAbandon = () => stopped0++;
+  g0.append(new Uint8Array(10));
+  const g1 = t.startGroup(1);
+  let stopped1 = 0;
+  g1.onAbandon = () => stopped1++;
+  // One consumer passes over group 0: the other may still read it.
+  g0.unhold();
+  assert.equal(g0.state, "open");
+  assert.equal(stopped0, 0);
+  // The second one too: nobody will read it, it is not the latest: stopped and uncached.
+  g0.unhold();
+  assert.equal(g0.state, "aborted");
+  assert.equal(g0.abortCode, CODE_OLD);
+  assert.equal(stopped0, 1, "its writer is told to stop reading it, once");
+  assert.equal(t.findGroup(0), undefined);
+  assert.deepEqual(t.groups, [g1]);
+  assert.equal(cached(), GROUP_OVERHEAD_BYTES, "its cost left the budget");
+  assert.equal(t.groupsAbandoned, 1);
+  g0.unhold(); // an extra let-go changes nothing
+  assert.equal(stopped0, 1);
+  // The latest group is kept even when both pass over it...
+  g1.unhold();
+  g1.unhold();
+  assert.equal(g1.state, "open");
+  assert.equal(stopped1, 0);
+  // ...until a newer group makes it old.
+  t.startGroup(2);
+  assert.equal(g1.state, "aborted");
+  assert.equal(stopped1, 1);
+  assert.equal(t.latest?.sequence, 2);
+});
+
+Deno.test("track: groups stay read while any consumer may read them or wants every group", () => {
+  const { track: t } = track();
+  const a = new Holder();
+  t.attach(a);
+  const greedy = new GroupCollector(); // not selective: wants every group
+  t.attach(greedy);
+  t.ready();
+  const g0 = t.startGroup(0);
+  t.startGroup(1);
+  g0.unhold();
+  assert.equal(g0.state, "open", "a consumer that reports no interest wants every group");
+  t.detach(greedy);
+  // A fetch-like reader holds the group: still read.
+  g0.hold();
+  t.groupIdle(g0);
+  assert.equal(g0.state, "open");
+  g0.unhold();
+  assert.equal(g0.state, "aborted", "once the last reader lets go, nobody reads it");
+  // A finished group is never touched; a track without consumers keeps caching.
+  const g2 = t.startGroup(2);
+  g2.finish();
+  const g3 = t.startGroup(3);
+  g2.unhold();
+  assert.equal(g2.state, "done");
+  t.detach(a);
+  t.startGroup(4);
+  g3.unhold();
+  assert.equal(g3.state, "open", "no consumers: kept for late joiners");
+  assert.ok(t.findGroup(3));
 });

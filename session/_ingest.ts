@@ -364,6 +364,12 @@ export class Ingest {
       return;
     }
     const group = track.startGroup(header.sequence);
+    // Every subscriber passed over this group (see the relay Track's groupIdle): stop reading it.
+    let unwanted = false;
+    group.onAbandon = () => {
+      unwanted = true;
+      stream.stop(Code.Old);
+    };
     const stats = ctx.stats.forBroadcast(track.broadcast);
     stats.groupsIn++;
     // lite-05 frames carry timestamps; older ones are stamped with their arrival time.
@@ -406,12 +412,15 @@ export class Ingest {
       group.finish();
     } catch (err) {
       group.abort(err instanceof StreamResetError ? err.code : Code.Cancel);
+      // Stopped mid-frame because nobody reads the group: not the publisher's fault.
+      if (unwanted) return;
       if (err instanceof StreamResetError || (err instanceof Error && err.name === "SessionClosedError")) {
         return;
       }
       throw err;
     } finally {
       reader.onWait = null;
+      group.onAbandon = null;
       group.wake(); // finish/abort woke them; belt and braces for any other exit
       stats.countIn(0, uncountedFrames, uncountedBytes);
     }

@@ -11,6 +11,7 @@ import {
   Version,
 } from "./messages.ts";
 import { Writer } from "../codec/mod.ts";
+import type { Group, TrackConsumer } from "../relay/mod.ts";
 
 const V = Version.Lite04;
 
@@ -113,6 +114,56 @@ Deno.test("ingest: one SUBSCRIBE per track; groups arrive byte-exact; not-found 
   assert.equal(other.track.closeCode, 13);
   assert.equal(t.origin.hasTrack("cam", "missing"), false, "a not-found track does not stay open");
   other.release();
+  handle.release();
+  t.end();
+});
+
+Deno.test("ingest: a group every subscriber passed over is stopped upstream, mid-frame, without failing the session", async () => {
+  const { t, ingest, announceStream } = await publisher();
+  await announceStream.send.write(encodeAnnounce(V, { active: true, suffix: "cam", hops: [] }));
+  await until("the broadcast", () => t.origin.get("cam") !== undefined);
+  const handle = t.origin.acquireTrack("cam", "video", 1)!;
+  const up = await nextSubscribe(t);
+  await up.stream.send.write(encodeSubscribeOk(V, { priority: 1, ordered: false, maxLatencyMs: 0 }));
+  assert.equal(await handle.track.whenReady(), true);
+  // A subscriber that reports its interest per group, holding every group offered.
+  const offered: Group[] = [];
+  const consumer: TrackConsumer = {
+    selective: true,
+    onGroup: (g) => {
+      g.hold();
+      offered.push(g);
+    },
+    onClose: () => {},
+  };
+  handle.track.attach(consumer);
+  const open = async (sequence: number) => {
+    const s = await t.peer.openUni();
+    const header = new Writer(16).varint62(up.id).varint(sequence).finish();
+    await s.write(new Writer(24).u8(0).varint(header.length).bytes(header).finish());
+    await s.write(frame(new Uint8Array([sequence])));
+    const recv = (await t.ctx.transport.acceptUni())!;
+    return { send: s, reading: ingest.group(recv, new StreamReader(recv)) };
+  };
+  const g0 = await open(0);
+  await g0.send.write(new Uint8Array([100, 1, 2, 3])); // half a frame: the stop lands mid-frame
+  await until("group 0", () => offered.length === 1 && offered[0].frameCount === 1);
+  const g1 = await open(1);
+  await until("group 1", () => offered.length === 2);
+  assert.equal(offered[0].state, "open", "still held: still read");
+  offered[0].unhold(); // the subscriber passes over group 0
+  assert.equal(offered[0].state, "aborted");
+  assert.equal(handle.track.findGroup(0), undefined, "it left the cache");
+  await g0.reading; // ends quietly (no protocol error)
+  assert.ok((await g0.send.stopped) >= 0, "the publisher is asked to stop sending it");
+  // The latest group is still read.
+  offered[1].unhold();
+  await g1.send.write(frame(new Uint8Array([9])));
+  await g1.send.close();
+  await g1.reading;
+  assert.equal(offered[1].state, "done");
+  assert.equal(offered[1].frameCount, 2);
+  handle.track.detach(consumer);
   handle.release();
   t.end();
 });

@@ -96,9 +96,19 @@ class GroupPump {
   caughtUp = false;
   /** Every frame handed to the transport and the group done: only the close is pending. */
   closing = false;
+  /** This pump holds its group ({@link Group.hold}): it may still read it. */
+  #held = true;
 
   constructor(group: Group) {
     this.group = group;
+    group.hold();
+  }
+
+  /** The subscription is done with the group or passed over it: let go of it (once). */
+  letGo(): void {
+    if (!this.#held) return;
+    this.#held = false;
+    this.group.unhold();
   }
 
   /**
@@ -128,6 +138,8 @@ export interface RangeListener {
 
 /** One downstream subscription: a consumer of a relay track writing to one session. */
 class Downstream implements TrackConsumer {
+  /** Holds each group it may still serve and lets go when done or passed over (see relay Track). */
+  readonly selective = true;
   readonly #ctx: SessionContext;
   /** The session's counters for this broadcast (`[stats]` entries are keyed by broadcast path). */
   readonly #stats: RelayStats;
@@ -217,6 +229,7 @@ class Downstream implements TrackConsumer {
     this.#waiting--;
     this.#skippedBytes = 0;
     this.#run(pump).finally(() => {
+      pump.letGo();
       const i = this.#pumps.indexOf(pump);
       if (i >= 0) this.#pumps.splice(i, 1);
       this.#startWaiting();
@@ -333,6 +346,7 @@ class Downstream implements TrackConsumer {
 
   /** Remove `p` from the in-flight list; a pump the peer stopped no longer counts. */
   #forget(p: GroupPump): void {
+    p.letGo();
     const i = this.#pumps.indexOf(p);
     if (i >= 0) this.#pumps.splice(i, 1);
   }
@@ -446,7 +460,10 @@ class Downstream implements TrackConsumer {
   /** Unsubscribe: cancel every group in flight. */
   close(code: number): void {
     this.#closed = true;
-    for (const p of [...this.#pumps]) p.cancel(code);
+    for (const p of [...this.#pumps]) {
+      p.cancel(code);
+      p.letGo();
+    }
     this.#pumps.length = 0;
     this.#waiting = 0;
   }
@@ -600,6 +617,9 @@ export async function serveSubscribe(
       if (code === null) await stream.send.close();
       else stream.send.reset(code);
     } else {
+      // Detached first: groups only this subscription held are then kept for late joiners when it
+      // was the last consumer (see the relay Track's groupIdle).
+      track.detach(downstream);
       downstream.close(Code.Cancel);
       await stream.send.close();
     }
@@ -609,8 +629,8 @@ export async function serveSubscribe(
   } finally {
     ctx.signal.removeEventListener("abort", onAbort);
     if (downstream) {
-      downstream.close(Code.Cancel);
       handle?.track.detach(downstream);
+      downstream.close(Code.Cancel);
     }
     handle?.release();
     registry.ids.delete(msg.id);

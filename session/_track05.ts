@@ -8,7 +8,7 @@
  * @module
  */
 
-import type { TrackHandle } from "../relay/mod.ts";
+import type { Group, TrackHandle } from "../relay/mod.ts";
 import type { BidiStream, StreamReader } from "../transport/mod.ts";
 import {
   Code,
@@ -115,12 +115,16 @@ export async function serveFetch05(
   // Counted when requested (a fetch of a group not cached still counts); its payload counts too.
   const stats = ctx.stats.forBroadcast(handle.track.broadcast);
   stats.fetchesServed++;
+  let held: Group | undefined;
   try {
     const group = handle.track.findGroup(req.group);
     if (!group) {
       refuse(stream, Code.NotFound);
       return;
     }
+    // Held while served: subscribers passing over it must not stop it being read upstream.
+    held = group;
+    group.hold();
     stats.groupsOut++;
     stream.recv.stop(Code.Cancel);
     let next = group.dropped;
@@ -155,6 +159,7 @@ export async function serveFetch05(
     ctx.log.debug("fetch failed", { track: req.track, group: req.group, error: String(err) });
     stream.send.reset(Code.Cancel);
   } finally {
+    held?.unhold();
     handle.release();
   }
 }
