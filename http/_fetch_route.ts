@@ -307,7 +307,8 @@ async function lookup(
 /**
  * A stream of `group`'s payloads, pulled as the client reads. Errors (aborting the HTTP body) when
  * the group is aborted, frames were dropped before the client read them, or no frame arrived for
- * `inactivityMs`. Releases `handle` exactly once: at the end, on error, or when the client leaves.
+ * `inactivityMs`. Holds `group` ({@link Group.hold}) and releases it and `handle` exactly once: at
+ * the end, on error, or when the client leaves.
  */
 function groupBody(
   group: Group,
@@ -319,10 +320,13 @@ function groupBody(
 ): ReadableStream<Uint8Array> {
   const stop = new AbortController();
   let done = false;
+  // While this body reads the group, it is not abandoned when every subscriber passed it over.
+  group.hold();
   const finish = () => {
     if (done) return;
     done = true;
     stop.abort();
+    group.unhold();
     handle.release();
     leave();
   };
