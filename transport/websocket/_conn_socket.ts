@@ -36,17 +36,17 @@ const READ_BUFFER_MIN_BYTES = 2 * 1024;
 /** Read buffer of a connection that keeps filling it. */
 const READ_BUFFER_MAX_BYTES = 64 * 1024;
 /**
- * Reads in a row before the read loop yields to the event loop (a macrotask). A read of bytes
+ * Longest the read loop runs before it yields to the event loop (a macrotask). A read of bytes
  * already waiting completes without one (as a microtask), so a peer that keeps the socket full
  * would otherwise starve timers and every other connection (measured: `/health` answered in
- * 2–3 s instead of under 1 s while a publisher flooded tiny frames).
+ * 2–3 s instead of under 1 s while a publisher flooded tiny frames). The budget is time, not reads
+ * or bytes: a yield costs 1–4 ms of timer granularity, and yielding after every read or every
+ * 4 KiB capped one publisher's ingest at a few hundred messages a second.
  */
-const READS_PER_YIELD = 1;
-/**
- * Message bytes delivered in one event-loop turn before the read loop yields (a `WebSocket`
- * delivers one message per turn; the application's work per message can be large).
- */
-const YIELD_AFTER_BYTES = 4 * 1024;
+const YIELD_AFTER_MS = 4;
+/** A read that took longer than this waited for the peer: other tasks ran meanwhile. */
+const READ_WAITED_MS = 0.25;
+
 /** First send buffer (doubled as bursts need). */
 const WRITE_BUFFER_MIN_BYTES = 1024;
 /**
@@ -168,9 +168,8 @@ export class ConnWebSocket extends EventTarget {
   #buf = new Uint8Array(READ_BUFFER_MIN_BYTES);
   #start = 0;
   #end = 0;
-  #readsInARow = 0;
-  /** Message bytes delivered since the read loop last yielded. */
-  #sinceYield = 0;
+  /** When the read loop last let other tasks run (`performance.now()`). */
+  #lastYieldMs = 0;
   /** The last read filled the buffer: grow it before the next one. */
   #grow = false;
   #large: LargeFrame | null = null;
@@ -381,15 +380,14 @@ export class ConnWebSocket extends EventTarget {
   // Receiving
 
   async #readLoop(): Promise<void> {
+    this.#lastYieldMs = performance.now();
     for (;;) {
       if (!this.#parse()) return;
-      if (this.#sinceYield >= YIELD_AFTER_BYTES || ++this.#readsInARow >= READS_PER_YIELD) {
+      if (performance.now() - this.#lastYieldMs >= YIELD_AFTER_MS) {
         await new Promise((resolve) => setTimeout(resolve, 0));
         if (this.readyState === CLOSED) return;
-        const more = this.#sinceYield >= YIELD_AFTER_BYTES;
-        this.#sinceYield = 0;
-        this.#readsInARow = 0;
-        if (more) continue; // frames may be left in the buffer
+        this.#lastYieldMs = performance.now();
+        if (this.#large === null && this.#start < this.#end) continue; // frames may be left in the buffer
       }
       let target: Uint8Array;
       const large = this.#large;
@@ -414,11 +412,14 @@ export class ConnWebSocket extends EventTarget {
         target = this.#buf.subarray(this.#end);
       }
       let n: number | null;
+      const readStartMs = performance.now();
       try {
         n = await this.#conn.read(target);
       } catch {
         n = null;
       }
+      const readEndMs = performance.now();
+      if (readEndMs - readStartMs > READ_WAITED_MS) this.#lastYieldMs = readEndMs;
       if (this.readyState === CLOSED) return;
       if (n === null) {
         this.#finish(CLOSE_ABNORMAL, "", false);
@@ -428,7 +429,6 @@ export class ConnWebSocket extends EventTarget {
         large.filled += n;
         if (large.filled === large.data.length) {
           this.#large = null;
-          this.#sinceYield += large.data.length;
           unmask(large.data, 0, large.data.length, large.mask);
           if (!this.#onFrame(large.opcode, large.fin, large.data)) return;
         }
@@ -445,7 +445,7 @@ export class ConnWebSocket extends EventTarget {
    */
   #parse(): boolean {
     const buf = this.#buf;
-    while (this.#large === null && this.#sinceYield < YIELD_AFTER_BYTES) {
+    while (this.#large === null && performance.now() - this.#lastYieldMs < YIELD_AFTER_MS) {
       const start = this.#start;
       const available = this.#end - start;
       if (available < 2) return true;
@@ -507,7 +507,6 @@ export class ConnWebSocket extends EventTarget {
       }
       unmask(buf, pos, end, mask);
       this.#start = end;
-      this.#sinceYield += length;
       if (!this.#onFrame(opcode, fin, buf.subarray(pos, end), true)) return false;
     }
     return true;
