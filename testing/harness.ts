@@ -151,8 +151,28 @@ export function relayToml(
   ].join("\n");
 }
 
-/** Start a relay with a generated config and wait until `/health` answers. */
+/** Attempts {@link startRelay} makes when a port it picked was taken meanwhile by another process. */
+const PORT_RACE_ATTEMPTS = 3;
+
+/**
+ * Start a relay with a generated config and wait until `/health` answers. A port picked by
+ * {@link freePort} can be taken by another process before the relay binds it (parallel tests open
+ * many connections, whose source ports come from the same range): the relay then exits with
+ * "address already in use" and is started again on fresh ports.
+ */
 export async function startRelay(options: RelayOptions = {}): Promise<RelayProcess> {
+  for (let attempt = 1;; attempt++) {
+    const started = await startRelayOnce(options);
+    if (started instanceof RelayProcess) return started;
+    const raced = options.port === undefined && started.some((l) => /address already in use/.test(l));
+    if (!raced || attempt >= PORT_RACE_ATTEMPTS) {
+      throw new Error(`relay did not start; logs:\n${started.join("\n")}`);
+    }
+  }
+}
+
+/** One start: the running relay, or its log lines when it exited or did not answer within 30 s. */
+async function startRelayOnce(options: RelayOptions): Promise<RelayProcess | string[]> {
   const port = options.port ?? freePort();
   const internalPort = options.internal ? freePort() : undefined;
   const dir = await Deno.makeTempDir({ prefix: "moq-relay-test-" });
@@ -175,10 +195,13 @@ export async function startRelay(options: RelayOptions = {}): Promise<RelayProce
     stderr: "piped",
   }).spawn();
   const relay = new RelayProcess(port, internalPort, dir, child);
+  let exited = false;
+  child.status.then(() => exited = true, () => exited = true);
   const deadline = Date.now() + 30_000;
-  while (Date.now() < deadline) {
+  while (Date.now() < deadline && !exited) {
     try {
-      const res = await fetch(`${relay.httpUrl}/health`);
+      // Bounded: whatever holds a raced port may accept and never answer.
+      const res = await fetch(`${relay.httpUrl}/health`, { signal: AbortSignal.timeout(2_000) });
       await res.body?.cancel();
       if (res.ok) return relay;
     } catch {
@@ -187,7 +210,7 @@ export async function startRelay(options: RelayOptions = {}): Promise<RelayProce
     await new Promise((r) => setTimeout(r, 100));
   }
   await relay.stop("SIGKILL");
-  throw new Error(`relay did not start within 30 s; logs:\n${relay.logs.join("\n")}`);
+  return exited ? relay.logs : [`(no /health answer within 30 s)`, ...relay.logs];
 }
 
 /** The `@moq/lite` 0.2.2 module, loaded with the WebTransport global removed (forces WebSocket). */
