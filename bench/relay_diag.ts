@@ -14,15 +14,11 @@
  */
 
 import v8 from "node:v8";
-import vm from "node:vm";
 import { main } from "../main.ts";
+import { exposeGarbageCollector } from "../transport/mod.ts";
 
 const intervalMs = Number(Deno.env.get("BENCH_DIAG_INTERVAL_MS") ?? 1000);
-let collect: (() => void) | null = null;
-if (Deno.env.get("BENCH_FORCE_GC") === "1") {
-  v8.setFlagsFromString("--expose-gc");
-  collect = vm.runInNewContext("gc") as () => void;
-}
+const collect = Deno.env.get("BENCH_FORCE_GC") === "1" ? exposeGarbageCollector() : null;
 const timer = setInterval(() => {
   collect?.();
   const m = Deno.memoryUsage();

@@ -84,10 +84,8 @@ export const STATS_BATCH_FRAMES = 32;
 /** Control messages one stream may have handled back to back before it yields (as above). */
 export const MESSAGES_PER_YIELD = 1024;
 
-/** Resolve on a later macrotask (after pending I/O and timers had their turn). */
-export function yieldToEventLoop(): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, 0));
-}
+/** The project's event-loop yield, re-exported for the session modules. */
+export { yieldToEventLoop } from "../util/mod.ts";
 
 /**
  * Read and drop whatever a peer still sends on a stream, until its FIN (or reset, which throws).

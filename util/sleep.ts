@@ -1,8 +1,16 @@
 /**
- * The one `sleep` of the project.
+ * The one `sleep` and the one event-loop yield of the project.
  *
  * @module
  */
+
+/**
+ * Resolve on a later macrotask (after pending I/O and timers had their turn). It costs 1–4 ms of
+ * timer granularity, so loops yield by time or by a large count, not per item.
+ */
+export function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 0));
+}
 
 /**
  * Resolve after `ms` milliseconds, or at once when `signal` aborts (it never rejects). The timer and

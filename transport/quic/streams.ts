@@ -38,6 +38,7 @@ import {
   StreamResetError,
   StreamStoppedError,
 } from "../types.ts";
+import { concatBytes } from "../../codec/mod.ts";
 import { classifyQuicError } from "./errors.ts";
 
 /** Raised when a stream is used after it was closed or reset locally. */
@@ -64,13 +65,6 @@ export interface StreamOwner {
   track(stream: Terminable): void;
   /** Stop tracking a finished stream. */
   untrack(stream: Terminable): void;
-}
-
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.byteLength + b.byteLength);
-  out.set(a, 0);
-  out.set(b, a.byteLength);
-  return out;
 }
 
 /**
@@ -171,7 +165,7 @@ export class QuicSendHalf implements SendStream, Terminable {
     }
     let chunk = data;
     if (this.#prefix) {
-      chunk = concat(this.#prefix, data);
+      chunk = concatBytes([this.#prefix, data]);
       this.#prefix = null;
     }
     if (chunk.byteLength === 0) return RESOLVED;

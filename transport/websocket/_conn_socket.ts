@@ -23,6 +23,7 @@
  * @module
  */
 
+import { yieldToEventLoop } from "../../util/mod.ts";
 import { DEFAULT_MAX_UNREAD_BYTES } from "./_limits.ts";
 
 /** Largest message we accept: a bigger one could never fit the session's unread-bytes budget. */
@@ -384,7 +385,7 @@ export class ConnWebSocket extends EventTarget {
     for (;;) {
       if (!this.#parse()) return;
       if (performance.now() - this.#lastYieldMs >= YIELD_AFTER_MS) {
-        await new Promise((resolve) => setTimeout(resolve, 0));
+        await yieldToEventLoop();
         if (this.readyState === CLOSED) return;
         this.#lastYieldMs = performance.now();
         if (this.#large === null && this.#start < this.#end) continue; // frames may be left in the buffer
