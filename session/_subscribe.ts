@@ -371,9 +371,11 @@ class Downstream implements TrackConsumer {
         this.#forget(pump);
         this.#startWaiting(); // one fewer open: a waiting group may start
       });
-      // The header is not awaited: it goes out with the first frames (one transport write), and a
-      // failure surfaces on the next write.
-      stream.write(encodeGroupHeader({ subscribeId: this.#id, sequence: group.sequence })).catch(ignore);
+      // The header waits for the first frames (or the group's end) and goes out with them as one
+      // transport write: written at once, a stream opened before its group's first frame arrived
+      // cost one more write (per group, per subscriber). Not awaited: a failure surfaces on the next
+      // write.
+      let header: Uint8Array | null = encodeGroupHeader({ subscribeId: this.#id, sequence: group.sequence });
       this.#stats.countOut(1, 0, 0);
       // Start from the first cached frame.
       let next = group.dropped;
@@ -384,6 +386,10 @@ class Downstream implements TrackConsumer {
       let sinceYield = 0;
       for (;;) {
         if (pump.cancelled) return;
+        if (header !== null && (next < group.frameCount || group.state === "done")) {
+          stream.write(header).catch(ignore);
+          header = null;
+        }
         while (next < group.frameCount) {
           let frames: number;
           let bytes: number;

@@ -212,11 +212,24 @@ export class QuicSendHalf implements SendStream, Terminable {
     }
   }
 
-  /** The next chunk to write: the head of the queue, or several small ones copied together. */
+  /**
+   * The next chunk to write: the head of the queue, extended over the chunks that lie right after
+   * it in the same buffer (runs of one cached group written one after the other: one view, no
+   * copy), else several small ones copied together.
+   */
   #take(): Uint8Array {
     const queue = this.#queue;
     const head = queue[0];
     let count = 1;
+    let end = head.byteOffset + head.byteLength;
+    while (count < queue.length && queue[count].buffer === head.buffer && queue[count].byteOffset === end) {
+      end += queue[count].byteLength;
+      count++;
+    }
+    if (count > 1) {
+      queue.splice(0, count);
+      return new Uint8Array(head.buffer, head.byteOffset, end - head.byteOffset);
+    }
     let bytes = head.byteLength;
     while (count < queue.length && bytes + queue[count].byteLength <= COALESCE_MAX_BYTES) {
       bytes += queue[count].byteLength;
@@ -331,19 +344,30 @@ export const COMPACT_CHUNK_MAX_BYTES = 4 * 1024;
  * waiting for its next frame) holds while its read is pending.
  */
 export const RECV_MIN_READ_BYTES = 512;
+/**
+ * What the first read of a unidirectional stream reads into. In moq-lite a peer's unidirectional
+ * streams carry groups, which hold data from the start: a 512-byte first read split a 6 KiB group
+ * into three reads, and every read wakes each subscriber of the group (one transport write each).
+ * An idle bidirectional stream (control, subscribe, announce) still starts at
+ * {@link RECV_MIN_READ_BYTES}.
+ */
+export const RECV_UNI_FIRST_READ_BYTES = 8 * 1024;
 /** Largest buffer a {@link QuicRecvHalf} reads into (Deno's own default read size). */
 export const RECV_MAX_READ_BYTES = 64 * 1024;
 
 /**
  * The buffer size of the read after one that got `got` bytes into a buffer of `size`: a full
- * buffer grows it eightfold (a burst ramps 512 B → 4 KiB → 32 KiB → 64 KiB in three reads), a
- * partial one shrinks it to the power of two that held the bytes, never outside
+ * buffer grows it sixteenfold (a burst ramps 512 B → 8 KiB → 64 KiB in two reads: every read wakes
+ * each subscriber of the group once, so a 6 KiB group read in three or four small reads cost three or
+ * four transport writes per subscriber), a partial one sizes it to the power of two that holds twice
+ * the bytes (the next batch may be a little larger: a buffer just big enough for this one would cut
+ * the next read short and turn one read into two), never outside
  * [{@link RECV_MIN_READ_BYTES}, {@link RECV_MAX_READ_BYTES}].
  */
 export function nextReadBytes(size: number, got: number): number {
-  if (got >= size) return Math.min(RECV_MAX_READ_BYTES, size * 8);
+  if (got >= size) return Math.min(RECV_MAX_READ_BYTES, size * 16);
   let next = RECV_MIN_READ_BYTES;
-  while (next < got && next < RECV_MAX_READ_BYTES) next *= 2;
+  while (next < 2 * got && next < RECV_MAX_READ_BYTES) next *= 2;
   return next;
 }
 
@@ -404,6 +428,8 @@ export class QuicRecvHalf implements RecvStream, Terminable {
       }
     }
     this.id = id;
+    // Bit 0x2 of a QUIC stream id marks a unidirectional stream (RFC 9000 §2.1).
+    if (id !== undefined && (id & 2n) !== 0n) this.#readBytes = RECV_UNI_FIRST_READ_BYTES;
     let byob: ReadableStreamBYOBReader | null = null;
     if (!reader) byob = byobReaderOf(stream);
     else {

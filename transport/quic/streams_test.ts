@@ -8,6 +8,7 @@ import {
   QuicSendHalf,
   RECV_MAX_READ_BYTES,
   RECV_MIN_READ_BYTES,
+  RECV_UNI_FIRST_READ_BYTES,
   SEND_HIGH_WATER_BYTES,
   StreamClosedError,
   StreamRegistry,
@@ -215,6 +216,27 @@ Deno.test("quic send half: small writes behind a busy write resolve at once and 
   assert.equal(half.bufferedBytes, 0);
 });
 
+Deno.test("quic send half: queued chunks that lie back to back in one buffer go out as one view, not a copy", async () => {
+  const sink = slowSink();
+  const half = new QuicSendHalf(sink.stream, owner());
+  const cache = new Uint8Array(3000).fill(5); // a group's shared chunk: runs written one after the other
+  half.write(new Uint8Array(100)); // busy
+  await sleep(5);
+  half.write(cache.subarray(0, 1000));
+  half.write(cache.subarray(1000, 1800));
+  half.write(cache.subarray(1800, 3000));
+  sink.release();
+  await sleep(5);
+  assert.equal(sink.writes.length, 2);
+  assert.equal(sink.writes[1].byteLength, 3000);
+  assert.equal(sink.writes[1].buffer, cache.buffer, "a view of the cache, no copy");
+  sink.release();
+  const closing = half.close();
+  await sleep(5);
+  sink.release();
+  await closing;
+});
+
 Deno.test("quic send half: writes made in one turn go out as one Deno write", async () => {
   const sink = slowSink();
   const half = new QuicSendHalf(sink.stream, owner());
@@ -284,28 +306,44 @@ const quietOwner = {
 
 Deno.test("quic recv half: reads into small buffers while quiet, grows under a burst, shrinks back", async () => {
   // An idle stream's pending read used to hold Deno's 64 KiB default buffer.
-  const { stream, views } = byteSource([512, 4096, 32768, 65536, 30, 30, 0]);
+  const { stream, views } = byteSource([512, 8192, 65536, 65536, 30, 30, 0]);
   const recv = new QuicRecvHalf(stream, quietOwner);
   const got: number[] = [];
   for (let chunk = await recv.read(); chunk !== null; chunk = await recv.read()) got.push(chunk.byteLength);
-  assert.deepEqual(got, [512, 4096, 32768, 65536, 30, 30]);
+  assert.deepEqual(got, [512, 8192, 65536, 65536, 30, 30]);
   assert.deepEqual(views, [
     RECV_MIN_READ_BYTES,
-    8 * RECV_MIN_READ_BYTES,
-    64 * RECV_MIN_READ_BYTES,
+    16 * RECV_MIN_READ_BYTES,
+    RECV_MAX_READ_BYTES,
     RECV_MAX_READ_BYTES,
     RECV_MAX_READ_BYTES,
     RECV_MIN_READ_BYTES,
     RECV_MIN_READ_BYTES,
   ]);
-  assert.equal(nextReadBytes(RECV_MAX_READ_BYTES, 1500), 2048);
+  // A partial read leaves room for twice as much next time (a batch a little larger than the last
+  // one is not cut in two reads).
+  assert.equal(nextReadBytes(RECV_MAX_READ_BYTES, 1500), 4096);
+  assert.equal(nextReadBytes(4096, 2100), 8192);
   assert.equal(nextReadBytes(RECV_MAX_READ_BYTES, RECV_MAX_READ_BYTES), RECV_MAX_READ_BYTES);
 });
 
+Deno.test("quic recv half: a unidirectional stream (a group) starts with a larger read", async () => {
+  // Stream id bit 0x2: unidirectional (RFC 9000 §2.1). A 6 KiB group arrives in one read.
+  const uni = byteSource([6000, 0]);
+  const recv = new QuicRecvHalf(uni.stream, quietOwner, undefined, [], 3n);
+  assert.equal((await recv.read())!.byteLength, 6000);
+  assert.equal(uni.views[0], RECV_UNI_FIRST_READ_BYTES);
+  // A bidirectional stream (control, subscribe) idles with the smallest buffer.
+  const bidi = byteSource([6000, 0]);
+  const control = new QuicRecvHalf(bidi.stream, quietOwner, undefined, [], 4n);
+  assert.equal((await control.read())!.byteLength, RECV_MIN_READ_BYTES);
+  assert.equal(bidi.views[0], RECV_MIN_READ_BYTES);
+});
+
 Deno.test("quic recv half: a small chunk in a large buffer is handed over as a compact copy", async () => {
-  const { stream } = byteSource([512, 4096, 32768, 100, 0]);
+  const { stream } = byteSource([512, 8192, 65536, 100, 0]);
   const recv = new QuicRecvHalf(stream, quietOwner);
-  for (const size of [512, 4096, 32768]) {
+  for (const size of [512, 8192, 65536]) {
     assert.equal((await recv.read())!.buffer.byteLength, size, "a full buffer is handed over as is");
   }
   // The next read used the 64 KiB buffer and got 100 bytes: a parser keeping them must not pin it.
