@@ -80,6 +80,13 @@ export interface FrameRun {
   readonly cost: number;
 }
 
+/** The two byte arrays hold the same bytes. */
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
 /** A cached group. Writers append; readers index frames and await {@link Group.changed}. */
 export class Group {
   /** The group sequence number. */
@@ -139,6 +146,8 @@ export class Group {
   /** The run last handed out by {@link Group.run} (readers in step share it), with the frame count it saw. */
   #run: FrameRun | null = null;
   #runFrameCount = 0;
+  /** The run last handed out by {@link Group.prefixedRun}, with the run and prefix it was made of. */
+  #prefixed: { prefix: Uint8Array; run: FrameRun } | null = null;
   /** The last arrival time stamped (ms) and its bigint, shared by frames of the same millisecond. */
   #arrivalMs = -1;
   #arrivalStamp = 0n;
@@ -234,6 +243,42 @@ export class Group {
     this.#run = run;
     this.#runFrameCount = total;
     return run;
+  }
+
+  /**
+   * `prefix` (a stream header, say) followed by {@link Group.run}(n)'s bytes in one buffer, so a
+   * reader hands both to its transport as one write: or undefined when frame `n` is not cached, the
+   * two exceed `maxBytes`, or the group is released. Readers asking for the same prefix bytes at the
+   * same frame and run length share one buffer (one copy per group, not one per reader): one is
+   * kept at a time, charged to the budget, until the group is aborted, released or nobody
+   * {@link Group.hold holds} it.
+   */
+  prefixedRun(n: number, prefix: Uint8Array, maxBytes: number): FrameRun | undefined {
+    const of = this.run(n);
+    if (of === undefined || this.#released || prefix.length + of.bytes.length > maxBytes) return undefined;
+    const memo = this.#prefixed;
+    // Frames never change once appended: the same first frame and count are the same bytes.
+    if (
+      memo !== null && memo.run.start === n && memo.run.count === of.count && sameBytes(memo.prefix, prefix)
+    ) {
+      return memo.run;
+    }
+    const bytes = new Uint8Array(prefix.length + of.bytes.length);
+    bytes.set(prefix);
+    bytes.set(of.bytes, prefix.length);
+    const run: FrameRun = { start: of.start, count: of.count, bytes, cost: of.cost };
+    this.#dropPrefixed();
+    this.#prefixed = { prefix: bytes.subarray(0, prefix.length), run };
+    this.#onBytes(bytes.length, 0);
+    return run;
+  }
+
+  /** Let go of the {@link Group.prefixedRun} memo (its cost leaves the budget). */
+  #dropPrefixed(): void {
+    const memo = this.#prefixed;
+    if (memo === null) return;
+    this.#prefixed = null;
+    if (!this.#released) this.#onBytes(-memo.run.bytes.length, 0);
   }
 
   /** Charge `bytes` (negative: refund) of protocol data kept with the group ({@link meta}) to the budget. */
@@ -396,7 +441,9 @@ export class Group {
   /** A reader let go of this group; the last one tells {@link Group.onIdle}. */
   unhold(): void {
     if (this.#holds === 0) return;
-    if (--this.#holds === 0) this.onIdle?.(this);
+    if (--this.#holds > 0) return;
+    this.#dropPrefixed(); // it serves the readers holding the group
+    this.onIdle?.(this);
   }
 
   /**
@@ -424,6 +471,7 @@ export class Group {
     if (this.state !== "open") return;
     this.state = "aborted";
     this.abortCode = code;
+    this.#dropPrefixed();
     this.#chunk = null;
     this.#notify();
   }
@@ -436,6 +484,7 @@ export class Group {
   release(code: number): void {
     this.abort(code);
     if (this.#released) return;
+    this.#dropPrefixed();
     this.#released = true;
     this.#onBytes(
       -(this.bytes + this.headerBytes + GROUP_OVERHEAD_BYTES + this.#metaBytes),

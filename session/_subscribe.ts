@@ -46,6 +46,12 @@ import { timestampHeader05 } from "./_frame05.ts";
 /** Swallows the rejection of a write whose failure surfaces on the next awaited one. */
 function ignore(): void {}
 
+/**
+ * A group's first write carries its header and the frames cached so far in one buffer when they
+ * fit in this many bytes (the QUIC send half gathers small chunks up to the same size anyway).
+ */
+export const HEADED_RUN_MAX_BYTES = 16 * 1024;
+
 /** What one group stream in flight costs a subscriber's budget beyond its frames (pump and stream state). */
 export const GROUP_STREAM_OVERHEAD_BYTES = 2048;
 
@@ -386,7 +392,7 @@ class Downstream implements TrackConsumer {
       let sinceYield = 0;
       for (;;) {
         if (pump.cancelled) return;
-        if (header !== null && (next < group.frameCount || group.state === "done")) {
+        if (header !== null && (next < group.frameCount ? this.#timed : group.state === "done")) {
           stream.write(header).catch(ignore);
           header = null;
         }
@@ -407,16 +413,25 @@ class Downstream implements TrackConsumer {
             frames = 1;
             bytes = frame.length;
           } else {
-            // Every frame cached back to back from `next` on, as one write of the cache's bytes.
-            const run = group.run(next);
-            if (run === undefined) {
-              stream.reset(26); // lagged: the frames it needed were dropped
-              return;
+            // Every frame cached back to back from `next` on, as one write of the cache's bytes; the
+            // first one with the group header in front (one copy shared by the subscribers that
+            // use the same subscribe id, see Group.prefixedRun).
+            let run = header === null ? undefined : group.prefixedRun(next, header, HEADED_RUN_MAX_BYTES);
+            let headerBytes = 0;
+            if (run !== undefined) headerBytes = header!.length;
+            else {
+              if (header !== null) stream.write(header).catch(ignore); // goes out with the run
+              run = group.run(next);
+              if (run === undefined) {
+                stream.reset(26); // lagged: the frames it needed were dropped
+                return;
+              }
             }
+            header = null;
             pump.sentBytes += run.cost;
             await stream.write(run.bytes);
             frames = run.count;
-            bytes = run.bytes.length;
+            bytes = run.bytes.length - headerBytes;
           }
           next += frames;
           uncountedBytes += bytes;
