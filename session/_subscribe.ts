@@ -234,13 +234,17 @@ class Downstream implements TrackConsumer {
     pump.started = true;
     this.#waiting--;
     this.#skippedBytes = 0;
-    this.#run(pump).finally(() => {
-      pump.letGo();
-      const i = this.#pumps.indexOf(pump);
-      if (i >= 0) this.#pumps.splice(i, 1);
-      this.#startWaiting();
-      if (this.#pumps.length === 0) this.#onIdle?.();
-    });
+    // #run never rejects: it catches what fails and ends in #ended (no closure per group here).
+    void this.#run(pump);
+  }
+
+  /** `pump`'s task is over: it leaves the list, and a waiting group may start. */
+  #ended(pump: GroupPump): void {
+    pump.letGo();
+    const i = this.#pumps.indexOf(pump);
+    if (i >= 0) this.#pumps.splice(i, 1);
+    this.#startWaiting();
+    if (this.#pumps.length === 0) this.#onIdle?.();
   }
 
   /**
@@ -364,6 +368,8 @@ class Downstream implements TrackConsumer {
     // session's stats view does real work per increment).
     let uncountedFrames = 0;
     let uncountedBytes = 0;
+    /** The group itself, counted with its first batch of frames (or at its end). */
+    let uncountedGroups = 0;
     try {
       const stream = await ctx.transport.openUni();
       pump.stream = stream;
@@ -382,7 +388,7 @@ class Downstream implements TrackConsumer {
       // cost one more write (per group, per subscriber). Not awaited: a failure surfaces on the next
       // write.
       let header: Uint8Array | null = encodeGroupHeader({ subscribeId: this.#id, sequence: group.sequence });
-      this.#stats.countOut(1, 0, 0);
+      uncountedGroups = 1;
       // Start from the first cached frame.
       let next = group.dropped;
       pump.sentBytes = group.totalBytes - group.bytes;
@@ -437,8 +443,8 @@ class Downstream implements TrackConsumer {
           uncountedBytes += bytes;
           uncountedFrames += frames;
           if (uncountedFrames >= STATS_BATCH_FRAMES) {
-            this.#countOut(uncountedFrames, uncountedBytes);
-            uncountedFrames = uncountedBytes = 0;
+            this.#stats.countOut(uncountedGroups, uncountedFrames, uncountedBytes);
+            uncountedGroups = uncountedFrames = uncountedBytes = 0;
           }
           if ((sinceYield += frames) >= FRAMES_PER_YIELD) {
             sinceYield = 0;
@@ -469,13 +475,11 @@ class Downstream implements TrackConsumer {
         ctx.log.trace("group stream failed", { sequence: group.sequence, error: String(err) });
       }
     } finally {
-      if (uncountedFrames > 0) this.#countOut(uncountedFrames, uncountedBytes);
+      if (uncountedGroups + uncountedFrames > 0) {
+        this.#stats.countOut(uncountedGroups, uncountedFrames, uncountedBytes);
+      }
+      this.#ended(pump);
     }
-  }
-
-  /** Add frames and payload bytes sent to the session's stats. */
-  #countOut(frames: number, bytes: number): void {
-    this.#stats.countOut(0, frames, bytes);
   }
 
   /** Unsubscribe: cancel every group in flight. */

@@ -99,14 +99,12 @@ interface DrainWaiter {
  * that fails after its promise resolved surfaces on the next `write()`/`close()` and in `stopped`.
  */
 export class QuicSendHalf implements SendStream, Terminable {
-  /** The QUIC stream id (read at creation: Deno's getter throws once the stream is closed). */
-  readonly id: bigint | undefined;
   readonly #stream: WritableStream<Uint8Array>;
   readonly #writer: WritableStreamDefaultWriter<Uint8Array>;
   readonly #owner: StreamOwner;
   #prefix: Uint8Array | null;
   /** Chunks not handed to Deno yet. */
-  #queue: Uint8Array[] = [];
+  readonly #queue: Uint8Array[] = [];
   /** Bytes queued plus the bytes of the Deno write in flight. */
   #buffered = 0;
   /** The loop handing chunks to Deno runs. */
@@ -131,13 +129,6 @@ export class QuicSendHalf implements SendStream, Terminable {
     prefix?: Uint8Array,
   ) {
     this.#stream = stream;
-    let id: bigint | undefined;
-    try {
-      id = (stream as Deno.QuicSendStream).id;
-    } catch {
-      id = undefined;
-    }
-    this.id = id;
     this.#writer = stream.getWriter();
     this.#owner = owner;
     this.#prefix = prefix && prefix.byteLength > 0 ? prefix : null;
@@ -324,7 +315,7 @@ export class QuicSendHalf implements SendStream, Terminable {
     this.#prefix = null;
     // Queued chunks will never be sent: drop them (and their memory) now.
     for (const chunk of this.#queue) this.#buffered -= chunk.byteLength;
-    this.#queue = [];
+    this.#queue.length = 0;
     if (this.#drainWaiters.length > 0) {
       // A clean close never leaves waiters (close waits for the queue); anything else fails them.
       const waiters = this.#drainWaiters;
