@@ -3,6 +3,8 @@ import { encodeGroupHeader } from "../session/mod.ts";
 import { DEFAULT_FRAME_SIZES, parseOptions } from "./options.ts";
 import { CLOSED_LOOP_MAX_WINDOW_GROUPS, CLOSED_LOOP_WINDOW_GROUPS, closedLoopWindow } from "./rig.ts";
 import { ratioChart } from "./chart.ts";
+import { formatWhole, pooledWholeFraction, sizeDetails, sizeRows } from "./report.ts";
+import type { PhaseResult } from "./rig.ts";
 import {
   encodeStampedFrame,
   FRAMES_PER_GROUP,
@@ -97,6 +99,8 @@ Deno.test("options: --quick and the frame-size flags", () => {
   assert.deepEqual(o.kinds, ["base", "relay"]);
   assert.equal(o.baseDir, "/tmp/x");
   assert.equal(o.overload, false);
+  assert.equal(o.overloadOnly, false);
+  assert.equal(parseOptions(["--overload-only"]).overloadOnly, true);
   assert.throws(() => parseOptions(["--kinds=base"]), /--base-dir/);
   assert.throws(() => parseOptions(["--frame-sizes=2"]), /frame-sizes/);
 });
@@ -118,4 +122,50 @@ Deno.test("the ratio chart is one SVG with a bar per ratio and the 0.9 line", ()
   assert.equal(svg.match(/<rect x="\d+" y="[\d.]+" width="22"/g)?.length, 3, "NaN draws no bar");
   assert.ok(svg.includes("a &lt; b"));
   assert.ok(svg.includes('stroke="#c00"'));
+});
+
+function phase(cpuPercent: number, bytesPerSecond: number, ended: number, whole: number): PhaseResult {
+  return {
+    deliveredBytesPerSecond: bytesPerSecond,
+    deliveredFramesPerSecond: bytesPerSecond / 1024,
+    groupsEnded: ended,
+    groupsWhole: whole,
+    groupsClean: ended,
+    perSubscriberMedian: 0,
+    perSubscriberMin: 0,
+    slowPerSubscriber: [],
+    latencyP50Ms: 0,
+    latencyP99Ms: 0,
+    latencySamples: 0,
+    serverCpuPercent: cpuPercent,
+    clientCpuPercent: [],
+    serverRssBytes: 0,
+    publishedBytes: 0,
+    publishedGroups: 0,
+    errors: 0,
+  };
+}
+
+Deno.test("overload whole groups: a window in which no group ended reads as such, never NaN %", () => {
+  assert.ok(Number.isNaN(pooledWholeFraction([phase(50, 1e8, 0, 0)])));
+  assert.equal(pooledWholeFraction([phase(50, 1e8, 0, 0), phase(50, 1e8, 10, 9)]), 0.9);
+  assert.equal(formatWhole(NaN), "no group ended in the window");
+  assert.equal(formatWhole(0.969), "97 % whole");
+  const run = (kind: "relay" | "raw", overload: PhaseResult | null) => ({
+    transport: "quic" as const,
+    kind,
+    frameBytes: 16384,
+    subscribers: 50,
+    loaded: phase(60, 1.5e8, 100, 100),
+    overload,
+  });
+  const runs = [run("relay", phase(60, 6e7, 0, 0)), run("raw", null)];
+  const row = sizeRows(runs, []).find((r) => r.figure.startsWith("Overload"));
+  assert.ok(row, "an overload row");
+  assert.ok(!row.relay.includes("NaN"), row.relay);
+  assert.ok(row.relay.includes("no group ended"), row.relay);
+  assert.equal(row.met, false, "no whole group seen: not met");
+  const table = sizeDetails(runs, "t").join("\n");
+  assert.ok(!table.includes("NaN"), table);
+  assert.ok(table.includes("none ended"), table);
 });

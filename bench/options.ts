@@ -33,6 +33,11 @@ export interface BenchOptions {
   profileFrameBytes: number;
   /** Also run each relay frame-size case in open loop (overload). */
   overload: boolean;
+  /**
+   * Profiling aid (`--overload-only`): the relay runs only the open-loop phase, so a `--cpu-prof`
+   * profile shows overload alone. Its closed-loop columns then repeat the open-loop figure.
+   */
+  overloadOnly: boolean;
   /** Subscribers of the wide case. */
   wideSubscribers: number;
   /** Frame sizes of the wide case. */
@@ -91,6 +96,7 @@ export function parseOptions(args: string[]): BenchOptions {
     frameSizes,
     profileFrameBytes: Math.round(num("profile-frame-bytes", frameSizes[0])),
     overload: get("no-overload") === undefined,
+    overloadOnly: get("overload-only") !== undefined,
     wideSubscribers: Math.round(num("wide-subscribers", 1000)),
     wideFrameSizes: list("wide-frame-sizes", [200, 1024]),
     wideRate: num("wide-rate", 1),

@@ -167,6 +167,10 @@ export class Group {
    * upstream (STOP_SENDING). Set by whoever feeds the group.
    */
   onAbandon: (() => void) | null = null;
+  /** Some reader looked at the frames ({@link Group.frame}, {@link Group.run} or {@link Group.changed}). */
+  #read = false;
+  /** Told once, at the first read (see {@link Group.read}). One shared function per track. */
+  onRead: ((group: Group) => void) | null = null;
 
   /**
    * @param sequence the group sequence number
@@ -196,6 +200,7 @@ export class Group {
 
   /** Encoded frame number `n` (counting from the group's first frame), or undefined if not cached. */
   frame(n: number): Uint8Array | undefined {
+    if (!this.#read) this.#touch();
     if (n < this.dropped) return undefined;
     return this.#frames[this.#head + n - this.dropped];
   }
@@ -222,6 +227,7 @@ export class Group {
    * no copy and no allocation each.
    */
   run(n: number): FrameRun | undefined {
+    if (!this.#read) this.#touch();
     const memo = this.#run;
     const total = this.frameCount;
     if (memo !== null && memo.start === n && this.#runFrameCount === total) return memo;
@@ -319,6 +325,7 @@ export class Group {
    * shared by every waiting reader.
    */
   changed(): Promise<void> {
+    if (!this.#read) this.#touch();
     if (this.state !== "open") return Promise.resolve();
     if (!this.#changed) this.#changed = new Promise((resolve) => (this.#wake = resolve));
     return this.#changed;
@@ -423,6 +430,18 @@ export class Group {
     if (!this.#released) this.#onBytes(delta, encodedDelta);
     if (wake) this.#notify();
     else this.#unwoken = true;
+  }
+
+  /** Whether some reader started reading the group (looked at its frames or waited for them). */
+  get read(): boolean {
+    return this.#read;
+  }
+
+  #touch(): void {
+    this.#read = true;
+    const onRead = this.onRead;
+    this.onRead = null;
+    onRead?.(this);
   }
 
   /** How many readers hold the group (may still read it). */

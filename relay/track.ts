@@ -94,6 +94,25 @@ export interface TrackCachePolicy {
  */
 export const MAX_GROUPS_PER_TRACK = 4096;
 
+/**
+ * Offered groups that no consumer has started reading beyond which every consumer is behind:
+ * consumers serve groups oldest first, so when even the fastest one has not reached the last this
+ * many, a new group offered now would only join every consumer's queue behind them. It is held
+ * back instead (see {@link Track.startGroup}) and offered once a consumer catches up, so the group
+ * served next is recent. Small, because the groups already queued are served first. A consumer
+ * keeping up starts each group as soon as it arrives, so even a publisher running 2–12 groups ahead
+ * (the closed-loop bench) never gets a group withheld (measured at 200 B – 16 KiB frames).
+ */
+export const MAX_UNREAD_GROUPS = 4;
+
+/**
+ * Fewest consumers for which groups are withheld ({@link MAX_UNREAD_GROUPS}). A lone consumer's own
+ * queue already drops what it cannot take, counts what it skipped and resets a group it is stuck on
+ * once that is a budget behind, for one offer per group; withholding saves an offer and a drop per
+ * consumer, which matters for a fan-out.
+ */
+export const MIN_CONSUMERS_TO_WITHHOLD = 2;
+
 /** One track's cache and fan-out. */
 export class Track {
   /** Absolute broadcast path. */
@@ -136,6 +155,25 @@ export class Track {
   groupsAbandoned = 0;
   /** Shared by every group of the track as its {@link Group.onIdle}. */
   readonly #onIdle = (group: Group) => this.groupIdle(group);
+  /**
+   * Groups offered to selective consumers that none of them has read yet, oldest first (at most
+   * {@link MAX_UNREAD_GROUPS} + 1: nothing is offered while that many wait).
+   */
+  readonly #unread: Group[] = [];
+  /** The newest group while every consumer is behind: cached, not offered (nor read) yet. */
+  #withheld: Group | null = null;
+  /** Resolves whether the withheld group's frames are wanted (see {@link Track.whenWanted}). */
+  #wanted: ((wanted: boolean) => void) | null = null;
+  /** Groups withheld and replaced by a newer one before any consumer was offered them. */
+  groupsSkipped = 0;
+  /** Shared by every offered group as its {@link Group.onRead}. */
+  readonly #onRead = (group: Group) => this.#groupRead(group);
+  /** A check of the withheld group is queued (see {@link Track.#scheduleOffer}). */
+  #offerQueued = false;
+  readonly #queuedOffer = () => {
+    this.#offerQueued = false;
+    this.#offerWithheld();
+  };
 
   constructor(broadcast: string, name: string, policy: TrackCachePolicy) {
     this.broadcast = broadcast;
@@ -178,9 +216,18 @@ export class Track {
     this.groups.length = 0;
     this.#bySequence.clear();
     this.latest = null;
+    this.#unread.length = 0;
+    this.#unwithhold(false);
   }
 
-  /** Start a new group from upstream and fan it out. Returns the group to append frames to. */
+  /**
+   * Start a new group from upstream and fan it out. Returns the group to append frames to.
+   *
+   * While every consumer is behind ({@link MAX_UNREAD_GROUPS}), the new group is withheld rather
+   * than offered: the one withheld before it is then pointless (a newer group exists and nobody
+   * was offered it), so it leaves the cache and its stream is stopped before its bytes are read,
+   * with no work per consumer. A consumer catching up gets the newest group.
+   */
   startGroup(sequence: number): Group {
     // Already offered before a route change: read and dropped, not cached nor fanned out.
     if (sequence <= this.#resumeAfter) return new Group(sequence);
@@ -190,12 +237,114 @@ export class Track {
     group.onIdle = this.#onIdle;
     this.groupsIn++;
     this.#cache(group);
-    for (const c of this.consumers) c.onGroup(group);
+    if (this.#behind()) {
+      const replaced = this.#withheld;
+      if (group === this.latest) {
+        if (replaced !== null) {
+          this.#unwithhold(replaced.holds > 0);
+          this.#skip(replaced);
+        }
+        this.#withheld = group;
+      }
+    } else this.#offer(group);
     // The group that was latest may now be one nobody reads; so may a late, older new one.
     if (previous !== null && previous !== this.latest) this.groupIdle(previous);
     if (group !== this.latest) this.groupIdle(group);
     this.expire(Date.now());
     return group;
+  }
+
+  /**
+   * A withheld group was superseded: unless a late joiner took it, it leaves the cache (complete or
+   * not: nobody was offered it) and an open one stops being read upstream.
+   */
+  #skip(group: Group): void {
+    if (group.holds > 0) return;
+    const i = this.groups.indexOf(group);
+    if (i < 0) return; // no longer cached: whoever removed it released it
+    this.groups.splice(i, 1);
+    this.#uncache(group);
+    this.groupsSkipped++;
+    if (group.state === "open") group.abandon(CODE_OLD);
+    else group.release(CODE_OLD);
+  }
+
+  /**
+   * For the writer feeding `group`: null when its frames are wanted now; while the group is
+   * withheld, a promise resolved true once they are (offered, or taken by a late joiner) and false
+   * when a newer group superseded it unread (it was abandoned: its stream is being stopped). The
+   * writer leaves its bytes with the transport meanwhile: a superseded group is never read.
+   */
+  whenWanted(group: Group): Promise<boolean> | null {
+    if (group !== this.#withheld || group.holds > 0 || this.#wanted !== null) return null;
+    return new Promise((resolve) => (this.#wanted = resolve));
+  }
+
+  /** The withheld group stays withheld from the consumers, but its frames are wanted now. */
+  #unwantedToWanted(): void {
+    const resolve = this.#wanted;
+    this.#wanted = null;
+    resolve?.(true);
+  }
+
+  /** Nothing is withheld any more; its writer is told whether the frames are wanted. */
+  #unwithhold(wanted: boolean): void {
+    this.#withheld = null;
+    const resolve = this.#wanted;
+    this.#wanted = null;
+    resolve?.(wanted);
+  }
+
+  /** Offer `group` to every consumer, remembering it until one of them reads it. */
+  #offer(group: Group): void {
+    if (this.#greedy === 0 && this.consumers.size >= MIN_CONSUMERS_TO_WITHHOLD) {
+      this.#unread.push(group);
+      group.onRead = this.#onRead;
+    }
+    for (const c of this.consumers) c.onGroup(group);
+  }
+
+  /**
+   * Whether every consumer is behind: at least {@link MIN_CONSUMERS_TO_WITHHOLD}, all of them
+   * selective, and {@link MAX_UNREAD_GROUPS} offered groups still unread by any (read, aborted and
+   * uncached ones are forgotten here).
+   */
+  #behind(): boolean {
+    const unread = this.#unread;
+    if (this.#greedy > 0 || this.consumers.size < MIN_CONSUMERS_TO_WITHHOLD) {
+      unread.length = 0;
+      return false;
+    }
+    let kept = 0;
+    for (const g of unread) if (!g.read && g.state !== "aborted") unread[kept++] = g;
+    unread.length = kept;
+    return kept >= MAX_UNREAD_GROUPS;
+  }
+
+  /** A consumer started reading `group`: it may have caught up enough for the withheld group. */
+  #groupRead(group: Group): void {
+    const i = this.#unread.indexOf(group);
+    if (i >= 0) this.#unread.splice(i, 1);
+    this.#scheduleOffer();
+  }
+
+  /**
+   * Check the withheld group once the current task is done: reads and let-gos happen inside a
+   * consumer's own bookkeeping, which an offer must not re-enter.
+   */
+  #scheduleOffer(): void {
+    if (this.#withheld === null || this.#offerQueued) return;
+    this.#offerQueued = true;
+    queueMicrotask(this.#queuedOffer);
+  }
+
+  /** Offer the withheld group once consumers are no longer all behind (or on the first greedy one). */
+  #offerWithheld(): void {
+    const group = this.#withheld;
+    if (group === null || this.#behind()) return;
+    this.#unwithhold(true);
+    // Offered only while still the newest and not released (evicted, expired, abandoned).
+    if (group === this.latest && group.state !== "aborted") this.#offer(group);
   }
 
   /**
@@ -205,6 +354,12 @@ export class Track {
    * track without consumers keeps caching (for late joiners).
    */
   groupIdle(group: Group): void {
+    this.#abandonIdle(group);
+    // A consumer let go of a group (passed over it): it may no longer be behind.
+    if (group !== this.#withheld) this.#scheduleOffer();
+  }
+
+  #abandonIdle(group: Group): void {
     if (
       group.state !== "open" || group.holds > 0 || group === this.latest || this.#greedy > 0 ||
       this.consumers.size === 0
@@ -272,11 +427,18 @@ export class Track {
       if (!consumer.selective) this.#greedy++;
     }
     if (this.latest && this.latest.state !== "aborted") consumer.onGroup(this.latest);
+    // A consumer that wants every group: nothing is withheld any more.
+    if (!consumer.selective) this.#offerWithheld();
+    // A late joiner took the withheld group: its frames are wanted (still not offered to the others).
+    else if (this.#withheld !== null && this.#withheld === this.latest) this.#unwantedToWanted();
   }
 
   /** Detach a consumer. */
   detach(consumer: TrackConsumer): void {
     if (this.consumers.delete(consumer) && !consumer.selective) this.#greedy--;
+    // Below the fan-out that withholds: the newest group is offered (or cached for late joiners).
+    if (this.consumers.size < MIN_CONSUMERS_TO_WITHHOLD) this.#offerWithheld();
+    if (this.consumers.size === 0) this.#unread.length = 0;
   }
 
   /**
@@ -286,6 +448,7 @@ export class Track {
   upstreamEnded(code: number | null, linger = false): void {
     this.upstream = null;
     for (const g of this.groups) if (g.state === "open") g.abort(code ?? CODE_CANCEL);
+    this.#unwithhold(false);
     if (linger && this.state !== "closed") return;
     this.close(code);
   }
@@ -307,6 +470,8 @@ export class Track {
     this.groups.length = 0;
     this.#bySequence.clear();
     this.latest = null;
+    this.#unread.length = 0;
+    this.#unwithhold(false);
   }
 
   /** Drop non-latest groups older than the TTL. Returns the cost released. */

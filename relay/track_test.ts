@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { frameCost, type Group, GROUP_OVERHEAD_BYTES } from "./group.ts";
-import { CODE_EVICTED, CODE_OLD, MAX_GROUPS_PER_TRACK, Track } from "./track.ts";
+import { CODE_EVICTED, CODE_OLD, MAX_GROUPS_PER_TRACK, MAX_UNREAD_GROUPS, Track } from "./track.ts";
 import { GroupCollector } from "../testing/mod.ts";
 
 function track(ttlMs = 60_000): { track: Track; cached: () => number } {
@@ -208,4 +208,108 @@ Deno.test("track: groups stay read while any consumer may read them or wants eve
   g3.unhold();
   assert.equal(g3.state, "open", "no consumers: kept for late joiners");
   assert.ok(t.findGroup(3));
+});
+
+Deno.test("track: while every consumer is behind, the newest group waits unread; a superseded one is stopped unread", async () => {
+  const { track: t } = track();
+  const a = new Holder();
+  const b = new Holder();
+  t.attach(a);
+  t.attach(b);
+  t.ready();
+  const offered: Group[] = [];
+  for (let s = 0; s < MAX_UNREAD_GROUPS; s++) {
+    const g = t.startGroup(s);
+    assert.equal(t.whenWanted(g), null, "offered groups are read at once");
+    offered.push(g);
+  }
+  // Nobody started any of them: every consumer is behind. The next group is withheld.
+  const g4 = t.startGroup(MAX_UNREAD_GROUPS);
+  assert.equal(a.groups.length, MAX_UNREAD_GROUPS, "not offered");
+  assert.equal(t.latest, g4);
+  let stopped4 = 0;
+  g4.onAbandon = () => stopped4++;
+  const wanted4 = t.whenWanted(g4);
+  assert.ok(wanted4, "its writer waits before reading its frames");
+  // A newer group supersedes it before anyone caught up: never offered, never read, stopped.
+  const g5 = t.startGroup(MAX_UNREAD_GROUPS + 1);
+  assert.equal(await wanted4, false);
+  assert.equal(g4.state, "aborted");
+  assert.equal(stopped4, 1);
+  assert.equal(t.findGroup(g4.sequence), undefined);
+  assert.equal(t.groupsSkipped, 1);
+  assert.equal(a.groups.length, MAX_UNREAD_GROUPS, "no work per consumer for it");
+  const wanted5 = t.whenWanted(g5);
+  assert.ok(wanted5);
+  // One consumer starts reading the oldest queued group: no longer all behind; the newest is offered.
+  offered[0].run(0);
+  assert.equal(await wanted5, true);
+  assert.equal(a.groups.at(-1), g5);
+  assert.equal(b.groups.at(-1), g5);
+  assert.equal(g5.holds, 2);
+  assert.equal(g5.state, "open");
+});
+
+Deno.test("track: one slow consumer never makes a group withheld from the others", () => {
+  const { track: t } = track();
+  const fast = new Holder();
+  const slow = new Holder(); // never reads
+  t.attach(fast);
+  t.attach(slow);
+  t.ready();
+  for (let s = 0; s < 4 * MAX_UNREAD_GROUPS; s++) {
+    const g = t.startGroup(s);
+    assert.equal(t.whenWanted(g), null);
+    g.changed(); // the fast consumer waits for its frames: it reads it
+  }
+  assert.equal(fast.groups.length, 4 * MAX_UNREAD_GROUPS);
+  assert.equal(slow.groups.length, 4 * MAX_UNREAD_GROUPS, "offered to the slow one too: its own queue drops");
+  assert.equal(t.groupsSkipped, 0);
+});
+
+Deno.test("track: a withheld group is read for a late joiner and offered to a consumer wanting every group", async () => {
+  const { track: t } = track();
+  const a = new Holder();
+  t.attach(a);
+  t.attach(new Holder());
+  t.ready();
+  for (let s = 0; s < MAX_UNREAD_GROUPS; s++) t.startGroup(s);
+  const g = t.startGroup(MAX_UNREAD_GROUPS);
+  const wanted = t.whenWanted(g);
+  assert.ok(wanted);
+  const late = new Holder();
+  t.attach(late);
+  assert.deepEqual(late.groups, [g], "a late joiner starts at the latest group");
+  assert.equal(await wanted, true, "so its frames are read");
+  assert.equal(a.groups.includes(g), false, "still withheld from the consumers behind");
+  // A newer group: the late joiner holds the old one, so it is not stopped.
+  const g2 = t.startGroup(MAX_UNREAD_GROUPS + 1);
+  assert.equal(g.state, "open");
+  const wanted2 = t.whenWanted(g2);
+  assert.ok(wanted2);
+  const greedy = new GroupCollector();
+  t.attach(greedy);
+  assert.equal(await wanted2, true);
+  assert.equal(a.groups.at(-1), g2, "offered once a consumer wants every group");
+  // The track ends: nothing waits any more.
+  for (let s = MAX_UNREAD_GROUPS + 2; s < MAX_UNREAD_GROUPS + 4; s++) t.startGroup(s);
+  t.upstreamEnded(null);
+  assert.equal(t.state, "closed");
+});
+
+Deno.test("track: a lone consumer is offered every group (its own queue drops what it cannot take)", () => {
+  const { track: t } = track();
+  const a = new Holder(); // never reads
+  t.attach(a);
+  t.ready();
+  for (let s = 0; s < 3 * MAX_UNREAD_GROUPS; s++) assert.equal(t.whenWanted(t.startGroup(s)), null);
+  assert.equal(a.groups.length, 3 * MAX_UNREAD_GROUPS);
+  // A second consumer behind too: from now on the newest group waits; the first leaving offers it.
+  const b = new Holder();
+  t.attach(b);
+  for (let s = 3 * MAX_UNREAD_GROUPS; s <= 4 * MAX_UNREAD_GROUPS; s++) t.startGroup(s);
+  const withheld = t.latest!;
+  assert.equal(a.groups.includes(withheld), false);
+  t.detach(b);
+  assert.equal(a.groups.at(-1), withheld);
 });

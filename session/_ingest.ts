@@ -382,6 +382,10 @@ export class Ingest {
     // consumed what it buffered (all the frames of one received chunk) and is about to wait.
     reader.onWait = () => group.wake();
     try {
+      // Withheld while every subscriber is behind: its bytes stay with the transport until it is
+      // offered, and are never read when a newer group supersedes it (then its stream is stopped).
+      const wanted = track.whenWanted(group);
+      if (wanted !== null && !(await wanted)) return;
       for (let n = 1;; n++) {
         let timestamp: bigint | undefined;
         if (clock) {

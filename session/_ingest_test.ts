@@ -11,7 +11,7 @@ import {
   Version,
 } from "./messages.ts";
 import { Writer } from "../codec/mod.ts";
-import type { Group, TrackConsumer } from "../relay/mod.ts";
+import { type Group, MAX_UNREAD_GROUPS, type TrackConsumer } from "../relay/mod.ts";
 
 const V = Version.Lite04;
 
@@ -164,6 +164,61 @@ Deno.test("ingest: a group every subscriber passed over is stopped upstream, mid
   assert.equal(offered[1].state, "done");
   assert.equal(offered[1].frameCount, 2);
   handle.track.detach(consumer);
+  handle.release();
+  t.end();
+});
+
+Deno.test("ingest: while every subscriber is behind, the newest group's bytes are not read; superseded, its stream is stopped", async () => {
+  const { t, ingest, announceStream } = await publisher();
+  await announceStream.send.write(encodeAnnounce(V, { active: true, suffix: "cam", hops: [] }));
+  await until("the broadcast", () => t.origin.get("cam") !== undefined);
+  const handle = t.origin.acquireTrack("cam", "video", 1)!;
+  const up = await nextSubscribe(t);
+  await up.stream.send.write(encodeSubscribeOk(V, { priority: 1, ordered: false, maxLatencyMs: 0 }));
+  assert.equal(await handle.track.whenReady(), true);
+  // Two subscribers holding every group offered and reading none: both behind.
+  const offered: Group[][] = [[], []];
+  const consumers: TrackConsumer[] = offered.map((list) => ({
+    selective: true,
+    onGroup: (g) => {
+      g.hold();
+      list.push(g);
+    },
+    onClose: () => {},
+  }));
+  for (const c of consumers) handle.track.attach(c);
+  const open = async (sequence: number) => {
+    const s = await t.peer.openUni();
+    const header = new Writer(16).varint62(up.id).varint(sequence).finish();
+    await s.write(new Writer(24).u8(0).varint(header.length).bytes(header).finish());
+    await s.write(frame(new Uint8Array([sequence])));
+    const recv = (await t.ctx.transport.acceptUni())!;
+    return { send: s, reading: ingest.group(recv, new StreamReader(recv)) };
+  };
+  for (let seq = 0; seq < MAX_UNREAD_GROUPS; seq++) {
+    await open(seq);
+    await until(`group ${seq} read`, () => offered[0][seq]?.frameCount === 1);
+  }
+  const withheld = await open(MAX_UNREAD_GROUPS);
+  await until("the group cached", () => handle.track.latest?.sequence === MAX_UNREAD_GROUPS);
+  const group = handle.track.latest!;
+  await new Promise((r) => setTimeout(r, 50));
+  assert.equal(group.frameCount, 0, "its frame was left unread");
+  assert.equal(offered[0].length, MAX_UNREAD_GROUPS, "not offered");
+  // A newer group supersedes it: stopped without reading a byte.
+  const newer = await open(MAX_UNREAD_GROUPS + 1);
+  await withheld.reading;
+  assert.ok((await withheld.send.stopped) >= 0, "the publisher is asked to stop sending it");
+  assert.equal(group.state, "aborted");
+  assert.equal(group.frameCount, 0);
+  // A subscriber starts reading a queued group: the newest is offered and read.
+  offered[0][0].run(0);
+  await until("the newest group offered", () => offered[1].at(-1)?.sequence === MAX_UNREAD_GROUPS + 1);
+  await until("and read", () => offered[1].at(-1)!.frameCount === 1);
+  await newer.send.close();
+  await newer.reading;
+  assert.equal(offered[1].at(-1)!.state, "done");
+  for (const c of consumers) handle.track.detach(c);
   handle.release();
   t.end();
 });

@@ -48,8 +48,8 @@ function describe(p: PhaseResult): string {
   }k frames/s, ` +
     `cpu ${p.serverCpuPercent.toFixed(0)}% = ${cpuSecondsPerGB(p).toFixed(1)} CPU-s/GB, ` +
     `whole groups ${
-      (wholeFraction(p) * 100).toFixed(1)
-    }% of ${p.groupsEnded} (${p.groupsClean} clean; published ${
+      p.groupsEnded > 0 ? `${(wholeFraction(p) * 100).toFixed(1)}%` : "-"
+    } of ${p.groupsEnded} (${p.groupsClean} clean; published ${
       (p.publishedBytes / 1048576).toFixed(0)
     } MiB, clients ${p.clientCpuPercent.map((c) => c.toFixed(0)).join("/")}% CPU)`;
 }
@@ -65,6 +65,12 @@ async function sizeRun(
 ): Promise<SizeRun> {
   const rig = await Rig.start(kind, transport, subscribers, options, { cpuProfDir });
   try {
+    if (kind !== "raw" && rate === 0 && options.overloadOnly) {
+      // Profiling aid: open loop only (the closed-loop columns repeat it).
+      const overload = await rig.phase(0, options.measureMs, undefined, { frameBytes, openLoop: true });
+      log(`  ${kind} overload only: ${describe(overload)}`);
+      return { transport, kind, frameBytes, subscribers, loaded: overload, overload };
+    }
     const loaded = await rig.phase(rate, options.measureMs, undefined, { frameBytes });
     log(`  ${kind} ${rate === 0 ? "closed loop" : `${rate}× rate`}: ${describe(loaded)}`);
     let overload: PhaseResult | null = null;
