@@ -240,6 +240,34 @@ Deno.test("ConnWebSocket: server frames are unmasked; messages sent together sha
   assert.equal((await pair.closed).code, 1006);
 });
 
+Deno.test("ConnWebSocket: a burst larger than a send chunk arrives intact and in order", async () => {
+  const pair = await Pair.open();
+  // Lengths around every header class and chunk edge; each payload a pattern of its index.
+  const lengths = [1, 125, 126, 16_360, 65_535, 65_536, 3, 100_000, 200_000, 70_000, 0, 40_000, 65_526];
+  const sent: Uint8Array[] = [];
+  let expected = 0;
+  const queue = (length: number) => {
+    const payload = new Uint8Array(length);
+    for (let j = 0; j < length; j++) payload[j] = (j * 31 + sent.length) & 0xff;
+    pair.server.send(payload);
+    sent.push(payload);
+    expected += (length < 126 ? 2 : length < 65536 ? 4 : 10) + length;
+  };
+  for (let round = 0; round < 3; round++) for (const length of lengths) queue(length);
+  assert.equal(pair.server.bufferedAmount, expected);
+  await Promise.resolve(); // the first write is in flight: what follows queues behind it
+  for (const length of lengths) queue(length);
+  for (const payload of sent) {
+    const frame = await pair.readFrame();
+    assert.ok(frame);
+    assert.equal(frame.opcode, 2);
+    assert.equal(frame.payload.length, payload.length);
+    assert.ok(frame.payload.every((b, j) => b === payload[j]), `message of ${payload.length} bytes differs`);
+  }
+  await until("the writes to finish", () => pair.server.bufferedAmount === 0);
+  await pair.end();
+});
+
 Deno.test("ConnWebSocket: fragmented messages with interleaved pings are reassembled; ping gets pong", async () => {
   const pair = await Pair.open();
   await pair.write(
