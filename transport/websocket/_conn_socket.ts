@@ -169,6 +169,9 @@ export class ConnWebSocket extends EventTarget {
   #sends = 0;
   #sendsSeen = 0;
   #inFlight = 0;
+  /** The chunk being written, and how much of it was. */
+  #writeBytes: Uint8Array | null = null;
+  #written = 0;
   #writing = false;
   #flushQueued = false;
   #closeSent = false;
@@ -331,7 +334,7 @@ export class ConnWebSocket extends EventTarget {
     }
     if (!this.#writing && !this.#flushQueued) {
       this.#flushQueued = true;
-      queueMicrotask(() => this.#flush());
+      queueMicrotask(this.#flushTask);
     }
   }
 
@@ -368,46 +371,77 @@ export class ConnWebSocket extends EventTarget {
     return next;
   }
 
-  /** Write pending bytes, chunk by chunk, until none are left. */
-  async #flush(): Promise<void> {
+  /**
+   * Start writing pending bytes (the microtask queued by the first send of a task, so everything
+   * sent in that task goes out in one write). Chunks are written one after another; what is queued
+   * meanwhile follows. Driven by the write's callbacks, not an async loop: no extra promise per write.
+   */
+  #flush(): void {
     this.#flushQueued = false;
     if (this.#writing) return;
-    this.#writing = true;
-    try {
-      while ((this.#fullBytes > 0 || this.#outLen > 0) && this.readyState !== CLOSED) {
-        let bytes: Uint8Array;
-        if (this.#full.length > 0) {
-          bytes = this.#full.shift()!;
-          this.#fullBytes -= bytes.length;
-        } else {
-          bytes = this.#out!.subarray(0, this.#outLen);
-          this.#out = null;
-          this.#outLen = 0;
-        }
-        this.#inFlight = bytes.length;
-        try {
-          await this.#writeAll(bytes);
-        } catch (error) {
-          this.#inFlight = 0;
-          this.#abort(`write failed: ${error instanceof Error ? error.message : String(error)}`);
-          return;
-        }
-        this.#inFlight = 0;
-        const buffer = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.buffer.byteLength);
-        if (this.#out === null && this.#full.length === 0) {
-          this.#out = buffer; // a quiet socket keeps filling one buffer
-          this.#outLen = 0;
-        } else if (this.#pool.length < WRITE_POOL_BUFFERS) {
-          this.#pool.push(buffer);
-        }
-      }
-    } finally {
-      this.#writing = false;
-      const waiters = this.#drainWaiters;
-      this.#drainWaiters = [];
-      for (const wake of waiters) wake();
-    }
+    this.#writeNext();
   }
+
+  /** Write the oldest pending chunk, or stop writing when none is left. */
+  #writeNext(): void {
+    if ((this.#fullBytes === 0 && this.#outLen === 0) || this.readyState === CLOSED) {
+      this.#writing = false;
+      if (this.#drainWaiters.length > 0) {
+        const waiters = this.#drainWaiters;
+        this.#drainWaiters = [];
+        for (const wake of waiters) wake();
+      }
+      return;
+    }
+    this.#writing = true;
+    let bytes: Uint8Array;
+    if (this.#full.length > 0) {
+      bytes = this.#full.shift()!;
+      this.#fullBytes -= bytes.length;
+    } else {
+      bytes = this.#out!.subarray(0, this.#outLen);
+      this.#out = null;
+      this.#outLen = 0;
+    }
+    this.#writeBytes = bytes;
+    this.#inFlight = bytes.length;
+    this.#written = 0;
+    this.#conn.write(bytes).then(this.#onWritten, this.#onWriteFailed);
+  }
+
+  /** `n` bytes of the chunk in flight were written: write the rest, or recycle it and go on. */
+  readonly #onWritten = (n: number): void => {
+    const bytes = this.#writeBytes!;
+    this.#written += n;
+    if (this.#written < bytes.length && this.readyState !== CLOSED) {
+      this.#conn.write(bytes.subarray(this.#written)).then(this.#onWritten, this.#onWriteFailed);
+      return;
+    }
+    this.#writeBytes = null;
+    this.#inFlight = 0;
+    if (this.readyState !== CLOSED) {
+      const buffer = new Uint8Array(bytes.buffer, 0, bytes.buffer.byteLength);
+      if (this.#out === null && this.#full.length === 0) {
+        this.#out = buffer; // a quiet socket keeps filling one buffer
+        this.#outLen = 0;
+      } else if (this.#pool.length < WRITE_POOL_BUFFERS) {
+        this.#pool.push(buffer);
+      }
+    }
+    this.#writeNext();
+  };
+
+  readonly #onWriteFailed = (error: unknown): void => {
+    this.#writeBytes = null;
+    this.#inFlight = 0;
+    this.#abort(`write failed: ${error instanceof Error ? error.message : String(error)}`);
+    this.#writing = false;
+    const waiters = this.#drainWaiters;
+    this.#drainWaiters = [];
+    for (const wake of waiters) wake();
+  };
+
+  readonly #flushTask = (): void => this.#flush();
 
   async #writeAll(bytes: Uint8Array): Promise<void> {
     let off = 0;

@@ -20,6 +20,9 @@ import type { SessionLink, SessionSocket } from "./_link.ts";
 import type { StreamState } from "./_stream_state.ts";
 import type { StreamTable } from "./_stream_table.ts";
 
+/** What {@link SendPump.write} returns once the bytes are already handed to the socket. */
+const SENT: Promise<void> = Promise.resolve();
+
 /** Largest STREAM frame header: type byte, 8-byte id varint, 8-byte length varint. */
 const MAX_STREAM_HEADER_BYTES = 17;
 
@@ -103,6 +106,19 @@ export class SendPump {
     state.queue.push(data);
     state.queuedBytes += data.length;
     state.queuedEnd += data.length;
+    if (!this.#link.records) {
+      // One frame per message: pump now. If every byte went to the socket (the common case on the
+      // fan-out path) there is nothing to wait for: no promise or waiter per write.
+      this.schedule(state);
+      this.pump();
+      if (state.queuedBytes === 0) {
+        // Nothing is queued either once the pump lost the session (every stream was abandoned).
+        return this.#link.closed ? Promise.reject(new SessionClosedError()) : SENT;
+      }
+      const { promise, resolve, reject } = Promise.withResolvers<void>();
+      state.writeWaiters.push({ end: state.queuedEnd, resolve, reject });
+      return promise; // still scheduled (or blocked on credit): a later pump sends it
+    }
     const { promise, resolve, reject } = Promise.withResolvers<void>();
     state.writeWaiters.push({ end: state.queuedEnd, resolve, reject });
     this.schedule(state);
