@@ -48,6 +48,8 @@ const YIELD_AFTER_MS = 4;
 /** A read that took longer than this waited for the peer: other tasks ran meanwhile. */
 const READ_WAITED_MS = 0.25;
 
+/** Largest message {@link ConnWebSocket.beginBinary} frames in place (a quarter of a send chunk). */
+export const MAX_DIRECT_MESSAGE_BYTES = 16 * 1024 + 64;
 /** First send buffer (doubled as bursts need). */
 const WRITE_BUFFER_MIN_BYTES = 1024;
 /**
@@ -264,6 +266,50 @@ export class ConnWebSocket extends EventTarget {
     if (this.readyState !== OPEN) return;
     if (typeof data === "string") this.#queueFrame(OP_TEXT, encoder.encode(data));
     else this.#queueFrame(OP_BINARY, data instanceof Uint8Array ? data : new Uint8Array(data));
+  }
+
+  /**
+   * Start one binary message of exactly `length` bytes that the caller writes itself, straight
+   * into {@link sendBuffer} from the returned offset, before it does anything else with this
+   * socket (in the same synchronous run): the message is framed without copying its payload.
+   * Returns -1 when nothing may be sent (not open, or the queue cap was hit and the connection is
+   * being dropped). `length` is at most {@link MAX_DIRECT_MESSAGE_BYTES}.
+   */
+  beginBinary(length: number): number {
+    if (this.readyState === CONNECTING) {
+      throw new DOMException("the WebSocket is not open yet", "InvalidStateError");
+    }
+    if (length > MAX_DIRECT_MESSAGE_BYTES) {
+      throw new RangeError(`a direct message holds at most ${MAX_DIRECT_MESSAGE_BYTES} bytes, not ${length}`);
+    }
+    if (this.readyState !== OPEN) return -1;
+    const headerBytes = length < 126 ? 2 : 4;
+    if (this.bufferedAmount + headerBytes + length > this.#maxQueueBytes) {
+      this.#abort(`more than ${this.#maxQueueBytes} bytes queued: the peer stopped reading`);
+      return -1;
+    }
+    this.#sends++;
+    const out = this.#room(headerBytes + length, headerBytes + length);
+    let pos = this.#outLen;
+    out[pos++] = 0x80 | OP_BINARY;
+    if (headerBytes === 2) {
+      out[pos++] = length;
+    } else {
+      out[pos++] = 126;
+      out[pos++] = length >>> 8;
+      out[pos++] = length & 0xff;
+    }
+    this.#outLen = pos + length;
+    if (!this.#writing && !this.#flushQueued) {
+      this.#flushQueued = true;
+      queueMicrotask(this.#flushTask);
+    }
+    return pos;
+  }
+
+  /** The buffer the message begun by {@link beginBinary} is written into. */
+  get sendBuffer(): Uint8Array {
+    return this.#out!;
   }
 
   /** Start the closing handshake (code 1000 or 3000–4999, as `WebSocket.close`). */
