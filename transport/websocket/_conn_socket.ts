@@ -59,10 +59,14 @@ const WRITE_BUFFER_MIN_BYTES = 1024;
  */
 const WRITE_CHUNK_BYTES = 64 * 1024;
 /**
- * Written buffers kept for the next messages, so a busy socket allocates nothing per write. They
- * are let go when nothing was sent for half the idle timeout.
+ * Written chunks kept for the next messages, so a busy socket allocates nothing per write: as many
+ * as a full send backlog of the session (1 MiB) spans, since the pump refills the backlog in bursts.
+ * Every half idle timeout the pool is trimmed to {@link WRITE_POOL_KEEP_BUFFERS}, and let go
+ * entirely when nothing was sent meanwhile.
  */
-const WRITE_POOL_BUFFERS = 2;
+const WRITE_POOL_BUFFERS = 16;
+/** Chunks a busy socket keeps across an idle tick (the burst that filled more may be over). */
+const WRITE_POOL_KEEP_BUFFERS = 2;
 /** RFC 6455 §4.2.2: appended to the client key before hashing. */
 const ACCEPT_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 
@@ -794,6 +798,8 @@ export class ConnWebSocket extends EventTarget {
     if (this.#sends === this.#sendsSeen && !this.#writing && this.bufferedAmount === 0) {
       this.#out = null; // quiet: an idle session holds no send buffer
       this.#pool = [];
+    } else if (this.#pool.length > WRITE_POOL_KEEP_BUFFERS) {
+      this.#pool.length = WRITE_POOL_KEEP_BUFFERS;
     }
     this.#sendsSeen = this.#sends;
     if (this.#received !== this.#receivedSeen) {
