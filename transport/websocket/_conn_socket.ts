@@ -48,14 +48,25 @@ const YIELD_AFTER_MS = 4;
 /** A read that took longer than this waited for the peer: other tasks ran meanwhile. */
 const READ_WAITED_MS = 0.25;
 
+/** Largest message {@link ConnWebSocket.beginBinary} frames in place (a quarter of a send chunk). */
+export const MAX_DIRECT_MESSAGE_BYTES = 16 * 1024 + 64;
 /** First send buffer (doubled as bursts need). */
 const WRITE_BUFFER_MIN_BYTES = 1024;
 /**
- * A written send buffer up to this size is kept for the next messages (a larger one is dropped):
- * a busy socket alternates between two buffers and allocates nothing per write. Both are let go
- * when nothing was sent for half the idle timeout.
+ * Largest send buffer. Bytes queued beyond it go into further chunks of this size, written one
+ * after the other: a busy socket fills and writes fixed chunks instead of growing one buffer to
+ * its whole backlog (each growth a fresh, zeroed allocation and a copy of everything so far).
  */
-const WRITE_BUFFER_KEEP_BYTES = 64 * 1024;
+const WRITE_CHUNK_BYTES = 64 * 1024;
+/**
+ * Written chunks kept for the next messages, so a busy socket allocates nothing per write: as many
+ * as a full send backlog of the session (1 MiB) spans, since the pump refills the backlog in bursts.
+ * Every half idle timeout the pool is trimmed to {@link WRITE_POOL_KEEP_BUFFERS}, and let go
+ * entirely when nothing was sent meanwhile.
+ */
+const WRITE_POOL_BUFFERS = 16;
+/** Chunks a busy socket keeps across an idle tick (the burst that filled more may be over). */
+const WRITE_POOL_KEEP_BUFFERS = 2;
 /** RFC 6455 §4.2.2: appended to the client key before hashing. */
 const ACCEPT_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 
@@ -152,14 +163,21 @@ export class ConnWebSocket extends EventTarget {
   readonly #maxQueueBytes: number;
 
   // Send side.
+  /** The buffer being filled, and its used bytes. */
   #out: Uint8Array | null = null;
   #outLen = 0;
-  /** The buffer of the last write, reused for the next batch while the socket is busy. */
-  #spare: Uint8Array | null = null;
+  /** Filled chunks waiting to be written, oldest first, and their bytes. */
+  #full: Uint8Array[] = [];
+  #fullBytes = 0;
+  /** Written buffers kept for reuse (at most {@link WRITE_POOL_BUFFERS}). */
+  #pool: Uint8Array[] = [];
   /** Messages queued so far; the idle tick lets the buffers go when it did not move. */
   #sends = 0;
   #sendsSeen = 0;
   #inFlight = 0;
+  /** The chunk being written, and how much of it was. */
+  #writeBytes: Uint8Array | null = null;
+  #written = 0;
   #writing = false;
   #flushQueued = false;
   #closeSent = false;
@@ -208,7 +226,7 @@ export class ConnWebSocket extends EventTarget {
 
   /** Bytes handed to {@link send} and not yet written to the TCP connection. */
   get bufferedAmount(): number {
-    return this.#outLen + this.#inFlight;
+    return this.#fullBytes + this.#outLen + this.#inFlight;
   }
 
   /**
@@ -254,6 +272,50 @@ export class ConnWebSocket extends EventTarget {
     else this.#queueFrame(OP_BINARY, data instanceof Uint8Array ? data : new Uint8Array(data));
   }
 
+  /**
+   * Start one binary message of exactly `length` bytes that the caller writes itself, straight
+   * into {@link sendBuffer} from the returned offset, before it does anything else with this
+   * socket (in the same synchronous run): the message is framed without copying its payload.
+   * Returns -1 when nothing may be sent (not open, or the queue cap was hit and the connection is
+   * being dropped). `length` is at most {@link MAX_DIRECT_MESSAGE_BYTES}.
+   */
+  beginBinary(length: number): number {
+    if (this.readyState === CONNECTING) {
+      throw new DOMException("the WebSocket is not open yet", "InvalidStateError");
+    }
+    if (length > MAX_DIRECT_MESSAGE_BYTES) {
+      throw new RangeError(`a direct message holds at most ${MAX_DIRECT_MESSAGE_BYTES} bytes, not ${length}`);
+    }
+    if (this.readyState !== OPEN) return -1;
+    const headerBytes = length < 126 ? 2 : 4;
+    if (this.bufferedAmount + headerBytes + length > this.#maxQueueBytes) {
+      this.#abort(`more than ${this.#maxQueueBytes} bytes queued: the peer stopped reading`);
+      return -1;
+    }
+    this.#sends++;
+    const out = this.#room(headerBytes + length, headerBytes + length);
+    let pos = this.#outLen;
+    out[pos++] = 0x80 | OP_BINARY;
+    if (headerBytes === 2) {
+      out[pos++] = length;
+    } else {
+      out[pos++] = 126;
+      out[pos++] = length >>> 8;
+      out[pos++] = length & 0xff;
+    }
+    this.#outLen = pos + length;
+    if (!this.#writing && !this.#flushQueued) {
+      this.#flushQueued = true;
+      queueMicrotask(this.#flushTask);
+    }
+    return pos;
+  }
+
+  /** The buffer the message begun by {@link beginBinary} is written into. */
+  get sendBuffer(): Uint8Array {
+    return this.#out!;
+  }
+
   /** Start the closing handshake (code 1000 or 3000–4999, as `WebSocket.close`). */
   close(code?: number, reason?: string): void {
     if (code !== undefined && code !== CLOSE_NORMAL && (code < 3000 || code > 4999)) {
@@ -275,22 +337,12 @@ export class ConnWebSocket extends EventTarget {
   #queueFrame(opcode: number, payload: Uint8Array): void {
     const length = payload.length;
     const headerBytes = length < 126 ? 2 : length < 65536 ? 4 : 10;
-    const need = this.#outLen + headerBytes + length;
-    if (need + this.#inFlight > this.#maxQueueBytes) {
+    if (this.bufferedAmount + headerBytes + length > this.#maxQueueBytes) {
       this.#abort(`more than ${this.#maxQueueBytes} bytes queued: the peer stopped reading`);
       return;
     }
-    let out = this.#out;
-    if (out === null && this.#spare !== null) {
-      out = this.#out = this.#spare;
-      this.#spare = null;
-    }
-    if (out === null || out.length < need) {
-      const grown = new Uint8Array(Math.max(need, WRITE_BUFFER_MIN_BYTES, out ? out.length * 2 : 0));
-      if (out !== null) grown.set(out.subarray(0, this.#outLen));
-      this.#out = out = grown;
-    }
     this.#sends++;
+    let out = this.#room(headerBytes, headerBytes + length);
     let pos = this.#outLen;
     out[pos++] = 0x80 | opcode;
     if (headerBytes === 2) {
@@ -311,45 +363,135 @@ export class ConnWebSocket extends EventTarget {
       out[pos++] = (length >>> 8) & 0xff;
       out[pos++] = length & 0xff;
     }
-    out.set(payload, pos);
-    this.#outLen = pos + length;
+    if (pos + length <= out.length) {
+      out.set(payload, pos);
+      this.#outLen = pos + length;
+    } else {
+      // Spread over chunks: the payload is copied once, never into a buffer that is then grown.
+      let copied = 0;
+      while (copied < length) {
+        if (pos === out.length) {
+          this.#outLen = pos;
+          out = this.#room(1, length - copied);
+          pos = this.#outLen;
+        }
+        const n = Math.min(length - copied, out.length - pos);
+        out.set(payload.subarray(copied, copied + n), pos);
+        pos += n;
+        copied += n;
+      }
+      this.#outLen = pos;
+    }
     if (!this.#writing && !this.#flushQueued) {
       this.#flushQueued = true;
-      queueMicrotask(() => this.#flush());
+      queueMicrotask(this.#flushTask);
     }
   }
 
-  /** Write pending bytes until none are left; what was queued meanwhile goes out in one write. */
-  async #flush(): Promise<void> {
+  /**
+   * The buffer being filled, with at least `atLeast` bytes free after `#outLen` (`wanted`: what the
+   * caller would like to fit). A buffer below {@link WRITE_CHUNK_BYTES} grows (copying its few
+   * bytes); a full chunk is queued for writing and a fresh one (pooled if possible) started.
+   */
+  #room(atLeast: number, wanted: number): Uint8Array {
+    let out = this.#out;
+    if (out === null) {
+      out = this.#pool.pop() ??
+        new Uint8Array(Math.min(WRITE_CHUNK_BYTES, Math.max(WRITE_BUFFER_MIN_BYTES, wanted)));
+      this.#out = out;
+      this.#outLen = 0;
+    }
+    const used = this.#outLen;
+    if (out.length - used >= wanted) return out;
+    if (out.length < WRITE_CHUNK_BYTES) {
+      let size = out.length * 2;
+      while (size < used + wanted && size < WRITE_CHUNK_BYTES) size *= 2;
+      const grown = new Uint8Array(Math.min(size, WRITE_CHUNK_BYTES));
+      grown.set(out.subarray(0, used));
+      this.#out = out = grown;
+    }
+    if (out.length - used >= atLeast) return out;
+    // A full chunk: hand it to the writer, start the next one.
+    this.#full.push(out.subarray(0, used));
+    this.#fullBytes += used;
+    let next = this.#pool.pop();
+    if (next === undefined || next.length < WRITE_CHUNK_BYTES) next = new Uint8Array(WRITE_CHUNK_BYTES);
+    this.#out = next;
+    this.#outLen = 0;
+    return next;
+  }
+
+  /**
+   * Start writing pending bytes (the microtask queued by the first send of a task, so everything
+   * sent in that task goes out in one write). Chunks are written one after another; what is queued
+   * meanwhile follows. Driven by the write's callbacks, not an async loop: no extra promise per write.
+   */
+  #flush(): void {
     this.#flushQueued = false;
     if (this.#writing) return;
-    this.#writing = true;
-    try {
-      while (this.#outLen > 0 && this.readyState !== CLOSED) {
-        const out = this.#out!;
-        const length = this.#outLen;
-        this.#out = null;
-        this.#outLen = 0;
-        this.#inFlight = length;
-        try {
-          await this.#writeAll(out.subarray(0, length));
-        } catch (error) {
-          this.#inFlight = 0;
-          this.#abort(`write failed: ${error instanceof Error ? error.message : String(error)}`);
-          return;
-        }
-        this.#inFlight = 0;
-        if (out.length > WRITE_BUFFER_KEEP_BYTES) continue;
-        if (this.#out === null) this.#out = out;
-        else this.#spare = out;
-      }
-    } finally {
-      this.#writing = false;
-      const waiters = this.#drainWaiters;
-      this.#drainWaiters = [];
-      for (const wake of waiters) wake();
-    }
+    this.#writeNext();
   }
+
+  /** Write the oldest pending chunk, or stop writing when none is left. */
+  #writeNext(): void {
+    if ((this.#fullBytes === 0 && this.#outLen === 0) || this.readyState === CLOSED) {
+      this.#writing = false;
+      if (this.#drainWaiters.length > 0) {
+        const waiters = this.#drainWaiters;
+        this.#drainWaiters = [];
+        for (const wake of waiters) wake();
+      }
+      return;
+    }
+    this.#writing = true;
+    let bytes: Uint8Array;
+    if (this.#full.length > 0) {
+      bytes = this.#full.shift()!;
+      this.#fullBytes -= bytes.length;
+    } else {
+      bytes = this.#out!.subarray(0, this.#outLen);
+      this.#out = null;
+      this.#outLen = 0;
+    }
+    this.#writeBytes = bytes;
+    this.#inFlight = bytes.length;
+    this.#written = 0;
+    this.#conn.write(bytes).then(this.#onWritten, this.#onWriteFailed);
+  }
+
+  /** `n` bytes of the chunk in flight were written: write the rest, or recycle it and go on. */
+  readonly #onWritten = (n: number): void => {
+    const bytes = this.#writeBytes!;
+    this.#written += n;
+    if (this.#written < bytes.length && this.readyState !== CLOSED) {
+      this.#conn.write(bytes.subarray(this.#written)).then(this.#onWritten, this.#onWriteFailed);
+      return;
+    }
+    this.#writeBytes = null;
+    this.#inFlight = 0;
+    if (this.readyState !== CLOSED) {
+      const buffer = new Uint8Array(bytes.buffer, 0, bytes.buffer.byteLength);
+      if (this.#out === null && this.#full.length === 0) {
+        this.#out = buffer; // a quiet socket keeps filling one buffer
+        this.#outLen = 0;
+      } else if (this.#pool.length < WRITE_POOL_BUFFERS) {
+        this.#pool.push(buffer);
+      }
+    }
+    this.#writeNext();
+  };
+
+  readonly #onWriteFailed = (error: unknown): void => {
+    this.#writeBytes = null;
+    this.#inFlight = 0;
+    this.#abort(`write failed: ${error instanceof Error ? error.message : String(error)}`);
+    this.#writing = false;
+    const waiters = this.#drainWaiters;
+    this.#drainWaiters = [];
+    for (const wake of waiters) wake();
+  };
+
+  readonly #flushTask = (): void => this.#flush();
 
   async #writeAll(bytes: Uint8Array): Promise<void> {
     let off = 0;
@@ -607,6 +749,8 @@ export class ConnWebSocket extends EventTarget {
     if (this.readyState === CLOSED) return;
     this.#outLen = 0;
     this.#out = null;
+    this.#full = [];
+    this.#fullBytes = 0;
     queueMicrotask(() => {
       if (this.readyState !== CLOSED) this.dispatchEvent(new ErrorEvent("error", { message: reason }));
       this.#finish(CLOSE_ABNORMAL, "", false);
@@ -627,6 +771,9 @@ export class ConnWebSocket extends EventTarget {
     clearTimeout(this.#closeTimer);
     this.#out = null;
     this.#outLen = 0;
+    this.#full = [];
+    this.#fullBytes = 0;
+    this.#pool = [];
     this.#fragments = [];
     this.#large = null;
     try {
@@ -648,9 +795,11 @@ export class ConnWebSocket extends EventTarget {
 
   #idleTick(): void {
     if (this.readyState !== OPEN) return;
-    if (this.#sends === this.#sendsSeen && !this.#writing && this.#outLen === 0) {
+    if (this.#sends === this.#sendsSeen && !this.#writing && this.bufferedAmount === 0) {
       this.#out = null; // quiet: an idle session holds no send buffer
-      this.#spare = null;
+      this.#pool = [];
+    } else if (this.#pool.length > WRITE_POOL_KEEP_BUFFERS) {
+      this.#pool.length = WRITE_POOL_KEEP_BUFFERS;
     }
     this.#sendsSeen = this.#sends;
     if (this.#received !== this.#receivedSeen) {

@@ -5,7 +5,12 @@
  */
 
 import assert from "node:assert/strict";
-import { ConnUpgradeRequest, ConnWebSocket, websocketAccept } from "./_conn_socket.ts";
+import {
+  ConnUpgradeRequest,
+  ConnWebSocket,
+  MAX_DIRECT_MESSAGE_BYTES,
+  websocketAccept,
+} from "./_conn_socket.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -238,6 +243,83 @@ Deno.test("ConnWebSocket: server frames are unmasked; messages sent together sha
   assert.equal(frame?.payload.length, 70_000);
   await pair.end();
   assert.equal((await pair.closed).code, 1006);
+});
+
+Deno.test("ConnWebSocket: a burst larger than a send chunk arrives intact and in order", async () => {
+  const pair = await Pair.open();
+  // Lengths around every header class and chunk edge; each payload a pattern of its index.
+  const lengths = [1, 125, 126, 16_360, 65_535, 65_536, 3, 100_000, 200_000, 70_000, 0, 40_000, 65_526];
+  const sent: Uint8Array[] = [];
+  let expected = 0;
+  const queue = (length: number) => {
+    const payload = new Uint8Array(length);
+    for (let j = 0; j < length; j++) payload[j] = (j * 31 + sent.length) & 0xff;
+    pair.server.send(payload);
+    sent.push(payload);
+    expected += (length < 126 ? 2 : length < 65536 ? 4 : 10) + length;
+  };
+  for (let round = 0; round < 3; round++) for (const length of lengths) queue(length);
+  assert.equal(pair.server.bufferedAmount, expected);
+  await Promise.resolve(); // the first write is in flight: what follows queues behind it
+  for (const length of lengths) queue(length);
+  for (const payload of sent) {
+    const frame = await pair.readFrame();
+    assert.ok(frame);
+    assert.equal(frame.opcode, 2);
+    assert.equal(frame.payload.length, payload.length);
+    assert.ok(frame.payload.every((b, j) => b === payload[j]), `message of ${payload.length} bytes differs`);
+  }
+  await until("the writes to finish", () => pair.server.bufferedAmount === 0);
+  await pair.end();
+});
+
+Deno.test("ConnWebSocket: beginBinary frames a message the caller writes in place", async () => {
+  const pair = await Pair.open();
+  const lengths = [0, 1, 125, 126, 1000, 16_000, MAX_DIRECT_MESSAGE_BYTES, 3];
+  pair.server.send(new Uint8Array([9])); // mixed with copied sends
+  for (const length of lengths) {
+    const at = pair.server.beginBinary(length);
+    assert.ok(at >= 2);
+    const out = pair.server.sendBuffer;
+    for (let j = 0; j < length; j++) out[at + j] = (j + length) & 0xff;
+  }
+  pair.server.send(new Uint8Array([8]));
+  assert.deepEqual([...(await pair.readFrame())!.payload], [9]);
+  for (const length of lengths) {
+    const frame = await pair.readFrame();
+    assert.ok(frame);
+    assert.equal(frame.opcode, 2);
+    assert.equal(frame.fin, true);
+    assert.equal(frame.payload.length, length);
+    assert.ok(
+      frame.payload.every((b, j) => b === ((j + length) & 0xff)),
+      `message of ${length} bytes differs`,
+    );
+  }
+  assert.deepEqual([...(await pair.readFrame())!.payload], [8]);
+  assert.throws(() => pair.server.beginBinary(MAX_DIRECT_MESSAGE_BYTES + 1), RangeError);
+  await pair.end();
+  assert.equal(pair.server.beginBinary(10), -1); // closed: nothing is sent
+});
+
+Deno.test("ConnWebSocket: beginBinary past the write queue cap drops the connection", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const accepted = listener.accept();
+  const client = await Deno.connect({ hostname: "127.0.0.1", port: (listener.addr as Deno.NetAddr).port });
+  const conn = await accepted;
+  listener.close();
+  const server = new ConnWebSocket(conn, { protocol: "", idleTimeoutMs: 0, maxWriteQueueBytes: 64 * 1024 });
+  const closed = new Promise<CloseEvent>((resolve) =>
+    server.addEventListener("close", (e) => resolve(e as CloseEvent), { once: true })
+  );
+  const running = server.run(btoa("0123456789abcdef"), new Uint8Array(0));
+  await new Promise((resolve) => server.addEventListener("open", resolve, { once: true }));
+  let accepted4 = 0;
+  while (server.beginBinary(16_000) >= 0) accepted4++; // the client never reads
+  assert.equal(accepted4, 4);
+  assert.equal((await closed).code, 1006);
+  client.close();
+  await running;
 });
 
 Deno.test("ConnWebSocket: fragmented messages with interleaved pings are reassembled; ping gets pong", async () => {

@@ -37,6 +37,14 @@ export interface SessionSocket extends EventTarget {
   readonly bufferedAmount: number;
   /** Queue one binary message; the bytes are copied before this returns. */
   send(data: Uint8Array): void;
+  /**
+   * Only on a `ConnWebSocket`: begin a binary message of exactly `length` bytes that the caller
+   * writes into {@link sendBuffer} from the returned offset in the same synchronous run (-1:
+   * nothing may be sent). Saves copying the payload once more.
+   */
+  beginBinary?(length: number): number;
+  /** Only on a `ConnWebSocket`: the buffer of the message begun by {@link beginBinary}. */
+  readonly sendBuffer?: Uint8Array;
   /** Start the closing handshake. */
   close(code?: number, reason?: string): void;
 }

@@ -10,7 +10,7 @@
  * @module
  */
 
-import { putVarint } from "../../codec/mod.ts";
+import { putVarint, varintSize } from "../../codec/mod.ts";
 import { SessionClosedError, StreamStoppedError } from "../types.ts";
 import type { FlowControl } from "./_flow_control.ts";
 import { encodeFrame, type Frame, FrameType, type Framing, MAX_STREAM_PAYLOAD_BYTES } from "./framing.ts";
@@ -19,6 +19,9 @@ import { DRAIN_POLL_MS, StreamNotWritableError } from "./_limits.ts";
 import type { SessionLink, SessionSocket } from "./_link.ts";
 import type { StreamState } from "./_stream_state.ts";
 import type { StreamTable } from "./_stream_table.ts";
+
+/** What {@link SendPump.write} returns once the bytes are already handed to the socket. */
+const SENT: Promise<void> = Promise.resolve();
 
 /** Largest STREAM frame header: type byte, 8-byte id varint, 8-byte length varint. */
 const MAX_STREAM_HEADER_BYTES = 17;
@@ -69,6 +72,8 @@ export class SendPump {
   readonly #socketBufferBytes: number;
   readonly #keepAlive: KeepAlive;
   readonly #lost: (reason: string) => void;
+  /** The socket frames messages in place (`beginBinary`): one-frame messages skip the scratch copy. */
+  readonly #direct: boolean;
 
   readonly #ready = new Set<StreamState>();
   readonly #connBlocked = new Set<StreamState>();
@@ -84,6 +89,7 @@ export class SendPump {
     this.#socketBufferBytes = parts.socketBufferBytes;
     this.#keepAlive = parts.keepAlive;
     this.#lost = parts.lost;
+    this.#direct = typeof parts.socket.beginBinary === "function";
   }
 
   /** Queue `data` on `state`; resolves once its bytes were handed to the socket. */
@@ -103,6 +109,19 @@ export class SendPump {
     state.queue.push(data);
     state.queuedBytes += data.length;
     state.queuedEnd += data.length;
+    if (!this.#link.records) {
+      // One frame per message: pump now. If every byte went to the socket (the common case on the
+      // fan-out path) there is nothing to wait for: no promise or waiter per write.
+      this.schedule(state);
+      this.pump();
+      if (state.queuedBytes === 0) {
+        // Nothing is queued either once the pump lost the session (every stream was abandoned).
+        return this.#link.closed ? Promise.reject(new SessionClosedError()) : SENT;
+      }
+      const { promise, resolve, reject } = Promise.withResolvers<void>();
+      state.writeWaiters.push({ end: state.queuedEnd, resolve, reject });
+      return promise; // still scheduled (or blocked on credit): a later pump sends it
+    }
     const { promise, resolve, reject } = Promise.withResolvers<void>();
     state.writeWaiters.push({ end: state.queuedEnd, resolve, reject });
     this.schedule(state);
@@ -263,7 +282,11 @@ export class SendPump {
       if (length === 0 && !fin) continue;
       const first = state.id < 0;
       if (first) this.#table.assignId(state);
-      pos = this.#writeStream(state, pos, length, fin);
+      if (!records && this.#direct) {
+        this.#sendDirect(state, length, fin);
+      } else {
+        pos = this.#writeStream(STREAM_SCRATCH, state, pos, length, fin);
+      }
       frames++;
       if (first && state.pendingStopCode !== undefined) (owedStops ??= []).push(state);
       state.sentOffset += length;
@@ -295,8 +318,7 @@ export class SendPump {
    * {@link STREAM_SCRATCH} at `pos`; returns the position after it. The queued chunks are copied
    * once, whatever their boundaries, and no buffer is allocated.
    */
-  #writeStream(state: StreamState, pos: number, length: number, fin: boolean): number {
-    const out = STREAM_SCRATCH;
+  #writeStream(out: Uint8Array, state: StreamState, pos: number, length: number, fin: boolean): number {
     if (this.#link.qmux) {
       // 0.0.6 ignores OFF and always sends LEN without OFF; do the same.
       out[pos] = FrameType.STREAM | FrameType.STREAM_LEN_BIT | (fin ? FrameType.STREAM_FIN_BIT : 0);
@@ -322,6 +344,46 @@ export class SendPump {
       }
     }
     return pos;
+  }
+
+  /**
+   * Frame one STREAM frame (a whole message) straight into the socket's send buffer: the queued
+   * bytes are copied once, from the stream's queue to the buffer that is written to TCP. Never
+   * throws: a failed send loses the session.
+   */
+  #sendDirect(state: StreamState, length: number, fin: boolean): void {
+    const qmux = this.#link.qmux;
+    const size = 1 + varintSize(state.id) + (qmux ? varintSize(length) : 0) + length;
+    this.#keepAlive.sent();
+    let at: number;
+    try {
+      at = this.#socket.beginBinary!(size);
+    } catch (error) {
+      this.#lost(`WebSocket send failed: ${error instanceof Error ? error.message : String(error)}`);
+      return;
+    }
+    if (at < 0) {
+      // The socket is closing: the bytes are dropped, as `send()` drops them.
+      this.#dropQueued(state, length);
+      return;
+    }
+    this.#writeStream(this.#socket.sendBuffer!, state, at, length, fin);
+  }
+
+  /** Drop the next `length` queued bytes of `state` (the socket would not take them). */
+  #dropQueued(state: StreamState, length: number): void {
+    state.queuedBytes -= length;
+    let left = length;
+    while (left > 0) {
+      const head = state.queue[0];
+      if (head.length <= left) {
+        left -= head.length;
+        state.queue.shift();
+      } else {
+        state.queue[0] = head.subarray(left);
+        left = 0;
+      }
+    }
   }
 
   /** Hand one message to the socket. Never throws: a failed send loses the session. */
