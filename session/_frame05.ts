@@ -224,13 +224,14 @@ export class Encoded05 {
  */
 export function run05(group: Group, n: number, first: boolean): Run05 | undefined {
   if (first && n !== 0) {
+    // Its delta against 0: the absolute timestamp.
     const frame = group.frame(n);
-    const header = timestampHeader05(group, n, null);
-    if (frame === undefined || header === undefined) return undefined;
+    const ts = group.timestamp(n);
+    if (frame === undefined || ts === undefined) return undefined;
     return {
       start: n,
       count: 1,
-      bytes: header,
+      bytes: encodeDelta(ts),
       tail: frame,
       frameBytes: frame.length,
       cost: frameCost(frame.length),
@@ -239,22 +240,6 @@ export function run05(group: Group, n: number, first: boolean): Run05 | undefine
   return Encoded05.of(group).run(n);
 }
 
-/**
- * The timestamp header of frame `n` of `group` on a stream whose previously written frame had
- * timestamp `prev` (it was frame `n - 1`), or `null` when `n` is the stream's first frame. Shared
- * (memoised) whenever the delta is the group's own (`n` is 0 or follows `n - 1`); a stream that
- * starts mid-group gets its first header encoded for it alone. Undefined when the frame is no
- * longer cached. Throws `EncodeError05` for a delta the wire cannot carry.
- */
-export function timestampHeader05(group: Group, n: number, prev: bigint | null): Uint8Array | undefined {
-  const ts = group.timestamp(n);
-  if (ts === undefined) return undefined;
-  if (prev === null && n !== 0) return encodeDelta(ts); // joined mid-group: absolute, not shared
-  const memo = group.frameHeader(n);
-  if (memo !== undefined) return memo;
-  return group.setFrameHeader(n, encodeDelta(ts - (prev ?? 0n)));
-}
-
 function encodeDelta(delta: bigint): Uint8Array {
-  return new Writer(8).varint62(zigzagEncode(delta)).finish();
+  return new Writer(MAX_VARINT_BYTES).varint62(zigzagEncode(delta)).finish();
 }

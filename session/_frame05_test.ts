@@ -1,37 +1,34 @@
 import assert from "node:assert/strict";
 import { BodyReader, concatBytes } from "../codec/mod.ts";
 import { frameCost, Group, MAX_GROUP_FRAMES } from "../relay/mod.ts";
-import { type Run05, run05, timestampHeader05 } from "./_frame05.ts";
+import { type Run05, run05 } from "./_frame05.ts";
 import { decodeFrame05, EncodeError05, FrameTimestampDecoder } from "./lite05.ts";
 
 const hex = (b: Uint8Array | undefined) =>
   Array.from(b ?? [], (x) => x.toString(16).padStart(2, "0")).join(" ");
 
-Deno.test("lite-05 frame headers: zigzag deltas of the cached timestamps, shared by every subscriber", () => {
+Deno.test("lite-05 frames: zigzag deltas of the cached timestamps; a mid-group start is absolute", () => {
   const g = new Group(0);
   g.append(Uint8Array.of(2, 0x68, 0x69), 1000n);
   g.append(Uint8Array.of(2, 0x68, 0x69), 1033n);
   g.append(Uint8Array.of(0), 1000n);
   // Vectors of draft-lcurley-moq-lite-05 (docs/lite05.md): 1000 first → zigzag 2000, +33 → 66, −33 → 65.
-  const first = timestampHeader05(g, 0, null);
-  assert.equal(hex(first), "47 d0");
-  assert.equal(hex(timestampHeader05(g, 1, 1000n)), "40 42");
-  assert.equal(hex(timestampHeader05(g, 2, 1033n)), "40 41");
-  // A second subscriber gets the very same buffers: encoded once per frame, not per subscriber.
-  assert.equal(timestampHeader05(g, 0, null), first);
-  assert.equal(timestampHeader05(g, 1, 1000n), g.frameHeader(1));
+  assert.equal(hex(run05(g, 0, true)?.bytes), "47 d0 02 68 69 40 42 02 68 69 40 41 00");
   // A stream that starts mid-group carries the absolute value, not the shared delta.
-  assert.equal(hex(timestampHeader05(g, 1, null)), "48 12");
-  assert.equal(hex(g.frameHeader(1)), "40 42", "the shared delta is untouched");
+  const mid = run05(g, 1, true)!;
+  assert.equal(hex(mid.bytes), "48 12");
+  assert.equal(mid.tail, g.frame(1));
+  assert.equal(hex(run05(g, 1, false)?.bytes), "40 42 02 68 69 40 41 00", "the shared deltas are untouched");
 });
 
-Deno.test("lite-05 frame headers: frames without a publisher timestamp carry their arrival time in ms", () => {
+Deno.test("lite-05 frames: frames without a publisher timestamp carry their arrival time in ms", () => {
   const before = BigInt(Date.now());
   const g = new Group(3);
   g.append(Uint8Array.of(0));
   const ts = g.timestamp(0)!;
   assert.ok(ts >= before && ts <= BigInt(Date.now()));
-  assert.equal(timestampHeader05(g, 1, null), undefined, "no such frame");
+  assert.equal(run05(g, 1, true), undefined, "no such frame");
+  assert.equal(run05(g, 1, false), undefined, "no such frame");
 });
 
 /** Every frame of `runs` decoded with the lite-05 reader: [timestamp, payload length] each. */
