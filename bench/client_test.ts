@@ -22,6 +22,7 @@ async function roundTrip(server: ServerProcess, target: Target): Promise<void> {
       subs.push(sub);
     }
     await pub.subscribed();
+    assert.equal(pub.session.protocol, `moq-lite-${target.lite ?? "04"}`);
     const send = await pub.openGroup(5);
     assert.ok(send, "publisher has a subscription");
     for (const size of [100, 40_000, 8]) await pub.writeFrame(send, size);
@@ -60,4 +61,27 @@ Deno.test("raw QUIC baseline forwards the publisher's bytes to every subscriber"
 Deno.test("raw WebSocket baseline forwards the publisher's bytes to every subscriber", async () => {
   const raw = await startRawWs();
   await roundTrip(raw, { transport: "websocket", port: raw.wsPort, mode: "raw" });
+});
+
+Deno.test("bench client lite-05: relay over QUIC delivers a group to every subscriber", async () => {
+  const relay = await startBenchRelay();
+  await roundTrip(relay, {
+    transport: "quic",
+    port: relay.quicPort,
+    pin: relay.pin,
+    mode: "relay",
+    lite: "05",
+  });
+});
+
+Deno.test("bench client lite-05: relay over WebSocket delivers a group to every subscriber", async () => {
+  const relay = await startBenchRelay();
+  await roundTrip(relay, { transport: "websocket", port: relay.wsPort, mode: "relay", lite: "05" });
+});
+
+Deno.test("bench client lite-05: raw baselines accept moq-lite-05 and forward its frames", async () => {
+  const quic = await startRawQuic();
+  await roundTrip(quic, { transport: "quic", port: quic.quicPort, pin: quic.pin, mode: "raw", lite: "05" });
+  const ws = await startRawWs();
+  await roundTrip(ws, { transport: "websocket", port: ws.wsPort, mode: "raw", lite: "05" });
 });

@@ -4,7 +4,7 @@
  * @module
  */
 
-import type { TransportName } from "./client.ts";
+import type { LiteVersion, TransportName } from "./client.ts";
 
 /** A server under test: this relay, the raw baseline, or the relay of another checkout. */
 export type ServerKind = "relay" | "raw" | "base";
@@ -52,10 +52,19 @@ export interface BenchOptions {
   relayV8Flags: string;
   /** Memory figure: frames/s (1 KiB each) the subscribed track's publisher sends; 0 = idle. */
   memoryFps: number;
+  /** moq-lite wire version of the publisher and subscriber clients (`--lite=05`; default 04). */
+  lite: LiteVersion;
 }
 
 /** Frame sizes of the frame-size figure: audio-like, small, video-delta-like, key-frame-like. */
 export const DEFAULT_FRAME_SIZES = [200, 1024, 16384, 102400];
+
+/** `--lite=04|05` (also `4`, `5`); absent: 04. */
+function parseLite(value: string | undefined): LiteVersion {
+  if (value === undefined || value === "" || value === "04" || value === "4") return "04";
+  if (value === "05" || value === "5") return "05";
+  throw new Error(`--lite=${value}: expected 04 or 05`);
+}
 
 /** Parse `deno task bench` flags. */
 export function parseOptions(args: string[]): BenchOptions {
@@ -110,6 +119,7 @@ export function parseOptions(args: string[]): BenchOptions {
     relayV8Flags: get("relay-v8-flags") ?? "",
     memoryFps: get("memory-fps") === undefined ? 0 : num("memory-fps", 0),
     baseDir: get("base-dir") || null,
+    lite: parseLite(get("lite")),
     relayToml: (get("relay-toml") ?? "").replaceAll("\\n", "\n"),
     kinds: (get("kinds") || "relay,raw").split(",").map((k) => {
       if (k !== "relay" && k !== "raw" && k !== "base") {

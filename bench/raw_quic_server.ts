@@ -1,6 +1,6 @@
 /**
  * The raw QUIC fan-out baseline: `deno run -A bench/raw_quic_server.ts [--bare]`. Plain
- * `Deno.QuicEndpoint`, ALPN `moq-lite-04`, the relay's default listener settings (imported from
+ * `Deno.QuicEndpoint`, ALPN `moq-lite-04` or `moq-lite-05` (the bytes are forwarded unread), the relay's default listener settings (imported from
  * `config/keys.ts`). A connection
  * that opens a unidirectional stream is the publisher; every other connection is a subscriber.
  * Each publisher stream is forwarded chunk by chunk, the same bytes, to one new unidirectional
@@ -34,7 +34,7 @@ const bare = Deno.args.includes("--bare");
 const cert = await generateSelfSignedCertificate(["localhost", "127.0.0.1"]);
 const endpoint = new Deno.QuicEndpoint({ hostname: "127.0.0.1", port: 0 });
 const listener = endpoint.listen({
-  alpnProtocols: ["moq-lite-04"],
+  alpnProtocols: ["moq-lite-04", "moq-lite-05"],
   cert: cert.certPem,
   key: cert.keyPem,
   maxConcurrentBidirectionalStreams: MAX_STREAMS,

@@ -1,6 +1,7 @@
 /**
  * The raw WebSocket fan-out baseline: `deno run -A bench/raw_ws_server.ts`. `Deno.serve` +
- * `Deno.upgradeWebSocket`, subprotocol `webtransport.moq-lite-04` (the framing the relay uses
+ * `Deno.upgradeWebSocket`, subprotocol `webtransport.moq-lite-04` or `webtransport.moq-lite-05`,
+ * whichever the client offers first (the bytes are forwarded unread; the framing the relay uses
  * with the bench client: one STREAM frame per message, no flow control). A socket that sends a
  * STREAM frame is the publisher; every other socket is a subscriber. Each publisher message is
  * forwarded as-is to every subscriber, with only the stream id turned from a client uni id
@@ -12,8 +13,8 @@
  */
 import { varintLength } from "../codec/mod.ts";
 
-/** Subprotocol selected (what the bench client offers). */
-export const SUBPROTOCOL = "webtransport.moq-lite-04";
+/** Subprotocols selected (what the bench client offers, per `--lite`). */
+export const SUBPROTOCOLS = ["webtransport.moq-lite-04", "webtransport.moq-lite-05"];
 /** Same idle timeout as the relay's WebSocket listener. */
 export const IDLE_TIMEOUT_MS = 30_000;
 
@@ -47,8 +48,10 @@ const server = Deno.serve({
   if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
     return new Response("raw WebSocket fan-out baseline\n");
   }
+  const offered = (request.headers.get("sec-websocket-protocol") ?? "").split(",").map((p) => p.trim());
+  const protocol = offered.find((p) => SUBPROTOCOLS.includes(p)) ?? SUBPROTOCOLS[0];
   const { socket, response } = Deno.upgradeWebSocket(request, {
-    protocol: SUBPROTOCOL,
+    protocol,
     idleTimeout: IDLE_TIMEOUT_MS / 1000,
   });
   socket.binaryType = "arraybuffer";

@@ -109,7 +109,7 @@ export class Rig {
   ): Promise<Rig> {
     const server = await startServer(kind, transport, bench, options.cpuProfDir);
     const mode: ServerMode = kind === "raw" ? "raw" : "relay";
-    const target = targetOf(server, transport, mode);
+    const target: Target = { ...targetOf(server, transport, mode), lite: bench.lite };
     const publisher = new WorkerProcess("publisher", { role: "publisher", target, path: BROADCAST });
     const workers: WorkerProcess[] = [];
     try {

@@ -2,7 +2,9 @@
  * An incremental parser of one moq-lite GROUP stream (`u8 0x00`, `msg{subscribe_id, sequence}`,
  * then `vi53 size` + payload frames until FIN) that works on whatever chunks the transport hands
  * over, without copying payloads: only the varints, the header and the first
- * {@link STAMP_BYTES} bytes of each payload are looked at.
+ * {@link STAMP_BYTES} bytes of each payload are looked at. A moq-lite-05 scanner also skips each
+ * frame's timestamp delta (a varint before the size) and marks the relay's SETUP stream (type 1)
+ * as {@link GroupScanner.setup}, consuming it unread.
  *
  * @module
  */
@@ -23,6 +25,8 @@ const HEADER_SIZE = 1;
 const HEADER = 2;
 const FRAME_SIZE = 3;
 const PAYLOAD = 4;
+const FRAME_TIMESTAMP = 5;
+const SKIP = 6;
 
 /** Called for every complete frame: its payload size and the stamp in its first bytes (NaN if short). */
 export type FrameCallback = (payloadBytes: number, stampMs: number) => void;
@@ -35,6 +39,12 @@ export class GroupScanner {
   subscribeId = -1;
   /** Complete frames seen. */
   frames = 0;
+  /** lite-05: the stream is the peer's SETUP stream (its bytes are skipped). */
+  setup = false;
+  /** Frames carry a lite-05 timestamp delta before their size. */
+  readonly #timed: boolean;
+  /** The phase a frame starts in. */
+  readonly #frameStart: number;
   #phase = TYPE;
   #varNeed = 0;
   #varGot = 0;
@@ -48,9 +58,15 @@ export class GroupScanner {
   readonly #stampView = new DataView(this.#stamp.buffer);
   #stampFill = 0;
 
+  /** @param timed moq-lite-05 framing (a timestamp delta before each frame's size) */
+  constructor(timed = false) {
+    this.#timed = timed;
+    this.#frameStart = timed ? FRAME_TIMESTAMP : FRAME_SIZE;
+  }
+
   /** True when the stream may end here (between frames, after the header). */
   get atBoundary(): boolean {
-    return this.#phase === FRAME_SIZE && this.#varNeed === 0;
+    return this.#phase === this.#frameStart && this.#varNeed === 0;
   }
 
   /** Feed the next chunk; `onFrame` runs for each frame completed inside it. */
@@ -61,9 +77,29 @@ export class GroupScanner {
       switch (this.#phase) {
         case TYPE: {
           const type = chunk[i++];
+          if (type === 1 && this.#timed) {
+            this.setup = true;
+            this.#phase = SKIP;
+            break;
+          }
           if (type !== 0) throw new GroupScanError(`unknown unidirectional stream type ${type}`);
           this.#phase = HEADER_SIZE;
           this.#varNeed = 0;
+          break;
+        }
+        case SKIP:
+          i = n;
+          break;
+        case FRAME_TIMESTAMP: {
+          // Skipped unread: only its length matters.
+          const b = chunk[i++];
+          if (this.#varNeed === 0) {
+            this.#varNeed = varintLength(b);
+            this.#varGot = 0;
+          }
+          if (++this.#varGot < this.#varNeed) break;
+          this.#varNeed = 0;
+          this.#phase = FRAME_SIZE;
           break;
         }
         case HEADER_SIZE:
@@ -90,6 +126,7 @@ export class GroupScanner {
             this.#stampFill = 0;
             if (this.#frameLeft === 0) {
               this.frames++;
+              this.#phase = this.#frameStart;
               onFrame(0, NaN);
             } else {
               this.#phase = PAYLOAD;
@@ -106,7 +143,7 @@ export class GroupScanner {
           if (end !== this.#header.length) throw new GroupScanError("GROUP header has trailing bytes");
           this.subscribeId = id;
           this.sequence = seq;
-          this.#phase = FRAME_SIZE;
+          this.#phase = this.#frameStart;
           break;
         }
         case PAYLOAD: {
@@ -122,7 +159,7 @@ export class GroupScanner {
           if (this.#frameLeft === 0) {
             this.frames++;
             const stamp = this.#stampFill === STAMP_BYTES ? this.#stampView.getFloat64(0) : NaN;
-            this.#phase = FRAME_SIZE;
+            this.#phase = this.#frameStart;
             onFrame(this.#frameSize, stamp);
           }
           break;

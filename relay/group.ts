@@ -122,6 +122,13 @@ export class Group {
    * whoever sets it keeps its size bounded.
    */
   meta: unknown = undefined;
+  /**
+   * A session layer's re-encoding of this group's frames for a wire version whose frames differ
+   * from the cached ones (moq-lite-05: a timestamp delta before each frame), built once and shared
+   * by every subscriber of that version. Opaque to the relay: its owner charges it to the budget
+   * with {@link chargeMeta} and keeps it no larger than the cached frames it re-encodes.
+   */
+  encoding: unknown = undefined;
 
   /** Bytes of {@link meta} (and session-layer memos) charged to the budget by {@link chargeMeta}. */
   #metaBytes = 0;

@@ -15,7 +15,6 @@
  */
 
 import {
-  frameCost,
   type Group,
   type RelayStats,
   type Track,
@@ -41,7 +40,7 @@ import {
 } from "./messages.ts";
 import { encodeDatagram05, encodeSubscribeResponse05 } from "./lite05.ts";
 import { varintLength } from "../codec/mod.ts";
-import { timestampHeader05 } from "./_frame05.ts";
+import { run05 } from "./_frame05.ts";
 
 /** Swallows the rejection of a write whose failure surfaces on the next awaited one. */
 function ignore(): void {}
@@ -390,10 +389,9 @@ class Downstream implements TrackConsumer {
       let header: Uint8Array | null = encodeGroupHeader({ subscribeId: this.#id, sequence: group.sequence });
       uncountedGroups = 1;
       // Start from the first cached frame.
-      let next = group.dropped;
+      const start = group.dropped;
+      let next = start;
       pump.sentBytes = group.totalBytes - group.bytes;
-      /** lite-05: the timestamp of the frame last written (null before the first). */
-      let prevTs: bigint | null = null;
       /** Frames written since the last yield to the event loop. */
       let sinceYield = 0;
       for (;;) {
@@ -406,18 +404,17 @@ class Downstream implements TrackConsumer {
           let frames: number;
           let bytes: number;
           if (this.#timed) {
-            const frame = group.frame(next);
-            const header = timestampHeader05(group, next, prevTs);
-            if (frame === undefined || header === undefined) {
+            // The lite-05 bytes of every frame from `next` on, encoded once for all subscribers.
+            const run = run05(group, next, next === start);
+            if (run === undefined) {
               stream.reset(26); // lagged: the frames it needed were dropped
               return;
             }
-            prevTs = group.timestamp(next)!;
-            stream.write(header).catch(ignore); // goes out with its frame; failures surface below
-            pump.sentBytes += frameCost(frame.length);
-            await stream.write(frame);
-            frames = 1;
-            bytes = frame.length;
+            pump.sentBytes += run.cost;
+            if (run.tail !== null) stream.write(run.bytes).catch(ignore); // goes out with its frame
+            await stream.write(run.tail ?? run.bytes);
+            frames = run.count;
+            bytes = run.frameBytes;
           } else {
             // Every frame cached back to back from `next` on, as one write of the cache's bytes; the
             // first one with the group header in front (one copy shared by the subscribers that

@@ -1,7 +1,7 @@
 /**
  * The moq-lite-05 Track and Fetch streams a subscriber opens (draft-lcurley-moq-lite-05; docs/lite05.md):
  * TRACK is answered with the track's TRACK_INFO then FIN, FETCH with one cached group's frames
- * (timestamps on a fresh baseline) then FIN. Both resolve the track through the origin exactly like
+ * (timestamps on a fresh baseline; the encoding lite-05 subscribers share, see `_frame05.ts`) then FIN. Both resolve the track through the origin exactly like
  * SUBSCRIBE (one upstream subscription however many subscribers); a track that does not exist is a
  * stream reset.
  *
@@ -21,7 +21,7 @@ import {
 import { Code05, decodeFetch05, decodeTrack, encodeTrackInfo } from "./lite05.ts";
 import { MAX_MESSAGE_BYTES } from "./messages.ts";
 import { MAX_UPSTREAM_TRACKS_PER_SESSION, type SubscriptionRegistry } from "./_subscribe.ts";
-import { timestampHeader05 } from "./_frame05.ts";
+import { run05 } from "./_frame05.ts";
 
 /**
  * Resolve a live track for a TRACK or FETCH request, counted against the same quotas as a
@@ -127,23 +127,26 @@ export async function serveFetch05(
     group.hold();
     stats.groupsOut++;
     stream.recv.stop(Code.Cancel);
-    let next = group.dropped;
-    let prevTs: bigint | null = null;
+    // A fresh baseline from the first cached frame: the subscribers' shared encoding from frame 0.
+    const start = group.dropped;
+    let next = start;
+    let sinceYield = 0;
     for (;;) {
       while (next < group.frameCount) {
-        const frame = group.frame(next);
-        const header = timestampHeader05(group, next, prevTs);
-        if (frame === undefined || header === undefined) {
+        const run = run05(group, next, next === start);
+        if (run === undefined) {
           stream.send.reset(Code05.Lagged);
           return;
         }
-        prevTs = group.timestamp(next)!;
-        next++;
-        await stream.send.write(header);
-        await stream.send.write(frame);
-        stats.framesOut++;
-        stats.bytesOut += frame.length;
-        if (next % FRAMES_PER_YIELD === 0) await yieldToEventLoop();
+        next += run.count;
+        if (run.tail !== null) stream.send.write(run.bytes).catch(() => {}); // goes out with its frame
+        await stream.send.write(run.tail ?? run.bytes);
+        stats.framesOut += run.count;
+        stats.bytesOut += run.frameBytes;
+        if ((sinceYield += run.count) >= FRAMES_PER_YIELD) {
+          sinceYield = 0;
+          await yieldToEventLoop();
+        }
       }
       if (group.state === "done") {
         await stream.send.close();
