@@ -8,9 +8,13 @@
  * except for the first frame of a stream that starts mid-group (its delta is against 0: the
  * absolute timestamp). So each group keeps one lite-05 encoding of its frames ({@link Encoded05},
  * in {@link Group.encoding}), built once per frame the first time a lite-05 subscriber needs it and
- * shared by all of them: small frames are copied, header and frame back to back, into shared
- * chunks, so a run of them goes out as one write of one view ({@link run05}); a large frame keeps
- * only its header (the frame is written from the cache after it, no copy).
+ * shared by all of them: each frame is copied once, header and frame back to back (small frames
+ * into shared chunks, so a run of them goes out as one write of one view; a large frame into a
+ * buffer of its own), and every lite-05 subscriber writes it as lite-04 subscribers write the
+ * cache: one write per run ({@link run05}), no per-subscriber copy. The copy costs one memcpy per
+ * frame and the frame's bytes again in the cache budget while the group is cached; writing a
+ * header apart instead would cost every subscriber an extra transport write (a WebSocket message
+ * of its own, or a per-subscriber copy where the QUIC send path coalesces small writes).
  *
  * @module
  */
@@ -38,17 +42,17 @@ const CHUNK_MIN_BYTES = 512;
 
 /**
  * Consecutive frames of a group in moq-lite-05 framing, as one subscriber writes them: {@link bytes}
- * (one write), then {@link tail} when it is not null (a large frame's cached bytes after its
- * header). Shared by every lite-05 reader at the same frame: treat it as read-only.
+ * (one write), then {@link tail} when it is not null (the cached frame after a header encoded for
+ * one stream alone). Shared by every lite-05 reader at the same frame: treat it as read-only.
  */
 export interface Run05 {
   /** The first frame's number. */
   readonly start: number;
   /** How many frames the run holds (at least one). */
   readonly count: number;
-  /** The run's lite-05 bytes (headers and frames back to back), or a large frame's header. */
+  /** The run's lite-05 bytes (headers and frames back to back), or a header alone (see {@link tail}). */
   readonly bytes: Uint8Array;
-  /** A large frame's cached bytes, written after {@link bytes}; null otherwise. */
+  /** A stream's first frame starting mid-group: its cached bytes after its header; null otherwise. */
   readonly tail: Uint8Array | null;
   /** The frames' cached bytes (`vi53 size` + payload each, no timestamp), as stats count them. */
   readonly frameBytes: number;
@@ -58,8 +62,8 @@ export interface Run05 {
 
 /**
  * The moq-lite-05 encoding of one group's frames, shared by its lite-05 subscribers. Entry `i` is
- * frame `first + i`: header and frame back to back in a shared chunk for small frames, the header
- * alone for large ones (an entry no longer than its header's varint). It starts at the frame after the first cached one when the group already
+ * frame `first + i`: header and frame back to back, in a shared chunk for small frames, in a buffer
+ * of its own for large ones. It starts at the frame after the first cached one when the group already
  * dropped frames (that frame's predecessor, and so its delta, is gone), and it drops entries of
  * frames the group dropped as it grows, so it never holds more frames than the group (its cost is
  * charged to the group with {@link Group.chargeMeta}).
@@ -103,7 +107,9 @@ export class Encoded05 {
 
   /**
    * The longest run from frame `n` on whose lite-05 bytes lie back to back (at least frame `n`),
-   * encoding newly cached frames first; undefined when frame `n` is no longer encoded or cached.
+   * encoding newly cached frames first; undefined when frame `n` is no longer encoded or cached
+   * (lagged; also a reader left at the group's first cached frame after the group dropped every
+   * frame this encoding held: that frame's delta went with its predecessor).
    * Throws `EncodeError05` when frame `n`'s timestamp delta is beyond what the wire carries.
    */
   run(n: number): Run05 | undefined {
@@ -118,33 +124,24 @@ export class Encoded05 {
     const first = entries[i]!;
     let frameBytes = first.length - varintLength(first[0]);
     let count = 1;
-    let run: Run05;
-    if (frameBytes === 0) {
-      // A large frame: its header here, its bytes from the group's cache.
-      const tail = this.#group.frame(n);
-      if (tail === undefined) return undefined;
-      frameBytes = tail.length;
-      run = { start: n, count, bytes: first, tail, frameBytes, cost: frameCost(frameBytes) };
-    } else {
-      const buffer = first.buffer;
-      let stop = first.byteOffset + first.byteLength;
-      for (i++; i < entries.length; i++) {
-        const e = entries[i]!;
-        if (e.buffer !== buffer || e.byteOffset !== stop) break; // large frames lie alone
-        stop += e.byteLength;
-        frameBytes += e.length - varintLength(e[0]);
-        count++;
-      }
-      const bytes = count === 1 ? first : new Uint8Array(buffer, first.byteOffset, stop - first.byteOffset);
-      run = {
-        start: n,
-        count,
-        bytes,
-        tail: null,
-        frameBytes,
-        cost: frameBytes + count * FRAME_OVERHEAD_BYTES,
-      };
+    const buffer = first.buffer;
+    let stop = first.byteOffset + first.byteLength;
+    for (i++; i < entries.length; i++) {
+      const e = entries[i]!;
+      if (e.buffer !== buffer || e.byteOffset !== stop) break; // large frames lie alone
+      stop += e.byteLength;
+      frameBytes += e.length - varintLength(e[0]);
+      count++;
     }
+    const bytes = count === 1 ? first : new Uint8Array(buffer, first.byteOffset, stop - first.byteOffset);
+    const run: Run05 = {
+      start: n,
+      count,
+      bytes,
+      tail: null,
+      frameBytes,
+      cost: frameBytes + count * FRAME_OVERHEAD_BYTES,
+    };
     this.#run = run;
     this.#runEnd = end;
     return run;
@@ -182,7 +179,10 @@ export class Encoded05 {
         const zigzag = zigzagEncode(ts - this.#prev);
         let entry: Uint8Array;
         if (frame.length > SMALL_FRAME_BYTES) {
-          entry = new Writer(MAX_VARINT_BYTES).varint62(zigzag).finish();
+          const header = new Writer(MAX_VARINT_BYTES).varint62(zigzag).finish();
+          entry = new Uint8Array(header.length + frame.length);
+          entry.set(header);
+          entry.set(frame, header.length);
         } else {
           const chunk = this.#reserve(MAX_VARINT_BYTES + frame.length);
           const at = this.#chunkUsed;
