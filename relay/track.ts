@@ -306,8 +306,10 @@ export class Track {
 
   /**
    * Whether every consumer is behind: at least {@link MIN_CONSUMERS_TO_WITHHOLD}, all of them
-   * selective, and {@link MAX_UNREAD_GROUPS} offered groups still unread by any (read, aborted and
-   * uncached ones are forgotten here).
+   * selective, and {@link MAX_UNREAD_GROUPS} offered groups still queued by one of them and read by
+   * none (read, let-go and aborted ones are forgotten here). Every consumer either reads or lets go
+   * of what it holds, and each of those re-checks: the withheld group is never stuck behind groups
+   * nobody will read.
    */
   #behind(): boolean {
     const unread = this.#unread;
@@ -316,7 +318,8 @@ export class Track {
       return false;
     }
     let kept = 0;
-    for (const g of unread) if (!g.read && g.state !== "aborted") unread[kept++] = g;
+    // A group no consumer holds any more is queued nowhere (they all passed over it).
+    for (const g of unread) if (!g.read && g.holds > 0 && g.state !== "aborted") unread[kept++] = g;
     unread.length = kept;
     return kept >= MAX_UNREAD_GROUPS;
   }

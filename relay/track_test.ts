@@ -313,3 +313,29 @@ Deno.test("track: a lone consumer is offered every group (its own queue drops wh
   t.detach(b);
   assert.equal(a.groups.at(-1), withheld);
 });
+
+Deno.test("track: groups every consumer let go of unread do not count as queued: nothing is withheld behind them", async () => {
+  const { track: t } = track();
+  const a = new Holder();
+  const b = new Holder();
+  t.attach(a);
+  t.attach(b);
+  t.ready();
+  const offered: Group[] = [];
+  for (let s = 0; s < MAX_UNREAD_GROUPS; s++) {
+    const g = t.startGroup(s);
+    g.finish(); // complete: passing over it leaves it cached, not aborted
+    offered.push(g);
+  }
+  const withheld = t.startGroup(MAX_UNREAD_GROUPS);
+  const wanted = t.whenWanted(withheld);
+  assert.ok(wanted);
+  // Both pass over every queued group (over their budget) without reading one.
+  for (const g of offered) {
+    g.unhold();
+    g.unhold();
+  }
+  assert.equal(await wanted, true, "the newest group is offered: nobody queues anything older");
+  assert.equal(a.groups.at(-1), withheld);
+  assert.equal(t.whenWanted(t.startGroup(MAX_UNREAD_GROUPS + 1)), null, "and the next one too");
+});
