@@ -105,6 +105,9 @@ export const MAX_GROUPS_PER_TRACK = 4096;
  */
 export const MAX_UNREAD_GROUPS = 4;
 
+/** How many TTLs an open group that consumers are reading may stay cached (see {@link Track.expire}). */
+export const HELD_GROUP_TTL_FACTOR = 2;
+
 /**
  * Fewest consumers for which groups are withheld ({@link MAX_UNREAD_GROUPS}). A lone consumer's own
  * queue already drops what it cannot take, counts what it skipped and resets a group it is stuck on
@@ -477,13 +480,20 @@ export class Track {
     this.#unwithhold(false);
   }
 
-  /** Drop non-latest groups older than the TTL. Returns the cost released. */
+  /**
+   * Drop non-latest groups older than the TTL. Returns the cost released. A group still arriving
+   * while subscribers read it gets up to {@link HELD_GROUP_TTL_FACTOR} TTLs to complete: cut at one
+   * TTL, every subscriber would get it truncated (under overload a group's bytes share the
+   * publisher's bandwidth with every newer group in flight, and can take seconds).
+   */
   expire(nowMs: number): number {
     let released = 0;
     const ttl = this.#policy.groupTtlMs;
     while (this.groups.length > 0) {
       const g = this.groups[0];
-      if (g === this.latest || nowMs - g.createdAtMs < ttl) break;
+      const age = nowMs - g.createdAtMs;
+      if (g === this.latest || age < ttl) break;
+      if (g.state === "open" && g.holds > 0 && age < ttl * HELD_GROUP_TTL_FACTOR) break;
       this.groups.shift();
       this.#uncache(g);
       released += g.bytes;

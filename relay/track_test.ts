@@ -1,6 +1,13 @@
 import assert from "node:assert/strict";
 import { frameCost, type Group, GROUP_OVERHEAD_BYTES } from "./group.ts";
-import { CODE_EVICTED, CODE_OLD, MAX_GROUPS_PER_TRACK, MAX_UNREAD_GROUPS, Track } from "./track.ts";
+import {
+  CODE_EVICTED,
+  CODE_OLD,
+  HELD_GROUP_TTL_FACTOR,
+  MAX_GROUPS_PER_TRACK,
+  MAX_UNREAD_GROUPS,
+  Track,
+} from "./track.ts";
 import { GroupCollector } from "../testing/mod.ts";
 
 function track(ttlMs = 60_000): { track: Track; cached: () => number } {
@@ -338,4 +345,29 @@ Deno.test("track: groups every consumer let go of unread do not count as queued:
   assert.equal(await wanted, true, "the newest group is offered: nobody queues anything older");
   assert.equal(a.groups.at(-1), withheld);
   assert.equal(t.whenWanted(t.startGroup(MAX_UNREAD_GROUPS + 1)), null, "and the next one too");
+});
+
+Deno.test("track: an open group subscribers are reading gets more time to complete; then it expires too", () => {
+  const { track: t } = track(1_000);
+  const a = new Holder();
+  t.attach(a);
+  t.ready();
+  const held = t.startGroup(0); // still arriving, held by the consumer
+  const idle = t.startGroup(1); // still arriving, nobody holds it
+  idle.unhold();
+  const g2 = t.startGroup(2);
+  const created = held.createdAtMs;
+  t.expire(created + 1_500);
+  assert.equal(held.state, "open", "one TTL old but still being read: kept");
+  assert.ok(t.findGroup(0));
+  t.expire(created + 1_000 * HELD_GROUP_TTL_FACTOR + 1);
+  assert.equal(held.state, "aborted", "a group that never completes is still let go");
+  assert.equal(held.abortCode, CODE_OLD);
+  assert.equal(idle.state, "aborted");
+  g2.unhold(); // passed over
+  const done = t.startGroup(3);
+  done.finish();
+  t.startGroup(4);
+  t.expire(done.createdAtMs + 1_001);
+  assert.equal(t.findGroup(3), undefined, "a complete group expires after one TTL, held or not");
 });
