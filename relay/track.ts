@@ -263,7 +263,7 @@ export class Track {
    */
   #skip(group: Group): void {
     if (group.holds > 0) return;
-    const i = this.groups.indexOf(group);
+    const i = this.groups.lastIndexOf(group); // it was the newest: at the end of a list of thousands
     if (i < 0) return; // no longer cached: whoever removed it released it
     this.groups.splice(i, 1);
     this.#uncache(group);
