@@ -248,6 +248,7 @@ export class Track {
           this.#skip(replaced);
         }
         this.#withheld = group;
+        group.onRead = this.#onRead; // a reader of its own (a fetch) wants its frames
       }
     } else this.#offer(group);
     // The group that was latest may now be one nobody reads; so may a late, older new one.
@@ -327,8 +328,15 @@ export class Track {
     return kept >= MAX_UNREAD_GROUPS;
   }
 
-  /** A consumer started reading `group`: it may have caught up enough for the withheld group. */
+  /**
+   * A consumer started reading `group`: it may have caught up enough for the withheld group. A
+   * reader of the withheld group itself (e.g. a fetch of the latest group) has its frames read.
+   */
   #groupRead(group: Group): void {
+    if (group === this.#withheld) {
+      this.#unwantedToWanted();
+      return;
+    }
     const i = this.#unread.indexOf(group);
     if (i >= 0) this.#unread.splice(i, 1);
     this.#scheduleOffer();

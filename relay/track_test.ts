@@ -371,3 +371,16 @@ Deno.test("track: an open group subscribers are reading gets more time to comple
   t.expire(done.createdAtMs + 1_001);
   assert.equal(t.findGroup(3), undefined, "a complete group expires after one TTL, held or not");
 });
+
+Deno.test("track: a reader of the withheld group itself (a fetch of the latest) has its frames read", async () => {
+  const { track: t } = track();
+  t.attach(new Holder());
+  t.attach(new Holder());
+  t.ready();
+  for (let s = 0; s < MAX_UNREAD_GROUPS; s++) t.startGroup(s);
+  const g = t.startGroup(MAX_UNREAD_GROUPS);
+  const wanted = t.whenWanted(g);
+  assert.ok(wanted);
+  g.changed(); // waits for its frames
+  assert.equal(await wanted, true);
+});
