@@ -240,17 +240,18 @@ export class Track {
     group.onIdle = this.#onIdle;
     this.groupsIn++;
     this.#cache(group);
-    if (this.#behind()) {
-      const replaced = this.#withheld;
-      if (group === this.latest) {
-        if (replaced !== null) {
-          this.#unwithhold(replaced.holds > 0);
-          this.#skip(replaced);
-        }
-        this.#withheld = group;
-        group.onRead = this.#onRead; // a reader of its own (a fetch) wants its frames
-      }
-    } else this.#offer(group);
+    const behind = this.#behind();
+    const replaced = this.#withheld;
+    // A newer group makes the withheld one pointless, whether or not the new one is withheld too.
+    if (replaced !== null && group === this.latest) {
+      this.#unwithhold(replaced.holds > 0);
+      this.#skip(replaced);
+    }
+    if (!behind) this.#offer(group);
+    else if (group === this.latest) {
+      this.#withheld = group;
+      group.onRead = this.#onRead; // a reader of its own (a fetch) wants its frames
+    }
     // The group that was latest may now be one nobody reads; so may a late, older new one.
     if (previous !== null && previous !== this.latest) this.groupIdle(previous);
     if (group !== this.latest) this.groupIdle(group);

@@ -384,3 +384,20 @@ Deno.test("track: a reader of the withheld group itself (a fetch of the latest) 
   g.changed(); // waits for its frames
   assert.equal(await wanted, true);
 });
+
+Deno.test("track: a newer group offered after queued groups vanished (expired, evicted) supersedes the withheld one", async () => {
+  const { track: t } = track();
+  t.attach(new Holder());
+  t.attach(new Holder());
+  t.ready();
+  const queued: Group[] = [];
+  for (let s = 0; s < MAX_UNREAD_GROUPS; s++) queued.push(t.startGroup(s));
+  const withheld = t.startGroup(MAX_UNREAD_GROUPS);
+  const wanted = t.whenWanted(withheld);
+  assert.ok(wanted);
+  queued[0].release(CODE_EVICTED); // leaves the cache without anyone reading it: no longer queued
+  const next = t.startGroup(MAX_UNREAD_GROUPS + 1);
+  assert.equal(t.whenWanted(next), null, "offered");
+  assert.equal(await wanted, false, "its writer is not left waiting");
+  assert.equal(withheld.state, "aborted");
+});
