@@ -105,6 +105,9 @@ export const MAX_GROUPS_PER_TRACK = 4096;
  */
 export const MAX_UNREAD_GROUPS = 4;
 
+/** How many TTLs an open group that consumers are reading may stay cached (see {@link Track.expire}). */
+export const HELD_GROUP_TTL_FACTOR = 2;
+
 /**
  * Fewest consumers for which groups are withheld ({@link MAX_UNREAD_GROUPS}). A lone consumer's own
  * queue already drops what it cannot take, counts what it skipped and resets a group it is stuck on
@@ -237,16 +240,18 @@ export class Track {
     group.onIdle = this.#onIdle;
     this.groupsIn++;
     this.#cache(group);
-    if (this.#behind()) {
-      const replaced = this.#withheld;
-      if (group === this.latest) {
-        if (replaced !== null) {
-          this.#unwithhold(replaced.holds > 0);
-          this.#skip(replaced);
-        }
-        this.#withheld = group;
-      }
-    } else this.#offer(group);
+    const behind = this.#behind();
+    const replaced = this.#withheld;
+    // A newer group makes the withheld one pointless, whether or not the new one is withheld too.
+    if (replaced !== null && group === this.latest) {
+      this.#unwithhold(replaced.holds > 0);
+      this.#skip(replaced);
+    }
+    if (!behind) this.#offer(group);
+    else if (group === this.latest) {
+      this.#withheld = group;
+      group.onRead = this.#onRead; // a reader of its own (a fetch) wants its frames
+    }
     // The group that was latest may now be one nobody reads; so may a late, older new one.
     if (previous !== null && previous !== this.latest) this.groupIdle(previous);
     if (group !== this.latest) this.groupIdle(group);
@@ -260,7 +265,7 @@ export class Track {
    */
   #skip(group: Group): void {
     if (group.holds > 0) return;
-    const i = this.groups.indexOf(group);
+    const i = this.groups.lastIndexOf(group); // it was the newest: at the end of a list of thousands
     if (i < 0) return; // no longer cached: whoever removed it released it
     this.groups.splice(i, 1);
     this.#uncache(group);
@@ -306,8 +311,10 @@ export class Track {
 
   /**
    * Whether every consumer is behind: at least {@link MIN_CONSUMERS_TO_WITHHOLD}, all of them
-   * selective, and {@link MAX_UNREAD_GROUPS} offered groups still unread by any (read, aborted and
-   * uncached ones are forgotten here).
+   * selective, and {@link MAX_UNREAD_GROUPS} offered groups still queued by one of them and read by
+   * none (read, let-go and aborted ones are forgotten here). Every consumer either reads or lets go
+   * of what it holds, and each of those re-checks: the withheld group is never stuck behind groups
+   * nobody will read.
    */
   #behind(): boolean {
     const unread = this.#unread;
@@ -316,13 +323,21 @@ export class Track {
       return false;
     }
     let kept = 0;
-    for (const g of unread) if (!g.read && g.state !== "aborted") unread[kept++] = g;
+    // A group no consumer holds any more is queued nowhere (they all passed over it).
+    for (const g of unread) if (!g.read && g.holds > 0 && g.state !== "aborted") unread[kept++] = g;
     unread.length = kept;
     return kept >= MAX_UNREAD_GROUPS;
   }
 
-  /** A consumer started reading `group`: it may have caught up enough for the withheld group. */
+  /**
+   * A consumer started reading `group`: it may have caught up enough for the withheld group. A
+   * reader of the withheld group itself (e.g. a fetch of the latest group) has its frames read.
+   */
   #groupRead(group: Group): void {
+    if (group === this.#withheld) {
+      this.#unwantedToWanted();
+      return;
+    }
     const i = this.#unread.indexOf(group);
     if (i >= 0) this.#unread.splice(i, 1);
     this.#scheduleOffer();
@@ -474,13 +489,20 @@ export class Track {
     this.#unwithhold(false);
   }
 
-  /** Drop non-latest groups older than the TTL. Returns the cost released. */
+  /**
+   * Drop non-latest groups older than the TTL. Returns the cost released. A group still arriving
+   * while subscribers read it gets up to {@link HELD_GROUP_TTL_FACTOR} TTLs to complete: cut at one
+   * TTL, every subscriber would get it truncated (under overload a group's bytes share the
+   * publisher's bandwidth with every newer group in flight, and can take seconds).
+   */
   expire(nowMs: number): number {
     let released = 0;
     const ttl = this.#policy.groupTtlMs;
     while (this.groups.length > 0) {
       const g = this.groups[0];
-      if (g === this.latest || nowMs - g.createdAtMs < ttl) break;
+      const age = nowMs - g.createdAtMs;
+      if (g === this.latest || age < ttl) break;
+      if (g.state === "open" && g.holds > 0 && age < ttl * HELD_GROUP_TTL_FACTOR) break;
       this.groups.shift();
       this.#uncache(g);
       released += g.bytes;

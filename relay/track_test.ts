@@ -1,6 +1,13 @@
 import assert from "node:assert/strict";
 import { frameCost, type Group, GROUP_OVERHEAD_BYTES } from "./group.ts";
-import { CODE_EVICTED, CODE_OLD, MAX_GROUPS_PER_TRACK, MAX_UNREAD_GROUPS, Track } from "./track.ts";
+import {
+  CODE_EVICTED,
+  CODE_OLD,
+  HELD_GROUP_TTL_FACTOR,
+  MAX_GROUPS_PER_TRACK,
+  MAX_UNREAD_GROUPS,
+  Track,
+} from "./track.ts";
 import { GroupCollector } from "../testing/mod.ts";
 
 function track(ttlMs = 60_000): { track: Track; cached: () => number } {
@@ -312,4 +319,85 @@ Deno.test("track: a lone consumer is offered every group (its own queue drops wh
   assert.equal(a.groups.includes(withheld), false);
   t.detach(b);
   assert.equal(a.groups.at(-1), withheld);
+});
+
+Deno.test("track: groups every consumer let go of unread do not count as queued: nothing is withheld behind them", async () => {
+  const { track: t } = track();
+  const a = new Holder();
+  const b = new Holder();
+  t.attach(a);
+  t.attach(b);
+  t.ready();
+  const offered: Group[] = [];
+  for (let s = 0; s < MAX_UNREAD_GROUPS; s++) {
+    const g = t.startGroup(s);
+    g.finish(); // complete: passing over it leaves it cached, not aborted
+    offered.push(g);
+  }
+  const withheld = t.startGroup(MAX_UNREAD_GROUPS);
+  const wanted = t.whenWanted(withheld);
+  assert.ok(wanted);
+  // Both pass over every queued group (over their budget) without reading one.
+  for (const g of offered) {
+    g.unhold();
+    g.unhold();
+  }
+  assert.equal(await wanted, true, "the newest group is offered: nobody queues anything older");
+  assert.equal(a.groups.at(-1), withheld);
+  assert.equal(t.whenWanted(t.startGroup(MAX_UNREAD_GROUPS + 1)), null, "and the next one too");
+});
+
+Deno.test("track: an open group subscribers are reading gets more time to complete; then it expires too", () => {
+  const { track: t } = track(1_000);
+  const a = new Holder();
+  t.attach(a);
+  t.ready();
+  const held = t.startGroup(0); // still arriving, held by the consumer
+  const idle = t.startGroup(1); // still arriving, nobody holds it
+  idle.unhold();
+  const g2 = t.startGroup(2);
+  const created = held.createdAtMs;
+  t.expire(created + 1_500);
+  assert.equal(held.state, "open", "one TTL old but still being read: kept");
+  assert.ok(t.findGroup(0));
+  t.expire(created + 1_000 * HELD_GROUP_TTL_FACTOR + 1);
+  assert.equal(held.state, "aborted", "a group that never completes is still let go");
+  assert.equal(held.abortCode, CODE_OLD);
+  assert.equal(idle.state, "aborted");
+  g2.unhold(); // passed over
+  const done = t.startGroup(3);
+  done.finish();
+  t.startGroup(4);
+  t.expire(done.createdAtMs + 1_001);
+  assert.equal(t.findGroup(3), undefined, "a complete group expires after one TTL, held or not");
+});
+
+Deno.test("track: a reader of the withheld group itself (a fetch of the latest) has its frames read", async () => {
+  const { track: t } = track();
+  t.attach(new Holder());
+  t.attach(new Holder());
+  t.ready();
+  for (let s = 0; s < MAX_UNREAD_GROUPS; s++) t.startGroup(s);
+  const g = t.startGroup(MAX_UNREAD_GROUPS);
+  const wanted = t.whenWanted(g);
+  assert.ok(wanted);
+  g.changed(); // waits for its frames
+  assert.equal(await wanted, true);
+});
+
+Deno.test("track: a newer group offered after queued groups vanished (expired, evicted) supersedes the withheld one", async () => {
+  const { track: t } = track();
+  t.attach(new Holder());
+  t.attach(new Holder());
+  t.ready();
+  const queued: Group[] = [];
+  for (let s = 0; s < MAX_UNREAD_GROUPS; s++) queued.push(t.startGroup(s));
+  const withheld = t.startGroup(MAX_UNREAD_GROUPS);
+  const wanted = t.whenWanted(withheld);
+  assert.ok(wanted);
+  queued[0].release(CODE_EVICTED); // leaves the cache without anyone reading it: no longer queued
+  const next = t.startGroup(MAX_UNREAD_GROUPS + 1);
+  assert.equal(t.whenWanted(next), null, "offered");
+  assert.equal(await wanted, false, "its writer is not left waiting");
+  assert.equal(withheld.state, "aborted");
 });

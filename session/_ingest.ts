@@ -382,9 +382,11 @@ export class Ingest {
     // consumed what it buffered (all the frames of one received chunk) and is about to wait.
     reader.onWait = () => group.wake();
     try {
-      // Withheld while every subscriber is behind: its bytes stay with the transport until it is
-      // offered, and are never read when a newer group supersedes it (then its stream is stopped).
-      const wanted = track.whenWanted(group);
+      // Withheld while every subscriber is behind: over raw QUIC its bytes stay with the transport
+      // (held by QUIC flow control) until it is offered, and are never read when a newer group
+      // supersedes it (then its stream is stopped). The framed transports (WebSocket, TCP) buffer
+      // unread bytes against a session budget instead, so there it is read into the cache.
+      const wanted = ctx.transport.kind === "quic" ? track.whenWanted(group) : null;
       if (wanted !== null && !(await wanted)) return;
       for (let n = 1;; n++) {
         let timestamp: bigint | undefined;

@@ -168,8 +168,8 @@ Deno.test("ingest: a group every subscriber passed over is stopped upstream, mid
   t.end();
 });
 
-Deno.test("ingest: while every subscriber is behind, the newest group's bytes are not read; superseded, its stream is stopped", async () => {
-  const { t, ingest, announceStream } = await publisher();
+Deno.test("ingest: while every subscriber is behind, the newest group's bytes are not read (QUIC); superseded, its stream is stopped", async () => {
+  const { t, ingest, announceStream } = await publisher({ kind: "quic" });
   await announceStream.send.write(encodeAnnounce(V, { active: true, suffix: "cam", hops: [] }));
   await until("the broadcast", () => t.origin.get("cam") !== undefined);
   const handle = t.origin.acquireTrack("cam", "video", 1)!;
@@ -218,6 +218,41 @@ Deno.test("ingest: while every subscriber is behind, the newest group's bytes ar
   await newer.send.close();
   await newer.reading;
   assert.equal(offered[1].at(-1)!.state, "done");
+  for (const c of consumers) handle.track.detach(c);
+  handle.release();
+  t.end();
+});
+
+Deno.test("ingest: over a framed transport (its unread bytes count against a session budget) a withheld group is read, not offered", async () => {
+  const { t, ingest, announceStream } = await publisher({ kind: "websocket" });
+  await announceStream.send.write(encodeAnnounce(V, { active: true, suffix: "cam", hops: [] }));
+  await until("the broadcast", () => t.origin.get("cam") !== undefined);
+  const handle = t.origin.acquireTrack("cam", "video", 1)!;
+  const up = await nextSubscribe(t);
+  await up.stream.send.write(encodeSubscribeOk(V, { priority: 1, ordered: false, maxLatencyMs: 0 }));
+  assert.equal(await handle.track.whenReady(), true);
+  const offered: Group[] = [];
+  const consumers: TrackConsumer[] = [0, 1].map(() => ({
+    selective: true,
+    onGroup: (g) => {
+      g.hold();
+      offered.push(g);
+    },
+    onClose: () => {},
+  }));
+  for (const c of consumers) handle.track.attach(c);
+  const open = async (sequence: number) => {
+    const s = await t.peer.openUni();
+    const header = new Writer(16).varint62(up.id).varint(sequence).finish();
+    await s.write(new Writer(24).u8(0).varint(header.length).bytes(header).finish());
+    await s.write(frame(new Uint8Array([sequence])));
+    const recv = (await t.ctx.transport.acceptUni())!;
+    return { send: s, reading: ingest.group(recv, new StreamReader(recv)) };
+  };
+  for (let seq = 0; seq <= MAX_UNREAD_GROUPS; seq++) await open(seq);
+  await until("the newest group read", () => handle.track.latest?.frameCount === 1);
+  assert.equal(handle.track.latest!.sequence, MAX_UNREAD_GROUPS);
+  assert.equal(offered.length, 2 * MAX_UNREAD_GROUPS, "withheld from both subscribers");
   for (const c of consumers) handle.track.detach(c);
   handle.release();
   t.end();

@@ -15,6 +15,7 @@ import {
   type Track,
   type UpstreamSubscription,
 } from "../relay/mod.ts";
+import type { TransportKind } from "../transport/mod.ts";
 import { type MemoryTransport, memoryTransportPair } from "../testing/mod.ts";
 import { DEFAULT_LIMITS, type SessionContext, SessionWarnings } from "./context.ts";
 import { Version } from "./messages.ts";
@@ -27,6 +28,8 @@ export interface TestContextOptions {
   originId?: number;
   /** Unread bytes a stream holds before writes wait (a slow peer). */
   windowBytes?: number;
+  /** The transport both ends report (default `websocket`). */
+  kind?: TransportKind;
 }
 
 /** A context for the relay side and the peer's end of the transport. */
@@ -43,7 +46,7 @@ export interface TestContext {
 
 /** Build a relay-side context and the peer's transport. */
 export function testContext(options: TestContextOptions = {}): TestContext {
-  const [peer, relay] = memoryTransportPair({ windowBytes: options.windowBytes });
+  const [peer, relay] = memoryTransportPair({ windowBytes: options.windowBytes, kind: options.kind });
   const origin = new Origin({ logger: silentLogger(), warmMs: 20, lingerMs: 20 });
   const stats = new RelayStats();
   const abort = new AbortController();
