@@ -111,6 +111,49 @@ Deno.test("reclaimer: closes piling up (churn) shorten the wait from the 1 % bud
   assert.ok(at[1] - at[0] < 700, `collected ${Math.round(at[1] - at[0])} ms later, not after the calm 1 s`);
 });
 
+Deno.test("reclaimer: a burst of opens gets one collection once the opens went quiet", async () => {
+  const at: number[] = [];
+  const reclaimer = new NativeMemoryReclaimer({
+    collector: () => () => at.push(performance.now()),
+    delayMs: 10,
+    openBatchConnections: 4,
+    openQuietMs: 150,
+  });
+  for (let i = 0; i < 3; i++) reclaimer.connectionOpened();
+  await sleep(250);
+  assert.equal(at.length, 0, "fewer opens than the batch never collect");
+  // Opens keep arriving every 50 ms for 400 ms: no collection in the middle of the burst.
+  let last = 0;
+  for (let i = 0; i < 8; i++) {
+    reclaimer.connectionOpened();
+    last = performance.now();
+    await sleep(50);
+  }
+  assert.equal(at.length, 0, "no collection while sessions keep opening");
+  await until("the collection after the burst", () => at.length === 1, 3_000);
+  assert.ok(at[0] - last >= 149, `collected ${Math.round(at[0] - last)} ms after the last open`);
+  await sleep(300);
+  assert.equal(at.length, 1, "one collection per burst");
+  reclaimer.connectionOpened();
+  await sleep(300);
+  assert.equal(at.length, 1, "the next burst counts from zero");
+});
+
+Deno.test("reclaimer: a burst of opens does not wait out the long delay a single close armed", async () => {
+  let runs = 0;
+  const reclaimer = new NativeMemoryReclaimer({
+    collector: () => () => runs++,
+    delayMs: 10,
+    batchConnections: 8,
+    fewDelayMs: 600_000,
+    openBatchConnections: 3,
+    openQuietMs: 50,
+  });
+  reclaimer.connectionClosed();
+  for (let i = 0; i < 3; i++) reclaimer.connectionOpened();
+  await until("the burst collected (with the close)", () => runs === 1, 3_000);
+});
+
 Deno.test("reclaimer: every collection is followed by a malloc trim (glibc keeps freed pages otherwise)", async () => {
   const order: string[] = [];
   const reclaimer = new NativeMemoryReclaimer({
