@@ -32,10 +32,14 @@ export const MAX_WS_MESSAGE_BYTES = DEFAULT_MAX_UNREAD_BYTES;
 export const MAX_WS_WRITE_QUEUE_BYTES = 16 * 1024 * 1024;
 /** After we sent Close, how long the peer gets to answer before the TCP connection is closed. */
 export const CLOSE_TIMEOUT_MS = 2_000;
-/** Read buffer of a quiet connection. */
-const READ_BUFFER_MIN_BYTES = 2 * 1024;
+/**
+ * Read buffer of a quiet connection: what an idle session holds in its pending read. It grows
+ * fourfold per read that fills it (512 B → 2 KiB → 8 KiB → 32 KiB → 64 KiB) and drops back here once
+ * it is empty and a read brought less than this.
+ */
+export const READ_BUFFER_MIN_BYTES = 512;
 /** Read buffer of a connection that keeps filling it. */
-const READ_BUFFER_MAX_BYTES = 64 * 1024;
+export const READ_BUFFER_MAX_BYTES = 64 * 1024;
 /**
  * Longest the read loop runs before it yields to the event loop (a macrotask). A read of bytes
  * already waiting completes without one (as a microtask), so a peer that keeps the socket full
@@ -48,8 +52,11 @@ const YIELD_AFTER_MS = 4;
 /** A read that took longer than this waited for the peer: other tasks ran meanwhile. */
 const READ_WAITED_MS = 0.25;
 
-/** First send buffer (doubled as bursts need). */
-const WRITE_BUFFER_MIN_BYTES = 1024;
+/**
+ * First send buffer (doubled as bursts need). A session keeps up to two until it is quiet for half
+ * the idle timeout, so this is what an idle session holds after its setup messages.
+ */
+export const WRITE_BUFFER_MIN_BYTES = 256;
 /**
  * A written send buffer up to this size is kept for the next messages (a larger one is dropped):
  * a busy socket alternates between two buffers and allocates nothing per write. Both are let go
@@ -173,6 +180,8 @@ export class ConnWebSocket extends EventTarget {
   #lastYieldMs = 0;
   /** The last read filled the buffer: grow it before the next one. */
   #grow = false;
+  /** Bytes the last read brought (a small one lets an empty, grown buffer go). */
+  #lastReadBytes = 0;
   #large: LargeFrame | null = null;
   #fragments: Uint8Array[] = [];
   #fragmentBytes = 0;
@@ -204,6 +213,11 @@ export class ConnWebSocket extends EventTarget {
 
   set binaryType(value: BinaryType) {
     if (value !== "arraybuffer") throw new TypeError("ConnWebSocket only delivers ArrayBuffer messages");
+  }
+
+  /** Size of the receive buffer (what a pending read holds; diagnostics and tests). */
+  get readBufferBytes(): number {
+    return this.#buf.length;
   }
 
   /** Bytes handed to {@link send} and not yet written to the TCP connection. */
@@ -395,7 +409,16 @@ export class ConnWebSocket extends EventTarget {
       if (large) {
         target = large.data.subarray(large.filled);
       } else {
-        if (this.#start === this.#end) this.#start = this.#end = 0;
+        if (this.#start === this.#end) {
+          this.#start = this.#end = 0;
+          if (
+            !this.#grow && this.#lastReadBytes < READ_BUFFER_MIN_BYTES &&
+            this.#buf.length > READ_BUFFER_MIN_BYTES
+          ) {
+            // The burst is over: a quiet connection waits with a small buffer.
+            this.#buf = new Uint8Array(READ_BUFFER_MIN_BYTES);
+          }
+        }
         if (this.#grow || (this.#end === this.#buf.length && this.#start === 0)) {
           // A busy peer keeps filling the buffer: a bigger one means fewer reads.
           this.#grow = false;
@@ -435,6 +458,7 @@ export class ConnWebSocket extends EventTarget {
         }
       } else {
         this.#end += n;
+        this.#lastReadBytes = n;
         if (n === target.length && this.#buf.length < READ_BUFFER_MAX_BYTES) this.#grow = true;
       }
     }
