@@ -253,7 +253,12 @@ export class MoqSession {
     this.transport.close(code, reason);
   }
 
-  async #run(): Promise<CloseInfo> {
+  /**
+   * Start the session; resolves with how it ended. Not an async function: the session waits for
+   * its transport's close all its life, and a suspended async frame holding every local costs more
+   * than the `then` below.
+   */
+  #run(): Promise<CloseInfo> {
     const t = this.transport;
     const o = this.#opts;
     this.#expiry.arm(this.#grant.expiresAtMs);
@@ -305,7 +310,17 @@ export class MoqSession {
         this.#datagram(body);
       }
     })();
-    const info = await t.closed;
+    return t.closed.then((info) => this.#closed(info, graceTimer, [bidiLoop, uniLoop, datagramLoop]));
+  }
+
+  /** The transport closed: stop everything, wait for the accept loops, count and log the close. */
+  async #closed(
+    info: CloseInfo,
+    graceTimer: ReturnType<typeof setTimeout> | undefined,
+    loops: Promise<void>[],
+  ): Promise<CloseInfo> {
+    const t = this.transport;
+    const o = this.#opts;
     this.#openGate?.(false);
     clearTimeout(graceTimer);
     this.#expiry.cancel();
@@ -313,7 +328,7 @@ export class MoqSession {
     this.#abort.abort();
     const clean = !info.abrupt && info.code === 0;
     this.#ingest?.close(!clean);
-    await Promise.allSettled([bidiLoop, uniLoop, datagramLoop]);
+    await Promise.allSettled(loops);
     // QUIC and WebTransport sessions report their close to the reclaimer themselves; the others'
     // garbage (socket buffers, session objects) is collected and trimmed the same way: the relay's
     // RSS after 300 WebSocket sessions closed went 117 → 77 MiB (73 before they connected).

@@ -246,8 +246,9 @@ export class ConnWebSocket extends EventTarget {
     this.readyState = OPEN;
     this.dispatchEvent(new Event("open"));
     this.#armIdle();
-    await this.#readLoop();
-    await this.#ended.promise;
+    // Returned, not awaited: this function's frame (the key, the response head, the initial bytes)
+    // is let go while the connection runs.
+    return this.#readLoop().then(() => this.#ended.promise);
   }
 
   /** Resolves once the TCP connection is closed and the `close` event was dispatched. */
