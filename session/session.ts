@@ -160,6 +160,8 @@ export class MoqSession {
   #setupGate: Promise<boolean> | null = null;
   #openGate: ((ok: boolean) => void) | null = null;
   readonly #peerSetup = new PeerSetupSlot();
+  /** The SETUP grace period (lite-03/04) or SETUP timeout, while armed. */
+  #graceTimer: ReturnType<typeof setTimeout> | undefined = undefined;
 
   constructor(options: MoqSessionOptions) {
     this.#opts = options;
@@ -262,7 +264,6 @@ export class MoqSession {
     const t = this.transport;
     const o = this.#opts;
     this.#expiry.arm(this.#grant.expiresAtMs);
-    let graceTimer: ReturnType<typeof setTimeout> | undefined;
     if (t.protocol === "moq-lite-05") {
       if (o.role === "client") {
         this.#settle(Version.Lite05);
@@ -270,18 +271,18 @@ export class MoqSession {
         this.#sendSetup05().then(() => this.#start(), (err) => this.#handleError(err));
       } else {
         this.#setupGate = new Promise((resolve) => (this.#openGate = resolve));
-        graceTimer = setTimeout(() => {
+        this.#armGrace(() => {
           if (!this.#ctx) this.#fail(Code.Timeout, "no SETUP received");
         }, SETUP_TIMEOUT_MS);
       }
     } else if (t.protocol === "moq-lite-04" || t.protocol === "moq-lite-03") {
       this.#settle(t.protocol === "moq-lite-04" ? Version.Lite04 : Version.Lite03);
       if (o.role === "client") this.#start();
-      else graceTimer = setTimeout(() => this.#graceOver(), SETUP_GRACE_MS);
+      else this.#armGrace(() => this.#graceOver(), SETUP_GRACE_MS);
     } else if (o.role === "client") {
       this.#clientSetup().catch((err) => this.#handleError(err));
     } else {
-      graceTimer = setTimeout(() => {
+      this.#armGrace(() => {
         if (!this.#ctx) this.#fail(Code.Timeout, "no CLIENT_SETUP received");
       }, SETUP_TIMEOUT_MS);
     }
@@ -310,19 +311,31 @@ export class MoqSession {
         this.#datagram(body);
       }
     })();
-    return t.closed.then((info) => this.#closed(info, graceTimer, [bidiLoop, uniLoop, datagramLoop]));
+    return t.closed.then((info) => this.#closed(info, [bidiLoop, uniLoop, datagramLoop]));
+  }
+
+  /** Arm the SETUP grace or timeout timer; it lets go of itself once it fired (or is cleared). */
+  #armGrace(fire: () => void, ms: number): void {
+    this.#graceTimer = setTimeout(() => {
+      this.#graceTimer = undefined;
+      fire();
+    }, ms);
+  }
+
+  #clearGrace(): void {
+    clearTimeout(this.#graceTimer);
+    this.#graceTimer = undefined;
   }
 
   /** The transport closed: stop everything, wait for the accept loops, count and log the close. */
   async #closed(
     info: CloseInfo,
-    graceTimer: ReturnType<typeof setTimeout> | undefined,
     loops: Promise<void>[],
   ): Promise<CloseInfo> {
     const t = this.transport;
     const o = this.#opts;
     this.#openGate?.(false);
-    clearTimeout(graceTimer);
+    this.#clearGrace();
     this.#expiry.cancel();
     this.#closeInfo = info;
     this.#abort.abort();
@@ -578,6 +591,7 @@ export class MoqSession {
     this.#expiry.arm(grant.expiresAtMs);
     await this.#sendSetup05();
     this.#settle(Version.Lite05);
+    this.#clearGrace(); // the SETUP arrived: its timeout has no more work
     this.#start();
     this.#openGate?.(true);
   }
