@@ -405,10 +405,9 @@ export class MoqSession {
         if (this.#graceExpired && !this.#started) queueMicrotask(() => this.#graceOver());
       }
     }
-    if (this.#version === Version.Lite05) {
-      await this.#bidi05(stream, reader, type);
-      return;
-    }
+    // Long-lived streams (subscriptions, announce interests) are returned, not awaited, from here
+    // on: this frame is let go while they run.
+    if (this.#version === Version.Lite05) return this.#bidi05(stream, reader, type);
     if (type === BidiType.ClientSetup) {
       await this.#serverSetup(stream, reader);
       return;
@@ -422,13 +421,11 @@ export class MoqSession {
     switch (type) {
       case BidiType.Announce: {
         const interest = decodeAnnounceInterest(ctx.version, await reader.message(MAX_MESSAGE_BYTES));
-        await this.#serveInterest(ctx, stream, reader, interest, "announce interest");
-        return;
+        return this.#serveInterest(ctx, stream, reader, interest, "announce interest");
       }
       case BidiType.Subscribe: {
         const msg = decodeSubscribe(ctx.version, await reader.message(MAX_MESSAGE_BYTES));
-        await serveSubscribe(ctx, stream, reader, msg, this.#subs);
-        return;
+        return serveSubscribe(ctx, stream, reader, msg, this.#subs);
       }
       case BidiType.Probe: {
         if (isLegacy(ctx.version)) break;
@@ -489,20 +486,16 @@ export class MoqSession {
       case BidiType05.Announce: {
         const req = decodeAnnounceRequest(await reader.message(MAX_MESSAGE_BYTES));
         const interest = { prefix: req.prefix, excludeHop: req.excludeHop };
-        await this.#serveInterest(ctx, stream, reader, interest, "announce request");
-        return;
+        return this.#serveInterest(ctx, stream, reader, interest, "announce request");
       }
       case BidiType05.Subscribe: {
         const msg = decodeSubscribe(ctx.version, await reader.message(MAX_MESSAGE_BYTES));
-        await serveSubscribe(ctx, stream, reader, msg, this.#subs);
-        return;
+        return serveSubscribe(ctx, stream, reader, msg, this.#subs);
       }
       case BidiType05.Track:
-        await serveTrack05(ctx, stream, reader, this.#subs);
-        return;
+        return serveTrack05(ctx, stream, reader, this.#subs);
       case BidiType05.Fetch:
-        await serveFetch05(ctx, stream, reader, this.#subs);
-        return;
+        return serveFetch05(ctx, stream, reader, this.#subs);
       case BidiType05.Goaway:
         ctx.log.info("peer sent GOAWAY");
         await stream.send.close();
@@ -620,7 +613,7 @@ export class MoqSession {
       stream.stop(Code.Cancel);
       return;
     }
-    await this.#ingest.group(stream, reader, type);
+    return this.#ingest.group(stream, reader, type);
   }
 
   async #serverSetup(stream: BidiStream, reader: StreamReader): Promise<void> {
@@ -676,16 +669,13 @@ export class MoqSession {
 
   async #uni(stream: RecvStream): Promise<void> {
     const reader = new StreamReader(stream);
-    if (this.transport.protocol === "moq-lite-05") {
-      await this.#uni05(stream, reader);
-      return;
-    }
+    if (this.transport.protocol === "moq-lite-05") return this.#uni05(stream, reader);
     if (!this.#ctx || !this.#ingest) {
       // Data before the session is set up: we subscribed to nothing yet.
       stream.stop(Code.Cancel);
       return;
     }
-    await this.#ingest.group(stream, reader);
+    return this.#ingest.group(stream, reader);
   }
 
   /** How the session ended, once it has. */
