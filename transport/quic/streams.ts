@@ -536,6 +536,24 @@ export const RECLAIM_PRESSURE_BUDGET_FACTOR = 10;
 export const RECLAIM_OPEN_BATCH_CONNECTIONS = 32;
 /** How long no session may open before a burst of {@link RECLAIM_OPEN_BATCH_CONNECTIONS} counts as over. */
 export const RECLAIM_OPEN_QUIET_MS = 1_000;
+/** A young generation smaller than this is not worth a collection after a burst of opens. */
+export const RECLAIM_OPEN_MIN_YOUNG_BYTES = 4 * 1024 * 1024;
+
+/**
+ * Whether a burst of opens left a young generation worth a full collection: at least
+ * {@link RECLAIM_OPEN_MIN_YOUNG_BYTES}, and a quarter of the heap or more. On a large heap (thousands
+ * of sessions) the young generation's at most a few tens of MiB are a small share, and a full
+ * collection there stalls the relay for longer.
+ */
+export function youngGenerationWorthCollecting(): boolean {
+  let young = 0;
+  let used = 0;
+  for (const space of v8.getHeapSpaceStatistics()) {
+    used += space.space_used_size;
+    if (space.space_name === "new_space") young = space.space_size;
+  }
+  return young >= RECLAIM_OPEN_MIN_YOUNG_BYTES && young * 4 >= used;
+}
 
 /**
  * Returns a function that runs a full V8 garbage collection, or null if the runtime refuses.
@@ -584,6 +602,8 @@ export interface ReclaimerOptions {
   openBatchConnections?: number;
   /** Quiet time after the last open (default {@link RECLAIM_OPEN_QUIET_MS}). */
   openQuietMs?: number;
+  /** Whether a burst of opens is worth its collection (default {@link youngGenerationWorthCollecting}). */
+  openWorthCollecting?: () => boolean;
 }
 
 /**
@@ -624,6 +644,7 @@ export class NativeMemoryReclaimer {
   readonly #openQuietMs: number;
   /** Sessions opened since the last collection started. */
   #opened = 0;
+  readonly #openWorth: () => boolean;
   #lastOpenMs = -Infinity;
   /** Collections run so far. */
   collections = 0;
@@ -637,6 +658,7 @@ export class NativeMemoryReclaimer {
     this.#fewDelayMs = Math.max(this.#delayMs, options.fewDelayMs ?? RECLAIM_FEW_DELAY_MS);
     this.#openBatch = Math.max(1, options.openBatchConnections ?? RECLAIM_OPEN_BATCH_CONNECTIONS);
     this.#openQuietMs = options.openQuietMs ?? RECLAIM_OPEN_QUIET_MS;
+    this.#openWorth = options.openWorthCollecting ?? youngGenerationWorthCollecting;
   }
 
   /**
@@ -707,6 +729,10 @@ export class NativeMemoryReclaimer {
     this.#timer = undefined;
     if (this.#opening()) {
       this.#arm();
+      return;
+    }
+    if (this.#pending === 0 && !this.#openWorth()) {
+      this.#opened = 0; // nothing much to shrink: no stall for it
       return;
     }
     // Closes after the one that armed this timer happened less than the delay ago: they may still

@@ -11,6 +11,7 @@ import {
   SEND_HIGH_WATER_BYTES,
   StreamClosedError,
   StreamRegistry,
+  youngGenerationWorthCollecting,
 } from "./streams.ts";
 import { sleep } from "../../util/mod.ts";
 
@@ -118,6 +119,7 @@ Deno.test("reclaimer: a burst of opens gets one collection once the opens went q
     delayMs: 10,
     openBatchConnections: 4,
     openQuietMs: 150,
+    openWorthCollecting: () => true,
   });
   for (let i = 0; i < 3; i++) reclaimer.connectionOpened();
   await sleep(250);
@@ -148,10 +150,28 @@ Deno.test("reclaimer: a burst of opens does not wait out the long delay a single
     fewDelayMs: 600_000,
     openBatchConnections: 3,
     openQuietMs: 50,
+    openWorthCollecting: () => false, // a pending close is collected regardless
   });
   reclaimer.connectionClosed();
   for (let i = 0; i < 3; i++) reclaimer.connectionOpened();
   await until("the burst collected (with the close)", () => runs === 1, 3_000);
+});
+
+Deno.test("reclaimer: a burst of opens is not collected when the young generation is not worth it", async () => {
+  let runs = 0;
+  let asked = 0;
+  const reclaimer = new NativeMemoryReclaimer({
+    collector: () => () => runs++,
+    delayMs: 10,
+    openBatchConnections: 2,
+    openQuietMs: 30,
+    openWorthCollecting: () => (asked++, false),
+  });
+  for (let i = 0; i < 5; i++) reclaimer.connectionOpened();
+  await until("the burst looked at", () => asked === 1, 3_000);
+  await sleep(100);
+  assert.equal(runs, 0, "no stall for a small young generation");
+  assert.equal(typeof youngGenerationWorthCollecting(), "boolean");
 });
 
 Deno.test("reclaimer: every collection is followed by a malloc trim (glibc keeps freed pages otherwise)", async () => {
