@@ -43,6 +43,7 @@ export const DEFAULT_SHUTDOWN_GRACE_MS = 1_000;
 export const SHUTDOWN_CLOSE_CODE = 0;
 /** Reason sent on shutdown. */
 export const SHUTDOWN_REASON = "server shutdown";
+const NOTHING = (): void => {};
 
 /** A certificate chain and key in PEM. */
 export interface PemPair {
@@ -286,14 +287,16 @@ export class QuicServer {
     }
   }
 
-  async #handleIncoming(incoming: Deno.QuicIncoming): Promise<void> {
+  async #handleIncoming(incoming: Deno.QuicIncoming | null): Promise<void> {
     let conn: Deno.QuicConn;
     try {
-      conn = await incoming.accept();
+      conn = await incoming!.accept();
     } catch (error) {
       this.#logger.debug("QUIC handshake failed", { error: errorMessage(error) });
       return;
     }
+    // This frame lives as long as the connection: it must not keep the spent handshake object.
+    incoming = null;
     const tracked: Tracked = { conn };
     this.#connections.add(tracked);
     const done = conn.closed.then(() => {}, () => {});
@@ -373,7 +376,8 @@ export class QuicServer {
     tracked.session = session;
     this.#logger.debug("raw QUIC session accepted", { peer, alpn, protocol: session.protocol || "(none)" });
     this.#deliver(session);
-    await session.closed;
+    // Returned, not awaited: this frame (the URL, the decision, ...) is let go while the session runs.
+    return session.closed.then(NOTHING);
   }
 
   async #authorize(url: URL, kind: TransportKind, peer: string): Promise<AuthorizeDecision> {
