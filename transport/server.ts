@@ -123,6 +123,8 @@ export class QuicServer {
   readonly addr: { hostname: string; port: number };
   readonly #options: QuicServerOptions;
   readonly #logger: Logger;
+  /** The logger every raw QUIC session derives its own from (one, not one per session). */
+  readonly #sessionLogger: Logger;
   readonly #endpoint: Deno.QuicEndpoint;
   readonly #listener: Deno.QuicListener;
   readonly #renewed: Deno.QuicListener[] = [];
@@ -138,6 +140,7 @@ export class QuicServer {
   constructor(options: QuicServerOptions) {
     this.#options = options;
     this.#logger = options.logger.child("quic");
+    this.#sessionLogger = this.#logger.child("quic.session");
     this.#offer = options.versions ?? DEFAULT_VERSION_OFFER;
     const { hostname, port } = parseBindAddress(options.bind);
     if (typeof Deno.QuicEndpoint !== "function") {
@@ -372,7 +375,7 @@ export class QuicServer {
       conn.close({ closeCode: SHUTDOWN_CLOSE_CODE, reason: SHUTDOWN_REASON });
       return;
     }
-    const session = new QuicTransportSession(conn, { logger: this.#logger.child("quic.session"), url });
+    const session = new QuicTransportSession(conn, { logger: this.#sessionLogger, url });
     tracked.session = session;
     this.#logger.debug("raw QUIC session accepted", { peer, alpn, protocol: session.protocol || "(none)" });
     this.#deliver(session);
