@@ -667,6 +667,9 @@ export class MoqSession {
     void stream;
   }
 
+  // Async although it awaits nothing itself: a synchronous throw must reach the caller's catch as a
+  // rejection, and the group it hands to is returned, not awaited (see #bidi).
+  // deno-lint-ignore require-await
   async #uni(stream: RecvStream): Promise<void> {
     const reader = new StreamReader(stream);
     if (this.transport.protocol === "moq-lite-05") return this.#uni05(stream, reader);
