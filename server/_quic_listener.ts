@@ -64,17 +64,25 @@ export async function startQuic(
   const log = logger.child("quic");
   // Grants resolved by the hook, handed to the session that follows (one auth lookup per session,
   // which matters with an auth API); bounded, and dropped after GRANT_HANDOFF_MS.
-  const handoff = new Map<string, SessionGrant>();
+  const handoff = new Map<string, { grant: SessionGrant; timer: ReturnType<typeof setTimeout> }>();
   const handoffKey = (url: URL, kind: TransportKind, peer: string) => `${kind} ${peer} ${url.href}`;
+  /** Remove a waiting grant and its timer (the timer would hold memory for the rest of the wait). */
+  const take = (key: string): SessionGrant | undefined => {
+    const entry = handoff.get(key);
+    if (entry === undefined) return undefined;
+    clearTimeout(entry.timer);
+    handoff.delete(key);
+    return entry.grant;
+  };
   const authorize = async (url: URL, kind: TransportKind, peer: string): Promise<AuthorizeDecision> => {
     try {
       const grant = await core.auth.authenticate(url, authTransport(kind), peerHost(peer));
       const key = handoffKey(url, kind, peer);
-      if (handoff.size >= MAX_GRANT_HANDOFFS) handoff.delete(handoff.keys().next().value!);
-      handoff.set(key, grant);
-      Deno.unrefTimer(setTimeout(() => {
-        if (handoff.get(key) === grant) handoff.delete(key);
-      }, GRANT_HANDOFF_MS));
+      if (handoff.size >= MAX_GRANT_HANDOFFS) take(handoff.keys().next().value!);
+      take(key);
+      const timer = setTimeout(() => handoff.delete(key), GRANT_HANDOFF_MS);
+      Deno.unrefTimer(timer);
+      handoff.set(key, { grant, timer });
       return { ok: true };
     } catch (err) {
       if (err instanceof AuthError) {
@@ -108,8 +116,7 @@ export async function startQuic(
       return;
     }
     const key = handoffKey(session.url, session.kind, session.peer);
-    const handed = handoff.get(key);
-    handoff.delete(key);
+    const handed = take(key);
     if (session.kind === "quic" && authorisesAtSetup(session.protocol)) {
       // Raw QUIC has no URL: a moq-lite-05 or moq-transport client names its root and `?jwt=` in its
       // SETUP Path (moq-transport also in AUTHORIZATION_TOKEN), so

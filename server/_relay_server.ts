@@ -22,7 +22,7 @@ import {
   Version,
   versionName,
 } from "../session/mod.ts";
-import { type CloseInfo, type TransportSession, versionOffer } from "../transport/mod.ts";
+import { type CloseInfo, processReclaimer, type TransportSession, versionOffer } from "../transport/mod.ts";
 import { AcceptedLinks } from "../cluster/mod.ts";
 
 /** What the relay core needs of a running session, whichever protocol it speaks. */
@@ -133,6 +133,8 @@ export class RelayCore {
     authorize?: (url: URL) => Promise<SessionGrant>,
   ): RunningSession {
     const id = this.#nextId++;
+    // A burst of opens grew V8's young generation: it is collected once the burst is over.
+    processReclaimer.connectionOpened();
     // A cluster peer that dialed us: its death or silence ends the link (cluster/_accepted.ts).
     if (role === "server" && grant.internal) transport = this.#acceptedLinks.watch(transport);
     // Per-session view of the counters, for `[stats]` tiers (the grant's tier and root; a URL-less

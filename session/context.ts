@@ -105,15 +105,16 @@ export async function discardRest(reader: StreamReader): Promise<void> {
  * logged at warn level once per session, then at debug level, so a peer cannot flood the log.
  */
 export class SessionWarnings {
-  readonly #seen = new Set<string>();
+  /** Kinds warned about so far (made on the first warning: most sessions never warn). */
+  #seen: Set<string> | null = null;
 
   /** Warn about `kind` (its first occurrence in this session) or note it at debug level. */
   warn(log: Logger, kind: string, message: string, fields?: LogFields): void {
-    if (this.#seen.has(kind)) {
+    if (this.#seen?.has(kind)) {
       log.debug(message, fields);
       return;
     }
-    this.#seen.add(kind);
+    (this.#seen ??= new Set()).add(kind);
     log.warn(`${message} (further ones in this session are logged at debug level)`, fields);
   }
 }

@@ -43,6 +43,7 @@ export const DEFAULT_SHUTDOWN_GRACE_MS = 1_000;
 export const SHUTDOWN_CLOSE_CODE = 0;
 /** Reason sent on shutdown. */
 export const SHUTDOWN_REASON = "server shutdown";
+const NOTHING = (): void => {};
 
 /** A certificate chain and key in PEM. */
 export interface PemPair {
@@ -122,6 +123,8 @@ export class QuicServer {
   readonly addr: { hostname: string; port: number };
   readonly #options: QuicServerOptions;
   readonly #logger: Logger;
+  /** The logger every raw QUIC session derives its own from (one, not one per session). */
+  readonly #sessionLogger: Logger;
   readonly #endpoint: Deno.QuicEndpoint;
   readonly #listener: Deno.QuicListener;
   readonly #renewed: Deno.QuicListener[] = [];
@@ -137,6 +140,7 @@ export class QuicServer {
   constructor(options: QuicServerOptions) {
     this.#options = options;
     this.#logger = options.logger.child("quic");
+    this.#sessionLogger = this.#logger.child("quic.session");
     this.#offer = options.versions ?? DEFAULT_VERSION_OFFER;
     const { hostname, port } = parseBindAddress(options.bind);
     if (typeof Deno.QuicEndpoint !== "function") {
@@ -286,14 +290,16 @@ export class QuicServer {
     }
   }
 
-  async #handleIncoming(incoming: Deno.QuicIncoming): Promise<void> {
+  async #handleIncoming(incoming: Deno.QuicIncoming | null): Promise<void> {
     let conn: Deno.QuicConn;
     try {
-      conn = await incoming.accept();
+      conn = await incoming!.accept();
     } catch (error) {
       this.#logger.debug("QUIC handshake failed", { error: errorMessage(error) });
       return;
     }
+    // This frame lives as long as the connection: it must not keep the spent handshake object.
+    incoming = null;
     const tracked: Tracked = { conn };
     this.#connections.add(tracked);
     const done = conn.closed.then(() => {}, () => {});
@@ -369,11 +375,12 @@ export class QuicServer {
       conn.close({ closeCode: SHUTDOWN_CLOSE_CODE, reason: SHUTDOWN_REASON });
       return;
     }
-    const session = new QuicTransportSession(conn, { logger: this.#logger.child("quic.session"), url });
+    const session = new QuicTransportSession(conn, { logger: this.#sessionLogger, url });
     tracked.session = session;
     this.#logger.debug("raw QUIC session accepted", { peer, alpn, protocol: session.protocol || "(none)" });
     this.#deliver(session);
-    await session.closed;
+    // Returned, not awaited: this frame (the URL, the decision, ...) is let go while the session runs.
+    return session.closed.then(NOTHING);
   }
 
   async #authorize(url: URL, kind: TransportKind, peer: string): Promise<AuthorizeDecision> {

@@ -21,6 +21,7 @@ import {
 import type { RecvStream } from "./types.ts";
 
 const EMPTY = new Uint8Array(0);
+const NOT_DONE: Promise<boolean> = Promise.resolve(false);
 
 /** The first buffer a long read allocates before any more bytes have arrived. */
 export const INITIAL_READ_BUFFER_BYTES = 16 * 1024;
@@ -79,12 +80,14 @@ export class StreamReader {
     return true;
   }
 
-  /** True when the stream ended (FIN) with nothing left buffered. */
-  async done(): Promise<boolean> {
-    while (this.#available === 0) {
-      if (!(await this.#fill())) return true;
-    }
-    return false;
+  /**
+   * True when the stream ended (FIN) with nothing left buffered. Not an async function: an idle
+   * control stream (a subscription, an announce interest) waits here all its life, and a suspended
+   * async frame costs more than a `then`.
+   */
+  done(): Promise<boolean> {
+    if (this.#available > 0) return NOT_DONE;
+    return this.#fill().then((filled) => filled ? this.done() : true);
   }
 
   async #need(n: number, what: string): Promise<void> {

@@ -179,38 +179,59 @@ export class QuicTransportSession implements TransportSession, StreamOwner {
     return openUniStream(this.#conn, this);
   }
 
-  async acceptBidi(): Promise<BidiStream | null> {
-    if (this.#info) return null;
+  // The accepts are not async functions: a session waits in both all its life, and a suspended
+  // async frame costs more than a `then`.
+  acceptBidi(): Promise<BidiStream | null> {
+    if (this.#info) return Promise.resolve(null);
     try {
       this.#bidiReader ??= this.#conn.incomingBidirectionalStreams.getReader();
-      const { done, value } = await this.#bidiReader.read();
-      if (done || this.#info) {
-        value?.writable.abort().catch(() => {});
-        value?.readable.cancel().catch(() => {});
-        return null;
-      }
-      return { send: new QuicSendHalf(value.writable, this), recv: new QuicRecvHalf(value.readable, this) };
+      return this.#bidiReader.read().then(this.#acceptedBidi, this.#acceptFailed);
     } catch (error) {
-      this.#logger.debug("accepting a bidi stream failed", { error: errorMessage(error) });
-      return null;
+      return Promise.resolve(this.#acceptFailed(error));
     }
   }
 
-  async acceptUni(): Promise<RecvStream | null> {
-    if (this.#info) return null;
+  acceptUni(): Promise<RecvStream | null> {
+    if (this.#info) return Promise.resolve(null);
     try {
       this.#uniReader ??= this.#conn.incomingUnidirectionalStreams.getReader();
-      const { done, value } = await this.#uniReader.read();
-      if (done || this.#info) {
-        value?.cancel().catch(() => {});
-        return null;
-      }
-      return new QuicRecvHalf(value, this);
+      return this.#uniReader.read().then(this.#acceptedUni, this.#acceptFailed);
     } catch (error) {
-      this.#logger.debug("accepting a uni stream failed", { error: errorMessage(error) });
-      return null;
+      return Promise.resolve(this.#acceptFailed(error));
     }
   }
+
+  #acceptedBidi = (
+    { done, value }: ReadableStreamReadResult<Deno.QuicBidirectionalStream>,
+  ): BidiStream | null => {
+    if (done || this.#info) {
+      value?.writable.abort().catch(() => {});
+      value?.readable.cancel().catch(() => {});
+      return null;
+    }
+    try {
+      return { send: new QuicSendHalf(value.writable, this), recv: new QuicRecvHalf(value.readable, this) };
+    } catch (error) {
+      return this.#acceptFailed(error);
+    }
+  };
+
+  #acceptedUni = ({ done, value }: ReadableStreamReadResult<Deno.QuicReceiveStream>): RecvStream | null => {
+    if (done || this.#info) {
+      value?.cancel().catch(() => {});
+      return null;
+    }
+    try {
+      return new QuicRecvHalf(value, this);
+    } catch (error) {
+      return this.#acceptFailed(error);
+    }
+  };
+
+  #acceptFailed = (error: unknown): null => {
+    this.#logger.debug("accepting a stream failed", { error: errorMessage(error) });
+    return null;
+  };
 
   close(code: number, reason: string): void {
     if (this.#info || this.#localClose) return;

@@ -543,6 +543,36 @@ export const RECLAIM_PRESSURE_CONNECTIONS = 64;
 export const RECLAIM_PRESSURE_BUDGET_FACTOR = 10;
 
 /**
+ * Sessions opened since the last collection that make the reclaimer collect once the openings
+ * went quiet ({@link RECLAIM_OPEN_QUIET_MS}): setting a session up fills V8's young generation, and
+ * V8 grows it (16 MiB and more) while many long-lived session objects survive its scavenges; nothing
+ * shrinks it again while the sessions then sit idle. One full collection does (and a malloc trim
+ * returns the setup's freed native memory): 300 idle WebSocket sessions held 88 KiB each without it,
+ * 49 KiB with collections (a bare WebSocket: 45 KiB).
+ */
+export const RECLAIM_OPEN_BATCH_CONNECTIONS = 32;
+/** How long no session may open before a burst of {@link RECLAIM_OPEN_BATCH_CONNECTIONS} counts as over. */
+export const RECLAIM_OPEN_QUIET_MS = 1_000;
+/** A young generation smaller than this is not worth a collection after a burst of opens. */
+export const RECLAIM_OPEN_MIN_YOUNG_BYTES = 4 * 1024 * 1024;
+
+/**
+ * Whether a burst of opens left a young generation worth a full collection: at least
+ * {@link RECLAIM_OPEN_MIN_YOUNG_BYTES}, and a quarter of the heap or more. On a large heap (thousands
+ * of sessions) the young generation's at most a few tens of MiB are a small share, and a full
+ * collection there stalls the relay for longer.
+ */
+export function youngGenerationWorthCollecting(): boolean {
+  let young = 0;
+  let used = 0;
+  for (const space of v8.getHeapSpaceStatistics()) {
+    used += space.space_used_size;
+    if (space.space_name === "new_space") young = space.space_size;
+  }
+  return young >= RECLAIM_OPEN_MIN_YOUNG_BYTES && young * 4 >= used;
+}
+
+/**
  * Returns a function that runs a full V8 garbage collection, or null if the runtime refuses.
  * (`--expose-gc` set at run time through `node:v8`, `gc` taken from a fresh `node:vm` context.)
  */
@@ -585,6 +615,12 @@ export interface ReclaimerOptions {
   batchConnections?: number;
   /** Delay while fewer closes than `batchConnections` wait (default {@link RECLAIM_FEW_DELAY_MS}). */
   fewDelayMs?: number;
+  /** Opened sessions that ask for a collection once quiet (default {@link RECLAIM_OPEN_BATCH_CONNECTIONS}). */
+  openBatchConnections?: number;
+  /** Quiet time after the last open (default {@link RECLAIM_OPEN_QUIET_MS}). */
+  openQuietMs?: number;
+  /** Whether a burst of opens is worth its collection (default {@link youngGenerationWorthCollecting}). */
+  openWorthCollecting?: () => boolean;
 }
 
 /**
@@ -598,8 +634,10 @@ export interface ReclaimerOptions {
  * alive), and one more if further sessions closed meanwhile (they may not have been unreachable
  * yet). Collections are at least the delay apart and take at most 1/{@link RECLAIM_BUDGET_FACTOR}
  * of the time (a slow collection pushes the next one back), or 1/{@link RECLAIM_PRESSURE_BUDGET_FACTOR}
- * once {@link RECLAIM_PRESSURE_CONNECTIONS} closed connections are waiting (churn). Nothing runs
- * while no session closes.
+ * once {@link RECLAIM_PRESSURE_CONNECTIONS} closed connections are waiting (churn). A burst of
+ * {@link RECLAIM_OPEN_BATCH_CONNECTIONS} session opens gets one collection too, once no session opened
+ * for {@link RECLAIM_OPEN_QUIET_MS} (within the same 1 % budget). Nothing runs while no session opens
+ * or closes.
  */
 export class NativeMemoryReclaimer {
   readonly #collector: () => (() => void) | null;
@@ -619,6 +657,12 @@ export class NativeMemoryReclaimer {
   #closedSinceArmed = 0;
   #lastEndMs = -Infinity;
   #lastDurationMs = 0;
+  readonly #openBatch: number;
+  readonly #openQuietMs: number;
+  /** Sessions opened since the last collection started. */
+  #opened = 0;
+  readonly #openWorth: () => boolean;
+  #lastOpenMs = -Infinity;
   /** Collections run so far. */
   collections = 0;
 
@@ -629,6 +673,27 @@ export class NativeMemoryReclaimer {
     this.#pressure = options.pressureConnections ?? RECLAIM_PRESSURE_CONNECTIONS;
     this.#batch = options.batchConnections ?? RECLAIM_BATCH_CONNECTIONS;
     this.#fewDelayMs = Math.max(this.#delayMs, options.fewDelayMs ?? RECLAIM_FEW_DELAY_MS);
+    this.#openBatch = Math.max(1, options.openBatchConnections ?? RECLAIM_OPEN_BATCH_CONNECTIONS);
+    this.#openQuietMs = options.openQuietMs ?? RECLAIM_OPEN_QUIET_MS;
+    this.#openWorth = options.openWorthCollecting ?? youngGenerationWorthCollecting;
+  }
+
+  /**
+   * A session opened. Once {@link RECLAIM_OPEN_BATCH_CONNECTIONS} opened since the last collection,
+   * one collection runs when none opened for {@link RECLAIM_OPEN_QUIET_MS}.
+   */
+  connectionOpened(): void {
+    this.#opened++;
+    this.#lastOpenMs = performance.now();
+    if (this.#opened < this.#openBatch) return;
+    if (this.#collect === undefined) this.#collect = this.#collector();
+    if (this.#collect === null) return;
+    if (this.#timer === undefined) this.#arm();
+    else if (this.#opened === this.#openBatch && this.#earliestMs() < this.#dueMs) {
+      // A close armed the long wait: the burst is collected sooner.
+      clearTimeout(this.#timer);
+      this.#arm();
+    }
   }
 
   /** A session (connection) closed: its native memory should be reclaimed soon. */
@@ -649,15 +714,29 @@ export class NativeMemoryReclaimer {
 
   /** The earliest time the next collection may run, given the pending closes. */
   #earliestMs(): number {
-    const factor = this.#pending >= this.#pressure ? RECLAIM_PRESSURE_BUDGET_FACTOR : RECLAIM_BUDGET_FACTOR;
-    const gap = Math.max(this.#delayMs, this.#lastDurationMs * factor);
-    const wait = this.#pending >= this.#batch ? this.#delayMs : this.#fewDelayMs;
-    return Math.max(performance.now() + wait, this.#lastEndMs + gap);
+    let due = Infinity;
+    if (this.#pending > 0) {
+      const factor = this.#pending >= this.#pressure ? RECLAIM_PRESSURE_BUDGET_FACTOR : RECLAIM_BUDGET_FACTOR;
+      const gap = Math.max(this.#delayMs, this.#lastDurationMs * factor);
+      const wait = this.#pending >= this.#batch ? this.#delayMs : this.#fewDelayMs;
+      due = Math.max(performance.now() + wait, this.#lastEndMs + gap);
+    }
+    if (this.#opened >= this.#openBatch) {
+      const gap = Math.max(this.#delayMs, this.#lastDurationMs * RECLAIM_BUDGET_FACTOR);
+      due = Math.min(due, Math.max(this.#lastOpenMs + this.#openQuietMs, this.#lastEndMs + gap));
+    }
+    return due;
+  }
+
+  /** Sessions are still opening (a burst is not over): an opens-only collection waits. */
+  #opening(): boolean {
+    return this.#pending === 0 && performance.now() - this.#lastOpenMs < this.#openQuietMs;
   }
 
   #arm(): void {
     this.#closedSinceArmed = 0;
     this.#dueMs = this.#earliestMs();
+    if (this.#dueMs === Infinity) return; // nothing to collect for
     const timer = setTimeout(() => this.#run(), Math.max(0, this.#dueMs - performance.now()));
     Deno.unrefTimer(timer);
     this.#timer = timer;
@@ -665,6 +744,14 @@ export class NativeMemoryReclaimer {
 
   #run(): void {
     this.#timer = undefined;
+    if (this.#opening()) {
+      this.#arm();
+      return;
+    }
+    if (this.#pending === 0 && !this.#openWorth()) {
+      this.#opened = 0; // nothing much to shrink: no stall for it
+      return;
+    }
     // Closes after the one that armed this timer happened less than the delay ago: they may still
     // have been reachable, so they stay pending and get one more collection.
     const closedWhileArmed = this.#closedSinceArmed;
@@ -680,6 +767,7 @@ export class NativeMemoryReclaimer {
     this.collections++;
     this.#lastEndMs = end;
     this.#lastDurationMs = end - start;
+    this.#opened = 0;
     this.#pending = closedWhileArmed;
     if (closedWhileArmed > 0) this.#arm();
   }

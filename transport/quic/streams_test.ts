@@ -12,6 +12,7 @@ import {
   SEND_HIGH_WATER_BYTES,
   StreamClosedError,
   StreamRegistry,
+  youngGenerationWorthCollecting,
 } from "./streams.ts";
 import { sleep } from "../../util/mod.ts";
 
@@ -110,6 +111,68 @@ Deno.test("reclaimer: closes piling up (churn) shorten the wait from the 1 % bud
   reclaimer.connectionClosed();
   await until("a collection under pressure", () => at.length === 2, 2_000);
   assert.ok(at[1] - at[0] < 700, `collected ${Math.round(at[1] - at[0])} ms later, not after the calm 1 s`);
+});
+
+Deno.test("reclaimer: a burst of opens gets one collection once the opens went quiet", async () => {
+  const at: number[] = [];
+  const reclaimer = new NativeMemoryReclaimer({
+    collector: () => () => at.push(performance.now()),
+    delayMs: 10,
+    openBatchConnections: 4,
+    openQuietMs: 150,
+    openWorthCollecting: () => true,
+  });
+  for (let i = 0; i < 3; i++) reclaimer.connectionOpened();
+  await sleep(250);
+  assert.equal(at.length, 0, "fewer opens than the batch never collect");
+  // Opens keep arriving every 50 ms for 400 ms: no collection in the middle of the burst.
+  let last = 0;
+  for (let i = 0; i < 8; i++) {
+    reclaimer.connectionOpened();
+    last = performance.now();
+    await sleep(50);
+  }
+  assert.equal(at.length, 0, "no collection while sessions keep opening");
+  await until("the collection after the burst", () => at.length === 1, 3_000);
+  assert.ok(at[0] - last >= 149, `collected ${Math.round(at[0] - last)} ms after the last open`);
+  await sleep(300);
+  assert.equal(at.length, 1, "one collection per burst");
+  reclaimer.connectionOpened();
+  await sleep(300);
+  assert.equal(at.length, 1, "the next burst counts from zero");
+});
+
+Deno.test("reclaimer: a burst of opens does not wait out the long delay a single close armed", async () => {
+  let runs = 0;
+  const reclaimer = new NativeMemoryReclaimer({
+    collector: () => () => runs++,
+    delayMs: 10,
+    batchConnections: 8,
+    fewDelayMs: 600_000,
+    openBatchConnections: 3,
+    openQuietMs: 50,
+    openWorthCollecting: () => false, // a pending close is collected regardless
+  });
+  reclaimer.connectionClosed();
+  for (let i = 0; i < 3; i++) reclaimer.connectionOpened();
+  await until("the burst collected (with the close)", () => runs === 1, 3_000);
+});
+
+Deno.test("reclaimer: a burst of opens is not collected when the young generation is not worth it", async () => {
+  let runs = 0;
+  let asked = 0;
+  const reclaimer = new NativeMemoryReclaimer({
+    collector: () => () => runs++,
+    delayMs: 10,
+    openBatchConnections: 2,
+    openQuietMs: 30,
+    openWorthCollecting: () => (asked++, false),
+  });
+  for (let i = 0; i < 5; i++) reclaimer.connectionOpened();
+  await until("the burst looked at", () => asked === 1, 3_000);
+  await sleep(100);
+  assert.equal(runs, 0, "no stall for a small young generation");
+  assert.equal(typeof youngGenerationWorthCollecting(), "boolean");
 });
 
 Deno.test("reclaimer: every collection is followed by a malloc trim (glibc keeps freed pages otherwise)", async () => {

@@ -32,10 +32,14 @@ export const MAX_WS_MESSAGE_BYTES = DEFAULT_MAX_UNREAD_BYTES;
 export const MAX_WS_WRITE_QUEUE_BYTES = 16 * 1024 * 1024;
 /** After we sent Close, how long the peer gets to answer before the TCP connection is closed. */
 export const CLOSE_TIMEOUT_MS = 2_000;
-/** Read buffer of a quiet connection. */
-const READ_BUFFER_MIN_BYTES = 2 * 1024;
+/**
+ * Read buffer of a quiet connection: what an idle session holds in its pending read. It grows
+ * fourfold per read that fills it (512 B → 2 KiB → 8 KiB → 32 KiB → 64 KiB) and drops back here once
+ * it is empty and a read brought less than this.
+ */
+export const READ_BUFFER_MIN_BYTES = 512;
 /** Read buffer of a connection that keeps filling it. */
-const READ_BUFFER_MAX_BYTES = 64 * 1024;
+export const READ_BUFFER_MAX_BYTES = 64 * 1024;
 /**
  * Longest the read loop runs before it yields to the event loop (a macrotask). A read of bytes
  * already waiting completes without one (as a microtask), so a peer that keeps the socket full
@@ -50,8 +54,11 @@ const READ_WAITED_MS = 0.25;
 
 /** Largest message {@link ConnWebSocket.beginBinary} frames in place (a quarter of a send chunk). */
 export const MAX_DIRECT_MESSAGE_BYTES = 16 * 1024 + 64;
-/** First send buffer (doubled as bursts need). */
-const WRITE_BUFFER_MIN_BYTES = 1024;
+/**
+ * First send buffer (doubled as bursts need, up to {@link WRITE_CHUNK_BYTES}): what an idle session
+ * holds after its setup messages until it is quiet for half the idle timeout.
+ */
+export const WRITE_BUFFER_MIN_BYTES = 256;
 /**
  * Largest send buffer. Bytes queued beyond it go into further chunks of this size, written one
  * after the other: a busy socket fills and writes fixed chunks instead of growing one buffer to
@@ -191,6 +198,8 @@ export class ConnWebSocket extends EventTarget {
   #lastYieldMs = 0;
   /** The last read filled the buffer: grow it before the next one. */
   #grow = false;
+  /** Bytes the last read brought (a small one lets an empty, grown buffer go). */
+  #lastReadBytes = 0;
   #large: LargeFrame | null = null;
   #fragments: Uint8Array[] = [];
   #fragmentBytes = 0;
@@ -224,6 +233,11 @@ export class ConnWebSocket extends EventTarget {
     if (value !== "arraybuffer") throw new TypeError("ConnWebSocket only delivers ArrayBuffer messages");
   }
 
+  /** Size of the receive buffer (what a pending read holds; diagnostics and tests). */
+  get readBufferBytes(): number {
+    return this.#buf.length;
+  }
+
   /** Bytes handed to {@link send} and not yet written to the TCP connection. */
   get bufferedAmount(): number {
     return this.#fullBytes + this.#outLen + this.#inFlight;
@@ -250,8 +264,9 @@ export class ConnWebSocket extends EventTarget {
     this.readyState = OPEN;
     this.dispatchEvent(new Event("open"));
     this.#armIdle();
-    await this.#readLoop();
-    await this.#ended.promise;
+    // Returned, not awaited: this function's frame (the key, the response head, the initial bytes)
+    // is let go while the connection runs.
+    return this.#readLoop().then(() => this.#ended.promise);
   }
 
   /** Resolves once the TCP connection is closed and the `close` event was dispatched. */
@@ -537,7 +552,16 @@ export class ConnWebSocket extends EventTarget {
       if (large) {
         target = large.data.subarray(large.filled);
       } else {
-        if (this.#start === this.#end) this.#start = this.#end = 0;
+        if (this.#start === this.#end) {
+          this.#start = this.#end = 0;
+          if (
+            !this.#grow && this.#lastReadBytes < READ_BUFFER_MIN_BYTES &&
+            this.#buf.length > READ_BUFFER_MIN_BYTES
+          ) {
+            // The burst is over: a quiet connection waits with a small buffer.
+            this.#buf = new Uint8Array(READ_BUFFER_MIN_BYTES);
+          }
+        }
         if (this.#grow || (this.#end === this.#buf.length && this.#start === 0)) {
           // A busy peer keeps filling the buffer: a bigger one means fewer reads.
           this.#grow = false;
@@ -577,6 +601,7 @@ export class ConnWebSocket extends EventTarget {
         }
       } else {
         this.#end += n;
+        this.#lastReadBytes = n;
         if (n === target.length && this.#buf.length < READ_BUFFER_MAX_BYTES) this.#grow = true;
       }
     }

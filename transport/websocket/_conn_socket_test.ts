@@ -9,6 +9,8 @@ import {
   ConnUpgradeRequest,
   ConnWebSocket,
   MAX_DIRECT_MESSAGE_BYTES,
+  READ_BUFFER_MAX_BYTES,
+  READ_BUFFER_MIN_BYTES,
   websocketAccept,
 } from "./_conn_socket.ts";
 
@@ -222,6 +224,42 @@ Deno.test("ConnWebSocket: masked binary messages of every length class arrive as
   assert.equal(event.code, 1000);
   assert.equal(event.wasClean, true);
   await pair.end();
+});
+
+Deno.test("ConnWebSocket: the read buffer grows under a burst and drops back once the peer is quiet", async () => {
+  const pair = await Pair.open();
+  assert.equal(
+    pair.server.readBufferBytes,
+    READ_BUFFER_MIN_BYTES,
+    "a new connection waits with a small buffer",
+  );
+  // A burst: 40 frames of 20 KiB in one write fill the buffer read after read.
+  const burst = Array.from({ length: 40 }, (_, i) => new Uint8Array(20_000).fill(i));
+  await pair.write(...burst.map((p) => clientFrame(2, p)));
+  await until("the burst", () => pair.messages.length === burst.length);
+  burst.forEach((p, i) => assert.deepEqual(new Uint8Array(pair.messages[i] as ArrayBuffer), p));
+  // Then small messages one at a time (a frame split in two writes across the small buffer too).
+  for (let i = 0; i < 3; i++) {
+    await pair.write(clientFrame(2, new Uint8Array([i])));
+    await until("a small message", () => pair.messages.length === burst.length + i + 1);
+  }
+  assert.equal(
+    pair.server.readBufferBytes,
+    READ_BUFFER_MIN_BYTES,
+    "quiet again: the grown buffer was let go",
+  );
+  const split = clientFrame(2, new Uint8Array(3_000).fill(9));
+  await pair.write(split.subarray(0, 400));
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  await pair.write(split.subarray(400));
+  await until("the split message", () => pair.messages.length === burst.length + 4);
+  assert.deepEqual(
+    new Uint8Array(pair.messages[burst.length + 3] as ArrayBuffer),
+    new Uint8Array(3_000).fill(9),
+  );
+  assert.ok(pair.server.readBufferBytes <= READ_BUFFER_MAX_BYTES);
+  await pair.end();
+  assert.equal((await pair.closed).code, 1006);
 });
 
 Deno.test("ConnWebSocket: server frames are unmasked; messages sent together share one write", async () => {

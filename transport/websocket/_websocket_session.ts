@@ -296,18 +296,24 @@ export class WebSocketSession implements TransportSession {
     return this.#sendHandle(this.#table.createLocal("uni"));
   }
 
-  /** The next bidirectional stream the peer opened, or `null` once closed. */
-  async acceptBidi(): Promise<BidiStream | null> {
-    const state = await this.#table.accept("bidi");
-    if (!state) return null;
-    return { send: this.#sendHandle(state), recv: this.#recvHandle(state) };
+  /**
+   * The next bidirectional stream the peer opened, or `null` once closed. (Not an async function:
+   * a session waits in an accept all its life, and a suspended async frame costs more than a
+   * `then`.)
+   */
+  acceptBidi(): Promise<BidiStream | null> {
+    return this.#table.accept("bidi").then(this.#bidiOf);
   }
 
   /** The next unidirectional stream the peer opened, or `null` once closed. */
-  async acceptUni(): Promise<RecvStream | null> {
-    const state = await this.#table.accept("uni");
-    return state ? this.#recvHandle(state) : null;
+  acceptUni(): Promise<RecvStream | null> {
+    return this.#table.accept("uni").then(this.#uniOf);
   }
+
+  #bidiOf = (state: StreamState | null): BidiStream | null =>
+    state ? { send: this.#sendHandle(state), recv: this.#recvHandle(state) } : null;
+
+  #uniOf = (state: StreamState | null): RecvStream | null => state ? this.#recvHandle(state) : null;
 
   /** Send APPLICATION_CLOSE, then WebSocket close 1000. Idempotent; never throws. */
   close(code: number, reason: string): void {
