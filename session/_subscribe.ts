@@ -48,9 +48,10 @@ function ignore(): void {}
 
 /**
  * A group's first write carries its header and the frames cached so far in one buffer when they
- * fit in this many bytes (the QUIC send half gathers small chunks up to the same size anyway).
+ * fit in this many bytes (one 16 KiB frame included): one copy per group shared by subscribers with
+ * the same subscribe id, where the header alone would cost a transport write per subscriber.
  */
-export const HEADED_RUN_MAX_BYTES = 16 * 1024;
+export const HEADED_RUN_MAX_BYTES = 32 * 1024;
 
 /** What one group stream in flight costs a subscriber's budget beyond its frames (pump and stream state). */
 export const GROUP_STREAM_OVERHEAD_BYTES = 2048;

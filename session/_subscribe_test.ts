@@ -143,7 +143,9 @@ Deno.test("subscribe: a slow subscriber's oldest groups are dropped once its bac
   const first: Awaited<ReturnType<typeof nextGroup>>[] = [];
   for (let seq = 0; seq < 12; seq++) {
     const g = track.startGroup(seq);
-    g.append(frame(new Uint8Array(16 * 1024)));
+    // Larger than HEADED_RUN_MAX_BYTES: the header goes first, alone, and the peer reads only it (a
+    // 16 KiB frame would go out with the header as one chunk and be read whole right away).
+    g.append(frame(new Uint8Array(48 * 1024)));
     g.finish();
     // Only the oldest group opens: while it is behind, newer ones wait (MAX_GROUPS_BEHIND).
     if (seq < 1) first.push(await nextGroup(t));
