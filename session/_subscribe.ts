@@ -53,6 +53,13 @@ function ignore(): void {}
  */
 export const HEADED_RUN_MAX_BYTES = 32 * 1024;
 
+/**
+ * A subscriber's pump writes the next run of cached frames without waiting for the previous write
+ * while fewer than this many bytes are queued on its stream (the QUIC send half gathers chunks up
+ * to the same size into one write).
+ */
+export const SAME_TURN_MAX_BYTES = 16 * 1024;
+
 /** What one group stream in flight costs a subscriber's budget beyond its frames (pump and stream state). */
 export const GROUP_STREAM_OVERHEAD_BYTES = 2048;
 
@@ -436,7 +443,13 @@ class Downstream implements TrackConsumer {
             }
             header = null;
             pump.sentBytes += run.cost;
-            await stream.write(run.bytes);
+            const written = stream.write(run.bytes);
+            // More cached frames wait in another buffer (the group's frames span two chunks): while
+            // little is queued, they are written in the same turn, so the transport sends both in
+            // one write instead of the second waiting for the first to be handed over.
+            if (next + run.count < group.frameCount && stream.bufferedBytes < SAME_TURN_MAX_BYTES) {
+              written.catch(ignore); // a failure surfaces on the next, awaited write
+            } else await written;
             frames = run.count;
             bytes = run.bytes.length - headerBytes;
           }
