@@ -163,6 +163,9 @@ class Downstream implements TrackConsumer {
   /** Groups above it are not served (SUBSCRIBE end / SUBSCRIBE_UPDATE end; undefined = none). */
   #endGroup: number | undefined;
   readonly #pumps: GroupPump[] = [];
+  /** This subscription's GROUP header for a group (one function per subscription, not per group). */
+  readonly #headerOf = (group: Group): Uint8Array =>
+    encodeGroupHeader({ subscribeId: this.#id, sequence: group.sequence });
   /** Frames carry lite-05 timestamp headers. */
   readonly #timed: boolean;
   readonly #range: RangeListener | null;
@@ -395,7 +398,7 @@ class Downstream implements TrackConsumer {
       // transport write: written at once, a stream opened before its group's first frame arrived
       // cost one more write (per group, per subscriber). Not awaited: a failure surfaces on the next
       // write.
-      let header: Uint8Array | null = encodeGroupHeader({ subscribeId: this.#id, sequence: group.sequence });
+      let headerSent = false;
       uncountedGroups = 1;
       // Start from the first cached frame.
       let next = group.dropped;
@@ -406,9 +409,9 @@ class Downstream implements TrackConsumer {
       let sinceYield = 0;
       for (;;) {
         if (pump.cancelled) return;
-        if (header !== null && (next < group.frameCount ? this.#timed : group.state === "done")) {
-          stream.write(header).catch(ignore);
-          header = null;
+        if (!headerSent && (next < group.frameCount ? this.#timed : group.state === "done")) {
+          stream.write(this.#headerOf(group)).catch(ignore);
+          headerSent = true;
         }
         while (next < group.frameCount) {
           let frames: number;
@@ -430,18 +433,20 @@ class Downstream implements TrackConsumer {
             // Every frame cached back to back from `next` on, as one write of the cache's bytes; the
             // first one with the group header in front (one copy shared by the subscribers that
             // use the same subscribe id, see Group.prefixedRun).
-            let run = header === null ? undefined : group.prefixedRun(next, header, HEADED_RUN_MAX_BYTES);
+            let run = headerSent
+              ? undefined
+              : group.prefixedRun(next, this.#id, this.#headerOf, HEADED_RUN_MAX_BYTES);
             let headerBytes = 0;
-            if (run !== undefined) headerBytes = header!.length;
+            if (run !== undefined) headerBytes = run.bytes.length - group.run(next)!.bytes.length;
             else {
-              if (header !== null) stream.write(header).catch(ignore); // goes out with the run
+              if (!headerSent) stream.write(this.#headerOf(group)).catch(ignore); // goes out with the run
               run = group.run(next);
               if (run === undefined) {
                 stream.reset(26); // lagged: the frames it needed were dropped
                 return;
               }
             }
-            header = null;
+            headerSent = true;
             pump.sentBytes += run.cost;
             const written = stream.write(run.bytes);
             // More cached frames wait in another buffer (the group's frames span two chunks): while

@@ -254,3 +254,30 @@ Deno.test("subscribe: SUBSCRIBE_UPDATE start/end bounds which later groups are s
   await within(2_000, "the subscription to end", sub.serving);
   t.end();
 });
+
+Deno.test("subscribe: two subscriptions of one group each get their own subscribe id in the header", async () => {
+  const t = testContext();
+  const source = new TestSource();
+  t.origin.publish("b", source);
+  const registry = new SubscriptionRegistry();
+  const a = await subscribe(t, registry, 3n, "v");
+  await expectOk(a.reader);
+  const b = await subscribe(t, registry, 4n, "v");
+  await expectOk(b.reader);
+  const frames = [new Uint8Array([1, 2]), new Uint8Array(300).fill(5)];
+  const g = source.tracks[0].startGroup(0);
+  for (const f of frames) g.append(frame(f));
+  g.finish();
+  const ids: bigint[] = [];
+  for (let i = 0; i < 2; i++) {
+    const got = await nextGroup(t);
+    ids.push(got.subscribeId);
+    for (const f of frames) assert.deepEqual(await got.reader.frame(1 << 20), frame(f));
+    assert.equal(await got.reader.done(), true);
+  }
+  assert.deepEqual(ids.sort(), [3n, 4n], "one header per subscription, not a shared one");
+  await a.stream.send.close();
+  await b.stream.send.close();
+  await within(2_000, "the subscriptions to end", Promise.all([a.serving, b.serving]));
+  t.end();
+});
