@@ -80,13 +80,6 @@ export interface FrameRun {
   readonly cost: number;
 }
 
-/** The two byte arrays hold the same bytes. */
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
-
 /** A cached group. Writers append; readers index frames and await {@link Group.changed}. */
 export class Group {
   /** The group sequence number. */
@@ -154,7 +147,7 @@ export class Group {
   #run: FrameRun | null = null;
   #runFrameCount = 0;
   /** The run last handed out by {@link Group.prefixedRun}, with the run and prefix it was made of. */
-  #prefixed: { prefix: Uint8Array; run: FrameRun } | null = null;
+  #prefixed: { key: bigint; run: FrameRun } | null = null;
   /** The last arrival time stamped (ms) and its bigint, shared by frames of the same millisecond. */
   #arrivalMs = -1;
   #arrivalStamp = 0n;
@@ -259,29 +252,35 @@ export class Group {
   }
 
   /**
-   * `prefix` (a stream header, say) followed by {@link Group.run}(n)'s bytes in one buffer, so a
+   * A prefix (a stream header, say) followed by {@link Group.run}(n)'s bytes in one buffer, so a
    * reader hands both to its transport as one write: or undefined when frame `n` is not cached, the
-   * two exceed `maxBytes`, or the group is released. Readers asking for the same prefix bytes at the
-   * same frame and run length share one buffer (one copy per group, not one per reader): one is
-   * kept at a time, charged to the budget, until the group is aborted, released or nobody
+   * two exceed `maxBytes`, or the group is released. `prefixOf` makes the prefix; readers passing
+   * the same `prefixKey` must want the same prefix, and they share one buffer at the same frame and
+   * run length (one copy per group, not one per reader, and the prefix is made only for the first).
+   * One is kept at a time, charged to the budget, until the group is aborted, released or nobody
    * {@link Group.hold holds} it.
    */
-  prefixedRun(n: number, prefix: Uint8Array, maxBytes: number): FrameRun | undefined {
+  prefixedRun(
+    n: number,
+    prefixKey: bigint,
+    prefixOf: (group: Group) => Uint8Array,
+    maxBytes: number,
+  ): FrameRun | undefined {
     const of = this.run(n);
-    if (of === undefined || this.#released || prefix.length + of.bytes.length > maxBytes) return undefined;
+    if (of === undefined || this.#released) return undefined;
     const memo = this.#prefixed;
     // Frames never change once appended: the same first frame and count are the same bytes.
-    if (
-      memo !== null && memo.run.start === n && memo.run.count === of.count && sameBytes(memo.prefix, prefix)
-    ) {
+    if (memo !== null && memo.run.start === n && memo.run.count === of.count && memo.key === prefixKey) {
       return memo.run;
     }
+    const prefix = prefixOf(this);
+    if (prefix.length + of.bytes.length > maxBytes) return undefined;
     const bytes = new Uint8Array(prefix.length + of.bytes.length);
     bytes.set(prefix);
     bytes.set(of.bytes, prefix.length);
     const run: FrameRun = { start: of.start, count: of.count, bytes, cost: of.cost };
     this.#dropPrefixed();
-    this.#prefixed = { prefix: bytes.subarray(0, prefix.length), run };
+    this.#prefixed = { key: prefixKey, run };
     this.#onBytes(bytes.length, 0);
     return run;
   }

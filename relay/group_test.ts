@@ -203,30 +203,29 @@ Deno.test("deferred wake: frames appended with wake false wake readers once, at 
   assert.equal(woken, 2);
 });
 
-Deno.test("prefixedRun: a header and the run in one buffer, shared by readers with the same header, charged while kept", () => {
-  const { group, charged } = budgeted();
+Deno.test("prefixedRun: a header and the run in one buffer, shared by readers with the same key, charged while kept", () => {
+  const { group, charged } = budgeted(9);
   group.hold();
   group.hold();
   for (let i = 0; i < 3; i++) group.append(new Uint8Array([2, i, i]));
+  let made = 0;
+  const header = (id: number) => (g: Group) => (made++, new Uint8Array([id, g.sequence]));
   const before = charged();
-  const a = group.prefixedRun(0, new Uint8Array([0, 9]), 1024)!;
+  const a = group.prefixedRun(0, 0n, header(0), 1024)!;
   assert.deepEqual([...a.bytes], [0, 9, 2, 0, 0, 2, 1, 1, 2, 2, 2]);
   assert.equal(a.count, 3);
   assert.equal(a.cost, group.run(0)!.cost, "the cost of the frames, as run() reports it");
   assert.equal(charged(), before + a.bytes.length, "the copy is charged while kept");
-  assert.equal(group.prefixedRun(0, new Uint8Array([0, 9]), 1024), a, "same header, same frames: shared");
-  const other = group.prefixedRun(0, new Uint8Array([0, 8]), 1024)!;
-  assert.notEqual(other, a, "another header gets its own buffer");
-  assert.deepEqual([...other.bytes.subarray(0, 3)], [0, 8, 2]);
+  assert.equal(group.prefixedRun(0, 0n, header(0), 1024), a, "same key, same frames: shared");
+  assert.equal(made, 1, "the prefix is made once");
+  const other = group.prefixedRun(0, 1n, header(1), 1024)!;
+  assert.notEqual(other, a, "another key gets its own buffer");
+  assert.deepEqual([...other.bytes.subarray(0, 3)], [1, 9, 2]);
   assert.equal(charged(), before + other.bytes.length, "one copy kept at a time");
-  assert.equal(group.prefixedRun(0, new Uint8Array([0, 8]), 10), undefined, "larger than maxBytes");
-  assert.equal(group.prefixedRun(3, new Uint8Array([0, 8]), 1024), undefined, "frame not cached");
+  assert.equal(group.prefixedRun(0, 2n, header(2), 10), undefined, "larger than maxBytes");
+  assert.equal(group.prefixedRun(3, 1n, header(1), 1024), undefined, "frame not cached");
   group.append(new Uint8Array([1, 7]));
-  assert.equal(
-    group.prefixedRun(0, new Uint8Array([0, 8]), 1024)!.count,
-    4,
-    "a longer run once frames arrived",
-  );
+  assert.equal(group.prefixedRun(0, 1n, header(1), 1024)!.count, 4, "a longer run once frames arrived");
   group.finish();
   group.unhold();
   assert.ok(charged() > before, "kept while a reader holds the group");

@@ -47,9 +47,17 @@ function ignore(): void {}
 
 /**
  * A group's first write carries its header and the frames cached so far in one buffer when they
- * fit in this many bytes (the QUIC send half gathers small chunks up to the same size anyway).
+ * fit in this many bytes (one 16 KiB frame included): one copy per group shared by subscribers with
+ * the same subscribe id, where the header alone would cost a transport write per subscriber.
  */
-export const HEADED_RUN_MAX_BYTES = 16 * 1024;
+export const HEADED_RUN_MAX_BYTES = 32 * 1024;
+
+/**
+ * A subscriber's pump writes the next run of cached frames without waiting for the previous write
+ * while fewer than this many bytes are queued on its stream (the QUIC send half gathers chunks up
+ * to the same size into one write).
+ */
+export const SAME_TURN_MAX_BYTES = 16 * 1024;
 
 /** What one group stream in flight costs a subscriber's budget beyond its frames (pump and stream state). */
 export const GROUP_STREAM_OVERHEAD_BYTES = 2048;
@@ -154,6 +162,9 @@ class Downstream implements TrackConsumer {
   /** Groups above it are not served (SUBSCRIBE end / SUBSCRIBE_UPDATE end; undefined = none). */
   #endGroup: number | undefined;
   readonly #pumps: GroupPump[] = [];
+  /** This subscription's GROUP header for a group (one function per subscription, not per group). */
+  readonly #headerOf = (group: Group): Uint8Array =>
+    encodeGroupHeader({ subscribeId: this.#id, sequence: group.sequence });
   /** Frames carry lite-05 timestamp headers. */
   readonly #timed: boolean;
   readonly #range: RangeListener | null;
@@ -386,7 +397,7 @@ class Downstream implements TrackConsumer {
       // transport write: written at once, a stream opened before its group's first frame arrived
       // cost one more write (per group, per subscriber). Not awaited: a failure surfaces on the next
       // write.
-      let header: Uint8Array | null = encodeGroupHeader({ subscribeId: this.#id, sequence: group.sequence });
+      let headerSent = false;
       uncountedGroups = 1;
       // Start from the first cached frame.
       const start = group.dropped;
@@ -396,9 +407,9 @@ class Downstream implements TrackConsumer {
       let sinceYield = 0;
       for (;;) {
         if (pump.cancelled) return;
-        if (header !== null && (next < group.frameCount ? this.#timed : group.state === "done")) {
-          stream.write(header).catch(ignore);
-          header = null;
+        if (!headerSent && (next < group.frameCount ? this.#timed : group.state === "done")) {
+          stream.write(this.#headerOf(group)).catch(ignore);
+          headerSent = true;
         }
         while (next < group.frameCount) {
           let frames: number;
@@ -419,20 +430,28 @@ class Downstream implements TrackConsumer {
             // Every frame cached back to back from `next` on, as one write of the cache's bytes; the
             // first one with the group header in front (one copy shared by the subscribers that
             // use the same subscribe id, see Group.prefixedRun).
-            let run = header === null ? undefined : group.prefixedRun(next, header, HEADED_RUN_MAX_BYTES);
+            let run = headerSent
+              ? undefined
+              : group.prefixedRun(next, this.#id, this.#headerOf, HEADED_RUN_MAX_BYTES);
             let headerBytes = 0;
-            if (run !== undefined) headerBytes = header!.length;
+            if (run !== undefined) headerBytes = run.bytes.length - group.run(next)!.bytes.length;
             else {
-              if (header !== null) stream.write(header).catch(ignore); // goes out with the run
+              if (!headerSent) stream.write(this.#headerOf(group)).catch(ignore); // goes out with the run
               run = group.run(next);
               if (run === undefined) {
                 stream.reset(26); // lagged: the frames it needed were dropped
                 return;
               }
             }
-            header = null;
+            headerSent = true;
             pump.sentBytes += run.cost;
-            await stream.write(run.bytes);
+            const written = stream.write(run.bytes);
+            // More cached frames wait in another buffer (the group's frames span two chunks): while
+            // little is queued, they are written in the same turn, so the transport sends both in
+            // one write instead of the second waiting for the first to be handed over.
+            if (next + run.count < group.frameCount && stream.bufferedBytes < SAME_TURN_MAX_BYTES) {
+              written.catch(ignore); // a failure surfaces on the next, awaited write
+            } else await written;
             frames = run.count;
             bytes = run.bytes.length - headerBytes;
           }

@@ -143,7 +143,9 @@ Deno.test("subscribe: a slow subscriber's oldest groups are dropped once its bac
   const first: Awaited<ReturnType<typeof nextGroup>>[] = [];
   for (let seq = 0; seq < 12; seq++) {
     const g = track.startGroup(seq);
-    g.append(frame(new Uint8Array(16 * 1024)));
+    // Larger than HEADED_RUN_MAX_BYTES: the header goes first, alone, and the peer reads only it (a
+    // 16 KiB frame would go out with the header as one chunk and be read whole right away).
+    g.append(frame(new Uint8Array(48 * 1024)));
     g.finish();
     // Only the oldest group opens: while it is behind, newer ones wait (MAX_GROUPS_BEHIND).
     if (seq < 1) first.push(await nextGroup(t));
@@ -250,5 +252,32 @@ Deno.test("subscribe: SUBSCRIBE_UPDATE start/end bounds which later groups are s
   assert.equal((await nextGroup(t)).sequence, 7, "groups past the old end were not served");
   await sub.stream.send.close();
   await within(2_000, "the subscription to end", sub.serving);
+  t.end();
+});
+
+Deno.test("subscribe: two subscriptions of one group each get their own subscribe id in the header", async () => {
+  const t = testContext();
+  const source = new TestSource();
+  t.origin.publish("b", source);
+  const registry = new SubscriptionRegistry();
+  const a = await subscribe(t, registry, 3n, "v");
+  await expectOk(a.reader);
+  const b = await subscribe(t, registry, 4n, "v");
+  await expectOk(b.reader);
+  const frames = [new Uint8Array([1, 2]), new Uint8Array(300).fill(5)];
+  const g = source.tracks[0].startGroup(0);
+  for (const f of frames) g.append(frame(f));
+  g.finish();
+  const ids: bigint[] = [];
+  for (let i = 0; i < 2; i++) {
+    const got = await nextGroup(t);
+    ids.push(got.subscribeId);
+    for (const f of frames) assert.deepEqual(await got.reader.frame(1 << 20), frame(f));
+    assert.equal(await got.reader.done(), true);
+  }
+  assert.deepEqual(ids.sort(), [3n, 4n], "one header per subscription, not a shared one");
+  await a.stream.send.close();
+  await b.stream.send.close();
+  await within(2_000, "the subscriptions to end", Promise.all([a.serving, b.serving]));
   t.end();
 });

@@ -378,7 +378,8 @@ function byobReaderOf(stream: ReadableStream<Uint8Array>): ReadableStreamBYOBRea
  * per idle control stream, per subscription, per group waiting for its next frame) held 64 KiB.
  * This half reads with a BYOB reader into buffers sized by what the stream delivers
  * ({@link nextReadBytes}: {@link RECV_MIN_READ_BYTES} while it is quiet, up to
- * {@link RECV_MAX_READ_BYTES} under a burst). Small chunks (≤ {@link COMPACT_CHUNK_MAX_BYTES}) in a
+ * {@link RECV_MAX_READ_BYTES} under a burst; a unidirectional stream, a group, starts at
+ * {@link RECV_UNI_FIRST_READ_BYTES}). Small chunks (≤ {@link COMPACT_CHUNK_MAX_BYTES}) in a
  * buffer at least four times larger are still copied out, so a message kept by its parser never
  * pins a large buffer. Streams that are not byte streams are read with a default reader.
  */
