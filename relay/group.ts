@@ -15,8 +15,8 @@
  * Every frame also carries a timestamp in its track's timescale (`TrackInfo.timescale`): the
  * publisher's own when its wire version has one, else the arrival time in milliseconds. It is a
  * `bigint` (62-bit wire values survive exactly) and is version-neutral; a session whose wire needs a
- * per-frame header derived from it (moq-lite-05's zigzag delta) encodes that header once per frame
- * and keeps it in the frame's {@link Group.frameHeader} slot, so subscribers of that version share it.
+ * per-frame header derived from it (moq-lite-05's zigzag delta) keeps its own re-encoding of the
+ * group in {@link Group.encoding}, shared by the subscribers of that version.
  *
  * @module
  */
@@ -27,17 +27,15 @@ export const MAX_GROUP_CACHE_BYTES = 32 * 1024 * 1024;
 export const MAX_GROUP_FRAMES = 32_768;
 /**
  * What one cached frame costs beyond its bytes: the view object, its timestamp (a heap `bigint`)
- * and its slots in the frame, timestamp and header lists. Measured with `Deno.memoryUsage()` over
+ * and its slots in the frame and timestamp lists. Measured with `Deno.memoryUsage()` (with a third list then) over
  * 300,000 zero-length frames (Deno 2.9.6): 155 bytes per frame.
  */
 export const FRAME_OVERHEAD_BYTES = 160;
 /**
- * What one memoised wire header costs beyond its bytes (a view into the group's shared header
- * chunk). Measured as above: 104 bytes per header view.
+ * What one view into a shared buffer costs beyond its bytes (a session layer's per-frame entry in
+ * its {@link Group.encoding}, say). Measured as above: 104 bytes per view.
  */
 export const FRAME_HEADER_OVERHEAD_BYTES = 112;
-/** Size of the shared chunks frame headers are copied into. */
-const HEADER_CHUNK_BYTES = 1024;
 /** What one group costs beyond its frames: the group object, its frame list and waiters. */
 export const GROUP_OVERHEAD_BYTES = 1024;
 /**
@@ -92,12 +90,6 @@ export class Group {
   bytes = 0;
   /** Encoded bytes of the cached frames (what the frames themselves hold, without overhead). */
   encodedBytes = 0;
-  /**
-   * Cost of the memoised wire headers of cached frames ({@link FRAME_HEADER_OVERHEAD_BYTES} plus
-   * their bytes each); charged to the budget beside {@link Group.bytes}, kept apart from it because
-   * readers count {@link Group.bytes} against what they sent.
-   */
-  headerBytes = 0;
   /** Cost of every frame ever appended, dropped ones included (readers compare with what they sent). */
   totalBytes = 0;
   /** Current state. */
@@ -129,13 +121,9 @@ export class Group {
   #frames: (Uint8Array | undefined)[] = [];
   /** Each cached frame's timestamp (same indexing as `#frames`). */
   #stamps: (bigint | undefined)[] = [];
-  /** Each cached frame's memoised wire header, filled by the session layer (same indexing). */
-  #headers: (Uint8Array | undefined)[] = [];
   #head = 0;
   #chunk: Uint8Array | null = null;
   #chunkUsed = 0;
-  #headerChunk: Uint8Array | null = null;
-  #headerChunkUsed = 0;
   /** Called with the cost and encoded-byte deltas whenever the cache changes (the cache's budget). */
   readonly #onBytes: GroupBudget;
   #released = false;
@@ -209,15 +197,6 @@ export class Group {
   timestamp(n: number): bigint | undefined {
     if (n < this.dropped) return undefined;
     return this.#stamps[this.#head + n - this.dropped];
-  }
-
-  /**
-   * The wire header a session encoded for frame `n` (see the module documentation), or undefined
-   * when none was stored yet or the frame is no longer cached.
-   */
-  frameHeader(n: number): Uint8Array | undefined {
-    if (n < this.dropped) return undefined;
-    return this.#headers[this.#head + n - this.dropped];
   }
 
   /**
@@ -301,32 +280,6 @@ export class Group {
   }
 
   /**
-   * Keep a copy of `header` (at most {@link HEADER_CHUNK_BYTES}) as frame `n`'s wire header, charged
-   * to the budget, and return the stored copy (every later {@link Group.frameHeader} returns that
-   * same view). Returns the stored header when the frame has one, and `header` itself (not stored)
-   * when the frame left the cache or the header is too large.
-   */
-  setFrameHeader(n: number, header: Uint8Array): Uint8Array {
-    const i = this.#head + n - this.dropped;
-    if (n < this.dropped || i >= this.#frames.length || header.length > HEADER_CHUNK_BYTES) return header;
-    const existing = this.#headers[i];
-    if (existing !== undefined) return existing;
-    let chunk = this.#headerChunk;
-    if (chunk === null || chunk.length - this.#headerChunkUsed < header.length) {
-      chunk = this.#headerChunk = new Uint8Array(HEADER_CHUNK_BYTES);
-      this.#headerChunkUsed = 0;
-    }
-    const view = chunk.subarray(this.#headerChunkUsed, this.#headerChunkUsed + header.length);
-    view.set(header);
-    this.#headerChunkUsed += header.length;
-    this.#headers[i] = view;
-    const cost = FRAME_HEADER_OVERHEAD_BYTES + header.length;
-    this.headerBytes += cost;
-    if (!this.#released) this.#onBytes(cost, 0);
-    return view;
-  }
-
-  /**
    * A promise resolved at the next change (frame appended, finished or aborted). One promise is
    * shared by every waiting reader.
    */
@@ -395,7 +348,6 @@ export class Group {
     const stored = encodedFrame.length <= SMALL_FRAME_BYTES ? this.#compact(encodedFrame) : encodedFrame;
     this.#frames.push(stored);
     this.#stamps.push(timestamp);
-    this.#headers.push(undefined);
     const cost = frameCost(stored.length);
     this.bytes += cost;
     this.totalBytes += cost;
@@ -404,19 +356,12 @@ export class Group {
     this.encodedBytes += stored.length;
     // Each iteration drops one frame, and at least one (the newest) always stays.
     while (
-      (this.bytes + this.headerBytes > MAX_GROUP_CACHE_BYTES || this.cachedFrames > MAX_GROUP_FRAMES) &&
+      (this.bytes > MAX_GROUP_CACHE_BYTES || this.cachedFrames > MAX_GROUP_FRAMES) &&
       this.cachedFrames > 1
     ) {
       const old = this.#frames[this.#head]!;
-      const header = this.#headers[this.#head];
-      if (header !== undefined) {
-        const headerCost = FRAME_HEADER_OVERHEAD_BYTES + header.length;
-        this.headerBytes -= headerCost;
-        delta -= headerCost;
-      }
       this.#frames[this.#head] = undefined; // let it go now
       this.#stamps[this.#head] = undefined;
-      this.#headers[this.#head] = undefined;
       this.#head++;
       this.dropped++;
       this.#run = null;
@@ -430,7 +375,6 @@ export class Group {
     if (this.#head > 1024 && this.#head * 2 > this.#frames.length) {
       this.#frames = this.#frames.slice(this.#head);
       this.#stamps = this.#stamps.slice(this.#head);
-      this.#headers = this.#headers.slice(this.#head);
       this.#head = 0;
     }
     if (!this.#released) this.#onBytes(delta, encodedDelta);
@@ -512,7 +456,7 @@ export class Group {
     this.#dropPrefixed();
     this.#released = true;
     this.#onBytes(
-      -(this.bytes + this.headerBytes + GROUP_OVERHEAD_BYTES + this.#metaBytes),
+      -(this.bytes + GROUP_OVERHEAD_BYTES + this.#metaBytes),
       -this.encodedBytes,
     );
   }

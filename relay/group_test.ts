@@ -98,30 +98,6 @@ Deno.test("the byte budget drops the oldest frames but always keeps the newest",
   assert.equal(group.frame(6), huge);
 });
 
-Deno.test("memoised frame headers are copied, charged, uncharged when their frame drops, released", () => {
-  const { group, charged } = budgeted();
-  for (let i = 0; i < MAX_GROUP_FRAMES; i++) group.append(new Uint8Array([0]), BigInt(i));
-  const frames = GROUP_OVERHEAD_BYTES + MAX_GROUP_FRAMES * frameCost(1);
-  assert.equal(charged(), frames);
-  const header = Uint8Array.of(0x40, 0x7f);
-  group.setFrameHeader(0, header);
-  group.setFrameHeader(1, Uint8Array.of(2));
-  header[0] = 0; // the group kept its own copy
-  assert.deepEqual(group.frameHeader(0), Uint8Array.of(0x40, 0x7f));
-  group.setFrameHeader(0, Uint8Array.of(9)); // already set: ignored, not charged twice
-  assert.deepEqual(group.frameHeader(0), Uint8Array.of(0x40, 0x7f));
-  const two = 2 * FRAME_HEADER_OVERHEAD_BYTES + 3;
-  assert.equal(group.headerBytes, two);
-  assert.equal(charged(), frames + two);
-  group.append(new Uint8Array([0]), 99n); // frame 0 drops, and with it its header's charge
-  assert.equal(group.frameHeader(0), undefined);
-  assert.equal(charged(), frames + FRAME_HEADER_OVERHEAD_BYTES + 1);
-  group.setFrameHeader(0, Uint8Array.of(1)); // a dropped frame takes no header
-  assert.equal(charged(), frames + FRAME_HEADER_OVERHEAD_BYTES + 1);
-  group.release(0);
-  assert.equal(charged(), 0);
-});
-
 /** An encoded frame (`vi53 size` + payload) of `payload` bytes (< 16 KiB) filled with `fill`. */
 function encoded(payload: number, fill: number): Uint8Array {
   const out = new Uint8Array((payload < 64 ? 1 : 2) + payload);

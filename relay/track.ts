@@ -116,6 +116,9 @@ export const HELD_GROUP_TTL_FACTOR = 2;
  */
 export const MIN_CONSUMERS_TO_WITHHOLD = 2;
 
+/** How many of the newest cached groups {@link Track.startGroup} looks through for a finished one to size a new group by. */
+export const CHUNK_HINT_LOOKBACK_GROUPS = 16;
+
 /** One track's cache and fan-out. */
 export class Track {
   /** Absolute broadcast path. */
@@ -234,9 +237,9 @@ export class Track {
   startGroup(sequence: number): Group {
     // Already offered before a route change: read and dropped, not cached nor fanned out.
     if (sequence <= this.#resumeAfter) return new Group(sequence);
-    // Sized like the previous group: its frames then lie in one chunk (one write per subscriber).
+    // Sized like a recent finished group: its frames then lie in one chunk (one write per subscriber).
     const previous = this.latest;
-    const group = new Group(sequence, this.#onBytes, previous?.compactedBytes ?? 0);
+    const group = new Group(sequence, this.#onBytes, this.#chunkHint());
     group.onIdle = this.#onIdle;
     this.groupsIn++;
     this.#cache(group);
@@ -257,6 +260,21 @@ export class Track {
     if (group !== this.latest) this.groupIdle(group);
     this.expire(Date.now());
     return group;
+  }
+
+  /**
+   * Bytes of small frames a new group likely holds: those of the newest finished group among the
+   * last {@link CHUNK_HINT_LOOKBACK_GROUPS} cached (a publisher running ahead overlaps groups, so
+   * the latest is usually unfinished and would size the first chunk to a fraction of a group), else
+   * the latest group's so far.
+   */
+  #chunkHint(): number {
+    const groups = this.groups;
+    const stop = Math.max(0, groups.length - CHUNK_HINT_LOOKBACK_GROUPS);
+    for (let i = groups.length - 1; i >= stop; i--) {
+      if (groups[i].state === "done") return groups[i].compactedBytes;
+    }
+    return this.latest?.compactedBytes ?? 0;
   }
 
   /**

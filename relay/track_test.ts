@@ -401,3 +401,21 @@ Deno.test("track: a newer group offered after queued groups vanished (expired, e
   assert.equal(await wanted, false, "its writer is not left waiting");
   assert.equal(withheld.state, "aborted");
 });
+
+Deno.test("track: a new group is sized by a recent finished group, not by the unfinished latest one", () => {
+  const { track: t } = track();
+  t.attach(new GroupCollector());
+  t.ready();
+  const frame = new Uint8Array(201); // varint size 200 + payload
+  frame[0] = 0x40;
+  frame[1] = 200;
+  const g0 = t.startGroup(0);
+  for (let i = 0; i < 10; i++) g0.append(frame);
+  const g1 = t.startGroup(1); // the publisher runs ahead: group 0 is still open
+  for (let i = 10; i < 30; i++) g0.append(frame);
+  g0.finish();
+  g1.append(frame);
+  const g2 = t.startGroup(2); // latest (group 1) holds one frame; group 0 finished with 30
+  for (let i = 0; i < 30; i++) g2.append(frame);
+  assert.equal(g2.run(0)?.count, 30, "the whole group lies in one chunk: one write per subscriber");
+});
