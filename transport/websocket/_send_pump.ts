@@ -72,9 +72,13 @@ export class SendPump {
   readonly #socketBufferBytes: number;
   readonly #keepAlive: KeepAlive;
   readonly #lost: (reason: string) => void;
-  /** The socket frames messages in place (`beginBinary`): one-frame messages skip the scratch copy. */
+  /**
+   * The socket is a `ConnWebSocket`: one-frame messages are framed in place (`beginBinary`, no
+   * scratch copy) and the socket says when its buffer drained (`notifyBelow`, no polling).
+   */
   readonly #direct: boolean;
 
+  readonly #pumpTask = (): void => this.pump();
   readonly #ready = new Set<StreamState>();
   readonly #connBlocked = new Set<StreamState>();
   #kicked = false;
@@ -89,7 +93,8 @@ export class SendPump {
     this.#socketBufferBytes = parts.socketBufferBytes;
     this.#keepAlive = parts.keepAlive;
     this.#lost = parts.lost;
-    this.#direct = typeof parts.socket.beginBinary === "function";
+    this.#direct = typeof parts.socket.beginBinary === "function" &&
+      typeof parts.socket.notifyBelow === "function";
   }
 
   /** Queue `data` on `state`; resolves once its bytes were handed to the socket. */
@@ -189,6 +194,7 @@ export class SendPump {
     this.#ready.clear();
     this.#connBlocked.clear();
     this.#kicked = false;
+    if (this.#direct) this.#socket.notifyBelow!(0, null);
   }
 
   #armPoll(): void {
@@ -229,7 +235,12 @@ export class SendPump {
   pump(): void {
     while (this.#ready.size > 0 && !this.#link.closed) {
       if (this.#socket.bufferedAmount >= this.#socketBufferBytes) {
-        this.#armPoll();
+        if (this.#direct) {
+          // Woken by the socket once half the bound is written: no timer, no waiting past the drain.
+          this.#socket.notifyBelow!(this.#socketBufferBytes / 2, this.#pumpTask);
+        } else {
+          this.#armPoll();
+        }
         return;
       }
       this.#fillMessage();
