@@ -108,10 +108,28 @@ function validWireCode(code: number): boolean {
   return code >= 1000 && code <= 1014 && code !== 1004 && code !== 1005 && code !== 1006;
 }
 
+/** Whether this machine stores a `Uint32Array` element little-endian (word-wise unmasking). */
+const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+/** Payloads from this size on are unmasked four bytes at a time. */
+const WORD_UNMASK_MIN_BYTES = 64;
+
 /** XOR `b[start..end)` with the 4-byte `mask`, in place (RFC 6455 §5.3). */
 function unmask(b: Uint8Array, start: number, end: number, mask: Uint8Array): void {
   const m0 = mask[0], m1 = mask[1], m2 = mask[2], m3 = mask[3];
   let i = start;
+  if (LITTLE_ENDIAN && end - start >= WORD_UNMASK_MIN_BYTES) {
+    // Bytewise up to a 4-byte aligned address, then whole words with the mask rotated to match.
+    for (; ((b.byteOffset + i) & 3) !== 0; i++) b[i] ^= mask[(i - start) & 3];
+    const k = (i - start) & 3;
+    const word =
+      (mask[k] | (mask[(k + 1) & 3] << 8) | (mask[(k + 2) & 3] << 16) | (mask[(k + 3) & 3] << 24)) >>> 0;
+    const words = (end - i) >>> 2;
+    const view = new Uint32Array(b.buffer, b.byteOffset + i, words);
+    for (let w = 0; w < words; w++) view[w] ^= word;
+    i += words * 4;
+    for (; i < end; i++) b[i] ^= mask[(i - start) & 3];
+    return;
+  }
   const whole = end - ((end - start) & 3);
   for (; i < whole; i += 4) {
     b[i] ^= m0;
