@@ -293,7 +293,12 @@ export class SendPump {
       if (length === 0 && !fin) continue;
       const first = state.id < 0;
       if (first) this.#table.assignId(state);
-      if (!records && this.#direct) {
+      // Framed in place: every one-frame message, and a record this frame fills (too little room
+      // would be left for another useful frame), which is then a record of that one frame.
+      const direct = this.#direct &&
+        (!records ||
+          (frames === 0 && RECORD_BUDGET_BYTES - MAX_STREAM_HEADER_BYTES - length < MIN_SPLIT_BYTES));
+      if (direct) {
         this.#sendDirect(state, length, fin);
       } else {
         pos = this.#writeStream(STREAM_SCRATCH, state, pos, length, fin);
@@ -314,7 +319,7 @@ export class SendPump {
       } else if (state.queuedBytes > 0 || state.finQueued) {
         this.#ready.add(state); // to the back: round robin
       }
-      if (!records) break;
+      if (!records || direct) break;
     }
     if (pos > 0) this.#send(STREAM_SCRATCH.subarray(0, pos));
     if (owedStops) {

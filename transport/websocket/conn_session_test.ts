@@ -195,6 +195,11 @@ Deno.test("gate qmux-01: records of many streams stay within max_record_size und
     const perMessage = client.messages.map((m) => decodeFrames(m, "qmux-01").length);
     assert.ok(Math.max(...perMessage) > 1, `some record holds several frames (${perMessage})`);
     for (const message of client.messages) assert.ok(message.length <= DEFAULT_MAX_RECORD_SIZE_BYTES);
+    // Once the small streams are done, the big stream's records (framed in place) hold one full frame.
+    const single = client.messages.filter((m) =>
+      m.length > 15 * 1024 && decodeFrames(m, "qmux-01").length === 1
+    );
+    assert.ok(single.length >= 10, `${single.length} full single-frame records`);
     assert.equal(client.decodeError, null);
   } finally {
     await client.close();
