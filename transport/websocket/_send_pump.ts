@@ -299,7 +299,8 @@ export class SendPump {
         (!records ||
           (frames === 0 && RECORD_BUDGET_BYTES - MAX_STREAM_HEADER_BYTES - length < MIN_SPLIT_BYTES));
       if (direct) {
-        this.#sendDirect(state, length, fin);
+        // Lost the session (every stream was abandoned): nothing left to account for.
+        if (!this.#sendDirect(state, length, fin)) return;
       } else {
         pos = this.#writeStream(STREAM_SCRATCH, state, pos, length, fin);
       }
@@ -365,9 +366,9 @@ export class SendPump {
   /**
    * Frame one STREAM frame (a whole message) straight into the socket's send buffer: the queued
    * bytes are copied once, from the stream's queue to the buffer that is written to TCP. Never
-   * throws: a failed send loses the session.
+   * throws: a failed send loses the session (and returns false).
    */
-  #sendDirect(state: StreamState, length: number, fin: boolean): void {
+  #sendDirect(state: StreamState, length: number, fin: boolean): boolean {
     const qmux = this.#link.qmux;
     const size = 1 + varintSize(state.id) + (qmux ? varintSize(length) : 0) + length;
     this.#keepAlive.sent();
@@ -375,15 +376,17 @@ export class SendPump {
     try {
       at = this.#socket.beginBinary!(size);
     } catch (error) {
+      this.#dropQueued(state, length);
       this.#lost(`WebSocket send failed: ${error instanceof Error ? error.message : String(error)}`);
-      return;
+      return !this.#link.closed;
     }
     if (at < 0) {
       // The socket is closing: the bytes are dropped, as `send()` drops them.
       this.#dropQueued(state, length);
-      return;
+      return true;
     }
     this.#writeStream(this.#socket.sendBuffer!, state, at, length, fin);
+    return true;
   }
 
   /** Drop the next `length` queued bytes of `state` (the socket would not take them). */
