@@ -6,6 +6,7 @@
  */
 
 import { silentLogger } from "../log/mod.ts";
+import { serveHttp } from "../http/mod.ts";
 import { within } from "./timing.ts";
 import { concat } from "./bytes.ts";
 import {
@@ -75,42 +76,89 @@ export interface TestRelay {
 
 /** Start a `Deno.serve` on 127.0.0.1:0 that upgrades every request with {@link acceptWebSocket}. */
 export function startWebSocketServer(options: Partial<AcceptWebSocketOptions> = {}): TestRelay {
-  const sessions: TransportSession[] = [];
-  const pending: TransportSession[] = [];
-  const waiters: Array<(session: TransportSession) => void> = [];
-  const sessionPromises: Promise<unknown>[] = [];
-  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (request, info) => {
+  const acceptor = new SessionAcceptor(options);
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    (request, info) => acceptor.handle(request, info.remoteAddr),
+  );
+  return acceptor.relay(server.addr.port, () => server.shutdown());
+}
+
+/**
+ * Like {@link startWebSocketServer}, but served by the relay's HTTP gate with direct WebSockets
+ * (`serveHttp` with `directWebSocket`): sessions run on the gate's own RFC 6455 socket
+ * (`ConnWebSocket`), as plain-HTTP WebSocket sessions do in the relay.
+ */
+export async function startGateWebSocketServer(
+  options: Partial<AcceptWebSocketOptions> = {},
+): Promise<TestRelay> {
+  const acceptor = new SessionAcceptor(options);
+  const abort = new AbortController();
+  const listener = await serveHttp({
+    hostname: "127.0.0.1",
+    port: 0,
+    handler: (request, info) => acceptor.handle(request, info.remoteAddr as Deno.NetAddr),
+    signal: abort.signal,
+    logger: silentLogger(),
+    directWebSocket: true,
+  });
+  return acceptor.relay(listener.addr.port, async () => {
+    abort.abort();
+    await listener.finished;
+  });
+}
+
+/** Accepts WebSocket sessions for a test server and hands them out in order. */
+class SessionAcceptor {
+  readonly #options: Partial<AcceptWebSocketOptions>;
+  readonly #sessions: TransportSession[] = [];
+  readonly #pending: TransportSession[] = [];
+  readonly #waiters: Array<(session: TransportSession) => void> = [];
+  readonly #sessionPromises: Promise<unknown>[] = [];
+
+  constructor(options: Partial<AcceptWebSocketOptions>) {
+    this.#options = options;
+  }
+
+  handle(request: Request, remote: Deno.NetAddr): Response {
     const result = acceptWebSocket(request, {
       logger: silentLogger(),
-      peer: `${info.remoteAddr.hostname}:${info.remoteAddr.port}`,
-      ...options,
+      peer: `${remote.hostname}:${remote.port}`,
+      ...this.#options,
     });
     if ("error" in result) return result.error;
-    sessionPromises.push(result.session.then((session) => {
-      sessions.push(session);
-      const waiter = waiters.shift();
+    this.#sessionPromises.push(result.session.then((session) => {
+      this.#sessions.push(session);
+      const waiter = this.#waiters.shift();
       if (waiter) waiter(session);
-      else pending.push(session);
+      else this.#pending.push(session);
     }, () => {}));
     return result.response;
-  });
-  const port = server.addr.port;
-  return {
-    url: `ws://127.0.0.1:${port}/room?jwt=t`,
-    port,
-    sessions,
-    nextSession() {
-      const session = pending.shift();
-      if (session) return Promise.resolve(session);
-      return withTimeout(new Promise((resolve) => waiters.push(resolve)), 5000, "a session to be accepted");
-    },
-    async close() {
-      await Promise.all(sessionPromises);
-      for (const session of sessions) session.close(0, "test over");
-      await Promise.all(sessions.map((session) => session.closed));
-      await server.shutdown();
-    },
-  };
+  }
+
+  relay(port: number, stop: () => Promise<void>): TestRelay {
+    const sessions = this.#sessions;
+    return {
+      url: `ws://127.0.0.1:${port}/room?jwt=t`,
+      port,
+      sessions,
+      nextSession: () => {
+        const session = this.#pending.shift();
+        if (session) return Promise.resolve(session);
+        return withTimeout(
+          new Promise((resolve) => this.#waiters.push(resolve)),
+          5000,
+          "a session to be accepted",
+        );
+      },
+      close: async () => {
+        await Promise.all(this.#sessionPromises);
+        for (const session of sessions) session.close(0, "test over");
+        await Promise.all(sessions.map((session) => session.closed));
+        await stop();
+      },
+    };
+  }
 }
 
 /** A frame-level WebSocket client that logs every frame it receives. */

@@ -115,10 +115,28 @@ function validWireCode(code: number): boolean {
   return code >= 1000 && code <= 1014 && code !== 1004 && code !== 1005 && code !== 1006;
 }
 
+/** Whether this machine stores a `Uint32Array` element little-endian (word-wise unmasking). */
+const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+/** Payloads from this size on are unmasked four bytes at a time. */
+const WORD_UNMASK_MIN_BYTES = 64;
+
 /** XOR `b[start..end)` with the 4-byte `mask`, in place (RFC 6455 §5.3). */
 function unmask(b: Uint8Array, start: number, end: number, mask: Uint8Array): void {
   const m0 = mask[0], m1 = mask[1], m2 = mask[2], m3 = mask[3];
   let i = start;
+  if (LITTLE_ENDIAN && end - start >= WORD_UNMASK_MIN_BYTES) {
+    // Bytewise up to a 4-byte aligned address, then whole words with the mask rotated to match.
+    for (; ((b.byteOffset + i) & 3) !== 0; i++) b[i] ^= mask[(i - start) & 3];
+    const k = (i - start) & 3;
+    const word =
+      (mask[k] | (mask[(k + 1) & 3] << 8) | (mask[(k + 2) & 3] << 16) | (mask[(k + 3) & 3] << 24)) >>> 0;
+    const words = (end - i) >>> 2;
+    const view = new Uint32Array(b.buffer, b.byteOffset + i, words);
+    for (let w = 0; w < words; w++) view[w] ^= word;
+    i += words * 4;
+    for (; i < end; i++) b[i] ^= mask[(i - start) & 3];
+    return;
+  }
   const whole = end - ((end - start) & 3);
   for (; i < whole; i += 4) {
     b[i] ^= m0;
@@ -173,8 +191,9 @@ export class ConnWebSocket extends EventTarget {
   /** The buffer being filled, and its used bytes. */
   #out: Uint8Array | null = null;
   #outLen = 0;
-  /** Filled chunks waiting to be written, oldest first, and their bytes. */
+  /** Filled chunks waiting to be written, oldest first, their used bytes, and the sum of those. */
   #full: Uint8Array[] = [];
+  #fullLengths: number[] = [];
   #fullBytes = 0;
   /** Written buffers kept for reuse (at most {@link WRITE_POOL_BUFFERS}). */
   #pool: Uint8Array[] = [];
@@ -182,9 +201,13 @@ export class ConnWebSocket extends EventTarget {
   #sends = 0;
   #sendsSeen = 0;
   #inFlight = 0;
-  /** The chunk being written, and how much of it was. */
-  #writeBytes: Uint8Array | null = null;
+  /** The buffer being written, its bytes to write, and how many of them were. */
+  #writeBuffer: Uint8Array | null = null;
+  #writeLength = 0;
   #written = 0;
+  /** {@link notifyBelow}: the callback and its threshold. */
+  #onLow: (() => void) | null = null;
+  #lowBytes = 0;
   #writing = false;
   #flushQueued = false;
   #closeSent = false;
@@ -331,6 +354,16 @@ export class ConnWebSocket extends EventTarget {
     return this.#out!;
   }
 
+  /**
+   * Call `callback` once, when a write completes and at most `thresholdBytes` are left to write
+   * (the send pump's drain signal, instead of polling `bufferedAmount`); `null` forgets it. Only
+   * one callback is kept. Nothing is called once the connection is closed.
+   */
+  notifyBelow(thresholdBytes: number, callback: (() => void) | null): void {
+    this.#lowBytes = thresholdBytes;
+    this.#onLow = callback;
+  }
+
   /** Start the closing handshake (code 1000 or 3000–4999, as `WebSocket.close`). */
   close(code?: number, reason?: string): void {
     if (code !== undefined && code !== CLOSE_NORMAL && (code < 3000 || code > 4999)) {
@@ -427,7 +460,8 @@ export class ConnWebSocket extends EventTarget {
     }
     if (out.length - used >= atLeast) return out;
     // A full chunk: hand it to the writer, start the next one.
-    this.#full.push(out.subarray(0, used));
+    this.#full.push(out);
+    this.#fullLengths.push(used);
     this.#fullBytes += used;
     let next = this.#pool.pop();
     if (next === undefined || next.length < WRITE_CHUNK_BYTES) next = new Uint8Array(WRITE_CHUNK_BYTES);
@@ -459,45 +493,58 @@ export class ConnWebSocket extends EventTarget {
       return;
     }
     this.#writing = true;
-    let bytes: Uint8Array;
+    let buffer: Uint8Array;
+    let length: number;
     if (this.#full.length > 0) {
-      bytes = this.#full.shift()!;
-      this.#fullBytes -= bytes.length;
+      buffer = this.#full.shift()!;
+      length = this.#fullLengths.shift()!;
+      this.#fullBytes -= length;
     } else {
-      bytes = this.#out!.subarray(0, this.#outLen);
+      buffer = this.#out!;
+      length = this.#outLen;
       this.#out = null;
       this.#outLen = 0;
     }
-    this.#writeBytes = bytes;
-    this.#inFlight = bytes.length;
+    this.#writeBuffer = buffer;
+    this.#writeLength = length;
+    this.#inFlight = length;
     this.#written = 0;
-    this.#conn.write(bytes).then(this.#onWritten, this.#onWriteFailed);
+    this.#conn.write(length === buffer.length ? buffer : buffer.subarray(0, length))
+      .then(this.#onWritten, this.#onWriteFailed);
   }
 
   /** `n` bytes of the chunk in flight were written: write the rest, or recycle it and go on. */
   readonly #onWritten = (n: number): void => {
-    const bytes = this.#writeBytes!;
+    const buffer = this.#writeBuffer!;
     this.#written += n;
-    if (this.#written < bytes.length && this.readyState !== CLOSED) {
-      this.#conn.write(bytes.subarray(this.#written)).then(this.#onWritten, this.#onWriteFailed);
+    if (this.#written < this.#writeLength && this.readyState !== CLOSED) {
+      this.#conn.write(buffer.subarray(this.#written, this.#writeLength)).then(
+        this.#onWritten,
+        this.#onWriteFailed,
+      );
       return;
     }
-    this.#writeBytes = null;
+    this.#writeBuffer = null;
     this.#inFlight = 0;
     if (this.readyState !== CLOSED) {
-      const buffer = new Uint8Array(bytes.buffer, 0, bytes.buffer.byteLength);
       if (this.#out === null && this.#full.length === 0) {
         this.#out = buffer; // a quiet socket keeps filling one buffer
         this.#outLen = 0;
       } else if (this.#pool.length < WRITE_POOL_BUFFERS) {
         this.#pool.push(buffer);
       }
+      const onLow = this.#onLow;
+      if (onLow !== null && this.#fullBytes + this.#outLen <= this.#lowBytes) {
+        // Before the next write starts, so what the callback sends joins it.
+        this.#onLow = null;
+        onLow();
+      }
     }
     this.#writeNext();
   };
 
   readonly #onWriteFailed = (error: unknown): void => {
-    this.#writeBytes = null;
+    this.#writeBuffer = null;
     this.#inFlight = 0;
     this.#abort(`write failed: ${error instanceof Error ? error.message : String(error)}`);
     this.#writing = false;
@@ -775,7 +822,9 @@ export class ConnWebSocket extends EventTarget {
     this.#outLen = 0;
     this.#out = null;
     this.#full = [];
+    this.#fullLengths = [];
     this.#fullBytes = 0;
+    this.#onLow = null;
     queueMicrotask(() => {
       if (this.readyState !== CLOSED) this.dispatchEvent(new ErrorEvent("error", { message: reason }));
       this.#finish(CLOSE_ABNORMAL, "", false);
@@ -797,8 +846,10 @@ export class ConnWebSocket extends EventTarget {
     this.#out = null;
     this.#outLen = 0;
     this.#full = [];
+    this.#fullLengths = [];
     this.#fullBytes = 0;
     this.#pool = [];
+    this.#onLow = null;
     this.#fragments = [];
     this.#large = null;
     try {

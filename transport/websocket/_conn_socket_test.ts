@@ -262,6 +262,30 @@ Deno.test("ConnWebSocket: the read buffer grows under a burst and drops back onc
   assert.equal((await pair.closed).code, 1006);
 });
 
+Deno.test("ConnWebSocket: payloads at every alignment and length around the word-wise unmask arrive intact", async () => {
+  const pair = await Pair.open();
+  // Lengths around the word-wise threshold (64) and odd ones, sent back to back so each payload
+  // starts at a different offset (alignment) of the read buffer.
+  const lengths: number[] = [];
+  for (let n = 56; n <= 75; n++) lengths.push(n);
+  lengths.push(1, 2, 3, 127, 129, 1001, 4099, 16_383, 70_001);
+  const payloads = lengths.map((n, i) => {
+    const out = new Uint8Array(n);
+    for (let j = 0; j < n; j++) out[j] = (j * 7 + i * 13) & 0xff;
+    return out;
+  });
+  await pair.write(...payloads.map((p) => clientFrame(2, p)));
+  await until("every message", () => pair.messages.length === payloads.length);
+  for (let i = 0; i < payloads.length; i++) {
+    assert.deepEqual(
+      new Uint8Array(pair.messages[i] as ArrayBuffer),
+      payloads[i],
+      `message of ${lengths[i]} bytes`,
+    );
+  }
+  await pair.end();
+});
+
 Deno.test("ConnWebSocket: server frames are unmasked; messages sent together share one write", async () => {
   const pair = await Pair.open();
   for (let i = 0; i < 100; i++) pair.server.send(new Uint8Array([i, i, i]));

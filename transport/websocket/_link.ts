@@ -45,6 +45,11 @@ export interface SessionSocket extends EventTarget {
   beginBinary?(length: number): number;
   /** Only on a `ConnWebSocket`: the buffer of the message begun by {@link beginBinary}. */
   readonly sendBuffer?: Uint8Array;
+  /**
+   * Only on a `ConnWebSocket`: call `callback` once, when a write completes with at most
+   * `thresholdBytes` left to write (`null` forgets it). Replaces polling `bufferedAmount`.
+   */
+  notifyBelow?(thresholdBytes: number, callback: (() => void) | null): void;
   /** Start the closing handshake. */
   close(code?: number, reason?: string): void;
 }

@@ -72,9 +72,13 @@ export class SendPump {
   readonly #socketBufferBytes: number;
   readonly #keepAlive: KeepAlive;
   readonly #lost: (reason: string) => void;
-  /** The socket frames messages in place (`beginBinary`): one-frame messages skip the scratch copy. */
+  /**
+   * The socket is a `ConnWebSocket`: one-frame messages are framed in place (`beginBinary`, no
+   * scratch copy) and the socket says when its buffer drained (`notifyBelow`, no polling).
+   */
   readonly #direct: boolean;
 
+  readonly #pumpTask = (): void => this.pump();
   readonly #ready = new Set<StreamState>();
   readonly #connBlocked = new Set<StreamState>();
   #kicked = false;
@@ -89,7 +93,8 @@ export class SendPump {
     this.#socketBufferBytes = parts.socketBufferBytes;
     this.#keepAlive = parts.keepAlive;
     this.#lost = parts.lost;
-    this.#direct = typeof parts.socket.beginBinary === "function";
+    this.#direct = typeof parts.socket.beginBinary === "function" &&
+      typeof parts.socket.notifyBelow === "function";
   }
 
   /** Queue `data` on `state`; resolves once its bytes were handed to the socket. */
@@ -189,6 +194,7 @@ export class SendPump {
     this.#ready.clear();
     this.#connBlocked.clear();
     this.#kicked = false;
+    if (this.#direct) this.#socket.notifyBelow!(0, null);
   }
 
   #armPoll(): void {
@@ -229,7 +235,12 @@ export class SendPump {
   pump(): void {
     while (this.#ready.size > 0 && !this.#link.closed) {
       if (this.#socket.bufferedAmount >= this.#socketBufferBytes) {
-        this.#armPoll();
+        if (this.#direct) {
+          // Woken by the socket once half the bound is written: no timer, no waiting past the drain.
+          this.#socket.notifyBelow!(this.#socketBufferBytes / 2, this.#pumpTask);
+        } else {
+          this.#armPoll();
+        }
         return;
       }
       this.#fillMessage();
@@ -282,8 +293,14 @@ export class SendPump {
       if (length === 0 && !fin) continue;
       const first = state.id < 0;
       if (first) this.#table.assignId(state);
-      if (!records && this.#direct) {
-        this.#sendDirect(state, length, fin);
+      // Framed in place: every one-frame message, and a record this frame fills (too little room
+      // would be left for another useful frame), which is then a record of that one frame.
+      const direct = this.#direct &&
+        (!records ||
+          (frames === 0 && RECORD_BUDGET_BYTES - MAX_STREAM_HEADER_BYTES - length < MIN_SPLIT_BYTES));
+      if (direct) {
+        // Lost the session (every stream was abandoned): nothing left to account for.
+        if (!this.#sendDirect(state, length, fin)) return;
       } else {
         pos = this.#writeStream(STREAM_SCRATCH, state, pos, length, fin);
       }
@@ -303,7 +320,7 @@ export class SendPump {
       } else if (state.queuedBytes > 0 || state.finQueued) {
         this.#ready.add(state); // to the back: round robin
       }
-      if (!records) break;
+      if (!records || direct) break;
     }
     if (pos > 0) this.#send(STREAM_SCRATCH.subarray(0, pos));
     if (owedStops) {
@@ -349,9 +366,9 @@ export class SendPump {
   /**
    * Frame one STREAM frame (a whole message) straight into the socket's send buffer: the queued
    * bytes are copied once, from the stream's queue to the buffer that is written to TCP. Never
-   * throws: a failed send loses the session.
+   * throws: a failed send loses the session (and returns false).
    */
-  #sendDirect(state: StreamState, length: number, fin: boolean): void {
+  #sendDirect(state: StreamState, length: number, fin: boolean): boolean {
     const qmux = this.#link.qmux;
     const size = 1 + varintSize(state.id) + (qmux ? varintSize(length) : 0) + length;
     this.#keepAlive.sent();
@@ -359,15 +376,17 @@ export class SendPump {
     try {
       at = this.#socket.beginBinary!(size);
     } catch (error) {
+      this.#dropQueued(state, length);
       this.#lost(`WebSocket send failed: ${error instanceof Error ? error.message : String(error)}`);
-      return;
+      return !this.#link.closed;
     }
     if (at < 0) {
       // The socket is closing: the bytes are dropped, as `send()` drops them.
       this.#dropQueued(state, length);
-      return;
+      return true;
     }
     this.#writeStream(this.#socket.sendBuffer!, state, at, length, fin);
+    return true;
   }
 
   /** Drop the next `length` queued bytes of `state` (the socket would not take them). */
