@@ -119,7 +119,7 @@ Deno.test("lite-05 runs: a stream starting mid-group carries its first timestamp
   assert.equal(decoded.length, MAX_GROUP_FRAMES);
   assert.ok(decoded.every(([ts], i) => ts === 105n + BigInt(i)), "every timestamp survives");
   // The encoding followed the group's drops: what it charges stays bounded by the group's frames.
-  const perFrame = (cost - g.bytes - g.headerBytes) / MAX_GROUP_FRAMES;
+  const perFrame = (cost - g.bytes) / MAX_GROUP_FRAMES;
   assert.ok(perFrame < 200, `encoding costs ${perFrame} bytes per frame`);
   // A group that dropped frames before any lite-05 reader came: the encoding starts after the first.
   const h = new Group(1);
