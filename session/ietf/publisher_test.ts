@@ -2,9 +2,8 @@ import assert from "node:assert/strict";
 import { silentLogger } from "../../log/mod.ts";
 import { type BroadcastSource, Origin, RelayStats, type Track } from "../../relay/mod.ts";
 import type { SessionGrant } from "../../auth/mod.ts";
-import { memoryTransportPair } from "../../testing/mod.ts";
+import { encodeFrame as frame, memoryTransportPair, sleep, within } from "../../testing/mod.ts";
 import { type IetfProtocol, StreamReader, StreamResetError } from "../../transport/mod.ts";
-import { encodeVarint } from "../../codec/mod.ts";
 import { DEFAULT_LIMITS } from "../context.ts";
 import { encodeControl } from "./control.ts";
 import { draftAlpn } from "./draft.ts";
@@ -12,28 +11,6 @@ import { IetfSession } from "./session.ts";
 import { readControl, readDraftVarint, readObject } from "./_io.ts";
 
 const GRANT: SessionGrant = { root: "", publish: [""], subscribe: [""], internal: false, anonymous: true };
-
-function frame(payload: Uint8Array): Uint8Array {
-  const out = new Uint8Array(encodeVarint(payload.length).length + payload.length);
-  out.set(encodeVarint(payload.length));
-  out.set(payload, out.length - payload.length);
-  return out;
-}
-
-async function within<T>(ms: number, what: string, p: Promise<T>): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    return await Promise.race([
-      p,
-      new Promise<never>((
-        _,
-        reject,
-      ) => (timer = setTimeout(() => reject(new Error(`timeout: ${what}`)), ms))),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 Deno.test("draft-14: a subscriber that cannot keep up gets whole recent groups; passed-over groups are let go", async () => {
   // The peer reads 4 KiB at a time: a 16 KiB group is behind until the test reads it.
@@ -91,7 +68,7 @@ Deno.test("draft-14: a subscriber that cannot keep up gets whole recent groups; 
     g.append(frame(payload(seq)));
     groups.push(g);
   }
-  await new Promise((resolve) => setTimeout(resolve, 50));
+  await sleep(50);
   // The groups passed over (dropped unopened) are let go of, so the track stops reading them.
   assert.ok(
     track.groupsAbandoned + track.groupsSkipped > 0,
