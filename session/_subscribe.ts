@@ -21,7 +21,7 @@ import {
   type TrackConsumer,
   type TrackHandle,
 } from "../relay/mod.ts";
-import type { BidiStream, SendStream, StreamReader } from "../transport/mod.ts";
+import type { BidiStream, StreamReader } from "../transport/mod.ts";
 import {
   Code,
   FRAMES_PER_YIELD,
@@ -41,6 +41,9 @@ import {
 import { encodeDatagram05, encodeSubscribeResponse05 } from "./lite05.ts";
 import { varintLength } from "../codec/mod.ts";
 import { run05 } from "./_frame05.ts";
+import { GroupPump, GroupQueue } from "./_group_queue.ts";
+
+export { GROUP_STREAM_OVERHEAD_BYTES, MAX_GROUPS_BEHIND, MAX_GROUPS_IN_FLIGHT } from "./_group_queue.ts";
 
 /** Swallows the rejection of a write whose failure surfaces on the next awaited one. */
 function ignore(): void {}
@@ -59,24 +62,6 @@ export const HEADED_RUN_MAX_BYTES = 32 * 1024;
  */
 export const SAME_TURN_MAX_BYTES = 16 * 1024;
 
-/** What one group stream in flight costs a subscriber's budget beyond its frames (pump and stream state). */
-export const GROUP_STREAM_OVERHEAD_BYTES = 2048;
-
-/**
- * Most group streams one subscription keeps open (started and not done); a newer group waits for
- * its turn beyond that, and at most this many wait (the oldest waiting one is dropped unopened).
- */
-export const MAX_GROUPS_IN_FLIGHT = 16;
-
-/**
- * A new group's stream opens only while fewer than this many older started groups of the
- * subscription are behind (frames not yet handed to the transport). Otherwise it waits; over the
- * budget, waiting groups are dropped unopened (reported like any dropped group) before a started
- * one is reset: a subscriber that cannot keep up gets whole groups one after the other instead of
- * every group started and then cut short (each reset also costs a stream).
- */
-export const MAX_GROUPS_BEHIND = 1;
-
 /**
  * Most distinct tracks one (non-cluster) session's subscriptions may have opened upstream and
  * that are still open (pending, live or warm). Each is an upstream SUBSCRIBE toward a publisher;
@@ -94,50 +79,6 @@ export class SubscriptionRegistry {
   openCreated(): number {
     for (const t of this.created) if (t.state === "closed") this.created.delete(t);
     return this.created.size;
-  }
-}
-
-class GroupPump {
-  readonly group: Group;
-  stream: SendStream | null = null;
-  sentBytes = 0;
-  cancelled = false;
-  cancelCode = 0;
-  /** Allowed to open its stream (see {@link MAX_GROUPS_BEHIND}). */
-  started = false;
-  /** Started, and every cached frame was handed to the transport. */
-  caughtUp = false;
-  /** Every frame handed to the transport and the group done: only the close is pending. */
-  closing = false;
-  /** This pump holds its group ({@link Group.hold}): it may still read it. */
-  #held = true;
-
-  constructor(group: Group) {
-    this.group = group;
-    group.hold();
-  }
-
-  /** The subscription is done with the group or passed over it: let go of it (once). */
-  letGo(): void {
-    if (!this.#held) return;
-    this.#held = false;
-    this.group.unhold();
-  }
-
-  /**
-   * What this group stream costs until the subscriber has it: the stream itself, the frames not
-   * written yet (their cache cost) and the bytes queued in the transport.
-   */
-  backlog(): number {
-    return GROUP_STREAM_OVERHEAD_BYTES + this.group.totalBytes - this.sentBytes +
-      (this.stream?.bufferedBytes ?? 0);
-  }
-
-  cancel(code: number): void {
-    if (this.cancelled) return;
-    this.cancelled = true;
-    this.cancelCode = code;
-    this.stream?.reset(code);
   }
 }
 
@@ -161,7 +102,8 @@ class Downstream implements TrackConsumer {
   #startGroup: number | undefined;
   /** Groups above it are not served (SUBSCRIBE end / SUBSCRIBE_UPDATE end; undefined = none). */
   #endGroup: number | undefined;
-  readonly #pumps: GroupPump[] = [];
+  /** The groups it may still serve and the policy over them (shared with moq-transport subscribers). */
+  readonly #queue: GroupQueue;
   /** This subscription's GROUP header for a group (one function per subscription, not per group). */
   readonly #headerOf = (group: Group): Uint8Array =>
     encodeGroupHeader({ subscribeId: this.#id, sequence: group.sequence });
@@ -175,14 +117,6 @@ class Downstream implements TrackConsumer {
   #trackEnd: { code: number | null } | null = null;
   #onIdle: (() => void) | null = null;
   #onEnded: ((code: number | null) => void) | null = null;
-  /**
-   * What the groups dropped unopened since a group last started would have cost: the subscriber is
-   * behind by that much too, so it counts against the budget (and, once that alone is too much,
-   * resets the group it is stuck on, so the next one served is recent).
-   */
-  #skippedBytes = 0;
-  /** Pumps in {@link #pumps} not started and not cancelled. */
-  #waiting = 0;
 
   constructor(
     ctx: SessionContext,
@@ -199,6 +133,15 @@ class Downstream implements TrackConsumer {
     this.#endGroup = endGroup;
     this.#timed = ctx.version === Version.Lite05;
     this.#range = range;
+    this.#queue = new GroupQueue({
+      limitBytes: ctx.limits.subscriberQueueBytes,
+      dropCode: Code.Old,
+      serve: (pump) => this.#start(pump),
+      dropped: (sequence, code) => {
+        ctx.stats.groupsDropped++;
+        range?.dropped(sequence, code);
+      },
+    });
   }
 
   get trackEnd(): { code: number | null } | null {
@@ -209,52 +152,29 @@ class Downstream implements TrackConsumer {
     if (this.#closed) return;
     if (this.#startGroup !== undefined && group.sequence < this.#startGroup) return;
     if (this.#endGroup !== undefined && group.sequence > this.#endGroup) return;
-    for (const p of this.#pumps) if (p.group === group) return;
-    this.#enforceBudget();
+    if (this.#queue.has(group)) return;
+    this.#queue.enforceBudget();
     if (this.endSequence === 0) this.#range?.started(group.sequence);
     this.endSequence = Math.max(this.endSequence, group.sequence + 1);
     if (group.viaDatagram && this.#timed && this.#sendDatagram(group)) return;
-    this.#pumps.push(new GroupPump(group));
-    this.#waiting++;
-    this.#startWaiting();
+    this.#queue.push(group);
   }
 
-  /**
-   * Start the waiting groups whose turn it is, oldest first: a group starts while fewer than
-   * {@link MAX_GROUPS_BEHIND} older started groups are behind and fewer than
-   * {@link MAX_GROUPS_IN_FLIGHT} are started and not done. A waiting group costs its entry in the
-   * list only: no stream, no task (dropping it unopened is free).
-   */
+  /** A waiting group may start (see {@link GroupQueue.startWaiting}). */
   #startWaiting(): void {
-    if (this.#waiting === 0 || this.#closed) return;
-    let behind = 0, open = 0;
-    for (const p of this.#pumps) {
-      if (p.cancelled || p.closing) continue;
-      if (!p.started) {
-        if (open >= MAX_GROUPS_IN_FLIGHT || behind >= MAX_GROUPS_BEHIND) return;
-        this.#start(p);
-      }
-      open++;
-      if (!p.caughtUp) behind++;
-    }
+    this.#queue.startWaiting();
   }
 
-  /** Open `pump`'s stream and serve its group; it leaves the list when done. */
+  /** Open `pump`'s stream and serve its group (its turn came); it leaves the list when done. */
   #start(pump: GroupPump): void {
-    pump.started = true;
-    this.#waiting--;
-    this.#skippedBytes = 0;
     // #run never rejects: it catches what fails and ends in #ended (no closure per group here).
     void this.#run(pump);
   }
 
   /** `pump`'s task is over: it leaves the list, and a waiting group may start. */
   #ended(pump: GroupPump): void {
-    pump.letGo();
-    const i = this.#pumps.indexOf(pump);
-    if (i >= 0) this.#pumps.splice(i, 1);
-    this.#startWaiting();
-    if (this.#pumps.length === 0) this.#onIdle?.();
+    this.#queue.ended(pump);
+    if (this.#queue.size === 0) this.#onIdle?.();
   }
 
   /**
@@ -269,7 +189,7 @@ class Downstream implements TrackConsumer {
   onClose(code: number | null): void {
     this.#trackEnd = { code };
     this.#onEnded?.(code);
-    if (this.#pumps.length === 0) this.#onIdle?.();
+    if (this.#queue.size === 0) this.#onIdle?.();
   }
 
   /** Resolves with the track's end code (null = clean) once the track ended. */
@@ -282,7 +202,7 @@ class Downstream implements TrackConsumer {
   drained(): Promise<void> {
     return new Promise((resolve) => {
       this.#onIdle = () => {
-        if (this.#trackEnd && this.#pumps.length === 0) resolve();
+        if (this.#trackEnd && this.#queue.size === 0) resolve();
       };
       this.#onIdle();
     });
@@ -314,61 +234,9 @@ class Downstream implements TrackConsumer {
     return true;
   }
 
-  /**
-   * Make room for one more group: drop the oldest groups while too many are in flight or the
-   * backlog exceeds the budget. Every iteration removes one pump, so the loops always end.
-   */
-  #enforceBudget(): void {
-    const limit = this.#ctx.limits.subscriberQueueBytes;
-    // Open groups are capped by #startWaiting; the ones waiting for their turn are capped here,
-    // the oldest dropped first (never opened).
-    for (let i = 0; this.#waiting >= MAX_GROUPS_IN_FLIGHT && i < this.#pumps.length; i++) {
-      const p = this.#pumps[i];
-      if (p.started || p.cancelled) continue;
-      this.#drop(p);
-      i--;
-    }
-    // Over budget: drop the oldest groups still waiting first (never opened: no stream to reset,
-    // and the subscriber gets whole groups), then reset the oldest started ones.
-    let total = this.#skippedBytes;
-    for (const p of this.#pumps) total += p.backlog();
-    let skipped = 0;
-    for (let i = 0; total > limit && i < this.#pumps.length; i++) {
-      const p = this.#pumps[i];
-      if (p.started) continue;
-      const cost = p.backlog();
-      total -= cost;
-      skipped += cost;
-      this.#drop(p);
-      i--;
-    }
-    this.#skippedBytes += skipped;
-    while (total > limit && this.#pumps.length > 0) {
-      const p = this.#pumps[0];
-      total -= p.backlog();
-      if (p.started) {
-        total -= this.#skippedBytes;
-        this.#skippedBytes = 0;
-      }
-      this.#drop(p);
-    }
-  }
-
-  /** Take `p` out of the in-flight list (always) and reset its stream if it still runs. */
-  #drop(p: GroupPump): void {
-    this.#forget(p);
-    if (p.cancelled) return;
-    if (!p.started) this.#waiting--;
-    p.cancel(Code.Old);
-    this.#ctx.stats.groupsDropped++;
-    this.#range?.dropped(p.group.sequence, Code.Old);
-  }
-
   /** Remove `p` from the in-flight list; a pump the peer stopped no longer counts. */
   #forget(p: GroupPump): void {
-    p.letGo();
-    const i = this.#pumps.indexOf(p);
-    if (i >= 0) this.#pumps.splice(i, 1);
+    this.#queue.forget(p);
   }
 
   async #run(pump: GroupPump): Promise<void> {
@@ -501,12 +369,7 @@ class Downstream implements TrackConsumer {
   /** Unsubscribe: cancel every group in flight. */
   close(code: number): void {
     this.#closed = true;
-    for (const p of [...this.#pumps]) {
-      p.cancel(code);
-      p.letGo();
-    }
-    this.#pumps.length = 0;
-    this.#waiting = 0;
+    this.#queue.close(code);
   }
 }
 

@@ -92,12 +92,14 @@ export const MAX_DATAGRAM_BODY_BYTES = 65_527;
 /** How long a legacy session may take to send CLIENT_SETUP. */
 export const SETUP_TIMEOUT_MS = 10_000;
 // Shared with the moq-transport session (session/ietf/), which serves subscriptions the same way.
+export { MAX_UPSTREAM_TRACKS_PER_SESSION, SubscriptionRegistry } from "./_subscribe.ts";
 export {
   GROUP_STREAM_OVERHEAD_BYTES,
+  GroupPump,
+  GroupQueue,
+  MAX_GROUPS_BEHIND,
   MAX_GROUPS_IN_FLIGHT,
-  MAX_UPSTREAM_TRACKS_PER_SESSION,
-  SubscriptionRegistry,
-} from "./_subscribe.ts";
+} from "./_group_queue.ts";
 
 /** Options for {@link MoqSession}. */
 export interface MoqSessionOptions {

@@ -22,9 +22,9 @@ import {
 import type { SendStream } from "../../transport/mod.ts";
 import { FRAMES_PER_YIELD, STATS_BATCH_FRAMES, yieldToEventLoop } from "../context.ts";
 import {
-  GROUP_STREAM_OVERHEAD_BYTES,
+  type GroupPump,
+  GroupQueue,
   MAX_ANNOUNCE_INTERESTS_PER_SESSION,
-  MAX_GROUPS_IN_FLIGHT,
   MAX_UPSTREAM_TRACKS_PER_SESSION,
   type SubscriptionRegistry,
 } from "../session.ts";
@@ -61,39 +61,35 @@ const SMALL_OBJECT_HEADERS: readonly Uint8Array[] = Array.from(
   (_, n) => Uint8Array.of(0, n),
 );
 
-class GroupPump {
-  readonly group: Group;
-  stream: SendStream | null = null;
-  sentBytes = 0;
-  cancelled = false;
+/** Swallows the rejection of a write whose failure surfaces on the next awaited one. */
+function ignore(): void {}
 
-  constructor(group: Group) {
-    this.group = group;
-  }
-
-  backlog(): number {
-    return GROUP_STREAM_OVERHEAD_BYTES + this.group.totalBytes - this.sentBytes +
-      (this.stream?.bufferedBytes ?? 0);
-  }
-
-  cancel(code: number): void {
-    if (this.cancelled) return;
-    this.cancelled = true;
-    this.stream?.reset(code);
-  }
+/**
+ * Write one object: its header without waiting (a failure surfaces on the awaited payload write:
+ * one await per object), then its payload; `payload` null = the header is the whole object.
+ */
+function writeObject(stream: SendStream, head: Uint8Array, payload: Uint8Array | null): Promise<void> {
+  if (payload === null) return stream.write(head);
+  stream.write(head).catch(ignore);
+  return stream.write(payload);
 }
 
 /**
- * One downstream subscription: writes each group of a relay track as one subgroup stream. Bounded
- * as a moq-lite subscriber is (docs/relay.md §5): at most {@link MAX_GROUPS_IN_FLIGHT} streams and
- * `limits.subscriberQueueBytes` of backlog; beyond that the oldest group is reset.
+ * One downstream subscription: writes each group of a relay track as one subgroup stream. Scheduled
+ * and bounded exactly as a moq-lite subscriber is ({@link GroupQueue}, docs/relay.md §5): at most
+ * `MAX_GROUPS_IN_FLIGHT` streams and `limits.subscriberQueueBytes` of backlog; a subscriber
+ * that falls behind gets whole recent groups (the oldest waiting ones are dropped unopened, then
+ * the oldest started one is reset with DELIVERY_TIMEOUT).
  */
 class IetfDownstream implements TrackConsumer {
+  /** Holds each group it may still serve and lets go when done or passed over (see relay Track). */
+  readonly selective = true;
   readonly #ctx: IetfContext;
   /** The session's counters for this broadcast (`[stats]` entries are keyed by broadcast path). */
   readonly #stats: RelayStats;
   readonly #alias: number;
-  readonly #pumps: GroupPump[] = [];
+  /** The groups it may still serve and the policy over them (shared with moq-lite subscribers). */
+  readonly #queue: GroupQueue;
   readonly #startGroup: number | undefined;
   readonly #endGroup: number | undefined;
   #closed = false;
@@ -116,6 +112,15 @@ class IetfDownstream implements TrackConsumer {
     this.#alias = alias;
     this.#startGroup = startGroup;
     this.#endGroup = endGroup;
+    this.#queue = new GroupQueue({
+      limitBytes: ctx.limits.subscriberQueueBytes,
+      dropCode: StreamResetCode.DeliveryTimeout,
+      serve: (pump) => this.#serve(pump),
+      dropped: (sequence) => {
+        ctx.stats.groupsDropped++;
+        if (sequence === this.#endGroup) this.#rangeDone = true;
+      },
+    });
   }
 
   get trackEnd(): { code: number | null } | null {
@@ -132,18 +137,18 @@ class IetfDownstream implements TrackConsumer {
     if (this.#startGroup !== undefined && group.sequence < this.#startGroup) return;
     if (this.#endGroup !== undefined && group.sequence > this.#endGroup) {
       this.#rangeDone = true; // the track moved past the range
-      if (this.#pumps.length === 0) this.#onIdle?.();
+      if (this.#queue.size === 0) this.#onIdle?.();
       return;
     }
-    for (const p of this.#pumps) if (p.group === group) return;
+    if (this.#queue.has(group)) return;
     if (group.viaDatagram && this.#ctx.transport.datagrams) {
       // The publisher's ingest sets `group.meta` right after the group is fanned out.
       queueMicrotask(() => {
-        if (!this.#closed && !this.#sendDatagram(group)) this.#pump(group);
+        if (!this.#closed && !this.#sendDatagram(group)) this.#send(group);
       });
       return;
     }
-    this.#pump(group);
+    this.#send(group);
   }
 
   /**
@@ -177,54 +182,37 @@ class IetfDownstream implements TrackConsumer {
     ctx.stats.framesOut++;
     ctx.stats.bytesOut += frame.length;
     if (group.sequence === this.#endGroup) this.#rangeDone = true;
-    if (this.#pumps.length === 0) this.#onIdle?.();
+    if (this.#queue.size === 0) this.#onIdle?.();
     return true;
-  }
-
-  /** Send `group` on a subgroup stream of its own, within the in-flight and backlog bounds. */
-  #pump(group: Group): void {
-    const limit = this.#ctx.limits.subscriberQueueBytes;
-    while (this.#pumps.length >= MAX_GROUPS_IN_FLIGHT) this.#drop(this.#pumps[0]);
-    let total = 0;
-    for (const p of this.#pumps) total += p.backlog();
-    while (total > limit && this.#pumps.length > 0) {
-      const p = this.#pumps[0];
-      total -= p.backlog();
-      this.#drop(p);
-    }
-    const pump = new GroupPump(group);
-    this.#pumps.push(pump);
-    this.#run(pump).finally(() => {
-      this.#forget(pump);
-      if (group.sequence === this.#endGroup) this.#rangeDone = true;
-      if (this.#pumps.length === 0) this.#onIdle?.();
-    });
   }
 
   onClose(code: number | null): void {
     this.#trackEnd = { code };
-    if (this.#pumps.length === 0) this.#onIdle?.();
+    if (this.#queue.size === 0) this.#onIdle?.();
   }
 
   drained(): Promise<void> {
     return new Promise((resolve) => {
       this.#onIdle = () => {
-        if ((this.#trackEnd || this.#rangeDone) && this.#pumps.length === 0) resolve();
+        if ((this.#trackEnd || this.#rangeDone) && this.#queue.size === 0) resolve();
       };
       this.#onIdle();
     });
   }
 
-  #drop(p: GroupPump): void {
-    this.#forget(p);
-    if (p.cancelled) return;
-    p.cancel(StreamResetCode.DeliveryTimeout);
-    this.#ctx.stats.groupsDropped++;
+  /** Send `group` on a subgroup stream of its own when its turn comes, within the bounds. */
+  #send(group: Group): void {
+    this.#queue.enforceBudget();
+    this.#queue.push(group);
   }
 
-  #forget(p: GroupPump): void {
-    const i = this.#pumps.indexOf(p);
-    if (i >= 0) this.#pumps.splice(i, 1);
+  /** Serve `pump` (its turn came) on a subgroup stream; it leaves the queue when done. */
+  #serve(pump: GroupPump): void {
+    this.#run(pump).finally(() => {
+      this.#queue.ended(pump);
+      if (pump.group.sequence === this.#endGroup) this.#rangeDone = true;
+      if (this.#queue.size === 0) this.#onIdle?.();
+    });
   }
 
   async #run(pump: GroupPump): Promise<void> {
@@ -244,9 +232,7 @@ class IetfDownstream implements TrackConsumer {
         return;
       }
       stream.stopped.then((code) => {
-        if (code < 0) return;
-        pump.cancel(code);
-        this.#forget(pump);
+        if (code >= 0) this.#queue.stopped(pump, code);
       });
       let next = group.dropped;
       // An IETF publisher's subgroup is mirrored; anything else is subgroup 0 with the end bit.
@@ -256,7 +242,8 @@ class IetfDownstream implements TrackConsumer {
         meta = new SubgroupMeta(0, PUBLISHER_PRIORITY, true, false);
         meta.attach(group);
       }
-      await stream.write(encodeStreamHeader({
+      // Not awaited: it goes out with the first object, and a failure surfaces on the next write.
+      stream.write(encodeStreamHeader({
         kind: "subgroup",
         trackAlias: this.#alias,
         group: group.sequence,
@@ -266,7 +253,7 @@ class IetfDownstream implements TrackConsumer {
         extensions: meta?.extensions ?? false,
         endOfGroup: meta?.endOfGroup ?? true,
         firstObjectBit: draft >= 18 && next === 0,
-      }, draft));
+      }, draft)).catch(ignore);
       this.#stats.groupsOut++;
       pump.sentBytes = group.totalBytes - group.bytes;
       let first = true;
@@ -294,28 +281,24 @@ class IetfDownstream implements TrackConsumer {
             if (ext) w.bytes(ext);
             w.varint(length);
             if (length === 0) w.varint(0);
-            await stream.write(w.finish());
-            if (length > 0) await stream.write(frame.subarray(prefix));
+            await writeObject(stream, w.finish(), length > 0 ? frame.subarray(prefix) : null);
           } else if (length === 0 && delta === 0) {
             await stream.write(EMPTY_OBJECT); // delta 0, length 0, status Normal
           } else if (!leadingOnes && delta === 0) {
-            await stream.write(ZERO);
-            await stream.write(frame);
+            await writeObject(stream, ZERO, frame);
           } else if (delta === 0 && length < 128) {
-            await stream.write(SMALL_OBJECT_HEADERS[length]);
-            await stream.write(frame.subarray(prefix));
+            await writeObject(stream, SMALL_OBJECT_HEADERS[length], frame.subarray(prefix));
           } else if (meta && leadingOnes && delta === (next === 1 ? id : id - meta.idOf(next - 2) - 1)) {
             // Drafts 17+: the object header encoded once per object for every subscriber.
-            await stream.write(meta.leadingOnesHeader(next - 1, delta, length));
-            if (length > 0) await stream.write(frame.subarray(prefix));
+            const head = meta.leadingOnesHeader(next - 1, delta, length);
+            await writeObject(stream, head, length > 0 ? frame.subarray(prefix) : null);
           } else {
             // The object header in the draft's varints, then the payload (a view of the cached frame).
             const head = new Uint8Array(18);
             let n = leadingOnes ? putLeadingOnes(head, 0, delta) : putVarint(head, 0, delta);
             n = leadingOnes ? putLeadingOnes(head, n, length) : putVarint(head, n, length);
             if (length === 0) head[n++] = 0;
-            await stream.write(head.subarray(0, n));
-            if (length > 0) await stream.write(frame.subarray(prefix));
+            await writeObject(stream, head.subarray(0, n), length > 0 ? frame.subarray(prefix) : null);
           }
           if (next % FRAMES_PER_YIELD === 0) await yieldToEventLoop();
           uncountedBytes += frame.length;
@@ -327,6 +310,9 @@ class IetfDownstream implements TrackConsumer {
           if (pump.cancelled) return;
         }
         if (group.state === "done") {
+          // Every object is with the transport: newer groups neither wait for it nor count it.
+          pump.closing = true;
+          this.#queue.startWaiting();
           await stream.close();
           return;
         }
@@ -334,7 +320,10 @@ class IetfDownstream implements TrackConsumer {
           stream.reset(StreamResetCode.Cancelled);
           return;
         }
+        pump.caughtUp = true;
+        this.#queue.startWaiting();
         await group.changed();
+        pump.caughtUp = false;
       }
     } catch (err) {
       pump.stream?.reset(StreamResetCode.InternalError);
@@ -347,10 +336,10 @@ class IetfDownstream implements TrackConsumer {
     }
   }
 
+  /** Unsubscribe: cancel every group waiting or in flight. */
   close(code: number): void {
     this.#closed = true;
-    for (const p of [...this.#pumps]) p.cancel(code);
-    this.#pumps.length = 0;
+    this.#queue.close(code);
   }
 }
 
