@@ -164,7 +164,8 @@ export async function startRelay(options: RelayOptions = {}): Promise<RelayProce
   for (let attempt = 1;; attempt++) {
     const started = await startRelayOnce(options);
     if (started instanceof RelayProcess) return started;
-    const raced = options.port === undefined && started.some((l) => /address already in use/.test(l));
+    const raced = options.port === undefined &&
+      started.some((l) => /address already in use|AddrInUse/i.test(l));
     if (!raced || attempt >= PORT_RACE_ATTEMPTS) {
       throw new Error(`relay did not start; logs:\n${started.join("\n")}`);
     }
