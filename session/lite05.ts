@@ -712,6 +712,13 @@ export class FrameTimestampEncoder {
 /** The running timestamp of one group (or fetch) stream, receiver side. One per stream. */
 export class FrameTimestampDecoder {
   #prev = 0n;
+  /** `#prev` as a number while it is at most 2^53 − 1, else −1 (then {@link nextSafe} uses bigints). */
+  #prevNumber = 0;
+
+  /** The timestamp of the last frame decoded (0 before the first). */
+  get last(): bigint {
+    return this.#prev;
+  }
 
   /** The absolute timestamp of the next frame from its zigzag varint value. */
   next(zigzag: bigint): bigint {
@@ -719,9 +726,31 @@ export class FrameTimestampDecoder {
     const ts = this.#prev + delta;
     if (ts < 0n || ts > MAX_TIMESTAMP) throw new TimestampRangeError(this.#prev, delta);
     this.#prev = ts;
+    this.#prevNumber = ts <= MAX_SAFE_BIGINT ? Number(ts) : -1;
     return ts;
   }
+
+  /**
+   * {@link next} for a zigzag value already read as a number (at most 2^53 − 1): while the
+   * timestamps stay below 2^53 it is computed without bigint arithmetic (one bigint made per frame,
+   * the one the cache keeps). Same results and errors as {@link next}.
+   */
+  nextSafe(zigzag: number): bigint {
+    const prev = this.#prevNumber;
+    if (prev >= 0) {
+      // zigzag ≤ 2^53 − 1, so zigzag + 1 and the halves are exact; a sum above 2^53 − 1 (even
+      // rounded) fails the check and goes the exact way.
+      const ts = prev + (zigzag % 2 === 0 ? zigzag / 2 : -(zigzag + 1) / 2);
+      if (ts >= 0 && ts <= Number.MAX_SAFE_INTEGER) {
+        this.#prevNumber = ts;
+        return (this.#prev = BigInt(ts));
+      }
+    }
+    return this.next(BigInt(zigzag));
+  }
 }
+
+const MAX_SAFE_BIGINT = BigInt(Number.MAX_SAFE_INTEGER);
 
 /** A decoded lite-05 frame. `payload` is a view into the input. */
 export interface Frame05 {
@@ -782,6 +811,43 @@ export async function readFrame05(
   const size = await reader.varint();
   if (size > maxBytes) throw new BoundsError(`frame of ${size} bytes exceeds the ${maxBytes}-byte limit`);
   return { timestamp, payload: await reader.exact(size) };
+}
+
+/**
+ * The next FRAME of a group stream when it is already buffered in `reader` (read without a
+ * promise): returned ENCODED as the relay caches it (`vi53 size` + payload, a view of the received
+ * chunk, at most `viewUpToBytes`), its timestamp in `clock.last`. Undefined, nothing consumed, when
+ * it is not all buffered (then use {@link readEncodedFrame05}). Payloads above `maxBytes` raise
+ * {@link BoundsError}; a timestamp leaving 0..2^62 − 1 raises {@link TimestampRangeError}.
+ */
+export function bufferedFrame05(
+  reader: StreamReader,
+  clock: FrameTimestampDecoder,
+  maxBytes: number,
+  viewUpToBytes: number,
+): Uint8Array | undefined {
+  const frame = reader.bufferedFrameAfterVarint(maxBytes, viewUpToBytes);
+  if (frame !== undefined) clock.nextSafe(reader.bufferedHeader);
+  return frame;
+}
+
+/**
+ * The next FRAME of a group stream, awaited: ENCODED as the relay caches it (see
+ * {@link StreamReader.frame}), its timestamp in `clock.last`; `null` at a clean FIN between
+ * frames. Same limits as {@link bufferedFrame05}; a stream ending inside a frame raises
+ * {@link DecodeError}.
+ */
+export async function readEncodedFrame05(
+  reader: StreamReader,
+  clock: FrameTimestampDecoder,
+  maxBytes: number,
+  viewUpToBytes: number,
+): Promise<Uint8Array | null> {
+  if (await reader.done()) return null;
+  clock.next(await readTimestampDelta05(reader));
+  const frame = await reader.frame(maxBytes, viewUpToBytes);
+  if (frame === null) throw new DecodeError("group stream ended between a frame's timestamp and its size");
+  return frame;
 }
 
 // ---------------------------------------------------------------------------------------------
