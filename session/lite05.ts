@@ -114,6 +114,8 @@ export const MAX_DATAGRAM_BYTES = 1200;
 export const NO_LATENCY_LIMIT_MS = Number.MAX_SAFE_INTEGER;
 /** The largest timestamp the wire carries: 2^62 − 1 units. */
 export const MAX_TIMESTAMP: bigint = (1n << 62n) - 1n;
+/** 2^53 − 1 as a bigint: timestamps up to it are exact as numbers. */
+const MAX_SAFE_BIGINT = BigInt(Number.MAX_SAFE_INTEGER);
 /** Zigzag deltas must lie in [−2^61, 2^61 − 1] so the encoded value fits a varint. */
 const ZIGZAG_LIMIT = 1n << 61n;
 
@@ -686,6 +688,19 @@ export function zigzagEncode(delta: bigint): bigint {
   return delta >= 0n ? delta << 1n : ((-delta) << 1n) - 1n;
 }
 
+/**
+ * {@link zigzagEncode}`(timestamp − previous)` computed in numbers, for timestamps in 0..2^53 − 1
+ * whose result is at most 2^53 − 1 (allocates nothing); −1 otherwise (then use the bigint way).
+ */
+export function zigzagDeltaSafe(timestamp: bigint, previous: bigint): number {
+  if (timestamp > MAX_SAFE_BIGINT || previous > MAX_SAFE_BIGINT || timestamp < 0n || previous < 0n) return -1;
+  // Both exact, so is their difference; doubling is exact; an odd result above 2^53 − 1 may round
+  // but stays above it.
+  const delta = Number(timestamp) - Number(previous);
+  const zigzag = delta >= 0 ? delta * 2 : -delta * 2 - 1;
+  return zigzag <= Number.MAX_SAFE_INTEGER ? zigzag : -1;
+}
+
 /** Inverse of {@link zigzagEncode} for any varint value. */
 export function zigzagDecode(value: bigint): bigint {
   return (value >> 1n) ^ -(value & 1n);
@@ -749,8 +764,6 @@ export class FrameTimestampDecoder {
     return this.next(BigInt(zigzag));
   }
 }
-
-const MAX_SAFE_BIGINT = BigInt(Number.MAX_SAFE_INTEGER);
 
 /** A decoded lite-05 frame. `payload` is a view into the input. */
 export interface Frame05 {
@@ -844,6 +857,9 @@ export async function readEncodedFrame05(
   viewUpToBytes: number,
 ): Promise<Uint8Array | null> {
   if (await reader.done()) return null;
+  // Waiting for more bytes is the one await a frame that arrives whole (often one per chunk) costs.
+  const buffered = bufferedFrame05(reader, clock, maxBytes, viewUpToBytes);
+  if (buffered !== undefined) return buffered;
   clock.next(await readTimestampDelta05(reader));
   const frame = await reader.frame(maxBytes, viewUpToBytes);
   if (frame === null) throw new DecodeError("group stream ended between a frame's timestamp and its size");

@@ -67,6 +67,7 @@ import {
   UnknownResponseTypeError,
   UnknownStreamTypeError,
   zigzagDecode,
+  zigzagDeltaSafe,
   zigzagEncode,
 } from "./lite05.ts";
 import { spacedHex } from "../testing/mod.ts";
@@ -524,6 +525,21 @@ Deno.test("FrameTimestampDecoder.nextSafe agrees with next, results and errors",
       assert.equal(safe.last, exact.last);
     }
   }
+});
+
+Deno.test("zigzagDeltaSafe agrees with zigzagEncode below 2^53, else defers to it", () => {
+  const safe = BigInt(Number.MAX_SAFE_INTEGER);
+  const values = [0n, 1n, 2n, 63n, 64n, 1000n, 1n << 30n, (1n << 52n) - 1n, 1n << 52n, safe - 1n, safe];
+  for (const ts of values) {
+    for (const prev of values) {
+      const want = zigzagEncode(ts - prev);
+      const got = zigzagDeltaSafe(ts, prev);
+      if (want <= safe) assert.equal(got, Number(want), `${ts} after ${prev}`);
+      else assert.equal(got, -1, `${ts} after ${prev}: too large for a number`);
+    }
+  }
+  assert.equal(zigzagDeltaSafe(safe + 1n, 0n), -1);
+  assert.equal(zigzagDeltaSafe(5n, MAX_TIMESTAMP), -1);
 });
 
 Deno.test("subscribe responses: unknown type, truncated and trailing bodies", () => {
