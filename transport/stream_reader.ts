@@ -175,7 +175,7 @@ export class StreamReader {
    * delta): header and frame are taken together, or neither. The frame comes back as a view
    * (`vi53 size` + payload, the header not included) and the header's value is left in
    * {@link bufferedHeader}. Undefined, nothing consumed, when they are not both buffered or the
-   * header is above 2^53 − 1 (read those with {@link varint}-level calls instead).
+   * header is above 2^53 − 1 (read those with {@link u8} / {@link exact}, then {@link frame}).
    */
   bufferedFrameAfterVarint(maxBytes: number, viewUpToBytes: number): Uint8Array | undefined {
     const chunk = this.#chunk;
