@@ -19,7 +19,7 @@
  * @module
  */
 
-import { MAX_VARINT_BYTES, putVarint62, varintLength, Writer } from "../codec/mod.ts";
+import { MAX_VARINT_BYTES, putVarint, putVarint62, varintLength, Writer } from "../codec/mod.ts";
 import {
   FRAME_CHUNK_MAX_BYTES,
   FRAME_HEADER_OVERHEAD_BYTES,
@@ -28,7 +28,7 @@ import {
   type Group,
   SMALL_FRAME_BYTES,
 } from "../relay/mod.ts";
-import { zigzagEncode } from "./lite05.ts";
+import { zigzagDeltaSafe, zigzagEncode } from "./lite05.ts";
 
 /**
  * What one {@link Encoded05} costs beyond its entries (the object, its entry lists, its run memo),
@@ -175,18 +175,23 @@ export class Encoded05 {
       for (let n = this.#end; n < group.frameCount; n++) {
         const frame = group.frame(n)!;
         const ts = group.timestamp(n)!;
-        // Throws (nothing stored) for a delta beyond 62 bits.
-        const zigzag = zigzagEncode(ts - this.#prev);
+        // In numbers while the timestamps allow (no bigint made per frame); else exact, and
+        // throws (nothing stored) for a delta beyond 62 bits.
+        const safe = zigzagDeltaSafe(ts, this.#prev);
+        const zigzag = safe >= 0 ? safe : zigzagEncode(ts - this.#prev);
         let entry: Uint8Array;
         if (frame.length > SMALL_FRAME_BYTES) {
-          const header = new Writer(MAX_VARINT_BYTES).varint62(zigzag).finish();
+          const w = new Writer(MAX_VARINT_BYTES);
+          const header = (typeof zigzag === "number" ? w.varint(zigzag) : w.varint62(zigzag)).finish();
           entry = new Uint8Array(header.length + frame.length);
           entry.set(header);
           entry.set(frame, header.length);
         } else {
           const chunk = this.#reserve(MAX_VARINT_BYTES + frame.length);
           const at = this.#chunkUsed;
-          const headerEnd = putVarint62(chunk, at, zigzag);
+          const headerEnd = typeof zigzag === "number"
+            ? putVarint(chunk, at, zigzag)
+            : putVarint62(chunk, at, zigzag);
           chunk.set(frame, headerEnd);
           this.#chunkUsed = headerEnd + frame.length;
           entry = chunk.subarray(at, this.#chunkUsed);

@@ -1,8 +1,14 @@
 import assert from "node:assert/strict";
-import { BodyReader, concatBytes } from "../codec/mod.ts";
+import { BodyReader, concatBytes, Writer } from "../codec/mod.ts";
 import { frameCost, Group, MAX_GROUP_FRAMES } from "../relay/mod.ts";
 import { type Run05, run05 } from "./_frame05.ts";
-import { decodeFrame05, EncodeError05, FrameTimestampDecoder } from "./lite05.ts";
+import {
+  decodeFrame05,
+  EncodeError05,
+  encodeFrame05,
+  FrameTimestampDecoder,
+  FrameTimestampEncoder,
+} from "./lite05.ts";
 
 const hex = (b: Uint8Array | undefined) =>
   Array.from(b ?? [], (x) => x.toString(16).padStart(2, "0")).join(" ");
@@ -137,4 +143,20 @@ Deno.test("lite-05 runs: a timestamp delta beyond 62 bits fails the readers of t
   assert.throws(() => run05(g, 1, false), EncodeError05);
   g.release(0);
   assert.equal(cost, 0, "nothing charged is left behind");
+});
+
+Deno.test("lite-05 runs: timestamps across 2^53 (numbers below, bigints above) stay exact, small and large frames", () => {
+  const safe = BigInt(Number.MAX_SAFE_INTEGER);
+  const stamps = [5n, safe, safe + 10n, 1n << 60n, 7n, 1n << 61n, 3n, safe - 1n];
+  const g = new Group(0);
+  stamps.forEach((ts, i) =>
+    g.append(new Writer().varint(i % 2 ? 5000 : 1).bytes(new Uint8Array(i % 2 ? 5000 : 1)).finish(), ts)
+  );
+  const decoded = decodeRuns(readAll(g, 0));
+  assert.deepEqual(decoded, stamps.map((ts, i) => [ts, i % 2 ? 5000 : 1]));
+  // The bytes are what the lite-05 encoder writes for the same frames.
+  const clock = new FrameTimestampEncoder();
+  const want = concatBytes(stamps.map((ts, i) => encodeFrame05(clock, ts, new Uint8Array(i % 2 ? 5000 : 1))));
+  const runs = readAll(g, 0);
+  assert.deepEqual(concatBytes(runs.flatMap((r) => (r.tail ? [r.bytes, r.tail] : [r.bytes]))), want);
 });

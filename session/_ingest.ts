@@ -21,9 +21,10 @@ import {
   type UpstreamSubscription,
 } from "../relay/mod.ts";
 import { type BidiStream, type RecvStream, StreamReader, StreamResetError } from "../transport/mod.ts";
-import { DecodeError, Writer } from "../codec/mod.ts";
+import { Writer } from "../codec/mod.ts";
 import {
   BidiType05,
+  bufferedFrame05,
   type Datagram05,
   decodeAnnounceBroadcast,
   decodeAnnounceOk,
@@ -32,8 +33,8 @@ import {
   encodeStreamType05,
   encodeTrack,
   FrameTimestampDecoder,
+  readEncodedFrame05,
   readSubscribeResponse05,
-  readTimestampDelta05,
   receivedHops,
 } from "./lite05.ts";
 import {
@@ -389,20 +390,16 @@ export class Ingest {
       const wanted = ctx.transport.kind === "quic" ? track.whenWanted(group) : null;
       if (wanted !== null && !(await wanted)) return;
       for (let n = 1;; n++) {
-        let timestamp: bigint | undefined;
-        if (clock) {
-          if (await reader.done()) break;
-          timestamp = clock.next(await readTimestampDelta05(reader));
-        }
         // Small frames are copied into the group's shared chunks: a view of what was read is
-        // enough, and one already buffered is taken without a promise.
-        const frame =
-          (clock === null ? reader.bufferedFrame(MAX_FRAME_BYTES, SMALL_FRAME_BYTES) : undefined) ??
-            await reader.frame(MAX_FRAME_BYTES, SMALL_FRAME_BYTES);
-        if (frame === null) {
-          if (clock) throw new DecodeError("group stream ended between a frame's timestamp and its size");
-          break;
-        }
+        // enough, and one already buffered (lite-05: with its timestamp delta) is taken without a
+        // promise.
+        const frame = clock === null
+          ? reader.bufferedFrame(MAX_FRAME_BYTES, SMALL_FRAME_BYTES) ??
+            await reader.frame(MAX_FRAME_BYTES, SMALL_FRAME_BYTES)
+          : bufferedFrame05(reader, clock, MAX_FRAME_BYTES, SMALL_FRAME_BYTES) ??
+            await readEncodedFrame05(reader, clock, MAX_FRAME_BYTES, SMALL_FRAME_BYTES);
+        if (frame === null) break;
+        const timestamp = clock?.last;
         if (n % FRAMES_PER_YIELD === 0) {
           group.wake();
           await yieldToEventLoop();

@@ -114,6 +114,8 @@ export const MAX_DATAGRAM_BYTES = 1200;
 export const NO_LATENCY_LIMIT_MS = Number.MAX_SAFE_INTEGER;
 /** The largest timestamp the wire carries: 2^62 − 1 units. */
 export const MAX_TIMESTAMP: bigint = (1n << 62n) - 1n;
+/** 2^53 − 1 as a bigint: timestamps up to it are exact as numbers. */
+const MAX_SAFE_BIGINT = BigInt(Number.MAX_SAFE_INTEGER);
 /** Zigzag deltas must lie in [−2^61, 2^61 − 1] so the encoded value fits a varint. */
 const ZIGZAG_LIMIT = 1n << 61n;
 
@@ -686,6 +688,19 @@ export function zigzagEncode(delta: bigint): bigint {
   return delta >= 0n ? delta << 1n : ((-delta) << 1n) - 1n;
 }
 
+/**
+ * {@link zigzagEncode}`(timestamp − previous)` computed in numbers, for timestamps in 0..2^53 − 1
+ * whose result is at most 2^53 − 1 (allocates nothing); −1 otherwise (then use the bigint way).
+ */
+export function zigzagDeltaSafe(timestamp: bigint, previous: bigint): number {
+  if (timestamp > MAX_SAFE_BIGINT || previous > MAX_SAFE_BIGINT || timestamp < 0n || previous < 0n) return -1;
+  // Both exact, so is their difference; doubling is exact; an odd result above 2^53 − 1 may round
+  // but stays above it.
+  const delta = Number(timestamp) - Number(previous);
+  const zigzag = delta >= 0 ? delta * 2 : -delta * 2 - 1;
+  return zigzag <= Number.MAX_SAFE_INTEGER ? zigzag : -1;
+}
+
 /** Inverse of {@link zigzagEncode} for any varint value. */
 export function zigzagDecode(value: bigint): bigint {
   return (value >> 1n) ^ -(value & 1n);
@@ -712,6 +727,13 @@ export class FrameTimestampEncoder {
 /** The running timestamp of one group (or fetch) stream, receiver side. One per stream. */
 export class FrameTimestampDecoder {
   #prev = 0n;
+  /** `#prev` as a number while it is at most 2^53 − 1, else −1 (then {@link nextSafe} uses bigints). */
+  #prevNumber = 0;
+
+  /** The timestamp of the last frame decoded (0 before the first). */
+  get last(): bigint {
+    return this.#prev;
+  }
 
   /** The absolute timestamp of the next frame from its zigzag varint value. */
   next(zigzag: bigint): bigint {
@@ -719,7 +741,27 @@ export class FrameTimestampDecoder {
     const ts = this.#prev + delta;
     if (ts < 0n || ts > MAX_TIMESTAMP) throw new TimestampRangeError(this.#prev, delta);
     this.#prev = ts;
+    this.#prevNumber = ts <= MAX_SAFE_BIGINT ? Number(ts) : -1;
     return ts;
+  }
+
+  /**
+   * {@link next} for a zigzag value already read as a number (at most 2^53 − 1): while the
+   * timestamps stay below 2^53 it is computed without bigint arithmetic (one bigint made per frame,
+   * the one the cache keeps). Same results and errors as {@link next}.
+   */
+  nextSafe(zigzag: number): bigint {
+    const prev = this.#prevNumber;
+    if (prev >= 0) {
+      // zigzag ≤ 2^53 − 1, so zigzag + 1 and the halves are exact; a sum above 2^53 − 1 (even
+      // rounded) fails the check and goes the exact way.
+      const ts = prev + (zigzag % 2 === 0 ? zigzag / 2 : -(zigzag + 1) / 2);
+      if (ts >= 0 && ts <= Number.MAX_SAFE_INTEGER) {
+        this.#prevNumber = ts;
+        return (this.#prev = BigInt(ts));
+      }
+    }
+    return this.next(BigInt(zigzag));
   }
 }
 
@@ -782,6 +824,46 @@ export async function readFrame05(
   const size = await reader.varint();
   if (size > maxBytes) throw new BoundsError(`frame of ${size} bytes exceeds the ${maxBytes}-byte limit`);
   return { timestamp, payload: await reader.exact(size) };
+}
+
+/**
+ * The next FRAME of a group stream when it is already buffered in `reader` (read without a
+ * promise): returned ENCODED as the relay caches it (`vi53 size` + payload, a view of the received
+ * chunk, at most `viewUpToBytes`), its timestamp in `clock.last`. Undefined, nothing consumed, when
+ * it is not all buffered (then use {@link readEncodedFrame05}). Payloads above `maxBytes` raise
+ * {@link BoundsError}; a timestamp leaving 0..2^62 − 1 raises {@link TimestampRangeError}.
+ */
+export function bufferedFrame05(
+  reader: StreamReader,
+  clock: FrameTimestampDecoder,
+  maxBytes: number,
+  viewUpToBytes: number,
+): Uint8Array | undefined {
+  const frame = reader.bufferedFrameAfterVarint(maxBytes, viewUpToBytes);
+  if (frame !== undefined) clock.nextSafe(reader.bufferedHeader);
+  return frame;
+}
+
+/**
+ * The next FRAME of a group stream, awaited: ENCODED as the relay caches it (see
+ * {@link StreamReader.frame}), its timestamp in `clock.last`; `null` at a clean FIN between
+ * frames. Same limits as {@link bufferedFrame05}; a stream ending inside a frame raises
+ * {@link DecodeError}.
+ */
+export async function readEncodedFrame05(
+  reader: StreamReader,
+  clock: FrameTimestampDecoder,
+  maxBytes: number,
+  viewUpToBytes: number,
+): Promise<Uint8Array | null> {
+  if (await reader.done()) return null;
+  // Waiting for more bytes is the one await a frame that arrives whole (often one per chunk) costs.
+  const buffered = bufferedFrame05(reader, clock, maxBytes, viewUpToBytes);
+  if (buffered !== undefined) return buffered;
+  clock.next(await readTimestampDelta05(reader));
+  const frame = await reader.frame(maxBytes, viewUpToBytes);
+  if (frame === null) throw new DecodeError("group stream ended between a frame's timestamp and its size");
+  return frame;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ import {
   type AnnounceBroadcast,
   AnnounceStatusError,
   BidiType05,
+  bufferedFrame05,
   Code05,
   codeForError05,
   decodeAnnounceBroadcast,
@@ -50,6 +51,7 @@ import {
   parseUniType05,
   PeerSetupSlot,
   ProbeLevel,
+  readEncodedFrame05,
   readFrame05,
   readSetupStream,
   readSubscribeResponse05,
@@ -65,6 +67,7 @@ import {
   UnknownResponseTypeError,
   UnknownStreamTypeError,
   zigzagDecode,
+  zigzagDeltaSafe,
   zigzagEncode,
 } from "./lite05.ts";
 import { spacedHex } from "../testing/mod.ts";
@@ -419,6 +422,124 @@ Deno.test("frames: oversize, truncated payload and truncated delta are rejected"
   await assert.rejects(readFrame05(new StreamReader(chunks(hex("47"))), dec, 10), DecodeError);
   await assert.rejects(readFrame05(new StreamReader(chunks(hex("00 03 61"))), dec, 10), DecodeError);
   await assert.rejects(readFrame05(new StreamReader(chunks(hex("01 00"))), dec, 10), TimestampRangeError);
+});
+
+/** Every frame of a group stream read the relay's way: buffered ones at once, the rest awaited. */
+async function readGroupFrames(
+  reader: StreamReader,
+  maxBytes = 1 << 20,
+  viewUpToBytes = 4096,
+): Promise<{ timestamps: bigint[]; frames: string[]; buffered: number }> {
+  const clock = new FrameTimestampDecoder();
+  const timestamps: bigint[] = [];
+  const frames: string[] = [];
+  let buffered = 0;
+  await reader.done(); // the relay reads the GROUP header first: the first chunk is in
+  for (;;) {
+    let frame: Uint8Array | null | undefined = bufferedFrame05(reader, clock, maxBytes, viewUpToBytes);
+    if (frame !== undefined) buffered++;
+    else frame = await readEncodedFrame05(reader, clock, maxBytes, viewUpToBytes);
+    if (frame === null) return { timestamps, frames, buffered };
+    timestamps.push(clock.last);
+    frames.push(spacedHex(frame));
+  }
+}
+
+Deno.test("group frames: the vector read without a wait when buffered, awaited when split, same bytes", async () => {
+  const wire = hex("47 d0 02 68 69 40 42 02 68 69");
+  const want = { timestamps: [1000n, 1033n], frames: ["02 68 69", "02 68 69"] };
+  const whole = await readGroupFrames(new StreamReader(chunks(wire)));
+  assert.deepEqual({ timestamps: whole.timestamps, frames: whole.frames }, want);
+  assert.equal(whole.buffered, 2, "one chunk: both frames taken synchronously");
+  const split = await readGroupFrames(new StreamReader(bytewise(wire)));
+  assert.deepEqual({ timestamps: split.timestamps, frames: split.frames }, want);
+  assert.equal(split.buffered, 0);
+  // Cut inside the second frame's delta, size and payload: the first is buffered, the second awaited.
+  for (const cut of [6, 7, 8]) {
+    const r = await readGroupFrames(new StreamReader(chunks(wire.subarray(0, cut), wire.subarray(cut))));
+    assert.deepEqual({ timestamps: r.timestamps, frames: r.frames }, want, `cut at ${cut}`);
+    assert.equal(r.buffered, 1, `cut at ${cut}`);
+  }
+  // Larger than a view: awaited (a copy of its own), byte-exact.
+  const big = new Uint8Array(100).fill(7);
+  const w = new Writer().varint62(zigzagEncode(5n)).varint(big.length).bytes(big).finish();
+  const r = await readGroupFrames(new StreamReader(chunks(w)), 1024, 64);
+  assert.deepEqual(r.timestamps, [5n]);
+  assert.equal(r.buffered, 0);
+  assert.equal(r.frames[0], spacedHex(new Writer().varint(100).bytes(big).finish()));
+});
+
+Deno.test("group frames: 62-bit timestamps exact on both paths; leaving 0..2^62-1 is rejected", async () => {
+  const top = (1n << 61n) - 1n; // the largest first timestamp (its delta from 0)
+  const w = new Writer()
+    .varint62(zigzagEncode(top)).varint(1).bytes(Uint8Array.of(1)) // 8-byte delta above 2^53: awaited
+    .varint62(zigzagEncode(top)).varint(1).bytes(Uint8Array.of(2)) // 2^62 - 2: big timestamps
+    .varint62(zigzagEncode(-top)).varint(1).bytes(Uint8Array.of(3)) // back down
+    .varint62(zigzagEncode(-top + 7n)).varint(1).bytes(Uint8Array.of(4)) // 7: below 2^53 again
+    .varint62(zigzagEncode(3n)).varint(1).bytes(Uint8Array.of(5))
+    .finish();
+  const r = await readGroupFrames(new StreamReader(chunks(w)));
+  assert.deepEqual(r.timestamps, [top, 2n * top, top, 7n, 10n]);
+  assert.deepEqual(r.frames, ["01 01", "01 02", "01 03", "01 04", "01 05"]);
+  for (const stream of [() => chunks(hex("01 01 aa")), () => bytewise(hex("01 01 aa"))]) {
+    await assert.rejects(readGroupFrames(new StreamReader(stream())), TimestampRangeError, "below 0");
+  }
+  const over = new Writer()
+    .varint62(zigzagEncode(top)).varint(0)
+    .varint62(zigzagEncode(top)).varint(0)
+    .varint62(zigzagEncode(2n)).varint(0) // 2^62: one past the largest
+    .finish();
+  await assert.rejects(readGroupFrames(new StreamReader(chunks(over))), TimestampRangeError, "above 2^62-1");
+  await assert.rejects(readGroupFrames(new StreamReader(chunks(hex("00 0b"))), 10), BoundsError);
+  await assert.rejects(readGroupFrames(new StreamReader(chunks(hex("00 03 61")))), DecodeError);
+  await assert.rejects(readGroupFrames(new StreamReader(chunks(hex("47")))), /ended/);
+});
+
+Deno.test("FrameTimestampDecoder.nextSafe agrees with next, results and errors", () => {
+  const edges = [0, 1, 2, 3, 2 ** 30, 2 ** 52 - 1, 2 ** 52, 2 ** 53 - 2, 2 ** 53 - 1];
+  let seed = 7;
+  const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31);
+  for (let i = 0; i < 2000; i++) {
+    const safe = new FrameTimestampDecoder();
+    const exact = new FrameTimestampDecoder();
+    for (let k = 0; k < 6; k++) {
+      const pick = random() % 3;
+      const z = pick === 0
+        ? edges[random() % edges.length]
+        : pick === 1
+        ? random() % 4096
+        : random() * 2 ** 22;
+      let want: bigint | string;
+      try {
+        want = exact.next(BigInt(z));
+      } catch (e) {
+        want = (e as Error).name;
+      }
+      let got: bigint | string;
+      try {
+        got = safe.nextSafe(z);
+      } catch (e) {
+        got = (e as Error).name;
+      }
+      assert.equal(got, want, `zigzag ${z} after ${safe.last}`);
+      assert.equal(safe.last, exact.last);
+    }
+  }
+});
+
+Deno.test("zigzagDeltaSafe agrees with zigzagEncode below 2^53, else defers to it", () => {
+  const safe = BigInt(Number.MAX_SAFE_INTEGER);
+  const values = [0n, 1n, 2n, 63n, 64n, 1000n, 1n << 30n, (1n << 52n) - 1n, 1n << 52n, safe - 1n, safe];
+  for (const ts of values) {
+    for (const prev of values) {
+      const want = zigzagEncode(ts - prev);
+      const got = zigzagDeltaSafe(ts, prev);
+      if (want <= safe) assert.equal(got, Number(want), `${ts} after ${prev}`);
+      else assert.equal(got, -1, `${ts} after ${prev}: too large for a number`);
+    }
+  }
+  assert.equal(zigzagDeltaSafe(safe + 1n, 0n), -1);
+  assert.equal(zigzagDeltaSafe(5n, MAX_TIMESTAMP), -1);
 });
 
 Deno.test("subscribe responses: unknown type, truncated and trailing bodies", () => {

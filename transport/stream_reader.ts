@@ -38,6 +38,8 @@ export class StreamReader {
    * for all the frames of one chunk) completes the batch there.
    */
   onWait: (() => void) | null = null;
+  /** The header varint of the frame {@link bufferedFrameAfterVarint} returned last. */
+  bufferedHeader = 0;
 
   constructor(stream: RecvStream) {
     this.#stream = stream;
@@ -165,8 +167,32 @@ export class StreamReader {
    * For callers that copy small frames anyway: a run of buffered frames costs no promise each.
    */
   bufferedFrame(maxBytes: number, viewUpToBytes: number): Uint8Array | undefined {
+    return this.#bufferedFrameAt(this.#pos, maxBytes, viewUpToBytes);
+  }
+
+  /**
+   * Like {@link bufferedFrame} for a frame preceded by one header varint (moq-lite-05's timestamp
+   * delta): header and frame are taken together, or neither. The frame comes back as a view
+   * (`vi53 size` + payload, the header not included) and the header's value is left in
+   * {@link bufferedHeader}. Undefined, nothing consumed, when they are not both buffered or the
+   * header is above 2^53 − 1 (read those with {@link u8} / {@link exact}, then {@link frame}).
+   */
+  bufferedFrameAfterVarint(maxBytes: number, viewUpToBytes: number): Uint8Array | undefined {
     const chunk = this.#chunk;
     const start = this.#pos;
+    if (start >= chunk.length) return undefined;
+    const length = varintLength(chunk[start]);
+    if (chunk.length - start < length) return undefined;
+    const header = getVarint(chunk, start);
+    if (!Number.isSafeInteger(header)) return undefined;
+    const frame = this.#bufferedFrameAt(start + length, maxBytes, viewUpToBytes);
+    if (frame !== undefined) this.bufferedHeader = header;
+    return frame;
+  }
+
+  /** A buffered frame at `start` (see {@link bufferedFrame}); on success the reader moves past it. */
+  #bufferedFrameAt(start: number, maxBytes: number, viewUpToBytes: number): Uint8Array | undefined {
+    const chunk = this.#chunk;
     if (start >= chunk.length) return undefined;
     const length = varintLength(chunk[start]);
     if (chunk.length - start < length) return undefined;

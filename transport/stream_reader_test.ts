@@ -153,3 +153,34 @@ Deno.test("StreamReader.bufferedFrame takes buffered small frames synchronously,
   assert.deepEqual([...third!], [1, 9]);
   assert.equal(await reader.frame(1024, 64), null);
 });
+
+Deno.test("StreamReader.bufferedFrameAfterVarint takes header and frame together, or neither", async () => {
+  const wire = new Writer()
+    .varint(300).varint(2).bytes(Uint8Array.of(5, 6)) // header 300 (two bytes), small frame
+    .varint(7).varint(100).bytes(pattern(100, 3)) // too large for a 64-byte view
+    .varint62(1n << 60n).varint(1).bytes(Uint8Array.of(9)) // header above 2^53 - 1
+    .varint(1).varint(1).bytes(Uint8Array.of(8))
+    .finish();
+  // Split inside the second frame's payload.
+  const reader = new StreamReader(chunked(wire, 10));
+  assert.equal(reader.bufferedFrameAfterVarint(1024, 64), undefined, "nothing buffered yet");
+  assert.equal(await reader.done(), false);
+  const first = reader.bufferedFrameAfterVarint(1024, 64)!;
+  assert.deepEqual([...first], [2, 5, 6]);
+  assert.equal(reader.bufferedHeader, 300);
+  assert.equal(reader.bufferedFrameAfterVarint(1024, 64), undefined, "too large / not all buffered");
+  assert.throws(() => reader.bufferedFrameAfterVarint(50, 1024), BoundsError);
+  // Nothing was consumed: the awaited path reads the same frame.
+  assert.equal(await reader.varint(), 7);
+  const second = (await reader.frame(1024, 64))!;
+  assert.deepEqual(second.subarray(2), pattern(100, 3));
+  // Whatever is buffered now, a header above 2^53 - 1 is left for the exact (bigint) path.
+  assert.equal(reader.bufferedFrameAfterVarint(1024, 64), undefined);
+  assert.equal(await reader.u8(), 0xd0);
+  assert.equal((await reader.exact(7)).length, 7);
+  assert.deepEqual([...(await reader.frame(1024, 64))!], [1, 9]);
+  const last = reader.bufferedFrameAfterVarint(1024, 64) ??
+    (await reader.varint(), await reader.frame(1024, 64));
+  assert.deepEqual([...last!], [1, 8]);
+  assert.equal(await reader.done(), true);
+});
