@@ -215,6 +215,9 @@ export class StreamReader {
    */
   async frame(maxBytes: number, viewUpToBytes = 0): Promise<Uint8Array | null> {
     if (await this.done()) return null;
+    // Waiting for bytes is the one await a frame that arrives whole (often one per chunk) costs.
+    const buffered = this.#bufferedFrameAt(this.#pos, maxBytes, viewUpToBytes);
+    if (buffered !== undefined) return buffered;
     await this.#need(1, "a varint");
     const length = varintLength(this.#chunk[this.#pos]);
     await this.#need(length, "a varint");
