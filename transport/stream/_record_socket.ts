@@ -8,7 +8,8 @@
  * @module
  */
 
-import { concatBytes, encodeVarint, varintLength } from "../../codec/mod.ts";
+import { putVarint, varintLength, varintSize } from "../../codec/mod.ts";
+import { ChunkWriter, MAX_IN_PLACE_BYTES } from "../chunk_writer.ts";
 
 /**
  * Largest record read from the peer. The session refuses anything above the `max_record_size` it
@@ -16,6 +17,15 @@ import { concatBytes, encodeVarint, varintLength } from "../../codec/mod.ts";
  */
 export const MAX_STREAM_RECORD_BYTES = 64 * 1024;
 const READ_CHUNK_BYTES = 64 * 1024;
+/**
+ * Queued bytes past which the peer is treated as gone (it stopped reading) and the connection is
+ * dropped: the send pump stops at its own 1 MiB bound, so only control frames can queue past it.
+ */
+export const MAX_RECORD_WRITE_QUEUE_BYTES = 16 * 1024 * 1024;
+/** After close(), how long the queued records get to go out before the connection is dropped. */
+const CLOSE_TIMEOUT_MS = 2_000;
+/** How often an idle connection's send buffers are let go (and a busy one's pool trimmed). */
+const WRITE_TRIM_INTERVAL_MS = 15_000;
 /** WebSocket `readyState` values the session compares against. */
 const OPEN = 1;
 const CLOSING = 2;
@@ -90,17 +100,19 @@ export interface RecordSocketHooks {
 }
 
 /**
- * A byte stream with the WebSocket surface the qmux session uses. Writes are queued and drained
- * in order; `bufferedAmount` counts queued bytes, which is what the send pump throttles on.
+ * A byte stream with the WebSocket surface the qmux session uses, plus the in-place send surface of
+ * the relay's own WebSocket (`beginBinary`, `sendBuffer`, `notifyBelow`): records are framed
+ * straight into the pooled chunks of a {@link ChunkWriter} (one copy of a payload, nothing
+ * allocated per record, everything queued in one task written at once). `bufferedAmount` counts
+ * queued bytes, which is what the send pump throttles on.
  */
 export class RecordSocket extends EventTarget {
   readyState: number = OPEN;
   binaryType = "arraybuffer";
-  bufferedAmount = 0;
   readonly #conn: Deno.Conn;
   readonly #hooks: RecordSocketHooks;
-  readonly #queue: Uint8Array[] = [];
-  #writing = false;
+  readonly #writer: ChunkWriter;
+  #trimTimer: ReturnType<typeof setInterval> | undefined;
   #sent = false;
   #closing = false;
 
@@ -108,6 +120,20 @@ export class RecordSocket extends EventTarget {
     super();
     this.#conn = conn;
     this.#hooks = hooks;
+    this.#writer = new ChunkWriter(conn, {
+      maxQueueBytes: MAX_RECORD_WRITE_QUEUE_BYTES,
+      onFailed: (reason) => {
+        this.dispatchEvent(new ErrorEvent("error", { message: reason }));
+        this.#ended(1006, "");
+      },
+    });
+    this.#trimTimer = setInterval(() => this.#writer.trim(), WRITE_TRIM_INTERVAL_MS);
+    Deno.unrefTimer(this.#trimTimer);
+  }
+
+  /** Bytes queued and not yet written to the connection. */
+  get bufferedAmount(): number {
+    return this.#writer.bufferedBytes;
   }
 
   /**
@@ -134,7 +160,7 @@ export class RecordSocket extends EventTarget {
     this.dispatchEvent(new MessageEvent("message", { data: record.buffer }));
   }
 
-  /** Queue one record (a copy of `data`, prefixed with its size). */
+  /** Queue one record: `data` (copied once, into the send chunks) behind its size. */
   send(data: ArrayBuffer | ArrayBufferView): void {
     if (this.readyState !== OPEN || this.#closing) return;
     let bytes = data instanceof ArrayBuffer
@@ -144,34 +170,46 @@ export class RecordSocket extends EventTarget {
       this.#sent = true;
       if (this.#hooks.firstSend) bytes = this.#hooks.firstSend(bytes);
     }
-    const record = concatBytes([encodeVarint(bytes.length), bytes]);
-    this.#queue.push(record);
-    this.bufferedAmount += record.length;
-    this.#drain();
+    const sizeBytes = varintSize(bytes.length);
+    const at = this.#writer.begin(sizeBytes, sizeBytes + bytes.length);
+    if (at < 0) return; // over the queue cap: the writer failed and the connection is dropped
+    putVarint(this.#writer.buffer, at, bytes.length);
+    this.#writer.append(bytes);
   }
 
-  async #drain(): Promise<void> {
-    if (this.#writing) return;
-    this.#writing = true;
-    try {
-      while (this.#queue.length > 0) {
-        const record = this.#queue[0];
-        let offset = 0;
-        while (offset < record.length) offset += await this.#conn.write(record.subarray(offset));
-        this.#queue.shift();
-        this.bufferedAmount -= record.length;
-      }
-    } catch (e) {
-      this.#closing = false;
-      this.#queue.length = 0;
-      this.bufferedAmount = 0;
-      this.dispatchEvent(new ErrorEvent("error", { message: e instanceof Error ? e.message : String(e) }));
-      this.#ended(1006, "");
-      return;
-    } finally {
-      this.#writing = false;
+  /**
+   * Start one record of exactly `length` bytes that the caller writes itself, straight into
+   * {@link sendBuffer} from the returned offset, in the same synchronous run (the send pump's
+   * in-place path). Returns -1 when nothing may be sent (closing, or the queue cap was hit).
+   * `length` is at most {@link MAX_IN_PLACE_BYTES}; the first record (rewritten by the
+   * negotiation hook) must go through {@link send}.
+   */
+  beginBinary(length: number): number {
+    if (length > MAX_IN_PLACE_BYTES) {
+      throw new RangeError(`an in-place record holds at most ${MAX_IN_PLACE_BYTES} bytes, not ${length}`);
     }
-    if (this.#closing) this.#ended(1000, "");
+    if (this.readyState !== OPEN || this.#closing) return -1;
+    if (!this.#sent && this.#hooks.firstSend) {
+      throw new RecordStreamError("the first record must be sent with send() (it carries the negotiation)");
+    }
+    this.#sent = true;
+    const sizeBytes = varintSize(length);
+    const at = this.#writer.begin(sizeBytes + length, sizeBytes + length);
+    if (at < 0) return -1;
+    return putVarint(this.#writer.buffer, at, length);
+  }
+
+  /** The buffer the record begun by {@link beginBinary} is written into. */
+  get sendBuffer(): Uint8Array {
+    return this.#writer.buffer;
+  }
+
+  /**
+   * Call `callback` once, when a write completes with at most `thresholdBytes` left to write
+   * (`null` forgets it): the send pump's drain wake-up.
+   */
+  notifyBelow(thresholdBytes: number, callback: (() => void) | null): void {
+    this.#writer.notifyBelow(thresholdBytes, callback);
   }
 
   /** Close once queued records are written (the session writes its CLOSE frame first). */
@@ -179,13 +217,25 @@ export class RecordSocket extends EventTarget {
     if (this.readyState !== OPEN) return;
     this.#closing = true;
     this.readyState = CLOSING;
-    if (!this.#writing) this.#ended(1000, "");
+    const timer = setTimeout(() => {
+      // The peer does not read what is left: drop it.
+      this.#closing = false;
+      this.#ended(1006, "");
+    }, CLOSE_TIMEOUT_MS);
+    this.#writer.drained().then(() => {
+      clearTimeout(timer);
+      this.#closing = false;
+      this.#ended(1000, "");
+    });
   }
 
   #ended(code: number, reason: string): void {
     if (this.readyState === CLOSED) return;
-    if (this.#writing && this.#closing) return; // #drain finishes the close
+    if (this.#closing && !this.#writer.stopped) return; // close() finishes once the records are out
     this.readyState = CLOSED;
+    clearInterval(this.#trimTimer);
+    this.#trimTimer = undefined;
+    this.#writer.stop();
     try {
       this.#conn.close();
     } catch {
