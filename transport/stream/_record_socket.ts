@@ -9,6 +9,7 @@
  */
 
 import { putVarint, varintLength, varintSize } from "../../codec/mod.ts";
+import { yieldToEventLoop } from "../../util/mod.ts";
 import { ChunkWriter, MAX_IN_PLACE_BYTES } from "../chunk_writer.ts";
 
 /**
@@ -22,6 +23,10 @@ const READ_CHUNK_BYTES = 64 * 1024;
  * dropped: the send pump stops at its own 1 MiB bound, so only control frames can queue past it.
  */
 export const MAX_RECORD_WRITE_QUEUE_BYTES = 16 * 1024 * 1024;
+/** Longest the read loop runs before it yields to the event loop (as the WebSocket read loop). */
+const YIELD_AFTER_MS = 4;
+/** A read that took longer than this waited for the peer: other tasks ran meanwhile. */
+const READ_WAITED_MS = 0.25;
 /** After close(), how long the queued records get to go out before the connection is dropped. */
 const CLOSE_TIMEOUT_MS = 2_000;
 /** How often an idle connection's send buffers are let go (and a busy one's pool trimmed). */
@@ -50,46 +55,68 @@ export class RecordReader {
     this.#conn = conn;
   }
 
-  /** Make `n` bytes available from `#start`; false on a clean end before any of them. */
-  async #fill(n: number): Promise<boolean> {
-    while (this.#end - this.#start < n) {
-      if (this.#buf.length - this.#start < n) {
-        const next = new Uint8Array(Math.max(n, READ_CHUNK_BYTES));
-        next.set(this.#buf.subarray(this.#start, this.#end));
-        this.#end -= this.#start;
-        this.#start = 0;
-        this.#buf = next;
-      } else if (this.#buf.length - this.#end < READ_CHUNK_BYTES && this.#start > 0) {
-        this.#buf.copyWithin(0, this.#start, this.#end);
-        this.#end -= this.#start;
-        this.#start = 0;
-      }
-      const read = await this.#conn.read(this.#buf.subarray(this.#end));
-      if (read === null) {
-        if (this.#end === this.#start) return false;
-        throw new RecordStreamError("the stream ended inside a record");
-      }
-      this.#end += read;
+  /** Bytes the partial record at `#start` needs in all (0: unknown yet). */
+  #need = 0;
+
+  /**
+   * The next record's frames (a copy) if the buffer already holds all of it, else `undefined`
+   * (call {@link more}). Synchronous: records that arrived together cost no promise each.
+   */
+  take(maxBytes = MAX_STREAM_RECORD_BYTES): Uint8Array | undefined {
+    const buf = this.#buf;
+    const start = this.#start;
+    const available = this.#end - start;
+    if (available === 0) return undefined;
+    const width = varintLength(buf[start]);
+    if (available < width) return undefined;
+    let size = buf[start] & 0x3f;
+    for (let i = 1; i < width; i++) size = size * 256 + buf[start + i];
+    if (size > maxBytes) {
+      throw new RecordStreamError(`record of ${size} bytes exceeds the ${maxBytes}-byte limit`);
     }
+    if (available < width + size) {
+      this.#need = width + size;
+      return undefined;
+    }
+    this.#need = 0;
+    this.#start = start + width + size;
+    return buf.slice(start + width, start + width + size);
+  }
+
+  /**
+   * Read more bytes (room is made for the whole partial record when its size is known). False at
+   * a clean end of the stream; a {@link RecordStreamError} when it ended inside a record.
+   */
+  async more(): Promise<boolean> {
+    const held = this.#end - this.#start;
+    const n = Math.max(held + 1, this.#need);
+    if (this.#buf.length - this.#start < n) {
+      const next = new Uint8Array(Math.max(n, READ_CHUNK_BYTES));
+      next.set(this.#buf.subarray(this.#start, this.#end));
+      this.#buf = next;
+      this.#start = 0;
+      this.#end = held;
+    } else if (this.#start > 0 && (held === 0 || this.#buf.length - this.#end < READ_CHUNK_BYTES / 4)) {
+      this.#buf.copyWithin(0, this.#start, this.#end);
+      this.#start = 0;
+      this.#end = held;
+    }
+    const read = await this.#conn.read(this.#buf.subarray(this.#end));
+    if (read === null) {
+      if (this.#end === this.#start) return false;
+      throw new RecordStreamError("the stream ended inside a record");
+    }
+    this.#end += read;
     return true;
   }
 
   /** The next record's frames (a copy), or null at a clean end of the stream. */
   async next(maxBytes = MAX_STREAM_RECORD_BYTES): Promise<Uint8Array | null> {
-    if (!(await this.#fill(1))) return null;
-    const width = varintLength(this.#buf[this.#start]);
-    await this.#fill(width);
-    let size = this.#buf[this.#start] & 0x3f;
-    for (let i = 1; i < width; i++) size = size * 256 + this.#buf[this.#start + i];
-    if (size > maxBytes) {
-      throw new RecordStreamError(`record of ${size} bytes exceeds the ${maxBytes}-byte limit`);
+    for (;;) {
+      const record = this.take(maxBytes);
+      if (record !== undefined) return record;
+      if (!(await this.more())) return null;
     }
-    this.#start += width;
-    // A clean end right after the Size field is still a truncated record, not an empty stream.
-    if (!(await this.#fill(size))) throw new RecordStreamError("the stream ended inside a record");
-    const record = this.#buf.slice(this.#start, this.#start + size);
-    this.#start += size;
-    return record;
   }
 }
 
@@ -143,10 +170,23 @@ export class RecordSocket extends EventTarget {
   start(reader: RecordReader, first?: Uint8Array): void {
     (async () => {
       if (first !== undefined) this.#deliver(first);
-      for (;;) {
-        const record = await reader.next();
-        if (record === null || this.readyState === CLOSED) break;
-        this.#deliver(record);
+      let lastYieldMs = performance.now();
+      while (this.readyState !== CLOSED) {
+        // Every record already buffered first (no promise each), then one read.
+        let record: Uint8Array | undefined;
+        while ((record = reader.take()) !== undefined && this.readyState !== CLOSED) this.#deliver(record);
+        if (this.readyState === CLOSED) break;
+        const nowMs = performance.now();
+        if (nowMs - lastYieldMs >= YIELD_AFTER_MS) {
+          // A read of bytes already waiting completes without a macrotask: a peer that keeps the
+          // socket full would otherwise starve timers and every other connection.
+          await yieldToEventLoop();
+          lastYieldMs = performance.now();
+        }
+        const readStartMs = performance.now();
+        if (!(await reader.more())) break;
+        const readEndMs = performance.now();
+        if (readEndMs - readStartMs > READ_WAITED_MS) lastYieldMs = readEndMs; // other tasks ran meanwhile
       }
       this.#ended(1000, "");
     })().catch((e) => {
