@@ -8,7 +8,9 @@
  * only the stream ids turned from client uni ids (`4n+2`) into server uni ids (`4n+3`, same varint
  * length) in place; the next read starts once every subscriber's write completed. Records that
  * carry a control frame instead of STREAM frames (QX_PING, credit) are not forwarded; a QX_PING
- * request is answered.
+ * request is answered. Subscribers' flow control is not tracked (no baseline logic): their windows
+ * (256 KiB a stream, 1 MiB the connection) are raised as they read, so a subscriber that falls that
+ * far behind closes with a flow-control error, and the run shows it as a stall.
  *
  * Prints `{"port":…}` on stdout once listening; exits on SIGTERM.
  *

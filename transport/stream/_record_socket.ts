@@ -172,10 +172,15 @@ export class RecordSocket extends EventTarget {
       if (first !== undefined) this.#deliver(first);
       let lastYieldMs = performance.now();
       while (this.readyState !== CLOSED) {
-        // Every record already buffered first (no promise each), then one read.
-        let record: Uint8Array | undefined;
-        while ((record = reader.take()) !== undefined && this.readyState !== CLOSED) this.#deliver(record);
-        if (this.readyState === CLOSED) break;
+        // One record per turn, awaited even when it is already buffered: what the session does
+        // with a record (e.g. a reader consuming a stream and raising its window) runs before the
+        // next one, as with one WebSocket message per event.
+        const record = reader.take();
+        if (record !== undefined) {
+          this.#deliver(record);
+          await undefined;
+          continue;
+        }
         const nowMs = performance.now();
         if (nowMs - lastYieldMs >= YIELD_AFTER_MS) {
           // A read of bytes already waiting completes without a macrotask: a peer that keeps the
