@@ -117,6 +117,11 @@ export class ChunkWriter {
    * Returns -1 when nothing may be sent: stopped, or the queue cap was hit (the writer then failed).
    */
   begin(headBytes: number, messageBytes: number): number {
+    if (headBytes > MAX_IN_PLACE_BYTES + 16) {
+      throw new RangeError(
+        `at most ${MAX_IN_PLACE_BYTES + 16} bytes are reserved in place, not ${headBytes}`,
+      );
+    }
     if (this.#stopped) return -1;
     if (this.bufferedBytes + messageBytes > this.#maxQueueBytes) {
       this.#fail(`more than ${this.#maxQueueBytes} bytes queued: the peer stopped reading`);
