@@ -46,8 +46,10 @@ import {
 } from "../session/mod.ts";
 import {
   type BidiStream,
+  dialQmuxStream,
   dialQuic,
   dialWebSocket,
+  type NegotiatedProtocol,
   type RecvStream,
   type SendStream,
   StreamReader,
@@ -58,7 +60,7 @@ import { encodeStampedFrame, FRAMES_PER_GROUP, nowMs } from "./media.ts";
 import { GroupScanner } from "./scan.ts";
 
 /** Which transport a benchmark client uses. */
-export type TransportName = "quic" | "websocket";
+export type TransportName = "quic" | "websocket" | "tcp";
 
 /** The moq-lite wire version a benchmark client speaks (`--lite=04|05`). */
 export type LiteVersion = "04" | "05";
@@ -87,13 +89,21 @@ const VERSION = Version.Lite04;
 const TIMESCALE_MS = 1000;
 
 /**
- * Connect one session to `target`: `moq-lite-<lite>` over raw QUIC, or `webtransport.moq-lite-<lite>`
- * over WebSocket. A lite-05 session to the relay sends its SETUP first (role both).
+ * Connect one session to `target`: `moq-lite-<lite>` over raw QUIC, `webtransport.moq-lite-<lite>`
+ * over WebSocket, or `moq-lite-<lite>` over qmux-01 records on TCP (negotiated in-band). A lite-05 session to the relay sends its SETUP first (role both).
  */
 export async function connect(target: Target): Promise<TransportSession> {
   const logger = silentLogger();
   const alpn = `moq-lite-${target.lite ?? "04"}`;
-  const session = target.transport === "quic"
+  const session = target.transport === "tcp"
+    ? await dialQmuxStream(await Deno.connect({ hostname: "127.0.0.1", port: target.port }), {
+      kind: "tcp",
+      protocols: [alpn as NegotiatedProtocol],
+      peer: `127.0.0.1:${target.port}`,
+      logger,
+      timeoutMs: 20_000,
+    })
+    : target.transport === "quic"
     ? await dialQuic(new URL(`https://127.0.0.1:${target.port}/`), {
       logger,
       alpns: [alpn],

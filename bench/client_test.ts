@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { BenchPublisher, BenchSubscriber, connect, type Target } from "./client.ts";
-import { type ServerProcess, startBenchRelay, startRawQuic, startRawWs } from "./procs.ts";
-import { eventually } from "../testing/mod.ts";
+import { type ServerProcess, startBenchRelay, startRawQuic, startRawTcp, startRawWs } from "./procs.ts";
+import { eventually, freePort } from "../testing/mod.ts";
 
 const PATH = "anon/test";
 
@@ -84,4 +84,18 @@ Deno.test("bench client lite-05: raw baselines accept moq-lite-05 and forward it
   await roundTrip(quic, { transport: "quic", port: quic.quicPort, pin: quic.pin, mode: "raw", lite: "05" });
   const ws = await startRawWs();
   await roundTrip(ws, { transport: "websocket", port: ws.wsPort, mode: "raw", lite: "05" });
+});
+
+Deno.test("bench client: relay over TCP (qmux-01 records) delivers a group to every subscriber, 04 and 05", async () => {
+  for (const lite of ["04", "05"] as const) {
+    const relay = await startBenchRelay({ tcpPort: freePort() });
+    await roundTrip(relay, { transport: "tcp", port: relay.tcpPort, mode: "relay", lite });
+  }
+});
+
+Deno.test("raw TCP baseline forwards the publisher's records to every subscriber, 04 and 05", async () => {
+  for (const lite of ["04", "05"] as const) {
+    const raw = await startRawTcp();
+    await roundTrip(raw, { transport: "tcp", port: raw.tcpPort, mode: "raw", lite });
+  }
 });

@@ -129,7 +129,9 @@ export function parseOptions(args: string[]): BenchOptions {
       return k;
     }),
     transports: (get("transports") || "quic,websocket").split(",").map((t) => {
-      if (t !== "quic" && t !== "websocket") throw new Error(`--transports: unknown transport "${t}"`);
+      if (t !== "quic" && t !== "websocket" && t !== "tcp") {
+        throw new Error(`--transports: unknown transport "${t}"`);
+      }
       return t;
     }),
   };

@@ -144,6 +144,8 @@ export interface ServerProcess {
   readonly quicPort: number;
   /** WebSocket/TCP port (relay and raw WS). */
   readonly wsPort: number;
+  /** qmux-over-TCP port (relay with `tcpPort`, raw TCP); 0 = none. */
+  readonly tcpPort: number;
   /** Certificate pin for QUIC. */
   readonly pin?: string;
   /** Captured stderr lines (relay only). */
@@ -163,6 +165,8 @@ export interface BenchRelayOptions {
   diag?: { forceGc: boolean };
   /** V8 flags for the relay (`--relay-v8-flags=--max-semi-space-size=1`). */
   v8Flags?: string;
+  /** Also listen for qmux over TCP (`[server.tcp]`) on this loopback port. */
+  tcpPort?: number;
 }
 
 /** Start the relay (`deno run -A [--cpu-prof] main.ts <config>`, log level warn). */
@@ -170,7 +174,10 @@ export async function startBenchRelay(options: BenchRelayOptions = {}): Promise<
   const relay = await startRelay({
     logLevel: "warn",
     log: "warn",
-    toml: options.toml,
+    toml: [
+      options.toml,
+      options.tcpPort ? `[server.tcp]\nbind = "127.0.0.1:${options.tcpPort}"` : undefined,
+    ].filter(Boolean).join("\n") || undefined,
     denoFlags: [
       ...(options.cpuProfDir ? ["--cpu-prof", `--cpu-prof-dir=${options.cpuProfDir}`] : []),
       ...(options.v8Flags ? [`--v8-flags=${options.v8Flags}`] : []),
@@ -188,6 +195,7 @@ export async function startBenchRelay(options: BenchRelayOptions = {}): Promise<
     logs: relay.logs,
     quicPort: relay.port,
     wsPort: relay.port,
+    tcpPort: options.tcpPort ?? 0,
     pin,
     stop: async () => {
       const status = await relay.stop("SIGTERM");
@@ -254,6 +262,7 @@ export async function startRawQuic(bare = false, cpuProfDir?: string): Promise<S
     pid: child.pid,
     quicPort: info.port as number,
     wsPort: 0,
+    tcpPort: 0,
     pin: info.pin as string,
     stop: () => stopChild(child),
   };
@@ -267,6 +276,20 @@ export async function startRawWs(cpuProfDir?: string): Promise<ServerProcess> {
     pid: child.pid,
     quicPort: 0,
     wsPort: info.port as number,
+    tcpPort: 0,
+    stop: () => stopChild(child),
+  };
+}
+
+/** Start the raw TCP (qmux-01 records) fan-out baseline. */
+export async function startRawTcp(cpuProfDir?: string): Promise<ServerProcess> {
+  const { child, info } = await startScript("raw TCP server", "./raw_tcp_server.ts", [], cpuProfDir);
+  return {
+    name: "raw-tcp",
+    pid: child.pid,
+    quicPort: 0,
+    wsPort: 0,
+    tcpPort: info.port as number,
     stop: () => stopChild(child),
   };
 }

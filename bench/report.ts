@@ -22,6 +22,11 @@ import { formatMiB, median, mibPerSecond } from "./stats.ts";
 
 const BENCH_DIR = new URL("./", import.meta.url).pathname;
 
+/** How a transport is named in the report. */
+function transportLabel(transport: string): string {
+  return transport === "quic" ? "QUIC" : transport === "tcp" ? "TCP" : "WebSocket";
+}
+
 /** Description of the machine the numbers come from. */
 export interface MachineInfo {
   cpus: number;
@@ -345,7 +350,9 @@ export function sizeChartPoints(runs: SizeRun[]): ChartPoint[] {
   return sizePairs(runs).filter((p) => p.relay.length > 0 && p.raw.length > 0).map((p) => {
     const m = (xs: SizeRun[], f: (r: SizeRun) => number) => median(xs.map(f));
     return {
-      label: `${p.transport === "quic" ? "QUIC" : "WS"} ${sizeLabel(p.frameBytes)}`,
+      label: `${p.transport === "quic" ? "QUIC" : p.transport === "tcp" ? "TCP" : "WS"} ${
+        sizeLabel(p.frameBytes)
+      }`,
       throughputRatio: m(p.relay, (r) => r.loaded.deliveredBytesPerSecond) /
         m(p.raw, (r) => r.loaded.deliveredBytesPerSecond),
       efficiencyRatio: m(p.raw, (r) => cpuSecondsPerGB(r.loaded)) /
@@ -360,9 +367,7 @@ export function sizeRows(runs: SizeRun[], wideRuns: SizeRun[]): SummaryRow[] {
   const m = (xs: SizeRun[], f: (r: SizeRun) => number) => median(xs.map(f));
   for (const p of sizePairs(runs)) {
     if (p.relay.length === 0 || p.raw.length === 0) continue;
-    const label = `${p.transport === "quic" ? "QUIC" : "WebSocket"}, ${p.frameBytes} B frames, 1 → ${
-      p.relay[0].subscribers
-    }`;
+    const label = `${transportLabel(p.transport)}, ${p.frameBytes} B frames, 1 → ${p.relay[0].subscribers}`;
     const tRelay = m(p.relay, (r) => r.loaded.deliveredBytesPerSecond);
     const tRaw = m(p.raw, (r) => r.loaded.deliveredBytesPerSecond);
     rows.push({
@@ -412,7 +417,7 @@ export function sizeRows(runs: SizeRun[], wideRuns: SizeRun[]): SummaryRow[] {
   }
   for (const p of sizePairs(wideRuns)) {
     if (p.relay.length === 0 || p.raw.length === 0) continue;
-    const label = `${p.transport === "quic" ? "QUIC" : "WebSocket"}, ${p.frameBytes} B frames, 1 → ${
+    const label = `${transportLabel(p.transport)}, ${p.frameBytes} B frames, 1 → ${
       p.relay[0].subscribers
     } at a fixed rate`;
     const gRelay = m(p.relay, (r) => cpuSecondsPerGB(r.loaded)),

@@ -8,7 +8,15 @@
 import type { ServerMode, Target, TransportName } from "./client.ts";
 import type { BenchOptions, ServerKind } from "./options.ts";
 import type { PublishLoad } from "./worker.ts";
-import { type ServerProcess, startBenchRelay, startRawQuic, startRawWs, WorkerProcess } from "./procs.ts";
+import {
+  type ServerProcess,
+  startBenchRelay,
+  startRawQuic,
+  startRawTcp,
+  startRawWs,
+  WorkerProcess,
+} from "./procs.ts";
+import { freePort } from "../testing/mod.ts";
 import { formatMiB, median, percentile, readCpuMs, readRssBytes } from "./stats.ts";
 import { sleep } from "../util/mod.ts";
 import { FRAMES_PER_GROUP } from "./media.ts";
@@ -50,7 +58,7 @@ export function log(message: string): void {
 export function targetOf(server: ServerProcess, transport: TransportName, mode: ServerMode): Target {
   return {
     transport,
-    port: transport === "quic" ? server.quicPort : server.wsPort,
+    port: transport === "quic" ? server.quicPort : transport === "tcp" ? server.tcpPort : server.wsPort,
     pin: server.pin,
     mode,
   };
@@ -70,9 +78,11 @@ export async function startServer(
       toml: options.relayToml,
       diag: options.relayDiag ? { forceGc: options.relayGc } : undefined,
       v8Flags: options.relayV8Flags || undefined,
+      tcpPort: transport === "tcp" ? freePort() : undefined,
     });
   }
   if (kind === "bare") return await startRawQuic(true);
+  if (transport === "tcp") return await startRawTcp(cpuProfDir);
   return transport === "quic" ? await startRawQuic(false, cpuProfDir) : await startRawWs(cpuProfDir);
 }
 

@@ -3,6 +3,7 @@
  *
  * @module
  */
+export * from "./chunk_writer.ts";
 export * from "./server.ts";
 export * from "./stream_reader.ts";
 export * from "./types.ts";

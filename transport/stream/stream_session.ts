@@ -82,6 +82,18 @@ class StreamSession implements TransportSession {
   }
 }
 
+/**
+ * No Nagle delay on TCP: the record socket already coalesces what a task sends into one write, so
+ * holding a small record back for an ACK only adds latency.
+ */
+function noDelay(conn: Deno.Conn): void {
+  try {
+    if (conn.remoteAddr.transport === "tcp") (conn as Deno.TcpConn).setNoDelay(true);
+  } catch {
+    // closed already: the handshake fails on its own
+  }
+}
+
 function session(
   socket: RecordSocket,
   options: QmuxStreamOptions,
@@ -130,6 +142,7 @@ export async function acceptQmuxStream(
   conn: Deno.Conn,
   options: QmuxStreamOptions,
 ): Promise<TransportSession> {
+  noDelay(conn);
   const reader = new RecordReader(conn);
   let first: Uint8Array | null;
   let offered: string[];
@@ -164,6 +177,7 @@ export async function acceptQmuxStream(
 
 /** Dial qmux on a connected stream, offering `options.protocols`; resolves once they agreed. */
 export async function dialQmuxStream(conn: Deno.Conn, options: QmuxStreamOptions): Promise<TransportSession> {
+  noDelay(conn);
   const reader = new RecordReader(conn);
   const socket = new RecordSocket(conn, { firstSend: (record) => addProtocols(record, options.protocols) });
   // The session sends its parameters at construction; its protocol field is not used here.

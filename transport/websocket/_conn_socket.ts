@@ -10,10 +10,10 @@
  *   while it streams); a frame is unmasked in place and copied out once, as the message's own
  *   `ArrayBuffer` (the session keeps views into it); a frame too large for the buffer is read
  *   straight into its message buffer;
- * - messages sent while a write is in flight are framed into one pending buffer and go out
- *   together in the next `conn.write` (many small messages cost one write, not one each);
- *   `bufferedAmount` counts pending plus in-flight bytes, which is the session's backpressure
- *   signal, and past {@link MAX_WS_WRITE_QUEUE_BYTES} the peer is considered gone;
+ * - messages are framed straight into the pooled send chunks of a `ChunkWriter`
+ *   (transport/chunk_writer.ts, shared with the TCP / UNIX record socket): what is sent in one task
+ *   goes out in one `conn.write`; `bufferedAmount` counts pending plus in-flight bytes, which is the
+ *   session's backpressure signal, and past {@link MAX_WS_WRITE_QUEUE_BYTES} the peer is considered gone;
  * - keep-alive as `Deno.upgradeWebSocket`'s `idleTimeout`: a Ping after half the timeout without a
  *   received frame, close 1001 after the rest without one.
  *
@@ -24,6 +24,7 @@
  */
 
 import { yieldToEventLoop } from "../../util/mod.ts";
+import { ChunkWriter, MAX_IN_PLACE_BYTES } from "../chunk_writer.ts";
 import { DEFAULT_MAX_UNREAD_BYTES } from "./_limits.ts";
 
 /** Largest message we accept: a bigger one could never fit the session's unread-bytes budget. */
@@ -53,27 +54,7 @@ const YIELD_AFTER_MS = 4;
 const READ_WAITED_MS = 0.25;
 
 /** Largest message {@link ConnWebSocket.beginBinary} frames in place (a quarter of a send chunk). */
-export const MAX_DIRECT_MESSAGE_BYTES = 16 * 1024 + 64;
-/**
- * First send buffer (doubled as bursts need, up to {@link WRITE_CHUNK_BYTES}): what an idle session
- * holds after its setup messages until it is quiet for half the idle timeout.
- */
-export const WRITE_BUFFER_MIN_BYTES = 256;
-/**
- * Largest send buffer. Bytes queued beyond it go into further chunks of this size, written one
- * after the other: a busy socket fills and writes fixed chunks instead of growing one buffer to
- * its whole backlog (each growth a fresh, zeroed allocation and a copy of everything so far).
- */
-const WRITE_CHUNK_BYTES = 64 * 1024;
-/**
- * Written chunks kept for the next messages, so a busy socket allocates nothing per write: as many
- * as a full send backlog of the session (1 MiB) spans, since the pump refills the backlog in bursts.
- * Every half idle timeout the pool is trimmed to {@link WRITE_POOL_KEEP_BUFFERS}, and let go
- * entirely when nothing was sent meanwhile.
- */
-const WRITE_POOL_BUFFERS = 16;
-/** Chunks a busy socket keeps across an idle tick (the burst that filled more may be over). */
-const WRITE_POOL_KEEP_BUFFERS = 2;
+export const MAX_DIRECT_MESSAGE_BYTES = MAX_IN_PLACE_BYTES;
 /** RFC 6455 §4.2.2: appended to the client key before hashing. */
 const ACCEPT_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 
@@ -187,31 +168,9 @@ export class ConnWebSocket extends EventTarget {
   readonly #maxMessageBytes: number;
   readonly #maxQueueBytes: number;
 
-  // Send side.
-  /** The buffer being filled, and its used bytes. */
-  #out: Uint8Array | null = null;
-  #outLen = 0;
-  /** Filled chunks waiting to be written, oldest first, their used bytes, and the sum of those. */
-  #full: Uint8Array[] = [];
-  #fullLengths: number[] = [];
-  #fullBytes = 0;
-  /** Written buffers kept for reuse (at most {@link WRITE_POOL_BUFFERS}). */
-  #pool: Uint8Array[] = [];
-  /** Messages queued so far; the idle tick lets the buffers go when it did not move. */
-  #sends = 0;
-  #sendsSeen = 0;
-  #inFlight = 0;
-  /** The buffer being written, its bytes to write, and how many of them were. */
-  #writeBuffer: Uint8Array | null = null;
-  #writeLength = 0;
-  #written = 0;
-  /** {@link notifyBelow}: the callback and its threshold. */
-  #onLow: (() => void) | null = null;
-  #lowBytes = 0;
-  #writing = false;
-  #flushQueued = false;
+  // Send side: frames go straight into the writer's pooled chunks (transport/chunk_writer.ts).
+  readonly #writer: ChunkWriter;
   #closeSent = false;
-  #drainWaiters: Array<() => void> = [];
 
   // Receive side.
   #buf = new Uint8Array(READ_BUFFER_MIN_BYTES);
@@ -245,6 +204,10 @@ export class ConnWebSocket extends EventTarget {
     this.#idleTimeoutMs = options.idleTimeoutMs;
     this.#maxMessageBytes = options.maxMessageBytes ?? MAX_WS_MESSAGE_BYTES;
     this.#maxQueueBytes = options.maxWriteQueueBytes ?? MAX_WS_WRITE_QUEUE_BYTES;
+    this.#writer = new ChunkWriter(conn, {
+      maxQueueBytes: this.#maxQueueBytes,
+      onFailed: (reason) => this.#abort(reason),
+    });
   }
 
   /** Always `"arraybuffer"`: binary messages arrive as `ArrayBuffer`s. */
@@ -263,7 +226,7 @@ export class ConnWebSocket extends EventTarget {
 
   /** Bytes handed to {@link send} and not yet written to the TCP connection. */
   get bufferedAmount(): number {
-    return this.#fullBytes + this.#outLen + this.#inFlight;
+    return this.#writer.bufferedBytes;
   }
 
   /**
@@ -326,32 +289,23 @@ export class ConnWebSocket extends EventTarget {
     }
     if (this.readyState !== OPEN) return -1;
     const headerBytes = length < 126 ? 2 : 4;
-    if (this.bufferedAmount + headerBytes + length > this.#maxQueueBytes) {
-      this.#abort(`more than ${this.#maxQueueBytes} bytes queued: the peer stopped reading`);
-      return -1;
-    }
-    this.#sends++;
-    const out = this.#room(headerBytes + length, headerBytes + length);
-    let pos = this.#outLen;
-    out[pos++] = 0x80 | OP_BINARY;
+    const at = this.#writer.begin(headerBytes + length, headerBytes + length);
+    if (at < 0) return -1; // over the queue cap: the writer failed and the connection is dropped
+    const out = this.#writer.buffer;
+    out[at] = 0x80 | OP_BINARY;
     if (headerBytes === 2) {
-      out[pos++] = length;
+      out[at + 1] = length;
     } else {
-      out[pos++] = 126;
-      out[pos++] = length >>> 8;
-      out[pos++] = length & 0xff;
+      out[at + 1] = 126;
+      out[at + 2] = length >>> 8;
+      out[at + 3] = length & 0xff;
     }
-    this.#outLen = pos + length;
-    if (!this.#writing && !this.#flushQueued) {
-      this.#flushQueued = true;
-      queueMicrotask(this.#flushTask);
-    }
-    return pos;
+    return at + headerBytes;
   }
 
   /** The buffer the message begun by {@link beginBinary} is written into. */
   get sendBuffer(): Uint8Array {
-    return this.#out!;
+    return this.#writer.buffer;
   }
 
   /**
@@ -360,8 +314,7 @@ export class ConnWebSocket extends EventTarget {
    * one callback is kept. Nothing is called once the connection is closed.
    */
   notifyBelow(thresholdBytes: number, callback: (() => void) | null): void {
-    this.#lowBytes = thresholdBytes;
-    this.#onLow = callback;
+    this.#writer.notifyBelow(thresholdBytes, callback);
   }
 
   /** Start the closing handshake (code 1000 or 3000–4999, as `WebSocket.close`). */
@@ -382,16 +335,14 @@ export class ConnWebSocket extends EventTarget {
   // ---------------------------------------------------------------------------------------------
   // Sending
 
+  /** Frame one message into the send chunks (its payload copied once). */
   #queueFrame(opcode: number, payload: Uint8Array): void {
     const length = payload.length;
     const headerBytes = length < 126 ? 2 : length < 65536 ? 4 : 10;
-    if (this.bufferedAmount + headerBytes + length > this.#maxQueueBytes) {
-      this.#abort(`more than ${this.#maxQueueBytes} bytes queued: the peer stopped reading`);
-      return;
-    }
-    this.#sends++;
-    let out = this.#room(headerBytes, headerBytes + length);
-    let pos = this.#outLen;
+    const at = this.#writer.begin(headerBytes, headerBytes + length);
+    if (at < 0) return;
+    const out = this.#writer.buffer;
+    let pos = at;
     out[pos++] = 0x80 | opcode;
     if (headerBytes === 2) {
       out[pos++] = length;
@@ -411,159 +362,12 @@ export class ConnWebSocket extends EventTarget {
       out[pos++] = (length >>> 8) & 0xff;
       out[pos++] = length & 0xff;
     }
-    if (pos + length <= out.length) {
-      out.set(payload, pos);
-      this.#outLen = pos + length;
-    } else {
-      // Spread over chunks: the payload is copied once, never into a buffer that is then grown.
-      let copied = 0;
-      while (copied < length) {
-        if (pos === out.length) {
-          this.#outLen = pos;
-          out = this.#room(1, length - copied);
-          pos = this.#outLen;
-        }
-        const n = Math.min(length - copied, out.length - pos);
-        out.set(payload.subarray(copied, copied + n), pos);
-        pos += n;
-        copied += n;
-      }
-      this.#outLen = pos;
-    }
-    if (!this.#writing && !this.#flushQueued) {
-      this.#flushQueued = true;
-      queueMicrotask(this.#flushTask);
-    }
+    this.#writer.append(payload);
   }
-
-  /**
-   * The buffer being filled, with at least `atLeast` bytes free after `#outLen` (`wanted`: what the
-   * caller would like to fit). A buffer below {@link WRITE_CHUNK_BYTES} grows (copying its few
-   * bytes); a full chunk is queued for writing and a fresh one (pooled if possible) started.
-   */
-  #room(atLeast: number, wanted: number): Uint8Array {
-    let out = this.#out;
-    if (out === null) {
-      out = this.#pool.pop() ??
-        new Uint8Array(Math.min(WRITE_CHUNK_BYTES, Math.max(WRITE_BUFFER_MIN_BYTES, wanted)));
-      this.#out = out;
-      this.#outLen = 0;
-    }
-    const used = this.#outLen;
-    if (out.length - used >= wanted) return out;
-    if (out.length < WRITE_CHUNK_BYTES) {
-      let size = out.length * 2;
-      while (size < used + wanted && size < WRITE_CHUNK_BYTES) size *= 2;
-      const grown = new Uint8Array(Math.min(size, WRITE_CHUNK_BYTES));
-      grown.set(out.subarray(0, used));
-      this.#out = out = grown;
-    }
-    if (out.length - used >= atLeast) return out;
-    // A full chunk: hand it to the writer, start the next one.
-    this.#full.push(out);
-    this.#fullLengths.push(used);
-    this.#fullBytes += used;
-    let next = this.#pool.pop();
-    if (next === undefined || next.length < WRITE_CHUNK_BYTES) next = new Uint8Array(WRITE_CHUNK_BYTES);
-    this.#out = next;
-    this.#outLen = 0;
-    return next;
-  }
-
-  /**
-   * Start writing pending bytes (the microtask queued by the first send of a task, so everything
-   * sent in that task goes out in one write). Chunks are written one after another; what is queued
-   * meanwhile follows. Driven by the write's callbacks, not an async loop: no extra promise per write.
-   */
-  #flush(): void {
-    this.#flushQueued = false;
-    if (this.#writing) return;
-    this.#writeNext();
-  }
-
-  /** Write the oldest pending chunk, or stop writing when none is left. */
-  #writeNext(): void {
-    if ((this.#fullBytes === 0 && this.#outLen === 0) || this.readyState === CLOSED) {
-      this.#writing = false;
-      if (this.#drainWaiters.length > 0) {
-        const waiters = this.#drainWaiters;
-        this.#drainWaiters = [];
-        for (const wake of waiters) wake();
-      }
-      return;
-    }
-    this.#writing = true;
-    let buffer: Uint8Array;
-    let length: number;
-    if (this.#full.length > 0) {
-      buffer = this.#full.shift()!;
-      length = this.#fullLengths.shift()!;
-      this.#fullBytes -= length;
-    } else {
-      buffer = this.#out!;
-      length = this.#outLen;
-      this.#out = null;
-      this.#outLen = 0;
-    }
-    this.#writeBuffer = buffer;
-    this.#writeLength = length;
-    this.#inFlight = length;
-    this.#written = 0;
-    this.#conn.write(length === buffer.length ? buffer : buffer.subarray(0, length))
-      .then(this.#onWritten, this.#onWriteFailed);
-  }
-
-  /** `n` bytes of the chunk in flight were written: write the rest, or recycle it and go on. */
-  readonly #onWritten = (n: number): void => {
-    const buffer = this.#writeBuffer!;
-    this.#written += n;
-    if (this.#written < this.#writeLength && this.readyState !== CLOSED) {
-      this.#conn.write(buffer.subarray(this.#written, this.#writeLength)).then(
-        this.#onWritten,
-        this.#onWriteFailed,
-      );
-      return;
-    }
-    this.#writeBuffer = null;
-    this.#inFlight = 0;
-    if (this.readyState !== CLOSED) {
-      if (this.#out === null && this.#full.length === 0) {
-        this.#out = buffer; // a quiet socket keeps filling one buffer
-        this.#outLen = 0;
-      } else if (this.#pool.length < WRITE_POOL_BUFFERS) {
-        this.#pool.push(buffer);
-      }
-      const onLow = this.#onLow;
-      if (onLow !== null && this.#fullBytes + this.#outLen <= this.#lowBytes) {
-        // Before the next write starts, so what the callback sends joins it.
-        this.#onLow = null;
-        onLow();
-      }
-    }
-    this.#writeNext();
-  };
-
-  readonly #onWriteFailed = (error: unknown): void => {
-    this.#writeBuffer = null;
-    this.#inFlight = 0;
-    this.#abort(`write failed: ${error instanceof Error ? error.message : String(error)}`);
-    this.#writing = false;
-    const waiters = this.#drainWaiters;
-    this.#drainWaiters = [];
-    for (const wake of waiters) wake();
-  };
-
-  readonly #flushTask = (): void => this.#flush();
 
   async #writeAll(bytes: Uint8Array): Promise<void> {
     let off = 0;
     while (off < bytes.length) off += await this.#conn.write(bytes.subarray(off));
-  }
-
-  /** Resolves once nothing is pending or in flight (or the connection is gone). */
-  #drained(): Promise<void> {
-    if (!this.#writing && !this.#flushQueued) return Promise.resolve();
-    return new Promise((resolve) => this.#drainWaiters.push(resolve));
   }
 
   #sendClose(code: number, reason: string): void {
@@ -813,18 +617,13 @@ export class ConnWebSocket extends EventTarget {
   #closeAfterDrain(code: number, reason: string, wasClean: boolean): void {
     clearTimeout(this.#closeTimer);
     this.#closeTimer = setTimeout(() => this.#finish(code, reason, false), CLOSE_TIMEOUT_MS);
-    this.#drained().then(() => this.#finish(code, reason, wasClean));
+    this.#writer.drained().then(() => this.#finish(code, reason, wasClean));
   }
 
   /** Drop the TCP connection now (the peer is gone or stopped reading). */
   #abort(reason: string): void {
     if (this.readyState === CLOSED) return;
-    this.#outLen = 0;
-    this.#out = null;
-    this.#full = [];
-    this.#fullLengths = [];
-    this.#fullBytes = 0;
-    this.#onLow = null;
+    this.#writer.stop();
     queueMicrotask(() => {
       if (this.readyState !== CLOSED) this.dispatchEvent(new ErrorEvent("error", { message: reason }));
       this.#finish(CLOSE_ABNORMAL, "", false);
@@ -843,13 +642,7 @@ export class ConnWebSocket extends EventTarget {
     this.readyState = CLOSED;
     clearTimeout(this.#idleTimer);
     clearTimeout(this.#closeTimer);
-    this.#out = null;
-    this.#outLen = 0;
-    this.#full = [];
-    this.#fullLengths = [];
-    this.#fullBytes = 0;
-    this.#pool = [];
-    this.#onLow = null;
+    this.#writer.stop();
     this.#fragments = [];
     this.#large = null;
     try {
@@ -871,13 +664,7 @@ export class ConnWebSocket extends EventTarget {
 
   #idleTick(): void {
     if (this.readyState !== OPEN) return;
-    if (this.#sends === this.#sendsSeen && !this.#writing && this.bufferedAmount === 0) {
-      this.#out = null; // quiet: an idle session holds no send buffer
-      this.#pool = [];
-    } else if (this.#pool.length > WRITE_POOL_KEEP_BUFFERS) {
-      this.#pool.length = WRITE_POOL_KEEP_BUFFERS;
-    }
-    this.#sendsSeen = this.#sends;
+    this.#writer.trim();
     if (this.#received !== this.#receivedSeen) {
       this.#receivedSeen = this.#received;
       this.#pinged = false;
