@@ -36,6 +36,7 @@ import {
   encodeSubscribeOk,
   isLegacy,
   type Subscribe,
+  type SubscribeOk,
   Version,
 } from "./messages.ts";
 import { encodeDatagram05, encodeSubscribeResponse05 } from "./lite05.ts";
@@ -198,14 +199,15 @@ class Downstream implements TrackConsumer {
     return new Promise((resolve) => (this.#onEnded = resolve));
   }
 
-  /** Resolves when the track ended and every group in flight is finished. */
-  drained(): Promise<void> {
-    return new Promise((resolve) => {
-      this.#onIdle = () => {
-        if (this.#trackEnd && this.#queue.size === 0) resolve();
-      };
-      this.#onIdle();
-    });
+  /**
+   * Calls `done` once the track ended and every group in flight is finished (a callback, not a
+   * promise: an idle subscription waits for it all its life).
+   */
+  onDrained(done: () => void): void {
+    this.#onIdle = () => {
+      if (this.#trackEnd && this.#queue.size === 0) done();
+    };
+    this.#onIdle();
   }
 
   /**
@@ -411,37 +413,36 @@ export async function serveSubscribe(
   stats.subscriptionsOpened++;
   let handle: TrackHandle | undefined;
   let downstream: Downstream | undefined;
-  // The subscriber leaves by FIN/reset on its side, or STOP_SENDING on ours.
-  let leftResolve!: () => void;
-  const left = new Promise<void>((resolve) => (leftResolve = resolve));
-  const onAbort = () => leftResolve();
-  ctx.signal.addEventListener("abort", onAbort, { once: true });
+  // The subscriber leaves by FIN/reset on its side, STOP_SENDING on ours, or the session's end. What
+  // waits for that is one slot, not a promise each step races against: a reaction added to a
+  // long-lived promise stays until it settles, and an idle subscription waits all its life.
+  let gone = false;
+  let wake: (() => void) | null = null;
+  const leave = () => {
+    gone = true;
+    wake?.();
+  };
+  /** `step`'s value, or `ifLeft` once the subscriber left first. */
+  const unlessLeft = <T, U>(step: Promise<T>, ifLeft: U): Promise<T | U> =>
+    new Promise<T | U>((resolve, reject) => {
+      if (gone) return resolve(ifLeft);
+      wake = () => resolve(ifLeft);
+      step.then(resolve, reject);
+    });
+  ctx.signal.addEventListener("abort", leave, { once: true });
   stream.send.stopped.then((code) => {
-    if (code >= 0) leftResolve();
+    if (code >= 0) leave();
   });
-  const reading = (async () => {
-    try {
-      for (let n = 1; !(await reader.done()); n++) {
-        if (n % MESSAGES_PER_YIELD === 0) await yieldToEventLoop();
-        const m = await reader.message(1024);
-        if (isLegacy(ctx.version)) continue; // 01/02 define no update; ignore
-        const update = decodeSubscribeFields(m, "SUBSCRIBE_UPDATE");
-        if (handle && update.priority > handle.track.priority) {
-          handle.track.upstream?.update?.(update.priority);
-        }
-        downstream?.bound(update.startGroup, update.endGroup);
-      }
-    } catch (err) {
-      log.trace("subscribe stream read ended", { error: String(err) });
-    }
-    leftResolve();
-  })();
+  readUpdates(reader, ctx, leave, (update) => {
+    if (handle && update.priority > handle.track.priority) handle.track.upstream?.update?.(update.priority);
+    downstream?.bound(update.startGroup, update.endGroup);
+  });
 
   try {
-    const broadcast = await Promise.race([
+    const broadcast = await unlessLeft(
       ctx.origin.waitFor(path, ctx.limits.subscribeWaitMs, ctx.signal),
-      left.then(() => undefined),
-    ]);
+      undefined,
+    );
     if (!broadcast) {
       stream.send.reset(Code.NotFound);
       return;
@@ -464,7 +465,7 @@ export async function serveSubscribe(
     }
     if (handle.created && !ctx.scope.internal) registry.created.add(handle.track);
     const track = handle.track;
-    const ready = await Promise.race([track.whenReady(), left.then(() => null)]);
+    const ready = await unlessLeft(track.whenReady(), null);
     if (ready === null) {
       await stream.send.close();
       return;
@@ -513,7 +514,12 @@ export async function serveSubscribe(
       }
     }
     track.attach(downstream);
-    const ended = await Promise.race([downstream.drained().then(() => true), left.then(() => false)]);
+    // true once the track ended and every group was served, false when the subscriber left.
+    const ended = await new Promise<boolean>((resolve) => {
+      wake = () => resolve(false);
+      if (gone) wake();
+      ds.onDrained(() => resolve(true));
+    });
     if (ended) {
       const code = downstream.trackEnd?.code ?? null;
       await endDeclared;
@@ -531,7 +537,7 @@ export async function serveSubscribe(
     log.debug("subscription failed", { path, track: msg.track, error: String(err) });
     stream.send.reset(Code.Cancel);
   } finally {
-    ctx.signal.removeEventListener("abort", onAbort);
+    ctx.signal.removeEventListener("abort", leave);
     if (downstream) {
       handle?.track.detach(downstream);
       downstream.close(Code.Cancel);
@@ -540,7 +546,38 @@ export async function serveSubscribe(
     registry.ids.delete(msg.id);
     stats.subscriptionsClosed++;
     stream.recv.stop(Code.Cancel);
-    leftResolve();
-    void reading;
+    leave();
   }
+}
+
+/**
+ * Read SUBSCRIBE_UPDATEs from a Subscribe stream (handing each to `apply`) until it ends, then call
+ * `left`. Not an async function: an idle subscription waits for its next update all its life, and a
+ * suspended async frame (its generator, promise and await closures) costs more than a `then`.
+ */
+function readUpdates(
+  reader: StreamReader,
+  ctx: SessionContext,
+  left: () => void,
+  apply: (update: SubscribeOk) => void,
+): void {
+  let n = 0;
+  const failed = (err: unknown) => {
+    ctx.log.trace("subscribe stream read ended", { error: String(err) });
+    left();
+  };
+  const one = async (): Promise<void> => {
+    if (++n % MESSAGES_PER_YIELD === 0) await yieldToEventLoop();
+    const m = await reader.message(1024);
+    if (isLegacy(ctx.version)) return; // 01/02 define no update; ignore
+    apply(decodeSubscribeFields(m, "SUBSCRIBE_UPDATE"));
+  };
+  const next = (): void => {
+    reader.done().then(got, failed);
+  };
+  const got = (ended: boolean): void => {
+    if (ended) left();
+    else one().then(next, failed);
+  };
+  next();
 }
