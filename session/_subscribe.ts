@@ -46,6 +46,8 @@ import { GroupPump, GroupQueue } from "./_group_queue.ts";
 
 export { GROUP_STREAM_OVERHEAD_BYTES, MAX_GROUPS_BEHIND, MAX_GROUPS_IN_FLIGHT } from "./_group_queue.ts";
 
+const RESOLVED: Promise<void> = Promise.resolve();
+
 /** Swallows the rejection of a write whose failure surfaces on the next awaited one. */
 function ignore(): void {}
 
@@ -437,6 +439,24 @@ export async function serveSubscribe(
     if (handle && update.priority > handle.track.priority) handle.track.upstream?.update?.(update.priority);
     downstream?.bound(update.startGroup, update.endGroup);
   });
+  const failed = (err: unknown) => {
+    log.debug("subscription failed", { path, track: msg.track, error: String(err) });
+    stream.send.reset(Code.Cancel);
+  };
+  const cleanup = () => {
+    ctx.signal.removeEventListener("abort", leave);
+    if (downstream) {
+      handle?.track.detach(downstream);
+      downstream.close(Code.Cancel);
+    }
+    handle?.release();
+    registry.ids.delete(msg.id);
+    stats.subscriptionsClosed++;
+    stream.recv.stop(Code.Cancel);
+    leave();
+  };
+  /** Set once the subscription is attached: its end then runs the cleanup, not this frame. */
+  let handedOver = false;
 
   try {
     const broadcast = await unlessLeft(
@@ -481,7 +501,7 @@ export async function serveSubscribe(
     }
     const lite05 = ctx.version === Version.Lite05;
     // lite-05: acceptance is implicit; START / DROP / END go out in order as groups are served.
-    let responses = Promise.resolve();
+    let responses = RESOLVED;
     const respond = (bytes: Uint8Array) => {
       responses = responses.then(() => stream.send.write(bytes)).catch(() => {});
     };
@@ -507,46 +527,55 @@ export async function serveSubscribe(
       ? ds.ended().then((code) => {
         if (code === null) respond(encodeSubscribeResponse05({ type: "end", group: ds.endSequence }));
       })
-      : Promise.resolve();
+      : RESOLVED;
     if (msg.startGroup !== undefined) {
       for (const g of track.groups) {
         if (g.sequence >= msg.startGroup && g !== track.latest) downstream.onGroup(g);
       }
     }
     track.attach(downstream);
-    // true once the track ended and every group was served, false when the subscriber left.
-    const ended = await new Promise<boolean>((resolve) => {
-      wake = () => resolve(false);
-      if (gone) wake();
-      ds.onDrained(() => resolve(true));
+    // From here an idle subscription waits all its life: in callbacks and one promise, not in this
+    // suspended async frame (its generator, register file and await closures).
+    handedOver = true;
+    return new Promise<void>((resolve) => {
+      let over = false;
+      // true once the track ended and every group was served, false when the subscriber left.
+      const finish = (ended: boolean) => {
+        if (over) return;
+        over = true;
+        wake = null;
+        // Made only now: an idle subscription holds no closure for its end.
+        void (async () => {
+          try {
+            if (ended) {
+              const code = ds.trackEnd?.code ?? null;
+              await endDeclared;
+              await responses;
+              if (code === null) await stream.send.close();
+              else stream.send.reset(code);
+            } else {
+              // Detached first: groups only this subscription held are then kept for late joiners
+              // when it was the last consumer (see the relay Track's groupIdle).
+              track.detach(ds);
+              ds.close(Code.Cancel);
+              await stream.send.close();
+            }
+          } catch (err) {
+            failed(err);
+          } finally {
+            cleanup();
+            resolve();
+          }
+        })();
+      };
+      wake = () => finish(false);
+      ds.onDrained(() => finish(true));
+      if (gone) finish(false);
     });
-    if (ended) {
-      const code = downstream.trackEnd?.code ?? null;
-      await endDeclared;
-      await responses;
-      if (code === null) await stream.send.close();
-      else stream.send.reset(code);
-    } else {
-      // Detached first: groups only this subscription held are then kept for late joiners when it
-      // was the last consumer (see the relay Track's groupIdle).
-      track.detach(downstream);
-      downstream.close(Code.Cancel);
-      await stream.send.close();
-    }
   } catch (err) {
-    log.debug("subscription failed", { path, track: msg.track, error: String(err) });
-    stream.send.reset(Code.Cancel);
+    failed(err);
   } finally {
-    ctx.signal.removeEventListener("abort", leave);
-    if (downstream) {
-      handle?.track.detach(downstream);
-      downstream.close(Code.Cancel);
-    }
-    handle?.release();
-    registry.ids.delete(msg.id);
-    stats.subscriptionsClosed++;
-    stream.recv.stop(Code.Cancel);
-    leave();
+    if (!handedOver) cleanup();
   }
 }
 
@@ -566,18 +595,21 @@ function readUpdates(
     ctx.log.trace("subscribe stream read ended", { error: String(err) });
     left();
   };
-  const one = async (): Promise<void> => {
-    if (++n % MESSAGES_PER_YIELD === 0) await yieldToEventLoop();
-    const m = await reader.message(1024);
-    if (isLegacy(ctx.version)) return; // 01/02 define no update; ignore
-    apply(decodeSubscribeFields(m, "SUBSCRIBE_UPDATE"));
-  };
   const next = (): void => {
     reader.done().then(got, failed);
   };
   const got = (ended: boolean): void => {
-    if (ended) left();
-    else one().then(next, failed);
+    if (ended) {
+      left();
+      return;
+    }
+    // Made per update (rare): an idle subscription holds no closure for it.
+    (async () => {
+      if (++n % MESSAGES_PER_YIELD === 0) await yieldToEventLoop();
+      const m = await reader.message(1024);
+      if (isLegacy(ctx.version)) return; // 01/02 define no update; ignore
+      apply(decodeSubscribeFields(m, "SUBSCRIBE_UPDATE"));
+    })().then(next, failed);
   };
   next();
 }

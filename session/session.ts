@@ -289,18 +289,21 @@ export class MoqSession {
       }, SETUP_TIMEOUT_MS);
     }
 
+    // One handler for every stream's failure, not a closure per stream (a subscription keeps its
+    // `catch` reaction all its life).
+    const failed = (err: unknown) => this.#handleError(err);
     const bidiLoop = (async () => {
       for (;;) {
         const s = await t.acceptBidi();
         if (!s) return;
-        this.#bidi(s).catch((err) => this.#handleError(err));
+        this.#bidi(s).catch(failed);
       }
     })();
     const uniLoop = (async () => {
       for (;;) {
         const s = await t.acceptUni();
         if (!s) return;
-        this.#uni(s).catch((err) => this.#handleError(err));
+        this.#uni(s).catch(failed);
       }
     })();
     // lite-05 over raw QUIC or WebTransport: single-frame groups may arrive as datagrams.
