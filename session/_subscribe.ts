@@ -427,9 +427,11 @@ export async function serveSubscribe(
   /** `step`'s value, or `ifLeft` once the subscriber left first. */
   const unlessLeft = <T, U>(step: Promise<T>, ifLeft: U): Promise<T | U> =>
     new Promise<T | U>((resolve, reject) => {
-      if (gone) return resolve(ifLeft);
-      wake = () => resolve(ifLeft);
+      // Handled even when the subscriber already left: a step failing later (the wait aborted with
+      // the session) must not be an unhandled rejection.
       step.then(resolve, reject);
+      if (gone) resolve(ifLeft);
+      else wake = () => resolve(ifLeft);
     });
   ctx.signal.addEventListener("abort", leave, { once: true });
   stream.send.stopped.then((code) => {
@@ -537,7 +539,7 @@ export async function serveSubscribe(
     // From here an idle subscription waits all its life: in callbacks and one promise, not in this
     // suspended async frame (its generator, register file and await closures).
     handedOver = true;
-    return new Promise<void>((resolve) => {
+    return new Promise<void>((resolve, reject) => {
       let over = false;
       // true once the track ended and every group was served, false when the subscriber left.
       const finish = (ended: boolean) => {
@@ -564,9 +566,8 @@ export async function serveSubscribe(
             failed(err);
           } finally {
             cleanup();
-            resolve();
           }
-        })();
+        })().then(resolve, reject);
       };
       wake = () => finish(false);
       ds.onDrained(() => finish(true));
