@@ -289,9 +289,7 @@ export class MoqSession {
       }, SETUP_TIMEOUT_MS);
     }
 
-    // One handler for every stream's failure, not a closure per stream (a subscription keeps its
-    // `catch` reaction all its life).
-    const failed = (err: unknown) => this.#handleError(err);
+    const failed = this.#streamFailed;
     const bidiLoop = (async () => {
       for (;;) {
         const s = await t.acceptBidi();
@@ -362,6 +360,12 @@ export class MoqSession {
     return info;
   }
 
+  /**
+   * One handler for every stream's failure, not a closure per stream (a subscription keeps its
+   * `catch` reaction all its life).
+   */
+  readonly #streamFailed = (err: unknown): void => this.#handleError(err);
+
   #handleError(err: unknown): void {
     if (this.#abort.signal.aborted) return;
     const code = peerErrorCode(err);
@@ -430,7 +434,9 @@ export class MoqSession {
       }
       case BidiType.Subscribe: {
         const msg = decodeSubscribe(ctx.version, await reader.message(MAX_MESSAGE_BYTES));
-        return serveSubscribe(ctx, stream, reader, msg, this.#subs);
+        // Not returned: this frame's promise would stay pending, chained to it, all its life.
+        serveSubscribe(ctx, stream, reader, msg, this.#subs).catch(this.#streamFailed);
+        return;
       }
       case BidiType.Probe: {
         if (isLegacy(ctx.version)) break;
@@ -495,7 +501,9 @@ export class MoqSession {
       }
       case BidiType05.Subscribe: {
         const msg = decodeSubscribe(ctx.version, await reader.message(MAX_MESSAGE_BYTES));
-        return serveSubscribe(ctx, stream, reader, msg, this.#subs);
+        // Not returned: this frame's promise would stay pending, chained to it, all its life.
+        serveSubscribe(ctx, stream, reader, msg, this.#subs).catch(this.#streamFailed);
+        return;
       }
       case BidiType05.Track:
         return serveTrack05(ctx, stream, reader, this.#subs);
