@@ -36,6 +36,7 @@ import {
   encodeSubscribeOk,
   isLegacy,
   type Subscribe,
+  type SubscribeOk,
   Version,
 } from "./messages.ts";
 import { encodeDatagram05, encodeSubscribeResponse05 } from "./lite05.ts";
@@ -44,6 +45,8 @@ import { run05 } from "./_frame05.ts";
 import { GroupPump, GroupQueue } from "./_group_queue.ts";
 
 export { GROUP_STREAM_OVERHEAD_BYTES, MAX_GROUPS_BEHIND, MAX_GROUPS_IN_FLIGHT } from "./_group_queue.ts";
+
+const RESOLVED: Promise<void> = Promise.resolve();
 
 /** Swallows the rejection of a write whose failure surfaces on the next awaited one. */
 function ignore(): void {}
@@ -198,14 +201,15 @@ class Downstream implements TrackConsumer {
     return new Promise((resolve) => (this.#onEnded = resolve));
   }
 
-  /** Resolves when the track ended and every group in flight is finished. */
-  drained(): Promise<void> {
-    return new Promise((resolve) => {
-      this.#onIdle = () => {
-        if (this.#trackEnd && this.#queue.size === 0) resolve();
-      };
-      this.#onIdle();
-    });
+  /**
+   * Calls `done` once the track ended and every group in flight is finished (a callback, not a
+   * promise: an idle subscription waits for it all its life).
+   */
+  onDrained(done: () => void): void {
+    this.#onIdle = () => {
+      if (this.#trackEnd && this.#queue.size === 0) done();
+    };
+    this.#onIdle();
   }
 
   /**
@@ -411,37 +415,56 @@ export async function serveSubscribe(
   stats.subscriptionsOpened++;
   let handle: TrackHandle | undefined;
   let downstream: Downstream | undefined;
-  // The subscriber leaves by FIN/reset on its side, or STOP_SENDING on ours.
-  let leftResolve!: () => void;
-  const left = new Promise<void>((resolve) => (leftResolve = resolve));
-  const onAbort = () => leftResolve();
-  ctx.signal.addEventListener("abort", onAbort, { once: true });
+  // The subscriber leaves by FIN/reset on its side, STOP_SENDING on ours, or the session's end. What
+  // waits for that is one slot, not a promise each step races against: a reaction added to a
+  // long-lived promise stays until it settles, and an idle subscription waits all its life.
+  let gone = false;
+  let wake: (() => void) | null = null;
+  const leave = () => {
+    gone = true;
+    wake?.();
+  };
+  /** `step`'s value, or `ifLeft` once the subscriber left first. */
+  const unlessLeft = <T, U>(step: Promise<T>, ifLeft: U): Promise<T | U> =>
+    new Promise<T | U>((resolve, reject) => {
+      // Handled even when the subscriber already left: a step failing later (the wait aborted with
+      // the session) must not be an unhandled rejection.
+      step.then(resolve, reject);
+      if (gone) resolve(ifLeft);
+      else wake = () => resolve(ifLeft);
+    });
+  ctx.signal.addEventListener("abort", leave, { once: true });
   stream.send.stopped.then((code) => {
-    if (code >= 0) leftResolve();
+    if (code >= 0) leave();
   });
-  const reading = (async () => {
-    try {
-      for (let n = 1; !(await reader.done()); n++) {
-        if (n % MESSAGES_PER_YIELD === 0) await yieldToEventLoop();
-        const m = await reader.message(1024);
-        if (isLegacy(ctx.version)) continue; // 01/02 define no update; ignore
-        const update = decodeSubscribeFields(m, "SUBSCRIBE_UPDATE");
-        if (handle && update.priority > handle.track.priority) {
-          handle.track.upstream?.update?.(update.priority);
-        }
-        downstream?.bound(update.startGroup, update.endGroup);
-      }
-    } catch (err) {
-      log.trace("subscribe stream read ended", { error: String(err) });
+  readUpdates(reader, ctx, leave, (update) => {
+    if (handle && update.priority > handle.track.priority) handle.track.upstream?.update?.(update.priority);
+    downstream?.bound(update.startGroup, update.endGroup);
+  });
+  const failed = (err: unknown) => {
+    log.debug("subscription failed", { path, track: msg.track, error: String(err) });
+    stream.send.reset(Code.Cancel);
+  };
+  const cleanup = () => {
+    ctx.signal.removeEventListener("abort", leave);
+    if (downstream) {
+      handle?.track.detach(downstream);
+      downstream.close(Code.Cancel);
     }
-    leftResolve();
-  })();
+    handle?.release();
+    registry.ids.delete(msg.id);
+    stats.subscriptionsClosed++;
+    stream.recv.stop(Code.Cancel);
+    leave();
+  };
+  /** Set once the subscription is attached: its end then runs the cleanup, not this frame. */
+  let handedOver = false;
 
   try {
-    const broadcast = await Promise.race([
+    const broadcast = await unlessLeft(
       ctx.origin.waitFor(path, ctx.limits.subscribeWaitMs, ctx.signal),
-      left.then(() => undefined),
-    ]);
+      undefined,
+    );
     if (!broadcast) {
       stream.send.reset(Code.NotFound);
       return;
@@ -464,7 +487,7 @@ export async function serveSubscribe(
     }
     if (handle.created && !ctx.scope.internal) registry.created.add(handle.track);
     const track = handle.track;
-    const ready = await Promise.race([track.whenReady(), left.then(() => null)]);
+    const ready = await unlessLeft(track.whenReady(), null);
     if (ready === null) {
       await stream.send.close();
       return;
@@ -480,7 +503,7 @@ export async function serveSubscribe(
     }
     const lite05 = ctx.version === Version.Lite05;
     // lite-05: acceptance is implicit; START / DROP / END go out in order as groups are served.
-    let responses = Promise.resolve();
+    let responses = RESOLVED;
     const respond = (bytes: Uint8Array) => {
       responses = responses.then(() => stream.send.write(bytes)).catch(() => {});
     };
@@ -506,41 +529,88 @@ export async function serveSubscribe(
       ? ds.ended().then((code) => {
         if (code === null) respond(encodeSubscribeResponse05({ type: "end", group: ds.endSequence }));
       })
-      : Promise.resolve();
+      : RESOLVED;
     if (msg.startGroup !== undefined) {
       for (const g of track.groups) {
         if (g.sequence >= msg.startGroup && g !== track.latest) downstream.onGroup(g);
       }
     }
     track.attach(downstream);
-    const ended = await Promise.race([downstream.drained().then(() => true), left.then(() => false)]);
-    if (ended) {
-      const code = downstream.trackEnd?.code ?? null;
-      await endDeclared;
-      await responses;
-      if (code === null) await stream.send.close();
-      else stream.send.reset(code);
-    } else {
-      // Detached first: groups only this subscription held are then kept for late joiners when it
-      // was the last consumer (see the relay Track's groupIdle).
-      track.detach(downstream);
-      downstream.close(Code.Cancel);
-      await stream.send.close();
-    }
+    // From here an idle subscription waits all its life: in callbacks and one promise, not in this
+    // suspended async frame (its generator, register file and await closures).
+    handedOver = true;
+    return new Promise<void>((resolve, reject) => {
+      let over = false;
+      // true once the track ended and every group was served, false when the subscriber left.
+      const finish = (ended: boolean) => {
+        if (over) return;
+        over = true;
+        wake = null;
+        // Made only now: an idle subscription holds no closure for its end.
+        void (async () => {
+          try {
+            if (ended) {
+              const code = ds.trackEnd?.code ?? null;
+              await endDeclared;
+              await responses;
+              if (code === null) await stream.send.close();
+              else stream.send.reset(code);
+            } else {
+              // Detached first: groups only this subscription held are then kept for late joiners
+              // when it was the last consumer (see the relay Track's groupIdle).
+              track.detach(ds);
+              ds.close(Code.Cancel);
+              await stream.send.close();
+            }
+          } catch (err) {
+            failed(err);
+          } finally {
+            cleanup();
+          }
+        })().then(resolve, reject);
+      };
+      wake = () => finish(false);
+      ds.onDrained(() => finish(true));
+      if (gone) finish(false);
+    });
   } catch (err) {
-    log.debug("subscription failed", { path, track: msg.track, error: String(err) });
-    stream.send.reset(Code.Cancel);
+    failed(err);
   } finally {
-    ctx.signal.removeEventListener("abort", onAbort);
-    if (downstream) {
-      handle?.track.detach(downstream);
-      downstream.close(Code.Cancel);
-    }
-    handle?.release();
-    registry.ids.delete(msg.id);
-    stats.subscriptionsClosed++;
-    stream.recv.stop(Code.Cancel);
-    leftResolve();
-    void reading;
+    if (!handedOver) cleanup();
   }
+}
+
+/**
+ * Read SUBSCRIBE_UPDATEs from a Subscribe stream (handing each to `apply`) until it ends, then call
+ * `left`. Not an async function: an idle subscription waits for its next update all its life, and a
+ * suspended async frame (its generator, promise and await closures) costs more than a `then`.
+ */
+function readUpdates(
+  reader: StreamReader,
+  ctx: SessionContext,
+  left: () => void,
+  apply: (update: SubscribeOk) => void,
+): void {
+  let n = 0;
+  const failed = (err: unknown) => {
+    ctx.log.trace("subscribe stream read ended", { error: String(err) });
+    left();
+  };
+  const next = (): void => {
+    reader.done().then(got, failed);
+  };
+  const got = (ended: boolean): void => {
+    if (ended) {
+      left();
+      return;
+    }
+    // Made per update (rare): an idle subscription holds no closure for it.
+    (async () => {
+      if (++n % MESSAGES_PER_YIELD === 0) await yieldToEventLoop();
+      const m = await reader.message(1024);
+      if (isLegacy(ctx.version)) return; // 01/02 define no update; ignore
+      apply(decodeSubscribeFields(m, "SUBSCRIBE_UPDATE"));
+    })().then(next, failed);
+  };
+  next();
 }

@@ -18,6 +18,7 @@ import {
   SubscriptionRegistry,
 } from "./_subscribe.ts";
 import { encodeVarint } from "../codec/mod.ts";
+import { sleep } from "../util/mod.ts";
 
 function frame(payload: Uint8Array): Uint8Array {
   const out = new Uint8Array(encodeVarint(payload.length).length + payload.length);
@@ -279,5 +280,30 @@ Deno.test("subscribe: two subscriptions of one group each get their own subscrib
   await a.stream.send.close();
   await b.stream.send.close();
   await within(2_000, "the subscriptions to end", Promise.all([a.serving, b.serving]));
+  t.end();
+});
+
+Deno.test("subscribe: a subscriber leaving while the broadcast is awaited ends it at once; an idle one detaches", async () => {
+  // The broadcast never appears within the test: the relay waits (up to 60 s) until the peer leaves.
+  const t = testContext({ limits: { subscribeWaitMs: 60_000 } });
+  const registry = new SubscriptionRegistry();
+  const waiting = await subscribe(t, registry, 1n, "t");
+  await sleep(50);
+  assert.ok(registry.ids.has(1n));
+  await waiting.stream.send.close();
+  await within(2_000, "the waiting subscription to end", waiting.serving);
+  assert.equal(registry.ids.size, 0);
+
+  // Attached and idle (no group yet): leaving detaches it from the track and frees the id.
+  const source = new TestSource();
+  t.origin.publish("b", source);
+  const idle = await subscribe(t, registry, 2n, "t");
+  await expectOk(idle.reader);
+  const track = source.tracks[0];
+  assert.equal(track.consumers.size, 1);
+  await idle.stream.send.close();
+  await within(2_000, "the idle subscription to end", idle.serving);
+  assert.equal(track.consumers.size, 0);
+  assert.equal(registry.ids.size, 0);
   t.end();
 });

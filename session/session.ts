@@ -289,18 +289,19 @@ export class MoqSession {
       }, SETUP_TIMEOUT_MS);
     }
 
+    const failed = this.#streamFailed;
     const bidiLoop = (async () => {
       for (;;) {
         const s = await t.acceptBidi();
         if (!s) return;
-        this.#bidi(s).catch((err) => this.#handleError(err));
+        this.#bidi(s).catch(failed);
       }
     })();
     const uniLoop = (async () => {
       for (;;) {
         const s = await t.acceptUni();
         if (!s) return;
-        this.#uni(s).catch((err) => this.#handleError(err));
+        this.#uni(s).catch(failed);
       }
     })();
     // lite-05 over raw QUIC or WebTransport: single-frame groups may arrive as datagrams.
@@ -358,6 +359,12 @@ export class MoqSession {
     });
     return info;
   }
+
+  /**
+   * One handler for every stream's failure, not a closure per stream (a subscription keeps its
+   * `catch` reaction all its life).
+   */
+  readonly #streamFailed = (err: unknown): void => this.#handleError(err);
 
   #handleError(err: unknown): void {
     if (this.#abort.signal.aborted) return;
@@ -427,7 +434,9 @@ export class MoqSession {
       }
       case BidiType.Subscribe: {
         const msg = decodeSubscribe(ctx.version, await reader.message(MAX_MESSAGE_BYTES));
-        return serveSubscribe(ctx, stream, reader, msg, this.#subs);
+        // Not returned: this frame's promise would stay pending, chained to it, all its life.
+        serveSubscribe(ctx, stream, reader, msg, this.#subs).catch(this.#streamFailed);
+        return;
       }
       case BidiType.Probe: {
         if (isLegacy(ctx.version)) break;
@@ -492,7 +501,9 @@ export class MoqSession {
       }
       case BidiType05.Subscribe: {
         const msg = decodeSubscribe(ctx.version, await reader.message(MAX_MESSAGE_BYTES));
-        return serveSubscribe(ctx, stream, reader, msg, this.#subs);
+        // Not returned: this frame's promise would stay pending, chained to it, all its life.
+        serveSubscribe(ctx, stream, reader, msg, this.#subs).catch(this.#streamFailed);
+        return;
       }
       case BidiType05.Track:
         return serveTrack05(ctx, stream, reader, this.#subs);

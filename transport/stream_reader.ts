@@ -22,6 +22,7 @@ import type { RecvStream } from "./types.ts";
 
 const EMPTY = new Uint8Array(0);
 const NOT_DONE: Promise<boolean> = Promise.resolve(false);
+const ENDED: Promise<boolean> = Promise.resolve(false);
 
 /** The first buffer a long read allocates before any more bytes have arrived. */
 export const INITIAL_READ_BUFFER_BYTES = 16 * 1024;
@@ -54,16 +55,23 @@ export class StreamReader {
     return this.#chunk.length - this.#pos;
   }
 
-  /** Pull one more chunk; false at FIN. */
-  async #fill(): Promise<boolean> {
-    if (this.#ended) return false;
+  /**
+   * Pull one more chunk; false at FIN. Not an async function (see {@link done}): an idle stream waits
+   * in it all its life.
+   */
+  #fill(): Promise<boolean> {
+    if (this.#ended) return ENDED;
     // Let go of a fully consumed chunk while waiting: an idle stream must not pin its last buffer.
     if (this.#available === 0) {
       this.#chunk = EMPTY;
       this.#pos = 0;
     }
     this.onWait?.();
-    const next = await this.#stream.read();
+    return this.#stream.read().then((next) => this.#took(next));
+  }
+
+  /** Append a chunk `#fill` read (null: FIN). */
+  #took(next: Uint8Array | null): boolean {
     if (next === null) {
       this.#ended = true;
       return false;

@@ -82,6 +82,8 @@ export const SEND_HIGH_WATER_BYTES = 64 * 1024;
 export const COALESCE_MAX_BYTES = 16 * 1024;
 
 const RESOLVED: Promise<void> = Promise.resolve();
+/** What `read()` returns once the stream ended. */
+const READ_DONE: Promise<null> = Promise.resolve(null);
 
 /** A caller waiting for the queue to fall below {@link SEND_HIGH_WATER_BYTES}. */
 interface DrainWaiter {
@@ -343,6 +345,13 @@ export const RECV_MIN_READ_BYTES = 512;
  * {@link RECV_MIN_READ_BYTES}.
  */
 export const RECV_UNI_FIRST_READ_BYTES = 8 * 1024;
+/**
+ * Smallest buffer a bidirectional stream reads into once its first read is done. Bidirectional
+ * streams are control streams (a subscription, an announce interest): after their first message they
+ * idle, receiving at most a short update now and then, and each holds its pending read's buffer all
+ * its life (300 subscriptions: a 512-byte buffer was ~0.5 KiB of each subscription's memory).
+ */
+export const RECV_CONTROL_MIN_READ_BYTES = 64;
 /** Largest buffer a {@link QuicRecvHalf} reads into (Deno's own default read size). */
 export const RECV_MAX_READ_BYTES = 64 * 1024;
 
@@ -353,11 +362,11 @@ export const RECV_MAX_READ_BYTES = 64 * 1024;
  * four transport writes per subscriber), a partial one sizes it to the power of two that holds twice
  * the bytes (the next batch may be a little larger: a buffer just big enough for this one would cut
  * the next read short and turn one read into two), never outside
- * [{@link RECV_MIN_READ_BYTES}, {@link RECV_MAX_READ_BYTES}].
+ * [`min`, {@link RECV_MAX_READ_BYTES}] (`min` is {@link RECV_MIN_READ_BYTES} unless given).
  */
-export function nextReadBytes(size: number, got: number): number {
+export function nextReadBytes(size: number, got: number, min = RECV_MIN_READ_BYTES): number {
   if (got >= size) return Math.min(RECV_MAX_READ_BYTES, size * 16);
-  let next = RECV_MIN_READ_BYTES;
+  let next = min;
   while (next < 2 * got && next < RECV_MAX_READ_BYTES) next *= 2;
   return next;
 }
@@ -392,6 +401,8 @@ export class QuicRecvHalf implements RecvStream, Terminable {
   readonly #owner: StreamOwner;
   readonly #pending: Uint8Array[];
   #readBytes = RECV_MIN_READ_BYTES;
+  /** The smallest read buffer ({@link RECV_CONTROL_MIN_READ_BYTES} on a bidirectional stream). */
+  #minReadBytes = RECV_MIN_READ_BYTES;
   #state: "open" | "fin" | "stopped" | "failed" = "open";
   #failure: Error | null = null;
   #terminated = false;
@@ -421,7 +432,10 @@ export class QuicRecvHalf implements RecvStream, Terminable {
     }
     this.id = id;
     // Bit 0x2 of a QUIC stream id marks a unidirectional stream (RFC 9000 §2.1).
-    if (id !== undefined && (id & 2n) !== 0n) this.#readBytes = RECV_UNI_FIRST_READ_BYTES;
+    if (id !== undefined) {
+      if ((id & 2n) !== 0n) this.#readBytes = RECV_UNI_FIRST_READ_BYTES;
+      else this.#minReadBytes = RECV_CONTROL_MIN_READ_BYTES;
+    }
     let byob: ReadableStreamBYOBReader | null = null;
     if (!reader) byob = byobReaderOf(stream);
     else {
@@ -446,32 +460,40 @@ export class QuicRecvHalf implements RecvStream, Terminable {
     return this.#stream;
   }
 
-  async read(): Promise<Uint8Array | null> {
-    if (this.#pending.length > 0) return this.#pending.shift()!;
-    while (true) {
-      if (this.#state === "fin" || this.#state === "stopped") return null;
-      if (this.#state === "failed") throw this.#failure!;
-      let result: ReadableStreamReadResult<Uint8Array>;
-      try {
-        result = this.#byob
-          ? await (this.#reader as ReadableStreamBYOBReader).read(new Uint8Array(this.#readBytes))
-          : await (this.#reader as ReadableStreamDefaultReader<Uint8Array>).read();
-      } catch (error) {
-        throw this.#fail(error);
-      }
-      if (result.done) {
-        if (this.#terminated) throw this.#fail(new SessionClosedError());
-        if (this.#state === "open") {
-          this.#state = "fin";
-          this.#owner.untrack(this);
-        }
-        return null;
-      }
-      const chunk = result.value;
-      if (this.#byob) this.#readBytes = nextReadBytes(this.#readBytes, chunk.byteLength);
-      if (chunk.byteLength === 0) continue;
-      return compact(chunk);
+  // Not an async function: an idle stream (a subscription, an announce interest) waits in it all
+  // its life, and a suspended async frame (its generator, promise and await closures) costs more
+  // than one `then`.
+  read(): Promise<Uint8Array | null> {
+    if (this.#pending.length > 0) return Promise.resolve(this.#pending.shift()!);
+    if (this.#state === "fin" || this.#state === "stopped") return READ_DONE;
+    if (this.#state === "failed") return Promise.reject(this.#failure!);
+    let result: Promise<ReadableStreamReadResult<Uint8Array>>;
+    try {
+      result = this.#byob
+        ? (this.#reader as ReadableStreamBYOBReader).read(new Uint8Array(this.#readBytes))
+        : (this.#reader as ReadableStreamDefaultReader<Uint8Array>).read();
+    } catch (error) {
+      return Promise.reject(this.#fail(error));
     }
+    return result.then((r) => this.#got(r), (error) => {
+      throw this.#fail(error);
+    });
+  }
+
+  /** One read's result: a chunk, FIN, or (an empty chunk) the next read. */
+  #got(result: ReadableStreamReadResult<Uint8Array>): Uint8Array | null | Promise<Uint8Array | null> {
+    if (result.done) {
+      if (this.#terminated) throw this.#fail(new SessionClosedError());
+      if (this.#state === "open") {
+        this.#state = "fin";
+        this.#owner.untrack(this);
+      }
+      return null;
+    }
+    const chunk = result.value;
+    if (this.#byob) this.#readBytes = nextReadBytes(this.#readBytes, chunk.byteLength, this.#minReadBytes);
+    if (chunk.byteLength === 0) return this.read();
+    return compact(chunk);
   }
 
   stop(_code: number): void {

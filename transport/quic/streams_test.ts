@@ -6,6 +6,7 @@ import {
   nextReadBytes,
   QuicRecvHalf,
   QuicSendHalf,
+  RECV_CONTROL_MIN_READ_BYTES,
   RECV_MAX_READ_BYTES,
   RECV_MIN_READ_BYTES,
   RECV_UNI_FIRST_READ_BYTES,
@@ -401,6 +402,22 @@ Deno.test("quic recv half: a unidirectional stream (a group) starts with a large
   const control = new QuicRecvHalf(bidi.stream, quietOwner, undefined, [], 4n);
   assert.equal((await control.read())!.byteLength, RECV_MIN_READ_BYTES);
   assert.equal(bidi.views[0], RECV_MIN_READ_BYTES);
+});
+
+Deno.test("quic recv half: an idle bidirectional stream waits with a buffer below the group minimum", async () => {
+  // A subscription's stream gets its SUBSCRIBE (~40 bytes), then idles with its read pending.
+  const bidi = byteSource([40, 10, 0]);
+  const control = new QuicRecvHalf(bidi.stream, quietOwner, undefined, [], 0n);
+  assert.equal((await control.read())!.byteLength, 40);
+  assert.equal((await control.read())!.byteLength, 10);
+  assert.equal(await control.read(), null);
+  assert.deepEqual(bidi.views.slice(0, 3), [RECV_MIN_READ_BYTES, 128, RECV_CONTROL_MIN_READ_BYTES]);
+  // A unidirectional stream (a group) never goes below the group minimum.
+  assert.equal(nextReadBytes(RECV_MIN_READ_BYTES, 10), RECV_MIN_READ_BYTES);
+  assert.equal(
+    nextReadBytes(RECV_MIN_READ_BYTES, 10, RECV_CONTROL_MIN_READ_BYTES),
+    RECV_CONTROL_MIN_READ_BYTES,
+  );
 });
 
 Deno.test("quic recv half: a small chunk in a large buffer is handed over as a compact copy", async () => {
