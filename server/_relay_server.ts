@@ -22,7 +22,12 @@ import {
   Version,
   versionName,
 } from "../session/mod.ts";
-import { type CloseInfo, processReclaimer, type TransportSession, versionOffer } from "../transport/mod.ts";
+import {
+  type CloseInfo,
+  NativeMemoryReclaimer,
+  type TransportSession,
+  versionOffer,
+} from "../transport/mod.ts";
 import { AcceptedLinks } from "../cluster/mod.ts";
 
 /** What the relay core needs of a running session, whichever protocol it speaks. */
@@ -66,6 +71,8 @@ export interface RelayCoreOptions {
   auth: Authenticator;
   /** This relay's origin id (cluster hop id). */
   originId: number;
+  /** Told of every session's open and close (default: one of its own). */
+  reclaimer?: NativeMemoryReclaimer;
 }
 
 /**
@@ -78,6 +85,11 @@ export class RelayCore {
   readonly stats = new RelayStats();
   readonly auth: Authenticator;
   readonly originId: number;
+  /**
+   * Collects and hands back the native memory of closed sessions, and the young generation a burst
+   * of opens grew (see transport/quic/streams.ts).
+   */
+  readonly reclaimer: NativeMemoryReclaimer;
   readonly #log: Logger;
   /** SETUP codes accepted clients may select (`[server] version`, transport/versions.ts). */
   readonly #legacySetupCodes: readonly number[];
@@ -93,6 +105,7 @@ export class RelayCore {
     this.config = options.config;
     this.auth = options.auth;
     this.originId = options.originId;
+    this.reclaimer = options.reclaimer ?? new NativeMemoryReclaimer();
     this.#log = options.logger;
     this.#acceptedLinks = new AcceptedLinks(options.logger);
     this.#legacySetupCodes = versionOffer(options.config.server.versions).setupCodes;
@@ -134,7 +147,7 @@ export class RelayCore {
   ): RunningSession {
     const id = this.#nextId++;
     // A burst of opens grew V8's young generation: it is collected once the burst is over.
-    processReclaimer.connectionOpened();
+    this.reclaimer.connectionOpened();
     // A cluster peer that dialed us: its death or silence ends the link (cluster/_accepted.ts).
     if (role === "server" && grant.internal) transport = this.#acceptedLinks.watch(transport);
     // Per-session view of the counters, for `[stats]` tiers (the grant's tier and root; a URL-less
@@ -188,7 +201,11 @@ export class RelayCore {
         : grant.subscribe.map((p) => p === "" ? "/" : p).join(","),
     });
     this.#sessions.add(session);
-    session.done.finally(() => this.#sessions.delete(session));
+    session.done.finally(() => {
+      this.#sessions.delete(session);
+      // Every kind of session: its sockets, stream state and session objects are garbage now.
+      this.reclaimer.connectionClosed();
+    });
     if (this.#draining) session.close(SHUTDOWN_CLOSE_CODE, "server shutdown");
     return session;
   }

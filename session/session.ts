@@ -19,7 +19,6 @@ import type { Origin, RelayStats } from "../relay/mod.ts";
 import {
   type BidiStream,
   type CloseInfo,
-  processReclaimer,
   type RecvStream,
   StreamReader,
   type TransportKind,
@@ -78,8 +77,6 @@ import {
  * Path there (docs/lite05.md).
  */
 const URL_LESS_KINDS: readonly TransportKind[] = ["quic", "tcp", "unix"];
-/** Transports whose sessions tell the native-memory reclaimer about their close themselves. */
-const RECLAIMING_KINDS: readonly TransportKind[] = ["quic", "webtransport"];
 /** How long a lite-03/04 session waits for a possible legacy SETUP before opening its own streams. */
 export const SETUP_GRACE_MS = 250;
 /**
@@ -345,10 +342,6 @@ export class MoqSession {
     const clean = !info.abrupt && info.code === 0;
     this.#ingest?.close(!clean);
     await Promise.allSettled(loops);
-    // QUIC and WebTransport sessions report their close to the reclaimer themselves; the others'
-    // garbage (socket buffers, session objects) is collected and trimmed the same way: the relay's
-    // RSS after 300 WebSocket sessions closed went 117 → 77 MiB (73 before they connected).
-    if (!RECLAIMING_KINDS.includes(t.kind)) processReclaimer.connectionClosed();
     if (this.#version !== null) o.stats.sessionClosed(t.kind, versionName(this.#version));
     this.#log.info("session closed", {
       peer: t.peer,

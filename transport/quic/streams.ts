@@ -796,9 +796,6 @@ export class NativeMemoryReclaimer {
   }
 }
 
-/** The process-wide reclaimer every {@link StreamRegistry} reports to by default. */
-export const processReclaimer: NativeMemoryReclaimer = new NativeMemoryReclaimer();
-
 /**
  * A tracking set for a session's live streams, implementing the {@link StreamOwner} bookkeeping.
  * `terminateAll` ends every live stream (used when the session closes) and tells the
@@ -808,8 +805,11 @@ export class StreamRegistry {
   readonly #live = new Set<Terminable>();
   readonly #reclaimer: NativeMemoryReclaimer | null;
 
-  /** @param reclaimer told when the session ends (default {@link processReclaimer}; null: none) */
-  constructor(reclaimer: NativeMemoryReclaimer | null = processReclaimer) {
+  /**
+   * @param reclaimer told when the session ends (default none: the relay's server reports every
+   *   session's open and close to its own reclaimer)
+   */
+  constructor(reclaimer: NativeMemoryReclaimer | null = null) {
     this.#reclaimer = reclaimer;
   }
 
