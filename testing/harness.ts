@@ -172,6 +172,17 @@ export async function startRelay(options: RelayOptions = {}): Promise<RelayProce
   }
 }
 
+/** What main.ts logs (target `main`, level info) once every listener is bound. */
+const READY_LINE = "main: relay ready";
+
+/**
+ * `spec` with the `main` target kept at info when the spec hides info lines, so {@link READY_LINE}
+ * is always logged.
+ */
+function readyVisible(spec: string): string {
+  return /^(warn|error|off)$/i.test(spec.trim()) ? `${spec},main=info` : spec;
+}
+
 /** One start: the running relay, or its log lines when it exited or did not answer within 30 s. */
 async function startRelayOnce(options: RelayOptions): Promise<RelayProcess | string[]> {
   const port = options.port ?? freePort();
@@ -190,7 +201,7 @@ async function startRelayOnce(options: RelayOptions): Promise<RelayProcess | str
       ...(options.args ?? []),
     ],
     cwd: options.cwd ?? ROOT.pathname,
-    env: { RUST_LOG: options.log ?? "info", NO_COLOR: "1", ...(options.env ?? {}) },
+    env: { RUST_LOG: readyVisible(options.log ?? "info"), NO_COLOR: "1", ...(options.env ?? {}) },
     stdin: "null",
     stdout: "null",
     stderr: "piped",
@@ -204,7 +215,11 @@ async function startRelayOnce(options: RelayOptions): Promise<RelayProcess | str
       // Bounded: whatever holds a raced port may accept and never answer.
       const res = await fetch(`${relay.httpUrl}/health`, { signal: AbortSignal.timeout(2_000) });
       await res.body?.cancel();
-      if (res.ok) return relay;
+      // Another test's relay may hold the port this one failed to bind (it then exits): only this
+      // child's own "relay ready" line says the answer came from it.
+      if (res.ok && (options.entry !== undefined || relay.logs.some((l) => l.includes(READY_LINE)))) {
+        return relay;
+      }
     } catch {
       // not up yet
     }
