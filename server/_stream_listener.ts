@@ -50,6 +50,13 @@ export const STREAM_LISTENER_HANDSHAKE_TIMEOUT_MS = 3_000;
 /** Pause before accepting again after an accept failure that is not a dead connection. */
 export const ACCEPT_EXHAUSTED_BACKOFF_MS = 100;
 
+/**
+ * Least time between two "out of resources" warnings of one listener: a process hovering at its
+ * descriptor limit (sessions closing one by one, each freed descriptor taken at once) starts many
+ * short episodes; each is counted on /metrics, one warning stands for them all.
+ */
+export const ACCEPT_EXHAUSTED_WARN_INTERVAL_MS = 30_000;
+
 /** Classify an accept error the way `moq_relay_accept_failures_total{class}` counts it. */
 export function classifyAcceptError(err: unknown): AcceptFailureClass {
   if (
@@ -242,6 +249,7 @@ export async function startStreamListener(
     }
   };
   const health = core.stats.acceptHealth(kind);
+  let warnedAtMs = -Infinity;
   const finished = (async () => {
     try {
       for (;;) {
@@ -254,11 +262,15 @@ export async function startStreamListener(
           const first = health.stalledSinceMs === undefined;
           health.failed(cls);
           if (cls === "exhausted") {
-            // One line per episode, not one per retry.
-            if (first) {
+            // One line per episode (not one per retry), and at most one per interval.
+            const now = Date.now();
+            if (first && now - warnedAtMs >= ACCEPT_EXHAUSTED_WARN_INTERVAL_MS) {
+              warnedAtMs = now;
               log.warn("cannot accept connections: the process is out of resources; retrying", {
                 err: e instanceof Error ? e.message : String(e),
               });
+            } else if (first) {
+              log.debug("out of resources again", { err: e instanceof Error ? e.message : String(e) });
             }
           }
           // A dead connection retries at once; anything else backs off instead of spinning.
