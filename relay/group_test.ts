@@ -1,7 +1,6 @@
 import assert from "node:assert/strict";
 import {
   FRAME_CHUNK_MAX_BYTES,
-  FRAME_HEADER_OVERHEAD_BYTES,
   frameCost,
   Group,
   GROUP_OVERHEAD_BYTES,
