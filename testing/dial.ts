@@ -66,3 +66,26 @@ export async function dialRelay(
     ? await dialQuic(url, { ...common, alpns: protocols })
     : await dialWebTransport(url, { ...common, protocols: protocols as readonly NegotiatedProtocol[] });
 }
+
+/** A connected TCP pair on loopback (`close` closes both ends, whatever state they are in). */
+export async function tcpPair(): Promise<{ a: Deno.TcpConn; b: Deno.TcpConn; close: () => void }> {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const [a, b] = await Promise.all([
+    listener.accept(),
+    Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port }),
+  ]);
+  listener.close();
+  return {
+    a,
+    b,
+    close: () => {
+      for (const c of [a, b]) {
+        try {
+          c.close();
+        } catch {
+          // closed
+        }
+      }
+    },
+  };
+}

@@ -5,30 +5,8 @@
  */
 
 import assert from "node:assert/strict";
-import { pattern, withTimeout } from "../testing/mod.ts";
+import { pattern, tcpPair, withTimeout } from "../testing/mod.ts";
 import { ChunkWriter, MAX_IN_PLACE_BYTES, WRITE_CHUNK_BYTES, WRITE_POOL_BUFFERS } from "./chunk_writer.ts";
-
-async function tcpPair(): Promise<{ a: Deno.TcpConn; b: Deno.TcpConn; close: () => void }> {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const [a, b] = await Promise.all([
-    listener.accept(),
-    Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port }),
-  ]);
-  listener.close();
-  return {
-    a,
-    b,
-    close: () => {
-      for (const c of [a, b]) {
-        try {
-          c.close();
-        } catch {
-          // closed
-        }
-      }
-    },
-  };
-}
 
 async function readExactly(conn: Deno.Conn, n: number): Promise<Uint8Array> {
   const out = new Uint8Array(n);

@@ -6,33 +6,10 @@
 
 import assert from "node:assert/strict";
 import { silentLogger } from "../../log/mod.ts";
-import { pattern, readAll, withTimeout } from "../../testing/mod.ts";
+import { pattern, readAll, tcpPair, withTimeout } from "../../testing/mod.ts";
 import { MAX_IN_PLACE_BYTES } from "../chunk_writer.ts";
 import { MAX_RECORD_WRITE_QUEUE_BYTES, RecordReader, RecordSocket } from "./_record_socket.ts";
 import { acceptQmuxStream, dialQmuxStream, type QmuxStreamOptions } from "./stream_session.ts";
-
-/** A connected TCP pair on loopback. */
-async function tcpPair(): Promise<{ a: Deno.TcpConn; b: Deno.TcpConn; close: () => void }> {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const [a, b] = await Promise.all([
-    listener.accept(),
-    Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port }),
-  ]);
-  listener.close();
-  return {
-    a,
-    b,
-    close: () => {
-      for (const c of [a, b]) {
-        try {
-          c.close();
-        } catch {
-          // closed
-        }
-      }
-    },
-  };
-}
 
 Deno.test("RecordSocket: send() and beginBinary() records arrive in order, byte-exact, across chunk boundaries", async () => {
   const pair = await tcpPair();
