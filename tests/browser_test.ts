@@ -309,8 +309,17 @@ browserTest(
     console.error(
       `media: publisher ${published.version}, watcher ${status.version}, ${JSON.stringify(status)}`,
     );
-    // Both went over WebTransport, at the versions their @moq/net releases and this relay share.
-    assert.equal(sessionsOver(relay, "websocket").length, 0, "no WebSocket fallback");
+    // Both went over WebTransport, at the versions their @moq/net releases and this relay share. The
+    // page turns each element's WebSocket fallback off (otherwise, on a busy machine, a WebSocket
+    // started after WebTransport's 500 ms head start can win the race).
+    assert.equal(published.websocket, false, "the publisher's WebSocket fallback is off");
+    assert.equal(status.websocket, false, "the watcher's WebSocket fallback is off");
+    assert.equal(sessionsOver(relay, "websocket").length, 0, "WebSocket is disabled in the page");
+    const tabConnects = (tab: RegExp) =>
+      browser.console.filter((l) => tab.test(l) && /connected via WebTransport/.test(l));
+    assert.ok(tabConnects(/^\[console/).length >= 1, "the publisher tab connected via WebTransport");
+    assert.ok(tabConnects(/^\[tab 2\] /).length >= 1, "the watcher tab connected via WebTransport");
+    assert.ok(!browser.console.some((l) => /connected via WebSocket/.test(l)));
     const versions = sessionsOver(relay, "webtransport").map((l) => /version=(\S+)/.exec(l)?.[1]);
     assert.ok(versions.length >= 2, versions.join(","));
     assert.ok(versions.includes(published.version) && versions.includes(status.version), versions.join(","));

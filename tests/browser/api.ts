@@ -78,6 +78,8 @@ export interface MoqTestApi {
 export interface MediaStatus {
   /** The element's connection version (`Established.version`), `""` before it connected. */
   version: string;
+  /** Whether the element's WebSocket fallback is on (the page turns it off: WebTransport only). */
+  websocket: boolean;
   /** Video frames decoded so far (`<moq-watch>` only). */
   frames: number;
   /** Video bytes received so far (`<moq-watch>` only). */

@@ -16,9 +16,13 @@ interface Peekable<T> {
   peek(): T;
 }
 
-/** The field of `<moq-publish>` and `<moq-watch>` the page reads. */
+/** The fields of `<moq-publish>` and `<moq-watch>` the page reads and sets. */
 interface MediaElement extends HTMLElement {
-  connection: { established: Peekable<{ version: string } | undefined> };
+  connection: {
+    established: Peekable<{ version: string } | undefined>;
+    /** `@moq/net`'s `Reload.websocket`: the WebSocket fallback options, read at each connect attempt. */
+    websocket: { enabled?: boolean } | undefined;
+  };
 }
 
 /** The extra field of `<moq-watch>` the page reads. */
@@ -29,6 +33,15 @@ interface WatchElement extends MediaElement {
 let element: MediaElement | undefined;
 let watcher: WatchElement | undefined;
 let canvas: HTMLCanvasElement | undefined;
+
+/**
+ * Turn off `el`'s WebSocket fallback before it is attached (its connection starts only once it is
+ * in the document). `@moq/net` otherwise races a WebSocket against WebTransport after a 500 ms
+ * head start, and on a busy machine the WebSocket can win, so a pass must come from WebTransport.
+ */
+function webTransportOnly(el: MediaElement): void {
+  el.connection.websocket = { enabled: false };
+}
 
 /** Count the pixels of `source` that are not (near) black, on a small copy. */
 function litPixels(source: HTMLCanvasElement): number {
@@ -54,6 +67,7 @@ const api: MoqMediaApi = {
     el.setAttribute("name", name);
     el.setAttribute("source", "camera");
     el.setAttribute("muted", "");
+    webTransportOnly(el);
     const video = document.createElement("video");
     video.muted = true;
     video.autoplay = true;
@@ -68,6 +82,7 @@ const api: MoqMediaApi = {
     el.setAttribute("name", name);
     el.setAttribute("muted", "");
     el.setAttribute("visible", "always");
+    webTransportOnly(el);
     canvas = document.createElement("canvas");
     el.appendChild(canvas);
     document.body.appendChild(el);
@@ -79,6 +94,7 @@ const api: MoqMediaApi = {
     const stats = watcher?.video.out.stats.peek();
     return {
       version: element?.connection.established.peek()?.version ?? "",
+      websocket: element?.connection.websocket?.enabled ?? true,
       frames: stats?.frameCount ?? 0,
       bytes: stats?.bytesReceived ?? 0,
       canvas: canvas ? { width: canvas.width, height: canvas.height, lit: litPixels(canvas) } : undefined,
