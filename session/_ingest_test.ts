@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { type BidiStream, StreamReader } from "../transport/mod.ts";
+import { type BidiStream, type SendStream, StreamReader } from "../transport/mod.ts";
 import { type TestContext, testContext, type TestContextOptions } from "./_test_context.ts";
 import { Ingest } from "./_ingest.ts";
 import {
@@ -11,7 +11,7 @@ import {
   Version,
 } from "./messages.ts";
 import { Writer } from "../codec/mod.ts";
-import { type Group, MAX_UNREAD_GROUPS, type TrackConsumer } from "../relay/mod.ts";
+import { type Group, MAX_UNREAD_GROUPS, type TrackConsumer, type TrackHandle } from "../relay/mod.ts";
 
 const V = Version.Lite04;
 
@@ -48,6 +48,55 @@ async function nextSubscribe(t: TestContext): Promise<{ stream: BidiStream; id: 
   return { stream: s, id: msg.id, track: msg.track };
 }
 
+/** The publisher announced `cam`, the relay subscribed to its `video` track and the publisher accepted. */
+interface UpstreamTrack {
+  t: TestContext;
+  ingest: Ingest;
+  /** The relay's handle on `cam`/`video`. */
+  handle: TrackHandle;
+  /** The SUBSCRIBE the publisher answered. */
+  up: { stream: BidiStream; id: bigint; track: string };
+  /** Open GROUP `sequence` as the publisher, its first frame `[sequence]`, and hand it to the ingest. */
+  openGroup(sequence: number): Promise<{ send: SendStream; reading: Promise<void> }>;
+}
+
+/** Start an Ingest, announce `cam`, subscribe to `cam`/`video`, answer SUBSCRIBE_OK as the publisher. */
+async function upstreamTrack(options: TestContextOptions = {}): Promise<UpstreamTrack> {
+  const { t, ingest, announceStream } = await publisher(options);
+  await announceStream.send.write(encodeAnnounce(V, { active: true, suffix: "cam", hops: [] }));
+  await until("the broadcast", () => t.origin.get("cam") !== undefined);
+  const handle = t.origin.acquireTrack("cam", "video", 1)!;
+  const up = await nextSubscribe(t);
+  await up.stream.send.write(encodeSubscribeOk(V, { priority: 1, ordered: false, maxLatencyMs: 0 }));
+  assert.equal(await handle.track.whenReady(), true);
+  const openGroup = async (sequence: number) => {
+    const send = await t.peer.openUni();
+    await send.write(groupHeader(up.id, sequence));
+    await send.write(frame(new Uint8Array([sequence])));
+    const recv = (await t.ctx.transport.acceptUni())!;
+    return { send, reading: ingest.group(recv, new StreamReader(recv)) };
+  };
+  return { t, ingest, handle, up, openGroup };
+}
+
+/** The start of a GROUP stream: its type byte and the size-prefixed header (subscribe id, sequence). */
+function groupHeader(subscribeId: bigint, sequence: number): Uint8Array {
+  const header = new Writer(16).varint62(subscribeId).varint(sequence).finish();
+  return new Writer(24).u8(0).varint(header.length).bytes(header).finish();
+}
+
+/** A selective subscriber holding every group offered, appending each to `offered`. */
+function holdingConsumer(offered: Group[]): TrackConsumer {
+  return {
+    selective: true,
+    onGroup: (g) => {
+      g.hold();
+      offered.push(g);
+    },
+    onClose: () => {},
+  };
+}
+
 Deno.test("ingest: announced broadcasts enter the origin and leave it on ended", async () => {
   const { t, ingest, announceStream, interest } = await publisher({ originId: 3 });
   assert.equal(interest.prefix, "");
@@ -79,17 +128,10 @@ Deno.test("ingest: hop ids count only from a cluster member", async () => {
 });
 
 Deno.test("ingest: one SUBSCRIBE per track; groups arrive byte-exact; not-found closes the track", async () => {
-  const { t, ingest, announceStream } = await publisher();
-  await announceStream.send.write(encodeAnnounce(V, { active: true, suffix: "cam", hops: [] }));
-  await until("the broadcast", () => t.origin.get("cam") !== undefined);
-  const handle = t.origin.acquireTrack("cam", "video", 1)!;
-  const up = await nextSubscribe(t);
+  const { t, ingest, handle, up } = await upstreamTrack();
   assert.equal(up.track, "video");
-  await up.stream.send.write(encodeSubscribeOk(V, { priority: 1, ordered: false, maxLatencyMs: 0 }));
-  assert.equal(await handle.track.whenReady(), true);
   const g = await t.peer.openUni();
-  const header = new Writer(16).varint62(up.id).varint(4).finish();
-  await g.write(new Writer(24).u8(0).varint(header.length).bytes(header).finish());
+  await g.write(groupHeader(up.id, 4));
   const payloads = [new Uint8Array([1, 2]), new Uint8Array(0), new Uint8Array(5000).fill(3)];
   for (const p of payloads) await g.write(frame(p));
   // A flood of zero-length frames is ingested in slices that let the event loop run.
@@ -119,32 +161,11 @@ Deno.test("ingest: one SUBSCRIBE per track; groups arrive byte-exact; not-found 
 });
 
 Deno.test("ingest: a group every subscriber passed over is stopped upstream, mid-frame, without failing the session", async () => {
-  const { t, ingest, announceStream } = await publisher();
-  await announceStream.send.write(encodeAnnounce(V, { active: true, suffix: "cam", hops: [] }));
-  await until("the broadcast", () => t.origin.get("cam") !== undefined);
-  const handle = t.origin.acquireTrack("cam", "video", 1)!;
-  const up = await nextSubscribe(t);
-  await up.stream.send.write(encodeSubscribeOk(V, { priority: 1, ordered: false, maxLatencyMs: 0 }));
-  assert.equal(await handle.track.whenReady(), true);
+  const { t, handle, openGroup: open } = await upstreamTrack();
   // A subscriber that reports its interest per group, holding every group offered.
   const offered: Group[] = [];
-  const consumer: TrackConsumer = {
-    selective: true,
-    onGroup: (g) => {
-      g.hold();
-      offered.push(g);
-    },
-    onClose: () => {},
-  };
+  const consumer = holdingConsumer(offered);
   handle.track.attach(consumer);
-  const open = async (sequence: number) => {
-    const s = await t.peer.openUni();
-    const header = new Writer(16).varint62(up.id).varint(sequence).finish();
-    await s.write(new Writer(24).u8(0).varint(header.length).bytes(header).finish());
-    await s.write(frame(new Uint8Array([sequence])));
-    const recv = (await t.ctx.transport.acceptUni())!;
-    return { send: s, reading: ingest.group(recv, new StreamReader(recv)) };
-  };
   const g0 = await open(0);
   await g0.send.write(new Uint8Array([100, 1, 2, 3])); // half a frame: the stop lands mid-frame
   await until("group 0", () => offered.length === 1 && offered[0].frameCount === 1);
@@ -169,32 +190,11 @@ Deno.test("ingest: a group every subscriber passed over is stopped upstream, mid
 });
 
 Deno.test("ingest: while every subscriber is behind, the newest group's bytes are not read (QUIC); superseded, its stream is stopped", async () => {
-  const { t, ingest, announceStream } = await publisher({ kind: "quic" });
-  await announceStream.send.write(encodeAnnounce(V, { active: true, suffix: "cam", hops: [] }));
-  await until("the broadcast", () => t.origin.get("cam") !== undefined);
-  const handle = t.origin.acquireTrack("cam", "video", 1)!;
-  const up = await nextSubscribe(t);
-  await up.stream.send.write(encodeSubscribeOk(V, { priority: 1, ordered: false, maxLatencyMs: 0 }));
-  assert.equal(await handle.track.whenReady(), true);
+  const { t, handle, openGroup: open } = await upstreamTrack({ kind: "quic" });
   // Two subscribers holding every group offered and reading none: both behind.
   const offered: Group[][] = [[], []];
-  const consumers: TrackConsumer[] = offered.map((list) => ({
-    selective: true,
-    onGroup: (g) => {
-      g.hold();
-      list.push(g);
-    },
-    onClose: () => {},
-  }));
+  const consumers = offered.map((list) => holdingConsumer(list));
   for (const c of consumers) handle.track.attach(c);
-  const open = async (sequence: number) => {
-    const s = await t.peer.openUni();
-    const header = new Writer(16).varint62(up.id).varint(sequence).finish();
-    await s.write(new Writer(24).u8(0).varint(header.length).bytes(header).finish());
-    await s.write(frame(new Uint8Array([sequence])));
-    const recv = (await t.ctx.transport.acceptUni())!;
-    return { send: s, reading: ingest.group(recv, new StreamReader(recv)) };
-  };
   for (let seq = 0; seq < MAX_UNREAD_GROUPS; seq++) {
     await open(seq);
     await until(`group ${seq} read`, () => offered[0][seq]?.frameCount === 1);
@@ -224,31 +224,10 @@ Deno.test("ingest: while every subscriber is behind, the newest group's bytes ar
 });
 
 Deno.test("ingest: over a framed transport (its unread bytes count against a session budget) a withheld group is read, not offered", async () => {
-  const { t, ingest, announceStream } = await publisher({ kind: "websocket" });
-  await announceStream.send.write(encodeAnnounce(V, { active: true, suffix: "cam", hops: [] }));
-  await until("the broadcast", () => t.origin.get("cam") !== undefined);
-  const handle = t.origin.acquireTrack("cam", "video", 1)!;
-  const up = await nextSubscribe(t);
-  await up.stream.send.write(encodeSubscribeOk(V, { priority: 1, ordered: false, maxLatencyMs: 0 }));
-  assert.equal(await handle.track.whenReady(), true);
+  const { t, handle, openGroup: open } = await upstreamTrack({ kind: "websocket" });
   const offered: Group[] = [];
-  const consumers: TrackConsumer[] = [0, 1].map(() => ({
-    selective: true,
-    onGroup: (g) => {
-      g.hold();
-      offered.push(g);
-    },
-    onClose: () => {},
-  }));
+  const consumers = [0, 1].map(() => holdingConsumer(offered));
   for (const c of consumers) handle.track.attach(c);
-  const open = async (sequence: number) => {
-    const s = await t.peer.openUni();
-    const header = new Writer(16).varint62(up.id).varint(sequence).finish();
-    await s.write(new Writer(24).u8(0).varint(header.length).bytes(header).finish());
-    await s.write(frame(new Uint8Array([sequence])));
-    const recv = (await t.ctx.transport.acceptUni())!;
-    return { send: s, reading: ingest.group(recv, new StreamReader(recv)) };
-  };
   for (let seq = 0; seq <= MAX_UNREAD_GROUPS; seq++) await open(seq);
   await until("the newest group read", () => handle.track.latest?.frameCount === 1);
   assert.equal(handle.track.latest!.sequence, MAX_UNREAD_GROUPS);
