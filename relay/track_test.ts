@@ -16,11 +16,19 @@ function track(ttlMs = 60_000): { track: Track; cached: () => number } {
   return { track: t, cached: () => bytes };
 }
 
+/** A ready track (see {@link track}) with `consumers` attached. */
+function readyTrack<C extends GroupCollector>(
+  consumers: C[],
+  ttlMs?: number,
+): { track: Track; cached: () => number; consumers: C[] } {
+  const made = track(ttlMs);
+  for (const c of consumers) made.track.attach(c);
+  made.track.ready();
+  return { ...made, consumers };
+}
+
 Deno.test("track: groups fan out to every consumer; a late consumer starts at the latest group", () => {
-  const { track: t } = track();
-  const a = new GroupCollector();
-  t.attach(a);
-  t.ready();
+  const { track: t, consumers: [a] } = readyTrack([new GroupCollector()]);
   t.startGroup(0);
   t.startGroup(2);
   t.startGroup(1); // out of order: not the latest
@@ -79,10 +87,7 @@ Deno.test("track: close ends consumers, aborts open groups and returns the whole
 });
 
 Deno.test("track: a lost upstream with linger aborts open groups but keeps the track", async () => {
-  const { track: t } = track();
-  const c = new GroupCollector();
-  t.attach(c);
-  t.ready();
+  const { track: t, consumers: [c] } = readyTrack([new GroupCollector()]);
   const open = t.startGroup(0);
   const done = t.startGroup(1);
   done.finish();
@@ -120,10 +125,7 @@ Deno.test("track: at most MAX_GROUPS_PER_TRACK groups cached, whatever order seq
 });
 
 Deno.test("track: after a same-publisher route change, groups already offered are not offered again", () => {
-  const { track: t } = track();
-  const a = new GroupCollector();
-  t.attach(a);
-  t.ready();
+  const { track: t, consumers: [a] } = readyTrack([new GroupCollector()]);
   t.startGroup(9);
   t.startGroup(10);
   t.restart(true); // the new route re-sends its latest group, 10
@@ -145,13 +147,34 @@ class Holder extends GroupCollector {
   }
 }
 
+/** A ready track (see {@link track}) with `count` {@link Holder}s attached. */
+function heldTrack(count: number, ttlMs?: number): { track: Track; cached: () => number; holders: Holder[] } {
+  const made = readyTrack(Array.from({ length: count }, () => new Holder()), ttlMs);
+  return { ...made, holders: made.consumers };
+}
+
+/**
+ * Start MAX_UNREAD_GROUPS groups (`each` runs on every one) that no consumer starts reading, then
+ * one more: with every consumer behind, that newest group is withheld and its writer waits.
+ */
+function withholdNewest(
+  t: Track,
+  each: (g: Group) => void = () => {},
+): { queued: Group[]; withheld: Group; wanted: Promise<boolean> } {
+  const queued: Group[] = [];
+  for (let s = 0; s < MAX_UNREAD_GROUPS; s++) {
+    const g = t.startGroup(s);
+    each(g);
+    queued.push(g);
+  }
+  const withheld = t.startGroup(MAX_UNREAD_GROUPS);
+  const wanted = t.whenWanted(withheld);
+  assert.ok(wanted, "the newest group waits before its frames are read");
+  return { queued, withheld, wanted };
+}
+
 Deno.test("track: a group every consumer passed over stops being read, unless it is the latest", () => {
-  const { track: t, cached } = track();
-  const a = new Holder();
-  const b = new Holder();
-  t.attach(a);
-  t.attach(b);
-  t.ready();
+  const { track: t, cached } = heldTrack(2);
   const g0 = t.startGroup(0);
   let stopped0 = 0;
   g0.onAbandon = () => stopped0++;
@@ -187,12 +210,9 @@ Deno.test("track: a group every consumer passed over stops being read, unless it
 });
 
 Deno.test("track: groups stay read while any consumer may read them or wants every group", () => {
-  const { track: t } = track();
-  const a = new Holder();
-  t.attach(a);
+  const { track: t, holders: [a] } = heldTrack(1);
   const greedy = new GroupCollector(); // not selective: wants every group
   t.attach(greedy);
-  t.ready();
   const g0 = t.startGroup(0);
   t.startGroup(1);
   g0.unhold();
@@ -218,26 +238,15 @@ Deno.test("track: groups stay read while any consumer may read them or wants eve
 });
 
 Deno.test("track: while every consumer is behind, the newest group waits unread; a superseded one is stopped unread", async () => {
-  const { track: t } = track();
-  const a = new Holder();
-  const b = new Holder();
-  t.attach(a);
-  t.attach(b);
-  t.ready();
-  const offered: Group[] = [];
-  for (let s = 0; s < MAX_UNREAD_GROUPS; s++) {
-    const g = t.startGroup(s);
+  const { track: t, holders: [a, b] } = heldTrack(2);
+  // Nobody starts any of the offered groups: every consumer is behind. The next group is withheld.
+  const { queued: offered, withheld: g4, wanted: wanted4 } = withholdNewest(t, (g) => {
     assert.equal(t.whenWanted(g), null, "offered groups are read at once");
-    offered.push(g);
-  }
-  // Nobody started any of them: every consumer is behind. The next group is withheld.
-  const g4 = t.startGroup(MAX_UNREAD_GROUPS);
+  });
   assert.equal(a.groups.length, MAX_UNREAD_GROUPS, "not offered");
   assert.equal(t.latest, g4);
   let stopped4 = 0;
   g4.onAbandon = () => stopped4++;
-  const wanted4 = t.whenWanted(g4);
-  assert.ok(wanted4, "its writer waits before reading its frames");
   // A newer group supersedes it before anyone caught up: never offered, never read, stopped.
   const g5 = t.startGroup(MAX_UNREAD_GROUPS + 1);
   assert.equal(await wanted4, false);
@@ -258,12 +267,7 @@ Deno.test("track: while every consumer is behind, the newest group waits unread;
 });
 
 Deno.test("track: one slow consumer never makes a group withheld from the others", () => {
-  const { track: t } = track();
-  const fast = new Holder();
-  const slow = new Holder(); // never reads
-  t.attach(fast);
-  t.attach(slow);
-  t.ready();
+  const { track: t, holders: [fast, slow] } = heldTrack(2); // the slow one never reads
   for (let s = 0; s < 4 * MAX_UNREAD_GROUPS; s++) {
     const g = t.startGroup(s);
     assert.equal(t.whenWanted(g), null);
@@ -275,15 +279,8 @@ Deno.test("track: one slow consumer never makes a group withheld from the others
 });
 
 Deno.test("track: a withheld group is read for a late joiner and offered to a consumer wanting every group", async () => {
-  const { track: t } = track();
-  const a = new Holder();
-  t.attach(a);
-  t.attach(new Holder());
-  t.ready();
-  for (let s = 0; s < MAX_UNREAD_GROUPS; s++) t.startGroup(s);
-  const g = t.startGroup(MAX_UNREAD_GROUPS);
-  const wanted = t.whenWanted(g);
-  assert.ok(wanted);
+  const { track: t, holders: [a] } = heldTrack(2);
+  const { withheld: g, wanted } = withholdNewest(t);
   const late = new Holder();
   t.attach(late);
   assert.deepEqual(late.groups, [g], "a late joiner starts at the latest group");
@@ -305,10 +302,7 @@ Deno.test("track: a withheld group is read for a late joiner and offered to a co
 });
 
 Deno.test("track: a lone consumer is offered every group (its own queue drops what it cannot take)", () => {
-  const { track: t } = track();
-  const a = new Holder(); // never reads
-  t.attach(a);
-  t.ready();
+  const { track: t, holders: [a] } = heldTrack(1); // it never reads
   for (let s = 0; s < 3 * MAX_UNREAD_GROUPS; s++) assert.equal(t.whenWanted(t.startGroup(s)), null);
   assert.equal(a.groups.length, 3 * MAX_UNREAD_GROUPS);
   // A second consumer behind too: from now on the newest group waits; the first leaving offers it.
@@ -322,21 +316,9 @@ Deno.test("track: a lone consumer is offered every group (its own queue drops wh
 });
 
 Deno.test("track: groups every consumer let go of unread do not count as queued: nothing is withheld behind them", async () => {
-  const { track: t } = track();
-  const a = new Holder();
-  const b = new Holder();
-  t.attach(a);
-  t.attach(b);
-  t.ready();
-  const offered: Group[] = [];
-  for (let s = 0; s < MAX_UNREAD_GROUPS; s++) {
-    const g = t.startGroup(s);
-    g.finish(); // complete: passing over it leaves it cached, not aborted
-    offered.push(g);
-  }
-  const withheld = t.startGroup(MAX_UNREAD_GROUPS);
-  const wanted = t.whenWanted(withheld);
-  assert.ok(wanted);
+  const { track: t, holders: [a] } = heldTrack(2);
+  // Each queued group is complete: passing over it leaves it cached, not aborted.
+  const { queued: offered, withheld, wanted } = withholdNewest(t, (g) => g.finish());
   // Both pass over every queued group (over their budget) without reading one.
   for (const g of offered) {
     g.unhold();
@@ -348,10 +330,7 @@ Deno.test("track: groups every consumer let go of unread do not count as queued:
 });
 
 Deno.test("track: an open group subscribers are reading gets more time to complete; then it expires too", () => {
-  const { track: t } = track(1_000);
-  const a = new Holder();
-  t.attach(a);
-  t.ready();
+  const { track: t } = heldTrack(1, 1_000);
   const held = t.startGroup(0); // still arriving, held by the consumer
   const idle = t.startGroup(1); // still arriving, nobody holds it
   idle.unhold();
@@ -373,28 +352,15 @@ Deno.test("track: an open group subscribers are reading gets more time to comple
 });
 
 Deno.test("track: a reader of the withheld group itself (a fetch of the latest) has its frames read", async () => {
-  const { track: t } = track();
-  t.attach(new Holder());
-  t.attach(new Holder());
-  t.ready();
-  for (let s = 0; s < MAX_UNREAD_GROUPS; s++) t.startGroup(s);
-  const g = t.startGroup(MAX_UNREAD_GROUPS);
-  const wanted = t.whenWanted(g);
-  assert.ok(wanted);
+  const { track: t } = heldTrack(2);
+  const { withheld: g, wanted } = withholdNewest(t);
   g.changed(); // waits for its frames
   assert.equal(await wanted, true);
 });
 
 Deno.test("track: a newer group offered after queued groups vanished (expired, evicted) supersedes the withheld one", async () => {
-  const { track: t } = track();
-  t.attach(new Holder());
-  t.attach(new Holder());
-  t.ready();
-  const queued: Group[] = [];
-  for (let s = 0; s < MAX_UNREAD_GROUPS; s++) queued.push(t.startGroup(s));
-  const withheld = t.startGroup(MAX_UNREAD_GROUPS);
-  const wanted = t.whenWanted(withheld);
-  assert.ok(wanted);
+  const { track: t } = heldTrack(2);
+  const { queued, withheld, wanted } = withholdNewest(t);
   queued[0].release(CODE_EVICTED); // leaves the cache without anyone reading it: no longer queued
   const next = t.startGroup(MAX_UNREAD_GROUPS + 1);
   assert.equal(t.whenWanted(next), null, "offered");
@@ -403,9 +369,7 @@ Deno.test("track: a newer group offered after queued groups vanished (expired, e
 });
 
 Deno.test("track: a new group is sized by a recent finished group, not by the unfinished latest one", () => {
-  const { track: t } = track();
-  t.attach(new GroupCollector());
-  t.ready();
+  const { track: t } = readyTrack([new GroupCollector()]);
   const frame = new Uint8Array(201); // varint size 200 + payload
   frame[0] = 0x40;
   frame[1] = 200;
