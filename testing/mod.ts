@@ -23,6 +23,7 @@ export * from "./raw_lite05.ts";
 export * from "./raw_moq.ts";
 export * from "./raw_ws.ts";
 export * from "./relay.ts";
+export * from "./session_checks.ts";
 export * from "./streams.ts";
 export * from "./timing.ts";
 export * from "./websocket.ts";

@@ -7,27 +7,47 @@
  */
 
 import assert from "node:assert/strict";
-import { silentLogger } from "../../log/mod.ts";
-import { sleep } from "../../util/mod.ts";
 import { decodeFrames, DEFAULT_MAX_RECORD_SIZE_BYTES, MAX_STREAM_PAYLOAD_BYTES } from "./framing.ts";
 import {
+  assertWriteWaitsForCredit,
+  exchangeBidi,
   pattern,
   QMUX_CLIENT_PARAMS,
+  QMUX_TIGHT_CREDIT_PARAMS,
   RawClient,
   readAll,
+  receiveUniTexts,
+  sendUniTexts,
   startGateWebSocketServer,
+  uniTexts,
+  withDialedQmux,
+  withRawSession,
   withTimeout,
 } from "../../testing/mod.ts";
-import { dialWebSocket } from "./upgrade.ts";
+import type { TransportSession } from "../types.ts";
+import type { AcceptWebSocketOptions } from "./upgrade.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 
+/**
+ * Start a gate server (`options`), connect a raw client offering `protocols` (`setup` runs on it
+ * first, e.g. to send transport parameters), run `fn` with it and the relay's session, then close both.
+ */
+async function withGateClient(
+  options: Partial<AcceptWebSocketOptions>,
+  protocols: string[],
+  fn: (client: RawClient, session: TransportSession) => Promise<void>,
+  setup: (client: RawClient) => void = () => {},
+): Promise<void> {
+  const relay = await startGateWebSocketServer(options);
+  const client = await RawClient.connect(relay.url, protocols);
+  setup(client);
+  await withRawSession(relay, client, fn);
+}
+
 Deno.test("gate webtransport: 2 MB through a 64 KiB socket bound drains byte-exact, one frame per message", async () => {
-  const relay = await startGateWebSocketServer({ socketBufferBytes: 64 * 1024 });
-  const client = await RawClient.connect(relay.url, ["webtransport"]);
-  try {
-    const session = await relay.nextSession();
+  await withGateClient({ socketBufferBytes: 64 * 1024 }, ["webtransport"], async (client, session) => {
     const uni = await session.openUni();
     const data = pattern(2_000_000, 3);
     const written = uni.write(data);
@@ -40,17 +60,11 @@ Deno.test("gate webtransport: 2 MB through a 64 KiB socket bound drains byte-exa
     const sizes = client.streamFrames(3).map((frame) => frame.data.length);
     assert.ok(sizes.every((size) => size <= MAX_STREAM_PAYLOAD_BYTES), `frame sizes ${sizes}`);
     assert.equal(client.messages.length, client.frames.length);
-  } finally {
-    await client.close();
-    await relay.close();
-  }
+  });
 });
 
 Deno.test("gate webtransport: small writes and a FIN after them; a bidi stream echoes", async () => {
-  const relay = await startGateWebSocketServer();
-  const client = await RawClient.connect(relay.url, ["webtransport"]);
-  try {
-    const session = await relay.nextSession();
+  await withGateClient({}, ["webtransport"], async (client, session) => {
     const uni = await session.openUni();
     const parts: string[] = [];
     for (let i = 0; i < 200; i++) {
@@ -70,17 +84,11 @@ Deno.test("gate webtransport: small writes and a FIN after them; a bidi stream e
     await bidi.send.write(received);
     await bidi.send.close();
     assert.deepEqual(await client.readStream(0), data);
-  } finally {
-    await client.close();
-    await relay.close();
-  }
+  });
 });
 
 Deno.test("gate webtransport: streams share the socket round-robin under a 16 KiB bound", async () => {
-  const relay = await startGateWebSocketServer({ socketBufferBytes: 16 * 1024 });
-  const client = await RawClient.connect(relay.url, ["webtransport"]);
-  try {
-    const session = await relay.nextSession();
+  await withGateClient({ socketBufferBytes: 16 * 1024 }, ["webtransport"], async (client, session) => {
     const a = await session.openUni();
     const b = await session.openUni();
     await Promise.all([a.write(pattern(200_000, 1)), b.write(pattern(200_000, 2))]);
@@ -89,102 +97,32 @@ Deno.test("gate webtransport: streams share the socket round-robin under a 16 Ki
     assert.deepEqual(await client.readStream(7), pattern(200_000, 2));
     const order = client.frames.filter((f) => f.type === "stream").map((f) => (f as { id: number }).id);
     assert.ok(order.indexOf(7) < order.lastIndexOf(3), `order ${order.join(",")}`);
-  } finally {
-    await client.close();
-    await relay.close();
-  }
+  });
 });
 
 Deno.test("gate qmux-00: the relay waits for stream and connection credit, then sends the rest", async () => {
-  const relay = await startGateWebSocketServer();
-  const client = await RawClient.connect(relay.url, ["qmux-00"]);
-  client.send({
-    type: "transport_parameters",
-    params: {
-      initialMaxData: 40_000,
-      initialMaxStreamDataBidiLocal: 30_000,
-      initialMaxStreamDataBidiRemote: 30_000,
-      initialMaxStreamDataUni: 30_000,
-      initialMaxStreamsBidi: 1,
-      initialMaxStreamsUni: 1,
-    },
-  });
-  try {
-    const session = await relay.nextSession();
-    const uni = await session.openUni();
-    const data = pattern(100_000, 9);
-    let resolved = false;
-    const written = uni.write(data).then(() => resolved = true);
-    await client.until((f) => f.type === "stream_data_blocked" && f.id === 3, "STREAM_DATA_BLOCKED");
-    await sleep(50);
-    assert.equal(client.streamData(3).length, 30_000);
-    assert.equal(resolved, false, "write() must wait for credit");
-    client.send({ type: "max_stream_data", id: 3, max: 500_000 });
-    await client.until((f) => f.type === "data_blocked" && f.limit === 40_000, "DATA_BLOCKED 40000");
-    await sleep(50);
-    assert.equal(client.streamData(3).length, 40_000);
-    assert.equal(resolved, false);
-    client.send({ type: "max_data", max: 1_000_000 });
-    await withTimeout(written, 2000, "write after credit");
-    await uni.close();
-    assert.deepEqual(await client.readStream(3), data);
+  await withGateClient({}, ["qmux-00"], async (client, session) => {
+    await assertWriteWaitsForCredit(client, await session.openUni(), pattern(100_000, 9));
     assert.equal(client.decodeError, null);
-  } finally {
-    await client.close();
-    await relay.close();
-  }
+  }, (client) => client.send({ type: "transport_parameters", params: QMUX_TIGHT_CREDIT_PARAMS }));
 });
 
 Deno.test("gate qmux-00: a dialed session and the gate exchange 1.5 MiB each way and 60 streams", async () => {
   const relay = await startGateWebSocketServer({ maxStreamsUni: 20, maxStreamsBidi: 20 });
-  const client = await dialWebSocket(new URL(relay.url), {
-    logger: silentLogger(),
-    protocols: ["qmux-00.moq-lite-04"],
-    maxStreamsUni: 10,
-  });
-  try {
-    const server = await relay.nextSession();
+  await withDialedQmux(relay, 10, async (client, server) => {
     const up = pattern(1_572_864, 21);
     const down = pattern(1_572_864, 22);
-    const bidi = await client.openBidi();
-    const sending = bidi.send.write(up).then(() => bidi.send.close());
-    const accepted = (await server.acceptBidi())!;
-    const [received, , echoed] = await Promise.all([
-      readAll(accepted.recv),
-      accepted.send.write(down).then(() => accepted.send.close()),
-      readAll(bidi.recv),
-      sending,
-    ]);
+    const { received, echoed } = await exchangeBidi(client, server, up, down);
     assert.deepEqual(received, up);
     assert.deepEqual(echoed, down);
     const COUNT = 60;
-    const got: string[] = [];
-    await Promise.all([
-      (async () => {
-        for (let i = 0; i < COUNT; i++) {
-          const s = await server.openUni();
-          await s.write(enc.encode(`s${i}`));
-          await s.close();
-        }
-      })(),
-      (async () => {
-        for (let i = 0; i < COUNT; i++) got.push(dec.decode(await readAll((await client.acceptUni())!)));
-      })(),
-    ]);
-    assert.deepEqual(got.sort(), Array.from({ length: COUNT }, (_, i) => `s${i}`).sort());
-  } finally {
-    client.close(0, "");
-    await client.closed;
-    await relay.close();
-  }
+    const [, got] = await Promise.all([sendUniTexts(server, "s", COUNT), receiveUniTexts(client, COUNT)]);
+    assert.deepEqual(got, uniTexts("s", COUNT));
+  });
 });
 
 Deno.test("gate qmux-01: records of many streams stay within max_record_size under a small bound", async () => {
-  const relay = await startGateWebSocketServer({ socketBufferBytes: 16 * 1024 });
-  const client = await RawClient.connect(relay.url, ["qmux-01.moq-lite-04"]);
-  client.send({ type: "transport_parameters", params: QMUX_CLIENT_PARAMS });
-  try {
-    const session = await relay.nextSession();
+  await withGateClient({ socketBufferBytes: 16 * 1024 }, ["qmux-01.moq-lite-04"], async (client, session) => {
     const streams = await Promise.all(Array.from({ length: 10 }, () => session.openUni()));
     const writes = streams.map((s, i) => s.write(enc.encode(`stream ${i}`)).then(() => s.close()));
     const big = await session.openUni();
@@ -201,8 +139,5 @@ Deno.test("gate qmux-01: records of many streams stay within max_record_size und
     );
     assert.ok(single.length >= 10, `${single.length} full single-frame records`);
     assert.equal(client.decodeError, null);
-  } finally {
-    await client.close();
-    await relay.close();
-  }
+  }, (client) => client.send({ type: "transport_parameters", params: QMUX_CLIENT_PARAMS }));
 });

@@ -1,18 +1,24 @@
 import assert from "node:assert/strict";
-import { silentLogger } from "../../log/mod.ts";
 import type { TransportSession } from "../types.ts";
 import type { Frame, TransportParameters } from "./framing.ts";
 import {
+  assertWriteWaitsForCredit,
+  exchangeBidi,
   pattern,
   QMUX_CLIENT_PARAMS,
+  QMUX_TIGHT_CREDIT_PARAMS,
   RawClient,
   readAll,
+  receiveUniTexts,
+  sendUniTexts,
   spacedHex,
   startWebSocketServer,
+  uniTexts,
+  withDialedQmux,
+  withRawSession,
   withTimeout,
 } from "../../testing/mod.ts";
-import { dialWebSocket } from "./upgrade.ts";
-import { sleep } from "../../util/mod.ts";
+import type { AcceptWebSocketOptions } from "./upgrade.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -25,6 +31,19 @@ async function connectQmux(
   assert.equal(client.framing, "qmux-00");
   client.send({ type: "transport_parameters", params });
   return client;
+}
+
+/**
+ * Start a test server (`options`), connect a raw qmux-00 client sending `params`, run `fn` with it
+ * and the relay's session, then close both.
+ */
+async function withQmuxClient(
+  options: Partial<AcceptWebSocketOptions>,
+  params: TransportParameters,
+  fn: (client: RawClient, session: TransportSession) => Promise<void>,
+): Promise<void> {
+  const relay = startWebSocketServer(options);
+  await withRawSession(relay, await connectQmux(relay.url, params), fn);
 }
 
 function maxOf(client: RawClient, predicate: (frame: Frame) => number | undefined): number {
@@ -66,39 +85,8 @@ Deno.test("qmux-00: the relay's first message is QX_TRANSPORT_PARAMETERS (§11.2
 });
 
 Deno.test("qmux-00: the relay respects the peer's stream, connection and stream-count limits", async () => {
-  const relay = startWebSocketServer();
-  const client = await connectQmux(relay.url, {
-    initialMaxData: 40_000,
-    initialMaxStreamDataBidiLocal: 30_000,
-    initialMaxStreamDataBidiRemote: 30_000,
-    initialMaxStreamDataUni: 30_000,
-    initialMaxStreamsBidi: 1,
-    initialMaxStreamsUni: 1,
-  });
-  try {
-    const session = await relay.nextSession();
-    const uni = await session.openUni();
-    const data = pattern(100_000, 9);
-    let resolved = false;
-    const written = uni.write(data).then(() => resolved = true);
-
-    await client.until((f) => f.type === "stream_data_blocked" && f.id === 3, "STREAM_DATA_BLOCKED");
-    await sleep(50);
-    assert.equal(client.streamData(3).length, 30_000);
-    assert.equal(uni.bufferedBytes, 70_000);
-    assert.equal(resolved, false, "write() must wait for credit");
-
-    client.send({ type: "max_stream_data", id: 3, max: 500_000 });
-    await client.until((f) => f.type === "data_blocked" && f.limit === 40_000, "DATA_BLOCKED 40000");
-    await sleep(50);
-    assert.equal(client.streamData(3).length, 40_000);
-    assert.equal(resolved, false);
-
-    client.send({ type: "max_data", max: 1_000_000 });
-    await withTimeout(written, 2000, "write after credit");
-    assert.equal(uni.bufferedBytes, 0);
-    await uni.close();
-    assert.deepEqual(await client.readStream(3), data);
+  await withQmuxClient({}, QMUX_TIGHT_CREDIT_PARAMS, async (client, session) => {
+    await assertWriteWaitsForCredit(client, await session.openUni(), pattern(100_000, 9));
 
     // Stream count: one uni stream allowed, so the next open waits for MAX_STREAMS.
     let opened = false;
@@ -116,10 +104,7 @@ Deno.test("qmux-00: the relay respects the peer's stream, connection and stream-
     await next.write(enc.encode("second"));
     await next.close();
     assert.equal(dec.decode(await client.readStream(7)), "second");
-  } finally {
-    await client.close();
-    await relay.close();
-  }
+  });
 });
 
 /** A flow-controlled raw sender for one stream: waits for MAX_DATA / MAX_STREAM_DATA as needed. */
@@ -153,10 +138,7 @@ async function sendWithCredit(client: RawClient, id: number, data: Uint8Array): 
 }
 
 Deno.test("qmux-00: the relay grants MAX_STREAM_DATA / MAX_DATA as it reads (1.5 MiB upload)", async () => {
-  const relay = startWebSocketServer();
-  const client = await connectQmux(relay.url);
-  try {
-    const session = await relay.nextSession();
+  await withQmuxClient({}, QMUX_CLIENT_PARAMS, async (client, session) => {
     const data = pattern(1_572_864, 11);
     const upload = sendWithCredit(client, 2, data);
     const uni = (await session.acceptUni())!;
@@ -166,10 +148,7 @@ Deno.test("qmux-00: the relay grants MAX_STREAM_DATA / MAX_DATA as it reads (1.5
     assert.ok(
       maxOf(client, (f) => f.type === "max_stream_data" && f.id === 2 ? f.max : undefined) >= data.length,
     );
-  } finally {
-    await client.close();
-    await relay.close();
-  }
+  });
 });
 
 Deno.test("qmux-00: a peer exceeding the stream window is closed with code 15", async () => {
@@ -195,10 +174,7 @@ Deno.test("qmux-00: a peer exceeding the stream window is closed with code 15", 
 });
 
 Deno.test("qmux-00: stream limits are enforced and raised as peer streams finish", async () => {
-  const relay = startWebSocketServer({ maxStreamsUni: 4 });
-  const client = await connectQmux(relay.url);
-  try {
-    const session = await relay.nextSession();
+  await withQmuxClient({ maxStreamsUni: 4 }, QMUX_CLIENT_PARAMS, async (client, session) => {
     for (let i = 0; i < 12; i++) {
       if (i >= 4) {
         await client.until((f) => f.type === "max_streams" && !f.bidi && f.max > i, `MAX_STREAMS_UNI > ${i}`);
@@ -206,10 +182,7 @@ Deno.test("qmux-00: stream limits are enforced and raised as peer streams finish
       client.send({ type: "stream", id: 2 + 4 * i, data: enc.encode(`n${i}`), fin: true });
       assert.equal(dec.decode(await readAll((await session.acceptUni())!)), `n${i}`);
     }
-  } finally {
-    await client.close();
-    await relay.close();
-  }
+  });
 
   const strict = startWebSocketServer({ maxStreamsBidi: 2 });
   const bad = await connectQmux(strict.url);
@@ -256,84 +229,34 @@ Deno.test("qmux-00: STOP_SENDING → RESET_STREAM carries the final size; peer c
   await relay.close();
 });
 
-async function dialQmux(url: string, maxStreamsUni?: number): Promise<{ client: TransportSession }> {
-  const client = await dialWebSocket(new URL(url), {
-    logger: silentLogger(),
-    protocols: ["qmux-00.moq-lite-04"],
-    maxStreamsUni,
-  });
-  return { client };
-}
-
 Deno.test("qmux-00: relay-to-relay flow control with 1.5 MiB each way and 150 streams each way", async () => {
   const relay = startWebSocketServer({ maxStreamsUni: 20, maxStreamsBidi: 20 });
-  const { client } = await dialQmux(relay.url, 10);
-  try {
-    const server = await relay.nextSession();
+  await withDialedQmux(relay, 10, async (client, server) => {
     assert.equal(client.protocol, "moq-lite-04");
 
-    // 1.5 MiB on one bidi stream each way.
+    // 1.5 MiB on one bidi stream each way. Both sides read while they write: the windows
+    // (1 MiB / 256 KiB) are smaller than the data.
     const up = pattern(1_572_864, 21);
     const down = pattern(1_572_864, 22);
-    const bidi = await client.openBidi();
-    const sending = bidi.send.write(up).then(() => bidi.send.close());
-    const accepted = (await server.acceptBidi())!;
-    // Both sides read while they write: the windows (1 MiB / 256 KiB) are smaller than the data.
-    const [received, , echoed] = await Promise.all([
-      readAll(accepted.recv),
-      accepted.send.write(down).then(() => accepted.send.close()),
-      readAll(bidi.recv),
-      sending,
-    ]);
+    const { received, echoed } = await exchangeBidi(client, server, up, down);
     assert.deepEqual(received, up);
     assert.deepEqual(echoed, down);
 
     // 150 uni streams each way, with stream-count limits of 20 (relay) and 10 (client).
     const COUNT = 150;
-    const clientSends = (async () => {
-      for (let i = 0; i < COUNT; i++) {
-        const s = await client.openUni();
-        await s.write(enc.encode(`c${i}`));
-        await s.close();
-      }
-    })();
-    const serverSends = (async () => {
-      for (let i = 0; i < COUNT; i++) {
-        const s = await server.openUni();
-        await s.write(enc.encode(`s${i}`));
-        await s.close();
-      }
-    })();
-    const serverGot: string[] = [];
-    const clientGot: string[] = [];
-    await Promise.all([
-      clientSends,
-      serverSends,
-      (async () => {
-        for (let i = 0; i < COUNT; i++) {
-          serverGot.push(dec.decode(await readAll((await server.acceptUni())!)));
-        }
-      })(),
-      (async () => {
-        for (let i = 0; i < COUNT; i++) {
-          clientGot.push(dec.decode(await readAll((await client.acceptUni())!)));
-        }
-      })(),
+    const [, , serverGot, clientGot] = await Promise.all([
+      sendUniTexts(client, "c", COUNT),
+      sendUniTexts(server, "s", COUNT),
+      receiveUniTexts(server, COUNT),
+      receiveUniTexts(client, COUNT),
     ]);
-    assert.deepEqual(serverGot.sort(), Array.from({ length: COUNT }, (_, i) => `c${i}`).sort());
-    assert.deepEqual(clientGot.sort(), Array.from({ length: COUNT }, (_, i) => `s${i}`).sort());
-  } finally {
-    client.close(0, "");
-    await client.closed;
-    await relay.close();
-  }
+    assert.deepEqual(serverGot, uniTexts("c", COUNT));
+    assert.deepEqual(clientGot, uniTexts("s", COUNT));
+  });
 });
 
 Deno.test("qmux-00: a stream reset before its first frame uses no id and returns its stream credit", async () => {
-  const relay = startWebSocketServer();
-  const client = await connectQmux(relay.url, { ...QMUX_CLIENT_PARAMS, initialMaxStreamsUni: 1 });
-  try {
-    const session = await relay.nextSession();
+  await withQmuxClient({}, { ...QMUX_CLIENT_PARAMS, initialMaxStreamsUni: 1 }, async (client, session) => {
     const unsent = await session.openUni();
     await unsent.write(new Uint8Array(0)); // empty writes put nothing on the wire
     unsent.reset(5);
@@ -343,8 +266,5 @@ Deno.test("qmux-00: a stream reset before its first frame uses no id and returns
     await next.close();
     assert.equal(dec.decode(await client.readStream(3)), "first on the wire");
     assert.ok(!client.frames.some((f) => f.type === "reset_stream"), "no RESET for a stream never sent");
-  } finally {
-    await client.close();
-    await relay.close();
-  }
+  });
 });
